@@ -1,0 +1,43 @@
+# kant: PGXS build. `make demo` and `make test` set everything up on a fresh Debian 12.
+EXTENSION = kant
+EXTVERSION = 0.1.0
+MODULE_big = kant
+OBJS = src/kant.o src/run_state.o src/jsonutil.o src/ingest.o \
+       src/glue.o src/airflow.o src/openlineage.o src/report.o
+DATA = $(wildcard sql/kant--*.sql)
+PGFILEDESC = "kant - batch job run monitoring"
+
+REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --load-extension=kant
+ISOLATION = $(patsubst test/isolation/%.spec,%,$(sort $(wildcard test/isolation/*.spec)))
+ISOLATION_OPTS = --inputdir=test --load-extension=kant
+
+SHLIB_LINK += -lcurl
+PG_CPPFLAGS += -I$(srcdir)/src
+PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+src/*.o: src/kant.h
+
+.PHONY: deps test demo bench
+deps:
+	test/harness/deps.sh
+
+# Everything a newcomer needs: packages, build, install, throwaway cluster, all suites.
+test: deps
+	$(MAKE) all
+	$(MAKE) install
+	test/harness/run-tests.sh
+
+demo: deps
+	$(MAKE) all
+	$(MAKE) install
+	test/harness/demo.sh
+
+bench: deps
+	$(MAKE) all
+	$(MAKE) install
+	bench/run.sh

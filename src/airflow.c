@@ -1,0 +1,131 @@
+/*
+ * airflow.c
+ *	  kant.ingest_airflow_task_instances(system, payload): Airflow task
+ *	  instances from the stable REST API.
+ *
+ * v1 (Airflow 2, Cloud Composer 2): execution_date, offsets like +00:00.
+ * v2 (Airflow 3): logical_date (nullable for manual and asset-triggered
+ * runs) and run_after, offsets written as Z.  One row per try: a task
+ * instance is (dag_id, task_id, dag_run_id, map_index), try_number the attempt.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "kant.h"
+
+static const char *const airflow_detail_keys[] = {
+	"dag_run_id", "map_index", "max_tries", "operator", "hostname", "pool", "queue"
+};
+
+static bool
+parse_task_instance(JsonbContainer *o, char *path, RunRecord *r, RecordError *err)
+{
+	JsonbValue	buf;
+	JsonbValue *sv;
+	char	   *dag_run_id;
+	int32		map_index = -1;
+	int32		try_number = 1;
+	const char *bd_key;
+
+	memset(r, 0, sizeof(RunRecord));
+	r->path = path;
+	r->dag_id = json_get_string(o, "dag_id", path, true, err);
+	r->task_id = json_get_string(o, "task_id", path, true, err);
+	dag_run_id = json_get_string(o, "dag_run_id", path, true, err);
+	if (err->failed)
+		return false;
+	(void) json_get_int(o, "map_index", path, false, &map_index, err);
+	(void) json_get_int(o, "try_number", path, false, &try_number, err);
+	if (try_number < 0)
+		rec_fail(err, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, json_path_key(path, "try_number"),
+				 NULL, "try_number must not be negative");
+	r->attempt = try_number;
+	r->job_name = psprintf("%s.%s", r->dag_id, r->task_id);
+	/* mapped tasks: each map index is its own run of the task */
+	r->external_id = (map_index >= 0) ? psprintf("%s#%d", dag_run_id, map_index) : dag_run_id;
+	if (!check_id_length(r->job_name, json_path_key(path, "task_id"), err) ||
+		!check_id_length(r->external_id, json_path_key(path, "dag_run_id"), err))
+		return false;
+
+	/* state is nullable: null (and the deprecated "none") is "no status yet" */
+	sv = json_get(o, "state", &buf);
+	if (sv == NULL)
+	{
+		r->state = RS_SCHEDULED;
+		r->raw_state = "null";
+	}
+	else if (!parse_state_field(o, "state", path, "Airflow", r, err))
+		return false;
+
+	r->has_started = json_get_timestamp(o, "start_date", path, false, &r->started_at, err);
+	r->has_ended = json_get_timestamp(o, "end_date", path, false, &r->ended_at, err);
+
+	/* business date: the logical date in the system's zone */
+	if (json_get(o, "logical_date", &buf) != NULL)
+		bd_key = "logical_date";
+	else if (json_get(o, "execution_date", &buf) != NULL)
+		bd_key = "execution_date";
+	else
+		bd_key = "run_after";
+	if (!json_get_timestamp(o, bd_key, path, false, &r->bd_basis, err))
+	{
+		if (!err->failed)
+			rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, json_path_key(path, "logical_date"),
+					 "Task instances carry execution_date (API v1) or logical_date / "
+					 "run_after (API v2); kant takes the business date from it.",
+					 "task instance has no logical_date, execution_date or run_after");
+		return false;
+	}
+	r->has_bd_basis = true;
+	r->bd_source = BD_LOGICAL;
+	if (err->failed)
+		return false;
+	r->details = pick_details(o, airflow_detail_keys, lengthof(airflow_detail_keys),
+							  NULL, NULL, 0);
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(kant_ingest_airflow_task_instances);
+Datum
+kant_ingest_airflow_task_instances(PG_FUNCTION_ARGS)
+{
+	char	   *system;
+	Jsonb	   *payload;
+	PayloadList pl;
+	IngestState *st;
+	int			i;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "system" : "payload"),
+				 errhint("Call kant.ingest_airflow_task_instances('socrates', <taskInstances response>).")));
+	system = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	payload = PG_GETARG_JSONB_P(1);
+	payload_records(payload, "task_instances", NULL, "task_id", "Airflow task instance",
+					"Pass the body of an Airflow REST API task instance list as the "
+					"server returns it: {\"task_instances\": [...], \"total_entries\": n}.",
+					&pl);
+
+	st = ingest_begin(SRC_AIRFLOW, system, payload);
+	for (i = 0; i < pl.count; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(ingest_record_context(st));
+		RecordError err = {0};
+		char	   *path;
+		JsonbValue *v = record_at(&pl, i, &path, &err);
+		RunRecord  *r = palloc(sizeof(RunRecord));
+
+		if (!err.failed)
+			parse_task_instance(v->val.binary.data, path, r, &err);
+		if (err.failed)
+			ingest_reject(st, &err, v, i);
+		else
+			ingest_add(st, r, v, i);
+		MemoryContextSwitchTo(old);
+	}
+	PG_RETURN_DATUM(ingest_finish(st, fcinfo));
+}

@@ -1,0 +1,110 @@
+/*
+ * glue.c
+ *	  kant.ingest_glue_job_runs(system, payload): AWS Glue job runs.
+ *
+ * The payload is a GetJobRuns or GetJobRun response body as AWS sends it
+ * (JSON 1.1 protocol: timestamps in epoch seconds with fractions), or the
+ * same data after boto3 / the AWS CLI turned timestamps into ISO strings.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "kant.h"
+
+/* JobRun fields kept verbatim in job_run.details. */
+static const char *const glue_detail_keys[] = {
+	"Arguments", "TriggerName", "WorkerType", "NumberOfWorkers", "ExecutionTime",
+	"ExecutionClass", "DPUSeconds", "MaxCapacity", "GlueVersion", "JobMode"
+};
+
+static bool
+parse_glue_run(JsonbContainer *o, char *path, RunRecord *r, RecordError *err)
+{
+	JsonbValue	buf;
+	JsonbValue *args;
+	int32		attempt = 0;
+
+	memset(r, 0, sizeof(RunRecord));
+	r->path = path;
+	r->external_id = json_get_string(o, "Id", path, true, err);
+	r->job_name = json_get_string(o, "JobName", path, true, err);
+	if (err->failed)
+		return false;
+	if (!check_id_length(r->external_id, json_path_key(path, "Id"), err) ||
+		!check_id_length(r->job_name, json_path_key(path, "JobName"), err))
+		return false;
+	if (json_get_int(o, "Attempt", path, false, &attempt, err) && attempt < 0)
+		rec_fail(err, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, json_path_key(path, "Attempt"),
+				 NULL, "Attempt must not be negative");
+	/* Glue counts attempts from 0; kant counts from 1 like Airflow's try_number. */
+	r->attempt = attempt + 1;
+	if (!parse_state_field(o, "JobRunState", path, "Glue", r, err))
+		return false;
+	r->has_started = json_get_timestamp(o, "StartedOn", path, false, &r->started_at, err);
+	r->has_ended = json_get_timestamp(o, "CompletedOn", path, false, &r->ended_at, err);
+	r->has_updated = json_get_timestamp(o, "LastModifiedOn", path, false, &r->updated_at, err);
+	r->error_message = json_get_string(o, "ErrorMessage", path, false, err);
+	r->previous_external_id = json_get_string(o, "PreviousRunId", path, false, err);
+	if (r->previous_external_id && r->previous_external_id[0] == '\0')
+		r->previous_external_id = NULL;
+	args = json_get(o, "Arguments", &buf);
+	if (args != NULL)
+	{
+		if (args->type != jbvBinary || !JsonContainerIsObject(args->val.binary.data))
+			rec_fail(err, ERRCODE_SQL_JSON_OBJECT_NOT_FOUND, json_path_key(path, "Arguments"),
+					 "Arguments is a map of strings in the Glue API.",
+					 "Arguments must be an object, not %s", json_type_name(args));
+		else
+			r->arguments = args->val.binary.data;
+	}
+	if (err->failed)
+		return false;
+	r->bd_source = BD_NONE;
+	r->details = pick_details(o, glue_detail_keys, lengthof(glue_detail_keys), NULL, NULL, 0);
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(kant_ingest_glue_job_runs);
+Datum
+kant_ingest_glue_job_runs(PG_FUNCTION_ARGS)
+{
+	char	   *system;
+	Jsonb	   *payload;
+	PayloadList pl;
+	IngestState *st;
+	int			i;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "system" : "payload"),
+				 errhint("Call kant.ingest_glue_job_runs('hegel', <GetJobRuns response>).")));
+	system = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	payload = PG_GETARG_JSONB_P(1);
+	payload_records(payload, "JobRuns", "JobRun", "Id", "Glue JobRun",
+					"Pass the body of a Glue GetJobRuns or GetJobRun response as AWS "
+					"returns it: {\"JobRuns\": [{\"Id\": ..., \"JobName\": ..., "
+					"\"JobRunState\": ...}]}.", &pl);
+
+	st = ingest_begin(SRC_GLUE, system, payload);
+	for (i = 0; i < pl.count; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(ingest_record_context(st));
+		RecordError err = {0};
+		char	   *path;
+		JsonbValue *v = record_at(&pl, i, &path, &err);
+		RunRecord  *r = palloc(sizeof(RunRecord));
+
+		if (!err.failed)
+			parse_glue_run(v->val.binary.data, path, r, &err);
+		if (err.failed)
+			ingest_reject(st, &err, v, i);
+		else
+			ingest_add(st, r, v, i);
+		MemoryContextSwitchTo(old);
+	}
+	PG_RETURN_DATUM(ingest_finish(st, fcinfo));
+}

@@ -1,0 +1,1389 @@
+/*
+ * ingest.c
+ *	  The ingest engine: merge normalised run records into kant.job_run.
+ *
+ * Every source front-end feeds RunRecords through ingest_add().  Records are
+ * buffered and written set-wise, one SPI statement per step and buffer:
+ *
+ *	 1. resolve (or register) each record's job, derive its business date;
+ *	 2. fold records of the same run attempt within the buffer;
+ *	 3. probe kant.job_run for the attempts that already exist;
+ *	 4. merge: a monotone, order-independent rule (see version_cmp);
+ *	 5. insert new attempts, update changed ones, touch stale last_seen;
+ *	 6. Glue retry chains: retries take the business date of the run they
+ *		retry, whatever order the runs arrived in.
+ *
+ * Concurrency: each call takes a transaction-level advisory lock per system
+ * (in name order when a payload spans systems), so two sessions ingesting
+ * overlapping payloads serialise per system instead of racing on the unique
+ * key; in READ COMMITTED each SPI statement takes a fresh snapshot, so the
+ * second session sees what the first committed.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "kant.h"
+
+#define KANT_LOCK_KEY	0x6B616E74	/* "kant": first key of kant's advisory locks */
+#define FLUSH_SIZE		500
+#define MAX_NAME_LEN	1000
+
+/* ------------------------------------------------------------------ types */
+
+typedef struct SystemInfo
+{
+	char		name[MAX_NAME_LEN + 1];	/* hash key */
+	int32		system_id;
+	char	   *kind;
+	pg_tz	   *tz;
+	char	   *bd_argument;
+	int32		bd_offset_days;
+	int64		bd_day_start;	/* microseconds after local midnight */
+	bool		locked;
+} SystemInfo;
+
+typedef struct JobKey
+{
+	int32		system_id;
+	char		name[MAX_NAME_LEN + 1];
+} JobKey;
+
+typedef struct JobInfo
+{
+	JobKey		key;
+	int32		job_id;
+	SystemInfo *sys;
+	char	   *bd_argument;	/* effective: job's, else system's */
+	int32		bd_offset_days;
+	int64		bd_day_start;
+} JobInfo;
+
+typedef struct Pending
+{
+	RunRecord  *rec;
+	JobInfo    *job;
+	SystemInfo *sys;
+	JsonbValue *raw;			/* the source record, for quarantine */
+	int			index;
+	bool		folded;			/* merged into an earlier pending record */
+	bool		exists;
+	int64		run_id;
+	RunRecord  *stored;			/* the row as it is in kant.job_run */
+	TimestampTz last_seen;
+} Pending;
+
+struct IngestState
+{
+	IngestSource source;
+	const char *source_name;
+	MemoryContext batch_cxt;
+	MemoryContext flush_cxt;
+	HTAB	   *systems;
+	HTAB	   *jobs;
+	SystemInfo *system;			/* the system of the record being read */
+	bool		multi_system;	/* the payload spans systems (OpenLineage) */
+	int64		batch_id;
+	TimestampTz now;
+	int			received;
+	int			inserted;
+	int			updated;
+	int			unchanged;
+	int			rejected;
+	Pending    *pending;
+	int			npending;
+	bool		batch_logged;
+	Jsonb	   *payload;
+};
+
+/* ------------------------------------------------------------- SPI plans */
+
+/*
+ * Plans are prepared once per backend and kept.  They name kant's relations
+ * by schema-qualified name, so a re-created extension is picked up by plan
+ * revalidation; the extension OID check below also drops them in that case.
+ */
+static Oid	plans_ext_oid = InvalidOid;
+static SPIPlanPtr plan_probe;
+static SPIPlanPtr plan_insert;
+static SPIPlanPtr plan_update;
+static SPIPlanPtr plan_touch;
+static SPIPlanPtr plan_reject;
+static SPIPlanPtr plan_batch_insert;
+static SPIPlanPtr plan_batch_finish;
+static SPIPlanPtr plan_system_get;
+static SPIPlanPtr plan_system_get_ol;
+static SPIPlanPtr plan_system_register;
+static SPIPlanPtr plan_job_get;
+static SPIPlanPtr plan_job_register;
+static SPIPlanPtr plan_chain_seeds;
+static SPIPlanPtr plan_chain_fix;
+
+static SPIPlanPtr
+prepare(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+	if (p == NULL)
+		elog(ERROR, "kant: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(p) != 0)
+		elog(ERROR, "kant: SPI_keepplan failed");
+	return p;
+}
+
+#define T_INT4A INT4ARRAYOID
+#define T_INT8A INT8ARRAYOID
+#define T_TEXTA TEXTARRAYOID
+#define T_DATEA DATEARRAYOID
+#define T_CHARA CHARARRAYOID
+#define T_TSTZA TIMESTAMPTZARRAYOID
+#define T_JSONBA JSONBARRAYOID
+
+static void
+free_plans(void)
+{
+	SPIPlanPtr *all[] = {&plan_probe, &plan_insert, &plan_update, &plan_touch,
+		&plan_reject, &plan_batch_insert, &plan_batch_finish, &plan_system_get,
+		&plan_system_get_ol, &plan_system_register, &plan_job_get,
+		&plan_job_register, &plan_chain_seeds, &plan_chain_fix};
+	int			i;
+
+	for (i = 0; i < lengthof(all); i++)
+	{
+		if (*all[i])
+			SPI_freeplan(*all[i]);
+		*all[i] = NULL;
+	}
+}
+
+static void
+prepare_plans(void)
+{
+	Oid			ext = get_extension_oid("kant", false);
+
+	if (ext == plans_ext_oid && plan_probe != NULL)
+		return;
+	free_plans();
+
+	{
+		Oid			t[] = {T_INT4A, T_TEXTA, T_INT4A};
+
+		plan_probe = prepare(
+			"SELECT k.ord::int4, r.run_id, r.state::text, r.raw_state, r.started_at,"
+			" r.ended_at, r.source_updated_at, r.error_message, r.previous_external_id,"
+			" r.business_date, r.bd_source, r.details, r.last_seen"
+			" FROM unnest($1, $2, $3) WITH ORDINALITY AS k(job_id, external_id, attempt, ord)"
+			" JOIN kant.job_run r ON r.job_id = k.job_id AND r.external_id = k.external_id"
+			" AND r.attempt = k.attempt", 3, t);
+	}
+	{
+		Oid			t[] = {T_INT4A, T_TEXTA, T_INT4A, T_DATEA, T_CHARA, T_TEXTA, T_TEXTA,
+		T_TSTZA, T_TSTZA, T_TSTZA, T_TEXTA, T_TEXTA, T_JSONBA, TIMESTAMPTZOID, INT8OID};
+
+		plan_insert = prepare(
+			"INSERT INTO kant.job_run (job_id, external_id, attempt, business_date,"
+			" bd_source, state, raw_state, started_at, ended_at, source_updated_at,"
+			" error_message, previous_external_id, details, first_seen, last_seen, batch_id)"
+			" SELECT u.j, u.e, u.a, u.bd, u.bs, u.s::kant.run_state, u.rs, u.sa, u.ea, u.ua,"
+			" u.em, u.pe, u.d, $14, $14, $15"
+			" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+			" AS u(j, e, a, bd, bs, s, rs, sa, ea, ua, em, pe, d)", 15, t);
+	}
+	{
+		Oid			t[] = {T_INT8A, T_DATEA, T_CHARA, T_TEXTA, T_TEXTA, T_TSTZA, T_TSTZA,
+		T_TSTZA, T_TEXTA, T_TEXTA, T_JSONBA, TIMESTAMPTZOID, INT8OID};
+
+		plan_update = prepare(
+			"UPDATE kant.job_run r SET business_date = u.bd, bd_source = u.bs,"
+			" state = u.s::kant.run_state, raw_state = u.rs, started_at = u.sa,"
+			" ended_at = u.ea, source_updated_at = u.ua, error_message = u.em,"
+			" previous_external_id = u.pe, details = u.d, last_seen = $12, batch_id = $13"
+			" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+			" AS u(id, bd, bs, s, rs, sa, ea, ua, em, pe, d)"
+			" WHERE r.run_id = u.id", 13, t);
+	}
+	{
+		Oid			t[] = {T_INT8A, TIMESTAMPTZOID};
+
+		plan_touch = prepare(
+			"UPDATE kant.job_run SET last_seen = $2 WHERE run_id = ANY ($1)", 2, t);
+	}
+	{
+		Oid			t[] = {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, JSONBOID};
+
+		plan_reject = prepare(
+			"INSERT INTO kant.rejected (batch_id, system_id, source, item_index, item_path,"
+			" sqlstate, reason, hint, field, record)"
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", 10, t);
+	}
+	{
+		Oid			t[] = {TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, BYTEAOID, JSONBOID};
+
+		plan_batch_insert = prepare(
+			"INSERT INTO kant.ingest_batch (source, system_id, received_at, received_by,"
+			" payload_bytes, payload_sha256, payload)"
+			" VALUES ($1, $2, $3, session_user, $4, $5, $6) RETURNING batch_id", 6, t);
+	}
+	{
+		Oid			t[] = {INT8OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID};
+
+		plan_batch_finish = prepare(
+			"UPDATE kant.ingest_batch SET finished_at = clock_timestamp(), received = $2,"
+			" inserted = $3, updated = $4, unchanged = $5, rejected = $6"
+			" WHERE batch_id = $1", 6, t);
+	}
+	{
+		Oid			t[] = {TEXTOID};
+
+		plan_system_get = prepare(
+			"SELECT system_id, kind, time_zone, bd_argument, bd_offset_days, bd_day_start"
+			" FROM kant.system WHERE name = $1", 1, t);
+		plan_system_get_ol = prepare(
+			"SELECT system_id, kind, time_zone, bd_argument, bd_offset_days, bd_day_start, name"
+			" FROM kant.system WHERE ol_namespace = $1"
+			" OR (name = $1 AND NOT EXISTS (SELECT FROM kant.system WHERE ol_namespace = $1))",
+			1, t);
+	}
+	{
+		Oid			t[] = {TEXTOID, TEXTOID, TEXTOID};
+
+		plan_system_register = prepare(
+			"INSERT INTO kant.system (name, kind, time_zone, auto_registered)"
+			" VALUES ($1, $2, $3, true) ON CONFLICT (name) DO NOTHING", 3, t);
+	}
+	{
+		Oid			t[] = {INT4OID, TEXTOID};
+
+		plan_job_get = prepare(
+			"SELECT job_id, bd_argument, bd_offset_days, bd_day_start"
+			" FROM kant.job WHERE system_id = $1 AND name = $2", 2, t);
+	}
+	{
+		Oid			t[] = {INT4OID, TEXTOID, TEXTOID, TEXTOID};
+
+		plan_job_register = prepare(
+			"INSERT INTO kant.job (system_id, name, dag_id, task_id, pipeline, auto_registered)"
+			" SELECT $1, $2, $3, $4, s.default_pipeline, true FROM kant.system s"
+			" WHERE s.system_id = $1 ON CONFLICT (system_id, name) DO NOTHING", 4, t);
+	}
+	{
+		Oid			t[] = {T_INT4A, T_TEXTA};
+
+		/* inserted runs that an already stored retry names as its predecessor */
+		plan_chain_seeds = prepare(
+			"SELECT DISTINCT k.job_id, k.external_id"
+			" FROM unnest($1, $2) AS k(job_id, external_id)"
+			" JOIN kant.job_run r ON r.job_id = k.job_id"
+			" AND r.previous_external_id = k.external_id", 2, t);
+
+		/*
+		 * From each seed walk up to the first run of its retry chain, then
+		 * down through every retry whose business date is derived: they all
+		 * take the first run's business date.
+		 */
+		plan_chain_fix = prepare(
+			"WITH RECURSIVE up(job_id, external_id, prev, depth) AS ("
+			"  SELECT r.job_id, r.external_id, r.previous_external_id, 0"
+			"  FROM unnest($1, $2) AS k(job_id, external_id)"
+			"  JOIN kant.job_run r ON r.job_id = k.job_id AND r.external_id = k.external_id"
+			" UNION"
+			"  SELECT p.job_id, p.external_id, p.previous_external_id, up.depth + 1"
+			"  FROM up JOIN kant.job_run p ON p.job_id = up.job_id AND p.external_id = up.prev"
+			"  WHERE up.depth < 100"
+			"), roots AS ("
+			"  SELECT DISTINCT u.job_id, u.external_id FROM up u"
+			"  WHERE u.prev IS NULL OR NOT EXISTS (SELECT FROM kant.job_run p"
+			"   WHERE p.job_id = u.job_id AND p.external_id = u.prev)"
+			"), down(run_id, job_id, external_id, bd, depth) AS ("
+			"  SELECT r.run_id, r.job_id, r.external_id, r.business_date, 0"
+			"  FROM roots JOIN kant.job_run r USING (job_id, external_id)"
+			" UNION ALL"
+			"  SELECT c.run_id, c.job_id, c.external_id, down.bd, down.depth + 1"
+			"  FROM down JOIN kant.job_run c ON c.job_id = down.job_id"
+			"  AND c.previous_external_id = down.external_id"
+			"  AND c.bd_source IN ('s', 'i')"
+			"  WHERE down.depth < 100"
+			")"
+			" UPDATE kant.job_run r SET business_date = d.bd, bd_source = 'i'"
+			" FROM down d WHERE r.run_id = d.run_id AND d.depth > 0"
+			" AND (r.business_date <> d.bd OR r.bd_source <> 'i')", 2, t);
+	}
+	plans_ext_oid = ext;
+}
+
+/*
+ * Execute a kept plan.  SPI leaves CurrentMemoryContext at its procedure
+ * context, which lives until SPI_finish; switch back so that per-flush
+ * allocations stay in the flush context and a huge payload does not pile up.
+ */
+static void
+spi_exec(SPIPlanPtr plan, Datum *values, const char *nulls, int expect)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
+
+	MemoryContextSwitchTo(cxt);
+	if (rc != expect)
+		elog(ERROR, "kant: SPI_execute_plan returned %s", SPI_result_code_string(rc));
+}
+
+/* ------------------------------------------------------ column builders */
+
+typedef struct Col
+{
+	Oid			elemtype;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *values;
+	bool	   *nulls;
+	int			n;
+} Col;
+
+static void
+col_init(Col *c, Oid elemtype, int cap)
+{
+	c->elemtype = elemtype;
+	get_typlenbyvalalign(elemtype, &c->typlen, &c->typbyval, &c->typalign);
+	c->values = palloc(sizeof(Datum) * Max(cap, 1));
+	c->nulls = palloc(sizeof(bool) * Max(cap, 1));
+	c->n = 0;
+}
+
+static inline void
+col_add(Col *c, Datum v, bool isnull)
+{
+	c->values[c->n] = v;
+	c->nulls[c->n] = isnull;
+	c->n++;
+}
+
+static inline void
+col_text(Col *c, const char *s)
+{
+	col_add(c, s ? CStringGetTextDatum(s) : (Datum) 0, s == NULL);
+}
+
+static Datum
+col_array(Col *c)
+{
+	int			dims[1] = {c->n};
+	int			lbs[1] = {1};
+
+	return PointerGetDatum(construct_md_array(c->values, c->nulls, 1, dims, lbs,
+											  c->elemtype, c->typlen, c->typbyval,
+											  c->typalign));
+}
+
+/* ------------------------------------------------------------- systems */
+
+static void
+fill_system(IngestState *st, SystemInfo *sys, HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	char	   *tzname;
+
+	sys->system_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	sys->kind = MemoryContextStrdup(st->batch_cxt, SPI_getvalue(tup, desc, 2));
+	tzname = SPI_getvalue(tup, desc, 3);
+	sys->tz = pg_tzset(tzname);
+	if (sys->tz == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("system \"%s\" has an unknown time zone \"%s\"", sys->name, tzname),
+				 errhint("Set a valid IANA zone with kant.alter_system().")));
+	sys->bd_argument = SPI_getvalue(tup, desc, 4);
+	if (sys->bd_argument)
+		sys->bd_argument = MemoryContextStrdup(st->batch_cxt, sys->bd_argument);
+	sys->bd_offset_days = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+	sys->bd_day_start = DatumGetTimeADT(SPI_getbinval(tup, desc, 6, &isnull));
+}
+
+static const char *
+source_kind(IngestSource source)
+{
+	switch (source)
+	{
+		case SRC_GLUE:
+			return "glue";
+		case SRC_AIRFLOW:
+			return "airflow";
+		case SRC_OPENLINEAGE:
+			return "openlineage";
+		case SRC_REPORT:
+			return "manual";
+	}
+	return "manual";
+}
+
+static void
+check_name(const char *what, const char *name)
+{
+	if (name == NULL || name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s name must not be empty", what),
+				 errhint("Pass the system name kant knows the scheduler by, e.g. 'hegel'.")));
+	if (strlen(name) > MAX_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("%s name is longer than %d characters", what, MAX_NAME_LEN)));
+}
+
+static void
+lock_system(SystemInfo *sys)
+{
+	LOCKTAG		tag;
+
+	if (sys->locked)
+		return;
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, KANT_LOCK_KEY, (uint32) sys->system_id, 2);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	sys->locked = true;
+}
+
+/*
+ * Find a system by name (or, for OpenLineage, by namespace), registering it
+ * when first seen.
+ */
+static SystemInfo *
+get_system(IngestState *st, const char *name)
+{
+	SystemInfo *sys;
+	bool		found;
+	int			attempt;
+	bool		ol = (st->source == SRC_OPENLINEAGE);
+
+	check_name("system", name);
+	sys = hash_search(st->systems, name, HASH_ENTER, &found);
+	if (found)
+		return sys;
+	sys->system_id = 0;
+	sys->locked = false;
+
+	for (attempt = 0; attempt < 2; attempt++)
+	{
+		Datum		arg[1] = {CStringGetTextDatum(name)};
+
+		spi_exec(ol ? plan_system_get_ol : plan_system_get, arg, NULL, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+		{
+			fill_system(st, sys, SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+			SPI_freetuptable(SPI_tuptable);
+			break;
+		}
+		if (attempt == 0)
+		{
+			Datum		rargs[3] = {CStringGetTextDatum(name),
+				CStringGetTextDatum(source_kind(st->source)),
+			CStringGetTextDatum(kant_default_time_zone)};
+
+			spi_exec(plan_system_register, rargs, NULL, SPI_OK_INSERT);
+			if (SPI_processed > 0)
+				ereport(NOTICE,
+						(errmsg("kant: registered new %s system \"%s\" with time zone %s",
+								source_kind(st->source), name, kant_default_time_zone),
+						 errhint("Business dates derive from the system's time zone: set it "
+								 "with kant.alter_system('%s', time_zone => '...').", name)));
+		}
+	}
+	if (sys->system_id == 0)
+		elog(ERROR, "kant: could not register system \"%s\"", name);
+
+	/* A Glue payload for an Airflow system is a caller's mistake worth stopping. */
+	if ((st->source == SRC_GLUE || st->source == SRC_AIRFLOW) &&
+		strcmp(sys->kind, source_kind(st->source)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("system \"%s\" is of kind %s, not %s", name, sys->kind,
+						source_kind(st->source)),
+				 errhint("Pass the name of a %s system, or ingest this payload with the "
+						 "function for %s.", source_kind(st->source), sys->kind)));
+	return sys;
+}
+
+void
+ingest_set_system(IngestState *st, const char *system_name)
+{
+	if (system_name == NULL)
+	{
+		st->system = NULL;
+		return;
+	}
+	st->system = get_system(st, system_name);
+	lock_system(st->system);
+}
+
+static int
+cmp_cstr(const ListCell *a, const ListCell *b)
+{
+	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
+}
+
+/*
+ * Lock every system a multi-system payload touches, in name order, before
+ * writing anything: two sessions then can not deadlock on each other.
+ */
+void
+ingest_lock_systems(IngestState *st, List *system_names)
+{
+	List	   *sorted = list_copy(system_names);
+	List	   *systems = NIL;
+	ListCell   *lc;
+
+	list_sort(sorted, cmp_cstr);
+	st->multi_system = list_length(sorted) > 1;
+	foreach(lc, sorted)
+		systems = lappend(systems, get_system(st, (char *) lfirst(lc)));
+	/* lock in system_id order so that the order is the same in every session */
+	foreach(lc, systems)
+	{
+		SystemInfo *a = lfirst(lc);
+		ListCell   *lc2;
+		SystemInfo *min = a;
+
+		foreach(lc2, systems)
+		{
+			SystemInfo *b = lfirst(lc2);
+
+			if (!b->locked && (min->locked || b->system_id < min->system_id))
+				min = b;
+		}
+		lock_system(min);
+	}
+}
+
+/* ---------------------------------------------------------------- jobs */
+
+static JobInfo *
+get_job(IngestState *st, SystemInfo *sys, RunRecord *rec)
+{
+	JobKey		key;
+	JobInfo    *job;
+	bool		found;
+	int			attempt;
+
+	memset(&key, 0, sizeof(key));
+	key.system_id = sys->system_id;
+	strlcpy(key.name, rec->job_name, sizeof(key.name));
+	job = hash_search(st->jobs, &key, HASH_ENTER, &found);
+	if (found)
+		return job;
+	job->job_id = 0;
+	job->sys = sys;
+
+	for (attempt = 0; attempt < 2; attempt++)
+	{
+		Datum		args[2] = {Int32GetDatum(sys->system_id), CStringGetTextDatum(rec->job_name)};
+
+		spi_exec(plan_job_get, args, NULL, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			char	   *arg;
+			Datum		d;
+
+			job->job_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+			arg = SPI_getvalue(tup, desc, 2);
+			job->bd_argument = arg ? MemoryContextStrdup(st->batch_cxt, arg) : sys->bd_argument;
+			d = SPI_getbinval(tup, desc, 3, &isnull);
+			job->bd_offset_days = isnull ? sys->bd_offset_days : DatumGetInt32(d);
+			d = SPI_getbinval(tup, desc, 4, &isnull);
+			job->bd_day_start = isnull ? sys->bd_day_start : DatumGetTimeADT(d);
+			SPI_freetuptable(SPI_tuptable);
+			break;
+		}
+		if (attempt == 0)
+		{
+			Datum		rargs[4] = {Int32GetDatum(sys->system_id),
+				CStringGetTextDatum(rec->job_name),
+				rec->dag_id ? CStringGetTextDatum(rec->dag_id) : (Datum) 0,
+			rec->task_id ? CStringGetTextDatum(rec->task_id) : (Datum) 0};
+			char		nulls[4] = {' ', ' ', rec->dag_id ? ' ' : 'n', rec->task_id ? ' ' : 'n'};
+
+			spi_exec(plan_job_register, rargs, nulls, SPI_OK_INSERT);
+		}
+	}
+	if (job->job_id == 0)
+		elog(ERROR, "kant: could not register job \"%s\"", rec->job_name);
+	return job;
+}
+
+/* ------------------------------------------------------- business dates */
+
+/* The local calendar date of ts in tz, after moving the day boundary. */
+static DateADT
+local_date(TimestampTz ts, pg_tz *tz, int64 day_start, int32 offset_days)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tzoff;
+	Timestamp	local;
+	int64		days;
+
+	if (timestamp2tm(ts, &tzoff, &tm, &fsec, NULL, tz) != 0 ||
+		tm2timestamp(&tm, fsec, NULL, &local) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	local -= day_start;
+	days = local / USECS_PER_DAY;
+	if (local < 0 && local % USECS_PER_DAY != 0)
+		days--;
+	return (DateADT) (days + offset_days);
+}
+
+/* The timestamp a derived business date is computed from. */
+static bool
+bd_basis(RunRecord *r, TimestampTz *ts)
+{
+	if (r->has_bd_basis)
+		*ts = r->bd_basis;
+	else if (r->has_started)
+		*ts = r->started_at;
+	else if (r->has_ended)
+		*ts = r->ended_at;
+	else if (r->has_updated)
+		*ts = r->updated_at;
+	else
+		return false;
+	return true;
+}
+
+/*
+ * Settle a record's business date.  Explicit sources already have it or
+ * have an explicit timestamp; Glue runs take the job's argument when it is
+ * configured and present, else the job's rule on the start time.
+ */
+static bool
+resolve_business_date(IngestState *st, JobInfo *job, RunRecord *r, RecordError *err)
+{
+	TimestampTz ts;
+
+	switch (r->bd_source)
+	{
+		case BD_REPORTED:
+		case BD_ARGUMENT:
+			return true;
+		case BD_LOGICAL:
+		case BD_NOMINAL:
+			r->business_date = local_date(r->bd_basis, job->sys->tz, 0, 0);
+			return true;
+		default:
+			break;
+	}
+
+	if (r->arguments != NULL && job->bd_argument != NULL)
+	{
+		JsonbValue	buf;
+		JsonbValue *v = json_get(r->arguments, job->bd_argument, &buf);
+
+		if (v != NULL)
+		{
+			char	   *field = json_path_key(psprintf("%s.Arguments", r->path),
+											  job->bd_argument);
+
+			if (v->type != jbvString ||
+				!parse_iso_date(v->val.string.val, v->val.string.len, &r->business_date))
+			{
+				rec_fail(err, ERRCODE_INVALID_DATETIME_FORMAT, field,
+						 "The job's business-date argument must hold a date such as "
+						 "2024-11-24 or 20241124 (see kant.configure_job).",
+						 "business date argument \"%s\" is not a date: %s",
+						 job->bd_argument,
+						 v->type == jbvString ?
+						 psprintf("\"%.*s\"", Min(v->val.string.len, 64), v->val.string.val) :
+						 json_type_name(v));
+				return false;
+			}
+			r->bd_source = BD_ARGUMENT;
+			return true;
+		}
+	}
+
+	if (!bd_basis(r, &ts))
+	{
+		rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, r->path,
+				 "kant derives a business date from the run's start time "
+				 "(or a configured job argument); the record has neither.",
+				 "cannot derive a business date: the record has no timestamp");
+		return false;
+	}
+	r->business_date = local_date(ts, job->sys->tz, job->bd_day_start, job->bd_offset_days);
+	r->bd_source = BD_RULE;
+	return true;
+}
+
+/* -------------------------------------------------------------- merging */
+
+static inline int
+cmp_bool(bool a, bool b)
+{
+	return (a == b) ? 0 : (a ? 1 : -1);
+}
+
+static inline int
+cmp_ts(bool ha, TimestampTz a, bool hb, TimestampTz b)
+{
+	if (ha != hb)
+		return ha ? 1 : -1;
+	if (!ha || a == b)
+		return 0;
+	return a < b ? -1 : 1;
+}
+
+static inline int
+cmp_str(const char *a, const char *b)
+{
+	int			c;
+
+	if (a == NULL || b == NULL)
+		return (a == b) ? 0 : (a ? 1 : -1);
+	c = strcmp(a, b);
+	return (c > 0) - (c < 0);
+}
+
+/*
+ * The total order on versions of one run attempt.  The greater version is
+ * what the source said last:
+ *	 terminal beats non-terminal (a late RUNNING never undoes SUCCEEDED);
+ *	 then the source's own modification time (Glue LastModifiedOn,
+ *	 OpenLineage eventTime); then end, then start time (Airflow has no
+ *	 modification time); then the state's order; then the content itself,
+ *	 so that equal-looking versions still order the same in every session.
+ */
+static int
+version_cmp(RunRecord *a, RunRecord *b)
+{
+	int			c;
+
+	if ((c = cmp_bool(run_state_terminal(a->state), run_state_terminal(b->state))) != 0)
+		return c;
+	if ((c = cmp_ts(a->has_updated, a->updated_at, b->has_updated, b->updated_at)) != 0)
+		return c;
+	if ((c = cmp_ts(a->has_ended, a->ended_at, b->has_ended, b->ended_at)) != 0)
+		return c;
+	if ((c = cmp_ts(a->has_started, a->started_at, b->has_started, b->started_at)) != 0)
+		return c;
+	if (a->state != b->state)
+		return a->state < b->state ? -1 : 1;
+	if ((c = cmp_str(a->raw_state, b->raw_state)) != 0)
+		return c;
+	if ((c = cmp_str(a->error_message, b->error_message)) != 0)
+		return c;
+	if ((c = cmp_bool(BD_IS_EXPLICIT(a->bd_source), BD_IS_EXPLICIT(b->bd_source))) != 0)
+		return c;
+	if (BD_IS_EXPLICIT(a->bd_source) && a->business_date != b->business_date)
+		return a->business_date < b->business_date ? -1 : 1;
+	if ((c = cmp_str(a->previous_external_id, b->previous_external_id)) != 0)
+		return c;
+	if (a->details == NULL || b->details == NULL)
+		return (a->details == b->details) ? 0 : (a->details ? 1 : -1);
+	c = compareJsonbContainers(&a->details->root, &b->details->root);
+	return (c > 0) - (c < 0);
+}
+
+/*
+ * Merge two versions of one attempt into a new record: the greater version's
+ * content, a start time from either (OpenLineage's START carries it, the
+ * COMPLETE does not), an explicit business date from either, else the
+ * stored derived one (it may be inherited from a retried run).
+ */
+static RunRecord *
+merge_versions(IngestState *st, JobInfo *job, RunRecord *stored, RunRecord *incoming)
+{
+	RunRecord  *win = (version_cmp(incoming, stored) > 0) ? incoming : stored;
+	RunRecord  *lose = (win == incoming) ? stored : incoming;
+	RunRecord  *m = palloc(sizeof(RunRecord));
+
+	*m = *win;
+	if (!m->has_started && lose->has_started)
+	{
+		m->has_started = true;
+		m->started_at = lose->started_at;
+	}
+	if (!BD_IS_EXPLICIT(m->bd_source))
+	{
+		if (BD_IS_EXPLICIT(lose->bd_source))
+		{
+			m->bd_source = lose->bd_source;
+			m->business_date = lose->business_date;
+		}
+		else if (stored->bd_source == BD_INHERITED)
+		{
+			m->bd_source = BD_INHERITED;
+			m->business_date = stored->business_date;
+		}
+		else
+		{
+			TimestampTz ts;
+
+			m->has_bd_basis = false;
+			if (bd_basis(m, &ts))
+				m->business_date = local_date(ts, job->sys->tz, job->bd_day_start,
+											  job->bd_offset_days);
+			m->bd_source = BD_RULE;
+		}
+	}
+	return m;
+}
+
+/* Does the merged row differ from what is stored? */
+static bool
+row_differs(RunRecord *a, RunRecord *b)
+{
+	return version_cmp(a, b) != 0 ||
+		a->business_date != b->business_date ||
+		a->bd_source != b->bd_source;
+}
+
+/* ------------------------------------------------------------ the batch */
+
+IngestState *
+ingest_begin(IngestSource source, const char *system_name, Jsonb *payload)
+{
+	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
+													"kant ingest",
+													ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+	IngestState *st = palloc0(sizeof(IngestState));
+	HASHCTL		ctl;
+
+	st->source = source;
+	st->source_name = source_kind(source);
+	st->batch_cxt = batch_cxt;
+	st->flush_cxt = AllocSetContextCreate(batch_cxt, "kant ingest flush",
+										  ALLOCSET_DEFAULT_SIZES);
+	st->pending = palloc(sizeof(Pending) * FLUSH_SIZE);
+	st->payload = payload;
+	st->now = GetCurrentTimestamp();
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = MAX_NAME_LEN + 1;
+	ctl.entrysize = sizeof(SystemInfo);
+	ctl.hcxt = batch_cxt;
+	st->systems = hash_create("kant systems", 8, &ctl,
+							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	ctl.keysize = sizeof(JobKey);
+	ctl.entrysize = sizeof(JobInfo);
+	st->jobs = hash_create("kant jobs", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	MemoryContextSwitchTo(old);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "kant: SPI_connect failed");
+	prepare_plans();
+
+	if (system_name != NULL)
+		ingest_set_system(st, system_name);
+	return st;
+}
+
+/* The batch row is written lazily, after the systems are known and locked. */
+static void
+log_batch(IngestState *st)
+{
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+
+	if (st->batch_logged)
+		return;
+	args[0] = CStringGetTextDatum(st->source_name);
+	if (st->system && !st->multi_system)
+		args[1] = Int32GetDatum(st->system->system_id);
+	else
+		nulls[1] = 'n';
+	args[2] = TimestampTzGetDatum(st->now);
+	if (st->payload)
+	{
+		pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+		uint8		digest[PG_SHA256_DIGEST_LENGTH];
+		bytea	   *b = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+
+		if (pg_cryptohash_init(ctx) < 0 ||
+			pg_cryptohash_update(ctx, (uint8 *) VARDATA_ANY(st->payload),
+								 VARSIZE_ANY_EXHDR(st->payload)) < 0 ||
+			pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+			elog(ERROR, "kant: could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+		pg_cryptohash_free(ctx);
+		SET_VARSIZE(b, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+		memcpy(VARDATA(b), digest, PG_SHA256_DIGEST_LENGTH);
+		args[3] = Int64GetDatum(VARSIZE_ANY_EXHDR(st->payload));
+		args[4] = PointerGetDatum(b);
+		if (kant_keep_payloads)
+			args[5] = JsonbPGetDatum(st->payload);
+		else
+			nulls[5] = 'n';
+	}
+	else
+		nulls[3] = nulls[4] = nulls[5] = 'n';
+	spi_exec(plan_batch_insert, args, nulls, SPI_OK_INSERT_RETURNING);
+	st->batch_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	st->batch_logged = true;
+}
+
+MemoryContext
+ingest_record_context(IngestState *st)
+{
+	return st->flush_cxt;
+}
+
+static void
+store_reject(IngestState *st, RecordError *err, JsonbValue *raw, int index, SystemInfo *sys)
+{
+	Datum		args[10];
+	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	char	   *path = err->field ? err->field : "$";
+
+	log_batch(st);
+	st->rejected++;
+	args[0] = Int64GetDatum(st->batch_id);
+	if (sys)
+		args[1] = Int32GetDatum(sys->system_id);
+	else
+		nulls[1] = 'n';
+	args[2] = CStringGetTextDatum(st->source_name);
+	args[3] = Int32GetDatum(index);
+	args[4] = CStringGetTextDatum(path);
+	args[5] = CStringGetTextDatum(unpack_sql_state(err->sqlstate));
+	args[6] = CStringGetTextDatum(err->message);
+	if (err->hint)
+		args[7] = CStringGetTextDatum(err->hint);
+	else
+		nulls[7] = 'n';
+	args[8] = CStringGetTextDatum(path);
+	if (raw)
+		args[9] = JsonbPGetDatum(JsonbValueToJsonb(raw));
+	else
+		nulls[9] = 'n';
+	spi_exec(plan_reject, args, nulls, SPI_OK_INSERT);
+
+	if (st->rejected <= kant_max_warnings)
+		ereport(WARNING,
+				(errcode(err->sqlstate),
+				 errmsg("kant: rejected %s record at %s: %s", st->source_name, path,
+						err->message),
+				 errdetail("The record is kept in kant.rejected (batch %lld); the other "
+						   "records of the payload are ingested.",
+						   (long long) st->batch_id),
+				 err->hint ? errhint("%s", err->hint) : 0));
+}
+
+void
+ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw, int index)
+{
+	st->received++;
+	store_reject(st, err, raw, index, st->system);
+}
+
+/* A record that carries no run state (OpenLineage OTHER): counted, not stored. */
+void
+ingest_skip(IngestState *st)
+{
+	st->received++;
+	st->unchanged++;
+}
+
+static void flush(IngestState *st);
+
+void
+ingest_add(IngestState *st, RunRecord *rec, JsonbValue *raw, int index)
+{
+	Pending    *p;
+
+	st->received++;
+	p = &st->pending[st->npending++];
+	memset(p, 0, sizeof(Pending));
+	p->rec = rec;
+	p->sys = st->system;
+	p->raw = raw;
+	p->index = index;
+	if (st->npending >= FLUSH_SIZE)
+		flush(st);
+}
+
+/* Read a kant.job_run row from the probe into a RunRecord. */
+static RunRecord *
+stored_record(HeapTuple tup, TupleDesc desc, Pending *p)
+{
+	RunRecord  *r = palloc0(sizeof(RunRecord));
+	bool		isnull;
+	Datum		d;
+	char	   *s;
+
+	*r = *p->rec;				/* identity fields */
+	p->run_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	s = SPI_getvalue(tup, desc, 3);
+	r->state = run_state_from_spelling(s, strlen(s));
+	r->raw_state = SPI_getvalue(tup, desc, 4);
+	d = SPI_getbinval(tup, desc, 5, &isnull);
+	r->has_started = !isnull;
+	r->started_at = isnull ? 0 : DatumGetTimestampTz(d);
+	d = SPI_getbinval(tup, desc, 6, &isnull);
+	r->has_ended = !isnull;
+	r->ended_at = isnull ? 0 : DatumGetTimestampTz(d);
+	d = SPI_getbinval(tup, desc, 7, &isnull);
+	r->has_updated = !isnull;
+	r->updated_at = isnull ? 0 : DatumGetTimestampTz(d);
+	r->error_message = SPI_getvalue(tup, desc, 8);
+	r->previous_external_id = SPI_getvalue(tup, desc, 9);
+	r->business_date = DatumGetDateADT(SPI_getbinval(tup, desc, 10, &isnull));
+	r->bd_source = DatumGetChar(SPI_getbinval(tup, desc, 11, &isnull));
+	r->has_bd_basis = false;
+	d = SPI_getbinval(tup, desc, 12, &isnull);
+	r->details = isnull ? NULL : DatumGetJsonbPCopy(d);
+	r->arguments = NULL;
+	p->last_seen = DatumGetTimestampTz(SPI_getbinval(tup, desc, 13, &isnull));
+	return r;
+}
+
+/* Fold pending records that name the same attempt: merge them in memory. */
+static void
+fold_duplicates(IngestState *st)
+{
+	HASHCTL		ctl;
+	HTAB	   *seen;
+	int			i;
+	typedef struct
+	{
+		char		key[MAX_NAME_LEN + 32];
+		int			first;
+	}			FoldEntry;
+
+	if (st->npending < 2)
+		return;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = MAX_NAME_LEN + 32;
+	ctl.entrysize = sizeof(FoldEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("kant fold", st->npending, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (i = 0; i < st->npending; i++)
+	{
+		Pending    *p = &st->pending[i];
+		char		key[MAX_NAME_LEN + 32];
+		FoldEntry  *e;
+		bool		found;
+
+		if (p->job == NULL)
+			continue;
+		snprintf(key, sizeof(key), "%d/%d/%s", p->job->job_id, p->rec->attempt,
+				 p->rec->external_id);
+		e = hash_search(seen, key, HASH_ENTER, &found);
+		if (!found)
+			e->first = i;
+		else
+		{
+			Pending    *f = &st->pending[e->first];
+
+			f->rec = merge_versions(st, f->job, f->rec, p->rec);
+			p->folded = true;
+		}
+	}
+	hash_destroy(seen);
+}
+
+/* Write the buffered records.  Runs inside the flush memory context. */
+static void
+flush(IngestState *st)
+{
+	MemoryContext old;
+	int			i;
+	int			n = 0;
+	Col			pj,
+				pe,
+				pa;
+	Pending   **live;
+
+	if (st->npending == 0)
+		return;
+	old = MemoryContextSwitchTo(st->flush_cxt);
+	log_batch(st);
+
+	/* 1. jobs and business dates */
+	live = palloc(sizeof(Pending *) * st->npending);
+	for (i = 0; i < st->npending; i++)
+	{
+		Pending    *p = &st->pending[i];
+		RecordError err = {0};
+
+		p->job = get_job(st, p->sys, p->rec);
+		if (!resolve_business_date(st, p->job, p->rec, &err))
+		{
+			p->job = NULL;
+			store_reject(st, &err, p->raw, p->index, p->sys);
+		}
+	}
+
+	/* 2. fold duplicates */
+	fold_duplicates(st);
+	for (i = 0; i < st->npending; i++)
+	{
+		Pending    *p = &st->pending[i];
+
+		if (p->job == NULL)
+			continue;
+		if (p->folded)
+		{
+			st->unchanged++;
+			continue;
+		}
+		live[n++] = p;
+	}
+
+	/* 3. probe */
+	if (n > 0)
+	{
+		col_init(&pj, INT4OID, n);
+		col_init(&pe, TEXTOID, n);
+		col_init(&pa, INT4OID, n);
+		for (i = 0; i < n; i++)
+		{
+			col_add(&pj, Int32GetDatum(live[i]->job->job_id), false);
+			col_text(&pe, live[i]->rec->external_id);
+			col_add(&pa, Int32GetDatum(live[i]->rec->attempt), false);
+		}
+		{
+			Datum		args[3] = {col_array(&pj), col_array(&pe), col_array(&pa)};
+			uint64		k;
+
+			spi_exec(plan_probe, args, NULL, SPI_OK_SELECT);
+			for (k = 0; k < SPI_processed; k++)
+			{
+				HeapTuple	tup = SPI_tuptable->vals[k];
+				bool		isnull;
+				int			ord = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1,
+															  &isnull));
+				Pending    *p = live[ord - 1];
+
+				p->exists = true;
+				p->stored = stored_record(tup, SPI_tuptable->tupdesc, p);
+			}
+			SPI_freetuptable(SPI_tuptable);
+		}
+	}
+
+	/* 4. merge and 5. write */
+	{
+		Col			ij, ie, ia, ibd, ibs, is, irs, isa, iea, iua, iem, ipe, id;
+		Col			uid, ubd, ubs, us, urs, usa, uea, uua, uem, upe, ud;
+		Col			tid;
+		Col			cj, ce;		/* chain candidates (Glue) */
+
+		col_init(&ij, INT4OID, n);
+		col_init(&ie, TEXTOID, n);
+		col_init(&ia, INT4OID, n);
+		col_init(&ibd, DATEOID, n);
+		col_init(&ibs, CHAROID, n);
+		col_init(&is, TEXTOID, n);
+		col_init(&irs, TEXTOID, n);
+		col_init(&isa, TIMESTAMPTZOID, n);
+		col_init(&iea, TIMESTAMPTZOID, n);
+		col_init(&iua, TIMESTAMPTZOID, n);
+		col_init(&iem, TEXTOID, n);
+		col_init(&ipe, TEXTOID, n);
+		col_init(&id, JSONBOID, n);
+		col_init(&uid, INT8OID, n);
+		col_init(&ubd, DATEOID, n);
+		col_init(&ubs, CHAROID, n);
+		col_init(&us, TEXTOID, n);
+		col_init(&urs, TEXTOID, n);
+		col_init(&usa, TIMESTAMPTZOID, n);
+		col_init(&uea, TIMESTAMPTZOID, n);
+		col_init(&uua, TIMESTAMPTZOID, n);
+		col_init(&uem, TEXTOID, n);
+		col_init(&upe, TEXTOID, n);
+		col_init(&ud, JSONBOID, n);
+		col_init(&tid, INT8OID, n);
+		col_init(&cj, INT4OID, n);
+		col_init(&ce, TEXTOID, n);
+
+		for (i = 0; i < n; i++)
+		{
+			Pending    *p = live[i];
+			RunRecord  *r = p->rec;
+
+			if (!p->exists)
+			{
+				col_add(&ij, Int32GetDatum(p->job->job_id), false);
+				col_text(&ie, r->external_id);
+				col_add(&ia, Int32GetDatum(r->attempt), false);
+				col_add(&ibd, DateADTGetDatum(r->business_date), false);
+				col_add(&ibs, CharGetDatum(r->bd_source), false);
+				col_text(&is, run_state_name(r->state));
+				col_text(&irs, r->raw_state);
+				col_add(&isa, TimestampTzGetDatum(r->started_at), !r->has_started);
+				col_add(&iea, TimestampTzGetDatum(r->ended_at), !r->has_ended);
+				col_add(&iua, TimestampTzGetDatum(r->updated_at), !r->has_updated);
+				col_text(&iem, r->error_message);
+				col_text(&ipe, r->previous_external_id);
+				col_add(&id, JsonbPGetDatum(r->details), r->details == NULL);
+				if (st->source == SRC_GLUE)
+				{
+					col_add(&cj, Int32GetDatum(p->job->job_id), false);
+					col_text(&ce, r->external_id);
+				}
+				st->inserted++;
+				continue;
+			}
+
+			r = merge_versions(st, p->job, p->stored, r);
+			if (row_differs(r, p->stored))
+			{
+				col_add(&uid, Int64GetDatum(p->run_id), false);
+				col_add(&ubd, DateADTGetDatum(r->business_date), false);
+				col_add(&ubs, CharGetDatum(r->bd_source), false);
+				col_text(&us, run_state_name(r->state));
+				col_text(&urs, r->raw_state);
+				col_add(&usa, TimestampTzGetDatum(r->started_at), !r->has_started);
+				col_add(&uea, TimestampTzGetDatum(r->ended_at), !r->has_ended);
+				col_add(&uua, TimestampTzGetDatum(r->updated_at), !r->has_updated);
+				col_text(&uem, r->error_message);
+				col_text(&upe, r->previous_external_id);
+				col_add(&ud, JsonbPGetDatum(r->details), r->details == NULL);
+				st->updated++;
+			}
+			else
+			{
+				if (st->now - p->last_seen > (int64) kant_touch_interval_s * USECS_PER_SEC)
+					col_add(&tid, Int64GetDatum(p->run_id), false);
+				st->unchanged++;
+			}
+		}
+
+		if (ij.n > 0)
+		{
+			Datum		args[15] = {col_array(&ij), col_array(&ie), col_array(&ia),
+				col_array(&ibd), col_array(&ibs), col_array(&is), col_array(&irs),
+				col_array(&isa), col_array(&iea), col_array(&iua), col_array(&iem),
+				col_array(&ipe), col_array(&id), TimestampTzGetDatum(st->now),
+			Int64GetDatum(st->batch_id)};
+
+			spi_exec(plan_insert, args, NULL, SPI_OK_INSERT);
+		}
+		if (uid.n > 0)
+		{
+			Datum		args[13] = {col_array(&uid), col_array(&ubd), col_array(&ubs),
+				col_array(&us), col_array(&urs), col_array(&usa), col_array(&uea),
+				col_array(&uua), col_array(&uem), col_array(&upe), col_array(&ud),
+			TimestampTzGetDatum(st->now), Int64GetDatum(st->batch_id)};
+
+			spi_exec(plan_update, args, NULL, SPI_OK_UPDATE);
+		}
+		if (tid.n > 0)
+		{
+			Datum		args[2] = {col_array(&tid), TimestampTzGetDatum(st->now)};
+
+			spi_exec(plan_touch, args, NULL, SPI_OK_UPDATE);
+		}
+
+		/*
+		 * 6. Glue retry chains.  Seeds: new runs that are retries, and new
+		 * runs that a stored retry names as its predecessor (it arrived
+		 * first).
+		 */
+		if (cj.n > 0)
+		{
+			Col			sj,
+						se;
+			Datum		args[2] = {col_array(&cj), col_array(&ce)};
+			uint64		k;
+
+			col_init(&sj, INT4OID, cj.n);
+			col_init(&se, TEXTOID, cj.n);
+			for (i = 0; i < n; i++)
+			{
+				Pending    *p = live[i];
+
+				if (!p->exists && p->rec->previous_external_id != NULL)
+				{
+					col_add(&sj, Int32GetDatum(p->job->job_id), false);
+					col_text(&se, p->rec->external_id);
+				}
+			}
+			spi_exec(plan_chain_seeds, args, NULL, SPI_OK_SELECT);
+			for (k = 0; k < SPI_processed; k++)
+			{
+				bool		isnull;
+				HeapTuple	tup = SPI_tuptable->vals[k];
+
+				col_add(&sj, SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull), false);
+				col_add(&se, datumCopy(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull),
+									   false, -1), false);
+			}
+			SPI_freetuptable(SPI_tuptable);
+			if (sj.n > 0)
+			{
+				Datum		fargs[2] = {col_array(&sj), col_array(&se)};
+
+				spi_exec(plan_chain_fix, fargs, NULL, SPI_OK_UPDATE);
+			}
+		}
+	}
+
+	st->npending = 0;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->flush_cxt);
+}
+
+Datum
+ingest_finish(IngestState *st, FunctionCallInfo fcinfo)
+{
+	TupleDesc	tupdesc;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+	HeapTuple	tuple;
+
+	flush(st);
+	log_batch(st);
+	{
+		Datum		args[6] = {Int64GetDatum(st->batch_id), Int32GetDatum(st->received),
+			Int32GetDatum(st->inserted), Int32GetDatum(st->updated),
+		Int32GetDatum(st->unchanged), Int32GetDatum(st->rejected)};
+
+		spi_exec(plan_batch_finish, args, NULL, SPI_OK_UPDATE);
+	}
+	SPI_finish();
+
+	if (st->rejected > kant_max_warnings)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("kant: %d %s records rejected in batch %lld (%d shown)",
+						st->rejected, st->source_name, (long long) st->batch_id,
+						kant_max_warnings),
+				 errhint("SELECT * FROM kant.rejected WHERE batch_id = %lld;",
+						 (long long) st->batch_id)));
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "kant: ingest function must return a composite type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = Int64GetDatum(st->batch_id);
+	values[1] = Int32GetDatum(st->received);
+	values[2] = Int32GetDatum(st->inserted);
+	values[3] = Int32GetDatum(st->updated);
+	values[4] = Int32GetDatum(st->unchanged);
+	values[5] = Int32GetDatum(st->rejected);
+	tuple = heap_form_tuple(tupdesc, values, nulls);
+	MemoryContextDelete(st->batch_cxt);
+	return HeapTupleGetDatum(tuple);
+}

@@ -1,0 +1,93 @@
+/*
+ * kant.c
+ *	  Module entry point and settings.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "fmgr.h"
+#include "pgtime.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "kant.h"
+
+PG_MODULE_MAGIC;
+
+char	   *kant_default_time_zone = NULL;
+bool		kant_keep_payloads = false;
+int			kant_touch_interval_s = 900;
+int			kant_max_warnings = 10;
+
+void		_PG_init(void);
+
+static bool
+check_time_zone_name(char **newval, void **extra, GucSource source)
+{
+	pg_tz	   *tz;
+
+	if (*newval == NULL)
+		return true;
+	tz = pg_tzset(*newval);
+	if (tz == NULL || !pg_tz_acceptable(tz))
+	{
+		GUC_check_errdetail("\"%s\" is not a time zone name known to this server.", *newval);
+		GUC_check_errhint("Use an IANA name such as \"Asia/Tokyo\"; see pg_timezone_names.");
+		return false;
+	}
+	return true;
+}
+
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("kant.default_time_zone",
+							   "Time zone given to systems that kant registers automatically.",
+							   "A system first seen in an ingested payload gets this zone; "
+							   "set the real one with kant.alter_system().",
+							   &kant_default_time_zone,
+							   "UTC",
+							   PGC_SUSET, 0,
+							   check_time_zone_name, NULL, NULL);
+
+	DefineCustomBoolVariable("kant.keep_payloads",
+							 "Store every ingested payload verbatim in kant.ingest_batch.",
+							 "Off: only its size and SHA-256 digest are kept "
+							 "(rejected records are always kept whole in kant.rejected).",
+							 &kant_keep_payloads,
+							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("kant.touch_interval",
+							"How stale last_seen may get before an unchanged run is touched.",
+							"Re-ingesting an unchanged run writes nothing unless its "
+							"last_seen is older than this.",
+							&kant_touch_interval_s,
+							900, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("kant.max_warnings",
+							"Rejected records reported as WARNING per ingested batch.",
+							"Further rejections are summarised in one line; all are "
+							"kept in kant.rejected.",
+							&kant_max_warnings,
+							10, 0, INT_MAX,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("kant");
+}
+
+/* kant.valid_time_zone(text): used by CHECK constraints and config functions. */
+PG_FUNCTION_INFO_V1(kant_valid_time_zone);
+Datum
+kant_valid_time_zone(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	pg_tz	   *tz = pg_tzset(name);
+
+	PG_RETURN_BOOL(tz != NULL && pg_tz_acceptable(tz));
+}

@@ -1,0 +1,190 @@
+/*
+ * kant.h
+ *	  Shared declarations for the kant extension.
+ *
+ * kant keeps one normalised model of batch-job runs coming from several
+ * schedulers (AWS Glue, Airflow / Cloud Composer, OpenLineage, direct
+ * reports).  Source front-ends (glue.c, airflow.c, openlineage.c, report.c)
+ * turn one source record into a RunRecord; the ingest engine (ingest.c)
+ * merges RunRecords into kant.job_run.
+ */
+#ifndef KANT_H
+#define KANT_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "nodes/pg_list.h"
+#include "pgtime.h"
+#include "utils/date.h"
+#include "utils/jsonb.h"
+
+/* ---------------------------------------------------------------- states */
+
+/*
+ * Canonical run states.  The numeric order is the btree order of
+ * kant.run_state: lifecycle first (waiting -> running), then outcomes.
+ * Values are stored on disk: never renumber, only append.
+ */
+typedef enum RunState
+{
+	RS_INVALID = 0,
+	RS_SCHEDULED = 1,
+	RS_QUEUED = 2,
+	RS_RUNNING = 3,
+	RS_DEFERRED = 4,
+	RS_RETRYING = 5,
+	RS_SUCCEEDED = 6,
+	RS_FAILED = 7,
+	RS_TIMED_OUT = 8,
+	RS_CANCELLED = 9,
+	RS_SKIPPED = 10,
+	RS_UPSTREAM_FAILED = 11
+} RunState;
+
+#define RS_MAX RS_UPSTREAM_FAILED
+
+/* run_state.c */
+extern RunState run_state_from_spelling(const char *s, int len);
+extern const char *run_state_name(RunState st);
+extern bool run_state_terminal(RunState st);
+extern char *run_state_accepted_list(void);
+
+/* ------------------------------------------------------------ kant.c */
+
+extern char *kant_default_time_zone;
+extern bool kant_keep_payloads;
+extern int	kant_touch_interval_s;
+extern int	kant_max_warnings;
+
+/* ------------------------------------------------------------ jsonutil.c */
+
+/*
+ * Reading one source record.  Every accessor takes the record container,
+ * the key, and a RecordError to fill in instead of throwing: a bad field
+ * quarantines the record, it never aborts the batch.
+ */
+typedef struct RecordError
+{
+	bool		failed;
+	int			sqlstate;		/* ERRCODE_* */
+	char	   *field;			/* JSON path of the offending field */
+	char	   *message;
+	char	   *hint;
+} RecordError;
+
+extern void rec_fail(RecordError *err, int sqlstate, const char *field,
+					 const char *hint, const char *fmt,...) pg_attribute_printf(5, 6);
+
+extern JsonbValue *json_get(JsonbContainer *obj, const char *key, JsonbValue *buf);
+extern char *json_get_string(JsonbContainer *obj, const char *key, const char *path,
+							 bool required, RecordError *err);
+extern bool json_get_int(JsonbContainer *obj, const char *key, const char *path,
+						 bool required, int32 *out, RecordError *err);
+extern bool json_get_timestamp(JsonbContainer *obj, const char *key, const char *path,
+							   bool required, TimestampTz *out, RecordError *err);
+extern bool json_value_timestamp(JsonbValue *v, const char *path, TimestampTz *out,
+								 RecordError *err);
+extern bool parse_iso_timestamp(const char *s, int len, TimestampTz *out, const char **why);
+extern bool parse_iso_date(const char *s, int len, DateADT *out);
+extern char *json_path_index(const char *base, int index);
+extern char *json_path_key(const char *base, const char *key);
+extern Jsonb *json_value_to_jsonb(JsonbValue *v);
+extern char *json_type_name(JsonbValue *v);
+extern Jsonb *pick_details(JsonbContainer *src, const char *const *keys, int nkeys,
+						   JsonbValue *extra_keys, JsonbValue *extra_values, int nextra);
+
+/* ------------------------------------------------------------ ingest.c */
+
+/* Where a run's business date came from. */
+#define BD_NONE		'\0'
+#define BD_ARGUMENT	'a'			/* explicit: a Glue job argument */
+#define BD_LOGICAL	'l'			/* explicit: Airflow logical date */
+#define BD_NOMINAL	'n'			/* explicit: OpenLineage nominal time */
+#define BD_REPORTED	'r'			/* explicit: given to report_run */
+#define BD_RULE		's'			/* derived: the job's rule on the start time */
+#define BD_INHERITED 'i'		/* derived: taken from the retried run */
+
+#define BD_IS_EXPLICIT(c) ((c) == BD_ARGUMENT || (c) == BD_LOGICAL || \
+						   (c) == BD_NOMINAL || (c) == BD_REPORTED)
+
+/* One source record, normalised.  Strings are palloc'd in the record context. */
+typedef struct RunRecord
+{
+	/* identity */
+	char	   *job_name;
+	char	   *dag_id;			/* Airflow only, else NULL */
+	char	   *task_id;		/* Airflow only, else NULL */
+	char	   *external_id;
+	int32		attempt;
+
+	RunState	state;
+	char	   *raw_state;
+
+	bool		has_started;
+	bool		has_ended;
+	bool		has_updated;
+	TimestampTz started_at;
+	TimestampTz ended_at;
+	TimestampTz updated_at;
+
+	char	   *error_message;
+	char	   *previous_external_id;	/* Glue PreviousRunId */
+
+	/*
+	 * Business date: either explicit (bd_source explicit, business_date set),
+	 * or to be derived from a timestamp by the job's rule (bd_basis).
+	 */
+	char		bd_source;
+	DateADT		business_date;
+	bool		has_bd_basis;
+	TimestampTz bd_basis;
+	JsonbContainer *arguments;	/* Glue Arguments, for the job's argument rule */
+
+	Jsonb	   *details;		/* source-specific extras, kept verbatim */
+	char	   *path;			/* JSON path of the record in its payload */
+} RunRecord;
+
+typedef struct IngestState IngestState;
+
+typedef enum IngestSource
+{
+	SRC_GLUE,
+	SRC_AIRFLOW,
+	SRC_OPENLINEAGE,
+	SRC_REPORT
+} IngestSource;
+
+extern bool parse_state_field(JsonbContainer *o, const char *key, const char *path,
+							  const char *source, RunRecord *r, RecordError *err);
+extern bool check_id_length(const char *s, const char *field, RecordError *err);
+extern IngestState *ingest_begin(IngestSource source, const char *system_name,
+								 Jsonb *payload);
+extern void ingest_set_system(IngestState *st, const char *system_name);
+extern void ingest_lock_systems(IngestState *st, List *system_names);
+extern void ingest_add(IngestState *st, RunRecord *rec, JsonbValue *raw, int index);
+extern void ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw, int index);
+extern void ingest_skip(IngestState *st);
+extern Datum ingest_finish(IngestState *st, FunctionCallInfo fcinfo);
+extern MemoryContext ingest_record_context(IngestState *st);
+extern void shape_error(const char *path, int sqlstate, const char *hint,
+						const char *fmt,...) pg_attribute_printf(4, 5) pg_attribute_noreturn();
+
+/* The records of a payload: a list under list_key, a bare array, or one record. */
+typedef struct PayloadList
+{
+	JsonbContainer *list;
+	JsonbValue	single;
+	bool		is_single;
+	int			count;
+	const char *base;
+	const char *what;			/* "JobRun", "task instance", ... for messages */
+} PayloadList;
+
+extern void payload_records(Jsonb *payload, const char *list_key, const char *single_key,
+							const char *id_key, const char *what, const char *hint,
+							PayloadList *out);
+extern JsonbValue *record_at(PayloadList *pl, int i, char **path, RecordError *err);
+
+#endif							/* KANT_H */

@@ -1,0 +1,108 @@
+/*
+ * report.c
+ *	  kant.ingest_reports(system, payload): runs reported directly, one
+ *	  object per run attempt.  kant.report_run(...) (SQL, named arguments)
+ *	  is the one-run form that Composer callbacks and scripts call.
+ *
+ *	  {"job": "dag.task", "run_id": "...", "state": "success",
+ *	   "attempt": 1, "business_date": "2024-11-24",
+ *	   "started_at": "...", "ended_at": "...", "updated_at": "...",
+ *	   "error_message": "...", "details": {...}}
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "kant.h"
+
+static bool
+parse_report(JsonbContainer *o, char *path, RunRecord *r, RecordError *err)
+{
+	JsonbValue	buf;
+	JsonbValue *v;
+	char	   *bd;
+	int32		attempt = 1;
+
+	memset(r, 0, sizeof(RunRecord));
+	r->path = path;
+	r->job_name = json_get_string(o, "job", path, true, err);
+	r->external_id = json_get_string(o, "run_id", path, true, err);
+	if (err->failed ||
+		!check_id_length(r->job_name, json_path_key(path, "job"), err) ||
+		!check_id_length(r->external_id, json_path_key(path, "run_id"), err))
+		return false;
+	if (json_get_int(o, "attempt", path, false, &attempt, err) && attempt < 0)
+		rec_fail(err, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, json_path_key(path, "attempt"),
+				 NULL, "attempt must not be negative");
+	r->attempt = attempt;
+	if (!parse_state_field(o, "state", path, "reported", r, err))
+		return false;
+	r->has_started = json_get_timestamp(o, "started_at", path, false, &r->started_at, err);
+	r->has_ended = json_get_timestamp(o, "ended_at", path, false, &r->ended_at, err);
+	r->has_updated = json_get_timestamp(o, "updated_at", path, false, &r->updated_at, err);
+	r->error_message = json_get_string(o, "error_message", path, false, err);
+	bd = json_get_string(o, "business_date", path, false, err);
+	if (bd != NULL)
+	{
+		if (!parse_iso_date(bd, strlen(bd), &r->business_date))
+			rec_fail(err, ERRCODE_INVALID_DATETIME_FORMAT, json_path_key(path, "business_date"),
+					 "Pass a date such as 2024-11-24.",
+					 "business_date is not a date: \"%.64s\"", bd);
+		r->bd_source = BD_REPORTED;
+	}
+	else
+		r->bd_source = BD_RULE;
+	v = json_get(o, "details", &buf);
+	if (v != NULL)
+	{
+		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+			rec_fail(err, ERRCODE_SQL_JSON_OBJECT_NOT_FOUND, json_path_key(path, "details"),
+					 NULL, "details must be an object, not %s", json_type_name(v));
+		else
+			r->details = JsonbValueToJsonb(v);
+	}
+	return !err->failed;
+}
+
+PG_FUNCTION_INFO_V1(kant_ingest_reports);
+Datum
+kant_ingest_reports(PG_FUNCTION_ARGS)
+{
+	char	   *system;
+	Jsonb	   *payload;
+	PayloadList pl;
+	IngestState *st;
+	int			i;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "system" : "payload"),
+				 errhint("Call kant.report_run(system => ..., job => ..., run_id => ..., state => ...).")));
+	system = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	payload = PG_GETARG_JSONB_P(1);
+	payload_records(payload, "runs", NULL, "job", "reported run",
+					"Pass one run object ({\"job\": ..., \"run_id\": ..., \"state\": ...}) "
+					"or an array of them.", &pl);
+
+	st = ingest_begin(SRC_REPORT, system, payload);
+	for (i = 0; i < pl.count; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(ingest_record_context(st));
+		RecordError err = {0};
+		char	   *path;
+		JsonbValue *v = record_at(&pl, i, &path, &err);
+		RunRecord  *r = palloc(sizeof(RunRecord));
+
+		if (!err.failed)
+			parse_report(v->val.binary.data, path, r, &err);
+		if (err.failed)
+			ingest_reject(st, &err, v, i);
+		else
+			ingest_add(st, r, v, i);
+		MemoryContextSwitchTo(old);
+	}
+	PG_RETURN_DATUM(ingest_finish(st, fcinfo));
+}
