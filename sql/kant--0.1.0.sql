@@ -221,7 +221,7 @@ CREATE TABLE @extschema@.ingest_batch (
 CREATE INDEX ON @extschema@.ingest_batch (system_id, received_at);
 COMMENT ON TABLE @extschema@.ingest_batch IS
 	'Every payload ingested: when, from which source and system, by whom, what became of its records, and its SHA-256 (the payload itself when kant.keep_payloads is on)';
-COMMENT ON COLUMN @extschema@.ingest_batch.source IS 'glue, airflow, openlineage or manual';
+COMMENT ON COLUMN @extschema@.ingest_batch.source IS 'which ingestion function: glue, airflow, openlineage or report';
 COMMENT ON COLUMN @extschema@.ingest_batch.system_id IS 'the system of the payload; NULL for an OpenLineage payload spanning systems';
 COMMENT ON COLUMN @extschema@.ingest_batch.received_at IS 'when ingestion of the payload began';
 COMMENT ON COLUMN @extschema@.ingest_batch.finished_at IS 'when ingestion of the payload ended';
@@ -255,7 +255,7 @@ COMMENT ON TABLE @extschema@.rejected IS
 	'Quarantine: every record kant could not ingest, whole, with the reason; nothing is dropped silently';
 COMMENT ON COLUMN @extschema@.rejected.batch_id IS 'the payload the record came in';
 COMMENT ON COLUMN @extschema@.rejected.system_id IS 'the system of the payload, when known';
-COMMENT ON COLUMN @extschema@.rejected.source IS 'glue, airflow, openlineage or manual';
+COMMENT ON COLUMN @extschema@.rejected.source IS 'which ingestion function: glue, airflow, openlineage or report';
 COMMENT ON COLUMN @extschema@.rejected.item_index IS 'position of the record in the payload''s list (0-based)';
 COMMENT ON COLUMN @extschema@.rejected.item_path IS 'SQL/JSON path of the offending field in the payload';
 COMMENT ON COLUMN @extschema@.rejected.field IS 'the offending field (same as item_path; kept for readability)';
@@ -298,7 +298,7 @@ COMMENT ON COLUMN @extschema@.job_run.job_id IS 'the job (kant.job)';
 COMMENT ON COLUMN @extschema@.job_run.external_id IS 'the source''s id: Glue JobRun Id; Airflow dag_run_id (#map_index for mapped tasks); OpenLineage runId; reported run_id';
 COMMENT ON COLUMN @extschema@.job_run.attempt IS 'attempt number from 1: Glue Attempt + 1, Airflow try_number';
 COMMENT ON COLUMN @extschema@.job_run.business_date IS 'date of the data the run produces';
-COMMENT ON COLUMN @extschema@.job_run.bd_source IS 'where business_date came from: a job argument, l Airflow logical date, n OpenLineage nominal time, r reported, s the job''s start-time rule, i inherited from the retried run';
+COMMENT ON COLUMN @extschema@.job_run.bd_source IS 'where business_date came from: a a job argument, l Airflow logical date, n OpenLineage nominal time, r reported, s the job''s start-time rule, i inherited from the retried run';
 COMMENT ON COLUMN @extschema@.job_run.state IS 'normalised state';
 COMMENT ON COLUMN @extschema@.job_run.raw_state IS 'state as the source spelled it';
 COMMENT ON COLUMN @extschema@.job_run.started_at IS 'when the attempt started';
@@ -422,6 +422,11 @@ DECLARE
 	new_id integer;
 BEGIN
 	PERFORM @extschema@._check_system_args(kind, time_zone, bd_offset_days);
+	IF name IS NULL OR name = '' OR name <> btrim(name) THEN
+		RAISE EXCEPTION 'invalid system name "%"', name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A system name is not empty and has no surrounding blanks, e.g. hegel.';
+	END IF;
 	IF EXISTS (SELECT FROM @extschema@.system s WHERE s.name = add_system.name) THEN
 		RAISE EXCEPTION 'system "%" already exists', name
 			USING ERRCODE = 'duplicate_object',
@@ -645,6 +650,19 @@ COMMENT ON COLUMN @extschema@.runs.last_seen IS 'when kant last received it';
 CREATE VIEW @extschema@.current_runs AS
 SELECT * FROM @extschema@.runs WHERE is_current = 1;
 COMMENT ON VIEW @extschema@.current_runs IS 'The latest attempt of every run: what each run''s state is now';
+-- same columns, same comments as kant.runs
+DO $$
+DECLARE
+	c record;
+BEGIN
+	FOR c IN SELECT a.attname, pg_catalog.col_description(a.attrelid, a.attnum) AS d
+			 FROM pg_catalog.pg_attribute a
+			 WHERE a.attrelid = '@extschema@.runs'::pg_catalog.regclass AND a.attnum > 0
+	LOOP
+		EXECUTE pg_catalog.format('COMMENT ON COLUMN @extschema@.current_runs.%I IS %L', c.attname, c.d);
+	END LOOP;
+END
+$$;
 
 CREATE VIEW @extschema@.runs_by_business_date AS
 SELECT

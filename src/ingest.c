@@ -514,8 +514,8 @@ get_system(IngestState *st, const char *name)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("system \"%s\" is of kind %s, not %s", name, sys->kind,
 						source_kind(st->source)),
-				 errhint("Pass the name of a %s system, or ingest this payload with the "
-						 "function for %s.", source_kind(st->source), sys->kind)));
+				 errhint("Pass a system of kind %s, or ingest this payload with the "
+						 "function for %s systems.", source_kind(st->source), sys->kind)));
 	return sys;
 }
 
@@ -767,8 +767,10 @@ cmp_str(const char *a, const char *b)
  * what the source said last:
  *	 terminal beats non-terminal (a late RUNNING never undoes SUCCEEDED);
  *	 then the source's own modification time (Glue LastModifiedOn,
- *	 OpenLineage eventTime); then end, then start time (Airflow has no
- *	 modification time); then the state's order; then the content itself,
+ *	 OpenLineage eventTime); then start, then end time (Airflow has no
+ *	 modification time, and before 2.10 a retry could reuse the try_number
+ *	 of the failed try: the later start is the newer try); then the state's
+ *	 order; then the content itself,
  *	 so that equal-looking versions still order the same in every session.
  */
 static int
@@ -780,9 +782,9 @@ version_cmp(RunRecord *a, RunRecord *b)
 		return c;
 	if ((c = cmp_ts(a->has_updated, a->updated_at, b->has_updated, b->updated_at)) != 0)
 		return c;
-	if ((c = cmp_ts(a->has_ended, a->ended_at, b->has_ended, b->ended_at)) != 0)
-		return c;
 	if ((c = cmp_ts(a->has_started, a->started_at, b->has_started, b->started_at)) != 0)
+		return c;
+	if ((c = cmp_ts(a->has_ended, a->ended_at, b->has_ended, b->ended_at)) != 0)
 		return c;
 	if (a->state != b->state)
 		return a->state < b->state ? -1 : 1;
@@ -869,7 +871,7 @@ ingest_begin(IngestSource source, const char *system_name, Jsonb *payload)
 	HASHCTL		ctl;
 
 	st->source = source;
-	st->source_name = source_kind(source);
+	st->source_name = (source == SRC_REPORT) ? "report" : source_kind(source);
 	st->batch_cxt = batch_cxt;
 	st->flush_cxt = AllocSetContextCreate(batch_cxt, "kant ingest flush",
 										  ALLOCSET_DEFAULT_SIZES);

@@ -552,9 +552,11 @@ payload_records(Jsonb *payload, const char *list_key, const char *single_key,
 		out->base = "$";
 		return;
 	}
+	if (list_key)
+		shape_error("$", ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, hint,
+					"payload has no \"%s\" array and is not a single %s", list_key, what);
 	shape_error("$", ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, hint,
-				"payload has no \"%s\" array and is not a single %s",
-				list_key ? list_key : "records", what);
+				"payload is neither an array of records nor a single %s", what);
 }
 
 /* Record i of the payload, or NULL (with err set) when it is not an object. */

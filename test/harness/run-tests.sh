@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# `make test`: every suite against a throwaway PostgreSQL 15 cluster with pg_cron
+# preloaded (pg_virtualenv works as root, as CI runs it).  Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+exec pg_virtualenv -v 15 \
+	-o "shared_preload_libraries=pg_cron" \
+	-o "cron.database_name=postgres" \
+	-o "max_locks_per_transaction=256" \
+	test/harness/suites.sh "$@"

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs inside pg_virtualenv (PGHOST/PGPORT/PGUSER set): pg_regress, isolation,
+# pgTAP and script suites; counts every test and prints "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+PYTHON=/usr/bin/python3
+pgxs=$(dirname "$(pg_config --pgxs)")/../..
+pg_regress=$pgxs/src/test/regress/pg_regress
+pg_isolation_regress=$pgxs/src/test/isolation/pg_isolation_regress
+passed=0
+failed=0
+count() {	# count ok / FAILED lines of pg_regress-style output in file $1
+	local ok bad
+	ok=$(grep -cE '(\.\.\.|^ok [0-9]+ -) +ok' "$1" || true)
+	bad=$(grep -cE '\.\.\. +FAILED|\.\.\. +failed|^not ok' "$1" || true)
+	passed=$((passed + ok)); failed=$((failed + bad))
+}
+
+only=${1:-all}
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+
+if [ "$only" = all ] || [ "$only" = regress ]; then
+	echo "== pg_regress (test/sql)"
+	tests=$(ls test/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//')
+	"$pg_regress" --inputdir=test --outputdir=. --load-extension=kant \
+		--dbname=kant_regress $tests 2>&1 | tee "$log/regress"
+	count "$log/regress"
+	[ -s regression.diffs ] && head -c 20000 regression.diffs
+
+	echo "== isolation (test/isolation)"
+	specs=$(ls test/isolation/*.spec | xargs -n1 basename | sed 's/\.spec$//')
+	"$pg_isolation_regress" --inputdir=test --outputdir=. --load-extension=kant \
+		--dbname=kant_isolation $specs 2>&1 | tee "$log/isolation"
+	count "$log/isolation"
+	[ -s regression.diffs ] && head -c 20000 regression.diffs
+fi
+
+if [ "$only" = all ] || [ "$only" = pgtap ]; then
+	echo "== pgTAP (test/pgtap)"
+	dropdb --if-exists kant_tap >/dev/null 2>&1
+	createdb kant_tap
+	psql -q -d kant_tap -c "CREATE EXTENSION pgtap; CREATE EXTENSION kant;"
+	for f in test/pgtap/*.sql; do
+		pg_prove --verbose --dbname kant_tap "$f" >"$log/tap" 2>&1
+		rc=$?
+		cat "$log/tap"
+		ok=$(grep -cE '^ok [0-9]+' "$log/tap" || true)
+		bad=$(grep -cE '^not ok [0-9]+' "$log/tap" || true)
+		if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+		passed=$((passed + ok)); failed=$((failed + bad))
+	done
+fi
+
+if [ "$only" = all ] || [ "$only" = scripts ]; then
+	echo "== script tests (test/scripts)"
+	for f in test/scripts/*.py; do
+		[ -e "$f" ] || continue
+		"$PYTHON" "$f" >"$log/script" 2>&1
+		rc=$?
+		cat "$log/script"
+		ok=$(grep -cE '^ok ' "$log/script" || true)
+		bad=$(grep -cE '^not ok ' "$log/script" || true)
+		if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; echo "not ok - $f exited $rc"; fi
+		passed=$((passed + ok)); failed=$((failed + bad))
+	done
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,85 @@
+-- kant.ingest_openlineage: RunEvents are deltas; the job namespace picks the system
+DROP EXTENSION kant CASCADE;
+CREATE EXTENSION kant;
+SET TimeZone = 'UTC';
+SET DateStyle = ISO;
+
+-- Airflow's OpenLineage provider emits namespace "composer-prod" for SOCRATES
+SELECT kant.add_system('socrates', 'airflow', 'Asia/Tokyo', ol_namespace => 'composer-prod') > 0 AS added;
+
+CREATE TEMP VIEW r AS
+SELECT s.name AS system, j.name AS job, r.external_id, r.attempt, r.business_date AS bd, r.bd_source AS src,
+       r.state, r.raw_state, r.started_at, r.ended_at, r.source_updated_at AS updated, r.error_message
+FROM kant.job_run r JOIN kant.job j USING (job_id) JOIN kant.system s USING (system_id)
+ORDER BY s.name, j.name, r.external_id;
+
+-- 1. COMPLETE arrives before START: the run ends succeeded and keeps START's
+--    start time; RUNNING in between changes nothing that matters.
+SELECT received, inserted, updated, unchanged, rejected FROM kant.ingest_openlineage('{
+  "eventType": "COMPLETE", "eventTime": "2024-11-24T21:10:00.000Z",
+  "run": {"runId": "0193a1b2-0000-7000-8000-000000000001",
+          "facets": {"nominalTime": {"nominalStartTime": "2024-11-23T21:00:00Z"},
+                     "airflow": {"taskInstance": {"try_number": 1}}}},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.load_users"},
+  "inputs": [], "outputs": [],
+  "producer": "https://github.com/apache/airflow/tree/providers-openlineage/1.14.0",
+  "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"}');
+SELECT received, inserted, updated, unchanged FROM kant.ingest_openlineage('[
+ {"eventType": "START", "eventTime": "2024-11-24T21:00:05.5Z",
+  "run": {"runId": "0193a1b2-0000-7000-8000-000000000001",
+          "facets": {"nominalTime": {"nominalStartTime": "2024-11-23T21:00:00Z"}}},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.load_users"},
+  "producer": "https://github.com/apache/airflow/tree/providers-openlineage/1.14.0"},
+ {"eventType": "RUNNING", "eventTime": "2024-11-24T21:05:00Z",
+  "run": {"runId": "0193a1b2-0000-7000-8000-000000000001"},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.load_users"},
+  "producer": "https://github.com/apache/airflow/tree/providers-openlineage/1.14.0"}]');
+SELECT system, job, attempt, bd, src, state, raw_state, started_at, ended_at, updated FROM r;
+
+-- 2. FAIL with an errorMessage facet and a try number; no nominal time: the
+--    business date comes from the start-time rule in the system's zone.
+SELECT inserted FROM kant.ingest_openlineage('[
+ {"eventType": "START", "eventTime": "2024-11-24T15:10:00Z",
+  "run": {"runId": "0193a1b2-0000-7000-8000-000000000002", "facets": {"airflow": {"taskInstance": {"try_number": 2}}}},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.load_orders"}},
+ {"eventType": "FAIL", "eventTime": "2024-11-24T15:20:00Z",
+  "run": {"runId": "0193a1b2-0000-7000-8000-000000000002",
+          "facets": {"airflow": {"taskInstance": {"try_number": 2}},
+                     "errorMessage": {"message": "division by zero", "programmingLanguage": "python"}}},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.load_orders"}}]');
+SELECT job, attempt, bd, src, state, started_at, ended_at, error_message FROM r WHERE job LIKE '%load_orders';
+
+-- 3. OTHER events carry no state: counted as unchanged, nothing stored.
+SELECT received, inserted, unchanged FROM kant.ingest_openlineage('{"eventType": "OTHER", "eventTime": "2024-11-24T21:00:00Z",
+  "run": {"runId": "0193a1b2-0000-7000-8000-000000000003"},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.load_users"}}');
+
+-- 4. One array spanning namespaces: an unknown namespace is registered as a
+--    system of kind openlineage; the batch has no single system.
+SELECT received, inserted FROM kant.ingest_openlineage('[
+ {"eventType": "COMPLETE", "eventTime": "2024-11-24T03:00:00Z",
+  "run": {"runId": "dbt-1"}, "job": {"namespace": "dbt://analytics", "name": "model.orders"}},
+ {"eventType": "ABORT", "eventTime": "2024-11-24T03:00:00Z",
+  "run": {"runId": "spark-1"}, "job": {"namespace": "spark://cluster-a", "name": "nightly.compaction"}}]');
+SELECT name, kind, time_zone, auto_registered FROM kant.system ORDER BY system_id;
+SELECT source, system_id IS NULL AS multi_system FROM kant.ingest_batch ORDER BY batch_id DESC LIMIT 1;
+SELECT system, job, state, ended_at FROM r WHERE system <> 'socrates';
+
+-- 5. Bad events are quarantined; good ones land.
+TRUNCATE kant.rejected;
+SELECT received, inserted, unchanged, rejected FROM kant.ingest_openlineage('[
+ {"eventType": "COMPLETE", "eventTime": "2024-11-24T03:00:00Z", "run": {"runId": "x1"}},
+ {"eventType": "COMPLETE", "eventTime": "2024-11-24T03:00:00Z", "run": {"runId": "x2"}, "job": {"name": "j"}},
+ {"eventType": "COMPLETE", "run": {"runId": "x3"}, "job": {"namespace": "composer-prod", "name": "j"}},
+ {"eventType": "FINISHED", "eventTime": "2024-11-24T03:00:00Z", "run": {"runId": "x4"}, "job": {"namespace": "composer-prod", "name": "j"}},
+ {"eventType": "COMPLETE", "eventTime": "yesterday", "run": {"runId": "x5"}, "job": {"namespace": "composer-prod", "name": "j"}},
+ {"eventTime": "2024-11-24T03:00:00Z", "run": {"runId": "x6"}, "job": {"namespace": "composer-prod", "name": "j"}},
+ {"eventType": "COMPLETE", "eventTime": "2024-11-24T03:00:00Z", "run": {"runId": "x7"}, "job": {"namespace": "composer-prod", "name": "j"}}]');
+SELECT item_index, item_path, sqlstate, reason FROM kant.rejected ORDER BY item_index;
+
+-- 6. Not RunEvents: an error.
+\set VERBOSITY default
+SELECT * FROM kant.ingest_openlineage('{"job": {}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM kant.ingest_openlineage('42');
+\echo :LAST_ERROR_SQLSTATE
