@@ -1,0 +1,59 @@
+-- pgTAP: the reader / writer / admin grants the README shows are enough, and no more
+BEGIN;
+SELECT plan(12);
+
+-- exactly the README's grants
+CREATE ROLE kant_reader NOLOGIN;
+GRANT USAGE ON SCHEMA kant TO kant_reader;
+GRANT SELECT ON kant.runs, kant.current_runs, kant.runs_by_business_date TO kant_reader;
+
+CREATE ROLE kant_writer NOLOGIN;
+GRANT USAGE ON SCHEMA kant TO kant_writer;
+GRANT EXECUTE ON FUNCTION
+    kant.ingest_glue_job_runs(text, jsonb),
+    kant.ingest_airflow_task_instances(text, jsonb),
+    kant.ingest_openlineage(jsonb),
+    kant.ingest_reports(text, jsonb),
+    kant.report_run(text, text, text, text, date, integer, timestamptz, timestamptz, text, timestamptz, jsonb)
+  TO kant_writer;
+
+CREATE ROLE kant_admin NOLOGIN IN ROLE kant_reader, kant_writer;
+GRANT EXECUTE ON FUNCTION
+    kant.add_system(text, text, text, text, text, text, integer, time, text, text, text),
+    kant.alter_system(text, text, text, text, text, text, integer, time, text, text, text),
+    kant.drop_system(text),
+    kant.configure_job(text, text, text, text, integer, time, text)
+  TO kant_admin;
+GRANT SELECT, UPDATE, DELETE ON ALL TABLES IN SCHEMA kant TO kant_admin;
+
+-- admin configures
+SET LOCAL ROLE kant_admin;
+SELECT lives_ok($$SELECT kant.add_system('hegel', 'glue', 'Asia/Tokyo')$$, 'admin adds a system');
+SELECT lives_ok($$SELECT kant.configure_job('hegel', 'export_users', pipeline => 'nightly')$$, 'admin configures a job');
+SELECT lives_ok($$SELECT count(*) FROM kant.rejected$$, 'admin reads the quarantine');
+RESET ROLE;
+
+-- writer ingests, through the functions only (logged in as the writer)
+SET LOCAL SESSION AUTHORIZATION kant_writer;
+SELECT lives_ok($$SELECT kant.ingest_glue_job_runs('hegel', '{"JobRuns": [{"Id": "jr_1", "JobName": "export_users", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800}]}')$$,
+  'writer ingests a Glue page');
+SELECT lives_ok($$SELECT kant.report_run(system => 'hegel', job => 'export_users', run_id => 'jr_2', state => 'running', started_at => now())$$,
+  'writer reports a run');
+SELECT throws_ok($$SELECT count(*) FROM kant.job_run$$, '42501', NULL, 'writer cannot read tables');
+SELECT throws_ok($$DELETE FROM kant.job_run$$, '42501', NULL, 'writer cannot write tables directly');
+SELECT throws_ok($$SELECT kant.add_system('x', 'glue')$$, '42501', NULL, 'writer cannot configure');
+RESET SESSION AUTHORIZATION;
+
+-- reader reads the views, nothing else
+SET LOCAL ROLE kant_reader;
+SELECT is((SELECT count(*) FROM kant.runs)::integer, 2, 'reader reads kant.runs');
+SELECT throws_ok($$SELECT payload FROM kant.ingest_batch$$, '42501', NULL, 'reader cannot read raw payloads');
+SELECT throws_ok($$SELECT kant.ingest_openlineage('[]')$$, '42501', NULL, 'reader cannot ingest');
+RESET ROLE;
+
+-- the batch is recorded as the writer's, not as the functions' owner
+SELECT is((SELECT received_by FROM kant.ingest_batch ORDER BY batch_id LIMIT 1), 'kant_writer',
+  'ingest log names the session user that sent the payload');
+
+SELECT * FROM finish();
+ROLLBACK;
