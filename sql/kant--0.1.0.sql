@@ -231,8 +231,8 @@ COMMENT ON COLUMN @extschema@.ingest_batch.inserted IS 'run attempts seen for th
 COMMENT ON COLUMN @extschema@.ingest_batch.updated IS 'run attempts that changed';
 COMMENT ON COLUMN @extschema@.ingest_batch.unchanged IS 'records that changed nothing (already known, older, or folded into another record of the payload)';
 COMMENT ON COLUMN @extschema@.ingest_batch.rejected IS 'records quarantined in kant.rejected';
-COMMENT ON COLUMN @extschema@.ingest_batch.payload_bytes IS 'size of the payload (jsonb)';
-COMMENT ON COLUMN @extschema@.ingest_batch.payload_sha256 IS 'SHA-256 of the payload (jsonb binary form)';
+COMMENT ON COLUMN @extschema@.ingest_batch.payload_bytes IS 'size of the payload as received (jsonb or text)';
+COMMENT ON COLUMN @extschema@.ingest_batch.payload_sha256 IS 'SHA-256 of the payload as received (the text, or the jsonb binary form)';
 COMMENT ON COLUMN @extschema@.ingest_batch.payload IS 'the payload, when kant.keep_payloads is on';
 
 CREATE TABLE @extschema@.rejected (
@@ -283,7 +283,7 @@ CREATE TABLE @extschema@.job_run (
 	first_seen		timestamptz NOT NULL,
 	last_seen		timestamptz NOT NULL,
 	batch_id		bigint NOT NULL,
-	UNIQUE (job_id, external_id, attempt)
+	CONSTRAINT job_run_key UNIQUE (job_id, external_id, attempt)
 );
 CREATE INDEX job_run_business_date_idx ON @extschema@.job_run (business_date, job_id);
 CREATE INDEX job_run_job_started_idx ON @extschema@.job_run (job_id, started_at);
@@ -365,6 +365,39 @@ CREATE FUNCTION @extschema@.ingest_reports(system text, payload jsonb)
 COMMENT ON FUNCTION @extschema@.ingest_reports(text, jsonb) IS
 	'Ingest runs reported directly: one object {job, run_id, state, ...} or an array of them';
 
+
+-- The same functions for payloads as text: what a driver parameter or a literal
+-- resolves to.  jsonb_in holds a tree of the whole document (about 15x its size);
+-- these find the records with the JSON lexer and build one record's jsonb at a time.
+CREATE FUNCTION @extschema@.ingest_glue_job_runs(system text, payload text)
+	RETURNS @extschema@.ingest_result
+	AS 'MODULE_PATHNAME', 'kant_ingest_glue_job_runs'
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.ingest_glue_job_runs(text, text) IS
+	'Ingest an AWS Glue GetJobRuns / GetJobRun response body given as text (parsed one record at a time: for huge payloads)';
+CREATE FUNCTION @extschema@.ingest_airflow_task_instances(system text, payload text)
+	RETURNS @extschema@.ingest_result
+	AS 'MODULE_PATHNAME', 'kant_ingest_airflow_task_instances'
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.ingest_airflow_task_instances(text, text) IS
+	'Ingest an Airflow REST API task instance list given as text (parsed one record at a time)';
+CREATE FUNCTION @extschema@.ingest_openlineage(payload text)
+	RETURNS @extschema@.ingest_result
+	AS 'MODULE_PATHNAME', 'kant_ingest_openlineage'
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.ingest_openlineage(text) IS
+	'Ingest OpenLineage RunEvents given as text (parsed one event at a time)';
+CREATE FUNCTION @extschema@.ingest_reports(system text, payload text)
+	RETURNS @extschema@.ingest_result
+	AS 'MODULE_PATHNAME', 'kant_ingest_reports'
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.ingest_reports(text, text) IS
+	'Ingest directly reported runs given as text';
+
 CREATE FUNCTION @extschema@.report_run(
 	system text,
 	job text,
@@ -396,6 +429,10 @@ REVOKE ALL ON FUNCTION @extschema@.ingest_glue_job_runs(text, jsonb) FROM PUBLIC
 REVOKE ALL ON FUNCTION @extschema@.ingest_airflow_task_instances(text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.ingest_openlineage(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.ingest_reports(text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.ingest_glue_job_runs(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.ingest_airflow_task_instances(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.ingest_openlineage(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.ingest_reports(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.report_run(text, text, text, text, date, integer, timestamptz, timestamptz, text, timestamptz, jsonb) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
@@ -605,7 +642,8 @@ SELECT
 			  AND n.attempt > r.attempt)
 		 AND NOT EXISTS (
 			SELECT FROM @extschema@.job_run n
-			WHERE n.job_id = r.job_id AND n.previous_external_id = r.external_id)
+			WHERE n.job_id = r.job_id AND n.previous_external_id = r.external_id
+			  AND n.previous_external_id IS NOT NULL)
 		THEN 1 ELSE 0 END AS is_current,
 	r.business_date,
 	r.state::text AS state,

@@ -93,7 +93,8 @@ Datum
 kant_ingest_airflow_task_instances(PG_FUNCTION_ARGS)
 {
 	char	   *system;
-	Jsonb	   *payload;
+	struct varlena *payload;
+	bool		is_jsonb;
 	PayloadList pl;
 	IngestState *st;
 	int			i;
@@ -104,13 +105,12 @@ kant_ingest_airflow_task_instances(PG_FUNCTION_ARGS)
 				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "system" : "payload"),
 				 errhint("Call kant.ingest_airflow_task_instances('socrates', <taskInstances response>).")));
 	system = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	payload = PG_GETARG_JSONB_P(1);
-	payload_records(payload, "task_instances", NULL, "task_id", "Airflow task instance",
+	payload = payload_arg(fcinfo, 1, "task_instances", NULL, "task_id", "Airflow task instance",
 					"Pass the body of an Airflow REST API task instance list as the "
 					"server returns it: {\"task_instances\": [...], \"total_entries\": n}.",
-					&pl);
+					&pl, &is_jsonb);
 
-	st = ingest_begin(SRC_AIRFLOW, system, payload);
+	st = ingest_begin(SRC_AIRFLOW, system, payload, is_jsonb);
 	for (i = 0; i < pl.count; i++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(ingest_record_context(st));

@@ -72,7 +72,8 @@ Datum
 kant_ingest_glue_job_runs(PG_FUNCTION_ARGS)
 {
 	char	   *system;
-	Jsonb	   *payload;
+	struct varlena *payload;
+	bool		is_jsonb;
 	PayloadList pl;
 	IngestState *st;
 	int			i;
@@ -83,13 +84,12 @@ kant_ingest_glue_job_runs(PG_FUNCTION_ARGS)
 				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "system" : "payload"),
 				 errhint("Call kant.ingest_glue_job_runs('hegel', <GetJobRuns response>).")));
 	system = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	payload = PG_GETARG_JSONB_P(1);
-	payload_records(payload, "JobRuns", "JobRun", "Id", "Glue JobRun",
+	payload = payload_arg(fcinfo, 1, "JobRuns", "JobRun", "Id", "Glue JobRun",
 					"Pass the body of a Glue GetJobRuns or GetJobRun response as AWS "
 					"returns it: {\"JobRuns\": [{\"Id\": ..., \"JobName\": ..., "
-					"\"JobRunState\": ...}]}.", &pl);
+					"\"JobRunState\": ...}]}.", &pl, &is_jsonb);
 
-	st = ingest_begin(SRC_GLUE, system, payload);
+	st = ingest_begin(SRC_GLUE, system, payload, is_jsonb);
 	for (i = 0; i < pl.count; i++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(ingest_record_context(st));

@@ -21,7 +21,14 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation_d.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "common/cryptohash.h"
@@ -34,9 +41,13 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "kant.h"
@@ -89,6 +100,29 @@ typedef struct Pending
 	TimestampTz last_seen;
 } Pending;
 
+/*
+ * kant.job_run's relation, indexes and column numbers, looked up by name
+ * once per call (an upgrade may move columns; names stay).
+ */
+typedef struct RunRel
+{
+	Oid			relid;
+	Oid			key_idx;		/* UNIQUE (job_id, external_id, attempt) */
+	Oid			prev_idx;		/* (job_id, previous_external_id) partial */
+	AttrNumber	run_id,
+				state,
+				raw_state,
+				started_at,
+				ended_at,
+				updated_at,
+				error_message,
+				previous_external_id,
+				business_date,
+				bd_source,
+				details,
+				last_seen;
+} RunRel;
+
 struct IngestState
 {
 	IngestSource source;
@@ -109,7 +143,9 @@ struct IngestState
 	Pending    *pending;
 	int			npending;
 	bool		batch_logged;
-	Jsonb	   *payload;
+	struct varlena *payload;
+	bool		payload_is_jsonb;
+	RunRel		rr;
 };
 
 /* ------------------------------------------------------------- SPI plans */
@@ -120,7 +156,6 @@ struct IngestState
  * revalidation; the extension OID check below also drops them in that case.
  */
 static Oid	plans_ext_oid = InvalidOid;
-static SPIPlanPtr plan_probe;
 static SPIPlanPtr plan_insert;
 static SPIPlanPtr plan_update;
 static SPIPlanPtr plan_touch;
@@ -132,13 +167,19 @@ static SPIPlanPtr plan_system_get_ol;
 static SPIPlanPtr plan_system_register;
 static SPIPlanPtr plan_job_get;
 static SPIPlanPtr plan_job_register;
-static SPIPlanPtr plan_chain_seeds;
 static SPIPlanPtr plan_chain_fix;
 
+/*
+ * custom: plan at every execution.  A generic plan made while job_run is
+ * small would keep a sequential scan of it while one call grows it by
+ * millions of rows; statements that look rows up in job_run by key are
+ * either direct index scans (probe_stored, has_successor) or custom plans.
+ */
 static SPIPlanPtr
-prepare(const char *sql, int nargs, Oid *types)
+prepare_opt(const char *sql, int nargs, Oid *types, bool custom)
 {
-	SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+	SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types,
+									   custom ? CURSOR_OPT_CUSTOM_PLAN : 0);
 
 	if (p == NULL)
 		elog(ERROR, "kant: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -146,6 +187,8 @@ prepare(const char *sql, int nargs, Oid *types)
 		elog(ERROR, "kant: SPI_keepplan failed");
 	return p;
 }
+
+#define prepare(sql, n, t) prepare_opt(sql, n, t, false)
 
 #define T_INT4A INT4ARRAYOID
 #define T_INT8A INT8ARRAYOID
@@ -158,10 +201,10 @@ prepare(const char *sql, int nargs, Oid *types)
 static void
 free_plans(void)
 {
-	SPIPlanPtr *all[] = {&plan_probe, &plan_insert, &plan_update, &plan_touch,
+	SPIPlanPtr *all[] = {&plan_insert, &plan_update, &plan_touch,
 		&plan_reject, &plan_batch_insert, &plan_batch_finish, &plan_system_get,
 		&plan_system_get_ol, &plan_system_register, &plan_job_get,
-		&plan_job_register, &plan_chain_seeds, &plan_chain_fix};
+		&plan_job_register, &plan_chain_fix};
 	int			i;
 
 	for (i = 0; i < lengthof(all); i++)
@@ -177,21 +220,10 @@ prepare_plans(void)
 {
 	Oid			ext = get_extension_oid("kant", false);
 
-	if (ext == plans_ext_oid && plan_probe != NULL)
+	if (ext == plans_ext_oid && plan_insert != NULL)
 		return;
 	free_plans();
 
-	{
-		Oid			t[] = {T_INT4A, T_TEXTA, T_INT4A};
-
-		plan_probe = prepare(
-			"SELECT k.ord::int4, r.run_id, r.state::text, r.raw_state, r.started_at,"
-			" r.ended_at, r.source_updated_at, r.error_message, r.previous_external_id,"
-			" r.business_date, r.bd_source, r.details, r.last_seen"
-			" FROM unnest($1, $2, $3) WITH ORDINALITY AS k(job_id, external_id, attempt, ord)"
-			" JOIN kant.job_run r ON r.job_id = k.job_id AND r.external_id = k.external_id"
-			" AND r.attempt = k.attempt", 3, t);
-	}
 	{
 		Oid			t[] = {T_INT4A, T_TEXTA, T_INT4A, T_DATEA, T_CHARA, T_TEXTA, T_TEXTA,
 		T_TSTZA, T_TSTZA, T_TSTZA, T_TEXTA, T_TEXTA, T_JSONBA, TIMESTAMPTZOID, INT8OID};
@@ -209,20 +241,20 @@ prepare_plans(void)
 		Oid			t[] = {T_INT8A, T_DATEA, T_CHARA, T_TEXTA, T_TEXTA, T_TSTZA, T_TSTZA,
 		T_TSTZA, T_TEXTA, T_TEXTA, T_JSONBA, TIMESTAMPTZOID, INT8OID};
 
-		plan_update = prepare(
+		plan_update = prepare_opt(
 			"UPDATE kant.job_run r SET business_date = u.bd, bd_source = u.bs,"
 			" state = u.s::kant.run_state, raw_state = u.rs, started_at = u.sa,"
 			" ended_at = u.ea, source_updated_at = u.ua, error_message = u.em,"
 			" previous_external_id = u.pe, details = u.d, last_seen = $12, batch_id = $13"
 			" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 			" AS u(id, bd, bs, s, rs, sa, ea, ua, em, pe, d)"
-			" WHERE r.run_id = u.id", 13, t);
+			" WHERE r.run_id = u.id", 13, t, true);
 	}
 	{
 		Oid			t[] = {T_INT8A, TIMESTAMPTZOID};
 
-		plan_touch = prepare(
-			"UPDATE kant.job_run SET last_seen = $2 WHERE run_id = ANY ($1)", 2, t);
+		plan_touch = prepare_opt(
+			"UPDATE kant.job_run SET last_seen = $2 WHERE run_id = ANY ($1)", 2, t, true);
 	}
 	{
 		Oid			t[] = {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
@@ -286,19 +318,12 @@ prepare_plans(void)
 	{
 		Oid			t[] = {T_INT4A, T_TEXTA};
 
-		/* inserted runs that an already stored retry names as its predecessor */
-		plan_chain_seeds = prepare(
-			"SELECT DISTINCT k.job_id, k.external_id"
-			" FROM unnest($1, $2) AS k(job_id, external_id)"
-			" JOIN kant.job_run r ON r.job_id = k.job_id"
-			" AND r.previous_external_id = k.external_id", 2, t);
-
 		/*
 		 * From each seed walk up to the first run of its retry chain, then
 		 * down through every retry whose business date is derived: they all
 		 * take the first run's business date.
 		 */
-		plan_chain_fix = prepare(
+		plan_chain_fix = prepare_opt(
 			"WITH RECURSIVE up(job_id, external_id, prev, depth) AS ("
 			"  SELECT r.job_id, r.external_id, r.previous_external_id, 0"
 			"  FROM unnest($1, $2) AS k(job_id, external_id)"
@@ -318,12 +343,13 @@ prepare_plans(void)
 			"  SELECT c.run_id, c.job_id, c.external_id, down.bd, down.depth + 1"
 			"  FROM down JOIN kant.job_run c ON c.job_id = down.job_id"
 			"  AND c.previous_external_id = down.external_id"
+			"  AND c.previous_external_id IS NOT NULL"
 			"  AND c.bd_source IN ('s', 'i')"
 			"  WHERE down.depth < 100"
 			")"
 			" UPDATE kant.job_run r SET business_date = d.bd, bd_source = 'i'"
 			" FROM down d WHERE r.run_id = d.run_id AND d.depth > 0"
-			" AND (r.business_date <> d.bd OR r.bd_source <> 'i')", 2, t);
+			" AND (r.business_date <> d.bd OR r.bd_source <> 'i')", 2, t, true);
 	}
 	plans_ext_oid = ext;
 }
@@ -860,8 +886,11 @@ row_differs(RunRecord *a, RunRecord *b)
 
 /* ------------------------------------------------------------ the batch */
 
+static void runrel_init(RunRel *r);
+
 IngestState *
-ingest_begin(IngestSource source, const char *system_name, Jsonb *payload)
+ingest_begin(IngestSource source, const char *system_name, struct varlena *payload,
+			 bool payload_is_jsonb)
 {
 	MemoryContext batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
 													"kant ingest",
@@ -877,6 +906,7 @@ ingest_begin(IngestSource source, const char *system_name, Jsonb *payload)
 										  ALLOCSET_DEFAULT_SIZES);
 	st->pending = palloc(sizeof(Pending) * FLUSH_SIZE);
 	st->payload = payload;
+	st->payload_is_jsonb = payload_is_jsonb;
 	st->now = GetCurrentTimestamp();
 
 	memset(&ctl, 0, sizeof(ctl));
@@ -893,6 +923,7 @@ ingest_begin(IngestSource source, const char *system_name, Jsonb *payload)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "kant: SPI_connect failed");
 	prepare_plans();
+	runrel_init(&st->rr);
 
 	if (system_name != NULL)
 		ingest_set_system(st, system_name);
@@ -932,7 +963,8 @@ log_batch(IngestState *st)
 		args[3] = Int64GetDatum(VARSIZE_ANY_EXHDR(st->payload));
 		args[4] = PointerGetDatum(b);
 		if (kant_keep_payloads)
-			args[5] = JsonbPGetDatum(st->payload);
+			args[5] = st->payload_is_jsonb ? PointerGetDatum(st->payload) :
+				DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring((text *) st->payload)));
 		else
 			nulls[5] = 'n';
 	}
@@ -1025,39 +1057,172 @@ ingest_add(IngestState *st, RunRecord *rec, JsonbValue *raw, int index)
 		flush(st);
 }
 
-/* Read a kant.job_run row from the probe into a RunRecord. */
-static RunRecord *
-stored_record(HeapTuple tup, TupleDesc desc, Pending *p)
-{
-	RunRecord  *r = palloc0(sizeof(RunRecord));
-	bool		isnull;
-	Datum		d;
-	char	   *s;
+/* ------------------------------------------------- direct index lookups */
 
-	*r = *p->rec;				/* identity fields */
-	p->run_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	s = SPI_getvalue(tup, desc, 3);
-	r->state = run_state_from_spelling(s, strlen(s));
-	r->raw_state = SPI_getvalue(tup, desc, 4);
-	d = SPI_getbinval(tup, desc, 5, &isnull);
-	r->has_started = !isnull;
-	r->started_at = isnull ? 0 : DatumGetTimestampTz(d);
-	d = SPI_getbinval(tup, desc, 6, &isnull);
-	r->has_ended = !isnull;
-	r->ended_at = isnull ? 0 : DatumGetTimestampTz(d);
-	d = SPI_getbinval(tup, desc, 7, &isnull);
-	r->has_updated = !isnull;
-	r->updated_at = isnull ? 0 : DatumGetTimestampTz(d);
-	r->error_message = SPI_getvalue(tup, desc, 8);
-	r->previous_external_id = SPI_getvalue(tup, desc, 9);
-	r->business_date = DatumGetDateADT(SPI_getbinval(tup, desc, 10, &isnull));
-	r->bd_source = DatumGetChar(SPI_getbinval(tup, desc, 11, &isnull));
+
+static Oid
+kant_relid(const char *name)
+{
+	Oid			oid = get_relname_relid(name, get_namespace_oid("kant", false));
+
+	if (!OidIsValid(oid))
+		elog(ERROR, "kant: relation kant.%s is missing; reinstall the extension", name);
+	return oid;
+}
+
+static AttrNumber
+kant_attnum(Oid relid, const char *name)
+{
+	AttrNumber	a = get_attnum(relid, name);
+
+	if (a == InvalidAttrNumber)
+		elog(ERROR, "kant: column kant.job_run.%s is missing; reinstall the extension", name);
+	return a;
+}
+
+static void
+runrel_init(RunRel *r)
+{
+	r->relid = kant_relid("job_run");
+	r->key_idx = kant_relid("job_run_key");
+	r->prev_idx = kant_relid("job_run_previous_idx");
+	r->run_id = kant_attnum(r->relid, "run_id");
+	r->state = kant_attnum(r->relid, "state");
+	r->raw_state = kant_attnum(r->relid, "raw_state");
+	r->started_at = kant_attnum(r->relid, "started_at");
+	r->ended_at = kant_attnum(r->relid, "ended_at");
+	r->updated_at = kant_attnum(r->relid, "source_updated_at");
+	r->error_message = kant_attnum(r->relid, "error_message");
+	r->previous_external_id = kant_attnum(r->relid, "previous_external_id");
+	r->business_date = kant_attnum(r->relid, "business_date");
+	r->bd_source = kant_attnum(r->relid, "bd_source");
+	r->details = kant_attnum(r->relid, "details");
+	r->last_seen = kant_attnum(r->relid, "last_seen");
+}
+
+static inline char *
+slot_text(TupleTableSlot *slot, AttrNumber a)
+{
+	return slot->tts_isnull[a - 1] ? NULL : TextDatumGetCString(slot->tts_values[a - 1]);
+}
+
+static inline bool
+slot_ts(TupleTableSlot *slot, AttrNumber a, TimestampTz *ts)
+{
+	if (slot->tts_isnull[a - 1])
+	{
+		*ts = 0;
+		return false;
+	}
+	*ts = DatumGetTimestampTz(slot->tts_values[a - 1]);
+	return true;
+}
+
+/* A stored kant.job_run row as a RunRecord (identity fields from p->rec). */
+static RunRecord *
+stored_record(RunRel *rr, TupleTableSlot *slot, Pending *p)
+{
+	RunRecord  *r = palloc(sizeof(RunRecord));
+
+	slot_getallattrs(slot);
+	*r = *p->rec;
+	p->run_id = DatumGetInt64(slot->tts_values[rr->run_id - 1]);
+	r->state = (RunState) DatumGetChar(slot->tts_values[rr->state - 1]);
+	r->raw_state = slot_text(slot, rr->raw_state);
+	r->has_started = slot_ts(slot, rr->started_at, &r->started_at);
+	r->has_ended = slot_ts(slot, rr->ended_at, &r->ended_at);
+	r->has_updated = slot_ts(slot, rr->updated_at, &r->updated_at);
+	r->error_message = slot_text(slot, rr->error_message);
+	r->previous_external_id = slot_text(slot, rr->previous_external_id);
+	r->business_date = DatumGetDateADT(slot->tts_values[rr->business_date - 1]);
+	r->bd_source = DatumGetChar(slot->tts_values[rr->bd_source - 1]);
 	r->has_bd_basis = false;
-	d = SPI_getbinval(tup, desc, 12, &isnull);
-	r->details = isnull ? NULL : DatumGetJsonbPCopy(d);
+	r->details = slot->tts_isnull[rr->details - 1] ? NULL :
+		DatumGetJsonbPCopy(slot->tts_values[rr->details - 1]);
 	r->arguments = NULL;
-	p->last_seen = DatumGetTimestampTz(SPI_getbinval(tup, desc, 13, &isnull));
+	p->last_seen = DatumGetTimestampTz(slot->tts_values[rr->last_seen - 1]);
 	return r;
+}
+
+/*
+ * A snapshot that sees what this call wrote so far and, in READ COMMITTED,
+ * what other sessions committed before we got the system's lock: the same
+ * rule SPI statements follow.
+ */
+static Snapshot
+fresh_snapshot(void)
+{
+	CommandCounterIncrement();
+	return RegisterSnapshot(GetTransactionSnapshot());
+}
+
+/* Find the stored row of each live record: one unique-index probe each. */
+static void
+probe_stored(IngestState *st, Pending **live, int n)
+{
+	Relation	rel = table_open(st->rr.relid, AccessShareLock);
+	Relation	idx = index_open(st->rr.key_idx, AccessShareLock);
+	Snapshot	snap = fresh_snapshot();
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	IndexScanDesc scan = index_beginscan(rel, idx, snap, 3, 0);
+	ScanKeyData key[3];
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		Pending    *p = live[i];
+		text	   *ext = cstring_to_text(p->rec->external_id);
+
+		/* ScanKeyInit compares with the C collation, the column's */
+		ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(p->job->job_id));
+		ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(ext));
+		ScanKeyInit(&key[2], 3, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(p->rec->attempt));
+		index_rescan(scan, key, 3, NULL, 0);
+		if (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			p->exists = true;
+			p->stored = stored_record(&st->rr, slot, p);
+		}
+		pfree(ext);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snap);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+}
+
+/*
+ * Which of these new Glue runs does an already stored retry name as its
+ * PreviousRunId (the retry arrived first)?  Probes the small partial index.
+ */
+static void
+find_named_predecessors(IngestState *st, Col *jobs, Col *ids, Col *seed_jobs, Col *seed_ids)
+{
+	Relation	rel = table_open(st->rr.relid, AccessShareLock);
+	Relation	idx = index_open(st->rr.prev_idx, AccessShareLock);
+	Snapshot	snap = fresh_snapshot();
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	IndexScanDesc scan = index_beginscan(rel, idx, snap, 2, 0);
+	ScanKeyData key[2];
+	int			i;
+
+	for (i = 0; i < jobs->n; i++)
+	{
+		ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT4EQ, jobs->values[i]);
+		ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ, ids->values[i]);
+		index_rescan(scan, key, 2, NULL, 0);
+		if (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			col_add(seed_jobs, jobs->values[i], false);
+			col_add(seed_ids, ids->values[i], false);
+		}
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snap);
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
 }
 
 /* Fold pending records that name the same attempt: merge them in memory. */
@@ -1112,9 +1277,6 @@ flush(IngestState *st)
 	MemoryContext old;
 	int			i;
 	int			n = 0;
-	Col			pj,
-				pe,
-				pa;
 	Pending   **live;
 
 	if (st->npending == 0)
@@ -1155,35 +1317,7 @@ flush(IngestState *st)
 
 	/* 3. probe */
 	if (n > 0)
-	{
-		col_init(&pj, INT4OID, n);
-		col_init(&pe, TEXTOID, n);
-		col_init(&pa, INT4OID, n);
-		for (i = 0; i < n; i++)
-		{
-			col_add(&pj, Int32GetDatum(live[i]->job->job_id), false);
-			col_text(&pe, live[i]->rec->external_id);
-			col_add(&pa, Int32GetDatum(live[i]->rec->attempt), false);
-		}
-		{
-			Datum		args[3] = {col_array(&pj), col_array(&pe), col_array(&pa)};
-			uint64		k;
-
-			spi_exec(plan_probe, args, NULL, SPI_OK_SELECT);
-			for (k = 0; k < SPI_processed; k++)
-			{
-				HeapTuple	tup = SPI_tuptable->vals[k];
-				bool		isnull;
-				int			ord = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1,
-															  &isnull));
-				Pending    *p = live[ord - 1];
-
-				p->exists = true;
-				p->stored = stored_record(tup, SPI_tuptable->tupdesc, p);
-			}
-			SPI_freetuptable(SPI_tuptable);
-		}
-	}
+		probe_stored(st, live, n);
 
 	/* 4. merge and 5. write */
 	{
@@ -1308,8 +1442,6 @@ flush(IngestState *st)
 		{
 			Col			sj,
 						se;
-			Datum		args[2] = {col_array(&cj), col_array(&ce)};
-			uint64		k;
 
 			col_init(&sj, INT4OID, cj.n);
 			col_init(&se, TEXTOID, cj.n);
@@ -1323,17 +1455,7 @@ flush(IngestState *st)
 					col_text(&se, p->rec->external_id);
 				}
 			}
-			spi_exec(plan_chain_seeds, args, NULL, SPI_OK_SELECT);
-			for (k = 0; k < SPI_processed; k++)
-			{
-				bool		isnull;
-				HeapTuple	tup = SPI_tuptable->vals[k];
-
-				col_add(&sj, SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull), false);
-				col_add(&se, datumCopy(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull),
-									   false, -1), false);
-			}
-			SPI_freetuptable(SPI_tuptable);
+			find_named_predecessors(st, &cj, &ce, &sj, &se);
 			if (sj.n > 0)
 			{
 				Datum		fargs[2] = {col_array(&sj), col_array(&se)};

@@ -11,7 +11,12 @@
 
 #include <ctype.h>
 
+#include "common/jsonapi.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonfuncs.h"
+#include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
@@ -559,13 +564,257 @@ payload_records(Jsonb *payload, const char *list_key, const char *single_key,
 				"payload is neither an array of records nor a single %s", what);
 }
 
-/* Record i of the payload, or NULL (with err set) when it is not an object. */
+/*
+ * Text payloads.  jsonb_in keeps a tree of the whole document in memory,
+ * some fifteen times its size: a 100 MB payload needs 1.5 GB before kant
+ * sees it.  For text kant lexes the document once to find where each
+ * record is, then builds the jsonb of one record at a time.
+ */
+typedef struct ScanState
+{
+	JsonLexContext *lex;
+	const char *list_key;
+	const char *single_key;
+	const char *id_key;
+	int			depth;
+	bool		root_is_array;
+	bool		root_is_object;
+	int			list_depth;		/* depth of the records, 0 outside the list */
+	bool		list_seen;		/* list_key present at the root */
+	bool		list_is_array;
+	char		list_first;		/* first character of list_key's value */
+	bool		id_seen;
+	bool		in_single;		/* inside the value of single_key */
+	int64		single_start;
+	int64		single_end;
+	bool		single_null;
+	int64		elem_start;
+	int			n;
+	int			cap;
+	int64	   *starts;
+	int64	   *ends;
+	char	   *base;
+} ScanState;
+
+static void
+scan_object_start(void *state)
+{
+	ScanState  *s = state;
+
+	if (s->depth == 0)
+		s->root_is_object = true;
+	s->depth++;
+}
+
+static void
+scan_object_end(void *state)
+{
+	((ScanState *) state)->depth--;
+}
+
+static void
+scan_array_start(void *state)
+{
+	ScanState  *s = state;
+
+	if (s->depth == 0)
+	{
+		s->root_is_array = true;
+		s->list_depth = 1;
+	}
+	s->depth++;
+}
+
+static void
+scan_array_end(void *state)
+{
+	ScanState  *s = state;
+
+	s->depth--;
+	if (s->list_depth > 0 && s->depth == s->list_depth - 1)
+		s->list_depth = 0;
+}
+
+static void
+scan_field_start(void *state, char *fname, bool isnull)
+{
+	ScanState  *s = state;
+
+	if (s->depth != 1 || fname == NULL)
+		return;
+	if (s->list_key && strcmp(fname, s->list_key) == 0 && !isnull)
+	{
+		s->list_seen = true;
+		s->list_first = *s->lex->token_start;
+		if (*s->lex->token_start == '[')
+		{
+			s->list_is_array = true;
+			s->list_depth = 2;
+		}
+	}
+	else if (s->single_key && strcmp(fname, s->single_key) == 0 && !isnull)
+	{
+		s->in_single = true;
+		s->single_start = s->lex->token_start - s->base;
+	}
+	else if (s->id_key && strcmp(fname, s->id_key) == 0)
+		s->id_seen = true;
+}
+
+static void
+scan_field_end(void *state, char *fname, bool isnull)
+{
+	ScanState  *s = state;
+
+	if (s->depth == 1 && s->in_single)
+	{
+		s->in_single = false;
+		s->single_end = s->lex->prev_token_terminator - s->base;
+	}
+	/* the parser copies every field name for us; free it or a 100 MB payload leaks 200 MB */
+	if (fname)
+		pfree(fname);
+}
+
+static void
+scan_elem_start(void *state, bool isnull)
+{
+	ScanState  *s = state;
+
+	if (s->list_depth > 0 && s->depth == s->list_depth)
+		s->elem_start = s->lex->token_start - s->base;
+}
+
+static void
+scan_elem_end(void *state, bool isnull)
+{
+	ScanState  *s = state;
+
+	if (s->list_depth > 0 && s->depth == s->list_depth)
+	{
+		if (s->n == s->cap)
+		{
+			s->cap *= 2;
+			s->starts = repalloc_huge(s->starts, sizeof(int64) * s->cap);
+			s->ends = repalloc_huge(s->ends, sizeof(int64) * s->cap);
+		}
+		s->starts[s->n] = s->elem_start;
+		s->ends[s->n] = s->lex->prev_token_terminator - s->base;
+		s->n++;
+	}
+}
+
+void
+payload_records_text(text *payload, const char *list_key, const char *single_key,
+					 const char *id_key, const char *what, const char *hint,
+					 PayloadList *out)
+{
+	ScanState	s;
+	JsonSemAction sem;
+
+	memset(out, 0, sizeof(*out));
+	memset(&s, 0, sizeof(s));
+	memset(&sem, 0, sizeof(sem));
+	out->what = what;
+	s.lex = makeJsonLexContext(payload, true);
+	s.base = VARDATA_ANY(payload);
+	s.list_key = list_key;
+	s.single_key = single_key;
+	s.id_key = id_key;
+	s.cap = 256;
+	s.starts = palloc(sizeof(int64) * s.cap);
+	s.ends = palloc(sizeof(int64) * s.cap);
+	sem.semstate = &s;
+	sem.object_start = scan_object_start;
+	sem.object_end = scan_object_end;
+	sem.array_start = scan_array_start;
+	sem.array_end = scan_array_end;
+	sem.object_field_start = scan_field_start;
+	sem.object_field_end = scan_field_end;
+	sem.array_element_start = scan_elem_start;
+	sem.array_element_end = scan_elem_end;
+	pg_parse_json_or_ereport(s.lex, &sem);
+
+	out->text = s.base;
+	if (!s.root_is_array && !s.root_is_object)
+		shape_error("$", ERRCODE_SQL_JSON_OBJECT_NOT_FOUND, hint,
+					"payload must be a JSON object or array, not a scalar");
+	if (s.root_is_array || (s.list_seen && s.list_is_array))
+	{
+		out->starts = s.starts;
+		out->ends = s.ends;
+		out->count = s.n;
+		out->base = s.root_is_array ? "$" : json_path_key("$", list_key);
+		return;
+	}
+	if (s.list_seen)
+		shape_error(json_path_key("$", list_key), ERRCODE_SQL_JSON_ARRAY_NOT_FOUND, hint,
+					"payload field \"%s\" must be an array, not %s", list_key,
+					s.list_first == '{' ? "object" : s.list_first == '"' ? "string" :
+					(s.list_first == 't' || s.list_first == 'f') ? "boolean" : "number");
+	out->starts = s.starts;
+	out->ends = s.ends;
+	out->count = 1;
+	out->is_single = true;
+	if (s.single_end > s.single_start)
+	{
+		out->starts[0] = s.single_start;
+		out->ends[0] = s.single_end;
+		out->base = json_path_key("$", single_key);
+		return;
+	}
+	if (s.id_seen)
+	{
+		out->starts[0] = 0;
+		out->ends[0] = VARSIZE_ANY_EXHDR(payload);
+		out->base = "$";
+		return;
+	}
+	if (list_key)
+		shape_error("$", ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, hint,
+					"payload has no \"%s\" array and is not a single %s", list_key, what);
+	shape_error("$", ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, hint,
+				"payload is neither an array of records nor a single %s", what);
+}
+
+/* Parse one record of a text payload into jsonb, in the current context. */
+static JsonbValue *
+text_record(PayloadList *pl, int i)
+{
+	int64		len = pl->ends[i] - pl->starts[i];
+	char	   *buf = palloc(len + 1);
+	Jsonb	   *jb;
+	JsonbValue *v = palloc(sizeof(JsonbValue));
+
+	memcpy(buf, pl->text + pl->starts[i], len);
+	buf[len] = '\0';
+	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf)));
+	pfree(buf);
+	if (JB_ROOT_IS_SCALAR(jb))
+	{
+		JsonbValue *scalar = getIthJsonbValueFromContainer(&jb->root, 0);
+
+		*v = *scalar;
+		return v;
+	}
+	v->type = jbvBinary;
+	v->val.binary.data = &jb->root;
+	v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	return v;
+}
+
+/* Record i of the payload; err is set when it is not an object. */
 JsonbValue *
 record_at(PayloadList *pl, int i, char **path, RecordError *err)
 {
 	JsonbValue *v;
 
-	if (pl->is_single)
+	if (pl->text)
+	{
+		v = text_record(pl, i);
+		*path = pl->is_single ? pstrdup(pl->base) : json_path_index(pl->base, i);
+	}
+	else if (pl->is_single)
 	{
 		v = palloc(sizeof(JsonbValue));
 		*v = pl->single;
@@ -655,4 +904,32 @@ check_id_length(const char *s, const char *field, RecordError *err)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * The payload argument of an ingestion function: jsonb (a typed value) or
+ * text (a literal or a driver parameter, which resolves to the text overload):
+ * the same records either way.
+ */
+struct varlena *
+payload_arg(FunctionCallInfo fcinfo, int argno, const char *list_key, const char *single_key,
+			const char *id_key, const char *what, const char *hint,
+			PayloadList *pl, bool *is_jsonb)
+{
+	if (get_fn_expr_argtype(fcinfo->flinfo, argno) == JSONBOID)
+	{
+		Jsonb	   *jb = PG_GETARG_JSONB_P(argno);
+
+		payload_records(jb, list_key, single_key, id_key, what, hint, pl);
+		*is_jsonb = true;
+		return (struct varlena *) jb;
+	}
+	else
+	{
+		text	   *t = PG_GETARG_TEXT_PP(argno);
+
+		payload_records_text(t, list_key, single_key, id_key, what, hint, pl);
+		*is_jsonb = false;
+		return (struct varlena *) t;
+	}
 }

@@ -160,7 +160,7 @@ extern bool parse_state_field(JsonbContainer *o, const char *key, const char *pa
 							  const char *source, RunRecord *r, RecordError *err);
 extern bool check_id_length(const char *s, const char *field, RecordError *err);
 extern IngestState *ingest_begin(IngestSource source, const char *system_name,
-								 Jsonb *payload);
+								 struct varlena *payload, bool payload_is_jsonb);
 extern void ingest_set_system(IngestState *st, const char *system_name);
 extern void ingest_lock_systems(IngestState *st, List *system_names);
 extern void ingest_add(IngestState *st, RunRecord *rec, JsonbValue *raw, int index);
@@ -174,17 +174,28 @@ extern void shape_error(const char *path, int sqlstate, const char *hint,
 /* The records of a payload: a list under list_key, a bare array, or one record. */
 typedef struct PayloadList
 {
-	JsonbContainer *list;
+	JsonbContainer *list;		/* jsonb payload: the array of records */
 	JsonbValue	single;
 	bool		is_single;
 	int			count;
 	const char *base;
 	const char *what;			/* "JobRun", "task instance", ... for messages */
+	/* text payload: where each record is in the text, parsed one at a time */
+	char	   *text;
+	int64	   *starts;
+	int64	   *ends;
 } PayloadList;
 
 extern void payload_records(Jsonb *payload, const char *list_key, const char *single_key,
 							const char *id_key, const char *what, const char *hint,
 							PayloadList *out);
+extern void payload_records_text(text *payload, const char *list_key, const char *single_key,
+								 const char *id_key, const char *what, const char *hint,
+								 PayloadList *out);
 extern JsonbValue *record_at(PayloadList *pl, int i, char **path, RecordError *err);
+extern struct varlena *payload_arg(FunctionCallInfo fcinfo, int argno, const char *list_key,
+								   const char *single_key, const char *id_key,
+								   const char *what, const char *hint,
+								   PayloadList *pl, bool *is_jsonb);
 
 #endif							/* KANT_H */

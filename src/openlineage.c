@@ -150,7 +150,8 @@ PG_FUNCTION_INFO_V1(kant_ingest_openlineage);
 Datum
 kant_ingest_openlineage(PG_FUNCTION_ARGS)
 {
-	Jsonb	   *payload;
+	struct varlena *payload;
+	bool		is_jsonb;
 	PayloadList pl;
 	IngestState *st;
 	List	   *namespaces = NIL;
@@ -161,12 +162,11 @@ kant_ingest_openlineage(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("payload must not be null"),
 				 errhint("Pass one OpenLineage RunEvent or an array of them.")));
-	payload = PG_GETARG_JSONB_P(0);
-	payload_records(payload, NULL, NULL, "eventTime", "OpenLineage RunEvent",
+	payload = payload_arg(fcinfo, 0, NULL, NULL, "eventTime", "OpenLineage RunEvent",
 					"Pass one OpenLineage RunEvent ({\"eventType\": ..., \"eventTime\": ..., "
-					"\"run\": {...}, \"job\": {...}}) or an array of them.", &pl);
+					"\"run\": {...}, \"job\": {...}}) or an array of them.", &pl, &is_jsonb);
 
-	st = ingest_begin(SRC_OPENLINEAGE, NULL, payload);
+	st = ingest_begin(SRC_OPENLINEAGE, NULL, payload, is_jsonb);
 
 	/* every namespace first, so that all systems are locked in one order */
 	for (i = 0; i < pl.count; i++)

@@ -71,7 +71,8 @@ Datum
 kant_ingest_reports(PG_FUNCTION_ARGS)
 {
 	char	   *system;
-	Jsonb	   *payload;
+	struct varlena *payload;
+	bool		is_jsonb;
 	PayloadList pl;
 	IngestState *st;
 	int			i;
@@ -82,12 +83,11 @@ kant_ingest_reports(PG_FUNCTION_ARGS)
 				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "system" : "payload"),
 				 errhint("Call kant.report_run(system => ..., job => ..., run_id => ..., state => ...).")));
 	system = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	payload = PG_GETARG_JSONB_P(1);
-	payload_records(payload, "runs", NULL, "job", "reported run",
+	payload = payload_arg(fcinfo, 1, "runs", NULL, "job", "reported run",
 					"Pass one run object ({\"job\": ..., \"run_id\": ..., \"state\": ...}) "
-					"or an array of them.", &pl);
+					"or an array of them.", &pl, &is_jsonb);
 
-	st = ingest_begin(SRC_REPORT, system, payload);
+	st = ingest_begin(SRC_REPORT, system, payload, is_jsonb);
 	for (i = 0; i < pl.count; i++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(ingest_record_context(st));

@@ -1,6 +1,6 @@
 -- pgTAP: the reader / writer / admin grants the README shows are enough, and no more
 BEGIN;
-SELECT plan(12);
+SELECT plan(13);
 
 -- exactly the README's grants
 CREATE ROLE kant_reader NOLOGIN;
@@ -10,10 +10,10 @@ GRANT SELECT ON kant.runs, kant.current_runs, kant.runs_by_business_date TO kant
 CREATE ROLE kant_writer NOLOGIN;
 GRANT USAGE ON SCHEMA kant TO kant_writer;
 GRANT EXECUTE ON FUNCTION
-    kant.ingest_glue_job_runs(text, jsonb),
-    kant.ingest_airflow_task_instances(text, jsonb),
-    kant.ingest_openlineage(jsonb),
-    kant.ingest_reports(text, jsonb),
+    kant.ingest_glue_job_runs(text, jsonb), kant.ingest_glue_job_runs(text, text),
+    kant.ingest_airflow_task_instances(text, jsonb), kant.ingest_airflow_task_instances(text, text),
+    kant.ingest_openlineage(jsonb), kant.ingest_openlineage(text),
+    kant.ingest_reports(text, jsonb), kant.ingest_reports(text, text),
     kant.report_run(text, text, text, text, date, integer, timestamptz, timestamptz, text, timestamptz, jsonb)
   TO kant_writer;
 
@@ -36,7 +36,9 @@ RESET ROLE;
 -- writer ingests, through the functions only (logged in as the writer)
 SET LOCAL SESSION AUTHORIZATION kant_writer;
 SELECT lives_ok($$SELECT kant.ingest_glue_job_runs('hegel', '{"JobRuns": [{"Id": "jr_1", "JobName": "export_users", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800}]}')$$,
-  'writer ingests a Glue page');
+  'writer ingests a Glue page (text)');
+SELECT lives_ok($$SELECT kant.ingest_glue_job_runs('hegel', '{"JobRuns": [{"Id": "jr_3", "JobName": "export_users", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800}]}'::jsonb)$$,
+  'writer ingests a Glue page (jsonb)');
 SELECT lives_ok($$SELECT kant.report_run(system => 'hegel', job => 'export_users', run_id => 'jr_2', state => 'running', started_at => now())$$,
   'writer reports a run');
 SELECT throws_ok($$SELECT count(*) FROM kant.job_run$$, '42501', NULL, 'writer cannot read tables');
@@ -46,7 +48,7 @@ RESET SESSION AUTHORIZATION;
 
 -- reader reads the views, nothing else
 SET LOCAL ROLE kant_reader;
-SELECT is((SELECT count(*) FROM kant.runs)::integer, 2, 'reader reads kant.runs');
+SELECT is((SELECT count(*) FROM kant.runs)::integer, 3, 'reader reads kant.runs');
 SELECT throws_ok($$SELECT payload FROM kant.ingest_batch$$, '42501', NULL, 'reader cannot read raw payloads');
 SELECT throws_ok($$SELECT kant.ingest_openlineage('[]')$$, '42501', NULL, 'reader cannot ingest');
 RESET ROLE;

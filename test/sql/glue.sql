@@ -17,34 +17,26 @@ ORDER BY j.name, r.external_id, r.attempt;
 
 -- 1. A GetJobRuns page: epoch seconds with fractions, kept to the microsecond;
 --    business date by the default rule: local (Asia/Tokyo) date of StartedOn.
+\set page '{"JobRuns": [{"Id": "jr_01", "Attempt": 0, "JobName": "export_users", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800.123456, "CompletedOn": 1732460400.5, "LastModifiedOn": 1732460401.25, "ExecutionTime": 600, "WorkerType": "G.1X", "NumberOfWorkers": 10, "Arguments": {"--enable-metrics": "true"}}, {"Id": "jr_02", "Attempt": 0, "JobName": "export_orders", "JobRunState": "RUNNING", "StartedOn": 1732461000, "LastModifiedOn": 1732461060}], "NextToken": "eyJsYXN0In0="}'
 SELECT received, inserted, updated, unchanged, rejected
-FROM kant.ingest_glue_job_runs('hegel', '{
-  "JobRuns": [
-    {"Id": "jr_01", "Attempt": 0, "JobName": "export_users", "JobRunState": "SUCCEEDED",
-     "StartedOn": 1732459800.123456, "CompletedOn": 1732460400.5, "LastModifiedOn": 1732460401.25,
-     "ExecutionTime": 600, "WorkerType": "G.1X", "NumberOfWorkers": 10,
-     "Arguments": {"--enable-metrics": "true"}},
-    {"Id": "jr_02", "Attempt": 0, "JobName": "export_orders", "JobRunState": "RUNNING",
-     "StartedOn": 1732461000, "LastModifiedOn": 1732461060}
-  ],
-  "NextToken": "eyJsYXN0In0="}');
+FROM kant.ingest_glue_job_runs('hegel', :'page');
 SELECT job, external_id, attempt, bd, src, state, raw_state, started_at, ended_at, updated FROM r;
 SELECT details FROM kant.job_run WHERE external_id = 'jr_01';
 
--- 2. The same page again changes nothing.
+-- 2. The same page again changes nothing, as text or as jsonb.
 SELECT md5(string_agg(t::text, ',' ORDER BY run_id)) AS before FROM kant.job_run t \gset
 SELECT received, inserted, updated, unchanged, rejected
-FROM kant.ingest_glue_job_runs('hegel', '{"JobRuns": [
-    {"Id": "jr_01", "Attempt": 0, "JobName": "export_users", "JobRunState": "SUCCEEDED",
-     "StartedOn": 1732459800.123456, "CompletedOn": 1732460400.5, "LastModifiedOn": 1732460401.25,
-     "ExecutionTime": 600, "WorkerType": "G.1X", "NumberOfWorkers": 10,
-     "Arguments": {"--enable-metrics": "true"}},
-    {"Id": "jr_02", "Attempt": 0, "JobName": "export_orders", "JobRunState": "RUNNING",
-     "StartedOn": 1732461000, "LastModifiedOn": 1732461060}],
-  "NextToken": "eyJsYXN0In0="}');
+FROM kant.ingest_glue_job_runs('hegel', :'page');
+SELECT received, inserted, updated, unchanged, rejected
+FROM kant.ingest_glue_job_runs('hegel', :'page'::jsonb);
 SELECT md5(string_agg(t::text, ',' ORDER BY run_id)) = :'before' AS unchanged FROM kant.job_run t;
--- same payload, same digest in the ingest log
-SELECT count(*) AS batches, count(DISTINCT payload_sha256) AS digests FROM kant.ingest_batch;
+-- the ingest log keeps the digest of the payload as received: same text, same digest
+SELECT count(*) AS batches, count(DISTINCT payload_sha256) AS digests,
+       count(DISTINCT payload_bytes) AS sizes FROM kant.ingest_batch;
+
+-- 2b. A payload that is not JSON at all is an error; nothing is ingested.
+SELECT * FROM kant.ingest_glue_job_runs('hegel', '{"JobRuns": [{"Id": "jr_09", "JobName": "x", ');
+\echo :LAST_ERROR_SQLSTATE
 
 -- 3. GetJobRun ({"JobRun": ...}) with the run finished: updated, with the
 --    end time; a stale RUNNING arriving later does not undo it.
