@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `make bench`: benchmarks on a throwaway PostgreSQL 15 (pg_virtualenv; fsync off,
+# the same for every method).  Prints ratios measured side by side in one run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec pg_virtualenv -v 15 \
+	-o "shared_buffers=1GB" -o "max_wal_size=8GB" -o "checkpoint_timeout=30min" \
+	-o "autovacuum=off" -o "shared_preload_libraries=pg_cron" \
+	/usr/bin/python3 bench/ingest.py
