@@ -306,7 +306,7 @@ COMMENT ON COLUMN @extschema@.job_run.ended_at IS 'when the attempt ended';
 COMMENT ON COLUMN @extschema@.job_run.source_updated_at IS 'the source''s last modification time (Glue LastModifiedOn, OpenLineage eventTime)';
 COMMENT ON COLUMN @extschema@.job_run.error_message IS 'error reported by the source';
 COMMENT ON COLUMN @extschema@.job_run.previous_external_id IS 'Glue PreviousRunId: the run this one retries';
-COMMENT ON COLUMN @extschema@.job_run.details IS 'source-specific fields kept verbatim (Glue Arguments, Airflow map_index, ...)';
+COMMENT ON COLUMN @extschema@.job_run.details IS 'the source''s record, verbatim: Glue the whole JobRun; Airflow map_index, max_tries, operator, hostname, pool, queue, dag_run_id; OpenLineage the producer; reports the details given';
 COMMENT ON COLUMN @extschema@.job_run.first_seen IS 'when kant first received the attempt';
 COMMENT ON COLUMN @extschema@.job_run.last_seen IS 'when kant last received it (refreshed at most every kant.touch_interval while unchanged)';
 COMMENT ON COLUMN @extschema@.job_run.batch_id IS 'the payload that last changed the row (kant.ingest_batch)';
@@ -317,6 +317,12 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.job', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.ingest_batch', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.rejected', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_run', '');
+-- and so do the identity sequences' positions
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.system', 'system_id')::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.job', 'job_id')::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.ingest_batch', 'batch_id')::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.rejected', 'rejected_id')::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.job_run', 'run_id')::pg_catalog.regclass, '');
 
 ---------------------------------------------------------------------------
 -- Ingestion

@@ -14,15 +14,10 @@
 
 #include "kant.h"
 
-/* JobRun fields kept verbatim in job_run.details. */
-static const char *const glue_detail_keys[] = {
-	"Arguments", "TriggerName", "WorkerType", "NumberOfWorkers", "ExecutionTime",
-	"ExecutionClass", "DPUSeconds", "MaxCapacity", "GlueVersion", "JobMode"
-};
-
 static bool
-parse_glue_run(JsonbContainer *o, char *path, RunRecord *r, RecordError *err)
+parse_glue_run(JsonbValue *rec, char *path, RunRecord *r, RecordError *err)
 {
+	JsonbContainer *o = rec->val.binary.data;
 	JsonbValue	buf;
 	JsonbValue *args;
 	int32		attempt = 0;
@@ -63,7 +58,8 @@ parse_glue_run(JsonbContainer *o, char *path, RunRecord *r, RecordError *err)
 	if (err->failed)
 		return false;
 	r->bd_source = BD_NONE;
-	r->details = pick_details(o, glue_detail_keys, lengthof(glue_detail_keys), NULL, NULL, 0);
+	/* the whole JobRun, as AWS sent it: a copy of its bytes, nothing rebuilt */
+	r->details = JsonbValueToJsonb(rec);
 	return true;
 }
 
@@ -99,7 +95,7 @@ kant_ingest_glue_job_runs(PG_FUNCTION_ARGS)
 		RunRecord  *r = palloc(sizeof(RunRecord));
 
 		if (!err.failed)
-			parse_glue_run(v->val.binary.data, path, r, &err);
+			parse_glue_run(v, path, r, &err);
 		if (err.failed)
 			ingest_reject(st, &err, v, i);
 		else
