@@ -22,7 +22,7 @@ include $(PGXS)
 
 src/*.o: src/kant.h
 
-.PHONY: deps test demo bench
+.PHONY: deps test demo bench valgrind
 deps:
 	test/harness/deps.sh
 
@@ -41,3 +41,9 @@ bench: deps
 	$(MAKE) all
 	$(MAKE) install
 	bench/run.sh
+
+# The pg_regress suites with every backend under valgrind memcheck (slow: minutes).
+valgrind: deps
+	$(MAKE) all
+	$(MAKE) install
+	test/harness/valgrind.sh

@@ -1,6 +1,6 @@
 -- pgTAP: the extension's objects, their security and their documentation
 BEGIN;
-SELECT plan(39);
+SELECT plan(40);
 
 -- the extension
 SELECT has_extension('kant', 'kant is installed');
@@ -24,9 +24,14 @@ SELECT fk_ok('kant', 'rejected', 'batch_id', 'kant', 'ingest_batch', 'batch_id')
 -- user data is dumped by pg_dump
 SELECT set_eq(
   $$SELECT c.relname::text FROM pg_extension e, unnest(e.extconfig) x(oid) JOIN pg_class c ON c.oid = x.oid
-    WHERE e.extname = 'kant'$$,
+    WHERE e.extname = 'kant' AND c.relkind = 'r'$$,
   ARRAY['system', 'job', 'job_run', 'ingest_batch', 'rejected'],
   'every table is an extension configuration table (kept by pg_dump)');
+SELECT set_eq(
+  $$SELECT c.relname::text FROM pg_extension e, unnest(e.extconfig) x(oid) JOIN pg_class c ON c.oid = x.oid
+    WHERE e.extname = 'kant' AND c.relkind = 'S'$$,
+  $$SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = 'kant'::regnamespace AND c.relkind = 'S'$$,
+  'every identity sequence is dumped too');
 
 -- security: writers need EXECUTE, granted explicitly; nothing for PUBLIC
 SELECT is_definer('kant', f, 'kant.' || f || ' is SECURITY DEFINER')
