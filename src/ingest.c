@@ -223,7 +223,7 @@ free_plans(void)
 		&plan_job_register, &plan_chain_fix};
 	int			i;
 
-	for (i = 0; i < lengthof(all); i++)
+	for (i = 0; i < (int) lengthof(all); i++)
 	{
 		if (*all[i])
 			SPI_freeplan(*all[i]);

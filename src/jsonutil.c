@@ -468,11 +468,6 @@ json_get_timestamp(JsonbContainer *obj, const char *key, const char *path,
 	return json_value_timestamp(v, json_path_key(path, key), out, err);
 }
 
-Jsonb *
-json_value_to_jsonb(JsonbValue *v)
-{
-	return JsonbValueToJsonb(v);
-}
 
 void
 shape_error(const char *path, int sqlstate, const char *hint, const char *fmt,...)

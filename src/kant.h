@@ -90,7 +90,6 @@ extern bool parse_iso_timestamp(const char *s, int len, TimestampTz *out, const 
 extern bool parse_iso_date(const char *s, int len, DateADT *out);
 extern char *json_path_index(const char *base, int index);
 extern char *json_path_key(const char *base, const char *key);
-extern Jsonb *json_value_to_jsonb(JsonbValue *v);
 extern char *json_type_name(JsonbValue *v);
 extern Jsonb *pick_details(JsonbContainer *src, const char *const *keys, int nkeys,
 						   JsonbValue *extra_keys, JsonbValue *extra_values, int nextra);

@@ -103,7 +103,7 @@ static const StateSpelling spellings[] = {
 	{"other", "timeout", RS_TIMED_OUT},
 };
 
-#define NUM_SPELLINGS lengthof(spellings)
+#define NUM_SPELLINGS ((int) lengthof(spellings))
 
 static bool
 ci_equal(const char *a, int alen, const char *b)
