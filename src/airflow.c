@@ -88,44 +88,26 @@ parse_task_instance(JsonbContainer *o, char *path, RunRecord *r, RecordError *er
 	return true;
 }
 
+static RecordOutcome
+airflow_record(IngestState *st, JsonbValue *rec, char *path, RunRecord *r, RecordError *err)
+{
+	return parse_task_instance(rec->val.binary.data, path, r, err) ? RECORD_OK : RECORD_REJECT;
+}
+
+static const IngestSpec airflow_spec = {
+	.source = SRC_AIRFLOW,
+	.usage = "kant.ingest_airflow_task_instances('socrates', <taskInstances response>)",
+	.list_key = "task_instances",
+	.id_key = "task_id",
+	.what = "Airflow task instance",
+	.hint = "Pass the body of an Airflow REST API task instance list as the server returns it: "
+	"{\"task_instances\": [...], \"total_entries\": n}.",
+	.parse = airflow_record,
+};
+
 PG_FUNCTION_INFO_V1(kant_ingest_airflow_task_instances);
 Datum
 kant_ingest_airflow_task_instances(PG_FUNCTION_ARGS)
 {
-	char	   *system;
-	struct varlena *payload;
-	bool		is_jsonb;
-	PayloadList pl;
-	IngestState *st;
-	int			i;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "system" : "payload"),
-				 errhint("Call kant.ingest_airflow_task_instances('socrates', <taskInstances response>).")));
-	system = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	payload = payload_arg(fcinfo, 1, "task_instances", NULL, "task_id", "Airflow task instance",
-					"Pass the body of an Airflow REST API task instance list as the "
-					"server returns it: {\"task_instances\": [...], \"total_entries\": n}.",
-					&pl, &is_jsonb);
-
-	st = ingest_begin(SRC_AIRFLOW, system, payload, is_jsonb);
-	for (i = 0; i < pl.count; i++)
-	{
-		MemoryContext old = MemoryContextSwitchTo(ingest_record_context(st));
-		RecordError err = {0};
-		char	   *path;
-		JsonbValue *v = record_at(&pl, i, &path, &err);
-		RunRecord  *r = palloc(sizeof(RunRecord));
-
-		if (!err.failed)
-			parse_task_instance(v->val.binary.data, path, r, &err);
-		if (err.failed)
-			ingest_reject(st, &err, v, i);
-		else
-			ingest_add(st, r, v, i);
-		MemoryContextSwitchTo(old);
-	}
-	PG_RETURN_DATUM(ingest_finish(st, fcinfo));
+	return ingest_payload(fcinfo, &airflow_spec);
 }

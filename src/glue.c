@@ -63,44 +63,27 @@ parse_glue_run(JsonbValue *rec, char *path, RunRecord *r, RecordError *err)
 	return true;
 }
 
+static RecordOutcome
+glue_record(IngestState *st, JsonbValue *rec, char *path, RunRecord *r, RecordError *err)
+{
+	return parse_glue_run(rec, path, r, err) ? RECORD_OK : RECORD_REJECT;
+}
+
+static const IngestSpec glue_spec = {
+	.source = SRC_GLUE,
+	.usage = "kant.ingest_glue_job_runs('hegel', <GetJobRuns response>)",
+	.list_key = "JobRuns",
+	.single_key = "JobRun",
+	.id_key = "Id",
+	.what = "Glue JobRun",
+	.hint = "Pass the body of a Glue GetJobRuns or GetJobRun response as AWS returns it: "
+	"{\"JobRuns\": [{\"Id\": ..., \"JobName\": ..., \"JobRunState\": ...}]}.",
+	.parse = glue_record,
+};
+
 PG_FUNCTION_INFO_V1(kant_ingest_glue_job_runs);
 Datum
 kant_ingest_glue_job_runs(PG_FUNCTION_ARGS)
 {
-	char	   *system;
-	struct varlena *payload;
-	bool		is_jsonb;
-	PayloadList pl;
-	IngestState *st;
-	int			i;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "system" : "payload"),
-				 errhint("Call kant.ingest_glue_job_runs('hegel', <GetJobRuns response>).")));
-	system = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	payload = payload_arg(fcinfo, 1, "JobRuns", "JobRun", "Id", "Glue JobRun",
-					"Pass the body of a Glue GetJobRuns or GetJobRun response as AWS "
-					"returns it: {\"JobRuns\": [{\"Id\": ..., \"JobName\": ..., "
-					"\"JobRunState\": ...}]}.", &pl, &is_jsonb);
-
-	st = ingest_begin(SRC_GLUE, system, payload, is_jsonb);
-	for (i = 0; i < pl.count; i++)
-	{
-		MemoryContext old = MemoryContextSwitchTo(ingest_record_context(st));
-		RecordError err = {0};
-		char	   *path;
-		JsonbValue *v = record_at(&pl, i, &path, &err);
-		RunRecord  *r = palloc(sizeof(RunRecord));
-
-		if (!err.failed)
-			parse_glue_run(v, path, r, &err);
-		if (err.failed)
-			ingest_reject(st, &err, v, i);
-		else
-			ingest_add(st, r, v, i);
-		MemoryContextSwitchTo(old);
-	}
-	PG_RETURN_DATUM(ingest_finish(st, fcinfo));
+	return ingest_payload(fcinfo, &glue_spec);
 }

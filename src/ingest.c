@@ -204,7 +204,7 @@ prepare_opt(const char *sql, int nargs, Oid *types, bool custom)
 	return p;
 }
 
-#define prepare(sql, n, t) prepare_opt(sql, n, t, false)
+#define prepare_plan(sql, n, t) prepare_opt(sql, n, t, false)
 
 #define T_INT4A INT4ARRAYOID
 #define T_INT8A INT8ARRAYOID
@@ -244,7 +244,7 @@ prepare_plans(void)
 		Oid			t[] = {T_INT4A, T_TEXTA, T_INT4A, T_DATEA, T_CHARA, T_TEXTA, T_TEXTA,
 		T_TSTZA, T_TSTZA, T_TSTZA, T_TEXTA, T_TEXTA, T_JSONBA, TIMESTAMPTZOID, INT8OID};
 
-		plan_insert = prepare(
+		plan_insert = prepare_plan(
 			"INSERT INTO kant.job_run (job_id, external_id, attempt, business_date,"
 			" bd_source, state, raw_state, started_at, ended_at, source_updated_at,"
 			" error_message, previous_external_id, details, first_seen, last_seen, batch_id)"
@@ -276,7 +276,7 @@ prepare_plans(void)
 		Oid			t[] = {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
 		TEXTOID, TEXTOID, JSONBOID};
 
-		plan_reject = prepare(
+		plan_reject = prepare_plan(
 			"INSERT INTO kant.rejected (batch_id, system_id, source, item_index, item_path,"
 			" sqlstate, reason, hint, field, record)"
 			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", 10, t);
@@ -284,7 +284,7 @@ prepare_plans(void)
 	{
 		Oid			t[] = {TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, BYTEAOID, JSONBOID};
 
-		plan_batch_insert = prepare(
+		plan_batch_insert = prepare_plan(
 			"INSERT INTO kant.ingest_batch (source, system_id, received_at, received_by,"
 			" payload_bytes, payload_sha256, payload)"
 			" VALUES ($1, $2, $3, session_user, $4, $5, $6) RETURNING batch_id", 6, t);
@@ -292,7 +292,7 @@ prepare_plans(void)
 	{
 		Oid			t[] = {INT8OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID};
 
-		plan_batch_finish = prepare(
+		plan_batch_finish = prepare_plan(
 			"UPDATE kant.ingest_batch SET finished_at = clock_timestamp(), received = $2,"
 			" inserted = $3, updated = $4, unchanged = $5, rejected = $6"
 			" WHERE batch_id = $1", 6, t);
@@ -300,10 +300,10 @@ prepare_plans(void)
 	{
 		Oid			t[] = {TEXTOID};
 
-		plan_system_get = prepare(
+		plan_system_get = prepare_plan(
 			"SELECT system_id, kind, time_zone, bd_argument, bd_offset_days, bd_day_start"
 			" FROM kant.system WHERE name = $1", 1, t);
-		plan_system_get_ol = prepare(
+		plan_system_get_ol = prepare_plan(
 			"SELECT system_id, kind, time_zone, bd_argument, bd_offset_days, bd_day_start, name"
 			" FROM kant.system WHERE ol_namespace = $1"
 			" OR (name = $1 AND NOT EXISTS (SELECT FROM kant.system WHERE ol_namespace = $1))",
@@ -312,21 +312,21 @@ prepare_plans(void)
 	{
 		Oid			t[] = {TEXTOID, TEXTOID, TEXTOID};
 
-		plan_system_register = prepare(
+		plan_system_register = prepare_plan(
 			"INSERT INTO kant.system (name, kind, time_zone, auto_registered)"
 			" VALUES ($1, $2, $3, true) ON CONFLICT (name) DO NOTHING", 3, t);
 	}
 	{
 		Oid			t[] = {INT4OID, TEXTOID};
 
-		plan_job_get = prepare(
+		plan_job_get = prepare_plan(
 			"SELECT job_id, bd_argument, bd_offset_days, bd_day_start"
 			" FROM kant.job WHERE system_id = $1 AND name = $2", 2, t);
 	}
 	{
 		Oid			t[] = {INT4OID, TEXTOID, TEXTOID, TEXTOID};
 
-		plan_job_register = prepare(
+		plan_job_register = prepare_plan(
 			"INSERT INTO kant.job (system_id, name, dag_id, task_id, pipeline, auto_registered)"
 			" SELECT $1, $2, $3, $4, s.default_pipeline, true FROM kant.system s"
 			" WHERE s.system_id = $1 ON CONFLICT (system_id, name) DO NOTHING", 4, t);
@@ -1178,18 +1178,53 @@ fresh_snapshot(void)
 	return RegisterSnapshot(GetTransactionSnapshot());
 }
 
+/* An index scan on kant.job_run, rescanned once per key. */
+typedef struct RunScan
+{
+	Relation	rel;
+	Relation	idx;
+	Snapshot	snap;
+	TupleTableSlot *slot;
+	IndexScanDesc scan;
+} RunScan;
+
+static void
+runscan_begin(RunScan *rs, RunRel *rr, Oid index, int nkeys)
+{
+	rs->rel = table_open(rr->relid, AccessShareLock);
+	rs->idx = index_open(index, AccessShareLock);
+	rs->snap = fresh_snapshot();
+	rs->slot = table_slot_create(rs->rel, NULL);
+	rs->scan = index_beginscan(rs->rel, rs->idx, rs->snap, nkeys, 0);
+}
+
+/* The first visible row with these keys, in rs->slot. */
+static bool
+runscan_find(RunScan *rs, ScanKey keys, int nkeys)
+{
+	index_rescan(rs->scan, keys, nkeys, NULL, 0);
+	return index_getnext_slot(rs->scan, ForwardScanDirection, rs->slot);
+}
+
+static void
+runscan_end(RunScan *rs)
+{
+	index_endscan(rs->scan);
+	ExecDropSingleTupleTableSlot(rs->slot);
+	UnregisterSnapshot(rs->snap);
+	index_close(rs->idx, AccessShareLock);
+	table_close(rs->rel, AccessShareLock);
+}
+
 /* Find the stored row of each live record: one unique-index probe each. */
 static void
 probe_stored(IngestState *st, Pending **live, int n)
 {
-	Relation	rel = table_open(st->rr.relid, AccessShareLock);
-	Relation	idx = index_open(st->rr.key_idx, AccessShareLock);
-	Snapshot	snap = fresh_snapshot();
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	IndexScanDesc scan = index_beginscan(rel, idx, snap, 3, 0);
+	RunScan		rs;
 	ScanKeyData key[3];
 	int			i;
 
+	runscan_begin(&rs, &st->rr, st->rr.key_idx, 3);
 	for (i = 0; i < n; i++)
 	{
 		Pending    *p = live[i];
@@ -1199,19 +1234,14 @@ probe_stored(IngestState *st, Pending **live, int n)
 		ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(p->job->job_id));
 		ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(ext));
 		ScanKeyInit(&key[2], 3, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(p->rec->attempt));
-		index_rescan(scan, key, 3, NULL, 0);
-		if (index_getnext_slot(scan, ForwardScanDirection, slot))
+		if (runscan_find(&rs, key, 3))
 		{
 			p->exists = true;
-			p->stored = stored_record(&st->rr, slot, p);
+			p->stored = stored_record(&st->rr, rs.slot, p);
 		}
 		pfree(ext);
 	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snap);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
+	runscan_end(&rs);
 }
 
 /*
@@ -1221,30 +1251,22 @@ probe_stored(IngestState *st, Pending **live, int n)
 static void
 find_named_predecessors(IngestState *st, Col *jobs, Col *ids, Col *seed_jobs, Col *seed_ids)
 {
-	Relation	rel = table_open(st->rr.relid, AccessShareLock);
-	Relation	idx = index_open(st->rr.prev_idx, AccessShareLock);
-	Snapshot	snap = fresh_snapshot();
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	IndexScanDesc scan = index_beginscan(rel, idx, snap, 2, 0);
+	RunScan		rs;
 	ScanKeyData key[2];
 	int			i;
 
+	runscan_begin(&rs, &st->rr, st->rr.prev_idx, 2);
 	for (i = 0; i < jobs->n; i++)
 	{
 		ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT4EQ, jobs->values[i]);
 		ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ, ids->values[i]);
-		index_rescan(scan, key, 2, NULL, 0);
-		if (index_getnext_slot(scan, ForwardScanDirection, slot))
+		if (runscan_find(&rs, key, 2))
 		{
 			col_add(seed_jobs, jobs->values[i], false);
 			col_add(seed_ids, ids->values[i], false);
 		}
 	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snap);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
+	runscan_end(&rs);
 }
 
 /*
@@ -1671,4 +1693,56 @@ ingest_finish(IngestState *st, FunctionCallInfo fcinfo)
 	tuple = heap_form_tuple(tupdesc, values, nulls);
 	MemoryContextDelete(st->batch_cxt);
 	return HeapTupleGetDatum(tuple);
+}
+
+/*
+ * The body of every ingestion function: check the arguments, find the
+ * records of the payload (jsonb or text), hand each to the source's parser,
+ * and merge, skip or quarantine it.
+ */
+Datum
+ingest_payload(FunctionCallInfo fcinfo, const IngestSpec *spec)
+{
+	bool		has_system = (spec->source != SRC_OPENLINEAGE);
+	int			parg = has_system ? 1 : 0;
+	char	   *system = NULL;
+	struct varlena *payload;
+	bool		is_jsonb;
+	PayloadList pl;
+	IngestState *st;
+	int			i;
+
+	if ((has_system && PG_ARGISNULL(0)) || PG_ARGISNULL(parg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null",
+						(has_system && PG_ARGISNULL(0)) ? "system" : "payload"),
+				 errhint("Call %s.", spec->usage)));
+	if (has_system)
+		system = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	payload = payload_arg(fcinfo, parg, spec->list_key, spec->single_key, spec->id_key,
+						  spec->what, spec->hint, &pl, &is_jsonb);
+
+	st = ingest_begin(spec->source, system, payload, is_jsonb);
+	if (spec->prepare)
+		spec->prepare(st, &pl);
+	for (i = 0; i < pl.count; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(ingest_record_context(st));
+		RecordError err = {0};
+		char	   *path;
+		JsonbValue *v = record_at(&pl, i, &path, &err);
+		RunRecord  *r = palloc0(sizeof(RunRecord));
+		RecordOutcome outcome = err.failed ? RECORD_REJECT :
+			spec->parse(st, v, path, r, &err);
+
+		if (outcome == RECORD_REJECT || err.failed)
+			ingest_reject(st, &err, v, i);
+		else if (outcome == RECORD_SKIP)
+			ingest_skip(st);
+		else
+			ingest_add(st, r, v, i);
+		MemoryContextSwitchTo(old);
+	}
+	return ingest_finish(st, fcinfo);
 }

@@ -110,6 +110,16 @@ json_type_name(JsonbValue *v)
 	}
 }
 
+/* A field that is not there: an error only when the record needs it. */
+static void
+absent(RecordError *err, bool required, const char *path, const char *key)
+{
+	if (required)
+		rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, json_path_key(path, key),
+				 "The field is required in this kind of record.",
+				 "required field \"%s\" is missing", key);
+}
+
 /* Look up key in an object container; JSON null counts as absent. */
 JsonbValue *
 json_get(JsonbContainer *obj, const char *key, JsonbValue *buf)
@@ -133,10 +143,7 @@ json_get_string(JsonbContainer *obj, const char *key, const char *path,
 
 	if (v == NULL)
 	{
-		if (required)
-			rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, json_path_key(path, key),
-					 "The field is required in this kind of record.",
-					 "required field \"%s\" is missing", key);
+		absent(err, required, path, key);
 		return NULL;
 	}
 	if (v->type != jbvString)
@@ -169,10 +176,7 @@ json_get_int(JsonbContainer *obj, const char *key, const char *path,
 
 	if (v == NULL)
 	{
-		if (required)
-			rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, json_path_key(path, key),
-					 "The field is required in this kind of record.",
-					 "required field \"%s\" is missing", key);
+		absent(err, required, path, key);
 		return false;
 	}
 	if (v->type != jbvNumeric)
@@ -459,10 +463,7 @@ json_get_timestamp(JsonbContainer *obj, const char *key, const char *path,
 
 	if (v == NULL)
 	{
-		if (required)
-			rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, json_path_key(path, key),
-					 "The field is required in this kind of record.",
-					 "required field \"%s\" is missing", key);
+		absent(err, required, path, key);
 		return false;
 	}
 	return json_value_timestamp(v, json_path_key(path, key), out, err);

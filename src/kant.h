@@ -197,4 +197,28 @@ extern struct varlena *payload_arg(FunctionCallInfo fcinfo, int argno, const cha
 								   const char *what, const char *hint,
 								   PayloadList *pl, bool *is_jsonb);
 
+/* What a source front-end tells the common driver (ingest_payload). */
+typedef enum RecordOutcome
+{
+	RECORD_OK,					/* a run record: merge it */
+	RECORD_SKIP,				/* no run state in it (OpenLineage OTHER) */
+	RECORD_REJECT				/* quarantine it: err says why */
+} RecordOutcome;
+
+typedef struct IngestSpec
+{
+	IngestSource source;
+	const char *usage;			/* a call to show when an argument is null */
+	const char *list_key;		/* payload_records() arguments */
+	const char *single_key;
+	const char *id_key;
+	const char *what;
+	const char *hint;
+	RecordOutcome (*parse) (IngestState *st, JsonbValue *rec, char *path,
+							RunRecord *r, RecordError *err);
+	void		(*prepare) (IngestState *st, PayloadList *pl);	/* optional */
+} IngestSpec;
+
+extern Datum ingest_payload(FunctionCallInfo fcinfo, const IngestSpec *spec);
+
 #endif							/* KANT_H */

@@ -12,9 +12,9 @@
 
 #include "fmgr.h"
 #include "nodes/pg_list.h"
-#include "nodes/value.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 #include "kant.h"
 
@@ -146,84 +146,82 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
 	return true;
 }
 
+/* a namespace kant can map to a system, or NULL */
+static char *
+usable_namespace(JsonbValue *rec)
+{
+	char	   *ns = event_namespace(rec->val.binary.data);
+
+	return (ns != NULL && ns[0] != '\0' && strlen(ns) <= 1000) ? ns : NULL;
+}
+
+/*
+ * Before any record: the systems of all events, locked in one order, so
+ * that two sessions with events of the same systems can not deadlock.
+ */
+static void
+lock_namespaces(IngestState *st, PayloadList *pl)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext scratch = ingest_record_context(st);
+	List	   *names = NIL;
+	int			i;
+
+	for (i = 0; i < pl->count; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(scratch);
+		RecordError err = {0};
+		char	   *path;
+		JsonbValue *v = record_at(pl, i, &path, &err);
+		char	   *ns = err.failed ? NULL : usable_namespace(v);
+		ListCell   *lc;
+		bool		seen = false;
+
+		MemoryContextSwitchTo(old);
+		foreach(lc, names)
+			if (ns && strcmp(lfirst(lc), ns) == 0)
+				seen = true;
+		if (ns && !seen)
+			names = lappend(names, MemoryContextStrdup(outer, ns));
+		MemoryContextReset(scratch);
+	}
+	ingest_lock_systems(st, names);
+}
+
+static RecordOutcome
+openlineage_record(IngestState *st, JsonbValue *rec, char *path, RunRecord *r, RecordError *err)
+{
+	char	   *ns = usable_namespace(rec);
+	bool		skip = false;
+
+	ingest_set_system(st, ns);
+	if (ns == NULL)
+	{
+		rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND,
+				 json_path_key(json_path_key(path, "job"), "namespace"),
+				 "kant maps a job namespace to a system (kant.system.ol_namespace).",
+				 "RunEvent job has no usable namespace");
+		return RECORD_REJECT;
+	}
+	if (!parse_run_event(rec->val.binary.data, path, r, &skip, err))
+		return RECORD_REJECT;
+	return skip ? RECORD_SKIP : RECORD_OK;
+}
+
+static const IngestSpec openlineage_spec = {
+	.source = SRC_OPENLINEAGE,
+	.usage = "kant.ingest_openlineage(<RunEvent or array of RunEvents>)",
+	.id_key = "eventTime",
+	.what = "OpenLineage RunEvent",
+	.hint = "Pass one OpenLineage RunEvent ({\"eventType\": ..., \"eventTime\": ..., "
+	"\"run\": {...}, \"job\": {...}}) or an array of them.",
+	.parse = openlineage_record,
+	.prepare = lock_namespaces,
+};
+
 PG_FUNCTION_INFO_V1(kant_ingest_openlineage);
 Datum
 kant_ingest_openlineage(PG_FUNCTION_ARGS)
 {
-	struct varlena *payload;
-	bool		is_jsonb;
-	PayloadList pl;
-	IngestState *st;
-	List	   *namespaces = NIL;
-	int			i;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("payload must not be null"),
-				 errhint("Pass one OpenLineage RunEvent or an array of them.")));
-	payload = payload_arg(fcinfo, 0, NULL, NULL, "eventTime", "OpenLineage RunEvent",
-					"Pass one OpenLineage RunEvent ({\"eventType\": ..., \"eventTime\": ..., "
-					"\"run\": {...}, \"job\": {...}}) or an array of them.", &pl, &is_jsonb);
-
-	st = ingest_begin(SRC_OPENLINEAGE, NULL, payload, is_jsonb);
-
-	/* every namespace first, so that all systems are locked in one order */
-	for (i = 0; i < pl.count; i++)
-	{
-		RecordError err = {0};
-		char	   *path;
-		JsonbValue *v = record_at(&pl, i, &path, &err);
-		char	   *ns;
-
-		if (err.failed)
-			continue;
-		ns = event_namespace(v->val.binary.data);
-		if (ns != NULL && ns[0] != '\0' && strlen(ns) <= 1000 &&
-			!list_member(namespaces, makeString(ns)))
-			namespaces = lappend(namespaces, makeString(ns));
-	}
-	{
-		List	   *names = NIL;
-		ListCell   *lc;
-
-		foreach(lc, namespaces)
-			names = lappend(names, strVal(lfirst(lc)));
-		ingest_lock_systems(st, names);
-	}
-
-	for (i = 0; i < pl.count; i++)
-	{
-		MemoryContext old = MemoryContextSwitchTo(ingest_record_context(st));
-		RecordError err = {0};
-		char	   *path;
-		JsonbValue *v = record_at(&pl, i, &path, &err);
-		RunRecord  *r = palloc(sizeof(RunRecord));
-		bool		skip = false;
-
-		ingest_set_system(st, NULL);
-		if (!err.failed)
-		{
-			char	   *ns = event_namespace(v->val.binary.data);
-
-			if (ns == NULL || ns[0] == '\0' || strlen(ns) > 1000)
-				rec_fail(&err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND,
-						 json_path_key(json_path_key(path, "job"), "namespace"),
-						 "kant maps a job namespace to a system (kant.system.ol_namespace).",
-						 "RunEvent job has no usable namespace");
-			else
-			{
-				ingest_set_system(st, ns);
-				parse_run_event(v->val.binary.data, path, r, &skip, &err);
-			}
-		}
-		if (err.failed)
-			ingest_reject(st, &err, v, i);
-		else if (skip)
-			ingest_skip(st);
-		else
-			ingest_add(st, r, v, i);
-		MemoryContextSwitchTo(old);
-	}
-	PG_RETURN_DATUM(ingest_finish(st, fcinfo));
+	return ingest_payload(fcinfo, &openlineage_spec);
 }

@@ -66,43 +66,26 @@ parse_report(JsonbContainer *o, char *path, RunRecord *r, RecordError *err)
 	return !err->failed;
 }
 
+static RecordOutcome
+report_record(IngestState *st, JsonbValue *rec, char *path, RunRecord *r, RecordError *err)
+{
+	return parse_report(rec->val.binary.data, path, r, err) ? RECORD_OK : RECORD_REJECT;
+}
+
+static const IngestSpec report_spec = {
+	.source = SRC_REPORT,
+	.usage = "kant.report_run(system => ..., job => ..., run_id => ..., state => ...)",
+	.list_key = "runs",
+	.id_key = "job",
+	.what = "reported run",
+	.hint = "Pass one run object ({\"job\": ..., \"run_id\": ..., \"state\": ...}) "
+	"or an array of them.",
+	.parse = report_record,
+};
+
 PG_FUNCTION_INFO_V1(kant_ingest_reports);
 Datum
 kant_ingest_reports(PG_FUNCTION_ARGS)
 {
-	char	   *system;
-	struct varlena *payload;
-	bool		is_jsonb;
-	PayloadList pl;
-	IngestState *st;
-	int			i;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "system" : "payload"),
-				 errhint("Call kant.report_run(system => ..., job => ..., run_id => ..., state => ...).")));
-	system = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	payload = payload_arg(fcinfo, 1, "runs", NULL, "job", "reported run",
-					"Pass one run object ({\"job\": ..., \"run_id\": ..., \"state\": ...}) "
-					"or an array of them.", &pl, &is_jsonb);
-
-	st = ingest_begin(SRC_REPORT, system, payload, is_jsonb);
-	for (i = 0; i < pl.count; i++)
-	{
-		MemoryContext old = MemoryContextSwitchTo(ingest_record_context(st));
-		RecordError err = {0};
-		char	   *path;
-		JsonbValue *v = record_at(&pl, i, &path, &err);
-		RunRecord  *r = palloc(sizeof(RunRecord));
-
-		if (!err.failed)
-			parse_report(v->val.binary.data, path, r, &err);
-		if (err.failed)
-			ingest_reject(st, &err, v, i);
-		else
-			ingest_add(st, r, v, i);
-		MemoryContextSwitchTo(old);
-	}
-	PG_RETURN_DATUM(ingest_finish(st, fcinfo));
+	return ingest_payload(fcinfo, &report_spec);
 }
