@@ -23,6 +23,9 @@ include $(PGXS)
 
 src/*.o: src/kant.h
 
+# installing into the server's directories needs root; as a user, sudo
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
 .PHONY: deps test demo bench valgrind
 deps:
 	test/harness/deps.sh
@@ -30,21 +33,21 @@ deps:
 # Everything a newcomer needs: packages, build, install, throwaway cluster, all suites.
 test: deps
 	$(MAKE) all
-	$(MAKE) install
+	$(SUDO) $(MAKE) install
 	test/harness/run-tests.sh
 
 demo: deps
 	$(MAKE) all
-	$(MAKE) install
+	$(SUDO) $(MAKE) install
 	test/harness/demo.sh
 
 bench: deps
 	$(MAKE) all
-	$(MAKE) install
+	$(SUDO) $(MAKE) install
 	bench/run.sh
 
 # The pg_regress suites with every backend under valgrind memcheck (slow: minutes).
 valgrind: deps
 	$(MAKE) all
-	$(MAKE) install
+	$(SUDO) $(MAKE) install
 	test/harness/valgrind.sh
