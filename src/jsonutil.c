@@ -496,6 +496,17 @@ shape_error(const char *path, int sqlstate, const char *hint, const char *fmt,..
 	pg_unreachable();
 }
 
+/* A payload with no records kant can find: not a payload of this kind. */
+static void
+no_records(const char *list_key, const char *what, const char *hint)
+{
+	if (list_key)
+		shape_error("$", ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, hint,
+					"payload has no \"%s\" array and is not a single %s", list_key, what);
+	shape_error("$", ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, hint,
+				"payload is neither an array of records nor a single %s", what);
+}
+
 /*
  * Find the records of a payload.  Accepted shapes, for list_key "JobRuns":
  * {"JobRuns": [...]} as the API returns it, a bare array [...], the
@@ -553,11 +564,7 @@ payload_records(Jsonb *payload, const char *list_key, const char *single_key,
 		out->base = "$";
 		return;
 	}
-	if (list_key)
-		shape_error("$", ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, hint,
-					"payload has no \"%s\" array and is not a single %s", list_key, what);
-	shape_error("$", ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, hint,
-				"payload is neither an array of records nor a single %s", what);
+	no_records(list_key, what, hint);
 }
 
 /*
@@ -766,11 +773,7 @@ payload_records_text(text *payload, const char *list_key, const char *single_key
 		out->base = "$";
 		return;
 	}
-	if (list_key)
-		shape_error("$", ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, hint,
-					"payload has no \"%s\" array and is not a single %s", list_key, what);
-	shape_error("$", ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, hint,
-				"payload is neither an array of records nor a single %s", what);
+	no_records(list_key, what, hint);
 }
 
 /* Parse one record of a text payload into jsonb, in the current context. */
