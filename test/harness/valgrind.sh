@@ -13,16 +13,18 @@ work=$(mktemp -d /tmp/kant-valgrind.XXXXXX)
 chmod 755 "$work"
 run=()
 if [ "$(id -u)" -eq 0 ]; then chown postgres "$work"; run=(runuser -u postgres --); fi
-port=54${RANDOM:0:2}
+port=5432	# only a unix socket in $work: no clash with other servers
 "${run[@]}" "$bindir/initdb" -D "$work/data" -U postgres --no-sync >/dev/null
 "${run[@]}" bash -c "cd $work && valgrind --quiet --trace-children=yes --log-file=$work/vg.%p.log \
 	--leak-check=no --error-limit=no --num-callers=40 \
-	$bindir/postgres -D $work/data -p $port -k $work -c autovacuum=off -c fsync=off \
+	$bindir/postgres -D $work/data -p $port -k $work -c listen_addresses= \
+	-c autovacuum=off -c fsync=off \
 	>$work/postmaster.log 2>&1 &"
 for i in $(seq 1 60); do
 	"$bindir/pg_isready" -h "$work" -p "$port" -q && break
 	sleep 2
 done
+"$bindir/pg_isready" -h "$work" -p "$port" -q || { cat "$work/postmaster.log"; exit 1; }
 trap '"${run[@]}" "$bindir/pg_ctl" -D "$work/data" stop -m immediate >/dev/null 2>&1 || true' EXIT
 pg_regress=$(dirname "$(pg_config --pgxs)")/../../src/test/regress/pg_regress
 tests=$(ls test/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//')
