@@ -732,22 +732,15 @@ kant_cron_check(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-typedef struct Collect
-{
-	ReturnSetInfo *rsinfo;
-	int64		limit;
-	int64		n;
-} Collect;
-
 static bool
 collect(void *arg, TimestampTz t)
 {
-	Collect    *c = arg;
+	ReturnSetInfo *rsinfo = arg;
 	Datum		v = TimestampTzGetDatum(t);
 	bool		isnull = false;
 
-	tuplestore_putvalues(c->rsinfo->setResult, c->rsinfo->setDesc, &v, &isnull);
-	return ++c->n < c->limit;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &v, &isnull);
+	return true;
 }
 
 /* kant.cron_occurrences(expr, time_zone, from, to): every run in [from, to). */
@@ -760,7 +753,6 @@ kant_cron_occurrences(PG_FUNCTION_ARGS)
 	TimestampTz from = PG_GETARG_TIMESTAMPTZ(2);
 	TimestampTz to = PG_GETARG_TIMESTAMPTZ(3);
 	CronSpec	c;
-	Collect		col = {0};
 
 	parse_or_error(expr, &c);
 	if (TIMESTAMP_NOT_FINITE(from) || TIMESTAMP_NOT_FINITE(to))
@@ -773,10 +765,8 @@ kant_cron_occurrences(PG_FUNCTION_ARGS)
 				 errmsg("cron expansion over more than ten years"),
 				 errhint("Expand a shorter range at a time.")));
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	col.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	col.limit = PG_INT64_MAX;
 	if (from < to)
-		expand(&c, tz, from, to, collect, &col);
+		expand(&c, tz, from, to, collect, fcinfo->resultinfo);
 	return (Datum) 0;
 }
 
