@@ -542,22 +542,6 @@ year_matches(const CronSpec *c, int y)
 
 /* ------------------------------------------------------- time zones */
 
-static Timestamp
-utc_to_local(TimestampTz t, pg_tz *tz)
-{
-	struct pg_tm tm;
-	fsec_t		fsec;
-	int			tzoff;
-	Timestamp	local;
-
-	if (timestamp2tm(t, &tzoff, &tm, &fsec, NULL, tz) != 0 ||
-		tm2timestamp(&tm, fsec, NULL, &local) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
-	return local;
-}
-
 /*
  * The instants a local wall-clock time stands for: the offsets a day before
  * and a day after bracket any transition.  Two instants when the time
@@ -568,15 +552,15 @@ utc_to_local(TimestampTz t, pg_tz *tz)
 static int
 local_instants(Timestamp local, pg_tz *tz, TimestampTz *out, TimestampTz *gap)
 {
-	TimestampTz c_before = local - (utc_to_local(local - USECS_PER_DAY, tz) -
+	TimestampTz c_before = local - (kant_local_time(local - USECS_PER_DAY, tz) -
 									(local - USECS_PER_DAY));
-	TimestampTz c_after = local - (utc_to_local(local + USECS_PER_DAY, tz) -
+	TimestampTz c_after = local - (kant_local_time(local + USECS_PER_DAY, tz) -
 								   (local + USECS_PER_DAY));
 	int			n = 0;
 
-	if (utc_to_local(c_before, tz) == local)
+	if (kant_local_time(c_before, tz) == local)
 		out[n++] = c_before;
-	if (c_after != c_before && utc_to_local(c_after, tz) == local)
+	if (c_after != c_before && kant_local_time(c_after, tz) == local)
 		out[n++] = c_after;
 	if (n == 2 && out[1] < out[0])
 	{
@@ -592,9 +576,9 @@ local_instants(Timestamp local, pg_tz *tz, TimestampTz *out, TimestampTz *gap)
 static pg_tz *
 zone_or_error(const char *name)
 {
-	pg_tz	   *tz = pg_tzset(name);
+	pg_tz	   *tz = kant_zone(name);
 
-	if (tz == NULL || !pg_tz_acceptable(tz))
+	if (tz == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown time zone \"%s\"", name),
@@ -625,16 +609,6 @@ cmp_tstz(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int64
-floor_days(Timestamp t)
-{
-	int64		d = t / USECS_PER_DAY;
-
-	if (t < 0 && t % USECS_PER_DAY != 0)
-		d--;
-	return d;
-}
-
 /*
  * Call emit for every occurrence in [from, to), in order, each instant once;
  * stop early when emit returns false.  DST: a time that does not exist runs
@@ -646,8 +620,8 @@ static void
 expand(const CronSpec *c, pg_tz *tz, TimestampTz from, TimestampTz to,
 	   bool (*emit) (void *arg, TimestampTz t), void *arg)
 {
-	int			jd = POSTGRES_EPOCH_JDATE + (int) floor_days(utc_to_local(from, tz)) - 1;
-	int			jd_end = POSTGRES_EPOCH_JDATE + (int) floor_days(utc_to_local(to, tz)) + 1;
+	int			jd = POSTGRES_EPOCH_JDATE + (int) kant_floor_days(kant_local_time(from, tz)) - 1;
+	int			jd_end = POSTGRES_EPOCH_JDATE + (int) kant_floor_days(kant_local_time(to, tz)) + 1;
 	TimestampTz *day = palloc(sizeof(TimestampTz) * 24 * 60 * 2);
 	bool		any = false;
 	TimestampTz last = 0;
@@ -732,6 +706,14 @@ kant_cron_check(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* The schedule (argument 0) and the zone (argument 1) of a cron function. */
+static pg_tz *
+cron_args(FunctionCallInfo fcinfo, CronSpec *c)
+{
+	parse_or_error(text_to_cstring(PG_GETARG_TEXT_PP(0)), c);
+	return zone_or_error(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+}
+
 static bool
 collect(void *arg, TimestampTz t)
 {
@@ -748,13 +730,11 @@ PG_FUNCTION_INFO_V1(kant_cron_occurrences);
 Datum
 kant_cron_occurrences(PG_FUNCTION_ARGS)
 {
-	char	   *expr = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	pg_tz	   *tz = zone_or_error(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	CronSpec	c;
+	pg_tz	   *tz = cron_args(fcinfo, &c);
 	TimestampTz from = PG_GETARG_TIMESTAMPTZ(2);
 	TimestampTz to = PG_GETARG_TIMESTAMPTZ(3);
-	CronSpec	c;
 
-	parse_or_error(expr, &c);
 	if (TIMESTAMP_NOT_FINITE(from) || TIMESTAMP_NOT_FINITE(to))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -791,29 +771,22 @@ PG_FUNCTION_INFO_V1(kant_cron_next);
 Datum
 kant_cron_next(PG_FUNCTION_ARGS)
 {
-	char	   *expr = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	pg_tz	   *tz = zone_or_error(text_to_cstring(PG_GETARG_TEXT_PP(1)));
-	TimestampTz after = PG_GETARG_TIMESTAMPTZ(2);
 	CronSpec	c;
+	pg_tz	   *tz = cron_args(fcinfo, &c);
+	TimestampTz after = PG_GETARG_TIMESTAMPTZ(2);
 	First		f = {0};
 	TimestampTz from = after + 1;
-	int			years;
+	int64		end_day = date2j(YEAR_MAX + 1, 1, 1) - POSTGRES_EPOCH_JDATE;
 
-	parse_or_error(expr, &c);
 	if (TIMESTAMP_NOT_FINITE(after))
 		PG_RETURN_NULL();
 	/* look a year at a time, up to the last year the year field allows */
-	for (years = 0; years <= YEAR_MAX - YEAR_MIN && !f.found; years++)
+	while (!f.found && kant_floor_days(kant_local_time(from, tz)) < end_day)
 	{
 		TimestampTz to = from + (int64) 366 * USECS_PER_DAY;
-		struct pg_tm tm;
-		fsec_t		fsec;
-		int			tzoff;
 
 		expand(&c, tz, from, to, first, &f);
 		from = to;
-		if (timestamp2tm(from, &tzoff, &tm, &fsec, NULL, tz) != 0 || tm.tm_year > YEAR_MAX)
-			break;
 	}
 	if (!f.found)
 		PG_RETURN_NULL();

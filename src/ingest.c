@@ -445,7 +445,7 @@ fill_system(IngestState *st, SystemInfo *sys, HeapTuple tup, TupleDesc desc)
 	sys->system_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
 	sys->kind = MemoryContextStrdup(st->batch_cxt, SPI_getvalue(tup, desc, 2));
 	tzname = SPI_getvalue(tup, desc, 3);
-	sys->tz = pg_tzset(tzname);
+	sys->tz = kant_zone(tzname);
 	if (sys->tz == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -676,22 +676,7 @@ get_job(IngestState *st, SystemInfo *sys, RunRecord *rec)
 static DateADT
 local_date(TimestampTz ts, pg_tz *tz, int64 day_start, int32 offset_days)
 {
-	struct pg_tm tm;
-	fsec_t		fsec;
-	int			tzoff;
-	Timestamp	local;
-	int64		days;
-
-	if (timestamp2tm(ts, &tzoff, &tm, &fsec, NULL, tz) != 0 ||
-		tm2timestamp(&tm, fsec, NULL, &local) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
-	local -= day_start;
-	days = local / USECS_PER_DAY;
-	if (local < 0 && local % USECS_PER_DAY != 0)
-		days--;
-	return (DateADT) (days + offset_days);
+	return (DateADT) (kant_floor_days(kant_local_time(ts, tz) - day_start) + offset_days);
 }
 
 /* The timestamp a derived business date is computed from. */

@@ -9,6 +9,8 @@
 #include "fmgr.h"
 #include "pgtime.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
 #include "utils/guc.h"
 
 #include "kant.h"
@@ -22,15 +24,51 @@ int			kant_max_warnings = 10;
 
 void		_PG_init(void);
 
+/* ------------------------------------------------ time-zone helpers */
+
+/* A zone kant can use (an IANA name the server knows), or NULL. */
+pg_tz *
+kant_zone(const char *name)
+{
+	pg_tz	   *tz = pg_tzset(name);
+
+	return (tz != NULL && pg_tz_acceptable(tz)) ? tz : NULL;
+}
+
+/* The local wall-clock time of t in tz, as a naive timestamp. */
+Timestamp
+kant_local_time(TimestampTz t, pg_tz *tz)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tzoff;
+	Timestamp	local;
+
+	if (timestamp2tm(t, &tzoff, &tm, &fsec, NULL, tz) != 0 ||
+		tm2timestamp(&tm, fsec, NULL, &local) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	return local;
+}
+
+/* Days since 2000-01-01 of a naive timestamp, rounding down. */
+int64
+kant_floor_days(Timestamp t)
+{
+	int64		d = t / USECS_PER_DAY;
+
+	if (t < 0 && t % USECS_PER_DAY != 0)
+		d--;
+	return d;
+}
+
 static bool
 check_time_zone_name(char **newval, void **extra, GucSource source)
 {
-	pg_tz	   *tz;
-
 	if (*newval == NULL)
 		return true;
-	tz = pg_tzset(*newval);
-	if (tz == NULL || !pg_tz_acceptable(tz))
+	if (kant_zone(*newval) == NULL)
 	{
 		GUC_check_errdetail("\"%s\" is not a time zone name known to this server.", *newval);
 		GUC_check_errhint("Use an IANA name such as \"Asia/Tokyo\"; see pg_timezone_names.");
@@ -86,8 +124,5 @@ PG_FUNCTION_INFO_V1(kant_valid_time_zone);
 Datum
 kant_valid_time_zone(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	pg_tz	   *tz = pg_tzset(name);
-
-	PG_RETURN_BOOL(tz != NULL && pg_tz_acceptable(tz));
+	PG_RETURN_BOOL(kant_zone(text_to_cstring(PG_GETARG_TEXT_PP(0))) != NULL);
 }

@@ -54,6 +54,9 @@ extern char *run_state_accepted_list(void);
 /* ------------------------------------------------------------ kant.c */
 
 extern char *kant_default_time_zone;
+extern pg_tz *kant_zone(const char *name);
+extern Timestamp kant_local_time(TimestampTz t, pg_tz *tz);
+extern int64 kant_floor_days(Timestamp t);
 extern bool kant_keep_payloads;
 extern int	kant_touch_interval_s;
 extern int	kant_max_warnings;

@@ -17,6 +17,17 @@ count() {	# count ok / FAILED lines of pg_regress-style output in file $1
 	passed=$((passed + ok)); failed=$((failed + bad))
 }
 
+tap() {	# run a TAP-printing command: count its ok / not ok lines; a crash is a failure
+	local out=$log/tap rc ok bad
+	"$@" >"$out" 2>&1
+	rc=$?
+	cat "$out"
+	ok=$(grep -cE '^ok [0-9]+' "$out" || true)
+	bad=$(grep -cE '^not ok' "$out" || true)
+	if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; echo "not ok - $* exited $rc"; fi
+	passed=$((passed + ok)); failed=$((failed + bad))
+}
+
 only=${1:-all}
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
@@ -43,13 +54,7 @@ if [ "$only" = all ] || [ "$only" = pgtap ]; then
 	createdb kant_tap
 	psql -q -d kant_tap -c "CREATE EXTENSION pgtap; CREATE EXTENSION kant;"
 	for f in test/pgtap/*.sql; do
-		pg_prove --verbose --dbname kant_tap "$f" >"$log/tap" 2>&1
-		rc=$?
-		cat "$log/tap"
-		ok=$(grep -cE '^ok [0-9]+' "$log/tap" || true)
-		bad=$(grep -cE '^not ok [0-9]+' "$log/tap" || true)
-		if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
-		passed=$((passed + ok)); failed=$((failed + bad))
+		tap pg_prove --verbose --dbname kant_tap "$f"
 	done
 fi
 
@@ -57,13 +62,7 @@ if [ "$only" = all ] || [ "$only" = scripts ]; then
 	echo "== script tests (test/scripts)"
 	for f in test/scripts/*.py; do
 		[ -e "$f" ] || continue
-		"$PYTHON" "$f" >"$log/script" 2>&1
-		rc=$?
-		cat "$log/script"
-		ok=$(grep -cE '^ok ' "$log/script" || true)
-		bad=$(grep -cE '^not ok ' "$log/script" || true)
-		if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; echo "not ok - $f exited $rc"; fi
-		passed=$((passed + ok)); failed=$((failed + bad))
+		tap "$PYTHON" "$f"
 	done
 fi
 
