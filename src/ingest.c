@@ -702,7 +702,7 @@ bd_basis(RunRecord *r, TimestampTz *ts)
  * configured and present, else the job's rule on the start time.
  */
 static bool
-resolve_business_date(IngestState *st, JobInfo *job, RunRecord *r, RecordError *err)
+resolve_business_date(JobInfo *job, RunRecord *r, RecordError *err)
 {
 	TimestampTz ts;
 
@@ -838,7 +838,7 @@ version_cmp(RunRecord *a, RunRecord *b)
  * stored derived one (it may be inherited from a retried run).
  */
 static RunRecord *
-merge_versions(IngestState *st, JobInfo *job, RunRecord *stored, RunRecord *incoming)
+merge_versions(JobInfo *job, RunRecord *stored, RunRecord *incoming)
 {
 	RunRecord  *win = (version_cmp(incoming, stored) > 0) ? incoming : stored;
 	RunRecord  *lose = (win == incoming) ? stored : incoming;
@@ -1463,7 +1463,7 @@ fold_duplicates(IngestState *st)
 		{
 			Pending    *f = &st->pending[e->first];
 
-			f->rec = merge_versions(st, f->job, f->rec, p->rec);
+			f->rec = merge_versions(f->job, f->rec, p->rec);
 			p->folded = true;
 		}
 	}
@@ -1492,7 +1492,7 @@ flush(IngestState *st)
 		RecordError err = {0};
 
 		p->job = get_job(st, p->sys, p->rec);
-		if (!resolve_business_date(st, p->job, p->rec, &err))
+		if (!resolve_business_date(p->job, p->rec, &err))
 		{
 			p->job = NULL;
 			store_reject(st, &err, p->raw, p->index, p->sys);
@@ -1559,7 +1559,7 @@ flush(IngestState *st)
 				continue;
 			}
 
-			r = merge_versions(st, p->job, p->stored, r);
+			r = merge_versions(p->job, p->stored, r);
 			if (row_differs(r, p->stored))
 			{
 				col_add(&uid, Int64GetDatum(p->run_id), false);
