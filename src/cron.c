@@ -792,3 +792,26 @@ kant_cron_next(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(f.t);
 }
+
+/*
+ * kant.local_instant(local timestamp, time_zone): the instant a local
+ * wall-clock time stands for, by the same DST rule as schedules: a time that
+ * does not exist is shifted by the gap (02:30 on a spring-forward night is
+ * 03:30), a time that repeats is its first occurrence (PostgreSQL's
+ * AT TIME ZONE takes the second).  Deadlines are read this way.
+ */
+PG_FUNCTION_INFO_V1(kant_local_instant);
+Datum
+kant_local_instant(PG_FUNCTION_ARGS)
+{
+	Timestamp	local = PG_GETARG_TIMESTAMP(0);
+	pg_tz	   *tz = zone_or_error(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	TimestampTz inst[2],
+				gap;
+
+	if (TIMESTAMP_NOT_FINITE(local))
+		PG_RETURN_TIMESTAMPTZ(local);
+	if (local_instants(local, tz, inst, &gap) == 0)
+		PG_RETURN_TIMESTAMPTZ(gap);
+	PG_RETURN_TIMESTAMPTZ(inst[0]);
+}

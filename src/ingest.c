@@ -184,6 +184,7 @@ static SPIPlanPtr plan_system_register;
 static SPIPlanPtr plan_job_get;
 static SPIPlanPtr plan_job_register;
 static SPIPlanPtr plan_chain_fix;
+static SPIPlanPtr plan_dirty;		/* NULL until kant.slo_dirty exists (0.3.0) */
 
 /*
  * custom: plan at every execution.  A generic plan made while job_run is
@@ -220,7 +221,7 @@ free_plans(void)
 	SPIPlanPtr *all[] = {&plan_insert, &plan_update, &plan_touch,
 		&plan_reject, &plan_batch_insert, &plan_batch_finish, &plan_system_get,
 		&plan_system_get_ol, &plan_system_register, &plan_job_get,
-		&plan_job_register, &plan_chain_fix};
+		&plan_job_register, &plan_chain_fix, &plan_dirty};
 	int			i;
 
 	for (i = 0; i < (int) lengthof(all); i++)
@@ -364,8 +365,10 @@ prepare_plans(void)
 			"  WHERE down.depth < 100"
 			")"
 			" UPDATE kant.job_run r SET business_date = d.bd, bd_source = 'i'"
-			" FROM down d WHERE r.run_id = d.run_id AND d.depth > 0"
-			" AND (r.business_date <> d.bd OR r.bd_source <> 'i')", 2, t, true);
+			" FROM down d, kant.job_run o"
+			" WHERE r.run_id = d.run_id AND o.run_id = d.run_id AND d.depth > 0"
+			" AND (r.business_date <> d.bd OR r.bd_source <> 'i')"
+			" RETURNING r.job_id, r.business_date, o.business_date", 2, t, true);
 	}
 	plans_ext_oid = ext;
 }
@@ -397,6 +400,7 @@ typedef struct Col
 	Datum	   *values;
 	bool	   *nulls;
 	int			n;
+	int			cap;
 } Col;
 
 static void
@@ -407,11 +411,18 @@ col_init(Col *c, Oid elemtype, int cap)
 	c->values = palloc(sizeof(Datum) * Max(cap, 1));
 	c->nulls = palloc(sizeof(bool) * Max(cap, 1));
 	c->n = 0;
+	c->cap = Max(cap, 1);
 }
 
 static inline void
 col_add(Col *c, Datum v, bool isnull)
 {
+	if (c->n == c->cap)
+	{
+		c->cap *= 2;
+		c->values = repalloc(c->values, sizeof(Datum) * c->cap);
+		c->nulls = repalloc(c->nulls, sizeof(bool) * c->cap);
+	}
 	c->values[c->n] = v;
 	c->nulls[c->n] = isnull;
 	c->n++;
@@ -1470,6 +1481,35 @@ fold_duplicates(IngestState *st)
 	hash_destroy(seen);
 }
 
+/*
+ * Queue the (job, business date) pairs a flush changed, for the incremental
+ * SLO refresh: kant.slo_dirty, in the same transaction as the runs.  An
+ * installation older than 0.3.0 has no queue; after ALTER EXTENSION UPDATE
+ * the plan is made on the next flush.
+ */
+static void
+mark_dirty(Col *jobs, Col *dates)
+{
+	if (jobs->n == 0)
+		return;
+	if (plan_dirty == NULL)
+	{
+		Oid			t[2] = {T_INT4A, T_DATEA};
+
+		if (!OidIsValid(get_relname_relid("slo_dirty", get_namespace_oid("kant", false))))
+			return;
+		plan_dirty = prepare_plan(
+			"INSERT INTO kant.slo_dirty (job_id, business_date)"
+			" SELECT DISTINCT u.j, u.d FROM unnest($1, $2) AS u(j, d)"
+			" ON CONFLICT DO NOTHING", 2, t);
+	}
+	{
+		Datum		args[2] = {col_array(jobs), col_array(dates)};
+
+		spi_exec(plan_dirty, args, NULL, SPI_OK_INSERT);
+	}
+}
+
 /* Write the buffered records.  Runs inside the flush memory context. */
 static void
 flush(IngestState *st)
@@ -1526,6 +1566,7 @@ flush(IngestState *st)
 		Col			uid, ubd, ubs, us, urs, usa, uea, uua, uem, upe, ud;
 		Col			tid;
 		Col			cj, ce;		/* chain candidates (Glue) */
+		Col			dj, dd;		/* (job, business date) pairs changed */
 
 		col_init(&uid, INT8OID, n);
 		col_init(&ubd, DATEOID, n);
@@ -1541,6 +1582,8 @@ flush(IngestState *st)
 		col_init(&tid, INT8OID, n);
 		col_init(&cj, INT4OID, n);
 		col_init(&ce, TEXTOID, n);
+		col_init(&dj, INT4OID, n);
+		col_init(&dd, DATEOID, n);
 
 		for (i = 0; i < n; i++)
 		{
@@ -1550,6 +1593,8 @@ flush(IngestState *st)
 			if (!p->exists)
 			{
 				ins[nins++] = p;
+				col_add(&dj, Int32GetDatum(p->job->job_id), false);
+				col_add(&dd, DateADTGetDatum(r->business_date), false);
 				if (st->source == SRC_GLUE)
 				{
 					col_add(&cj, Int32GetDatum(p->job->job_id), false);
@@ -1573,6 +1618,13 @@ flush(IngestState *st)
 				col_text(&uem, r->error_message);
 				col_text(&upe, r->previous_external_id);
 				col_add(&ud, JsonbPGetDatum(r->details), r->details == NULL);
+				col_add(&dj, Int32GetDatum(p->job->job_id), false);
+				col_add(&dd, DateADTGetDatum(r->business_date), false);
+				if (p->stored->business_date != r->business_date)
+				{
+					col_add(&dj, Int32GetDatum(p->job->job_id), false);
+					col_add(&dd, DateADTGetDatum(p->stored->business_date), false);
+				}
 				st->updated++;
 			}
 			else
@@ -1628,9 +1680,30 @@ flush(IngestState *st)
 			{
 				Datum		fargs[2] = {col_array(&sj), col_array(&se)};
 
-				spi_exec(plan_chain_fix, fargs, NULL, SPI_OK_UPDATE);
+				MemoryContext cxt = CurrentMemoryContext;
+				int			rc = SPI_execute_plan(plan_chain_fix, fargs, NULL, false, 0);
+				uint64		k;
+
+				MemoryContextSwitchTo(cxt);
+				if (rc != SPI_OK_UPDATE_RETURNING)
+					elog(ERROR, "kant: SPI_execute_plan returned %s", SPI_result_code_string(rc));
+				/* a run that moved to its chain's date changes both dates */
+				for (k = 0; k < SPI_processed; k++)
+				{
+					HeapTuple	tup = SPI_tuptable->vals[k];
+					TupleDesc	desc = SPI_tuptable->tupdesc;
+					bool		isnull;
+					Datum		job = SPI_getbinval(tup, desc, 1, &isnull);
+
+					col_add(&dj, job, false);
+					col_add(&dd, SPI_getbinval(tup, desc, 2, &isnull), false);
+					col_add(&dj, job, false);
+					col_add(&dd, SPI_getbinval(tup, desc, 3, &isnull), false);
+				}
+				SPI_freetuptable(SPI_tuptable);
 			}
 		}
+		mark_dirty(&dj, &dd);
 	}
 
 	st->npending = 0;

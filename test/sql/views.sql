@@ -31,14 +31,20 @@ SELECT system, job, external_id, attempt, state FROM kant.current_runs ORDER BY 
 
 SELECT * FROM kant.runs_by_business_date ORDER BY business_date, system, job;
 
--- plain types only, every column commented (BI tools read these directly)
+-- every view and column commented; the views people read (runs and the bi_
+-- views) use plain types only: BI tools read them directly.  The bi_ views
+-- have no timestamptz either (naive UTC / local, the zone in a column).
 SELECT c.relname AS view, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type,
        col_description(c.oid, a.attnum) IS NOT NULL AS commented
 FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
 WHERE c.relnamespace = 'kant'::regnamespace AND c.relkind = 'v' AND a.attnum > 0
-  AND (format_type(a.atttypid, a.atttypmod) NOT IN ('text', 'integer', 'bigint', 'date',
-         'timestamp with time zone', 'timestamp without time zone', 'numeric(14,3)')
-       OR col_description(c.oid, a.attnum) IS NULL)
+  AND (col_description(c.oid, a.attnum) IS NULL
+       OR (c.relname IN ('runs', 'current_runs', 'runs_by_business_date')
+           AND format_type(a.atttypid, a.atttypmod) NOT IN ('text', 'integer', 'bigint', 'date',
+               'timestamp with time zone', 'timestamp without time zone', 'numeric(14,3)'))
+       OR (c.relname LIKE 'bi\_%'
+           AND format_type(a.atttypid, a.atttypmod) NOT IN ('text', 'integer', 'bigint', 'date',
+               'double precision', 'timestamp without time zone', 'numeric(14,3)', 'numeric(5,2)')))
 ORDER BY 1, 2;
 SELECT count(*) AS views, count(obj_description(oid, 'pg_class')) AS commented
 FROM pg_class WHERE relnamespace = 'kant'::regnamespace AND relkind = 'v';
