@@ -62,6 +62,7 @@ CREATE TABLE @extschema@.schedule (
 	calendar		text REFERENCES @extschema@.calendar ON UPDATE CASCADE,
 	slot_date		text NOT NULL CHECK (slot_date IN ('start', 'previous_tick')),
 	active_from		date NOT NULL,
+	active_until	date CHECK (active_until >= active_from),
 	expanded_until	timestamptz,
 	last_tick		timestamptz,
 	source			text NOT NULL DEFAULT 'user',
@@ -76,6 +77,7 @@ COMMENT ON COLUMN @extschema@.schedule.grace_seconds IS 'how long after its slot
 COMMENT ON COLUMN @extschema@.schedule.calendar IS 'business-day calendar: slots whose business date is not a business day are not expected';
 COMMENT ON COLUMN @extschema@.schedule.slot_date IS 'business date of a slot: start = the job''s start-time rule applied to the slot time; previous_tick = local date of the previous tick (Airflow''s logical date)';
 COMMENT ON COLUMN @extschema@.schedule.active_from IS 'first business date this schedule applies to; earlier expected runs are kept as they were';
+COMMENT ON COLUMN @extschema@.schedule.active_until IS 'last business date this schedule applies to (NULL: open-ended), e.g. for a retired job';
 COMMENT ON COLUMN @extschema@.schedule.expanded_until IS 'expected runs exist for slots before this time';
 COMMENT ON COLUMN @extschema@.schedule.last_tick IS 'the last slot expanded (the previous tick of the next one)';
 COMMENT ON COLUMN @extschema@.schedule.source IS 'who set it: user, or a collector that read it (glue_trigger, airflow_dag)';
@@ -120,6 +122,7 @@ CREATE TABLE @extschema@.slo (
 );
 COMMENT ON TABLE @extschema@.slo IS
 	'Service level objectives: every job in scope has succeeded for business date d by the deadline (SLO), and by the SLA end (SLA, default the end of the local day that holds the deadline)';
+COMMENT ON COLUMN @extschema@.slo.slo_id IS 'kant''s id of the SLO';
 COMMENT ON COLUMN @extschema@.slo.name IS 'SLO name, e.g. hegel_nightly';
 COMMENT ON COLUMN @extschema@.slo.pipeline IS 'scope: the jobs of this pipeline (any system); jobs may also be listed in kant.slo_job';
 COMMENT ON COLUMN @extschema@.slo.deadline_offset_days IS 'deadline = business date + this many days, at deadline_time local';
@@ -184,7 +187,7 @@ COMMENT ON COLUMN @extschema@.slo_day.failures IS 'attempts that failed, timed o
 COMMENT ON COLUMN @extschema@.slo_day.retries IS 'attempts superseded by a later attempt';
 COMMENT ON COLUMN @extschema@.slo_day.missing IS 'expected runs that did not start within their grace period';
 COMMENT ON COLUMN @extschema@.slo_day.awaited IS 'expected runs not started, still within their grace period';
-COMMENT ON COLUMN @extschema@.slo_day.critical_job_id IS 'the job that finished last among the current successful attempts';
+COMMENT ON COLUMN @extschema@.slo_day.critical_job_id IS 'complete day: the job that finished last; incomplete day: a job not done (running, failed or missing; the smallest id)';
 COMMENT ON COLUMN @extschema@.slo_day.evaluated_at IS 'when the verdict was computed';
 
 CREATE TABLE @extschema@.slo_dirty (
@@ -400,6 +403,7 @@ BEGIN
 			SELECT sc.job_id, s.slot_at, s.bd, s.slot_at + make_interval(secs => sc.grace_seconds)
 			FROM slots s
 			WHERE s.bd IS NOT NULL AND s.bd >= sc.active_from
+			  AND (sc.active_until IS NULL OR s.bd <= sc.active_until)
 			  AND @extschema@.is_business_day(sc.calendar, s.bd)
 			ON CONFLICT DO NOTHING
 			RETURNING job_id, business_date
@@ -449,6 +453,9 @@ CREATE FUNCTION @extschema@.refresh_slo(slo text DEFAULT NULL, since date DEFAUL
 	RETURNS integer
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
+	-- per-day lookups are cheap; the planner's estimate for many days would
+	-- otherwise trigger JIT compilation that costs more than the work
+	SET jit = off
 	AS $$
 DECLARE
 	sid integer;
@@ -598,7 +605,8 @@ COMMENT ON FUNCTION @extschema@.set_calendar(text, integer[], text) IS
 
 CREATE FUNCTION @extschema@.set_schedule(system text, schedule text, job text DEFAULT NULL,
 		pipeline text DEFAULT NULL, time_zone text DEFAULT NULL, grace interval DEFAULT '1 hour',
-		calendar text DEFAULT NULL, slot_date text DEFAULT NULL, active_from date DEFAULT NULL)
+		calendar text DEFAULT NULL, slot_date text DEFAULT NULL, active_from date DEFAULT NULL,
+		active_until date DEFAULT NULL)
 	RETURNS integer
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -658,23 +666,27 @@ BEGIN
 					  HINT = 'Put jobs in it with kant.configure_job(system, job, pipeline => ...).';
 		END IF;
 	END IF;
+	IF active_until < coalesce(active_from, (now() AT TIME ZONE sy.time_zone)::date) THEN
+		RAISE EXCEPTION 'active_until % is before active_from', active_until
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 	INSERT INTO @extschema@.schedule AS x (job_id, cron, time_zone, grace_seconds, calendar,
-		slot_date, active_from)
+		slot_date, active_from, active_until)
 	SELECT j, btrim(schedule), zone, extract(epoch FROM grace)::integer, set_schedule.calendar,
 		coalesce(slot_date, CASE WHEN sy.kind = 'airflow' THEN 'previous_tick' ELSE 'start' END),
-		coalesce(active_from, (now() AT TIME ZONE sy.time_zone)::date)
+		coalesce(active_from, (now() AT TIME ZONE sy.time_zone)::date), active_until
 	FROM unnest(jobs) AS j
 	ON CONFLICT (job_id) DO UPDATE SET
 		cron = excluded.cron, time_zone = excluded.time_zone,
 		grace_seconds = excluded.grace_seconds, calendar = excluded.calendar,
 		slot_date = excluded.slot_date, active_from = excluded.active_from,
-		source = 'user', updated_at = now();
+		active_until = excluded.active_until, source = 'user', updated_at = now();
 	PERFORM @extschema@._reexpand(jobs);
 	RETURN cardinality(jobs);
 END
 $$;
-COMMENT ON FUNCTION @extschema@.set_schedule(text, text, text, text, text, interval, text, text, date) IS
-	'Declare when a job (or every job of a pipeline) is expected to run: cron (5-field, preset or AWS cron(...)), zone (default UTC for cron(...), else the system''s), grace period, calendar, from which business date; returns the jobs scheduled';
+COMMENT ON FUNCTION @extschema@.set_schedule(text, text, text, text, text, interval, text, text, date, date) IS
+	'Declare when a job (or every job of a pipeline) is expected to run: cron (5-field, preset or AWS cron(...)), zone (default UTC for cron(...), else the system''s), grace period, calendar, from (and until) which business date; returns the jobs scheduled';
 
 CREATE FUNCTION @extschema@.unset_schedule(system text, job text DEFAULT NULL, pipeline text DEFAULT NULL)
 	RETURNS integer
@@ -992,7 +1004,7 @@ REVOKE ALL ON FUNCTION @extschema@._reexpand(integer[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.refresh_slo(text, date, date) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@._resync_calendars() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.set_calendar(text, integer[], text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.set_schedule(text, text, text, text, text, interval, text, text, date) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.set_schedule(text, text, text, text, text, interval, text, text, date, date) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.unset_schedule(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@._slo_scope_jobs(text, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@._check_slo(integer, time, text, integer, time, numeric, integer, text) FROM PUBLIC;
@@ -1275,7 +1287,7 @@ COMMENT ON COLUMN @extschema@.bi_slo_daily.running IS 'of those, not finished';
 COMMENT ON COLUMN @extschema@.bi_slo_daily.failures IS 'attempts that failed (recovered or not)';
 COMMENT ON COLUMN @extschema@.bi_slo_daily.retries IS 'attempts superseded by a retry';
 COMMENT ON COLUMN @extschema@.bi_slo_daily.missing IS 'expected runs that never started';
-COMMENT ON COLUMN @extschema@.bi_slo_daily.critical_job IS 'the job that finished last';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.critical_job IS 'complete day: the job that finished last; incomplete day: a job not done yet (running, failed or missing)';
 COMMENT ON COLUMN @extschema@.bi_slo_daily.critical_job_system IS 'its system';
 COMMENT ON COLUMN @extschema@.bi_slo_daily.evaluated_at_utc IS 'when the verdict was computed, UTC';
 

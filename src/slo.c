@@ -13,6 +13,8 @@
  *	 skipped) and no expected slot is unmatched;
  *	 completion = the latest end among current successful attempts, so a
  *	 failure recovered by a retry counts as success at the retry's end;
+ *	 the critical job is the one that ended last, or on an incomplete day
+ *	 the first (smallest id) job that is not done;
  *	 status against a limit (SLO deadline, SLA end):
  *		no rows					-> no_data
  *		complete				-> met if completion <= limit, else missed
@@ -45,6 +47,7 @@ enum
 	SE_AWAITED,					/* unmatched slots still within it */
 	SE_END,						/* latest end of a current successful attempt */
 	SE_CRITICAL,				/* the job of that attempt */
+	SE_BLOCKER,					/* smallest job id not done (open, failed, missing) */
 	SE_DEADLINE,
 	SE_SLA_END,
 	SE_AS_OF,
@@ -82,6 +85,7 @@ state_new(MemoryContext cxt)
 		d[i] = Int64GetDatum(0);
 	d[SE_END] = d[SE_CRITICAL] = d[SE_DEADLINE] = d[SE_SLA_END] = d[SE_AS_OF] =
 		Int64GetDatum(SE_UNSET);
+	d[SE_BLOCKER] = Int64GetDatum(PG_INT64_MAX);
 	a = construct_array(d, SE_NSLOTS, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 	MemoryContextSwitchTo(old);
 	return a;
@@ -98,6 +102,13 @@ same_limit(int64 *s, int slot, int64 v, const char *what)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("kant.slo_eval: %s differs between rows of one group", what),
 				 errhint("Evaluate one SLO and one business date per group: GROUP BY the SLO and the business date.")));
+}
+
+static inline void
+take_blocker(int64 *s, int64 job)
+{
+	if (job < s[SE_BLOCKER])
+		s[SE_BLOCKER] = job;
 }
 
 static void
@@ -159,6 +170,7 @@ kant_slo_eval_trans(PG_FUNCTION_ARGS)
 			s[SE_MISSING]++;
 		else
 			s[SE_AWAITED]++;
+		take_blocker(s, PG_GETARG_INT32(1));
 	}
 	else
 	{
@@ -178,10 +190,14 @@ kant_slo_eval_trans(PG_FUNCTION_ARGS)
 				if (!PG_ARGISNULL(3))
 					take_end(s, PG_GETARG_TIMESTAMPTZ(3), PG_GETARG_INT32(1));
 			}
-			else if (run_state_terminal(st))
-				s[SE_BAD]++;
 			else
-				s[SE_OPEN]++;
+			{
+				if (run_state_terminal(st))
+					s[SE_BAD]++;
+				else
+					s[SE_OPEN]++;
+				take_blocker(s, PG_GETARG_INT32(1));
+			}
 		}
 	}
 	PG_RETURN_ARRAYTYPE_P(a);
@@ -223,6 +239,7 @@ kant_slo_eval_combine(PG_FUNCTION_ARGS)
 		s[i] += t[i];
 	if (t[SE_END] != SE_UNSET)
 		take_end(s, t[SE_END], t[SE_CRITICAL]);
+	take_blocker(s, t[SE_BLOCKER]);
 	same_limit(s, SE_DEADLINE, t[SE_DEADLINE], "deadline");
 	same_limit(s, SE_SLA_END, t[SE_SLA_END], "sla_end");
 	same_limit(s, SE_AS_OF, t[SE_AS_OF], "as_of");
@@ -263,6 +280,7 @@ kant_slo_eval_final(PG_FUNCTION_ARGS)
 		memset(empty, 0, sizeof(empty));
 		empty[SE_END] = empty[SE_CRITICAL] = empty[SE_DEADLINE] =
 			empty[SE_SLA_END] = empty[SE_AS_OF] = SE_UNSET;
+		empty[SE_BLOCKER] = PG_INT64_MAX;
 		s = empty;
 	}
 	else
@@ -299,8 +317,17 @@ kant_slo_eval_final(PG_FUNCTION_ARGS)
 	v[8] = Int32GetDatum((int32) s[SE_RETRIES]);
 	v[9] = Int32GetDatum((int32) s[SE_MISSING]);
 	v[10] = Int32GetDatum((int32) s[SE_AWAITED]);
-	v[11] = Int32GetDatum((int32) s[SE_CRITICAL]);
-	n[11] = s[SE_CRITICAL] == SE_UNSET;
+	/* complete: the job that finished last; else a job not done yet */
+	if (complete)
+	{
+		v[11] = Int32GetDatum((int32) s[SE_CRITICAL]);
+		n[11] = s[SE_CRITICAL] == SE_UNSET;
+	}
+	else
+	{
+		v[11] = Int32GetDatum((int32) s[SE_BLOCKER]);
+		n[11] = s[SE_BLOCKER] == PG_INT64_MAX;
+	}
 	for (i = 0; i < 12; i++)
 		if (n[i])
 			v[i] = (Datum) 0;

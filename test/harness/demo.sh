@@ -14,5 +14,7 @@ exec pg_virtualenv -v 15 \
 		/usr/bin/python3 examples/demo/load.py
 		echo
 		psql -X -q -f examples/demo/summary.sql
+		echo
+		psql -X -q -f examples/demo/slo.sql
 		if [ -n "${KANT_DEMO_SHELL:-}" ]; then psql -X; fi
 	'
