@@ -1011,7 +1011,6 @@ REVOKE ALL ON FUNCTION @extschema@._check_slo(integer, time, text, integer, time
 REVOKE ALL ON FUNCTION @extschema@.create_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.drop_slo(text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@._cron_job(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.schedule_slo_refresh(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.unschedule_slo_refresh() FROM PUBLIC;
 
@@ -1027,7 +1026,8 @@ CREATE FUNCTION @extschema@.slo_attainment_between(slo_id integer, since date, u
 		OUT objective numeric, OUT error_budget_days integer,
 		OUT slo_budget_remaining_days integer, OUT sla_budget_remaining_days integer,
 		OUT streak_days integer)
-	LANGUAGE sql STABLE PARALLEL SAFE
+	LANGUAGE sql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
 	AS $$
 	SELECT a.slo_eval, a.slo_met, a.slo_eval - a.slo_met,
 		   a.sla_eval, a.sla_met, a.sla_eval - a.sla_met,
@@ -1068,7 +1068,7 @@ CREATE FUNCTION @extschema@.slo_attainment(slo text, window_days integer DEFAULT
 		OUT objective numeric, OUT error_budget_days integer,
 		OUT slo_budget_remaining_days integer, OUT sla_budget_remaining_days integer,
 		OUT streak_days integer)
-	LANGUAGE plpgsql STABLE
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
@@ -1093,6 +1093,8 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.slo_attainment(text, integer, date) IS
 	'Attainment of an SLO over its rolling window (or window_days) ending at as_of (default: today in the SLO''s zone)';
+REVOKE ALL ON FUNCTION @extschema@.slo_attainment_between(integer, date, date) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.slo_attainment(text, integer, date) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
 -- Views for Tableau: plain types only, naive timestamps with the zone in the
@@ -1306,34 +1308,49 @@ WITH periods AS (
 		date_trunc('month', y.business_date::timestamp)::date,
 		(date_trunc('month', y.business_date::timestamp) + interval '1 month - 1 day')::date
 	FROM @extschema@.slo_day y
+), counts AS (
+	SELECT p.slo_id, p.period, p.since, p.until,
+		count(y.*) FILTER (WHERE y.slo_status IN ('met', 'missed'))::integer AS slo_eval,
+		count(y.*) FILTER (WHERE y.slo_status = 'met')::integer AS slo_met,
+		count(y.*) FILTER (WHERE y.sla_status IN ('met', 'missed'))::integer AS sla_eval,
+		count(y.*) FILTER (WHERE y.sla_status = 'met')::integer AS sla_met,
+		count(y.*) FILTER (WHERE y.slo_status = 'pending' OR y.sla_status = 'pending')::integer AS pending,
+		count(y.*) FILTER (WHERE y.slo_status = 'no_data')::integer AS no_data
+	FROM periods p
+	LEFT JOIN @extschema@.slo_day y
+		ON y.slo_id = p.slo_id AND y.business_date BETWEEN p.since AND p.until
+	GROUP BY p.slo_id, p.period, p.since, p.until
 )
 SELECT
 	s.name AS slo,
 	ss.systems,
-	p.period,
-	p.since AS period_start,
-	p.until AS period_end,
-	a.slo_days_evaluated,
-	a.slo_days_met,
-	a.slo_days_missed,
-	round((100 * a.slo_attainment)::numeric, 2)::numeric(5,2) AS slo_met_pct,
-	a.sla_days_evaluated,
-	a.sla_days_met,
-	a.sla_days_missed,
-	round((100 * a.sla_attainment)::numeric, 2)::numeric(5,2) AS sla_met_pct,
+	c.period,
+	c.since AS period_start,
+	c.until AS period_end,
+	c.slo_eval AS slo_days_evaluated,
+	c.slo_met AS slo_days_met,
+	c.slo_eval - c.slo_met AS slo_days_missed,
+	round(100.0 * c.slo_met / NULLIF(c.slo_eval, 0), 2)::numeric(5,2) AS slo_met_pct,
+	c.sla_eval AS sla_days_evaluated,
+	c.sla_met AS sla_days_met,
+	c.sla_eval - c.sla_met AS sla_days_missed,
+	round(100.0 * c.sla_met / NULLIF(c.sla_eval, 0), 2)::numeric(5,2) AS sla_met_pct,
 	round(100 * s.objective, 2)::numeric(5,2) AS objective_pct,
-	a.error_budget_days,
-	a.slo_days_missed AS slo_budget_used_days,
-	a.slo_budget_remaining_days,
-	a.sla_days_missed AS sla_budget_used_days,
-	a.sla_budget_remaining_days,
-	a.pending_days,
-	a.no_data_days,
-	a.streak_days
-FROM periods p
-JOIN @extschema@.slo s ON s.slo_id = p.slo_id
-LEFT JOIN @extschema@.slo_systems ss ON ss.slo_id = p.slo_id
-CROSS JOIN LATERAL @extschema@.slo_attainment_between(p.slo_id, p.since, p.until) a;
+	floor((1 - s.objective) * c.slo_eval)::integer AS error_budget_days,
+	c.slo_eval - c.slo_met AS slo_budget_used_days,
+	floor((1 - s.objective) * c.slo_eval)::integer - (c.slo_eval - c.slo_met) AS slo_budget_remaining_days,
+	c.sla_eval - c.sla_met AS sla_budget_used_days,
+	floor((1 - s.objective) * c.sla_eval)::integer - (c.sla_eval - c.sla_met) AS sla_budget_remaining_days,
+	c.pending AS pending_days,
+	c.no_data AS no_data_days,
+	(SELECT count(*)::integer FROM @extschema@.slo_day y
+	 WHERE y.slo_id = c.slo_id AND y.business_date <= c.until AND y.slo_status = 'met'
+	   AND y.business_date > coalesce((SELECT max(z.business_date) FROM @extschema@.slo_day z
+									   WHERE z.slo_id = c.slo_id AND z.business_date <= c.until
+										 AND z.slo_status = 'missed'), '-infinity')) AS streak_days
+FROM counts c
+JOIN @extschema@.slo s ON s.slo_id = c.slo_id
+LEFT JOIN @extschema@.slo_systems ss ON ss.slo_id = c.slo_id;
 COMMENT ON VIEW @extschema@.bi_slo_attainment IS
 	'Per SLO: attainment of SLO and SLA over the last 7, 28 and 90 days, its own window, and each calendar month; error budget in days and what is left of it';
 COMMENT ON COLUMN @extschema@.bi_slo_attainment.slo IS 'SLO name';

@@ -1,11 +1,14 @@
 -- pgTAP: the reader / writer / admin grants the README shows are enough, and no more
 BEGIN;
-SELECT plan(13);
+SELECT plan(20);
 
 -- exactly the README's grants
 CREATE ROLE kant_reader NOLOGIN;
 GRANT USAGE ON SCHEMA kant TO kant_reader;
-GRANT SELECT ON kant.runs, kant.current_runs, kant.runs_by_business_date TO kant_reader;
+GRANT SELECT ON kant.runs, kant.current_runs, kant.runs_by_business_date,
+    kant.bi_run_timeline, kant.bi_slo_daily, kant.bi_slo_attainment, kant.bi_job_duration,
+    kant.bi_data_dictionary TO kant_reader;
+GRANT EXECUTE ON FUNCTION kant.slo_attainment(text, integer, date) TO kant_reader;
 
 CREATE ROLE kant_writer NOLOGIN;
 GRANT USAGE ON SCHEMA kant TO kant_writer;
@@ -22,15 +25,31 @@ GRANT EXECUTE ON FUNCTION
     kant.add_system(text, text, text, text, text, text, integer, time, text, text, text),
     kant.alter_system(text, text, text, text, text, text, integer, time, text, text, text),
     kant.drop_system(text),
-    kant.configure_job(text, text, text, text, integer, time, text)
+    kant.configure_job(text, text, text, text, integer, time, text),
+    kant.set_calendar(text, integer[], text),
+    kant.set_schedule(text, text, text, text, text, interval, text, text, date, date),
+    kant.unset_schedule(text, text, text),
+    kant.create_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text),
+    kant.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text),
+    kant.drop_slo(text),
+    kant.refresh_slo(text, date, date),
+    kant.expand_schedules(timestamptz),
+    kant.schedule_slo_refresh(text),
+    kant.unschedule_slo_refresh()
   TO kant_admin;
 GRANT SELECT, UPDATE, DELETE ON ALL TABLES IN SCHEMA kant TO kant_admin;
+GRANT INSERT ON kant.holiday TO kant_admin;
 
 -- admin configures
 SET LOCAL ROLE kant_admin;
 SELECT lives_ok($$SELECT kant.add_system('hegel', 'glue', 'Asia/Tokyo')$$, 'admin adds a system');
 SELECT lives_ok($$SELECT kant.configure_job('hegel', 'export_users', pipeline => 'nightly')$$, 'admin configures a job');
 SELECT lives_ok($$SELECT count(*) FROM kant.rejected$$, 'admin reads the quarantine');
+SELECT lives_ok($$SELECT kant.set_calendar('jp')$$, 'admin creates a calendar');
+SELECT lives_ok($$INSERT INTO kant.holiday VALUES ('jp', '2024-11-23', 'Labour Thanksgiving Day')$$, 'admin adds a holiday');
+SELECT lives_ok($$SELECT kant.set_schedule('hegel', 'cron(0 17 * * ? *)', job => 'export_users', calendar => 'jp', active_from => '2024-11-20')$$,
+  'admin sets a schedule');
+SELECT lives_ok($$SELECT kant.create_slo('hegel_nightly', '04:00', pipeline => 'nightly')$$, 'admin creates an SLO');
 RESET ROLE;
 
 -- writer ingests, through the functions only (logged in as the writer)
@@ -51,6 +70,10 @@ SET LOCAL ROLE kant_reader;
 SELECT is((SELECT count(*) FROM kant.runs)::integer, 3, 'reader reads kant.runs');
 SELECT throws_ok($$SELECT payload FROM kant.ingest_batch$$, '42501', NULL, 'reader cannot read raw payloads');
 SELECT throws_ok($$SELECT kant.ingest_openlineage('[]')$$, '42501', NULL, 'reader cannot ingest');
+SELECT lives_ok($$SELECT * FROM kant.bi_run_timeline, kant.bi_slo_daily, kant.bi_slo_attainment, kant.bi_job_duration, kant.bi_data_dictionary LIMIT 1$$,
+  'reader reads the bi_ views');
+SELECT lives_ok($$SELECT * FROM kant.slo_attainment('hegel_nightly')$$, 'reader reads attainment');
+SELECT throws_ok($$SELECT kant.create_slo('x', '04:00', pipeline => 'nightly')$$, '42501', NULL, 'reader cannot define SLOs');
 RESET ROLE;
 
 -- the batch is recorded as the writer's, not as the functions' owner

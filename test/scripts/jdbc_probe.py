@@ -115,6 +115,28 @@ def main():
         "(%d rows)" % sum(1 for l in utc if l.startswith("row ")),
         "\n".join("UTC:   %s\nTokyo: %s" % d for d in diff[:5]))
 
+    # the Tableau examples users paste run, and the data source names real views
+    tableau = os.path.join(HERE, "..", "..", "examples", "tableau")
+    conn = psycopg2.connect(dbname=DB)
+    cur = conn.cursor()
+    for f in sorted(os.listdir(tableau)):
+        if f.endswith(".sql"):
+            try:
+                cur.execute(open(os.path.join(tableau, f)).read())
+                got = len(cur.fetchall())
+                tap(got > 0, "examples/tableau/%s runs and returns rows (%d)" % (f, got))
+            except psycopg2.Error as e:
+                conn.rollback()
+                tap(False, "examples/tableau/%s runs" % f, str(e))
+    import xml.etree.ElementTree as ET
+    tables = [r.get("table") for r in ET.parse(os.path.join(tableau, "kant.tds")).iter("relation")
+              if r.get("table")]
+    cur.execute("SELECT array_agg(relname::text) FROM pg_class WHERE relnamespace = 'kant'::regnamespace")
+    known = set(cur.fetchone()[0])
+    conn.close()
+    tap(tables and all(t.startswith("[kant].[") and t[8:-1] in known for t in tables),
+        "examples/tableau/kant.tds names existing views: %s" % tables)
+
     # control: the probe fails on what the bi_ views must not contain
     sql(["""CREATE VIEW kant.bi_zz_control AS SELECT timestamptz '2026-03-01 00:30+00' AS at,
             interval '5 minutes' AS took"""])

@@ -156,6 +156,10 @@ SELECT since, until, slo_days_evaluated, slo_days_met, slo_days_missed, sla_days
        slo_budget_remaining_days, sla_budget_remaining_days, no_data_days, streak_days
 FROM kant.slo_attainment('ny_nightly', 10, '2026-03-15');
 SELECT streak_days FROM kant.slo_attainment('ny_nightly', 10, '2026-03-12');
+SELECT period, period_start, period_end, slo_days_evaluated, slo_days_met, slo_met_pct,
+       sla_days_met, sla_met_pct, objective_pct, error_budget_days, slo_budget_remaining_days,
+       no_data_days, streak_days
+FROM kant.bi_slo_attainment WHERE slo = 'ny_nightly' AND period = 'month' AND period_start = '2026-03-01';
 
 -- 4. Late data re-evaluates a past day, and only the days it touches.
 SELECT count(*) FILTER (WHERE slo_status = 'pending' OR sla_status = 'pending') AS pending_before
