@@ -1,0 +1,55 @@
+#!/usr/bin/python3
+"""kant's pg_cron helpers, in the database pg_cron runs in (cron.database_name):
+kant.schedule_slo_refresh() creates the job once and updates it in place when
+called again, the job's command runs, and kant.unschedule_slo_refresh() removes
+it (false when there is nothing to remove).  Prints TAP lines."""
+import psycopg2
+
+n = 0
+
+
+def tap(ok, what):
+    global n
+    n += 1
+    print("%s %d - %s" % ("ok" if ok else "not ok", n, what))
+
+
+def main():
+    conn = psycopg2.connect(dbname="postgres")
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("SET client_min_messages = warning")
+    cur.execute("SHOW cron.database_name")
+    tap(cur.fetchone()[0] == "postgres", "pg_cron runs in database postgres")
+    cur.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+    cur.execute("DROP EXTENSION IF EXISTS kant CASCADE")
+    cur.execute("CREATE EXTENSION kant")
+    try:
+        cur.execute("SELECT kant.schedule_slo_refresh()")
+        first = cur.fetchone()[0]
+        cur.execute("SELECT kant.schedule_slo_refresh('*/10 * * * *')")
+        second = cur.fetchone()[0]
+        cur.execute("SELECT count(*), min(schedule), min(command) FROM cron.job WHERE jobname = 'kant-refresh-slo'")
+        count, schedule, command = cur.fetchone()
+        tap(first == second and count == 1, "calling it twice keeps one job (id %s, %s)" % (first, second))
+        tap(schedule == "*/10 * * * *", "the second call updated the schedule (%s)" % schedule)
+        cur.execute(command)
+        tap(cur.fetchone()[0] >= 0, "the job's command runs: %s" % command)
+        try:
+            cur.execute("SELECT kant.schedule_slo_refresh('every tuesday')")
+            tap(False, "a bad schedule is refused")
+        except psycopg2.Error as e:
+            tap(True, "a bad schedule is refused: %s" % e.pgerror.splitlines()[0])
+        cur.execute("SELECT kant.unschedule_slo_refresh()")
+        removed = cur.fetchone()[0]
+        cur.execute("SELECT kant.unschedule_slo_refresh()")
+        again = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM cron.job WHERE jobname = 'kant-refresh-slo'")
+        tap(removed and not again and cur.fetchone()[0] == 0, "unschedule removes it once, then says false")
+    finally:
+        cur.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'kant-refresh-slo'")
+        cur.execute("DROP EXTENSION kant CASCADE")
+    print("1..%d" % n)
+
+
+main()
