@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # `make bench`: benchmarks on a throwaway PostgreSQL 15 (pg_virtualenv; fsync off,
 # the same for every method).  Prints ratios measured side by side in one run.
+# KANT_BENCH=ingest or KANT_BENCH=slo runs one of the two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec pg_virtualenv -v 15 \
 	-o "shared_buffers=1GB" -o "max_wal_size=8GB" -o "checkpoint_timeout=30min" \
 	-o "autovacuum=off" -o "shared_preload_libraries=pg_cron" \
-	/usr/bin/python3 bench/ingest.py
+	bash -c 'case "${KANT_BENCH:-all}" in
+		ingest) /usr/bin/python3 bench/ingest.py ;;
+		slo) /usr/bin/python3 bench/slo.py ;;
+		*) /usr/bin/python3 bench/ingest.py && echo && /usr/bin/python3 bench/slo.py ;;
+	esac'

@@ -235,32 +235,37 @@ CREATE FUNCTION @extschema@.slo_deadline(slo_id integer, business_date date,
 COMMENT ON FUNCTION @extschema@.slo_deadline(integer, date) IS
 	'the SLO deadline and SLA end of a business date, as instants (DST: kant.local_instant)';
 
--- Expected runs with their status; slots of a job and date are matched to
--- its runs by count (a Glue retry is not a run of its own).
+-- Expected runs with their status.  The slots of a job and date are matched to
+-- its runs by count (the k-th slot is started when the date has k runs; a run
+-- is counted by its first attempt, so retries are not runs of their own).
+-- Grouped per job and date first: the runs are counted once per group, and a
+-- filter on business_date reaches the index of both tables.
 CREATE VIEW @extschema@.expected_runs AS
 SELECT
-	e.job_id,
+	g.job_id,
 	sy.name AS system,
 	j.name AS job,
 	j.pipeline,
-	e.business_date,
-	e.slot_no,
-	e.slot_at,
-	e.due_at,
-	CASE WHEN m.runs >= e.slot_no THEN 'started'
-		 WHEN e.due_at <= pg_catalog.now() THEN 'missing'
+	g.business_date,
+	u.slot_no::integer AS slot_no,
+	u.slot_at,
+	u.due_at,
+	CASE WHEN m.runs >= u.slot_no THEN 'started'
+		 WHEN u.due_at <= pg_catalog.now() THEN 'missing'
 		 ELSE 'awaited' END AS status
-FROM (SELECT x.job_id, x.slot_at, x.business_date, x.due_at,
-			 pg_catalog.row_number() OVER (PARTITION BY x.job_id, x.business_date ORDER BY x.slot_at)::integer AS slot_no
-	  FROM @extschema@.expected_run x) e
-JOIN @extschema@.job j ON j.job_id = e.job_id
+FROM (SELECT x.job_id, x.business_date,
+			 array_agg(x.slot_at ORDER BY x.slot_at) AS slots,
+			 array_agg(x.due_at ORDER BY x.slot_at) AS dues
+	  FROM @extschema@.expected_run x
+	  GROUP BY x.job_id, x.business_date) g
+JOIN @extschema@.job j ON j.job_id = g.job_id
 JOIN @extschema@.system sy ON sy.system_id = j.system_id
 CROSS JOIN LATERAL (
-	SELECT greatest(
-			count(DISTINCT r.external_id) FILTER (WHERE r.previous_external_id IS NULL),
-			CASE WHEN count(*) > 0 THEN 1 ELSE 0 END)::integer AS runs
+	SELECT greatest(count(*) FILTER (WHERE r.attempt = 1 AND r.previous_external_id IS NULL),
+					CASE WHEN count(*) > 0 THEN 1 ELSE 0 END)::integer AS runs
 	FROM @extschema@.job_run r
-	WHERE r.job_id = e.job_id AND r.business_date = e.business_date) m;
+	WHERE r.job_id = g.job_id AND r.business_date = g.business_date) m
+CROSS JOIN LATERAL unnest(g.slots, g.dues) WITH ORDINALITY AS u(slot_at, due_at, slot_no);
 COMMENT ON VIEW @extschema@.expected_runs IS
 	'Every expected run and whether a run started for it (started), not yet and within grace (awaited), or not after its grace period (missing)';
 COMMENT ON COLUMN @extschema@.expected_runs.job_id IS 'the job';
@@ -487,9 +492,11 @@ BEGIN
 	END IF;
 
 	WITH dirty AS (
-		-- the incremental call consumes the queue of changed (job, date) pairs
+		-- the queue of changed (job, date) pairs: consumed by the incremental
+		-- call, and by a recompute of every SLO for the dates it covers
 		DELETE FROM @extschema@.slo_dirty d
-		WHERE sid IS NULL AND since IS NULL
+		WHERE sid IS NULL
+		  AND (since IS NULL OR (d.business_date >= since AND (until IS NULL OR d.business_date <= until)))
 		RETURNING d.job_id, d.business_date
 	), work AS (
 		SELECT sc.slo_id, d.business_date

@@ -9,6 +9,8 @@ GRANT SELECT ON kant.runs, kant.current_runs, kant.runs_by_business_date,
     kant.bi_run_timeline, kant.bi_slo_daily, kant.bi_slo_attainment, kant.bi_job_duration,
     kant.bi_data_dictionary TO kant_reader;
 GRANT EXECUTE ON FUNCTION kant.slo_attainment(text, integer, date) TO kant_reader;
+-- BI queries fetch many rows cheaply: JIT compilation would cost more than it saves
+ALTER ROLE kant_reader SET jit = off;
 
 CREATE ROLE kant_writer NOLOGIN;
 GRANT USAGE ON SCHEMA kant TO kant_writer;

@@ -1,6 +1,6 @@
 -- pgTAP: the extension's objects, their security and their documentation
 BEGIN;
-SELECT plan(40);
+SELECT plan(48);
 
 -- the extension
 SELECT has_extension('kant', 'kant is installed');
@@ -76,6 +76,23 @@ SELECT is_empty(
 -- the model's rules as constraints
 SELECT throws_ok($$INSERT INTO kant.system (name, kind) VALUES ('x', 'cron')$$, '23514', NULL, 'system kind is checked');
 SELECT throws_ok($$INSERT INTO kant.system (name, kind, time_zone) VALUES ('x', 'glue', 'Asia/Tokio')$$, '23514', NULL, 'system time zone is checked');
+
+-- SLOs
+SELECT has_index('kant', 'expected_run', 'expected_run_business_date_idx', ARRAY['business_date', 'job_id'], 'expected runs by business date');
+SELECT has_index('kant', 'slo_day', 'slo_day_business_date_idx', ARRAY['business_date'], 'daily facts by business date');
+SELECT is((SELECT a.aggcombinefn::text FROM pg_aggregate a WHERE a.aggfnoid = 'kant.slo_eval'::regproc),
+  'kant.slo_eval_combine', 'kant.slo_eval has a combine function');
+SELECT is((SELECT p.proparallel::text FROM pg_proc p WHERE p.oid = 'kant.slo_eval'::regproc), 's',
+  'kant.slo_eval is PARALLEL SAFE');
+SELECT is((SELECT a.aggtranstype::regtype::text FROM pg_aggregate a WHERE a.aggfnoid = 'kant.slo_eval'::regproc),
+  'bigint[]', 'kant.slo_eval keeps an ordinary bigint[] state, not internal');
+SELECT set_eq($$SELECT DISTINCT view_name FROM kant.bi_data_dictionary$$,
+  $$SELECT relname::text FROM pg_class WHERE relnamespace = 'kant'::regnamespace AND relkind = 'v' AND relname LIKE 'bi\_%'$$,
+  'kant.bi_data_dictionary lists every bi_ view');
+SELECT is_empty($$SELECT view_name || '.' || column_name FROM kant.bi_data_dictionary WHERE column_description IS NULL$$,
+  'every bi_ column has a description in the dictionary');
+SELECT throws_ok($$INSERT INTO kant.slo (name, deadline_offset_days, deadline_time, time_zone, sla_offset_days, sla_time, evaluate_from)
+  VALUES ('x', 0, '00:00', 'UTC', 1, '00:00', '2026-01-01')$$, '23514', NULL, 'a deadline at the start of the business date is refused');
 
 SELECT * FROM finish();
 ROLLBACK;
