@@ -220,3 +220,13 @@ SELECT kant.drop_slo('ny_extract');
 SELECT kant.drop_slo('ny_extract');
 SELECT kant.unset_schedule('ny', job => 'load');
 SELECT count(*) AS expected_runs_left FROM kant.expected_run;
+
+-- 11. bi_job_duration: a job that gets a minute slower every day
+SELECT kant.add_system('dur', 'manual', 'UTC') > 0 AS added;
+SELECT sum(inserted) AS inserted FROM generate_series(1, 27) d CROSS JOIN LATERAL kant.report_run(
+  system => 'dur', job => 'growing', run_id => 'r' || d, state => 'success',
+  business_date => current_date - d, started_at => (current_date - d + 1)::timestamptz,
+  ended_at => (current_date - d + 1)::timestamptz + (28 - d) * interval '1 minute');
+SELECT job, runs_28d, p50_seconds, p90_seconds, max_seconds, p50_week_0_seconds, p50_week_3_seconds,
+       trend_seconds_per_week
+FROM kant.bi_job_duration WHERE system = 'dur';
