@@ -1025,46 +1025,6 @@ REVOKE ALL ON FUNCTION @extschema@.unschedule_slo_refresh() FROM PUBLIC;
 -- Attainment
 ---------------------------------------------------------------------------
 
-CREATE FUNCTION @extschema@.slo_attainment_between(slo_id integer, since date, until date,
-		OUT slo_days_evaluated integer, OUT slo_days_met integer, OUT slo_days_missed integer,
-		OUT sla_days_evaluated integer, OUT sla_days_met integer, OUT sla_days_missed integer,
-		OUT pending_days integer, OUT no_data_days integer,
-		OUT slo_attainment double precision, OUT sla_attainment double precision,
-		OUT objective numeric, OUT error_budget_days integer,
-		OUT slo_budget_remaining_days integer, OUT sla_budget_remaining_days integer,
-		OUT streak_days integer)
-	LANGUAGE sql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-	SELECT a.slo_eval, a.slo_met, a.slo_eval - a.slo_met,
-		   a.sla_eval, a.sla_met, a.sla_eval - a.sla_met,
-		   a.pending, a.no_data,
-		   a.slo_met::double precision / NULLIF(a.slo_eval, 0),
-		   a.sla_met::double precision / NULLIF(a.sla_eval, 0),
-		   s.objective,
-		   pg_catalog.floor((1 - s.objective) * a.slo_eval)::integer,
-		   pg_catalog.floor((1 - s.objective) * a.slo_eval)::integer - (a.slo_eval - a.slo_met),
-		   pg_catalog.floor((1 - s.objective) * a.sla_eval)::integer - (a.sla_eval - a.sla_met),
-		   (SELECT count(*)::integer FROM @extschema@.slo_day y
-			WHERE y.slo_id = $1 AND y.business_date <= $3 AND y.slo_status = 'met'
-			  AND y.business_date > coalesce((SELECT max(z.business_date) FROM @extschema@.slo_day z
-											  WHERE z.slo_id = $1 AND z.business_date <= $3
-												AND z.slo_status = 'missed'), '-infinity'))
-	FROM @extschema@.slo s
-	CROSS JOIN LATERAL (
-		SELECT count(*) FILTER (WHERE y.slo_status IN ('met', 'missed'))::integer AS slo_eval,
-			   count(*) FILTER (WHERE y.slo_status = 'met')::integer AS slo_met,
-			   count(*) FILTER (WHERE y.sla_status IN ('met', 'missed'))::integer AS sla_eval,
-			   count(*) FILTER (WHERE y.sla_status = 'met')::integer AS sla_met,
-			   count(*) FILTER (WHERE y.slo_status = 'pending' OR y.sla_status = 'pending')::integer AS pending,
-			   count(*) FILTER (WHERE y.slo_status = 'no_data')::integer AS no_data
-		FROM @extschema@.slo_day y
-		WHERE y.slo_id = $1 AND y.business_date BETWEEN $2 AND $3) a
-	WHERE s.slo_id = $1
-	$$;
-COMMENT ON FUNCTION @extschema@.slo_attainment_between(integer, date, date) IS
-	'Attainment of an SLO over business dates [since, until]: days evaluated (met or missed), met, missed; error budget = floor((1 - objective) x days evaluated), budget remaining; current streak of met days up to until';
-
 CREATE FUNCTION @extschema@.slo_attainment(slo text, window_days integer DEFAULT NULL,
 		as_of date DEFAULT NULL,
 		OUT since date, OUT until date,
@@ -1091,16 +1051,36 @@ BEGIN
 	END IF;
 	until := coalesce(as_of, (now() AT TIME ZONE s.time_zone)::date);
 	since := until - coalesce(window_days, s.window_days) + 1;
-	SELECT a.* INTO slo_days_evaluated, slo_days_met, slo_days_missed, sla_days_evaluated,
-		sla_days_met, sla_days_missed, pending_days, no_data_days, slo_attainment, sla_attainment,
-		objective, error_budget_days, slo_budget_remaining_days, sla_budget_remaining_days, streak_days
-	FROM @extschema@.slo_attainment_between(s.slo_id, since, until) a;
+	SELECT a.slo_eval, a.slo_met, a.slo_eval - a.slo_met,
+		   a.sla_eval, a.sla_met, a.sla_eval - a.sla_met, a.pending, a.no_data,
+		   a.slo_met::double precision / NULLIF(a.slo_eval, 0),
+		   a.sla_met::double precision / NULLIF(a.sla_eval, 0),
+		   s.objective, floor((1 - s.objective) * a.slo_eval)::integer
+	INTO slo_days_evaluated, slo_days_met, slo_days_missed, sla_days_evaluated, sla_days_met,
+		 sla_days_missed, pending_days, no_data_days, slo_attainment, sla_attainment,
+		 objective, error_budget_days
+	FROM (SELECT count(*) FILTER (WHERE y.slo_status IN ('met', 'missed'))::integer AS slo_eval,
+				 count(*) FILTER (WHERE y.slo_status = 'met')::integer AS slo_met,
+				 count(*) FILTER (WHERE y.sla_status IN ('met', 'missed'))::integer AS sla_eval,
+				 count(*) FILTER (WHERE y.sla_status = 'met')::integer AS sla_met,
+				 count(*) FILTER (WHERE y.slo_status = 'pending' OR y.sla_status = 'pending')::integer AS pending,
+				 count(*) FILTER (WHERE y.slo_status = 'no_data')::integer AS no_data
+		  FROM @extschema@.slo_day y
+		  WHERE y.slo_id = s.slo_id AND y.business_date BETWEEN since AND until) a;
+	-- the budget is floor((1 - objective) x days evaluated), per verdict
+	slo_budget_remaining_days := error_budget_days - slo_days_missed;
+	sla_budget_remaining_days := floor((1 - s.objective) * sla_days_evaluated)::integer - sla_days_missed;
+	-- met days since the last missed one
+	SELECT count(*)::integer INTO streak_days FROM @extschema@.slo_day y
+	WHERE y.slo_id = s.slo_id AND y.business_date <= until AND y.slo_status = 'met'
+	  AND y.business_date > coalesce((SELECT max(z.business_date) FROM @extschema@.slo_day z
+									  WHERE z.slo_id = s.slo_id AND z.business_date <= until
+										AND z.slo_status = 'missed'), '-infinity');
 	RETURN;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.slo_attainment(text, integer, date) IS
-	'Attainment of an SLO over its rolling window (or window_days) ending at as_of (default: today in the SLO''s zone)';
-REVOKE ALL ON FUNCTION @extschema@.slo_attainment_between(integer, date, date) FROM PUBLIC;
+	'Attainment of an SLO over its rolling window (or window_days) ending at as_of (default: today in the SLO''s zone): days evaluated (met or missed), met, missed, for SLO and SLA; error budget = floor((1 - objective) x days evaluated) and what is left; met days since the last missed one';
 REVOKE ALL ON FUNCTION @extschema@.slo_attainment(text, integer, date) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
