@@ -1,9 +1,9 @@
 # kant: PGXS build. `make demo` and `make test` set everything up on a fresh Debian 12.
 EXTENSION = kant
-EXTVERSION = 0.3.0
+EXTVERSION = 0.4.0
 MODULE_big = kant
 OBJS = src/kant.o src/run_state.o src/jsonutil.o src/ingest.o src/cron.o \
-       src/glue.o src/airflow.o src/openlineage.o src/report.o src/slo.o
+       src/glue.o src/airflow.o src/openlineage.o src/report.o src/slo.o src/http.o
 DATA = $(wildcard sql/kant--*.sql)
 PGFILEDESC = "kant - batch job run monitoring"
 
@@ -12,7 +12,7 @@ REGRESS_OPTS = --inputdir=test --load-extension=kant
 ISOLATION = $(patsubst test/isolation/%.spec,%,$(sort $(wildcard test/isolation/*.spec)))
 ISOLATION_OPTS = --inputdir=test --load-extension=kant
 
-SHLIB_LINK += -lcurl
+SHLIB_LINK += -lcurl -lm
 PG_CPPFLAGS += -I$(srcdir)/src
 # -Wextra minus unused-parameter: every fmgr function takes fcinfo, not all use it
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter
@@ -21,7 +21,7 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-src/*.o: src/kant.h
+src/*.o: src/kant.h src/http.h
 
 # installing into the server's directories needs root; as a user, sudo
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)

@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "kant.h"
+#include "http.h"
 
 PG_MODULE_MAGIC;
 
@@ -116,6 +117,7 @@ _PG_init(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
+	kant_http_define_gucs();
 	MarkGUCPrefixReserved("kant");
 }
 

@@ -1,0 +1,583 @@
+/*
+ * http.c
+ *	  kant's HTTP layer on libcurl (see http.h), and two SQL functions that
+ *	  expose it for checking endpoints from the server: kant.http_get() and
+ *	  kant.http_fetch().
+ */
+#include "kant.h"
+#include "http.h"
+
+#include <math.h>
+
+#include <curl/curl.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+int			kant_http_connect_timeout_ms = 10000;
+int			kant_http_timeout_ms = 60000;
+int			kant_http_max_kb = 65536;
+int			kant_http_max_parallel = 4;
+int			kant_http_max_retries = 4;
+int			kant_http_retry_base_ms = 500;
+bool		kant_http_verify_tls = true;
+
+static bool curl_ready = false;
+
+/* One request's transfer state.  Everything curl sees is malloc'd or curl's. */
+typedef struct Transfer
+{
+	KantHttpRequest *req;
+	CURL	   *easy;
+	struct curl_slist *hdrs;
+	char	   *buf;			/* response body (malloc) */
+	size_t		len;
+	size_t		cap;
+	size_t		max_bytes;
+	bool		too_large;
+	long		retry_after_s;	/* Retry-After of the last response, -1: none */
+	TimestampTz not_before;		/* a retry waits until then */
+	bool		active;
+	bool		done;
+	char		errbuf[CURL_ERROR_SIZE];
+} Transfer;
+
+void
+kant_http_define_gucs(void)
+{
+	DefineCustomIntVariable("kant.http_connect_timeout",
+							"Time limit for connecting to an API endpoint.",
+							NULL, &kant_http_connect_timeout_ms, 10000, 1, 600000,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("kant.http_timeout",
+							"Time limit for one HTTP request, connect to last byte.",
+							NULL, &kant_http_timeout_ms, 60000, 1, 3600000,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("kant.http_max_size",
+							"Largest response body kant accepts.",
+							NULL, &kant_http_max_kb, 65536, 1, 1048576,
+							PGC_USERSET, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomIntVariable("kant.http_max_parallel",
+							"Requests in flight at once, per batch (a system may set fewer).",
+							NULL, &kant_http_max_parallel, 4, 1, 64,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("kant.http_max_retries",
+							"Retries of a throttled, failed (5xx) or unreachable request.",
+							NULL, &kant_http_max_retries, 4, 0, 20,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("kant.http_retry_base",
+							"First retry delay; it doubles with each retry, with random jitter.",
+							NULL, &kant_http_retry_base_ms, 500, 1, 60000,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomBoolVariable("kant.http_verify_tls",
+							 "Verify TLS certificates and host names (only a superuser may turn it off).",
+							 NULL, &kant_http_verify_tls, true,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+}
+
+void
+kant_http_default_options(KantHttpOptions *opt)
+{
+	opt->connect_timeout_ms = kant_http_connect_timeout_ms;
+	opt->timeout_ms = kant_http_timeout_ms;
+	opt->max_bytes = (int64) kant_http_max_kb * 1024;
+	opt->max_parallel = kant_http_max_parallel;
+	opt->max_retries = kant_http_max_retries;
+	opt->retry_base_ms = kant_http_retry_base_ms;
+	opt->retry_cap_ms = 30000;
+	opt->verify_tls = kant_http_verify_tls;
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+/* Never throws, never pallocs: a full buffer or no memory ends the transfer. */
+static size_t
+write_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	Transfer   *t = arg;
+	size_t		n = size * nmemb;
+
+	if (t->len + n > t->max_bytes)
+	{
+		t->too_large = true;
+		return 0;
+	}
+	if (t->len + n + 1 > t->cap)
+	{
+		size_t		cap = Max(Max(t->cap * 2, t->len + n + 1), 16384);
+		char	   *b = realloc(t->buf, cap);
+
+		if (b == NULL)
+			return 0;
+		t->buf = b;
+		t->cap = cap;
+	}
+	memcpy(t->buf + t->len, data, n);
+	t->len += n;
+	return n;
+}
+
+static size_t
+header_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	Transfer   *t = arg;
+	size_t		n = size * nmemb;
+
+	if (n > 5 && strncmp(data, "HTTP/", 5) == 0)
+		t->retry_after_s = -1;	/* a new response (after 100 Continue, too) */
+	else if (n > 12 && pg_strncasecmp(data, "retry-after:", 12) == 0)
+	{
+		size_t		i = 12;
+		long		v = 0;
+		bool		digits = false;
+
+		while (i < n && (data[i] == ' ' || data[i] == '\t'))
+			i++;
+		while (i < n && data[i] >= '0' && data[i] <= '9' && v < 86400)
+		{
+			v = v * 10 + (data[i++] - '0');
+			digits = true;
+		}
+		/* seconds only; an HTTP-date falls back to our own backoff */
+		if (digits)
+			t->retry_after_s = v;
+	}
+	return n;
+}
+
+/* Query cancel, statement_timeout and termination abort the transfer. */
+static int
+progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	return (QueryCancelPending || ProcDiePending) ? 1 : 0;
+}
+
+/* ------------------------------------------------------------- requests */
+
+static void
+check_curl(CURLcode rc, const char *what)
+{
+	if (rc != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("kant: libcurl could not set %s: %s", what, curl_easy_strerror(rc))));
+}
+
+/* The URL's host, for messages; and only http or https. */
+static void
+parse_url(KantHttpRequest *req)
+{
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	bool		ok;
+
+	if (u == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	ok = curl_url_set(u, CURLUPART_URL, req->url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK;
+	if (ok)
+	{
+		req->host = pstrdup(host);
+		ok = pg_strcasecmp(scheme, "http") == 0 || pg_strcasecmp(scheme, "https") == 0;
+		if (!ok)
+			req->host = psprintf("%s (%s)", req->host, scheme);
+	}
+	if (scheme)
+		curl_free(scheme);
+	if (host)
+		curl_free(host);
+	curl_url_cleanup(u);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("kant: not an http or https URL%s%s",
+						req->host ? ": host " : "", req->host ? req->host : ""),
+				 errhint("Endpoints are http:// or https:// URLs, e.g. https://glue.ap-northeast-1.amazonaws.com.")));
+}
+
+static void
+start(Transfer *t, CURLM *multi, const KantHttpOptions *opt)
+{
+	KantHttpRequest *req = t->req;
+	CURL	   *e = curl_easy_init();
+	ListCell   *lc;
+
+	if (e == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("kant: curl_easy_init failed")));
+	t->easy = e;
+	t->len = 0;
+	t->too_large = false;
+	t->retry_after_s = -1;
+	t->errbuf[0] = '\0';
+	foreach(lc, req->headers)
+	{
+		struct curl_slist *h = curl_slist_append(t->hdrs, (char *) lfirst(lc));
+
+		if (h == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		t->hdrs = h;
+	}
+	check_curl(curl_easy_setopt(e, CURLOPT_URL, req->url), "URL");
+	check_curl(curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https"), "protocols");
+	check_curl(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L), "redirects");
+	check_curl(curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L), "no signals");
+	check_curl(curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) opt->connect_timeout_ms), "connect timeout");
+	check_curl(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) opt->timeout_ms), "timeout");
+	check_curl(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, opt->verify_tls ? 1L : 0L), "TLS verification");
+	check_curl(curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, opt->verify_tls ? 2L : 0L), "TLS host check");
+	check_curl(curl_easy_setopt(e, CURLOPT_USERAGENT, "kant (PostgreSQL extension)"), "user agent");
+	check_curl(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb), "write callback");
+	check_curl(curl_easy_setopt(e, CURLOPT_WRITEDATA, t), "write data");
+	check_curl(curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb), "header callback");
+	check_curl(curl_easy_setopt(e, CURLOPT_HEADERDATA, t), "header data");
+	check_curl(curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, progress_cb), "progress callback");
+	check_curl(curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L), "progress");
+	check_curl(curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf), "error buffer");
+	check_curl(curl_easy_setopt(e, CURLOPT_PRIVATE, t), "private");
+	if (t->hdrs)
+		check_curl(curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->hdrs), "headers");
+	if (req->userpwd)
+	{
+		check_curl(curl_easy_setopt(e, CURLOPT_USERPWD, req->userpwd), "credentials");
+		if (req->basic_auth)
+			check_curl(curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC), "basic auth");
+	}
+	if (req->aws_sigv4)
+		check_curl(curl_easy_setopt(e, CURLOPT_AWS_SIGV4, req->aws_sigv4), "SigV4");
+	if (req->method && strcmp(req->method, "POST") == 0)
+	{
+		/* curl copies the body: no palloc'd memory is left with it */
+		check_curl(curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+									(curl_off_t) (req->body ? req->body_len : 0)), "body size");
+		check_curl(curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : ""), "body");
+	}
+	if (curl_multi_add_handle(multi, e) != CURLM_OK)
+		ereport(ERROR, (errcode(ERRCODE_SYSTEM_ERROR), errmsg("kant: curl_multi_add_handle failed")));
+	t->active = true;
+	req->attempts++;
+}
+
+/* Free what one attempt holds; safe to call twice. */
+static void
+release(Transfer *t, CURLM *multi)
+{
+	if (t->easy)
+	{
+		if (multi && t->active)
+			curl_multi_remove_handle(multi, t->easy);
+		curl_easy_cleanup(t->easy);
+		t->easy = NULL;
+	}
+	t->active = false;
+	if (t->hdrs)
+	{
+		curl_slist_free_all(t->hdrs);
+		t->hdrs = NULL;
+	}
+}
+
+bool
+kant_http_default_retry(KantHttpRequest *req)
+{
+	switch (req->curl_code)
+	{
+		case CURLE_OK:
+			return req->status == 429 || req->status == 500 || req->status == 502 ||
+				req->status == 503 || req->status == 504;
+		case CURLE_COULDNT_CONNECT:
+		case CURLE_OPERATION_TIMEDOUT:
+		case CURLE_SEND_ERROR:
+		case CURLE_RECV_ERROR:
+		case CURLE_GOT_NOTHING:
+		case CURLE_PARTIAL_FILE:
+		case CURLE_COULDNT_RESOLVE_HOST:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* The attempt ended: keep its outcome, and schedule a retry or finish. */
+static void
+finish(Transfer *t, CURLcode code, CURLM *multi, const KantHttpOptions *opt,
+	   KantHttpRetryCheck retry_check, void *retry_arg, MemoryContext cxt)
+{
+	KantHttpRequest *req = t->req;
+	long		status = 0;
+	bool		retry;
+
+	if (code == CURLE_ABORTED_BY_CALLBACK)
+		CHECK_FOR_INTERRUPTS();		/* the real SQLSTATE: cancel, timeout, terminate */
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	release(t, multi);
+
+	req->curl_code = code;
+	req->status = code == CURLE_OK ? status : 0;
+	req->too_large = t->too_large;
+	strlcpy(req->error, t->errbuf[0] ? t->errbuf : curl_easy_strerror(code), sizeof(req->error));
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		req->response = palloc(t->len + 1);
+		if (t->len > 0)
+			memcpy(req->response, t->buf, t->len);
+		req->response[t->len] = '\0';
+		req->response_len = t->len;
+		MemoryContextSwitchTo(old);
+	}
+
+	retry = !t->too_large && req->attempts <= opt->max_retries &&
+		(retry_check ? retry_check(req, retry_arg) : kant_http_default_retry(req));
+	if (!retry)
+	{
+		t->done = true;
+		return;
+	}
+	{
+		/* exponential backoff with jitter; a Retry-After the server sent wins */
+		double		delay = Min((double) opt->retry_cap_ms,
+								(double) opt->retry_base_ms * pow(2.0, req->attempts - 1));
+
+		delay = delay / 2 + pg_prng_double(&pg_global_prng_state) * delay / 2;
+		if (t->retry_after_s >= 0)
+			delay = Max(delay, Min(t->retry_after_s, 300) * 1000.0);
+		t->not_before = GetCurrentTimestamp() + (TimestampTz) (delay * 1000);
+		req->retries_waited_ms += (int) delay;
+	}
+}
+
+/*
+ * Run a batch: at most max_parallel transfers at once, retries as they come
+ * due.  Returns when every request has its final outcome; throws only for
+ * cancel/timeout/termination or on setup failure, always after freeing
+ * every curl object.
+ */
+void
+kant_http_perform(KantHttpRequest **reqs, int n, const KantHttpOptions *opt,
+				  KantHttpRetryCheck retry_check, void *retry_arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Transfer   *ts = palloc0(sizeof(Transfer) * Max(n, 1));
+	CURLM	   *volatile multi = NULL;
+	int			i;
+
+	if (!curl_ready)
+	{
+		if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+			ereport(ERROR, (errcode(ERRCODE_SYSTEM_ERROR), errmsg("kant: curl_global_init failed")));
+		curl_ready = true;
+	}
+	for (i = 0; i < n; i++)
+	{
+		parse_url(reqs[i]);
+		reqs[i]->attempts = 0;
+		reqs[i]->retries_waited_ms = 0;
+		ts[i].req = reqs[i];
+		ts[i].max_bytes = (size_t) opt->max_bytes;
+	}
+
+	PG_TRY();
+	{
+		int			left = n;
+
+		multi = curl_multi_init();
+		if (multi == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("kant: curl_multi_init failed")));
+		while (left > 0)
+		{
+			TimestampTz now = GetCurrentTimestamp();
+			TimestampTz next = 0;
+			int			active = 0,
+						running,
+						queued,
+						wait_ms = 100;
+			CURLMsg    *msg;
+
+			CHECK_FOR_INTERRUPTS();
+			for (i = 0; i < n; i++)
+				active += ts[i].active;
+			for (i = 0; i < n && active < opt->max_parallel; i++)
+			{
+				if (ts[i].done || ts[i].active)
+					continue;
+				if (ts[i].not_before > now)
+				{
+					if (next == 0 || ts[i].not_before < next)
+						next = ts[i].not_before;
+					continue;
+				}
+				start(&ts[i], multi, opt);
+				active++;
+			}
+			if (curl_multi_perform(multi, &running) != CURLM_OK)
+				ereport(ERROR, (errcode(ERRCODE_SYSTEM_ERROR), errmsg("kant: curl_multi_perform failed")));
+			while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
+			{
+				Transfer   *t = NULL;
+
+				if (msg->msg != CURLMSG_DONE)
+					continue;
+				curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
+				finish(t, msg->data.result, multi, opt, retry_check, retry_arg, cxt);
+				if (t->done)
+					left--;
+			}
+			if (left == 0)
+				break;
+			if (active == 0 && next > now)
+				wait_ms = (int) Min(100, (next - now) / 1000 + 1);
+			curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
+		}
+	}
+	PG_FINALLY();
+	{
+		for (i = 0; i < n; i++)
+		{
+			release(&ts[i], multi);
+			free(ts[i].buf);
+			ts[i].buf = NULL;
+		}
+		if (multi)
+			curl_multi_cleanup(multi);
+	}
+	PG_END_TRY();
+	pfree(ts);
+}
+
+bool
+kant_http_failed(KantHttpRequest *req)
+{
+	return req->too_large || req->curl_code != CURLE_OK || req->status >= 400 || req->status == 0;
+}
+
+/* Report a failed request: the host, never the URL's credentials or query. */
+void
+kant_http_raise(KantHttpRequest *req, const char *what)
+{
+	char	   *tries = req->attempts > 1 ?
+		psprintf(" (after %d attempts)", req->attempts) : "";
+
+	if (req->too_large)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("kant: %s: the response from %s is larger than kant.http_max_size (%d kB)",
+						what, req->host, kant_http_max_kb),
+				 errhint("Raise kant.http_max_size, or ask for smaller pages.")));
+	if (req->curl_code == CURLE_OPERATION_TIMEDOUT)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("kant: %s: %s timed out%s", what, req->host, tries),
+				 errdetail("%s", req->error),
+				 errhint("See kant.http_connect_timeout and kant.http_timeout.")));
+	if (req->curl_code != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("kant: %s: could not reach %s%s", what, req->host, tries),
+				 errdetail("%s", req->error)));
+	ereport(ERROR,
+			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			 errmsg("kant: %s: %s answered HTTP %ld%s", what, req->host, req->status, tries),
+			 req->response_len > 0 ?
+			 errdetail("%.*s", (int) Min(req->response_len, 500), req->response) : 0));
+}
+
+/* ------------------------------------------------------------------ SQL */
+
+/* kant.http_get(url): the body of a GET, or an error. */
+PG_FUNCTION_INFO_V1(kant_http_get);
+Datum
+kant_http_get(PG_FUNCTION_ARGS)
+{
+	KantHttpRequest req;
+	KantHttpRequest *r = &req;
+	KantHttpOptions opt;
+
+	memset(&req, 0, sizeof(req));
+	req.method = "GET";
+	req.url = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	kant_http_default_options(&opt);
+	kant_http_perform(&r, 1, &opt, NULL, NULL);
+	if (kant_http_failed(&req))
+		kant_http_raise(&req, "GET");
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(req.response, req.response_len));
+}
+
+/*
+ * kant.http_fetch(urls, max_parallel): GET many URLs at once; one row each
+ * with its outcome (errors as text, not thrown).
+ */
+PG_FUNCTION_INFO_V1(kant_http_fetch);
+Datum
+kant_http_fetch(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	KantHttpOptions opt;
+	Datum	   *urls;
+	bool	   *nulls;
+	int			n,
+				i;
+	KantHttpRequest **reqs;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("urls must not be null")));
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	kant_http_default_options(&opt);
+	if (!PG_ARGISNULL(1))
+	{
+		if (PG_GETARG_INT32(1) < 1 || PG_GETARG_INT32(1) > 64)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_parallel must be between 1 and 64")));
+		opt.max_parallel = PG_GETARG_INT32(1);
+	}
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &urls, &nulls, &n);
+	reqs = palloc(sizeof(KantHttpRequest *) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("urls must not contain NULL")));
+		reqs[i] = palloc0(sizeof(KantHttpRequest));
+		reqs[i]->method = "GET";
+		reqs[i]->url = TextDatumGetCString(urls[i]);
+	}
+	kant_http_perform(reqs, n, &opt, NULL, NULL);
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < n; i++)
+	{
+		KantHttpRequest *r = reqs[i];
+		Datum		v[6];
+		bool		isnull[6] = {false, false, false, false, false, false};
+		char	   *error = NULL;
+
+		if (r->too_large)
+			error = psprintf("response larger than kant.http_max_size (%d kB)", kant_http_max_kb);
+		else if (r->curl_code != CURLE_OK)
+			error = psprintf("%s", r->error);
+		v[0] = urls[i];
+		v[1] = Int32GetDatum((int32) r->status);
+		isnull[1] = r->status == 0;
+		v[2] = Int32GetDatum(r->attempts);
+		v[3] = Int32GetDatum(r->retries_waited_ms);
+		v[4] = PointerGetDatum(cstring_to_text_with_len(r->response, r->response_len));
+		isnull[4] = error != NULL;
+		v[5] = error ? CStringGetTextDatum(error) : (Datum) 0;
+		isnull[5] = error == NULL;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, isnull);
+	}
+	return (Datum) 0;
+}

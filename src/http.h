@@ -1,0 +1,84 @@
+/*
+ * http.h
+ *	  kant's HTTP layer on libcurl: what collectors (and later the notifier)
+ *	  use to talk to the outside.
+ *
+ * A batch of requests runs at once through libcurl's multi interface,
+ * bounded by max_parallel, each with connect and total timeouts, a response
+ * size cap, http/https only and TLS verification on.  Throttling, 5xx and
+ * transport failures are retried with exponential backoff and full jitter
+ * (Retry-After honoured).  Query cancel, statement_timeout and termination
+ * stop the batch within about 100 ms; every handle, header list and buffer is
+ * freed on every path.  Buffers handed to curl are malloc'd, never palloc'd,
+ * and no callback throws.
+ */
+#ifndef KANT_HTTP_H
+#define KANT_HTTP_H
+
+#include "postgres.h"
+
+typedef struct KantHttpOptions
+{
+	int			connect_timeout_ms;
+	int			timeout_ms;
+	int64		max_bytes;
+	int			max_parallel;
+	int			max_retries;
+	int			retry_base_ms;
+	int			retry_cap_ms;
+	bool		verify_tls;
+} KantHttpOptions;
+
+typedef struct KantHttpRequest KantHttpRequest;
+
+/*
+ * Decide whether a finished attempt is retried: return true to retry.  The
+ * default (NULL) retries transport failures, 429 and 500/502/503/504.
+ */
+typedef bool (*KantHttpRetryCheck) (KantHttpRequest *req, void *arg);
+
+struct KantHttpRequest
+{
+	/* in */
+	const char *method;			/* GET, POST */
+	const char *url;
+	const char *body;			/* POST body, or NULL */
+	size_t		body_len;
+	List	   *headers;		/* of char * "Name: value" */
+	const char *aws_sigv4;		/* "aws:amz:<region>:<service>", or NULL */
+	const char *userpwd;		/* "user:password" for SigV4 keys or basic auth */
+	bool		basic_auth;		/* userpwd is basic auth, not SigV4 keys */
+
+	/* out */
+	long		status;			/* HTTP status of the last attempt; 0: none */
+	char	   *response;		/* body of the last attempt (palloc'd, NUL-terminated) */
+	size_t		response_len;
+	int			attempts;
+	int			retries_waited_ms;
+	int			curl_code;		/* CURLcode of the last attempt */
+	bool		too_large;		/* the last response passed max_bytes */
+	char		error[256];		/* curl's message for a transport failure */
+	char	   *host;			/* for messages: the URL's host, nothing else */
+
+	/* private */
+	void	   *priv;
+};
+
+extern void kant_http_define_gucs(void);
+extern void kant_http_default_options(KantHttpOptions *opt);
+extern void kant_http_perform(KantHttpRequest **reqs, int n, const KantHttpOptions *opt,
+							  KantHttpRetryCheck retry_check, void *retry_arg);
+extern bool kant_http_failed(KantHttpRequest *req);
+extern void kant_http_raise(KantHttpRequest *req, const char *what) pg_attribute_noreturn();
+extern bool kant_http_default_retry(KantHttpRequest *req);
+
+/* GUCs */
+extern int	kant_http_connect_timeout_ms;
+extern int	kant_http_timeout_ms;
+extern int	kant_http_max_kb;
+extern int	kant_http_max_parallel;
+extern int	kant_http_max_retries;
+extern int	kant_http_retry_base_ms;
+extern bool kant_http_verify_tls;
+
+#endif							/* KANT_HTTP_H */
