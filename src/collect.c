@@ -1,0 +1,652 @@
+/*
+ * collect.c
+ *	  kant.collect_glue(system): poll AWS Glue from inside Postgres.
+ *
+ * GetJobs (paged) finds the jobs; GetJobRuns (pages of 200, newest first) is
+ * read for every job at once, bounded by the system's max_parallel, back to
+ * the newest run kant already holds of the job minus an overlap; each page
+ * goes through kant.ingest_glue_job_runs like any other payload.  GetTriggers
+ * gives the jobs' schedules.  Requests are signed with SigV4 by libcurl.
+ *
+ * The work runs in a subtransaction: an error (an endpoint down, access
+ * denied) rolls back what this collection ingested (the next one reads it
+ * again: nothing moved the watermark) and is recorded in kant.collection and
+ * raised as a WARNING; cancel and statement_timeout propagate.
+ */
+#include "kant.h"
+#include "http.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+typedef struct Glue
+{
+	char	   *system;
+	/* as stored; checked by resolve_access() inside the recorded work */
+	char	   *region;
+	char	   *principal;
+	char	   *secret;
+	char	   *token;
+	bool		from_env;
+	int32		system_id;
+	char	   *endpoint;
+	char	   *sigv4;
+	char	   *userpwd;
+	char	   *token_header;	/* NULL without a session token: never an empty one */
+	int			overlap_s;
+	KantHttpOptions opt;
+	const char *op;				/* for the error context */
+	/* counts */
+	int			requests;
+	int			retries;
+	int			pages;
+	int			jobs;
+	int			runs_seen;
+	int			runs_new;
+	int			runs_changed;
+	int			schedules;
+} Glue;
+
+typedef struct JobPager
+{
+	char	   *name;
+	bool		has_stop;
+	double		stop_before;	/* epoch seconds: older pages are known */
+	char	   *next_token;
+} JobPager;
+
+static void
+glue_context(void *arg)
+{
+	Glue	   *g = arg;
+
+	errcontext("collecting glue system \"%s\"%s%s", g->system,
+			   g->op ? ", " : "", g->op ? g->op : "");
+}
+
+static char *
+env_or_error(const char *var, const char *what, const char *system)
+{
+	char	   *v = getenv(var);
+
+	if (v == NULL || *v == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("kant: the %s of system \"%s\" is to come from environment variable %s, which the server does not have",
+						what, system, var),
+				 errhint("Set it in the server's environment (e.g. /etc/postgresql/15/main/environment) and restart, or use kant.set_credentials().")));
+	return pstrdup(v);
+}
+
+static char *
+spi_text(HeapTuple t, TupleDesc d, int col)
+{
+	char	   *v = SPI_getvalue(t, d, col);
+
+	return v ? pstrdup(v) : NULL;
+}
+
+static void
+load_system(Glue *g)
+{
+	Oid			argt[1] = {TEXTOID};
+	Datum		argv[1] = {CStringGetTextDatum(g->system)};
+	HeapTuple	t;
+	TupleDesc	d;
+	char	   *kind,
+			   *region,
+			   *principal,
+			   *secret,
+			   *token;
+	bool		from_env,
+				isnull;
+
+	if (SPI_execute_with_args(
+							  "SELECT s.system_id, s.kind, s.endpoint, s.region, s.max_parallel,"
+							  " s.collect_overlap_seconds, c.from_env, c.principal, c.secret, c.session_token"
+							  " FROM kant.system s LEFT JOIN kant.credential c USING (system_id)"
+							  " WHERE s.name = $1", 1, argt, argv, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "kant: reading the system failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("system \"%s\" does not exist", g->system),
+				 errhint("Register it with kant.add_system('%s', 'glue', ...).", g->system)));
+	t = SPI_tuptable->vals[0];
+	d = SPI_tuptable->tupdesc;
+	g->system_id = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
+	kind = spi_text(t, d, 2);
+	g->endpoint = spi_text(t, d, 3);
+	region = spi_text(t, d, 4);
+	kant_http_default_options(&g->opt);
+	{
+		Datum		mp = SPI_getbinval(t, d, 5, &isnull);
+
+		if (!isnull)
+			g->opt.max_parallel = DatumGetInt32(mp);
+	}
+	g->overlap_s = DatumGetInt32(SPI_getbinval(t, d, 6, &isnull));
+	from_env = DatumGetBool(SPI_getbinval(t, d, 7, &isnull));
+	principal = spi_text(t, d, 8);
+	secret = spi_text(t, d, 9);
+	token = spi_text(t, d, 10);
+
+	if (strcmp(kind, "glue") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("system \"%s\" is of kind %s, not glue", g->system, kind)));
+	g->region = region;
+	g->principal = principal;
+	g->secret = secret;
+	g->token = token;
+	g->from_env = from_env;
+}
+
+/* Region and credentials: a problem here is a failed collection, recorded. */
+static void
+resolve_access(Glue *g)
+{
+	char	   *principal = g->principal,
+			   *secret = g->secret,
+			   *token = g->token;
+
+	if (g->region == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("glue system \"%s\" has no region", g->system),
+				 errhint("kant.set_endpoint('%s', region => 'ap-northeast-1')", g->system)));
+	if (principal == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("glue system \"%s\" has no credentials", g->system),
+				 errhint("kant.set_credentials('%s', access_key_id, secret_access_key[, session_token]), or with from_env => true the names of environment variables.",
+						 g->system)));
+	if (g->from_env)
+	{
+		principal = env_or_error(principal, "access key id", g->system);
+		secret = env_or_error(secret, "secret access key", g->system);
+		if (token)
+			token = env_or_error(token, "session token", g->system);
+	}
+	if (g->endpoint == NULL)
+		g->endpoint = psprintf("https://glue.%s.amazonaws.com/", g->region);
+	g->sigv4 = psprintf("aws:amz:%s:glue", g->region);
+	g->userpwd = psprintf("%s:%s", principal, secret);
+	g->token_header = token && *token ? psprintf("X-Amz-Security-Token: %s", token) : NULL;
+}
+
+/* Glue answers throttling with HTTP 400 and an exception type: retry those. */
+static bool
+glue_retry(KantHttpRequest *req, void *arg)
+{
+	if (kant_http_default_retry(req))
+		return true;
+	return req->status == 400 && req->response &&
+		(strstr(req->response, "ThrottlingException") != NULL ||
+		 strstr(req->response, "TooManyRequestsException") != NULL ||
+		 strstr(req->response, "ConcurrentModificationException") != NULL);
+}
+
+static Jsonb *
+parse_reply(Glue *g, KantHttpRequest *req) pg_attribute_unused();
+
+static Jsonb *
+parse_reply(Glue *g, KantHttpRequest *req)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(req->response)));
+}
+
+static char *
+json_str(Jsonb *j, const char *key)
+{
+	JsonbValue	k,
+			   *v;
+
+	if (!JB_ROOT_IS_OBJECT(j))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* A Glue error: {"__type": "[namespace#]Type", "message": "..."} */
+static void
+glue_raise(Glue *g, KantHttpRequest *req)
+{
+	char	   *volatile type = NULL;
+	char	   *volatile message = NULL;
+	int			code = ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
+
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (req->curl_code != 0 || req->too_large || req->response_len == 0)
+		kant_http_raise(req, g->op);
+	PG_TRY();
+	{
+		Jsonb	   *j = parse_reply(g, req);
+
+		type = json_str(j, "__type");
+		message = json_str(j, "message");
+		if (message == NULL)
+			message = json_str(j, "Message");
+	}
+	PG_CATCH();
+	{
+		/* not JSON: report it as an HTTP error with the body */
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	if (type == NULL)
+		kant_http_raise(req, g->op);
+	{
+		char	   *hash = strchr(type, '#');
+
+		if (hash)
+			type = hash + 1;
+	}
+	code = ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
+	if (strcmp(type, "AccessDeniedException") == 0 ||
+		strcmp(type, "UnrecognizedClientException") == 0 ||
+		strcmp(type, "InvalidSignatureException") == 0 ||
+		strcmp(type, "ExpiredTokenException") == 0)
+		code = ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg("kant: Glue %s on %s failed with HTTP %ld: %s", g->op, req->host, req->status, type),
+			 message ? errdetail("%s", message) : 0,
+			 code == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION ?
+			 errhint("Check the system's credentials (kant.set_credentials) and that they may call glue:GetJobs, glue:GetJobRuns and glue:GetTriggers.") : 0));
+}
+
+/* Run one batch of requests of one operation; every reply is a 200 or an error. */
+static void
+glue_batch(Glue *g, const char *op, char **bodies, int n, KantHttpRequest **reqs)
+{
+	List	   *headers = list_make2(psprintf("Content-Type: application/x-amz-json-1.1"),
+									 psprintf("X-Amz-Target: AWSGlue.%s", op));
+	int			i;
+
+	if (g->token_header)
+		headers = lappend(headers, g->token_header);
+	g->op = op;
+	for (i = 0; i < n; i++)
+	{
+		reqs[i] = palloc0(sizeof(KantHttpRequest));
+		reqs[i]->method = "POST";
+		reqs[i]->url = g->endpoint;
+		reqs[i]->body = bodies[i];
+		reqs[i]->body_len = strlen(bodies[i]);
+		reqs[i]->headers = headers;
+		reqs[i]->aws_sigv4 = g->sigv4;
+		reqs[i]->userpwd = g->userpwd;
+	}
+	kant_http_perform(reqs, n, &g->opt, glue_retry, g);
+	for (i = 0; i < n; i++)
+	{
+		g->requests += reqs[i]->attempts;
+		g->retries += reqs[i]->attempts - 1;
+		if (kant_http_failed(reqs[i]))
+			glue_raise(g, reqs[i]);
+	}
+}
+
+static char *
+json_body(const char *key, const char *value, const char *token, int max_results)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	appendStringInfo(&b, "{\"MaxResults\": %d", max_results);
+	if (key)
+	{
+		appendStringInfo(&b, ", \"%s\": ", key);
+		escape_json(&b, value);
+	}
+	if (token)
+	{
+		appendStringInfoString(&b, ", \"NextToken\": ");
+		escape_json(&b, token);
+	}
+	appendStringInfoChar(&b, '}');
+	return b.data;
+}
+
+/* The objects of the array under key, e.g. Jobs or Triggers. */
+static List *
+json_array_objects(Jsonb *j, const char *key)
+{
+	JsonbValue	k,
+			   *v;
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	List	   *out = NIL;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = JB_ROOT_IS_OBJECT(j) ? findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k) : NULL;
+	if (v == NULL || v->type != jbvBinary)
+		return NIL;
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+		if (tok == WJB_ELEM && e.type == jbvBinary)
+			out = lappend(out, JsonbValueToJsonb(&e));
+	return out;
+}
+
+static double
+json_num(Jsonb *j, const char *key, bool *found)
+{
+	JsonbValue	k,
+			   *v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
+	*found = v != NULL && v->type == jbvNumeric;
+	return *found ? DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+													   NumericGetDatum(v->val.numeric))) : 0;
+}
+
+static void
+discover_jobs(Glue *g, List **names)
+{
+	char	   *token = NULL;
+	Oid			argt[2] = {INT4OID, TEXTOID};
+
+	do
+	{
+		char	   *body = json_body(NULL, NULL, token, 1000);
+		KantHttpRequest *req;
+		Jsonb	   *j;
+		ListCell   *lc;
+
+		glue_batch(g, "GetJobs", &body, 1, &req);
+		j = parse_reply(g, req);
+		foreach(lc, json_array_objects(j, "Jobs"))
+		{
+			char	   *name = json_str(lfirst(lc), "Name");
+			Datum		argv[2];
+
+			if (name == NULL)
+				continue;
+			*names = lappend(*names, name);
+			argv[0] = Int32GetDatum(g->system_id);
+			argv[1] = CStringGetTextDatum(name);
+			if (SPI_execute_with_args("SELECT kant._collector_job($1, $2)", 2, argt, argv,
+									  NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "kant: registering a job failed");
+		}
+		token = json_str(j, "NextToken");
+	} while (token != NULL);
+	g->jobs = list_length(*names);
+}
+
+/* Where each job's reading may stop: its newest start minus the overlap. */
+static void
+job_watermark(Glue *g, JobPager *p)
+{
+	Oid			argt[2] = {INT4OID, TEXTOID};
+	Datum		argv[2] = {Int32GetDatum(g->system_id), CStringGetTextDatum(p->name)};
+	bool		isnull;
+	Datum		v;
+
+	if (SPI_execute_with_args("SELECT extract(epoch FROM max(r.started_at))::float8"
+							  " FROM kant.job j JOIN kant.job_run r USING (job_id)"
+							  " WHERE j.system_id = $1 AND j.name = $2",
+							  2, argt, argv, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "kant: reading a watermark failed");
+	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	p->has_stop = !isnull;
+	if (!isnull)
+		p->stop_before = DatumGetFloat8(v) - g->overlap_s;
+}
+
+static void
+ingest_page(Glue *g, KantHttpRequest *req)
+{
+	Oid			argt[2] = {TEXTOID, TEXTOID};
+	Datum		argv[2] = {CStringGetTextDatum(g->system),
+	PointerGetDatum(cstring_to_text_with_len(req->response, req->response_len))};
+	bool		isnull;
+	HeapTuple	t;
+	TupleDesc	d;
+
+	if (SPI_execute_with_args("SELECT received, inserted, updated FROM kant.ingest_glue_job_runs($1, $2)",
+							  2, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "kant: ingesting a page failed");
+	t = SPI_tuptable->vals[0];
+	d = SPI_tuptable->tupdesc;
+	g->runs_seen += DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
+	g->runs_new += DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
+	g->runs_changed += DatumGetInt32(SPI_getbinval(t, d, 3, &isnull));
+	g->pages++;
+}
+
+static void
+read_runs(Glue *g, List *names)
+{
+	int			n = list_length(names);
+	JobPager   *jobs = palloc0(sizeof(JobPager) * Max(n, 1));
+	int		   *todo = palloc(sizeof(int) * Max(n, 1));
+	int			ntodo = 0,
+				i;
+	ListCell   *lc;
+
+	foreach(lc, names)
+	{
+		i = foreach_current_index(lc);
+		jobs[i].name = lfirst(lc);
+		job_watermark(g, &jobs[i]);
+		todo[ntodo++] = i;
+	}
+	while (ntodo > 0)
+	{
+		char	  **bodies = palloc(sizeof(char *) * ntodo);
+		KantHttpRequest **reqs = palloc(sizeof(KantHttpRequest *) * ntodo);
+		int			next = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (i = 0; i < ntodo; i++)
+			bodies[i] = json_body("JobName", jobs[todo[i]].name, jobs[todo[i]].next_token, 200);
+		glue_batch(g, "GetJobRuns", bodies, ntodo, reqs);
+		for (i = 0; i < ntodo; i++)
+		{
+			JobPager   *p = &jobs[todo[i]];
+			Jsonb	   *j = parse_reply(g, reqs[i]);
+			double		oldest = 0;
+			bool		any = false;
+
+			ingest_page(g, reqs[i]);
+			foreach(lc, json_array_objects(j, "JobRuns"))
+			{
+				bool		found;
+				double		s = json_num(lfirst(lc), "StartedOn", &found);
+
+				if (found && (!any || s < oldest))
+				{
+					oldest = s;
+					any = true;
+				}
+			}
+			p->next_token = json_str(j, "NextToken");
+			/* newest first: once a page reaches back past the watermark, stop */
+			if (p->next_token && !(p->has_stop && any && oldest < p->stop_before))
+				todo[next++] = todo[i];
+		}
+		ntodo = next;
+	}
+}
+
+static void
+read_triggers(Glue *g)
+{
+	char	   *token = NULL;
+	Oid			argt[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+
+	do
+	{
+		char	   *body = json_body(NULL, NULL, token, 200);
+		KantHttpRequest *req;
+		Jsonb	   *j;
+		ListCell   *lc;
+
+		glue_batch(g, "GetTriggers", &body, 1, &req);
+		j = parse_reply(g, req);
+		foreach(lc, json_array_objects(j, "Triggers"))
+		{
+			Jsonb	   *t = lfirst(lc);
+			char	   *type = json_str(t, "Type");
+			char	   *state = json_str(t, "State");
+			char	   *schedule = json_str(t, "Schedule");
+			ListCell   *ac;
+
+			if (type == NULL || strcmp(type, "SCHEDULED") != 0 || schedule == NULL ||
+				(state && (strcmp(state, "DEACTIVATED") == 0 || strcmp(state, "DELETING") == 0)))
+				continue;
+			foreach(ac, json_array_objects(t, "Actions"))
+			{
+				char	   *job = json_str(lfirst(ac), "JobName");
+				Datum		argv[5];
+				bool		isnull;
+
+				if (job == NULL)
+					continue;
+				argv[0] = CStringGetTextDatum(g->system);
+				argv[1] = CStringGetTextDatum(job);
+				argv[2] = CStringGetTextDatum(schedule);
+				argv[3] = CStringGetTextDatum("UTC");	/* Glue triggers run in UTC */
+				argv[4] = CStringGetTextDatum("glue_trigger");
+				if (SPI_execute_with_args("SELECT kant._collector_job(s.system_id, $2) FROM kant.system s WHERE s.name = $1",
+										  2, argt, argv, NULL, false, 0) != SPI_OK_SELECT ||
+					SPI_execute_with_args("SELECT kant._collector_schedule($1, $2, $3, $4, $5)",
+										  5, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
+					elog(ERROR, "kant: setting a schedule failed");
+				if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+					g->schedules++;
+			}
+		}
+		token = json_str(j, "NextToken");
+	} while (token != NULL);
+}
+
+PG_FUNCTION_INFO_V1(kant_collect_glue);
+Datum
+kant_collect_glue(PG_FUNCTION_ARGS)
+{
+	Glue		g;
+	ErrorContextCallback ctx;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	int64		collection_id;
+	char	   *volatile error = NULL;
+	char	   *volatile sqlstate = NULL;
+	bool		isnull;
+	Datum		result;
+
+	memset(&g, 0, sizeof(g));
+	g.system = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "kant: SPI_connect failed");
+	ctx.callback = glue_context;
+	ctx.arg = &g;
+	ctx.previous = error_context_stack;
+	error_context_stack = &ctx;
+
+	load_system(&g);
+	{
+		Oid			argt[1] = {INT4OID};
+		Datum		argv[1] = {Int32GetDatum(g.system_id)};
+
+		if (SPI_execute_with_args("INSERT INTO kant.collection (system_id, started_at)"
+								  " VALUES ($1, clock_timestamp()) RETURNING collection_id",
+								  1, argt, argv, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "kant: recording the collection failed");
+		collection_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		List	   *names = NIL;
+
+		resolve_access(&g);
+		discover_jobs(&g, &names);
+		read_runs(&g, names);
+		g.op = NULL;
+		read_triggers(&g);
+		g.op = NULL;
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		/* the user asked to stop: do not swallow that */
+		if (ed->sqlerrcode == ERRCODE_QUERY_CANCELED || ed->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		error = ed->detail ? psprintf("%s: %s", ed->message, ed->detail) : pstrdup(ed->message);
+		sqlstate = pstrdup(unpack_sql_state(ed->sqlerrcode));
+		FreeErrorData(ed);
+	}
+	PG_END_TRY();
+	error_context_stack = ctx.previous;
+
+	{
+		Oid			argt[11] = {INT8OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID,
+		INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID};
+		Datum		argv[11] = {Int64GetDatum(collection_id), Int32GetDatum(g.requests),
+			Int32GetDatum(g.retries), Int32GetDatum(g.pages), Int32GetDatum(g.jobs),
+			Int32GetDatum(g.runs_seen), Int32GetDatum(g.runs_new), Int32GetDatum(g.runs_changed),
+			Int32GetDatum(g.schedules),
+			sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0,
+		error ? CStringGetTextDatum(error) : (Datum) 0};
+		char		nulls[11];
+
+		memset(nulls, ' ', sizeof(nulls));
+		nulls[9] = sqlstate ? ' ' : 'n';
+		nulls[10] = error ? ' ' : 'n';
+		if (SPI_execute_with_args("UPDATE kant.collection SET ended_at = clock_timestamp(),"
+								  " requests = $2, retries = $3, pages = $4, jobs = $5, runs_seen = $6,"
+								  " runs_new = $7, runs_changed = $8, schedules = $9, sqlstate = $10, error = $11"
+								  " WHERE collection_id = $1 RETURNING *",
+								  11, argt, argv, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "kant: recording the collection failed");
+		result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	}
+	SPI_finish();
+	if (error)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("kant: collection %lld of glue system \"%s\" failed [%s]: %s",
+						(long long) collection_id, g.system, sqlstate, error),
+				 errhint("What it read is rolled back; the next collection reads it again. See SELECT * FROM kant.collector_health;")));
+	PG_RETURN_DATUM(result);
+}

@@ -1,0 +1,220 @@
+#!/usr/bin/python3
+"""A fake AWS Glue endpoint that speaks Glue's JSON 1.1 protocol and checks what
+real Glue checks.
+
+Every request must carry Content-Type application/x-amz-json-1.1, X-Amz-Target
+AWSGlue.<Operation>, X-Amz-Date and a SigV4 Authorization header; the signature
+is recomputed with Debian's python3-botocore (botocore.auth.SigV4Auth, over the
+headers the request says it signed) and a mismatch is answered as Glue does
+(InvalidSignatureException).  Request bodies are validated against botocore's
+Glue service model (input shape), and so is every reply (output shape) before it
+is sent.  The data is the simulated month of HEGEL (test/fakes/simulate.py):
+GetJobs, GetJobRuns (newest first, MaxResults per page, NextToken) and
+GetTriggers (the nightly SCHEDULED triggers, cron in UTC).
+
+Debian's botocore (1.29) predates some JobRun members real Glue now returns
+(JobMode, JobRunQueuingEnabled): the fake drops members the model does not know.
+
+Knobs: throttle_next (answer the next N requests with ThrottlingException),
+deny (AccessDeniedException), page_size (clamp MaxResults).
+"""
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import sys
+import threading
+
+import botocore.session
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.compat import HTTPHeaders
+from botocore.credentials import Credentials
+from botocore.validate import ParamValidator
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from http_fake import FakeHTTP, Handler  # noqa: E402
+from simulate import platform  # noqa: E402
+
+MODEL = botocore.session.get_session().get_service_model("glue")
+VALIDATOR = ParamValidator()
+
+
+class SignedOnly(SigV4Auth):
+    """SigV4 over exactly the headers the request lists in SignedHeaders."""
+
+    def __init__(self, credentials, region, signed):
+        super().__init__(credentials, "glue", region)
+        self.signed = signed
+
+    def headers_to_sign(self, request):
+        out = HTTPHeaders()
+        for name, value in request.headers.items():
+            if name.lower() in self.signed:
+                out[name.lower()] = value
+        return out
+
+
+def strip_unknown(value, shape):
+    """Keep only the members botocore's model knows (recursively)."""
+    if shape.type_name == "structure" and isinstance(value, dict):
+        return {k: strip_unknown(v, shape.members[k]) for k, v in value.items() if k in shape.members}
+    if shape.type_name == "list" and isinstance(value, list):
+        return [strip_unknown(v, shape.member) for v in value]
+    return value
+
+
+def token(offset):
+    return base64.b64encode(json.dumps({"o": offset}).encode()).decode()
+
+
+def offset(tok):
+    return json.loads(base64.b64decode(tok))["o"] if tok else 0
+
+
+class GlueHandler(Handler):
+    def reply(self, code, obj):
+        self.send(code, json.dumps(obj), [("Content-Type", "application/x-amz-json-1.1"),
+                                          ("x-amzn-RequestId", hashlib.md5(os.urandom(8)).hexdigest())])
+
+    def error(self, code, etype, message):
+        self.reply(code, {"__type": etype, "message": message})
+
+    def do_POST(self):
+        g = self.server.fake
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        target = self.headers.get("X-Amz-Target", "")
+        with g.lock:
+            g.requests.append({"target": target, "headers": dict(self.headers), "body": body})
+        if self.headers.get("Content-Type") != "application/x-amz-json-1.1":
+            return self.error(400, "SerializationException", "bad Content-Type")
+        if not target.startswith("AWSGlue."):
+            return self.error(400, "UnknownOperationException", "bad X-Amz-Target")
+        if "X-Amz-Security-Token" in self.headers and not self.headers["X-Amz-Security-Token"]:
+            return self.error(400, "IncompleteSignatureException", "empty X-Amz-Security-Token")
+        problem = g.check_signature(self, body)
+        if problem:
+            with g.lock:
+                g.bad_signatures += 1
+            return self.error(403, "InvalidSignatureException", problem)
+        with g.lock:
+            g.good_signatures += 1
+            if g.throttle_next > 0:
+                g.throttle_next -= 1
+                return self.error(400, "ThrottlingException", "Rate exceeded")
+        if g.deny:
+            return self.error(400, "AccessDeniedException",
+                              "User is not authorized to perform: glue:" + target[8:])
+        op = target[len("AWSGlue."):]
+        try:
+            op_model = MODEL.operation_model(op)
+        except Exception:
+            return self.error(400, "UnknownOperationException", op)
+        params = json.loads(body or b"{}")
+        report = VALIDATOR.validate(params, op_model.input_shape)
+        if report.has_errors():
+            return self.error(400, "ValidationException", report.generate_report())
+        out = g.answer(op, params)
+        if out is None:
+            return self.error(400, "EntityNotFoundException", "not found")
+        out = strip_unknown(out, op_model.output_shape)
+        report = VALIDATOR.validate(out, op_model.output_shape)
+        if report.has_errors():
+            with g.lock:
+                g.invalid_replies.append(report.generate_report())
+        with g.lock:
+            g.replies[op] = g.replies.get(op, 0) + 1
+        self.reply(200, out)
+
+
+class FakeGlue(FakeHTTP):
+    def __init__(self, access_key="AKIDEXAMPLE", secret_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                 region="ap-northeast-1", data=None):
+        super().__init__(GlueHandler)
+        self.access_key, self.secret_key, self.region = access_key, secret_key, region
+        self.data = data or platform()
+        self.throttle_next = 0
+        self.deny = False
+        self.page_size = 200
+        self.good_signatures = self.bad_signatures = 0
+        self.invalid_replies = []
+        self.replies = {}
+        starts = {}
+        for job, runs in self.data.glue_runs.items():
+            for r in runs:
+                if r.get("TriggerName"):
+                    starts[job] = r["TriggerName"]
+        self.triggers = {}
+        for job, name in sorted(starts.items()):
+            self.triggers.setdefault(name, []).append(job)
+
+    def check_signature(self, handler, body):
+        auth = handler.headers.get("Authorization", "")
+        date = handler.headers.get("X-Amz-Date", "")
+        if not auth.startswith("AWS4-HMAC-SHA256 ") or not date:
+            return "missing Authorization or X-Amz-Date"
+        fields = dict(p.strip().split("=", 1) for p in auth[len("AWS4-HMAC-SHA256 "):].split(","))
+        scope = fields.get("Credential", "").split("/")
+        if len(scope) != 5 or scope[0] != self.access_key:
+            return "The security token included in the request is invalid."
+        if scope[2] != self.region or scope[3] != "glue" or scope[1] != date[:8]:
+            return "Credential should be scoped to a valid region and service glue"
+        signed = fields.get("SignedHeaders", "").split(";")
+        if "host" not in signed or "x-amz-date" not in signed:
+            return "host and x-amz-date must be signed"
+        for h in ("content-type", "x-amz-target"):
+            if h not in signed:
+                return "%s is not signed" % h
+        token = handler.headers.get("X-Amz-Security-Token")
+        if token is not None and "x-amz-security-token" not in signed:
+            return "x-amz-security-token is not signed"
+        req = AWSRequest(method="POST", url="http://%s%s" % (handler.headers["Host"], handler.path),
+                         data=body, headers=dict(handler.headers))
+        req.context["timestamp"] = date
+        signer = SignedOnly(Credentials(self.access_key, self.secret_key, token), self.region, signed)
+        canonical = signer.canonical_request(req)
+        expected = signer.signature(signer.string_to_sign(req, canonical), req)
+        if expected != fields.get("Signature"):
+            return ("The request signature we calculated does not match the signature you provided. "
+                    "Check your AWS Secret Access Key and signing method.")
+        return None
+
+    def answer(self, op, p):
+        size = min(p.get("MaxResults", 100), self.page_size)
+        start = offset(p.get("NextToken"))
+        if op == "GetJobs":
+            names = sorted(self.data.glue_runs)
+            page = names[start:start + min(size, 25)]
+            jobs = [{"Name": n, "Role": "arn:aws:iam::123456789012:role/hegel-glue",
+                     "CreatedOn": dt.datetime(2024, 4, 1, tzinfo=dt.timezone.utc).timestamp(),
+                     "Command": {"Name": "glueetl", "ScriptLocation": "s3://hegel-glue/scripts/%s.py" % n,
+                                 "PythonVersion": "3"},
+                     "MaxRetries": 1, "GlueVersion": "4.0", "WorkerType": "G.1X", "NumberOfWorkers": 2,
+                     "Timeout": 2880} for n in page]
+            out = {"Jobs": jobs}
+            if start + len(page) < len(names):
+                out["NextToken"] = token(start + len(page))
+            return out
+        if op == "GetJobRuns":
+            runs = self.data.glue_runs.get(p["JobName"])
+            if runs is None:
+                return None
+            page = runs[start:start + size]
+            out = {"JobRuns": page}
+            if start + len(page) < len(runs):
+                out["NextToken"] = token(start + len(page))
+            return out
+        if op == "GetTriggers":
+            names = sorted(self.triggers)
+            page = names[start:start + min(size, 10)]
+            out = {"Triggers": [{
+                "Name": n, "Id": n, "Type": "SCHEDULED", "State": "ACTIVATED",
+                # hegel_nightly_HHMM is the JST start; Glue trigger schedules are in UTC
+                "Schedule": "cron(%d %d * * ? *)" % (int(n[-2:]), (int(n[-4:-2]) - 9) % 24),
+                "Actions": [{"JobName": j} for j in self.triggers[n]]} for n in page]}
+            if start + len(page) < len(names):
+                out["NextToken"] = token(start + len(page))
+            return out
+        return None

@@ -1,0 +1,168 @@
+#!/usr/bin/python3
+"""kant.collect_glue against a fake Glue over real HTTP that verifies every SigV4
+signature with botocore and validates every request and reply against
+botocore's Glue model (test/fakes/fake_glue.py): the simulated month arrives
+whole, paged; a second collection reads only what is new; Glue triggers become
+schedules; throttling is retried; bad credentials, a dead endpoint and missing
+environment variables end the collection with a recorded error (never a
+secret) while earlier data stays.  Prints TAP lines."""
+import os
+import subprocess
+import sys
+
+import psycopg2
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
+from fake_glue import FakeGlue  # noqa: E402
+
+DB = "kant_glue_collector"
+SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+n = 0
+
+
+def tap(ok, what, detail=""):
+    global n
+    n += 1
+    print("%s %d - %s" % ("ok" if ok else "not ok", n, what))
+    if not ok and detail:
+        for line in str(detail).splitlines()[:10]:
+            print("# " + line)
+
+
+def main():
+    subprocess.run(["dropdb", "--if-exists", DB], check=True, stderr=subprocess.DEVNULL)
+    subprocess.run(["createdb", DB], check=True)
+    glue = FakeGlue(secret_key=SECRET).start()
+    glue.page_size = 10         # about 4 pages of runs per job
+    conn = psycopg2.connect(dbname=DB)
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("SET client_min_messages = warning")
+    cur.execute("CREATE EXTENSION kant")
+    cur.execute("SET kant.http_retry_base = '20ms'")
+    cur.execute("""SELECT kant.add_system('hegel', 'glue', 'Asia/Tokyo', display_name => 'HEGEL',
+                       bd_argument => '--business_date', bd_offset_days => -1)""")
+    cur.execute("SELECT kant.set_endpoint('hegel', %s, region => 'ap-northeast-1', max_parallel => 8)",
+                (glue.url("/"),))
+    cur.execute("SELECT kant.set_credentials('hegel', 'AKIDEXAMPLE', %s)", (SECRET,))
+    expected_runs = sum(len(r) for r in glue.data.glue_runs.values())
+
+    def collect():
+        del conn.notices[:]
+        cur.execute("""SELECT requests, retries, pages, jobs, runs_seen, runs_new, runs_changed,
+                              schedules, sqlstate, error FROM kant.collect_glue('hegel')""")
+        return cur.fetchone()
+
+    r = collect()
+    tap(r[8] is None and r[3] == 40 and r[4] == expected_runs and r[5] == expected_runs - 1,
+        "first collection: 40 jobs, all %d runs read, %d new (one malformed record quarantined): %s"
+        % (expected_runs, expected_runs - 1, (r,)))
+    tap(glue.good_signatures == r[0] and glue.bad_signatures == 0,
+        "botocore verified the SigV4 signature of all %d requests" % glue.good_signatures)
+    tap(not glue.invalid_replies and glue.replies.get("GetJobRuns", 0) == r[2],
+        "every request and reply validates against botocore's Glue model (%s)" % glue.replies,
+        "\n".join(glue.invalid_replies[:3]))
+    heads = [q["headers"] for q in glue.requests]
+    tap(all(h.get("Content-Type") == "application/x-amz-json-1.1" for h in heads)
+        and all(h.get("X-Amz-Target", "").startswith("AWSGlue.") for h in heads)
+        and not any("X-Amz-Security-Token" in h for h in heads),
+        "JSON 1.1 content type, X-Amz-Target, and no empty session-token header")
+    pages = sum((len(runs) + 9) // 10 for runs in glue.data.glue_runs.values())
+    tap(r[2] == pages and glue.replies.get("GetJobs") == 4,
+        "paged with NextToken: GetJobs 4 pages, GetJobRuns %d pages of 10 (%d expected)" % (r[2], pages))
+    cur.execute("SELECT count(*) FROM kant.job_run")
+    tap(cur.fetchone()[0] == expected_runs - 1, "the runs are in kant.job_run")
+    cur.execute("""SELECT count(*), count(*) FILTER (WHERE x.source = 'glue_trigger'), min(x.cron), min(x.time_zone)
+                   FROM kant.schedule x JOIN kant.job j USING (job_id)""")
+    s = cur.fetchone()
+    tap(s[0] == 40 and s[1] == 40 and s[3] == "UTC",
+        "Glue triggers became the jobs' schedules, read in UTC: %s" % (s,))
+
+    # again: only what is new (the newest page of each job, back to the watermark)
+    before = len(glue.requests)
+    r = collect()
+    tap(r[8] is None and r[5] == 0 and r[2] == 40 and r[4] == 400 and r[7] == 0,
+        "second collection reads back only to the newest run it holds (one page per job), "
+        "finds nothing new, changes no schedule: %s" % (r,))
+
+    # temporary credentials: the session token is sent, and signed
+    cur.execute("SELECT kant.set_credentials('hegel', 'AKIDEXAMPLE', %s, 'FwoGZXIvYXdzEXAMPLETOKEN')", (SECRET,))
+    before = len(glue.requests)
+    r = collect()
+    heads = [q["headers"] for q in glue.requests[before:]]
+    tap(r[8] is None and all(h.get("X-Amz-Security-Token") == "FwoGZXIvYXdzEXAMPLETOKEN" for h in heads)
+        and "x-amz-security-token" in heads[0]["Authorization"],
+        "a session token goes in X-Amz-Security-Token, signed")
+    cur.execute("SELECT kant.set_credentials('hegel', 'AKIDEXAMPLE', %s)", (SECRET,))
+
+    # a user's schedule wins over the trigger's
+    cur.execute("SELECT kant.set_schedule('hegel', '0 3 * * *', job => 'hegel_export_users')")
+    collect()
+    cur.execute("""SELECT x.cron, x.source FROM kant.schedule x JOIN kant.job j USING (job_id)
+                   WHERE j.name = 'hegel_export_users'""")
+    tap(cur.fetchone() == ("0 3 * * *", "user"), "a schedule a user set is kept")
+
+    # throttling is retried
+    glue.throttle_next = 3
+    r = collect()
+    tap(r[8] is None and r[1] >= 3, "ThrottlingException (HTTP 400) is retried: %d retries" % r[1])
+
+    # wrong secret: recorded, not raised; no secret in the record or the warning
+    cur.execute("SELECT kant.set_credentials('hegel', 'AKIDEXAMPLE', 'not-the-secret-1234')")
+    r = collect()
+    warn = " ".join(conn.notices)
+    tap(r[8] == "28000" and "InvalidSignatureException" in r[9] and "not-the-secret" not in r[9]
+        and "not-the-secret" not in warn and "collection" in warn,
+        "a bad secret ends the collection with SQLSTATE 28000, recorded and warned: %s" % r[9][:90])
+    cur.execute("SELECT last_error IS NOT NULL, last_success_at IS NOT NULL, seconds_since_success < 60 "
+                "FROM kant.collector_health WHERE system = 'hegel'")
+    tap(cur.fetchone() == (True, True, True), "kant.collector_health shows the error and the last success")
+
+    # credentials from the server's environment: a missing variable is named, never a value
+    cur.execute("SELECT kant.set_credentials('hegel', 'KANT_TEST_AWS_KEY_ID', 'KANT_TEST_AWS_SECRET', from_env => true)")
+    r = collect()
+    tap(r[8] == "28000" and "KANT_TEST_AWS_KEY_ID" in r[9],
+        "from_env: a variable the server does not have is named in the error: %s" % r[9][:100])
+
+    # a dead endpoint
+    cur.execute("SELECT kant.set_credentials('hegel', 'AKIDEXAMPLE', %s)", (SECRET,))
+    cur.execute("SET kant.http_max_retries = 1")
+    cur.execute("SELECT kant.set_endpoint('hegel', 'http://127.0.0.1:1/')")
+    r = collect()
+    tap(r[8] == "08001" and "127.0.0.1" in r[9], "an endpoint that is down: SQLSTATE 08001 recorded: %s" % r[9][:80])
+    cur.execute("RESET kant.http_max_retries")
+
+    # access denied
+    cur.execute("SELECT kant.set_endpoint('hegel', %s)", (glue.url("/"),))
+    glue.deny = True
+    r = collect()
+    glue.deny = False
+    tap(r[8] == "28000" and "AccessDeniedException" in r[9], "AccessDeniedException: SQLSTATE 28000: %s" % r[9][:80])
+    cur.execute("SELECT count(*) FROM kant.job_run")
+    tap(cur.fetchone()[0] == expected_runs - 1, "failed collections lost nothing that was already there")
+    cur.execute("SELECT count(*), count(error) FROM kant.collection")
+    tap(cur.fetchone() == (9, 4), "every collection is recorded, with its error")
+
+    # the table of secrets is the owner's only
+    cur.execute("CREATE ROLE kant_glue_reader")
+    cur.execute("GRANT USAGE ON SCHEMA kant TO kant_glue_reader")
+    cur.execute("GRANT SELECT ON kant.collector_health TO kant_glue_reader")
+    cur.execute("SET ROLE kant_glue_reader")
+    try:
+        cur.execute("SELECT secret FROM kant.credential")
+        denied = False
+    except psycopg2.Error as e:
+        denied = e.pgcode == "42501"
+    cur.execute("RESET ROLE")
+    cur.execute("DROP OWNED BY kant_glue_reader")
+    cur.execute("DROP ROLE kant_glue_reader")
+    tap(denied, "a role that may read collector health cannot read kant.credential")
+    cur.execute("SELECT count(*) FROM pg_views WHERE schemaname = 'kant' AND definition ILIKE '%credential%'")
+    tap(cur.fetchone()[0] == 0, "no view exposes kant.credential")
+
+    glue.stop()
+    conn.close()
+    print("1..%d" % n)
+
+
+main()
