@@ -236,3 +236,48 @@ COMMENT ON FUNCTION @extschema@._collector_schedule(text, text, text, text, text
 	'internal: set a job''s schedule from what its scheduler says (a Glue trigger), unless a user set one';
 REVOKE ALL ON FUNCTION @extschema@._collector_job(integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@._collector_schedule(text, text, text, text, text) FROM PUBLIC;
+
+-- pg_cron: one job per system, created and removed idempotently
+CREATE FUNCTION @extschema@.schedule_collection(system text, schedule text DEFAULT '0 * * * *')
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	k text;
+BEGIN
+	SELECT s.kind INTO k FROM @extschema@.system s WHERE s.name = schedule_collection.system;
+	IF k IS NULL THEN
+		RAISE EXCEPTION 'system "%" does not exist', system
+			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_system().';
+	END IF;
+	IF k <> 'glue' THEN
+		RAISE EXCEPTION 'kant cannot poll % systems yet', k
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Airflow systems report through kant.report_run (callbacks) or kant.ingest_airflow_task_instances for now.';
+	END IF;
+	RETURN @extschema@._cron_job('kant-collect-' || system, schedule,
+		format('SELECT sqlstate, error FROM kant.collect_glue(%L)', system));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.schedule_collection(text, text) IS
+	'Create or update the pg_cron job kant-collect-<system> that collects a system (default hourly: the post''s poll that notices a trigger that never fired); returns the cron job id';
+
+CREATE FUNCTION @extschema@.unschedule_collection(system text)
+	RETURNS boolean
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF to_regclass('cron.job') IS NULL
+	   OR NOT EXISTS (SELECT FROM cron.job WHERE jobname = 'kant-collect-' || system AND username = current_user) THEN
+		RETURN false;
+	END IF;
+	PERFORM cron.unschedule('kant-collect-' || system);
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.unschedule_collection(text) IS
+	'Remove the pg_cron job kant-collect-<system>; false when there was none';
+REVOKE ALL ON FUNCTION @extschema@.schedule_collection(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.unschedule_collection(text) FROM PUBLIC;

@@ -37,7 +37,12 @@ GRANT EXECUTE ON FUNCTION
     kant.refresh_slo(text, date, date),
     kant.expand_schedules(timestamptz),
     kant.schedule_slo_refresh(text),
-    kant.unschedule_slo_refresh()
+    kant.unschedule_slo_refresh(),
+    kant.set_endpoint(text, text, text, integer, interval),
+    kant.set_credentials(text, text, text, text, boolean),
+    kant.collect_glue(text),
+    kant.schedule_collection(text, text),
+    kant.unschedule_collection(text)
   TO kant_admin;
 GRANT SELECT, UPDATE, DELETE ON ALL TABLES IN SCHEMA kant TO kant_admin;
 GRANT INSERT ON kant.holiday TO kant_admin;

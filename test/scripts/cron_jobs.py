@@ -46,8 +46,29 @@ def main():
         again = cur.fetchone()[0]
         cur.execute("SELECT count(*) FROM cron.job WHERE jobname = 'kant-refresh-slo'")
         tap(removed and not again and cur.fetchone()[0] == 0, "unschedule removes it once, then says false")
+        # collection: one job per system, idempotent
+        cur.execute("SELECT kant.add_system('hegel', 'glue', 'Asia/Tokyo')")
+        cur.execute("SELECT kant.schedule_collection('hegel')")
+        a = cur.fetchone()[0]
+        cur.execute("SELECT kant.schedule_collection('hegel', '15 * * * *')")
+        b = cur.fetchone()[0]
+        cur.execute("SELECT count(*), min(schedule), min(command) FROM cron.job WHERE jobname = 'kant-collect-hegel'")
+        count, schedule, command = cur.fetchone()
+        tap(a == b and count == 1 and schedule == "15 * * * *",
+            "schedule_collection keeps one job per system and updates it: %s" % command)
+        cur.execute(command)
+        row = cur.fetchone()
+        tap(row[0] == "22023" and "no region" in row[1],
+            "the job's command records a collection (here: it says the region is missing)")
+        try:
+            cur.execute("SELECT kant.schedule_collection('nope')")
+            tap(False, "an unknown system is refused")
+        except psycopg2.Error as e:
+            tap(e.pgcode == "42704", "an unknown system is refused: %s" % e.pgerror.splitlines()[0])
+        cur.execute("SELECT kant.unschedule_collection('hegel'), kant.unschedule_collection('hegel')")
+        tap(cur.fetchone() == (True, False), "unschedule_collection removes it once")
     finally:
-        cur.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'kant-refresh-slo'")
+        cur.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'kant-%'")
         cur.execute("DROP EXTENSION kant CASCADE")
     print("1..%d" % n)
 
