@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make valgrind`: the pg_regress suites against a PostgreSQL 15 whose every
+# `make valgrind`: the pg_regress suites and the collection tests (libcurl in the
+# backend) against a PostgreSQL 15 whose every
 # backend runs under valgrind memcheck.  Fails if any valgrind error has a kant
 # frame; lists the server's own (known: uninitialised WAL padding) separately.
 # Debian's server is not built with USE_VALGRIND, so palloc chunk bounds are
@@ -32,6 +33,10 @@ pg_regress=$(dirname "$(pg_config --pgxs)")/../../src/test/regress/pg_regress
 tests=$(ls test/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//')
 PGHOST=$work PGPORT=$port PGUSER=postgres "$pg_regress" --inputdir=test --outputdir=. \
 	--load-extension=kant --dbname=kant_regress $tests
+# the collection tests (libcurl in the backend), with time limits stretched
+for f in test/scripts/http_layer.py test/scripts/glue_collector.py; do
+	PGHOST=$work PGPORT=$port PGUSER=postgres KANT_TIME_FACTOR=20 /usr/bin/python3 "$f" || true
+done
 "${run[@]}" "$bindir/pg_ctl" -D "$work/data" stop -m fast >/dev/null
 sleep 2
 ours=$(awk '/^==[0-9]+== [A-Z]/{e=$0} /kant\.so/{if (e) {print e; e=""}}' "$work"/vg.*.log | wc -l)
