@@ -87,6 +87,18 @@ COMMENT ON COLUMN @extschema@.collection.error IS 'the error that ended it (what
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.collection', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.collection', 'collection_id')::pg_catalog.regclass, '');
 
+CREATE TABLE @extschema@.collect_state (
+	job_id			integer PRIMARY KEY REFERENCES @extschema@.job ON DELETE CASCADE,
+	read_until		timestamptz NOT NULL,
+	updated_at		timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE @extschema@.collect_state IS
+	'Per job, how far back a collector has read its runs completely: the next collection reads back to read_until minus the overlap (a collection cut short does not move it)';
+COMMENT ON COLUMN @extschema@.collect_state.job_id IS 'the job';
+COMMENT ON COLUMN @extschema@.collect_state.read_until IS 'start of the newest run read in a collection that read the job back to its previous watermark';
+COMMENT ON COLUMN @extschema@.collect_state.updated_at IS 'when it moved';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.collect_state', '');
+
 CREATE VIEW @extschema@.collector_health AS
 SELECT
 	s.name AS system,
@@ -185,7 +197,7 @@ CREATE FUNCTION @extschema@.collect_glue(system text)
 	LANGUAGE C VOLATILE STRICT SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.collect_glue(text) IS
-	'Read a glue system''s jobs, their runs since the last collection (GetJobs, GetJobRuns, paged, SigV4-signed) and their scheduled triggers, and ingest them; returns the collection record (its error, if any, is also raised as a WARNING)';
+	'Read a glue system''s jobs, their runs since the last collection (GetJobs, GetJobRuns, paged, SigV4-signed) and their scheduled triggers, and ingest them; returns the collection record. A failure keeps what was read before it, is recorded and raised as a WARNING.';
 
 REVOKE ALL ON FUNCTION @extschema@.set_endpoint(text, text, text, integer, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean) FROM PUBLIC;

@@ -55,6 +55,9 @@ typedef struct Glue
 	int			runs_new;
 	int			runs_changed;
 	int			schedules;
+	/* how it ended */
+	char	   *error;
+	char	   *sqlstate;
 } Glue;
 
 typedef struct JobPager
@@ -63,7 +66,18 @@ typedef struct JobPager
 	bool		has_stop;
 	double		stop_before;	/* epoch seconds: older pages are known */
 	char	   *next_token;
+	bool		any;			/* runs seen in this collection */
+	double		newest;			/* the newest StartedOn seen */
 } JobPager;
+
+/* The runs phase, carried across its rounds (each round is its own step). */
+typedef struct RunsPhase
+{
+	List	   *names;
+	JobPager   *jobs;
+	int		   *todo;
+	int			ntodo;
+} RunsPhase;
 
 static void
 glue_context(void *arg)
@@ -274,6 +288,13 @@ glue_raise(Glue *g, KantHttpRequest *req)
 }
 
 /* Run one batch of requests of one operation; every reply is a 200 or an error. */
+static bool
+not_found(KantHttpRequest *req)
+{
+	return req->status == 400 && req->response &&
+		strstr(req->response, "EntityNotFoundException") != NULL;
+}
+
 static void
 glue_batch(Glue *g, const char *op, char **bodies, int n, KantHttpRequest **reqs)
 {
@@ -300,7 +321,8 @@ glue_batch(Glue *g, const char *op, char **bodies, int n, KantHttpRequest **reqs
 	{
 		g->requests += reqs[i]->attempts;
 		g->retries += reqs[i]->attempts - 1;
-		if (kant_http_failed(reqs[i]))
+		/* a job deleted since GetJobs has no runs to read: not an error */
+		if (kant_http_failed(reqs[i]) && !(strcmp(op, "GetJobRuns") == 0 && not_found(reqs[i])))
 			glue_raise(g, reqs[i]);
 	}
 }
@@ -399,7 +421,12 @@ discover_jobs(Glue *g, List **names)
 	g->jobs = list_length(*names);
 }
 
-/* Where each job's reading may stop: its newest start minus the overlap. */
+/*
+ * Where each job's reading may stop: back to what an earlier collection read
+ * completely (kant.collect_state), minus the overlap.  Not the newest run
+ * kant holds: a collection cut short may have stored a job's newest page and
+ * not the older ones.
+ */
 static void
 job_watermark(Glue *g, JobPager *p)
 {
@@ -408,15 +435,37 @@ job_watermark(Glue *g, JobPager *p)
 	bool		isnull;
 	Datum		v;
 
-	if (SPI_execute_with_args("SELECT extract(epoch FROM max(r.started_at))::float8"
-							  " FROM kant.job j JOIN kant.job_run r USING (job_id)"
+	if (SPI_execute_with_args("SELECT extract(epoch FROM c.read_until)::float8"
+							  " FROM kant.job j JOIN kant.collect_state c USING (job_id)"
 							  " WHERE j.system_id = $1 AND j.name = $2",
 							  2, argt, argv, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "kant: reading a watermark failed");
+	p->has_stop = false;
+	if (SPI_processed == 0)
+		return;
 	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	p->has_stop = !isnull;
 	if (!isnull)
 		p->stop_before = DatumGetFloat8(v) - g->overlap_s;
+}
+
+/* A job read back to its watermark (or to its first run): move the watermark. */
+static void
+job_read(Glue *g, JobPager *p)
+{
+	Oid			argt[3] = {INT4OID, TEXTOID, FLOAT8OID};
+	Datum		argv[3] = {Int32GetDatum(g->system_id), CStringGetTextDatum(p->name),
+	Float8GetDatum(p->newest)};
+
+	if (!p->any)
+		return;
+	if (SPI_execute_with_args("INSERT INTO kant.collect_state AS c (job_id, read_until)"
+							  " SELECT j.job_id, to_timestamp($3) FROM kant.job j"
+							  " WHERE j.system_id = $1 AND j.name = $2"
+							  " ON CONFLICT (job_id) DO UPDATE SET read_until ="
+							  " greatest(c.read_until, excluded.read_until), updated_at = now()",
+							  3, argt, argv, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "kant: moving a watermark failed");
 }
 
 static void
@@ -441,58 +490,71 @@ ingest_page(Glue *g, KantHttpRequest *req)
 }
 
 static void
-read_runs(Glue *g, List *names)
+runs_begin(Glue *g, RunsPhase *ph)
 {
-	int			n = list_length(names);
-	JobPager   *jobs = palloc0(sizeof(JobPager) * Max(n, 1));
-	int		   *todo = palloc(sizeof(int) * Max(n, 1));
-	int			ntodo = 0,
+	int			n = list_length(ph->names);
+	ListCell   *lc;
+
+	ph->jobs = palloc0(sizeof(JobPager) * Max(n, 1));
+	ph->todo = palloc(sizeof(int) * Max(n, 1));
+	ph->ntodo = 0;
+	foreach(lc, ph->names)
+	{
+		int			i = foreach_current_index(lc);
+
+		ph->jobs[i].name = lfirst(lc);
+		job_watermark(g, &ph->jobs[i]);
+		ph->todo[ph->ntodo++] = i;
+	}
+}
+
+/* One round: the next page of every job still being read, all at once. */
+static void
+runs_round(Glue *g, void *arg)
+{
+	RunsPhase  *ph = arg;
+	char	  **bodies = palloc(sizeof(char *) * ph->ntodo);
+	KantHttpRequest **reqs = palloc(sizeof(KantHttpRequest *) * ph->ntodo);
+	int			next = 0,
 				i;
 	ListCell   *lc;
 
-	foreach(lc, names)
+	for (i = 0; i < ph->ntodo; i++)
+		bodies[i] = json_body("JobName", ph->jobs[ph->todo[i]].name,
+							  ph->jobs[ph->todo[i]].next_token, 200);
+	glue_batch(g, "GetJobRuns", bodies, ph->ntodo, reqs);
+	for (i = 0; i < ph->ntodo; i++)
 	{
-		i = foreach_current_index(lc);
-		jobs[i].name = lfirst(lc);
-		job_watermark(g, &jobs[i]);
-		todo[ntodo++] = i;
-	}
-	while (ntodo > 0)
-	{
-		char	  **bodies = palloc(sizeof(char *) * ntodo);
-		KantHttpRequest **reqs = palloc(sizeof(KantHttpRequest *) * ntodo);
-		int			next = 0;
+		JobPager   *p = &ph->jobs[ph->todo[i]];
+		Jsonb	   *j;
+		double		oldest = 0;
+		bool		any = false;
 
-		CHECK_FOR_INTERRUPTS();
-		for (i = 0; i < ntodo; i++)
-			bodies[i] = json_body("JobName", jobs[todo[i]].name, jobs[todo[i]].next_token, 200);
-		glue_batch(g, "GetJobRuns", bodies, ntodo, reqs);
-		for (i = 0; i < ntodo; i++)
+		if (not_found(reqs[i]))
+			continue;			/* deleted since GetJobs */
+		j = parse_reply(g, reqs[i]);
+		ingest_page(g, reqs[i]);
+		foreach(lc, json_array_objects(j, "JobRuns"))
 		{
-			JobPager   *p = &jobs[todo[i]];
-			Jsonb	   *j = parse_reply(g, reqs[i]);
-			double		oldest = 0;
-			bool		any = false;
+			bool		found;
+			double		s = json_num(lfirst(lc), "StartedOn", &found);
 
-			ingest_page(g, reqs[i]);
-			foreach(lc, json_array_objects(j, "JobRuns"))
-			{
-				bool		found;
-				double		s = json_num(lfirst(lc), "StartedOn", &found);
-
-				if (found && (!any || s < oldest))
-				{
-					oldest = s;
-					any = true;
-				}
-			}
-			p->next_token = json_str(j, "NextToken");
-			/* newest first: once a page reaches back past the watermark, stop */
-			if (p->next_token && !(p->has_stop && any && oldest < p->stop_before))
-				todo[next++] = todo[i];
+			if (!found)
+				continue;
+			if (!any || s < oldest)
+				oldest = s;
+			if (!p->any || s > p->newest)
+				p->newest = s;
+			any = p->any = true;
 		}
-		ntodo = next;
+		p->next_token = json_str(j, "NextToken");
+		/* newest first: once a page reaches back past the watermark, stop */
+		if (p->next_token && !(p->has_stop && any && oldest < p->stop_before))
+			ph->todo[next++] = ph->todo[i];
+		else
+			job_read(g, p);
 	}
+	ph->ntodo = next;
 }
 
 static void
@@ -547,54 +609,26 @@ read_triggers(Glue *g)
 	} while (token != NULL);
 }
 
-PG_FUNCTION_INFO_V1(kant_collect_glue);
-Datum
-kant_collect_glue(PG_FUNCTION_ARGS)
+/* ---------------------------------------------------------------- steps */
+
+typedef void (*StepFn) (Glue *g, void *arg);
+
+/*
+ * Run one step in a subtransaction.  On error: roll it back, keep the error
+ * in g, return false.  Cancel, statement_timeout and termination propagate.
+ */
+static bool
+run_step(Glue *g, StepFn fn, void *arg)
 {
-	Glue		g;
-	ErrorContextCallback ctx;
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	int64		collection_id;
-	char	   *volatile error = NULL;
-	char	   *volatile sqlstate = NULL;
-	bool		isnull;
-	Datum		result;
-
-	memset(&g, 0, sizeof(g));
-	g.system = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "kant: SPI_connect failed");
-	ctx.callback = glue_context;
-	ctx.arg = &g;
-	ctx.previous = error_context_stack;
-	error_context_stack = &ctx;
-
-	load_system(&g);
-	{
-		Oid			argt[1] = {INT4OID};
-		Datum		argv[1] = {Int32GetDatum(g.system_id)};
-
-		if (SPI_execute_with_args("INSERT INTO kant.collection (system_id, started_at)"
-								  " VALUES ($1, clock_timestamp()) RETURNING collection_id",
-								  1, argt, argv, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
-			elog(ERROR, "kant: recording the collection failed");
-		collection_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													SPI_tuptable->tupdesc, 1, &isnull));
-	}
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		List	   *names = NIL;
-
-		resolve_access(&g);
-		discover_jobs(&g, &names);
-		read_runs(&g, names);
-		g.op = NULL;
-		read_triggers(&g);
-		g.op = NULL;
+		CHECK_FOR_INTERRUPTS();
+		fn(g, arg);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -612,11 +646,95 @@ kant_collect_glue(PG_FUNCTION_ARGS)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		error = ed->detail ? psprintf("%s: %s", ed->message, ed->detail) : pstrdup(ed->message);
-		sqlstate = pstrdup(unpack_sql_state(ed->sqlerrcode));
+		g->error = ed->detail ? psprintf("%s: %s", ed->message, ed->detail) : pstrdup(ed->message);
+		g->sqlstate = pstrdup(unpack_sql_state(ed->sqlerrcode));
 		FreeErrorData(ed);
 	}
 	PG_END_TRY();
+	return g->error == NULL;
+}
+
+static void
+step_jobs(Glue *g, void *arg)
+{
+	resolve_access(g);
+	discover_jobs(g, (List **) arg);
+}
+
+static void
+step_runs_begin(Glue *g, void *arg)
+{
+	runs_begin(g, (RunsPhase *) arg);
+}
+
+static void
+step_triggers(Glue *g, void *arg)
+{
+	read_triggers(g);
+	g->op = NULL;
+}
+
+PG_FUNCTION_INFO_V1(kant_collect_glue);
+Datum
+kant_collect_glue(PG_FUNCTION_ARGS)
+{
+	Glue		g;
+	ErrorContextCallback ctx;
+	MemoryContext fcxt = CurrentMemoryContext;
+	int64		collection_id;
+	char	   *error;
+	char	   *sqlstate;
+	bool		isnull;
+	Datum		result;
+
+	memset(&g, 0, sizeof(g));
+	g.system = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "kant: SPI_connect failed");
+	ctx.callback = glue_context;
+	ctx.arg = &g;
+	ctx.previous = error_context_stack;
+	error_context_stack = &ctx;
+
+	load_system(&g);
+	{
+		Oid			argt[1] = {INT4OID};
+		Datum		argv[1] = {Int32GetDatum(g.system_id)};
+
+		/* one collection of a system at a time: a second one waits its turn */
+		if (SPI_execute_with_args("SELECT pg_advisory_xact_lock(1801547382, $1)",
+								  1, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "kant: locking the system failed");
+
+		if (SPI_execute_with_args("INSERT INTO kant.collection (system_id, started_at)"
+								  " VALUES ($1, clock_timestamp()) RETURNING collection_id",
+								  1, argt, argv, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "kant: recording the collection failed");
+		collection_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	/*
+	 * Each step commits into the function's transaction when it succeeds, so
+	 * what was read before a failure stays; a step that fails is rolled back
+	 * whole and ends the collection.
+	 */
+	{
+		RunsPhase	ph;
+
+		memset(&ph, 0, sizeof(ph));
+		if (run_step(&g, step_jobs, &ph.names))
+		{
+			if (run_step(&g, step_runs_begin, &ph))
+				while (ph.ntodo > 0 && run_step(&g, runs_round, &ph))
+					;
+			g.op = NULL;
+			if (g.error == NULL)
+				run_step(&g, step_triggers, NULL);
+		}
+	}
+	error = g.error;
+	sqlstate = g.sqlstate;
 	error_context_stack = ctx.previous;
 
 	{
@@ -640,6 +758,12 @@ kant_collect_glue(PG_FUNCTION_ARGS)
 								  11, argt, argv, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "kant: recording the collection failed");
 		result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	}
+	/* SPI_finish frees what the steps allocated: keep the message */
+	if (error)
+	{
+		error = MemoryContextStrdup(fcxt, error);
+		sqlstate = MemoryContextStrdup(fcxt, sqlstate);
 	}
 	SPI_finish();
 	if (error)

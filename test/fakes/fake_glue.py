@@ -16,7 +16,12 @@ Debian's botocore (1.29) predates some JobRun members real Glue now returns
 (JobMode, JobRunQueuingEnabled): the fake drops members the model does not know.
 
 Knobs: throttle_next (answer the next N requests with ThrottlingException),
-deny (AccessDeniedException), page_size (clamp MaxResults).
+deny (AccessDeniedException), page_size (clamp MaxResults), latency (seconds
+added to every answer), deleted (job names GetJobs still lists but GetJobRuns
+no longer knows: EntityNotFoundException), and faults: a list of
+(operation, match, kind) consumed in order, where match is None or a function of
+the request parameters and kind is one of hang, malformed, truncated, 500, 503,
+429 (with Retry-After: 1).
 """
 import base64
 import datetime as dt
@@ -25,6 +30,7 @@ import json
 import os
 import sys
 import threading
+import time
 
 import botocore.session
 from botocore.auth import SigV4Auth
@@ -108,11 +114,35 @@ class GlueHandler(Handler):
             return self.error(400, "AccessDeniedException",
                               "User is not authorized to perform: glue:" + target[8:])
         op = target[len("AWSGlue."):]
+        params = json.loads(body or b"{}")
+        if g.latency:
+            time.sleep(g.latency)
+        fault = g.take_fault(op, params)
+        if fault == "hang":
+            g.stopping.wait(120)
+            return
+        if fault in ("500", "503"):
+            return self.error(int(fault), "InternalServiceException", "injected " + fault)
+        if fault == "429":
+            return self.send(429, "Too Many Requests", [("Retry-After", "1")])
+        if fault == "malformed":
+            return self.send(200, '{"JobRuns": [{"Id": "jr_x", "JobName": ', [("Content-Type", "application/x-amz-json-1.1")])
+        if fault == "truncated":
+            # promise more than is sent, then hang up
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", "5000")
+            self.end_headers()
+            self.wfile.write(b'{"JobRuns": [')
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        if op == "GetJobRuns" and params.get("JobName") in g.deleted:
+            return self.error(400, "EntityNotFoundException", "Job %s not found" % params["JobName"])
         try:
             op_model = MODEL.operation_model(op)
         except Exception:
             return self.error(400, "UnknownOperationException", op)
-        params = json.loads(body or b"{}")
         report = VALIDATOR.validate(params, op_model.input_shape)
         if report.has_errors():
             return self.error(400, "ValidationException", report.generate_report())
@@ -139,6 +169,9 @@ class FakeGlue(FakeHTTP):
         self.deny = False
         self.page_size = 200
         self.good_signatures = self.bad_signatures = 0
+        self.latency = 0
+        self.deleted = set()
+        self.faults = []
         self.invalid_replies = []
         self.replies = {}
         starts = {}
@@ -149,6 +182,14 @@ class FakeGlue(FakeHTTP):
         self.triggers = {}
         for job, name in sorted(starts.items()):
             self.triggers.setdefault(name, []).append(job)
+
+    def take_fault(self, op, params):
+        with self.lock:
+            for i, (fop, match, kind) in enumerate(self.faults):
+                if fop == op and (match is None or match(params)):
+                    del self.faults[i]
+                    return kind
+        return None
 
     def check_signature(self, handler, body):
         auth = handler.headers.get("Authorization", "")

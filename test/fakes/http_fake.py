@@ -83,6 +83,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128    # many clients connect at once (the default backlog is 5)
 
     def handle_error(self, request, client_address):
         # a client that hangs up (a size cap, a cancel) is not a server error

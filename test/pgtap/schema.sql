@@ -26,7 +26,7 @@ SELECT set_eq(
   $$SELECT c.relname::text FROM pg_extension e, unnest(e.extconfig) x(oid) JOIN pg_class c ON c.oid = x.oid
     WHERE e.extname = 'kant' AND c.relkind = 'r'$$,
   ARRAY['system', 'job', 'job_run', 'ingest_batch', 'rejected', 'calendar', 'holiday', 'schedule',
-        'expected_run', 'slo', 'slo_job', 'slo_day', 'slo_dirty', 'credential', 'collection'],
+        'expected_run', 'slo', 'slo_job', 'slo_day', 'slo_dirty', 'credential', 'collection', 'collect_state'],
   'every table is an extension configuration table (kept by pg_dump)');
 SELECT set_eq(
   $$SELECT c.relname::text FROM pg_extension e, unnest(e.extconfig) x(oid) JOIN pg_class c ON c.oid = x.oid
