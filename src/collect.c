@@ -31,6 +31,7 @@
 
 typedef struct Glue
 {
+	const char *kind;			/* glue or airflow */
 	char	   *system;
 	/* as stored; checked by resolve_access() inside the recorded work */
 	char	   *region;
@@ -43,6 +44,13 @@ typedef struct Glue
 	char	   *sigv4;
 	char	   *userpwd;
 	char	   *token_header;	/* NULL without a session token: never an empty one */
+	/* airflow */
+	const char *api;			/* "v1" (Airflow 2) or "v2" (Airflow 3) */
+	char	   *auth_header;	/* Authorization: Bearer ..., or NULL for basic auth */
+	bool		has_cursor;
+	char	   *since;			/* updated_at_gte, ISO 8601 UTC */
+	List	   *offsets;		/* airflow: page offsets still to read */
+	int			page_len;
 	int			overlap_s;
 	KantHttpOptions opt;
 	const char *op;				/* for the error context */
@@ -84,7 +92,7 @@ glue_context(void *arg)
 {
 	Glue	   *g = arg;
 
-	errcontext("collecting glue system \"%s\"%s%s", g->system,
+	errcontext("collecting %s system \"%s\"%s%s", g->kind, g->system,
 			   g->op ? ", " : "", g->op ? g->op : "");
 }
 
@@ -111,7 +119,7 @@ spi_text(HeapTuple t, TupleDesc d, int col)
 }
 
 static void
-load_system(Glue *g)
+load_system(Glue *g, const char *want_kind)
 {
 	Oid			argt[1] = {TEXTOID};
 	Datum		argv[1] = {CStringGetTextDatum(g->system)};
@@ -155,10 +163,11 @@ load_system(Glue *g)
 	secret = spi_text(t, d, 9);
 	token = spi_text(t, d, 10);
 
-	if (strcmp(kind, "glue") != 0)
+	if (strcmp(kind, want_kind) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("system \"%s\" is of kind %s, not glue", g->system, kind)));
+				 errmsg("system \"%s\" is of kind %s, not %s", g->system, kind, want_kind),
+				 errhint("Collect it with kant.collect_%s().", kind)));
 	g->region = region;
 	g->principal = principal;
 	g->secret = secret;
@@ -674,76 +683,62 @@ step_triggers(Glue *g, void *arg)
 	g->op = NULL;
 }
 
-PG_FUNCTION_INFO_V1(kant_collect_glue);
-Datum
-kant_collect_glue(PG_FUNCTION_ARGS)
-{
-	Glue		g;
-	ErrorContextCallback ctx;
-	MemoryContext fcxt = CurrentMemoryContext;
-	int64		collection_id;
-	char	   *error;
-	char	   *sqlstate;
-	bool		isnull;
-	Datum		result;
+/* ------------------------------------------------------------ the call */
 
-	memset(&g, 0, sizeof(g));
-	g.system = text_to_cstring(PG_GETARG_TEXT_PP(0));
+typedef struct Call
+{
+	ErrorContextCallback ctx;
+	MemoryContext fcxt;
+	int64		collection_id;
+} Call;
+
+static void
+collect_begin(Glue *g, Call *c, const char *kind, text *system)
+{
+	bool		isnull;
+	Oid			argt[1] = {INT4OID};
+	Datum		argv[1];
+
+	memset(g, 0, sizeof(*g));
+	g->kind = kind;
+	g->system = text_to_cstring(system);
+	c->fcxt = CurrentMemoryContext;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "kant: SPI_connect failed");
-	ctx.callback = glue_context;
-	ctx.arg = &g;
-	ctx.previous = error_context_stack;
-	error_context_stack = &ctx;
+	c->ctx.callback = glue_context;
+	c->ctx.arg = g;
+	c->ctx.previous = error_context_stack;
+	error_context_stack = &c->ctx;
 
-	load_system(&g);
-	{
-		Oid			argt[1] = {INT4OID};
-		Datum		argv[1] = {Int32GetDatum(g.system_id)};
+	load_system(g, kind);
+	argv[0] = Int32GetDatum(g->system_id);
+	/* one collection of a system at a time: a second one waits its turn */
+	if (SPI_execute_with_args("SELECT pg_advisory_xact_lock(1801547382, $1)",
+							  1, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "kant: locking the system failed");
+	if (SPI_execute_with_args("INSERT INTO kant.collection (system_id, started_at)"
+							  " VALUES ($1, clock_timestamp()) RETURNING collection_id",
+							  1, argt, argv, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "kant: recording the collection failed");
+	c->collection_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+}
 
-		/* one collection of a system at a time: a second one waits its turn */
-		if (SPI_execute_with_args("SELECT pg_advisory_xact_lock(1801547382, $1)",
-								  1, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "kant: locking the system failed");
+static Datum
+collect_end(Glue *g, Call *c)
+{
+	char	   *error = g->error;
+	char	   *sqlstate = g->sqlstate;
+	Datum		result;
 
-		if (SPI_execute_with_args("INSERT INTO kant.collection (system_id, started_at)"
-								  " VALUES ($1, clock_timestamp()) RETURNING collection_id",
-								  1, argt, argv, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
-			elog(ERROR, "kant: recording the collection failed");
-		collection_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													SPI_tuptable->tupdesc, 1, &isnull));
-	}
-
-	/*
-	 * Each step commits into the function's transaction when it succeeds, so
-	 * what was read before a failure stays; a step that fails is rolled back
-	 * whole and ends the collection.
-	 */
-	{
-		RunsPhase	ph;
-
-		memset(&ph, 0, sizeof(ph));
-		if (run_step(&g, step_jobs, &ph.names))
-		{
-			if (run_step(&g, step_runs_begin, &ph))
-				while (ph.ntodo > 0 && run_step(&g, runs_round, &ph))
-					;
-			g.op = NULL;
-			if (g.error == NULL)
-				run_step(&g, step_triggers, NULL);
-		}
-	}
-	error = g.error;
-	sqlstate = g.sqlstate;
-	error_context_stack = ctx.previous;
-
+	error_context_stack = c->ctx.previous;
 	{
 		Oid			argt[11] = {INT8OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID,
 		INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID};
-		Datum		argv[11] = {Int64GetDatum(collection_id), Int32GetDatum(g.requests),
-			Int32GetDatum(g.retries), Int32GetDatum(g.pages), Int32GetDatum(g.jobs),
-			Int32GetDatum(g.runs_seen), Int32GetDatum(g.runs_new), Int32GetDatum(g.runs_changed),
-			Int32GetDatum(g.schedules),
+		Datum		argv[11] = {Int64GetDatum(c->collection_id), Int32GetDatum(g->requests),
+			Int32GetDatum(g->retries), Int32GetDatum(g->pages), Int32GetDatum(g->jobs),
+			Int32GetDatum(g->runs_seen), Int32GetDatum(g->runs_new), Int32GetDatum(g->runs_changed),
+			Int32GetDatum(g->schedules),
 			sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0,
 		error ? CStringGetTextDatum(error) : (Datum) 0};
 		char		nulls[11];
@@ -762,15 +757,43 @@ kant_collect_glue(PG_FUNCTION_ARGS)
 	/* SPI_finish frees what the steps allocated: keep the message */
 	if (error)
 	{
-		error = MemoryContextStrdup(fcxt, error);
-		sqlstate = MemoryContextStrdup(fcxt, sqlstate);
+		error = MemoryContextStrdup(c->fcxt, error);
+		sqlstate = MemoryContextStrdup(c->fcxt, sqlstate);
 	}
 	SPI_finish();
 	if (error)
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
-				 errmsg("kant: collection %lld of glue system \"%s\" failed [%s]: %s",
-						(long long) collection_id, g.system, sqlstate, error),
-				 errhint("What it read is rolled back; the next collection reads it again. See SELECT * FROM kant.collector_health;")));
-	PG_RETURN_DATUM(result);
+				 errmsg("kant: collection %lld of %s system \"%s\" failed [%s]: %s",
+						(long long) c->collection_id, g->kind, g->system, sqlstate, error),
+				 errhint("What was read before the failure is kept; the next collection reads the rest. See SELECT * FROM kant.collector_health;")));
+	return result;
+}
+
+PG_FUNCTION_INFO_V1(kant_collect_glue);
+Datum
+kant_collect_glue(PG_FUNCTION_ARGS)
+{
+	Glue		g;
+	Call		c;
+	RunsPhase	ph;
+
+	collect_begin(&g, &c, "glue", PG_GETARG_TEXT_PP(0));
+
+	/*
+	 * Each step commits into the function's transaction when it succeeds, so
+	 * what was read before a failure stays; a step that fails is rolled back
+	 * whole and ends the collection.
+	 */
+	memset(&ph, 0, sizeof(ph));
+	if (run_step(&g, step_jobs, &ph.names))
+	{
+		if (run_step(&g, step_runs_begin, &ph))
+			while (ph.ntodo > 0 && run_step(&g, runs_round, &ph))
+				;
+		g.op = NULL;
+		if (g.error == NULL)
+			run_step(&g, step_triggers, NULL);
+	}
+	PG_RETURN_DATUM(collect_end(&g, &c));
 }
