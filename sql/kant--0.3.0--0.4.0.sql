@@ -29,15 +29,17 @@ ALTER TABLE @extschema@.system
 	ADD COLUMN region text,
 	ADD COLUMN max_parallel integer CHECK (max_parallel BETWEEN 1 AND 64),
 	ADD COLUMN collect_overlap_seconds integer NOT NULL DEFAULT 86400
-		CHECK (collect_overlap_seconds >= 0);
+		CHECK (collect_overlap_seconds >= 0),
+	ADD COLUMN collected_until timestamptz;
 COMMENT ON COLUMN @extschema@.system.region IS 'AWS region of a glue system, e.g. ap-northeast-1 (signs requests; default endpoint https://glue.<region>.amazonaws.com)';
 COMMENT ON COLUMN @extschema@.system.max_parallel IS 'requests a collector keeps in flight at once for this system (NULL: kant.http_max_parallel)';
-COMMENT ON COLUMN @extschema@.system.collect_overlap_seconds IS 'a collection re-reads runs started this long before the newest run kant holds of each job (late updates of recent runs)';
+COMMENT ON COLUMN @extschema@.system.collect_overlap_seconds IS 'a collection re-reads this far behind what an earlier one read completely (late updates of recent runs)';
+COMMENT ON COLUMN @extschema@.system.collected_until IS 'airflow: task instances updated before this were read completely by a collection';
 
 CREATE TABLE @extschema@.credential (
 	system_id		integer PRIMARY KEY REFERENCES @extschema@.system ON DELETE CASCADE,
 	from_env		boolean NOT NULL DEFAULT false,
-	principal		text NOT NULL,
+	principal		text,
 	secret			text NOT NULL,
 	session_token	text,
 	updated_at		timestamptz NOT NULL DEFAULT now()
@@ -46,8 +48,8 @@ COMMENT ON TABLE @extschema@.credential IS
 	'Collector credentials, readable only by the extension owner (no grants, no view): an AWS access key pair (and session token) or an Airflow user and password; with from_env, the names of environment variables of the server that hold them';
 COMMENT ON COLUMN @extschema@.credential.system_id IS 'the system';
 COMMENT ON COLUMN @extschema@.credential.from_env IS 'true: the other columns name environment variables of the server process';
-COMMENT ON COLUMN @extschema@.credential.principal IS 'AWS access key id, or Airflow user name';
-COMMENT ON COLUMN @extschema@.credential.secret IS 'AWS secret access key, or Airflow password';
+COMMENT ON COLUMN @extschema@.credential.principal IS 'AWS access key id, or Airflow user name; NULL for an Airflow bearer token';
+COMMENT ON COLUMN @extschema@.credential.secret IS 'AWS secret access key, Airflow password, or Airflow bearer token';
 COMMENT ON COLUMN @extschema@.credential.session_token IS 'AWS session token (temporary credentials), or NULL';
 COMMENT ON COLUMN @extschema@.credential.updated_at IS 'when it was set';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.credential', '');
@@ -170,19 +172,20 @@ CREATE FUNCTION @extschema@.set_credentials(system text, principal text, secret 
 	AS $$
 DECLARE
 	sid integer;
+	k text;
 BEGIN
-	SELECT s.system_id INTO sid FROM @extschema@.system s WHERE s.name = set_credentials.system;
+	SELECT s.system_id, s.kind INTO sid, k FROM @extschema@.system s WHERE s.name = set_credentials.system;
 	IF sid IS NULL THEN
 		RAISE EXCEPTION 'system "%" does not exist', system
 			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_system().';
 	END IF;
-	IF coalesce(principal, '') = '' OR coalesce(secret, '') = '' THEN
+	IF coalesce(secret, '') = '' OR (coalesce(principal, '') = '' AND k <> 'airflow') THEN
 		RAISE EXCEPTION 'principal and secret must not be empty'
 			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'AWS: the access key id and secret access key; Airflow: user and password.';
+				  HINT = 'AWS: the access key id and secret access key; Airflow: user and password, or NULL and a bearer token.';
 	END IF;
 	INSERT INTO @extschema@.credential AS c (system_id, from_env, principal, secret, session_token)
-	VALUES (sid, from_env, principal, secret, NULLIF(session_token, ''))
+	VALUES (sid, from_env, NULLIF(principal, ''), secret, NULLIF(session_token, ''))
 	ON CONFLICT (system_id) DO UPDATE SET from_env = excluded.from_env,
 		principal = excluded.principal, secret = excluded.secret,
 		session_token = excluded.session_token, updated_at = now();
@@ -202,6 +205,15 @@ COMMENT ON FUNCTION @extschema@.collect_glue(text) IS
 REVOKE ALL ON FUNCTION @extschema@.set_endpoint(text, text, text, integer, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.collect_glue(text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.collect_airflow(system text)
+	RETURNS @extschema@.collection
+	AS 'MODULE_PATHNAME', 'kant_collect_airflow'
+	LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.collect_airflow(text) IS
+	'Read an airflow system''s task instances updated since the last collection through the REST API (v2 when the server has it, else v1; paged to total_entries; basic auth or bearer token), ingest them, and take the DAGs'' cron schedules; returns the collection record. A failure keeps what was read before it, is recorded and raised as a WARNING.';
+REVOKE ALL ON FUNCTION @extschema@.collect_airflow(text) FROM PUBLIC;
 
 -- what a collector does with what it found
 CREATE FUNCTION @extschema@._collector_job(system_id integer, job text)
@@ -263,13 +275,13 @@ BEGIN
 		RAISE EXCEPTION 'system "%" does not exist', system
 			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_system().';
 	END IF;
-	IF k <> 'glue' THEN
-		RAISE EXCEPTION 'kant cannot poll % systems yet', k
+	IF k NOT IN ('glue', 'airflow') THEN
+		RAISE EXCEPTION 'kant does not poll % systems', k
 			USING ERRCODE = 'feature_not_supported',
-				  HINT = 'Airflow systems report through kant.report_run (callbacks) or kant.ingest_airflow_task_instances for now.';
+				  HINT = 'OpenLineage and manual systems send their runs (kant.ingest_openlineage, kant.report_run).';
 	END IF;
 	RETURN @extschema@._cron_job('kant-collect-' || system, schedule,
-		format('SELECT sqlstate, error FROM kant.collect_glue(%L)', system));
+		format('SELECT sqlstate, error FROM kant.collect_%s(%L)', k, system));
 END
 $$;
 COMMENT ON FUNCTION @extschema@.schedule_collection(text, text) IS

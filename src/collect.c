@@ -797,3 +797,343 @@ kant_collect_glue(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_DATUM(collect_end(&g, &c));
 }
+
+/* ------------------------------------------------------------ airflow */
+
+/*
+ * kant.collect_airflow(system): the task instances updated since the last
+ * collection (minus the overlap), through the stable REST API -- v2 (Airflow
+ * 3) when the server has it, else v1 (Airflow 2, Composer 2) -- paged until
+ * total_entries whatever page size the server clamps to, the pages after the
+ * first fetched at once; then the DAGs' cron schedules.  Basic auth with a
+ * user and password, or a bearer token.
+ */
+
+static Jsonb *
+json_obj(Jsonb *j, const char *key)
+{
+	JsonbValue	k,
+			   *v;
+
+	if (!JB_ROOT_IS_OBJECT(j))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type != jbvBinary)
+		return NULL;
+	return JsonbValueToJsonb(v);
+}
+
+static void
+resolve_airflow(Glue *g)
+{
+	char	   *principal = g->principal,
+			   *secret = g->secret;
+	size_t		len;
+
+	if (g->endpoint == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("airflow system \"%s\" has no endpoint", g->system),
+				 errhint("kant.set_endpoint('%s', 'https://<your Airflow web server>')", g->system)));
+	if (secret == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("airflow system \"%s\" has no credentials", g->system),
+				 errhint("kant.set_credentials('%s', user, password) for basic auth, or kant.set_credentials('%s', NULL, token) for a bearer token.",
+						 g->system, g->system)));
+	if (g->from_env)
+	{
+		if (principal)
+			principal = env_or_error(principal, "user", g->system);
+		secret = env_or_error(secret, principal ? "password" : "token", g->system);
+	}
+	len = strlen(g->endpoint);
+	while (len > 0 && g->endpoint[len - 1] == '/')
+		g->endpoint[--len] = '\0';
+	if (principal)
+		g->userpwd = psprintf("%s:%s", principal, secret);
+	else
+		g->auth_header = psprintf("Authorization: Bearer %s", secret);
+}
+
+/* Airflow's errors are problem+json: {"title", "detail", "status"}. */
+static void
+af_raise(Glue *g, KantHttpRequest *req)
+{
+	char	   *volatile title = NULL;
+	char	   *volatile detail = NULL;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (req->curl_code != 0 || req->too_large || req->response_len == 0)
+		kant_http_raise(req, g->op);
+	PG_TRY();
+	{
+		Jsonb	   *j = parse_reply(g, req);
+
+		title = json_str(j, "title");
+		detail = json_str(j, "detail");
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	if (title == NULL && detail == NULL)
+		kant_http_raise(req, g->op);
+	ereport(ERROR,
+			(errcode(req->status == 401 || req->status == 403 ?
+					 ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION : ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			 errmsg("kant: Airflow %s on %s failed with HTTP %ld: %s", g->op, req->host, req->status,
+					title ? title : detail),
+			 title && detail ? errdetail("%s", detail) : 0));
+}
+
+static void
+af_get(Glue *g, const char *op, char **urls, int n, KantHttpRequest **reqs, bool allow_404)
+{
+	List	   *headers = list_make1(pstrdup("Accept: application/json"));
+	int			i;
+
+	if (g->auth_header)
+		headers = lappend(headers, g->auth_header);
+	g->op = op;
+	for (i = 0; i < n; i++)
+	{
+		reqs[i] = palloc0(sizeof(KantHttpRequest));
+		reqs[i]->method = "GET";
+		reqs[i]->url = urls[i];
+		reqs[i]->headers = headers;
+		reqs[i]->userpwd = g->userpwd;
+		reqs[i]->basic_auth = true;
+	}
+	kant_http_perform(reqs, n, &g->opt, NULL, NULL);
+	for (i = 0; i < n; i++)
+	{
+		g->requests += reqs[i]->attempts;
+		g->retries += reqs[i]->attempts - 1;
+		if (kant_http_failed(reqs[i]) && !(allow_404 && reqs[i]->status == 404))
+			af_raise(g, reqs[i]);
+	}
+}
+
+static int
+json_int(Jsonb *j, const char *key)
+{
+	bool		found;
+	double		v = json_num(j, key, &found);
+
+	return found ? (int) v : -1;
+}
+
+/* Which API the server speaks, and from when to read. */
+static void
+step_af_detect(Glue *g, void *arg)
+{
+	char	   *url;
+	KantHttpRequest *req;
+	Oid			argt[1] = {INT4OID};
+	Datum		argv[1] = {Int32GetDatum(g->system_id)};
+	bool		isnull;
+	Datum		v;
+
+	resolve_airflow(g);
+	url = psprintf("%s/api/v2/version", g->endpoint);
+	af_get(g, "GET /api/v2/version", &url, 1, &req, true);
+	if (req->status == 200)
+		g->api = "v2";
+	else
+	{
+		url = psprintf("%s/api/v1/version", g->endpoint);
+		af_get(g, "GET /api/v1/version", &url, 1, &req, false);
+		g->api = "v1";
+	}
+	if (SPI_execute_with_args("SELECT to_char((s.collected_until - make_interval(secs => s.collect_overlap_seconds))"
+							  " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+							  " FROM kant.system s WHERE s.system_id = $1",
+							  1, argt, argv, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "kant: reading the cursor failed");
+	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	g->has_cursor = !isnull;
+	g->since = isnull ? NULL : TextDatumGetCString(v);
+}
+
+static char *
+ti_url(Glue *g, int offset)
+{
+	return psprintf("%s/api/%s/dags/~/dagRuns/~/taskInstances?limit=1000&offset=%d%s%s",
+					g->endpoint, g->api, offset,
+					g->since ? "&updated_at_gte=" : "", g->since ? g->since : "");
+}
+
+static void
+af_ingest(Glue *g, KantHttpRequest *req)
+{
+	Oid			argt[2] = {TEXTOID, TEXTOID};
+	Datum		argv[2] = {CStringGetTextDatum(g->system),
+	PointerGetDatum(cstring_to_text_with_len(req->response, req->response_len))};
+	bool		isnull;
+	HeapTuple	t;
+	TupleDesc	d;
+
+	if (SPI_execute_with_args("SELECT received, inserted, updated FROM kant.ingest_airflow_task_instances($1, $2)",
+							  2, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "kant: ingesting a page failed");
+	t = SPI_tuptable->vals[0];
+	d = SPI_tuptable->tupdesc;
+	g->runs_seen += DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
+	g->runs_new += DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
+	g->runs_changed += DatumGetInt32(SPI_getbinval(t, d, 3, &isnull));
+	g->pages++;
+}
+
+/* The first page says how many there are and how many a page holds. */
+static void
+step_af_first(Glue *g, void *arg)
+{
+	char	   *url = ti_url(g, 0);
+	KantHttpRequest *req;
+	Jsonb	   *j;
+	int			total,
+				len,
+				off;
+
+	af_get(g, "GET taskInstances", &url, 1, &req, false);
+	j = parse_reply(g, req);
+	af_ingest(g, req);
+	total = json_int(j, "total_entries");
+	len = list_length(json_array_objects(j, "task_instances"));
+	g->offsets = NIL;
+	if (len > 0)
+		for (off = len; off < total; off += len)
+			g->offsets = lappend_int(g->offsets, off);
+}
+
+/* The other pages, all at once (bounded by max_parallel). */
+static void
+step_af_rest(Glue *g, void *arg)
+{
+	int			n = list_length(g->offsets);
+	char	  **urls = palloc(sizeof(char *) * Max(n, 1));
+	KantHttpRequest **reqs = palloc(sizeof(KantHttpRequest *) * Max(n, 1));
+	ListCell   *lc;
+	int			i;
+
+	foreach(lc, g->offsets)
+		urls[foreach_current_index(lc)] = ti_url(g, lfirst_int(lc));
+	if (n > 0)
+		af_get(g, "GET taskInstances", urls, n, reqs, false);
+	for (i = 0; i < n; i++)
+	{
+		parse_reply(g, reqs[i]);	/* a malformed page is an error, not a skip */
+		af_ingest(g, reqs[i]);
+	}
+	g->offsets = NIL;
+}
+
+/* The DAGs' cron schedules become their tasks' schedules; then the cursor moves. */
+static void
+step_af_dags(Glue *g, void *arg)
+{
+	int			offset = 0,
+				total;
+	Oid			argt[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Oid			qt[2] = {INT4OID, TEXTOID};
+
+	do
+	{
+		char	   *url = psprintf("%s/api/%s/dags?limit=1000&offset=%d", g->endpoint, g->api, offset);
+		KantHttpRequest *req;
+		Jsonb	   *j;
+		List	   *dags;
+		ListCell   *lc;
+
+		af_get(g, "GET dags", &url, 1, &req, false);
+		j = parse_reply(g, req);
+		total = json_int(j, "total_entries");
+		dags = json_array_objects(j, "dags");
+		offset += list_length(dags);
+		foreach(lc, dags)
+		{
+			Jsonb	   *d = lfirst(lc);
+			char	   *dag_id = json_str(d, "dag_id");
+			char	   *cron = NULL;
+			Jsonb	   *si;
+			uint64		k,
+						njobs;
+			SPITupleTable *jobs;
+
+			if (dag_id == NULL)
+				continue;
+			g->jobs++;
+			if (strcmp(g->api, "v2") == 0)
+				cron = json_str(d, "timetable_summary");
+			else if ((si = json_obj(d, "schedule_interval")) != NULL)
+			{
+				char	   *type = json_str(si, "__type");
+
+				if (type && strcmp(type, "CronExpression") == 0)
+					cron = json_str(si, "value");
+			}
+			if (cron == NULL)
+				continue;
+			{
+				Datum		qv[2] = {Int32GetDatum(g->system_id), CStringGetTextDatum(dag_id)};
+
+				if (SPI_execute_with_args("SELECT j.name, s.time_zone FROM kant.job j JOIN kant.system s USING (system_id)"
+										  " WHERE j.system_id = $1 AND j.dag_id = $2",
+										  2, qt, qv, NULL, false, 0) != SPI_OK_SELECT)	/* sees the jobs just registered */
+					elog(ERROR, "kant: reading a DAG's tasks failed");
+			}
+			jobs = SPI_tuptable;
+			njobs = SPI_processed;
+			for (k = 0; k < njobs; k++)
+			{
+				Datum		av[5];
+				bool		isnull;
+				SPITupleTable *keep = jobs;
+
+				av[0] = CStringGetTextDatum(g->system);
+				av[1] = CStringGetTextDatum(SPI_getvalue(keep->vals[k], keep->tupdesc, 1));
+				av[2] = CStringGetTextDatum(cron);
+				av[3] = CStringGetTextDatum(SPI_getvalue(keep->vals[k], keep->tupdesc, 2));
+				av[4] = CStringGetTextDatum("airflow_dag");
+				if (SPI_execute_with_args("SELECT kant._collector_schedule($1, $2, $3, $4, $5)",
+										  5, argt, av, NULL, false, 0) != SPI_OK_SELECT)
+					elog(ERROR, "kant: setting a schedule failed");
+				if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+					g->schedules++;
+			}
+		}
+		if (dags == NIL)
+			break;
+	} while (offset < total);
+	g->op = NULL;
+	{
+		Oid			ut[1] = {INT4OID};
+		Datum		uv[1] = {Int32GetDatum(g->system_id)};
+
+		/* everything updated before this transaction began has been read */
+		if (SPI_execute_with_args("UPDATE kant.system SET collected_until = now() WHERE system_id = $1",
+								  1, ut, uv, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "kant: moving the cursor failed");
+	}
+}
+
+PG_FUNCTION_INFO_V1(kant_collect_airflow);
+Datum
+kant_collect_airflow(PG_FUNCTION_ARGS)
+{
+	Glue		g;
+	Call		c;
+
+	collect_begin(&g, &c, "airflow", PG_GETARG_TEXT_PP(0));
+	if (run_step(&g, step_af_detect, NULL) &&
+		run_step(&g, step_af_first, NULL) &&
+		run_step(&g, step_af_rest, NULL))
+		run_step(&g, step_af_dags, NULL);
+	PG_RETURN_DATUM(collect_end(&g, &c));
+}

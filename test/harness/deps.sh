@@ -10,7 +10,7 @@ packages=(
 	postgresql-client-common libtap-parser-sourcehandler-pgtap-perl
 	libcurl4-openssl-dev
 	python3 python3-psycopg2 python3-botocore
-	openjdk-17-jdk-headless libpostgresql-jdbc-java
+	openjdk-17-jdk-headless libpostgresql-jdbc-java python3-jsonschema python3-yaml
 )
 
 missing=()

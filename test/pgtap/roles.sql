@@ -41,6 +41,7 @@ GRANT EXECUTE ON FUNCTION
     kant.set_endpoint(text, text, text, integer, interval),
     kant.set_credentials(text, text, text, text, boolean),
     kant.collect_glue(text),
+    kant.collect_airflow(text),
     kant.schedule_collection(text, text),
     kant.unschedule_collection(text)
   TO kant_admin;

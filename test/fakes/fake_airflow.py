@@ -1,0 +1,224 @@
+#!/usr/bin/python3
+"""A fake Airflow web server speaking the stable REST API: v1 (Airflow 2 / Cloud
+Composer 2) or v2 (Airflow 3), with the simulated month of SOCRATES
+(test/fakes/simulate.py).  Every reply is validated against the OpenAPI spec
+of its version (../shared/reference/airflow/v1-openapi.yaml, v2-openapi.yaml)
+with Debian's python3-jsonschema before it is sent; OpenAPI's `nullable` is
+read as "or null".
+
+  GET /api/<v>/version
+  GET /api/<v>/dags?limit&offset                      DAGCollection / DAGCollectionResponse
+  GET /api/<v>/dags/~/dagRuns/~/taskInstances?limit&offset&updated_at_gte
+                                                      TaskInstanceCollection(Response)
+
+A v1 server has no /api/v2 (404), a v2 server no /api/v1.  Pages are clamped to
+max_page (Airflow's maximum_page_limit, 100).  Auth: v1 basic (user, password),
+v2 bearer token; anything else is 401.  Knobs as the fake Glue: latency and
+faults (hang, malformed, truncated, 500, 503, 429).
+"""
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import sys
+import time
+import urllib.parse
+
+import jsonschema
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from http_fake import FakeHTTP, Handler  # noqa: E402
+from simulate import platform  # noqa: E402
+
+SPECS = os.environ.get("KANT_AIRFLOW_SPECS",
+                       os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                    "..", "..", "..", "shared", "reference", "airflow"))
+
+
+def nullable(node):
+    """OpenAPI 3.0 `nullable: true` as JSON Schema: the schema, or null."""
+    if isinstance(node, dict):
+        out = {k: nullable(v) for k, v in node.items() if k != "nullable"}
+        if node.get("nullable"):
+            out = {"anyOf": [out, {"type": "null"}]}
+        return out
+    if isinstance(node, list):
+        return [nullable(x) for x in node]
+    return node
+
+
+class Spec:
+    def __init__(self, version):
+        path = os.path.join(SPECS, "%s-openapi.yaml" % version)
+        self.components = nullable(yaml.safe_load(open(path))["components"])
+
+    def errors(self, schema_name, instance):
+        schema = {"$ref": "#/components/schemas/%s" % schema_name, "components": self.components}
+        v = jsonschema.Draft202012Validator(schema)
+        return ["%s: %s" % ("/".join(str(p) for p in e.absolute_path), e.message)
+                for e in v.iter_errors(instance)][:5]
+
+
+def iso(s):
+    return dt.datetime.fromisoformat(s)
+
+
+class AirflowHandler(Handler):
+    def reply(self, code, obj):
+        self.send(code, json.dumps(obj), [("Content-Type", "application/json")])
+
+    def do_GET(self):
+        a = self.server.fake
+        url = urllib.parse.urlsplit(self.path)
+        q = dict(urllib.parse.parse_qsl(url.query))
+        with a.lock:
+            a.requests.append({"path": self.path, "headers": dict(self.headers)})
+            a.in_flight += 1
+            a.max_in_flight = max(a.max_in_flight, a.in_flight)
+        try:
+            self.route(a, url.path, q, self.path)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            with a.lock:
+                a.in_flight -= 1
+
+    def route(self, a, path, q, full):
+        prefix = "/api/%s/" % a.version
+        if not path.startswith(prefix):
+            return self.reply(404, {"detail": "Not Found"} if a.version == "v2" else
+                              {"title": "Not Found", "status": 404, "type": "about:blank",
+                               "detail": "The requested URL was not found on the server."})
+        if not a.authorized(self.headers.get("Authorization", "")):
+            if a.version == "v2":
+                return self.reply(401, {"detail": "Not authenticated"})
+            return self.reply(401, {"title": "Unauthorized", "status": 401, "type": "about:blank",
+                                    "detail": "No credentials found or credentials are invalid."})
+        if a.latency:
+            time.sleep(a.latency)
+        fault = a.take_fault(full)     # matched against the path and the query
+        if fault == "hang":
+            a.stopping.wait(120)
+            return
+        if fault in ("500", "503"):
+            return self.reply(int(fault), {"title": "Server error", "status": int(fault), "type": "about:blank"})
+        if fault == "429":
+            return self.send(429, "Too Many Requests", [("Retry-After", "1")])
+        if fault == "malformed":
+            return self.send(200, '{"task_instances": [{"dag_id": ', [("Content-Type", "application/json")])
+        if fault == "truncated":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "5000")
+            self.end_headers()
+            self.wfile.write(b'{"task_instances": [')
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        rest = path[len(prefix):]
+        limit = min(int(q.get("limit", "100")), a.max_page)
+        offset = int(q.get("offset", "0"))
+        if rest == "version":
+            return a.answer(self, "VersionInfo", {"version": "2.10.5" if a.version == "v1" else "3.0.2",
+                                                  "git_version": None})
+        if rest == "dags":
+            dags = a.dags()
+            page = dags[offset:offset + limit]
+            name = "DAGCollection" if a.version == "v1" else "DAGCollectionResponse"
+            return a.answer(self, name, {"dags": page, "total_entries": len(dags)})
+        if rest == "dags/~/dagRuns/~/taskInstances":
+            tis = a.task_instances()
+            if "updated_at_gte" in q:
+                since = iso(q["updated_at_gte"].replace("Z", "+00:00"))
+                tis = [t for t in tis if a.updated_at(t) >= since]
+            page = tis[offset:offset + limit]
+            name = "TaskInstanceCollection" if a.version == "v1" else "TaskInstanceCollectionResponse"
+            return a.answer(self, name, {"task_instances": page, "total_entries": len(tis)})
+        return self.reply(404, {"detail": "Not Found"})
+
+
+class FakeAirflow(FakeHTTP):
+    def __init__(self, version="v1", user="kant", password="s3cret-pw", token="eyJhbGciOiJIUzI1NiJ9.kant.sig",
+                 data=None):
+        super().__init__(AirflowHandler)
+        self.version, self.user, self.password, self.token = version, user, password, token
+        self.spec = Spec(version)
+        self.data = data or platform(malformed=False)
+        self.max_page = 100
+        self.latency = 0
+        self.faults = []
+        self.invalid_replies = []
+        self.replies = {}
+
+    def authorized(self, header):
+        if self.version == "v1":
+            return header == "Basic " + base64.b64encode(("%s:%s" % (self.user, self.password)).encode()).decode()
+        return header == "Bearer " + self.token
+
+    def take_fault(self, path):
+        with self.lock:
+            for i, (fpath, kind) in enumerate(self.faults):
+                if fpath in path:
+                    del self.faults[i]
+                    return kind
+        return None
+
+    def answer(self, handler, schema, obj):
+        errs = self.spec.errors(schema, obj)
+        with self.lock:
+            if errs:
+                self.invalid_replies.append("%s: %s" % (schema, errs))
+            self.replies[schema] = self.replies.get(schema, 0) + 1
+        handler.reply(200, obj)
+
+    @staticmethod
+    def updated_at(t):
+        return iso(t.get("end_date") or t.get("start_date") or t.get("queued_when")
+                   or "2000-01-01T00:00:00+00:00")
+
+    def dags(self):
+        ids = sorted({t["dag_id"] for t in self.data.task_instances})
+        if self.version == "v1":
+            return [{"dag_id": d, "dag_display_name": d, "root_dag_id": None, "is_paused": False,
+                     "is_active": True, "is_subdag": False, "last_parsed_time": "2026-11-25T00:00:00+00:00",
+                     "last_pickled": None, "last_expired": None, "scheduler_lock": None, "pickle_id": None,
+                     "default_view": "grid", "fileloc": "/home/airflow/gcs/dags/%s.py" % d,
+                     "file_token": hashlib.md5(d.encode()).hexdigest(), "owners": ["data-platform"],
+                     "description": None, "schedule_interval": {"__type": "CronExpression", "value": "30 4 * * *"},
+                     "timetable_description": "At 04:30", "tags": [{"name": "socrates"}],
+                     "max_active_tasks": 16, "max_active_runs": 1, "max_consecutive_failed_dag_runs": 0,
+                     "has_task_concurrency_limits": False, "has_import_errors": False,
+                     "next_dagrun": None, "next_dagrun_data_interval_start": None,
+                     "next_dagrun_data_interval_end": None, "next_dagrun_create_after": None}
+                    for d in ids]
+        return [{"dag_id": d, "dag_display_name": d, "is_paused": False, "is_stale": False,
+                 "last_parsed_time": "2026-11-25T00:00:00Z", "last_expired": None,
+                 "bundle_name": "dags-folder", "bundle_version": None, "relative_fileloc": "%s.py" % d,
+                 "fileloc": "/opt/airflow/dags/%s.py" % d, "description": None,
+                 "timetable_summary": "30 4 * * *", "timetable_description": "At 04:30",
+                 "timetable_partitioned": False,
+                 "tags": [{"name": "socrates", "dag_id": d, "dag_display_name": d}], "max_active_tasks": 16, "max_active_runs": 1,
+                 "max_consecutive_failed_dag_runs": 0, "has_task_concurrency_limits": False,
+                 "has_import_errors": False, "next_dagrun_logical_date": None,
+                 "next_dagrun_data_interval_start": None, "next_dagrun_data_interval_end": None,
+                 "next_dagrun_run_after": None, "owners": ["data-platform"],
+                 "file_token": hashlib.md5(d.encode()).hexdigest()} for d in ids]
+
+    def task_instances(self):
+        if self.version == "v1":
+            return self.data.task_instances
+        out = []
+        for t in self.data.task_instances:
+            v = {k: t[k] for k in t if k not in ("execution_date", "sla_miss")}
+            logical = t["execution_date"]
+            v.update({
+                "id": hashlib.md5(("%s/%s/%s" % (t["dag_id"], t["dag_run_id"], t["task_id"])).encode()).hexdigest(),
+                "logical_date": logical,
+                "run_after": (iso(logical) + dt.timedelta(days=1)).isoformat(),
+                "task_display_name": t["task_id"], "dag_display_name": t["dag_id"],
+                "scheduled_when": t.get("queued_when"), "executor": None, "dag_version": None,
+                "rendered_map_index": None})
+            out.append(v)
+        return out
