@@ -2,7 +2,7 @@
 """A fake Airflow web server speaking the stable REST API: v1 (Airflow 2 / Cloud
 Composer 2) or v2 (Airflow 3), with the simulated month of SOCRATES
 (test/fakes/simulate.py).  Every reply is validated against the OpenAPI spec
-of its version (../shared/reference/airflow/v1-openapi.yaml, v2-openapi.yaml)
+of its version (test/fakes/airflow/v1-openapi.yaml, v2-openapi.yaml)
 with Debian's python3-jsonschema before it is sent; OpenAPI's `nullable` is
 read as "or null".
 
@@ -33,8 +33,7 @@ from http_fake import FakeHTTP, Handler  # noqa: E402
 from simulate import platform  # noqa: E402
 
 SPECS = os.environ.get("KANT_AIRFLOW_SPECS",
-                       os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                    "..", "..", "..", "shared", "reference", "airflow"))
+                       os.path.join(os.path.dirname(os.path.abspath(__file__)), "airflow"))
 
 
 def nullable(node):
