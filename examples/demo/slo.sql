@@ -7,24 +7,13 @@
 \pset null ''
 SET client_min_messages = warning;
 
-\echo '== Schedules, as the schedulers define them'
--- HEGEL: each Glue job's trigger fires at a time in UTC (what GetTriggers
--- returns); the simulated runs name it, e.g. hegel_nightly_0105 = 01:05 JST.
-SELECT 'hegel' AS system, count(kant.set_schedule('hegel',
-         format('cron(%s %s * * ? *)', m, (h + 24 - 9) % 24), job => job,
-         grace => '30 minutes', active_from => '2026-10-26', active_until => '2026-11-24')) AS jobs,
-       min(format('cron(%s %s * * ? *)', m, (h + 24 - 9) % 24)) || ' ...' AS first_trigger
-FROM (SELECT DISTINCT j.name AS job,
-             substr(r.details->>'TriggerName', 15, 2)::int AS h,
-             substr(r.details->>'TriggerName', 17, 2)::int AS m
-      FROM kant.job_run r JOIN kant.job j USING (job_id)
-      WHERE r.details ? 'TriggerName') t
-UNION ALL
--- SOCRATES: the DAGs run daily at 04:30 Asia/Tokyo; a DAG run's logical date
--- is the previous tick, so the run at D+1 04:30 carries business date D
-SELECT 'socrates', kant.set_schedule('socrates', '30 4 * * *', pipeline => 'socrates_daily',
-         grace => '1 hour', active_from => '2026-10-26', active_until => '2026-11-24'),
-       '30 4 * * * (Asia/Tokyo)';
+\echo '== Schedules: read by the collectors (Glue triggers, DAG schedules), bounded here to the simulated month'
+SELECT sy.name AS system, x.source, count(*) AS jobs, min(x.cron) AS first_cron, min(x.time_zone) AS zone,
+       count(kant.set_schedule(sy.name, x.cron, job => j.name, time_zone => x.time_zone,
+             grace => CASE sy.kind WHEN 'glue' THEN interval '30 minutes' ELSE interval '1 hour' END,
+             active_from => '2026-10-26', active_until => '2026-11-24')) AS bounded
+FROM kant.schedule x JOIN kant.job j USING (job_id) JOIN kant.system sy USING (system_id)
+GROUP BY 1, 2 ORDER BY 1;
 
 SELECT kant.create_slo('hegel_nightly', '04:30', pipeline => 'hegel_nightly', objective => 0.9,
          description => 'HEGEL: every Glue export of day D done by D+1 04:30 JST') > 0 AS hegel_slo,

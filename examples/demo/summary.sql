@@ -1,4 +1,4 @@
--- What kant shows after ingesting the simulated month (run by `make demo`).
+-- What kant shows after collecting the simulated month (run by `make demo`).
 \pset footer off
 \pset null ''
 

@@ -1,17 +1,34 @@
 #!/usr/bin/env bash
-# `make demo`: a throwaway PostgreSQL 15 with pg_cron and kant, a simulated month
-# of HEGEL (Glue) and SOCRATES (Composer) ingested through kant, and what kant shows.
+# `make demo`: a throwaway PostgreSQL 15 with pg_cron and kant.  Fakes of HEGEL
+# (AWS Glue) and SOCRATES (Composer's Airflow REST API) serve a simulated month
+# on loopback; kant's collectors, run by pg_cron, read it; then what kant shows.
 # KANT_DEMO_SHELL=1 make demo   leaves you in psql at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 exec pg_virtualenv -v 15 \
 	-o "shared_preload_libraries=pg_cron" -o "cron.database_name=postgres" \
+	-o "cron.use_background_workers=on" -o "max_worker_processes=16" \
 	bash -c '
 		set -euo pipefail
+		urls=$(mktemp -u)
+		/usr/bin/python3 test/fakes/serve.py "$urls" &
+		fakes=$!
+		trap "kill $fakes 2>/dev/null || true" EXIT
+		for i in $(seq 1 50); do [ -s "$urls" ] && break; sleep 0.2; done
+		read -r glue_url airflow_url < "$urls"
 		psql -q -c "CREATE EXTENSION pg_cron" >/dev/null
 		echo "== PostgreSQL $(psql -Atc "SHOW server_version"), pg_cron $(psql -Atc "SELECT extversion FROM pg_extension WHERE extname = '\''pg_cron'\''"), kant $(psql -Atc "SELECT default_version FROM pg_available_extensions WHERE name = '\''kant'\''")"
+		echo "== fake Glue (HEGEL) at $glue_url, fake Airflow (SOCRATES) at $airflow_url"
 		echo
-		/usr/bin/python3 examples/demo/load.py
+		psql -X -q -v glue_url="$glue_url" -v airflow_url="$airflow_url" -f examples/demo/collect.sql
+		echo
+		echo "== waiting for pg_cron to run the collectors (at the next minute)..."
+		for i in $(seq 1 150); do
+			done=$(psql -Atc "SELECT count(*) FROM kant.collector_health WHERE last_success_at IS NOT NULL")
+			[ "$done" -ge 2 ] && break
+			sleep 1
+		done
+		psql -X -q -f examples/demo/health.sql
 		echo
 		psql -X -q -f examples/demo/summary.sql
 		echo
