@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: benchmarks on a throwaway PostgreSQL 15 (pg_virtualenv; fsync off,
 # the same for every method).  Prints ratios measured side by side in one run.
-# KANT_BENCH=ingest or KANT_BENCH=slo runs one of the two.
+# KANT_BENCH=ingest, slo or collect runs one of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec pg_virtualenv -v 15 \
@@ -10,5 +10,7 @@ exec pg_virtualenv -v 15 \
 	bash -c 'case "${KANT_BENCH:-all}" in
 		ingest) /usr/bin/python3 bench/ingest.py ;;
 		slo) /usr/bin/python3 bench/slo.py ;;
-		*) /usr/bin/python3 bench/ingest.py && echo && /usr/bin/python3 bench/slo.py ;;
+		collect) /usr/bin/python3 bench/collect.py ;;
+		*) /usr/bin/python3 bench/ingest.py && echo && /usr/bin/python3 bench/slo.py &&
+			echo && /usr/bin/python3 bench/collect.py ;;
 	esac'

@@ -522,6 +522,11 @@ static void
 runs_round(Glue *g, void *arg)
 {
 	RunsPhase  *ph = arg;
+	MemoryContext keep = CurrentMemoryContext;
+	/* the pages of a round (replies, parsed JSON) go when the round ends */
+	MemoryContext round = AllocSetContextCreate(keep, "kant collection round",
+												ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(round);
 	char	  **bodies = palloc(sizeof(char *) * ph->ntodo);
 	KantHttpRequest **reqs = palloc(sizeof(KantHttpRequest *) * ph->ntodo);
 	int			next = 0,
@@ -556,7 +561,11 @@ runs_round(Glue *g, void *arg)
 				p->newest = s;
 			any = p->any = true;
 		}
-		p->next_token = json_str(j, "NextToken");
+		{
+			char	   *token = json_str(j, "NextToken");
+
+			p->next_token = token ? MemoryContextStrdup(keep, token) : NULL;
+		}
 		/* newest first: once a page reaches back past the watermark, stop */
 		if (p->next_token && !(p->has_stop && any && oldest < p->stop_before))
 			ph->todo[next++] = ph->todo[i];
@@ -564,6 +573,8 @@ runs_round(Glue *g, void *arg)
 			job_read(g, p);
 	}
 	ph->ntodo = next;
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(round);
 }
 
 static void

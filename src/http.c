@@ -24,7 +24,7 @@
 int			kant_http_connect_timeout_ms = 10000;
 int			kant_http_timeout_ms = 60000;
 int			kant_http_max_kb = 65536;
-int			kant_http_max_parallel = 4;
+int			kant_http_max_parallel = 16;
 int			kant_http_max_retries = 4;
 int			kant_http_retry_base_ms = 500;
 bool		kant_http_verify_tls = true;
@@ -66,7 +66,7 @@ kant_http_define_gucs(void)
 							PGC_USERSET, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("kant.http_max_parallel",
 							"Requests in flight at once, per batch (a system may set fewer).",
-							NULL, &kant_http_max_parallel, 4, 1, 64,
+							NULL, &kant_http_max_parallel, 16, 1, 64,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("kant.http_max_retries",
 							"Retries of a throttled, failed (5xx) or unreachable request.",
@@ -400,6 +400,7 @@ kant_http_perform(KantHttpRequest **reqs, int n, const KantHttpOptions *opt,
 						running,
 						queued,
 						wait_ms = 100;
+			bool		finished;
 			CURLMsg    *msg;
 
 			CHECK_FOR_INTERRUPTS();
@@ -420,6 +421,7 @@ kant_http_perform(KantHttpRequest **reqs, int n, const KantHttpOptions *opt,
 			}
 			if (curl_multi_perform(multi, &running) != CURLM_OK)
 				ereport(ERROR, (errcode(ERRCODE_SYSTEM_ERROR), errmsg("kant: curl_multi_perform failed")));
+			finished = false;
 			while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
 			{
 				Transfer   *t = NULL;
@@ -428,13 +430,26 @@ kant_http_perform(KantHttpRequest **reqs, int n, const KantHttpOptions *opt,
 					continue;
 				curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
 				finish(t, msg->data.result, multi, opt, retry_check, retry_arg, cxt);
+				finished = true;
 				if (t->done)
 					left--;
 			}
 			if (left == 0)
 				break;
+			/* a slot came free: start the next transfer now, not after a poll */
+			if (finished)
+				continue;
 			if (active == 0 && next > now)
 				wait_ms = (int) Min(100, (next - now) / 1000 + 1);
+			else
+			{
+				/* curl may want to be called back before any socket is ready */
+				long		curl_ms = -1;
+
+				curl_multi_timeout(multi, &curl_ms);
+				if (curl_ms >= 0 && curl_ms < wait_ms)
+					wait_ms = (int) curl_ms;
+			}
 			curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
 		}
 	}

@@ -15,6 +15,7 @@ Paths:
   /throttle/ID?retry_after=S  429 with Retry-After: S for the first request of ID, then 200
 """
 import http.server
+import socket
 import sys
 import threading
 import time
@@ -23,6 +24,12 @@ import urllib.parse
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        # headers and body go out in two writes: without this, Nagle's algorithm
+        # and the client's delayed ACK hold every answer ~40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, *args):
         pass
