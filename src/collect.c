@@ -304,8 +304,9 @@ not_found(KantHttpRequest *req)
 		strstr(req->response, "EntityNotFoundException") != NULL;
 }
 
+/* Signed POST requests of one operation, not yet sent. */
 static void
-glue_batch(Glue *g, const char *op, char **bodies, int n, KantHttpRequest **reqs)
+glue_requests(Glue *g, const char *op, char **bodies, int n, KantHttpRequest **reqs)
 {
 	List	   *headers = list_make2(psprintf("Content-Type: application/x-amz-json-1.1"),
 									 psprintf("X-Amz-Target: AWSGlue.%s", op));
@@ -325,6 +326,14 @@ glue_batch(Glue *g, const char *op, char **bodies, int n, KantHttpRequest **reqs
 		reqs[i]->aws_sigv4 = g->sigv4;
 		reqs[i]->userpwd = g->userpwd;
 	}
+}
+
+static void
+glue_batch(Glue *g, const char *op, char **bodies, int n, KantHttpRequest **reqs)
+{
+	int			i;
+
+	glue_requests(g, op, bodies, n, reqs);
 	kant_http_perform(reqs, n, &g->opt, glue_retry, g);
 	for (i = 0; i < n; i++)
 	{
@@ -517,6 +526,66 @@ runs_begin(Glue *g, RunsPhase *ph)
 	}
 }
 
+typedef struct Round
+{
+	Glue	   *g;
+	RunsPhase  *ph;
+	int		   *next;			/* jobs with another page to read */
+	int			nnext;
+	MemoryContext keep;
+} Round;
+
+/* A page arrived: ingest it now, while the other requests are in flight. */
+static void
+page_done(KantHttpRequest *req, void *arg)
+{
+	Round	   *rd = arg;
+	Glue	   *g = rd->g;
+	int			job = (int) (intptr_t) req->user;
+	JobPager   *p = &rd->ph->jobs[job];
+	Jsonb	   *j;
+	double		oldest = 0;
+	bool		any = false;
+	ListCell   *lc;
+
+	g->requests += req->attempts;
+	g->retries += req->attempts - 1;
+	if (kant_http_failed(req))
+	{
+		if (not_found(req))
+			return;				/* deleted since GetJobs: nothing to read */
+		glue_raise(g, req);
+	}
+	j = parse_reply(g, req);
+	ingest_page(g, req);
+	foreach(lc, json_array_objects(j, "JobRuns"))
+	{
+		bool		found;
+		double		s = json_num(lfirst(lc), "StartedOn", &found);
+
+		if (!found)
+			continue;
+		if (!any || s < oldest)
+			oldest = s;
+		if (!p->any || s > p->newest)
+			p->newest = s;
+		any = p->any = true;
+	}
+	{
+		char	   *token = json_str(j, "NextToken");
+
+		p->next_token = token ? MemoryContextStrdup(rd->keep, token) : NULL;
+	}
+	/* newest first: once a page reaches back past the watermark, stop */
+	if (p->next_token && !(p->has_stop && any && oldest < p->stop_before))
+		rd->next[rd->nnext++] = job;
+	else
+		job_read(g, p);
+	pfree(req->response);
+	req->response = NULL;
+	req->response_len = 0;
+}
+
 /* One round: the next page of every job still being read, all at once. */
 static void
 runs_round(Glue *g, void *arg)
@@ -529,50 +598,26 @@ runs_round(Glue *g, void *arg)
 	MemoryContext old = MemoryContextSwitchTo(round);
 	char	  **bodies = palloc(sizeof(char *) * ph->ntodo);
 	KantHttpRequest **reqs = palloc(sizeof(KantHttpRequest *) * ph->ntodo);
-	int			next = 0,
-				i;
-	ListCell   *lc;
+	KantHttpOptions opt = g->opt;
+	Round		rd;
+	int			i;
 
 	for (i = 0; i < ph->ntodo; i++)
 		bodies[i] = json_body("JobName", ph->jobs[ph->todo[i]].name,
 							  ph->jobs[ph->todo[i]].next_token, 200);
-	glue_batch(g, "GetJobRuns", bodies, ph->ntodo, reqs);
+	glue_requests(g, "GetJobRuns", bodies, ph->ntodo, reqs);
 	for (i = 0; i < ph->ntodo; i++)
-	{
-		JobPager   *p = &ph->jobs[ph->todo[i]];
-		Jsonb	   *j;
-		double		oldest = 0;
-		bool		any = false;
-
-		if (not_found(reqs[i]))
-			continue;			/* deleted since GetJobs */
-		j = parse_reply(g, reqs[i]);
-		ingest_page(g, reqs[i]);
-		foreach(lc, json_array_objects(j, "JobRuns"))
-		{
-			bool		found;
-			double		s = json_num(lfirst(lc), "StartedOn", &found);
-
-			if (!found)
-				continue;
-			if (!any || s < oldest)
-				oldest = s;
-			if (!p->any || s > p->newest)
-				p->newest = s;
-			any = p->any = true;
-		}
-		{
-			char	   *token = json_str(j, "NextToken");
-
-			p->next_token = token ? MemoryContextStrdup(keep, token) : NULL;
-		}
-		/* newest first: once a page reaches back past the watermark, stop */
-		if (p->next_token && !(p->has_stop && any && oldest < p->stop_before))
-			ph->todo[next++] = ph->todo[i];
-		else
-			job_read(g, p);
-	}
-	ph->ntodo = next;
+		reqs[i]->user = (void *) (intptr_t) ph->todo[i];
+	rd.g = g;
+	rd.ph = ph;
+	rd.next = MemoryContextAlloc(keep, sizeof(int) * Max(ph->ntodo, 1));
+	rd.nnext = 0;
+	rd.keep = keep;
+	opt.on_done = page_done;
+	opt.on_done_arg = &rd;
+	kant_http_perform(reqs, ph->ntodo, &opt, glue_retry, g);
+	memcpy(ph->todo, rd.next, sizeof(int) * rd.nnext);
+	ph->ntodo = rd.nnext;
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(round);
 }

@@ -93,6 +93,8 @@ kant_http_default_options(KantHttpOptions *opt)
 	opt->retry_base_ms = kant_http_retry_base_ms;
 	opt->retry_cap_ms = 30000;
 	opt->verify_tls = kant_http_verify_tls;
+	opt->on_done = NULL;
+	opt->on_done_arg = NULL;
 }
 
 /* ------------------------------------------------------------ callbacks */
@@ -340,6 +342,14 @@ finish(Transfer *t, CURLcode code, CURLM *multi, const KantHttpOptions *opt,
 	if (!retry)
 	{
 		t->done = true;
+		/* let the caller use it while the other transfers go on */
+		if (opt->on_done)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			opt->on_done(req, opt->on_done_arg);
+			MemoryContextSwitchTo(old);
+		}
 		return;
 	}
 	{

@@ -17,6 +17,8 @@
 
 #include "postgres.h"
 
+typedef struct KantHttpRequest KantHttpRequest;
+
 typedef struct KantHttpOptions
 {
 	int			connect_timeout_ms;
@@ -27,9 +29,10 @@ typedef struct KantHttpOptions
 	int			retry_base_ms;
 	int			retry_cap_ms;
 	bool		verify_tls;
+	/* called as each request reaches its final outcome, inside the batch (may throw) */
+	void		(*on_done) (KantHttpRequest *req, void *arg);
+	void	   *on_done_arg;
 } KantHttpOptions;
-
-typedef struct KantHttpRequest KantHttpRequest;
 
 /*
  * Decide whether a finished attempt is retried: return true to retry.  The
@@ -59,6 +62,8 @@ struct KantHttpRequest
 	bool		too_large;		/* the last response passed max_bytes */
 	char		error[256];		/* curl's message for a transport failure */
 	char	   *host;			/* for messages: the URL's host, nothing else */
+
+	void	   *user;			/* the caller's, untouched */
 
 	/* private */
 	void	   *priv;
