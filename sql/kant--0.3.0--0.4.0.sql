@@ -28,10 +28,14 @@ REVOKE ALL ON FUNCTION @extschema@.http_fetch(text[], integer) FROM PUBLIC;
 ALTER TABLE @extschema@.system
 	ADD COLUMN region text,
 	ADD COLUMN max_parallel integer CHECK (max_parallel BETWEEN 1 AND 64),
+	ADD COLUMN connect_timeout_ms integer CHECK (connect_timeout_ms BETWEEN 1 AND 600000),
+	ADD COLUMN timeout_ms integer CHECK (timeout_ms BETWEEN 1 AND 3600000),
 	ADD COLUMN collect_overlap_seconds integer NOT NULL DEFAULT 86400
 		CHECK (collect_overlap_seconds >= 0),
 	ADD COLUMN collected_until timestamptz;
 COMMENT ON COLUMN @extschema@.system.region IS 'AWS region of a glue system, e.g. ap-northeast-1 (signs requests; default endpoint https://glue.<region>.amazonaws.com)';
+COMMENT ON COLUMN @extschema@.system.connect_timeout_ms IS 'connect time limit of this system''s requests in ms (NULL: kant.http_connect_timeout)';
+COMMENT ON COLUMN @extschema@.system.timeout_ms IS 'time limit of one of this system''s requests in ms (NULL: kant.http_timeout)';
 COMMENT ON COLUMN @extschema@.system.max_parallel IS 'requests a collector keeps in flight at once for this system (NULL: kant.http_max_parallel)';
 COMMENT ON COLUMN @extschema@.system.collect_overlap_seconds IS 'a collection re-reads this far behind what an earlier one read completely (late updates of recent runs)';
 COMMENT ON COLUMN @extschema@.system.collected_until IS 'airflow: task instances updated before this were read completely by a collection';
@@ -130,7 +134,8 @@ COMMENT ON COLUMN @extschema@.collector_health.last_success_runs_seen IS 'runs i
 
 CREATE FUNCTION @extschema@.set_endpoint(system text, endpoint text DEFAULT NULL,
 		region text DEFAULT NULL, max_parallel integer DEFAULT NULL,
-		overlap interval DEFAULT NULL)
+		overlap interval DEFAULT NULL, connect_timeout interval DEFAULT NULL,
+		timeout interval DEFAULT NULL)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -149,7 +154,14 @@ BEGIN
 		RAISE EXCEPTION 'max_parallel % is out of range', max_parallel
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use 1 to 64.';
 	END IF;
+	IF connect_timeout IS NOT NULL AND (connect_timeout <= interval '0' OR connect_timeout > interval '10 minutes')
+	   OR timeout IS NOT NULL AND (timeout <= interval '0' OR timeout > interval '1 hour') THEN
+		RAISE EXCEPTION 'timeouts must be positive (connect at most 10 minutes, a request at most an hour)'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 	UPDATE @extschema@.system s SET
+		connect_timeout_ms = coalesce((extract(epoch FROM connect_timeout) * 1000)::integer, s.connect_timeout_ms),
+		timeout_ms = coalesce((extract(epoch FROM timeout) * 1000)::integer, s.timeout_ms),
 		endpoint = coalesce(set_endpoint.endpoint, s.endpoint),
 		region = coalesce(set_endpoint.region, s.region),
 		max_parallel = coalesce(set_endpoint.max_parallel, s.max_parallel),
@@ -161,8 +173,8 @@ BEGIN
 	END IF;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.set_endpoint(text, text, text, integer, interval) IS
-	'Where and how a collector reaches a system: endpoint URL, AWS region (glue), requests in flight, re-read overlap; arguments left NULL are unchanged';
+COMMENT ON FUNCTION @extschema@.set_endpoint(text, text, text, integer, interval, interval, interval) IS
+	'Where and how a collector reaches a system: endpoint URL, AWS region (glue), requests in flight, re-read overlap, connect and request timeouts; arguments left NULL are unchanged';
 
 CREATE FUNCTION @extschema@.set_credentials(system text, principal text, secret text,
 		session_token text DEFAULT NULL, from_env boolean DEFAULT false)
@@ -202,7 +214,7 @@ CREATE FUNCTION @extschema@.collect_glue(system text)
 COMMENT ON FUNCTION @extschema@.collect_glue(text) IS
 	'Read a glue system''s jobs, their runs since the last collection (GetJobs, GetJobRuns, paged, SigV4-signed) and their scheduled triggers, and ingest them; returns the collection record. A failure keeps what was read before it, is recorded and raised as a WARNING.';
 
-REVOKE ALL ON FUNCTION @extschema@.set_endpoint(text, text, text, integer, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.set_endpoint(text, text, text, integer, interval, interval, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.collect_glue(text) FROM PUBLIC;
 

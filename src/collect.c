@@ -135,7 +135,8 @@ load_system(Glue *g, const char *want_kind)
 
 	if (SPI_execute_with_args(
 							  "SELECT s.system_id, s.kind, s.endpoint, s.region, s.max_parallel,"
-							  " s.collect_overlap_seconds, c.from_env, c.principal, c.secret, c.session_token"
+							  " s.collect_overlap_seconds, c.from_env, c.principal, c.secret, c.session_token,"
+							  " s.connect_timeout_ms, s.timeout_ms"
 							  " FROM kant.system s LEFT JOIN kant.credential c USING (system_id)"
 							  " WHERE s.name = $1", 1, argt, argv, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "kant: reading the system failed");
@@ -156,6 +157,13 @@ load_system(Glue *g, const char *want_kind)
 
 		if (!isnull)
 			g->opt.max_parallel = DatumGetInt32(mp);
+		/* the system's own timeouts, else the settings' */
+		mp = SPI_getbinval(t, d, 11, &isnull);
+		if (!isnull)
+			g->opt.connect_timeout_ms = DatumGetInt32(mp);
+		mp = SPI_getbinval(t, d, 12, &isnull);
+		if (!isnull)
+			g->opt.timeout_ms = DatumGetInt32(mp);
 	}
 	g->overlap_s = DatumGetInt32(SPI_getbinval(t, d, 6, &isnull));
 	from_env = DatumGetBool(SPI_getbinval(t, d, 7, &isnull));

@@ -38,7 +38,7 @@ GRANT EXECUTE ON FUNCTION
     kant.expand_schedules(timestamptz),
     kant.schedule_slo_refresh(text),
     kant.unschedule_slo_refresh(),
-    kant.set_endpoint(text, text, text, integer, interval),
+    kant.set_endpoint(text, text, text, integer, interval, interval, interval),
     kant.set_credentials(text, text, text, text, boolean),
     kant.collect_glue(text),
     kant.collect_airflow(text),
