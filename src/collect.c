@@ -494,6 +494,7 @@ job_read(Glue *g, JobPager *p)
 		elog(ERROR, "kant: moving a watermark failed");
 }
 
+/* A page goes through the system's ingestion function, like any payload. */
 static void
 ingest_page(Glue *g, KantHttpRequest *req)
 {
@@ -503,9 +504,11 @@ ingest_page(Glue *g, KantHttpRequest *req)
 	bool		isnull;
 	HeapTuple	t;
 	TupleDesc	d;
+	const char *sql = strcmp(g->kind, "glue") == 0 ?
+		"SELECT received, inserted, updated FROM kant.ingest_glue_job_runs($1, $2)" :
+		"SELECT received, inserted, updated FROM kant.ingest_airflow_task_instances($1, $2)";
 
-	if (SPI_execute_with_args("SELECT received, inserted, updated FROM kant.ingest_glue_job_runs($1, $2)",
-							  2, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(sql, 2, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "kant: ingesting a page failed");
 	t = SPI_tuptable->vals[0];
 	d = SPI_tuptable->tupdesc;
@@ -1033,27 +1036,6 @@ ti_url(Glue *g, int offset)
 					g->since ? "&updated_at_gte=" : "", g->since ? g->since : "");
 }
 
-static void
-af_ingest(Glue *g, KantHttpRequest *req)
-{
-	Oid			argt[2] = {TEXTOID, TEXTOID};
-	Datum		argv[2] = {CStringGetTextDatum(g->system),
-	PointerGetDatum(cstring_to_text_with_len(req->response, req->response_len))};
-	bool		isnull;
-	HeapTuple	t;
-	TupleDesc	d;
-
-	if (SPI_execute_with_args("SELECT received, inserted, updated FROM kant.ingest_airflow_task_instances($1, $2)",
-							  2, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "kant: ingesting a page failed");
-	t = SPI_tuptable->vals[0];
-	d = SPI_tuptable->tupdesc;
-	g->runs_seen += DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
-	g->runs_new += DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
-	g->runs_changed += DatumGetInt32(SPI_getbinval(t, d, 3, &isnull));
-	g->pages++;
-}
-
 /* The first page says how many there are and how many a page holds. */
 static void
 step_af_first(Glue *g, void *arg)
@@ -1067,7 +1049,7 @@ step_af_first(Glue *g, void *arg)
 
 	af_get(g, "GET taskInstances", &url, 1, &req, false);
 	j = parse_reply(g, req);
-	af_ingest(g, req);
+	ingest_page(g, req);
 	total = json_int(j, "total_entries");
 	len = list_length(json_array_objects(j, "task_instances"));
 	g->offsets = NIL;
@@ -1093,7 +1075,7 @@ step_af_rest(Glue *g, void *arg)
 	for (i = 0; i < n; i++)
 	{
 		parse_reply(g, reqs[i]);	/* a malformed page is an error, not a skip */
-		af_ingest(g, reqs[i]);
+		ingest_page(g, reqs[i]);
 	}
 	g->offsets = NIL;
 }

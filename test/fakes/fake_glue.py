@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import sys
-import threading
 import time
 
 import botocore.session

@@ -9,35 +9,20 @@ collection asks only for what was updated since, the DAGs' cron schedules
 become the tasks' schedules, and wrong credentials, 5xx, 429, a malformed page
 and a hang are handled as the Glue collector handles them.  Prints TAP lines."""
 import os
-import subprocess
 import sys
 
-import psycopg2
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from taplib import fresh_db, tap  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
 from fake_airflow import FakeAirflow  # noqa: E402
 
 DB = "kant_airflow_collector"
-n = 0
-
-
-def tap(ok, what, detail=""):
-    global n
-    n += 1
-    print("%s %d - %s" % ("ok" if ok else "not ok", n, what))
-    if not ok and detail:
-        for line in str(detail).splitlines()[:10]:
-            print("# " + line)
 
 
 def run(version):
-    subprocess.run(["dropdb", "--if-exists", DB], check=True, stderr=subprocess.DEVNULL)
-    subprocess.run(["createdb", DB], check=True)
+    conn, cur = fresh_db(DB)
     af = FakeAirflow(version=version).start()
-    conn = psycopg2.connect(dbname=DB)
-    conn.autocommit = True
-    cur = conn.cursor()
-    cur.execute("SET client_min_messages = warning")
     cur.execute("CREATE EXTENSION kant")
     cur.execute("SET kant.http_retry_base = '20ms'")
     cur.execute("""SELECT kant.add_system('socrates', 'airflow', 'Asia/Tokyo', display_name => 'SOCRATES',
@@ -124,7 +109,7 @@ def run(version):
 def main():
     run("v1")
     run("v2")
-    print("1..%d" % n)
+    tap.plan()
 
 
 main()

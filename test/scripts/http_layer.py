@@ -12,22 +12,15 @@ import time
 
 import psycopg2
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from taplib import fresh_db, tap  # noqa: E402
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
 from http_fake import FakeHTTP  # noqa: E402
 
 DB = "kant_http"
 # time limits stretch under valgrind (test/harness/valgrind.sh sets it)
 F = float(os.environ.get("KANT_TIME_FACTOR", "1"))
-n = 0
-
-
-def tap(ok, what, detail=""):
-    global n
-    n += 1
-    print("%s %d - %s" % ("ok" if ok else "not ok", n, what))
-    if not ok and detail:
-        for line in str(detail).splitlines()[:10]:
-            print("# " + line)
 
 
 def connect():
@@ -49,11 +42,8 @@ def error_of(cur, sql, args=None):
 
 
 def main():
-    import subprocess
-    subprocess.run(["dropdb", "--if-exists", DB], check=True, stderr=subprocess.DEVNULL)
-    subprocess.run(["createdb", DB], check=True)
+    conn, cur = fresh_db(DB)
     fake = FakeHTTP().start()
-    conn, cur = connect()
     cur.execute("CREATE EXTENSION kant")
     # fast retries for the test; the defaults are 500 ms doubling
     cur.execute("SET kant.http_retry_base = '50ms'")
@@ -162,7 +152,7 @@ def main():
 
     fake.stop()
     conn.close()
-    print("1..%d" % n)
+    tap.plan()
 
 
 main()

@@ -5,25 +5,19 @@ ResultSetMetaData, and every value is the same whether the JVM runs in UTC or in
 Asia/Tokyo.  A control view with a timestamptz and an interval column shows the
 probe does catch both.  Prints TAP lines."""
 import os
+import sys
 import subprocess
 
 import psycopg2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from taplib import fresh_db, tap  # noqa: E402
 
 DB = "kant_jdbc"
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROBE = os.path.join(HERE, "..", "jdbc", "BiProbe.java")
 JAR = "/usr/share/java/postgresql.jar"
 
-n = 0
-
-
-def tap(ok, what, detail=""):
-    global n
-    n += 1
-    print("%s %d - %s" % ("ok" if ok else "not ok", n, what))
-    if not ok and detail:
-        for line in detail.splitlines()[:20]:
-            print("# " + line)
 
 
 def sql(statements):
@@ -84,8 +78,7 @@ def load():
 
 
 def main():
-    subprocess.run(["dropdb", "--if-exists", DB], check=True, stderr=subprocess.DEVNULL)
-    subprocess.run(["createdb", DB], check=True)
+    fresh_db(DB)[0].close()
     load()
 
     utc, tokyo = probe("UTC"), probe("Asia/Tokyo")
@@ -149,7 +142,7 @@ def main():
     crow_t = [l for l in ct if l.startswith("row bi_zz_control")]
     tap(crow_u != crow_t, "control: a timestamptz value changes with the JVM's zone: %s / %s"
         % (crow_u, crow_t))
-    print("1..%d" % n)
+    tap.plan()
 
 
 main()
