@@ -14,13 +14,13 @@ import os
 import sys
 import time
 
-import psycopg2
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "test", "fakes"))
+sys.path.insert(0, os.path.join(HERE, "..", "test", "scripts"))
 sys.path.insert(0, HERE)
 from fake_glue import FakeGlue  # noqa: E402
 from ingest import Peak  # noqa: E402
+from taplib import fresh_db  # noqa: E402
 
 JOBS = int(os.environ.get("KANT_BENCH_COLLECT_JOBS", "500"))
 LATENCY = 0.05
@@ -47,7 +47,6 @@ class Data:
 
 
 def main():
-    import subprocess
     glue = FakeGlue(secret_key=SECRET, data=Data()).start()
     glue.latency = LATENCY
     glue.page_size = 1000          # GetJobs: one page of 1000, as Glue allows
@@ -58,13 +57,7 @@ def main():
           % (JOBS, LATENCY * 1000))
     results = {}
     for label, parallel in (("kant, default concurrency", None), ("kant, one request at a time", 1)):
-        db = "kant_bench_collect"
-        subprocess.run(["dropdb", "--if-exists", db], check=True, stderr=subprocess.DEVNULL)
-        subprocess.run(["createdb", db], check=True)
-        conn = psycopg2.connect(dbname=db)
-        conn.autocommit = True
-        cur = conn.cursor()
-        cur.execute("SET client_min_messages = warning")
+        conn, cur = fresh_db("kant_bench_collect")
         cur.execute("CREATE EXTENSION kant")
         cur.execute("SELECT kant.add_system('bench', 'glue', 'UTC')")
         cur.execute("SELECT kant.set_endpoint('bench', %s, region => 'ap-northeast-1')", (glue.url("/"),))

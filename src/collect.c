@@ -237,18 +237,25 @@ parse_reply(Glue *g, KantHttpRequest *req)
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(req->response)));
 }
 
-static char *
-json_str(Jsonb *j, const char *key)
+/* The value of a key of a JSON object, or NULL. */
+static JsonbValue *
+json_key(Jsonb *j, const char *key)
 {
-	JsonbValue	k,
-			   *v;
+	JsonbValue	k;
 
-	if (!JB_ROOT_IS_OBJECT(j))
+	if (j == NULL || !JB_ROOT_IS_OBJECT(j))
 		return NULL;
 	k.type = jbvString;
 	k.val.string.val = (char *) key;
 	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
+	return findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
+}
+
+static char *
+json_str(Jsonb *j, const char *key)
+{
+	JsonbValue *v = json_key(j, key);
+
 	if (v == NULL || v->type != jbvString)
 		return NULL;
 	return pnstrdup(v->val.string.val, v->val.string.len);
@@ -378,17 +385,12 @@ json_body(const char *key, const char *value, const char *token, int max_results
 static List *
 json_array_objects(Jsonb *j, const char *key)
 {
-	JsonbValue	k,
-			   *v;
+	JsonbValue *v = json_key(j, key);
 	JsonbIterator *it;
 	JsonbValue	e;
 	JsonbIteratorToken tok;
 	List	   *out = NIL;
 
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = JB_ROOT_IS_OBJECT(j) ? findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k) : NULL;
 	if (v == NULL || v->type != jbvBinary)
 		return NIL;
 	it = JsonbIteratorInit(v->val.binary.data);
@@ -401,13 +403,8 @@ json_array_objects(Jsonb *j, const char *key)
 static double
 json_num(Jsonb *j, const char *key, bool *found)
 {
-	JsonbValue	k,
-			   *v;
+	JsonbValue *v = json_key(j, key);
 
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
 	*found = v != NULL && v->type == jbvNumeric;
 	return *found ? DatumGetFloat8(DirectFunctionCall1(numeric_float8,
 													   NumericGetDatum(v->val.numeric))) : 0;
@@ -879,15 +876,8 @@ kant_collect_glue(PG_FUNCTION_ARGS)
 static Jsonb *
 json_obj(Jsonb *j, const char *key)
 {
-	JsonbValue	k,
-			   *v;
+	JsonbValue *v = json_key(j, key);
 
-	if (!JB_ROOT_IS_OBJECT(j))
-		return NULL;
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
 	if (v == NULL || v->type != jbvBinary)
 		return NULL;
 	return JsonbValueToJsonb(v);
