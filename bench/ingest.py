@@ -31,6 +31,9 @@ import psycopg2
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "fakes"))
 from simulate import glue_bench_pages  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "scripts"))
+from taplib import rss_anon  # noqa: E402
+
 N = int(os.environ.get("KANT_BENCH_RUNS", "1000000"))
 JOBS = 1000
 JST = dt.timezone(dt.timedelta(hours=9))
@@ -58,14 +61,6 @@ ON CONFLICT (job_id, external_id, attempt) DO UPDATE SET
 WHERE excluded.source_updated_at > r.source_updated_at
    OR (kant.is_terminal(excluded.state) AND NOT kant.is_terminal(r.state))
 """
-
-
-def rss_anon(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 class Peak:

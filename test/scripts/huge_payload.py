@@ -19,15 +19,10 @@ import psycopg2
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fakes"))
 from simulate import glue_bench_pages  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from taplib import rss_anon  # noqa: E402
+
 MB = 1024 * 1024
-
-
-def rss_anon(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def peak_during(conn, pid, sql, args):

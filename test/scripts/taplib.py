@@ -1,4 +1,5 @@
-"""What the script suites share: TAP output, and a fresh database to work in."""
+"""What the script suites (and the benchmarks) share: TAP output, a fresh
+database to work in, and a backend's private memory."""
 import subprocess
 
 import psycopg2
@@ -31,3 +32,12 @@ def fresh_db(db):
     cur = conn.cursor()
     cur.execute("SET client_min_messages = warning")
     return conn, cur
+
+
+def rss_anon(pid):
+    """Private memory (RssAnon) of a process, in bytes."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    return 0
