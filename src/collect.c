@@ -491,13 +491,15 @@ job_read(Glue *g, JobPager *p)
 		elog(ERROR, "kant: moving a watermark failed");
 }
 
-/* A page goes through the system's ingestion function, like any payload. */
+/*
+ * A page goes through the system's ingestion function, like any payload: as
+ * the jsonb the collector parsed already (the reply is parsed once).
+ */
 static void
-ingest_page(Glue *g, KantHttpRequest *req)
+ingest_page(Glue *g, Jsonb *page)
 {
-	Oid			argt[2] = {TEXTOID, TEXTOID};
-	Datum		argv[2] = {CStringGetTextDatum(g->system),
-	PointerGetDatum(cstring_to_text_with_len(req->response, req->response_len))};
+	Oid			argt[2] = {TEXTOID, JSONBOID};
+	Datum		argv[2] = {CStringGetTextDatum(g->system), JsonbPGetDatum(page)};
 	bool		isnull;
 	HeapTuple	t;
 	TupleDesc	d;
@@ -565,7 +567,7 @@ page_done(KantHttpRequest *req, void *arg)
 		glue_raise(g, req);
 	}
 	j = parse_reply(g, req);
-	ingest_page(g, req);
+	ingest_page(g, j);
 	foreach(lc, json_array_objects(j, "JobRuns"))
 	{
 		bool		found;
@@ -1039,7 +1041,7 @@ step_af_first(Glue *g, void *arg)
 
 	af_get(g, "GET taskInstances", &url, 1, &req, false);
 	j = parse_reply(g, req);
-	ingest_page(g, req);
+	ingest_page(g, j);
 	total = json_int(j, "total_entries");
 	len = list_length(json_array_objects(j, "task_instances"));
 	g->offsets = NIL;
@@ -1064,8 +1066,8 @@ step_af_rest(Glue *g, void *arg)
 		af_get(g, "GET taskInstances", urls, n, reqs, false);
 	for (i = 0; i < n; i++)
 	{
-		parse_reply(g, reqs[i]);	/* a malformed page is an error, not a skip */
-		ingest_page(g, reqs[i]);
+		/* a malformed page is an error, not a skip */
+		ingest_page(g, parse_reply(g, reqs[i]));
 	}
 	g->offsets = NIL;
 }
