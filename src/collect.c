@@ -1,17 +1,20 @@
 /*
  * collect.c
- *	  kant.collect_glue(system): poll AWS Glue from inside Postgres.
+ *	  kant.collect_glue(system) and kant.collect_airflow(system): poll AWS Glue
+ *	  and Airflow from inside Postgres.
  *
- * GetJobs (paged) finds the jobs; GetJobRuns (pages of 200, newest first) is
- * read for every job at once, bounded by the system's max_parallel, back to
- * the newest run kant already holds of the job minus an overlap; each page
- * goes through kant.ingest_glue_job_runs like any other payload.  GetTriggers
- * gives the jobs' schedules.  Requests are signed with SigV4 by libcurl.
+ * Glue: GetJobs (paged) finds the jobs; GetJobRuns (pages of 200, newest
+ * first) is read for every job at once, bounded by the system's max_parallel,
+ * back to the job's watermark in kant.collect_state minus an overlap, each
+ * page ingested as it arrives; GetTriggers gives the jobs' schedules.
+ * Requests are signed with SigV4 by libcurl.  Airflow: see further down.
  *
- * The work runs in a subtransaction: an error (an endpoint down, access
- * denied) rolls back what this collection ingested (the next one reads it
- * again: nothing moved the watermark) and is recorded in kant.collection and
- * raised as a WARNING; cancel and statement_timeout propagate.
+ * A collection runs in steps, each a subtransaction committed into the call
+ * when it succeeds: a failure (an endpoint down, a page that times out,
+ * access denied) rolls back only its own step, keeps what earlier steps read,
+ * and is recorded in kant.collection and raised as a WARNING.  Watermarks
+ * move only when a job was read back to the old one.  Cancel and
+ * statement_timeout propagate.
  */
 #include "kant.h"
 #include "http.h"
@@ -29,7 +32,7 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
-typedef struct Glue
+typedef struct Collector
 {
 	const char *kind;			/* glue or airflow */
 	char	   *system;
@@ -66,7 +69,7 @@ typedef struct Glue
 	/* how it ended */
 	char	   *error;
 	char	   *sqlstate;
-} Glue;
+} Collector;
 
 typedef struct JobPager
 {
@@ -90,7 +93,7 @@ typedef struct RunsPhase
 static void
 glue_context(void *arg)
 {
-	Glue	   *g = arg;
+	Collector	   *g = arg;
 
 	errcontext("collecting %s system \"%s\"%s%s", g->kind, g->system,
 			   g->op ? ", " : "", g->op ? g->op : "");
@@ -119,7 +122,7 @@ spi_text(HeapTuple t, TupleDesc d, int col)
 }
 
 static void
-load_system(Glue *g, const char *want_kind)
+load_system(Collector *g, const char *want_kind)
 {
 	Oid			argt[1] = {TEXTOID};
 	Datum		argv[1] = {CStringGetTextDatum(g->system)};
@@ -185,7 +188,7 @@ load_system(Glue *g, const char *want_kind)
 
 /* Region and credentials: a problem here is a failed collection, recorded. */
 static void
-resolve_access(Glue *g)
+resolve_access(Collector *g)
 {
 	char	   *principal = g->principal,
 			   *secret = g->secret,
@@ -229,10 +232,7 @@ glue_retry(KantHttpRequest *req, void *arg)
 }
 
 static Jsonb *
-parse_reply(Glue *g, KantHttpRequest *req) pg_attribute_unused();
-
-static Jsonb *
-parse_reply(Glue *g, KantHttpRequest *req)
+parse_reply(KantHttpRequest *req)
 {
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(req->response)));
 }
@@ -263,7 +263,7 @@ json_str(Jsonb *j, const char *key)
 
 /* A Glue error: {"__type": "[namespace#]Type", "message": "..."} */
 static void
-glue_raise(Glue *g, KantHttpRequest *req)
+glue_raise(Collector *g, KantHttpRequest *req)
 {
 	char	   *volatile type = NULL;
 	char	   *volatile message = NULL;
@@ -275,7 +275,7 @@ glue_raise(Glue *g, KantHttpRequest *req)
 		kant_http_raise(req, g->op);
 	PG_TRY();
 	{
-		Jsonb	   *j = parse_reply(g, req);
+		Jsonb	   *j = parse_reply(req);
 
 		type = json_str(j, "__type");
 		message = json_str(j, "message");
@@ -321,7 +321,7 @@ not_found(KantHttpRequest *req)
 
 /* Signed POST requests of one operation, not yet sent. */
 static void
-glue_requests(Glue *g, const char *op, char **bodies, int n, KantHttpRequest **reqs)
+glue_requests(Collector *g, const char *op, char **bodies, int n, KantHttpRequest **reqs)
 {
 	List	   *headers = list_make2(psprintf("Content-Type: application/x-amz-json-1.1"),
 									 psprintf("X-Amz-Target: AWSGlue.%s", op));
@@ -344,7 +344,7 @@ glue_requests(Glue *g, const char *op, char **bodies, int n, KantHttpRequest **r
 }
 
 static void
-glue_batch(Glue *g, const char *op, char **bodies, int n, KantHttpRequest **reqs)
+glue_batch(Collector *g, const char *op, char **bodies, int n, KantHttpRequest **reqs)
 {
 	int			i;
 
@@ -411,7 +411,7 @@ json_num(Jsonb *j, const char *key, bool *found)
 }
 
 static void
-discover_jobs(Glue *g, List **names)
+discover_jobs(Collector *g, List **names)
 {
 	char	   *token = NULL;
 	Oid			argt[2] = {INT4OID, TEXTOID};
@@ -424,7 +424,7 @@ discover_jobs(Glue *g, List **names)
 		ListCell   *lc;
 
 		glue_batch(g, "GetJobs", &body, 1, &req);
-		j = parse_reply(g, req);
+		j = parse_reply(req);
 		foreach(lc, json_array_objects(j, "Jobs"))
 		{
 			char	   *name = json_str(lfirst(lc), "Name");
@@ -451,7 +451,7 @@ discover_jobs(Glue *g, List **names)
  * not the older ones.
  */
 static void
-job_watermark(Glue *g, JobPager *p)
+job_watermark(Collector *g, JobPager *p)
 {
 	Oid			argt[2] = {INT4OID, TEXTOID};
 	Datum		argv[2] = {Int32GetDatum(g->system_id), CStringGetTextDatum(p->name)};
@@ -474,7 +474,7 @@ job_watermark(Glue *g, JobPager *p)
 
 /* A job read back to its watermark (or to its first run): move the watermark. */
 static void
-job_read(Glue *g, JobPager *p)
+job_read(Collector *g, JobPager *p)
 {
 	Oid			argt[3] = {INT4OID, TEXTOID, FLOAT8OID};
 	Datum		argv[3] = {Int32GetDatum(g->system_id), CStringGetTextDatum(p->name),
@@ -496,7 +496,7 @@ job_read(Glue *g, JobPager *p)
  * the jsonb the collector parsed already (the reply is parsed once).
  */
 static void
-ingest_page(Glue *g, Jsonb *page)
+ingest_page(Collector *g, Jsonb *page)
 {
 	Oid			argt[2] = {TEXTOID, JSONBOID};
 	Datum		argv[2] = {CStringGetTextDatum(g->system), JsonbPGetDatum(page)};
@@ -518,7 +518,7 @@ ingest_page(Glue *g, Jsonb *page)
 }
 
 static void
-runs_begin(Glue *g, RunsPhase *ph)
+runs_begin(Collector *g, RunsPhase *ph)
 {
 	int			n = list_length(ph->names);
 	ListCell   *lc;
@@ -538,7 +538,7 @@ runs_begin(Glue *g, RunsPhase *ph)
 
 typedef struct Round
 {
-	Glue	   *g;
+	Collector	   *g;
 	RunsPhase  *ph;
 	int		   *next;			/* jobs with another page to read */
 	int			nnext;
@@ -550,7 +550,7 @@ static void
 page_done(KantHttpRequest *req, void *arg)
 {
 	Round	   *rd = arg;
-	Glue	   *g = rd->g;
+	Collector	   *g = rd->g;
 	int			job = (int) (intptr_t) req->user;
 	JobPager   *p = &rd->ph->jobs[job];
 	Jsonb	   *j;
@@ -566,7 +566,7 @@ page_done(KantHttpRequest *req, void *arg)
 			return;				/* deleted since GetJobs: nothing to read */
 		glue_raise(g, req);
 	}
-	j = parse_reply(g, req);
+	j = parse_reply(req);
 	ingest_page(g, j);
 	foreach(lc, json_array_objects(j, "JobRuns"))
 	{
@@ -598,7 +598,7 @@ page_done(KantHttpRequest *req, void *arg)
 
 /* One round: the next page of every job still being read, all at once. */
 static void
-runs_round(Glue *g, void *arg)
+runs_round(Collector *g, void *arg)
 {
 	RunsPhase  *ph = arg;
 	MemoryContext keep = CurrentMemoryContext;
@@ -633,7 +633,7 @@ runs_round(Glue *g, void *arg)
 }
 
 static void
-read_triggers(Glue *g)
+read_triggers(Collector *g)
 {
 	char	   *token = NULL;
 	Oid			argt[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
@@ -646,7 +646,7 @@ read_triggers(Glue *g)
 		ListCell   *lc;
 
 		glue_batch(g, "GetTriggers", &body, 1, &req);
-		j = parse_reply(g, req);
+		j = parse_reply(req);
 		foreach(lc, json_array_objects(j, "Triggers"))
 		{
 			Jsonb	   *t = lfirst(lc);
@@ -686,14 +686,14 @@ read_triggers(Glue *g)
 
 /* ---------------------------------------------------------------- steps */
 
-typedef void (*StepFn) (Glue *g, void *arg);
+typedef void (*StepFn) (Collector *g, void *arg);
 
 /*
  * Run one step in a subtransaction.  On error: roll it back, keep the error
  * in g, return false.  Cancel, statement_timeout and termination propagate.
  */
 static bool
-run_step(Glue *g, StepFn fn, void *arg)
+run_step(Collector *g, StepFn fn, void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -730,20 +730,20 @@ run_step(Glue *g, StepFn fn, void *arg)
 }
 
 static void
-step_jobs(Glue *g, void *arg)
+step_jobs(Collector *g, void *arg)
 {
 	resolve_access(g);
 	discover_jobs(g, (List **) arg);
 }
 
 static void
-step_runs_begin(Glue *g, void *arg)
+step_runs_begin(Collector *g, void *arg)
 {
 	runs_begin(g, (RunsPhase *) arg);
 }
 
 static void
-step_triggers(Glue *g, void *arg)
+step_triggers(Collector *g, void *arg)
 {
 	read_triggers(g);
 	g->op = NULL;
@@ -759,7 +759,7 @@ typedef struct Call
 } Call;
 
 static void
-collect_begin(Glue *g, Call *c, const char *kind, text *system)
+collect_begin(Collector *g, Call *c, const char *kind, text *system)
 {
 	bool		isnull;
 	Oid			argt[1] = {INT4OID};
@@ -791,7 +791,7 @@ collect_begin(Glue *g, Call *c, const char *kind, text *system)
 }
 
 static Datum
-collect_end(Glue *g, Call *c)
+collect_end(Collector *g, Call *c)
 {
 	char	   *error = g->error;
 	char	   *sqlstate = g->sqlstate;
@@ -840,7 +840,7 @@ PG_FUNCTION_INFO_V1(kant_collect_glue);
 Datum
 kant_collect_glue(PG_FUNCTION_ARGS)
 {
-	Glue		g;
+	Collector		g;
 	Call		c;
 	RunsPhase	ph;
 
@@ -886,7 +886,7 @@ json_obj(Jsonb *j, const char *key)
 }
 
 static void
-resolve_airflow(Glue *g)
+resolve_airflow(Collector *g)
 {
 	char	   *principal = g->principal,
 			   *secret = g->secret;
@@ -920,7 +920,7 @@ resolve_airflow(Glue *g)
 
 /* Airflow's errors are problem+json: {"title", "detail", "status"}. */
 static void
-af_raise(Glue *g, KantHttpRequest *req)
+af_raise(Collector *g, KantHttpRequest *req)
 {
 	char	   *volatile title = NULL;
 	char	   *volatile detail = NULL;
@@ -930,7 +930,7 @@ af_raise(Glue *g, KantHttpRequest *req)
 		kant_http_raise(req, g->op);
 	PG_TRY();
 	{
-		Jsonb	   *j = parse_reply(g, req);
+		Jsonb	   *j = parse_reply(req);
 
 		title = json_str(j, "title");
 		detail = json_str(j, "detail");
@@ -952,7 +952,7 @@ af_raise(Glue *g, KantHttpRequest *req)
 }
 
 static void
-af_get(Glue *g, const char *op, char **urls, int n, KantHttpRequest **reqs, bool allow_404)
+af_get(Collector *g, const char *op, char **urls, int n, KantHttpRequest **reqs, bool allow_404)
 {
 	List	   *headers = list_make1(pstrdup("Accept: application/json"));
 	int			i;
@@ -990,7 +990,7 @@ json_int(Jsonb *j, const char *key)
 
 /* Which API the server speaks, and from when to read. */
 static void
-step_af_detect(Glue *g, void *arg)
+step_af_detect(Collector *g, void *arg)
 {
 	char	   *url;
 	KantHttpRequest *req;
@@ -1021,7 +1021,7 @@ step_af_detect(Glue *g, void *arg)
 }
 
 static char *
-ti_url(Glue *g, int offset)
+ti_url(Collector *g, int offset)
 {
 	return psprintf("%s/api/%s/dags/~/dagRuns/~/taskInstances?limit=1000&offset=%d%s%s",
 					g->endpoint, g->api, offset,
@@ -1030,7 +1030,7 @@ ti_url(Glue *g, int offset)
 
 /* The first page says how many there are and how many a page holds. */
 static void
-step_af_first(Glue *g, void *arg)
+step_af_first(Collector *g, void *arg)
 {
 	char	   *url = ti_url(g, 0);
 	KantHttpRequest *req;
@@ -1040,7 +1040,7 @@ step_af_first(Glue *g, void *arg)
 				off;
 
 	af_get(g, "GET taskInstances", &url, 1, &req, false);
-	j = parse_reply(g, req);
+	j = parse_reply(req);
 	ingest_page(g, j);
 	total = json_int(j, "total_entries");
 	len = list_length(json_array_objects(j, "task_instances"));
@@ -1052,7 +1052,7 @@ step_af_first(Glue *g, void *arg)
 
 /* The other pages, all at once (bounded by max_parallel). */
 static void
-step_af_rest(Glue *g, void *arg)
+step_af_rest(Collector *g, void *arg)
 {
 	int			n = list_length(g->offsets);
 	char	  **urls = palloc(sizeof(char *) * Max(n, 1));
@@ -1067,14 +1067,14 @@ step_af_rest(Glue *g, void *arg)
 	for (i = 0; i < n; i++)
 	{
 		/* a malformed page is an error, not a skip */
-		ingest_page(g, parse_reply(g, reqs[i]));
+		ingest_page(g, parse_reply(reqs[i]));
 	}
 	g->offsets = NIL;
 }
 
 /* The DAGs' cron schedules become their tasks' schedules; then the cursor moves. */
 static void
-step_af_dags(Glue *g, void *arg)
+step_af_dags(Collector *g, void *arg)
 {
 	int			offset = 0,
 				total;
@@ -1090,7 +1090,7 @@ step_af_dags(Glue *g, void *arg)
 		ListCell   *lc;
 
 		af_get(g, "GET dags", &url, 1, &req, false);
-		j = parse_reply(g, req);
+		j = parse_reply(req);
 		total = json_int(j, "total_entries");
 		dags = json_array_objects(j, "dags");
 		offset += list_length(dags);
@@ -1165,7 +1165,7 @@ PG_FUNCTION_INFO_V1(kant_collect_airflow);
 Datum
 kant_collect_airflow(PG_FUNCTION_ARGS)
 {
-	Glue		g;
+	Collector		g;
 	Call		c;
 
 	collect_begin(&g, &c, "airflow", PG_GETARG_TEXT_PP(0));

@@ -64,9 +64,6 @@ struct KantHttpRequest
 	char	   *host;			/* for messages: the URL's host, nothing else */
 
 	void	   *user;			/* the caller's, untouched */
-
-	/* private */
-	void	   *priv;
 };
 
 extern void kant_http_define_gucs(void);
