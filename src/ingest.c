@@ -1498,9 +1498,15 @@ mark_dirty(Col *jobs, Col *dates)
 
 		if (!OidIsValid(get_relname_relid("slo_dirty", get_namespace_oid("kant", false))))
 			return;
+		/*
+		 * Only jobs some SLO covers: the refresh drops the others anyway, and
+		 * queueing every (job, date) of a history load costs it ~15%.  An SLO
+		 * created later evaluates its history itself.
+		 */
 		plan_dirty = prepare_plan(
 			"INSERT INTO kant.slo_dirty (job_id, business_date)"
 			" SELECT DISTINCT u.j, u.d FROM unnest($1, $2) AS u(j, d)"
+			" WHERE u.j IN (SELECT sc.job_id FROM kant.slo_scope sc)"
 			" ON CONFLICT DO NOTHING", 2, t);
 	}
 	{

@@ -17,11 +17,12 @@ SELECT kant.cron_next('30 2 * * *', 'Asia/Tokyo', '2024-11-24 00:00+00') AS cron
 -- on queues what it changes for the SLO refresh
 SELECT received, unchanged FROM kant.ingest_glue_job_runs('hegel', '{"JobRuns": [
   {"Id": "jr_1", "JobName": "export_users", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800}]}');
+SELECT kant.create_slo('hegel_nightly', '04:00', jobs => ARRAY['hegel/export_users'],
+                       deadline_offset_days => 0) > 0 AS slo_created;
 SELECT received, inserted FROM kant.ingest_glue_job_runs('hegel', '{"JobRuns": [
   {"Id": "jr_2", "JobName": "export_users", "JobRunState": "SUCCEEDED", "StartedOn": 1732546200}]}');
 SELECT business_date FROM kant.slo_dirty;
-SELECT kant.create_slo('hegel_nightly', '04:00', jobs => ARRAY['hegel/export_users'],
-                       deadline_offset_days => 0) > 0 AS slo_created;
+SELECT kant.refresh_slo() >= 1 AS refreshed;
 SELECT business_date, slo_status FROM kant.slo_day ORDER BY 1 LIMIT 2;
 
 CREATE TEMP TABLE updated AS
