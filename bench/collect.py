@@ -46,6 +46,13 @@ class Data:
             self.glue_runs[name] = runs
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     glue = FakeGlue(secret_key=SECRET, data=Data()).start()
     glue.latency = LATENCY
@@ -69,9 +76,11 @@ def main():
         cur.execute("SELECT pg_backend_pid()")
         pid = cur.fetchone()[0]
         with Peak(pid) as peak:
+            b0, f0 = cpu_seconds(pid), time.process_time()
             t0 = time.perf_counter()
             cur.execute("SELECT requests, pages, runs_seen, sqlstate, error FROM kant.collect_glue('bench')")
             secs = time.perf_counter() - t0
+            backend_cpu, fake_cpu = cpu_seconds(pid) - b0, time.process_time() - f0
         requests, pages, runs, sqlstate, error = cur.fetchone()
         if error:
             raise SystemExit("collection failed: %s" % error)
@@ -81,6 +90,20 @@ def main():
               "limit %5.2f s, %.2fx the limit; peak memory +%.1f MB"
               % (label, conc, requests, runs, secs, requests / secs, limit, secs / limit,
                  (peak.peak - peak.base) / 1e6))
+        print("  %-30s CPU: backend %.2f s (%.2f ms a request), fake Glue %.2f s (%.2f ms a request)"
+              % ("", backend_cpu, backend_cpu * 1000 / requests, fake_cpu, fake_cpu * 1000 / requests))
+        if parallel is None:
+            # the hourly case: the same system again, nothing new since
+            t0 = time.perf_counter()
+            cur.execute("SELECT requests, runs_new, schedules, error FROM kant.collect_glue('bench')")
+            again = time.perf_counter() - t0
+            r2, new2, sched2, err2 = cur.fetchone()
+            if err2:
+                raise SystemExit("collection failed: %s" % err2)
+            limit2 = math.ceil(r2 / conc) * LATENCY
+            print("  %-30s concurrency %2d: %4d requests, %4d new runs, %d schedules changed in %6.2f s; "
+                  "limit %5.2f s, %.2fx the limit"
+                  % ("  again, nothing new", conc, r2, new2, sched2, again, limit2, again / limit2))
         conn.close()
     print("\n  default concurrency vs one at a time: %.1fx faster"
           % (results["kant, one request at a time"] / results["kant, default concurrency"]))

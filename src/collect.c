@@ -52,7 +52,6 @@ typedef struct Collector
 	char	   *auth_header;	/* Authorization: Bearer ..., or NULL for basic auth */
 	bool		has_cursor;
 	char	   *since;			/* updated_at_gte, ISO 8601 UTC */
-	List	   *offsets;		/* airflow: page offsets still to read */
 	int			page_len;
 	int			overlap_s;
 	KantHttpOptions opt;
@@ -410,11 +409,24 @@ json_num(Jsonb *j, const char *key, bool *found)
 													   NumericGetDatum(v->val.numeric))) : 0;
 }
 
+/* A text[] of C strings. */
+static Datum
+text_array(List *strings)
+{
+	int			n = list_length(strings);
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	ListCell   *lc;
+
+	foreach(lc, strings)
+		d[foreach_current_index(lc)] = CStringGetTextDatum(lfirst(lc));
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
 static void
 discover_jobs(Collector *g, List **names)
 {
 	char	   *token = NULL;
-	Oid			argt[2] = {INT4OID, TEXTOID};
+	Oid			argt[2] = {INT4OID, TEXTARRAYOID};
 
 	do
 	{
@@ -428,48 +440,56 @@ discover_jobs(Collector *g, List **names)
 		foreach(lc, json_array_objects(j, "Jobs"))
 		{
 			char	   *name = json_str(lfirst(lc), "Name");
-			Datum		argv[2];
 
-			if (name == NULL)
-				continue;
-			*names = lappend(*names, name);
-			argv[0] = Int32GetDatum(g->system_id);
-			argv[1] = CStringGetTextDatum(name);
-			if (SPI_execute_with_args("SELECT kant._collector_job($1, $2)", 2, argt, argv,
-									  NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "kant: registering a job failed");
+			if (name != NULL)
+				*names = lappend(*names, name);
 		}
 		token = json_str(j, "NextToken");
 	} while (token != NULL);
 	g->jobs = list_length(*names);
+	if (*names != NIL)
+	{
+		Datum		argv[2] = {Int32GetDatum(g->system_id), text_array(*names)};
+
+		if (SPI_execute_with_args("SELECT count(*) FILTER (WHERE kant._collector_job($1, u.name))"
+								  " FROM unnest($2) AS u(name)", 2, argt, argv,
+								  NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "kant: registering the jobs failed");
+	}
 }
 
 /*
  * Where each job's reading may stop: back to what an earlier collection read
  * completely (kant.collect_state), minus the overlap.  Not the newest run
  * kant holds: a collection cut short may have stored a job's newest page and
- * not the older ones.
+ * not the older ones.  One query for all the jobs.
  */
 static void
-job_watermark(Collector *g, JobPager *p)
+job_watermarks(Collector *g, RunsPhase *ph, int n)
 {
-	Oid			argt[2] = {INT4OID, TEXTOID};
-	Datum		argv[2] = {Int32GetDatum(g->system_id), CStringGetTextDatum(p->name)};
-	bool		isnull;
-	Datum		v;
+	Oid			argt[2] = {INT4OID, TEXTARRAYOID};
+	Datum		argv[2] = {Int32GetDatum(g->system_id), text_array(ph->names)};
+	uint64		k;
 
-	if (SPI_execute_with_args("SELECT extract(epoch FROM c.read_until)::float8"
-							  " FROM kant.job j JOIN kant.collect_state c USING (job_id)"
-							  " WHERE j.system_id = $1 AND j.name = $2",
-							  2, argt, argv, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "kant: reading a watermark failed");
-	p->has_stop = false;
-	if (SPI_processed == 0)
+	if (n == 0)
 		return;
-	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	p->has_stop = !isnull;
-	if (!isnull)
-		p->stop_before = DatumGetFloat8(v) - g->overlap_s;
+	if (SPI_execute_with_args("SELECT u.ord::integer, extract(epoch FROM c.read_until)::float8"
+							  " FROM unnest($2) WITH ORDINALITY AS u(name, ord)"
+							  " JOIN kant.job j ON j.system_id = $1 AND j.name = u.name"
+							  " JOIN kant.collect_state c ON c.job_id = j.job_id"
+							  " WHERE c.read_until IS NOT NULL",
+							  2, argt, argv, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "kant: reading the watermarks failed");
+	for (k = 0; k < SPI_processed; k++)
+	{
+		bool		isnull;
+		int			ord = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull));
+		JobPager   *p = &ph->jobs[ord - 1];
+
+		p->has_stop = true;
+		p->stop_before = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 2, &isnull))
+			- g->overlap_s;
+	}
 }
 
 /* A job read back to its watermark (or to its first run): move the watermark. */
@@ -531,9 +551,9 @@ runs_begin(Collector *g, RunsPhase *ph)
 		int			i = foreach_current_index(lc);
 
 		ph->jobs[i].name = lfirst(lc);
-		job_watermark(g, &ph->jobs[i]);
 		ph->todo[ph->ntodo++] = i;
 	}
+	job_watermarks(g, ph, n);
 }
 
 typedef struct Round
@@ -632,11 +652,40 @@ runs_round(Collector *g, void *arg)
 	MemoryContextDelete(round);
 }
 
+/*
+ * The schedules a collector found, set in one statement (registering the jobs
+ * they name first): a few statements however many jobs there are.
+ */
+static void
+set_schedules(Collector *g, List *jobs, List *crons, List *zones, const char *source)
+{
+	Oid			argt[5] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
+	Datum		argv[5];
+	bool		isnull;
+
+	if (jobs == NIL)
+		return;
+	argv[0] = CStringGetTextDatum(g->system);
+	argv[1] = text_array(jobs);
+	argv[2] = text_array(crons);
+	argv[3] = text_array(zones);
+	argv[4] = CStringGetTextDatum(source);
+	if (SPI_execute_with_args("SELECT count(*) FILTER (WHERE kant._collector_job(s.system_id, u.job))"
+							  " FROM kant.system s, unnest($2) AS u(job) WHERE s.name = $1",
+							  2, argt, argv, NULL, false, 0) != SPI_OK_SELECT ||
+		SPI_execute_with_args("SELECT kant._collector_schedules($1, $2, $3, $4, $5)",
+							  5, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "kant: setting schedules failed");
+	g->schedules += DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 static void
 read_triggers(Collector *g)
 {
 	char	   *token = NULL;
-	Oid			argt[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	List	   *jobs = NIL,
+			   *crons = NIL,
+			   *zones = NIL;
 
 	do
 	{
@@ -661,27 +710,17 @@ read_triggers(Collector *g)
 			foreach(ac, json_array_objects(t, "Actions"))
 			{
 				char	   *job = json_str(lfirst(ac), "JobName");
-				Datum		argv[5];
-				bool		isnull;
 
 				if (job == NULL)
 					continue;
-				argv[0] = CStringGetTextDatum(g->system);
-				argv[1] = CStringGetTextDatum(job);
-				argv[2] = CStringGetTextDatum(schedule);
-				argv[3] = CStringGetTextDatum("UTC");	/* Glue triggers run in UTC */
-				argv[4] = CStringGetTextDatum("glue_trigger");
-				if (SPI_execute_with_args("SELECT kant._collector_job(s.system_id, $2) FROM kant.system s WHERE s.name = $1",
-										  2, argt, argv, NULL, false, 0) != SPI_OK_SELECT ||
-					SPI_execute_with_args("SELECT kant._collector_schedule($1, $2, $3, $4, $5)",
-										  5, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
-					elog(ERROR, "kant: setting a schedule failed");
-				if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-					g->schedules++;
+				jobs = lappend(jobs, job);
+				crons = lappend(crons, schedule);
+				zones = lappend(zones, "UTC");	/* Glue triggers run in UTC */
 			}
 		}
 		token = json_str(j, "NextToken");
 	} while (token != NULL);
+	set_schedules(g, jobs, crons, zones, "glue_trigger");
 }
 
 /* ---------------------------------------------------------------- steps */
@@ -867,12 +906,14 @@ kant_collect_glue(PG_FUNCTION_ARGS)
 /* ------------------------------------------------------------ airflow */
 
 /*
- * kant.collect_airflow(system): the task instances updated since the last
- * collection (minus the overlap), through the stable REST API -- v2 (Airflow
- * 3) when the server has it, else v1 (Airflow 2, Composer 2) -- paged until
- * total_entries whatever page size the server clamps to, the pages after the
- * first fetched at once; then the DAGs' cron schedules.  Basic auth with a
- * user and password, or a bearer token.
+ * kant.collect_airflow(system): the DAG runs that changed since the last
+ * collection (minus the overlap) and their task instances, through the stable
+ * REST API -- v2 (Airflow 3) when the server has it, else v1 (Airflow 2,
+ * Composer 2) -- every listing paged until total_entries whatever page size
+ * the server clamps to; the DAG runs' task instances are read at once
+ * (bounded by max_parallel) and each page ingested as it arrives; then the
+ * DAGs' cron schedules.  Basic auth with a user and password, or a bearer
+ * token.
  */
 
 static Jsonb *
@@ -952,7 +993,7 @@ af_raise(Collector *g, KantHttpRequest *req)
 }
 
 static void
-af_get(Collector *g, const char *op, char **urls, int n, KantHttpRequest **reqs, bool allow_404)
+af_start(Collector *g, const char *op, char **urls, int n, KantHttpRequest **reqs)
 {
 	List	   *headers = list_make1(pstrdup("Accept: application/json"));
 	int			i;
@@ -969,6 +1010,14 @@ af_get(Collector *g, const char *op, char **urls, int n, KantHttpRequest **reqs,
 		reqs[i]->userpwd = g->userpwd;
 		reqs[i]->basic_auth = true;
 	}
+}
+
+static void
+af_get(Collector *g, const char *op, char **urls, int n, KantHttpRequest **reqs, bool allow_404)
+{
+	int			i;
+
+	af_start(g, op, urls, n, reqs);
 	kant_http_perform(reqs, n, &g->opt, NULL, NULL);
 	for (i = 0; i < n; i++)
 	{
@@ -1020,56 +1069,230 @@ step_af_detect(Collector *g, void *arg)
 	g->since = isnull ? NULL : TextDatumGetCString(v);
 }
 
+/* A path segment, percent-encoded: run ids hold ':' and '+'. */
 static char *
-ti_url(Collector *g, int offset)
+path_segment(const char *s)
 {
-	return psprintf("%s/api/%s/dags/~/dagRuns/~/taskInstances?limit=1000&offset=%d%s%s",
-					g->endpoint, g->api, offset,
-					g->since ? "&updated_at_gte=" : "", g->since ? g->since : "");
+	StringInfoData b;
+
+	initStringInfo(&b);
+	for (; *s; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			c == '-' || c == '.' || c == '_' || c == '~')
+			appendStringInfoChar(&b, c);
+		else
+			appendStringInfo(&b, "%%%02X", c);
+	}
+	return b.data;
 }
 
-/* The first page says how many there are and how many a page holds. */
-static void
-step_af_first(Collector *g, void *arg)
+static int
+cmp_str(const ListCell *a, const ListCell *b)
 {
-	char	   *url = ti_url(g, 0);
-	KantHttpRequest *req;
+	return strcmp(lfirst(a), lfirst(b));
+}
+
+/* A page of task instances still to read: a DAG run's path and an offset. */
+typedef struct AfPage
+{
+	char	   *run;			/* dags/<dag_id>/dagRuns/<dag_run_id>, encoded */
+	int			offset;
+} AfPage;
+
+typedef struct AfRuns
+{
+	List	   *todo;			/* of AfPage *: the next round */
+	int			dag_runs;
+} AfRuns;
+
+static char *
+dag_runs_url(Collector *g, const char *filter, int offset)
+{
+	return psprintf("%s/api/%s/dags/~/dagRuns?limit=1000&offset=%d%s",
+					g->endpoint, g->api, offset, filter);
+}
+
+/* The DAG runs of a listing's page, as task-instance paths. */
+static List *
+dag_run_paths(Jsonb *page, List *paths)
+{
+	ListCell   *lc;
+
+	foreach(lc, json_array_objects(page, "dag_runs"))
+	{
+		char	   *dag = json_str(lfirst(lc), "dag_id");
+		char	   *run = json_str(lfirst(lc), "dag_run_id");
+
+		if (dag && run)
+			paths = lappend(paths, psprintf("dags/%s/dagRuns/%s", path_segment(dag), path_segment(run)));
+	}
+	return paths;
+}
+
+/*
+ * Which DAG runs to read.  The first time, all of them; after that, the ones
+ * that ended since the cursor (minus the overlap) and the ones queued or
+ * running now -- a DAG run whose task is cleared goes back to queued, so that
+ * is seen too.  These filters exist since Airflow 2.0 (updated_at_gte only
+ * since 2.6).  Each listing is paged to total_entries through the server's
+ * clamp, the pages after the first at once.
+ */
+static void
+step_af_runs(Collector *g, void *arg)
+{
+	AfRuns	   *ar = arg;
+	const char *filters[2];
+	int			nf,
+				f,
+				i,
+				nrest = 0;
+	char	   *urls[2];
+	KantHttpRequest *reqs[2];
+	List	   *paths = NIL;
+	List	   *rest = NIL;
+	ListCell   *lc;
+
+	if (g->since)
+	{
+		filters[0] = psprintf("&end_date_gte=%s", g->since);
+		filters[1] = "&state=queued&state=running";
+		nf = 2;
+	}
+	else
+	{
+		filters[0] = "";
+		nf = 1;
+	}
+	for (f = 0; f < nf; f++)
+		urls[f] = dag_runs_url(g, filters[f], 0);
+	af_get(g, "GET dagRuns", urls, nf, reqs, false);
+	for (f = 0; f < nf; f++)
+	{
+		Jsonb	   *j = parse_reply(reqs[f]);
+		int			total = json_int(j, "total_entries");
+		int			len = list_length(json_array_objects(j, "dag_runs"));
+		int			off;
+
+		paths = dag_run_paths(j, paths);
+		if (len > 0)
+			for (off = len; off < total; off += len)
+				rest = lappend(rest, dag_runs_url(g, filters[f], off));
+	}
+	if (rest != NIL)
+	{
+		char	  **more = palloc(sizeof(char *) * list_length(rest));
+		KantHttpRequest **mreqs = palloc(sizeof(KantHttpRequest *) * list_length(rest));
+
+		foreach(lc, rest)
+			more[nrest++] = lfirst(lc);
+		af_get(g, "GET dagRuns", more, nrest, mreqs, false);
+		for (i = 0; i < nrest; i++)
+			paths = dag_run_paths(parse_reply(mreqs[i]), paths);
+	}
+	/* a run both ended since and running again (cleared) is read once */
+	list_sort(paths, cmp_str);
+	ar->todo = NIL;
+	foreach(lc, paths)
+	{
+		AfPage	   *p;
+
+		if (foreach_current_index(lc) > 0 &&
+			strcmp(lfirst(lc), list_nth(paths, foreach_current_index(lc) - 1)) == 0)
+			continue;
+		p = palloc(sizeof(AfPage));
+		p->run = lfirst(lc);
+		p->offset = 0;
+		ar->todo = lappend(ar->todo, p);
+	}
+	ar->dag_runs = list_length(ar->todo);
+}
+
+typedef struct AfRound
+{
+	Collector  *g;
+	List	   *next;
+	MemoryContext keep;
+} AfRound;
+
+/* A page of a DAG run's task instances arrived: ingest it now. */
+static void
+ti_page_done(KantHttpRequest *req, void *arg)
+{
+	AfRound    *rd = arg;
+	Collector  *g = rd->g;
+	AfPage	   *p = req->user;
 	Jsonb	   *j;
 	int			total,
-				len,
-				off;
+				len;
 
-	af_get(g, "GET taskInstances", &url, 1, &req, false);
+	g->requests += req->attempts;
+	g->retries += req->attempts - 1;
+	if (kant_http_failed(req))
+	{
+		if (req->status == 404)
+			return;				/* the DAG run was deleted since it was listed */
+		af_raise(g, req);
+	}
 	j = parse_reply(req);
 	ingest_page(g, j);
 	total = json_int(j, "total_entries");
 	len = list_length(json_array_objects(j, "task_instances"));
-	g->offsets = NIL;
-	if (len > 0)
-		for (off = len; off < total; off += len)
-			g->offsets = lappend_int(g->offsets, off);
+	if (len > 0 && p->offset + len < total)
+	{
+		MemoryContext old = MemoryContextSwitchTo(rd->keep);
+		AfPage	   *n = palloc(sizeof(AfPage));
+
+		n->run = pstrdup(p->run);
+		n->offset = p->offset + len;
+		rd->next = lappend(rd->next, n);
+		MemoryContextSwitchTo(old);
+	}
+	pfree(req->response);
+	req->response = NULL;
+	req->response_len = 0;
 }
 
-/* The other pages, all at once (bounded by max_parallel). */
+/*
+ * One round: the next page of task instances of every DAG run still being
+ * read, all at once (bounded by max_parallel), each ingested as it arrives.
+ */
 static void
-step_af_rest(Collector *g, void *arg)
+step_af_tis(Collector *g, void *arg)
 {
-	int			n = list_length(g->offsets);
-	char	  **urls = palloc(sizeof(char *) * Max(n, 1));
-	KantHttpRequest **reqs = palloc(sizeof(KantHttpRequest *) * Max(n, 1));
+	AfRuns	   *ar = arg;
+	MemoryContext keep = CurrentMemoryContext;
+	MemoryContext round = AllocSetContextCreate(keep, "kant collection round",
+												ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(round);
+	int			n = list_length(ar->todo);
+	char	  **urls = palloc(sizeof(char *) * n);
+	KantHttpRequest **reqs = palloc(sizeof(KantHttpRequest *) * n);
+	KantHttpOptions opt = g->opt;
+	AfRound		rd;
 	ListCell   *lc;
-	int			i;
 
-	foreach(lc, g->offsets)
-		urls[foreach_current_index(lc)] = ti_url(g, lfirst_int(lc));
-	if (n > 0)
-		af_get(g, "GET taskInstances", urls, n, reqs, false);
-	for (i = 0; i < n; i++)
+	foreach(lc, ar->todo)
 	{
-		/* a malformed page is an error, not a skip */
-		ingest_page(g, parse_reply(reqs[i]));
+		AfPage	   *p = lfirst(lc);
+
+		urls[foreach_current_index(lc)] = psprintf("%s/api/%s/%s/taskInstances?limit=1000&offset=%d",
+												   g->endpoint, g->api, p->run, p->offset);
 	}
-	g->offsets = NIL;
+	rd.g = g;
+	rd.next = NIL;
+	rd.keep = keep;
+	opt.on_done = ti_page_done;
+	opt.on_done_arg = &rd;
+	af_start(g, "GET taskInstances", urls, n, reqs);
+	foreach(lc, ar->todo)
+		reqs[foreach_current_index(lc)]->user = lfirst(lc);
+	kant_http_perform(reqs, n, &opt, NULL, NULL);
+	ar->todo = rd.next;
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(round);
 }
 
 /* The DAGs' cron schedules become their tasks' schedules; then the cursor moves. */
@@ -1078,8 +1301,13 @@ step_af_dags(Collector *g, void *arg)
 {
 	int			offset = 0,
 				total;
-	Oid			argt[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Oid			qt[2] = {INT4OID, TEXTOID};
+	Oid			qt[2] = {INT4OID, TEXTARRAYOID};
+	List	   *dag_ids = NIL,
+			   *dag_crons = NIL,
+			   *jobs = NIL,
+			   *crons = NIL,
+			   *zones = NIL;
+	uint64		k;
 
 	do
 	{
@@ -1100,9 +1328,6 @@ step_af_dags(Collector *g, void *arg)
 			char	   *dag_id = json_str(d, "dag_id");
 			char	   *cron = NULL;
 			Jsonb	   *si;
-			uint64		k,
-						njobs;
-			SPITupleTable *jobs;
 
 			if (dag_id == NULL)
 				continue;
@@ -1118,37 +1343,35 @@ step_af_dags(Collector *g, void *arg)
 			}
 			if (cron == NULL)
 				continue;
-			{
-				Datum		qv[2] = {Int32GetDatum(g->system_id), CStringGetTextDatum(dag_id)};
-
-				if (SPI_execute_with_args("SELECT j.name, s.time_zone FROM kant.job j JOIN kant.system s USING (system_id)"
-										  " WHERE j.system_id = $1 AND j.dag_id = $2",
-										  2, qt, qv, NULL, false, 0) != SPI_OK_SELECT)	/* sees the jobs just registered */
-					elog(ERROR, "kant: reading a DAG's tasks failed");
-			}
-			jobs = SPI_tuptable;
-			njobs = SPI_processed;
-			for (k = 0; k < njobs; k++)
-			{
-				Datum		av[5];
-				bool		isnull;
-				SPITupleTable *keep = jobs;
-
-				av[0] = CStringGetTextDatum(g->system);
-				av[1] = CStringGetTextDatum(SPI_getvalue(keep->vals[k], keep->tupdesc, 1));
-				av[2] = CStringGetTextDatum(cron);
-				av[3] = CStringGetTextDatum(SPI_getvalue(keep->vals[k], keep->tupdesc, 2));
-				av[4] = CStringGetTextDatum("airflow_dag");
-				if (SPI_execute_with_args("SELECT kant._collector_schedule($1, $2, $3, $4, $5)",
-										  5, argt, av, NULL, false, 0) != SPI_OK_SELECT)
-					elog(ERROR, "kant: setting a schedule failed");
-				if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-					g->schedules++;
-			}
+			dag_ids = lappend(dag_ids, dag_id);
+			dag_crons = lappend(dag_crons, cron);
 		}
 		if (dags == NIL)
 			break;
 	} while (offset < total);
+	if (dag_ids != NIL)
+	{
+		Datum		qv[2] = {Int32GetDatum(g->system_id), text_array(dag_ids)};
+
+		/* the tasks kant knows of each DAG (it sees the ones just ingested) */
+		if (SPI_execute_with_args("SELECT j.name, s.time_zone, u.ord::integer FROM unnest($2) WITH ORDINALITY AS u(dag_id, ord)"
+								  " JOIN kant.job j ON j.system_id = $1 AND j.dag_id = u.dag_id"
+								  " JOIN kant.system s ON s.system_id = j.system_id",
+								  2, qt, qv, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "kant: reading the DAGs' tasks failed");
+		for (k = 0; k < SPI_processed; k++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[k];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int			ord = DatumGetInt32(SPI_getbinval(t, td, 3, &isnull));
+
+			jobs = lappend(jobs, SPI_getvalue(t, td, 1));
+			zones = lappend(zones, SPI_getvalue(t, td, 2));
+			crons = lappend(crons, list_nth(dag_crons, ord - 1));
+		}
+		set_schedules(g, jobs, crons, zones, "airflow_dag");
+	}
 	g->op = NULL;
 	{
 		Oid			ut[1] = {INT4OID};
@@ -1168,10 +1391,17 @@ kant_collect_airflow(PG_FUNCTION_ARGS)
 	Collector		g;
 	Call		c;
 
+	AfRuns		ar;
+
 	collect_begin(&g, &c, "airflow", PG_GETARG_TEXT_PP(0));
+	memset(&ar, 0, sizeof(ar));
 	if (run_step(&g, step_af_detect, NULL) &&
-		run_step(&g, step_af_first, NULL) &&
-		run_step(&g, step_af_rest, NULL))
-		run_step(&g, step_af_dags, NULL);
+		run_step(&g, step_af_runs, &ar))
+	{
+		while (ar.todo != NIL && run_step(&g, step_af_tis, &ar))
+			;
+		if (g.error == NULL)
+			run_step(&g, step_af_dags, NULL);
+	}
 	PG_RETURN_DATUM(collect_end(&g, &c));
 }

@@ -72,6 +72,7 @@ class AirflowHandler(Handler):
         a = self.server.fake
         url = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(url.query))
+        q["state[]"] = urllib.parse.parse_qs(url.query).get("state", [])
         with a.lock:
             a.requests.append({"path": self.path, "headers": dict(self.headers)})
             a.in_flight += 1
@@ -127,6 +128,27 @@ class AirflowHandler(Handler):
             page = dags[offset:offset + limit]
             name = "DAGCollection" if a.version == "v1" else "DAGCollectionResponse"
             return a.answer(self, name, {"dags": page, "total_entries": len(dags)})
+        if rest == "dags/~/dagRuns":
+            runs = a.dag_runs()
+            if "end_date_gte" in q:
+                since = iso(q["end_date_gte"].replace("Z", "+00:00"))
+                runs = [r for r in runs if r["end_date"] and iso(r["end_date"]) >= since]
+            if q["state[]"]:
+                runs = [r for r in runs if r["state"] in q["state[]"]]
+            page = runs[offset:offset + limit]
+            name = "DAGRunCollection" if a.version == "v1" else "DAGRunCollectionResponse"
+            return a.answer(self, name, {"dag_runs": page, "total_entries": len(runs)})
+        parts = [urllib.parse.unquote(x) for x in rest.split("/")]
+        if len(parts) == 5 and parts[0] == "dags" and parts[2] == "dagRuns" and parts[4] == "taskInstances":
+            key = (parts[1], parts[3])
+            if key not in {(r["dag_id"], r["dag_run_id"]) for r in a.dag_runs()}:
+                return self.reply(404, {"detail": "DAG Run not found"} if a.version == "v2" else
+                                  {"title": "DAGRun not found", "status": 404, "type": "about:blank",
+                                   "detail": "DAGRun with DAG ID: '%s' and DagRun ID: '%s' not found" % key})
+            tis = [t for t in a.task_instances() if (t["dag_id"], t["dag_run_id"]) == key]
+            page = tis[offset:offset + limit]
+            name = "TaskInstanceCollection" if a.version == "v1" else "TaskInstanceCollectionResponse"
+            return a.answer(self, name, {"task_instances": page, "total_entries": len(tis)})
         if rest == "dags/~/dagRuns/~/taskInstances":
             tis = a.task_instances()
             if "updated_at_gte" in q:
@@ -204,6 +226,44 @@ class FakeAirflow(FakeHTTP):
                  "next_dagrun_data_interval_start": None, "next_dagrun_data_interval_end": None,
                  "next_dagrun_run_after": None, "owners": ["data-platform"],
                  "file_token": hashlib.md5(d.encode()).hexdigest()} for d in ids]
+
+    def dag_runs(self):
+        """The DAG runs the task instances belong to, in the version's shape."""
+        runs = {}
+        for t in self.data.task_instances:
+            runs.setdefault((t["dag_id"], t["dag_run_id"]), []).append(t)
+        out = []
+        for (dag, run), tis in sorted(runs.items()):
+            last = {}
+            for t in tis:       # the simulation lists every try; a task's state is its last try's
+                if t["task_id"] not in last or t["try_number"] > last[t["task_id"]]["try_number"]:
+                    last[t["task_id"]] = t
+            states = {t["state"] for t in last.values()}
+            if states & {"running", "queued", "scheduled", "up_for_retry", "up_for_reschedule", "deferred", None}:
+                state, end = "running", None
+            else:
+                state = "failed" if states & {"failed", "upstream_failed"} else "success"
+                end = max(t["end_date"] for t in tis if t.get("end_date"))
+            start = min((t["start_date"] for t in tis if t.get("start_date")), default=None)
+            logical = tis[0]["execution_date"]
+            interval_end = (iso(logical) + dt.timedelta(days=1)).isoformat()
+            r = {"dag_id": dag, "dag_run_id": run, "logical_date": logical, "start_date": start,
+                 "end_date": end, "state": state, "data_interval_start": logical,
+                 "data_interval_end": interval_end, "last_scheduling_decision": end or start or logical,
+                 "run_type": "scheduled", "conf": {}, "note": None}
+            if self.version == "v1":
+                r.update({"execution_date": logical, "external_trigger": False})
+            else:
+                r.update({"dag_display_name": dag, "run_after": interval_end, "queued_at": start or logical,
+                          "triggered_by": "timetable", "triggering_user_name": None,
+                          "bundle_version": None, "partition_key": None,
+                          "duration": (iso(end) - iso(start)).total_seconds() if end and start else None,
+                          "dag_versions": [{"id": hashlib.md5(dag.encode()).hexdigest()[:8] + "-0000-4000-8000-000000000000",
+                                            "version_number": 1, "dag_id": dag, "bundle_name": "dags-folder",
+                                            "bundle_version": None, "created_at": "2026-10-01T00:00:00Z",
+                                            "dag_display_name": dag, "bundle_url": None}]})
+            out.append(r)
+        return out
 
     def task_instances(self):
         if self.version == "v1":

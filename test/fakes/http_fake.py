@@ -114,6 +114,14 @@ class FakeHTTP:
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
+    def settle(self, timeout=5.0):
+        """Wait until requests a client gave up on (their connections closed
+        mid-batch) have been answered, so they do not take the next faults."""
+        time.sleep(0.2)
+        end = time.time() + timeout
+        while self.in_flight and time.time() < end:
+            time.sleep(0.02)
+
     def reset_counters(self):
         with self.lock:
             self.max_in_flight = 0

@@ -2,10 +2,11 @@
 """kant.collect_airflow against a fake Airflow over real HTTP whose every reply
 validates against the Airflow OpenAPI spec of its version
 (test/fakes/fake_airflow.py), for the REST API v1 (Airflow 2 / Composer 2, basic
-auth) and v2 (Airflow 3, bearer token): the version is detected, pages are read
-to total_entries through the server's page-size clamp (the later ones at once),
-the business dates are the logical dates in the system's zone, a second
-collection asks only for what was updated since, the DAGs' cron schedules
+auth) and v2 (Airflow 3, bearer token): the version is detected, the DAG runs
+are listed to total_entries through the server's page-size clamp, their task
+instances read at once, the business dates are the logical dates in the
+system's zone, a second collection asks only for the DAG runs that ended since
+or are still queued or running, the DAGs' cron schedules
 become the tasks' schedules, and wrong credentials, 5xx, 429, a malformed page
 and a hang are handled as the Glue collector handles them.  Prints TAP lines."""
 import os
@@ -40,11 +41,17 @@ def run(version):
                        FROM kant.collect_airflow('socrates')""")
         return cur.fetchone()
 
+    af.max_page = 10        # a DAG run has up to 22 tasks: several pages each
+    runs = af.dag_runs()
     r = collect()
-    pages = (total + 99) // 100
-    tap(r[7] is None and r[4] == total and r[5] == total and r[2] == pages,
-        "%s: all %d task instances read in %d pages of the server's 100 (asked for 1000): %s"
-        % (version, total, pages, (r,)))
+    listing = [q["path"] for q in af.requests if "/dagRuns?" in q["path"]]
+    pages = sum((n + 9) // 10 for n in
+                [sum(1 for t in af.data.task_instances if (t["dag_id"], t["dag_run_id"]) == (d["dag_id"], d["dag_run_id"]))
+                 for d in runs])
+    tap(r[7] is None and r[4] == total and r[5] == total and r[2] == pages and len(listing) == (len(runs) + 9) // 10,
+        "%s: %d DAG runs listed in %d pages, all %d task instances read in %d pages of the server's 10 (asked for 1000): %s"
+        % (version, len(runs), len(listing), total, pages, (r,)))
+    af.max_page = 100
     v2_probe = [q for q in af.requests if q["path"].startswith("/api/v2/version")]
     tap(bool(v2_probe) and all(q["path"].startswith("/api/%s/" % version) for q in af.requests[len(v2_probe) if version == "v1" else 0:]),
         "%s: the API version is detected (%s)" % (version, "v2 probe 404, then v1" if version == "v1" else "v2"))
@@ -69,9 +76,13 @@ def run(version):
 
     before = len(af.requests)
     r = collect()
-    asked = [q["path"] for q in af.requests[before:] if "taskInstances" in q["path"]]
-    tap(r[7] is None and r[5] == 0 and asked and all("updated_at_gte=" in p for p in asked),
-        "%s: the next collection asks only for what was updated since (updated_at_gte): %s" % (version, (r,)))
+    asked = [q["path"] for q in af.requests[before:] if "/dagRuns?" in q["path"]]
+    tis = [q["path"] for q in af.requests[before:] if q["path"].endswith("taskInstances") or "taskInstances?" in q["path"]]
+    live = [d for d in runs if d["state"] in ("queued", "running")]
+    tap(r[7] is None and r[5] == 0 and len(asked) == 2 and any("end_date_gte=" in p for p in asked)
+        and any("state=queued&state=running" in p for p in asked) and len(tis) == len(live) >= 1,
+        "%s: the next collection lists only the DAG runs ended since or still queued/running, "
+        "and reads the task instances of those (%d): %s" % (version, len(tis), (r,)))
 
     # faults
     cur.execute("UPDATE kant.system SET collected_until = NULL")
@@ -79,18 +90,20 @@ def run(version):
     r = collect()
     tap(r[7] is None and r[1] >= 3, "%s: a 503, a 429 and a truncated page are retried (%d retries)" % (version, r[1]))
     cur.execute("UPDATE kant.system SET collected_until = NULL")
-    af.faults = [("offset=500", "malformed")]
+    af.settle()
+    af.faults = [("taskInstances", "malformed")]
     r = collect()
     cur.execute("SELECT collected_until IS NULL FROM kant.system")
     tap(r[7] == "22P02" and cur.fetchone()[0],
         "%s: a malformed page is SQLSTATE 22P02, recorded; the cursor does not move" % version)
     cur.execute("SET kant.http_timeout = '500ms'")
     cur.execute("SET kant.http_max_retries = 0")
+    af.settle()
     af.faults = [("taskInstances", "hang")]
     r = collect()
     cur.execute("RESET kant.http_timeout")
     cur.execute("RESET kant.http_max_retries")
-    tap(r[7] == "08006", "%s: a page that never comes: SQLSTATE 08006, recorded" % version)
+    tap(r[7] == "08006", "%s: a page that never comes: SQLSTATE 08006, recorded: %s" % (version, (r,)))
     if version == "v1":
         cur.execute("SELECT kant.set_credentials('socrates', 'kant', 'wrong-password-9')")
     else:
