@@ -3,7 +3,7 @@ EXTENSION = kant
 EXTVERSION = 0.5.0
 MODULE_big = kant
 OBJS = src/kant.o src/run_state.o src/jsonutil.o src/ingest.o src/cron.o \
-       src/glue.o src/airflow.o src/openlineage.o src/report.o src/slo.o src/http.o src/collect.o
+       src/glue.o src/airflow.o src/openlineage.o src/report.o src/slo.o src/http.o src/collect.o src/alert.o
 DATA = $(wildcard sql/kant--*.sql)
 PGFILEDESC = "kant - batch job run monitoring"
 

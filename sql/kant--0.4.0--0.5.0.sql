@@ -57,3 +57,1277 @@ $$;
 COMMENT ON FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text) IS
 	'internal: set the schedules a collector found (Glue triggers, DAG schedules) in one batch, unless a user set one; returns the jobs whose schedule changed';
 REVOKE ALL ON FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text) FROM PUBLIC;
+
+---------------------------------------------------------------------------
+-- Retries and dependencies: what the checks need to know about jobs
+---------------------------------------------------------------------------
+
+ALTER TABLE @extschema@.job ADD COLUMN max_retries integer CHECK (max_retries BETWEEN 0 AND 100);
+COMMENT ON COLUMN @extschema@.job.max_retries IS
+	'retries the scheduler makes after a failed attempt (Glue MaxRetries, read by the collector); NULL: unknown (Airflow says it per run: up_for_retry)';
+
+CREATE TABLE @extschema@.job_dependency (
+	job_id			integer NOT NULL REFERENCES @extschema@.job ON DELETE CASCADE,
+	upstream_job_id	integer NOT NULL REFERENCES @extschema@.job ON DELETE CASCADE,
+	PRIMARY KEY (job_id, upstream_job_id),
+	CHECK (job_id <> upstream_job_id)
+);
+CREATE INDEX job_dependency_upstream_idx ON @extschema@.job_dependency (upstream_job_id);
+COMMENT ON TABLE @extschema@.job_dependency IS
+	'A job starts after its upstream jobs (across systems) succeeded for the same business date: the critical path of a predicted breach, and the folding of downstream alerts';
+COMMENT ON COLUMN @extschema@.job_dependency.job_id IS 'the downstream job';
+COMMENT ON COLUMN @extschema@.job_dependency.upstream_job_id IS 'a job it waits for';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_dependency', '');
+
+CREATE FUNCTION @extschema@._job_ref(spec text, what text)
+	RETURNS integer
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	jid integer;
+BEGIN
+	IF spec IS NULL OR strpos(spec, '/') = 0 THEN
+		RAISE EXCEPTION 'invalid job "%" in %', spec, what
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Name a job as system/job, e.g. ''hegel/export_users'' or ''socrates/daily_load.load_users''.';
+	END IF;
+	SELECT j.job_id INTO jid FROM @extschema@.job j
+	JOIN @extschema@.system s ON s.system_id = j.system_id
+	WHERE s.name = split_part(spec, '/', 1) AND j.name = substr(spec, strpos(spec, '/') + 1);
+	IF jid IS NULL THEN
+		RAISE EXCEPTION 'job "%" in % does not exist', spec, what
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it with kant.configure_job() or ingest one of its runs first.';
+	END IF;
+	RETURN jid;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._job_ref(text, text) IS 'internal: the job named system/job';
+
+CREATE FUNCTION @extschema@.set_dependency(job text, upstream text[])
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	jid integer := @extschema@._job_ref(job, 'job');
+	ups integer[] := '{}';
+	u text;
+BEGIN
+	FOREACH u IN ARRAY coalesce(upstream, '{}') LOOP
+		ups := ups || @extschema@._job_ref(u, 'upstream');
+	END LOOP;
+	IF jid = ANY (ups) THEN
+		RAISE EXCEPTION 'job "%" cannot wait for itself', job USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- no cycles: none of the upstream jobs may (transitively) wait for this one
+	IF EXISTS (
+		WITH RECURSIVE down(job_id) AS (
+			SELECT d.job_id FROM @extschema@.job_dependency d WHERE d.upstream_job_id = jid
+			UNION
+			SELECT d.job_id FROM @extschema@.job_dependency d JOIN down ON d.upstream_job_id = down.job_id
+		)
+		SELECT FROM down WHERE down.job_id = ANY (ups)) THEN
+		RAISE EXCEPTION 'the dependencies of "%" would make a cycle', job
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'An upstream job already waits (directly or not) for this job.';
+	END IF;
+	DELETE FROM @extschema@.job_dependency d WHERE d.job_id = jid;
+	INSERT INTO @extschema@.job_dependency (job_id, upstream_job_id)
+	SELECT DISTINCT jid, x FROM unnest(ups) AS x;
+	RETURN cardinality(ups);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_dependency(text, text[]) IS
+	'Declare the upstream jobs (system/job, any system) a job waits for, replacing earlier ones (an empty array removes them); returns how many';
+REVOKE ALL ON FUNCTION @extschema@.set_dependency(text, text[]) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.set_job_retries(job text, max_retries integer)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF max_retries IS NOT NULL AND max_retries NOT BETWEEN 0 AND 100 THEN
+		RAISE EXCEPTION 'max_retries must be between 0 and 100' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	UPDATE @extschema@.job j SET max_retries = set_job_retries.max_retries
+	WHERE j.job_id = @extschema@._job_ref(set_job_retries.job, 'job');
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_job_retries(text, integer) IS
+	'Say how many retries the scheduler makes after a failed attempt of a job (system/job); the Glue collector sets it from the job''s MaxRetries';
+REVOKE ALL ON FUNCTION @extschema@.set_job_retries(text, integer) FROM PUBLIC;
+
+---------------------------------------------------------------------------
+-- Alerting: settings, channels, routes, silences, alerts, the outbox
+---------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.alert_settings (
+	singleton		boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+	reminder_interval interval CHECK (reminder_interval > '0'),
+	retry_wait		interval CHECK (retry_wait >= '0'),
+	stale_after		interval CHECK (stale_after > '0'),
+	stuck_factor	double precision CHECK (stuck_factor > 1),
+	lookback		interval CHECK (lookback >= '1 hour'),
+	predict_horizon	interval CHECK (predict_horizon > '0'),
+	history_runs	integer CHECK (history_runs BETWEEN 3 AND 1000),
+	max_attempts	integer CHECK (max_attempts BETWEEN 1 AND 100)
+);
+COMMENT ON TABLE @extschema@.alert_settings IS
+	'How the checks and delivery behave; at most one row, set with kant.set_alerting(); a NULL column (or no row) means the default';
+COMMENT ON COLUMN @extschema@.alert_settings.singleton IS 'always true: one row';
+COMMENT ON COLUMN @extschema@.alert_settings.reminder_interval IS 'an open alert is repeated this often (default 2 hours)';
+COMMENT ON COLUMN @extschema@.alert_settings.retry_wait IS 'after a failed attempt with retries left, wait this long for the retry before alerting (default 15 minutes)';
+COMMENT ON COLUMN @extschema@.alert_settings.stale_after IS 'a collector whose last success is older is stale (default 2 hours)';
+COMMENT ON COLUMN @extschema@.alert_settings.stuck_factor IS 'a run is stuck after this many times its p95 duration (default 3)';
+COMMENT ON COLUMN @extschema@.alert_settings.lookback IS 'how far back the checks look at business dates and deadlines (default 2 days)';
+COMMENT ON COLUMN @extschema@.alert_settings.predict_horizon IS 'breaches are predicted for deadlines this close (default 12 hours)';
+COMMENT ON COLUMN @extschema@.alert_settings.history_runs IS 'durations are estimated from this many recent successful runs of a job (default 30)';
+COMMENT ON COLUMN @extschema@.alert_settings.max_attempts IS 'a notification is given up after this many failed deliveries (default 10)';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.alert_settings', '');
+
+CREATE FUNCTION @extschema@._alert_settings(OUT reminder_interval interval, OUT retry_wait interval,
+		OUT stale_after interval, OUT stuck_factor double precision, OUT lookback interval,
+		OUT predict_horizon interval, OUT history_runs integer, OUT max_attempts integer)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce(s.reminder_interval, '2 hours'), coalesce(s.retry_wait, '15 minutes'),
+		   coalesce(s.stale_after, '2 hours'), coalesce(s.stuck_factor, 3),
+		   coalesce(s.lookback, '2 days'), coalesce(s.predict_horizon, '12 hours'),
+		   coalesce(s.history_runs, 30), coalesce(s.max_attempts, 10)
+	FROM (SELECT) AS one LEFT JOIN @extschema@.alert_settings s ON true
+	$$;
+COMMENT ON FUNCTION @extschema@._alert_settings() IS 'internal: the alert settings in effect';
+
+CREATE FUNCTION @extschema@.set_alerting(reminder_interval interval DEFAULT NULL,
+		retry_wait interval DEFAULT NULL, stale_after interval DEFAULT NULL,
+		stuck_factor double precision DEFAULT NULL, lookback interval DEFAULT NULL,
+		predict_horizon interval DEFAULT NULL, history_runs integer DEFAULT NULL,
+		max_attempts integer DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	INSERT INTO @extschema@.alert_settings AS a (reminder_interval, retry_wait, stale_after,
+		stuck_factor, lookback, predict_horizon, history_runs, max_attempts)
+	VALUES (reminder_interval, retry_wait, stale_after, stuck_factor, lookback, predict_horizon,
+		history_runs, max_attempts)
+	ON CONFLICT (singleton) DO UPDATE SET
+		reminder_interval = coalesce(excluded.reminder_interval, a.reminder_interval),
+		retry_wait = coalesce(excluded.retry_wait, a.retry_wait),
+		stale_after = coalesce(excluded.stale_after, a.stale_after),
+		stuck_factor = coalesce(excluded.stuck_factor, a.stuck_factor),
+		lookback = coalesce(excluded.lookback, a.lookback),
+		predict_horizon = coalesce(excluded.predict_horizon, a.predict_horizon),
+		history_runs = coalesce(excluded.history_runs, a.history_runs),
+		max_attempts = coalesce(excluded.max_attempts, a.max_attempts);
+EXCEPTION WHEN check_violation THEN
+	RAISE EXCEPTION 'invalid alert setting: %', SQLERRM
+		USING ERRCODE = 'invalid_parameter_value',
+			  HINT = 'reminder_interval and stale_after > 0, retry_wait >= 0, stuck_factor > 1, lookback >= 1 hour, history_runs 3..1000, max_attempts 1..100.';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_alerting(interval, interval, interval, double precision, interval, interval, integer, integer) IS
+	'Change alert settings (the arguments given; the others stay): reminder_interval, retry_wait, stale_after, stuck_factor, lookback, predict_horizon, history_runs, max_attempts';
+REVOKE ALL ON FUNCTION @extschema@.set_alerting(interval, interval, interval, double precision, interval, interval, integer, integer) FROM PUBLIC;
+
+-- Slack incoming webhooks.  The URL is a secret: no view shows it, no role is
+-- granted it, no message contains more than its host.
+CREATE TABLE @extschema@.channel (
+	name			text PRIMARY KEY CHECK (name ~ '^[a-z0-9_][a-z0-9_.-]*$' AND length(name) <= 100),
+	webhook_url		text NOT NULL,
+	from_env		boolean NOT NULL DEFAULT false,
+	min_interval	interval NOT NULL DEFAULT '1 second' CHECK (min_interval >= '0'),
+	last_sent_at	timestamptz,
+	created_at		timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE @extschema@.channel IS
+	'Where notifications go: Slack incoming webhooks, readable only by the extension owner (the URL is a secret); see kant.channels';
+COMMENT ON COLUMN @extschema@.channel.name IS 'channel name used by routes';
+COMMENT ON COLUMN @extschema@.channel.webhook_url IS 'the incoming webhook URL (a secret), or with from_env the server environment variable holding it';
+COMMENT ON COLUMN @extschema@.channel.from_env IS 'true: webhook_url names an environment variable of the server process';
+COMMENT ON COLUMN @extschema@.channel.min_interval IS 'at most one message per this interval (Slack allows about one a second per webhook)';
+COMMENT ON COLUMN @extschema@.channel.last_sent_at IS 'when a message was last posted';
+COMMENT ON COLUMN @extschema@.channel.created_at IS 'when the channel was added';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.channel', '');
+
+CREATE TABLE @extschema@.alert_route (
+	route_id		integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	channel			text NOT NULL REFERENCES @extschema@.channel ON DELETE CASCADE ON UPDATE CASCADE,
+	system			text,
+	pipeline		text,
+	kind			text CHECK (kind IN ('failure', 'late', 'missing', 'predicted', 'stuck', 'stale')),
+	min_severity	text NOT NULL DEFAULT 'warning' CHECK (min_severity IN ('warning', 'critical'))
+);
+COMMENT ON TABLE @extschema@.alert_route IS
+	'Which alerts go to which channel: every route whose system, pipeline and kind match (NULL matches all) and whose minimum severity is reached; an alert goes once to each channel matched';
+COMMENT ON COLUMN @extschema@.alert_route.route_id IS 'the route';
+COMMENT ON COLUMN @extschema@.alert_route.channel IS 'the channel';
+COMMENT ON COLUMN @extschema@.alert_route.system IS 'only alerts of this system (NULL: any)';
+COMMENT ON COLUMN @extschema@.alert_route.pipeline IS 'only alerts of this pipeline (NULL: any)';
+COMMENT ON COLUMN @extschema@.alert_route.kind IS 'only alerts of this kind (NULL: any)';
+COMMENT ON COLUMN @extschema@.alert_route.min_severity IS 'warning (all) or critical (failure, late, missing, stale)';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.alert_route', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.alert_route', 'route_id')::pg_catalog.regclass, '');
+
+CREATE TABLE @extschema@.silence (
+	silence_id		integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	system			text,
+	job				text,
+	pipeline		text,
+	kind			text CHECK (kind IN ('failure', 'late', 'missing', 'predicted', 'stuck', 'stale')),
+	starts_at		timestamptz NOT NULL DEFAULT now(),
+	ends_at			timestamptz NOT NULL,
+	reason			text NOT NULL CHECK (btrim(reason) <> ''),
+	created_by		text NOT NULL DEFAULT current_user,
+	CHECK (ends_at > starts_at)
+);
+COMMENT ON TABLE @extschema@.silence IS
+	'Silences: matching alerts are still recorded but not sent until the silence ends (then an alert still open is sent)';
+COMMENT ON COLUMN @extschema@.silence.silence_id IS 'the silence';
+COMMENT ON COLUMN @extschema@.silence.system IS 'only this system (NULL: any)';
+COMMENT ON COLUMN @extschema@.silence.job IS 'only this job (NULL: any)';
+COMMENT ON COLUMN @extschema@.silence.pipeline IS 'only this pipeline (NULL: any)';
+COMMENT ON COLUMN @extschema@.silence.kind IS 'only this kind (NULL: any)';
+COMMENT ON COLUMN @extschema@.silence.starts_at IS 'from';
+COMMENT ON COLUMN @extschema@.silence.ends_at IS 'until';
+COMMENT ON COLUMN @extschema@.silence.reason IS 'why (required)';
+COMMENT ON COLUMN @extschema@.silence.created_by IS 'who';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.silence', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.silence', 'silence_id')::pg_catalog.regclass, '');
+
+CREATE TABLE @extschema@.alert (
+	alert_id		bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	alert_key		text NOT NULL UNIQUE,
+	kind			text NOT NULL CHECK (kind IN ('failure', 'late', 'missing', 'predicted', 'stuck', 'stale')),
+	severity		text NOT NULL CHECK (severity IN ('warning', 'critical')),
+	system_id		integer REFERENCES @extschema@.system ON DELETE CASCADE,
+	job_id			integer REFERENCES @extschema@.job ON DELETE CASCADE,
+	slo_id			integer REFERENCES @extschema@.slo ON DELETE CASCADE,
+	business_date	date,
+	status			text NOT NULL CHECK (status IN ('open', 'resolved')),
+	summary			text NOT NULL,
+	detail			jsonb NOT NULL DEFAULT '{}',
+	folded_into		bigint REFERENCES @extschema@.alert ON DELETE SET NULL,
+	silence_id		integer REFERENCES @extschema@.silence ON DELETE SET NULL,
+	opened_at		timestamptz NOT NULL,
+	last_seen_at	timestamptz NOT NULL,
+	resolved_at		timestamptz,
+	resolution		text,
+	notified_at		timestamptz,
+	notifications	integer NOT NULL DEFAULT 0
+);
+CREATE INDEX alert_open_idx ON @extschema@.alert (alert_id) WHERE status = 'open';
+CREATE INDEX alert_opened_idx ON @extschema@.alert (opened_at);
+COMMENT ON TABLE @extschema@.alert IS
+	'Alerts with a lifecycle: one row per key (kind/system/job or SLO/business date), opened once, updated while the condition lasts, resolved when it clears';
+COMMENT ON COLUMN @extschema@.alert.alert_id IS 'the alert';
+COMMENT ON COLUMN @extschema@.alert.alert_key IS 'stable key: kind/system/job-or-slo/business date';
+COMMENT ON COLUMN @extschema@.alert.kind IS 'failure, late, missing, predicted, stuck or stale';
+COMMENT ON COLUMN @extschema@.alert.severity IS 'critical (failure, late, missing, stale) or warning (predicted, stuck)';
+COMMENT ON COLUMN @extschema@.alert.system_id IS 'the system';
+COMMENT ON COLUMN @extschema@.alert.job_id IS 'the job (job alerts)';
+COMMENT ON COLUMN @extschema@.alert.slo_id IS 'the SLO (late, predicted)';
+COMMENT ON COLUMN @extschema@.alert.business_date IS 'the business date (NULL for stale)';
+COMMENT ON COLUMN @extschema@.alert.status IS 'open or resolved';
+COMMENT ON COLUMN @extschema@.alert.summary IS 'one line: what and why';
+COMMENT ON COLUMN @extschema@.alert.detail IS 'the facts behind it (jobs not done, predicted end, attempt, error ...)';
+COMMENT ON COLUMN @extschema@.alert.folded_into IS 'the upstream alert this one is folded into (sent as part of it), or NULL';
+COMMENT ON COLUMN @extschema@.alert.silence_id IS 'the silence that mutes it now, or NULL';
+COMMENT ON COLUMN @extschema@.alert.opened_at IS 'when the condition was first seen';
+COMMENT ON COLUMN @extschema@.alert.last_seen_at IS 'the last check that saw it';
+COMMENT ON COLUMN @extschema@.alert.resolved_at IS 'when it cleared';
+COMMENT ON COLUMN @extschema@.alert.resolution IS 'how it cleared';
+COMMENT ON COLUMN @extschema@.alert.notified_at IS 'when a message about it was last queued (NULL: never)';
+COMMENT ON COLUMN @extschema@.alert.notifications IS 'messages queued about it';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.alert', '');
+
+CREATE TABLE @extschema@.notification (
+	notification_id	bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	channel			text NOT NULL REFERENCES @extschema@.channel ON DELETE CASCADE ON UPDATE CASCADE,
+	alert_id		bigint REFERENCES @extschema@.alert ON DELETE SET NULL,
+	alert_key		text NOT NULL,
+	event			text NOT NULL CHECK (event IN ('opened', 'reminder', 'resolved')),
+	payload			jsonb NOT NULL,
+	status			text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+	attempts		integer NOT NULL DEFAULT 0,
+	next_attempt_at	timestamptz NOT NULL DEFAULT now(),
+	created_at		timestamptz NOT NULL DEFAULT now(),
+	sent_at			timestamptz,
+	http_status		integer,
+	last_error		text
+);
+CREATE INDEX notification_pending_idx ON @extschema@.notification (channel, notification_id)
+	WHERE status = 'pending';
+COMMENT ON TABLE @extschema@.notification IS
+	'The outbox: messages the checks queued in their transaction, delivered by kant.deliver_notifications() at least once, in order per channel';
+COMMENT ON COLUMN @extschema@.notification.notification_id IS 'the message; its order within a channel';
+COMMENT ON COLUMN @extschema@.notification.channel IS 'where it goes';
+COMMENT ON COLUMN @extschema@.notification.alert_id IS 'the alert';
+COMMENT ON COLUMN @extschema@.notification.alert_key IS 'the alert''s key (also in the message: a repeat after a crash can be told apart)';
+COMMENT ON COLUMN @extschema@.notification.event IS 'opened, reminder or resolved';
+COMMENT ON COLUMN @extschema@.notification.payload IS 'the Slack message: text and Block Kit blocks';
+COMMENT ON COLUMN @extschema@.notification.status IS 'pending, sent, or failed (permanently; see last_error)';
+COMMENT ON COLUMN @extschema@.notification.attempts IS 'delivery attempts so far';
+COMMENT ON COLUMN @extschema@.notification.next_attempt_at IS 'not before (Retry-After, backoff)';
+COMMENT ON COLUMN @extschema@.notification.created_at IS 'when the check queued it';
+COMMENT ON COLUMN @extschema@.notification.sent_at IS 'when Slack accepted it';
+COMMENT ON COLUMN @extschema@.notification.http_status IS 'HTTP status of the last attempt';
+COMMENT ON COLUMN @extschema@.notification.last_error IS 'what went wrong last (Slack''s answer, or the transport error; host only)';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.notification', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.alert', 'alert_id')::pg_catalog.regclass, '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.notification', 'notification_id')::pg_catalog.regclass, '');
+
+CREATE FUNCTION @extschema@.set_channel(name text, webhook_url text, from_env boolean DEFAULT false,
+		min_interval interval DEFAULT '1 second')
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF name IS NULL OR name !~ '^[a-z0-9_][a-z0-9_.-]*$' OR length(name) > 100 THEN
+		RAISE EXCEPTION 'invalid channel name "%"', name
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use lower-case letters, digits, _ . -, e.g. data-platform-alerts.';
+	END IF;
+	IF webhook_url IS NULL OR btrim(webhook_url) = '' THEN
+		RAISE EXCEPTION 'webhook_url must be given' USING ERRCODE = 'null_value_not_allowed',
+			HINT = 'The Slack incoming webhook URL (https://hooks.slack.com/services/...), or with from_env => true the name of a server environment variable.';
+	END IF;
+	IF NOT from_env AND webhook_url !~* '^https?://[^/]+' THEN
+		-- never echo the URL: it is a secret
+		RAISE EXCEPTION 'webhook_url of channel "%" is not an http(s) URL', name
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Slack incoming webhooks look like https://hooks.slack.com/services/T.../B.../....';
+	END IF;
+	IF from_env AND webhook_url !~ '^[A-Za-z_][A-Za-z0-9_]*$' THEN
+		RAISE EXCEPTION 'with from_env, webhook_url must name an environment variable'
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. kant.set_channel(''alerts'', ''KANT_SLACK_WEBHOOK'', from_env => true).';
+	END IF;
+	IF min_interval IS NULL OR min_interval < '0' THEN
+		RAISE EXCEPTION 'min_interval must be a non-negative interval' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	INSERT INTO @extschema@.channel AS c (name, webhook_url, from_env, min_interval)
+	VALUES (set_channel.name, btrim(webhook_url), from_env, min_interval)
+	ON CONFLICT ON CONSTRAINT channel_pkey DO UPDATE SET webhook_url = excluded.webhook_url,
+		from_env = excluded.from_env, min_interval = excluded.min_interval;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_channel(text, text, boolean, interval) IS
+	'Add or rotate a Slack incoming webhook (a secret, kept in kant.channel, readable by the extension owner only), or name a server environment variable holding it';
+REVOKE ALL ON FUNCTION @extschema@.set_channel(text, text, boolean, interval) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.drop_channel(name text)
+	RETURNS boolean
+	LANGUAGE sql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH d AS (DELETE FROM @extschema@.channel c WHERE c.name = $1 RETURNING 1)
+	SELECT EXISTS (SELECT FROM d)
+	$$;
+COMMENT ON FUNCTION @extschema@.drop_channel(text) IS
+	'Remove a channel, its routes and its undelivered messages; false when there was none';
+REVOKE ALL ON FUNCTION @extschema@.drop_channel(text) FROM PUBLIC;
+
+CREATE VIEW @extschema@.channels AS
+SELECT c.name,
+	CASE WHEN c.from_env THEN 'env:' || c.webhook_url
+		 ELSE substring(c.webhook_url FROM '^[A-Za-z]+://[^/]+') || '/…' END AS webhook,
+	c.min_interval, c.last_sent_at,
+	(SELECT count(*) FROM @extschema@.notification n WHERE n.channel = c.name AND n.status = 'pending') AS pending,
+	(SELECT count(*) FROM @extschema@.notification n WHERE n.channel = c.name AND n.status = 'failed') AS failed
+FROM @extschema@.channel c;
+COMMENT ON VIEW @extschema@.channels IS 'Channels without their secret: the webhook''s host only';
+COMMENT ON COLUMN @extschema@.channels.name IS 'channel name';
+COMMENT ON COLUMN @extschema@.channels.webhook IS 'the webhook''s scheme and host (the path is a secret), or env:VARIABLE';
+COMMENT ON COLUMN @extschema@.channels.min_interval IS 'at most one message per this interval';
+COMMENT ON COLUMN @extschema@.channels.last_sent_at IS 'when a message was last posted';
+COMMENT ON COLUMN @extschema@.channels.pending IS 'messages waiting';
+COMMENT ON COLUMN @extschema@.channels.failed IS 'messages given up (see kant.notification_outbox)';
+
+CREATE FUNCTION @extschema@.add_route(channel text, system text DEFAULT NULL, pipeline text DEFAULT NULL,
+		kind text DEFAULT NULL, min_severity text DEFAULT 'warning')
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	id integer;
+BEGIN
+	IF NOT EXISTS (SELECT FROM @extschema@.channel c WHERE c.name = add_route.channel) THEN
+		RAISE EXCEPTION 'channel "%" does not exist', channel
+			USING ERRCODE = 'undefined_object', HINT = 'Add it with kant.set_channel(name, webhook_url).';
+	END IF;
+	IF system IS NOT NULL AND NOT EXISTS (SELECT FROM @extschema@.system s WHERE s.name = add_route.system) THEN
+		RAISE EXCEPTION 'system "%" does not exist', system
+			USING ERRCODE = 'undefined_object', HINT = 'See SELECT name FROM kant.system;';
+	END IF;
+	IF kind IS NOT NULL AND kind NOT IN ('failure', 'late', 'missing', 'predicted', 'stuck', 'stale') THEN
+		RAISE EXCEPTION 'invalid kind "%"', kind
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'One of failure, late, missing, predicted, stuck, stale; NULL for all.';
+	END IF;
+	IF min_severity IS NULL OR min_severity NOT IN ('warning', 'critical') THEN
+		RAISE EXCEPTION 'invalid min_severity "%"', min_severity
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'warning (everything) or critical (failure, late, missing, stale).';
+	END IF;
+	INSERT INTO @extschema@.alert_route (channel, system, pipeline, kind, min_severity)
+	VALUES (channel, system, pipeline, kind, min_severity) RETURNING route_id INTO id;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.add_route(text, text, text, text, text) IS
+	'Send the alerts of a system / pipeline / kind (NULL: any) of at least a severity to a channel; returns the route id';
+REVOKE ALL ON FUNCTION @extschema@.add_route(text, text, text, text, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.drop_route(route_id integer)
+	RETURNS boolean
+	LANGUAGE sql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH d AS (DELETE FROM @extschema@.alert_route r WHERE r.route_id = $1 RETURNING 1)
+	SELECT EXISTS (SELECT FROM d)
+	$$;
+COMMENT ON FUNCTION @extschema@.drop_route(integer) IS 'Remove a route; false when there was none';
+REVOKE ALL ON FUNCTION @extschema@.drop_route(integer) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.silence(reason text, duration interval DEFAULT NULL,
+		system text DEFAULT NULL, job text DEFAULT NULL, pipeline text DEFAULT NULL,
+		kind text DEFAULT NULL, until timestamptz DEFAULT NULL, starts_at timestamptz DEFAULT NULL)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	id integer;
+	f timestamptz := coalesce(starts_at, now());
+BEGIN
+	IF reason IS NULL OR btrim(reason) = '' THEN
+		RAISE EXCEPTION 'a silence needs a reason' USING ERRCODE = 'null_value_not_allowed',
+			HINT = 'Say why, e.g. kant.silence(''HEGEL maintenance, ticket OPS-123'', ''4 hours'', system => ''hegel'').';
+	END IF;
+	IF (duration IS NULL) = (until IS NULL) THEN
+		RAISE EXCEPTION 'give a silence either a duration or an end (until)' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'kant.silence(reason, ''2 hours'', ...) or kant.silence(reason, until => ''2026-11-27 09:00+09'', ...).';
+	END IF;
+	IF coalesce(until, f + duration) <= f THEN
+		RAISE EXCEPTION 'a silence must end after it starts' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF kind IS NOT NULL AND kind NOT IN ('failure', 'late', 'missing', 'predicted', 'stuck', 'stale') THEN
+		RAISE EXCEPTION 'invalid kind "%"', kind
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'One of failure, late, missing, predicted, stuck, stale; NULL for all.';
+	END IF;
+	IF system IS NOT NULL AND NOT EXISTS (SELECT FROM @extschema@.system s WHERE s.name = silence.system) THEN
+		RAISE EXCEPTION 'system "%" does not exist', system
+			USING ERRCODE = 'undefined_object', HINT = 'See SELECT name FROM kant.system;';
+	END IF;
+	INSERT INTO @extschema@.silence (system, job, pipeline, kind, starts_at, ends_at, reason)
+	VALUES (system, job, pipeline, kind, f, coalesce(until, f + duration), btrim(reason))
+	RETURNING silence_id INTO id;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.silence(text, interval, text, text, text, text, timestamptz, timestamptz) IS
+	'Mute alerts of a system / job / pipeline / kind (NULL: any) for a duration or until a time, with a reason; returns the silence id';
+REVOKE ALL ON FUNCTION @extschema@.silence(text, interval, text, text, text, text, timestamptz, timestamptz) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.unsilence(silence_id integer)
+	RETURNS boolean
+	LANGUAGE sql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH u AS (UPDATE @extschema@.silence s SET ends_at = greatest(s.starts_at + interval '1 microsecond', now())
+			   WHERE s.silence_id = $1 AND s.ends_at > now() RETURNING 1)
+	SELECT EXISTS (SELECT FROM u)
+	$$;
+COMMENT ON FUNCTION @extschema@.unsilence(integer) IS 'End a silence now (it is kept, for the record); false when it was not active';
+REVOKE ALL ON FUNCTION @extschema@.unsilence(integer) FROM PUBLIC;
+
+---------------------------------------------------------------------------
+-- Checks
+---------------------------------------------------------------------------
+
+-- Duration statistics of jobs from their recent successful runs (index
+-- job_run (job_id, started_at): a few rows per job, whatever the history).
+CREATE FUNCTION @extschema@.job_durations(job_ids integer[], as_of timestamptz DEFAULT now(),
+		runs integer DEFAULT NULL)
+	RETURNS TABLE (job_id integer, samples integer, p50_seconds double precision,
+		p90_seconds double precision, p95_seconds double precision)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT j.job_id, count(*)::integer,
+		percentile_cont(0.5) WITHIN GROUP (ORDER BY x.d),
+		percentile_cont(0.9) WITHIN GROUP (ORDER BY x.d),
+		percentile_cont(0.95) WITHIN GROUP (ORDER BY x.d)
+	FROM unnest(job_ids) AS j(job_id)
+	CROSS JOIN LATERAL (
+		SELECT extract(epoch FROM r.ended_at - r.started_at)::double precision AS d
+		FROM @extschema@.job_run r
+		WHERE r.job_id = j.job_id AND r.started_at <= as_of AND r.ended_at <= as_of
+		  AND r.state::text = 'succeeded'
+		ORDER BY r.started_at DESC
+		LIMIT coalesce(runs, (SELECT s.history_runs FROM @extschema@._alert_settings() s))) x
+	GROUP BY j.job_id
+	$$;
+COMMENT ON FUNCTION @extschema@.job_durations(integer[], timestamptz, integer) IS
+	'Median, p90 and p95 duration (seconds) of jobs over their last successful runs before as_of (default: kant.alert_settings.history_runs of them)';
+
+CREATE TYPE @extschema@.alert_condition AS (
+	alert_key		text,
+	kind			text,
+	severity		text,
+	system_id		integer,
+	job_id			integer,
+	slo_id			integer,
+	business_date	date,
+	summary			text,
+	detail			jsonb,
+	root_key		text
+);
+COMMENT ON TYPE @extschema@.alert_condition IS
+	'A condition a check found at one instant: an alert''s key, kind, what it is about and, for a job folded under a failing upstream, the upstream''s key';
+
+-- "how late": 1 h 05 min, 12 min, 40 s
+CREATE FUNCTION @extschema@._human(seconds double precision)
+	RETURNS text
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE
+		WHEN $1 IS NULL THEN NULL
+		WHEN abs($1) >= 86400 THEN format('%s d %s h', trunc(abs($1) / 86400), trunc(abs($1)::numeric % 86400 / 3600))
+		WHEN abs($1) >= 3600 THEN format('%s h %s min', trunc(abs($1) / 3600), lpad(trunc(abs($1)::numeric % 3600 / 60)::text, 2, '0'))
+		WHEN abs($1) >= 60 THEN format('%s min', trunc(abs($1) / 60))
+		ELSE format('%s s', round(abs($1))) END
+	$$;
+COMMENT ON FUNCTION @extschema@._human(double precision) IS 'internal: a duration for people';
+
+/*
+ * What is wrong at as_of, from the data kant holds.  Every query is bounded
+ * by business date (the lookback window) or by what is open, so its cost
+ * does not grow with history.  Runs are seen as they were at as_of (a run
+ * that ended later is running; one that started later does not exist), so
+ * a past night can be replayed.
+ */
+CREATE FUNCTION @extschema@.check_conditions(as_of timestamptz DEFAULT now())
+	RETURNS SETOF @extschema@.alert_condition
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off
+	AS $$
+DECLARE
+	st record;
+	d0 date;
+	d1 date;
+BEGIN
+	SELECT * INTO st FROM @extschema@._alert_settings();
+	d0 := (as_of - st.lookback)::date - 1;
+	d1 := as_of::date + 1;
+	RETURN QUERY
+	WITH runs AS MATERIALIZED (
+		SELECT r.run_id, r.job_id, r.business_date, r.external_id, r.attempt, r.previous_external_id,
+			r.started_at, r.error_message,
+			CASE WHEN r.ended_at > as_of THEN NULL ELSE r.ended_at END AS ended_at,
+			CASE WHEN r.ended_at > as_of THEN 'running'::@extschema@.run_state ELSE r.state END AS state
+		FROM @extschema@.job_run r
+		WHERE r.business_date BETWEEN d0 AND d1 AND (r.started_at IS NULL OR r.started_at <= as_of)
+	), day AS MATERIALIZED (
+		SELECT r.job_id, r.business_date,
+			bool_or(r.state::text IN ('succeeded', 'skipped')) AS done,
+			bool_or(NOT @extschema@.is_terminal(r.state)) AS active,
+			(array_agg(r.run_id ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC))[1] AS last_run,
+			greatest(count(*) FILTER (WHERE r.attempt = 1 AND r.previous_external_id IS NULL),
+					 CASE WHEN count(*) > 0 THEN 1 ELSE 0 END) AS started_runs,
+			min(r.started_at) FILTER (WHERE NOT @extschema@.is_terminal(r.state)) AS active_since
+		FROM runs r GROUP BY r.job_id, r.business_date
+	), jobs AS (
+		SELECT j.job_id, j.name, j.pipeline, j.dag_id, j.max_retries, sy.system_id, sy.name AS system,
+			sy.time_zone AS system_zone
+		FROM @extschema@.job j JOIN @extschema@.system sy ON sy.system_id = j.system_id
+	), deadline AS (
+		SELECT dy.job_id, dy.business_date,
+			@extschema@.local_instant((dy.business_date + jd.deadline_offset_days) + jd.deadline_time, jd.time_zone) AS at
+		FROM day dy JOIN @extschema@.job_deadline jd ON jd.job_id = dy.job_id
+	),
+	-- failure: the last attempt failed or timed out, nothing runs, and no retry
+	-- is still to come (retries left, within retry_wait, while the deadline holds)
+	failure AS (
+		SELECT 'failure' AS kind, 'critical' AS severity, j.system_id, j.job_id, NULL::integer AS slo_id,
+			dy.business_date,
+			format('%s/%s %s (attempt %s) for %s%s', j.system, j.name,
+				   CASE WHEN l.state::text = 'timed_out' THEN 'timed out' ELSE 'failed' END, l.attempt, to_char(dy.business_date, 'YYYY-MM-DD'),
+				   CASE WHEN l.error_message IS NOT NULL THEN ': ' || left(l.error_message, 200) ELSE '' END) AS summary,
+			jsonb_strip_nulls(jsonb_build_object('system', j.system, 'job', j.name, 'pipeline', j.pipeline,
+				'run', l.external_id, 'attempt', l.attempt, 'max_retries', j.max_retries, 'state', l.state::text,
+				'error', left(l.error_message, 1000), 'ended_at', l.ended_at, 'deadline', dl.at,
+				'time_zone', j.system_zone, 'dag_id', j.dag_id)) AS detail
+		FROM day dy
+		JOIN runs l ON l.run_id = dy.last_run
+		JOIN jobs j ON j.job_id = dy.job_id
+		LEFT JOIN deadline dl ON dl.job_id = dy.job_id AND dl.business_date = dy.business_date
+		WHERE NOT dy.done AND NOT dy.active AND l.state::text IN ('failed', 'timed_out')
+		  AND NOT (j.max_retries IS NOT NULL AND l.attempt - 1 < j.max_retries
+				   AND l.ended_at > as_of - st.retry_wait
+				   AND (dl.at IS NULL OR as_of + make_interval(secs => coalesce(
+						(SELECT d.p90_seconds FROM @extschema@.job_durations(ARRAY[dy.job_id], as_of, st.history_runs) d), 0)) <= dl.at))
+	),
+	-- missing: an expected run that has not started by the end of its grace period
+	slots AS (
+		SELECT x.job_id, x.business_date, x.slot_at, x.due_at,
+			row_number() OVER (PARTITION BY x.job_id, x.business_date ORDER BY x.slot_at) AS slot_no
+		FROM @extschema@.expected_run x
+		WHERE x.business_date BETWEEN d0 AND d1
+	), missing AS (
+		SELECT DISTINCT ON (s.job_id, s.business_date)
+			'missing' AS kind, 'critical' AS severity, j.system_id, j.job_id, NULL::integer AS slo_id, s.business_date,
+			format('%s/%s has not started for %s: expected at %s (%s), grace ended %s ago', j.system, j.name,
+				   to_char(s.business_date, 'YYYY-MM-DD'), to_char(s.slot_at AT TIME ZONE j.system_zone, 'HH24:MI'), j.system_zone,
+				   @extschema@._human(extract(epoch FROM as_of - s.due_at))) AS summary,
+			jsonb_strip_nulls(jsonb_build_object('system', j.system, 'job', j.name, 'pipeline', j.pipeline,
+				'expected_at', s.slot_at, 'due_at', s.due_at, 'time_zone', j.system_zone, 'dag_id', j.dag_id)) AS detail
+		FROM slots s
+		JOIN jobs j ON j.job_id = s.job_id
+		LEFT JOIN day dy ON dy.job_id = s.job_id AND dy.business_date = s.business_date
+		WHERE s.due_at <= as_of AND s.due_at > as_of - st.lookback
+		  AND s.slot_no > coalesce(dy.started_runs, 0)
+		ORDER BY s.job_id, s.business_date, s.slot_at
+	),
+	-- stuck: running for more than stuck_factor times its p95
+	stuck AS (
+		SELECT 'stuck' AS kind, 'warning' AS severity, j.system_id, j.job_id, NULL::integer AS slo_id, dy.business_date,
+			format('%s/%s has been running for %s for %s, %s times its p95 of %s', j.system, j.name,
+				   @extschema@._human(extract(epoch FROM as_of - dy.active_since)), to_char(dy.business_date, 'YYYY-MM-DD'),
+				   round((extract(epoch FROM as_of - dy.active_since) / d.p95_seconds)::numeric, 1),
+				   @extschema@._human(d.p95_seconds)) AS summary,
+			jsonb_strip_nulls(jsonb_build_object('system', j.system, 'job', j.name, 'pipeline', j.pipeline,
+				'running_since', dy.active_since, 'p95_seconds', round(d.p95_seconds::numeric, 1),
+				'samples', d.samples, 'time_zone', j.system_zone, 'dag_id', j.dag_id)) AS detail
+		FROM day dy
+		JOIN jobs j ON j.job_id = dy.job_id
+		CROSS JOIN LATERAL @extschema@.job_durations(ARRAY[dy.job_id], as_of, st.history_runs) d
+		WHERE dy.active AND dy.active_since IS NOT NULL AND d.samples >= 5 AND d.p95_seconds > 0
+		  AND extract(epoch FROM as_of - dy.active_since) > st.stuck_factor * d.p95_seconds
+	),
+	job_alerts AS (
+		SELECT * FROM failure UNION ALL SELECT * FROM missing UNION ALL SELECT * FROM stuck
+	),
+	-- an alert of a job whose upstream (transitively) has an alert the same
+	-- business date is folded under the upstream-most one
+	ancestry AS (
+		WITH RECURSIVE up(job_id, upstream_job_id, depth) AS (
+			SELECT d.job_id, d.upstream_job_id, 1 FROM @extschema@.job_dependency d
+			WHERE d.job_id IN (SELECT a.job_id FROM job_alerts a)
+			UNION
+			SELECT up.job_id, d.upstream_job_id, up.depth + 1
+			FROM up JOIN @extschema@.job_dependency d ON d.job_id = up.upstream_job_id
+			WHERE up.depth < 50
+		)
+		SELECT * FROM up
+	), folded AS (
+		SELECT a.*, (
+			SELECT u.kind || '/' || uj.system || '/' || uj.name || '/' || to_char(u.business_date, 'YYYY-MM-DD')
+			FROM ancestry an
+			JOIN job_alerts u ON u.job_id = an.upstream_job_id AND u.business_date = a.business_date
+			JOIN jobs uj ON uj.job_id = u.job_id
+			WHERE an.job_id = a.job_id
+			  -- the root: an upstream alert that has no upstream alert itself
+			  AND NOT EXISTS (SELECT FROM ancestry an2 JOIN job_alerts u2
+							  ON u2.job_id = an2.upstream_job_id AND u2.business_date = u.business_date
+							  WHERE an2.job_id = u.job_id)
+			ORDER BY an.depth DESC, u.kind LIMIT 1) AS root_key
+		FROM job_alerts a
+	),
+	-- SLO days in the lookback window and in the prediction horizon
+	slo_days AS (
+		SELECT s.slo_id, s.name, s.pipeline, s.time_zone, g.bd::date AS business_date, sd.deadline, sd.sla_end
+		FROM @extschema@.slo s
+		CROSS JOIN generate_series(d0, d1, interval '1 day') AS g(bd)
+		CROSS JOIN LATERAL @extschema@.slo_deadline(s.slo_id, g.bd::date) sd
+		WHERE g.bd::date >= s.evaluate_from
+		  AND sd.deadline > as_of - st.lookback AND sd.deadline <= as_of + st.predict_horizon
+		  AND (s.calendar IS NULL OR @extschema@.is_business_day(s.calendar, g.bd::date))
+	), in_play AS (
+		SELECT sd.slo_id, sd.business_date, sc.job_id, coalesce(dy.done, false) AS done,
+			coalesce(dy.active, false) AS active, dy.active_since, dy.last_run
+		FROM slo_days sd
+		JOIN @extschema@.slo_scope sc ON sc.slo_id = sd.slo_id
+		LEFT JOIN day dy ON dy.job_id = sc.job_id AND dy.business_date = sd.business_date
+		WHERE dy.job_id IS NOT NULL
+		   OR EXISTS (SELECT FROM @extschema@.expected_run x
+					  WHERE x.job_id = sc.job_id AND x.business_date = sd.business_date)
+	), late AS (
+		SELECT 'late' AS kind, 'critical' AS severity, NULL::integer AS system_id, NULL::integer AS job_id,
+			sd.slo_id, sd.business_date,
+			format('%s for %s is late: %s of %s jobs not done %s after the %s deadline (%s): %s',
+				   sd.name, to_char(sd.business_date, 'YYYY-MM-DD'), count(*) FILTER (WHERE NOT p.done), count(*),
+				   @extschema@._human(extract(epoch FROM as_of - sd.deadline)),
+				   to_char(sd.deadline AT TIME ZONE sd.time_zone, 'HH24:MI'), sd.time_zone,
+				   string_agg(j.system || '/' || j.name, ', ' ORDER BY j.system, j.name) FILTER (WHERE NOT p.done)) AS summary,
+			jsonb_build_object('slo', sd.name, 'pipeline', sd.pipeline, 'deadline', sd.deadline,
+				'time_zone', sd.time_zone, 'late_seconds', round(extract(epoch FROM as_of - sd.deadline)),
+				'not_done', jsonb_agg(jsonb_build_object('system', j.system, 'job', j.name,
+					'state', CASE WHEN p.active THEN 'running' WHEN p.last_run IS NULL THEN 'not started' ELSE 'failed' END)
+					ORDER BY j.system, j.name) FILTER (WHERE NOT p.done),
+				'systems', jsonb_agg(DISTINCT j.system)) AS detail
+		FROM slo_days sd
+		JOIN in_play p ON p.slo_id = sd.slo_id AND p.business_date = sd.business_date
+		JOIN jobs j ON j.job_id = p.job_id
+		WHERE sd.deadline <= as_of
+		GROUP BY sd.slo_id, sd.name, sd.pipeline, sd.time_zone, sd.business_date, sd.deadline
+		HAVING bool_or(NOT p.done)
+	),
+	-- predicted breach: before the deadline, the remaining jobs' p90 durations
+	-- along declared dependencies (else from when each is scheduled or now)
+	remaining AS MATERIALIZED (
+		SELECT p.slo_id, p.business_date, p.job_id, p.active,
+			CASE WHEN p.active THEN coalesce(p.active_since, as_of)
+				 ELSE greatest(as_of, (SELECT min(x.slot_at) FROM @extschema@.expected_run x
+									   WHERE x.job_id = p.job_id AND x.business_date = p.business_date
+										 AND x.slot_at > as_of)) END AS base_start,
+			coalesce(d.p90_seconds, 0) AS p90
+		FROM in_play p
+		JOIN slo_days sd ON sd.slo_id = p.slo_id AND sd.business_date = p.business_date AND sd.deadline > as_of
+		LEFT JOIN LATERAL @extschema@.job_durations(ARRAY[p.job_id], as_of, st.history_runs) d ON true
+		WHERE NOT p.done
+	), path AS (
+		WITH RECURSIVE path(slo_id, business_date, job_id, est_end, depth) AS (
+			SELECT r.slo_id, r.business_date, r.job_id,
+				CASE WHEN r.active THEN greatest(as_of, r.base_start + make_interval(secs => r.p90))
+					 ELSE r.base_start + make_interval(secs => r.p90) END, 0
+			FROM remaining r
+			UNION ALL
+			SELECT p.slo_id, p.business_date, r.job_id,
+				greatest(p.est_end, r.base_start) + make_interval(secs => r.p90), p.depth + 1
+			FROM path p
+			JOIN @extschema@.job_dependency dep ON dep.upstream_job_id = p.job_id
+			JOIN remaining r ON r.slo_id = p.slo_id AND r.business_date = p.business_date
+							AND r.job_id = dep.job_id AND NOT r.active
+			WHERE p.depth < 50
+		)
+		SELECT DISTINCT ON (path.slo_id, path.business_date) path.slo_id, path.business_date,
+			path.job_id AS critical_job_id, path.est_end
+		FROM path ORDER BY path.slo_id, path.business_date, path.est_end DESC
+	), predicted AS (
+		SELECT 'predicted' AS kind, 'warning' AS severity, NULL::integer AS system_id, NULL::integer AS job_id,
+			sd.slo_id, sd.business_date,
+			format('%s for %s is predicted to complete at %s, %s after its %s deadline (%s); critical: %s/%s',
+				   sd.name, to_char(sd.business_date, 'YYYY-MM-DD'), to_char(pa.est_end AT TIME ZONE sd.time_zone, 'HH24:MI'),
+				   @extschema@._human(extract(epoch FROM pa.est_end - sd.deadline)),
+				   to_char(sd.deadline AT TIME ZONE sd.time_zone, 'HH24:MI'), sd.time_zone,
+				   cj.system, cj.name) AS summary,
+			jsonb_build_object('slo', sd.name, 'pipeline', sd.pipeline, 'deadline', sd.deadline,
+				'time_zone', sd.time_zone, 'predicted_end', pa.est_end,
+				'late_seconds', round(extract(epoch FROM pa.est_end - sd.deadline)),
+				'critical', cj.system || '/' || cj.name,
+				'remaining', (SELECT jsonb_agg(rj.system || '/' || rj.name ORDER BY rj.system, rj.name)
+							  FROM remaining r JOIN jobs rj ON rj.job_id = r.job_id
+							  WHERE r.slo_id = sd.slo_id AND r.business_date = sd.business_date),
+				'systems', (SELECT jsonb_agg(DISTINCT rj.system) FROM remaining r JOIN jobs rj ON rj.job_id = r.job_id
+							WHERE r.slo_id = sd.slo_id AND r.business_date = sd.business_date)) AS detail
+		FROM path pa
+		JOIN slo_days sd ON sd.slo_id = pa.slo_id AND sd.business_date = pa.business_date
+		JOIN jobs cj ON cj.job_id = pa.critical_job_id
+		WHERE pa.est_end > sd.deadline AND sd.deadline > as_of
+	),
+	-- stale collector: no successful collection within stale_after
+	stale AS (
+		SELECT 'stale' AS kind, 'critical' AS severity, s.system_id, NULL::integer AS job_id, NULL::integer AS slo_id,
+			NULL::date AS business_date,
+			CASE WHEN c.last_ok IS NULL THEN format('the %s collector of %s has never succeeded (last error: %s)',
+												   s.kind, s.name, coalesce(c.last_error, 'none'))
+				 ELSE format('the %s collector of %s last succeeded %s ago%s', s.kind, s.name,
+							 @extschema@._human(extract(epoch FROM as_of - c.last_ok)),
+							 CASE WHEN c.last_error IS NOT NULL THEN '; last error: ' || left(c.last_error, 300) ELSE '' END) END AS summary,
+			jsonb_strip_nulls(jsonb_build_object('system', s.name, 'last_success_at', c.last_ok,
+				'last_error', left(c.last_error, 1000))) AS detail
+		FROM @extschema@.system s
+		CROSS JOIN LATERAL (
+			SELECT max(x.ended_at) FILTER (WHERE x.error IS NULL AND x.ended_at <= as_of) AS last_ok,
+				(array_agg(x.error ORDER BY x.started_at DESC))[1] AS last_error,
+				count(*) AS n
+			FROM @extschema@.collection x
+			WHERE x.system_id = s.system_id AND x.started_at <= as_of
+			  AND x.started_at > as_of - greatest(st.lookback, st.stale_after * 4)) c
+		WHERE s.kind IN ('glue', 'airflow') AND c.n > 0
+		  AND (c.last_ok IS NULL OR c.last_ok < as_of - st.stale_after)
+	)
+	SELECT f.kind || '/' || j.system || '/' || j.name || '/' || to_char(f.business_date, 'YYYY-MM-DD'),
+		f.kind, f.severity, f.system_id, f.job_id, f.slo_id, f.business_date, f.summary, f.detail, f.root_key
+	FROM folded f JOIN jobs j ON j.job_id = f.job_id
+	-- a run not started while an upstream job is still on its way is waiting,
+	-- not missing (the SLO's predicted and late alerts speak for the day)
+	WHERE NOT (f.kind = 'missing' AND f.root_key IS NULL AND EXISTS (
+		SELECT FROM ancestry an
+		LEFT JOIN day u ON u.job_id = an.upstream_job_id AND u.business_date = f.business_date
+		WHERE an.job_id = f.job_id AND NOT coalesce(u.done, false)))
+	UNION ALL
+	SELECT x.kind || '/slo:' || s.name || '/' || to_char(x.business_date, 'YYYY-MM-DD'),
+		x.kind, x.severity, x.system_id, x.job_id, x.slo_id, x.business_date, x.summary, x.detail, NULL
+	FROM (SELECT * FROM late UNION ALL SELECT * FROM predicted) x
+	JOIN @extschema@.slo s ON s.slo_id = x.slo_id
+	UNION ALL
+	SELECT 'stale/' || sy.name, x.kind, x.severity, x.system_id, NULL, NULL, NULL, x.summary, x.detail, NULL
+	FROM stale x JOIN @extschema@.system sy ON sy.system_id = x.system_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.check_conditions(timestamptz) IS
+	'What is wrong at as_of (default now): failures (retry-aware), late SLO days, missing runs, predicted breaches, stuck runs, stale collectors; read-only (kant.run_checks() turns them into alerts)';
+
+-- The Slack message of an alert event: a short plain text (notifications,
+-- screen readers) and Block Kit blocks within Slack's limits.
+CREATE FUNCTION @extschema@._slack_message(alert_id bigint, event text)
+	RETURNS jsonb
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record;
+	zone text;
+	title text;
+	icon text;
+	link text;
+	fields jsonb := '[]';
+	blocks jsonb;
+	blocked text;
+	when_text text;
+BEGIN
+	SELECT x.*, sy.name AS system, coalesce(sy.display_name, sy.name) AS system_display,
+		sy.kind AS system_kind, sy.region, sy.endpoint, sy.time_zone AS system_zone,
+		j.name AS job, j.dag_id, s.name AS slo
+	INTO a
+	FROM @extschema@.alert x
+	LEFT JOIN @extschema@.system sy ON sy.system_id = x.system_id
+	LEFT JOIN @extschema@.job j ON j.job_id = x.job_id
+	LEFT JOIN @extschema@.slo s ON s.slo_id = x.slo_id
+	WHERE x.alert_id = _slack_message.alert_id;
+	zone := coalesce(a.detail->>'time_zone', a.system_zone, 'UTC');
+	icon := CASE WHEN event = 'resolved' THEN ':white_check_mark:'
+				 ELSE CASE a.kind WHEN 'failure' THEN ':x:' WHEN 'late' THEN ':alarm_clock:'
+					  WHEN 'missing' THEN ':ghost:' WHEN 'predicted' THEN ':crystal_ball:'
+					  WHEN 'stuck' THEN ':hourglass_flowing_sand:' ELSE ':satellite_antenna:' END END;
+	title := CASE event WHEN 'resolved' THEN 'Resolved: ' WHEN 'reminder' THEN 'Still open: ' ELSE '' END
+		|| CASE a.kind WHEN 'failure' THEN 'Job failed' WHEN 'late' THEN 'SLO missed: not done by the deadline'
+				WHEN 'missing' THEN 'Expected run did not start' WHEN 'predicted' THEN 'SLO breach predicted'
+				WHEN 'stuck' THEN 'Run stuck' ELSE 'Collector stale' END
+		|| coalesce(' — ' || coalesce(a.slo, a.system_display || coalesce(' ' || a.job, '')), '');
+	fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*' ||
+		CASE WHEN a.slo IS NOT NULL THEN 'SLO' ELSE 'System' END || '*' || chr(10) ||
+		coalesce(a.slo, a.system_display));
+	IF a.job IS NOT NULL THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Job*' || chr(10) || '`' || a.job || '`');
+	END IF;
+	IF a.business_date IS NOT NULL THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Business date*' || chr(10) || to_char(a.business_date, 'YYYY-MM-DD'));
+	END IF;
+	IF a.detail ? 'deadline' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Deadline*' || chr(10) ||
+			to_char((a.detail->>'deadline')::timestamptz AT TIME ZONE zone, 'YYYY-MM-DD HH24:MI') || ' ' || zone);
+	END IF;
+	IF a.kind = 'late' AND event <> 'resolved' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Late by*' || chr(10) ||
+			@extschema@._human((a.detail->>'late_seconds')::double precision));
+	ELSIF a.kind = 'predicted' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Predicted end*' || chr(10) ||
+			to_char((a.detail->>'predicted_end')::timestamptz AT TIME ZONE zone, 'HH24:MI') || ' (' ||
+			@extschema@._human((a.detail->>'late_seconds')::double precision) || ' late)');
+	END IF;
+	IF a.detail ? 'attempt' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Attempt*' || chr(10) ||
+			(a.detail->>'attempt') || coalesce(' of ' || ((a.detail->>'max_retries')::integer + 1), ''));
+	END IF;
+	SELECT string_agg(coalesce(j.name, d.alert_key), ', ' ORDER BY d.alert_id) INTO blocked
+	FROM @extschema@.alert d LEFT JOIN @extschema@.job j ON j.job_id = d.job_id
+	WHERE d.folded_into = a.alert_id AND d.status = 'open';
+	link := CASE
+		WHEN a.system_kind = 'glue' AND a.job IS NOT NULL AND a.region IS NOT NULL THEN
+			format('https://%s.console.aws.amazon.com/gluestudio/home?region=%s#/editor/job/%s/runs',
+				   a.region, a.region, replace(a.job, ' ', '%20'))
+		WHEN a.system_kind = 'airflow' AND a.dag_id IS NOT NULL AND a.endpoint IS NOT NULL THEN
+			rtrim(a.endpoint, '/') || '/dags/' || a.dag_id || '/grid'
+		END;
+	when_text := CASE event WHEN 'resolved' THEN 'resolved ' || to_char(a.resolved_at AT TIME ZONE zone, 'MM-DD HH24:MI')
+		|| coalesce(' (' || a.resolution || ')', '') ELSE 'open since ' || to_char(a.opened_at AT TIME ZONE zone, 'MM-DD HH24:MI') END;
+	blocks := jsonb_build_array(
+		jsonb_build_object('type', 'header', 'text', jsonb_build_object('type', 'plain_text',
+			'text', left(title, 150), 'emoji', true)),
+		jsonb_build_object('type', 'section', 'text', jsonb_build_object('type', 'mrkdwn',
+			'text', left(icon || ' ' || CASE WHEN event = 'resolved' THEN coalesce(initcap(a.resolution) || '. ', '') ELSE '' END
+				|| a.summary, 3000)),
+			'fields', fields));
+	IF blocked IS NOT NULL AND event <> 'resolved' THEN
+		blocks := blocks || jsonb_build_object('type', 'section', 'text', jsonb_build_object('type', 'mrkdwn',
+			'text', left(':no_entry: Blocked by this: ' || blocked, 3000)));
+	END IF;
+	IF link IS NOT NULL THEN
+		blocks := blocks || jsonb_build_object('type', 'section', 'text', jsonb_build_object('type', 'mrkdwn',
+			'text', '<' || link || '|Open in ' || CASE a.system_kind WHEN 'glue' THEN 'the AWS Glue console' ELSE 'Airflow' END || '>'));
+	END IF;
+	blocks := blocks || jsonb_build_object('type', 'context', 'elements', jsonb_build_array(
+		jsonb_build_object('type', 'mrkdwn', 'text', left('kant · ' || a.alert_key || ' · ' || when_text, 3000))));
+	RETURN jsonb_build_object(
+		'text', left(CASE event WHEN 'resolved' THEN '[resolved] ' WHEN 'reminder' THEN '[still open] ' ELSE '' END
+			|| a.summary || CASE WHEN blocked IS NOT NULL AND event <> 'resolved' THEN ' — blocks ' || blocked ELSE '' END, 3000),
+		'blocks', blocks,
+		'unfurl_links', false);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._slack_message(bigint, text) IS
+	'internal: the Slack message (text and Block Kit blocks) of an alert''s opened, reminder or resolved event';
+
+/*
+ * Turn the conditions into alerts and queue their messages, in this
+ * transaction: an alert opens once per key, is updated while it lasts,
+ * reminded every reminder_interval, resolved when its condition clears (one
+ * message, if one was sent about it).  Silenced alerts are kept but not sent;
+ * a job's alert under a failing upstream is folded into the upstream's.
+ */
+CREATE FUNCTION @extschema@.run_checks(as_of timestamptz DEFAULT now(),
+		OUT opened integer, OUT resolved integer, OUT open_now integer, OUT queued integer)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off
+	AS $$
+DECLARE
+	st record;
+	fs @extschema@.alert_condition[];
+	keys text[];
+	d0 date;
+BEGIN
+	-- one check at a time: two at once would open the same alert twice
+	PERFORM pg_advisory_xact_lock(1801547383, 0);
+	SELECT * INTO st FROM @extschema@._alert_settings();
+	d0 := (as_of - st.lookback)::date - 1;
+	fs := ARRAY(SELECT c FROM @extschema@.check_conditions(as_of) c);
+	keys := ARRAY(SELECT f.alert_key FROM unnest(fs) f);
+
+	WITH up AS (
+		INSERT INTO @extschema@.alert AS a (alert_key, kind, severity, system_id, job_id, slo_id,
+			business_date, status, summary, detail, opened_at, last_seen_at)
+		SELECT f.alert_key, f.kind, f.severity, f.system_id, f.job_id, f.slo_id, f.business_date,
+			'open', f.summary, f.detail, as_of, as_of
+		FROM unnest(fs) f
+		ON CONFLICT (alert_key) DO UPDATE SET
+			summary = excluded.summary, detail = excluded.detail, severity = excluded.severity,
+			last_seen_at = as_of, status = 'open',
+			opened_at = CASE WHEN a.status = 'resolved' THEN as_of ELSE a.opened_at END,
+			notified_at = CASE WHEN a.status = 'resolved' THEN NULL ELSE a.notified_at END,
+			resolved_at = NULL, resolution = NULL
+		RETURNING a.notified_at IS NULL AND a.opened_at = as_of AS new
+	)
+	SELECT count(*) FILTER (WHERE up.new) INTO opened FROM up;
+
+	-- folding under the upstream-most alert
+	UPDATE @extschema@.alert a SET folded_into = r.alert_id
+	FROM unnest(fs) f LEFT JOIN @extschema@.alert r ON r.alert_key = f.root_key
+	WHERE a.alert_key = f.alert_key AND a.folded_into IS DISTINCT FROM r.alert_id;
+
+	-- silences in force at as_of
+	UPDATE @extschema@.alert a SET silence_id = m.silence_id
+	FROM (
+		SELECT x.alert_id, (
+			SELECT s.silence_id FROM @extschema@.silence s
+			WHERE s.starts_at <= as_of AND s.ends_at > as_of
+			  AND (s.kind IS NULL OR s.kind = x.kind)
+			  AND (s.system IS NULL OR s.system = sy.name OR x.detail->'systems' ? s.system)
+			  AND (s.job IS NULL OR s.job = j.name)
+			  AND (s.pipeline IS NULL OR s.pipeline = coalesce(j.pipeline, sl.pipeline))
+			ORDER BY s.ends_at DESC LIMIT 1) AS silence_id
+		FROM @extschema@.alert x
+		LEFT JOIN @extschema@.system sy ON sy.system_id = x.system_id
+		LEFT JOIN @extschema@.job j ON j.job_id = x.job_id
+		LEFT JOIN @extschema@.slo sl ON sl.slo_id = x.slo_id
+		WHERE x.status = 'open') m
+	WHERE a.alert_id = m.alert_id AND a.silence_id IS DISTINCT FROM m.silence_id;
+
+	-- what cleared
+	WITH r AS (
+		UPDATE @extschema@.alert a SET status = 'resolved', resolved_at = as_of,
+			resolution = CASE
+				WHEN a.business_date < d0 THEN 'no longer checked (older than the lookback)'
+				WHEN a.kind = 'predicted' AND ('late/slo:' || sl.name || '/' || to_char(a.business_date, 'YYYY-MM-DD')) = ANY (keys)
+					THEN 'the deadline passed (see the late alert)'
+				WHEN a.kind = 'predicted' THEN 'back on track'
+				WHEN a.kind = 'failure' THEN 'the job succeeded'
+				WHEN a.kind = 'late' THEN 'complete'
+				WHEN a.kind = 'missing' THEN 'the run started'
+				WHEN a.kind = 'stuck' THEN 'the run ended'
+				ELSE 'the collector succeeded again' END,
+			folded_into = NULL
+		FROM @extschema@.alert o LEFT JOIN @extschema@.slo sl ON sl.slo_id = o.slo_id
+		WHERE o.alert_id = a.alert_id AND a.status = 'open' AND a.alert_key <> ALL (keys)
+		RETURNING a.alert_id
+	)
+	SELECT count(*) INTO resolved FROM r;
+
+	-- the messages: new (or unmuted, or no longer folded) alerts, reminders, resolutions
+	WITH ev AS (
+		SELECT a.alert_id, CASE WHEN a.status = 'resolved' THEN 'resolved'
+								WHEN a.notified_at IS NULL THEN 'opened' ELSE 'reminder' END AS event
+		FROM @extschema@.alert a
+		WHERE a.silence_id IS NULL AND a.folded_into IS NULL
+		  AND ((a.status = 'open' AND (a.notified_at IS NULL OR a.notified_at <= as_of - st.reminder_interval))
+			OR (a.status = 'resolved' AND a.resolved_at = as_of AND a.notified_at IS NOT NULL
+				AND a.resolution NOT LIKE 'the deadline passed%'))
+	), marked AS (
+		UPDATE @extschema@.alert a SET notified_at = as_of, notifications = a.notifications + 1
+		FROM ev WHERE a.alert_id = ev.alert_id
+		RETURNING a.alert_id, a.alert_key, a.kind, a.severity, a.system_id, a.job_id, a.slo_id, a.detail, ev.event
+	), q AS (
+		INSERT INTO @extschema@.notification (channel, alert_id, alert_key, event, payload)
+		SELECT ch.channel, m.alert_id, m.alert_key, m.event, @extschema@._slack_message(m.alert_id, m.event)
+		FROM marked m
+		LEFT JOIN @extschema@.system sy ON sy.system_id = m.system_id
+		LEFT JOIN @extschema@.job j ON j.job_id = m.job_id
+		LEFT JOIN @extschema@.slo sl ON sl.slo_id = m.slo_id
+		CROSS JOIN LATERAL (
+			SELECT DISTINCT r.channel FROM @extschema@.alert_route r
+			WHERE (r.kind IS NULL OR r.kind = m.kind)
+			  AND (r.system IS NULL OR r.system = sy.name OR m.detail->'systems' ? r.system)
+			  AND (r.pipeline IS NULL OR r.pipeline = coalesce(j.pipeline, sl.pipeline))
+			  AND (r.min_severity = 'warning' OR m.severity = 'critical')) ch
+		ORDER BY m.alert_id, ch.channel
+		RETURNING 1
+	)
+	SELECT count(*) INTO queued FROM q;
+
+	SELECT count(*) INTO open_now FROM @extschema@.alert a WHERE a.status = 'open';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.run_checks(timestamptz) IS
+	'Run the checks at as_of (default now): open, update, fold, silence and resolve alerts, and queue their Slack messages in kant.notification (sent by kant.deliver_notifications)';
+REVOKE ALL ON FUNCTION @extschema@.run_checks(timestamptz) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._post_json(urls text[], bodies text[])
+	RETURNS TABLE (ord integer, status integer, retry_after_seconds integer, body text, error text)
+	AS 'MODULE_PATHNAME', 'kant_post_json'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@._post_json(text[], text[]) IS
+	'internal: POST each JSON body to its URL at once (env:NAME reads the URL from the server environment), no retries; each outcome';
+REVOKE ALL ON FUNCTION @extschema@._post_json(text[], text[]) FROM PUBLIC;
+
+/*
+ * Deliver the outbox: each round posts the oldest pending message of every
+ * channel that is due (Retry-After, backoff, min_interval) at once, records
+ * the outcomes and commits, so a crash re-sends at most the round in flight
+ * (at least once; the message carries its alert key).  A channel waits while
+ * its oldest message waits: order per channel holds.  2xx: sent; 429: again
+ * after Retry-After; 5xx, timeouts, connection failures: again with
+ * exponential backoff, until max_attempts; other 4xx (invalid_payload,
+ * no_service, channel_not_found, ...): failed for good, with Slack's answer.
+ *
+ * A procedure, for its COMMITs: CALL it outside a transaction block.  Not
+ * SECURITY DEFINER and without SET (both forbid COMMIT): every name is
+ * schema-qualified.
+ */
+CREATE PROCEDURE @extschema@.deliver_notifications(max_seconds double precision DEFAULT 50)
+	LANGUAGE plpgsql
+	AS $$
+DECLARE
+	t0 timestamptz := pg_catalog.clock_timestamp();
+	st record;
+	ids bigint[];
+	urls text[];
+	bodies text[];
+	chans text[];
+	res record;
+	next_due timestamptz;
+BEGIN
+	IF max_seconds IS NULL OR max_seconds < 0 THEN
+		RAISE EXCEPTION 'max_seconds must be >= 0' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- one deliverer at a time (a session lock: COMMIT would release a transaction's)
+	IF NOT pg_catalog.pg_try_advisory_lock(1801547383, 1) THEN
+		RAISE NOTICE 'kant: another kant.deliver_notifications() is running';
+		RETURN;
+	END IF;
+	SELECT * INTO st FROM @extschema@._alert_settings();
+	LOOP
+		SELECT pg_catalog.array_agg(h.notification_id ORDER BY h.channel),
+			pg_catalog.array_agg(CASE WHEN c.from_env THEN 'env:' OPERATOR(pg_catalog.||) c.webhook_url ELSE c.webhook_url END ORDER BY h.channel),
+			pg_catalog.array_agg(h.payload::text ORDER BY h.channel),
+			pg_catalog.array_agg(h.channel ORDER BY h.channel)
+		INTO ids, urls, bodies, chans
+		FROM (SELECT DISTINCT ON (n.channel) n.notification_id, n.channel, n.payload, n.next_attempt_at
+			  FROM @extschema@.notification n WHERE n.status OPERATOR(pg_catalog.=) 'pending'
+			  ORDER BY n.channel, n.notification_id) h
+		JOIN @extschema@.channel c ON c.name OPERATOR(pg_catalog.=) h.channel
+		WHERE h.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()
+		  AND (c.last_sent_at IS NULL
+			   OR c.last_sent_at OPERATOR(pg_catalog.+) c.min_interval OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp());
+		IF ids IS NULL THEN
+			SELECT pg_catalog.min(pg_catalog.greatest(h.next_attempt_at,
+					   c.last_sent_at OPERATOR(pg_catalog.+) c.min_interval)) INTO next_due
+			FROM (SELECT DISTINCT ON (n.channel) n.channel, n.next_attempt_at
+				  FROM @extschema@.notification n WHERE n.status OPERATOR(pg_catalog.=) 'pending'
+				  ORDER BY n.channel, n.notification_id) h
+			JOIN @extschema@.channel c ON c.name OPERATOR(pg_catalog.=) h.channel;
+			EXIT WHEN next_due IS NULL
+				OR next_due OPERATOR(pg_catalog.>) t0 OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => max_seconds);
+			PERFORM pg_catalog.pg_sleep(pg_catalog.least(5, pg_catalog.greatest(0.01,
+				pg_catalog.date_part('epoch', next_due OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()))));
+			CONTINUE;
+		END IF;
+		FOR res IN SELECT * FROM @extschema@._post_json(urls, bodies) LOOP
+			UPDATE @extschema@.notification n SET
+				attempts = n.attempts OPERATOR(pg_catalog.+) 1,
+				http_status = res.status,
+				status = CASE
+					WHEN res.status BETWEEN 200 AND 299 THEN 'sent'
+					WHEN res.status = 429 OR res.status >= 500 OR res.status IS NULL THEN
+						CASE WHEN n.attempts OPERATOR(pg_catalog.+) 1 >= st.max_attempts THEN 'failed' ELSE 'pending' END
+					ELSE 'failed' END,
+				sent_at = CASE WHEN res.status BETWEEN 200 AND 299 THEN pg_catalog.clock_timestamp() END,
+				next_attempt_at = CASE
+					WHEN res.status = 429 THEN pg_catalog.clock_timestamp()
+						OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => pg_catalog.coalesce(res.retry_after_seconds, 30))
+					WHEN res.status >= 500 OR res.status IS NULL THEN pg_catalog.clock_timestamp()
+						OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => pg_catalog.least(3600,
+							5 * pg_catalog.power(2, n.attempts) * (0.5 + pg_catalog.random() / 2)))
+					ELSE n.next_attempt_at END,
+				last_error = CASE
+					WHEN res.status BETWEEN 200 AND 299 THEN NULL
+					WHEN n.attempts OPERATOR(pg_catalog.+) 1 >= st.max_attempts
+						 AND (res.status = 429 OR res.status >= 500 OR res.status IS NULL)
+						THEN pg_catalog.format('gave up after %s attempts: %s', n.attempts OPERATOR(pg_catalog.+) 1,
+							pg_catalog.coalesce(res.error, 'HTTP ' OPERATOR(pg_catalog.||) res.status OPERATOR(pg_catalog.||) pg_catalog.coalesce(': ' OPERATOR(pg_catalog.||) res.body, '')))
+					WHEN res.status = 429 THEN pg_catalog.format('HTTP 429 (rate limited), Retry-After %s s', res.retry_after_seconds)
+					ELSE pg_catalog.coalesce(res.error, 'HTTP ' OPERATOR(pg_catalog.||) res.status OPERATOR(pg_catalog.||) pg_catalog.coalesce(': ' OPERATOR(pg_catalog.||) res.body, '')) END
+			WHERE n.notification_id OPERATOR(pg_catalog.=) ids[res.ord];
+		END LOOP;
+		UPDATE @extschema@.channel c SET last_sent_at = pg_catalog.clock_timestamp()
+		WHERE c.name OPERATOR(pg_catalog.=) ANY (chans);
+		COMMIT;
+		EXIT WHEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0
+			OPERATOR(pg_catalog.>) pg_catalog.make_interval(secs => max_seconds);
+	END LOOP;
+	PERFORM pg_catalog.pg_advisory_unlock(1801547383, 1);
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.deliver_notifications(double precision) IS
+	'Send queued Slack messages (CALL, outside a transaction block): at least once, in order per channel, at most one per channel''s min_interval; 429 waits for Retry-After, 5xx and timeouts back off, other 4xx fail for good with Slack''s answer; returns after max_seconds';
+REVOKE ALL ON PROCEDURE @extschema@.deliver_notifications(double precision) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._cron_unjob(job_name text)
+	RETURNS boolean
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF to_regclass('cron.job') IS NULL
+	   OR NOT EXISTS (SELECT FROM cron.job WHERE jobname = job_name AND username = current_user) THEN
+		RETURN false;
+	END IF;
+	PERFORM cron.unschedule(job_name);
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._cron_unjob(text) IS 'internal: remove a named pg_cron job of the current user; false when there was none';
+REVOKE ALL ON FUNCTION @extschema@._cron_unjob(text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.schedule_checks(checks text DEFAULT '*/5 * * * *', delivery text DEFAULT '* * * * *')
+	RETURNS bigint[]
+	LANGUAGE sql VOLATILE
+	AS $$
+	SELECT ARRAY[@extschema@._cron_job('kant-checks', checks, 'SELECT opened, resolved, open_now, queued FROM kant.run_checks()'),
+				 @extschema@._cron_job('kant-deliver', delivery, 'CALL kant.deliver_notifications(50)')]
+	$$;
+COMMENT ON FUNCTION @extschema@.schedule_checks(text, text) IS
+	'Create or update the pg_cron jobs kant-checks (kant.run_checks(), default every 5 minutes) and kant-deliver (CALL kant.deliver_notifications(), default every minute); returns their ids';
+REVOKE ALL ON FUNCTION @extschema@.schedule_checks(text, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.unschedule_checks()
+	RETURNS boolean
+	LANGUAGE sql VOLATILE
+	AS $$ SELECT @extschema@._cron_unjob('kant-checks') | @extschema@._cron_unjob('kant-deliver') $$;
+COMMENT ON FUNCTION @extschema@.unschedule_checks() IS
+	'Remove the pg_cron jobs kant-checks and kant-deliver; false when there were none';
+REVOKE ALL ON FUNCTION @extschema@.unschedule_checks() FROM PUBLIC;
+
+---------------------------------------------------------------------------
+-- Views
+---------------------------------------------------------------------------
+
+CREATE VIEW @extschema@.open_alerts AS
+SELECT a.alert_id, a.kind, a.severity, sy.name AS system, j.name AS job, s.name AS slo, a.business_date,
+	a.summary, a.opened_at, round(extract(epoch FROM pg_catalog.now() - a.opened_at))::bigint AS open_seconds,
+	f.alert_key AS folded_into, si.reason AS silenced_because, si.ends_at AS silenced_until,
+	a.notified_at, a.notifications, a.alert_key, a.detail
+FROM @extschema@.alert a
+LEFT JOIN @extschema@.system sy ON sy.system_id = a.system_id
+LEFT JOIN @extschema@.job j ON j.job_id = a.job_id
+LEFT JOIN @extschema@.slo s ON s.slo_id = a.slo_id
+LEFT JOIN @extschema@.alert f ON f.alert_id = a.folded_into
+LEFT JOIN @extschema@.silence si ON si.silence_id = a.silence_id
+WHERE a.status = 'open';
+COMMENT ON VIEW @extschema@.open_alerts IS 'Alerts open now, with what folds or silences them';
+COMMENT ON COLUMN @extschema@.open_alerts.alert_id IS 'the alert';
+COMMENT ON COLUMN @extschema@.open_alerts.kind IS 'failure, late, missing, predicted, stuck or stale';
+COMMENT ON COLUMN @extschema@.open_alerts.severity IS 'critical or warning';
+COMMENT ON COLUMN @extschema@.open_alerts.system IS 'system (job and stale alerts)';
+COMMENT ON COLUMN @extschema@.open_alerts.job IS 'job (job alerts)';
+COMMENT ON COLUMN @extschema@.open_alerts.slo IS 'SLO (late and predicted)';
+COMMENT ON COLUMN @extschema@.open_alerts.business_date IS 'business date';
+COMMENT ON COLUMN @extschema@.open_alerts.summary IS 'what and why';
+COMMENT ON COLUMN @extschema@.open_alerts.opened_at IS 'when it was first seen';
+COMMENT ON COLUMN @extschema@.open_alerts.open_seconds IS 'how long it has been open';
+COMMENT ON COLUMN @extschema@.open_alerts.folded_into IS 'key of the upstream alert it is sent with, or NULL';
+COMMENT ON COLUMN @extschema@.open_alerts.silenced_because IS 'the reason of the silence muting it, or NULL';
+COMMENT ON COLUMN @extschema@.open_alerts.silenced_until IS 'when that silence ends';
+COMMENT ON COLUMN @extschema@.open_alerts.notified_at IS 'when a message about it was last queued';
+COMMENT ON COLUMN @extschema@.open_alerts.notifications IS 'messages queued about it';
+COMMENT ON COLUMN @extschema@.open_alerts.alert_key IS 'its stable key';
+COMMENT ON COLUMN @extschema@.open_alerts.detail IS 'the facts behind it';
+
+CREATE VIEW @extschema@.notification_outbox AS
+SELECT n.notification_id, n.channel, n.event, n.alert_key, n.status, n.attempts, n.created_at,
+	n.next_attempt_at, n.sent_at, n.http_status, n.last_error, n.payload->>'text' AS text
+FROM @extschema@.notification n;
+COMMENT ON VIEW @extschema@.notification_outbox IS
+	'Every queued Slack message and how its delivery went: pending (with when it is tried next), sent, or failed for good with the reason';
+COMMENT ON COLUMN @extschema@.notification_outbox.notification_id IS 'the message';
+COMMENT ON COLUMN @extschema@.notification_outbox.channel IS 'the channel';
+COMMENT ON COLUMN @extschema@.notification_outbox.event IS 'opened, reminder or resolved';
+COMMENT ON COLUMN @extschema@.notification_outbox.alert_key IS 'the alert';
+COMMENT ON COLUMN @extschema@.notification_outbox.status IS 'pending, sent or failed';
+COMMENT ON COLUMN @extschema@.notification_outbox.attempts IS 'delivery attempts';
+COMMENT ON COLUMN @extschema@.notification_outbox.created_at IS 'when it was queued';
+COMMENT ON COLUMN @extschema@.notification_outbox.next_attempt_at IS 'not tried again before';
+COMMENT ON COLUMN @extschema@.notification_outbox.sent_at IS 'when Slack accepted it';
+COMMENT ON COLUMN @extschema@.notification_outbox.http_status IS 'HTTP status of the last attempt';
+COMMENT ON COLUMN @extschema@.notification_outbox.last_error IS 'Slack''s answer or the transport error (host only)';
+COMMENT ON COLUMN @extschema@.notification_outbox.text IS 'the message''s plain text';
+
+CREATE VIEW @extschema@.bi_alert_daily AS
+SELECT coalesce(a.business_date, (a.opened_at AT TIME ZONE 'UTC')::date) AS day,
+	a.kind,
+	a.severity,
+	coalesce(sy.name, (SELECT string_agg(x, ', ' ORDER BY x) FROM jsonb_array_elements_text(a.detail->'systems') x), '') AS system,
+	coalesce(s.name, '') AS slo,
+	count(*)::bigint AS alerts,
+	count(*) FILTER (WHERE a.status = 'resolved')::bigint AS resolved,
+	count(*) FILTER (WHERE a.notifications > 0)::bigint AS notified,
+	count(*) FILTER (WHERE a.folded_into IS NOT NULL OR a.silence_id IS NOT NULL)::bigint AS folded_or_silenced,
+	coalesce(sum(a.notifications), 0)::bigint AS messages,
+	(avg(extract(epoch FROM a.resolved_at - a.opened_at)) / 60)::double precision AS mean_minutes_open
+FROM @extschema@.alert a
+LEFT JOIN @extschema@.system sy ON sy.system_id = a.system_id
+LEFT JOIN @extschema@.slo s ON s.slo_id = a.slo_id
+GROUP BY 1, 2, 3, 4, 5;
+COMMENT ON VIEW @extschema@.bi_alert_daily IS
+	'Alerts per day and kind (for Tableau): how many, resolved, notified, folded or silenced, messages sent and mean time open';
+COMMENT ON COLUMN @extschema@.bi_alert_daily.day IS 'the business date of the alert (the UTC day it opened for a stale collector)';
+COMMENT ON COLUMN @extschema@.bi_alert_daily.kind IS 'failure, late, missing, predicted, stuck or stale';
+COMMENT ON COLUMN @extschema@.bi_alert_daily.severity IS 'critical or warning';
+COMMENT ON COLUMN @extschema@.bi_alert_daily.system IS 'system (for SLO alerts, the systems of its jobs)';
+COMMENT ON COLUMN @extschema@.bi_alert_daily.slo IS 'SLO (late and predicted), else empty';
+COMMENT ON COLUMN @extschema@.bi_alert_daily.alerts IS 'alerts opened';
+COMMENT ON COLUMN @extschema@.bi_alert_daily.resolved IS 'of those, resolved';
+COMMENT ON COLUMN @extschema@.bi_alert_daily.notified IS 'of those, sent at least once';
+COMMENT ON COLUMN @extschema@.bi_alert_daily.folded_or_silenced IS 'of those, folded under an upstream or silenced (last state)';
+COMMENT ON COLUMN @extschema@.bi_alert_daily.messages IS 'messages queued about them (opened, reminders, resolved)';
+COMMENT ON COLUMN @extschema@.bi_alert_daily.mean_minutes_open IS 'mean minutes from open to resolved, of the resolved ones';
+
+REVOKE ALL ON FUNCTION @extschema@.check_conditions(timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._slack_message(bigint, text) FROM PUBLIC;

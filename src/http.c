@@ -325,6 +325,7 @@ finish(Transfer *t, CURLcode code, CURLM *multi, const KantHttpOptions *opt,
 	req->curl_code = code;
 	req->status = code == CURLE_OK ? status : 0;
 	req->too_large = t->too_large;
+	req->retry_after_s = code == CURLE_OK ? t->retry_after_s : -1;
 	strlcpy(req->error, t->errbuf[0] ? t->errbuf : curl_easy_strerror(code), sizeof(req->error));
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);

@@ -60,6 +60,7 @@ struct KantHttpRequest
 	int			retries_waited_ms;
 	int			curl_code;		/* CURLcode of the last attempt */
 	bool		too_large;		/* the last response passed max_bytes */
+	long		retry_after_s;	/* Retry-After (seconds) of the last response; -1: none */
 	char		error[256];		/* curl's message for a transport failure */
 	char	   *host;			/* for messages: the URL's host, nothing else */
 
