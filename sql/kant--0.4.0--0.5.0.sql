@@ -1118,8 +1118,10 @@ REVOKE ALL ON FUNCTION @extschema@._post_json(text[], text[]) FROM PUBLIC;
  * no_service, channel_not_found, ...): failed for good, with Slack's answer.
  *
  * A procedure, for its COMMITs: CALL it outside a transaction block.  Not
- * SECURITY DEFINER and without SET (both forbid COMMIT): every name is
- * schema-qualified.
+ * SECURITY DEFINER and without SET (both forbid COMMIT): kant's objects and
+ * the functions it calls are schema-qualified; operators are built-in ones on
+ * built-in types (pg_catalog is searched first unless a caller's search_path
+ * lists it later).
  */
 CREATE PROCEDURE @extschema@.deliver_notifications(max_seconds double precision DEFAULT 50)
 	LANGUAGE plpgsql
@@ -1145,62 +1147,62 @@ BEGIN
 	SELECT * INTO st FROM @extschema@._alert_settings();
 	LOOP
 		SELECT pg_catalog.array_agg(h.notification_id ORDER BY h.channel),
-			pg_catalog.array_agg(CASE WHEN c.from_env THEN 'env:' OPERATOR(pg_catalog.||) c.webhook_url ELSE c.webhook_url END ORDER BY h.channel),
+			pg_catalog.array_agg(CASE WHEN c.from_env THEN 'env:' || c.webhook_url ELSE c.webhook_url END ORDER BY h.channel),
 			pg_catalog.array_agg(h.payload::text ORDER BY h.channel),
 			pg_catalog.array_agg(h.channel ORDER BY h.channel)
 		INTO ids, urls, bodies, chans
 		FROM (SELECT DISTINCT ON (n.channel) n.notification_id, n.channel, n.payload, n.next_attempt_at
-			  FROM @extschema@.notification n WHERE n.status OPERATOR(pg_catalog.=) 'pending'
+			  FROM @extschema@.notification n WHERE n.status = 'pending'
 			  ORDER BY n.channel, n.notification_id) h
-		JOIN @extschema@.channel c ON c.name OPERATOR(pg_catalog.=) h.channel
-		WHERE h.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()
+		JOIN @extschema@.channel c ON c.name = h.channel
+		WHERE h.next_attempt_at <= pg_catalog.clock_timestamp()
 		  AND (c.last_sent_at IS NULL
-			   OR c.last_sent_at OPERATOR(pg_catalog.+) c.min_interval OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp());
+			   OR c.last_sent_at + c.min_interval <= pg_catalog.clock_timestamp());
 		IF ids IS NULL THEN
-			SELECT pg_catalog.min(pg_catalog.greatest(h.next_attempt_at,
-					   c.last_sent_at OPERATOR(pg_catalog.+) c.min_interval)) INTO next_due
+			SELECT pg_catalog.min(greatest(h.next_attempt_at,
+					   c.last_sent_at + c.min_interval)) INTO next_due
 			FROM (SELECT DISTINCT ON (n.channel) n.channel, n.next_attempt_at
-				  FROM @extschema@.notification n WHERE n.status OPERATOR(pg_catalog.=) 'pending'
+				  FROM @extschema@.notification n WHERE n.status = 'pending'
 				  ORDER BY n.channel, n.notification_id) h
-			JOIN @extschema@.channel c ON c.name OPERATOR(pg_catalog.=) h.channel;
+			JOIN @extschema@.channel c ON c.name = h.channel;
 			EXIT WHEN next_due IS NULL
-				OR next_due OPERATOR(pg_catalog.>) t0 OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => max_seconds);
-			PERFORM pg_catalog.pg_sleep(pg_catalog.least(5, pg_catalog.greatest(0.01,
-				pg_catalog.date_part('epoch', next_due OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()))));
+				OR next_due > t0 + pg_catalog.make_interval(secs => max_seconds);
+			PERFORM pg_catalog.pg_sleep(least(5, greatest(0.01,
+				pg_catalog.date_part('epoch', next_due - pg_catalog.clock_timestamp()))));
 			CONTINUE;
 		END IF;
 		FOR res IN SELECT * FROM @extschema@._post_json(urls, bodies) LOOP
 			UPDATE @extschema@.notification n SET
-				attempts = n.attempts OPERATOR(pg_catalog.+) 1,
+				attempts = n.attempts + 1,
 				http_status = res.status,
 				status = CASE
 					WHEN res.status BETWEEN 200 AND 299 THEN 'sent'
 					WHEN res.status = 429 OR res.status >= 500 OR res.status IS NULL THEN
-						CASE WHEN n.attempts OPERATOR(pg_catalog.+) 1 >= st.max_attempts THEN 'failed' ELSE 'pending' END
+						CASE WHEN n.attempts + 1 >= st.max_attempts THEN 'failed' ELSE 'pending' END
 					ELSE 'failed' END,
 				sent_at = CASE WHEN res.status BETWEEN 200 AND 299 THEN pg_catalog.clock_timestamp() END,
 				next_attempt_at = CASE
 					WHEN res.status = 429 THEN pg_catalog.clock_timestamp()
-						OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => pg_catalog.coalesce(res.retry_after_seconds, 30))
+						+ pg_catalog.make_interval(secs => coalesce(res.retry_after_seconds, 30))
 					WHEN res.status >= 500 OR res.status IS NULL THEN pg_catalog.clock_timestamp()
-						OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => pg_catalog.least(3600,
+						+ pg_catalog.make_interval(secs => least(3600,
 							5 * pg_catalog.power(2, n.attempts) * (0.5 + pg_catalog.random() / 2)))
 					ELSE n.next_attempt_at END,
 				last_error = CASE
 					WHEN res.status BETWEEN 200 AND 299 THEN NULL
-					WHEN n.attempts OPERATOR(pg_catalog.+) 1 >= st.max_attempts
+					WHEN n.attempts + 1 >= st.max_attempts
 						 AND (res.status = 429 OR res.status >= 500 OR res.status IS NULL)
-						THEN pg_catalog.format('gave up after %s attempts: %s', n.attempts OPERATOR(pg_catalog.+) 1,
-							pg_catalog.coalesce(res.error, 'HTTP ' OPERATOR(pg_catalog.||) res.status OPERATOR(pg_catalog.||) pg_catalog.coalesce(': ' OPERATOR(pg_catalog.||) res.body, '')))
+						THEN pg_catalog.format('gave up after %s attempts: %s', n.attempts + 1,
+							coalesce(res.error, 'HTTP ' || res.status || coalesce(': ' || res.body, '')))
 					WHEN res.status = 429 THEN pg_catalog.format('HTTP 429 (rate limited), Retry-After %s s', res.retry_after_seconds)
-					ELSE pg_catalog.coalesce(res.error, 'HTTP ' OPERATOR(pg_catalog.||) res.status OPERATOR(pg_catalog.||) pg_catalog.coalesce(': ' OPERATOR(pg_catalog.||) res.body, '')) END
-			WHERE n.notification_id OPERATOR(pg_catalog.=) ids[res.ord];
+					ELSE coalesce(res.error, 'HTTP ' || res.status || coalesce(': ' || res.body, '')) END
+			WHERE n.notification_id = ids[res.ord];
 		END LOOP;
 		UPDATE @extschema@.channel c SET last_sent_at = pg_catalog.clock_timestamp()
-		WHERE c.name OPERATOR(pg_catalog.=) ANY (chans);
+		WHERE c.name = ANY (chans);
 		COMMIT;
-		EXIT WHEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0
-			OPERATOR(pg_catalog.>) pg_catalog.make_interval(secs => max_seconds);
+		EXIT WHEN pg_catalog.clock_timestamp() - t0
+			> pg_catalog.make_interval(secs => max_seconds);
 	END LOOP;
 	PERFORM pg_catalog.pg_advisory_unlock(1801547383, 1);
 END

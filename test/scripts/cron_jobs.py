@@ -67,6 +67,20 @@ def main():
             tap(e.pgcode == "42704", "an unknown system is refused: %s" % e.pgerror.splitlines()[0])
         cur.execute("SELECT kant.unschedule_collection('hegel'), kant.unschedule_collection('hegel')")
         tap(cur.fetchone() == (True, False), "unschedule_collection removes it once")
+        # checks and delivery: two jobs, idempotent, their commands run
+        cur.execute("SELECT kant.schedule_checks()")
+        ids = cur.fetchone()[0]
+        cur.execute("SELECT kant.schedule_checks('*/2 * * * *', '*/3 * * * *')")
+        ids2 = cur.fetchone()[0]
+        cur.execute("SELECT jobname, schedule, command FROM cron.job WHERE jobname IN ('kant-checks', 'kant-deliver') ORDER BY 1")
+        jobs = cur.fetchall()
+        tap(ids == ids2 and [(j[0], j[1]) for j in jobs] == [("kant-checks", "*/2 * * * *"), ("kant-deliver", "*/3 * * * *")],
+            "schedule_checks keeps one kant-checks and one kant-deliver job and updates them: %s" % (jobs,))
+        for _, _, command in jobs:
+            cur.execute(command)
+        tap(True, "their commands run: %s" % "; ".join(j[2] for j in jobs))
+        cur.execute("SELECT kant.unschedule_checks(), kant.unschedule_checks()")
+        tap(cur.fetchone() == (True, False), "unschedule_checks removes them once")
     finally:
         cur.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'kant-%'")
         cur.execute("DROP EXTENSION kant CASCADE")
