@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: benchmarks on a throwaway PostgreSQL 15 (pg_virtualenv; fsync off,
 # the same for every method).  Prints ratios measured side by side in one run.
-# KANT_BENCH=ingest, slo or collect runs one of them.
+# KANT_BENCH=ingest, slo, collect or checks runs one of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec pg_virtualenv -v 15 \
@@ -11,6 +11,7 @@ exec pg_virtualenv -v 15 \
 		ingest) /usr/bin/python3 bench/ingest.py ;;
 		slo) /usr/bin/python3 bench/slo.py ;;
 		collect) /usr/bin/python3 bench/collect.py ;;
+		checks) /usr/bin/python3 bench/checks.py ;;
 		*) /usr/bin/python3 bench/ingest.py && echo && /usr/bin/python3 bench/slo.py &&
-			echo && /usr/bin/python3 bench/collect.py ;;
+			echo && /usr/bin/python3 bench/collect.py && echo && /usr/bin/python3 bench/checks.py ;;
 	esac'

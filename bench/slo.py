@@ -12,6 +12,8 @@ through kant.ingest_reports, so the refresh queue is filled as in production.
   1. the last 30 days of bi_run_timeline and 365 days of bi_slo_daily, all
      rows fetched: large vs small (index-driven: should not grow with history)
   2. kant.refresh_slo() after ingesting one new day vs a full recompute
+  1b. kant.run_checks(), large vs small (it looks at the lookback window and
+     what is open: should not grow with history)
   3. kant.slo_eval vs the plain-SQL formulation of the same rule (GROUP BY with
      bool_and / max / count FILTER and a window function for the critical job)
      over the same 365 days of input rows, with the results compared
@@ -194,6 +196,18 @@ def main():
         results[label] = (s_t, l_t)
         print("  %-32s %8.3f s (%6d rows, %8d runs)   %8.3f s (%6d rows, %8d runs)   large/small %.2fx"
               % (label, s_t, s_n, dbs["small"]["runs"], l_t, l_n, dbs["large"]["runs"], l_t / s_t))
+
+    print("\n1b. kant.run_checks(): the same recent data, history 100x larger (after a first check, median of 5)")
+    checks = {}
+    for name in ("small", "large"):
+        c = dbs[name]["cur"]
+        c.execute("SELECT * FROM kant.run_checks()")        # opens what is wrong now
+        checks[name] = median(c, "SELECT * FROM kant.run_checks()")[0]
+        c.execute("SELECT count(*) FROM kant.alert WHERE status = 'open'")
+        dbs[name]["open"] = c.fetchone()[0]
+    print("  %-32s %8.3f s (%d open alerts, %8d runs)   %8.3f s (%d open alerts, %8d runs)   large/small %.2fx"
+          % ("kant.run_checks()", checks["small"], dbs["small"]["open"], dbs["small"]["runs"],
+             checks["large"], dbs["large"]["open"], dbs["large"]["runs"], checks["large"] / checks["small"]))
 
     print("\n2. One new day: incremental refresh vs full recompute (large)")
     cur = dbs["large"]["cur"]

@@ -173,12 +173,14 @@ CREATE TABLE @extschema@.alert_settings (
 	lookback		interval CHECK (lookback >= '1 hour'),
 	predict_horizon	interval CHECK (predict_horizon > '0'),
 	history_runs	integer CHECK (history_runs BETWEEN 3 AND 1000),
-	max_attempts	integer CHECK (max_attempts BETWEEN 1 AND 100)
+	max_attempts	integer CHECK (max_attempts BETWEEN 1 AND 100),
+	max_reminders	integer CHECK (max_reminders BETWEEN 0 AND 100)
 );
 COMMENT ON TABLE @extschema@.alert_settings IS
 	'How the checks and delivery behave; at most one row, set with kant.set_alerting(); a NULL column (or no row) means the default';
 COMMENT ON COLUMN @extschema@.alert_settings.singleton IS 'always true: one row';
-COMMENT ON COLUMN @extschema@.alert_settings.reminder_interval IS 'an open alert is repeated this often (default 2 hours)';
+COMMENT ON COLUMN @extschema@.alert_settings.reminder_interval IS 'an open alert is repeated this often (default 4 hours)';
+COMMENT ON COLUMN @extschema@.alert_settings.max_reminders IS 'at most this many reminders of one alert (default 3)';
 COMMENT ON COLUMN @extschema@.alert_settings.retry_wait IS 'after a failed attempt with retries left, wait this long for the retry before alerting (default 15 minutes)';
 COMMENT ON COLUMN @extschema@.alert_settings.stale_after IS 'a collector whose last success is older is stale (default 2 hours)';
 COMMENT ON COLUMN @extschema@.alert_settings.stuck_factor IS 'a run is stuck after this many times its p95 duration (default 3)';
@@ -190,14 +192,15 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.alert_settings', '');
 
 CREATE FUNCTION @extschema@._alert_settings(OUT reminder_interval interval, OUT retry_wait interval,
 		OUT stale_after interval, OUT stuck_factor double precision, OUT lookback interval,
-		OUT predict_horizon interval, OUT history_runs integer, OUT max_attempts integer)
+		OUT predict_horizon interval, OUT history_runs integer, OUT max_attempts integer,
+		OUT max_reminders integer)
 	LANGUAGE sql STABLE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	SELECT coalesce(s.reminder_interval, '2 hours'), coalesce(s.retry_wait, '15 minutes'),
+	SELECT coalesce(s.reminder_interval, '4 hours'), coalesce(s.retry_wait, '15 minutes'),
 		   coalesce(s.stale_after, '2 hours'), coalesce(s.stuck_factor, 3),
 		   coalesce(s.lookback, '2 days'), coalesce(s.predict_horizon, '12 hours'),
-		   coalesce(s.history_runs, 30), coalesce(s.max_attempts, 10)
+		   coalesce(s.history_runs, 30), coalesce(s.max_attempts, 10), coalesce(s.max_reminders, 3)
 	FROM (SELECT) AS one LEFT JOIN @extschema@.alert_settings s ON true
 	$$;
 COMMENT ON FUNCTION @extschema@._alert_settings() IS 'internal: the alert settings in effect';
@@ -206,16 +209,16 @@ CREATE FUNCTION @extschema@.set_alerting(reminder_interval interval DEFAULT NULL
 		retry_wait interval DEFAULT NULL, stale_after interval DEFAULT NULL,
 		stuck_factor double precision DEFAULT NULL, lookback interval DEFAULT NULL,
 		predict_horizon interval DEFAULT NULL, history_runs integer DEFAULT NULL,
-		max_attempts integer DEFAULT NULL)
+		max_attempts integer DEFAULT NULL, max_reminders integer DEFAULT NULL)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
 	INSERT INTO @extschema@.alert_settings AS a (reminder_interval, retry_wait, stale_after,
-		stuck_factor, lookback, predict_horizon, history_runs, max_attempts)
+		stuck_factor, lookback, predict_horizon, history_runs, max_attempts, max_reminders)
 	VALUES (reminder_interval, retry_wait, stale_after, stuck_factor, lookback, predict_horizon,
-		history_runs, max_attempts)
+		history_runs, max_attempts, max_reminders)
 	ON CONFLICT (singleton) DO UPDATE SET
 		reminder_interval = coalesce(excluded.reminder_interval, a.reminder_interval),
 		retry_wait = coalesce(excluded.retry_wait, a.retry_wait),
@@ -224,16 +227,17 @@ BEGIN
 		lookback = coalesce(excluded.lookback, a.lookback),
 		predict_horizon = coalesce(excluded.predict_horizon, a.predict_horizon),
 		history_runs = coalesce(excluded.history_runs, a.history_runs),
-		max_attempts = coalesce(excluded.max_attempts, a.max_attempts);
+		max_attempts = coalesce(excluded.max_attempts, a.max_attempts),
+		max_reminders = coalesce(excluded.max_reminders, a.max_reminders);
 EXCEPTION WHEN check_violation THEN
 	RAISE EXCEPTION 'invalid alert setting: %', SQLERRM
 		USING ERRCODE = 'invalid_parameter_value',
-			  HINT = 'reminder_interval and stale_after > 0, retry_wait >= 0, stuck_factor > 1, lookback >= 1 hour, history_runs 3..1000, max_attempts 1..100.';
+			  HINT = 'reminder_interval and stale_after > 0, retry_wait >= 0, stuck_factor > 1, lookback >= 1 hour, history_runs 3..1000, max_attempts 1..100, max_reminders 0..100.';
 END
 $$;
-COMMENT ON FUNCTION @extschema@.set_alerting(interval, interval, interval, double precision, interval, interval, integer, integer) IS
-	'Change alert settings (the arguments given; the others stay): reminder_interval, retry_wait, stale_after, stuck_factor, lookback, predict_horizon, history_runs, max_attempts';
-REVOKE ALL ON FUNCTION @extschema@.set_alerting(interval, interval, interval, double precision, interval, interval, integer, integer) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.set_alerting(interval, interval, interval, double precision, interval, interval, integer, integer, integer) IS
+	'Change alert settings (the arguments given; the others stay): reminder_interval, retry_wait, stale_after, stuck_factor, lookback, predict_horizon, history_runs, max_attempts, max_reminders';
+REVOKE ALL ON FUNCTION @extschema@.set_alerting(interval, interval, interval, double precision, interval, interval, integer, integer, integer) FROM PUBLIC;
 
 -- Slack incoming webhooks.  The URL is a secret: no view shows it, no role is
 -- granted it, no message contains more than its host.
@@ -626,21 +630,30 @@ BEGIN
 	d0 := (as_of - st.lookback)::date - 1;
 	d1 := as_of::date + 1;
 	RETURN QUERY
-	WITH runs AS MATERIALIZED (
+	WITH seen AS MATERIALIZED (
 		SELECT r.run_id, r.job_id, r.business_date, r.external_id, r.attempt, r.previous_external_id,
 			r.started_at, r.error_message,
 			CASE WHEN r.ended_at > as_of THEN NULL ELSE r.ended_at END AS ended_at,
 			CASE WHEN r.ended_at > as_of THEN 'running'::@extschema@.run_state ELSE r.state END AS state
 		FROM @extschema@.job_run r
 		WHERE r.business_date BETWEEN d0 AND d1 AND (r.started_at IS NULL OR r.started_at <= as_of)
+	), runs AS MATERIALIZED (
+		-- an attempt is current unless a later attempt (Airflow's next try) or a
+		-- retry (Glue's PreviousRunId) supersedes it: an up_for_retry try that
+		-- was retried is not running
+		SELECT r.*,
+			r.attempt = max(r.attempt) OVER (PARTITION BY r.job_id, r.external_id)
+			AND NOT EXISTS (SELECT FROM seen n WHERE n.job_id = r.job_id
+							AND n.previous_external_id = r.external_id) AS is_current
+		FROM seen r
 	), day AS MATERIALIZED (
 		SELECT r.job_id, r.business_date,
 			bool_or(r.state::text IN ('succeeded', 'skipped')) AS done,
-			bool_or(NOT @extschema@.is_terminal(r.state)) AS active,
+			bool_or(r.is_current AND NOT @extschema@.is_terminal(r.state)) AS active,
 			(array_agg(r.run_id ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC))[1] AS last_run,
 			greatest(count(*) FILTER (WHERE r.attempt = 1 AND r.previous_external_id IS NULL),
 					 CASE WHEN count(*) > 0 THEN 1 ELSE 0 END) AS started_runs,
-			min(r.started_at) FILTER (WHERE NOT @extschema@.is_terminal(r.state)) AS active_since
+			min(r.started_at) FILTER (WHERE r.is_current AND NOT @extschema@.is_terminal(r.state)) AS active_since
 		FROM runs r GROUP BY r.job_id, r.business_date
 	), jobs AS (
 		SELECT j.job_id, j.name, j.pipeline, j.dag_id, j.max_retries, sy.system_id, sy.name AS system,
@@ -650,6 +663,30 @@ BEGIN
 		SELECT dy.job_id, dy.business_date,
 			@extschema@.local_instant((dy.business_date + jd.deadline_offset_days) + jd.deadline_time, jd.time_zone) AS at
 		FROM day dy JOIN @extschema@.job_deadline jd ON jd.job_id = dy.job_id
+	),
+	-- SLO days in the lookback window and in the prediction horizon
+	slo_days AS (
+		SELECT s.slo_id, s.name, s.pipeline, s.time_zone, g.bd::date AS business_date, sd.deadline, sd.sla_end
+		FROM @extschema@.slo s
+		CROSS JOIN generate_series(d0, d1, interval '1 day') AS g(bd)
+		CROSS JOIN LATERAL @extschema@.slo_deadline(s.slo_id, g.bd::date) sd
+		WHERE g.bd::date >= s.evaluate_from
+		  AND sd.deadline > as_of - st.lookback AND sd.deadline <= as_of + st.predict_horizon
+		  AND (s.calendar IS NULL OR @extschema@.is_business_day(s.calendar, g.bd::date))
+	), in_play AS (
+		SELECT sd.slo_id, sd.business_date, sc.job_id, coalesce(dy.done, false) AS done,
+			coalesce(dy.active, false) AS active, dy.active_since, dy.last_run
+		FROM slo_days sd
+		JOIN @extschema@.slo_scope sc ON sc.slo_id = sd.slo_id
+		LEFT JOIN day dy ON dy.job_id = sc.job_id AND dy.business_date = sd.business_date
+		WHERE dy.job_id IS NOT NULL
+		   OR EXISTS (SELECT FROM @extschema@.expected_run x
+					  WHERE x.job_id = sc.job_id AND x.business_date = sd.business_date)
+	), durs AS MATERIALIZED (
+		-- durations of every job not done, in one call (index scans of a few rows each)
+		SELECT d.* FROM @extschema@.job_durations(ARRAY(
+			SELECT dy.job_id FROM day dy WHERE NOT dy.done
+			UNION SELECT p.job_id FROM in_play p WHERE NOT p.done), as_of, st.history_runs) d
 	),
 	-- failure: the last attempt failed or timed out, nothing runs, and no retry
 	-- is still to come (retries left, within retry_wait, while the deadline holds)
@@ -671,7 +708,7 @@ BEGIN
 		  AND NOT (j.max_retries IS NOT NULL AND l.attempt - 1 < j.max_retries
 				   AND l.ended_at > as_of - st.retry_wait
 				   AND (dl.at IS NULL OR as_of + make_interval(secs => coalesce(
-						(SELECT d.p90_seconds FROM @extschema@.job_durations(ARRAY[dy.job_id], as_of, st.history_runs) d), 0)) <= dl.at))
+						(SELECT d.p90_seconds FROM durs d WHERE d.job_id = dy.job_id), 0)) <= dl.at))
 	),
 	-- missing: an expected run that has not started by the end of its grace period
 	slots AS (
@@ -679,12 +716,23 @@ BEGIN
 			row_number() OVER (PARTITION BY x.job_id, x.business_date ORDER BY x.slot_at) AS slot_no
 		FROM @extschema@.expected_run x
 		WHERE x.business_date BETWEEN d0 AND d1
+	), dag_started AS (
+		-- Airflow starts a DAG's tasks itself: once any task of a DAG run has
+		-- started, the others wait for it, they are not missing
+		SELECT DISTINCT j.system_id, j.dag_id, dy.business_date
+		FROM day dy JOIN jobs j ON j.job_id = dy.job_id
+		WHERE j.dag_id IS NOT NULL
 	), missing AS (
-		SELECT DISTINCT ON (s.job_id, s.business_date)
+		-- one alert per Airflow DAG run that did not start (its first task)
+		SELECT DISTINCT ON (coalesce(j.dag_id, j.job_id::text), j.system_id, s.business_date)
 			'missing' AS kind, 'critical' AS severity, j.system_id, j.job_id, NULL::integer AS slo_id, s.business_date,
-			format('%s/%s has not started for %s: expected at %s (%s), grace ended %s ago', j.system, j.name,
+			CASE WHEN j.dag_id IS NULL
+				THEN format('%s/%s has not started for %s: expected at %s (%s), grace ended %s ago', j.system, j.name,
 				   to_char(s.business_date, 'YYYY-MM-DD'), to_char(s.slot_at AT TIME ZONE j.system_zone, 'HH24:MI'), j.system_zone,
-				   @extschema@._human(extract(epoch FROM as_of - s.due_at))) AS summary,
+				   @extschema@._human(extract(epoch FROM as_of - s.due_at)))
+				ELSE format('%s: DAG %s has not started for %s: expected at %s (%s), grace ended %s ago', j.system, j.dag_id,
+				   to_char(s.business_date, 'YYYY-MM-DD'), to_char(s.slot_at AT TIME ZONE j.system_zone, 'HH24:MI'), j.system_zone,
+				   @extschema@._human(extract(epoch FROM as_of - s.due_at))) END AS summary,
 			jsonb_strip_nulls(jsonb_build_object('system', j.system, 'job', j.name, 'pipeline', j.pipeline,
 				'expected_at', s.slot_at, 'due_at', s.due_at, 'time_zone', j.system_zone, 'dag_id', j.dag_id)) AS detail
 		FROM slots s
@@ -692,7 +740,9 @@ BEGIN
 		LEFT JOIN day dy ON dy.job_id = s.job_id AND dy.business_date = s.business_date
 		WHERE s.due_at <= as_of AND s.due_at > as_of - st.lookback
 		  AND s.slot_no > coalesce(dy.started_runs, 0)
-		ORDER BY s.job_id, s.business_date, s.slot_at
+		  AND NOT EXISTS (SELECT FROM dag_started g WHERE g.system_id = j.system_id AND g.dag_id = j.dag_id
+						  AND g.business_date = s.business_date)
+		ORDER BY coalesce(j.dag_id, j.job_id::text), j.system_id, s.business_date, s.slot_at, j.job_id
 	),
 	-- stuck: running for more than stuck_factor times its p95
 	stuck AS (
@@ -706,7 +756,7 @@ BEGIN
 				'samples', d.samples, 'time_zone', j.system_zone, 'dag_id', j.dag_id)) AS detail
 		FROM day dy
 		JOIN jobs j ON j.job_id = dy.job_id
-		CROSS JOIN LATERAL @extschema@.job_durations(ARRAY[dy.job_id], as_of, st.history_runs) d
+		JOIN durs d ON d.job_id = dy.job_id
 		WHERE dy.active AND dy.active_since IS NOT NULL AND d.samples >= 5 AND d.p95_seconds > 0
 		  AND extract(epoch FROM as_of - dy.active_since) > st.stuck_factor * d.p95_seconds
 	),
@@ -714,50 +764,59 @@ BEGIN
 		SELECT * FROM failure UNION ALL SELECT * FROM missing UNION ALL SELECT * FROM stuck
 	),
 	-- an alert of a job whose upstream (transitively) has an alert the same
-	-- business date is folded under the upstream-most one
-	ancestry AS (
+	-- business date is folded under the upstream-most one (joins, not
+	-- correlated subqueries: a long pipeline has many ancestors)
+	alerted AS MATERIALIZED (
+		SELECT DISTINCT a.job_id, a.business_date FROM job_alerts a
+	), ancestry AS MATERIALIZED (
 		WITH RECURSIVE up(job_id, upstream_job_id, depth) AS (
 			SELECT d.job_id, d.upstream_job_id, 1 FROM @extschema@.job_dependency d
-			WHERE d.job_id IN (SELECT a.job_id FROM job_alerts a)
+			WHERE d.job_id IN (SELECT a.job_id FROM alerted a)
 			UNION
 			SELECT up.job_id, d.upstream_job_id, up.depth + 1
 			FROM up JOIN @extschema@.job_dependency d ON d.job_id = up.upstream_job_id
-			WHERE up.depth < 50
+			WHERE up.depth < 1000
 		)
-		SELECT * FROM up
+		SELECT up.job_id, up.upstream_job_id, max(up.depth) AS depth FROM up GROUP BY 1, 2
+	), waiting AS MATERIALIZED (
+		-- a job with an upstream not done yet: not started is not missing then
+		SELECT DISTINCT a.job_id, a.business_date
+		FROM alerted a
+		JOIN ancestry an ON an.job_id = a.job_id
+		LEFT JOIN day u ON u.job_id = an.upstream_job_id AND u.business_date = a.business_date
+		WHERE NOT coalesce(u.done, false)
+	), primary_alerts AS MATERIALIZED (
+		-- what is wrong in itself: failures, stuck runs, runs missing with
+		-- nothing upstream to wait for
+		SELECT DISTINCT a.job_id, a.business_date FROM job_alerts a
+		WHERE NOT (a.kind = 'missing' AND EXISTS (SELECT FROM waiting w
+			WHERE w.job_id = a.job_id AND w.business_date = a.business_date))
+	), alerted_up AS MATERIALIZED (
+		SELECT a.job_id, a.business_date, an.upstream_job_id, an.depth
+		FROM alerted a
+		JOIN ancestry an ON an.job_id = a.job_id
+		JOIN primary_alerts u ON u.job_id = an.upstream_job_id AND u.business_date = a.business_date
+	), roots AS (
+		-- the root: a primary alert upstream that has none upstream of its own
+		SELECT DISTINCT ON (x.job_id, x.business_date) x.job_id, x.business_date, x.upstream_job_id AS root_job_id
+		FROM alerted_up x
+		WHERE NOT EXISTS (SELECT FROM alerted_up y
+						  WHERE y.job_id = x.upstream_job_id AND y.business_date = x.business_date)
+		ORDER BY x.job_id, x.business_date, x.depth DESC, x.upstream_job_id
 	), folded AS (
 		SELECT a.*, (
-			SELECT u.kind || '/' || uj.system || '/' || uj.name || '/' || to_char(u.business_date, 'YYYY-MM-DD')
-			FROM ancestry an
-			JOIN job_alerts u ON u.job_id = an.upstream_job_id AND u.business_date = a.business_date
-			JOIN jobs uj ON uj.job_id = u.job_id
-			WHERE an.job_id = a.job_id
-			  -- the root: an upstream alert that has no upstream alert itself
-			  AND NOT EXISTS (SELECT FROM ancestry an2 JOIN job_alerts u2
-							  ON u2.job_id = an2.upstream_job_id AND u2.business_date = u.business_date
-							  WHERE an2.job_id = u.job_id)
-			ORDER BY an.depth DESC, u.kind LIMIT 1) AS root_key
+			SELECT min(u.kind) || '/' || uj.system || '/' || uj.name || '/' || to_char(r.business_date, 'YYYY-MM-DD')
+			FROM job_alerts u JOIN jobs uj ON uj.job_id = u.job_id
+			WHERE u.job_id = r.root_job_id AND u.business_date = r.business_date
+			  AND NOT (u.kind = 'missing' AND EXISTS (SELECT FROM waiting w
+				WHERE w.job_id = u.job_id AND w.business_date = u.business_date))
+			GROUP BY uj.system, uj.name) AS root_key,
+			w.job_id IS NOT NULL AS is_waiting
 		FROM job_alerts a
+		LEFT JOIN roots r ON r.job_id = a.job_id AND r.business_date = a.business_date
+		LEFT JOIN waiting w ON w.job_id = a.job_id AND w.business_date = a.business_date
 	),
-	-- SLO days in the lookback window and in the prediction horizon
-	slo_days AS (
-		SELECT s.slo_id, s.name, s.pipeline, s.time_zone, g.bd::date AS business_date, sd.deadline, sd.sla_end
-		FROM @extschema@.slo s
-		CROSS JOIN generate_series(d0, d1, interval '1 day') AS g(bd)
-		CROSS JOIN LATERAL @extschema@.slo_deadline(s.slo_id, g.bd::date) sd
-		WHERE g.bd::date >= s.evaluate_from
-		  AND sd.deadline > as_of - st.lookback AND sd.deadline <= as_of + st.predict_horizon
-		  AND (s.calendar IS NULL OR @extschema@.is_business_day(s.calendar, g.bd::date))
-	), in_play AS (
-		SELECT sd.slo_id, sd.business_date, sc.job_id, coalesce(dy.done, false) AS done,
-			coalesce(dy.active, false) AS active, dy.active_since, dy.last_run
-		FROM slo_days sd
-		JOIN @extschema@.slo_scope sc ON sc.slo_id = sd.slo_id
-		LEFT JOIN day dy ON dy.job_id = sc.job_id AND dy.business_date = sd.business_date
-		WHERE dy.job_id IS NOT NULL
-		   OR EXISTS (SELECT FROM @extschema@.expected_run x
-					  WHERE x.job_id = sc.job_id AND x.business_date = sd.business_date)
-	), late AS (
+	late AS (
 		SELECT 'late' AS kind, 'critical' AS severity, NULL::integer AS system_id, NULL::integer AS job_id,
 			sd.slo_id, sd.business_date,
 			format('%s for %s is late: %s of %s jobs not done %s after the %s deadline (%s): %s',
@@ -789,22 +848,34 @@ BEGIN
 			coalesce(d.p90_seconds, 0) AS p90
 		FROM in_play p
 		JOIN slo_days sd ON sd.slo_id = p.slo_id AND sd.business_date = p.business_date AND sd.deadline > as_of
-		LEFT JOIN LATERAL @extschema@.job_durations(ARRAY[p.job_id], as_of, st.history_runs) d ON true
+		LEFT JOIN durs d ON d.job_id = p.job_id
 		WHERE NOT p.done
+	), edges AS MATERIALIZED (
+		-- declared dependencies between remaining jobs of the same SLO day
+		SELECT r.slo_id, r.business_date, dep.upstream_job_id, r.job_id, r.base_start, r.p90
+		FROM remaining r
+		JOIN @extschema@.job_dependency dep ON dep.job_id = r.job_id
+		JOIN remaining u ON u.slo_id = r.slo_id AND u.business_date = r.business_date
+						AND u.job_id = dep.upstream_job_id
+		WHERE NOT r.active
 	), path AS (
+		-- from the jobs nothing remaining holds up (and the running ones),
+		-- along the edges: each job ends p90 after the later of its upstream's
+		-- end and its own start; the day ends with the latest
 		WITH RECURSIVE path(slo_id, business_date, job_id, est_end, depth) AS (
 			SELECT r.slo_id, r.business_date, r.job_id,
 				CASE WHEN r.active THEN greatest(as_of, r.base_start + make_interval(secs => r.p90))
 					 ELSE r.base_start + make_interval(secs => r.p90) END, 0
 			FROM remaining r
+			WHERE r.active OR NOT EXISTS (SELECT FROM edges e WHERE e.slo_id = r.slo_id
+										  AND e.business_date = r.business_date AND e.job_id = r.job_id)
 			UNION ALL
-			SELECT p.slo_id, p.business_date, r.job_id,
-				greatest(p.est_end, r.base_start) + make_interval(secs => r.p90), p.depth + 1
+			SELECT e.slo_id, e.business_date, e.job_id,
+				greatest(p.est_end, e.base_start) + make_interval(secs => e.p90), p.depth + 1
 			FROM path p
-			JOIN @extschema@.job_dependency dep ON dep.upstream_job_id = p.job_id
-			JOIN remaining r ON r.slo_id = p.slo_id AND r.business_date = p.business_date
-							AND r.job_id = dep.job_id AND NOT r.active
-			WHERE p.depth < 50
+			JOIN edges e ON e.upstream_job_id = p.job_id AND e.slo_id = p.slo_id
+						AND e.business_date = p.business_date
+			WHERE p.depth < 1000
 		)
 		SELECT DISTINCT ON (path.slo_id, path.business_date) path.slo_id, path.business_date,
 			path.job_id AS critical_job_id, path.est_end
@@ -858,10 +929,7 @@ BEGIN
 	FROM folded f JOIN jobs j ON j.job_id = f.job_id
 	-- a run not started while an upstream job is still on its way is waiting,
 	-- not missing (the SLO's predicted and late alerts speak for the day)
-	WHERE NOT (f.kind = 'missing' AND f.root_key IS NULL AND EXISTS (
-		SELECT FROM ancestry an
-		LEFT JOIN day u ON u.job_id = an.upstream_job_id AND u.business_date = f.business_date
-		WHERE an.job_id = f.job_id AND NOT coalesce(u.done, false)))
+	WHERE NOT (f.kind = 'missing' AND f.root_key IS NULL AND f.is_waiting)
 	UNION ALL
 	SELECT x.kind || '/slo:' || s.name || '/' || to_char(x.business_date, 'YYYY-MM-DD'),
 		x.kind, x.severity, x.system_id, x.job_id, x.slo_id, x.business_date, x.summary, x.detail, NULL
@@ -1049,7 +1117,7 @@ BEGIN
 				WHEN a.kind = 'predicted' AND ('late/slo:' || sl.name || '/' || to_char(a.business_date, 'YYYY-MM-DD')) = ANY (keys)
 					THEN 'the deadline passed (see the late alert)'
 				WHEN a.kind = 'predicted' THEN 'back on track'
-				WHEN a.kind = 'failure' THEN 'the job succeeded'
+				WHEN a.kind = 'failure' THEN 'retried or succeeded'
 				WHEN a.kind = 'late' THEN 'complete'
 				WHEN a.kind = 'missing' THEN 'the run started'
 				WHEN a.kind = 'stuck' THEN 'the run ended'
@@ -1067,9 +1135,11 @@ BEGIN
 								WHEN a.notified_at IS NULL THEN 'opened' ELSE 'reminder' END AS event
 		FROM @extschema@.alert a
 		WHERE a.silence_id IS NULL AND a.folded_into IS NULL
-		  AND ((a.status = 'open' AND (a.notified_at IS NULL OR a.notified_at <= as_of - st.reminder_interval))
+		  AND ((a.status = 'open' AND (a.notified_at IS NULL
+				OR (a.severity = 'critical' AND a.notified_at <= as_of - st.reminder_interval
+					AND a.notifications <= st.max_reminders)))
 			OR (a.status = 'resolved' AND a.resolved_at = as_of AND a.notified_at IS NOT NULL
-				AND a.resolution NOT LIKE 'the deadline passed%'))
+				AND a.resolution NOT LIKE 'the deadline passed%' AND a.resolution NOT LIKE 'no longer checked%'))
 	), marked AS (
 		UPDATE @extschema@.alert a SET notified_at = as_of, notifications = a.notifications + 1
 		FROM ev WHERE a.alert_id = ev.alert_id
@@ -1242,7 +1312,10 @@ REVOKE ALL ON FUNCTION @extschema@.schedule_checks(text, text) FROM PUBLIC;
 CREATE FUNCTION @extschema@.unschedule_checks()
 	RETURNS boolean
 	LANGUAGE sql VOLATILE
-	AS $$ SELECT @extschema@._cron_unjob('kant-checks') | @extschema@._cron_unjob('kant-deliver') $$;
+	AS $$
+	SELECT bool_or(removed) FROM (VALUES (@extschema@._cron_unjob('kant-checks')),
+										 (@extschema@._cron_unjob('kant-deliver'))) AS v(removed)
+	$$;
 COMMENT ON FUNCTION @extschema@.unschedule_checks() IS
 	'Remove the pg_cron jobs kant-checks and kant-deliver; false when there were none';
 REVOKE ALL ON FUNCTION @extschema@.unschedule_checks() FROM PUBLIC;

@@ -426,7 +426,8 @@ static void
 discover_jobs(Collector *g, List **names)
 {
 	char	   *token = NULL;
-	Oid			argt[2] = {INT4OID, TEXTARRAYOID};
+	Oid			argt[3] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID};
+	List	   *retries = NIL;
 
 	do
 	{
@@ -440,20 +441,45 @@ discover_jobs(Collector *g, List **names)
 		foreach(lc, json_array_objects(j, "Jobs"))
 		{
 			char	   *name = json_str(lfirst(lc), "Name");
+			bool		found;
+			double		mr = json_num(lfirst(lc), "MaxRetries", &found);
 
-			if (name != NULL)
-				*names = lappend(*names, name);
+			if (name == NULL)
+				continue;
+			*names = lappend(*names, name);
+			/* as text, so that an absent one is NULL */
+			retries = lappend(retries, found && mr >= 0 && mr <= 100 ? psprintf("%d", (int) mr) : NULL);
 		}
 		token = json_str(j, "NextToken");
 	} while (token != NULL);
 	g->jobs = list_length(*names);
 	if (*names != NIL)
 	{
-		Datum		argv[2] = {Int32GetDatum(g->system_id), text_array(*names)};
+		Datum		argv[3] = {Int32GetDatum(g->system_id), text_array(*names), (Datum) 0};
+		int			n = list_length(retries);
+		Datum	   *d = palloc(sizeof(Datum) * n);
+		bool	   *isnull = palloc(sizeof(bool) * n);
+		int			dims[1] = {n};
+		int			lbs[1] = {1};
+		ListCell   *lc;
 
+		foreach(lc, retries)
+		{
+			int			i = foreach_current_index(lc);
+
+			isnull[i] = lfirst(lc) == NULL;
+			d[i] = isnull[i] ? (Datum) 0 : CStringGetTextDatum(lfirst(lc));
+		}
+		argv[2] = PointerGetDatum(construct_md_array(d, isnull, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+		/* register the jobs, then keep each one's MaxRetries (the checks wait for a retry) */
 		if (SPI_execute_with_args("SELECT count(*) FILTER (WHERE kant._collector_job($1, u.name))"
 								  " FROM unnest($2) AS u(name)", 2, argt, argv,
-								  NULL, false, 0) != SPI_OK_SELECT)
+								  NULL, false, 0) != SPI_OK_SELECT ||
+			SPI_execute_with_args("UPDATE kant.job j SET max_retries = u.mr::integer"
+								  " FROM unnest($2, $3) AS u(name, mr)"
+								  " WHERE j.system_id = $1 AND j.name = u.name"
+								  " AND j.max_retries IS DISTINCT FROM u.mr::integer",
+								  3, argt, argv, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "kant: registering the jobs failed");
 	}
 }

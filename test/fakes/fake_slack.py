@@ -59,6 +59,16 @@ def block_problems(payload):
 
 
 class SlackHandler(Handler):
+    def do_GET(self):
+        # for people watching a demo: GET /received counts what was accepted
+        s = self.server.fake
+        if self.path != "/received":
+            return self.send(404, "no_service")
+        with s.lock:
+            out = {"messages": len(s.received), "rejected": len(s.rejected),
+                   "webhooks": sorted({m["path"].rsplit("/", 1)[0] + "/..." for m in s.received})}
+        self.send(200, json.dumps(out), [("Content-Type", "application/json")])
+
     def do_POST(self):
         s = self.server.fake
         length = int(self.headers.get("Content-Length", "0"))

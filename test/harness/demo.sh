@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: a throwaway PostgreSQL 15 with pg_cron and kant.  Fakes of HEGEL
 # (AWS Glue) and SOCRATES (Composer's Airflow REST API) serve a simulated month
-# on loopback; kant's collectors, run by pg_cron, read it; then what kant shows.
+# on loopback; kant's collectors, run by pg_cron, read it; then what kant shows,
+# and the alerts it would have sent that month, received by a fake Slack.
 # KANT_DEMO_SHELL=1 make demo   leaves you in psql at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,7 +16,7 @@ exec pg_virtualenv -v 15 \
 		fakes=$!
 		trap "kill $fakes 2>/dev/null || true" EXIT
 		for i in $(seq 1 50); do [ -s "$urls" ] && break; sleep 0.2; done
-		read -r glue_url airflow_url < "$urls"
+		read -r glue_url airflow_url slack_url < "$urls"
 		psql -q -c "CREATE EXTENSION pg_cron" >/dev/null
 		echo "== PostgreSQL $(psql -Atc "SHOW server_version"), pg_cron $(psql -Atc "SELECT extversion FROM pg_extension WHERE extname = '\''pg_cron'\''"), kant $(psql -Atc "SELECT default_version FROM pg_available_extensions WHERE name = '\''kant'\''")"
 		echo "== fake Glue (HEGEL) at $glue_url, fake Airflow (SOCRATES) at $airflow_url"
@@ -33,5 +34,9 @@ exec pg_virtualenv -v 15 \
 		psql -X -q -f examples/demo/summary.sql
 		echo
 		psql -X -q -f examples/demo/slo.sql
+		echo
+		echo "== fake Slack incoming webhook at ${slack_url%/*}/..."
+		psql -X -q -v slack_url="$slack_url" -f examples/demo/alerts.sql
+		echo "== the fake Slack says: $(/usr/bin/python3 -c "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())" "${slack_url%%/services/*}/received")"
 		if [ -n "${KANT_DEMO_SHELL:-}" ]; then psql -X; fi
 	'

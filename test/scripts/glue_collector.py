@@ -64,6 +64,9 @@ def main():
     s = cur.fetchone()
     tap(s[0] == 40 and s[1] == 40 and s[3] == "UTC",
         "Glue triggers became the jobs' schedules, read in UTC: %s" % (s,))
+    cur.execute("SELECT count(*), min(max_retries), max(max_retries) FROM kant.job")
+    m = cur.fetchone()
+    tap(m == (40, 1, 1), "each job's MaxRetries is kept (the checks wait for a configured retry): %s" % (m,))
 
     # again: only what is new (the newest page of each job, back to the watermark)
     before = len(glue.requests)

@@ -87,7 +87,8 @@ SELECT * FROM pg_temp.run('2026-11-21', '04:15');   -- complete
 SELECT * FROM pg_temp.news();
 SELECT alert_key, status, resolution FROM kant.alert WHERE kind = 'late';
 
--- 3. a silence mutes; its end unmutes; then a reminder after reminder_interval
+-- 3. a silence mutes; its end unmutes; then a reminder after reminder_interval (2 h here)
+SELECT kant.set_alerting(reminder_interval => '2 hours');
 SELECT kant.silence('extract maintenance, OPS-42', '30 minutes', system => 'etl', kind => 'failure',
                     starts_at => '2026-11-22 01:00+09') > 0 AS silenced;
 SELECT (kant.report_run('etl', 'extract', 'extract-22', 'failed', '2026-11-22', 1,
