@@ -360,6 +360,7 @@ CREATE TABLE @extschema@.notification (
 	status			text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
 	attempts		integer NOT NULL DEFAULT 0,
 	next_attempt_at	timestamptz NOT NULL DEFAULT now(),
+	checked_at		timestamptz NOT NULL DEFAULT now(),
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	sent_at			timestamptz,
 	http_status		integer,
@@ -378,6 +379,7 @@ COMMENT ON COLUMN @extschema@.notification.payload IS 'the Slack message: text a
 COMMENT ON COLUMN @extschema@.notification.status IS 'pending, sent, or failed (permanently; see last_error)';
 COMMENT ON COLUMN @extschema@.notification.attempts IS 'delivery attempts so far';
 COMMENT ON COLUMN @extschema@.notification.next_attempt_at IS 'not before (Retry-After, backoff)';
+COMMENT ON COLUMN @extschema@.notification.checked_at IS 'the instant the check judged (run_checks'' as_of)';
 COMMENT ON COLUMN @extschema@.notification.created_at IS 'when the check queued it';
 COMMENT ON COLUMN @extschema@.notification.sent_at IS 'when Slack accepted it';
 COMMENT ON COLUMN @extschema@.notification.http_status IS 'HTTP status of the last attempt';
@@ -819,9 +821,10 @@ BEGIN
 	late AS (
 		SELECT 'late' AS kind, 'critical' AS severity, NULL::integer AS system_id, NULL::integer AS job_id,
 			sd.slo_id, sd.business_date,
-			format('%s for %s is late: %s of %s jobs not done %s after the %s deadline (%s): %s',
+			format('%s for %s is late: %s of %s jobs not done %s the %s deadline (%s): %s',
 				   sd.name, to_char(sd.business_date, 'YYYY-MM-DD'), count(*) FILTER (WHERE NOT p.done), count(*),
-				   @extschema@._human(extract(epoch FROM as_of - sd.deadline)),
+				   CASE WHEN as_of - sd.deadline < interval '1 minute' THEN 'at'
+						ELSE @extschema@._human(extract(epoch FROM as_of - sd.deadline)) || ' after' END,
 				   to_char(sd.deadline AT TIME ZONE sd.time_zone, 'HH24:MI'), sd.time_zone,
 				   string_agg(j.system || '/' || j.name, ', ' ORDER BY j.system, j.name) FILTER (WHERE NOT p.done)) AS summary,
 			jsonb_build_object('slo', sd.name, 'pipeline', sd.pipeline, 'deadline', sd.deadline,
@@ -1113,7 +1116,10 @@ BEGIN
 	WITH r AS (
 		UPDATE @extschema@.alert a SET status = 'resolved', resolved_at = as_of,
 			resolution = CASE
-				WHEN a.business_date < d0 THEN 'no longer checked (older than the lookback)'
+				WHEN a.business_date < d0
+					OR (a.kind = 'late' AND (a.detail->>'deadline')::timestamptz <= as_of - st.lookback)
+					OR (a.kind = 'missing' AND (a.detail->>'due_at')::timestamptz <= as_of - st.lookback)
+					THEN 'no longer checked (older than the lookback)'
 				WHEN a.kind = 'predicted' AND ('late/slo:' || sl.name || '/' || to_char(a.business_date, 'YYYY-MM-DD')) = ANY (keys)
 					THEN 'the deadline passed (see the late alert)'
 				WHEN a.kind = 'predicted' THEN 'back on track'
@@ -1145,8 +1151,8 @@ BEGIN
 		FROM ev WHERE a.alert_id = ev.alert_id
 		RETURNING a.alert_id, a.alert_key, a.kind, a.severity, a.system_id, a.job_id, a.slo_id, a.detail, ev.event
 	), q AS (
-		INSERT INTO @extschema@.notification (channel, alert_id, alert_key, event, payload)
-		SELECT ch.channel, m.alert_id, m.alert_key, m.event, @extschema@._slack_message(m.alert_id, m.event)
+		INSERT INTO @extschema@.notification (channel, alert_id, alert_key, event, payload, checked_at)
+		SELECT ch.channel, m.alert_id, m.alert_key, m.event, @extschema@._slack_message(m.alert_id, m.event), as_of
 		FROM marked m
 		LEFT JOIN @extschema@.system sy ON sy.system_id = m.system_id
 		LEFT JOIN @extschema@.job j ON j.job_id = m.job_id

@@ -46,7 +46,7 @@ SELECT (SELECT count(*) FROM kant.job_run WHERE business_date BETWEEN '2026-10-2
        (SELECT count(*) FROM kant.notification WHERE status <> 'sent') AS not_sent;
 
 \echo '== One night as Slack received it: business date 2026-11-16 (SOCRATES missed its SLA)'
-SELECT to_char(coalesce(a.resolved_at, a.opened_at) AT TIME ZONE 'Asia/Tokyo', 'MM-DD HH24:MI') AS check_jst,
+SELECT to_char(n.checked_at AT TIME ZONE 'Asia/Tokyo', 'MM-DD HH24:MI') AS check_jst,
        n.event, left(n.payload->>'text', 160) AS text
 FROM kant.notification n JOIN kant.alert a USING (alert_id)
 WHERE n.status = 'sent' AND a.business_date = '2026-11-16'

@@ -1,13 +1,13 @@
 -- pgTAP: the reader / writer / admin grants the README shows are enough, and no more
 BEGIN;
-SELECT plan(20);
+SELECT plan(27);
 
 -- exactly the README's grants
 CREATE ROLE kant_reader NOLOGIN;
 GRANT USAGE ON SCHEMA kant TO kant_reader;
 GRANT SELECT ON kant.runs, kant.current_runs, kant.runs_by_business_date,
     kant.bi_run_timeline, kant.bi_slo_daily, kant.bi_slo_attainment, kant.bi_job_duration,
-    kant.bi_data_dictionary TO kant_reader;
+    kant.bi_data_dictionary, kant.bi_alert_daily, kant.open_alerts TO kant_reader;
 GRANT EXECUTE ON FUNCTION kant.slo_attainment(text, integer, date) TO kant_reader;
 -- BI queries fetch many rows cheaply: JIT compilation would cost more than it saves
 ALTER ROLE kant_reader SET jit = off;
@@ -43,8 +43,24 @@ GRANT EXECUTE ON FUNCTION
     kant.collect_glue(text),
     kant.collect_airflow(text),
     kant.schedule_collection(text, text),
-    kant.unschedule_collection(text)
+    kant.unschedule_collection(text),
+    kant.set_dependency(text, text[]),
+    kant.set_job_retries(text, integer),
+    kant.set_alerting(interval, interval, interval, double precision, interval, interval, integer, integer, integer),
+    kant.set_channel(text, text, boolean, interval),
+    kant.drop_channel(text),
+    kant.add_route(text, text, text, text, text),
+    kant.drop_route(integer),
+    kant.silence(text, interval, text, text, text, text, timestamptz, timestamptz),
+    kant.unsilence(integer),
+    kant.check_conditions(timestamptz),
+    kant.run_checks(timestamptz),
+    kant.schedule_checks(text, text),
+    kant.unschedule_checks(),
+    kant._post_json(text[], text[])
   TO kant_admin;
+-- delivery runs as its caller (a procedure that commits cannot be SECURITY DEFINER)
+GRANT EXECUTE ON PROCEDURE kant.deliver_notifications(double precision) TO kant_admin;
 GRANT SELECT, UPDATE, DELETE ON ALL TABLES IN SCHEMA kant TO kant_admin;
 GRANT INSERT ON kant.holiday TO kant_admin;
 
@@ -58,6 +74,10 @@ SELECT lives_ok($$INSERT INTO kant.holiday VALUES ('jp', '2024-11-23', 'Labour T
 SELECT lives_ok($$SELECT kant.set_schedule('hegel', 'cron(0 17 * * ? *)', job => 'export_users', calendar => 'jp', active_from => '2024-11-20')$$,
   'admin sets a schedule');
 SELECT lives_ok($$SELECT kant.create_slo('hegel_nightly', '04:00', pipeline => 'nightly')$$, 'admin creates an SLO');
+SELECT lives_ok($$SELECT kant.set_channel('ops', 'https://hooks.slack.com/services/T/B/secret')$$, 'admin adds a Slack channel');
+SELECT lives_ok($$SELECT kant.add_route('ops')$$, 'admin routes alerts');
+SELECT lives_ok($$SELECT kant.silence('maintenance', '1 hour', system => 'hegel')$$, 'admin silences');
+SELECT lives_ok($$SELECT * FROM kant.run_checks()$$, 'admin runs the checks');
 RESET ROLE;
 
 -- writer ingests, through the functions only (logged in as the writer)
@@ -81,6 +101,9 @@ SELECT throws_ok($$SELECT kant.ingest_openlineage('[]')$$, '42501', NULL, 'reade
 SELECT lives_ok($$SELECT * FROM kant.bi_run_timeline, kant.bi_slo_daily, kant.bi_slo_attainment, kant.bi_job_duration, kant.bi_data_dictionary LIMIT 1$$,
   'reader reads the bi_ views');
 SELECT lives_ok($$SELECT * FROM kant.slo_attainment('hegel_nightly')$$, 'reader reads attainment');
+SELECT lives_ok($$SELECT * FROM kant.bi_alert_daily, kant.open_alerts LIMIT 1$$, 'reader reads the alerts');
+SELECT throws_ok($$SELECT webhook_url FROM kant.channel$$, '42501', NULL, 'reader cannot read webhook URLs');
+SELECT throws_ok($$SELECT * FROM kant.run_checks()$$, '42501', NULL, 'reader cannot run the checks');
 SELECT throws_ok($$SELECT kant.create_slo('x', '04:00', pipeline => 'nightly')$$, '42501', NULL, 'reader cannot define SLOs');
 RESET ROLE;
 
