@@ -730,10 +730,10 @@ BEGIN
 			'missing' AS kind, 'critical' AS severity, j.system_id, j.job_id, NULL::integer AS slo_id, s.business_date,
 			CASE WHEN j.dag_id IS NULL
 				THEN format('%s/%s has not started for %s: expected at %s (%s), grace ended %s ago', j.system, j.name,
-				   to_char(s.business_date, 'YYYY-MM-DD'), to_char(s.slot_at AT TIME ZONE j.system_zone, 'HH24:MI'), j.system_zone,
+				   to_char(s.business_date, 'YYYY-MM-DD'), to_char(s.slot_at AT TIME ZONE j.system_zone, 'MM-DD HH24:MI'), j.system_zone,
 				   @extschema@._human(extract(epoch FROM as_of - s.due_at)))
 				ELSE format('%s: DAG %s has not started for %s: expected at %s (%s), grace ended %s ago', j.system, j.dag_id,
-				   to_char(s.business_date, 'YYYY-MM-DD'), to_char(s.slot_at AT TIME ZONE j.system_zone, 'HH24:MI'), j.system_zone,
+				   to_char(s.business_date, 'YYYY-MM-DD'), to_char(s.slot_at AT TIME ZONE j.system_zone, 'MM-DD HH24:MI'), j.system_zone,
 				   @extschema@._human(extract(epoch FROM as_of - s.due_at))) END AS summary,
 			jsonb_strip_nulls(jsonb_build_object('system', j.system, 'job', j.name, 'pipeline', j.pipeline,
 				'expected_at', s.slot_at, 'due_at', s.due_at, 'time_zone', j.system_zone, 'dag_id', j.dag_id)) AS detail

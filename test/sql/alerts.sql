@@ -142,6 +142,31 @@ SELECT system_id, '2026-11-24 03:00+09', '2026-11-24 03:00:05+09' FROM kant.syst
 SELECT * FROM pg_temp.run('2026-11-24', '03:05');
 SELECT * FROM pg_temp.news();
 
+-- 6. Airflow: a try that went up_for_retry and was retried is not running;
+-- tasks of a DAG run that started are waiting, not missing; a DAG run that did
+-- not start is one alert, not one per task
+SELECT kant.add_system('comp', 'airflow', 'Asia/Tokyo') > 0 AS added;
+SELECT received, inserted FROM kant.ingest_airflow_task_instances('comp', '{"task_instances": [
+  {"dag_id": "daily", "task_id": "extract", "dag_run_id": "scheduled__2026-11-24T19:30:00+00:00",
+   "execution_date": "2026-11-24T19:30:00+00:00", "try_number": 1, "max_tries": 1, "state": "up_for_retry",
+   "start_date": "2026-11-25T19:31:00+00:00", "end_date": "2026-11-25T19:35:00+00:00"},
+  {"dag_id": "daily", "task_id": "extract", "dag_run_id": "scheduled__2026-11-24T19:30:00+00:00",
+   "execution_date": "2026-11-24T19:30:00+00:00", "try_number": 2, "max_tries": 1, "state": "running",
+   "start_date": "2026-11-25T19:40:00+00:00", "end_date": null},
+  {"dag_id": "daily", "task_id": "load", "dag_run_id": "scheduled__2026-11-23T19:30:00+00:00",
+   "execution_date": "2026-11-23T19:30:00+00:00", "try_number": 1, "max_tries": 1, "state": "success",
+   "start_date": "2026-11-24T19:31:00+00:00", "end_date": "2026-11-24T19:50:00+00:00"},
+  {"dag_id": "daily", "task_id": "extract", "dag_run_id": "scheduled__2026-11-23T19:30:00+00:00",
+   "execution_date": "2026-11-23T19:30:00+00:00", "try_number": 1, "max_tries": 1, "state": "success",
+   "start_date": "2026-11-24T19:30:30+00:00", "end_date": "2026-11-24T19:31:00+00:00"}]}');
+SELECT kant.set_schedule('comp', '30 4 * * *', job => j, grace => '20 minutes', active_from => '2026-11-24')
+FROM unnest(ARRAY['daily.extract', 'daily.load']) AS j;
+-- business date 2026-11-25 (logical date 11-25 04:30 JST) is in progress at 11-26 05:00 JST:
+-- extract's second try runs, load has not started: nothing is wrong
+SELECT alert_key, summary FROM kant.check_conditions('2026-11-26 05:00+09') WHERE alert_key LIKE '%/comp/%' ORDER BY 1;
+-- business date 2026-11-26: no DAG run at all by 11-27 05:00 JST: one alert for the DAG
+SELECT alert_key, summary FROM kant.check_conditions('2026-11-27 05:00+09') WHERE alert_key LIKE '%/comp/%' ORDER BY 1;
+
 -- the views
 SELECT day, kind, severity, system, slo, alerts, resolved, notified, folded_or_silenced, messages
 FROM kant.bi_alert_daily ORDER BY day, kind, system;
