@@ -667,13 +667,15 @@ BEGIN
 		FROM day dy JOIN @extschema@.job_deadline jd ON jd.job_id = dy.job_id
 	),
 	-- SLO days in the lookback window and in the prediction horizon
-	slo_days AS (
-		SELECT s.slo_id, s.name, s.pipeline, s.time_zone, g.bd::date AS business_date, sd.deadline, sd.sla_end
+	slo_days AS MATERIALIZED (
+		-- kant.slo_deadline(), inlined: one C call per SLO and date
+		SELECT s.slo_id, s.name, s.pipeline, s.time_zone, g.bd::date AS business_date,
+			@extschema@.local_instant((g.bd::date + s.deadline_offset_days) + s.deadline_time, s.time_zone) AS deadline
 		FROM @extschema@.slo s
 		CROSS JOIN generate_series(d0, d1, interval '1 day') AS g(bd)
-		CROSS JOIN LATERAL @extschema@.slo_deadline(s.slo_id, g.bd::date) sd
 		WHERE g.bd::date >= s.evaluate_from
-		  AND sd.deadline > as_of - st.lookback AND sd.deadline <= as_of + st.predict_horizon
+		  AND @extschema@.local_instant((g.bd::date + s.deadline_offset_days) + s.deadline_time, s.time_zone)
+			  BETWEEN as_of - st.lookback AND as_of + st.predict_horizon
 		  AND (s.calendar IS NULL OR @extschema@.is_business_day(s.calendar, g.bd::date))
 	), in_play AS (
 		SELECT sd.slo_id, sd.business_date, sc.job_id, coalesce(dy.done, false) AS done,
@@ -787,12 +789,16 @@ BEGIN
 		JOIN ancestry an ON an.job_id = a.job_id
 		LEFT JOIN day u ON u.job_id = an.upstream_job_id AND u.business_date = a.business_date
 		WHERE NOT coalesce(u.done, false)
-	), primary_alerts AS MATERIALIZED (
+	), primary_kinds AS MATERIALIZED (
 		-- what is wrong in itself: failures, stuck runs, runs missing with
 		-- nothing upstream to wait for
-		SELECT DISTINCT a.job_id, a.business_date FROM job_alerts a
-		WHERE NOT (a.kind = 'missing' AND EXISTS (SELECT FROM waiting w
-			WHERE w.job_id = a.job_id AND w.business_date = a.business_date))
+		SELECT a.job_id, a.business_date, min(a.kind) AS kind
+		FROM job_alerts a
+		LEFT JOIN waiting w ON w.job_id = a.job_id AND w.business_date = a.business_date
+		WHERE NOT (a.kind = 'missing' AND w.job_id IS NOT NULL)
+		GROUP BY a.job_id, a.business_date
+	), primary_alerts AS MATERIALIZED (
+		SELECT p.job_id, p.business_date FROM primary_kinds p
 	), alerted_up AS MATERIALIZED (
 		SELECT a.job_id, a.business_date, an.upstream_job_id, an.depth
 		FROM alerted a
@@ -806,16 +812,13 @@ BEGIN
 						  WHERE y.job_id = x.upstream_job_id AND y.business_date = x.business_date)
 		ORDER BY x.job_id, x.business_date, x.depth DESC, x.upstream_job_id
 	), folded AS (
-		SELECT a.*, (
-			SELECT min(u.kind) || '/' || uj.system || '/' || uj.name || '/' || to_char(r.business_date, 'YYYY-MM-DD')
-			FROM job_alerts u JOIN jobs uj ON uj.job_id = u.job_id
-			WHERE u.job_id = r.root_job_id AND u.business_date = r.business_date
-			  AND NOT (u.kind = 'missing' AND EXISTS (SELECT FROM waiting w
-				WHERE w.job_id = u.job_id AND w.business_date = u.business_date))
-			GROUP BY uj.system, uj.name) AS root_key,
+		SELECT a.*,
+			pk.kind || '/' || rj.system || '/' || rj.name || '/' || to_char(r.business_date, 'YYYY-MM-DD') AS root_key,
 			w.job_id IS NOT NULL AS is_waiting
 		FROM job_alerts a
 		LEFT JOIN roots r ON r.job_id = a.job_id AND r.business_date = a.business_date
+		LEFT JOIN primary_kinds pk ON pk.job_id = r.root_job_id AND pk.business_date = r.business_date
+		LEFT JOIN jobs rj ON rj.job_id = r.root_job_id
 		LEFT JOIN waiting w ON w.job_id = a.job_id AND w.business_date = a.business_date
 	),
 	late AS (
@@ -1130,7 +1133,8 @@ BEGIN
 				ELSE 'the collector succeeded again' END,
 			folded_into = NULL
 		FROM @extschema@.alert o LEFT JOIN @extschema@.slo sl ON sl.slo_id = o.slo_id
-		WHERE o.alert_id = a.alert_id AND a.status = 'open' AND a.alert_key <> ALL (keys)
+		WHERE o.alert_id = a.alert_id AND a.status = 'open'
+		  AND NOT EXISTS (SELECT FROM unnest(keys) AS k(key) WHERE k.key = a.alert_key)
 		RETURNING a.alert_id
 	)
 	SELECT count(*) INTO resolved FROM r;
