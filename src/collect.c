@@ -1431,3 +1431,70 @@ kant_collect_airflow(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_DATUM(collect_end(&g, &c));
 }
+
+/* ------------------------------------------------------------ actions */
+
+/*
+ * kant._airflow_post(system, path, body): POST a JSON body to the Airflow
+ * REST API of a system (path after /api/<version>/, the version detected as
+ * the collector does), with its credentials, the HTTP layer's timeouts and
+ * retries (429, 5xx, transport).  Returns the final status and body; a
+ * transport failure is an error (the caller's step records it).  For
+ * triggering DAG runs (kant.trigger_ready_gates).
+ */
+PG_FUNCTION_INFO_V1(kant_airflow_post);
+Datum
+kant_airflow_post(PG_FUNCTION_ARGS)
+{
+	Collector	g;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *body = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char	   *url;
+	KantHttpRequest *req;
+	List	   *headers;
+	Datum		v[3];
+	bool		isnull[3] = {false, false, false};
+	ErrorContextCallback ctx;
+	MemoryContext fcxt = CurrentMemoryContext;
+
+	memset(&g, 0, sizeof(g));
+	g.kind = "airflow";
+	g.system = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "kant: SPI_connect failed");
+	ctx.callback = glue_context;
+	ctx.arg = &g;
+	ctx.previous = error_context_stack;
+	error_context_stack = &ctx;
+	load_system(&g, "airflow");
+	step_af_detect(&g, NULL);
+	url = psprintf("%s/api/%s/%s", g.endpoint, g.api, path);
+	headers = list_make2(pstrdup("Accept: application/json"), pstrdup("Content-Type: application/json"));
+	if (g.auth_header)
+		headers = lappend(headers, g.auth_header);
+	g.op = psprintf("POST %s", path);
+	req = palloc0(sizeof(KantHttpRequest));
+	req->method = "POST";
+	req->url = url;
+	req->body = body;
+	req->body_len = strlen(body);
+	req->headers = headers;
+	req->userpwd = g.userpwd;
+	req->basic_auth = true;
+	kant_http_perform(&req, 1, &g.opt, NULL, NULL);
+	if (req->curl_code != 0 || req->too_large)
+		kant_http_raise(req, g.op);
+	error_context_stack = ctx.previous;
+
+	/* results outlive SPI */
+	MemoryContextSwitchTo(fcxt);
+	v[0] = Int32GetDatum((int32) req->status);
+	v[1] = PointerGetDatum(cstring_to_text_with_len(req->response ? req->response : "",
+												   req->response ? (int) Min(req->response_len, 4000) : 0));
+	v[2] = CStringGetTextDatum(g.api);
+	InitMaterializedSRF(fcinfo, 0);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, isnull);
+	SPI_finish();
+	return (Datum) 0;
+}

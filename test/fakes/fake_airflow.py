@@ -68,6 +68,57 @@ class AirflowHandler(Handler):
     def reply(self, code, obj):
         self.send(code, json.dumps(obj), [("Content-Type", "application/json")])
 
+    def do_POST(self):
+        """POST dags/{dag_id}/dagRuns: trigger a DAG run (the body validated
+        against the version's request schema; an existing dag_run_id is 409)."""
+        a = self.server.fake
+        length = int(self.headers.get("Content-Length", "0"))
+        raw = self.rfile.read(length)
+        path = urllib.parse.urlsplit(self.path).path
+        with a.lock:
+            a.requests.append({"path": self.path, "headers": dict(self.headers), "method": "POST", "body": raw})
+        prefix = "/api/%s/" % a.version
+        parts = [urllib.parse.unquote(x) for x in path[len(prefix):].split("/")] if path.startswith(prefix) else []
+        if len(parts) != 3 or parts[0] != "dags" or parts[2] != "dagRuns":
+            return self.reply(404, {"detail": "Not Found"})
+        if not a.authorized(self.headers.get("Authorization", "")):
+            return self.reply(401, {"title": "Unauthorized", "status": 401, "type": "about:blank",
+                                    "detail": "No credentials found or credentials are invalid."})
+        fault = a.take_fault(self.path)
+        if fault in ("500", "503"):
+            return self.reply(int(fault), {"title": "Server error", "status": int(fault), "type": "about:blank"})
+        if fault == "hang":
+            a.stopping.wait(120)
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return self.reply(400, {"title": "Bad Request", "status": 400, "type": "about:blank",
+                                    "detail": "Request body must be JSON"})
+        errs = a.spec.errors("DAGRun" if a.version == "v1" else "TriggerDAGRunPostBody", body)
+        if errs:
+            with a.lock:
+                a.invalid_requests.append(errs)
+            return self.reply(400, {"title": "Bad Request", "status": 400, "type": "about:blank", "detail": str(errs)})
+        dag = parts[1]
+        run_id = body.get("dag_run_id")
+        with a.lock:
+            if (dag, run_id) in a.triggered:
+                return self.reply(409, {"title": "Conflict", "status": 409, "type": "about:blank",
+                                        "detail": "DAGRun with DAG ID: '%s' and DAGRun ID: '%s' already exists" % (dag, run_id)})
+            a.triggered[(dag, run_id)] = body
+        logical = body.get("logical_date")
+        run = {"dag_id": dag, "dag_run_id": run_id, "logical_date": logical, "start_date": None, "end_date": None,
+               "state": "queued", "data_interval_start": logical, "data_interval_end": logical,
+               "last_scheduling_decision": None, "run_type": "manual", "conf": body.get("conf", {}), "note": None}
+        if a.version == "v1":
+            run.update({"execution_date": logical, "external_trigger": True})
+            return a.answer(self, "DAGRun", run)
+        run.update({"dag_display_name": dag, "run_after": logical, "queued_at": logical, "triggered_by": "rest_api",
+                    "triggering_user_name": a.user, "bundle_version": None, "partition_key": None, "duration": None,
+                    "dag_versions": []})
+        return a.answer(self, "DAGRunResponse", run)
+
     def do_GET(self):
         a = self.server.fake
         url = urllib.parse.urlsplit(self.path)
@@ -171,6 +222,8 @@ class FakeAirflow(FakeHTTP):
         self.latency = 0
         self.faults = []
         self.invalid_replies = []
+        self.invalid_requests = []
+        self.triggered = {}
         self.replies = {}
 
     def authorized(self, header):

@@ -1,0 +1,194 @@
+#!/usr/bin/python3
+"""Gates: kant.kant_gate_ready() is closed while an upstream job is running,
+failed or missing, open when all succeeded, closed again on stale data (open
+with when_stale = 'open'); kant.gate_status() says why; a condition function
+is honoured.  kant.trigger_ready_gates() starts the downstream DAG on a fake
+Airflow (v1 and v2, request bodies validated against the OpenAPI spec) once
+per gate and business date: a second call, a second session at the same time
+and a 409 from Airflow all count as done; 5xx is retried; a hang is logged as
+failed and tried again next time; dry_run only logs.  The SQL of
+examples/composer/kant_gate.py runs as written with psycopg2's parameter style.
+Prints TAP lines."""
+import ast
+import datetime as dt
+import os
+import sys
+import threading
+
+import psycopg2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from taplib import fresh_db, tap  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
+from fake_airflow import FakeAirflow  # noqa: E402
+
+DB = "kant_gates"
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+def composer_sql():
+    """The SQL constants of the example DAG, without importing Airflow."""
+    tree = ast.parse(open(os.path.join(ROOT, "examples", "composer", "kant_gate.py")).read())
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            out[node.targets[0].id] = node.value.value
+    return out
+
+
+def main():
+    conn, cur = fresh_db(DB)
+    cur.execute("CREATE EXTENSION kant")
+    cur.execute("SET kant.http_retry_base = '20ms'")
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=9))).date()
+    bd = today - dt.timedelta(days=1)
+    cur.execute("SELECT kant.add_system('hegel', 'glue', 'Asia/Tokyo')")
+    for j in ("export_users", "export_grades", "export_files"):
+        cur.execute("SELECT kant.configure_job('hegel', %s, pipeline => 'hegel_nightly')", (j,))
+    # export_files runs on business days only: not required on a day without its slot
+    cur.execute("""SELECT kant.set_schedule('hegel', '0 2 * * *', job => 'export_grades', grace => '30 minutes',
+                       active_from => %s)""", (bd - dt.timedelta(days=3),))
+    cur.execute("SELECT kant.create_gate('socrates_daily', pipeline => 'hegel_nightly')")
+
+    def ready(day=bd):
+        cur.execute("SELECT kant.kant_gate_ready('socrates_daily', %s)", (day,))
+        return cur.fetchone()[0]
+
+    def status():
+        cur.execute("SELECT job, state FROM kant.gate_status('socrates_daily', %s) ORDER BY 1 NULLS FIRST", (bd,))
+        return cur.fetchall()
+
+    def report(job, state, run="r1", attempt=1, start="-3 hours", end=None):
+        cur.execute("""SELECT kant.report_run('hegel', %s, %s, %s, %s, %s, now() + %s::interval,
+                           now() + %s::interval)""", (job, run, state, bd, attempt, start, end))
+
+    tap(ready() is False and ("export_grades", "missing") in status(),
+        "nothing ran: closed; the scheduled export_grades is missing: %s" % status())
+    report("export_users", "succeeded", end="-2 hours")
+    report("export_grades", "running")
+    report("export_files", "succeeded", end="-2 hours")
+    tap(ready() is False and ("export_grades", "running") in status(),
+        "an upstream job running: closed (%s)" % status())
+    report("export_grades", "failed", end="-1 hours")
+    tap(ready() is False and ("export_grades", "failed") in status(), "an upstream job failed: closed")
+    report("export_grades", "succeeded", attempt=2, start="-50 minutes", end="-10 minutes")
+    tap(ready() is True and all(s == "succeeded" for _, s in status()),
+        "every upstream job succeeded (after a retry): open: %s" % status())
+    # stale: the collector of hegel last succeeded 3 hours ago
+    cur.execute("""INSERT INTO kant.collection (system_id, started_at, ended_at)
+                   SELECT system_id, now() - interval '3 hours', now() - interval '3 hours' FROM kant.system""")
+    cur.execute("""INSERT INTO kant.collection (system_id, started_at, ended_at, error)
+                   SELECT system_id, now() - interval '1 hour', now() - interval '1 hour', 'GetJobs: timed out'
+                   FROM kant.system""")
+    st = status()
+    tap(ready() is False and st[0][0] is None and st[0][1] == "stale",
+        "collector stale for 3 h (limit 2 h): closed, and gate_status says so: %s" % (st[0],))
+    cur.execute("UPDATE kant.gate SET when_stale = 'open'")
+    tap(ready() is True, "when_stale = 'open': staleness ignored")
+    cur.execute("UPDATE kant.gate SET when_stale = 'closed'")
+    cur.execute("""INSERT INTO kant.collection (system_id, started_at, ended_at)
+                   SELECT system_id, now() - interval '5 minutes', now() - interval '5 minutes' FROM kant.system""")
+    tap(ready() is True, "a fresh collection: open again")
+    cur.execute("""CREATE FUNCTION public.rows_ok(gate text, business_date date) RETURNS boolean
+                   LANGUAGE sql AS $$ SELECT false $$""")
+    cur.execute("UPDATE kant.gate SET condition = 'public.rows_ok'")
+    tap(ready() is False, "a condition function that says false keeps it closed")
+    cur.execute("UPDATE kant.gate SET condition = NULL")
+    try:
+        cur.execute("SELECT kant.kant_gate_ready('nope', %s)", (bd,))
+        tap(False, "an unknown gate is an error")
+    except psycopg2.Error as e:
+        tap(e.pgcode == "42704", "an unknown gate: SQLSTATE 42704: %s" % e.pgerror.splitlines()[0])
+
+    # the Composer example's SQL, as the Postgres hook runs it
+    sql = composer_sql()
+    cur.execute(sql["GATE_SQL"], {"gate": "socrates_daily", "business_date": bd.isoformat()})
+    tap(cur.fetchone()[0] is True, "examples/composer: the SqlSensor's query, psycopg2 parameters: true")
+    cur.execute(sql["REPORT_SQL"], {"system": "socrates_cb", "job": "s3_to_gcs.transfer_users",
+                                    "run_id": "scheduled__%sT19:30:00+00:00" % bd, "state": "success",
+                                    "business_date": bd.isoformat(), "attempt": 1,
+                                    "started_at": dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5),
+                                    "ended_at": dt.datetime.now(dt.timezone.utc), "error_message": None})
+    tap(cur.fetchone()[0] == 1, "examples/composer: the callback's kant.report_run, psycopg2 parameters: 1 inserted")
+
+    for version in ("v1", "v2"):
+        af = FakeAirflow(version=version).start()
+        cur.execute("DELETE FROM kant.action_log")
+        cur.execute("SELECT kant.drop_gate('socrates_daily')")
+        cur.execute("SELECT kant.drop_system('socrates') FROM kant.system WHERE name = 'socrates'")
+        cur.execute("SELECT kant.add_system('socrates', 'airflow', 'Asia/Tokyo')")
+        cur.execute("SELECT kant.set_endpoint('socrates', %s)", (af.url(""),))
+        if version == "v1":
+            cur.execute("SELECT kant.set_credentials('socrates', 'kant', 's3cret-pw')")
+        else:
+            cur.execute("SELECT kant.set_credentials('socrates', NULL, %s)", (af.token,))
+        cur.execute("""SELECT kant.create_gate('socrates_daily', pipeline => 'hegel_nightly',
+                           downstream_system => 'socrates', downstream_dag => 's3_to_gcs')""")
+        # dry run first
+        cur.execute("SELECT gate, business_date, outcome FROM kant.trigger_ready_gates(dry_run => true)")
+        dry = cur.fetchall()
+        posts = [r for r in af.requests if r.get("method") == "POST"]
+        tap(dry == [("socrates_daily", bd, "dry_run")] and not posts,
+            "%s: dry_run logs what it would do and posts nothing: %s" % (version, dry))
+        cur.execute("DELETE FROM kant.action_log")
+        # two sessions at once: one trigger
+        results = []
+
+        def trigger():
+            c = psycopg2.connect(dbname=DB)
+            c.autocommit = True
+            k = c.cursor()
+            k.execute("SELECT gate, business_date, outcome, http_status FROM kant.trigger_ready_gates()")
+            results.append(k.fetchall())
+            c.close()
+        af.latency = 0.3
+        ts = [threading.Thread(target=trigger) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        af.latency = 0
+        posts = [r for r in af.requests if r.get("method") == "POST"]
+        outcomes = sorted(o for r in results for o in r)
+        tap(len(posts) == 1 and len(af.triggered) == 1 and len(outcomes) == 1 and outcomes[0][2] == "done",
+            "%s: two sessions at once: one POST, one DAG run: %s" % (version, outcomes))
+        body = list(af.triggered.values())[0]
+        tap(body["dag_run_id"] == "kant__socrates_daily__%s" % bd and body.get("logical_date", "").endswith("Z")
+            and not af.invalid_requests,
+            "%s: deterministic dag_run_id, logical_date sent, the body valid for the spec: %s" % (version, body))
+        cur.execute("SELECT count(*) FROM kant.trigger_ready_gates()")
+        tap(cur.fetchone()[0] == 0 and len([r for r in af.requests if r.get("method") == "POST"]) == 1,
+            "%s: called again: nothing to do" % version)
+        # a DAG run that already exists (a restart, the Composer DAG came first): 409 counts as done
+        cur.execute("DELETE FROM kant.action_log")
+        cur.execute("SELECT outcome, http_status FROM kant.trigger_ready_gates()")
+        tap(cur.fetchall() == [("already", 409)], "%s: 409 from Airflow counts as done" % version)
+        # 503 twice: retried by the HTTP layer
+        cur.execute("DELETE FROM kant.action_log")
+        af.triggered.clear()
+        af.faults = [("dagRuns", "503"), ("dagRuns", "503")]
+        cur.execute("SELECT outcome, http_status FROM kant.trigger_ready_gates()")
+        tap(cur.fetchall() == [("done", 200)], "%s: 503 twice, retried with backoff: done" % version)
+        # a hang: failed, logged; the next call triggers
+        cur.execute("DELETE FROM kant.action_log")
+        af.triggered.clear()
+        af.faults = [("dagRuns", "hang")]
+        cur.execute("SET kant.http_timeout = '500ms'")
+        cur.execute("SET kant.http_max_retries = 0")
+        cur.execute("SELECT outcome FROM kant.trigger_ready_gates()")
+        first = cur.fetchall()
+        cur.execute("RESET kant.http_timeout")
+        cur.execute("RESET kant.http_max_retries")
+        af.settle()
+        cur.execute("SELECT outcome FROM kant.trigger_ready_gates()")
+        second = cur.fetchall()
+        cur.execute("SELECT outcome FROM kant.actions ORDER BY action_id")
+        log = [r[0] for r in cur.fetchall()]
+        tap(first == [("failed",)] and second == [("done",)] and log == ["failed", "done"],
+            "%s: a hang is logged as failed and the next call triggers: %s" % (version, log))
+        af.stop()
+    tap.plan()
+
+
+main()
