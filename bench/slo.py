@@ -11,6 +11,8 @@ through kant.ingest_reports, so the refresh queue is filled as in production.
 
   1. the last 30 days of bi_run_timeline and 365 days of bi_slo_daily, all
      rows fetched: large vs small (index-driven: should not grow with history)
+  1c. kant.kant_gate_ready() on the same three databases, per call and from 8
+     concurrent sessions (pgbench with a custom script)
   2. kant.refresh_slo() after ingesting one new day vs a full recompute
   1b. kant.run_checks() on the same last 3 days with ~10,000, ~100,000 and
      ~10,000,000 runs of history (it looks at the lookback window and what is
@@ -212,6 +214,39 @@ def main():
         print("  kant.run_checks() with %8d runs: %7.3f s per check (%d alerts open)   vs %d runs: %.2fx"
               % (dbs[name]["runs"], checks[name], dbs[name]["open"], dbs["tiny"]["runs"],
                  checks[name] / checks["tiny"]))
+
+    print("\n1c. kant.kant_gate_ready(): a gate on one pipeline (20 jobs), the same 3 days, history 10k / 100k / 10M runs")
+    gate_times = {}
+    for name in ("tiny", "small", "large"):
+        c = dbs[name]["cur"]
+        c.execute("SELECT kant.create_gate('bench_gate', pipeline => 'pipeline_0')")
+        c.execute("SELECT kant.kant_gate_ready('bench_gate', %s)", (LAST,))
+        is_open = c.fetchone()[0]
+        # 2,000 calls in one statement (no round trips): the function's own cost
+        t = median(c, "SELECT count(*) FILTER (WHERE kant.kant_gate_ready('bench_gate', %s::date - (i %% 2)))"
+                      " FROM generate_series(1, 2000) i" % ("'%s'" % LAST), n=5)[0]
+        gate_times[name] = t / 2000
+    for name in ("tiny", "small", "large"):
+        print("  kant_gate_ready() with %8d runs: %7.1f us a call   vs %d runs: %.2fx"
+              % (dbs[name]["runs"], gate_times[name] * 1e6, dbs["tiny"]["runs"], gate_times[name] / gate_times["tiny"]))
+    print("  (the gate is %s for %s)" % ("open" if is_open else "closed", LAST))
+    # 8 sessions at once, as sensors poll: pgbench with a custom script
+    import shutil
+    import subprocess
+    import tempfile
+    pgbench = shutil.which("pgbench") or os.path.join(
+        subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip(), "pgbench")
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write("SELECT kant.kant_gate_ready('bench_gate', '%s');\n" % LAST)
+        script = f.name
+    for name in ("tiny", "large"):
+        out = subprocess.run([pgbench, "-n", "-c", "8", "-j", "2", "-T", "10", "-f", script,
+                              "kant_bench_slo_" + name], capture_output=True, text=True).stdout
+        tps = [l for l in out.splitlines() if l.startswith("tps")]
+        lat = [l for l in out.splitlines() if l.startswith("latency average")]
+        print("  pgbench, 8 sessions, 10 s, %8d runs: %s; %s" % (dbs[name]["runs"],
+              tps[0].split("(")[0].strip() if tps else out.strip()[-200:], lat[0] if lat else ""))
+    os.unlink(script)
     conn_t.close()
 
     print("\n2. One new day: incremental refresh vs full recompute (large)")

@@ -1498,3 +1498,79 @@ kant_airflow_post(PG_FUNCTION_ARGS)
 	SPI_finish();
 	return (Datum) 0;
 }
+
+/*
+ * kant._glue_call(system, operation, body): one signed Glue JSON 1.1 request
+ * (for StartJobRun), with the HTTP layer's timeouts and Glue's retry policy
+ * (throttling, 5xx).  Returns the final status, the body, and Glue's error
+ * type without its namespace (e.g. ConcurrentRunsExceededException) when the
+ * answer is an error; a transport failure is an error.
+ */
+PG_FUNCTION_INFO_V1(kant_glue_call);
+Datum
+kant_glue_call(PG_FUNCTION_ARGS)
+{
+	Collector	g;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *op = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *body = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	KantHttpRequest *req;
+	Datum		v[3];
+	bool		isnull[3] = {false, false, true};
+	char	   *etype = NULL;
+	ErrorContextCallback ctx;
+	MemoryContext fcxt = CurrentMemoryContext;
+
+	memset(&g, 0, sizeof(g));
+	g.kind = "glue";
+	g.system = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "kant: SPI_connect failed");
+	ctx.callback = glue_context;
+	ctx.arg = &g;
+	ctx.previous = error_context_stack;
+	error_context_stack = &ctx;
+	load_system(&g, "glue");
+	resolve_access(&g);
+	glue_requests(&g, op, &body, 1, &req);
+	kant_http_perform(&req, 1, &g.opt, glue_retry, &g);
+	if (req->curl_code != 0 || req->too_large)
+		kant_http_raise(req, op);
+	if (req->status >= 400 && req->response)
+	{
+		MemoryContext cxt = CurrentMemoryContext;
+
+		PG_TRY();
+		{
+			char	   *t = json_str(parse_reply(req), "__type");
+
+			if (t)
+			{
+				char	   *hash = strrchr(t, '#');
+
+				etype = pstrdup(hash ? hash + 1 : t);
+			}
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			FlushErrorState();
+		}
+		PG_END_TRY();
+	}
+	error_context_stack = ctx.previous;
+
+	MemoryContextSwitchTo(fcxt);
+	v[0] = Int32GetDatum((int32) req->status);
+	v[1] = PointerGetDatum(cstring_to_text_with_len(req->response ? req->response : "",
+												   req->response ? (int) Min(req->response_len, 4000) : 0));
+	if (etype)
+	{
+		v[2] = CStringGetTextDatum(etype);
+		isnull[2] = false;
+	}
+	InitMaterializedSRF(fcinfo, 0);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, isnull);
+	SPI_finish();
+	return (Datum) 0;
+}

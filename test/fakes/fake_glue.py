@@ -15,6 +15,9 @@ GetTriggers (the nightly SCHEDULED triggers, cron in UTC).
 Debian's botocore (1.29) predates some JobRun members real Glue now returns
 (JobMode, JobRunQueuingEnabled): the fake drops members the model does not know.
 
+StartJobRun starts nothing but records the request (started) and answers a
+new JobRunId, or ConcurrentRunsExceededException while concurrent_running.
+
 Knobs: throttle_next (answer the next N requests with ThrottlingException),
 deny (AccessDeniedException), page_size (clamp MaxResults), validate_replies,
 latency (seconds
@@ -137,6 +140,10 @@ class GlueHandler(Handler):
             self.wfile.flush()
             self.close_connection = True
             return
+        if op == "StartJobRun" and g.concurrent_running:
+            # the job already has MaxConcurrentRuns runs in flight
+            return self.error(400, "ConcurrentRunsExceededException",
+                              "Concurrent runs exceeded for %s" % params.get("JobName"))
         if op == "GetJobRuns" and params.get("JobName") in g.deleted:
             return self.error(400, "EntityNotFoundException", "Job %s not found" % params["JobName"])
         try:
@@ -173,6 +180,8 @@ class FakeGlue(FakeHTTP):
         self.latency = 0
         self.validate_replies = True     # off only in benchmarks: it costs the fake ~5 ms a reply
         self.deleted = set()
+        self.concurrent_running = False  # StartJobRun answers ConcurrentRunsExceededException
+        self.started = []                # StartJobRun requests accepted
         self.faults = []
         self.invalid_replies = []
         self.replies = {}
@@ -249,6 +258,11 @@ class FakeGlue(FakeHTTP):
             if start + len(page) < len(runs):
                 out["NextToken"] = token(start + len(page))
             return out
+        if op == "StartJobRun":
+            with self.lock:
+                self.started.append(p)
+                n = len(self.started)
+            return {"JobRunId": "jr_restart_%04d_%s" % (n, hashlib.md5(json.dumps(p, sort_keys=True).encode()).hexdigest()[:40])}
         if op == "GetTriggers":
             names = sorted(self.triggers)
             page = names[start:start + min(size, 10)]

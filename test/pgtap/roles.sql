@@ -1,6 +1,6 @@
 -- pgTAP: the reader / writer / admin grants the README shows are enough, and no more
 BEGIN;
-SELECT plan(27);
+SELECT plan(30);
 
 -- exactly the README's grants
 CREATE ROLE kant_reader NOLOGIN;
@@ -8,7 +8,8 @@ GRANT USAGE ON SCHEMA kant TO kant_reader;
 GRANT SELECT ON kant.runs, kant.current_runs, kant.runs_by_business_date,
     kant.bi_run_timeline, kant.bi_slo_daily, kant.bi_slo_attainment, kant.bi_job_duration,
     kant.bi_data_dictionary, kant.bi_alert_daily, kant.open_alerts TO kant_reader;
-GRANT EXECUTE ON FUNCTION kant.slo_attainment(text, integer, date) TO kant_reader;
+GRANT EXECUTE ON FUNCTION kant.slo_attainment(text, integer, date),
+    kant.kant_gate_ready(text, date), kant.gate_status(text, date) TO kant_reader;
 -- BI queries fetch many rows cheaply: JIT compilation would cost more than it saves
 ALTER ROLE kant_reader SET jit = off;
 
@@ -57,7 +58,12 @@ GRANT EXECUTE ON FUNCTION
     kant.run_checks(timestamptz),
     kant.schedule_checks(text, text),
     kant.unschedule_checks(),
-    kant._post_json(text[], text[])
+    kant._post_json(text[], text[]),
+    kant.create_gate(text, text, text[], text, text, interval, text, text, text),
+    kant.drop_gate(text),
+    kant.trigger_ready_gates(boolean),
+    kant.schedule_gate_triggers(text),
+    kant.unschedule_gate_triggers()
   TO kant_admin;
 -- delivery runs as its caller (a procedure that commits cannot be SECURITY DEFINER)
 GRANT EXECUTE ON PROCEDURE kant.deliver_notifications(double precision) TO kant_admin;
@@ -78,6 +84,7 @@ SELECT lives_ok($$SELECT kant.set_channel('ops', 'https://hooks.slack.com/servic
 SELECT lives_ok($$SELECT kant.add_route('ops')$$, 'admin routes alerts');
 SELECT lives_ok($$SELECT kant.silence('maintenance', '1 hour', system => 'hegel')$$, 'admin silences');
 SELECT lives_ok($$SELECT * FROM kant.run_checks()$$, 'admin runs the checks');
+SELECT lives_ok($$SELECT kant.create_gate('socrates_daily', pipeline => 'nightly')$$, 'admin creates a gate');
 RESET ROLE;
 
 -- writer ingests, through the functions only (logged in as the writer)
@@ -104,6 +111,8 @@ SELECT lives_ok($$SELECT * FROM kant.slo_attainment('hegel_nightly')$$, 'reader 
 SELECT lives_ok($$SELECT * FROM kant.bi_alert_daily, kant.open_alerts LIMIT 1$$, 'reader reads the alerts');
 SELECT throws_ok($$SELECT webhook_url FROM kant.channel$$, '42501', NULL, 'reader cannot read webhook URLs');
 SELECT throws_ok($$SELECT * FROM kant.run_checks()$$, '42501', NULL, 'reader cannot run the checks');
+SELECT lives_ok($$SELECT kant.kant_gate_ready('socrates_daily', '2024-11-24')$$, 'reader asks a gate (Composer''s sensor)');
+SELECT throws_ok($$SELECT * FROM kant.trigger_ready_gates()$$, '42501', NULL, 'reader cannot trigger');
 SELECT throws_ok($$SELECT kant.create_slo('x', '04:00', pipeline => 'nightly')$$, '42501', NULL, 'reader cannot define SLOs');
 RESET ROLE;
 

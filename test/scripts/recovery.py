@@ -1,0 +1,145 @@
+#!/usr/bin/python3
+"""Automatic recovery of failed Glue runs against the fake Glue (every request
+SigV4-verified and validated against botocore's Glue model): StartJobRun with
+the failed run's JobRunId and Arguments, once per failed run (a second call,
+and two sessions at once, start nothing more), up to max_attempts per business
+date, not while another run is in flight, not when the job's p90 no longer
+fits before its deadline, ConcurrentRunsExceededException handled as "already
+running", dry run only logs; the failure alert waits for the restart and,
+when restarts are exhausted, says "kant restarted it (2/2)".  Prints TAP lines."""
+import json
+import os
+import sys
+import threading
+import time
+
+import psycopg2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from taplib import fresh_db, tap  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
+from fake_glue import FakeGlue  # noqa: E402
+
+DB = "kant_recovery"
+SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+
+
+def main():
+    glue = FakeGlue(secret_key=SECRET).start()
+    conn, cur = fresh_db(DB)
+    cur.execute("CREATE EXTENSION kant")
+    cur.execute("SET kant.http_retry_base = '20ms'")
+    cur.execute("SELECT kant.add_system('hegel', 'glue', 'UTC', default_pipeline => 'nightly')")
+    cur.execute("SELECT kant.set_endpoint('hegel', %s, region => 'ap-northeast-1')", (glue.url("/"),))
+    cur.execute("SELECT kant.set_credentials('hegel', 'AKIDEXAMPLE', %s)", (SECRET,))
+    now = time.time()
+    # history: 10 successful runs of 20 minutes (p90 20 min)
+    hist = [{"Id": "jr_h%02d" % i, "JobName": "export_users", "JobRunState": "SUCCEEDED", "Attempt": 0,
+             "StartedOn": now - 86400 * (i + 2), "CompletedOn": now - 86400 * (i + 2) + 1200,
+             "Arguments": {"--business_date": "x"}} for i in range(10)]
+    cur.execute("SELECT kant.ingest_glue_job_runs('hegel', %s::jsonb)", (json.dumps({"JobRuns": hist}),))
+
+    def fail(run_id, started_ago=600, ended_ago=60, prev=None, job="export_users", state="FAILED"):
+        r = {"Id": run_id, "JobName": job, "JobRunState": state, "Attempt": 0,
+             "StartedOn": now - started_ago, "Arguments": {"--business_date": "2026-11-25", "--full": "true"},
+             "ErrorMessage": "An error occurred while calling o123.save"}
+        if state != "RUNNING":
+            r["CompletedOn"] = now - ended_ago
+        if prev:
+            r["PreviousRunId"] = prev
+        cur.execute("SELECT inserted + updated FROM kant.ingest_glue_job_runs('hegel', %s::jsonb)",
+                    (json.dumps({"JobRuns": [r]}),))
+
+    def recover(dry=False):
+        cur.execute("SELECT job, failed_run, outcome, detail FROM kant.recover_failed_runs(dry_run => %s)", (dry,))
+        return cur.fetchall()
+
+    cur.execute("SELECT kant.set_recovery('hegel/export_users', max_attempts => 2, min_wait => '0')")
+    # a deadline far enough: done by the end of the day after tomorrow
+    cur.execute("""SELECT kant.create_slo('nightly_done', '23:59', pipeline => 'nightly', time_zone => 'UTC',
+                       deadline_offset_days => 3)""")
+    fail("jr_f1")
+    r = recover(dry=True)
+    tap(len(r) == 1 and r[0][2] == "dry_run" and not glue.started,
+        "dry run: logged what it would do, called nothing: %s" % (r,))
+    cur.execute("DELETE FROM kant.action_log")
+    r = recover()
+    tap(len(r) == 1 and r[0][2] == "done" and len(glue.started) == 1
+        and glue.started[0] == {"JobName": "export_users", "JobRunId": "jr_f1",
+                                "Arguments": {"--business_date": "2026-11-25", "--full": "true"}},
+        "a failed run is restarted: StartJobRun with its JobRunId and Arguments: %s" % (glue.started,))
+    tap(recover() == [] and len(glue.started) == 1, "called again: nothing (the failed run was restarted once)")
+    tap(glue.bad_signatures == 0 and not glue.invalid_replies, "StartJobRun signed and valid for botocore's model")
+
+    # the failure alert waits for the restart kant made
+    cur.execute("SELECT count(*) FROM kant.check_conditions() WHERE kind = 'failure'")
+    tap(cur.fetchone()[0] == 0, "while kant's restart is under way, no failure alert")
+
+    # the restart fails too: restarted again (2/2); then no more
+    fail("jr_f2", started_ago=500, ended_ago=50, prev="jr_f1")
+    r = recover()
+    tap(len(r) == 1 and r[0][2] == "done" and "restart 2 of 2" in r[0][3], "the restart failed: restarted again: %s" % (r,))
+    fail("jr_f3", started_ago=400, ended_ago=40, prev="jr_f2")
+    r = recover()
+    tap(len(r) == 1 and r[0][2] == "skipped" and "2 of 2" in r[0][3] and len(glue.started) == 2,
+        "after max_attempts: skipped, with the reason: %s" % (r,))
+    tap(recover() == [], "the reason is logged once, not every minute")
+    cur.execute("SELECT summary, kant._slack_message(alert_id, 'opened')->>'blocks' FROM kant.alert WHERE false")
+    cur.execute("SELECT * FROM kant.run_checks()")
+    cur.execute("""SELECT a.summary, kant._slack_message(a.alert_id, 'opened')::text FROM kant.alert a
+                   WHERE a.kind = 'failure'""")
+    row = cur.fetchone()
+    tap(row is not None and "kant restarted it (2/2)" in row[1],
+        "restarts exhausted: the failure alert says kant restarted it (2/2): %s" % (row[0] if row else None))
+
+    # another day: a run in flight, then ConcurrentRunsExceededException, then a deadline too close
+    cur.execute("SELECT kant.set_recovery('hegel/export_users', max_attempts => 5, min_wait => '0')")
+    fail("jr_g2", started_ago=1200, state="RUNNING")      # started by hand, still going
+    fail("jr_g1", started_ago=300, ended_ago=30)
+    r = recover()
+    tap(len(r) == 1 and r[0][2] == "skipped" and "in flight" in r[0][3] and len(glue.started) == 2,
+        "a failed run while another run of the job is in flight: not restarted: %s" % (r,))
+    fail("jr_g2", started_ago=1200, ended_ago=200)
+    glue.concurrent_running = True
+    r = recover()
+    glue.concurrent_running = False
+    tap(len(r) == 1 and r[0][2] == "already" and "ConcurrentRunsExceededException" in r[0][3],
+        "ConcurrentRunsExceededException: logged as already running: %s" % (r,))
+    # two sessions at once on a new failure: one StartJobRun
+    fail("jr_g3", started_ago=15, ended_ago=5)
+    glue.latency = 0.3
+    out = []
+
+    def go():
+        c = psycopg2.connect(dbname=DB)
+        c.autocommit = True
+        k = c.cursor()
+        k.execute("SELECT outcome FROM kant.recover_failed_runs()")
+        out.append(k.fetchall())
+        c.close()
+    ts = [threading.Thread(target=go) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    glue.latency = 0
+    tap(len(glue.started) == 3 and sorted(sum(out, [])) == [("done",)],
+        "two sessions at once: one StartJobRun: %s" % (out,))
+    # the deadline: now in 10 minutes; the job needs 20 (p90)
+    cur.execute("UPDATE kant.slo SET deadline_offset_days = 0, deadline_time = (now() AT TIME ZONE 'UTC' + interval '10 minutes')::time, sla_offset_days = 1")
+    cur.execute("UPDATE kant.job_run SET business_date = (now() AT TIME ZONE 'UTC')::date WHERE external_id = 'jr_g3'")
+    fail("jr_g4", started_ago=12, ended_ago=3, prev="jr_g3")
+    cur.execute("UPDATE kant.job_run SET business_date = (now() AT TIME ZONE 'UTC')::date WHERE external_id = 'jr_g4'")
+    r = recover()
+    tap(len(r) == 1 and r[0][2] == "skipped" and "deadline cannot be met" in r[0][3] and len(glue.started) == 3,
+        "p90 no longer fits before the deadline: not restarted: %s" % (r,))
+    cur.execute("SELECT outcome FROM kant.actions WHERE kind = 'recover' ORDER BY action_id")
+    log = [x[0] for x in cur.fetchall()]
+    tap(log == ["done", "done", "skipped", "skipped", "already", "done", "skipped"],
+        "every restart and every skip is in kant.actions: %s" % log)
+    glue.stop()
+    tap.plan()
+
+
+main()
