@@ -1638,7 +1638,10 @@ BEGIN
 			 WHEN l.state IN ('failed', 'timed_out', 'cancelled', 'upstream_failed') THEN 'failed'
 			 WHEN l.state IS NOT NULL THEN 'running'
 			 WHEN s.due_at <= now() THEN 'missing'
-			 WHEN s.job_id IS NULL AND EXISTS (SELECT FROM @extschema@.schedule x WHERE x.job_id = up.job_id)
+			 WHEN s.job_id IS NULL AND EXISTS (SELECT FROM @extschema@.schedule x
+							  WHERE x.job_id = up.job_id AND x.active_from <= gate_status.business_date
+								AND (x.active_until IS NULL OR x.active_until >= gate_status.business_date)
+								AND x.expanded_until >= (gate_status.business_date + 2)::timestamptz)
 				THEN 'not_required'
 			 ELSE 'pending' END,
 		l.attempt, l.started_at, l.ended_at,
@@ -1701,19 +1704,26 @@ BEGIN
 		RAISE EXCEPTION 'business_date must not be null' USING ERRCODE = 'null_value_not_allowed',
 			HINT = 'Composer: SELECT kant.kant_gate_ready(''gate'', ''{{ ds }}'').';
 	END IF;
-	SELECT NOT EXISTS (
-		SELECT FROM @extschema@.gate_scope sc
+	-- required: a job that ran or was expected that day, or that no schedule
+	-- covers that day (a scheduled job without a slot -- a holiday -- is not);
+	-- open when some job is required and every required job succeeded
+	WITH req AS (
+		SELECT sc.job_id,
+			EXISTS (SELECT FROM @extschema@.job_run r
+					WHERE r.business_date = kant_gate_ready.business_date AND r.job_id = sc.job_id
+					  AND r.state::text IN ('succeeded', 'skipped')) AS succeeded
+		FROM @extschema@.gate_scope sc
 		WHERE sc.gate_id = g.gate_id
-		  AND NOT EXISTS (SELECT FROM @extschema@.job_run r
-						  WHERE r.business_date = kant_gate_ready.business_date AND r.job_id = sc.job_id
-							AND r.state::text IN ('succeeded', 'skipped'))
-		  -- required: it ran or was expected that day, or it has no schedule
 		  AND (EXISTS (SELECT FROM @extschema@.job_run r
 					   WHERE r.business_date = kant_gate_ready.business_date AND r.job_id = sc.job_id)
 			   OR EXISTS (SELECT FROM @extschema@.expected_run x
 						  WHERE x.job_id = sc.job_id AND x.business_date = kant_gate_ready.business_date)
-			   OR NOT EXISTS (SELECT FROM @extschema@.schedule x WHERE x.job_id = sc.job_id)))
-	  AND EXISTS (SELECT FROM @extschema@.gate_scope sc WHERE sc.gate_id = g.gate_id)
+			   OR NOT EXISTS (SELECT FROM @extschema@.schedule x
+							  WHERE x.job_id = sc.job_id AND x.active_from <= kant_gate_ready.business_date
+								AND (x.active_until IS NULL OR x.active_until >= kant_gate_ready.business_date)
+								AND x.expanded_until >= (kant_gate_ready.business_date + 2)::timestamptz))
+	)
+	SELECT count(*) > 0 AND bool_and(req.succeeded) FROM req
 	INTO ok;
 	IF ok AND g.when_stale = 'closed' THEN
 		SELECT NOT EXISTS (
@@ -1733,7 +1743,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.kant_gate_ready(text, date) IS
-	'May the downstream of a gate start for this business date? Every required upstream job succeeded, no upstream collection stale (fail closed unless when_stale = open), the condition holds. What Composer''s SqlSensor polls.';
+	'May the downstream of a gate start for this business date? Some upstream job is required and every required one succeeded, no upstream collection stale (fail closed unless when_stale = open), the condition holds. What Composer''s SqlSensor polls.';
 REVOKE ALL ON FUNCTION @extschema@.kant_gate_ready(text, date) FROM PUBLIC;
 
 /*

@@ -38,5 +38,7 @@ exec pg_virtualenv -v 15 \
 		echo "== fake Slack incoming webhook at ${slack_url%/*}/..."
 		psql -X -q -v slack_url="$slack_url" -f examples/demo/alerts.sql
 		echo "== the fake Slack says: $(/usr/bin/python3 -c "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())" "${slack_url%%/services/*}/received")"
+		echo
+		psql -X -q -f examples/demo/tonight.sql
 		if [ -n "${KANT_DEMO_SHELL:-}" ]; then psql -X; fi
 	'

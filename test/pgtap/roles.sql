@@ -63,7 +63,12 @@ GRANT EXECUTE ON FUNCTION
     kant.drop_gate(text),
     kant.trigger_ready_gates(boolean),
     kant.schedule_gate_triggers(text),
-    kant.unschedule_gate_triggers()
+    kant.unschedule_gate_triggers(),
+    kant.set_recovery(text, integer, interval, boolean),
+    kant.unset_recovery(text),
+    kant.recover_failed_runs(boolean),
+    kant.schedule_recovery(text),
+    kant.unschedule_recovery()
   TO kant_admin;
 -- delivery runs as its caller (a procedure that commits cannot be SECURITY DEFINER)
 GRANT EXECUTE ON PROCEDURE kant.deliver_notifications(double precision) TO kant_admin;

@@ -1,0 +1,48 @@
+-- Execution control, live (run by `make demo` after alerts.sql): the gate that
+-- holds SOCRATES until every HEGEL export of the business date is done, the
+-- restart of a failed Glue run, and the one trigger of SOCRATES' first DAG --
+-- against the fake Glue and the fake Airflow, with real HTTP.
+\pset footer off
+\pset null ''
+SET client_min_messages = warning;
+SELECT (now() AT TIME ZONE 'Asia/Tokyo')::date AS bd \gset
+
+\echo '== A gate: SOCRATES (its DAG s3_to_gcs) may start once every HEGEL export of the business date succeeded'
+SELECT kant.create_gate('socrates_daily', pipeline => 'hegel_nightly',
+         downstream_system => 'socrates', downstream_dag => 's3_to_gcs') > 0 AS gate;
+SELECT 'hegel/hegel_export_attendance' AS kant_restarts_it_when_it_fails
+FROM (SELECT kant.set_recovery('hegel/hegel_export_attendance', max_attempts => 2, min_wait => '0')) AS x;
+
+\echo '== Tonight (business date ':bd'): 39 exports done; hegel_export_attendance failed 20 minutes ago and Glue''s own retry (MaxRetries 1) did not come'
+SELECT sum(r.inserted) AS runs_reported
+FROM kant.job j JOIN kant.system s USING (system_id)
+CROSS JOIN LATERAL kant.ingest_glue_job_runs('hegel', jsonb_build_object('JobRuns', jsonb_build_array(jsonb_build_object(
+	'Id', 'jr_tonight_' || j.name, 'JobName', j.name, 'Attempt', 0,
+	'JobRunState', CASE WHEN j.name = 'hegel_export_attendance' THEN 'FAILED' ELSE 'SUCCEEDED' END,
+	'ErrorMessage', CASE WHEN j.name = 'hegel_export_attendance' THEN 'ConnectTimeoutError: RDS did not answer' END,
+	'StartedOn', extract(epoch FROM now() - interval '50 minutes'),
+	'CompletedOn', extract(epoch FROM now() - interval '20 minutes'),
+	'Arguments', jsonb_build_object('--business_date', :'bd'))))) r
+WHERE s.name = 'hegel';
+SELECT kant.kant_gate_ready('socrates_daily', :'bd') AS gate_ready;
+SELECT job, state, detail FROM kant.gate_status('socrates_daily', :'bd') WHERE state <> 'succeeded';
+\echo '== The trigger waits: nothing to do'
+SELECT * FROM kant.trigger_ready_gates();
+
+\echo '== kant restarts the failed run (StartJobRun on the fake Glue): its p90 still fits before 04:30 JST'
+SELECT job, failed_run, outcome, detail FROM kant.recover_failed_runs();
+\echo '== ... the restarted run succeeds (as the next collection would report it)'
+SELECT inserted FROM kant.ingest_glue_job_runs('hegel', jsonb_build_object('JobRuns', jsonb_build_array(jsonb_build_object(
+	'Id', 'jr_tonight_hegel_export_attendance_2', 'JobName', 'hegel_export_attendance', 'Attempt', 0,
+	'PreviousRunId', 'jr_tonight_hegel_export_attendance', 'JobRunState', 'SUCCEEDED',
+	'StartedOn', extract(epoch FROM now() - interval '8 minutes'), 'CompletedOn', extract(epoch FROM now()),
+	'Arguments', jsonb_build_object('--business_date', :'bd')))));
+SELECT kant.kant_gate_ready('socrates_daily', :'bd') AS gate_ready;
+
+\echo '== The gate is open: kant triggers s3_to_gcs on the fake Airflow, once (called twice)'
+SELECT gate, business_date, outcome, http_status FROM kant.trigger_ready_gates();
+SELECT gate, business_date, outcome, http_status FROM kant.trigger_ready_gates();
+
+\echo '== What kant did (kant.actions)'
+SELECT kind, coalesce(gate, job) AS what, business_date, target, outcome, left(detail, 70) AS detail
+FROM kant.actions ORDER BY action_id;
