@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make valgrind`: the pg_regress suites, the collection and Slack delivery tests (libcurl in the
+# `make valgrind`: the pg_regress suites, the collection, Slack, gate and recovery tests (libcurl in the
 # backend) against a PostgreSQL 15 whose every
 # backend runs under valgrind memcheck.  Fails if any valgrind error has a kant
 # frame; lists the server's own (known: uninitialised WAL padding) separately.
@@ -35,7 +35,7 @@ PGHOST=$work PGPORT=$port PGUSER=postgres "$pg_regress" --inputdir=test --output
 	--load-extension=kant --dbname=kant_regress $tests
 # the collection tests (libcurl in the backend), with time limits stretched
 for f in test/scripts/http_layer.py test/scripts/glue_collector.py test/scripts/airflow_collector.py \
-		test/scripts/slack_delivery.py; do
+		test/scripts/slack_delivery.py test/scripts/gates.py test/scripts/recovery.py; do
 	PGHOST=$work PGPORT=$port PGUSER=postgres KANT_TIME_FACTOR=20 /usr/bin/python3 "$f" || true
 done
 "${run[@]}" "$bindir/pg_ctl" -D "$work/data" stop -m fast >/dev/null
