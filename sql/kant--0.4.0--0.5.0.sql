@@ -1083,6 +1083,7 @@ DECLARE
 	st record;
 	fs @extschema@.alert_condition[];
 	keys text[];
+	gone bigint[];
 	d0 date;
 BEGIN
 	-- one check at a time: two at once would open the same alert twice
@@ -1153,19 +1154,24 @@ BEGIN
 		  AND NOT EXISTS (SELECT FROM unnest(keys) AS k(key) WHERE k.key = a.alert_key)
 		RETURNING a.alert_id
 	)
-	SELECT count(*) INTO resolved FROM r;
+	SELECT count(*), array_agg(r.alert_id) INTO resolved, gone FROM r;
 
 	-- the messages: new (or unmuted, or no longer folded) alerts, reminders, resolutions
+	-- (the open alerts by their partial index, and the ones just resolved by
+	-- id: never a scan of years of resolved alerts)
 	WITH ev AS (
-		SELECT a.alert_id, CASE WHEN a.status = 'resolved' THEN 'resolved'
-								WHEN a.notified_at IS NULL THEN 'opened' ELSE 'reminder' END AS event
+		SELECT a.alert_id, CASE WHEN a.notified_at IS NULL THEN 'opened' ELSE 'reminder' END AS event
 		FROM @extschema@.alert a
-		WHERE a.silence_id IS NULL AND a.folded_into IS NULL
-		  AND ((a.status = 'open' AND (a.notified_at IS NULL
-				OR (a.severity = 'critical' AND a.notified_at <= as_of - st.reminder_interval
-					AND a.notifications <= st.max_reminders)))
-			OR (a.status = 'resolved' AND a.resolved_at = as_of AND a.notified_at IS NOT NULL
-				AND a.resolution NOT LIKE 'the deadline passed%' AND a.resolution NOT LIKE 'no longer checked%'))
+		WHERE a.status = 'open' AND a.silence_id IS NULL AND a.folded_into IS NULL
+		  AND (a.notified_at IS NULL
+			   OR (a.severity = 'critical' AND a.notified_at <= as_of - st.reminder_interval
+				   AND a.notifications <= st.max_reminders))
+		UNION ALL
+		SELECT a.alert_id, 'resolved'
+		FROM @extschema@.alert a
+		WHERE a.alert_id = ANY (coalesce(gone, '{}')) AND a.silence_id IS NULL
+		  AND a.notified_at IS NOT NULL
+		  AND a.resolution NOT LIKE 'the deadline passed%' AND a.resolution NOT LIKE 'no longer checked%'
 	), marked AS (
 		UPDATE @extschema@.alert a SET notified_at = as_of, notifications = a.notifications + 1
 		FROM ev WHERE a.alert_id = ev.alert_id
