@@ -81,6 +81,18 @@ def main():
         tap(True, "their commands run: %s" % "; ".join(j[2] for j in jobs))
         cur.execute("SELECT kant.unschedule_checks(), kant.unschedule_checks()")
         tap(cur.fetchone() == (True, False), "unschedule_checks removes them once")
+        # gate triggers and recovery: one job each, idempotent, their commands run
+        for name, sched, unsched in (("kant-gates", "schedule_gate_triggers", "unschedule_gate_triggers"),
+                                     ("kant-recover", "schedule_recovery", "unschedule_recovery")):
+            cur.execute("SELECT kant.%s(), kant.%s('*/2 * * * *')" % (sched, sched))
+            a, b = cur.fetchone()
+            cur.execute("SELECT count(*), min(schedule), min(command) FROM cron.job WHERE jobname = %s", (name,))
+            count, schedule, command = cur.fetchone()
+            cur.execute(command)
+            cur.fetchall()
+            cur.execute("SELECT kant.%s(), kant.%s()" % (unsched, unsched))
+            tap(a == b and count == 1 and schedule == "*/2 * * * *" and cur.fetchone() == (True, False),
+                "%s: one job %s, updated in place, its command runs (%s), removed once" % (sched, name, command))
     finally:
         cur.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'kant-%'")
         cur.execute("DROP EXTENSION kant CASCADE")
