@@ -1435,68 +1435,78 @@ kant_collect_airflow(PG_FUNCTION_ARGS)
 /* ------------------------------------------------------------ actions */
 
 /*
+ * One request that acts on a system (not a collection): the system and its
+ * credentials as the collectors read them, the same error context.
+ */
+static void
+action_begin(Collector *g, ErrorContextCallback *ctx, const char *kind, text *system)
+{
+	memset(g, 0, sizeof(*g));
+	g->kind = kind;
+	g->system = text_to_cstring(system);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "kant: SPI_connect failed");
+	ctx->callback = glue_context;
+	ctx->arg = g;
+	ctx->previous = error_context_stack;
+	error_context_stack = ctx;
+	load_system(g, kind);
+}
+
+/* Its one result row: status, body (at most 4,000 bytes), and a third text or NULL. */
+static Datum
+action_end(FunctionCallInfo fcinfo, ErrorContextCallback *ctx, MemoryContext fcxt,
+		   KantHttpRequest *req, const char *third)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		v[3];
+	bool		isnull[3] = {false, false, third == NULL};
+
+	error_context_stack = ctx->previous;
+	/* the row outlives SPI */
+	MemoryContextSwitchTo(fcxt);
+	v[0] = Int32GetDatum((int32) req->status);
+	v[1] = PointerGetDatum(cstring_to_text_with_len(req->response ? req->response : "",
+												   req->response ? (int) Min(req->response_len, 4000) : 0));
+	v[2] = third ? CStringGetTextDatum(third) : (Datum) 0;
+	InitMaterializedSRF(fcinfo, 0);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, isnull);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
  * kant._airflow_post(system, path, body): POST a JSON body to the Airflow
  * REST API of a system (path after /api/<version>/, the version detected as
  * the collector does), with its credentials, the HTTP layer's timeouts and
- * retries (429, 5xx, transport).  Returns the final status and body; a
- * transport failure is an error (the caller's step records it).  For
- * triggering DAG runs (kant.trigger_ready_gates).
+ * retries (429, 5xx, transport).  Returns the final status, the body and the
+ * API version; a transport failure is an error.  For triggering DAG runs
+ * (kant.trigger_ready_gates).
  */
 PG_FUNCTION_INFO_V1(kant_airflow_post);
 Datum
 kant_airflow_post(PG_FUNCTION_ARGS)
 {
 	Collector	g;
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ErrorContextCallback ctx;
+	MemoryContext fcxt = CurrentMemoryContext;
 	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	char	   *body = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	char	   *url;
 	KantHttpRequest *req;
-	List	   *headers;
-	Datum		v[3];
-	bool		isnull[3] = {false, false, false};
-	ErrorContextCallback ctx;
-	MemoryContext fcxt = CurrentMemoryContext;
 
-	memset(&g, 0, sizeof(g));
-	g.kind = "airflow";
-	g.system = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "kant: SPI_connect failed");
-	ctx.callback = glue_context;
-	ctx.arg = &g;
-	ctx.previous = error_context_stack;
-	error_context_stack = &ctx;
-	load_system(&g, "airflow");
+	action_begin(&g, &ctx, "airflow", PG_GETARG_TEXT_PP(0));
 	step_af_detect(&g, NULL);
 	url = psprintf("%s/api/%s/%s", g.endpoint, g.api, path);
-	headers = list_make2(pstrdup("Accept: application/json"), pstrdup("Content-Type: application/json"));
-	if (g.auth_header)
-		headers = lappend(headers, g.auth_header);
-	g.op = psprintf("POST %s", path);
-	req = palloc0(sizeof(KantHttpRequest));
+	af_start(&g, psprintf("POST %s", path), &url, 1, &req);
 	req->method = "POST";
-	req->url = url;
 	req->body = body;
 	req->body_len = strlen(body);
-	req->headers = headers;
-	req->userpwd = g.userpwd;
-	req->basic_auth = true;
+	req->headers = lappend(req->headers, pstrdup("Content-Type: application/json"));
 	kant_http_perform(&req, 1, &g.opt, NULL, NULL);
 	if (req->curl_code != 0 || req->too_large)
 		kant_http_raise(req, g.op);
-	error_context_stack = ctx.previous;
-
-	/* results outlive SPI */
-	MemoryContextSwitchTo(fcxt);
-	v[0] = Int32GetDatum((int32) req->status);
-	v[1] = PointerGetDatum(cstring_to_text_with_len(req->response ? req->response : "",
-												   req->response ? (int) Min(req->response_len, 4000) : 0));
-	v[2] = CStringGetTextDatum(g.api);
-	InitMaterializedSRF(fcinfo, 0);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, isnull);
-	SPI_finish();
-	return (Datum) 0;
+	return action_end(fcinfo, &ctx, fcxt, req, g.api);
 }
 
 /*
@@ -1511,26 +1521,14 @@ Datum
 kant_glue_call(PG_FUNCTION_ARGS)
 {
 	Collector	g;
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ErrorContextCallback ctx;
+	MemoryContext fcxt = CurrentMemoryContext;
 	char	   *op = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	char	   *body = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	KantHttpRequest *req;
-	Datum		v[3];
-	bool		isnull[3] = {false, false, true};
-	char	   *etype = NULL;
-	ErrorContextCallback ctx;
-	MemoryContext fcxt = CurrentMemoryContext;
+	char	   *volatile etype = NULL;
 
-	memset(&g, 0, sizeof(g));
-	g.kind = "glue";
-	g.system = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "kant: SPI_connect failed");
-	ctx.callback = glue_context;
-	ctx.arg = &g;
-	ctx.previous = error_context_stack;
-	error_context_stack = &ctx;
-	load_system(&g, "glue");
+	action_begin(&g, &ctx, "glue", PG_GETARG_TEXT_PP(0));
 	resolve_access(&g);
 	glue_requests(&g, op, &body, 1, &req);
 	kant_http_perform(&req, 1, &g.opt, glue_retry, &g);
@@ -1540,16 +1538,13 @@ kant_glue_call(PG_FUNCTION_ARGS)
 	{
 		MemoryContext cxt = CurrentMemoryContext;
 
+		/* Glue's error type, when the body says it (else NULL) */
 		PG_TRY();
 		{
 			char	   *t = json_str(parse_reply(req), "__type");
 
 			if (t)
-			{
-				char	   *hash = strrchr(t, '#');
-
-				etype = pstrdup(hash ? hash + 1 : t);
-			}
+				etype = strrchr(t, '#') ? strrchr(t, '#') + 1 : t;
 		}
 		PG_CATCH();
 		{
@@ -1558,19 +1553,5 @@ kant_glue_call(PG_FUNCTION_ARGS)
 		}
 		PG_END_TRY();
 	}
-	error_context_stack = ctx.previous;
-
-	MemoryContextSwitchTo(fcxt);
-	v[0] = Int32GetDatum((int32) req->status);
-	v[1] = PointerGetDatum(cstring_to_text_with_len(req->response ? req->response : "",
-												   req->response ? (int) Min(req->response_len, 4000) : 0));
-	if (etype)
-	{
-		v[2] = CStringGetTextDatum(etype);
-		isnull[2] = false;
-	}
-	InitMaterializedSRF(fcinfo, 0);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, isnull);
-	SPI_finish();
-	return (Datum) 0;
+	return action_end(fcinfo, &ctx, fcxt, req, etype);
 }

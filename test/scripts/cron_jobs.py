@@ -76,9 +76,12 @@ def main():
         jobs = cur.fetchall()
         tap(ids == ids2 and [(j[0], j[1]) for j in jobs] == [("kant-checks", "*/2 * * * *"), ("kant-deliver", "*/3 * * * *")],
             "schedule_checks keeps one kant-checks and one kant-deliver job and updates them: %s" % (jobs,))
-        for _, _, command in jobs:
-            cur.execute(command)
-        tap(True, "their commands run: %s" % "; ".join(j[2] for j in jobs))
+        cur.execute(jobs[0][2])
+        row = cur.fetchone()
+        cur.execute(jobs[1][2])
+        status = cur.statusmessage
+        tap(len(row) == 4 and all(v is not None for v in row) and status == "CALL",
+            "their commands run: %s -> %s; %s -> %s" % (jobs[0][2], row, jobs[1][2], status))
         cur.execute("SELECT kant.unschedule_checks(), kant.unschedule_checks()")
         tap(cur.fetchone() == (True, False), "unschedule_checks removes them once")
         # gate triggers and recovery: one job each, idempotent, their commands run
