@@ -809,13 +809,11 @@ BEGIN
 		LEFT JOIN waiting w ON w.job_id = a.job_id AND w.business_date = a.business_date
 		WHERE NOT (a.kind = 'missing' AND w.job_id IS NOT NULL)
 		GROUP BY a.job_id, a.business_date
-	), primary_alerts AS MATERIALIZED (
-		SELECT p.job_id, p.business_date FROM primary_kinds p
 	), alerted_up AS MATERIALIZED (
 		SELECT a.job_id, a.business_date, an.upstream_job_id, an.depth
 		FROM alerted a
 		JOIN ancestry an ON an.job_id = a.job_id
-		JOIN primary_alerts u ON u.job_id = an.upstream_job_id AND u.business_date = a.business_date
+		JOIN primary_kinds u ON u.job_id = an.upstream_job_id AND u.business_date = a.business_date
 	), roots AS (
 		-- the root: a primary alert upstream that has none upstream of its own
 		SELECT DISTINCT ON (x.job_id, x.business_date) x.job_id, x.business_date, x.upstream_job_id AS root_job_id
@@ -1599,10 +1597,28 @@ COMMENT ON FUNCTION @extschema@.drop_gate(text) IS 'Remove a gate (and its actio
 REVOKE ALL ON FUNCTION @extschema@.drop_gate(text) FROM PUBLIC;
 
 /*
- * Each upstream job's state for a business date, and each stale upstream
- * system.  A job is required when it ran or was expected that day, or has
- * no schedule at all (a scheduled job without a slot that day -- a holiday --
- * is not).
+ * Is a job required for a business date?  When it ran or was expected that
+ * day, or when no expanded, active schedule covers that day; a scheduled job
+ * without a slot that day (a holiday) is not.  Plain SQL without SET, so
+ * that kant_gate_ready() and gate_status() inline it.
+ */
+CREATE FUNCTION @extschema@._gate_required(job_id integer, business_date date)
+	RETURNS boolean
+	LANGUAGE sql STABLE
+	AS $$
+	SELECT EXISTS (SELECT FROM @extschema@.job_run r WHERE r.business_date = $2 AND r.job_id = $1)
+		OR EXISTS (SELECT FROM @extschema@.expected_run x WHERE x.job_id = $1 AND x.business_date = $2)
+		OR NOT EXISTS (SELECT FROM @extschema@.schedule x
+					   WHERE x.job_id = $1 AND x.active_from <= $2
+						 AND (x.active_until IS NULL OR x.active_until >= $2)
+						 AND x.expanded_until >= ($2 + 2)::timestamptz)
+	$$;
+COMMENT ON FUNCTION @extschema@._gate_required(integer, date) IS
+	'internal: a gate waits for this job on this business date (it ran or was expected, or no schedule covers the day)';
+
+/*
+ * Each upstream job's state for a business date (kant._gate_required says
+ * which are not_required), and each stale upstream system.
  */
 CREATE FUNCTION @extschema@.gate_status(gate text, business_date date)
 	RETURNS TABLE (system text, job text, state text, attempt integer, started_at timestamptz,
@@ -1644,11 +1660,7 @@ BEGIN
 			 WHEN l.state IN ('failed', 'timed_out', 'cancelled', 'upstream_failed') THEN 'failed'
 			 WHEN l.state IS NOT NULL THEN 'running'
 			 WHEN s.due_at <= now() THEN 'missing'
-			 WHEN s.job_id IS NULL AND EXISTS (SELECT FROM @extschema@.schedule x
-							  WHERE x.job_id = up.job_id AND x.active_from <= gate_status.business_date
-								AND (x.active_until IS NULL OR x.active_until >= gate_status.business_date)
-								AND x.expanded_until >= (gate_status.business_date + 2)::timestamptz)
-				THEN 'not_required'
+			 WHEN NOT @extschema@._gate_required(up.job_id, gate_status.business_date) THEN 'not_required'
 			 ELSE 'pending' END,
 		l.attempt, l.started_at, l.ended_at,
 		CASE WHEN l.state IN ('succeeded', 'skipped') THEN l.ended_at
@@ -1710,8 +1722,6 @@ BEGIN
 		RAISE EXCEPTION 'business_date must not be null' USING ERRCODE = 'null_value_not_allowed',
 			HINT = 'Composer: SELECT kant.kant_gate_ready(''gate'', ''{{ ds }}'').';
 	END IF;
-	-- required: a job that ran or was expected that day, or that no schedule
-	-- covers that day (a scheduled job without a slot -- a holiday -- is not);
 	-- open when some job is required and every required job succeeded
 	WITH req AS (
 		SELECT sc.job_id,
@@ -1720,14 +1730,7 @@ BEGIN
 					  AND r.state::text IN ('succeeded', 'skipped')) AS succeeded
 		FROM @extschema@.gate_scope sc
 		WHERE sc.gate_id = g.gate_id
-		  AND (EXISTS (SELECT FROM @extschema@.job_run r
-					   WHERE r.business_date = kant_gate_ready.business_date AND r.job_id = sc.job_id)
-			   OR EXISTS (SELECT FROM @extschema@.expected_run x
-						  WHERE x.job_id = sc.job_id AND x.business_date = kant_gate_ready.business_date)
-			   OR NOT EXISTS (SELECT FROM @extschema@.schedule x
-							  WHERE x.job_id = sc.job_id AND x.active_from <= kant_gate_ready.business_date
-								AND (x.active_until IS NULL OR x.active_until >= kant_gate_ready.business_date)
-								AND x.expanded_until >= (kant_gate_ready.business_date + 2)::timestamptz))
+		  AND @extschema@._gate_required(sc.job_id, kant_gate_ready.business_date)
 	)
 	SELECT count(*) > 0 AND bool_and(req.succeeded) FROM req
 	INTO ok;

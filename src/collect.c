@@ -319,6 +319,23 @@ not_found(KantHttpRequest *req)
 }
 
 /* Signed POST requests of one operation, not yet sent. */
+/* A request reached its outcome: count its attempts in the collection's record. */
+static void
+count_attempts(Collector *g, KantHttpRequest *req)
+{
+	g->requests += req->attempts;
+	g->retries += req->attempts - 1;
+}
+
+/* A page is ingested: its reply need not wait for the end of the round. */
+static void
+release_reply(KantHttpRequest *req)
+{
+	pfree(req->response);
+	req->response = NULL;
+	req->response_len = 0;
+}
+
 static void
 glue_requests(Collector *g, const char *op, char **bodies, int n, KantHttpRequest **reqs)
 {
@@ -351,8 +368,7 @@ glue_batch(Collector *g, const char *op, char **bodies, int n, KantHttpRequest *
 	kant_http_perform(reqs, n, &g->opt, glue_retry, g);
 	for (i = 0; i < n; i++)
 	{
-		g->requests += reqs[i]->attempts;
-		g->retries += reqs[i]->attempts - 1;
+		count_attempts(g, reqs[i]);
 		/* a job deleted since GetJobs has no runs to read: not an error */
 		if (kant_http_failed(reqs[i]) && !(strcmp(op, "GetJobRuns") == 0 && not_found(reqs[i])))
 			glue_raise(g, reqs[i]);
@@ -604,8 +620,7 @@ page_done(KantHttpRequest *req, void *arg)
 	bool		any = false;
 	ListCell   *lc;
 
-	g->requests += req->attempts;
-	g->retries += req->attempts - 1;
+	count_attempts(g, req);
 	if (kant_http_failed(req))
 	{
 		if (not_found(req))
@@ -637,9 +652,7 @@ page_done(KantHttpRequest *req, void *arg)
 		rd->next[rd->nnext++] = job;
 	else
 		job_read(g, p);
-	pfree(req->response);
-	req->response = NULL;
-	req->response_len = 0;
+	release_reply(req);
 }
 
 /* One round: the next page of every job still being read, all at once. */
@@ -1047,8 +1060,7 @@ af_get(Collector *g, const char *op, char **urls, int n, KantHttpRequest **reqs,
 	kant_http_perform(reqs, n, &g->opt, NULL, NULL);
 	for (i = 0; i < n; i++)
 	{
-		g->requests += reqs[i]->attempts;
-		g->retries += reqs[i]->attempts - 1;
+		count_attempts(g, reqs[i]);
 		if (kant_http_failed(reqs[i]) && !(allow_404 && reqs[i]->status == 404))
 			af_raise(g, reqs[i]);
 	}
@@ -1254,8 +1266,7 @@ ti_page_done(KantHttpRequest *req, void *arg)
 	int			total,
 				len;
 
-	g->requests += req->attempts;
-	g->retries += req->attempts - 1;
+	count_attempts(g, req);
 	if (kant_http_failed(req))
 	{
 		if (req->status == 404)
@@ -1276,9 +1287,7 @@ ti_page_done(KantHttpRequest *req, void *arg)
 		rd->next = lappend(rd->next, n);
 		MemoryContextSwitchTo(old);
 	}
-	pfree(req->response);
-	req->response = NULL;
-	req->response_len = 0;
+	release_reply(req);
 }
 
 /*

@@ -13,12 +13,11 @@ import ast
 import datetime as dt
 import os
 import sys
-import threading
 
 import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from taplib import fresh_db, tap  # noqa: E402
+from taplib import at_once, fresh_db, tap  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
 from fake_airflow import FakeAirflow  # noqa: E402
@@ -133,21 +132,8 @@ def main():
             "%s: dry_run logs what it would do and posts nothing: %s" % (version, dry))
         cur.execute("DELETE FROM kant.action_log")
         # two sessions at once: one trigger
-        results = []
-
-        def trigger():
-            c = psycopg2.connect(dbname=DB)
-            c.autocommit = True
-            k = c.cursor()
-            k.execute("SELECT gate, business_date, outcome, http_status FROM kant.trigger_ready_gates()")
-            results.append(k.fetchall())
-            c.close()
         af.latency = 0.3
-        ts = [threading.Thread(target=trigger) for _ in range(2)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
+        results = at_once(DB, "SELECT gate, business_date, outcome, http_status FROM kant.trigger_ready_gates()")
         af.latency = 0
         posts = [r for r in af.requests if r.get("method") == "POST"]
         outcomes = sorted(o for r in results for o in r)

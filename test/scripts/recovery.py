@@ -10,13 +10,11 @@ when restarts are exhausted, says "kant restarted it (2/2)".  Prints TAP lines."
 import json
 import os
 import sys
-import threading
 import time
 
-import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from taplib import fresh_db, tap  # noqa: E402
+from taplib import at_once, fresh_db, tap  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
 from fake_glue import FakeGlue  # noqa: E402
@@ -109,20 +107,7 @@ def main():
     # two sessions at once on a new failure: one StartJobRun
     fail("jr_g3", started_ago=15, ended_ago=5)
     glue.latency = 0.3
-    out = []
-
-    def go():
-        c = psycopg2.connect(dbname=DB)
-        c.autocommit = True
-        k = c.cursor()
-        k.execute("SELECT outcome FROM kant.recover_failed_runs()")
-        out.append(k.fetchall())
-        c.close()
-    ts = [threading.Thread(target=go) for _ in range(2)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    out = at_once(DB, "SELECT outcome FROM kant.recover_failed_runs()")
     glue.latency = 0
     tap(len(glue.started) == 3 and sorted(sum(out, [])) == [("done",)],
         "two sessions at once: one StartJobRun: %s" % (out,))

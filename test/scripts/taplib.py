@@ -1,6 +1,7 @@
 """What the script suites (and the benchmarks) share: TAP output, a fresh
 database to work in, and a backend's private memory."""
 import subprocess
+import threading
 
 import psycopg2
 
@@ -32,6 +33,25 @@ def fresh_db(db):
     cur = conn.cursor()
     cur.execute("SET client_min_messages = warning")
     return conn, cur
+
+
+def at_once(db, sql, sessions=2):
+    """Run sql in several sessions of db at the same time; each one's rows."""
+    out = [None] * sessions
+
+    def run(i):
+        conn = psycopg2.connect(dbname=db)
+        conn.autocommit = True
+        cur = conn.cursor()
+        cur.execute(sql)
+        out[i] = cur.fetchall()
+        conn.close()
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
 
 
 def rss_anon(pid):
