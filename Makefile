@@ -1,6 +1,6 @@
 # kant: PGXS build. `make demo` and `make test` set everything up on a fresh Debian 12.
 EXTENSION = kant
-EXTVERSION = 0.5.0
+EXTVERSION = 0.6.0
 MODULE_big = kant
 OBJS = src/kant.o src/run_state.o src/jsonutil.o src/ingest.o src/cron.o \
        src/glue.o src/airflow.o src/openlineage.o src/report.o src/slo.o src/http.o src/collect.o src/alert.o

@@ -4,7 +4,7 @@ SELECT plan(48);
 
 -- the extension
 SELECT has_extension('kant', 'kant is installed');
-SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'kant'), '0.5.0', 'version 0.5.0');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'kant'), '0.6.0', 'version 0.6.0');
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'kant'), false, 'not relocatable');
 SELECT is((SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
            WHERE e.extname = 'kant'), 'kant', 'lives in schema kant');
