@@ -23,8 +23,16 @@ include $(PGXS)
 
 src/*.o: src/kant.h src/http.h
 
-# installing into the server's directories needs root; as a user, sudo
+# installing into the server's directories needs root; as a user, sudo.
+# KANT_DESTDIR=/some/dir installs there instead (no root) and the test server
+# finds it through Debian's extension_destdir (test/harness/pgopts.sh).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+ifdef KANT_DESTDIR
+export KANT_DESTDIR
+INSTALL_IT = $(MAKE) install DESTDIR=$(abspath $(KANT_DESTDIR))
+else
+INSTALL_IT = $(SUDO) $(MAKE) install
+endif
 
 .PHONY: deps test demo bench valgrind
 deps:
@@ -33,21 +41,21 @@ deps:
 # Everything a newcomer needs: packages, build, install, throwaway cluster, all suites.
 test: deps
 	$(MAKE) all
-	$(SUDO) $(MAKE) install
+	$(INSTALL_IT)
 	test/harness/run-tests.sh
 
 demo: deps
 	$(MAKE) all
-	$(SUDO) $(MAKE) install
+	$(INSTALL_IT)
 	test/harness/demo.sh
 
 bench: deps
 	$(MAKE) all
-	$(SUDO) $(MAKE) install
+	$(INSTALL_IT)
 	bench/run.sh
 
 # The pg_regress suites with every backend under valgrind memcheck (slow: minutes).
 valgrind: deps
 	$(MAKE) all
-	$(SUDO) $(MAKE) install
+	$(INSTALL_IT)
 	test/harness/valgrind.sh

@@ -4,7 +4,8 @@
 # KANT_BENCH=ingest, slo, collect or checks runs one of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec pg_virtualenv -v 15 \
+. test/harness/pgopts.sh
+exec pg_virtualenv -v 15 "${kant_pg_opts[@]}" \
 	-o "shared_buffers=1GB" -o "max_wal_size=8GB" -o "checkpoint_timeout=30min" \
 	-o "autovacuum=off" -o "shared_preload_libraries=pg_cron" \
 	bash -c 'case "${KANT_BENCH:-all}" in

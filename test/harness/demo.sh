@@ -6,7 +6,8 @@
 # KANT_DEMO_SHELL=1 make demo   leaves you in psql at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec pg_virtualenv -v 15 \
+. test/harness/pgopts.sh
+exec pg_virtualenv -v 15 "${kant_pg_opts[@]}" \
 	-o "shared_preload_libraries=pg_cron" -o "cron.database_name=postgres" \
 	-o "cron.use_background_workers=on" -o "max_worker_processes=16" \
 	bash -c '

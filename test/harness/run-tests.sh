@@ -3,7 +3,8 @@
 # preloaded (pg_virtualenv works as root, as CI runs it).  Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-exec pg_virtualenv -v 15 \
+. test/harness/pgopts.sh
+exec pg_virtualenv -v 15 "${kant_pg_opts[@]}" \
 	-o "shared_preload_libraries=pg_cron" \
 	-o "cron.database_name=postgres" \
 	-o "max_locks_per_transaction=256" \

@@ -15,13 +15,16 @@ work=$(mktemp -d /tmp/kant-valgrind.XXXXXX)
 chmod 755 "$work"
 run=()
 if [ "$(id -u)" -eq 0 ]; then chown postgres "$work"; run=(runuser -u postgres --); fi
+. test/harness/pgopts.sh
+vg_opts=()
+for o in "${kant_pg_opts[@]}"; do [ "$o" = -o ] && vg_opts+=(-c) || vg_opts+=("$o"); done
 port=5432	# only a unix socket in $work: no clash with other servers
 "${run[@]}" "$bindir/initdb" -D "$work/data" -U postgres --no-sync >/dev/null
 "${run[@]}" bash -c "cd $work && valgrind --quiet --trace-children=yes --log-file=$work/vg.%p.log \
 	--leak-check=no --error-limit=no --num-callers=40 \
 	$bindir/postgres -D $work/data -p $port -k $work -c listen_addresses= \
 	-c autovacuum=off -c fsync=off -c jit=off \
-	-c shared_preload_libraries=pg_cron -c cron.database_name=postgres \
+	-c shared_preload_libraries=pg_cron -c cron.database_name=postgres ${vg_opts[*]:-} \
 	>$work/postmaster.log 2>&1 &"
 for i in $(seq 1 60); do
 	"$bindir/pg_isready" -h "$work" -p "$port" -q && break
