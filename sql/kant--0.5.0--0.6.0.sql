@@ -482,7 +482,7 @@ BEGIN
 			END IF;
 			BEGIN
 				SELECT * INTO res FROM @extschema@._airflow_post(g.sys,
-					'dags/' || replace(g.downstream_dag_id, '/', '%2F') || '/dagRuns', body);
+					'dags/' || @extschema@._url_part(g.downstream_dag_id) || '/dagRuns', body);
 				o := CASE WHEN res.status BETWEEN 200 AND 299 THEN 'done'
 						  WHEN res.status = 409 THEN 'already' ELSE 'failed' END;
 				INSERT INTO @extschema@.action_log (kind, gate_id, business_date, system_id, target, outcome,
@@ -666,6 +666,12 @@ CREATE OR REPLACE FUNCTION @extschema@.set_endpoint(system text, endpoint text D
 BEGIN
 	IF endpoint IS NOT NULL THEN
 		PERFORM @extschema@._check_url(endpoint, 'endpoint of system ' || system);
+		-- credentials belong in kant.credential, not in a URL others may read
+		IF endpoint ~ '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@' THEN
+			RAISE EXCEPTION 'the endpoint of system % carries credentials', system
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Give the URL without user:password@ and set them with kant.set_credentials().';
+		END IF;
 	END IF;
 	IF region IS NOT NULL AND region !~ '^[a-z]{2}(-[a-z]+)+-[0-9]+$' THEN
 		RAISE EXCEPTION 'invalid AWS region "%"', region
@@ -812,6 +818,13 @@ BEGIN
 		RAISE EXCEPTION 'give both downstream_system and downstream_dag, or neither'
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'kant.create_gate(''socrates_daily'', pipeline => ''hegel_nightly'', downstream_system => ''socrates'', downstream_dag => ''s3_to_gcs'').';
+	END IF;
+	-- a DAG id as Airflow allows it (KEY_REGEX ^[\w.-]+$, at most 250 characters:
+	-- airflow/utils/helpers.py validate_key): it goes into the trigger's URL
+	IF downstream_dag IS NOT NULL AND (downstream_dag !~ '^[\w.-]+$' OR length(downstream_dag) > 250) THEN
+		RAISE EXCEPTION 'downstream_dag "%" is not an Airflow DAG id', downstream_dag
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A DAG id is letters, digits, _ . - (at most 250), as Airflow''s own check says.';
 	END IF;
 	IF downstream_system IS NOT NULL THEN
 		SELECT s.system_id INTO sid FROM @extschema@.system s

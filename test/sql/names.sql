@@ -50,3 +50,10 @@ FROM (VALUES (kant._cron_name('kant-collect-', 'hegel')),
              (kant._cron_name('kant-collect-', 'airflow://composer-prod')),
              (kant._cron_name('kant-collect-', 'ソクラテス'))) AS v(n);
 SELECT kant._cron_name('kant-collect-', 'x') <> kant._cron_name('kant-collect-', 'x~') AS hashed_never_plain;
+
+-- names that go into URLs: a DAG id is what Airflow allows (it is a path segment of the trigger),
+-- and an endpoint carries no credentials
+SELECT kant.add_system('comp', 'airflow', 'UTC') > 0 AS comp;
+SELECT kant.create_gate('bad_dag', jobs => ARRAY['"x"/y/z'], downstream_system => 'comp', downstream_dag => '../../users');
+SELECT kant.create_gate('bad_dag', jobs => ARRAY['"x/y"/z'], downstream_system => 'comp', downstream_dag => 'gcs_to_bq.v2-daily') > 0 AS dag_id_ok;
+SELECT kant.set_endpoint('comp', 'https://kant:s3cret@composer.example.com/airflow');
