@@ -61,6 +61,10 @@ extern bool kant_keep_payloads;
 extern int	kant_touch_interval_s;
 extern int	kant_max_warnings;
 
+/* ------------------------------------------------------------ collect.c */
+
+extern void kant_collect_define_gucs(void);
+
 /* ------------------------------------------------------------ jsonutil.c */
 
 /*
