@@ -602,6 +602,18 @@ field(JsonbContainer *obj, const char *key, JsonbValue *buf)
 	return v == NULL || v->type == jbvNull ? NULL : v;
 }
 
+/* A required field that is absent or null. */
+static void
+pg_attribute_noreturn()
+missing(Reply *r, JsonbContainer *obj, const char *at, const char *key, const char *what)
+{
+	JsonbValue	buf;
+
+	if (getKeyJsonValueFromContainer(obj, key, strlen(key), &buf) != NULL)
+		unusable(r, "%s must be %s, not null", field_path(at, key), what);
+	unusable(r, "%s is missing", field_path(at, key));
+}
+
 /* An array field: absent is NULL unless required; more items than asked for is an error. */
 static JsonbContainer *
 get_array(Reply *r, JsonbContainer *obj, const char *at, const char *key, bool required, int max_items)
@@ -612,7 +624,7 @@ get_array(Reply *r, JsonbContainer *obj, const char *at, const char *key, bool r
 	if (v == NULL)
 	{
 		if (required)
-			unusable(r, "%s is missing", field_path(at, key));
+			missing(r, obj, at, key, "an array");
 		return NULL;
 	}
 	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
@@ -663,7 +675,7 @@ get_string(Reply *r, JsonbContainer *obj, const char *at, const char *key, bool 
 	if (v == NULL)
 	{
 		if (required)
-			unusable(r, "%s is missing", field_path(at, key));
+			missing(r, obj, at, key, "a string");
 		return NULL;
 	}
 	if (v->type != jbvString)
@@ -711,7 +723,7 @@ get_count(Reply *r, const char *key)
 	char	   *p;
 
 	if (v == NULL)
-		unusable(r, "%s is missing", field_path(NULL, key));
+		missing(r, r->root, NULL, key, "an integer");
 	if (v->type != jbvNumeric)
 		unusable(r, "%s must be an integer, not %s", field_path(NULL, key), json_type_name(v));
 	s = numeric_normalize(v->val.numeric);
