@@ -1108,6 +1108,7 @@ discover_jobs(Collector *g, List **names)
 			double		mr;
 			bool		found = get_number(&r, job, at, "MaxRetries", &mr);
 
+			CHECK_FOR_INTERRUPTS();
 			if (*name == '\0')
 				unusable(&r, "%s.Name is empty", at);
 			MemoryContextSwitchTo(keep);
@@ -1453,6 +1454,7 @@ read_triggers(Collector *g)
 			int			j,
 						m;
 
+			CHECK_FOR_INTERRUPTS();
 			if (type == NULL || strcmp(type, "SCHEDULED") != 0 || schedule == NULL ||
 				(state && (strcmp(state, "DEACTIVATED") == 0 || strcmp(state, "DELETING") == 0)) ||
 				actions == NULL)
@@ -2009,6 +2011,7 @@ step_af_runs(Collector *g, void *arg)
 			palloc(sizeof(int64) * pages);
 		for (off = len; off < total; off += len)
 		{
+			CHECK_FOR_INTERRUPTS();
 			rest_offsets[nrest] = off;
 			rest_urls[nrest++] = dag_runs_url(g, filters[f], off);
 		}
@@ -2043,6 +2046,7 @@ step_af_runs(Collector *g, void *arg)
 	{
 		AfPage	   *p;
 
+		CHECK_FOR_INTERRUPTS();
 		if (foreach_current_index(lc) > 0 &&
 			strcmp(lfirst(lc), list_nth(paths, foreach_current_index(lc) - 1)) == 0)
 			continue;
@@ -2134,6 +2138,7 @@ step_af_tis(Collector *g, void *arg)
 		AfPage	   *p = lfirst(lc);
 		int			i = foreach_current_index(lc);
 
+		CHECK_FOR_INTERRUPTS();
 		if (i >= n)
 		{
 			MemoryContextSwitchTo(keep);
