@@ -1905,8 +1905,10 @@ dag_run_paths(Reply *r, JsonbContainer *runs, List **paths, MemoryContext keep)
 		if (list_length(*paths) >= collect_max_items)
 			over_cap(r, "kant.collect_max_items", "the DAG runs to read number more than %d",
 					 list_length(*paths));
+		dag = path_segment(dag);
+		run = path_segment(run);
 		old = MemoryContextSwitchTo(keep);
-		*paths = lappend(*paths, psprintf("dags/%s/dagRuns/%s", path_segment(dag), path_segment(run)));
+		*paths = lappend(*paths, psprintf("dags/%s/dagRuns/%s", dag, run));
 		MemoryContextSwitchTo(old);
 	}
 }
