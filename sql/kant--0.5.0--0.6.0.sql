@@ -143,6 +143,13 @@ COMMENT ON FUNCTION @extschema@._url_part(text) IS
 -- Collection
 ---------------------------------------------------------------------------
 
+-- The acting calls validate their 2xx replies and return only the structured
+-- fields of an error reply (cleaned and capped): their bodies reach action_log.
+COMMENT ON FUNCTION @extschema@._airflow_post(text, text, text) IS
+	'internal: POST a JSON body to an Airflow system''s REST API (its version, credentials, timeouts and retries); the status, the reply (a 2xx must be a JSON object, a DAG run for .../dagRuns, else 08P01; an error status gives only its problem document''s title and detail, cleaned and capped) and the API version';
+COMMENT ON FUNCTION @extschema@._glue_call(text, text, text) IS
+	'internal: one signed Glue request (its credentials, timeouts, throttling retries); the status, the reply (a 2xx must be a JSON object, with a JobRunId for StartJobRun, else 08P01; an error status gives only Glue''s error type and message, cleaned and capped) and the Glue error type';
+
 ---------------------------------------------------------------------------
 -- Time zones, dates and styles: nothing depends on the session
 ---------------------------------------------------------------------------

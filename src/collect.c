@@ -11,10 +11,10 @@
  *
  * A collection runs in steps, each a subtransaction committed into the call
  * when it succeeds: a failure (an endpoint down, a page that times out,
- * access denied) rolls back only its own step, keeps what earlier steps read,
- * and is recorded in kant.collection and raised as a WARNING.  Watermarks
- * move only when a job was read back to the old one.  Cancel and
- * statement_timeout propagate.
+ * access denied, a reply kant cannot use) rolls back only its own step, keeps
+ * what earlier steps read, and is recorded in kant.collection and raised as a
+ * WARNING.  Watermarks move only when a job was read back to the old one.
+ * Cancel and statement_timeout propagate.
  */
 #include "kant.h"
 #include "http.h"
@@ -22,13 +22,18 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/jsonapi.h"
+#include "common/string.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
@@ -76,6 +81,7 @@ typedef struct JobPager
 	bool		has_stop;
 	double		stop_before;	/* epoch seconds: older pages are known */
 	char	   *next_token;
+	int			pages;			/* read in this collection */
 	bool		any;			/* runs seen in this collection */
 	double		newest;			/* the newest StartedOn seen */
 } JobPager;
@@ -85,7 +91,7 @@ typedef struct RunsPhase
 {
 	List	   *names;
 	JobPager   *jobs;
-	int		   *todo;
+	int		   *todo;			/* jobs with a page to read, in turn */
 	int			ntodo;
 } RunsPhase;
 
@@ -209,84 +215,709 @@ resolve_access(Collector *g)
 	g->token_header = token && *token ? psprintf("X-Amz-Security-Token: %s", token) : NULL;
 }
 
+
+/* ------------------------------------------------------------ replies */
+
+/*
+ * Replies come from endpoints kant does not control (a proxy in front of
+ * Airflow, a VPC endpoint, an internal service, a broken release), so each
+ * one is checked before anything is read from it: a 2xx status, UTF-8 JSON
+ * that PostgreSQL can store, of the shape the API defines (botocore's Glue
+ * service model, Airflow's OpenAPI specs).  A reply that is not is an error
+ * of its step, SQLSTATE 08P01 (protocol_violation: the peer answered, but
+ * not in the protocol; class 08 with the endpoint's other failures, 08001
+ * and 08006, and apart from 38000, an error the endpoint reported), so it
+ * moves no watermark and no cursor.  Everything a reply drives -- pages,
+ * items, offsets -- is bounded by kant.collect_max_pages and
+ * kant.collect_max_items (54000 beyond them, as the HTTP layer's size cap),
+ * and no reply is parsed by a function that throws on bad input.
+ */
+
+/* jsonb keeps at most 256 MB in a container; a parse takes ~10x the text */
+#define REPLY_MAX_BYTES		(128 * 1024 * 1024)
+/* no API's data nests deeper; both JSON parsers recurse once a level */
+#define REPLY_MAX_DEPTH		512
+/* values (a page of 1,000 task instances holds ~50,000): bounds the parse tree */
+#define REPLY_MAX_VALUES	4000000
+/* numbers numeric_in stores and strtod reads without overflow */
+#define REPLY_MAX_NUMBER	100
+#define REPLY_MAX_EXPONENT	300
+/* an error document is small: a bigger body is not read for its fields */
+#define ERROR_DOC_MAX		65536
+/* characters of an endpoint's text that a message shows */
+#define REPLY_TEXT_MAX		300
+/* a NextToken is sent back; Glue's are a few hundred bytes */
+#define TOKEN_MAX			65536
+/*
+ * Requests one round sends: the HTTP layer keeps every buffer of a batch
+ * until the batch ends, so this bounds the replies held at once.
+ */
+#define ROUND_MAX			256
+/* pages kant asks for: the most each API allows (Glue's model: MaxResults) */
+#define GLUE_JOBS_PAGE		1000
+#define GLUE_RUNS_PAGE		200
+#define GLUE_TRIGGERS_PAGE	200
+#define AF_PAGE				1000
+/* Glue's NameString and IdString: 1..255; Airflow's ID_LEN: 250 */
+#define GLUE_NAME_MAX		255
+#define AF_ID_MAX			250
+/* StartedOn kant moves a watermark to (epoch seconds, before 2200) */
+#define STARTED_ON_MAX		7258118400.0
+
+static int	collect_max_pages = 10000;
+static int	collect_max_items = 200000;
+
+void
+kant_collect_define_gucs(void)
+{
+	DefineCustomIntVariable("kant.collect_max_pages",
+							"Pages a collection reads of one listing.",
+							"A Glue listing (GetJobs, GetTriggers, one job's GetJobRuns) or an "
+							"Airflow listing (DAGs, DAG runs, one DAG run's task instances) that "
+							"would take more ends the collection with an error: a NextToken that "
+							"never ends, or a server that pages one item at a time.",
+							&collect_max_pages,
+							10000, 1, 1000000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("kant.collect_max_items",
+							"Items a collection holds of one listing.",
+							"Glue jobs, the jobs of Glue triggers, Airflow DAGs, the DAG runs of "
+							"one collection and any total_entries: more ends the collection "
+							"with an error instead of holding them all in memory.",
+							&collect_max_items,
+							200000, 1, 10000000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+}
+
+/* A reply being read: where it came from, and its JSON. */
+typedef struct Reply
+{
+	Collector  *g;
+	KantHttpRequest *req;
+	Jsonb	   *json;
+	JsonbContainer *root;		/* the object at its top */
+} Reply;
+
+static const char *
+vendor(Collector *g)
+{
+	return strcmp(g->kind, "glue") == 0 ? "Glue" : "Airflow";
+}
+
+static char *
+pg_attribute_printf(1, 0)
+vformat(const char *fmt, va_list args_in)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_copy(args, args_in);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	return buf.data;
+}
+
+/* A reply kant cannot use: an error of its step, naming the operation and the field. */
+static void
+pg_attribute_printf(2, 3) pg_attribute_noreturn()
+unusable(Reply *r, const char *fmt,...)
+{
+	va_list		ap;
+	char	   *why;
+
+	va_start(ap, fmt);
+	why = vformat(fmt, ap);
+	va_end(ap);
+	ereport(ERROR,
+			(errcode(ERRCODE_PROTOCOL_VIOLATION),
+			 errmsg("kant: %s %s on %s answered HTTP %ld with a body kant cannot use: %s",
+					vendor(r->g), r->g->op, r->req->host, r->req->status, why),
+			 errhint("kant moves no watermark on such a reply. Check that the system's endpoint serves the %s API.",
+					 vendor(r->g))));
+	pg_unreachable();
+}
+
+/* A reply that would take kant past one of its caps. */
+static void
+pg_attribute_printf(3, 4) pg_attribute_noreturn()
+over_cap(Reply *r, const char *setting, const char *fmt,...)
+{
+	va_list		ap;
+	char	   *what;
+
+	va_start(ap, fmt);
+	what = vformat(fmt, ap);
+	va_end(ap);
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("kant: %s %s on %s: %s, more than %s (%d) allows",
+					vendor(r->g), r->g->op, r->req->host, what, setting,
+					strcmp(setting, "kant.collect_max_pages") == 0 ? collect_max_pages : collect_max_items),
+			 errhint("A superuser can raise %s if the listing is real; an endpoint that pages forever ends here.",
+					 setting)));
+	pg_unreachable();
+}
+
+/*
+ * A JSON number jsonb_in stores (numeric_in overflows past 16,383 digits
+ * after the point) and that strtod reads without overflow.
+ */
+static bool
+number_ok(const char *token)
+{
+	const char *e;
+	int			exp = 0;
+
+	if (strlen(token) > REPLY_MAX_NUMBER)
+		return false;
+	e = strpbrk(token, "eE");
+	if (e == NULL)
+		return true;
+	for (e++; *e == '+' || *e == '-'; e++)
+		;
+	for (; *e >= '0' && *e <= '9'; e++)
+	{
+		exp = exp * 10 + (*e - '0');
+		if (exp > REPLY_MAX_EXPONENT)
+			return false;
+	}
+	return true;
+}
+
+typedef struct NumberCheck
+{
+	bool		bad;
+} NumberCheck;
+
+static void
+check_scalar(void *state, char *token, JsonTokenType type)
+{
+	if (type == JSON_TOKEN_NUMBER && token && !number_ok(token))
+		((NumberCheck *) state)->bad = true;
+	if (token)
+		pfree(token);
+}
+
+/*
+ * Why a body is not JSON kant can parse, or NULL.  A first pass over the
+ * bytes bounds the nesting (pg_parse_json and jsonb_in recurse once a level
+ * and check the stack depth by throwing) and the number of values, and sees
+ * \u escapes beyond ASCII.
+ */
+static const char *
+body_problem(const char *s, size_t len, bool *high_escapes)
+{
+	int			depth = 0;
+	int64		values = 1;
+	bool		in_string = false;
+	size_t		i;
+
+	*high_escapes = false;
+	if (len == 0)
+		return "it is empty";
+	if (len > REPLY_MAX_BYTES)
+		return psprintf("it is %zu bytes long, more than the %d kant parses", len, REPLY_MAX_BYTES);
+	/* JSON between systems is UTF-8 (RFC 8259, section 8.1); this also finds a NUL */
+	if (!pg_verify_mbstr(PG_UTF8, s, (int) len, true))
+		return "it is not UTF-8 text";
+	for (i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		if ((i & 0xFFFFF) == 0xFFFFF)
+			CHECK_FOR_INTERRUPTS();
+		if (in_string)
+		{
+			if (c == '"')
+				in_string = false;
+			else if (c == '\\' && i + 1 < len)
+			{
+				if (s[i + 1] == 'u' && i + 5 < len &&
+					strncmp(s + i + 2, "00", 2) != 0)
+					*high_escapes = true;
+				else if (s[i + 1] == 'u' && i + 5 < len && s[i + 4] >= '8')
+					*high_escapes = true;
+				i++;
+			}
+			continue;
+		}
+		switch (c)
+		{
+			case '"':
+				in_string = true;
+				break;
+			case '[':
+			case '{':
+				if (++depth > REPLY_MAX_DEPTH)
+					return psprintf("it is nested deeper than %d levels", REPLY_MAX_DEPTH);
+				values++;
+				break;
+			case ']':
+			case '}':
+				depth--;
+				break;
+			case ',':
+				if (++values > REPLY_MAX_VALUES)
+					return psprintf("it holds more than %d values", REPLY_MAX_VALUES);
+				break;
+			default:
+				break;
+		}
+	}
+	return NULL;
+}
+
+static const char *
+json_problem(JsonParseErrorType e, JsonLexContext *lex)
+{
+	switch (e)
+	{
+		case JSON_EXPECTED_MORE:
+			return "it is not JSON: it ends before the document does";
+		case JSON_UNICODE_CODE_POINT_ZERO:
+			return "it holds \\u0000, which PostgreSQL text cannot hold";
+		case JSON_UNICODE_HIGH_ESCAPE:
+			return "it holds a \\u escape the database encoding cannot hold";
+		case JSON_UNICODE_ESCAPE_FORMAT:
+		case JSON_UNICODE_HIGH_SURROGATE:
+		case JSON_UNICODE_LOW_SURROGATE:
+			return "it holds an invalid \\u escape";
+		default:
+			return psprintf("it is not JSON (syntax error at byte %d)",
+							lex->token_start ? (int) (lex->token_start - lex->input) : 0);
+	}
+}
+
+/*
+ * A body as jsonb, or NULL with why.  It is validated first, with the same
+ * lexer jsonb_in uses and numbers checked as numeric_in reads them, so that
+ * jsonb_in does not throw on it.  In a database whose encoding is not UTF-8
+ * the body is converted, and PostgreSQL's conversion throws for a character
+ * the encoding lacks (an error like any other of the step); quiet (for error
+ * documents, read while an error is being raised) refuses such a body
+ * instead.
+ */
+static Jsonb *
+parse_body(const char *s, size_t len, bool quiet, const char **why)
+{
+	bool		high_escapes;
+	int			enc = GetDatabaseEncoding();
+	char	   *text = (char *) s;
+	JsonLexContext *lex;
+	JsonSemAction sem;
+	NumberCheck check = {false};
+	JsonParseErrorType e;
+
+	*why = body_problem(s, len, &high_escapes);
+	if (*why)
+		return NULL;
+	if (enc != PG_UTF8)
+	{
+		if (quiet && (high_escapes || !pg_is_ascii(s)))
+		{
+			*why = "it holds characters the database encoding may not hold";
+			return NULL;
+		}
+		if (enc != PG_SQL_ASCII)
+		{
+			text = pg_any_to_server(s, (int) len, PG_UTF8);
+			len = strlen(text);
+		}
+	}
+	lex = makeJsonLexContextCstringLen(text, (int) len, enc, true);
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &check;
+	sem.scalar = check_scalar;
+	e = pg_parse_json(lex, &sem);
+	if (e != JSON_SUCCESS)
+	{
+		*why = json_problem(e, lex);
+		return NULL;
+	}
+	if (check.bad)
+	{
+		*why = psprintf("it holds a number longer than %d characters or beyond 1e%d",
+						REPLY_MAX_NUMBER, REPLY_MAX_EXPONENT);
+		return NULL;
+	}
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+}
+
+/* A 2xx reply whose body is a JSON object: else an error of the step. */
+static void
+reply_read(Reply *r, Collector *g, KantHttpRequest *req)
+{
+	const char *why;
+
+	r->g = g;
+	r->req = req;
+	if (req->status < 200 || req->status > 299)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("kant: %s %s on %s answered HTTP %ld, which kant does not follow",
+						vendor(g), g->op, req->host, req->status),
+				 errhint("kant follows no redirects: set the endpoint to the URL the API answers on.")));
+	r->json = parse_body(req->response ? req->response : "", req->response_len, false, &why);
+	if (r->json == NULL)
+		unusable(r, "%s", why);
+	if (!JB_ROOT_IS_OBJECT(r->json))
+		unusable(r, "it must be a JSON object, not %s",
+				 JB_ROOT_IS_SCALAR(r->json) ? "a scalar" : "an array");
+	r->root = &r->json->root;
+}
+
+/* Where a field is, for messages: "dag_runs" at the top, "dag_runs"[3].dag_id below. */
+static char *
+field_path(const char *at, const char *key)
+{
+	return at ? psprintf("%s.%s", at, key) : psprintf("\"%s\"", key);
+}
+
+/* A field of an object; JSON null counts as absent. */
+static JsonbValue *
+field(JsonbContainer *obj, const char *key, JsonbValue *buf)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(obj, key, strlen(key), buf);
+
+	return v == NULL || v->type == jbvNull ? NULL : v;
+}
+
+/* A required field that is absent or null. */
+static void
+pg_attribute_noreturn()
+missing(Reply *r, JsonbContainer *obj, const char *at, const char *key, const char *what)
+{
+	JsonbValue	buf;
+
+	if (getKeyJsonValueFromContainer(obj, key, strlen(key), &buf) != NULL)
+		unusable(r, "%s must be %s, not null", field_path(at, key), what);
+	unusable(r, "%s is missing", field_path(at, key));
+}
+
+/* An array field: absent is NULL unless required; more items than asked for is an error. */
+static JsonbContainer *
+get_array(Reply *r, JsonbContainer *obj, const char *at, const char *key, bool required, int max_items)
+{
+	JsonbValue	buf;
+	JsonbValue *v = field(obj, key, &buf);
+
+	if (v == NULL)
+	{
+		if (required)
+			missing(r, obj, at, key, "an array");
+		return NULL;
+	}
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		unusable(r, "%s must be an array, not %s", field_path(at, key), json_type_name(v));
+	if (max_items > 0 && (int) JsonContainerSize(v->val.binary.data) > max_items)
+		unusable(r, "%s holds %d items, more than the %d kant asked for",
+				 field_path(at, key), (int) JsonContainerSize(v->val.binary.data), max_items);
+	return v->val.binary.data;
+}
+
+/* Item i of an array, which must be an object; its path in *path. */
+static JsonbContainer *
+item_object(Reply *r, JsonbContainer *arr, const char *at, int i, char **path)
+{
+	JsonbValue *v = getIthJsonbValueFromContainer(arr, i);
+	JsonbContainer *c;
+
+	*path = psprintf("%s[%d]", at, i);
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		unusable(r, "%s must be an object, not %s", *path, json_type_name(v));
+	c = v->val.binary.data;
+	pfree(v);
+	return c;
+}
+
+/* An object field: absent (or null) is NULL, anything but an object an error. */
+static JsonbContainer *
+get_object(Reply *r, JsonbContainer *obj, const char *at, const char *key)
+{
+	JsonbValue	buf;
+	JsonbValue *v = field(obj, key, &buf);
+
+	if (v == NULL)
+		return NULL;
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		unusable(r, "%s must be an object, not %s", field_path(at, key), json_type_name(v));
+	return v->val.binary.data;
+}
+
+/* A string field of at most max_chars characters; absent is NULL unless required. */
+static char *
+get_string(Reply *r, JsonbContainer *obj, const char *at, const char *key, bool required,
+		   int max_chars)
+{
+	JsonbValue	buf;
+	JsonbValue *v = field(obj, key, &buf);
+
+	if (v == NULL)
+	{
+		if (required)
+			missing(r, obj, at, key, "a string");
+		return NULL;
+	}
+	if (v->type != jbvString)
+		unusable(r, "%s must be a string, not %s", field_path(at, key), json_type_name(v));
+	if (v->val.string.len > max_chars &&
+		pg_mbstrlen_with_len(v->val.string.val, v->val.string.len) > max_chars)
+		unusable(r, "%s is longer than %d characters", field_path(at, key), max_chars);
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* A JSON number as a double, without throwing (numeric_float8 throws on overflow). */
+static double
+number_value(JsonbValue *v)
+{
+	char	   *s = numeric_normalize(v->val.numeric);
+	double		d = strtod(s, NULL);
+
+	pfree(s);
+	return d;
+}
+
+/* A number field: absent is false, anything but a number an error. */
+static bool
+get_number(Reply *r, JsonbContainer *obj, const char *at, const char *key, double *out)
+{
+	JsonbValue	buf;
+	JsonbValue *v = field(obj, key, &buf);
+
+	if (v == NULL)
+		return false;
+	if (v->type != jbvNumeric)
+		unusable(r, "%s must be a number, not %s", field_path(at, key), json_type_name(v));
+	*out = number_value(v);
+	return true;
+}
+
+/* Airflow's total_entries: an integer >= 0 (the spec's CollectionInfo), within the cap. */
+static int64
+get_count(Reply *r, const char *key)
+{
+	JsonbValue	buf;
+	JsonbValue *v = field(r->root, key, &buf);
+	char	   *s;
+	int64		n = 0;
+	char	   *p;
+
+	if (v == NULL)
+		missing(r, r->root, NULL, key, "an integer");
+	if (v->type != jbvNumeric)
+		unusable(r, "%s must be an integer, not %s", field_path(NULL, key), json_type_name(v));
+	s = numeric_normalize(v->val.numeric);
+	for (p = s; *p; p++)
+	{
+		if (*p < '0' || *p > '9')
+			unusable(r, "%s must be an integer of at least 0, not %s", field_path(NULL, key),
+					 strlen(s) > 40 ? "a number of more than 40 characters" : s);
+		if (n <= collect_max_items)
+			n = n * 10 + (*p - '0');
+	}
+	if (n > collect_max_items)
+		over_cap(r, "kant.collect_max_items", "%s is %s", field_path(NULL, key),
+				 strlen(s) > 40 ? "a number of more than 40 digits" : s);
+	pfree(s);
+	return n;
+}
+
+/*
+ * Text of an endpoint for a message (an error document's fields): at most
+ * REPLY_TEXT_MAX characters, control characters -- and, in UTF-8, C1
+ * controls, bidirectional overrides and line separators, which can disguise
+ * text -- each run of them a single space.  The input is valid in the
+ * server encoding (it came out of a jsonb).
+ */
+static char *
+clean_text(const char *s, int len)
+{
+	StringInfoData b;
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	bool		space = false;
+	int			chars = 0;
+	int			i = 0;
+
+	initStringInfo(&b);
+	while (i < len && chars < REPLY_TEXT_MAX)
+	{
+		const unsigned char *c = (const unsigned char *) s + i;
+		int			n = pg_encoding_mblen(GetDatabaseEncoding(), s + i);
+		bool		drop;
+
+		if (n < 1 || i + n > len)
+			break;
+		drop = (n == 1 && (c[0] < 0x20 || c[0] == 0x7f)) ||
+			(utf8 && n == 2 && c[0] == 0xc2 && c[1] < 0xa0) ||
+			(utf8 && n == 3 && c[0] == 0xe2 &&
+			 ((c[1] == 0x80 && (c[2] == 0x8e || c[2] == 0x8f || (c[2] >= 0xa8 && c[2] <= 0xae))) ||
+			  (c[1] == 0x81 && c[2] >= 0xa6 && c[2] <= 0xa9)));
+		if (drop || (n == 1 && c[0] == ' '))
+		{
+			space = b.len > 0;
+			i += n;
+			continue;
+		}
+		if (space)
+		{
+			appendStringInfoChar(&b, ' ');
+			chars++;
+			space = false;
+		}
+		appendBinaryStringInfo(&b, s + i, n);
+		chars++;
+		i += n;
+	}
+	if (i < len)
+		appendStringInfoString(&b, "...");
+	return b.data;
+}
+
+/* An error reply's document, when it is a small JSON object; else NULL.  Never throws. */
+static JsonbContainer *
+error_doc(KantHttpRequest *req)
+{
+	const char *why;
+	Jsonb	   *j;
+
+	if (req->response == NULL || req->response_len == 0 || req->response_len > ERROR_DOC_MAX)
+		return NULL;
+	j = parse_body(req->response, req->response_len, true, &why);
+	if (j == NULL || !JB_ROOT_IS_OBJECT(j))
+		return NULL;
+	return &j->root;
+}
+
+/* A string field of an error document, cleaned for a message; else NULL. */
+static char *
+doc_text(JsonbContainer *doc, const char *key)
+{
+	JsonbValue	buf;
+	JsonbValue *v = doc ? field(doc, key, &buf) : NULL;
+	char	   *t;
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	t = clean_text(v->val.string.val, v->val.string.len);
+	return *t ? t : NULL;
+}
+
+static char *
+attempts_note(KantHttpRequest *req)
+{
+	return req->attempts > 1 ? psprintf(" (after %d attempts)", req->attempts) : "";
+}
+
+/* -------------------------------------------------------------- glue */
+
+/*
+ * Glue's error type as botocore reads it (BaseJSONParser._do_error_parse:
+ * "ns#Type:extra" is Type) and its message, when the body is a Glue error
+ * document {"__type", "message"}; else NULL.  The type must be a name.
+ */
+static char *
+glue_error(KantHttpRequest *req, char **message)
+{
+	JsonbContainer *doc = error_doc(req);
+	JsonbValue	buf;
+	JsonbValue *v = doc ? field(doc, "__type", &buf) : NULL;
+	const char *t;
+	int			len,
+				i;
+
+	if (message)
+		*message = NULL;
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	t = v->val.string.val;
+	len = v->val.string.len;
+	for (i = 0; i < len && t[i] != ':'; i++)
+		;
+	len = i;
+	for (i = len - 1; i >= 0; i--)
+		if (t[i] == '#')
+		{
+			t += i + 1;
+			len -= i + 1;
+			break;
+		}
+	if (len < 1 || len > 128)
+		return NULL;
+	for (i = 0; i < len; i++)
+		if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z') ||
+			  (t[i] >= '0' && t[i] <= '9') || t[i] == '_' || t[i] == '.'))
+			return NULL;
+	if (message)
+	{
+		*message = doc_text(doc, "message");
+		if (*message == NULL)
+			*message = doc_text(doc, "Message");
+	}
+	return pnstrdup(t, len);
+}
+
+static bool
+glue_error_is(KantHttpRequest *req, const char *type)
+{
+	char	   *t;
+
+	if (req->status != 400)
+		return false;
+	t = glue_error(req, NULL);
+	return t != NULL && strcmp(t, type) == 0;
+}
+
 /* Glue answers throttling with HTTP 400 and an exception type: retry those. */
 static bool
 glue_retry(KantHttpRequest *req, void *arg)
 {
+	char	   *t;
+
 	if (kant_http_default_retry(req))
 		return true;
-	return req->status == 400 && req->response &&
-		(strstr(req->response, "ThrottlingException") != NULL ||
-		 strstr(req->response, "TooManyRequestsException") != NULL ||
-		 strstr(req->response, "ConcurrentModificationException") != NULL);
+	if (req->status != 400)
+		return false;
+	t = glue_error(req, NULL);
+	return t != NULL &&
+		(strcmp(t, "ThrottlingException") == 0 ||
+		 strcmp(t, "TooManyRequestsException") == 0 ||
+		 strcmp(t, "ConcurrentModificationException") == 0);
 }
 
-static Jsonb *
-parse_reply(KantHttpRequest *req)
-{
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(req->response)));
-}
-
-/* The value of a key of a JSON object, or NULL. */
-static JsonbValue *
-json_key(Jsonb *j, const char *key)
-{
-	JsonbValue	k;
-
-	if (j == NULL || !JB_ROOT_IS_OBJECT(j))
-		return NULL;
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
-}
-
-static char *
-json_str(Jsonb *j, const char *key)
-{
-	JsonbValue *v = json_key(j, key);
-
-	if (v == NULL || v->type != jbvString)
-		return NULL;
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
-/* A Glue error: {"__type": "[namespace#]Type", "message": "..."} */
+/*
+ * A Glue error: its type and message, cleaned and capped.  Anything else
+ * the endpoint sent (an HTML page of a proxy, an internal service's error)
+ * is not shown: kant.collection and alerts are read by less privileged
+ * roles.
+ */
 static void
 glue_raise(Collector *g, KantHttpRequest *req)
 {
-	char	   *volatile type = NULL;
-	char	   *volatile message = NULL;
-	int			code = ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
+	char	   *message;
+	char	   *type;
+	int			code;
 
-	MemoryContext cxt = CurrentMemoryContext;
-
-	if (req->curl_code != 0 || req->too_large || req->response_len == 0)
+	if (req->curl_code != 0 || req->too_large)
 		kant_http_raise(req, g->op);
-	PG_TRY();
-	{
-		Jsonb	   *j = parse_reply(req);
-
-		type = json_str(j, "__type");
-		message = json_str(j, "message");
-		if (message == NULL)
-			message = json_str(j, "Message");
-	}
-	PG_CATCH();
-	{
-		/* not JSON: report it as an HTTP error with the body */
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-	}
-	PG_END_TRY();
+	type = glue_error(req, &message);
 	if (type == NULL)
-		kant_http_raise(req, g->op);
-	{
-		char	   *hash = strchr(type, '#');
-
-		if (hash)
-			type = hash + 1;
-	}
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("kant: Glue %s on %s failed with HTTP %ld%s", g->op, req->host, req->status,
+						attempts_note(req)),
+				 errdetail("The reply (%zu bytes) is not a Glue error document; kant does not show it.",
+						   req->response_len)));
 	code = ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
 	if (strcmp(type, "AccessDeniedException") == 0 ||
 		strcmp(type, "UnrecognizedClientException") == 0 ||
@@ -301,15 +932,13 @@ glue_raise(Collector *g, KantHttpRequest *req)
 			 errhint("Check the system's credentials (kant.set_credentials) and that they may call glue:GetJobs, glue:GetJobRuns and glue:GetTriggers.") : 0));
 }
 
-/* Run one batch of requests of one operation; every reply is a 200 or an error. */
+/* A job deleted since GetJobs: GetJobRuns answers EntityNotFoundException. */
 static bool
 not_found(KantHttpRequest *req)
 {
-	return req->status == 400 && req->response &&
-		strstr(req->response, "EntityNotFoundException") != NULL;
+	return glue_error_is(req, "EntityNotFoundException");
 }
 
-/* Signed POST requests of one operation, not yet sent. */
 /* A request reached its outcome: count its attempts in the collection's record. */
 static void
 count_attempts(Collector *g, KantHttpRequest *req)
@@ -327,6 +956,7 @@ release_reply(KantHttpRequest *req)
 	req->response_len = 0;
 }
 
+/* Signed POST requests of one operation, not yet sent. */
 static void
 glue_requests(Collector *g, const char *op, char **bodies, int n, KantHttpRequest **reqs)
 {
@@ -350,6 +980,7 @@ glue_requests(Collector *g, const char *op, char **bodies, int n, KantHttpReques
 	}
 }
 
+/* Run one batch of requests of one operation; every reply is a 200 or an error. */
 static void
 glue_batch(Collector *g, const char *op, char **bodies, int n, KantHttpRequest **reqs)
 {
@@ -360,8 +991,7 @@ glue_batch(Collector *g, const char *op, char **bodies, int n, KantHttpRequest *
 	for (i = 0; i < n; i++)
 	{
 		count_attempts(g, reqs[i]);
-		/* a job deleted since GetJobs has no runs to read: not an error */
-		if (kant_http_failed(reqs[i]) && !(strcmp(op, "GetJobRuns") == 0 && not_found(reqs[i])))
+		if (kant_http_failed(reqs[i]))
 			glue_raise(g, reqs[i]);
 	}
 }
@@ -387,33 +1017,30 @@ json_body(const char *key, const char *value, const char *token, int max_results
 	return b.data;
 }
 
-/* The objects of the array under key, e.g. Jobs or Triggers. */
-static List *
-json_array_objects(Jsonb *j, const char *key)
+/*
+ * A page's NextToken: a string when present, NULL at the end (an empty one
+ * too: there is nothing to send back).  One that repeats the token kant
+ * sent would page forever (botocore's paginator refuses it too: "The same
+ * next token was received twice").
+ */
+static char *
+next_token(Reply *r, const char *sent)
 {
-	JsonbValue *v = json_key(j, key);
-	JsonbIterator *it;
-	JsonbValue	e;
-	JsonbIteratorToken tok;
-	List	   *out = NIL;
+	char	   *t = get_string(r, r->root, NULL, "NextToken", false, TOKEN_MAX);
 
-	if (v == NULL || v->type != jbvBinary)
-		return NIL;
-	it = JsonbIteratorInit(v->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
-		if (tok == WJB_ELEM && e.type == jbvBinary)
-			out = lappend(out, JsonbValueToJsonb(&e));
-	return out;
+	if (t == NULL || *t == '\0')
+		return NULL;
+	if (sent && strcmp(t, sent) == 0)
+		unusable(r, "\"NextToken\" repeats the token kant sent, so the listing would never end");
+	return t;
 }
 
-static double
-json_num(Jsonb *j, const char *key, bool *found)
+/* Another page of a NextToken listing: within kant.collect_max_pages. */
+static void
+another_page(Reply *r, int pages, const char *listing)
 {
-	JsonbValue *v = json_key(j, key);
-
-	*found = v != NULL && v->type == jbvNumeric;
-	return *found ? DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-													   NumericGetDatum(v->val.numeric))) : 0;
+	if (pages >= collect_max_pages)
+		over_cap(r, "kant.collect_max_pages", "%s goes on past %d pages", listing, pages);
 }
 
 /* A text[] of C strings. */
@@ -429,36 +1056,72 @@ text_array(List *strings)
 	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
+/*
+ * The jobs (GetJobs, pages of 1,000, each read in a context of its own):
+ * each an object with a Name (NameString, 1..255 characters); MaxRetries a
+ * number when present.
+ */
 static void
 discover_jobs(Collector *g, List **names)
 {
 	char	   *token = NULL;
 	Oid			argt[3] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID};
 	List	   *retries = NIL;
+	MemoryContext keep = CurrentMemoryContext;
+	MemoryContext page = AllocSetContextCreate(keep, "kant GetJobs page", ALLOCSET_DEFAULT_SIZES);
+	int			pages = 0;
 
-	do
+	for (;;)
 	{
-		char	   *body = json_body(NULL, NULL, token, 1000);
+		char	   *body;
 		KantHttpRequest *req;
-		Jsonb	   *j;
-		ListCell   *lc;
+		Reply		r;
+		JsonbContainer *jobs;
+		int			i,
+					n;
 
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(page);
+		body = json_body(NULL, NULL, token, GLUE_JOBS_PAGE);
 		glue_batch(g, "GetJobs", &body, 1, &req);
-		j = parse_reply(req);
-		foreach(lc, json_array_objects(j, "Jobs"))
+		pages++;
+		reply_read(&r, g, req);
+		jobs = get_array(&r, r.root, NULL, "Jobs", true, GLUE_JOBS_PAGE);
+		n = JsonContainerSize(jobs);
+		if (list_length(*names) + n > collect_max_items)
+			over_cap(&r, "kant.collect_max_items", "GetJobs lists more than %d jobs",
+					 list_length(*names));
+		for (i = 0; i < n; i++)
 		{
-			char	   *name = json_str(lfirst(lc), "Name");
-			bool		found;
-			double		mr = json_num(lfirst(lc), "MaxRetries", &found);
+			char	   *at;
+			JsonbContainer *job = item_object(&r, jobs, "\"Jobs\"", i, &at);
+			char	   *name = get_string(&r, job, at, "Name", true, GLUE_NAME_MAX);
+			double		mr;
+			bool		found = get_number(&r, job, at, "MaxRetries", &mr);
 
-			if (name == NULL)
-				continue;
-			*names = lappend(*names, name);
+			CHECK_FOR_INTERRUPTS();
+			if (*name == '\0')
+				unusable(&r, "%s.Name is empty", at);
+			MemoryContextSwitchTo(keep);
+			*names = lappend(*names, pstrdup(name));
 			/* as text, so that an absent one is NULL */
 			retries = lappend(retries, found && mr >= 0 && mr <= 100 ? psprintf("%d", (int) mr) : NULL);
+			MemoryContextSwitchTo(page);
 		}
-		token = json_str(j, "NextToken");
-	} while (token != NULL);
+		{
+			char	   *next = next_token(&r, token);
+
+			if (next == NULL)
+				break;
+			another_page(&r, pages, "GetJobs");
+			if (token)
+				pfree(token);
+			token = MemoryContextStrdup(keep, next);
+		}
+		MemoryContextReset(page);
+	}
+	MemoryContextSwitchTo(keep);
+	MemoryContextDelete(page);
 	g->jobs = list_length(*names);
 	if (*names != NIL)
 	{
@@ -598,46 +1261,68 @@ typedef struct Round
 	MemoryContext keep;
 } Round;
 
-/* A page arrived: ingest it now, while the other requests are in flight. */
+/*
+ * A page arrived: ingest it now, while the other requests are in flight.
+ * The page must have "JobRuns" (an array of at most the 200 asked for) and
+ * may have a NextToken; its records go to the ingestion, which quarantines
+ * a bad one alone.  A StartedOn that is not a plausible epoch moves no
+ * watermark.
+ */
 static void
 page_done(KantHttpRequest *req, void *arg)
 {
 	Round	   *rd = arg;
-	Collector	   *g = rd->g;
+	Collector  *g = rd->g;
 	int			job = (int) (intptr_t) req->user;
 	JobPager   *p = &rd->ph->jobs[job];
-	Jsonb	   *j;
+	Reply		r;
+	JsonbContainer *runs;
+	char	   *token;
 	double		oldest = 0;
 	bool		any = false;
-	ListCell   *lc;
+	int			i,
+				n;
 
 	count_attempts(g, req);
 	if (kant_http_failed(req))
 	{
-		if (not_found(req))
+		if (req->curl_code == 0 && !req->too_large && not_found(req))
 			return;				/* deleted since GetJobs: nothing to read */
 		glue_raise(g, req);
 	}
-	j = parse_reply(req);
-	ingest_page(g, j);
-	foreach(lc, json_array_objects(j, "JobRuns"))
+	reply_read(&r, g, req);
+	runs = get_array(&r, r.root, NULL, "JobRuns", true, GLUE_RUNS_PAGE);
+	token = next_token(&r, p->next_token);
+	p->pages++;
+	if (token)
+		another_page(&r, p->pages, psprintf("GetJobRuns of job \"%s\"", p->name));
+	ingest_page(g, r.json);
+	n = JsonContainerSize(runs);
+	for (i = 0; i < n; i++)
 	{
-		bool		found;
-		double		s = json_num(lfirst(lc), "StartedOn", &found);
+		JsonbValue *v = getIthJsonbValueFromContainer(runs, i);
+		JsonbValue	buf;
+		JsonbValue *s;
+		double		t;
 
-		if (!found)
+		CHECK_FOR_INTERRUPTS();
+		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data) ||
+			(s = field(v->val.binary.data, "StartedOn", &buf)) == NULL ||
+			s->type != jbvNumeric)
 			continue;
-		if (!any || s < oldest)
-			oldest = s;
-		if (!p->any || s > p->newest)
-			p->newest = s;
+		t = number_value(s);
+		pfree(v);
+		if (!(t > 0 && t < STARTED_ON_MAX))
+			continue;
+		if (!any || t < oldest)
+			oldest = t;
+		if (!p->any || t > p->newest)
+			p->newest = t;
 		any = p->any = true;
 	}
-	{
-		char	   *token = json_str(j, "NextToken");
-
-		p->next_token = token ? MemoryContextStrdup(rd->keep, token) : NULL;
-	}
+	if (p->next_token)
+		pfree(p->next_token);
+	p->next_token = token ? MemoryContextStrdup(rd->keep, token) : NULL;
 	/* newest first: once a page reaches back past the watermark, stop */
 	if (p->next_token && !(p->has_stop && any && oldest < p->stop_before))
 		rd->next[rd->nnext++] = job;
@@ -646,7 +1331,10 @@ page_done(KantHttpRequest *req, void *arg)
 	release_reply(req);
 }
 
-/* One round: the next page of every job still being read, all at once. */
+/*
+ * One round: the next page of the first ROUND_MAX jobs still being read, all
+ * at once; those with another page go to the back of the line.
+ */
 static void
 runs_round(Collector *g, void *arg)
 {
@@ -656,28 +1344,30 @@ runs_round(Collector *g, void *arg)
 	MemoryContext round = AllocSetContextCreate(keep, "kant collection round",
 												ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(round);
-	char	  **bodies = palloc(sizeof(char *) * ph->ntodo);
-	KantHttpRequest **reqs = palloc(sizeof(KantHttpRequest *) * ph->ntodo);
+	int			n = Min(ph->ntodo, ROUND_MAX);
+	char	  **bodies = palloc(sizeof(char *) * n);
+	KantHttpRequest **reqs = palloc(sizeof(KantHttpRequest *) * n);
 	KantHttpOptions opt = g->opt;
 	Round		rd;
 	int			i;
 
-	for (i = 0; i < ph->ntodo; i++)
+	for (i = 0; i < n; i++)
 		bodies[i] = json_body("JobName", ph->jobs[ph->todo[i]].name,
-							  ph->jobs[ph->todo[i]].next_token, 200);
-	glue_requests(g, "GetJobRuns", bodies, ph->ntodo, reqs);
-	for (i = 0; i < ph->ntodo; i++)
+							  ph->jobs[ph->todo[i]].next_token, GLUE_RUNS_PAGE);
+	glue_requests(g, "GetJobRuns", bodies, n, reqs);
+	for (i = 0; i < n; i++)
 		reqs[i]->user = (void *) (intptr_t) ph->todo[i];
 	rd.g = g;
 	rd.ph = ph;
-	rd.next = MemoryContextAlloc(keep, sizeof(int) * Max(ph->ntodo, 1));
+	rd.next = palloc(sizeof(int) * n);
 	rd.nnext = 0;
 	rd.keep = keep;
 	opt.on_done = page_done;
 	opt.on_done_arg = &rd;
-	kant_http_perform(reqs, ph->ntodo, &opt, glue_retry, g);
-	memcpy(ph->todo, rd.next, sizeof(int) * rd.nnext);
-	ph->ntodo = rd.nnext;
+	kant_http_perform(reqs, n, &opt, glue_retry, g);
+	memmove(ph->todo, ph->todo + n, sizeof(int) * (ph->ntodo - n));
+	memcpy(ph->todo + ph->ntodo - n, rd.next, sizeof(int) * rd.nnext);
+	ph->ntodo = ph->ntodo - n + rd.nnext;
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(round);
 }
@@ -709,6 +1399,12 @@ set_schedules(Collector *g, List *jobs, List *crons, List *zones, const char *so
 	g->schedules += DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+/*
+ * The SCHEDULED triggers' cron schedules become their jobs' schedules
+ * (GetTriggers, pages of 200): each trigger an object, Type, State and
+ * Schedule strings when present, Actions an array of objects whose JobName
+ * is a string when present (an action may start a crawler instead).
+ */
 static void
 read_triggers(Collector *g)
 {
@@ -716,40 +1412,78 @@ read_triggers(Collector *g)
 	List	   *jobs = NIL,
 			   *crons = NIL,
 			   *zones = NIL;
+	MemoryContext keep = CurrentMemoryContext;
+	MemoryContext page = AllocSetContextCreate(keep, "kant GetTriggers page", ALLOCSET_DEFAULT_SIZES);
+	int			pages = 0;
 
-	do
+	for (;;)
 	{
-		char	   *body = json_body(NULL, NULL, token, 200);
+		char	   *body;
 		KantHttpRequest *req;
-		Jsonb	   *j;
-		ListCell   *lc;
+		Reply		r;
+		JsonbContainer *triggers;
+		int			i,
+					n;
 
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(page);
+		body = json_body(NULL, NULL, token, GLUE_TRIGGERS_PAGE);
 		glue_batch(g, "GetTriggers", &body, 1, &req);
-		j = parse_reply(req);
-		foreach(lc, json_array_objects(j, "Triggers"))
+		pages++;
+		reply_read(&r, g, req);
+		triggers = get_array(&r, r.root, NULL, "Triggers", true, GLUE_TRIGGERS_PAGE);
+		n = JsonContainerSize(triggers);
+		for (i = 0; i < n; i++)
 		{
-			Jsonb	   *t = lfirst(lc);
-			char	   *type = json_str(t, "Type");
-			char	   *state = json_str(t, "State");
-			char	   *schedule = json_str(t, "Schedule");
-			ListCell   *ac;
+			char	   *at;
+			JsonbContainer *t = item_object(&r, triggers, "\"Triggers\"", i, &at);
+			char	   *type = get_string(&r, t, at, "Type", false, 64);
+			char	   *state = get_string(&r, t, at, "State", false, 64);
+			char	   *schedule = get_string(&r, t, at, "Schedule", false, 1024);
+			char	   *actions_at = psprintf("%s.Actions", at);
+			JsonbContainer *actions = get_array(&r, t, at, "Actions", false, 0);
+			int			j,
+						m;
 
+			CHECK_FOR_INTERRUPTS();
 			if (type == NULL || strcmp(type, "SCHEDULED") != 0 || schedule == NULL ||
-				(state && (strcmp(state, "DEACTIVATED") == 0 || strcmp(state, "DELETING") == 0)))
+				(state && (strcmp(state, "DEACTIVATED") == 0 || strcmp(state, "DELETING") == 0)) ||
+				actions == NULL)
 				continue;
-			foreach(ac, json_array_objects(t, "Actions"))
+			m = JsonContainerSize(actions);
+			for (j = 0; j < m; j++)
 			{
-				char	   *job = json_str(lfirst(ac), "JobName");
+				char	   *aat;
+				JsonbContainer *a = item_object(&r, actions, actions_at, j, &aat);
+				char	   *job = get_string(&r, a, aat, "JobName", false, GLUE_NAME_MAX);
 
+				CHECK_FOR_INTERRUPTS();
 				if (job == NULL)
 					continue;
-				jobs = lappend(jobs, job);
-				crons = lappend(crons, schedule);
+				if (list_length(jobs) >= collect_max_items)
+					over_cap(&r, "kant.collect_max_items", "GetTriggers starts more than %d jobs",
+							 list_length(jobs));
+				MemoryContextSwitchTo(keep);
+				jobs = lappend(jobs, pstrdup(job));
+				crons = lappend(crons, pstrdup(schedule));
 				zones = lappend(zones, "UTC");	/* Glue triggers run in UTC */
+				MemoryContextSwitchTo(page);
 			}
 		}
-		token = json_str(j, "NextToken");
-	} while (token != NULL);
+		{
+			char	   *next = next_token(&r, token);
+
+			if (next == NULL)
+				break;
+			another_page(&r, pages, "GetTriggers");
+			if (token)
+				pfree(token);
+			token = MemoryContextStrdup(keep, next);
+		}
+		MemoryContextReset(page);
+	}
+	MemoryContextSwitchTo(keep);
+	MemoryContextDelete(page);
 	set_schedules(g, jobs, crons, zones, "glue_trigger");
 }
 
@@ -946,16 +1680,6 @@ kant_collect_glue(PG_FUNCTION_ARGS)
  * token.
  */
 
-static Jsonb *
-json_obj(Jsonb *j, const char *key)
-{
-	JsonbValue *v = json_key(j, key);
-
-	if (v == NULL || v->type != jbvBinary)
-		return NULL;
-	return JsonbValueToJsonb(v);
-}
-
 static void
 resolve_airflow(Collector *g)
 {
@@ -986,34 +1710,40 @@ resolve_airflow(Collector *g)
 		g->auth_header = psprintf("Authorization: Bearer %s", secret);
 }
 
-/* Airflow's errors are problem+json: {"title", "detail", "status"}. */
+/*
+ * Airflow's errors: problem+json in v1 ({"title", "detail", "status"}),
+ * {"detail": text, or a list of validation errors} in v2.  Their text
+ * fields, cleaned and capped; nothing else of the body is shown.
+ */
+static void
+af_error(KantHttpRequest *req, char **title, char **detail)
+{
+	JsonbContainer *doc = error_doc(req);
+
+	*title = doc_text(doc, "title");
+	*detail = doc_text(doc, "detail");
+}
+
 static void
 af_raise(Collector *g, KantHttpRequest *req)
 {
-	char	   *volatile title = NULL;
-	char	   *volatile detail = NULL;
-	MemoryContext cxt = CurrentMemoryContext;
+	char	   *title;
+	char	   *detail;
+	int			code = req->status == 401 || req->status == 403 ?
+		ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION : ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
 
-	if (req->curl_code != 0 || req->too_large || req->response_len == 0)
+	if (req->curl_code != 0 || req->too_large)
 		kant_http_raise(req, g->op);
-	PG_TRY();
-	{
-		Jsonb	   *j = parse_reply(req);
-
-		title = json_str(j, "title");
-		detail = json_str(j, "detail");
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-	}
-	PG_END_TRY();
+	af_error(req, &title, &detail);
 	if (title == NULL && detail == NULL)
-		kant_http_raise(req, g->op);
+		ereport(ERROR,
+				(errcode(code),
+				 errmsg("kant: Airflow %s on %s failed with HTTP %ld%s", g->op, req->host, req->status,
+						attempts_note(req)),
+				 errdetail("The reply (%zu bytes) is not an Airflow error document; kant does not show it.",
+						   req->response_len)));
 	ereport(ERROR,
-			(errcode(req->status == 401 || req->status == 403 ?
-					 ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION : ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			(errcode(code),
 			 errmsg("kant: Airflow %s on %s failed with HTTP %ld: %s", g->op, req->host, req->status,
 					title ? title : detail),
 			 title && detail ? errdetail("%s", detail) : 0));
@@ -1054,16 +1784,7 @@ af_get(Collector *g, const char *op, char **urls, int n, KantHttpRequest **reqs,
 	}
 }
 
-static int
-json_int(Jsonb *j, const char *key)
-{
-	bool		found;
-	double		v = json_num(j, key, &found);
-
-	return found ? (int) v : -1;
-}
-
-/* Which API the server speaks, and from when to read. */
+/* Which API the server speaks (its VersionInfo names a version), and from when to read. */
 static void
 step_af_detect(Collector *g, void *arg)
 {
@@ -1073,11 +1794,12 @@ step_af_detect(Collector *g, void *arg)
 	Datum		argv[1] = {Int32GetDatum(g->system_id)};
 	bool		isnull;
 	Datum		v;
+	Reply		r;
 
 	resolve_airflow(g);
 	url = psprintf("%s/api/v2/version", g->endpoint);
 	af_get(g, "GET /api/v2/version", &url, 1, &req, true);
-	if (req->status == 200)
+	if (req->status != 404)
 		g->api = "v2";
 	else
 	{
@@ -1085,6 +1807,8 @@ step_af_detect(Collector *g, void *arg)
 		af_get(g, "GET /api/v1/version", &url, 1, &req, false);
 		g->api = "v1";
 	}
+	reply_read(&r, g, req);
+	get_string(&r, r.root, NULL, "version", true, 100);
 	if (SPI_execute_with_args("SELECT to_char((s.collected_until - make_interval(secs => s.collect_overlap_seconds))"
 							  " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 							  " FROM kant.system s WHERE s.system_id = $1",
@@ -1125,7 +1849,8 @@ cmp_str(const ListCell *a, const ListCell *b)
 typedef struct AfPage
 {
 	char	   *run;			/* dags/<dag_id>/dagRuns/<dag_run_id>, encoded */
-	int			offset;
+	int64		offset;
+	int			pages;			/* read so far */
 } AfPage;
 
 typedef struct AfRuns
@@ -1135,27 +1860,75 @@ typedef struct AfRuns
 } AfRuns;
 
 static char *
-dag_runs_url(Collector *g, const char *filter, int offset)
+dag_runs_url(Collector *g, const char *filter, int64 offset)
 {
-	return psprintf("%s/api/%s/dags/~/dagRuns?limit=1000&offset=%d%s",
-					g->endpoint, g->api, offset, filter);
+	return psprintf("%s/api/%s/dags/~/dagRuns?limit=%d&offset=" INT64_FORMAT "%s",
+					g->endpoint, g->api, AF_PAGE, offset, filter);
 }
 
-/* The DAG runs of a listing's page, as task-instance paths. */
-static List *
-dag_run_paths(Jsonb *page, List *paths)
+/*
+ * The DAG runs of a listing's page as task-instance paths, kept in keep:
+ * each an object with a string dag_id and dag_run_id (v1's spec lets
+ * dag_run_id be null: such a run has no task instances to ask for).
+ */
+static void
+dag_run_paths(Reply *r, JsonbContainer *runs, List **paths, MemoryContext keep)
 {
-	ListCell   *lc;
+	int			n = JsonContainerSize(runs);
+	int			i;
 
-	foreach(lc, json_array_objects(page, "dag_runs"))
+	for (i = 0; i < n; i++)
 	{
-		char	   *dag = json_str(lfirst(lc), "dag_id");
-		char	   *run = json_str(lfirst(lc), "dag_run_id");
+		char	   *at;
+		JsonbContainer *o = item_object(r, runs, "\"dag_runs\"", i, &at);
+		char	   *dag = get_string(r, o, at, "dag_id", true, AF_ID_MAX);
+		char	   *run = get_string(r, o, at, "dag_run_id", strcmp(r->g->api, "v2") == 0, AF_ID_MAX);
+		MemoryContext old;
 
-		if (dag && run)
-			paths = lappend(paths, psprintf("dags/%s/dagRuns/%s", path_segment(dag), path_segment(run)));
+		CHECK_FOR_INTERRUPTS();
+		if (*dag == '\0' || (run && *run == '\0'))
+			unusable(r, "%s has an empty dag_id or dag_run_id", at);
+		if (run == NULL)
+			continue;
+		if (list_length(*paths) >= collect_max_items)
+			over_cap(r, "kant.collect_max_items", "the DAG runs to read number more than %d",
+					 list_length(*paths));
+		dag = path_segment(dag);
+		run = path_segment(run);
+		old = MemoryContextSwitchTo(keep);
+		*paths = lappend(*paths, psprintf("dags/%s/dagRuns/%s", dag, run));
+		MemoryContextSwitchTo(old);
 	}
-	return paths;
+}
+
+/* The pages of the DAG run listings after their first. */
+typedef struct AfListing
+{
+	Collector  *g;
+	List	  **paths;
+	MemoryContext keep;
+} AfListing;
+
+static void
+dag_runs_page_done(KantHttpRequest *req, void *arg)
+{
+	AfListing  *ls = arg;
+	int64		offset = *(int64 *) req->user;
+	Reply		r;
+	JsonbContainer *runs;
+	int64		total;
+
+	count_attempts(ls->g, req);
+	if (kant_http_failed(req))
+		af_raise(ls->g, req);
+	reply_read(&r, ls->g, req);
+	runs = get_array(&r, r.root, NULL, "dag_runs", true, AF_PAGE);
+	total = get_count(&r, "total_entries");
+	if (JsonContainerSize(runs) == 0 && offset < total)
+		unusable(&r, "\"total_entries\" is " INT64_FORMAT " but the page at offset " INT64_FORMAT " holds no DAG runs",
+				 total, offset);
+	dag_run_paths(&r, runs, ls->paths, ls->keep);
+	release_reply(req);
 }
 
 /*
@@ -1164,12 +1937,14 @@ dag_run_paths(Jsonb *page, List *paths)
  * running now -- a DAG run whose task is cleared goes back to queued, so that
  * is seen too.  These filters exist since Airflow 2.0 (updated_at_gte only
  * since 2.6).  Each listing is paged to total_entries through the server's
- * clamp, the pages after the first at once.
+ * clamp, the pages after the first ROUND_MAX at a time, each read as it
+ * arrives.
  */
 static void
 step_af_runs(Collector *g, void *arg)
 {
 	AfRuns	   *ar = arg;
+	MemoryContext keep = CurrentMemoryContext;
 	const char *filters[2];
 	int			nf,
 				f,
@@ -1178,7 +1953,9 @@ step_af_runs(Collector *g, void *arg)
 	char	   *urls[2];
 	KantHttpRequest *reqs[2];
 	List	   *paths = NIL;
-	List	   *rest = NIL;
+	char	  **rest_urls = NULL;
+	int64	   *rest_offsets = NULL;
+	AfListing	ls;
 	ListCell   *lc;
 
 	if (g->since)
@@ -1197,26 +1974,60 @@ step_af_runs(Collector *g, void *arg)
 	af_get(g, "GET dagRuns", urls, nf, reqs, false);
 	for (f = 0; f < nf; f++)
 	{
-		Jsonb	   *j = parse_reply(reqs[f]);
-		int			total = json_int(j, "total_entries");
-		int			len = list_length(json_array_objects(j, "dag_runs"));
-		int			off;
+		Reply		r;
+		JsonbContainer *runs;
+		int64		total,
+					len,
+					off,
+					pages;
 
-		paths = dag_run_paths(j, paths);
-		if (len > 0)
-			for (off = len; off < total; off += len)
-				rest = lappend(rest, dag_runs_url(g, filters[f], off));
+		reply_read(&r, g, reqs[f]);
+		runs = get_array(&r, r.root, NULL, "dag_runs", true, AF_PAGE);
+		total = get_count(&r, "total_entries");
+		len = JsonContainerSize(runs);
+		dag_run_paths(&r, runs, &paths, keep);
+		if (total <= len)
+			continue;
+		if (len == 0)
+			unusable(&r, "\"total_entries\" is " INT64_FORMAT " but the first page holds no DAG runs", total);
+		pages = (total + len - 1) / len;
+		if (pages > collect_max_pages)
+			over_cap(&r, "kant.collect_max_pages",
+					 "listing " INT64_FORMAT " DAG runs " INT64_FORMAT " at a time takes " INT64_FORMAT " pages",
+					 total, len, pages);
+		rest_urls = rest_urls ? repalloc(rest_urls, sizeof(char *) * (nrest + pages)) :
+			palloc(sizeof(char *) * pages);
+		rest_offsets = rest_offsets ? repalloc(rest_offsets, sizeof(int64) * (nrest + pages)) :
+			palloc(sizeof(int64) * pages);
+		for (off = len; off < total; off += len)
+		{
+			CHECK_FOR_INTERRUPTS();
+			rest_offsets[nrest] = off;
+			rest_urls[nrest++] = dag_runs_url(g, filters[f], off);
+		}
+		release_reply(reqs[f]);
 	}
-	if (rest != NIL)
+	ls.g = g;
+	ls.paths = &paths;
+	ls.keep = keep;
+	for (i = 0; i < nrest; i += ROUND_MAX)
 	{
-		char	  **more = palloc(sizeof(char *) * list_length(rest));
-		KantHttpRequest **mreqs = palloc(sizeof(KantHttpRequest *) * list_length(rest));
+		MemoryContext round = AllocSetContextCreate(keep, "kant collection round",
+													ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(round);
+		int			n = Min(nrest - i, ROUND_MAX);
+		KantHttpRequest **more = palloc(sizeof(KantHttpRequest *) * n);
+		KantHttpOptions opt = g->opt;
+		int			k;
 
-		foreach(lc, rest)
-			more[nrest++] = lfirst(lc);
-		af_get(g, "GET dagRuns", more, nrest, mreqs, false);
-		for (i = 0; i < nrest; i++)
-			paths = dag_run_paths(parse_reply(mreqs[i]), paths);
+		af_start(g, "GET dagRuns", rest_urls + i, n, more);
+		for (k = 0; k < n; k++)
+			more[k]->user = &rest_offsets[i + k];
+		opt.on_done = dag_runs_page_done;
+		opt.on_done_arg = &ls;
+		kant_http_perform(more, n, &opt, NULL, NULL);
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(round);
 	}
 	/* a run both ended since and running again (cleared) is read once */
 	list_sort(paths, cmp_str);
@@ -1225,12 +2036,12 @@ step_af_runs(Collector *g, void *arg)
 	{
 		AfPage	   *p;
 
+		CHECK_FOR_INTERRUPTS();
 		if (foreach_current_index(lc) > 0 &&
 			strcmp(lfirst(lc), list_nth(paths, foreach_current_index(lc) - 1)) == 0)
 			continue;
-		p = palloc(sizeof(AfPage));
+		p = palloc0(sizeof(AfPage));
 		p->run = lfirst(lc);
-		p->offset = 0;
 		ar->todo = lappend(ar->todo, p);
 	}
 	ar->dag_runs = list_length(ar->todo);
@@ -1243,44 +2054,58 @@ typedef struct AfRound
 	MemoryContext keep;
 } AfRound;
 
-/* A page of a DAG run's task instances arrived: ingest it now. */
+/*
+ * A page of a DAG run's task instances arrived: "task_instances" (at most
+ * the 1,000 asked for) and total_entries; ingest it now.
+ */
 static void
 ti_page_done(KantHttpRequest *req, void *arg)
 {
 	AfRound    *rd = arg;
 	Collector  *g = rd->g;
 	AfPage	   *p = req->user;
-	Jsonb	   *j;
-	int			total,
+	Reply		r;
+	JsonbContainer *tis;
+	int64		total,
 				len;
 
 	count_attempts(g, req);
 	if (kant_http_failed(req))
 	{
-		if (req->status == 404)
+		if (req->curl_code == 0 && !req->too_large && req->status == 404)
 			return;				/* the DAG run was deleted since it was listed */
 		af_raise(g, req);
 	}
-	j = parse_reply(req);
-	ingest_page(g, j);
-	total = json_int(j, "total_entries");
-	len = list_length(json_array_objects(j, "task_instances"));
-	if (len > 0 && p->offset + len < total)
+	reply_read(&r, g, req);
+	tis = get_array(&r, r.root, NULL, "task_instances", true, AF_PAGE);
+	total = get_count(&r, "total_entries");
+	len = JsonContainerSize(tis);
+	p->pages++;
+	if (p->offset + len < total)
+	{
+		if (len == 0)
+			unusable(&r, "\"total_entries\" is " INT64_FORMAT " but the page at offset " INT64_FORMAT " holds no task instances",
+					 total, p->offset);
+		if (p->pages >= collect_max_pages)
+			over_cap(&r, "kant.collect_max_pages", "the task instances of one DAG run go on past %d pages",
+					 p->pages);
+	}
+	ingest_page(g, r.json);
+	if (p->offset + len < total)
 	{
 		MemoryContext old = MemoryContextSwitchTo(rd->keep);
-		AfPage	   *n = palloc(sizeof(AfPage));
 
-		n->run = pstrdup(p->run);
-		n->offset = p->offset + len;
-		rd->next = lappend(rd->next, n);
+		p->offset += len;
+		rd->next = lappend(rd->next, p);
 		MemoryContextSwitchTo(old);
 	}
 	release_reply(req);
 }
 
 /*
- * One round: the next page of task instances of every DAG run still being
- * read, all at once (bounded by max_parallel), each ingested as it arrives.
+ * One round: the next page of task instances of the first ROUND_MAX DAG runs
+ * still being read, all at once (bounded by max_parallel), each ingested as
+ * it arrives; those with another page go to the back of the line.
  */
 static void
 step_af_tis(Collector *g, void *arg)
@@ -1290,19 +2115,29 @@ step_af_tis(Collector *g, void *arg)
 	MemoryContext round = AllocSetContextCreate(keep, "kant collection round",
 												ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(round);
-	int			n = list_length(ar->todo);
+	int			n = Min(list_length(ar->todo), ROUND_MAX);
 	char	  **urls = palloc(sizeof(char *) * n);
 	KantHttpRequest **reqs = palloc(sizeof(KantHttpRequest *) * n);
 	KantHttpOptions opt = g->opt;
 	AfRound		rd;
+	List	   *rest = NIL;
 	ListCell   *lc;
 
 	foreach(lc, ar->todo)
 	{
 		AfPage	   *p = lfirst(lc);
+		int			i = foreach_current_index(lc);
 
-		urls[foreach_current_index(lc)] = psprintf("%s/api/%s/%s/taskInstances?limit=1000&offset=%d",
-												   g->endpoint, g->api, p->run, p->offset);
+		CHECK_FOR_INTERRUPTS();
+		if (i >= n)
+		{
+			MemoryContextSwitchTo(keep);
+			rest = lappend(rest, p);
+			MemoryContextSwitchTo(round);
+			continue;
+		}
+		urls[i] = psprintf("%s/api/%s/%s/taskInstances?limit=%d&offset=" INT64_FORMAT,
+						   g->endpoint, g->api, p->run, AF_PAGE, p->offset);
 	}
 	rd.g = g;
 	rd.next = NIL;
@@ -1311,19 +2146,31 @@ step_af_tis(Collector *g, void *arg)
 	opt.on_done_arg = &rd;
 	af_start(g, "GET taskInstances", urls, n, reqs);
 	foreach(lc, ar->todo)
+	{
+		if (foreach_current_index(lc) >= n)
+			break;
 		reqs[foreach_current_index(lc)]->user = lfirst(lc);
+	}
 	kant_http_perform(reqs, n, &opt, NULL, NULL);
-	ar->todo = rd.next;
+	MemoryContextSwitchTo(keep);
+	list_free(ar->todo);
+	ar->todo = list_concat(rest, rd.next);
+	list_free(rd.next);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(round);
 }
 
-/* The DAGs' cron schedules become their tasks' schedules; then the cursor moves. */
+/*
+ * The DAGs' cron schedules become their tasks' schedules; then the cursor
+ * moves.  Each DAG an object with a string dag_id; v2's timetable_summary a
+ * string or null, v1's schedule_interval an object or null.
+ */
 static void
 step_af_dags(Collector *g, void *arg)
 {
-	int			offset = 0,
+	int64		offset = 0,
 				total;
+	int			pages = 0;
 	Oid			qt[2] = {INT4OID, TEXTARRAYOID};
 	List	   *dag_ids = NIL,
 			   *dag_crons = NIL,
@@ -1331,47 +2178,67 @@ step_af_dags(Collector *g, void *arg)
 			   *crons = NIL,
 			   *zones = NIL;
 	uint64		k;
+	MemoryContext keep = CurrentMemoryContext;
+	MemoryContext page = AllocSetContextCreate(keep, "kant dags page", ALLOCSET_DEFAULT_SIZES);
 
-	do
+	for (;;)
 	{
-		char	   *url = psprintf("%s/api/%s/dags?limit=1000&offset=%d", g->endpoint, g->api, offset);
+		char	   *url;
 		KantHttpRequest *req;
-		Jsonb	   *j;
-		List	   *dags;
-		ListCell   *lc;
+		Reply		r;
+		JsonbContainer *dags;
+		int			i,
+					n;
 
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(page);
+		url = psprintf("%s/api/%s/dags?limit=%d&offset=" INT64_FORMAT, g->endpoint, g->api, AF_PAGE, offset);
 		af_get(g, "GET dags", &url, 1, &req, false);
-		j = parse_reply(req);
-		total = json_int(j, "total_entries");
-		dags = json_array_objects(j, "dags");
-		offset += list_length(dags);
-		foreach(lc, dags)
+		pages++;
+		reply_read(&r, g, req);
+		dags = get_array(&r, r.root, NULL, "dags", true, AF_PAGE);
+		total = get_count(&r, "total_entries");
+		n = JsonContainerSize(dags);
+		for (i = 0; i < n; i++)
 		{
-			Jsonb	   *d = lfirst(lc);
-			char	   *dag_id = json_str(d, "dag_id");
+			char	   *at;
+			JsonbContainer *d = item_object(&r, dags, "\"dags\"", i, &at);
+			char	   *dag_id = get_string(&r, d, at, "dag_id", true, AF_ID_MAX);
 			char	   *cron = NULL;
-			Jsonb	   *si;
+			JsonbContainer *si;
 
-			if (dag_id == NULL)
-				continue;
+			CHECK_FOR_INTERRUPTS();
 			g->jobs++;
 			if (strcmp(g->api, "v2") == 0)
-				cron = json_str(d, "timetable_summary");
-			else if ((si = json_obj(d, "schedule_interval")) != NULL)
+				cron = get_string(&r, d, at, "timetable_summary", false, 1024);
+			else if ((si = get_object(&r, d, at, "schedule_interval")) != NULL)
 			{
-				char	   *type = json_str(si, "__type");
+				char	   *si_at = psprintf("%s.schedule_interval", at);
+				char	   *type = get_string(&r, si, si_at, "__type", false, 64);
 
 				if (type && strcmp(type, "CronExpression") == 0)
-					cron = json_str(si, "value");
+					cron = get_string(&r, si, si_at, "value", false, 1024);
 			}
 			if (cron == NULL)
 				continue;
-			dag_ids = lappend(dag_ids, dag_id);
-			dag_crons = lappend(dag_crons, cron);
+			if (list_length(dag_ids) >= collect_max_items)
+				over_cap(&r, "kant.collect_max_items", "the DAGs number more than %d", list_length(dag_ids));
+			MemoryContextSwitchTo(keep);
+			dag_ids = lappend(dag_ids, pstrdup(dag_id));
+			dag_crons = lappend(dag_crons, pstrdup(cron));
+			MemoryContextSwitchTo(page);
 		}
-		if (dags == NIL)
+		offset += n;
+		if (offset >= total)
 			break;
-	} while (offset < total);
+		if (n == 0)
+			unusable(&r, "\"total_entries\" is " INT64_FORMAT " but the page at offset " INT64_FORMAT " holds no DAGs",
+					 total, offset);
+		another_page(&r, pages, "GET dags");
+		MemoryContextReset(page);
+	}
+	MemoryContextSwitchTo(keep);
+	MemoryContextDelete(page);
 	if (dag_ids != NIL)
 	{
 		Datum		qv[2] = {Int32GetDatum(g->system_id), text_array(dag_ids)};
@@ -1450,21 +2317,25 @@ action_begin(Collector *g, ErrorContextCallback *ctx, const char *kind, text *sy
 	load_system(g, kind);
 }
 
-/* Its one result row: status, body (at most 4,000 bytes), and a third text or NULL. */
+
+/*
+ * Its one result row: status, body (at most 4,000 bytes, whole characters),
+ * and a third text or NULL.
+ */
 static Datum
 action_end(FunctionCallInfo fcinfo, ErrorContextCallback *ctx, MemoryContext fcxt,
-		   KantHttpRequest *req, const char *third)
+		   KantHttpRequest *req, const char *body, const char *third)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Datum		v[3];
 	bool		isnull[3] = {false, false, third == NULL};
+	int			len = strlen(body);
 
 	error_context_stack = ctx->previous;
 	/* the row outlives SPI */
 	MemoryContextSwitchTo(fcxt);
 	v[0] = Int32GetDatum((int32) req->status);
-	v[1] = PointerGetDatum(cstring_to_text_with_len(req->response ? req->response : "",
-												   req->response ? (int) Min(req->response_len, 4000) : 0));
+	v[1] = PointerGetDatum(cstring_to_text_with_len(body, pg_mbcliplen(body, len, Min(len, 4000))));
 	v[2] = third ? CStringGetTextDatum(third) : (Datum) 0;
 	InitMaterializedSRF(fcinfo, 0);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, isnull);
@@ -1472,13 +2343,22 @@ action_end(FunctionCallInfo fcinfo, ErrorContextCallback *ctx, MemoryContext fcx
 	return (Datum) 0;
 }
 
+/* A 2xx reply of an action, as the JSON text of the object it must be. */
+static char *
+action_reply(Reply *r)
+{
+	return JsonbToCString(NULL, r->root, VARSIZE(r->json));
+}
+
 /*
  * kant._airflow_post(system, path, body): POST a JSON body to the Airflow
  * REST API of a system (path after /api/<version>/, the version detected as
  * the collector does), with its credentials, the HTTP layer's timeouts and
  * retries (429, 5xx, transport).  Returns the final status, the body and the
- * API version; a transport failure is an error.  For triggering DAG runs
- * (kant.trigger_ready_gates).
+ * API version; a transport failure is an error, and so is a 2xx reply that
+ * is not a JSON object (a DAG run, for .../dagRuns).  The body of an error
+ * status is only its problem document's title and detail, cleaned and
+ * capped.  For triggering DAG runs (kant.trigger_ready_gates).
  */
 PG_FUNCTION_INFO_V1(kant_airflow_post);
 Datum
@@ -1490,6 +2370,7 @@ kant_airflow_post(PG_FUNCTION_ARGS)
 	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	char	   *body = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	char	   *url;
+	char	   *answer;
 	KantHttpRequest *req;
 
 	action_begin(&g, &ctx, "airflow", PG_GETARG_TEXT_PP(0));
@@ -1503,7 +2384,35 @@ kant_airflow_post(PG_FUNCTION_ARGS)
 	kant_http_perform(&req, 1, &g.opt, NULL, NULL);
 	if (req->curl_code != 0 || req->too_large)
 		kant_http_raise(req, g.op);
-	return action_end(fcinfo, &ctx, fcxt, req, g.api);
+	if (req->status < 400)
+	{
+		Reply		r;
+		size_t		len = strlen(path);
+
+		reply_read(&r, &g, req);
+		/* a DAGRun: its dag_id, and its dag_run_id (v1 lets it be null) */
+		if (len >= 8 && strcmp(path + len - 8, "/dagRuns") == 0)
+		{
+			get_string(&r, r.root, NULL, "dag_id", true, AF_ID_MAX);
+			get_string(&r, r.root, NULL, "dag_run_id", strcmp(g.api, "v2") == 0, AF_ID_MAX);
+		}
+		answer = action_reply(&r);
+	}
+	else
+	{
+		char	   *title;
+		char	   *detail;
+
+		af_error(req, &title, &detail);
+		if (title && detail)
+			answer = psprintf("%s: %s", title, detail);
+		else if (title || detail)
+			answer = title ? title : detail;
+		else
+			answer = psprintf("HTTP %ld: the reply (%zu bytes) is not an Airflow error document; kant does not show it",
+							  req->status, req->response_len);
+	}
+	return action_end(fcinfo, &ctx, fcxt, req, answer, g.api);
 }
 
 /*
@@ -1511,7 +2420,9 @@ kant_airflow_post(PG_FUNCTION_ARGS)
  * (for StartJobRun), with the HTTP layer's timeouts and Glue's retry policy
  * (throttling, 5xx).  Returns the final status, the body, and Glue's error
  * type without its namespace (e.g. ConcurrentRunsExceededException) when the
- * answer is an error; a transport failure is an error.
+ * answer is an error; a transport failure is an error, and so is a 2xx reply
+ * that is not a JSON object (with a JobRunId, for StartJobRun).  The body of
+ * an error status is only its type and message, cleaned and capped.
  */
 PG_FUNCTION_INFO_V1(kant_glue_call);
 Datum
@@ -1523,7 +2434,8 @@ kant_glue_call(PG_FUNCTION_ARGS)
 	char	   *op = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	char	   *body = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	KantHttpRequest *req;
-	char	   *volatile etype = NULL;
+	char	   *etype = NULL;
+	char	   *answer;
 
 	action_begin(&g, &ctx, "glue", PG_GETARG_TEXT_PP(0));
 	resolve_access(&g);
@@ -1531,24 +2443,28 @@ kant_glue_call(PG_FUNCTION_ARGS)
 	kant_http_perform(&req, 1, &g.opt, glue_retry, &g);
 	if (req->curl_code != 0 || req->too_large)
 		kant_http_raise(req, op);
-	if (req->status >= 400 && req->response)
+	if (req->status < 400)
 	{
-		MemoryContext cxt = CurrentMemoryContext;
+		Reply		r;
 
-		/* Glue's error type, when the body says it (else NULL) */
-		PG_TRY();
-		{
-			char	   *t = json_str(parse_reply(req), "__type");
-
-			if (t)
-				etype = strrchr(t, '#') ? strrchr(t, '#') + 1 : t;
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(cxt);
-			FlushErrorState();
-		}
-		PG_END_TRY();
+		reply_read(&r, &g, req);
+		if (strcmp(op, "StartJobRun") == 0 &&
+			*get_string(&r, r.root, NULL, "JobRunId", true, GLUE_NAME_MAX) == '\0')
+			unusable(&r, "\"JobRunId\" is empty");
+		answer = action_reply(&r);
 	}
-	return action_end(fcinfo, &ctx, fcxt, req, etype);
+	else
+	{
+		char	   *message;
+
+		etype = glue_error(req, &message);
+		if (etype && message)
+			answer = psprintf("%s: %s", etype, message);
+		else if (etype)
+			answer = etype;
+		else
+			answer = psprintf("HTTP %ld: the reply (%zu bytes) is not a Glue error document; kant does not show it",
+							  req->status, req->response_len);
+	}
+	return action_end(fcinfo, &ctx, fcxt, req, answer, etype);
 }

@@ -72,6 +72,10 @@ extern char *kant_secret_value(const char *stored, char source, const char *what
 extern char *kant_secret_lookup(const char *stored, char source, const char *what,
 								const char *system, char **why, int *code);
 
+/* ------------------------------------------------------------ collect.c */
+
+extern void kant_collect_define_gucs(void);
+
 /* ------------------------------------------------------------ jsonutil.c */
 
 /*

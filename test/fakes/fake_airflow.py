@@ -13,8 +13,16 @@ read as "or null".
 
 A v1 server has no /api/v2 (404), a v2 server no /api/v1.  Pages are clamped to
 max_page (Airflow's maximum_page_limit, 100).  Auth: v1 basic (user, password),
-v2 bearer token; anything else is 401.  Knobs as the fake Glue: latency and
-faults (hang, malformed, truncated, 500, 503, 429).
+v2 bearer token; anything else is 401.  Knobs as the fake Glue: latency,
+hide_after (an ISO date: no DAG run of a later logical date exists yet) and
+faults, a list of (path substring, kind) consumed in order (hang, malformed,
+truncated, 500, 503, 429), and sticky, the same never consumed.
+
+Replies kant must refuse (each answers only a fault; every normal reply stays
+valid against the spec): {"reply": obj} (obj as JSON, HTTP "status" or 200),
+{"raw": text or bytes} ("status", "content_type"), and on the normal page
+{"total": n} (total_entries n), {"extra": n} (n more items than the limit asked
+for), {"empty": true} (no items, total_entries kept).
 """
 import base64
 import datetime as dt
@@ -72,6 +80,7 @@ class AirflowHandler(Handler):
         """POST dags/{dag_id}/dagRuns: trigger a DAG run (the body validated
         against the version's request schema; an existing dag_run_id is 409)."""
         a = self.server.fake
+        self.mutation = None
         length = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(length)
         path = urllib.parse.urlsplit(self.path).path
@@ -90,6 +99,12 @@ class AirflowHandler(Handler):
         if fault == "hang":
             a.stopping.wait(120)
             return
+        if isinstance(fault, dict) and "reply" in fault:
+            return self.send(fault.get("status", 200), json.dumps(fault["reply"]),
+                             [("Content-Type", "application/json")])
+        if isinstance(fault, dict) and "raw" in fault:
+            return self.send(fault.get("status", 200), fault["raw"],
+                             [("Content-Type", fault.get("content_type", "text/html"))])
         try:
             body = json.loads(raw)
         except ValueError:
@@ -124,6 +139,7 @@ class AirflowHandler(Handler):
         url = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(url.query))
         q["state[]"] = urllib.parse.parse_qs(url.query).get("state", [])
+        self.mutation = None
         with a.lock:
             a.requests.append({"path": self.path, "headers": dict(self.headers)})
             a.in_flight += 1
@@ -159,6 +175,14 @@ class AirflowHandler(Handler):
             return self.send(429, "Too Many Requests", [("Retry-After", "1")])
         if fault == "malformed":
             return self.send(200, '{"task_instances": [{"dag_id": ', [("Content-Type", "application/json")])
+        if isinstance(fault, dict) and "reply" in fault:
+            return self.send(fault.get("status", 200), json.dumps(fault["reply"]),
+                             [("Content-Type", "application/json")])
+        if isinstance(fault, dict) and "raw" in fault:
+            return self.send(fault.get("status", 200), fault["raw"],
+                             [("Content-Type", fault.get("content_type", "text/html"))])
+        self.mutation = fault if isinstance(fault, dict) else None
+        self.limit = int(q.get("limit", "100"))
         if fault == "truncated":
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -221,6 +245,8 @@ class FakeAirflow(FakeHTTP):
         self.max_page = 100
         self.latency = 0
         self.faults = []
+        self.sticky = []
+        self.hide_after = None
         self.invalid_replies = []
         self.invalid_requests = []
         self.triggered = {}
@@ -237,9 +263,24 @@ class FakeAirflow(FakeHTTP):
                 if fpath in path:
                     del self.faults[i]
                     return kind
+            for fpath, kind in self.sticky:
+                if fpath in path:
+                    return kind
         return None
 
     def answer(self, handler, schema, obj):
+        m = getattr(handler, "mutation", None)
+        if m:
+            # a reply kant must refuse: not validated, not counted
+            key = next((k for k in ("dag_runs", "task_instances", "dags") if k in obj), None)
+            if "total" in m:
+                obj["total_entries"] = m["total"]
+            if "extra" in m and key:
+                items = obj[key] or [{"dag_id": "x", "dag_run_id": "y"}]
+                obj[key] = (items * ((handler.limit + m["extra"]) // len(items) + 1))[:handler.limit + m["extra"]]
+            if m.get("empty") and key:
+                obj[key] = []
+            return handler.reply(200, obj)
         errs = self.spec.errors(schema, obj)
         with self.lock:
             if errs:
@@ -283,7 +324,7 @@ class FakeAirflow(FakeHTTP):
     def dag_runs(self):
         """The DAG runs the task instances belong to, in the version's shape."""
         runs = {}
-        for t in self.data.task_instances:
+        for t in self.visible():
             runs.setdefault((t["dag_id"], t["dag_run_id"]), []).append(t)
         out = []
         for (dag, run), tis in sorted(runs.items()):
@@ -318,11 +359,16 @@ class FakeAirflow(FakeHTTP):
             out.append(r)
         return out
 
+    def visible(self):
+        if self.hide_after is None:
+            return self.data.task_instances
+        return [t for t in self.data.task_instances if t["execution_date"][:10] <= self.hide_after]
+
     def task_instances(self):
         if self.version == "v1":
-            return self.data.task_instances
+            return self.visible()
         out = []
-        for t in self.data.task_instances:
+        for t in self.visible():
             v = {k: t[k] for k in t if k not in ("execution_date", "sla_miss")}
             logical = t["execution_date"]
             v.update({

@@ -22,10 +22,19 @@ Knobs: throttle_next (answer the next N requests with ThrottlingException),
 deny (AccessDeniedException), page_size (clamp MaxResults), validate_replies,
 latency (seconds
 added to every answer), deleted (job names GetJobs still lists but GetJobRuns
-no longer knows: EntityNotFoundException), and faults: a list of
+no longer knows: EntityNotFoundException), hide_after (an epoch: GetJobRuns
+shows no run started after it, as if it were then), and faults: a list of
 (operation, match, kind) consumed in order, where match is None or a function of
 the request parameters and kind is one of hang, malformed, truncated, 500, 503,
-429 (with Retry-After: 1).
+429 (with Retry-After: 1); sticky: the same, never consumed.
+
+Replies kant must refuse (each answers only a fault; every normal reply stays
+valid against the model): a dict kind {"reply": obj} (obj as JSON, HTTP
+"status" or 200), {"raw": text or bytes} (the body as is, "status",
+"content_type"), {"extra": n} (the normal page with n more items than
+MaxResults), and the kinds repeat_token (the normal page, its NextToken the one
+the request sent, that of the first page for the first) and endless_token (the normal page with
+a NextToken even past the end).
 """
 import base64
 import datetime as dt
@@ -130,6 +139,12 @@ class GlueHandler(Handler):
             return self.send(429, "Too Many Requests", [("Retry-After", "1")])
         if fault == "malformed":
             return self.send(200, '{"JobRuns": [{"Id": "jr_x", "JobName": ', [("Content-Type", "application/x-amz-json-1.1")])
+        if isinstance(fault, dict) and "reply" in fault:
+            return self.send(fault.get("status", 200), json.dumps(fault["reply"]),
+                             [("Content-Type", "application/x-amz-json-1.1")])
+        if isinstance(fault, dict) and "raw" in fault:
+            return self.send(fault.get("status", 200), fault["raw"],
+                             [("Content-Type", fault.get("content_type", "text/html"))])
         if fault == "truncated":
             # promise more than is sent, then hang up
             self.send_response(200)
@@ -157,6 +172,9 @@ class GlueHandler(Handler):
         if out is None:
             return self.error(400, "EntityNotFoundException", "not found")
         out = strip_unknown(out, op_model.output_shape)
+        if fault is not None:
+            # a reply kant must refuse: not validated, not counted
+            return self.reply(200, g.mutate(out, fault, params))
         if g.validate_replies:
             report = VALIDATOR.validate(out, op_model.output_shape)
             if report.has_errors():
@@ -183,6 +201,8 @@ class FakeGlue(FakeHTTP):
         self.concurrent_running = False  # StartJobRun answers ConcurrentRunsExceededException
         self.started = []                # StartJobRun requests accepted
         self.faults = []
+        self.sticky = []
+        self.hide_after = None
         self.invalid_replies = []
         self.replies = {}
         starts = {}
@@ -200,7 +220,24 @@ class FakeGlue(FakeHTTP):
                 if fop == op and (match is None or match(params)):
                     del self.faults[i]
                     return kind
+            for fop, match, kind in self.sticky:
+                if fop == op and (match is None or match(params)):
+                    return kind
         return None
+
+    @staticmethod
+    def mutate(out, fault, params):
+        """A normal page made into one kant must refuse."""
+        key = next((k for k in ("Jobs", "JobRuns", "Triggers") if k in out), None)
+        if fault == "repeat_token":
+            out["NextToken"] = params.get("NextToken") or token(0)
+        elif fault == "endless_token":
+            out["NextToken"] = token(offset(params.get("NextToken")) + params.get("MaxResults", 100))
+        elif isinstance(fault, dict) and "extra" in fault and key:
+            n = params.get("MaxResults", 100) + fault["extra"]
+            items = out[key] or [{"Name": "x"}]
+            out[key] = (items * (n // len(items) + 1))[:n]
+        return out
 
     def check_signature(self, handler, body):
         auth = handler.headers.get("Authorization", "")
@@ -253,6 +290,8 @@ class FakeGlue(FakeHTTP):
             runs = self.data.glue_runs.get(p["JobName"])
             if runs is None:
                 return None
+            if self.hide_after is not None:
+                runs = [r for r in runs if r["StartedOn"] <= self.hide_after]
             page = runs[start:start + size]
             out = {"JobRuns": page}
             if start + len(page) < len(runs):

@@ -37,7 +37,7 @@ tests=$(ls test/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//')
 PGHOST=$work PGPORT=$port PGUSER=postgres "$pg_regress" --inputdir=test --outputdir=. \
 	--load-extension=kant --dbname=kant_regress $tests
 # the collection tests (libcurl in the backend), with time limits stretched
-for f in test/scripts/http_layer.py test/scripts/glue_collector.py test/scripts/airflow_collector.py \
+for f in test/scripts/http_layer.py test/scripts/glue_collector.py test/scripts/airflow_collector.py test/scripts/collector_replies.py \
 		test/scripts/slack_delivery.py test/scripts/gates.py test/scripts/recovery.py; do
 	PGHOST=$work PGPORT=$port PGUSER=postgres KANT_TIME_FACTOR=20 /usr/bin/python3 "$f" || true
 done

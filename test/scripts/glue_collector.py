@@ -169,8 +169,8 @@ def main():
     # malformed JSON: a clear error, recorded, nothing half-ingested from that page
     glue.faults = [("GetJobRuns", lambda p: p.get("JobName") == victim, "malformed")]
     r = collect()
-    tap(r[8] == "22P02" and "json" in r[9].lower(),
-        "a malformed reply is SQLSTATE 22P02, recorded: %s" % r[9][:70])
+    tap(r[8] == "08P01" and "not JSON" in r[9],
+        "a malformed reply is SQLSTATE 08P01 (protocol violation), recorded: %s" % r[9][:110])
 
     # a job deleted between GetJobs and GetJobRuns is skipped, not an error
     glue.deleted = {victim}
