@@ -775,6 +775,10 @@ finish(Transfer *t, CURLcode code, CURLM *multi, const KantHttpOptions *opt,
 	if (!retry)
 	{
 		t->done = true;
+		/* the reply is in req->response now: a long batch holds no other copy */
+		free(t->buf);
+		t->buf = NULL;
+		t->cap = 0;
 		/* let the caller use it while the other transfers go on */
 		if (opt->on_done)
 		{
