@@ -3,7 +3,7 @@ EXTENSION = kant
 EXTVERSION = 0.6.0
 MODULE_big = kant
 OBJS = src/kant.o src/run_state.o src/jsonutil.o src/ingest.o src/cron.o \
-       src/glue.o src/airflow.o src/openlineage.o src/report.o src/slo.o src/http.o src/collect.o src/alert.o
+       src/cron_parse.o src/glue.o src/airflow.o src/openlineage.o src/report.o src/slo.o src/http.o src/collect.o src/alert.o
 DATA = $(wildcard sql/kant--*.sql)
 PGFILEDESC = "kant - batch job run monitoring"
 
@@ -22,6 +22,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 src/*.o: src/kant.h src/http.h
+src/cron.o src/cron_parse.o: src/cron_parse.h
 
 # installing into the server's directories needs root; as a user, sudo.
 # KANT_DESTDIR=/some/dir installs there instead (no root) and the test server
@@ -59,3 +60,4 @@ valgrind: deps
 	$(MAKE) all
 	$(INSTALL_IT)
 	test/harness/valgrind.sh
+
