@@ -35,7 +35,7 @@ else
 INSTALL_IT = $(SUDO) $(MAKE) install
 endif
 
-.PHONY: deps test demo bench valgrind
+.PHONY: deps test demo bench valgrind fuzz
 deps:
 	test/harness/deps.sh
 
@@ -61,3 +61,8 @@ valgrind: deps
 	$(INSTALL_IT)
 	test/harness/valgrind.sh
 
+# libFuzzer targets test/fuzz/fuzz_*.c under ASan and UBSan, FUZZ_SECONDS each
+# (default 60; 0 replays the seed corpus once).  Not part of `make test`.
+fuzz:
+	test/harness/deps.sh fuzz
+	test/harness/fuzz.sh
