@@ -35,7 +35,7 @@ else
 INSTALL_IT = $(SUDO) $(MAKE) install
 endif
 
-.PHONY: deps test demo bench valgrind fuzz
+.PHONY: deps test demo bench valgrind fuzz sanitize
 deps:
 	test/harness/deps.sh
 
@@ -66,3 +66,10 @@ valgrind: deps
 fuzz:
 	test/harness/deps.sh fuzz
 	test/harness/fuzz.sh
+
+# kant.so built with ASan and UBSan (in a scratch copy of the tree), installed
+# into KANT_DESTDIR (default /tmp/kant-asan, never the server's directories),
+# and the whole suite against a server that preloads libasan.
+sanitize:
+	test/harness/deps.sh fuzz
+	test/harness/sanitize.sh
