@@ -96,6 +96,7 @@ PGHOST=localhost PGPORT=$port PGUSER=postgres PGDATABASE=postgres KANT_TIME_FACT
 	"$@" 2>&1 | tee "$work/suite.log" || rc=$?
 stop fast
 trap - EXIT
+rm -rf "$work/data"	# gigabytes after the suite; the logs stay
 
 # 4. the verdict: each report cut out of the server's log; ours when a frame
 # is in kant.so or the report names one of kant's sources (src/x.c:line)
