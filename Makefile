@@ -3,7 +3,8 @@ EXTENSION = kant
 EXTVERSION = 0.6.0
 MODULE_big = kant
 OBJS = src/kant.o src/run_state.o src/jsonutil.o src/ingest.o src/cron.o \
-       src/cron_parse.o src/glue.o src/airflow.o src/openlineage.o src/report.o src/slo.o src/http.o src/collect.o src/alert.o
+       src/cron_parse.o src/glue.o src/airflow.o src/openlineage.o src/report.o src/slo.o src/http.o \
+       src/collect.o src/alert.o src/secrets.o src/gate.o
 DATA = $(wildcard sql/kant--*.sql)
 PGFILEDESC = "kant - batch job run monitoring"
 

@@ -4,6 +4,138 @@
 \echo Use "ALTER EXTENSION kant UPDATE TO '0.6.0'" to load this file. \quit
 
 ---------------------------------------------------------------------------
+-- The schema, and who may do what (the checks first)
+---------------------------------------------------------------------------
+
+-- kant installs only into a schema that is its own.  A schema someone else
+-- created first (and owns), or in which other roles may create objects, would
+-- let them drop or shadow what kant's SECURITY DEFINER functions call.
+DO $$
+DECLARE
+	nsp record;
+	ext_owner oid;
+	stray text;
+BEGIN
+	SELECT n.oid, n.nspowner, n.nspacl INTO nsp
+	FROM pg_catalog.pg_namespace n WHERE n.nspname = '@extschema@';
+	SELECT e.extowner INTO ext_owner FROM pg_catalog.pg_extension e WHERE e.extname = 'kant';
+	IF nsp.nspowner IS DISTINCT FROM ext_owner THEN
+		RAISE EXCEPTION 'schema @extschema@ belongs to role "%", not to the owner of extension kant ("%")',
+			pg_catalog.pg_get_userbyid(nsp.nspowner), pg_catalog.pg_get_userbyid(ext_owner)
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'kant installs only into a schema it creates, or one its installer owns: the schema''s owner could drop and replace what kant''s SECURITY DEFINER functions call.',
+				  HINT = 'See what is in it, DROP SCHEMA @extschema@, and CREATE EXTENSION kant again.';
+	END IF;
+	IF EXISTS (SELECT FROM pg_catalog.aclexplode(nsp.nspacl) a
+			   WHERE a.privilege_type = 'CREATE' AND a.grantee OPERATOR(pg_catalog.<>) nsp.nspowner) THEN
+		RAISE EXCEPTION 'roles other than its owner may create objects in schema @extschema@'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'An object created there could shadow one of kant''s in a call from its SECURITY DEFINER functions.',
+				  HINT = 'REVOKE CREATE ON SCHEMA @extschema@ FROM PUBLIC (and from every other role).';
+	END IF;
+	SELECT pg_catalog.string_agg(o.what, ', ') INTO stray
+	FROM (SELECT pg_catalog.format('%s %s', CASE c.relkind WHEN 'v' THEN 'view' ELSE 'table' END, c.relname) AS what
+		  FROM pg_catalog.pg_class c
+		  WHERE c.relnamespace = nsp.oid AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
+			AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+							WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid
+							  AND d.deptype = 'e')
+		  UNION ALL
+		  SELECT pg_catalog.format('function %s', p.oid::pg_catalog.regprocedure)
+		  FROM pg_catalog.pg_proc p
+		  WHERE p.pronamespace = nsp.oid
+			AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+							WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid
+							  AND d.deptype = 'e')) o;
+	IF stray IS NOT NULL THEN
+		RAISE WARNING 'schema @extschema@ holds objects that are not part of kant: %', stray
+			USING HINT = 'Move them to a schema of their own: kant''s schema is kant''s.';
+	END IF;
+END
+$$;
+
+-- Who-may-do-what helpers (C): the caller of a SECURITY DEFINER function, a
+-- user's condition run as its definer, secrets read by reference, URLs checked.
+CREATE FUNCTION @extschema@._outer_role() RETURNS oid
+	AS 'MODULE_PATHNAME', 'kant_outer_role'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@._outer_role() IS
+	'internal: the role that called kant from the outside (the session''s role after SET ROLE), which current_user no longer tells inside a SECURITY DEFINER function';
+CREATE FUNCTION @extschema@._check_condition(fn regprocedure, role oid) RETURNS void
+	AS 'MODULE_PATHNAME', 'kant_check_condition'
+	LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION @extschema@._check_condition(regprocedure, oid) IS
+	'internal: raise unless role may use fn as a gate condition: fn(text, date) returns boolean, not temporary, role may execute it, and fn''s owner holds every privilege of role (42501 otherwise)';
+CREATE FUNCTION @extschema@._call_condition(fn regprocedure, role oid, gate text, business_date date) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'kant_call_condition'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@._call_condition(regprocedure, oid, text, date) IS
+	'internal: a gate condition fn(gate, business_date) run as role, under SECURITY_RESTRICTED_OPERATION with search_path pg_catalog, pg_temp; NULL counts as false; the checks of kant._check_condition first';
+CREATE FUNCTION @extschema@._secret_check(name text, source text, what text) RETURNS void
+	AS 'MODULE_PATHNAME', 'kant_secret_check_sql'
+	LANGUAGE C STABLE;
+COMMENT ON FUNCTION @extschema@._secret_check(text, text, text) IS
+	'internal: raise unless kant may read a secret from this environment variable (source env: kant.allowed_env_prefixes) or file (source file: a plain name in kant.secret_directory)';
+CREATE FUNCTION @extschema@._raise_quietly(sqlstate text, message text, detail text, hint text) RETURNS void
+	AS 'MODULE_PATHNAME', 'kant_raise_quietly'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@._raise_quietly(text, text, text, text) IS
+	'internal: raise an error without the statement in the server log (errhidestmt): for functions whose arguments hold a secret';
+CREATE FUNCTION @extschema@._check_url(url text, what text) RETURNS void
+	AS 'MODULE_PATHNAME', 'kant_check_url'
+	LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION @extschema@._check_url(text, text) IS
+	'internal: raise unless url is an http(s) URL whose host kant.allowed_hosts lets kant reach (names are judged again by their address when used); messages name the host only';
+REVOKE ALL ON FUNCTION @extschema@._outer_role() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._check_condition(regprocedure, oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._call_condition(regprocedure, oid, text, date) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._secret_check(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._raise_quietly(text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._check_url(text, text) FROM PUBLIC;
+
+-- Small rules every concern below uses, each in one place.
+
+CREATE FUNCTION @extschema@._utc(t timestamptz) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT rtrim(rtrim(to_char($1 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '0'), '.') || 'Z' $$;
+COMMENT ON FUNCTION @extschema@._utc(timestamptz) IS
+	'internal: an instant as ISO 8601 text in UTC (2026-03-05T01:10:00Z, fractions when there are any): how instants are written into jsonb and texts, whatever the session''s TimeZone and DateStyle';
+
+CREATE FUNCTION @extschema@._elapsed(i interval) RETURNS interval
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT make_interval(secs => extract(epoch FROM $1)) $$;
+COMMENT ON FUNCTION @extschema@._elapsed(interval) IS
+	'internal: an interval as elapsed time (''2 days'' is 48 hours): added to an instant, it gives the same instant in every session''s zone, across DST';
+
+CREATE FUNCTION @extschema@._alert_key(kind text, about text, id integer, business_date date) RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT $1 || '/' || $2 || ':' || $3 || coalesce('/' || to_char($4::timestamp, 'YYYY-MM-DD'), '') $$;
+COMMENT ON FUNCTION @extschema@._alert_key(text, text, integer, date) IS
+	'internal: an alert''s key from ids: kind/job:<job_id>/<business date>, kind/slo:<slo_id>/<business date>, stale/system:<system_id>; unique whatever the names hold';
+
+CREATE FUNCTION @extschema@._slack_escape(t text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT replace(replace(replace($1, '&', '&amp;'), '<', '&lt;'), '>', '&gt;') $$;
+COMMENT ON FUNCTION @extschema@._slack_escape(text) IS
+	'internal: text for a Slack message: & < > as the entities Slack asks for (https://api.slack.com/reference/surfaces/formatting#escaping), so that a value cannot mention @channel or disguise a link';
+
+CREATE FUNCTION @extschema@._url_part(t text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce(string_agg(CASE WHEN c ~ '^[A-Za-z0-9._~-]$' THEN c
+		ELSE regexp_replace(upper(encode(convert_to(c, 'UTF8'), 'hex')), '(..)', '%\1', 'g') END,
+		'' ORDER BY i), '')
+	FROM regexp_split_to_table($1, '') WITH ORDINALITY AS t(c, i)
+	$$;
+COMMENT ON FUNCTION @extschema@._url_part(text) IS
+	'internal: text percent-encoded for one segment of a URL (RFC 3986 unreserved characters kept)';
+
+---------------------------------------------------------------------------
 -- Ingestion: bad records are quarantined alone
 ---------------------------------------------------------------------------
 
@@ -15,10 +147,1886 @@
 -- Time zones, dates and styles: nothing depends on the session
 ---------------------------------------------------------------------------
 
+-- "Today" is a date in a zone: the system's, never the session's (pgjdbc sets
+-- the session's TimeZone to the JVM's, so two Tableau users saw two numbers).
+CREATE OR REPLACE VIEW @extschema@.bi_job_duration AS
+SELECT
+	sy.name AS system,
+	coalesce(sy.display_name, sy.name) AS system_display_name,
+	j.pipeline,
+	j.name AS job,
+	count(*)::integer AS runs_28d,
+	round(percentile_cont(0.5) WITHIN GROUP (ORDER BY d.seconds)::numeric, 3)::numeric(14,3) AS p50_seconds,
+	round(percentile_cont(0.9) WITHIN GROUP (ORDER BY d.seconds)::numeric, 3)::numeric(14,3) AS p90_seconds,
+	round(max(d.seconds)::numeric, 3)::numeric(14,3) AS max_seconds,
+	round((percentile_cont(0.5) WITHIN GROUP (ORDER BY d.seconds) FILTER (WHERE d.week = 0))::numeric, 3)::numeric(14,3) AS p50_week_0_seconds,
+	round((percentile_cont(0.5) WITHIN GROUP (ORDER BY d.seconds) FILTER (WHERE d.week = 1))::numeric, 3)::numeric(14,3) AS p50_week_1_seconds,
+	round((percentile_cont(0.5) WITHIN GROUP (ORDER BY d.seconds) FILTER (WHERE d.week = 2))::numeric, 3)::numeric(14,3) AS p50_week_2_seconds,
+	round((percentile_cont(0.5) WITHIN GROUP (ORDER BY d.seconds) FILTER (WHERE d.week = 3))::numeric, 3)::numeric(14,3) AS p50_week_3_seconds,
+	round((-regr_slope(d.seconds, d.days_ago) * 7)::numeric, 3)::numeric(14,3) AS trend_seconds_per_week
+FROM @extschema@.job_run r
+JOIN @extschema@.job j ON j.job_id = r.job_id
+JOIN @extschema@.system sy ON sy.system_id = j.system_id
+CROSS JOIN LATERAL (SELECT (pg_catalog.now() AT TIME ZONE sy.time_zone)::date AS today) t
+CROSS JOIN LATERAL (
+	SELECT extract(epoch FROM r.ended_at - r.started_at)::double precision AS seconds,
+		   (t.today - r.business_date) AS days_ago,
+		   (t.today - r.business_date) / 7 AS week) d
+WHERE r.state OPERATOR(@extschema@.=) 'succeeded' AND r.started_at IS NOT NULL AND r.ended_at IS NOT NULL
+  AND r.business_date > t.today - 28
+GROUP BY sy.name, sy.display_name, j.pipeline, j.name;
+COMMENT ON VIEW @extschema@.bi_job_duration IS
+	'Per job over the last 28 business dates (counted back from today in the system''s zone): p50/p90/max duration of successful attempts, the weekly median and its trend; which job to parallelise or reschedule first';
+
+CREATE OR REPLACE FUNCTION @extschema@.is_business_day(calendar text, day date) RETURNS boolean
+	LANGUAGE sql STABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT $1 IS NULL
+		OR (EXISTS (SELECT FROM @extschema@.calendar c
+					WHERE c.name = $1 AND extract(isodow FROM $2::timestamp)::integer = ANY (c.weekdays))
+			AND NOT EXISTS (SELECT FROM @extschema@.holiday h WHERE h.calendar = $1 AND h.day = $2))
+	$$;
+
+-- Every function runs with search_path pg_catalog, pg_temp: no operator or
+-- function a caller's search_path offers can stand in for pg_catalog's.  (The
+-- one exception, deliver_notifications, is written with OPERATOR(pg_catalog.x).)
+ALTER FUNCTION @extschema@.slo_deadline(integer, date) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.schedule_slo_refresh(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.schedule_checks(text, text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.unschedule_checks() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.schedule_gate_triggers(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.unschedule_gate_triggers() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.schedule_recovery(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@.unschedule_recovery() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@._airflow_post(text, text, text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION @extschema@._glue_call(text, text, text) SET search_path = pg_catalog, pg_temp;
+
+CREATE OR REPLACE FUNCTION @extschema@.expand_schedules(until timestamptz DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	sc record;
+	horizon timestamptz := coalesce(until, now() + interval '48 hours');
+	since timestamptz;
+	added bigint := 0;
+	k bigint;
+	last_t timestamptz;
+BEGIN
+	FOR sc IN
+		SELECT x.*, sy.time_zone AS sys_tz,
+			   coalesce(j.bd_offset_days, sy.bd_offset_days) AS off,
+			   coalesce(j.bd_day_start, sy.bd_day_start) AS day_start
+		FROM @extschema@.schedule x
+		JOIN @extschema@.job j ON j.job_id = x.job_id
+		JOIN @extschema@.system sy ON sy.system_id = j.system_id
+		WHERE x.expanded_until IS NULL
+		   OR x.expanded_until < (CASE WHEN until IS NULL THEN now() + interval '24 hours' ELSE until END)
+		ORDER BY x.job_id
+		FOR UPDATE OF x
+	LOOP
+		since := coalesce(sc.expanded_until,
+			((sc.active_from - abs(sc.off) - 2) + time '00:00') AT TIME ZONE sc.time_zone);
+		WITH ticks AS (
+			SELECT t, lag(t) OVER (ORDER BY t) AS prev
+			FROM @extschema@.cron_occurrences(sc.cron, sc.time_zone,
+				CASE WHEN sc.slot_date = 'previous_tick' AND sc.last_tick IS NULL
+					 THEN since - interval '768 hours' ELSE since END, horizon) AS t
+		), slots AS (
+			SELECT t AS slot_at,
+				   CASE WHEN sc.slot_date = 'previous_tick'
+						THEN (coalesce(prev, sc.last_tick) AT TIME ZONE sc.sys_tz)::date
+						ELSE ((t AT TIME ZONE sc.sys_tz) - sc.day_start)::date + sc.off END AS bd
+			FROM ticks WHERE t >= since
+		), ins AS (
+			INSERT INTO @extschema@.expected_run (job_id, slot_at, business_date, due_at)
+			SELECT sc.job_id, s.slot_at, s.bd, s.slot_at + make_interval(secs => sc.grace_seconds)
+			FROM slots s
+			WHERE s.bd IS NOT NULL AND s.bd >= sc.active_from
+			  AND (sc.active_until IS NULL OR s.bd <= sc.active_until)
+			  AND @extschema@.is_business_day(sc.calendar, s.bd)
+			ON CONFLICT DO NOTHING
+			RETURNING job_id, business_date
+		), dirty AS (
+			INSERT INTO @extschema@.slo_dirty (job_id, business_date)
+			SELECT DISTINCT i.job_id, i.business_date FROM ins i
+			ON CONFLICT DO NOTHING
+		)
+		SELECT (SELECT count(*) FROM ins), (SELECT max(t) FROM ticks) INTO k, last_t;
+		added := added + k;
+		UPDATE @extschema@.schedule x
+		SET expanded_until = horizon, last_tick = coalesce(last_t, x.last_tick)
+		WHERE x.job_id = sc.job_id;
+	END LOOP;
+	RETURN added;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.silence(reason text, duration interval DEFAULT NULL,
+		system text DEFAULT NULL, job text DEFAULT NULL, pipeline text DEFAULT NULL,
+		kind text DEFAULT NULL, until timestamptz DEFAULT NULL, starts_at timestamptz DEFAULT NULL)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	id integer;
+	f timestamptz := coalesce(starts_at, now());
+	d interval := @extschema@._elapsed(duration);	-- '1 day' is 24 hours in every session's zone
+BEGIN
+	IF reason IS NULL OR btrim(reason) = '' THEN
+		RAISE EXCEPTION 'a silence needs a reason' USING ERRCODE = 'null_value_not_allowed',
+			HINT = 'Say why, e.g. kant.silence(''HEGEL maintenance, ticket OPS-123'', ''4 hours'', system => ''hegel'').';
+	END IF;
+	IF (duration IS NULL) = (until IS NULL) THEN
+		RAISE EXCEPTION 'give a silence either a duration or an end (until)' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'kant.silence(reason, ''2 hours'', ...) or kant.silence(reason, until => ''2026-11-27 09:00+09'', ...).';
+	END IF;
+	IF coalesce(until, f + d) <= f THEN
+		RAISE EXCEPTION 'a silence must end after it starts' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF kind IS NOT NULL AND kind NOT IN ('failure', 'late', 'missing', 'predicted', 'stuck', 'stale') THEN
+		RAISE EXCEPTION 'invalid kind "%"', kind
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'One of failure, late, missing, predicted, stuck, stale; NULL for all.';
+	END IF;
+	IF system IS NOT NULL AND NOT EXISTS (SELECT FROM @extschema@.system s WHERE s.name = silence.system) THEN
+		RAISE EXCEPTION 'system "%" does not exist', system
+			USING ERRCODE = 'undefined_object', HINT = 'See SELECT name FROM kant.system;';
+	END IF;
+	INSERT INTO @extschema@.silence (system, job, pipeline, kind, starts_at, ends_at, reason)
+	VALUES (system, job, pipeline, kind, f, coalesce(until, f + d), btrim(reason))
+	RETURNING silence_id INTO id;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.silence(text, interval, text, text, text, text, timestamptz, timestamptz) IS
+	'Mute alerts of a system / job / pipeline / kind (NULL: any) for a duration or until a time, with a reason; returns the silence id';
+REVOKE ALL ON FUNCTION @extschema@.silence(text, interval, text, text, text, text, timestamptz, timestamptz) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.recover_failed_runs(dry_run boolean DEFAULT false)
+	RETURNS TABLE (job text, business_date date, failed_run text, outcome text, detail text)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	st record;
+	p record;
+	last record;
+	done_n integer;
+	deadline timestamptz;
+	deadline_zone text;
+	p90 double precision;
+	body jsonb;
+	res record;
+	o text;
+	why text;
+	dry boolean;
+	since date;
+	retry_wait interval;
+BEGIN
+	SELECT * INTO st FROM @extschema@._alert_settings();
+	-- business dates of every zone in the lookback window; waits as elapsed time
+	since := ((now() - @extschema@._elapsed(st.lookback)) AT TIME ZONE 'UTC')::date - 1;
+	retry_wait := @extschema@._elapsed(st.retry_wait);
+	FOR p IN
+		SELECT rp.*, j.name AS job_name, j.max_retries, s.name AS sys, s.system_id
+		FROM @extschema@.recovery_policy rp
+		JOIN @extschema@.job j ON j.job_id = rp.job_id
+		JOIN @extschema@.system s ON s.system_id = j.system_id
+		WHERE s.kind = 'glue'
+		ORDER BY j.name
+	LOOP
+		PERFORM pg_advisory_xact_lock(1801547385, p.job_id);
+		dry := dry_run OR p.dry_run;
+		SELECT r.* INTO last FROM @extschema@.job_run r
+		WHERE r.job_id = p.job_id AND r.business_date >= since
+		ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC LIMIT 1;
+		CONTINUE WHEN last.run_id IS NULL OR last.state::text NOT IN ('failed', 'timed_out');
+		CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
+							  WHERE a.kind = 'recover' AND a.job_id = p.job_id AND a.target = last.external_id
+								AND a.outcome IN ('done', 'already', 'dry_run'));
+		why := NULL;
+		-- Glue retries by itself first
+		CONTINUE WHEN p.max_retries IS NOT NULL AND last.attempt - 1 < p.max_retries
+			AND last.ended_at > now() - retry_wait;
+		CONTINUE WHEN last.ended_at > now() - @extschema@._elapsed(p.min_wait);
+		IF EXISTS (SELECT FROM @extschema@.job_run r
+				   WHERE r.job_id = p.job_id AND r.business_date >= since
+					 AND NOT @extschema@.is_terminal(r.state)) THEN
+			why := 'another run of the job is in flight';
+		END IF;
+		SELECT count(*) INTO done_n FROM @extschema@.action_log a
+		WHERE a.kind = 'recover' AND a.job_id = p.job_id AND a.business_date = last.business_date
+		  AND a.outcome IN ('done', 'dry_run');
+		IF why IS NULL AND done_n >= p.max_attempts THEN
+			why := format('restarted %s of %s times for %s already', done_n, p.max_attempts,
+						  to_char(last.business_date::timestamp, 'YYYY-MM-DD'));
+		END IF;
+		SELECT @extschema@.local_instant((last.business_date + jd.deadline_offset_days) + jd.deadline_time, jd.time_zone),
+			jd.time_zone
+		INTO deadline, deadline_zone FROM @extschema@.job_deadline jd WHERE jd.job_id = p.job_id;
+		SELECT d.p90_seconds INTO p90 FROM @extschema@.job_durations(ARRAY[p.job_id]) d;
+		IF why IS NULL AND deadline IS NOT NULL
+		   AND now() + make_interval(secs => coalesce(p90, 0)) > deadline THEN
+			why := format('the deadline cannot be met: a run takes %s (p90) and the deadline is %s %s',
+						  @extschema@._human(p90),
+						  to_char(deadline AT TIME ZONE deadline_zone, 'YYYY-MM-DD HH24:MI'), deadline_zone);
+		END IF;
+		IF why IS NOT NULL THEN
+			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome, detail)
+			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, 'skipped', why)
+			ON CONFLICT DO NOTHING;
+			IF FOUND THEN
+				job := p.job_name; business_date := last.business_date; failed_run := last.external_id;
+				outcome := 'skipped'; detail := why;
+				RETURN NEXT;
+			END IF;
+			CONTINUE;
+		END IF;
+		body := jsonb_build_object('JobName', p.job_name, 'JobRunId', last.external_id);
+		IF jsonb_typeof(last.details->'Arguments') = 'object' THEN
+			body := body || jsonb_build_object('Arguments', last.details->'Arguments');
+		END IF;
+		IF dry THEN
+			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome, detail)
+			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, 'dry_run',
+					format('would call StartJobRun %s (restart %s of %s)', body, done_n + 1, p.max_attempts));
+			job := p.job_name; business_date := last.business_date; failed_run := last.external_id;
+			outcome := 'dry_run'; detail := body::text;
+			RETURN NEXT;
+			CONTINUE;
+		END IF;
+		BEGIN
+			SELECT * INTO res FROM @extschema@._glue_call(p.sys, 'StartJobRun', body::text);
+			o := CASE WHEN res.status = 200 THEN 'done'
+					  WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'already'
+					  ELSE 'failed' END;
+			why := CASE o WHEN 'done' THEN format('restart %s of %s: JobRunId %s', done_n + 1, p.max_attempts,
+												  (res.body::jsonb)->>'JobRunId')
+						  WHEN 'already' THEN 'a run of the job is already going (ConcurrentRunsExceededException)'
+						  ELSE left(res.body, 1000) END;
+			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome,
+				http_status, detail)
+			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, o, res.status, why);
+		EXCEPTION WHEN OTHERS THEN
+			IF SQLSTATE IN ('57014', '57P01') THEN
+				RAISE;
+			END IF;
+			o := 'failed';
+			why := SQLSTATE || ': ' || SQLERRM;
+			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome, detail)
+			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, o, why);
+		END;
+		job := p.job_name; business_date := last.business_date; failed_run := last.external_id;
+		outcome := o; detail := why;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.recover_failed_runs(boolean) IS
+	'Restart failed Glue runs of jobs with a recovery policy (StartJobRun with the failed run''s id and arguments) while their p90 fits before the deadline, at most max_attempts per business date, never twice for one failed run, never while a run is in flight; every action and every reason to skip in kant.action_log';
+REVOKE ALL ON FUNCTION @extschema@.recover_failed_runs(boolean) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.trigger_ready_gates(dry_run boolean DEFAULT false)
+	RETURNS TABLE (gate text, business_date date, outcome text, http_status integer, detail text)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	g record;
+	d date;
+	run_id text;
+	body text;
+	res record;
+	o text;
+BEGIN
+	FOR g IN
+		SELECT x.gate_id, x.name, x.downstream_dag_id, x.lookback_days, sy.name AS sys, sy.time_zone
+		FROM @extschema@.gate x JOIN @extschema@.system sy ON sy.system_id = x.downstream_system_id
+		ORDER BY x.name
+	LOOP
+		PERFORM pg_advisory_xact_lock(1801547384, g.gate_id);
+		FOR d IN
+			SELECT (now() AT TIME ZONE g.time_zone)::date - i
+			FROM generate_series(g.lookback_days, 0, -1) AS i
+		LOOP
+			CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
+								  WHERE a.gate_id = g.gate_id AND a.business_date = d AND a.kind = 'trigger'
+									AND a.outcome IN ('done', 'already'));
+			BEGIN
+				CONTINUE WHEN NOT @extschema@.kant_gate_ready(g.name, d);
+			EXCEPTION WHEN OTHERS THEN
+				IF SQLSTATE IN ('57014', '57P01') THEN
+					RAISE;
+				END IF;
+				-- a gate whose readiness cannot be told (its condition failed) stays
+				-- closed; the other gates go on
+				RAISE WARNING 'kant: gate "%" for %: %', g.name, to_char(d::timestamp, 'YYYY-MM-DD'), SQLERRM;
+				CONTINUE;
+			END;
+			run_id := format('kant__%s__%s', g.name, to_char(d::timestamp, 'YYYY-MM-DD'));
+			body := jsonb_build_object('dag_run_id', run_id,
+				'logical_date', to_char(d::timestamp AT TIME ZONE g.time_zone AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+				'conf', jsonb_build_object('business_date', to_char(d::timestamp, 'YYYY-MM-DD'), 'gate', g.name,
+										   'triggered_by', 'kant'))::text;
+			IF dry_run THEN
+				INSERT INTO @extschema@.action_log (kind, gate_id, business_date, system_id, target, outcome, detail)
+				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, 'dry_run',
+					'would POST dags/' || g.downstream_dag_id || '/dagRuns ' || body
+				FROM @extschema@.system s WHERE s.name = g.sys;
+				gate := g.name; business_date := d; outcome := 'dry_run'; http_status := NULL; detail := body;
+				RETURN NEXT;
+				CONTINUE;
+			END IF;
+			BEGIN
+				SELECT * INTO res FROM @extschema@._airflow_post(g.sys,
+					'dags/' || @extschema@._url_part(g.downstream_dag_id) || '/dagRuns', body);
+				o := CASE WHEN res.status BETWEEN 200 AND 299 THEN 'done'
+						  WHEN res.status = 409 THEN 'already' ELSE 'failed' END;
+				INSERT INTO @extschema@.action_log (kind, gate_id, business_date, system_id, target, outcome,
+					http_status, detail)
+				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, o,
+					res.status, left(res.body, 1000)
+				FROM @extschema@.system s WHERE s.name = g.sys;
+				gate := g.name; business_date := d; outcome := o; http_status := res.status; detail := left(res.body, 200);
+			EXCEPTION WHEN OTHERS THEN
+				IF SQLSTATE IN ('57014', '57P01') THEN
+					RAISE;				-- cancel and shutdown are not outcomes
+				END IF;
+				INSERT INTO @extschema@.action_log (kind, gate_id, business_date, system_id, target, outcome, detail)
+				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, 'failed',
+					SQLSTATE || ': ' || SQLERRM
+				FROM @extschema@.system s WHERE s.name = g.sys;
+				gate := g.name; business_date := d; outcome := 'failed'; http_status := NULL; detail := SQLERRM;
+			END;
+			RETURN NEXT;
+		END LOOP;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.trigger_ready_gates(boolean) IS
+	'Trigger each ready gate''s downstream DAG once per business date (deterministic dag_run_id; 409 counts as done), logging every outcome in kant.action_log; dry_run only logs';
+REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
+
 ---------------------------------------------------------------------------
 -- Security: user code, operators, secrets, hosts
 ---------------------------------------------------------------------------
 
+-- A gate's condition: the function by OID, and the role it runs as.  A
+-- condition set before 0.6.0 was a name resolved at each call and run as
+-- kant's owner: it is resolved once now and runs as the function's owner
+-- (who can change its body anyway); one that no longer resolves keeps the
+-- gate closed (OID 0: "no longer exists") until the gate is made again.
+ALTER TABLE @extschema@.gate ADD COLUMN condition_role regrole;
+UPDATE @extschema@.gate g SET condition_role = p.proowner::regrole
+FROM pg_catalog.pg_proc p
+WHERE g.condition IS NOT NULL AND p.oid = pg_catalog.to_regprocedure(g.condition || '(text, date)');
+ALTER TABLE @extschema@.gate ALTER COLUMN condition TYPE regprocedure
+	USING CASE WHEN condition IS NULL THEN NULL
+			   ELSE coalesce(pg_catalog.to_regprocedure(condition || '(text, date)'), 0::oid::regprocedure) END;
+UPDATE @extschema@.gate g SET condition_role = 0::oid::regrole
+WHERE g.condition IS NOT NULL AND g.condition_role IS NULL;
+ALTER TABLE @extschema@.gate ADD CONSTRAINT gate_condition_role CHECK ((condition IS NULL) = (condition_role IS NULL));
+COMMENT ON COLUMN @extschema@.gate.condition IS 'hook for data-quality checks: a function f(gate text, business_date date) RETURNS boolean that must also be true, kept by OID';
+COMMENT ON COLUMN @extschema@.gate.condition_role IS 'the role the condition runs as: the role that created the gate (never kant''s owner)';
+
+-- Secrets by reference: an environment variable of the server, or a file in
+-- kant.secret_directory, read when used.
+ALTER TABLE @extschema@.credential ADD COLUMN from_file boolean NOT NULL DEFAULT false,
+	ADD CONSTRAINT credential_one_source CHECK (NOT (from_env AND from_file));
+COMMENT ON COLUMN @extschema@.credential.from_file IS 'true: the other columns name files in kant.secret_directory that hold them';
+COMMENT ON TABLE @extschema@.credential IS
+	'Collector credentials, readable only by the extension owner (no grants, no view): an AWS access key pair (and session token) or an Airflow user and password; with from_env the names of environment variables of the server that hold them, with from_file the names of files in kant.secret_directory';
+ALTER TABLE @extschema@.channel ADD COLUMN from_file boolean NOT NULL DEFAULT false,
+	ADD CONSTRAINT channel_one_source CHECK (NOT (from_env AND from_file));
+COMMENT ON COLUMN @extschema@.channel.from_file IS 'true: webhook_url names a file in kant.secret_directory holding it';
+COMMENT ON COLUMN @extschema@.channel.webhook_url IS 'the incoming webhook URL (a secret), or with from_env / from_file the server environment variable / secret file holding it';
+
+-- set_credentials and set_channel take from_file too (a new signature: grants
+-- on the old one must be given again, see the README); their errors never
+-- put the call, secret and all, into the server log.
+DROP FUNCTION @extschema@.set_credentials(text, text, text, text, boolean);
+CREATE FUNCTION @extschema@.set_credentials(system text, principal text, secret text,
+		session_token text DEFAULT NULL, from_env boolean DEFAULT false, from_file boolean DEFAULT false)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	sid integer;
+	k text;
+	src text := CASE WHEN from_file THEN 'file' WHEN from_env THEN 'env' END;
+	d text;
+	h text;
+BEGIN
+	SELECT s.system_id, s.kind INTO sid, k FROM @extschema@.system s WHERE s.name = set_credentials.system;
+	IF sid IS NULL THEN
+		RAISE EXCEPTION 'system "%" does not exist', system
+			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_system().';
+	END IF;
+	IF coalesce(secret, '') = '' OR (coalesce(principal, '') = '' AND k <> 'airflow') THEN
+		RAISE EXCEPTION 'principal and secret must not be empty'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'AWS: the access key id and secret access key; Airflow: user and password, or NULL and a bearer token.';
+	END IF;
+	IF from_env AND from_file THEN
+		RAISE EXCEPTION 'a credential comes from the environment or from files, not both'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF src IS NOT NULL THEN
+		PERFORM @extschema@._secret_check(NULLIF(principal, ''), src, 'principal')
+		WHERE coalesce(principal, '') <> '';
+		PERFORM @extschema@._secret_check(secret, src, 'secret');
+		PERFORM @extschema@._secret_check(session_token, src, 'session token')
+		WHERE coalesce(session_token, '') <> '';
+	END IF;
+	INSERT INTO @extschema@.credential AS c (system_id, from_env, from_file, principal, secret, session_token)
+	VALUES (sid, coalesce(from_env, false), coalesce(from_file, false), NULLIF(principal, ''), secret,
+		NULLIF(session_token, ''))
+	ON CONFLICT (system_id) DO UPDATE SET from_env = excluded.from_env, from_file = excluded.from_file,
+		principal = excluded.principal, secret = excluded.secret,
+		session_token = excluded.session_token, updated_at = now();
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+	PERFORM @extschema@._raise_quietly(SQLSTATE, SQLERRM, NULLIF(d, ''), NULLIF(h, ''));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean) IS
+	'Set or rotate a system''s collector credentials (stored where only the extension owner reads them); with from_env => true the arguments name environment variables of the server (prefixes in kant.allowed_env_prefixes), with from_file => true files in kant.secret_directory: read when used, never in SQL text. Errors are not logged with the statement.';
+REVOKE ALL ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean) FROM PUBLIC;
+
+DROP FUNCTION @extschema@.set_channel(text, text, boolean, interval);
+CREATE FUNCTION @extschema@.set_channel(name text, webhook_url text, from_env boolean DEFAULT false,
+		min_interval interval DEFAULT '1 second', from_file boolean DEFAULT false)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d text;
+	h text;
+BEGIN
+	IF name IS NULL OR name !~ '^[a-z0-9_][a-z0-9_.-]*$' OR length(name) > 100 THEN
+		RAISE EXCEPTION 'invalid channel name "%"', name
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use lower-case letters, digits, _ . -, e.g. data-platform-alerts.';
+	END IF;
+	IF webhook_url IS NULL OR btrim(webhook_url) = '' THEN
+		RAISE EXCEPTION 'webhook_url must be given' USING ERRCODE = 'null_value_not_allowed',
+			HINT = 'The Slack incoming webhook URL (https://hooks.slack.com/services/...), or with from_env / from_file the name of a server environment variable / secret file.';
+	END IF;
+	IF from_env AND from_file THEN
+		RAISE EXCEPTION 'a webhook comes from the environment or from a file, not both'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF from_env OR from_file THEN
+		PERFORM @extschema@._secret_check(btrim(webhook_url), CASE WHEN from_file THEN 'file' ELSE 'env' END,
+										  'webhook URL of channel ' || name);
+	ELSE
+		-- never echo the URL: it is a secret (messages name the host only)
+		PERFORM @extschema@._check_url(btrim(webhook_url), 'webhook URL of channel ' || name);
+	END IF;
+	IF min_interval IS NULL OR min_interval < '0' THEN
+		RAISE EXCEPTION 'min_interval must be a non-negative interval' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	INSERT INTO @extschema@.channel AS c (name, webhook_url, from_env, from_file, min_interval)
+	VALUES (set_channel.name, btrim(webhook_url), coalesce(from_env, false), coalesce(from_file, false), min_interval)
+	ON CONFLICT ON CONSTRAINT channel_pkey DO UPDATE SET webhook_url = excluded.webhook_url,
+		from_env = excluded.from_env, from_file = excluded.from_file, min_interval = excluded.min_interval;
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+	PERFORM @extschema@._raise_quietly(SQLSTATE, SQLERRM, NULLIF(d, ''), NULLIF(h, ''));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_channel(text, text, boolean, interval, boolean) IS
+	'Add or rotate a Slack incoming webhook (a secret, kept in kant.channel, readable by the extension owner only), or name a server environment variable (from_env) or a file in kant.secret_directory (from_file) holding it; its host must be one kant.allowed_hosts allows. Errors are not logged with the statement.';
+REVOKE ALL ON FUNCTION @extschema@.set_channel(text, text, boolean, interval, boolean) FROM PUBLIC;
+
+CREATE OR REPLACE VIEW @extschema@.channels AS
+SELECT c.name,
+	CASE WHEN c.from_env THEN 'env:' || c.webhook_url
+		 WHEN c.from_file THEN 'file:' || c.webhook_url
+		 ELSE substring(c.webhook_url FROM '^[A-Za-z]+://[^/]+') || '/…' END AS webhook,
+	c.min_interval, c.last_sent_at,
+	(SELECT count(*) FROM @extschema@.notification n WHERE n.channel = c.name AND n.status = 'pending') AS pending,
+	(SELECT count(*) FROM @extschema@.notification n WHERE n.channel = c.name AND n.status = 'failed') AS failed
+FROM @extschema@.channel c;
+COMMENT ON COLUMN @extschema@.channels.webhook IS 'the webhook''s scheme and host (the path is a secret), env:VARIABLE or file:NAME';
+
+-- endpoints: http(s), and a host kant.allowed_hosts lets kant reach
+CREATE OR REPLACE FUNCTION @extschema@.set_endpoint(system text, endpoint text DEFAULT NULL,
+		region text DEFAULT NULL, max_parallel integer DEFAULT NULL,
+		overlap interval DEFAULT NULL, connect_timeout interval DEFAULT NULL,
+		timeout interval DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF endpoint IS NOT NULL THEN
+		PERFORM @extschema@._check_url(endpoint, 'endpoint of system ' || system);
+		-- credentials belong in kant.credential, not in a URL others may read
+		IF endpoint ~ '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@' THEN
+			RAISE EXCEPTION 'the endpoint of system % carries credentials', system
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Give the URL without user:password@ and set them with kant.set_credentials().';
+		END IF;
+	END IF;
+	IF region IS NOT NULL AND region !~ '^[a-z]{2}(-[a-z]+)+-[0-9]+$' THEN
+		RAISE EXCEPTION 'invalid AWS region "%"', region
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. ap-northeast-1';
+	END IF;
+	IF max_parallel IS NOT NULL AND max_parallel NOT BETWEEN 1 AND 64 THEN
+		RAISE EXCEPTION 'max_parallel % is out of range', max_parallel
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use 1 to 64.';
+	END IF;
+	IF connect_timeout IS NOT NULL AND (connect_timeout <= interval '0' OR connect_timeout > interval '10 minutes')
+	   OR timeout IS NOT NULL AND (timeout <= interval '0' OR timeout > interval '1 hour') THEN
+		RAISE EXCEPTION 'timeouts must be positive (connect at most 10 minutes, a request at most an hour)'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	UPDATE @extschema@.system s SET
+		connect_timeout_ms = coalesce((extract(epoch FROM connect_timeout) * 1000)::integer, s.connect_timeout_ms),
+		timeout_ms = coalesce((extract(epoch FROM timeout) * 1000)::integer, s.timeout_ms),
+		endpoint = coalesce(set_endpoint.endpoint, s.endpoint),
+		region = coalesce(set_endpoint.region, s.region),
+		max_parallel = coalesce(set_endpoint.max_parallel, s.max_parallel),
+		collect_overlap_seconds = coalesce(extract(epoch FROM overlap)::integer, s.collect_overlap_seconds)
+	WHERE s.name = set_endpoint.system;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'system "%" does not exist', system
+			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_system().';
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.add_system(
+	name text,
+	kind text,
+	time_zone text DEFAULT 'UTC',
+	display_name text DEFAULT NULL,
+	description text DEFAULT NULL,
+	bd_argument text DEFAULT NULL,
+	bd_offset_days integer DEFAULT 0,
+	bd_day_start time DEFAULT '00:00',
+	default_pipeline text DEFAULT NULL,
+	ol_namespace text DEFAULT NULL,
+	endpoint text DEFAULT NULL)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	new_id integer;
+BEGIN
+	PERFORM @extschema@._check_system_args(kind, time_zone, bd_offset_days);
+	IF endpoint IS NOT NULL THEN
+		PERFORM @extschema@._check_url(endpoint, 'endpoint of system ' || name);
+	END IF;
+	IF name IS NULL OR name = '' OR name <> btrim(name) THEN
+		RAISE EXCEPTION 'invalid system name "%"', name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A system name is not empty and has no surrounding blanks, e.g. hegel.';
+	END IF;
+	IF EXISTS (SELECT FROM @extschema@.system s WHERE s.name = add_system.name) THEN
+		RAISE EXCEPTION 'system "%" already exists', name
+			USING ERRCODE = 'duplicate_object',
+				  HINT = 'Change it with kant.alter_system().';
+	END IF;
+	INSERT INTO @extschema@.system AS s (name, kind, time_zone, display_name, description,
+		bd_argument, bd_offset_days, bd_day_start, default_pipeline, ol_namespace, endpoint)
+	VALUES (add_system.name, add_system.kind, add_system.time_zone, add_system.display_name,
+		add_system.description, add_system.bd_argument, add_system.bd_offset_days,
+		add_system.bd_day_start, add_system.default_pipeline, add_system.ol_namespace,
+		add_system.endpoint)
+	RETURNING s.system_id INTO new_id;
+	RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.add_system(text, text, text, text, text, text, integer, time, text, text, text) IS
+	'Register a system (kind glue, airflow, openlineage or manual) with its time zone and business-date defaults';
+
+CREATE OR REPLACE FUNCTION @extschema@.alter_system(
+	name text,
+	kind text DEFAULT NULL,
+	time_zone text DEFAULT NULL,
+	display_name text DEFAULT NULL,
+	description text DEFAULT NULL,
+	bd_argument text DEFAULT NULL,
+	bd_offset_days integer DEFAULT NULL,
+	bd_day_start time DEFAULT NULL,
+	default_pipeline text DEFAULT NULL,
+	ol_namespace text DEFAULT NULL,
+	endpoint text DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM @extschema@._check_system_args(kind, time_zone, bd_offset_days);
+	IF endpoint IS NOT NULL THEN
+		PERFORM @extschema@._check_url(endpoint, 'endpoint of system ' || name);
+	END IF;
+	UPDATE @extschema@.system s SET
+		kind = coalesce(alter_system.kind, s.kind),
+		time_zone = coalesce(alter_system.time_zone, s.time_zone),
+		display_name = coalesce(alter_system.display_name, s.display_name),
+		description = coalesce(alter_system.description, s.description),
+		bd_argument = coalesce(alter_system.bd_argument, s.bd_argument),
+		bd_offset_days = coalesce(alter_system.bd_offset_days, s.bd_offset_days),
+		bd_day_start = coalesce(alter_system.bd_day_start, s.bd_day_start),
+		default_pipeline = coalesce(alter_system.default_pipeline, s.default_pipeline),
+		ol_namespace = coalesce(alter_system.ol_namespace, s.ol_namespace),
+		endpoint = coalesce(alter_system.endpoint, s.endpoint),
+		auto_registered = false
+	WHERE s.name = alter_system.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'system "%" does not exist', name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Register it with kant.add_system().';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.alter_system(text, text, text, text, text, text, integer, time, text, text, text) IS
+	'Change a system''s settings; arguments left NULL are unchanged. Business dates already stored are not re-derived.';
+
+CREATE OR REPLACE FUNCTION @extschema@.create_gate(name text, pipeline text DEFAULT NULL, jobs text[] DEFAULT NULL,
+		downstream_system text DEFAULT NULL, downstream_dag text DEFAULT NULL,
+		stale_after interval DEFAULT '2 hours', when_stale text DEFAULT 'closed',
+		condition text DEFAULT NULL, description text DEFAULT NULL)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids integer[];
+	sid integer;
+	gid integer;
+	fn regprocedure;
+	caller oid := @extschema@._outer_role();
+BEGIN
+	IF name IS NULL OR btrim(name) = '' THEN
+		RAISE EXCEPTION 'a gate needs a name' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF EXISTS (SELECT FROM @extschema@.gate g WHERE g.name = create_gate.name) THEN
+		RAISE EXCEPTION 'gate "%" already exists', name
+			USING ERRCODE = 'duplicate_object', HINT = 'Drop it first with kant.drop_gate().';
+	END IF;
+	ids := @extschema@._slo_scope_jobs(pipeline, jobs);
+	IF (downstream_system IS NULL) <> (downstream_dag IS NULL) THEN
+		RAISE EXCEPTION 'give both downstream_system and downstream_dag, or neither'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'kant.create_gate(''socrates_daily'', pipeline => ''hegel_nightly'', downstream_system => ''socrates'', downstream_dag => ''s3_to_gcs'').';
+	END IF;
+	-- a DAG id as Airflow allows it (KEY_REGEX ^[\w.-]+$, at most 250 characters:
+	-- airflow/utils/helpers.py validate_key): it goes into the trigger's URL
+	IF downstream_dag IS NOT NULL AND (downstream_dag !~ '^[\w.-]+$' OR length(downstream_dag) > 250) THEN
+		RAISE EXCEPTION 'downstream_dag "%" is not an Airflow DAG id', downstream_dag
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A DAG id is letters, digits, _ . - (at most 250), as Airflow''s own check says.';
+	END IF;
+	IF downstream_system IS NOT NULL THEN
+		SELECT s.system_id INTO sid FROM @extschema@.system s
+		WHERE s.name = downstream_system AND s.kind = 'airflow';
+		IF sid IS NULL THEN
+			RAISE EXCEPTION 'downstream_system "%" is not an Airflow system', downstream_system
+				USING ERRCODE = 'invalid_parameter_value', HINT = 'See SELECT name, kind FROM kant.system;';
+		END IF;
+	END IF;
+	IF when_stale IS NULL OR when_stale NOT IN ('closed', 'open') THEN
+		RAISE EXCEPTION 'when_stale must be closed or open' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'closed (the default) keeps the gate shut while upstream data is stale.';
+	END IF;
+	IF stale_after IS NULL OR stale_after <= '0' THEN
+		RAISE EXCEPTION 'stale_after must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- the function, by OID, now: never a name resolved later
+	IF condition IS NOT NULL THEN
+		fn := to_regprocedure(condition || '(text, date)');
+		IF fn IS NULL THEN
+			RAISE EXCEPTION 'condition "%" is not a function (text, date)', condition
+				USING ERRCODE = 'undefined_function', HINT = 'Create f(gate text, business_date date) RETURNS boolean, and name it schema-qualified.';
+		END IF;
+		-- it will run as the caller: the caller may execute it, and its owner holds the caller's rights
+		PERFORM @extschema@._check_condition(fn, caller);
+	END IF;
+	INSERT INTO @extschema@.gate (name, pipeline, downstream_system_id, downstream_dag_id, stale_after,
+		when_stale, condition, condition_role, description)
+	VALUES (name, pipeline, sid, downstream_dag, stale_after, when_stale, fn,
+		CASE WHEN fn IS NOT NULL THEN caller::regrole END, description)
+	RETURNING gate_id INTO gid;
+	INSERT INTO @extschema@.gate_job (gate_id, job_id) SELECT DISTINCT gid, x FROM unnest(ids) AS x;
+	RETURN gid;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.create_gate(text, text, text[], text, text, interval, text, text, text) IS
+	'Create a gate: upstream jobs (a pipeline and/or system/job list), the Airflow DAG it starts (optional), the staleness limit and policy, an optional condition function f(gate text, business_date date) RETURNS boolean, named schema-qualified, kept by OID and run as the role that creates the gate';
+REVOKE ALL ON FUNCTION @extschema@.create_gate(text, text, text[], text, text, interval, text, text, text) FROM PUBLIC;
+
+/*
+ * Is a job required for a business date?  When it ran or was expected that
+ * day, or when no expanded, active schedule covers that day; a scheduled job
+ * without a slot that day (a holiday) is not.
+ */
+CREATE OR REPLACE FUNCTION @extschema@._gate_required(job_id integer, business_date date)
+	RETURNS boolean
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (SELECT FROM @extschema@.job_run r WHERE r.business_date = $2 AND r.job_id = $1)
+		OR EXISTS (SELECT FROM @extschema@.expected_run x WHERE x.job_id = $1 AND x.business_date = $2)
+		OR NOT EXISTS (SELECT FROM @extschema@.schedule x
+					   WHERE x.job_id = $1 AND x.active_from <= $2
+						 AND (x.active_until IS NULL OR x.active_until >= $2)
+						 AND x.expanded_until >= ($2 + 3)::timestamp AT TIME ZONE 'UTC')
+	$$;
+COMMENT ON FUNCTION @extschema@._gate_required(integer, date) IS
+	'internal: a gate waits for this job on this business date (it ran or was expected, or no schedule covers the day)';
+
+/*
+ * Each upstream job's state for a business date (kant._gate_required says
+ * which are not_required), each stale upstream system, and the gate's
+ * condition (run as the role that defined it).
+ */
+CREATE OR REPLACE FUNCTION @extschema@.gate_status(gate text, business_date date)
+	RETURNS TABLE (system text, job text, state text, attempt integer, started_at timestamptz,
+		ended_at timestamptz, expected_end timestamptz, detail text)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	g record;
+	stale_after interval;
+	cond boolean;
+	why text;
+BEGIN
+	SELECT x.* INTO g FROM @extschema@.gate x WHERE x.name = gate_status.gate;
+	IF g.gate_id IS NULL THEN
+		RAISE EXCEPTION 'gate "%" does not exist', gate
+			USING ERRCODE = 'undefined_object', HINT = 'See SELECT name FROM kant.gate;';
+	END IF;
+	stale_after := @extschema@._elapsed(g.stale_after);
+	RETURN QUERY
+	WITH up AS (
+		SELECT j.job_id, j.name, sy.name AS sys, sy.system_id, sy.time_zone AS zone
+		FROM @extschema@.gate_scope sc
+		JOIN @extschema@.job j ON j.job_id = sc.job_id
+		JOIN @extschema@.system sy ON sy.system_id = j.system_id
+		WHERE sc.gate_id = g.gate_id
+	), last AS (
+		SELECT DISTINCT ON (r.job_id) r.job_id, r.state::text AS state, r.attempt, r.started_at, r.ended_at
+		FROM @extschema@.job_run r
+		WHERE r.business_date = gate_status.business_date AND r.job_id IN (SELECT up.job_id FROM up)
+		ORDER BY r.job_id, (r.state::text IN ('succeeded', 'skipped')) DESC,
+			r.started_at DESC NULLS FIRST, r.attempt DESC
+	), slot AS (
+		SELECT x.job_id, min(x.slot_at) AS slot_at, min(x.due_at) AS due_at
+		FROM @extschema@.expected_run x
+		WHERE x.business_date = gate_status.business_date AND x.job_id IN (SELECT up.job_id FROM up)
+		GROUP BY x.job_id
+	), dur AS (
+		SELECT d.job_id, d.p90_seconds FROM @extschema@.job_durations(ARRAY(SELECT up.job_id FROM up)) d
+	)
+	SELECT up.sys, up.name,
+		CASE WHEN l.state IN ('succeeded', 'skipped') THEN 'succeeded'
+			 WHEN l.state IN ('failed', 'timed_out', 'cancelled', 'upstream_failed') THEN 'failed'
+			 WHEN l.state IS NOT NULL THEN 'running'
+			 WHEN s.due_at <= now() THEN 'missing'
+			 WHEN NOT @extschema@._gate_required(up.job_id, gate_status.business_date) THEN 'not_required'
+			 ELSE 'pending' END,
+		l.attempt, l.started_at, l.ended_at,
+		CASE WHEN l.state IN ('succeeded', 'skipped') THEN l.ended_at
+			 WHEN l.started_at IS NOT NULL AND l.ended_at IS NULL
+				THEN l.started_at + make_interval(secs => coalesce(d.p90_seconds, 0))
+			 WHEN s.slot_at IS NOT NULL THEN greatest(s.slot_at, now()) + make_interval(secs => coalesce(d.p90_seconds, 0))
+			 END,
+		CASE WHEN l.state IS NOT NULL THEN 'kant state ' || l.state
+			 WHEN s.slot_at IS NOT NULL THEN 'expected at ' || to_char(s.slot_at AT TIME ZONE up.zone, 'YYYY-MM-DD HH24:MI')
+				|| ' ' || up.zone
+			 ELSE NULL END
+	FROM up
+	LEFT JOIN last l ON l.job_id = up.job_id
+	LEFT JOIN slot s ON s.job_id = up.job_id
+	LEFT JOIN dur d ON d.job_id = up.job_id
+	UNION ALL
+	SELECT sy.name, NULL::text, 'stale', NULL::integer, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz,
+		format('last successful collection %s (limit %s)%s',
+			   coalesce(@extschema@._human(extract(epoch FROM now() - c.last_ok)) || ' ago', 'never'),
+			   @extschema@._human(extract(epoch FROM stale_after)), CASE WHEN g.when_stale = 'open' THEN '; the gate ignores it (when_stale = open)' ELSE '' END)
+	FROM (SELECT DISTINCT up.system_id FROM up) u
+	JOIN @extschema@.system sy ON sy.system_id = u.system_id
+	CROSS JOIN LATERAL (
+		SELECT (SELECT c.ended_at FROM @extschema@.collection c
+				WHERE c.system_id = u.system_id AND c.error IS NULL AND c.ended_at IS NOT NULL
+				ORDER BY c.started_at DESC LIMIT 1) AS last_ok,
+			   EXISTS (SELECT FROM @extschema@.collection c WHERE c.system_id = u.system_id) AS collected) c
+	WHERE c.collected AND (c.last_ok IS NULL OR c.last_ok < now() - stale_after)
+	ORDER BY 1, 2 NULLS FIRST;
+	-- the condition, as kant_gate_ready() asks it: why it says no, or that it failed
+	IF g.condition IS NOT NULL THEN
+		BEGIN
+			cond := @extschema@._call_condition(g.condition, g.condition_role, gate_status.gate,
+												gate_status.business_date);
+			why := format('%s returned %s', g.condition::text, CASE WHEN cond THEN 'true' ELSE 'false' END);
+		EXCEPTION WHEN OTHERS THEN
+			IF SQLSTATE IN ('57014', '57P01') THEN
+				RAISE;
+			END IF;
+			cond := false;
+			why := format('%s failed: %s (%s); the gate stays closed', g.condition::text, SQLERRM, SQLSTATE);
+		END;
+		system := NULL; job := NULL; state := CASE WHEN cond THEN 'condition_met' ELSE 'condition_not_met' END;
+		attempt := NULL; started_at := NULL; ended_at := NULL; expected_end := NULL; detail := why;
+		RETURN NEXT;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.gate_status(text, date) IS
+	'Why a gate is (not) open for a business date: each upstream job''s state (succeeded, running, failed, missing, pending, not_required) with its expected end, each stale upstream system, and the gate''s condition (condition_met, condition_not_met, with why)';
+REVOKE ALL ON FUNCTION @extschema@.gate_status(text, date) FROM PUBLIC;
+
+/*
+ * The design card's function, for Composer's SqlSensor: true when every
+ * required upstream job has succeeded for the business date, no upstream
+ * system's collection is stale (unless the gate ignores staleness), and the
+ * gate's condition holds (kant._call_condition: as the role that defined it).  Index lookups only: (business_date, job_id) on
+ * job_run, (job_id, business_date) on expected_run, (system_id, started_at)
+ * on collection.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.kant_gate_ready(gate text, business_date date)
+	RETURNS boolean
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	g record;
+	ok boolean;
+BEGIN
+	SELECT x.gate_id, @extschema@._elapsed(x.stale_after) AS stale_after, x.when_stale, x.condition,
+		x.condition_role INTO g
+	FROM @extschema@.gate x WHERE x.name = kant_gate_ready.gate;
+	IF g.gate_id IS NULL THEN
+		RAISE EXCEPTION 'gate "%" does not exist', gate
+			USING ERRCODE = 'undefined_object', HINT = 'See SELECT name FROM kant.gate;';
+	END IF;
+	IF business_date IS NULL THEN
+		RAISE EXCEPTION 'business_date must not be null' USING ERRCODE = 'null_value_not_allowed',
+			HINT = 'Composer: SELECT kant.kant_gate_ready(''gate'', ''{{ ds }}'').';
+	END IF;
+	-- open when some job is required and every required job succeeded
+	WITH req AS (
+		SELECT sc.job_id,
+			EXISTS (SELECT FROM @extschema@.job_run r
+					WHERE r.business_date = kant_gate_ready.business_date AND r.job_id = sc.job_id
+					  AND r.state::text IN ('succeeded', 'skipped')) AS succeeded
+		FROM @extschema@.gate_scope sc
+		WHERE sc.gate_id = g.gate_id
+		  AND @extschema@._gate_required(sc.job_id, kant_gate_ready.business_date)
+	)
+	SELECT count(*) > 0 AND bool_and(req.succeeded) FROM req
+	INTO ok;
+	IF ok AND g.when_stale = 'closed' THEN
+		SELECT NOT EXISTS (
+			SELECT FROM (SELECT DISTINCT j.system_id FROM @extschema@.gate_scope sc
+						 JOIN @extschema@.job j ON j.job_id = sc.job_id WHERE sc.gate_id = g.gate_id) u
+			WHERE EXISTS (SELECT FROM @extschema@.collection c WHERE c.system_id = u.system_id)
+			  AND coalesce((SELECT c.ended_at FROM @extschema@.collection c
+							WHERE c.system_id = u.system_id AND c.error IS NULL AND c.ended_at IS NOT NULL
+							ORDER BY c.started_at DESC LIMIT 1), '-infinity') < now() - g.stale_after)
+		INTO ok;
+	END IF;
+	-- the condition runs as the role that defined the gate, never as kant's owner
+	IF ok AND g.condition IS NOT NULL THEN
+		ok := @extschema@._call_condition(g.condition, g.condition_role, gate, business_date);
+	END IF;
+	RETURN ok;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.kant_gate_ready(text, date) IS
+	'May the downstream of a gate start for this business date? Some upstream job is required and every required one succeeded, no upstream collection stale (fail closed unless when_stale = open), the condition holds. What Composer''s SqlSensor polls.';
+REVOKE ALL ON FUNCTION @extschema@.kant_gate_ready(text, date) FROM PUBLIC;
+
+/*
+ * Delivery, split where privileges change.  The procedure (it COMMITs after
+ * each round, so it can be neither SECURITY DEFINER nor SET a search_path)
+ * runs as its caller and only loops: every operator in it is spelled
+ * OPERATOR(pg_catalog.x) on exact types, so that no operator a caller's
+ * search_path offers can stand in.  Each round is kant._deliver_round(), a
+ * SECURITY DEFINER function with a fixed search_path that reads the webhook
+ * URLs itself (kant._post_channels): the deliverer never sees a secret and can
+ * post nowhere but to the stored channels.
+ */
+DROP FUNCTION @extschema@._post_json(text[], text[]);
+CREATE FUNCTION @extschema@._post_channels(channels text[], bodies text[])
+	RETURNS TABLE (ord integer, status integer, retry_after_seconds integer, body text, error text)
+	AS 'MODULE_PATHNAME', 'kant_post_channels'
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@._post_channels(text[], text[]) IS
+	'internal: POST each JSON body to its channel''s Slack webhook at once (the URL stored, from the server environment or a secret file; a host kant.allowed_hosts allows), no retries; each outcome, Slack''s answer cut to 300 printable characters';
+REVOKE ALL ON FUNCTION @extschema@._post_channels(text[], text[]) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._deliver_round(started timestamptz, max_seconds double precision)
+	RETURNS double precision
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	st record;
+	ids bigint[];
+	bodies text[];
+	chans text[];
+	res record;
+	next_due timestamptz;
+BEGIN
+	IF max_seconds IS NULL OR max_seconds < 0 THEN
+		RAISE EXCEPTION 'max_seconds must be >= 0' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT * INTO st FROM @extschema@._alert_settings();
+	SELECT array_agg(h.notification_id ORDER BY h.channel), array_agg(h.payload::text ORDER BY h.channel),
+		array_agg(h.channel ORDER BY h.channel)
+	INTO ids, bodies, chans
+	FROM (SELECT DISTINCT ON (n.channel) n.notification_id, n.channel, n.payload, n.next_attempt_at
+		  FROM @extschema@.notification n WHERE n.status = 'pending'
+		  ORDER BY n.channel, n.notification_id) h
+	JOIN @extschema@.channel c ON c.name = h.channel
+	WHERE h.next_attempt_at <= clock_timestamp()
+	  AND (c.last_sent_at IS NULL OR c.last_sent_at + c.min_interval <= clock_timestamp());
+	IF ids IS NULL THEN
+		SELECT min(greatest(h.next_attempt_at, c.last_sent_at + c.min_interval)) INTO next_due
+		FROM (SELECT DISTINCT ON (n.channel) n.channel, n.next_attempt_at
+			  FROM @extschema@.notification n WHERE n.status = 'pending'
+			  ORDER BY n.channel, n.notification_id) h
+		JOIN @extschema@.channel c ON c.name = h.channel;
+		IF next_due IS NULL OR next_due > started + make_interval(secs => max_seconds) THEN
+			RETURN NULL;
+		END IF;
+		RETURN least(5, greatest(0.01, extract(epoch FROM next_due - clock_timestamp())));
+	END IF;
+	FOR res IN SELECT * FROM @extschema@._post_channels(chans, bodies) LOOP
+		UPDATE @extschema@.notification n SET
+			attempts = n.attempts + 1,
+			http_status = res.status,
+			status = CASE
+				WHEN res.status BETWEEN 200 AND 299 THEN 'sent'
+				WHEN res.status = 429 OR res.status >= 500 OR res.status IS NULL THEN
+					CASE WHEN n.attempts + 1 >= st.max_attempts THEN 'failed' ELSE 'pending' END
+				ELSE 'failed' END,
+			sent_at = CASE WHEN res.status BETWEEN 200 AND 299 THEN clock_timestamp() END,
+			next_attempt_at = CASE
+				WHEN res.status = 429 THEN clock_timestamp() + make_interval(secs => coalesce(res.retry_after_seconds, 30))
+				WHEN res.status >= 500 OR res.status IS NULL THEN clock_timestamp()
+					+ make_interval(secs => least(3600, 5 * power(2, n.attempts) * (0.5 + random() / 2)))
+				ELSE n.next_attempt_at END,
+			last_error = CASE
+				WHEN res.status BETWEEN 200 AND 299 THEN NULL
+				WHEN n.attempts + 1 >= st.max_attempts
+					 AND (res.status = 429 OR res.status >= 500 OR res.status IS NULL)
+					THEN format('gave up after %s attempts: %s', n.attempts + 1,
+						coalesce(res.error, 'HTTP ' || res.status || coalesce(': ' || res.body, '')))
+				WHEN res.status = 429 THEN format('HTTP 429 (rate limited), Retry-After %s s', res.retry_after_seconds)
+				ELSE coalesce(res.error, 'HTTP ' || res.status || coalesce(': ' || res.body, '')) END
+		WHERE n.notification_id = ids[res.ord];
+	END LOOP;
+	UPDATE @extschema@.channel c SET last_sent_at = clock_timestamp() WHERE c.name = ANY (chans);
+	IF clock_timestamp() - started > make_interval(secs => max_seconds) THEN
+		RETURN NULL;
+	END IF;
+	RETURN 0;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._deliver_round(timestamptz, double precision) IS
+	'internal: one round of kant.deliver_notifications(): the oldest due message of every channel posted at once and its outcome recorded; returns the seconds to wait before the next round, or NULL when there is nothing more to do within max_seconds of started';
+REVOKE ALL ON FUNCTION @extschema@._deliver_round(timestamptz, double precision) FROM PUBLIC;
+
+CREATE OR REPLACE PROCEDURE @extschema@.deliver_notifications(max_seconds double precision DEFAULT 50)
+	LANGUAGE plpgsql
+	AS $$
+DECLARE
+	started timestamptz := pg_catalog.clock_timestamp();
+	wait double precision;
+BEGIN
+	IF max_seconds IS NULL OR max_seconds OPERATOR(pg_catalog.<) 0::double precision THEN
+		RAISE EXCEPTION 'max_seconds must be >= 0' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- one deliverer at a time (a session lock: COMMIT would release a transaction's)
+	IF NOT pg_catalog.pg_try_advisory_lock(1801547383, 1) THEN
+		RAISE NOTICE 'kant: another kant.deliver_notifications() is running';
+		RETURN;
+	END IF;
+	LOOP
+		wait := @extschema@._deliver_round(started, max_seconds);
+		COMMIT;
+		EXIT WHEN wait IS NULL;
+		IF wait OPERATOR(pg_catalog.>) 0::double precision THEN
+			PERFORM pg_catalog.pg_sleep(wait);
+		END IF;
+	END LOOP;
+	PERFORM pg_catalog.pg_advisory_unlock(1801547383, 1);
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.deliver_notifications(double precision) IS
+	'Send queued Slack messages (CALL, outside a transaction block): at least once, in order per channel, at most one per channel''s min_interval; 429 waits for Retry-After, 5xx and timeouts back off, other 4xx fail for good with Slack''s answer; returns after max_seconds. Runs as its caller, who needs EXECUTE on kant._deliver_round too; it never sees a webhook URL.';
+
 ---------------------------------------------------------------------------
 -- Alerting: keys, references, Slack text
 ---------------------------------------------------------------------------
+
+-- Alert keys from ids (kant._alert_key): kind/system/job/date could be
+-- spelled by two jobs (system x job y/z, system x/y job z), and one
+-- run_checks() then failed for every alert.  Keys of alerts kept from 0.5.0
+-- are rewritten, so that an open alert stays the same alert.
+UPDATE @extschema@.alert a SET alert_key = @extschema@._alert_key(a.kind,
+	CASE WHEN a.kind = 'stale' THEN 'system' WHEN a.slo_id IS NOT NULL THEN 'slo' ELSE 'job' END,
+	CASE WHEN a.kind = 'stale' THEN a.system_id WHEN a.slo_id IS NOT NULL THEN a.slo_id ELSE a.job_id END,
+	CASE WHEN a.kind = 'stale' THEN NULL ELSE a.business_date END);
+UPDATE @extschema@.notification n SET alert_key = a.alert_key
+FROM @extschema@.alert a WHERE a.alert_id = n.alert_id AND n.alert_key IS DISTINCT FROM a.alert_key;
+COMMENT ON COLUMN @extschema@.alert.alert_key IS 'stable key from ids: kind/job:<job_id>/<business date>, kind/slo:<slo_id>/<business date>, stale/system:<system_id>';
+COMMENT ON TABLE @extschema@.alert IS
+	'Alerts with a lifecycle: one row per key (kind, the job, SLO or system by id, business date), opened once, updated while the condition lasts, resolved when it clears';
+
+/*
+ * 'system/job' references.  System names may hold a slash (OpenLineage
+ * namespaces such as airflow://composer-prod become systems), and job names
+ * too: a reference names the job whose system name, a slash and job name
+ * spell it exactly.  When two jobs do ('a/b/c': system a, job b/c; or system
+ * a/b, job c), the system is written quoted like an identifier: "a/b"/c.
+ */
+CREATE OR REPLACE FUNCTION @extschema@._job_ref(spec text, what text)
+	RETURNS integer
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids integer[];
+	m text[];
+BEGIN
+	IF spec IS NULL OR strpos(spec, '/') = 0 THEN
+		RAISE EXCEPTION 'invalid job "%" in %', spec, what
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Name a job as system/job, e.g. ''hegel/export_users'' or ''socrates/daily_load.load_users''; quote a system name that holds a slash: ''"airflow://prod"/daily.load''.';
+	END IF;
+	IF left(spec, 1) = '"' THEN
+		m := regexp_match(spec, '^"((?:[^"]|"")+)"/(.+)$');
+		IF m IS NULL THEN
+			RAISE EXCEPTION 'invalid job "%" in %', spec, what
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'A quoted system name is followed by a slash and the job: ''"airflow://prod"/daily.load''.';
+		END IF;
+		ids := ARRAY(SELECT j.job_id FROM @extschema@.job j
+					 JOIN @extschema@.system s ON s.system_id = j.system_id
+					 WHERE s.name = replace(m[1], '""', '"') AND j.name = m[2]);
+	ELSE
+		-- the system is the text before one of the slashes
+		ids := ARRAY(SELECT j.job_id
+					 FROM generate_series(1, length(spec)) AS p
+					 JOIN @extschema@.system s ON s.name = left(spec, p - 1)
+					 JOIN @extschema@.job j ON j.system_id = s.system_id AND j.name = substr(spec, p + 1)
+					 WHERE substr(spec, p, 1) = '/'
+					 ORDER BY j.job_id);
+	END IF;
+	IF cardinality(ids) > 1 THEN
+		RAISE EXCEPTION 'job "%" in % is ambiguous', spec, what
+			USING ERRCODE = 'ambiguous_parameter',
+				  DETAIL = (SELECT 'It names ' || string_agg(@extschema@._job_spec(s.name, j.name), ' and ' ORDER BY j.job_id) || '.'
+							FROM @extschema@.job j JOIN @extschema@.system s ON s.system_id = j.system_id
+							WHERE j.job_id = ANY (ids)),
+				  HINT = 'Quote the system name: "system"/job.';
+	END IF;
+	IF cardinality(ids) = 0 THEN
+		RAISE EXCEPTION 'job "%" in % does not exist', spec, what
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it with kant.configure_job() or ingest one of its runs first.';
+	END IF;
+	RETURN ids[1];
+END
+$$;
+COMMENT ON FUNCTION @extschema@._job_ref(text, text) IS
+	'internal: the job named system/job (the system quoted, "a/b"/job, when its name holds a slash and the plain form names two jobs)';
+
+CREATE FUNCTION @extschema@._job_spec(system text, job text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN strpos($1, '/') > 0 OR strpos($2, '/') > 0 OR left($1, 1) = '"'
+				THEN '"' || replace($1, '"', '""') || '"/' || $2
+				ELSE $1 || '/' || $2 END
+	$$;
+COMMENT ON FUNCTION @extschema@._job_spec(text, text) IS
+	'internal: how to name a job so that kant._job_ref finds it and no other: system/job, or "system"/job when a slash could be read two ways';
+REVOKE ALL ON FUNCTION @extschema@._job_spec(text, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@._slo_scope_jobs(pipeline text, jobs text[])
+	RETURNS integer[]
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	spec text;
+	ids integer[] := '{}';
+BEGIN
+	FOREACH spec IN ARRAY coalesce(jobs, '{}') LOOP
+		ids := ids || @extschema@._job_ref(spec, 'jobs');
+	END LOOP;
+	IF cardinality(ids) = 0 AND (pipeline IS NULL OR NOT EXISTS (
+			SELECT FROM @extschema@.job j WHERE j.pipeline = _slo_scope_jobs.pipeline)) THEN
+		RAISE EXCEPTION 'the SLO covers no job'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = CASE WHEN pipeline IS NULL THEN 'Neither a pipeline nor jobs were given.'
+							ELSE format('Pipeline "%s" has no jobs.', pipeline) END,
+				  HINT = 'Name a pipeline that has jobs (kant.configure_job(system, job, pipeline => ...)) or list jobs as ARRAY[''system/job''].';
+	END IF;
+	RETURN ids;
+END
+$$;
+
+/*
+ * pg_cron job names are of type name (63 bytes) and unique per user: a
+ * system's job is kant-collect-<system> when that fits and the name is plain
+ * (letters, digits, _ . -), else a plain prefix, ~ and 16 hex digits of the
+ * name's MD5 -- never truncated into another system's name.  The command
+ * names the system in full: unscheduling finds its jobs by command too, so a
+ * job named by 0.5.0 (name cut at 63 bytes) goes as well.
+ */
+CREATE FUNCTION @extschema@._cron_name(prefix text, object text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN $2 ~ '^[A-Za-z0-9_.-]+$' AND octet_length($1 || $2) <= 63 THEN $1 || $2
+				ELSE left($1 || regexp_replace($2, '[^A-Za-z0-9_.-]', '_', 'g'), 63 - 17)
+					 || '~' || left(md5($2), 16) END
+	$$;
+COMMENT ON FUNCTION @extschema@._cron_name(text, text) IS
+	'internal: a pg_cron job name (at most 63 bytes) for an object: prefix || name when it fits and is plain, else a plain prefix, ~ and 16 hex digits of md5(name): unique, and the same every time';
+REVOKE ALL ON FUNCTION @extschema@._cron_name(text, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._collect_command(system text) RETURNS text
+	LANGUAGE sql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT format('SELECT sqlstate, error FROM kant.collect_%s(%L)', s.kind, s.name)
+	FROM @extschema@.system s WHERE s.name = $1
+	$$;
+COMMENT ON FUNCTION @extschema@._collect_command(text) IS 'internal: the command of a system''s collection job';
+REVOKE ALL ON FUNCTION @extschema@._collect_command(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.schedule_collection(system text, schedule text DEFAULT '0 * * * *')
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	k text;
+	job_name text := @extschema@._cron_name('kant-collect-', system);
+BEGIN
+	SELECT s.kind INTO k FROM @extschema@.system s WHERE s.name = schedule_collection.system;
+	IF k IS NULL THEN
+		RAISE EXCEPTION 'system "%" does not exist', system
+			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_system().';
+	END IF;
+	IF k NOT IN ('glue', 'airflow') THEN
+		RAISE EXCEPTION 'kant does not poll % systems', k
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'OpenLineage and manual systems send their runs (kant.ingest_openlineage, kant.report_run).';
+	END IF;
+	-- a job of this system under another name (kant 0.5.0's) goes: one job per system
+	IF to_regclass('cron.job') IS NOT NULL THEN
+		PERFORM cron.unschedule(j.jobid) FROM cron.job j
+		WHERE j.username = current_user AND j.command = @extschema@._collect_command(system)
+		  AND j.jobname IS DISTINCT FROM job_name::name;
+	END IF;
+	RETURN @extschema@._cron_job(job_name, schedule, @extschema@._collect_command(system));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.schedule_collection(text, text) IS
+	'Create or update the pg_cron job that collects a system (default hourly: the post''s poll that notices a trigger that never fired), named kant-collect-<system> (a hash stands in for what does not fit 63 bytes); returns the cron job id';
+
+CREATE OR REPLACE FUNCTION @extschema@.unschedule_collection(system text)
+	RETURNS boolean
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n integer;
+BEGIN
+	IF to_regclass('cron.job') IS NULL THEN
+		RETURN false;
+	END IF;
+	SELECT count(cron.unschedule(j.jobid)) INTO n FROM cron.job j
+	WHERE j.username = current_user
+	  AND (j.jobname = @extschema@._cron_name('kant-collect-', system)::name
+		   OR j.command = @extschema@._collect_command(system));
+	RETURN n > 0;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.unschedule_collection(text) IS
+	'Remove the pg_cron job that collects a system (found by its name or its command); false when there was none';
+
+CREATE OR REPLACE FUNCTION @extschema@.alter_slo(name text, deadline time DEFAULT NULL,
+		deadline_offset_days integer DEFAULT NULL, time_zone text DEFAULT NULL,
+		pipeline text DEFAULT NULL, jobs text[] DEFAULT NULL,
+		sla_end time DEFAULT NULL, sla_offset_days integer DEFAULT NULL,
+		objective numeric DEFAULT NULL, window_days integer DEFAULT NULL,
+		calendar text DEFAULT NULL, evaluate_from date DEFAULT NULL, description text DEFAULT NULL,
+		new_name text DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s @extschema@.slo;
+	ids integer[];
+BEGIN
+	SELECT * INTO s FROM @extschema@.slo x WHERE x.name = alter_slo.name FOR UPDATE;
+	IF s.slo_id IS NULL THEN
+		RAISE EXCEPTION 'SLO "%" does not exist', name
+			USING ERRCODE = 'undefined_object', HINT = 'Create it with kant.create_slo().';
+	END IF;
+	IF new_name IS NOT NULL AND new_name <> name
+	   AND EXISTS (SELECT FROM @extschema@.slo x WHERE x.name = new_name) THEN
+		RAISE EXCEPTION 'SLO "%" already exists', new_name USING ERRCODE = 'duplicate_object';
+	END IF;
+	s.name := coalesce(new_name, s.name);
+	s.deadline_time := coalesce(deadline, s.deadline_time);
+	s.deadline_offset_days := coalesce(alter_slo.deadline_offset_days, s.deadline_offset_days);
+	s.time_zone := coalesce(alter_slo.time_zone, s.time_zone);
+	s.sla_time := coalesce(sla_end, s.sla_time);
+	s.sla_offset_days := coalesce(alter_slo.sla_offset_days, s.sla_offset_days);
+	s.objective := coalesce(alter_slo.objective, s.objective);
+	s.window_days := coalesce(alter_slo.window_days, s.window_days);
+	s.calendar := CASE WHEN alter_slo.calendar = '' THEN NULL ELSE coalesce(alter_slo.calendar, s.calendar) END;
+	s.evaluate_from := coalesce(alter_slo.evaluate_from, s.evaluate_from);
+	s.description := coalesce(alter_slo.description, s.description);
+	IF pipeline IS NOT NULL OR jobs IS NOT NULL THEN
+		s.pipeline := CASE WHEN pipeline = '' THEN NULL ELSE coalesce(pipeline, s.pipeline) END;
+		ids := @extschema@._slo_scope_jobs(s.pipeline,
+			coalesce(jobs, ARRAY(SELECT @extschema@._job_spec(sy.name, j.name) FROM @extschema@.slo_job sj
+								 JOIN @extschema@.job j ON j.job_id = sj.job_id
+								 JOIN @extschema@.system sy ON sy.system_id = j.system_id
+								 WHERE sj.slo_id = s.slo_id)));
+		DELETE FROM @extschema@.slo_job sj WHERE sj.slo_id = s.slo_id;
+		INSERT INTO @extschema@.slo_job (slo_id, job_id) SELECT DISTINCT s.slo_id, j FROM unnest(ids) AS j;
+	END IF;
+	PERFORM @extschema@._check_slo(s.deadline_offset_days, s.deadline_time, s.time_zone,
+		s.sla_offset_days, s.sla_time, s.objective, s.window_days, s.calendar);
+	UPDATE @extschema@.slo x SET
+		name = s.name, pipeline = s.pipeline, deadline_offset_days = s.deadline_offset_days,
+		deadline_time = s.deadline_time, time_zone = s.time_zone,
+		sla_offset_days = s.sla_offset_days, sla_time = s.sla_time, objective = s.objective,
+		window_days = s.window_days, calendar = s.calendar, evaluate_from = s.evaluate_from,
+		description = s.description
+	WHERE x.slo_id = s.slo_id;
+	PERFORM @extschema@.refresh_slo(s.name, '-infinity');
+END
+$$;
+
+/*
+ * What is wrong at as_of, from the data kant holds.  Every query is bounded
+ * by business date (the lookback window) or by what is open, so its cost
+ * does not grow with history.  Runs are seen as they were at as_of (a run
+ * that ended later is running; one that started later does not exist), so
+ * a past night can be replayed.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.check_conditions(as_of timestamptz DEFAULT now())
+	RETURNS SETOF @extschema@.alert_condition
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off
+	AS $$
+DECLARE
+	st record;
+	-- the settings as elapsed time: '2 days' is 48 hours in every session's zone
+	lookback interval;
+	horizon interval;
+	retry_wait interval;
+	stale_after interval;
+	d0 date;
+	d1 date;
+BEGIN
+	SELECT * INTO st FROM @extschema@._alert_settings();
+	lookback := @extschema@._elapsed(st.lookback);
+	horizon := @extschema@._elapsed(st.predict_horizon);
+	retry_wait := @extschema@._elapsed(st.retry_wait);
+	stale_after := @extschema@._elapsed(st.stale_after);
+	-- business dates of every zone (UTC-12 to UTC+14) in the window
+	d0 := ((as_of - lookback) AT TIME ZONE 'UTC')::date - 1;
+	d1 := ((as_of + horizon) AT TIME ZONE 'UTC')::date + 1;
+	RETURN QUERY
+	WITH seen AS MATERIALIZED (
+		SELECT r.run_id, r.job_id, r.business_date, r.external_id, r.attempt, r.previous_external_id,
+			r.started_at, r.error_message,
+			CASE WHEN r.ended_at > as_of THEN NULL ELSE r.ended_at END AS ended_at,
+			CASE WHEN r.ended_at > as_of THEN 'running'::@extschema@.run_state ELSE r.state END AS state
+		FROM @extschema@.job_run r
+		WHERE r.business_date BETWEEN d0 AND d1 AND (r.started_at IS NULL OR r.started_at <= as_of)
+	), runs AS MATERIALIZED (
+		-- an attempt is current unless a later attempt (Airflow's next try) or a
+		-- retry (Glue's PreviousRunId) supersedes it: an up_for_retry try that
+		-- was retried is not running
+		SELECT r.*,
+			r.attempt = max(r.attempt) OVER (PARTITION BY r.job_id, r.external_id)
+			AND NOT EXISTS (SELECT FROM seen n WHERE n.job_id = r.job_id
+							AND n.previous_external_id = r.external_id) AS is_current
+		FROM seen r
+	), day AS MATERIALIZED (
+		SELECT r.job_id, r.business_date,
+			bool_or(r.state::text IN ('succeeded', 'skipped')) AS done,
+			bool_or(r.is_current AND NOT @extschema@.is_terminal(r.state)) AS active,
+			(array_agg(r.run_id ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC))[1] AS last_run,
+			greatest(count(*) FILTER (WHERE r.attempt = 1 AND r.previous_external_id IS NULL),
+					 CASE WHEN count(*) > 0 THEN 1 ELSE 0 END) AS started_runs,
+			min(r.started_at) FILTER (WHERE r.is_current AND NOT @extschema@.is_terminal(r.state)) AS active_since
+		FROM runs r GROUP BY r.job_id, r.business_date
+	), jobs AS (
+		SELECT j.job_id, j.name, j.pipeline, j.dag_id, j.max_retries, sy.system_id, sy.name AS system,
+			sy.time_zone AS system_zone
+		FROM @extschema@.job j JOIN @extschema@.system sy ON sy.system_id = j.system_id
+	), deadline AS (
+		SELECT dy.job_id, dy.business_date,
+			@extschema@.local_instant((dy.business_date + jd.deadline_offset_days) + jd.deadline_time, jd.time_zone) AS at
+		FROM day dy JOIN @extschema@.job_deadline jd ON jd.job_id = dy.job_id
+	),
+	-- SLO days in the lookback window and in the prediction horizon
+	slo_days AS MATERIALIZED (
+		-- kant.slo_deadline(), inlined: one C call per SLO and date
+		SELECT s.slo_id, s.name, s.pipeline, s.time_zone, g.bd AS business_date,
+			@extschema@.local_instant((g.bd + s.deadline_offset_days) + s.deadline_time, s.time_zone) AS deadline
+		FROM @extschema@.slo s
+		CROSS JOIN LATERAL (SELECT d0 + i AS bd FROM generate_series(0, d1 - d0) AS i) g
+		WHERE g.bd >= s.evaluate_from
+		  AND @extschema@.local_instant((g.bd + s.deadline_offset_days) + s.deadline_time, s.time_zone)
+			  BETWEEN as_of - lookback AND as_of + horizon
+		  AND (s.calendar IS NULL OR @extschema@.is_business_day(s.calendar, g.bd))
+	), in_play AS (
+		SELECT sd.slo_id, sd.business_date, sc.job_id, coalesce(dy.done, false) AS done,
+			coalesce(dy.active, false) AS active, dy.active_since, dy.last_run
+		FROM slo_days sd
+		JOIN @extschema@.slo_scope sc ON sc.slo_id = sd.slo_id
+		LEFT JOIN day dy ON dy.job_id = sc.job_id AND dy.business_date = sd.business_date
+		WHERE dy.job_id IS NOT NULL
+		   OR EXISTS (SELECT FROM @extschema@.expected_run x
+					  WHERE x.job_id = sc.job_id AND x.business_date = sd.business_date)
+	), durs AS MATERIALIZED (
+		-- durations of every job not done, in one call (index scans of a few rows each)
+		SELECT d.* FROM @extschema@.job_durations(ARRAY(
+			SELECT dy.job_id FROM day dy WHERE NOT dy.done
+			UNION SELECT p.job_id FROM in_play p WHERE NOT p.done), as_of, st.history_runs) d
+	),
+	-- failure: the last attempt failed or timed out, nothing runs, and no retry
+	-- is still to come (retries left, within retry_wait, while the deadline holds)
+	failure AS (
+		SELECT 'failure' AS kind, 'critical' AS severity, j.system_id, j.job_id, NULL::integer AS slo_id,
+			dy.business_date,
+			format('%s/%s %s (attempt %s) for %s%s', j.system, j.name,
+				   CASE WHEN l.state::text = 'timed_out' THEN 'timed out' ELSE 'failed' END, l.attempt, to_char(dy.business_date, 'YYYY-MM-DD'),
+				   CASE WHEN l.error_message IS NOT NULL THEN ': ' || left(l.error_message, 200) ELSE '' END) AS summary,
+			jsonb_strip_nulls(jsonb_build_object('system', j.system, 'job', j.name, 'pipeline', j.pipeline,
+				'run', l.external_id, 'attempt', l.attempt, 'max_retries', j.max_retries, 'state', l.state::text,
+				'error', left(l.error_message, 1000), 'ended_at', @extschema@._utc(l.ended_at),
+				'deadline', @extschema@._utc(dl.at),
+				'time_zone', j.system_zone, 'dag_id', j.dag_id, 'restarts', nullif(rc.n, 0),
+				'max_restarts', rp.max_attempts)) AS detail
+		FROM day dy
+		JOIN runs l ON l.run_id = dy.last_run
+		JOIN jobs j ON j.job_id = dy.job_id
+		LEFT JOIN deadline dl ON dl.job_id = dy.job_id AND dl.business_date = dy.business_date
+		LEFT JOIN @extschema@.recovery_policy rp ON rp.job_id = dy.job_id
+		LEFT JOIN LATERAL (
+			SELECT count(*) FILTER (WHERE a.outcome = 'done') AS n,
+				bool_or(a.target = l.external_id AND a.outcome = 'done') AS this_one
+			FROM @extschema@.action_log a
+			WHERE a.kind = 'recover' AND a.job_id = dy.job_id AND a.business_date = dy.business_date) rc ON true
+		WHERE NOT dy.done AND NOT dy.active AND l.state::text IN ('failed', 'timed_out')
+		  -- a retry is to come: Glue's own (MaxRetries), or kant's restart
+		  -- (recovery policy), while its p90 still fits before the deadline
+		  AND NOT (((j.max_retries IS NOT NULL AND l.attempt - 1 < j.max_retries)
+					OR (rp.job_id IS NOT NULL AND coalesce(rc.n, 0) < rp.max_attempts))
+				   AND l.ended_at > as_of - retry_wait - @extschema@._elapsed(coalesce(rp.min_wait, '0'))
+				   AND (dl.at IS NULL OR as_of + make_interval(secs => coalesce(
+						(SELECT d.p90_seconds FROM durs d WHERE d.job_id = dy.job_id), 0)) <= dl.at))
+		  -- kant restarted this very run: the new one is not collected yet
+		  AND NOT coalesce(rc.this_one, false)
+	),
+	-- missing: an expected run that has not started by the end of its grace period
+	slots AS (
+		SELECT x.job_id, x.business_date, x.slot_at, x.due_at,
+			row_number() OVER (PARTITION BY x.job_id, x.business_date ORDER BY x.slot_at) AS slot_no
+		FROM @extschema@.expected_run x
+		WHERE x.business_date BETWEEN d0 AND d1
+	), dag_started AS (
+		-- Airflow starts a DAG's tasks itself: once any task of a DAG run has
+		-- started, the others wait for it, they are not missing
+		SELECT DISTINCT j.system_id, j.dag_id, dy.business_date
+		FROM day dy JOIN jobs j ON j.job_id = dy.job_id
+		WHERE j.dag_id IS NOT NULL
+	), missing AS (
+		-- one alert per Airflow DAG run that did not start (its first task)
+		SELECT DISTINCT ON (coalesce(j.dag_id, j.job_id::text), j.system_id, s.business_date)
+			'missing' AS kind, 'critical' AS severity, j.system_id, j.job_id, NULL::integer AS slo_id, s.business_date,
+			CASE WHEN j.dag_id IS NULL
+				THEN format('%s/%s has not started for %s: expected at %s (%s), grace ended %s ago', j.system, j.name,
+				   to_char(s.business_date, 'YYYY-MM-DD'), to_char(s.slot_at AT TIME ZONE j.system_zone, 'MM-DD HH24:MI'), j.system_zone,
+				   @extschema@._human(extract(epoch FROM as_of - s.due_at)))
+				ELSE format('%s: DAG %s has not started for %s: expected at %s (%s), grace ended %s ago', j.system, j.dag_id,
+				   to_char(s.business_date, 'YYYY-MM-DD'), to_char(s.slot_at AT TIME ZONE j.system_zone, 'MM-DD HH24:MI'), j.system_zone,
+				   @extschema@._human(extract(epoch FROM as_of - s.due_at))) END AS summary,
+			jsonb_strip_nulls(jsonb_build_object('system', j.system, 'job', j.name, 'pipeline', j.pipeline,
+				'expected_at', @extschema@._utc(s.slot_at), 'due_at', @extschema@._utc(s.due_at),
+				'time_zone', j.system_zone, 'dag_id', j.dag_id)) AS detail
+		FROM slots s
+		JOIN jobs j ON j.job_id = s.job_id
+		LEFT JOIN day dy ON dy.job_id = s.job_id AND dy.business_date = s.business_date
+		WHERE s.due_at <= as_of AND s.due_at > as_of - lookback
+		  AND s.slot_no > coalesce(dy.started_runs, 0)
+		  AND NOT EXISTS (SELECT FROM dag_started g WHERE g.system_id = j.system_id AND g.dag_id = j.dag_id
+						  AND g.business_date = s.business_date)
+		ORDER BY coalesce(j.dag_id, j.job_id::text), j.system_id, s.business_date, s.slot_at, j.job_id
+	),
+	-- stuck: running for more than stuck_factor times its p95
+	stuck AS (
+		SELECT 'stuck' AS kind, 'warning' AS severity, j.system_id, j.job_id, NULL::integer AS slo_id, dy.business_date,
+			format('%s/%s has been running for %s for %s, %s times its p95 of %s', j.system, j.name,
+				   @extschema@._human(extract(epoch FROM as_of - dy.active_since)), to_char(dy.business_date, 'YYYY-MM-DD'),
+				   round((extract(epoch FROM as_of - dy.active_since) / d.p95_seconds)::numeric, 1),
+				   @extschema@._human(d.p95_seconds)) AS summary,
+			jsonb_strip_nulls(jsonb_build_object('system', j.system, 'job', j.name, 'pipeline', j.pipeline,
+				'running_since', @extschema@._utc(dy.active_since), 'p95_seconds', round(d.p95_seconds::numeric, 1),
+				'samples', d.samples, 'time_zone', j.system_zone, 'dag_id', j.dag_id)) AS detail
+		FROM day dy
+		JOIN jobs j ON j.job_id = dy.job_id
+		JOIN durs d ON d.job_id = dy.job_id
+		WHERE dy.active AND dy.active_since IS NOT NULL AND d.samples >= 5 AND d.p95_seconds > 0
+		  AND extract(epoch FROM as_of - dy.active_since) > st.stuck_factor * d.p95_seconds
+	),
+	job_alerts AS (
+		SELECT * FROM failure UNION ALL SELECT * FROM missing UNION ALL SELECT * FROM stuck
+	),
+	-- an alert of a job whose upstream (transitively) has an alert the same
+	-- business date is folded under the upstream-most one (joins, not
+	-- correlated subqueries: a long pipeline has many ancestors)
+	alerted AS MATERIALIZED (
+		SELECT DISTINCT a.job_id, a.business_date FROM job_alerts a
+	), ancestry AS MATERIALIZED (
+		WITH RECURSIVE up(job_id, upstream_job_id, depth) AS (
+			SELECT d.job_id, d.upstream_job_id, 1 FROM @extschema@.job_dependency d
+			WHERE d.job_id IN (SELECT a.job_id FROM alerted a)
+			UNION
+			SELECT up.job_id, d.upstream_job_id, up.depth + 1
+			FROM up JOIN @extschema@.job_dependency d ON d.job_id = up.upstream_job_id
+			WHERE up.depth < 1000
+		)
+		SELECT up.job_id, up.upstream_job_id, max(up.depth) AS depth FROM up GROUP BY 1, 2
+	), waiting AS MATERIALIZED (
+		-- a job with an upstream not done yet: not started is not missing then
+		SELECT DISTINCT a.job_id, a.business_date
+		FROM alerted a
+		JOIN ancestry an ON an.job_id = a.job_id
+		LEFT JOIN day u ON u.job_id = an.upstream_job_id AND u.business_date = a.business_date
+		WHERE NOT coalesce(u.done, false)
+	), primary_kinds AS MATERIALIZED (
+		-- what is wrong in itself: failures, stuck runs, runs missing with
+		-- nothing upstream to wait for
+		SELECT a.job_id, a.business_date, min(a.kind) AS kind
+		FROM job_alerts a
+		LEFT JOIN waiting w ON w.job_id = a.job_id AND w.business_date = a.business_date
+		WHERE NOT (a.kind = 'missing' AND w.job_id IS NOT NULL)
+		GROUP BY a.job_id, a.business_date
+	), alerted_up AS MATERIALIZED (
+		SELECT a.job_id, a.business_date, an.upstream_job_id, an.depth
+		FROM alerted a
+		JOIN ancestry an ON an.job_id = a.job_id
+		JOIN primary_kinds u ON u.job_id = an.upstream_job_id AND u.business_date = a.business_date
+	), roots AS (
+		-- the root: a primary alert upstream that has none upstream of its own
+		SELECT DISTINCT ON (x.job_id, x.business_date) x.job_id, x.business_date, x.upstream_job_id AS root_job_id
+		FROM alerted_up x
+		WHERE NOT EXISTS (SELECT FROM alerted_up y
+						  WHERE y.job_id = x.upstream_job_id AND y.business_date = x.business_date)
+		ORDER BY x.job_id, x.business_date, x.depth DESC, x.upstream_job_id
+	), folded AS (
+		SELECT a.*,
+			@extschema@._alert_key(pk.kind, 'job', r.root_job_id, r.business_date) AS root_key,
+			w.job_id IS NOT NULL AS is_waiting
+		FROM job_alerts a
+		LEFT JOIN roots r ON r.job_id = a.job_id AND r.business_date = a.business_date
+		LEFT JOIN primary_kinds pk ON pk.job_id = r.root_job_id AND pk.business_date = r.business_date
+		LEFT JOIN jobs rj ON rj.job_id = r.root_job_id
+		LEFT JOIN waiting w ON w.job_id = a.job_id AND w.business_date = a.business_date
+	),
+	late AS (
+		SELECT 'late' AS kind, 'critical' AS severity, NULL::integer AS system_id, NULL::integer AS job_id,
+			sd.slo_id, sd.business_date,
+			format('%s for %s is late: %s of %s jobs not done %s the %s deadline (%s): %s',
+				   sd.name, to_char(sd.business_date, 'YYYY-MM-DD'), count(*) FILTER (WHERE NOT p.done), count(*),
+				   CASE WHEN as_of - sd.deadline < interval '1 minute' THEN 'at'
+						ELSE @extschema@._human(extract(epoch FROM as_of - sd.deadline)) || ' after' END,
+				   to_char(sd.deadline AT TIME ZONE sd.time_zone, 'HH24:MI'), sd.time_zone,
+				   string_agg(j.system || '/' || j.name, ', ' ORDER BY j.system, j.name) FILTER (WHERE NOT p.done)) AS summary,
+			jsonb_build_object('slo', sd.name, 'pipeline', sd.pipeline, 'deadline', @extschema@._utc(sd.deadline),
+				'time_zone', sd.time_zone, 'late_seconds', round(extract(epoch FROM as_of - sd.deadline)),
+				'not_done', jsonb_agg(jsonb_build_object('system', j.system, 'job', j.name,
+					'state', CASE WHEN p.active THEN 'running' WHEN p.last_run IS NULL THEN 'not started' ELSE 'failed' END)
+					ORDER BY j.system, j.name) FILTER (WHERE NOT p.done),
+				'systems', jsonb_agg(DISTINCT j.system)) AS detail
+		FROM slo_days sd
+		JOIN in_play p ON p.slo_id = sd.slo_id AND p.business_date = sd.business_date
+		JOIN jobs j ON j.job_id = p.job_id
+		WHERE sd.deadline <= as_of
+		GROUP BY sd.slo_id, sd.name, sd.pipeline, sd.time_zone, sd.business_date, sd.deadline
+		HAVING bool_or(NOT p.done)
+	),
+	-- predicted breach: before the deadline, the remaining jobs' p90 durations
+	-- along declared dependencies (else from when each is scheduled or now)
+	remaining AS MATERIALIZED (
+		SELECT p.slo_id, p.business_date, p.job_id, p.active,
+			CASE WHEN p.active THEN coalesce(p.active_since, as_of)
+				 ELSE greatest(as_of, (SELECT min(x.slot_at) FROM @extschema@.expected_run x
+									   WHERE x.job_id = p.job_id AND x.business_date = p.business_date
+										 AND x.slot_at > as_of)) END AS base_start,
+			coalesce(d.p90_seconds, 0) AS p90
+		FROM in_play p
+		JOIN slo_days sd ON sd.slo_id = p.slo_id AND sd.business_date = p.business_date AND sd.deadline > as_of
+		LEFT JOIN durs d ON d.job_id = p.job_id
+		WHERE NOT p.done
+	), edges AS MATERIALIZED (
+		-- declared dependencies between remaining jobs of the same SLO day
+		SELECT r.slo_id, r.business_date, dep.upstream_job_id, r.job_id, r.base_start, r.p90
+		FROM remaining r
+		JOIN @extschema@.job_dependency dep ON dep.job_id = r.job_id
+		JOIN remaining u ON u.slo_id = r.slo_id AND u.business_date = r.business_date
+						AND u.job_id = dep.upstream_job_id
+		WHERE NOT r.active
+	), path AS (
+		-- from the jobs nothing remaining holds up (and the running ones),
+		-- along the edges: each job ends p90 after the later of its upstream's
+		-- end and its own start; the day ends with the latest
+		WITH RECURSIVE path(slo_id, business_date, job_id, est_end, depth) AS (
+			SELECT r.slo_id, r.business_date, r.job_id,
+				CASE WHEN r.active THEN greatest(as_of, r.base_start + make_interval(secs => r.p90))
+					 ELSE r.base_start + make_interval(secs => r.p90) END, 0
+			FROM remaining r
+			WHERE r.active OR NOT EXISTS (SELECT FROM edges e WHERE e.slo_id = r.slo_id
+										  AND e.business_date = r.business_date AND e.job_id = r.job_id)
+			UNION ALL
+			SELECT e.slo_id, e.business_date, e.job_id,
+				greatest(p.est_end, e.base_start) + make_interval(secs => e.p90), p.depth + 1
+			FROM path p
+			JOIN edges e ON e.upstream_job_id = p.job_id AND e.slo_id = p.slo_id
+						AND e.business_date = p.business_date
+			WHERE p.depth < 1000
+		)
+		SELECT DISTINCT ON (path.slo_id, path.business_date) path.slo_id, path.business_date,
+			path.job_id AS critical_job_id, path.est_end
+		FROM path ORDER BY path.slo_id, path.business_date, path.est_end DESC
+	), predicted AS (
+		SELECT 'predicted' AS kind, 'warning' AS severity, NULL::integer AS system_id, NULL::integer AS job_id,
+			sd.slo_id, sd.business_date,
+			format('%s for %s is predicted to complete at %s, %s after its %s deadline (%s); critical: %s/%s',
+				   sd.name, to_char(sd.business_date, 'YYYY-MM-DD'), to_char(pa.est_end AT TIME ZONE sd.time_zone, 'HH24:MI'),
+				   @extschema@._human(extract(epoch FROM pa.est_end - sd.deadline)),
+				   to_char(sd.deadline AT TIME ZONE sd.time_zone, 'HH24:MI'), sd.time_zone,
+				   cj.system, cj.name) AS summary,
+			jsonb_build_object('slo', sd.name, 'pipeline', sd.pipeline, 'deadline', @extschema@._utc(sd.deadline),
+				'time_zone', sd.time_zone, 'predicted_end', @extschema@._utc(pa.est_end),
+				'late_seconds', round(extract(epoch FROM pa.est_end - sd.deadline)),
+				'critical', cj.system || '/' || cj.name,
+				'remaining', (SELECT jsonb_agg(rj.system || '/' || rj.name ORDER BY rj.system, rj.name)
+							  FROM remaining r JOIN jobs rj ON rj.job_id = r.job_id
+							  WHERE r.slo_id = sd.slo_id AND r.business_date = sd.business_date),
+				'systems', (SELECT jsonb_agg(DISTINCT rj.system) FROM remaining r JOIN jobs rj ON rj.job_id = r.job_id
+							WHERE r.slo_id = sd.slo_id AND r.business_date = sd.business_date)) AS detail
+		FROM path pa
+		JOIN slo_days sd ON sd.slo_id = pa.slo_id AND sd.business_date = pa.business_date
+		JOIN jobs cj ON cj.job_id = pa.critical_job_id
+		WHERE pa.est_end > sd.deadline AND sd.deadline > as_of
+	),
+	-- stale collector: no successful collection within stale_after
+	stale AS (
+		SELECT 'stale' AS kind, 'critical' AS severity, s.system_id, NULL::integer AS job_id, NULL::integer AS slo_id,
+			NULL::date AS business_date,
+			CASE WHEN c.last_ok IS NULL THEN format('the %s collector of %s has never succeeded (last error: %s)',
+												   s.kind, s.name, coalesce(c.last_error, 'none'))
+				 ELSE format('the %s collector of %s last succeeded %s ago%s', s.kind, s.name,
+							 @extschema@._human(extract(epoch FROM as_of - c.last_ok)),
+							 CASE WHEN c.last_error IS NOT NULL THEN '; last error: ' || left(c.last_error, 300) ELSE '' END) END AS summary,
+			jsonb_strip_nulls(jsonb_build_object('system', s.name, 'last_success_at', @extschema@._utc(c.last_ok),
+				'last_error', left(c.last_error, 1000))) AS detail
+		FROM @extschema@.system s
+		CROSS JOIN LATERAL (
+			SELECT max(x.ended_at) FILTER (WHERE x.error IS NULL AND x.ended_at <= as_of) AS last_ok,
+				(array_agg(x.error ORDER BY x.started_at DESC))[1] AS last_error,
+				count(*) AS n
+			FROM @extschema@.collection x
+			WHERE x.system_id = s.system_id AND x.started_at <= as_of
+			  AND x.started_at > as_of - greatest(lookback, stale_after * 4)) c
+		WHERE s.kind IN ('glue', 'airflow') AND c.n > 0
+		  AND (c.last_ok IS NULL OR c.last_ok < as_of - stale_after)
+	)
+	SELECT @extschema@._alert_key(f.kind, 'job', f.job_id, f.business_date),
+		f.kind, f.severity, f.system_id, f.job_id, f.slo_id, f.business_date, f.summary, f.detail, f.root_key
+	FROM folded f JOIN jobs j ON j.job_id = f.job_id
+	-- a run not started while an upstream job is still on its way is waiting,
+	-- not missing (the SLO's predicted and late alerts speak for the day)
+	WHERE NOT (f.kind = 'missing' AND f.root_key IS NULL AND f.is_waiting)
+	UNION ALL
+	SELECT @extschema@._alert_key(x.kind, 'slo', x.slo_id, x.business_date),
+		x.kind, x.severity, x.system_id, x.job_id, x.slo_id, x.business_date, x.summary, x.detail, NULL
+	FROM (SELECT * FROM late UNION ALL SELECT * FROM predicted) x
+	JOIN @extschema@.slo s ON s.slo_id = x.slo_id
+	UNION ALL
+	SELECT @extschema@._alert_key(x.kind, 'system', x.system_id, NULL), x.kind, x.severity, x.system_id, NULL, NULL, NULL, x.summary, x.detail, NULL
+	FROM stale x JOIN @extschema@.system sy ON sy.system_id = x.system_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.check_conditions(timestamptz) IS
+	'What is wrong at as_of (default now): failures (retry-aware), late SLO days, missing runs, predicted breaches, stuck runs, stale collectors; read-only (kant.run_checks() turns them into alerts)';
+
+-- The Slack message of an alert event: a short plain text (notifications,
+-- screen readers) and Block Kit blocks within Slack's limits.
+CREATE OR REPLACE FUNCTION @extschema@._slack_message(alert_id bigint, event text)
+	RETURNS jsonb
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record;
+	zone text;
+	title text;
+	icon text;
+	link text;
+	fields jsonb := '[]';
+	blocks jsonb;
+	blocked text;
+	when_text text;
+BEGIN
+	SELECT x.*, sy.name AS system, coalesce(sy.display_name, sy.name) AS system_display,
+		sy.kind AS system_kind, sy.region, sy.endpoint, sy.time_zone AS system_zone,
+		j.name AS job, j.dag_id, s.name AS slo
+	INTO a
+	FROM @extschema@.alert x
+	LEFT JOIN @extschema@.system sy ON sy.system_id = x.system_id
+	LEFT JOIN @extschema@.job j ON j.job_id = x.job_id
+	LEFT JOIN @extschema@.slo s ON s.slo_id = x.slo_id
+	WHERE x.alert_id = _slack_message.alert_id;
+	zone := coalesce(a.detail->>'time_zone', a.system_zone, 'UTC');
+	icon := CASE WHEN event = 'resolved' THEN ':white_check_mark:'
+				 ELSE CASE a.kind WHEN 'failure' THEN ':x:' WHEN 'late' THEN ':alarm_clock:'
+					  WHEN 'missing' THEN ':ghost:' WHEN 'predicted' THEN ':crystal_ball:'
+					  WHEN 'stuck' THEN ':hourglass_flowing_sand:' ELSE ':satellite_antenna:' END END;
+	-- every value from outside (names, error texts, summaries) is escaped the
+	-- way Slack asks (&, <, >): a run's error message cannot mention
+	-- @channel or disguise a link
+	title := CASE event WHEN 'resolved' THEN 'Resolved: ' WHEN 'reminder' THEN 'Still open: ' ELSE '' END
+		|| CASE a.kind WHEN 'failure' THEN 'Job failed' WHEN 'late' THEN 'SLO missed: not done by the deadline'
+				WHEN 'missing' THEN 'Expected run did not start' WHEN 'predicted' THEN 'SLO breach predicted'
+				WHEN 'stuck' THEN 'Run stuck' ELSE 'Collector stale' END
+		|| coalesce(' — ' || coalesce(a.slo, a.system_display || coalesce(' ' || a.job, '')), '');
+	fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*' ||
+		CASE WHEN a.slo IS NOT NULL THEN 'SLO' ELSE 'System' END || '*' || chr(10) ||
+		@extschema@._slack_escape(coalesce(a.slo, a.system_display)));
+	IF a.job IS NOT NULL THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Job*' || chr(10) || '`' || @extschema@._slack_escape(a.job) || '`');
+	END IF;
+	IF a.business_date IS NOT NULL THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Business date*' || chr(10) || to_char(a.business_date, 'YYYY-MM-DD'));
+	END IF;
+	IF a.detail ? 'deadline' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Deadline*' || chr(10) ||
+			to_char((a.detail->>'deadline')::timestamptz AT TIME ZONE zone, 'YYYY-MM-DD HH24:MI') || ' ' || @extschema@._slack_escape(zone));
+	END IF;
+	IF a.kind = 'late' AND event <> 'resolved' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Late by*' || chr(10) ||
+			@extschema@._human((a.detail->>'late_seconds')::double precision));
+	ELSIF a.kind = 'predicted' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Predicted end*' || chr(10) ||
+			to_char((a.detail->>'predicted_end')::timestamptz AT TIME ZONE zone, 'HH24:MI') || ' (' ||
+			@extschema@._human((a.detail->>'late_seconds')::double precision) || ' late)');
+	END IF;
+	IF a.detail ? 'attempt' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Attempt*' || chr(10) ||
+			@extschema@._slack_escape(a.detail->>'attempt') || coalesce(' of ' || ((a.detail->>'max_retries')::integer + 1), ''));
+	END IF;
+	IF a.detail ? 'restarts' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Recovery*' || chr(10) ||
+			@extschema@._slack_escape(format('kant restarted it (%s/%s)', a.detail->>'restarts', coalesce(a.detail->>'max_restarts', '?'))));
+	END IF;
+	SELECT @extschema@._slack_escape(string_agg(coalesce(j.name, d.alert_key), ', ' ORDER BY d.alert_id)) INTO blocked
+	FROM @extschema@.alert d LEFT JOIN @extschema@.job j ON j.job_id = d.job_id
+	WHERE d.folded_into = a.alert_id AND d.status = 'open';
+	link := CASE
+		WHEN a.system_kind = 'glue' AND a.job IS NOT NULL AND a.region IS NOT NULL THEN
+			format('https://%s.console.aws.amazon.com/gluestudio/home?region=%s#/editor/job/%s/runs',
+				   @extschema@._url_part(a.region), @extschema@._url_part(a.region), @extschema@._url_part(a.job))
+		WHEN a.system_kind = 'airflow' AND a.dag_id IS NOT NULL AND a.endpoint ~* '^https?://[^<>|\s]+$' THEN
+			rtrim(a.endpoint, '/') || '/dags/' || @extschema@._url_part(a.dag_id) || '/grid'
+		END;
+	when_text := CASE event WHEN 'resolved' THEN 'resolved ' || to_char(a.resolved_at AT TIME ZONE zone, 'MM-DD HH24:MI')
+		|| coalesce(' (' || a.resolution || ')', '') ELSE 'open since ' || to_char(a.opened_at AT TIME ZONE zone, 'MM-DD HH24:MI') END;
+	when_text := @extschema@._slack_escape(when_text);
+	blocks := jsonb_build_array(
+		jsonb_build_object('type', 'header', 'text', jsonb_build_object('type', 'plain_text',
+			'text', left(@extschema@._slack_escape(title), 150), 'emoji', true)),
+		jsonb_build_object('type', 'section', 'text', jsonb_build_object('type', 'mrkdwn',
+			'text', left(icon || ' ' || CASE WHEN event = 'resolved' THEN coalesce(initcap(a.resolution) || '. ', '') ELSE '' END
+				|| @extschema@._slack_escape(a.summary), 3000)),
+			'fields', fields));
+	IF blocked IS NOT NULL AND event <> 'resolved' THEN
+		blocks := blocks || jsonb_build_object('type', 'section', 'text', jsonb_build_object('type', 'mrkdwn',
+			'text', left(':no_entry: Blocked by this: ' || blocked, 3000)));
+	END IF;
+	IF link IS NOT NULL THEN
+		blocks := blocks || jsonb_build_object('type', 'section', 'text', jsonb_build_object('type', 'mrkdwn',
+			'text', '<' || link || '|Open in ' || CASE a.system_kind WHEN 'glue' THEN 'the AWS Glue console' ELSE 'Airflow' END || '>'));
+	END IF;
+	blocks := blocks || jsonb_build_object('type', 'context', 'elements', jsonb_build_array(
+		jsonb_build_object('type', 'mrkdwn', 'text', left('kant · ' || @extschema@._slack_escape(a.alert_key) || ' · ' || when_text, 3000))));
+	RETURN jsonb_build_object(
+		'text', left(CASE event WHEN 'resolved' THEN '[resolved] ' WHEN 'reminder' THEN '[still open] ' ELSE '' END
+			|| @extschema@._slack_escape(a.summary) || CASE WHEN blocked IS NOT NULL AND event <> 'resolved' THEN ' — blocks ' || blocked ELSE '' END, 3000),
+		'blocks', blocks,
+		'unfurl_links', false);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._slack_message(bigint, text) IS
+	'internal: the Slack message (text and Block Kit blocks) of an alert''s opened, reminder or resolved event';
+
+/*
+ * Turn the conditions into alerts and queue their messages, in this
+ * transaction: an alert opens once per key, is updated while it lasts,
+ * reminded every reminder_interval, resolved when its condition clears (one
+ * message, if one was sent about it).  Silenced alerts are kept but not sent;
+ * a job's alert under a failing upstream is folded into the upstream's.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.run_checks(as_of timestamptz DEFAULT now(),
+		OUT opened integer, OUT resolved integer, OUT open_now integer, OUT queued integer)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off
+	AS $$
+DECLARE
+	st record;
+	fs @extschema@.alert_condition[];
+	keys text[];
+	gone bigint[];
+	lookback interval;
+	reminder_interval interval;
+	d0 date;
+BEGIN
+	-- one check at a time: two at once would open the same alert twice
+	PERFORM pg_advisory_xact_lock(1801547383, 0);
+	SELECT * INTO st FROM @extschema@._alert_settings();
+	lookback := @extschema@._elapsed(st.lookback);
+	reminder_interval := @extschema@._elapsed(st.reminder_interval);
+	d0 := ((as_of - lookback) AT TIME ZONE 'UTC')::date - 1;
+	fs := ARRAY(SELECT c FROM @extschema@.check_conditions(as_of) c);
+	keys := ARRAY(SELECT f.alert_key FROM unnest(fs) f);
+
+	WITH up AS (
+		INSERT INTO @extschema@.alert AS a (alert_key, kind, severity, system_id, job_id, slo_id,
+			business_date, status, summary, detail, opened_at, last_seen_at)
+		SELECT f.alert_key, f.kind, f.severity, f.system_id, f.job_id, f.slo_id, f.business_date,
+			'open', f.summary, f.detail, as_of, as_of
+		FROM unnest(fs) f
+		ON CONFLICT (alert_key) DO UPDATE SET
+			summary = excluded.summary, detail = excluded.detail, severity = excluded.severity,
+			last_seen_at = as_of, status = 'open',
+			opened_at = CASE WHEN a.status = 'resolved' THEN as_of ELSE a.opened_at END,
+			notified_at = CASE WHEN a.status = 'resolved' THEN NULL ELSE a.notified_at END,
+			resolved_at = NULL, resolution = NULL
+		RETURNING a.notified_at IS NULL AND a.opened_at = as_of AS new
+	)
+	SELECT count(*) FILTER (WHERE up.new) INTO opened FROM up;
+
+	-- folding under the upstream-most alert
+	UPDATE @extschema@.alert a SET folded_into = r.alert_id
+	FROM unnest(fs) f LEFT JOIN @extschema@.alert r ON r.alert_key = f.root_key
+	WHERE a.alert_key = f.alert_key AND a.folded_into IS DISTINCT FROM r.alert_id;
+
+	-- silences in force at as_of
+	UPDATE @extschema@.alert a SET silence_id = m.silence_id
+	FROM (
+		SELECT x.alert_id, (
+			SELECT s.silence_id FROM @extschema@.silence s
+			WHERE s.starts_at <= as_of AND s.ends_at > as_of
+			  AND (s.kind IS NULL OR s.kind = x.kind)
+			  AND (s.system IS NULL OR s.system = sy.name OR x.detail->'systems' ? s.system)
+			  AND (s.job IS NULL OR s.job = j.name)
+			  AND (s.pipeline IS NULL OR s.pipeline = coalesce(j.pipeline, sl.pipeline))
+			ORDER BY s.ends_at DESC LIMIT 1) AS silence_id
+		FROM @extschema@.alert x
+		LEFT JOIN @extschema@.system sy ON sy.system_id = x.system_id
+		LEFT JOIN @extschema@.job j ON j.job_id = x.job_id
+		LEFT JOIN @extschema@.slo sl ON sl.slo_id = x.slo_id
+		WHERE x.status = 'open') m
+	WHERE a.alert_id = m.alert_id AND a.silence_id IS DISTINCT FROM m.silence_id;
+
+	-- what cleared
+	WITH r AS (
+		UPDATE @extschema@.alert a SET status = 'resolved', resolved_at = as_of,
+			resolution = CASE
+				WHEN a.business_date < d0
+					OR (a.kind = 'late' AND (a.detail->>'deadline')::timestamptz <= as_of - lookback)
+					OR (a.kind = 'missing' AND (a.detail->>'due_at')::timestamptz <= as_of - lookback)
+					THEN 'no longer checked (older than the lookback)'
+				WHEN a.kind = 'predicted' AND @extschema@._alert_key('late', 'slo', a.slo_id, a.business_date) = ANY (keys)
+					THEN 'the deadline passed (see the late alert)'
+				WHEN a.kind = 'predicted' THEN 'back on track'
+				WHEN a.kind = 'failure' THEN 'retried or succeeded'
+				WHEN a.kind = 'late' THEN 'complete'
+				WHEN a.kind = 'missing' THEN 'the run started'
+				WHEN a.kind = 'stuck' THEN 'the run ended'
+				ELSE 'the collector succeeded again' END,
+			folded_into = NULL
+		FROM @extschema@.alert o LEFT JOIN @extschema@.slo sl ON sl.slo_id = o.slo_id
+		WHERE o.alert_id = a.alert_id AND a.status = 'open'
+		  AND NOT EXISTS (SELECT FROM unnest(keys) AS k(key) WHERE k.key = a.alert_key)
+		RETURNING a.alert_id
+	)
+	SELECT count(*), array_agg(r.alert_id) INTO resolved, gone FROM r;
+
+	-- the messages: new (or unmuted, or no longer folded) alerts, reminders, resolutions
+	-- (the open alerts by their partial index, and the ones just resolved by
+	-- id: never a scan of years of resolved alerts)
+	WITH ev AS (
+		SELECT a.alert_id, CASE WHEN a.notified_at IS NULL THEN 'opened' ELSE 'reminder' END AS event
+		FROM @extschema@.alert a
+		WHERE a.status = 'open' AND a.silence_id IS NULL AND a.folded_into IS NULL
+		  AND (a.notified_at IS NULL
+			   OR (a.severity = 'critical' AND a.notified_at <= as_of - reminder_interval
+				   AND a.notifications <= st.max_reminders))
+		UNION ALL
+		SELECT a.alert_id, 'resolved'
+		FROM @extschema@.alert a
+		WHERE a.alert_id = ANY (coalesce(gone, '{}')) AND a.silence_id IS NULL
+		  AND a.notified_at IS NOT NULL
+		  AND a.resolution NOT LIKE 'the deadline passed%' AND a.resolution NOT LIKE 'no longer checked%'
+	), marked AS (
+		UPDATE @extschema@.alert a SET notified_at = as_of, notifications = a.notifications + 1
+		FROM ev WHERE a.alert_id = ev.alert_id
+		RETURNING a.alert_id, a.alert_key, a.kind, a.severity, a.system_id, a.job_id, a.slo_id, a.detail, ev.event
+	), q AS (
+		INSERT INTO @extschema@.notification (channel, alert_id, alert_key, event, payload, checked_at)
+		SELECT ch.channel, m.alert_id, m.alert_key, m.event, @extschema@._slack_message(m.alert_id, m.event), as_of
+		FROM marked m
+		LEFT JOIN @extschema@.system sy ON sy.system_id = m.system_id
+		LEFT JOIN @extschema@.job j ON j.job_id = m.job_id
+		LEFT JOIN @extschema@.slo sl ON sl.slo_id = m.slo_id
+		CROSS JOIN LATERAL (
+			SELECT DISTINCT r.channel FROM @extschema@.alert_route r
+			WHERE (r.kind IS NULL OR r.kind = m.kind)
+			  AND (r.system IS NULL OR r.system = sy.name OR m.detail->'systems' ? r.system)
+			  AND (r.pipeline IS NULL OR r.pipeline = coalesce(j.pipeline, sl.pipeline))
+			  AND (r.min_severity = 'warning' OR m.severity = 'critical')) ch
+		ORDER BY m.alert_id, ch.channel
+		RETURNING 1
+	)
+	SELECT count(*) INTO queued FROM q;
+
+	SELECT count(*) INTO open_now FROM @extschema@.alert a WHERE a.status = 'open';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.run_checks(timestamptz) IS
+	'Run the checks at as_of (default now): open, update, fold, silence and resolve alerts, and queue their Slack messages in kant.notification (sent by kant.deliver_notifications)';
+REVOKE ALL ON FUNCTION @extschema@.run_checks(timestamptz) FROM PUBLIC;

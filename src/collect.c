@@ -41,7 +41,7 @@ typedef struct Collector
 	char	   *principal;
 	char	   *secret;
 	char	   *token;
-	bool		from_env;
+	char		source;			/* 'l' stored, 'e' environment, 'f' secret file */
 	int32		system_id;
 	char	   *endpoint;
 	char	   *sigv4;
@@ -98,18 +98,11 @@ glue_context(void *arg)
 			   g->op ? ", " : "", g->op ? g->op : "");
 }
 
+/* A credential's value: stored, or from the environment or a secret file (secrets.c). */
 static char *
-env_or_error(const char *var, const char *what, const char *system)
+secret_or_error(Collector *g, const char *stored, const char *what)
 {
-	char	   *v = getenv(var);
-
-	if (v == NULL || *v == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("kant: the %s of system \"%s\" is to come from environment variable %s, which the server does not have",
-						what, system, var),
-				 errhint("Set it in the server's environment (e.g. /etc/postgresql/15/main/environment) and restart, or use kant.set_credentials().")));
-	return pstrdup(v);
+	return kant_secret_value(stored, g->source, what, g->system);
 }
 
 static char *
@@ -132,13 +125,13 @@ load_system(Collector *g, const char *want_kind)
 			   *principal,
 			   *secret,
 			   *token;
-	bool		from_env,
-				isnull;
+	char		source;
+	bool		isnull;
 
 	if (SPI_execute_with_args(
 							  "SELECT s.system_id, s.kind, s.endpoint, s.region, s.max_parallel,"
 							  " s.collect_overlap_seconds, c.from_env, c.principal, c.secret, c.session_token,"
-							  " s.connect_timeout_ms, s.timeout_ms"
+							  " s.connect_timeout_ms, s.timeout_ms, c.from_file"
 							  " FROM kant.system s LEFT JOIN kant.credential c USING (system_id)"
 							  " WHERE s.name = $1", 1, argt, argv, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "kant: reading the system failed");
@@ -168,7 +161,8 @@ load_system(Collector *g, const char *want_kind)
 			g->opt.timeout_ms = DatumGetInt32(mp);
 	}
 	g->overlap_s = DatumGetInt32(SPI_getbinval(t, d, 6, &isnull));
-	from_env = DatumGetBool(SPI_getbinval(t, d, 7, &isnull));
+	source = DatumGetBool(SPI_getbinval(t, d, 7, &isnull)) ? 'e' :
+		DatumGetBool(SPI_getbinval(t, d, 13, &isnull)) ? 'f' : 'l';
 	principal = spi_text(t, d, 8);
 	secret = spi_text(t, d, 9);
 	token = spi_text(t, d, 10);
@@ -182,7 +176,7 @@ load_system(Collector *g, const char *want_kind)
 	g->principal = principal;
 	g->secret = secret;
 	g->token = token;
-	g->from_env = from_env;
+	g->source = source;
 }
 
 /* Region and credentials: a problem here is a failed collection, recorded. */
@@ -204,13 +198,10 @@ resolve_access(Collector *g)
 				 errmsg("glue system \"%s\" has no credentials", g->system),
 				 errhint("kant.set_credentials('%s', access_key_id, secret_access_key[, session_token]), or with from_env => true the names of environment variables.",
 						 g->system)));
-	if (g->from_env)
-	{
-		principal = env_or_error(principal, "access key id", g->system);
-		secret = env_or_error(secret, "secret access key", g->system);
-		if (token)
-			token = env_or_error(token, "session token", g->system);
-	}
+	principal = secret_or_error(g, principal, "access key id");
+	secret = secret_or_error(g, secret, "secret access key");
+	if (token)
+		token = secret_or_error(g, token, "session token");
 	if (g->endpoint == NULL)
 		g->endpoint = psprintf("https://glue.%s.amazonaws.com/", g->region);
 	g->sigv4 = psprintf("aws:amz:%s:glue", g->region);
@@ -983,12 +974,9 @@ resolve_airflow(Collector *g)
 				 errmsg("airflow system \"%s\" has no credentials", g->system),
 				 errhint("kant.set_credentials('%s', user, password) for basic auth, or kant.set_credentials('%s', NULL, token) for a bearer token.",
 						 g->system, g->system)));
-	if (g->from_env)
-	{
-		if (principal)
-			principal = env_or_error(principal, "user", g->system);
-		secret = env_or_error(secret, principal ? "password" : "token", g->system);
-	}
+	if (principal)
+		principal = secret_or_error(g, principal, "user");
+	secret = secret_or_error(g, secret, principal ? "password" : "token");
 	len = strlen(g->endpoint);
 	while (len > 0 && g->endpoint[len - 1] == '/')
 		g->endpoint[--len] = '\0';

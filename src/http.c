@@ -8,6 +8,9 @@
 #include "http.h"
 
 #include <math.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 
@@ -28,8 +31,43 @@ int			kant_http_max_parallel = 16;
 int			kant_http_max_retries = 4;
 int			kant_http_retry_base_ms = 500;
 bool		kant_http_verify_tls = true;
+char	   *kant_allowed_hosts = NULL;
 
 static bool curl_ready = false;
+
+/*
+ * kant.allowed_hosts, parsed: which hosts kant may connect to.  "*" is any
+ * host whose address is public; a name or *.suffix allows that name at any
+ * address (the superuser vouches for it); an address or a CIDR allows those
+ * addresses.  Loopback, private, link-local (cloud metadata) and other
+ * internal addresses are refused unless listed.
+ */
+typedef enum HostEntryKind
+{
+	HE_PUBLIC,
+	HE_NAME,
+	HE_SUFFIX,
+	HE_NET
+} HostEntryKind;
+
+typedef struct HostEntry
+{
+	HostEntryKind kind;
+	char		name[256];		/* lower case; a suffix keeps its leading dot */
+	int			family;			/* HE_NET: AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	int			bits;
+} HostEntry;
+
+typedef struct HostList
+{
+	int			n;
+	bool		any_public;
+	bool		any_net;
+	HostEntry	e[FLEXIBLE_ARRAY_MEMBER];
+} HostList;
+
+static HostList *allowed_hosts = NULL;
 
 /* One request's transfer state.  Everything curl sees is malloc'd or curl's. */
 typedef struct Transfer
@@ -46,8 +84,343 @@ typedef struct Transfer
 	TimestampTz not_before;		/* a retry waits until then */
 	bool		active;
 	bool		done;
+	bool		name_ok;		/* the URL's host name is listed: any address */
+	bool		blocked;		/* the socket callback refused an address */
+	char		blocked_why[200];
 	char		errbuf[CURL_ERROR_SIZE];
 } Transfer;
+
+/* ------------------------------------------------------- allowed hosts */
+
+/* An IPv4 or IPv6 literal (brackets allowed); its family and bytes. */
+static bool
+parse_ip(const char *s, int *family, unsigned char *addr)
+{
+	char		buf[64];
+	size_t		len = strlen(s);
+
+	if (len >= sizeof(buf))
+		return false;
+	if (len > 2 && s[0] == '[' && s[len - 1] == ']')
+	{
+		memcpy(buf, s + 1, len - 2);
+		buf[len - 2] = '\0';
+	}
+	else
+		strlcpy(buf, s, sizeof(buf));
+	if (inet_pton(AF_INET, buf, addr) == 1)
+	{
+		*family = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, buf, addr) == 1)
+	{
+		*family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+static bool
+prefix_match(const unsigned char *a, const unsigned char *net, int bits)
+{
+	int			full = bits / 8;
+	int			rest = bits % 8;
+
+	if (memcmp(a, net, full) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	return ((a[full] ^ net[full]) & (0xFF << (8 - rest))) == 0;
+}
+
+/* An IPv6 address that carries an IPv4 one (mapped, NAT64): its IPv4 bytes. */
+static bool
+embedded_v4(const unsigned char *a6, unsigned char *a4)
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+	static const unsigned char nat64[12] = {0, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0};
+
+	if (memcmp(a6, mapped, 12) != 0 && memcmp(a6, nat64, 12) != 0)
+		return false;
+	memcpy(a4, a6 + 12, 4);
+	return true;
+}
+
+/* NULL for a public address, else what kind of internal address it is. */
+static const char *
+internal_kind(int family, const unsigned char *a)
+{
+	if (family == AF_INET)
+	{
+		static const struct
+		{
+			unsigned char net[4];
+			int			bits;
+			const char *kind;
+		}			v4[] = {
+			{{0, 0, 0, 0}, 8, "a \"this network\" address"},
+			{{10, 0, 0, 0}, 8, "a private address"},
+			{{100, 64, 0, 0}, 10, "a shared (carrier-grade NAT) address"},
+			{{127, 0, 0, 0}, 8, "a loopback address"},
+			{{169, 254, 0, 0}, 16, "a link-local address (cloud metadata services live there)"},
+			{{172, 16, 0, 0}, 12, "a private address"},
+			{{192, 0, 0, 0}, 24, "an IETF protocol address"},
+			{{192, 0, 2, 0}, 24, "a documentation address"},
+			{{192, 168, 0, 0}, 16, "a private address"},
+			{{198, 18, 0, 0}, 15, "a benchmarking address"},
+			{{198, 51, 100, 0}, 24, "a documentation address"},
+			{{203, 0, 113, 0}, 24, "a documentation address"},
+			{{224, 0, 0, 0}, 4, "a multicast address"},
+			{{240, 0, 0, 0}, 4, "a reserved address"},
+		};
+		int			i;
+
+		for (i = 0; i < (int) lengthof(v4); i++)
+			if (prefix_match(a, v4[i].net, v4[i].bits))
+				return v4[i].kind;
+		return NULL;
+	}
+	else
+	{
+		unsigned char a4[4];
+		static const unsigned char zero[16] = {0};
+		static const unsigned char ula[1] = {0xFC};
+		static const unsigned char ll[2] = {0xFE, 0x80};
+		static const unsigned char mc[1] = {0xFF};
+		static const unsigned char doc[4] = {0x20, 0x01, 0x0D, 0xB8};
+		static const unsigned char discard[8] = {0x01, 0x00, 0, 0, 0, 0, 0, 0};
+
+		if (embedded_v4(a, a4))
+			return internal_kind(AF_INET, a4);
+		if (prefix_match(a, zero, 127))
+			return a[15] == 1 ? "a loopback address" : "the unspecified address";
+		if (prefix_match(a, ula, 7))
+			return "a private (unique local) address";
+		if (prefix_match(a, ll, 10))
+			return "a link-local address (cloud metadata services live there)";
+		if (prefix_match(a, mc, 8))
+			return "a multicast address";
+		if (prefix_match(a, doc, 32))
+			return "a documentation address";
+		if (prefix_match(a, discard, 64))
+			return "a discard address";
+		return NULL;
+	}
+}
+
+/*
+ * May kant connect to this address?  Listed networks first, then "*" for
+ * public addresses.  Plain C: the socket callback uses it.
+ */
+static bool
+address_allowed(const HostList *list, int family, const unsigned char *a,
+				char *why, size_t whylen)
+{
+	unsigned char a4[4];
+	char		text[INET6_ADDRSTRLEN];
+	const char *kind;
+	int			i;
+
+	if (family == AF_INET6 && embedded_v4(a, a4))
+		return address_allowed(list, AF_INET, a4, why, whylen);
+	for (i = 0; list && i < list->n; i++)
+	{
+		const HostEntry *e = &list->e[i];
+
+		if (e->kind == HE_NET && e->family == family && prefix_match(a, e->addr, e->bits))
+			return true;
+	}
+	kind = internal_kind(family, a);
+	if (kind == NULL && list && list->any_public)
+		return true;
+	if (inet_ntop(family, a, text, sizeof(text)) == NULL)
+		strlcpy(text, "?", sizeof(text));
+	snprintf(why, whylen, "kant.allowed_hosts does not allow %s (%s)", text,
+			 kind ? kind : "not listed");
+	return false;
+}
+
+/* Is a host name (not an address) listed by name or suffix? */
+static bool
+name_listed(const HostList *list, const char *host)
+{
+	char		lower[256];
+	size_t		len = strlen(host);
+	int			i;
+
+	if (list == NULL || len == 0 || len >= sizeof(lower))
+		return false;
+	for (i = 0; i < (int) len; i++)
+		lower[i] = pg_ascii_tolower((unsigned char) host[i]);
+	lower[len] = '\0';
+	if (lower[len - 1] == '.')
+		lower[--len] = '\0';	/* a fully qualified name */
+	for (i = 0; i < list->n; i++)
+	{
+		const HostEntry *e = &list->e[i];
+		size_t		elen = strlen(e->name);
+
+		if (e->kind == HE_NAME && strcmp(lower, e->name) == 0)
+			return true;
+		if (e->kind == HE_SUFFIX && len > elen && strcmp(lower + len - elen, e->name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Before any connection: may this URL host be reached at all?  A literal
+ * address is judged now; a name listed by name may go anywhere; any other
+ * name is judged by the address it resolves to, at connect time.
+ */
+bool
+kant_host_allowed(const char *host, char *why, size_t whylen)
+{
+	int			family;
+	unsigned char a[16];
+
+	if (parse_ip(host, &family, a))
+		return address_allowed(allowed_hosts, family, a, why, whylen);
+	if (name_listed(allowed_hosts, host))
+		return true;
+	if (allowed_hosts && (allowed_hosts->any_public || allowed_hosts->any_net))
+		return true;			/* decided by its address */
+	snprintf(why, whylen, "kant.allowed_hosts does not allow %s", host);
+	return false;
+}
+
+/*
+ * The same for a whole URL, without throwing: false when it is not an http(s)
+ * URL or its host may not be reached (what kant_http_perform would refuse).
+ */
+bool
+kant_host_allowed_url(const char *url, char *why, size_t whylen)
+{
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	bool		ok;
+
+	if (u == NULL)
+	{
+		snprintf(why, whylen, "out of memory");
+		return false;
+	}
+	ok = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+		(pg_strcasecmp(scheme, "http") == 0 || pg_strcasecmp(scheme, "https") == 0);
+	if (!ok)
+		snprintf(why, whylen, "not an http or https URL");
+	else
+		ok = kant_host_allowed(host, why, whylen);
+	if (scheme)
+		curl_free(scheme);
+	if (host)
+		curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+static bool
+check_allowed_hosts(char **newval, void **extra, GucSource source)
+{
+	char	   *copy;
+	char	   *tok;
+	char	   *save = NULL;
+	int			n = 0;
+	HostList   *list;
+
+	if (*newval == NULL)
+		return true;
+	copy = pstrdup(*newval);
+	for (tok = strtok_r(copy, ", \t\n", &save); tok; tok = strtok_r(NULL, ", \t\n", &save))
+		n++;
+	list = (HostList *) malloc(offsetof(HostList, e) + sizeof(HostEntry) * Max(n, 1));	/* GUC extra: malloc */
+	if (list == NULL)
+		return false;
+	memset(list, 0, offsetof(HostList, e) + sizeof(HostEntry) * Max(n, 1));
+	strlcpy(copy, *newval, strlen(*newval) + 1);
+	save = NULL;
+	for (tok = strtok_r(copy, ", \t\n", &save); tok; tok = strtok_r(NULL, ", \t\n", &save))
+	{
+		HostEntry  *e = &list->e[list->n];
+		char	   *slash = strchr(tok, '/');
+		const char *p;
+
+		if (strcmp(tok, "*") == 0)
+		{
+			e->kind = HE_PUBLIC;
+			list->any_public = true;
+		}
+		else if (slash != NULL || parse_ip(tok, &e->family, e->addr))
+		{
+			int			max;
+			char	   *end;
+
+			if (slash)
+				*slash = '\0';
+			if (!parse_ip(tok, &e->family, e->addr))
+			{
+				GUC_check_errdetail("\"%s\" is not an IP address.", tok);
+				goto bad;
+			}
+			max = e->family == AF_INET ? 32 : 128;
+			e->bits = max;
+			if (slash)
+			{
+				long		b = strtol(slash + 1, &end, 10);
+
+				if (*end != '\0' || end == slash + 1 || b < 0 || b > max)
+				{
+					GUC_check_errdetail("\"%s\" is not a prefix length for %s.", slash + 1, tok);
+					goto bad;
+				}
+				e->bits = (int) b;
+			}
+			e->kind = HE_NET;
+			list->any_net = true;
+		}
+		else
+		{
+			bool		suffix = strncmp(tok, "*.", 2) == 0;
+			const char *name = suffix ? tok + 1 : tok;
+
+			if (strlen(name) >= sizeof(e->name) || (suffix && strlen(name) < 2))
+			{
+				GUC_check_errdetail("\"%s\" is not a host name.", tok);
+				goto bad;
+			}
+			for (p = suffix ? name + 1 : name; *p; p++)
+				if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+					  (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_'))
+				{
+					GUC_check_errdetail("\"%s\" is not a host name.", tok);
+					goto bad;
+				}
+			for (p = name; *p; p++)
+				e->name[p - name] = pg_ascii_tolower((unsigned char) *p);
+			e->kind = suffix ? HE_SUFFIX : HE_NAME;
+		}
+		list->n++;
+	}
+	pfree(copy);
+	*extra = list;
+	return true;
+bad:
+	GUC_check_errhint("List host names, *.domain suffixes, addresses or CIDR networks, "
+					  "and * for any public address, e.g. '*, 10.0.0.0/8, airflow.internal'.");
+	free(list);
+	pfree(copy);
+	return false;
+}
+
+static void
+assign_allowed_hosts(const char *newval, void *extra)
+{
+	allowed_hosts = (HostList *) extra;
+}
 
 void
 kant_http_define_gucs(void)
@@ -80,6 +453,15 @@ kant_http_define_gucs(void)
 							 "Verify TLS certificates and host names (only a superuser may turn it off).",
 							 NULL, &kant_http_verify_tls, true,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("kant.allowed_hosts",
+							   "Hosts kant may connect to (only a superuser may change it).",
+							   "A list of host names, *.domain suffixes, addresses and CIDR "
+							   "networks; * allows any host with a public address. Loopback, "
+							   "private and link-local addresses (cloud metadata) are refused "
+							   "unless listed.",
+							   &kant_allowed_hosts, "*",
+							   PGC_SUSET, GUC_LIST_INPUT,
+							   check_allowed_hosts, assign_allowed_hosts, NULL);
 }
 
 void
@@ -161,6 +543,39 @@ progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 	return (QueryCancelPending || ProcDiePending) ? 1 : 0;
 }
 
+/*
+ * Every connection curl opens (to the host, or to a proxy) passes here: an
+ * address kant.allowed_hosts refuses gets no socket.  Plain C, no throw.
+ */
+static curl_socket_t
+open_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	Transfer   *t = arg;
+	unsigned char addr[16];
+	int			family = a->family;
+
+	if (!t->name_ok)
+	{
+		if (family == AF_INET)
+			memcpy(addr, &((struct sockaddr_in *) &a->addr)->sin_addr, 4);
+		else if (family == AF_INET6)
+			memcpy(addr, &((struct sockaddr_in6 *) &a->addr)->sin6_addr, 16);
+		else
+		{
+			snprintf(t->blocked_why, sizeof(t->blocked_why),
+					 "kant.allowed_hosts allows IP connections only");
+			t->blocked = true;
+			return CURL_SOCKET_BAD;
+		}
+		if (!address_allowed(allowed_hosts, family, addr, t->blocked_why, sizeof(t->blocked_why)))
+		{
+			t->blocked = true;
+			return CURL_SOCKET_BAD;
+		}
+	}
+	return socket(a->family, a->socktype, a->protocol);
+}
+
 /* ------------------------------------------------------------- requests */
 
 static void
@@ -172,9 +587,9 @@ check_curl(CURLcode rc, const char *what)
 				 errmsg("kant: libcurl could not set %s: %s", what, curl_easy_strerror(rc))));
 }
 
-/* The URL's host, for messages; and only http or https. */
+/* The URL's host, for messages; only http or https; a host kant may reach. */
 static void
-parse_url(KantHttpRequest *req)
+parse_url(KantHttpRequest *req, Transfer *t)
 {
 	CURLU	   *u = curl_url();
 	char	   *scheme = NULL;
@@ -204,6 +619,18 @@ parse_url(KantHttpRequest *req)
 				 errmsg("kant: not an http or https URL%s%s",
 						req->host ? ": host " : "", req->host ? req->host : ""),
 				 errhint("Endpoints are http:// or https:// URLs, e.g. https://glue.ap-northeast-1.amazonaws.com.")));
+	{
+		char		why[200];
+
+		if (!kant_host_allowed(req->host, why, sizeof(why)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("kant: %s", why),
+					 errhint("A superuser decides which hosts kant may reach: "
+							 "ALTER SYSTEM SET kant.allowed_hosts = '*, %s'; SELECT pg_reload_conf();",
+							 req->host)));
+		t->name_ok = name_listed(allowed_hosts, req->host);
+	}
 }
 
 static void
@@ -219,6 +646,7 @@ start(Transfer *t, CURLM *multi, const KantHttpOptions *opt)
 	t->len = 0;
 	t->too_large = false;
 	t->retry_after_s = -1;
+	t->blocked = false;
 	t->errbuf[0] = '\0';
 	foreach(lc, req->headers)
 	{
@@ -245,6 +673,8 @@ start(Transfer *t, CURLM *multi, const KantHttpOptions *opt)
 	check_curl(curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L), "progress");
 	check_curl(curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf), "error buffer");
 	check_curl(curl_easy_setopt(e, CURLOPT_PRIVATE, t), "private");
+	check_curl(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb), "socket callback");
+	check_curl(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t), "socket data");
 	if (t->hdrs)
 		check_curl(curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->hdrs), "headers");
 	if (req->userpwd)
@@ -326,7 +756,9 @@ finish(Transfer *t, CURLcode code, CURLM *multi, const KantHttpOptions *opt,
 	req->status = code == CURLE_OK ? status : 0;
 	req->too_large = t->too_large;
 	req->retry_after_s = code == CURLE_OK ? t->retry_after_s : -1;
-	strlcpy(req->error, t->errbuf[0] ? t->errbuf : curl_easy_strerror(code), sizeof(req->error));
+	req->blocked = code != CURLE_OK && t->blocked;
+	strlcpy(req->error, req->blocked ? t->blocked_why :
+			t->errbuf[0] ? t->errbuf : curl_easy_strerror(code), sizeof(req->error));
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
@@ -338,7 +770,7 @@ finish(Transfer *t, CURLcode code, CURLM *multi, const KantHttpOptions *opt,
 		MemoryContextSwitchTo(old);
 	}
 
-	retry = !t->too_large && req->attempts <= opt->max_retries &&
+	retry = !t->too_large && !req->blocked && req->attempts <= opt->max_retries &&
 		(retry_check ? retry_check(req, retry_arg) : kant_http_default_retry(req));
 	if (!retry)
 	{
@@ -389,7 +821,7 @@ kant_http_perform(KantHttpRequest **reqs, int n, const KantHttpOptions *opt,
 	}
 	for (i = 0; i < n; i++)
 	{
-		parse_url(reqs[i]);
+		parse_url(reqs[i], &ts[i]);
 		reqs[i]->attempts = 0;
 		reqs[i]->retries_waited_ms = 0;
 		ts[i].req = reqs[i];
@@ -492,6 +924,11 @@ kant_http_raise(KantHttpRequest *req, const char *what)
 	char	   *tries = req->attempts > 1 ?
 		psprintf(" (after %d attempts)", req->attempts) : "";
 
+	if (req->blocked)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("kant: %s: %s: %s", what, req->host, req->error),
+				 errhint("A superuser decides which hosts kant may reach (kant.allowed_hosts).")));
 	if (req->too_large)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -517,6 +954,51 @@ kant_http_raise(KantHttpRequest *req, const char *what)
 }
 
 /* ------------------------------------------------------------------ SQL */
+
+/*
+ * kant._check_url(url, what): raise unless url is an http(s) URL whose host
+ * kant.allowed_hosts lets kant reach (a name is judged by its address when
+ * used).  Messages name the host only: a webhook URL is a secret.
+ */
+PG_FUNCTION_INFO_V1(kant_check_url);
+Datum
+kant_check_url(PG_FUNCTION_ARGS)
+{
+	char	   *url = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *what = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	char	   *h = NULL;
+	bool		ok;
+	char		why[200];
+
+	if (u == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	ok = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+		(pg_strcasecmp(scheme, "http") == 0 || pg_strcasecmp(scheme, "https") == 0);
+	if (ok)
+		h = pstrdup(host);
+	if (scheme)
+		curl_free(scheme);
+	if (host)
+		curl_free(host);
+	curl_url_cleanup(u);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the %s is not an http or https URL", what),
+				 errhint("e.g. https://glue.ap-northeast-1.amazonaws.com, https://composer.example.com/airflow or https://hooks.slack.com/services/...")));
+	if (!kant_host_allowed(h, why, sizeof(why)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("kant: the %s: %s", what, why),
+				 errhint("A superuser decides which hosts kant may reach: "
+						 "ALTER SYSTEM SET kant.allowed_hosts = '*, %s'; SELECT pg_reload_conf();", h)));
+	PG_RETURN_VOID();
+}
 
 /* kant.http_get(url): the body of a GET, or an error. */
 PG_FUNCTION_INFO_V1(kant_http_get);

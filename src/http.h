@@ -62,6 +62,7 @@ struct KantHttpRequest
 	bool		too_large;		/* the last response passed max_bytes */
 	long		retry_after_s;	/* Retry-After (seconds) of the last response; -1: none */
 	char		error[256];		/* curl's message for a transport failure */
+	bool		blocked;		/* kant.allowed_hosts refused the address (error says why) */
 	char	   *host;			/* for messages: the URL's host, nothing else */
 
 	void	   *user;			/* the caller's, untouched */
@@ -74,6 +75,8 @@ extern void kant_http_perform(KantHttpRequest **reqs, int n, const KantHttpOptio
 extern bool kant_http_failed(KantHttpRequest *req);
 extern void kant_http_raise(KantHttpRequest *req, const char *what) pg_attribute_noreturn();
 extern bool kant_http_default_retry(KantHttpRequest *req);
+extern bool kant_host_allowed(const char *host, char *why, size_t whylen);
+extern bool kant_host_allowed_url(const char *url, char *why, size_t whylen);
 
 /* GUCs */
 extern int	kant_http_connect_timeout_ms;
@@ -83,5 +86,6 @@ extern int	kant_http_max_parallel;
 extern int	kant_http_max_retries;
 extern int	kant_http_retry_base_ms;
 extern bool kant_http_verify_tls;
+extern char *kant_allowed_hosts;
 
 #endif							/* KANT_HTTP_H */

@@ -118,6 +118,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	kant_http_define_gucs();
+	kant_secrets_define_gucs();
 	MarkGUCPrefixReserved("kant");
 }
 

@@ -61,6 +61,17 @@ extern bool kant_keep_payloads;
 extern int	kant_touch_interval_s;
 extern int	kant_max_warnings;
 
+/* ------------------------------------------------------------ secrets.c */
+
+extern char *kant_allowed_env_prefixes;
+extern char *kant_secret_directory;
+extern void kant_secrets_define_gucs(void);
+extern void kant_secret_check(const char *name, char source, const char *what);
+extern char *kant_secret_value(const char *stored, char source, const char *what,
+							   const char *system);
+extern char *kant_secret_lookup(const char *stored, char source, const char *what,
+								const char *system, char **why, int *code);
+
 /* ------------------------------------------------------------ jsonutil.c */
 
 /*

@@ -29,9 +29,9 @@ SELECT kant.set_channel('data-platform', :'slack_url', min_interval => '0.02 sec
 \echo '== Replaying 30 nights: kant.run_checks() every 30 minutes, 00:30-11:00 JST (pg_cron would run it every 5)'
 \timing on
 SELECT sum(c.opened) AS opened, sum(c.resolved) AS resolved, sum(c.queued) AS messages_queued, count(*) AS checks
-FROM generate_series(timestamp '2026-10-27 00:30', '2026-11-25 11:00', '30 minutes') AS t
+FROM generate_series((:'start'::date + 1) + time '00:30', (:'last'::date + 1) + time '11:00', '30 minutes') AS t
 CROSS JOIN LATERAL kant.run_checks(t AT TIME ZONE 'Asia/Tokyo') c
-WHERE t::time BETWEEN '00:30' AND '11:00';
+WHERE t::time BETWEEN '00:30' AND '11:00' AND t AT TIME ZONE 'Asia/Tokyo' <= now();
 \timing off
 CALL kant.deliver_notifications(120);
 
@@ -41,13 +41,13 @@ SELECT kind, severity, sum(alerts) AS alerts, sum(notified) AS sent, sum(folded_
 FROM kant.bi_alert_daily GROUP BY 1, 2 ORDER BY 1;
 
 \echo '== What the old approach sent (one Slack message per job run) and what kant sent'
-SELECT (SELECT count(*) FROM kant.job_run WHERE business_date BETWEEN '2026-10-26' AND '2026-11-24') AS old_messages_one_per_run,
+SELECT (SELECT count(*) FROM kant.job_run WHERE business_date BETWEEN :'start' AND :'last') AS old_messages_one_per_run,
        (SELECT count(*) FROM kant.notification WHERE status = 'sent') AS kant_messages_sent,
        (SELECT count(*) FROM kant.notification WHERE status <> 'sent') AS not_sent;
 
-\echo '== One night as Slack received it: business date 2026-11-16 (SOCRATES missed its SLA)'
+\echo '== One night as Slack received it: business date' :night '(SOCRATES missed its SLA)'
 SELECT to_char(n.checked_at AT TIME ZONE 'Asia/Tokyo', 'MM-DD HH24:MI') AS check_jst,
        n.event, left(n.payload->>'text', 160) AS text
 FROM kant.notification n JOIN kant.alert a USING (alert_id)
-WHERE n.status = 'sent' AND a.business_date = '2026-11-16'
+WHERE n.status = 'sent' AND a.business_date = :'night'
 ORDER BY n.notification_id;

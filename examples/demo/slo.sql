@@ -11,7 +11,7 @@ SET client_min_messages = warning;
 SELECT sy.name AS system, x.source, count(*) AS jobs, min(x.cron) AS first_cron, min(x.time_zone) AS zone,
        count(kant.set_schedule(sy.name, x.cron, job => j.name, time_zone => x.time_zone,
              grace => CASE sy.kind WHEN 'glue' THEN interval '30 minutes' ELSE interval '1 hour' END,
-             active_from => '2026-10-26', active_until => '2026-11-24')) AS bounded
+             active_from => :'start', active_until => :'last')) AS bounded
 FROM kant.schedule x JOIN kant.job j USING (job_id) JOIN kant.system sy USING (system_id)
 GROUP BY 1, 2 ORDER BY 1;
 
@@ -32,17 +32,17 @@ SELECT s.name AS slo, ss.systems AS system,
        a.streak_days AS streak
 FROM kant.slo s
 JOIN kant.slo_systems ss USING (slo_id)
-CROSS JOIN LATERAL kant.slo_attainment(s.name, 30, '2026-11-24') a
+CROSS JOIN LATERAL kant.slo_attainment(s.name, 30, :'last') a
 ORDER BY 1;
 
-\echo '== Per-day strip, 2026-10-26 .. 2026-11-24   o met   L late (SLO missed, SLA met)   X missed   . no data'
+\echo '== Per-day strip,' :start '..' :last '  o met   L late (SLO missed, SLA met)   X missed   . no data'
 SELECT slo,
        string_agg(CASE WHEN slo_status = 'met' THEN 'o'
                        WHEN slo_status = 'missed' AND sla_status = 'met' THEN 'L'
                        WHEN slo_status = 'missed' THEN 'X'
                        WHEN slo_status = 'pending' THEN '?' ELSE '.' END, '' ORDER BY business_date) AS days
 FROM kant.bi_slo_daily
-WHERE business_date BETWEEN '2026-10-26' AND '2026-11-24'
+WHERE business_date BETWEEN :'start' AND :'last'
 GROUP BY slo ORDER BY slo;
 
 \echo '== Days that missed, and why'
@@ -50,17 +50,17 @@ SELECT business_date, slo, slo_status, sla_status,
        to_char(completed_at_local, 'MM-DD HH24:MI') AS done_jst,
        round(lateness_seconds / 60) AS late_min, failures, retries, missing, critical_job
 FROM kant.bi_slo_daily
-WHERE business_date BETWEEN '2026-10-26' AND '2026-11-24' AND slo_status <> 'met'
+WHERE business_date BETWEEN :'start' AND :'last' AND slo_status <> 'met'
 ORDER BY business_date, slo;
 
-\echo '== The last night (business date 2026-11-24): jobs late against their deadline, and runs that never started'
+\echo '== The last night (business date' :last '): jobs late against their deadline, and runs that never started'
 SELECT system_display_name AS system, job, state,
        to_char(coalesce(started_at_local, scheduled_at_local), 'HH24:MI') AS start_jst,
        to_char(ended_at_local, 'HH24:MI') AS end_jst,
        to_char(expected_end_local, 'HH24:MI') AS deadline_jst,
        round(seconds_late / 60) AS late_min
 FROM kant.bi_run_timeline
-WHERE business_date = '2026-11-24' AND is_current = 1 AND (is_late = 1 OR state = 'missing')
+WHERE business_date = :'last' AND is_current = 1 AND (is_late = 1 OR state = 'missing')
 ORDER BY seconds_late DESC NULLS FIRST;
 
 \echo '== Jobs to speed up first: slowest p90 and how fast they grow (bi_job_duration)'

@@ -68,9 +68,10 @@ def glue_id(rng):
 
 
 class Platform:
-    def __init__(self, start, days, seed=7):
+    def __init__(self, start, days, seed=7, now=None):
         self.start = start
         self.days = days
+        self.now = now           # the instant the APIs are read at (None: after the month)
         self.rng = random.Random(seed)
         self.glue_runs = {}      # job -> [JobRun dict]
         self.task_instances = []  # Airflow TaskInstance dicts
@@ -157,11 +158,27 @@ class Platform:
                     t0 = t1 + dt.timedelta(seconds=rng.uniform(30, 90))
             runs.sort(key=lambda r: r["StartedOn"], reverse=True)   # GetJobRuns: newest first
             self.glue_runs[job["name"]] = runs
-        # a run the poller caught while still running on the last night
-        last = self.glue_runs["hegel_export_audit_logs"][0]
-        last["JobRunState"] = "RUNNING"
-        for k in ("CompletedOn", "ExecutionTime", "DPUSeconds"):
-            last.pop(k, None)
+        if self.now is None:
+            # a run the poller caught while still running on the last night
+            last = self.glue_runs["hegel_export_audit_logs"][0]
+            last["JobRunState"] = "RUNNING"
+            for k in ("CompletedOn", "ExecutionTime", "DPUSeconds"):
+                last.pop(k, None)
+            return
+        # read at `now`: runs not started yet do not exist, runs not ended yet run
+        now = self.now.timestamp()
+        for job, runs in self.glue_runs.items():
+            kept = []
+            for run in runs:
+                if run["StartedOn"] > now:
+                    continue
+                if run.get("CompletedOn", 0) > now:
+                    run["JobRunState"] = "RUNNING"
+                    run["LastModifiedOn"] = run["StartedOn"]
+                    for k in ("CompletedOn", "ExecutionTime", "DPUSeconds", "ErrorMessage"):
+                        run.pop(k, None)
+                kept.append(run)
+            self.glue_runs[job] = kept
 
     # --------------------------------------------------------- SOCRATES
     def simulate_airflow(self):
@@ -215,11 +232,28 @@ class Platform:
                         clock += dt.timedelta(minutes=5)    # retry_delay
                     else:
                         dag_failed = True
-        # the last day: the poller sees the reverse ETL still running
-        for ti in reversed(self.task_instances):
-            if ti["dag_id"] == "reverse_etl" and ti["state"] == "success":
+        if self.now is None:
+            # the last day: the poller sees the reverse ETL still running
+            for ti in reversed(self.task_instances):
+                if ti["dag_id"] == "reverse_etl" and ti["state"] == "success":
+                    ti.update(state="running", end_date=None, duration=None)
+                    break
+            return
+        # read at `now`: a try not started yet is scheduled, one not ended runs;
+        # a later try of the same task does not exist yet
+        now = iso(self.now)
+        kept = []
+        for ti in self.task_instances:
+            if ti["start_date"] and ti["start_date"] > now:
+                if ti["try_number"] > 1:
+                    continue
+                ti.update(state="scheduled", start_date=None, end_date=None, duration=None, queued_when=None)
+            elif ti["state"] == "upstream_failed" and ti["end_date"] > now:
+                ti.update(state="scheduled", end_date=None)
+            elif ti["end_date"] and ti["end_date"] > now:
                 ti.update(state="running", end_date=None, duration=None)
-                break
+            kept.append(ti)
+        self.task_instances = kept
 
     # ------------------------------------------------------------- payloads
     def glue_pages(self, page_size=200):
@@ -246,8 +280,9 @@ class Platform:
         self.malformed = 2
 
 
-def platform(start=dt.date(2026, 10, 26), days=30, seed=7, malformed=True):
-    p = Platform(start, days, seed)
+def platform(start=dt.date(2026, 10, 26), days=30, seed=7, malformed=True, now=None):
+    """The month from start (fixed for the tests), read at now (None: after it)."""
+    p = Platform(start, days, seed, now)
     p.simulate_glue()
     p.simulate_airflow()
     if malformed:
@@ -286,10 +321,12 @@ def glue_bench_pages(n_runs, page_size=200, jobs=1000, seed=11):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--start", default="2026-10-26")
+    ap.add_argument("--now", default=None, help="read the APIs at this ISO 8601 instant (default: after the month)")
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--out", required=True, help="directory for glue-*.json and airflow-*.json")
     a = ap.parse_args()
-    p = platform(dt.date.fromisoformat(a.start), a.days)
+    p = platform(dt.date.fromisoformat(a.start), a.days,
+                 now=dt.datetime.fromisoformat(a.now) if a.now else None)
     os.makedirs(a.out, exist_ok=True)
     for i, page in enumerate(p.glue_pages()):
         with open(os.path.join(a.out, "glue-%03d.json" % i), "w") as f:

@@ -7,13 +7,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . test/harness/pgopts.sh
+# the simulated month ends last night (business dates in Asia/Tokyo): its last
+# business date is yesterday there, its runs what the APIs would say now
+export demo_last=$(TZ=Asia/Tokyo date -d yesterday +%F)
+export demo_start=$(date -d "$demo_last - 29 days" +%F)
+export demo_night=$(date -d "$demo_start + 21 days" +%F)
 exec pg_virtualenv -v 15 "${kant_pg_opts[@]}" \
 	-o "shared_preload_libraries=pg_cron" -o "cron.database_name=postgres" \
 	-o "cron.use_background_workers=on" -o "max_worker_processes=16" \
 	bash -c '
 		set -euo pipefail
 		urls=$(mktemp -u)
-		/usr/bin/python3 test/fakes/serve.py "$urls" &
+		/usr/bin/python3 test/fakes/serve.py "$urls" "$demo_start" &
 		fakes=$!
 		trap "kill $fakes 2>/dev/null || true" EXIT
 		for i in $(seq 1 50); do [ -s "$urls" ] && break; sleep 0.2; done
@@ -34,10 +39,10 @@ exec pg_virtualenv -v 15 "${kant_pg_opts[@]}" \
 		echo
 		psql -X -q -f examples/demo/summary.sql
 		echo
-		psql -X -q -f examples/demo/slo.sql
+		psql -X -q -v start="$demo_start" -v last="$demo_last" -f examples/demo/slo.sql
 		echo
 		echo "== fake Slack incoming webhook at ${slack_url%/*}/..."
-		psql -X -q -v slack_url="$slack_url" -f examples/demo/alerts.sql
+		psql -X -q -v slack_url="$slack_url" -v start="$demo_start" -v last="$demo_last" -v night="$demo_night" -f examples/demo/alerts.sql
 		echo "== the fake Slack says: $(/usr/bin/python3 -c "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())" "${slack_url%%/services/*}/received")"
 		echo
 		psql -X -q -f examples/demo/tonight.sql

@@ -13,6 +13,7 @@ packages=(
 	libcurl4-openssl-dev
 	python3 python3-psycopg2 python3-botocore
 	openjdk-17-jdk-headless libpostgresql-jdbc-java python3-jsonschema python3-yaml
+	faketime
 )
 for group in "$@"; do
 	case "$group" in

@@ -2,9 +2,11 @@
 # KANT_DESTDIR (make test KANT_DESTDIR=/some/dir) installs kant there instead of
 # into the server's directories (no root needed) and points the server at it
 # with Debian's extension_destdir and dynamic_library_path.
-kant_pg_opts=()
+# The fakes (Glue, Airflow, Slack) listen on loopback, which kant refuses by
+# default (kant.allowed_hosts = '*': public addresses only).
+kant_pg_opts=(-o "kant.allowed_hosts=*, 127.0.0.1")
 if [ -n "${KANT_DESTDIR:-}" ]; then
 	kant_destdir=$(cd "$KANT_DESTDIR" && pwd)
-	kant_pg_opts=(-o "extension_destdir=$kant_destdir"
+	kant_pg_opts+=(-o "extension_destdir=$kant_destdir"
 		-o "dynamic_library_path=$kant_destdir$(pg_config --pkglibdir):$(pg_config --pkglibdir)")
 fi

@@ -4,7 +4,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/harness/pgopts.sh
-exec pg_virtualenv -v 15 "${kant_pg_opts[@]}" \
+# KANT_FAKETIME moves the clock of the clients too (the server's: suites.sh)
+faketime=()
+if [ -n "${KANT_FAKETIME:-}" ]; then
+	faketime=(faketime -f "$KANT_FAKETIME")
+fi
+exec "${faketime[@]}" pg_virtualenv -v 15 "${kant_pg_opts[@]}" \
 	-o "shared_preload_libraries=pg_cron" \
 	-o "cron.database_name=postgres" \
 	-o "max_locks_per_transaction=256" \

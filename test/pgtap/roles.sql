@@ -1,8 +1,10 @@
--- pgTAP: the reader / writer / admin grants the README shows are enough, and no more
+-- pgTAP: the reader / writer / admin grants the README shows are enough, and no more;
+-- every documented role against every secret
 BEGIN;
-SELECT plan(30);
+SELECT plan(56);
 
 -- exactly the README's grants
+-- BI tools read the views
 CREATE ROLE kant_reader NOLOGIN;
 GRANT USAGE ON SCHEMA kant TO kant_reader;
 GRANT SELECT ON kant.runs, kant.current_runs, kant.runs_by_business_date,
@@ -13,6 +15,7 @@ GRANT EXECUTE ON FUNCTION kant.slo_attainment(text, integer, date),
 -- BI queries fetch many rows cheaply: JIT compilation would cost more than it saves
 ALTER ROLE kant_reader SET jit = off;
 
+-- collectors and Composer callbacks write through the functions only
 CREATE ROLE kant_writer NOLOGIN;
 GRANT USAGE ON SCHEMA kant TO kant_writer;
 GRANT EXECUTE ON FUNCTION
@@ -23,6 +26,7 @@ GRANT EXECUTE ON FUNCTION
     kant.report_run(text, text, text, text, date, integer, timestamptz, timestamptz, text, timestamptz, jsonb)
   TO kant_writer;
 
+-- the platform team configures through the functions and reads everything but the secrets
 CREATE ROLE kant_admin NOLOGIN IN ROLE kant_reader, kant_writer;
 GRANT EXECUTE ON FUNCTION
     kant.add_system(text, text, text, text, text, text, integer, time, text, text, text),
@@ -40,7 +44,7 @@ GRANT EXECUTE ON FUNCTION
     kant.schedule_slo_refresh(text),
     kant.unschedule_slo_refresh(),
     kant.set_endpoint(text, text, text, integer, interval, interval, interval),
-    kant.set_credentials(text, text, text, text, boolean),
+    kant.set_credentials(text, text, text, text, boolean, boolean),
     kant.collect_glue(text),
     kant.collect_airflow(text),
     kant.schedule_collection(text, text),
@@ -48,7 +52,7 @@ GRANT EXECUTE ON FUNCTION
     kant.set_dependency(text, text[]),
     kant.set_job_retries(text, integer),
     kant.set_alerting(interval, interval, interval, double precision, interval, interval, integer, integer, integer),
-    kant.set_channel(text, text, boolean, interval),
+    kant.set_channel(text, text, boolean, interval, boolean),
     kant.drop_channel(text),
     kant.add_route(text, text, text, text, text),
     kant.drop_route(integer),
@@ -58,7 +62,7 @@ GRANT EXECUTE ON FUNCTION
     kant.run_checks(timestamptz),
     kant.schedule_checks(text, text),
     kant.unschedule_checks(),
-    kant._post_json(text[], text[]),
+    kant._deliver_round(timestamptz, double precision),
     kant.create_gate(text, text, text[], text, text, interval, text, text, text),
     kant.drop_gate(text),
     kant.trigger_ready_gates(boolean),
@@ -70,11 +74,15 @@ GRANT EXECUTE ON FUNCTION
     kant.schedule_recovery(text),
     kant.unschedule_recovery()
   TO kant_admin;
--- delivery runs as its caller (a procedure that commits cannot be SECURITY DEFINER)
+-- delivery runs as its caller (a procedure that commits cannot be SECURITY DEFINER);
+-- each round is kant._deliver_round(), which reads the webhooks itself
 GRANT EXECUTE ON PROCEDURE kant.deliver_notifications(double precision) TO kant_admin;
-GRANT SELECT, UPDATE, DELETE ON ALL TABLES IN SCHEMA kant TO kant_admin;
-GRANT INSERT ON kant.holiday TO kant_admin;
+GRANT SELECT ON ALL TABLES IN SCHEMA kant TO kant_admin;
+REVOKE SELECT ON kant.credential, kant.channel FROM kant_admin;   -- the secrets
+GRANT INSERT, DELETE ON kant.holiday TO kant_admin;
 
+-- the superuser lets kant read secret files from one directory
+SET LOCAL kant.secret_directory = '/etc/kant-secrets';
 -- admin configures
 SET LOCAL ROLE kant_admin;
 SELECT lives_ok($$SELECT kant.add_system('hegel', 'glue', 'Asia/Tokyo')$$, 'admin adds a system');
@@ -86,10 +94,35 @@ SELECT lives_ok($$SELECT kant.set_schedule('hegel', 'cron(0 17 * * ? *)', job =>
   'admin sets a schedule');
 SELECT lives_ok($$SELECT kant.create_slo('hegel_nightly', '04:00', pipeline => 'nightly')$$, 'admin creates an SLO');
 SELECT lives_ok($$SELECT kant.set_channel('ops', 'https://hooks.slack.com/services/T/B/secret')$$, 'admin adds a Slack channel');
+SELECT lives_ok($$SELECT kant.set_credentials('hegel', 'AKIAEXAMPLE', 'the-secret-key')$$, 'admin sets credentials');
 SELECT lives_ok($$SELECT kant.add_route('ops')$$, 'admin routes alerts');
 SELECT lives_ok($$SELECT kant.silence('maintenance', '1 hour', system => 'hegel')$$, 'admin silences');
 SELECT lives_ok($$SELECT * FROM kant.run_checks()$$, 'admin runs the checks');
 SELECT lives_ok($$SELECT kant.create_gate('socrates_daily', pipeline => 'nightly')$$, 'admin creates a gate');
+SELECT is((SELECT webhook FROM kant.channels WHERE name = 'ops'), 'https://hooks.slack.com/…',
+  'admin sees a channel''s host, not its URL');
+-- ... and reaches no secret, and changes nothing but through the functions
+SELECT throws_ok($$SELECT secret FROM kant.credential$$, '42501', NULL, 'admin cannot read credentials');
+SELECT throws_ok($$SELECT system_id FROM kant.credential$$, '42501', NULL, 'admin cannot read any column of kant.credential');
+SELECT throws_ok($$SELECT webhook_url FROM kant.channel$$, '42501', NULL, 'admin cannot read webhook URLs');
+SELECT throws_ok($$UPDATE kant.gate SET condition = 'pg_catalog.textregexeq(text,text)'::regprocedure$$, '42501', NULL,
+  'admin cannot change a gate''s condition behind kant''s checks');
+SELECT throws_ok($$UPDATE kant.system SET endpoint = 'http://169.254.169.254/'$$, '42501', NULL,
+  'admin cannot set an endpoint behind kant''s checks');
+SELECT throws_ok($$UPDATE kant.channel SET webhook_url = 'http://127.0.0.1/'$$, '42501', NULL, 'admin cannot rewrite a webhook');
+SELECT throws_ok($$SELECT * FROM kant._post_channels(ARRAY['ops'], ARRAY['{}'])$$, '42501', NULL,
+  'admin cannot post to a channel directly');
+SELECT throws_ok($$SELECT kant.http_get('http://169.254.169.254/latest/meta-data/')$$, '42501', NULL,
+  'admin cannot make the server fetch a URL');
+SELECT throws_ok($$SELECT * FROM kant._airflow_post('hegel', 'x', '{}')$$, '42501', NULL, 'admin cannot post to Airflow directly');
+SELECT throws_ok($$SELECT * FROM kant._glue_call('hegel', 'StartJobRun', '{}')$$, '42501', NULL, 'admin cannot call Glue directly');
+SELECT throws_ok($$SELECT kant.set_credentials('hegel', 'PGUSER', 'PGDATA', from_env => true)$$, '42501', NULL,
+  'admin cannot send the server''s PGDATA as a password (kant.allowed_env_prefixes)');
+SELECT throws_ok($$SELECT kant.set_credentials('hegel', 'x', '../../../etc/passwd', from_file => true)$$, '22023', NULL,
+  'admin cannot name a file outside kant.secret_directory');
+SELECT throws_ok($$SET kant.allowed_hosts = '*, 169.254.0.0/16'$$, '42501', NULL, 'admin cannot widen kant.allowed_hosts');
+SELECT throws_ok($$SET kant.allowed_env_prefixes = ''$$, '42501', NULL, 'admin cannot widen kant.allowed_env_prefixes');
+SELECT throws_ok($$SET kant.secret_directory = '/'$$, '42501', NULL, 'admin cannot set kant.secret_directory');
 RESET ROLE;
 
 -- writer ingests, through the functions only (logged in as the writer)
@@ -103,6 +136,8 @@ SELECT lives_ok($$SELECT kant.report_run(system => 'hegel', job => 'export_users
 SELECT throws_ok($$SELECT count(*) FROM kant.job_run$$, '42501', NULL, 'writer cannot read tables');
 SELECT throws_ok($$DELETE FROM kant.job_run$$, '42501', NULL, 'writer cannot write tables directly');
 SELECT throws_ok($$SELECT kant.add_system('x', 'glue')$$, '42501', NULL, 'writer cannot configure');
+SELECT throws_ok($$SELECT secret FROM kant.credential$$, '42501', NULL, 'writer cannot read credentials');
+SELECT throws_ok($$SELECT webhook_url FROM kant.channel$$, '42501', NULL, 'writer cannot read webhook URLs');
 RESET SESSION AUTHORIZATION;
 
 -- reader reads the views, nothing else
@@ -115,11 +150,43 @@ SELECT lives_ok($$SELECT * FROM kant.bi_run_timeline, kant.bi_slo_daily, kant.bi
 SELECT lives_ok($$SELECT * FROM kant.slo_attainment('hegel_nightly')$$, 'reader reads attainment');
 SELECT lives_ok($$SELECT * FROM kant.bi_alert_daily, kant.open_alerts LIMIT 1$$, 'reader reads the alerts');
 SELECT throws_ok($$SELECT webhook_url FROM kant.channel$$, '42501', NULL, 'reader cannot read webhook URLs');
+SELECT throws_ok($$SELECT secret FROM kant.credential$$, '42501', NULL, 'reader cannot read credentials');
+SELECT throws_ok($$SELECT * FROM kant.channels$$, '42501', NULL, 'reader cannot list channels');
 SELECT throws_ok($$SELECT * FROM kant.run_checks()$$, '42501', NULL, 'reader cannot run the checks');
 SELECT lives_ok($$SELECT kant.kant_gate_ready('socrates_daily', '2024-11-24')$$, 'reader asks a gate (Composer''s sensor)');
 SELECT throws_ok($$SELECT * FROM kant.trigger_ready_gates()$$, '42501', NULL, 'reader cannot trigger');
 SELECT throws_ok($$SELECT kant.create_slo('x', '04:00', pipeline => 'nightly')$$, '42501', NULL, 'reader cannot define SLOs');
 RESET ROLE;
+
+-- every secret, against every documented role: no column of kant.credential,
+-- no webhook URL, and no function that reads them or posts is within reach
+SELECT is_empty($$
+  SELECT r.rolname, t.t FROM pg_roles r, unnest(ARRAY['kant.credential', 'kant.channel']) t(t)
+  WHERE r.rolname IN ('kant_reader', 'kant_writer', 'kant_admin')
+    AND (has_table_privilege(r.rolname, t.t, 'SELECT, UPDATE, INSERT, DELETE')
+         OR has_any_column_privilege(r.rolname, t.t, 'SELECT, UPDATE, INSERT'))$$,
+  'no documented role reads or writes a table holding secrets');
+SELECT is_empty($$
+  SELECT r.rolname, p.oid::regprocedure FROM pg_roles r, pg_proc p
+  WHERE r.rolname IN ('kant_reader', 'kant_writer', 'kant_admin')
+    AND p.pronamespace = 'kant'::regnamespace
+    AND p.proname IN ('_post_channels', '_post_json', '_call_condition', '_check_condition', '_secret_check',
+                      '_raise_quietly', '_airflow_post', '_glue_call', 'http_get', 'http_fetch')
+    AND has_function_privilege(r.rolname, p.oid, 'EXECUTE')$$,
+  'no documented role may call what reads secrets, posts, fetches URLs or runs user code as another role');
+SELECT is_empty($$
+  SELECT c.relname, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+  WHERE c.relnamespace = 'kant'::regnamespace AND c.relkind = 'v'
+    AND a.attname IN ('secret', 'session_token', 'principal', 'webhook_url')$$,
+  'no view shows a secret column');
+SELECT is_empty($$
+  SELECT r.rolname, c.relname FROM pg_roles r, pg_class c
+  WHERE r.rolname IN ('kant_reader', 'kant_writer', 'kant_admin')
+    AND c.relnamespace = 'kant'::regnamespace AND c.relkind = 'r' AND c.relname <> 'holiday'
+    AND has_table_privilege(r.rolname, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')$$,
+  'no documented role writes kant''s tables directly (holidays aside): configuration goes through the checks');
+SELECT is((SELECT count(*)::integer FROM kant.credential WHERE secret = 'the-secret-key'), 1,
+  'the credential the admin set is there (for the owner only)');
 
 -- the batch is recorded as the writer's, not as the functions' owner
 SELECT is((SELECT received_by FROM kant.ingest_batch ORDER BY batch_id LIMIT 1), 'kant_writer',

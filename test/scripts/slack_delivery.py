@@ -64,7 +64,7 @@ def main():
     tap(gaps and min(gaps) >= 0.95, "at most one message a second per webhook (gaps %s s)"
         % ", ".join("%.2f" % g for g in gaps))
     keys = [m["payload"]["blocks"][-1]["elements"][0]["text"] for m in got]
-    tap([r[4] for r in rows] == sorted(r[4] for r in rows) and all("failure/etl/job" in k for k in keys)
+    tap([r[4] for r in rows] == sorted(r[4] for r in rows) and all("failure/job:" in k for k in keys)
         and [k.split(" · ")[1] for k in keys] == [r[4] for r in rows],
         "in order per channel; each message has text, blocks and its alert key: %s" % got[0]["payload"]["text"])
     heads = slack.requests[-1]["headers"]

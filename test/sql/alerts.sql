@@ -74,9 +74,10 @@ SELECT * FROM pg_temp.run('2026-11-21', '01:55');   -- load missing: folded, no 
 SELECT * FROM pg_temp.news();
 SELECT kind, job, business_date, folded_into, summary FROM kant.open_alerts ORDER BY alert_id;
 SELECT payload->>'text' AS text, jsonb_path_query_array(payload, '$.blocks[*].type') AS blocks
-FROM kant.notification WHERE alert_key = 'failure/etl/extract/2026-11-21' ORDER BY notification_id LIMIT 1;
+FROM kant.notification n JOIN kant.alert a USING (alert_id)
+WHERE a.kind = 'failure' AND a.business_date = '2026-11-21' ORDER BY notification_id LIMIT 1;
 SELECT kant._slack_message(alert_id, 'reminder')->>'text' AS reminder_lists_the_blocked
-FROM kant.alert WHERE alert_key = 'failure/etl/extract/2026-11-21';
+FROM kant.alert WHERE kind = 'failure' AND business_date = '2026-11-21';
 SELECT * FROM pg_temp.run('2026-11-21', '02:05');   -- rerun running: resolved; load waits on it
 SELECT * FROM pg_temp.news();
 SELECT alert_key, status, resolution FROM kant.alert WHERE business_date = '2026-11-21' ORDER BY alert_id;
@@ -163,9 +164,11 @@ SELECT kant.set_schedule('comp', '30 4 * * *', job => j, grace => '20 minutes', 
 FROM unnest(ARRAY['daily.extract', 'daily.load']) AS j;
 -- business date 2026-11-25 (logical date 11-25 04:30 JST) is in progress at 11-26 05:00 JST:
 -- extract's second try runs, load has not started: nothing is wrong
-SELECT alert_key, summary FROM kant.check_conditions('2026-11-26 05:00+09') WHERE alert_key LIKE '%/comp/%' ORDER BY 1;
+SELECT alert_key, summary FROM kant.check_conditions('2026-11-26 05:00+09')
+WHERE system_id = (SELECT system_id FROM kant.system WHERE name = 'comp') ORDER BY 1;
 -- business date 2026-11-26: no DAG run at all by 11-27 05:00 JST: one alert for the DAG
-SELECT alert_key, summary FROM kant.check_conditions('2026-11-27 05:00+09') WHERE alert_key LIKE '%/comp/%' ORDER BY 1;
+SELECT alert_key, summary FROM kant.check_conditions('2026-11-27 05:00+09')
+WHERE system_id = (SELECT system_id FROM kant.system WHERE name = 'comp') ORDER BY 1;
 
 -- the views
 SELECT day, kind, severity, system, slo, alerts, resolved, notified, folded_or_silenced, messages
@@ -173,6 +176,23 @@ FROM kant.bi_alert_daily ORDER BY day, kind, system;
 SELECT channel, event, status FROM kant.notification_outbox ORDER BY notification_id LIMIT 3;
 -- the secret is nowhere but in kant.channel
 SELECT count(*) AS leaks FROM kant.notification WHERE payload::text LIKE '%secret%';
+
+-- 7. run data reaches Slack escaped the way Slack asks (& < > as entities):
+-- an error message cannot mention @channel or disguise a link
+SELECT kant.configure_job('etl', 'copy <a> & b') > 0 AS configured;
+SELECT (kant.report_run('etl', 'copy <a> & b', 'evil-25', 'failed', '2026-11-25', 1,
+        '2026-11-25 01:00+09', '2026-11-25 01:05+09',
+        error_message => '<!channel> disk full, see <https://evil.example|https://console.aws.amazon.com>')).inserted;
+SELECT * FROM pg_temp.run('2026-11-25', '01:10');
+SELECT n.channel, n.payload->>'text' AS text
+FROM kant.notification n JOIN kant.alert a USING (alert_id) JOIN kant.job j USING (job_id)
+WHERE j.name = 'copy <a> & b' ORDER BY n.notification_id;
+SELECT v #>> '{}' AS mrkdwn
+FROM kant.notification n JOIN kant.alert a USING (alert_id) JOIN kant.job j USING (job_id),
+     jsonb_path_query(n.payload, 'strict $.blocks[*].**.text') v
+WHERE j.name = 'copy <a> & b' AND jsonb_typeof(v) = 'string' ORDER BY 1;
+SELECT count(*) AS unescaped FROM kant.notification
+WHERE payload::text ~ '<!channel>|<https://evil|copy <a>';
 
 -- bad input: clear errors
 SELECT kant.silence('', '1 hour');

@@ -41,3 +41,27 @@ WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'kant')
 EXCEPT SELECT obj FROM updated;
 SELECT version FROM pg_available_extension_versions WHERE name = 'kant' ORDER BY version;
+
+-- 0.5.0 -> 0.6.0 keeps what a team set up: a gate's condition (a name
+-- resolved at each call, run as kant's owner) becomes the function's OID, run
+-- as its owner; one that no longer resolves keeps the gate closed; open
+-- alerts keep their identity under keys made of ids
+DROP EXTENSION kant CASCADE;
+CREATE EXTENSION kant VERSION '0.5.0';
+CREATE FUNCTION public.upg_dq_ok(gate text, business_date date) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+SELECT kant.add_system('etl', 'manual', 'UTC') > 0 AS added;
+SELECT kant.configure_job('etl', 'extract', pipeline => 'p') > 0 AS configured;
+SELECT kant.create_gate('with_dq', pipeline => 'p', condition => 'public.upg_dq_ok') > 0 AS gate,
+       kant.create_gate('with_lost', pipeline => 'p', condition => 'public.upg_dq_ok') > 0 AS gate2;
+UPDATE kant.gate SET condition = 'public.no_longer_there' WHERE name = 'with_lost';
+SELECT (kant.report_run('etl', 'extract', 'r1', 'failed', '2026-03-01', 1, '2026-03-01 01:00+00', '2026-03-01 01:05+00')).inserted;
+SELECT open_now FROM kant.run_checks('2026-03-01 02:00+00');
+SELECT alert_key FROM kant.alert;
+ALTER EXTENSION kant UPDATE TO '0.6.0';
+SELECT name, condition, condition_role FROM kant.gate ORDER BY name;
+SELECT (kant.report_run('etl', 'extract', 'r1', 'succeeded', '2026-03-01', 1, '2026-03-01 01:00+00', '2026-03-01 01:06+00')).inserted IS NOT NULL AS reported;
+SELECT kant.kant_gate_ready('with_dq', '2026-03-01') AS ready;
+SELECT kant.kant_gate_ready('with_lost', '2026-03-01') AS ready;
+SELECT alert_key = kant._alert_key('failure', 'job', job_id, business_date) AS rekeyed, status FROM kant.alert;
+SELECT opened, resolved FROM kant.run_checks('2026-03-01 02:10+00');
+DROP FUNCTION public.upg_dq_ok(text, date);

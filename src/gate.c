@@ -1,0 +1,147 @@
+/*
+ * gate.c
+ *	  A gate's condition: a user's function f(gate text, business_date date)
+ *	  RETURNS boolean that kant.kant_gate_ready() calls.  The gate functions
+ *	  run as the extension's owner (SECURITY DEFINER); the condition must not.
+ *	  It runs as the role that defined the gate, under
+ *	  SECURITY_RESTRICTED_OPERATION (no SET ROLE, no temporary objects), the
+ *	  way PostgreSQL runs an index expression as the table's owner.
+ *
+ * A gate keeps the function's OID, never a name to resolve later.  Defining
+ * it, and every call, require that the role may execute the function and
+ * that the function's owner holds every privilege of that role: the owner
+ * can change the function's body at any time, so running it as a role with
+ * more rights than its owner would hand the owner those rights.
+ */
+#include "kant.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+
+/*
+ * kant._outer_role(): the role a SECURITY DEFINER function of kant was
+ * called by from the outside (the session's role after SET ROLE), which
+ * current_user no longer tells inside it.
+ */
+PG_FUNCTION_INFO_V1(kant_outer_role);
+Datum
+kant_outer_role(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_OID(GetOuterUserId());
+}
+
+/* Raise unless role may run fn as a gate condition. */
+static void
+check_condition(Oid fn, Oid role, bool defining)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Form_pg_proc p;
+	char	   *name;
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("the condition function of the gate (OID %u) no longer exists", fn),
+				 errhint("Drop the gate and create it again with a condition that exists; "
+						 "until then it stays closed.")));
+	p = (Form_pg_proc) GETSTRUCT(tup);
+	name = format_procedure(fn);
+	owner = p->proowner;
+	if (p->prorettype != BOOLOID || p->pronargs != 2 ||
+		p->proargtypes.values[0] != TEXTOID || p->proargtypes.values[1] != DATEOID ||
+		p->prokind != PROKIND_FUNCTION || p->proretset)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("gate condition %s is not a function (text, date) returning boolean", name)));
+	if (isAnyTempNamespace(p->pronamespace))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gate condition %s is a temporary function", name),
+				 errhint("A gate outlives the session: create the function in a schema of your own.")));
+	ReleaseSysCache(tup);
+	if (!OidIsValid(role) || !SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(role)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the role that defined the gate's condition no longer exists"),
+				 errhint("Drop the gate and create it again.")));
+	if (pg_proc_aclcheck(fn, role, ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" may not execute gate condition %s",
+						GetUserNameFromId(role, false), name)));
+	if (!has_privs_of_role(owner, role))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("gate condition %s is owned by \"%s\", who does not hold the privileges of \"%s\"",
+						name, GetUserNameFromId(owner, false), GetUserNameFromId(role, false)),
+				 errdetail("A condition runs as the role that defines the gate; its owner could "
+						   "change it to act with that role's rights."),
+				 errhint(defining ? "Use a function you own, or define the gate as its owner." :
+						 "Drop the gate and create it again as the function's owner.")));
+}
+
+/*
+ * kant._check_condition(fn, role): raise unless the gate may use it (for
+ * kant.create_gate).
+ */
+PG_FUNCTION_INFO_V1(kant_check_condition);
+Datum
+kant_check_condition(PG_FUNCTION_ARGS)
+{
+	check_condition(PG_GETARG_OID(0), PG_GETARG_OID(1), true);
+	PG_RETURN_VOID();
+}
+
+/*
+ * kant._call_condition(fn, role, gate, business_date): fn(gate, date) run as
+ * role, restricted; NULL counts as false.
+ */
+PG_FUNCTION_INFO_V1(kant_call_condition);
+Datum
+kant_call_condition(PG_FUNCTION_ARGS)
+{
+	Oid			fn = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
+	Oid			role = PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1);
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	FmgrInfo	flinfo;
+	LOCAL_FCINFO(call, 2);
+	Datum		result;
+
+	check_condition(fn, role, false);
+	fmgr_info(fn, &flinfo);
+	InitFunctionCallInfoData(*call, &flinfo, 2, InvalidOid, NULL, NULL);
+	call->args[0].value = PG_GETARG_DATUM(2);
+	call->args[0].isnull = PG_ARGISNULL(2);
+	call->args[1].value = PG_GETARG_DATUM(3);
+	call->args[1].isnull = PG_ARGISNULL(3);
+
+	/*
+	 * The role's rights and nothing more; a search_path of the catalog only,
+	 * as for index expressions (the function names what it uses or sets its
+	 * own).  Both are undone by the error path's transaction cleanup too.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	result = FunctionCallInvoke(call);
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	PG_RETURN_BOOL(!call->isnull && DatumGetBool(result));
+}
