@@ -71,7 +71,8 @@ port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0
 "${run[@]}" "$bindir/initdb" -D "$work/data" -U postgres --auth=trust --no-sync >/dev/null
 asan_opts="detect_leaks=0:detect_stack_use_after_return=0:quarantine_size_mb=16:halt_on_error=1"
 ubsan_opts="print_stacktrace=1:halt_on_error=1"
-"${run[@]}" env LD_PRELOAD="$libasan:$work/asan_first.so:$libubsan" ASAN_OPTIONS="$asan_opts" UBSAN_OPTIONS="$ubsan_opts" \
+"${run[@]}" env "${kant_server_env[@]}" LD_PRELOAD="$libasan:$work/asan_first.so:$libubsan" \
+	ASAN_OPTIONS="$asan_opts" UBSAN_OPTIONS="$ubsan_opts" \
 	"$bindir/postgres" -D "$work/data" -p "$port" -k "$work" -c listen_addresses=localhost \
 	-c fsync=off -c jit=off -c shared_preload_libraries=pg_cron -c cron.database_name=postgres \
 	-c max_locks_per_transaction=256 "${pg_opts[@]}" >"$work/postmaster.log" 2>&1 &
@@ -92,7 +93,7 @@ done
 # needs it), or the command given (test/harness/sanitize.sh psql -f probe.sql)
 [ $# -gt 0 ] || set -- test/harness/suites.sh
 rc=0
-PGHOST=localhost PGPORT=$port PGUSER=postgres PGDATABASE=postgres KANT_TIME_FACTOR=3 \
+KANT_OWN_SERVER=1 PGHOST=localhost PGPORT=$port PGUSER=postgres PGDATABASE=postgres KANT_TIME_FACTOR=3 \
 	"$@" 2>&1 | tee "$work/suite.log" || rc=$?
 stop fast
 trap - EXIT
