@@ -93,7 +93,7 @@ done
 # needs it), or the command given (test/harness/sanitize.sh psql -f probe.sql)
 [ $# -gt 0 ] || set -- test/harness/suites.sh
 rc=0
-KANT_OWN_SERVER=1 PGHOST=localhost PGPORT=$port PGUSER=postgres PGDATABASE=postgres KANT_TIME_FACTOR=3 \
+KANT_OWN_SERVER=1 KANT_SERVER_LOG=$work/postmaster.log PGHOST=localhost PGPORT=$port PGUSER=postgres PGDATABASE=postgres KANT_TIME_FACTOR=3 \
 	"$@" 2>&1 | tee "$work/suite.log" || rc=$?
 stop fast
 trap - EXIT
