@@ -3,8 +3,8 @@ EXTENSION = kant
 EXTVERSION = 0.6.0
 MODULE_big = kant
 OBJS = src/kant.o src/run_state.o src/jsonutil.o src/ingest.o src/cron.o \
-       src/glue.o src/airflow.o src/openlineage.o src/report.o src/slo.o src/http.o src/collect.o src/alert.o \
-       src/secrets.o src/gate.o
+       src/cron_parse.o src/glue.o src/airflow.o src/openlineage.o src/report.o src/slo.o src/http.o \
+       src/collect.o src/alert.o src/secrets.o src/gate.o
 DATA = $(wildcard sql/kant--*.sql)
 PGFILEDESC = "kant - batch job run monitoring"
 
@@ -23,6 +23,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 src/*.o: src/kant.h src/http.h
+src/cron.o src/cron_parse.o: src/cron_parse.h
 
 # installing into the server's directories needs root; as a user, sudo.
 # KANT_DESTDIR=/some/dir installs there instead (no root) and the test server
@@ -35,7 +36,7 @@ else
 INSTALL_IT = $(SUDO) $(MAKE) install
 endif
 
-.PHONY: deps test demo bench valgrind
+.PHONY: deps test demo bench valgrind fuzz sanitize
 deps:
 	test/harness/deps.sh
 
@@ -60,3 +61,16 @@ valgrind: deps
 	$(MAKE) all
 	$(INSTALL_IT)
 	test/harness/valgrind.sh
+
+# libFuzzer targets test/fuzz/fuzz_*.c under ASan and UBSan, FUZZ_SECONDS each
+# (default 60; 0 replays the seed corpus once).  Not part of `make test`.
+fuzz:
+	test/harness/deps.sh fuzz
+	test/harness/fuzz.sh
+
+# kant.so built with ASan and UBSan (in a scratch copy of the tree), installed
+# into KANT_DESTDIR (default /tmp/kant-asan, never the server's directories),
+# and the whole suite against a server that preloads libasan.
+sanitize:
+	test/harness/deps.sh fuzz
+	test/harness/sanitize.sh

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages kant needs to build, test and demo, when missing.
 # Runs apt-get as root (CI) or through sudo; does nothing when all are present.
+# `deps.sh fuzz` adds what `make fuzz` and `make sanitize` need: clang 14 with
+# its libFuzzer and sanitizer runtimes (libclang-rt-14-dev), llvm-symbolizer.
 set -euo pipefail
 
 PG=15
@@ -13,6 +15,12 @@ packages=(
 	openjdk-17-jdk-headless libpostgresql-jdbc-java python3-jsonschema python3-yaml
 	faketime
 )
+for group in "$@"; do
+	case "$group" in
+		fuzz) packages+=(clang-14 libclang-rt-14-dev llvm-14) ;;
+		*) echo "deps.sh: unknown group $group" >&2; exit 2 ;;
+	esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

@@ -10,3 +10,8 @@ if [ -n "${KANT_DESTDIR:-}" ]; then
 	kant_pg_opts+=(-o "extension_destdir=$kant_destdir"
 		-o "dynamic_library_path=$kant_destdir$(pg_config --pkglibdir):$(pg_config --pkglibdir)")
 fi
+# The server's environment: variables the secret tests read (kant reads only
+# KANT_*).  suites.sh writes them into the pg_virtualenv cluster's
+# environment file; valgrind.sh and sanitize.sh start their server with them.
+kant_server_env=(KANT_TEST_AIRFLOW_USER=kant KANT_TEST_AIRFLOW_PASSWORD=s3cret-pw
+	PGDATA_NOT_A_SECRET_FOR_KANT=server-internal-value)

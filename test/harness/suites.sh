@@ -32,20 +32,22 @@ only=${1:-all}
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
-# The server's environment: variables the secret tests read (kant reads only
-# KANT_*), and with KANT_FAKETIME (e.g. '+400d' or '@2027-03-14 20:30:00') a
+# The server's environment: variables the secret tests read (kant_server_env,
+# pgopts.sh), and with KANT_FAKETIME (e.g. '+400d' or '@2027-03-14 20:30:00') a
 # clock moved by Debian's libfaketime, for the server and for every client.
-conf=${PG_CLUSTER_CONF_ROOT:-/etc/postgresql}/$PGVERSION/regress
-{
-	echo "KANT_TEST_AIRFLOW_USER = 'kant'"
-	echo "KANT_TEST_AIRFLOW_PASSWORD = 's3cret-pw'"
-	echo "PGDATA_NOT_A_SECRET_FOR_KANT = 'server-internal-value'"
-	if [ -n "${KANT_FAKETIME:-}" ]; then
-		echo "LD_PRELOAD = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'"
-		echo "FAKETIME = '$KANT_FAKETIME'"
-	fi
-} >>"$conf/environment"
-pg_ctlcluster "$PGVERSION" regress restart
+# KANT_OWN_SERVER=1: the caller started the server with them (sanitize.sh).
+if [ -z "${KANT_OWN_SERVER:-}" ]; then
+	. test/harness/pgopts.sh
+	conf=${PG_CLUSTER_CONF_ROOT:-/etc/postgresql}/$PGVERSION/regress
+	{
+		for kv in "${kant_server_env[@]}"; do echo "${kv%%=*} = '${kv#*=}'"; done
+		if [ -n "${KANT_FAKETIME:-}" ]; then
+			echo "LD_PRELOAD = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'"
+			echo "FAKETIME = '$KANT_FAKETIME'"
+		fi
+	} >>"$conf/environment"
+	pg_ctlcluster "$PGVERSION" regress restart
+fi
 if [ -n "${KANT_FAKETIME:-}" ]; then
 	echo "== the clock is moved: the server says $(psql -Atc "SELECT now()"), the clients $(date -Is)"
 fi

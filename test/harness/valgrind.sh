@@ -20,7 +20,7 @@ vg_opts=()
 for o in "${kant_pg_opts[@]}"; do [ "$o" = -o ] && vg_opts+=(-c) || vg_opts+=("$o"); done
 port=5432	# only a unix socket in $work: no clash with other servers
 "${run[@]}" "$bindir/initdb" -D "$work/data" -U postgres --no-sync >/dev/null
-"${run[@]}" bash -c "cd $work && valgrind --quiet --trace-children=yes --log-file=$work/vg.%p.log \
+"${run[@]}" bash -c "cd $work && env ${kant_server_env[*]@Q} valgrind --quiet --trace-children=yes --log-file=$work/vg.%p.log \
 	--leak-check=no --error-limit=no --num-callers=40 \
 	$bindir/postgres -D $work/data -p $port -k $work -c listen_addresses= \
 	-c autovacuum=off -c fsync=off -c jit=off \
