@@ -172,6 +172,10 @@ struct IngestState
  * revalidation; the extension OID check below also drops them in that case.
  */
 static Oid	plans_ext_oid = InvalidOid;
+static int	plans_columns = -1;	/* which 0.6.0 columns the plans write */
+
+#define HAS_RECORD_TEXT		0x01	/* kant.rejected.record_text */
+#define HAS_PAYLOAD_TEXT	0x02	/* kant.ingest_batch.payload_text */
 static SPIPlanPtr plan_insert;
 static SPIPlanPtr plan_update;
 static SPIPlanPtr plan_touch;
@@ -232,12 +236,33 @@ free_plans(void)
 	}
 }
 
+/*
+ * The columns 0.6.0 added, looked up at every call: the module serves older
+ * installations too, and ALTER EXTENSION UPDATE adds them under a live
+ * backend.
+ */
+static int
+kant_columns(void)
+{
+	Oid			ns = get_namespace_oid("kant", false);
+	Oid			rejected = get_relname_relid("rejected", ns);
+	Oid			batch = get_relname_relid("ingest_batch", ns);
+	int			cols = 0;
+
+	if (OidIsValid(rejected) && get_attnum(rejected, "record_text") != InvalidAttrNumber)
+		cols |= HAS_RECORD_TEXT;
+	if (OidIsValid(batch) && get_attnum(batch, "payload_text") != InvalidAttrNumber)
+		cols |= HAS_PAYLOAD_TEXT;
+	return cols;
+}
+
 static void
 prepare_plans(void)
 {
 	Oid			ext = get_extension_oid("kant", false);
+	int			cols = kant_columns();
 
-	if (ext == plans_ext_oid && plan_insert != NULL)
+	if (ext == plans_ext_oid && cols == plans_columns && plan_insert != NULL)
 		return;
 	free_plans();
 
@@ -275,20 +300,31 @@ prepare_plans(void)
 	}
 	{
 		Oid			t[] = {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, JSONBOID};
+		TEXTOID, TEXTOID, JSONBOID, TEXTOID};
 
-		plan_reject = prepare_plan(
+		/* $11: the text of a record jsonb cannot hold (0.6.0) */
+		plan_reject = prepare_plan((cols & HAS_RECORD_TEXT) ?
+			"INSERT INTO kant.rejected (batch_id, system_id, source, item_index, item_path,"
+			" sqlstate, reason, hint, field, record, record_text)"
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)" :
 			"INSERT INTO kant.rejected (batch_id, system_id, source, item_index, item_path,"
 			" sqlstate, reason, hint, field, record)"
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", 10, t);
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+			(cols & HAS_RECORD_TEXT) ? 11 : 10, t);
 	}
 	{
-		Oid			t[] = {TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, BYTEAOID, JSONBOID};
+		Oid			t[] = {TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, BYTEAOID, JSONBOID,
+		TEXTOID};
 
-		plan_batch_insert = prepare_plan(
+		/* $7: a text payload kept as text (0.6.0) */
+		plan_batch_insert = prepare_plan((cols & HAS_PAYLOAD_TEXT) ?
+			"INSERT INTO kant.ingest_batch (source, system_id, received_at, received_by,"
+			" payload_bytes, payload_sha256, payload, payload_text)"
+			" VALUES ($1, $2, $3, session_user, $4, $5, $6, $7) RETURNING batch_id" :
 			"INSERT INTO kant.ingest_batch (source, system_id, received_at, received_by,"
 			" payload_bytes, payload_sha256, payload)"
-			" VALUES ($1, $2, $3, session_user, $4, $5, $6) RETURNING batch_id", 6, t);
+			" VALUES ($1, $2, $3, session_user, $4, $5, $6) RETURNING batch_id",
+			(cols & HAS_PAYLOAD_TEXT) ? 7 : 6, t);
 	}
 	{
 		Oid			t[] = {INT8OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID};
@@ -371,6 +407,7 @@ prepare_plans(void)
 			" RETURNING r.job_id, r.business_date, o.business_date", 2, t, true);
 	}
 	plans_ext_oid = ext;
+	plans_columns = cols;
 }
 
 /*
@@ -487,17 +524,14 @@ source_kind(IngestSource source)
 }
 
 static void
-check_name(const char *what, const char *name)
+check_name(const char *name)
 {
 	if (name == NULL || name[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s name must not be empty", what),
+				 errmsg("system name must not be empty"),
 				 errhint("Pass the system name kant knows the scheduler by, e.g. 'hegel'.")));
-	if (strlen(name) > MAX_NAME_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_NAME_TOO_LONG),
-				 errmsg("%s name is longer than %d characters", what, MAX_NAME_LEN)));
+	check_system_argument(name);
 }
 
 static void
@@ -524,7 +558,7 @@ get_system(IngestState *st, const char *name)
 	int			attempt;
 	bool		ol = (st->source == SRC_OPENLINEAGE);
 
-	check_name("system", name);
+	check_name(name);
 	sys = hash_search(st->systems, name, HASH_ENTER, &found);
 	if (found)
 		return sys;
@@ -749,8 +783,17 @@ resolve_business_date(JobInfo *job, RunRecord *r, RecordError *err)
 						 "business date argument \"%s\" is not a date: %s",
 						 job->bd_argument,
 						 v->type == jbvString ?
-						 psprintf("\"%.*s\"", Min(v->val.string.len, 64), v->val.string.val) :
+						 psprintf("\"%s\"", clip_text(v->val.string.val, v->val.string.len, 64)) :
 						 json_type_name(v));
+				return false;
+			}
+			if (!kant_date_in_range(r->business_date))
+			{
+				rec_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, field,
+						 "kant accepts business dates from 1900 to 9999.",
+						 "business date argument \"%s\" is out of the range kant accepts: \"%s\"",
+						 job->bd_argument,
+						 clip_text(v->val.string.val, v->val.string.len, 64));
 				return false;
 			}
 			r->bd_source = BD_ARGUMENT;
@@ -946,8 +989,8 @@ ingest_begin(IngestSource source, const char *system_name, struct varlena *paylo
 static void
 log_batch(IngestState *st)
 {
-	Datum		args[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', 'n'};
 	bool		isnull;
 
 	if (st->batch_logged)
@@ -974,11 +1017,24 @@ log_batch(IngestState *st)
 		memcpy(VARDATA(b), digest, PG_SHA256_DIGEST_LENGTH);
 		args[3] = Int64GetDatum(VARSIZE_ANY_EXHDR(st->payload));
 		args[4] = PointerGetDatum(b);
-		if (kant_keep_payloads)
-			args[5] = st->payload_is_jsonb ? PointerGetDatum(st->payload) :
-				DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring((text *) st->payload)));
-		else
-			nulls[5] = 'n';
+		/* a text payload is kept as text: jsonb may not hold all of it */
+		nulls[5] = 'n';
+		if (kant_keep_payloads && st->payload_is_jsonb)
+		{
+			args[5] = PointerGetDatum(st->payload);
+			nulls[5] = ' ';
+		}
+		else if (kant_keep_payloads && (plans_columns & HAS_PAYLOAD_TEXT))
+		{
+			args[6] = PointerGetDatum(st->payload);
+			nulls[6] = ' ';
+		}
+		else if (kant_keep_payloads)
+		{
+			/* before 0.6.0: jsonb only */
+			args[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring((text *) st->payload)));
+			nulls[5] = ' ';
+		}
 	}
 	else
 		nulls[3] = nulls[4] = nulls[5] = 'n';
@@ -996,10 +1052,11 @@ ingest_record_context(IngestState *st)
 }
 
 static void
-store_reject(IngestState *st, RecordError *err, JsonbValue *raw, int index, SystemInfo *sys)
+store_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw_text,
+			 int raw_len, int index, SystemInfo *sys)
 {
-	Datum		args[10];
-	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		args[11];
+	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', 'n'};
 	char	   *path = err->field ? err->field : "$";
 
 	log_batch(st);
@@ -1023,6 +1080,11 @@ store_reject(IngestState *st, RecordError *err, JsonbValue *raw, int index, Syst
 		args[9] = JsonbPGetDatum(JsonbValueToJsonb(raw));
 	else
 		nulls[9] = 'n';
+	if (raw == NULL && raw_text != NULL)
+	{
+		args[10] = PointerGetDatum(cstring_to_text_with_len(raw_text, raw_len));
+		nulls[10] = ' ';
+	}
 	spi_exec(plan_reject, args, nulls, SPI_OK_INSERT);
 
 	if (st->rejected <= kant_max_warnings)
@@ -1037,10 +1099,11 @@ store_reject(IngestState *st, RecordError *err, JsonbValue *raw, int index, Syst
 }
 
 void
-ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw, int index)
+ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw_text,
+			  int raw_len, int index)
 {
 	st->received++;
-	store_reject(st, err, raw, index, st->system);
+	store_reject(st, err, raw, raw_text, raw_len, index, st->system);
 }
 
 /* A record that carries no run state (OpenLineage OTHER): counted, not stored. */
@@ -1541,7 +1604,7 @@ flush(IngestState *st)
 		if (!resolve_business_date(p->job, p->rec, &err))
 		{
 			p->job = NULL;
-			store_reject(st, &err, p->raw, p->index, p->sys);
+			store_reject(st, &err, p->raw, NULL, 0, p->index, p->sys);
 		}
 	}
 
@@ -1774,7 +1837,6 @@ ingest_payload(FunctionCallInfo fcinfo, const IngestSpec *spec)
 	bool		is_jsonb;
 	PayloadList pl;
 	IngestState *st;
-	int			i;
 
 	if ((has_system && PG_ARGISNULL(0)) || PG_ARGISNULL(parg))
 		ereport(ERROR,
@@ -1789,24 +1851,50 @@ ingest_payload(FunctionCallInfo fcinfo, const IngestSpec *spec)
 
 	st = ingest_begin(spec->source, system, payload, is_jsonb);
 	if (spec->prepare)
-		spec->prepare(st, &pl);
-	for (i = 0; i < pl.count; i++)
 	{
-		MemoryContext old = MemoryContextSwitchTo(ingest_record_context(st));
+		spec->prepare(st, &pl);
+		payload_rewind(&pl);
+	}
+	for (;;)
+	{
+		/*
+		 * Each record in a context of its own: a merged record stays until
+		 * the flush resets the flush context; a rejected or skipped one goes
+		 * at once, so a payload of bad records does not pile up.
+		 */
+		MemoryContext rcxt = AllocSetContextCreate(ingest_record_context(st),
+												   "kant record", ALLOCSET_SMALL_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(rcxt);
 		RecordError err = {0};
-		char	   *path;
-		JsonbValue *v = record_at(&pl, i, &path, &err);
-		RunRecord  *r = palloc0(sizeof(RunRecord));
-		RecordOutcome outcome = err.failed ? RECORD_REJECT :
-			spec->parse(st, v, path, r, &err);
+		PayloadRecord rec;
+		RunRecord  *r;
+		RecordOutcome outcome;
 
+		if (!payload_next(&pl, &rec, &err))
+		{
+			MemoryContextSwitchTo(old);
+			MemoryContextDelete(rcxt);
+			break;
+		}
+		r = palloc0(sizeof(RunRecord));
+		outcome = err.failed ? RECORD_REJECT : spec->parse(st, rec.value, rec.path, r, &err);
 		if (outcome == RECORD_REJECT || err.failed)
-			ingest_reject(st, &err, v, i);
+		{
+			ingest_reject(st, &err, rec.value, rec.text, rec.len, rec.index);
+			MemoryContextSwitchTo(old);
+			MemoryContextDelete(rcxt);
+		}
 		else if (outcome == RECORD_SKIP)
+		{
 			ingest_skip(st);
+			MemoryContextSwitchTo(old);
+			MemoryContextDelete(rcxt);
+		}
 		else
-			ingest_add(st, r, v, i);
-		MemoryContextSwitchTo(old);
+		{
+			MemoryContextSwitchTo(old);
+			ingest_add(st, r, rec.value, rec.index);
+		}
 	}
 	return ingest_finish(st, fcinfo);
 }

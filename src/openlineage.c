@@ -36,14 +36,26 @@ dig(JsonbContainer *o, const char *const *keys, int nkeys)
 	return o;
 }
 
+/*
+ * The event's job namespace, if kant can map it to a system: it names one
+ * (kant.system.ol_namespace, or a system registered on first sight), so it
+ * follows the rules of system names.  NULL with err set otherwise.
+ */
 static char *
-event_namespace(JsonbContainer *ev)
+event_namespace(JsonbContainer *ev, const char *path, RecordError *err)
 {
 	static const char *const job[] = {"job"};
 	JsonbContainer *j = dig(ev, job, 1);
-	RecordError err = {0};
+	char	   *job_path = json_path_key(path, "job");
 
-	return j ? json_get_string(j, "namespace", "$", true, &err) : NULL;
+	if (j == NULL)
+	{
+		rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, job_path,
+				 "A RunEvent has a run object (runId) and a job object (namespace, name).",
+				 "RunEvent has no \"job\" object");
+		return NULL;
+	}
+	return json_get_name(j, "namespace", job_path, true, NAME_SYSTEM, err);
 }
 
 /* returns false with err set, or with *skip set for OTHER events */
@@ -71,13 +83,11 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
 				 "RunEvent has no \"%s\" object", run == NULL ? "run" : "job");
 		return false;
 	}
-	r->external_id = json_get_string(run, "runId", run_path, true, err);
-	r->job_name = json_get_string(job, "name", job_path, true, err);
-	if (!json_get_timestamp(ev, "eventTime", path, true, &event_time, err))
+	r->external_id = json_get_name(run, "runId", run_path, true, NAME_ID, err);
+	r->job_name = json_get_name(job, "name", job_path, true, NAME_JOB, err);
+	if (err->failed)
 		return false;
-	if (err->failed ||
-		!check_id_length(r->external_id, json_path_key(run_path, "runId"), err) ||
-		!check_id_length(r->job_name, json_path_key(job_path, "name"), err))
+	if (!json_get_timestamp(ev, "eventTime", path, true, &event_time, err))
 		return false;
 
 	etype = json_get_string(ev, "eventType", path, false, err);
@@ -118,8 +128,9 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
 		{
 			int32		try_number;
 
-			if (json_get_int(ti, "try_number", json_path_key(fpath, "airflow.taskInstance"),
-							 false, &try_number, err) && try_number >= 0)
+			if (json_get_int_range(ti, "try_number",
+								   json_path_key(json_path_key(fpath, "airflow"), "taskInstance"),
+								   false, 0, KANT_MAX_ATTEMPT, &try_number, err))
 				r->attempt = try_number;
 		}
 		if (nt && json_get_timestamp(nt, "nominalStartTime",
@@ -141,42 +152,41 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
 	{
 		static const char *const keys[] = {"producer"};
 
-		r->details = pick_details(ev, keys, 1, NULL, NULL, 0);
+		r->details = pick_details(ev, keys, 1, NULL, NULL, 0, path, err);
 	}
-	return true;
-}
-
-/* a namespace kant can map to a system, or NULL */
-static char *
-usable_namespace(JsonbValue *rec)
-{
-	char	   *ns = event_namespace(rec->val.binary.data);
-
-	return (ns != NULL && ns[0] != '\0' && strlen(ns) <= 1000) ? ns : NULL;
+	return !err->failed;
 }
 
 /*
  * Before any record: the systems of all events, locked in one order, so
  * that two sessions with events of the same systems can not deadlock.
+ * Events whose namespace can not name a system are left for the main pass
+ * to quarantine.
  */
 static void
 lock_namespaces(IngestState *st, PayloadList *pl)
 {
 	MemoryContext outer = CurrentMemoryContext;
-	MemoryContext scratch = ingest_record_context(st);
+	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "kant namespaces",
+												  ALLOCSET_SMALL_SIZES);
 	List	   *names = NIL;
-	int			i;
 
-	for (i = 0; i < pl->count; i++)
+	for (;;)
 	{
 		MemoryContext old = MemoryContextSwitchTo(scratch);
 		RecordError err = {0};
-		char	   *path;
-		JsonbValue *v = record_at(pl, i, &path, &err);
-		char	   *ns = err.failed ? NULL : usable_namespace(v);
+		PayloadRecord rec;
+		char	   *ns = NULL;
 		ListCell   *lc;
 		bool		seen = false;
 
+		if (!payload_next(pl, &rec, &err))
+		{
+			MemoryContextSwitchTo(old);
+			break;
+		}
+		if (!err.failed)
+			ns = event_namespace(rec.value->val.binary.data, rec.path, &err);
 		MemoryContextSwitchTo(old);
 		foreach(lc, names)
 			if (ns && strcmp(lfirst(lc), ns) == 0)
@@ -185,24 +195,19 @@ lock_namespaces(IngestState *st, PayloadList *pl)
 			names = lappend(names, MemoryContextStrdup(outer, ns));
 		MemoryContextReset(scratch);
 	}
+	MemoryContextDelete(scratch);
 	ingest_lock_systems(st, names);
 }
 
 static RecordOutcome
 openlineage_record(IngestState *st, JsonbValue *rec, char *path, RunRecord *r, RecordError *err)
 {
-	char	   *ns = usable_namespace(rec);
+	char	   *ns = event_namespace(rec->val.binary.data, path, err);
 	bool		skip = false;
 
 	ingest_set_system(st, ns);
 	if (ns == NULL)
-	{
-		rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND,
-				 json_path_key(json_path_key(path, "job"), "namespace"),
-				 "kant maps a job namespace to a system (kant.system.ol_namespace).",
-				 "RunEvent job has no usable namespace");
 		return RECORD_REJECT;
-	}
 	if (!parse_run_event(rec->val.binary.data, path, r, &skip, err))
 		return RECORD_REJECT;
 	return skip ? RECORD_SKIP : RECORD_OK;
