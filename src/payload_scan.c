@@ -219,11 +219,16 @@ fe_errdetail(JsonParseErrorType error, JsonLexContext *lex)
 		case JSON_INVALID_TOKEN:
 			return psprintf("Token \"%.*s\" is invalid.", toklen, tok);
 		case JSON_UNICODE_CODE_POINT_ZERO:
+			return pstrdup("\\u0000 cannot be converted to text.");
 		case JSON_UNICODE_ESCAPE_FORMAT:
-		case JSON_UNICODE_HIGH_ESCAPE:
-		case JSON_UNICODE_HIGH_SURROGATE:
-		case JSON_UNICODE_LOW_SURROGATE:
 			return pstrdup("\"\\u\" must be followed by four hexadecimal digits.");
+		case JSON_UNICODE_HIGH_ESCAPE:
+			return pstrdup("Unicode escape values cannot be used for code point values "
+						   "above 007F when the encoding is not UTF8.");
+		case JSON_UNICODE_HIGH_SURROGATE:
+			return pstrdup("Unicode high surrogate must not follow a high surrogate.");
+		case JSON_UNICODE_LOW_SURROGATE:
+			return pstrdup("Unicode low surrogate must follow a high surrogate.");
 	}
 	return psprintf("JSON error %d.", (int) error);
 }
