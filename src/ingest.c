@@ -158,6 +158,7 @@ struct IngestState
 	int			rejected;
 	Pending    *pending;
 	int			npending;
+	int			since_flush;	/* records read since the flush context was reset */
 	bool		batch_logged;
 	struct varlena *payload;
 	bool		payload_is_jsonb;
@@ -1098,12 +1099,27 @@ store_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw
 				 err->hint ? errhint("%s", err->hint) : 0));
 }
 
+static void flush(IngestState *st);
+
+/*
+ * Records are read into the flush context; a flush resets it.  Rejected and
+ * skipped records count too, so that a payload of bad records does not
+ * pile up in memory either.
+ */
+static inline void
+record_done(IngestState *st)
+{
+	if (st->npending >= FLUSH_SIZE || ++st->since_flush >= FLUSH_SIZE)
+		flush(st);
+}
+
 void
 ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw_text,
 			  int raw_len, int index)
 {
 	st->received++;
 	store_reject(st, err, raw, raw_text, raw_len, index, st->system);
+	record_done(st);
 }
 
 /* A record that carries no run state (OpenLineage OTHER): counted, not stored. */
@@ -1112,9 +1128,8 @@ ingest_skip(IngestState *st)
 {
 	st->received++;
 	st->unchanged++;
+	record_done(st);
 }
-
-static void flush(IngestState *st);
 
 void
 ingest_add(IngestState *st, RunRecord *rec, JsonbValue *raw, int index)
@@ -1128,8 +1143,7 @@ ingest_add(IngestState *st, RunRecord *rec, JsonbValue *raw, int index)
 	p->sys = st->system;
 	p->raw = raw;
 	p->index = index;
-	if (st->npending >= FLUSH_SIZE)
-		flush(st);
+	record_done(st);
 }
 
 /* ------------------------------------------------- direct index lookups */
@@ -1588,8 +1602,12 @@ flush(IngestState *st)
 	int			n = 0;
 	Pending   **live;
 
+	st->since_flush = 0;
 	if (st->npending == 0)
+	{
+		MemoryContextReset(st->flush_cxt);
 		return;
+	}
 	old = MemoryContextSwitchTo(st->flush_cxt);
 	log_batch(st);
 
@@ -1857,14 +1875,8 @@ ingest_payload(FunctionCallInfo fcinfo, const IngestSpec *spec)
 	}
 	for (;;)
 	{
-		/*
-		 * Each record in a context of its own: a merged record stays until
-		 * the flush resets the flush context; a rejected or skipped one goes
-		 * at once, so a payload of bad records does not pile up.
-		 */
-		MemoryContext rcxt = AllocSetContextCreate(ingest_record_context(st),
-												   "kant record", ALLOCSET_SMALL_SIZES);
-		MemoryContext old = MemoryContextSwitchTo(rcxt);
+		/* in the flush context: ingest_add() etc. reset it every FLUSH_SIZE records */
+		MemoryContext old = MemoryContextSwitchTo(ingest_record_context(st));
 		RecordError err = {0};
 		PayloadRecord rec;
 		RunRecord  *r;
@@ -1873,28 +1885,17 @@ ingest_payload(FunctionCallInfo fcinfo, const IngestSpec *spec)
 		if (!payload_next(&pl, &rec, &err))
 		{
 			MemoryContextSwitchTo(old);
-			MemoryContextDelete(rcxt);
 			break;
 		}
 		r = palloc0(sizeof(RunRecord));
 		outcome = err.failed ? RECORD_REJECT : spec->parse(st, rec.value, rec.path, r, &err);
 		if (outcome == RECORD_REJECT || err.failed)
-		{
 			ingest_reject(st, &err, rec.value, rec.text, rec.len, rec.index);
-			MemoryContextSwitchTo(old);
-			MemoryContextDelete(rcxt);
-		}
 		else if (outcome == RECORD_SKIP)
-		{
 			ingest_skip(st);
-			MemoryContextSwitchTo(old);
-			MemoryContextDelete(rcxt);
-		}
 		else
-		{
-			MemoryContextSwitchTo(old);
 			ingest_add(st, r, rec.value, rec.index);
-		}
+		MemoryContextSwitchTo(old);
 	}
 	return ingest_finish(st, fcinfo);
 }
