@@ -62,6 +62,7 @@
 
 #define KANT_LOCK_KEY	0x6B616E74	/* "kant": first key of kant's advisory locks */
 #define FLUSH_SIZE		500
+#define FLUSH_BYTES		(64 * 1024 * 1024)	/* and at most this much record data */
 #define MAX_NAME_LEN	1000
 
 /* ------------------------------------------------------------------ types */
@@ -159,6 +160,7 @@ struct IngestState
 	Pending    *pending;
 	int			npending;
 	int			since_flush;	/* records read since the flush context was reset */
+	int64		pending_bytes;	/* about how much the pending records hold */
 	bool		batch_logged;
 	struct varlena *payload;
 	bool		payload_is_jsonb;
@@ -1109,8 +1111,27 @@ static void flush(IngestState *st);
 static inline void
 record_done(IngestState *st)
 {
-	if (st->npending >= FLUSH_SIZE || ++st->since_flush >= FLUSH_SIZE)
+	if (st->npending >= FLUSH_SIZE || ++st->since_flush >= FLUSH_SIZE ||
+		st->pending_bytes >= FLUSH_BYTES)
 		flush(st);
+}
+
+/*
+ * What a pending record adds to a flush's column arrays: big records flush
+ * sooner, so that no array of a flush nears the 1 GB a datum may hold.
+ */
+static int64
+record_bytes(RunRecord *r, JsonbValue *raw)
+{
+	int64		n = 64;
+
+	if (r->details)
+		n += VARSIZE(r->details);
+	if (r->error_message)
+		n += strlen(r->error_message);
+	if (raw && raw->type == jbvBinary)
+		n += raw->val.binary.len;
+	return n;
 }
 
 void
@@ -1143,6 +1164,7 @@ ingest_add(IngestState *st, RunRecord *rec, JsonbValue *raw, int index)
 	p->sys = st->system;
 	p->raw = raw;
 	p->index = index;
+	st->pending_bytes += record_bytes(rec, raw);
 	record_done(st);
 }
 
@@ -1603,6 +1625,7 @@ flush(IngestState *st)
 	Pending   **live;
 
 	st->since_flush = 0;
+	st->pending_bytes = 0;
 	if (st->npending == 0)
 	{
 		MemoryContextReset(st->flush_cxt);

@@ -13,6 +13,7 @@
 #include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
@@ -163,6 +164,8 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
  * Events whose namespace can not name a system are left for the main pass
  * to quarantine.
  */
+#define MAX_NAMESPACES 256		/* systems one call locks (lock table slots) */
+
 static void
 lock_namespaces(IngestState *st, PayloadList *pl)
 {
@@ -170,15 +173,21 @@ lock_namespaces(IngestState *st, PayloadList *pl)
 	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "kant namespaces",
 												  ALLOCSET_SMALL_SIZES);
 	List	   *names = NIL;
+	HASHCTL		ctl;
+	HTAB	   *seen;
 
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = KANT_MAX_NAME_BYTES + 1;
+	ctl.entrysize = KANT_MAX_NAME_BYTES + 1;
+	ctl.hcxt = outer;
+	seen = hash_create("kant namespaces", 16, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	for (;;)
 	{
 		MemoryContext old = MemoryContextSwitchTo(scratch);
 		RecordError err = {0};
 		PayloadRecord rec;
 		char	   *ns = NULL;
-		ListCell   *lc;
-		bool		seen = false;
+		bool		found;
 
 		if (!payload_next(pl, &rec, &err))
 		{
@@ -188,14 +197,25 @@ lock_namespaces(IngestState *st, PayloadList *pl)
 		if (!err.failed)
 			ns = event_namespace(rec.value->val.binary.data, rec.path, &err);
 		MemoryContextSwitchTo(old);
-		foreach(lc, names)
-			if (ns && strcmp(lfirst(lc), ns) == 0)
-				seen = true;
-		if (ns && !seen)
-			names = lappend(names, MemoryContextStrdup(outer, ns));
+		if (ns)
+		{
+			(void) hash_search(seen, ns, HASH_ENTER, &found);
+			if (!found)
+			{
+				if (list_length(names) >= MAX_NAMESPACES)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("payload spans more than %d job namespaces", MAX_NAMESPACES),
+							 errdetail("kant locks the system of every namespace of a payload "
+									   "before it writes; nothing was ingested."),
+							 errhint("Send the events of fewer namespaces per call.")));
+				names = lappend(names, MemoryContextStrdup(outer, ns));
+			}
+		}
 		MemoryContextReset(scratch);
 	}
 	MemoryContextDelete(scratch);
+	hash_destroy(seen);
 	ingest_lock_systems(st, names);
 }
 
