@@ -236,6 +236,18 @@ def hostile(cur):
         "... each with the namespace's path and a 22xxx SQLSTATE", got)
     cur.execute("SELECT count(*) FROM kant.system WHERE name <> btrim(name) OR name ~ '[[:cntrl:]]'")
     tap(cur.fetchone()[0] == 0, "no system was registered with a bad name")
+    many = []
+    for i in range(257):
+        e = json.loads(json.dumps(ev))
+        e["job"]["namespace"] = "ns-%d" % i
+        many.append(e)
+    cur.execute("SELECT count(*) FROM kant.system")
+    before = cur.fetchone()[0]
+    res, err = try_ingest(cur, "openlineage", json.dumps(many))
+    cur.execute("SELECT count(*) FROM kant.system")
+    tap(err is not None and err[0] == "54000" and cur.fetchone()[0] == before,
+        "a payload spanning 257 namespaces is one clean error (54000) before any system is "
+        "registered, not an out-of-lock-slots failure halfway", err)
 
     # Airflow: ranges of try_number and map_index, names
     ti = json.loads(AIRFLOW_V1)["task_instances"][0]
