@@ -526,6 +526,7 @@ source_kind(IngestSource source)
 	return "manual";
 }
 
+/* The system argument: the hash key and the column bound its length. */
 static void
 check_name(const char *name)
 {
@@ -534,7 +535,8 @@ check_name(const char *name)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("system name must not be empty"),
 				 errhint("Pass the system name kant knows the scheduler by, e.g. 'hegel'.")));
-	check_system_argument(name);
+	if (strlen(name) > MAX_NAME_LEN)
+		check_system_argument(name);
 }
 
 static void
@@ -551,17 +553,21 @@ lock_system(SystemInfo *sys)
 
 /*
  * Find a system by name (or, for OpenLineage, by namespace), registering it
- * when first seen.
+ * when first seen.  A name that kant.system could not hold as it is (see
+ * name_problem) is registered never: with err, the record is quarantined
+ * (NULL returned); without, the call fails.  An existing system is found
+ * whatever its name: an administrator chose it.
  */
 static SystemInfo *
-get_system(IngestState *st, const char *name)
+get_system(IngestState *st, const char *name, const char *field, RecordError *err)
 {
 	SystemInfo *sys;
 	bool		found;
 	int			attempt;
 	bool		ol = (st->source == SRC_OPENLINEAGE);
 
-	check_name(name);
+	if (err == NULL)
+		check_name(name);
 	sys = hash_search(st->systems, name, HASH_ENTER, &found);
 	if (found)
 		return sys;
@@ -584,7 +590,23 @@ get_system(IngestState *st, const char *name)
 			Datum		rargs[3] = {CStringGetTextDatum(name),
 				CStringGetTextDatum(source_kind(st->source)),
 			CStringGetTextDatum(kant_default_time_zone)};
+			int			sqlstate;
+			const char *why = name_problem(name, strlen(name), NAME_SYSTEM, &sqlstate);
 
+			if (why != NULL && err != NULL)
+			{
+				hash_search(st->systems, name, HASH_REMOVE, NULL);
+				rec_fail(err, sqlstate, field, name_rule_hint(NAME_SYSTEM),
+						 "namespace \"%s\" is no system's, and kant cannot register it: "
+						 "the name %s", clip_text(name, strlen(name), 64), why);
+				return NULL;
+			}
+			if (why != NULL)
+				ereport(ERROR,
+						(errcode(sqlstate),
+						 errmsg("system \"%s\" does not exist, and kant cannot register it: "
+								"the name %s", name, why),
+						 errhint("%s", name_rule_hint(NAME_SYSTEM))));
 			spi_exec(plan_system_register, rargs, NULL, SPI_OK_INSERT);
 			if (SPI_processed > 0)
 				ereport(NOTICE,
@@ -609,16 +631,24 @@ get_system(IngestState *st, const char *name)
 	return sys;
 }
 
-void
-ingest_set_system(IngestState *st, const char *system_name)
+/*
+ * The system of the records that follow.  With err (a record's namespace),
+ * false when the record names a system kant cannot register: err says why.
+ */
+bool
+ingest_set_system(IngestState *st, const char *system_name, const char *field,
+				  RecordError *err)
 {
 	if (system_name == NULL)
 	{
 		st->system = NULL;
-		return;
+		return true;
 	}
-	st->system = get_system(st, system_name);
+	st->system = get_system(st, system_name, field, err);
+	if (st->system == NULL)
+		return false;
 	lock_system(st->system);
+	return true;
 }
 
 static int
@@ -639,9 +669,16 @@ ingest_lock_systems(IngestState *st, List *system_names)
 	ListCell   *lc;
 
 	list_sort(sorted, cmp_cstr);
-	st->multi_system = list_length(sorted) > 1;
 	foreach(lc, sorted)
-		systems = lappend(systems, get_system(st, (char *) lfirst(lc)));
+	{
+		RecordError err = {0};
+		SystemInfo *sys = get_system(st, (char *) lfirst(lc), "$", &err);
+
+		/* a namespace kant cannot register: its records are quarantined later */
+		if (sys != NULL)
+			systems = lappend(systems, sys);
+	}
+	st->multi_system = list_length(systems) > 1;
 	/* lock in system_id order so that the order is the same in every session */
 	foreach(lc, systems)
 	{
@@ -984,7 +1021,7 @@ ingest_begin(IngestSource source, const char *system_name, struct varlena *paylo
 	runrel_init(&st->rr);
 
 	if (system_name != NULL)
-		ingest_set_system(st, system_name);
+		(void) ingest_set_system(st, system_name, NULL, NULL);
 	return st;
 }
 

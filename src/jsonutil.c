@@ -1040,8 +1040,8 @@ name_problem(const char *s, int len, NameKind kind, int *sqlstate)
 	return NULL;
 }
 
-static const char *
-name_hint(NameKind kind)
+const char *
+name_rule_hint(NameKind kind)
 {
 	switch (kind)
 	{
@@ -1069,7 +1069,7 @@ check_name_value(const char *s, NameKind kind, const char *field, const char *ke
 	why = name_problem(s, strlen(s), kind, &sqlstate);
 	if (why == NULL)
 		return true;
-	rec_fail(err, sqlstate, field, name_hint(kind), "field \"%s\" %s", key, why);
+	rec_fail(err, sqlstate, field, name_rule_hint(kind), "field \"%s\" %s", key, why);
 	return false;
 }
 
@@ -1102,7 +1102,7 @@ check_system_argument(const char *name)
 		ereport(ERROR,
 				(errcode(sqlstate),
 				 errmsg("system name %s", why),
-				 errhint("%s", name_hint(NAME_SYSTEM))));
+				 errhint("%s", name_rule_hint(NAME_SYSTEM))));
 }
 
 /*

@@ -97,6 +97,7 @@ extern bool check_name_value(const char *s, NameKind kind, const char *field,
 extern char *json_get_name(JsonbContainer *obj, const char *key, const char *path,
 						   bool required, NameKind kind, RecordError *err);
 extern void check_system_argument(const char *name);
+extern const char *name_rule_hint(NameKind kind);
 extern char *clip_text(const char *s, int len, int max);
 extern bool kant_date_in_range(DateADT d);
 
@@ -186,7 +187,8 @@ extern bool parse_state_field(JsonbContainer *o, const char *key, const char *pa
 							  const char *source, RunRecord *r, RecordError *err);
 extern IngestState *ingest_begin(IngestSource source, const char *system_name,
 								 struct varlena *payload, bool payload_is_jsonb);
-extern void ingest_set_system(IngestState *st, const char *system_name);
+extern bool ingest_set_system(IngestState *st, const char *system_name, const char *field,
+							  RecordError *err);
 extern void ingest_lock_systems(IngestState *st, List *system_names);
 extern void ingest_add(IngestState *st, RunRecord *rec, JsonbValue *raw, int index);
 extern void ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw,

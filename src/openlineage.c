@@ -38,9 +38,10 @@ dig(JsonbContainer *o, const char *const *keys, int nkeys)
 }
 
 /*
- * The event's job namespace, if kant can map it to a system: it names one
- * (kant.system.ol_namespace, or a system registered on first sight), so it
- * follows the rules of system names.  NULL with err set otherwise.
+ * The event's job namespace: a string of 1 to 1000 bytes, or NULL with err
+ * set.  It names a system (kant.system.ol_namespace, else the system of
+ * that name); one that would be registered on first sight must also be a
+ * valid system name, which get_system checks.
  */
 static char *
 event_namespace(JsonbContainer *ev, const char *path, RecordError *err)
@@ -48,6 +49,7 @@ event_namespace(JsonbContainer *ev, const char *path, RecordError *err)
 	static const char *const job[] = {"job"};
 	JsonbContainer *j = dig(ev, job, 1);
 	char	   *job_path = json_path_key(path, "job");
+	char	   *ns;
 
 	if (j == NULL)
 	{
@@ -56,7 +58,16 @@ event_namespace(JsonbContainer *ev, const char *path, RecordError *err)
 				 "RunEvent has no \"job\" object");
 		return NULL;
 	}
-	return json_get_name(j, "namespace", job_path, true, NAME_SYSTEM, err);
+	ns = json_get_string(j, "namespace", job_path, true, err);
+	if (ns != NULL && strlen(ns) > KANT_MAX_NAME_BYTES)
+	{
+		rec_fail(err, ERRCODE_STRING_DATA_RIGHT_TRUNCATION, json_path_key(job_path, "namespace"),
+				 name_rule_hint(NAME_SYSTEM),
+				 "field \"namespace\" is %d bytes long; kant accepts at most %d",
+				 (int) strlen(ns), KANT_MAX_NAME_BYTES);
+		return NULL;
+	}
+	return ns;
 }
 
 /* returns false with err set, or with *skip set for OTHER events */
@@ -225,8 +236,8 @@ openlineage_record(IngestState *st, JsonbValue *rec, char *path, RunRecord *r, R
 	char	   *ns = event_namespace(rec->val.binary.data, path, err);
 	bool		skip = false;
 
-	ingest_set_system(st, ns);
-	if (ns == NULL)
+	if (!ingest_set_system(st, ns, json_path_key(json_path_key(path, "job"), "namespace"), err) ||
+		ns == NULL)
 		return RECORD_REJECT;
 	if (!parse_run_event(rec->val.binary.data, path, r, &skip, err))
 		return RECORD_REJECT;

@@ -236,6 +236,17 @@ def hostile(cur):
         "... each with the namespace's path and a 22xxx SQLSTATE", got)
     cur.execute("SELECT count(*) FROM kant.system WHERE name <> btrim(name) OR name ~ '[[:cntrl:]]'")
     tap(cur.fetchone()[0] == 0, "no system was registered with a bad name")
+    # an administrator's mapping is honoured whatever the namespace looks like
+    cur.execute("SELECT kant.add_system('odd', 'openlineage', ol_namespace => 'odd ns\t')")
+    e = json.loads(json.dumps(ev))
+    e["job"]["namespace"] = "odd ns\t"
+    e["run"]["runId"] = "ol-odd"
+    res = ingest(cur, "openlineage", json.dumps([e]))
+    cur.execute("SELECT s.name FROM kant.job_run r JOIN kant.job j USING (job_id) "
+                "JOIN kant.system s USING (system_id) WHERE r.external_id = 'ol-odd'")
+    tap(res == (1, 1, 0, 0, 0) and cur.fetchall() == [("odd",)],
+        "a namespace an administrator mapped (kant.system.ol_namespace) lands whatever it looks "
+        "like: only new systems must have valid names", res)
     many = []
     for i in range(257):
         e = json.loads(json.dumps(ev))
