@@ -51,7 +51,8 @@ parse_report(JsonbContainer *o, char *path, RunRecord *r, RecordError *err)
 		else if (!kant_date_in_range(r->business_date))
 			rec_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, json_path_key(path, "business_date"),
 					 "kant accepts business dates from 1900 to 9999.",
-					 "business_date is out of the range kant accepts: \"%s\"", bd);
+					 "business_date is out of the range kant accepts: \"%s\"",
+					 clip_text(bd, strlen(bd), 64));
 		r->bd_source = BD_REPORTED;
 	}
 	else
