@@ -2,7 +2,7 @@
 EXTENSION = kant
 EXTVERSION = 0.6.0
 MODULE_big = kant
-OBJS = src/kant.o src/run_state.o src/jsonutil.o src/ingest.o src/cron.o \
+OBJS = src/kant.o src/run_state.o src/jsonutil.o src/payload_scan.o src/ingest.o src/cron.o \
        src/cron_parse.o src/glue.o src/airflow.o src/openlineage.o src/report.o src/slo.o src/http.o \
        src/collect.o src/alert.o src/secrets.o src/gate.o
 DATA = $(wildcard sql/kant--*.sql)
@@ -22,7 +22,7 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-src/*.o: src/kant.h src/http.h
+src/*.o: src/kant.h src/http.h src/payload_scan.h
 src/cron.o src/cron_parse.o: src/cron_parse.h
 
 # installing into the server's directories needs root; as a user, sudo.

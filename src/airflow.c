@@ -32,22 +32,25 @@ parse_task_instance(JsonbContainer *o, char *path, RunRecord *r, RecordError *er
 
 	memset(r, 0, sizeof(RunRecord));
 	r->path = path;
-	r->dag_id = json_get_string(o, "dag_id", path, true, err);
-	r->task_id = json_get_string(o, "task_id", path, true, err);
-	dag_run_id = json_get_string(o, "dag_run_id", path, true, err);
+	r->dag_id = json_get_name(o, "dag_id", path, true, NAME_JOB, err);
+	r->task_id = json_get_name(o, "task_id", path, true, NAME_JOB, err);
+	dag_run_id = json_get_name(o, "dag_run_id", path, true, NAME_ID, err);
 	if (err->failed)
 		return false;
-	(void) json_get_int(o, "map_index", path, false, &map_index, err);
-	(void) json_get_int(o, "try_number", path, false, &try_number, err);
-	if (try_number < 0)
-		rec_fail(err, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, json_path_key(path, "try_number"),
-				 NULL, "try_number must not be negative");
+	/* -1: not a mapped task */
+	(void) json_get_int_range(o, "map_index", path, false, -1, PG_INT32_MAX, &map_index, err);
+	(void) json_get_int_range(o, "try_number", path, false, 0, KANT_MAX_ATTEMPT, &try_number,
+							  err);
+	if (err->failed)
+		return false;
 	r->attempt = try_number;
 	r->job_name = psprintf("%s.%s", r->dag_id, r->task_id);
 	/* mapped tasks: each map index is its own run of the task */
 	r->external_id = (map_index >= 0) ? psprintf("%s#%d", dag_run_id, map_index) : dag_run_id;
-	if (!check_id_length(r->job_name, json_path_key(path, "task_id"), err) ||
-		!check_id_length(r->external_id, json_path_key(path, "dag_run_id"), err))
+	if (!check_name_value(r->job_name, NAME_JOB, json_path_key(path, "task_id"),
+						  "dag_id.task_id", err) ||
+		!check_name_value(r->external_id, NAME_ID, json_path_key(path, "dag_run_id"),
+						  "dag_run_id#map_index", err))
 		return false;
 
 	/* state is nullable: null (and the deprecated "none") is "no status yet" */
@@ -84,8 +87,8 @@ parse_task_instance(JsonbContainer *o, char *path, RunRecord *r, RecordError *er
 	if (err->failed)
 		return false;
 	r->details = pick_details(o, airflow_detail_keys, lengthof(airflow_detail_keys),
-							  NULL, NULL, 0);
-	return true;
+							  NULL, NULL, 0, path, err);
+	return !err->failed;
 }
 
 static RecordOutcome

@@ -24,17 +24,14 @@ parse_glue_run(JsonbValue *rec, char *path, RunRecord *r, RecordError *err)
 
 	memset(r, 0, sizeof(RunRecord));
 	r->path = path;
-	r->external_id = json_get_string(o, "Id", path, true, err);
-	r->job_name = json_get_string(o, "JobName", path, true, err);
+	r->external_id = json_get_name(o, "Id", path, true, NAME_ID, err);
+	r->job_name = json_get_name(o, "JobName", path, true, NAME_JOB, err);
 	if (err->failed)
 		return false;
-	if (!check_id_length(r->external_id, json_path_key(path, "Id"), err) ||
-		!check_id_length(r->job_name, json_path_key(path, "JobName"), err))
-		return false;
-	if (json_get_int(o, "Attempt", path, false, &attempt, err) && attempt < 0)
-		rec_fail(err, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, json_path_key(path, "Attempt"),
-				 NULL, "Attempt must not be negative");
 	/* Glue counts attempts from 0; kant counts from 1 like Airflow's try_number. */
+	if (!json_get_int_range(o, "Attempt", path, false, 0, KANT_MAX_ATTEMPT - 1, &attempt, err) &&
+		err->failed)
+		return false;
 	r->attempt = attempt + 1;
 	if (!parse_state_field(o, "JobRunState", path, "Glue", r, err))
 		return false;
@@ -42,7 +39,8 @@ parse_glue_run(JsonbValue *rec, char *path, RunRecord *r, RecordError *err)
 	r->has_ended = json_get_timestamp(o, "CompletedOn", path, false, &r->ended_at, err);
 	r->has_updated = json_get_timestamp(o, "LastModifiedOn", path, false, &r->updated_at, err);
 	r->error_message = json_get_string(o, "ErrorMessage", path, false, err);
-	r->previous_external_id = json_get_string(o, "PreviousRunId", path, false, err);
+	/* a retry names the run it retries; "" is no run */
+	r->previous_external_id = json_get_name(o, "PreviousRunId", path, false, NAME_ID, err);
 	if (r->previous_external_id && r->previous_external_id[0] == '\0')
 		r->previous_external_id = NULL;
 	args = json_get(o, "Arguments", &buf);

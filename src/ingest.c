@@ -62,6 +62,7 @@
 
 #define KANT_LOCK_KEY	0x6B616E74	/* "kant": first key of kant's advisory locks */
 #define FLUSH_SIZE		500
+#define FLUSH_BYTES		(64 * 1024 * 1024)	/* and at most this much record data */
 #define MAX_NAME_LEN	1000
 
 /* ------------------------------------------------------------------ types */
@@ -158,6 +159,8 @@ struct IngestState
 	int			rejected;
 	Pending    *pending;
 	int			npending;
+	int			since_flush;	/* records read since the flush context was reset */
+	int64		pending_bytes;	/* about how much the pending records hold */
 	bool		batch_logged;
 	struct varlena *payload;
 	bool		payload_is_jsonb;
@@ -172,6 +175,10 @@ struct IngestState
  * revalidation; the extension OID check below also drops them in that case.
  */
 static Oid	plans_ext_oid = InvalidOid;
+static int	plans_columns = -1;	/* which 0.6.0 columns the plans write */
+
+#define HAS_RECORD_TEXT		0x01	/* kant.rejected.record_text */
+#define HAS_PAYLOAD_TEXT	0x02	/* kant.ingest_batch.payload_text */
 static SPIPlanPtr plan_insert;
 static SPIPlanPtr plan_update;
 static SPIPlanPtr plan_touch;
@@ -232,12 +239,33 @@ free_plans(void)
 	}
 }
 
+/*
+ * The columns 0.6.0 added, looked up at every call: the module serves older
+ * installations too, and ALTER EXTENSION UPDATE adds them under a live
+ * backend.
+ */
+static int
+kant_columns(void)
+{
+	Oid			ns = get_namespace_oid("kant", false);
+	Oid			rejected = get_relname_relid("rejected", ns);
+	Oid			batch = get_relname_relid("ingest_batch", ns);
+	int			cols = 0;
+
+	if (OidIsValid(rejected) && get_attnum(rejected, "record_text") != InvalidAttrNumber)
+		cols |= HAS_RECORD_TEXT;
+	if (OidIsValid(batch) && get_attnum(batch, "payload_text") != InvalidAttrNumber)
+		cols |= HAS_PAYLOAD_TEXT;
+	return cols;
+}
+
 static void
 prepare_plans(void)
 {
 	Oid			ext = get_extension_oid("kant", false);
+	int			cols = kant_columns();
 
-	if (ext == plans_ext_oid && plan_insert != NULL)
+	if (ext == plans_ext_oid && cols == plans_columns && plan_insert != NULL)
 		return;
 	free_plans();
 
@@ -275,20 +303,31 @@ prepare_plans(void)
 	}
 	{
 		Oid			t[] = {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, JSONBOID};
+		TEXTOID, TEXTOID, JSONBOID, TEXTOID};
 
-		plan_reject = prepare_plan(
+		/* $11: the text of a record jsonb cannot hold (0.6.0) */
+		plan_reject = prepare_plan((cols & HAS_RECORD_TEXT) ?
+			"INSERT INTO kant.rejected (batch_id, system_id, source, item_index, item_path,"
+			" sqlstate, reason, hint, field, record, record_text)"
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)" :
 			"INSERT INTO kant.rejected (batch_id, system_id, source, item_index, item_path,"
 			" sqlstate, reason, hint, field, record)"
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", 10, t);
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+			(cols & HAS_RECORD_TEXT) ? 11 : 10, t);
 	}
 	{
-		Oid			t[] = {TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, BYTEAOID, JSONBOID};
+		Oid			t[] = {TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, BYTEAOID, JSONBOID,
+		TEXTOID};
 
-		plan_batch_insert = prepare_plan(
+		/* $7: a text payload kept as text (0.6.0) */
+		plan_batch_insert = prepare_plan((cols & HAS_PAYLOAD_TEXT) ?
+			"INSERT INTO kant.ingest_batch (source, system_id, received_at, received_by,"
+			" payload_bytes, payload_sha256, payload, payload_text)"
+			" VALUES ($1, $2, $3, session_user, $4, $5, $6, $7) RETURNING batch_id" :
 			"INSERT INTO kant.ingest_batch (source, system_id, received_at, received_by,"
 			" payload_bytes, payload_sha256, payload)"
-			" VALUES ($1, $2, $3, session_user, $4, $5, $6) RETURNING batch_id", 6, t);
+			" VALUES ($1, $2, $3, session_user, $4, $5, $6) RETURNING batch_id",
+			(cols & HAS_PAYLOAD_TEXT) ? 7 : 6, t);
 	}
 	{
 		Oid			t[] = {INT8OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID};
@@ -371,6 +410,7 @@ prepare_plans(void)
 			" RETURNING r.job_id, r.business_date, o.business_date", 2, t, true);
 	}
 	plans_ext_oid = ext;
+	plans_columns = cols;
 }
 
 /*
@@ -486,18 +526,17 @@ source_kind(IngestSource source)
 	return "manual";
 }
 
+/* The system argument: the hash key and the column bound its length. */
 static void
-check_name(const char *what, const char *name)
+check_name(const char *name)
 {
 	if (name == NULL || name[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s name must not be empty", what),
+				 errmsg("system name must not be empty"),
 				 errhint("Pass the system name kant knows the scheduler by, e.g. 'hegel'.")));
 	if (strlen(name) > MAX_NAME_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_NAME_TOO_LONG),
-				 errmsg("%s name is longer than %d characters", what, MAX_NAME_LEN)));
+		check_system_argument(name);
 }
 
 static void
@@ -514,17 +553,21 @@ lock_system(SystemInfo *sys)
 
 /*
  * Find a system by name (or, for OpenLineage, by namespace), registering it
- * when first seen.
+ * when first seen.  A name that kant.system could not hold as it is (see
+ * name_problem) is registered never: with err, the record is quarantined
+ * (NULL returned); without, the call fails.  An existing system is found
+ * whatever its name: an administrator chose it.
  */
 static SystemInfo *
-get_system(IngestState *st, const char *name)
+get_system(IngestState *st, const char *name, const char *field, RecordError *err)
 {
 	SystemInfo *sys;
 	bool		found;
 	int			attempt;
 	bool		ol = (st->source == SRC_OPENLINEAGE);
 
-	check_name("system", name);
+	if (err == NULL)
+		check_name(name);
 	sys = hash_search(st->systems, name, HASH_ENTER, &found);
 	if (found)
 		return sys;
@@ -547,7 +590,23 @@ get_system(IngestState *st, const char *name)
 			Datum		rargs[3] = {CStringGetTextDatum(name),
 				CStringGetTextDatum(source_kind(st->source)),
 			CStringGetTextDatum(kant_default_time_zone)};
+			int			sqlstate;
+			const char *why = name_problem(name, strlen(name), NAME_SYSTEM, &sqlstate);
 
+			if (why != NULL && err != NULL)
+			{
+				hash_search(st->systems, name, HASH_REMOVE, NULL);
+				rec_fail(err, sqlstate, field, name_rule_hint(NAME_SYSTEM),
+						 "namespace \"%s\" is no system's, and kant cannot register it: "
+						 "the name %s", clip_text(name, strlen(name), 64), why);
+				return NULL;
+			}
+			if (why != NULL)
+				ereport(ERROR,
+						(errcode(sqlstate),
+						 errmsg("system \"%s\" does not exist, and kant cannot register it: "
+								"the name %s", name, why),
+						 errhint("%s", name_rule_hint(NAME_SYSTEM))));
 			spi_exec(plan_system_register, rargs, NULL, SPI_OK_INSERT);
 			if (SPI_processed > 0)
 				ereport(NOTICE,
@@ -572,16 +631,24 @@ get_system(IngestState *st, const char *name)
 	return sys;
 }
 
-void
-ingest_set_system(IngestState *st, const char *system_name)
+/*
+ * The system of the records that follow.  With err (a record's namespace),
+ * false when the record names a system kant cannot register: err says why.
+ */
+bool
+ingest_set_system(IngestState *st, const char *system_name, const char *field,
+				  RecordError *err)
 {
 	if (system_name == NULL)
 	{
 		st->system = NULL;
-		return;
+		return true;
 	}
-	st->system = get_system(st, system_name);
+	st->system = get_system(st, system_name, field, err);
+	if (st->system == NULL)
+		return false;
 	lock_system(st->system);
+	return true;
 }
 
 static int
@@ -602,9 +669,16 @@ ingest_lock_systems(IngestState *st, List *system_names)
 	ListCell   *lc;
 
 	list_sort(sorted, cmp_cstr);
-	st->multi_system = list_length(sorted) > 1;
 	foreach(lc, sorted)
-		systems = lappend(systems, get_system(st, (char *) lfirst(lc)));
+	{
+		RecordError err = {0};
+		SystemInfo *sys = get_system(st, (char *) lfirst(lc), "$", &err);
+
+		/* a namespace kant cannot register: its records are quarantined later */
+		if (sys != NULL)
+			systems = lappend(systems, sys);
+	}
+	st->multi_system = list_length(systems) > 1;
 	/* lock in system_id order so that the order is the same in every session */
 	foreach(lc, systems)
 	{
@@ -749,8 +823,17 @@ resolve_business_date(JobInfo *job, RunRecord *r, RecordError *err)
 						 "business date argument \"%s\" is not a date: %s",
 						 job->bd_argument,
 						 v->type == jbvString ?
-						 psprintf("\"%.*s\"", Min(v->val.string.len, 64), v->val.string.val) :
+						 psprintf("\"%s\"", clip_text(v->val.string.val, v->val.string.len, 64)) :
 						 json_type_name(v));
+				return false;
+			}
+			if (!kant_date_in_range(r->business_date))
+			{
+				rec_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, field,
+						 "kant accepts business dates from 1900 to 9999.",
+						 "business date argument \"%s\" is out of the range kant accepts: \"%s\"",
+						 job->bd_argument,
+						 clip_text(v->val.string.val, v->val.string.len, 64));
 				return false;
 			}
 			r->bd_source = BD_ARGUMENT;
@@ -938,7 +1021,7 @@ ingest_begin(IngestSource source, const char *system_name, struct varlena *paylo
 	runrel_init(&st->rr);
 
 	if (system_name != NULL)
-		ingest_set_system(st, system_name);
+		(void) ingest_set_system(st, system_name, NULL, NULL);
 	return st;
 }
 
@@ -946,8 +1029,8 @@ ingest_begin(IngestSource source, const char *system_name, struct varlena *paylo
 static void
 log_batch(IngestState *st)
 {
-	Datum		args[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', 'n'};
 	bool		isnull;
 
 	if (st->batch_logged)
@@ -974,11 +1057,24 @@ log_batch(IngestState *st)
 		memcpy(VARDATA(b), digest, PG_SHA256_DIGEST_LENGTH);
 		args[3] = Int64GetDatum(VARSIZE_ANY_EXHDR(st->payload));
 		args[4] = PointerGetDatum(b);
-		if (kant_keep_payloads)
-			args[5] = st->payload_is_jsonb ? PointerGetDatum(st->payload) :
-				DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring((text *) st->payload)));
-		else
-			nulls[5] = 'n';
+		/* a text payload is kept as text: jsonb may not hold all of it */
+		nulls[5] = 'n';
+		if (kant_keep_payloads && st->payload_is_jsonb)
+		{
+			args[5] = PointerGetDatum(st->payload);
+			nulls[5] = ' ';
+		}
+		else if (kant_keep_payloads && (plans_columns & HAS_PAYLOAD_TEXT))
+		{
+			args[6] = PointerGetDatum(st->payload);
+			nulls[6] = ' ';
+		}
+		else if (kant_keep_payloads)
+		{
+			/* before 0.6.0: jsonb only */
+			args[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring((text *) st->payload)));
+			nulls[5] = ' ';
+		}
 	}
 	else
 		nulls[3] = nulls[4] = nulls[5] = 'n';
@@ -996,10 +1092,11 @@ ingest_record_context(IngestState *st)
 }
 
 static void
-store_reject(IngestState *st, RecordError *err, JsonbValue *raw, int index, SystemInfo *sys)
+store_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw_text,
+			 int raw_len, int index, SystemInfo *sys)
 {
-	Datum		args[10];
-	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		args[11];
+	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', 'n'};
 	char	   *path = err->field ? err->field : "$";
 
 	log_batch(st);
@@ -1023,6 +1120,11 @@ store_reject(IngestState *st, RecordError *err, JsonbValue *raw, int index, Syst
 		args[9] = JsonbPGetDatum(JsonbValueToJsonb(raw));
 	else
 		nulls[9] = 'n';
+	if (raw == NULL && raw_text != NULL)
+	{
+		args[10] = PointerGetDatum(cstring_to_text_with_len(raw_text, raw_len));
+		nulls[10] = ' ';
+	}
 	spi_exec(plan_reject, args, nulls, SPI_OK_INSERT);
 
 	if (st->rejected <= kant_max_warnings)
@@ -1036,11 +1138,46 @@ store_reject(IngestState *st, RecordError *err, JsonbValue *raw, int index, Syst
 				 err->hint ? errhint("%s", err->hint) : 0));
 }
 
+static void flush(IngestState *st);
+
+/*
+ * Records are read into the flush context; a flush resets it.  Rejected and
+ * skipped records count too, so that a payload of bad records does not
+ * pile up in memory either.
+ */
+static inline void
+record_done(IngestState *st)
+{
+	if (st->npending >= FLUSH_SIZE || ++st->since_flush >= FLUSH_SIZE ||
+		st->pending_bytes >= FLUSH_BYTES)
+		flush(st);
+}
+
+/*
+ * What a pending record adds to a flush's column arrays: big records flush
+ * sooner, so that no array of a flush nears the 1 GB a datum may hold.
+ */
+static int64
+record_bytes(RunRecord *r, JsonbValue *raw)
+{
+	int64		n = 64;
+
+	if (r->details)
+		n += VARSIZE(r->details);
+	if (r->error_message)
+		n += strlen(r->error_message);
+	if (raw && raw->type == jbvBinary)
+		n += raw->val.binary.len;
+	return n;
+}
+
 void
-ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw, int index)
+ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw_text,
+			  int raw_len, int index)
 {
 	st->received++;
-	store_reject(st, err, raw, index, st->system);
+	store_reject(st, err, raw, raw_text, raw_len, index, st->system);
+	record_done(st);
 }
 
 /* A record that carries no run state (OpenLineage OTHER): counted, not stored. */
@@ -1049,9 +1186,8 @@ ingest_skip(IngestState *st)
 {
 	st->received++;
 	st->unchanged++;
+	record_done(st);
 }
-
-static void flush(IngestState *st);
 
 void
 ingest_add(IngestState *st, RunRecord *rec, JsonbValue *raw, int index)
@@ -1065,8 +1201,8 @@ ingest_add(IngestState *st, RunRecord *rec, JsonbValue *raw, int index)
 	p->sys = st->system;
 	p->raw = raw;
 	p->index = index;
-	if (st->npending >= FLUSH_SIZE)
-		flush(st);
+	st->pending_bytes += record_bytes(rec, raw);
+	record_done(st);
 }
 
 /* ------------------------------------------------- direct index lookups */
@@ -1525,8 +1661,13 @@ flush(IngestState *st)
 	int			n = 0;
 	Pending   **live;
 
+	st->since_flush = 0;
+	st->pending_bytes = 0;
 	if (st->npending == 0)
+	{
+		MemoryContextReset(st->flush_cxt);
 		return;
+	}
 	old = MemoryContextSwitchTo(st->flush_cxt);
 	log_batch(st);
 
@@ -1541,7 +1682,7 @@ flush(IngestState *st)
 		if (!resolve_business_date(p->job, p->rec, &err))
 		{
 			p->job = NULL;
-			store_reject(st, &err, p->raw, p->index, p->sys);
+			store_reject(st, &err, p->raw, NULL, 0, p->index, p->sys);
 		}
 	}
 
@@ -1774,7 +1915,6 @@ ingest_payload(FunctionCallInfo fcinfo, const IngestSpec *spec)
 	bool		is_jsonb;
 	PayloadList pl;
 	IngestState *st;
-	int			i;
 
 	if ((has_system && PG_ARGISNULL(0)) || PG_ARGISNULL(parg))
 		ereport(ERROR,
@@ -1789,23 +1929,32 @@ ingest_payload(FunctionCallInfo fcinfo, const IngestSpec *spec)
 
 	st = ingest_begin(spec->source, system, payload, is_jsonb);
 	if (spec->prepare)
-		spec->prepare(st, &pl);
-	for (i = 0; i < pl.count; i++)
 	{
+		spec->prepare(st, &pl);
+		payload_rewind(&pl);
+	}
+	for (;;)
+	{
+		/* in the flush context: ingest_add() etc. reset it every FLUSH_SIZE records */
 		MemoryContext old = MemoryContextSwitchTo(ingest_record_context(st));
 		RecordError err = {0};
-		char	   *path;
-		JsonbValue *v = record_at(&pl, i, &path, &err);
-		RunRecord  *r = palloc0(sizeof(RunRecord));
-		RecordOutcome outcome = err.failed ? RECORD_REJECT :
-			spec->parse(st, v, path, r, &err);
+		PayloadRecord rec;
+		RunRecord  *r;
+		RecordOutcome outcome;
 
+		if (!payload_next(&pl, &rec, &err))
+		{
+			MemoryContextSwitchTo(old);
+			break;
+		}
+		r = palloc0(sizeof(RunRecord));
+		outcome = err.failed ? RECORD_REJECT : spec->parse(st, rec.value, rec.path, r, &err);
 		if (outcome == RECORD_REJECT || err.failed)
-			ingest_reject(st, &err, v, i);
+			ingest_reject(st, &err, rec.value, rec.text, rec.len, rec.index);
 		else if (outcome == RECORD_SKIP)
 			ingest_skip(st);
 		else
-			ingest_add(st, r, v, i);
+			ingest_add(st, r, rec.value, rec.index);
 		MemoryContextSwitchTo(old);
 	}
 	return ingest_finish(st, fcinfo);

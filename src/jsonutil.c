@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 
+#include "access/xact.h"
 #include "common/jsonapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
@@ -21,9 +22,11 @@
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "kant.h"
+#include "payload_scan.h"
 
 void
 rec_fail(RecordError *err, int sqlstate, const char *field, const char *hint,
@@ -67,13 +70,46 @@ plain_key(const char *key)
 	return true;
 }
 
-/* SQL/JSON path syntax, so that jsonb_path_query(payload, path) finds it. */
+/*
+ * SQL/JSON path syntax, so that jsonb_path_query(payload, path) finds it:
+ * a quoted key escapes what a path string literal can not hold as it is.
+ */
 char *
 json_path_key(const char *base, const char *key)
 {
+	StringInfoData buf;
+	const char *p;
+
 	if (plain_key(key))
 		return psprintf("%s.%s", base, key);
-	return psprintf("%s.\"%s\"", base, key);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s.\"", base);
+	for (p = key; *p; p++)
+	{
+		if (*p == '"' || *p == '\\')
+			appendStringInfo(&buf, "\\%c", *p);
+		else if ((unsigned char) *p < 0x20)
+			appendStringInfo(&buf, "\\u%04X", (unsigned char) *p);
+		else
+			appendStringInfoChar(&buf, *p);
+	}
+	appendStringInfoChar(&buf, '"');
+	return buf.data;
+}
+
+/*
+ * At most max bytes of s for a message, cut at a character boundary (a
+ * cut inside a character would put invalid text into kant.rejected).
+ */
+char *
+clip_text(const char *s, int len, int max)
+{
+	int			n;
+
+	if (len <= max)
+		return pnstrdup(s, len);
+	n = pg_mbcliplen(s, len, max);
+	return psprintf("%.*s...", n, s);
 }
 
 char *
@@ -163,6 +199,26 @@ json_get_string(JsonbContainer *obj, const char *key, const char *path,
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/* An integral JSON number (1, 1.0, 1e0) between min and max. */
+bool
+json_get_int_range(JsonbContainer *obj, const char *key, const char *path,
+				   bool required, int32 min, int32 max, int32 *out, RecordError *err)
+{
+	int32		v;
+
+	if (!json_get_int(obj, key, path, required, &v, err))
+		return false;
+	if (v < min || v > max)
+	{
+		rec_fail(err, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, json_path_key(path, key),
+				 psprintf("kant accepts %d to %d in this field.", min, max),
+				 "field \"%s\" is out of range: %d", key, v);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
 /* An integral JSON number (1, 1.0, 1e0) that fits in int32. */
 bool
 json_get_int(JsonbContainer *obj, const char *key, const char *path,
@@ -193,7 +249,7 @@ json_get_int(JsonbContainer *obj, const char *key, const char *path,
 	{
 		rec_fail(err, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, json_path_key(path, key),
 				 "The field must be a whole number.",
-				 "field \"%s\" is not an integer: %s", key, s);
+				 "field \"%s\" is not an integer: %s", key, clip_text(s, strlen(s), 64));
 		return false;
 	}
 	*out = (int32) l;
@@ -422,6 +478,27 @@ epoch_to_timestamp(const char *s, TimestampTz *out, const char **why)
 	return true;
 }
 
+/*
+ * The dates kant accepts from a source: from 1900 to 9999.  Earlier ones
+ * are typing errors (year 0024) that would make every history look back
+ * two thousand years.
+ */
+#define KANT_MIN_DATE	(date2j(1900, 1, 1) - POSTGRES_EPOCH_JDATE)
+#define KANT_END_DATE	(date2j(10000, 1, 1) - POSTGRES_EPOCH_JDATE)
+
+bool
+kant_date_in_range(DateADT d)
+{
+	return d >= KANT_MIN_DATE && d < KANT_END_DATE;
+}
+
+static bool
+timestamp_in_range(TimestampTz t)
+{
+	return t >= (int64) KANT_MIN_DATE * USECS_PER_DAY &&
+		t < (int64) KANT_END_DATE * USECS_PER_DAY;
+}
+
 bool
 json_value_timestamp(JsonbValue *v, const char *path, TimestampTz *out, RecordError *err)
 {
@@ -431,21 +508,31 @@ json_value_timestamp(JsonbValue *v, const char *path, TimestampTz *out, RecordEr
 	{
 		char	   *s = numeric_normalize(v->val.numeric);
 
-		if (epoch_to_timestamp(s, out, &why))
+		if (epoch_to_timestamp(s, out, &why) && timestamp_in_range(*out))
 			return true;
 		rec_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, path,
-				 "Send epoch seconds (AWS style) or an ISO 8601 string with a zone.",
-				 "invalid timestamp %s: %s", s, why);
+				 "Send epoch seconds (AWS style) or an ISO 8601 string with a zone, "
+				 "between 1900 and 9999.",
+				 "invalid timestamp %s: %s", clip_text(s, strlen(s), 64),
+				 why ? why : "out of the range kant accepts");
 		return false;
 	}
 	if (v->type == jbvString)
 	{
 		if (parse_iso_timestamp(v->val.string.val, v->val.string.len, out, &why))
-			return true;
+		{
+			if (timestamp_in_range(*out))
+				return true;
+			rec_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, path,
+					 "kant accepts timestamps from 1900 to 9999.",
+					 "timestamp \"%s\" is out of the range kant accepts",
+					 clip_text(v->val.string.val, v->val.string.len, 64));
+			return false;
+		}
 		rec_fail(err, ERRCODE_INVALID_DATETIME_FORMAT, path,
 				 "Send epoch seconds (AWS style) or an ISO 8601 string with a zone.",
-				 "invalid timestamp \"%.*s\": %s",
-				 Min(v->val.string.len, 64), v->val.string.val, why);
+				 "invalid timestamp \"%s\": %s",
+				 clip_text(v->val.string.val, v->val.string.len, 64), why);
 		return false;
 	}
 	rec_fail(err, ERRCODE_SQL_JSON_SCALAR_REQUIRED, path,
@@ -570,225 +657,115 @@ payload_records(Jsonb *payload, const char *list_key, const char *single_key,
 /*
  * Text payloads.  jsonb_in keeps a tree of the whole document in memory,
  * some fifteen times its size: a 100 MB payload needs 1.5 GB before kant
- * sees it.  For text kant lexes the document once to find where each
- * record is, then builds the jsonb of one record at a time.
+ * sees it.  For text kant validates the document with the iterative scanner
+ * (payload_scan.c), then builds the jsonb of one record at a time.
  */
-typedef struct ScanState
-{
-	JsonLexContext *lex;
-	const char *list_key;
-	const char *single_key;
-	const char *id_key;
-	int			depth;
-	bool		root_is_array;
-	bool		root_is_object;
-	int			list_depth;		/* depth of the records, 0 outside the list */
-	bool		list_seen;		/* list_key present at the root */
-	bool		list_is_array;
-	char		list_first;		/* first character of list_key's value */
-	bool		id_seen;
-	bool		in_single;		/* inside the value of single_key */
-	int64		single_start;
-	int64		single_end;
-	bool		single_null;
-	int64		elem_start;
-	int			n;
-	int			cap;
-	int64	   *starts;
-	int64	   *ends;
-	char	   *base;
-} ScanState;
-
-static void
-scan_object_start(void *state)
-{
-	ScanState  *s = state;
-
-	if (s->depth == 0)
-		s->root_is_object = true;
-	s->depth++;
-}
-
-static void
-scan_object_end(void *state)
-{
-	((ScanState *) state)->depth--;
-}
-
-static void
-scan_array_start(void *state)
-{
-	ScanState  *s = state;
-
-	if (s->depth == 0)
-	{
-		s->root_is_array = true;
-		s->list_depth = 1;
-	}
-	s->depth++;
-}
-
-static void
-scan_array_end(void *state)
-{
-	ScanState  *s = state;
-
-	s->depth--;
-	if (s->list_depth > 0 && s->depth == s->list_depth - 1)
-		s->list_depth = 0;
-}
-
-static void
-scan_field_start(void *state, char *fname, bool isnull)
-{
-	ScanState  *s = state;
-
-	if (s->depth != 1 || fname == NULL)
-		return;
-	if (s->list_key && strcmp(fname, s->list_key) == 0 && !isnull)
-	{
-		s->list_seen = true;
-		s->list_first = *s->lex->token_start;
-		if (*s->lex->token_start == '[')
-		{
-			s->list_is_array = true;
-			s->list_depth = 2;
-		}
-	}
-	else if (s->single_key && strcmp(fname, s->single_key) == 0 && !isnull)
-	{
-		s->in_single = true;
-		s->single_start = s->lex->token_start - s->base;
-	}
-	else if (s->id_key && strcmp(fname, s->id_key) == 0)
-		s->id_seen = true;
-}
-
-static void
-scan_field_end(void *state, char *fname, bool isnull)
-{
-	ScanState  *s = state;
-
-	if (s->depth == 1 && s->in_single)
-	{
-		s->in_single = false;
-		s->single_end = s->lex->prev_token_terminator - s->base;
-	}
-	/* the parser copies every field name for us; free it or a 100 MB payload leaks 200 MB */
-	if (fname)
-		pfree(fname);
-}
-
-static void
-scan_elem_start(void *state, bool isnull)
-{
-	ScanState  *s = state;
-
-	if (s->list_depth > 0 && s->depth == s->list_depth)
-		s->elem_start = s->lex->token_start - s->base;
-}
-
-static void
-scan_elem_end(void *state, bool isnull)
-{
-	ScanState  *s = state;
-
-	if (s->list_depth > 0 && s->depth == s->list_depth)
-	{
-		if (s->n == s->cap)
-		{
-			s->cap *= 2;
-			s->starts = repalloc_huge(s->starts, sizeof(int64) * s->cap);
-			s->ends = repalloc_huge(s->ends, sizeof(int64) * s->cap);
-		}
-		s->starts[s->n] = s->elem_start;
-		s->ends[s->n] = s->lex->prev_token_terminator - s->base;
-		s->n++;
-	}
-}
-
 void
 payload_records_text(text *payload, const char *list_key, const char *single_key,
 					 const char *id_key, const char *what, const char *hint,
 					 PayloadList *out)
 {
-	ScanState	s;
-	JsonSemAction sem;
+	PayloadScan *ps = palloc(sizeof(PayloadScan));
 
 	memset(out, 0, sizeof(*out));
-	memset(&s, 0, sizeof(s));
-	memset(&sem, 0, sizeof(sem));
 	out->what = what;
-	s.lex = makeJsonLexContext(payload, true);
-	s.base = VARDATA_ANY(payload);
-	s.list_key = list_key;
-	s.single_key = single_key;
-	s.id_key = id_key;
-	s.cap = 256;
-	s.starts = palloc(sizeof(int64) * s.cap);
-	s.ends = palloc(sizeof(int64) * s.cap);
-	sem.semstate = &s;
-	sem.object_start = scan_object_start;
-	sem.object_end = scan_object_end;
-	sem.array_start = scan_array_start;
-	sem.array_end = scan_array_end;
-	sem.object_field_start = scan_field_start;
-	sem.object_field_end = scan_field_end;
-	sem.array_element_start = scan_elem_start;
-	sem.array_element_end = scan_elem_end;
-	pg_parse_json_or_ereport(s.lex, &sem);
-
-	out->text = s.base;
-	if (!s.root_is_array && !s.root_is_object)
-		shape_error("$", ERRCODE_SQL_JSON_OBJECT_NOT_FOUND, hint,
-					"payload must be a JSON object or array, not a scalar");
-	if (s.root_is_array || (s.list_seen && s.list_is_array))
+	out->scan = ps;
+	scan_begin(ps, VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload), GetDatabaseEncoding(),
+			   list_key, single_key, id_key);
+	switch (ps->root)
 	{
-		out->starts = s.starts;
-		out->ends = s.ends;
-		out->count = s.n;
-		out->base = s.root_is_array ? "$" : json_path_key("$", list_key);
-		return;
+		case SCAN_ERROR:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for type json"),
+					 errdetail("%s At line %d, byte %d of the payload; nothing was ingested.",
+							   ps->error_detail, ps->error_line, ps->error_offset + 1),
+					 errhint("%s", hint)));
+			break;
+		case SCAN_SCALAR:
+			shape_error("$", ERRCODE_SQL_JSON_OBJECT_NOT_FOUND, hint,
+						"payload must be a JSON object or array, not a scalar");
+			break;
+		case SCAN_LIST_NOT_ARRAY:
+			shape_error(json_path_key("$", list_key), ERRCODE_SQL_JSON_ARRAY_NOT_FOUND, hint,
+						"payload field \"%s\" must be an array, not %s", list_key,
+						scan_token_name(ps->value_type));
+			break;
+		case SCAN_NONE:
+			no_records(list_key, what, hint);
+			break;
+		case SCAN_LIST:
+			out->base = ps->list_at_root ? "$" : json_path_key("$", list_key);
+			break;
+		case SCAN_SINGLE:
+			out->is_single = true;
+			out->base = ps->single_at_root ? "$" : json_path_key("$", single_key);
+			break;
 	}
-	if (s.list_seen)
-		shape_error(json_path_key("$", list_key), ERRCODE_SQL_JSON_ARRAY_NOT_FOUND, hint,
-					"payload field \"%s\" must be an array, not %s", list_key,
-					s.list_first == '{' ? "object" : s.list_first == '"' ? "string" :
-					(s.list_first == 't' || s.list_first == 'f') ? "boolean" : "number");
-	out->starts = s.starts;
-	out->ends = s.ends;
-	out->count = 1;
-	out->is_single = true;
-	if (s.single_end > s.single_start)
-	{
-		out->starts[0] = s.single_start;
-		out->ends[0] = s.single_end;
-		out->base = json_path_key("$", single_key);
-		return;
-	}
-	if (s.id_seen)
-	{
-		out->starts[0] = 0;
-		out->ends[0] = VARSIZE_ANY_EXHDR(payload);
-		out->base = "$";
-		return;
-	}
-	no_records(list_key, what, hint);
 }
 
-/* Parse one record of a text payload into jsonb, in the current context. */
-static JsonbValue *
-text_record(PayloadList *pl, int i)
+/* Should this error of jsonb_in quarantine the record, or end the call? */
+static bool
+record_error(int sqlerrcode)
 {
-	int64		len = pl->ends[i] - pl->starts[i];
-	char	   *buf = palloc(len + 1);
-	Jsonb	   *jb;
+	int			category = ERRCODE_TO_CATEGORY(sqlerrcode);
+
+	return category == ERRCODE_DATA_EXCEPTION || category == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+}
+
+/*
+ * jsonb_in on a record the scanner found risky (numbers numeric_in may
+ * refuse, deep nesting, a huge record, escapes to convert): in a
+ * subtransaction, as PL/pgSQL runs a block with an EXCEPTION clause, so that
+ * its error quarantines the record and leaves nothing half done.  Errors
+ * that are not about the data (cancel, out of memory) still end the call.
+ */
+static Jsonb *
+jsonb_in_guarded(char *buf, const char *path, RecordError *err)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Jsonb	   *volatile jb = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf)));
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (!record_error(ed->sqlerrcode))
+			ReThrowError(ed);
+		rec_fail(err, ed->sqlerrcode, path,
+				 "jsonb cannot hold the record as it is; kant.rejected.record_text keeps "
+				 "its text.",
+				 "record cannot be stored as jsonb: %s%s%s", ed->message,
+				 ed->detail ? " " : "", ed->detail ? ed->detail : "");
+		FreeErrorData(ed);
+		jb = NULL;
+	}
+	PG_END_TRY();
+	return jb;
+}
+
+/* A jsonb document as the JsonbValue of its root (a scalar unwrapped). */
+static JsonbValue *
+jsonb_root_value(Jsonb *jb)
+{
 	JsonbValue *v = palloc(sizeof(JsonbValue));
 
-	memcpy(buf, pl->text + pl->starts[i], len);
-	buf[len] = '\0';
-	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf)));
-	pfree(buf);
 	if (JB_ROOT_IS_SCALAR(jb))
 	{
 		JsonbValue *scalar = getIthJsonbValueFromContainer(&jb->root, 0);
@@ -802,47 +779,174 @@ text_record(PayloadList *pl, int i)
 	return v;
 }
 
-/* Record i of the payload; err is set when it is not an object. */
-JsonbValue *
-record_at(PayloadList *pl, int i, char **path, RecordError *err)
+/*
+ * The next record of a text payload as jsonb, in the current context; NULL
+ * (err set) when jsonb cannot hold it: its text is the record then.
+ */
+static JsonbValue *
+text_record(PayloadList *pl, ScanRecord *sr, PayloadRecord *rec, RecordError *err)
+{
+	const char *text = pl->scan->text;
+	int			len = sr->end - sr->start;
+	char	   *buf;
+	Jsonb	   *jb;
+	bool		risky;
+
+	if (sr->problem != SCAN_OK)
+	{
+		char	   *field = scan_value_path(text, sr->start, sr->end, sr->problem_offset,
+											rec->path);
+
+		if (sr->problem == SCAN_CODE_POINT_ZERO)
+			rec_fail(err, ERRCODE_UNTRANSLATABLE_CHARACTER, field,
+					 "jsonb and text cannot hold \\u0000; kant.rejected.record_text keeps "
+					 "the record's text.",
+					 "unsupported Unicode escape sequence: %s",
+					 scan_problem_text(sr->problem));
+		else
+			rec_fail(err, ERRCODE_INVALID_TEXT_REPRESENTATION, field,
+					 "A \\u escape of a UTF-16 surrogate must be a high one followed by "
+					 "a low one; kant.rejected.record_text keeps the record's text.",
+					 "invalid Unicode escape in a JSON string: %s",
+					 scan_problem_text(sr->problem));
+		return NULL;
+	}
+	risky = (sr->flags & (SCAN_REC_DEEP | SCAN_REC_BIG_NUMBER | SCAN_REC_LARGE)) != 0 ||
+		((sr->flags & SCAN_REC_NONASCII_ESCAPE) && GetDatabaseEncoding() != PG_UTF8);
+	buf = palloc(len + 1);
+	memcpy(buf, text + sr->start, len);
+	buf[len] = '\0';
+	if (risky)
+		jb = jsonb_in_guarded(buf, rec->path, err);
+	else
+		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf)));
+	pfree(buf);
+	return jb ? jsonb_root_value(jb) : NULL;
+}
+
+/*
+ * The next record of the payload, in the current memory context; false
+ * after the last.  err is set when the record is not an object or (text)
+ * cannot be jsonb; rec->value is NULL in the second case.
+ */
+bool
+payload_next(PayloadList *pl, PayloadRecord *rec, RecordError *err)
 {
 	JsonbValue *v;
 
-	if (pl->text)
+	memset(rec, 0, sizeof(*rec));
+	if (pl->scan)
 	{
-		v = text_record(pl, i);
-		*path = pl->is_single ? pstrdup(pl->base) : json_path_index(pl->base, i);
-	}
-	else if (pl->is_single)
-	{
-		v = palloc(sizeof(JsonbValue));
-		*v = pl->single;
-		*path = pstrdup(pl->base);
+		ScanRecord	sr;
+
+		if (!scan_next_record(pl->scan, &sr))
+		{
+			if (pl->scan->root == SCAN_ERROR)
+				elog(ERROR, "kant: payload changed while it was read: %s",
+					 pl->scan->error_detail);
+			return false;
+		}
+		rec->index = sr.index;
+		rec->path = pl->is_single ? pstrdup(pl->base) : json_path_index(pl->base, sr.index);
+		rec->text = pl->scan->text + sr.start;
+		rec->len = sr.end - sr.start;
+		v = text_record(pl, &sr, rec, err);
+		if (v == NULL)
+			return true;
 	}
 	else
 	{
-		v = getIthJsonbValueFromContainer(pl->list, i);
-		*path = json_path_index(pl->base, i);
+		if (pl->next >= pl->count)
+			return false;
+		rec->index = pl->next++;
+		if (pl->is_single)
+		{
+			v = palloc(sizeof(JsonbValue));
+			*v = pl->single;
+			rec->path = pstrdup(pl->base);
+		}
+		else
+		{
+			v = getIthJsonbValueFromContainer(pl->list, rec->index);
+			rec->path = json_path_index(pl->base, rec->index);
+		}
 	}
+	rec->value = v;
 	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-	{
-		rec_fail(err, ERRCODE_SQL_JSON_OBJECT_NOT_FOUND, *path,
+		rec_fail(err, ERRCODE_SQL_JSON_OBJECT_NOT_FOUND, rec->path,
 				 "Each element must be one record as the API returns it.",
 				 "%s record must be a JSON object, not %s", pl->what, json_type_name(v));
-		return v;
-	}
-	return v;
+	return true;
 }
 
-/* Build a jsonb object of the keys of src that are present. */
+/* Read the records again from the first. */
+void
+payload_rewind(PayloadList *pl)
+{
+	if (pl->scan)
+		scan_rewind(pl->scan);
+	pl->next = 0;
+}
+
+/* How deep a jsonb value nests, counted without recursion, up to limit + 1. */
+static int
+jsonb_depth(JsonbValue *v, int limit)
+{
+	JsonbIterator *it;
+	JsonbValue	tmp;
+	JsonbIteratorToken tok;
+	int			depth = 0;
+	int			max = 0;
+
+	if (v->type != jbvBinary)
+		return 0;
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &tmp, false)) != WJB_DONE)
+	{
+		if (tok == WJB_BEGIN_ARRAY || tok == WJB_BEGIN_OBJECT)
+		{
+			if (++depth > max)
+				max = depth;
+			if (max > limit)
+				break;
+		}
+		else if (tok == WJB_END_ARRAY || tok == WJB_END_OBJECT)
+			depth--;
+	}
+	return max;
+}
+
+/*
+ * Build a jsonb object of the keys of src that are present.  Copying a
+ * container rebuilds it recursively: one nested deeper than
+ * MAX_DETAIL_DEPTH quarantines the record rather than exhaust the stack.
+ */
+#define MAX_DETAIL_DEPTH 100
+
 Jsonb *
 pick_details(JsonbContainer *src, const char *const *keys, int nkeys,
-			 JsonbValue *extra_keys, JsonbValue *extra_values, int nextra)
+			 JsonbValue *extra_keys, JsonbValue *extra_values, int nextra,
+			 const char *path, RecordError *err)
 {
 	JsonbParseState *ps = NULL;
 	int			i;
 	int			n = 0;
 
+	for (i = 0; i < nkeys; i++)
+	{
+		JsonbValue	buf;
+		JsonbValue *v = json_get(src, keys[i], &buf);
+
+		if (v != NULL && jsonb_depth(v, MAX_DETAIL_DEPTH) > MAX_DETAIL_DEPTH)
+		{
+			rec_fail(err, ERRCODE_INVALID_PARAMETER_VALUE, json_path_key(path, keys[i]),
+					 psprintf("kant keeps this field in details and copies at most %d "
+							  "levels of nesting.", MAX_DETAIL_DEPTH),
+					 "field \"%s\" is nested more than %d levels deep", keys[i],
+					 MAX_DETAIL_DEPTH);
+			return NULL;
+		}
+	}
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	for (i = 0; i < nkeys; i++)
 	{
@@ -887,22 +991,118 @@ parse_state_field(JsonbContainer *o, const char *key, const char *path, const ch
 				 psprintf("kant knows these states: %s. The record is kept so that it "
 						  "can be replayed once the state is mapped.",
 						  run_state_accepted_list()),
-				 "unknown %s state \"%s\"", source, s);
+				 "unknown %s state \"%s\"", source, clip_text(s, strlen(s), 64));
 		return false;
 	}
 	return true;
 }
 
-bool
-check_id_length(const char *s, const char *field, RecordError *err)
+/*
+ * Names and ids as kant stores them.  kant.system.name and kant.job.name
+ * are keys people type and read: not empty, at most 1000 bytes (the CHECKs
+ * count characters; bytes also bound the btree entries), no white space at
+ * either end, no control characters.  Inside a job name a TAB is accepted:
+ * Glue's job name pattern allows it.  Ids (a run's external id, Glue's
+ * PreviousRunId) sit in btree indexes too: not empty, at most 1000 bytes,
+ * no control characters.
+ */
+const char *
+name_problem(const char *s, int len, NameKind kind, int *sqlstate)
 {
-	if (s != NULL && strlen(s) > 1000)
+	const unsigned char *p = (const unsigned char *) s;
+	bool		utf8 = (GetDatabaseEncoding() == PG_UTF8);
+	int			i;
+
+	*sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
+	if (len == 0)
+		return "is empty";
+	if (len > KANT_MAX_NAME_BYTES)
 	{
-		rec_fail(err, ERRCODE_NAME_TOO_LONG, field, NULL,
-				 "value is longer than 1000 characters");
-		return false;
+		*sqlstate = ERRCODE_STRING_DATA_RIGHT_TRUNCATION;
+		return psprintf("is %d bytes long; kant accepts at most %d", len, KANT_MAX_NAME_BYTES);
 	}
-	return true;
+	for (i = 0; i < len; i++)
+	{
+		bool		c1 = utf8 && p[i] == 0xC2 && i + 1 < len && p[i + 1] >= 0x80 &&
+			p[i + 1] <= 0x9F;
+
+		if (p[i] < 0x20 || p[i] == 0x7F || c1)
+		{
+			if (p[i] == '\t' && kind == NAME_JOB && i > 0 && i < len - 1)
+				continue;
+			*sqlstate = ERRCODE_CHARACTER_NOT_IN_REPERTOIRE;
+			return psprintf("has the control character U+%04X at byte %d",
+							c1 ? p[i + 1] : p[i], i + 1);
+		}
+	}
+	if (kind != NAME_ID && (p[0] == ' ' || p[len - 1] == ' '))
+		return "begins or ends with white space";
+	return NULL;
+}
+
+const char *
+name_rule_hint(NameKind kind)
+{
+	switch (kind)
+	{
+		case NAME_SYSTEM:
+			return "A system name (or the OpenLineage job namespace naming one) is 1 to 1000 "
+				"bytes with no control characters and no white space at either end.";
+		case NAME_JOB:
+			return "A job name is 1 to 1000 bytes with no control characters other than TAB "
+				"and no white space at either end.";
+		case NAME_ID:
+			return "An id is 1 to 1000 bytes with no control characters.";
+	}
+	return NULL;
+}
+
+bool
+check_name_value(const char *s, NameKind kind, const char *field, const char *key,
+				 RecordError *err)
+{
+	int			sqlstate;
+	const char *why;
+
+	if (s == NULL)
+		return true;
+	why = name_problem(s, strlen(s), kind, &sqlstate);
+	if (why == NULL)
+		return true;
+	rec_fail(err, sqlstate, field, name_rule_hint(kind), "field \"%s\" %s", key, why);
+	return false;
+}
+
+char *
+json_get_name(JsonbContainer *obj, const char *key, const char *path, bool required,
+			  NameKind kind, RecordError *err)
+{
+	char	   *s;
+
+	if (err->failed)
+		return NULL;
+	s = json_get_string(obj, key, path, required, err);
+	if (s == NULL)
+		return NULL;
+	if (!required && s[0] == '\0')
+		return s;
+	if (!check_name_value(s, kind, json_path_key(path, key), key, err))
+		return NULL;
+	return s;
+}
+
+/* The system argument of an ingestion function: the same rule, as an ERROR. */
+void
+check_system_argument(const char *name)
+{
+	int			sqlstate;
+	const char *why = name_problem(name, strlen(name), NAME_SYSTEM, &sqlstate);
+
+	if (why != NULL)
+		ereport(ERROR,
+				(errcode(sqlstate),
+				 errmsg("system name %s", why),
+				 errhint("%s", name_rule_hint(NAME_SYSTEM))));
 }
 
 /*

@@ -95,11 +95,35 @@ typedef struct RecordError
 extern void rec_fail(RecordError *err, int sqlstate, const char *field,
 					 const char *hint, const char *fmt,...) pg_attribute_printf(5, 6);
 
+/* What a name or id is, for the rules it follows (name_problem). */
+typedef enum NameKind
+{
+	NAME_SYSTEM,				/* kant.system.name, an OpenLineage namespace */
+	NAME_JOB,					/* kant.job.name, Airflow dag_id / task_id */
+	NAME_ID						/* a run's external id, Glue PreviousRunId */
+} NameKind;
+
+#define KANT_MAX_NAME_BYTES 1000
+#define KANT_MAX_ATTEMPT	100000	/* attempts count from 1; sums stay in int4 */
+
+extern const char *name_problem(const char *s, int len, NameKind kind, int *sqlstate);
+extern bool check_name_value(const char *s, NameKind kind, const char *field,
+							 const char *key, RecordError *err);
+extern char *json_get_name(JsonbContainer *obj, const char *key, const char *path,
+						   bool required, NameKind kind, RecordError *err);
+extern void check_system_argument(const char *name);
+extern const char *name_rule_hint(NameKind kind);
+extern char *clip_text(const char *s, int len, int max);
+extern bool kant_date_in_range(DateADT d);
+
 extern JsonbValue *json_get(JsonbContainer *obj, const char *key, JsonbValue *buf);
 extern char *json_get_string(JsonbContainer *obj, const char *key, const char *path,
 							 bool required, RecordError *err);
 extern bool json_get_int(JsonbContainer *obj, const char *key, const char *path,
 						 bool required, int32 *out, RecordError *err);
+extern bool json_get_int_range(JsonbContainer *obj, const char *key, const char *path,
+							   bool required, int32 min, int32 max, int32 *out,
+							   RecordError *err);
 extern bool json_get_timestamp(JsonbContainer *obj, const char *key, const char *path,
 							   bool required, TimestampTz *out, RecordError *err);
 extern bool json_value_timestamp(JsonbValue *v, const char *path, TimestampTz *out,
@@ -110,7 +134,8 @@ extern char *json_path_index(const char *base, int index);
 extern char *json_path_key(const char *base, const char *key);
 extern char *json_type_name(JsonbValue *v);
 extern Jsonb *pick_details(JsonbContainer *src, const char *const *keys, int nkeys,
-						   JsonbValue *extra_keys, JsonbValue *extra_values, int nextra);
+						   JsonbValue *extra_keys, JsonbValue *extra_values, int nextra,
+						   const char *path, RecordError *err);
 
 /* ------------------------------------------------------------ ingest.c */
 
@@ -175,33 +200,46 @@ typedef enum IngestSource
 
 extern bool parse_state_field(JsonbContainer *o, const char *key, const char *path,
 							  const char *source, RunRecord *r, RecordError *err);
-extern bool check_id_length(const char *s, const char *field, RecordError *err);
 extern IngestState *ingest_begin(IngestSource source, const char *system_name,
 								 struct varlena *payload, bool payload_is_jsonb);
-extern void ingest_set_system(IngestState *st, const char *system_name);
+extern bool ingest_set_system(IngestState *st, const char *system_name, const char *field,
+							  RecordError *err);
 extern void ingest_lock_systems(IngestState *st, List *system_names);
 extern void ingest_add(IngestState *st, RunRecord *rec, JsonbValue *raw, int index);
-extern void ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw, int index);
+extern void ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw,
+						  const char *raw_text, int raw_len, int index);
 extern void ingest_skip(IngestState *st);
 extern Datum ingest_finish(IngestState *st, FunctionCallInfo fcinfo);
 extern MemoryContext ingest_record_context(IngestState *st);
 extern void shape_error(const char *path, int sqlstate, const char *hint,
 						const char *fmt,...) pg_attribute_printf(4, 5) pg_attribute_noreturn();
 
-/* The records of a payload: a list under list_key, a bare array, or one record. */
+/*
+ * The records of a payload: a list under list_key, a bare array, or one
+ * record.  Read them in order with payload_next(); payload_rewind() starts
+ * over.  A text payload is streamed: nothing grows with the record count.
+ */
 typedef struct PayloadList
 {
 	JsonbContainer *list;		/* jsonb payload: the array of records */
 	JsonbValue	single;
 	bool		is_single;
-	int			count;
+	int			count;			/* jsonb payload: how many */
+	int			next;			/* jsonb payload: the next record's index */
+	struct PayloadScan *scan;	/* text payload: its scanner */
 	const char *base;
 	const char *what;			/* "JobRun", "task instance", ... for messages */
-	/* text payload: where each record is in the text, parsed one at a time */
-	char	   *text;
-	int64	   *starts;
-	int64	   *ends;
 } PayloadList;
+
+/* One record of a payload, as payload_next() returns it. */
+typedef struct PayloadRecord
+{
+	int			index;			/* position in the list */
+	char	   *path;			/* its SQL/JSON path in the payload */
+	JsonbValue *value;			/* NULL: jsonb cannot hold it (err says why) */
+	const char *text;			/* text payload: the record's text */
+	int			len;
+} PayloadRecord;
 
 extern void payload_records(Jsonb *payload, const char *list_key, const char *single_key,
 							const char *id_key, const char *what, const char *hint,
@@ -209,7 +247,8 @@ extern void payload_records(Jsonb *payload, const char *list_key, const char *si
 extern void payload_records_text(text *payload, const char *list_key, const char *single_key,
 								 const char *id_key, const char *what, const char *hint,
 								 PayloadList *out);
-extern JsonbValue *record_at(PayloadList *pl, int i, char **path, RecordError *err);
+extern bool payload_next(PayloadList *pl, PayloadRecord *rec, RecordError *err);
+extern void payload_rewind(PayloadList *pl);
 extern struct varlena *payload_arg(FunctionCallInfo fcinfo, int argno, const char *list_key,
 								   const char *single_key, const char *id_key,
 								   const char *what, const char *hint,

@@ -13,6 +13,7 @@
 #include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
@@ -36,14 +37,37 @@ dig(JsonbContainer *o, const char *const *keys, int nkeys)
 	return o;
 }
 
+/*
+ * The event's job namespace: a string of 1 to 1000 bytes, or NULL with err
+ * set.  It names a system (kant.system.ol_namespace, else the system of
+ * that name); one that would be registered on first sight must also be a
+ * valid system name, which get_system checks.
+ */
 static char *
-event_namespace(JsonbContainer *ev)
+event_namespace(JsonbContainer *ev, const char *path, RecordError *err)
 {
 	static const char *const job[] = {"job"};
 	JsonbContainer *j = dig(ev, job, 1);
-	RecordError err = {0};
+	char	   *job_path = json_path_key(path, "job");
+	char	   *ns;
 
-	return j ? json_get_string(j, "namespace", "$", true, &err) : NULL;
+	if (j == NULL)
+	{
+		rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, job_path,
+				 "A RunEvent has a run object (runId) and a job object (namespace, name).",
+				 "RunEvent has no \"job\" object");
+		return NULL;
+	}
+	ns = json_get_string(j, "namespace", job_path, true, err);
+	if (ns != NULL && strlen(ns) > KANT_MAX_NAME_BYTES)
+	{
+		rec_fail(err, ERRCODE_STRING_DATA_RIGHT_TRUNCATION, json_path_key(job_path, "namespace"),
+				 name_rule_hint(NAME_SYSTEM),
+				 "field \"namespace\" is %d bytes long; kant accepts at most %d",
+				 (int) strlen(ns), KANT_MAX_NAME_BYTES);
+		return NULL;
+	}
+	return ns;
 }
 
 /* returns false with err set, or with *skip set for OTHER events */
@@ -71,13 +95,11 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
 				 "RunEvent has no \"%s\" object", run == NULL ? "run" : "job");
 		return false;
 	}
-	r->external_id = json_get_string(run, "runId", run_path, true, err);
-	r->job_name = json_get_string(job, "name", job_path, true, err);
-	if (!json_get_timestamp(ev, "eventTime", path, true, &event_time, err))
+	r->external_id = json_get_name(run, "runId", run_path, true, NAME_ID, err);
+	r->job_name = json_get_name(job, "name", job_path, true, NAME_JOB, err);
+	if (err->failed)
 		return false;
-	if (err->failed ||
-		!check_id_length(r->external_id, json_path_key(run_path, "runId"), err) ||
-		!check_id_length(r->job_name, json_path_key(job_path, "name"), err))
+	if (!json_get_timestamp(ev, "eventTime", path, true, &event_time, err))
 		return false;
 
 	etype = json_get_string(ev, "eventType", path, false, err);
@@ -118,8 +140,9 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
 		{
 			int32		try_number;
 
-			if (json_get_int(ti, "try_number", json_path_key(fpath, "airflow.taskInstance"),
-							 false, &try_number, err) && try_number >= 0)
+			if (json_get_int_range(ti, "try_number",
+								   json_path_key(json_path_key(fpath, "airflow"), "taskInstance"),
+								   false, 0, KANT_MAX_ATTEMPT, &try_number, err))
 				r->attempt = try_number;
 		}
 		if (nt && json_get_timestamp(nt, "nominalStartTime",
@@ -141,68 +164,81 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
 	{
 		static const char *const keys[] = {"producer"};
 
-		r->details = pick_details(ev, keys, 1, NULL, NULL, 0);
+		r->details = pick_details(ev, keys, 1, NULL, NULL, 0, path, err);
 	}
-	return true;
-}
-
-/* a namespace kant can map to a system, or NULL */
-static char *
-usable_namespace(JsonbValue *rec)
-{
-	char	   *ns = event_namespace(rec->val.binary.data);
-
-	return (ns != NULL && ns[0] != '\0' && strlen(ns) <= 1000) ? ns : NULL;
+	return !err->failed;
 }
 
 /*
  * Before any record: the systems of all events, locked in one order, so
  * that two sessions with events of the same systems can not deadlock.
+ * Events whose namespace can not name a system are left for the main pass
+ * to quarantine.
  */
+#define MAX_NAMESPACES 256		/* systems one call locks (lock table slots) */
+
 static void
 lock_namespaces(IngestState *st, PayloadList *pl)
 {
 	MemoryContext outer = CurrentMemoryContext;
-	MemoryContext scratch = ingest_record_context(st);
+	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "kant namespaces",
+												  ALLOCSET_SMALL_SIZES);
 	List	   *names = NIL;
-	int			i;
+	HASHCTL		ctl;
+	HTAB	   *seen;
 
-	for (i = 0; i < pl->count; i++)
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = KANT_MAX_NAME_BYTES + 1;
+	ctl.entrysize = KANT_MAX_NAME_BYTES + 1;
+	ctl.hcxt = outer;
+	seen = hash_create("kant namespaces", 16, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (;;)
 	{
 		MemoryContext old = MemoryContextSwitchTo(scratch);
 		RecordError err = {0};
-		char	   *path;
-		JsonbValue *v = record_at(pl, i, &path, &err);
-		char	   *ns = err.failed ? NULL : usable_namespace(v);
-		ListCell   *lc;
-		bool		seen = false;
+		PayloadRecord rec;
+		char	   *ns = NULL;
+		bool		found;
 
+		if (!payload_next(pl, &rec, &err))
+		{
+			MemoryContextSwitchTo(old);
+			break;
+		}
+		if (!err.failed)
+			ns = event_namespace(rec.value->val.binary.data, rec.path, &err);
 		MemoryContextSwitchTo(old);
-		foreach(lc, names)
-			if (ns && strcmp(lfirst(lc), ns) == 0)
-				seen = true;
-		if (ns && !seen)
-			names = lappend(names, MemoryContextStrdup(outer, ns));
+		if (ns)
+		{
+			(void) hash_search(seen, ns, HASH_ENTER, &found);
+			if (!found)
+			{
+				if (list_length(names) >= MAX_NAMESPACES)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("payload spans more than %d job namespaces", MAX_NAMESPACES),
+							 errdetail("kant locks the system of every namespace of a payload "
+									   "before it writes; nothing was ingested."),
+							 errhint("Send the events of fewer namespaces per call.")));
+				names = lappend(names, MemoryContextStrdup(outer, ns));
+			}
+		}
 		MemoryContextReset(scratch);
 	}
+	MemoryContextDelete(scratch);
+	hash_destroy(seen);
 	ingest_lock_systems(st, names);
 }
 
 static RecordOutcome
 openlineage_record(IngestState *st, JsonbValue *rec, char *path, RunRecord *r, RecordError *err)
 {
-	char	   *ns = usable_namespace(rec);
+	char	   *ns = event_namespace(rec->val.binary.data, path, err);
 	bool		skip = false;
 
-	ingest_set_system(st, ns);
-	if (ns == NULL)
-	{
-		rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND,
-				 json_path_key(json_path_key(path, "job"), "namespace"),
-				 "kant maps a job namespace to a system (kant.system.ol_namespace).",
-				 "RunEvent job has no usable namespace");
+	if (!ingest_set_system(st, ns, json_path_key(json_path_key(path, "job"), "namespace"), err) ||
+		ns == NULL)
 		return RECORD_REJECT;
-	}
 	if (!parse_run_event(rec->val.binary.data, path, r, &skip, err))
 		return RECORD_REJECT;
 	return skip ? RECORD_SKIP : RECORD_OK;

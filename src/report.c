@@ -27,15 +27,13 @@ parse_report(JsonbContainer *o, char *path, RunRecord *r, RecordError *err)
 
 	memset(r, 0, sizeof(RunRecord));
 	r->path = path;
-	r->job_name = json_get_string(o, "job", path, true, err);
-	r->external_id = json_get_string(o, "run_id", path, true, err);
-	if (err->failed ||
-		!check_id_length(r->job_name, json_path_key(path, "job"), err) ||
-		!check_id_length(r->external_id, json_path_key(path, "run_id"), err))
+	r->job_name = json_get_name(o, "job", path, true, NAME_JOB, err);
+	r->external_id = json_get_name(o, "run_id", path, true, NAME_ID, err);
+	if (err->failed)
 		return false;
-	if (json_get_int(o, "attempt", path, false, &attempt, err) && attempt < 0)
-		rec_fail(err, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, json_path_key(path, "attempt"),
-				 NULL, "attempt must not be negative");
+	if (!json_get_int_range(o, "attempt", path, false, 0, KANT_MAX_ATTEMPT, &attempt, err) &&
+		err->failed)
+		return false;
 	r->attempt = attempt;
 	if (!parse_state_field(o, "state", path, "reported", r, err))
 		return false;
@@ -49,7 +47,12 @@ parse_report(JsonbContainer *o, char *path, RunRecord *r, RecordError *err)
 		if (!parse_iso_date(bd, strlen(bd), &r->business_date))
 			rec_fail(err, ERRCODE_INVALID_DATETIME_FORMAT, json_path_key(path, "business_date"),
 					 "Pass a date such as 2024-11-24.",
-					 "business_date is not a date: \"%.64s\"", bd);
+					 "business_date is not a date: \"%s\"", clip_text(bd, strlen(bd), 64));
+		else if (!kant_date_in_range(r->business_date))
+			rec_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, json_path_key(path, "business_date"),
+					 "kant accepts business dates from 1900 to 9999.",
+					 "business_date is out of the range kant accepts: \"%s\"",
+					 clip_text(bd, strlen(bd), 64));
 		r->bd_source = BD_REPORTED;
 	}
 	else

@@ -179,7 +179,13 @@ FROM kant.ingest_batch ORDER BY batch_id LIMIT 3;
 SET kant.keep_payloads = on;
 SELECT received FROM kant.ingest_glue_job_runs('hegel', '{"JobRuns": [
     {"Id": "jr_01", "Attempt": 0, "JobName": "export_users", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800}]}');
-SELECT payload->'JobRuns'->0->>'Id' AS kept FROM kant.ingest_batch ORDER BY batch_id DESC LIMIT 1;
+-- a text payload is kept as its text; a jsonb one as jsonb
+SELECT payload IS NULL AS no_jsonb, payload_text::jsonb->'JobRuns'->0->>'Id' AS kept
+FROM kant.ingest_batch ORDER BY batch_id DESC LIMIT 1;
+SELECT received FROM kant.ingest_glue_job_runs('hegel', '{"JobRuns": [
+    {"Id": "jr_01", "Attempt": 0, "JobName": "export_users", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800}]}'::jsonb);
+SELECT payload->'JobRuns'->0->>'Id' AS kept, payload_text IS NULL AS no_text
+FROM kant.ingest_batch ORDER BY batch_id DESC LIMIT 1;
 RESET kant.keep_payloads;
 
 -- 15. last_seen is refreshed on an unchanged re-ingest once kant.touch_interval passed.
