@@ -151,6 +151,48 @@ ALTER TABLE @extschema@.ingest_batch ADD COLUMN payload_text text;
 COMMENT ON COLUMN @extschema@.ingest_batch.payload IS 'the payload, when kant.keep_payloads is on and it was passed as jsonb';
 COMMENT ON COLUMN @extschema@.ingest_batch.payload_text IS 'the payload, when kant.keep_payloads is on and it was passed as text (kept as text: jsonb may not hold all of it)';
 
+-- One job's day of many runs with many attempts (each up to 100000) must not
+-- break the view for every reader: attempts is a bigint.
+DROP VIEW @extschema@.runs_by_business_date;
+CREATE VIEW @extschema@.runs_by_business_date AS
+SELECT
+	c.business_date,
+	c.system,
+	c.system_display_name,
+	c.job,
+	c.pipeline,
+	count(*)::integer AS runs,
+	sum(c.attempt)::bigint AS attempts,
+	count(*) FILTER (WHERE c.state = 'succeeded')::integer AS succeeded,
+	count(*) FILTER (WHERE c.state IN ('failed', 'timed_out', 'upstream_failed'))::integer AS failed,
+	count(*) FILTER (WHERE c.state IN ('scheduled', 'queued', 'running', 'deferred', 'retrying'))::integer AS in_progress,
+	count(*) FILTER (WHERE c.state IN ('cancelled', 'skipped'))::integer AS other,
+	min(c.started_at) AS first_started_at,
+	max(c.ended_at) AS last_ended_at,
+	sum(c.duration_seconds)::numeric(14,3) AS total_duration_seconds,
+	max(c.duration_seconds)::numeric(14,3) AS max_duration_seconds,
+	round(extract(epoch FROM max(c.ended_at) - min(c.started_at)), 3)::numeric(14,3) AS span_seconds
+FROM @extschema@.current_runs c
+GROUP BY c.business_date, c.system, c.system_display_name, c.job, c.pipeline;
+COMMENT ON VIEW @extschema@.runs_by_business_date IS
+	'Per business date and job: the current attempts of its runs, how they ended, and how long they took';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.business_date IS 'date of the data';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.system IS 'system name';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.system_display_name IS 'system display name';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.job IS 'job name';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.pipeline IS 'the job''s pipeline';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.runs IS 'runs of the job for the date (mapped Airflow tasks: one per map index)';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.attempts IS 'attempts those runs took (sum of current attempt numbers; bigint: many runs of many attempts do not overflow it)';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.succeeded IS 'runs whose current attempt succeeded';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.failed IS 'runs whose current attempt failed, timed out or had an upstream failure';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.in_progress IS 'runs not finished yet';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.other IS 'runs cancelled or skipped';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.first_started_at IS 'earliest start';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.last_ended_at IS 'latest end';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.total_duration_seconds IS 'sum of the current attempts'' durations in seconds';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.max_duration_seconds IS 'longest current attempt in seconds';
+COMMENT ON COLUMN @extschema@.runs_by_business_date.span_seconds IS 'first start to last end in seconds';
+
 ---------------------------------------------------------------------------
 -- Collection
 ---------------------------------------------------------------------------
