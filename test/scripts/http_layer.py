@@ -118,10 +118,18 @@ def main():
     tap(code == "22023", "file:// is SQLSTATE 22023", msg)
 
     # a request that never answers: statement_timeout and pg_cancel_backend stop it
-    cur.execute("SET statement_timeout = '1s'")
-    code, msg, secs = error_of(cur, "SELECT kant.http_get(%s)", (fake.url("/hang"),))
-    tap(code == "57014" and secs < 2.0 * F,
-        "statement_timeout = 1s stops a request that never answers: %s after %.2f s" % (code, secs), msg)
+    if os.environ.get("KANT_FAKETIME"):
+        # libfaketime (the suite's moved clock) keeps PostgreSQL's own timeout
+        # alarm from firing at all: even SET statement_timeout = '1s'; SELECT
+        # pg_sleep(4) sleeps 4 s under it.  The cancel below still runs.
+        print("ok %d - statement_timeout stops a request that never answers # SKIP under libfaketime, "
+              "PostgreSQL's timers do not fire" % (tap.n + 1))
+        tap.n += 1
+    else:
+        cur.execute("SET statement_timeout = '1s'")
+        code, msg, secs = error_of(cur, "SELECT kant.http_get(%s)", (fake.url("/hang"),))
+        tap(code == "57014" and secs < 2.0 * F,
+            "statement_timeout = 1s stops a request that never answers: %s after %.2f s" % (code, secs), msg)
     cur.execute("RESET statement_timeout")
     cur.execute("SELECT pg_backend_pid()")
     pid = cur.fetchone()[0]
