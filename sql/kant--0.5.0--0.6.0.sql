@@ -70,7 +70,7 @@ CREATE FUNCTION @extschema@._call_condition(fn regprocedure, role oid, gate text
 	AS 'MODULE_PATHNAME', 'kant_call_condition'
 	LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@._call_condition(regprocedure, oid, text, date) IS
-	'internal: a gate condition fn(gate, business_date) run as role, under SECURITY_RESTRICTED_OPERATION with search_path pg_catalog, pg_temp; NULL counts as false; the checks of kant._check_condition first';
+	'internal: a gate condition fn(gate, business_date) run as role, under SECURITY_RESTRICTED_OPERATION, read-only (transaction_read_only), with search_path pg_catalog, pg_temp; returns what fn returns, NULL included; the checks of kant._check_condition first';
 CREATE FUNCTION @extschema@._secret_check(name text, source text, what text) RETURNS void
 	AS 'MODULE_PATHNAME', 'kant_secret_check_sql'
 	LANGUAGE C STABLE;
@@ -92,6 +92,41 @@ REVOKE ALL ON FUNCTION @extschema@._call_condition(regprocedure, oid, text, date
 REVOKE ALL ON FUNCTION @extschema@._secret_check(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@._raise_quietly(text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@._check_url(text, text) FROM PUBLIC;
+
+/*
+ * The one rule for a gate's condition, for kant_gate_ready() and
+ * gate_status() alike: it holds only when it returns true; false, NULL or an
+ * error keep the gate closed, and why says which (an error is a WARNING for
+ * the sensor, not an error: the gate is closed, not broken).  Cancel and
+ * shutdown are not answers.
+ */
+CREATE FUNCTION @extschema@._gate_condition(fn regprocedure, role oid, gate text, business_date date,
+		OUT holds boolean, OUT failed boolean, OUT why text)
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r boolean;
+	-- a condition lost by the 0.6.0 migration is OID 0, which regprocedure prints as -
+	what text := CASE WHEN fn::oid = 0 THEN 'the gate''s condition' ELSE fn::text END;
+BEGIN
+	r := @extschema@._call_condition(fn, role, gate, business_date);
+	holds := coalesce(r, false);
+	failed := false;
+	why := format('%s returned %s', what, coalesce(r::text, 'NULL'))
+		|| CASE WHEN r IS NULL THEN '; the gate stays closed' ELSE '' END;
+EXCEPTION WHEN OTHERS THEN
+	IF SQLSTATE IN ('57014', '57P01') THEN
+		RAISE;
+	END IF;
+	holds := false;
+	failed := true;
+	why := format('%s failed: %s (%s); the gate stays closed', what, SQLERRM, SQLSTATE);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._gate_condition(regprocedure, oid, text, date) IS
+	'internal: does a gate''s condition hold (kant._call_condition)? true only when it returns true; false, NULL and errors keep the gate closed; why names the function and what it did';
+REVOKE ALL ON FUNCTION @extschema@._gate_condition(regprocedure, oid, text, date) FROM PUBLIC;
 
 -- Small rules every concern below uses, each in one place.
 
@@ -150,6 +185,7 @@ COMMENT ON COLUMN @extschema@.rejected.record_text IS 'the record''s text as it 
 ALTER TABLE @extschema@.ingest_batch ADD COLUMN payload_text text;
 COMMENT ON COLUMN @extschema@.ingest_batch.payload IS 'the payload, when kant.keep_payloads is on and it was passed as jsonb';
 COMMENT ON COLUMN @extschema@.ingest_batch.payload_text IS 'the payload, when kant.keep_payloads is on and it was passed as text (kept as text: jsonb may not hold all of it)';
+COMMENT ON COLUMN @extschema@.ingest_batch.received_by IS 'role that sent the payload: the session''s role after SET ROLE, not the functions'' owner (until 0.6.0: the session user)';
 
 -- One job's day of many runs with many attempts (each up to 100000) must not
 -- break the view for every reader: attempts is a bigint.
@@ -504,7 +540,7 @@ DECLARE
 	o text;
 BEGIN
 	FOR g IN
-		SELECT x.gate_id, x.name, x.downstream_dag_id, x.lookback_days, sy.name AS sys, sy.time_zone
+		SELECT x.gate_id, x.name, x.downstream_dag_id, x.lookback_days, x.trigger_from, sy.name AS sys, sy.time_zone
 		FROM @extschema@.gate x JOIN @extschema@.system sy ON sy.system_id = x.downstream_system_id
 		ORDER BY x.name
 	LOOP
@@ -512,6 +548,7 @@ BEGIN
 		FOR d IN
 			SELECT (now() AT TIME ZONE g.time_zone)::date - i
 			FROM generate_series(g.lookback_days, 0, -1) AS i
+			WHERE (now() AT TIME ZONE g.time_zone)::date - i >= coalesce(g.trigger_from, '-infinity')
 		LOOP
 			CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
 								  WHERE a.gate_id = g.gate_id AND a.business_date = d AND a.kind = 'trigger'
@@ -568,7 +605,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.trigger_ready_gates(boolean) IS
-	'Trigger each ready gate''s downstream DAG once per business date (deterministic dag_run_id; 409 counts as done), logging every outcome in kant.action_log; dry_run only logs';
+	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id; 409 counts as done), logging every outcome in kant.action_log; dry_run only logs';
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
@@ -637,9 +674,12 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF src IS NOT NULL THEN
-		PERFORM @extschema@._secret_check(NULLIF(principal, ''), src, 'principal')
+		-- named as the collector calls them (collect.c): AWS's access key id and secret, Airflow's user and password
+		PERFORM @extschema@._secret_check(NULLIF(principal, ''), src,
+			CASE WHEN k = 'glue' THEN 'access key id' ELSE 'user' END)
 		WHERE coalesce(principal, '') <> '';
-		PERFORM @extschema@._secret_check(secret, src, 'secret');
+		PERFORM @extschema@._secret_check(secret, src,
+			CASE WHEN k = 'glue' THEN 'secret access key' WHEN principal IS NULL OR principal = '' THEN 'token' ELSE 'password' END);
 		PERFORM @extschema@._secret_check(session_token, src, 'session token')
 		WHERE coalesce(session_token, '') <> '';
 	END IF;
@@ -704,6 +744,13 @@ COMMENT ON FUNCTION @extschema@.set_channel(text, text, boolean, interval, boole
 	'Add or rotate a Slack incoming webhook (a secret, kept in kant.channel, readable by the extension owner only), or name a server environment variable (from_env) or a file in kant.secret_directory (from_file) holding it; its host must be one kant.allowed_hosts allows. Errors are not logged with the statement.';
 REVOKE ALL ON FUNCTION @extschema@.set_channel(text, text, boolean, interval, boolean) FROM PUBLIC;
 
+-- last_sent_at said "posted" but was set by failed attempts too; the spacing
+-- of requests (min_interval) counts every attempt, so it has its own column
+ALTER TABLE @extschema@.channel ADD COLUMN last_attempt_at timestamptz;
+UPDATE @extschema@.channel SET last_attempt_at = last_sent_at;
+COMMENT ON COLUMN @extschema@.channel.last_attempt_at IS 'when kant last sent a request to the webhook, answered or not (min_interval spaces these)';
+COMMENT ON COLUMN @extschema@.channel.last_sent_at IS 'when a message was last posted (Slack answered 2xx)';
+
 CREATE OR REPLACE VIEW @extschema@.channels AS
 SELECT c.name,
 	CASE WHEN c.from_env THEN 'env:' || c.webhook_url
@@ -711,8 +758,11 @@ SELECT c.name,
 		 ELSE substring(c.webhook_url FROM '^[A-Za-z]+://[^/]+') || '/…' END AS webhook,
 	c.min_interval, c.last_sent_at,
 	(SELECT count(*) FROM @extschema@.notification n WHERE n.channel = c.name AND n.status = 'pending') AS pending,
-	(SELECT count(*) FROM @extschema@.notification n WHERE n.channel = c.name AND n.status = 'failed') AS failed
+	(SELECT count(*) FROM @extschema@.notification n WHERE n.channel = c.name AND n.status = 'failed') AS failed,
+	c.last_attempt_at
 FROM @extschema@.channel c;
+COMMENT ON COLUMN @extschema@.channels.last_sent_at IS 'when a message was last posted (Slack answered 2xx)';
+COMMENT ON COLUMN @extschema@.channels.last_attempt_at IS 'when kant last sent a request to the webhook, answered or not';
 COMMENT ON COLUMN @extschema@.channels.webhook IS 'the webhook''s scheme and host (the path is a secret), env:VARIABLE or file:NAME';
 
 -- endpoints: http(s), and a host kant.allowed_hosts lets kant reach
@@ -852,10 +902,24 @@ $$;
 COMMENT ON FUNCTION @extschema@.alter_system(text, text, text, text, text, text, integer, time, text, text, text) IS
 	'Change a system''s settings; arguments left NULL are unchanged. Business dates already stored are not re-derived.';
 
-CREATE OR REPLACE FUNCTION @extschema@.create_gate(name text, pipeline text DEFAULT NULL, jobs text[] DEFAULT NULL,
+/*
+ * A gate added to a running platform must not start the downstream DAG for
+ * days that already ran under the old flow: it triggers from trigger_from
+ * on (by default the day it is created, in the downstream system's zone),
+ * at most lookback_days back.  Airflow 3 made catchup=False the default for
+ * the same reason (apache/airflow#47354, [scheduler] catchup_by_default: a
+ * new DAG with a start date in the past does not run the past).
+ */
+ALTER TABLE @extschema@.gate ADD COLUMN trigger_from date;
+COMMENT ON COLUMN @extschema@.gate.trigger_from IS
+	'kant.trigger_ready_gates() triggers business dates from this one on (create_gate''s default: the day the gate was created, in the downstream system''s zone; NULL: no limit but lookback_days, as gates created before 0.6.0)';
+
+DROP FUNCTION @extschema@.create_gate(text, text, text[], text, text, interval, text, text, text);
+CREATE FUNCTION @extschema@.create_gate(name text, pipeline text DEFAULT NULL, jobs text[] DEFAULT NULL,
 		downstream_system text DEFAULT NULL, downstream_dag text DEFAULT NULL,
 		stale_after interval DEFAULT '2 hours', when_stale text DEFAULT 'closed',
-		condition text DEFAULT NULL, description text DEFAULT NULL)
+		condition text DEFAULT NULL, description text DEFAULT NULL,
+		trigger_from date DEFAULT NULL, lookback_days integer DEFAULT 2)
 	RETURNS integer
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -902,6 +966,19 @@ BEGIN
 	IF stale_after IS NULL OR stale_after <= '0' THEN
 		RAISE EXCEPTION 'stale_after must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	IF lookback_days IS NULL OR lookback_days NOT BETWEEN 0 AND 31 THEN
+		RAISE EXCEPTION 'lookback_days must be between 0 and 31, not %', coalesce(lookback_days::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'How many days back kant.trigger_ready_gates() looks for a business date that became ready late (default 2).';
+	END IF;
+	IF (trigger_from IS NOT NULL OR lookback_days <> 2) AND downstream_dag IS NULL THEN
+		RAISE EXCEPTION 'trigger_from and lookback_days are for a gate that triggers a downstream DAG'
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give downstream_system and downstream_dag too.';
+	END IF;
+	IF sid IS NOT NULL THEN
+		trigger_from := coalesce(trigger_from,
+			(now() AT TIME ZONE (SELECT s.time_zone FROM @extschema@.system s WHERE s.system_id = sid))::date);
+	END IF;
 	-- the function, by OID, now: never a name resolved later
 	IF condition IS NOT NULL THEN
 		fn := to_regprocedure(condition || '(text, date)');
@@ -913,17 +990,17 @@ BEGIN
 		PERFORM @extschema@._check_condition(fn, caller);
 	END IF;
 	INSERT INTO @extschema@.gate (name, pipeline, downstream_system_id, downstream_dag_id, stale_after,
-		when_stale, condition, condition_role, description)
+		when_stale, condition, condition_role, description, trigger_from, lookback_days)
 	VALUES (name, pipeline, sid, downstream_dag, stale_after, when_stale, fn,
-		CASE WHEN fn IS NOT NULL THEN caller::regrole END, description)
+		CASE WHEN fn IS NOT NULL THEN caller::regrole END, description, trigger_from, lookback_days)
 	RETURNING gate_id INTO gid;
 	INSERT INTO @extschema@.gate_job (gate_id, job_id) SELECT DISTINCT gid, x FROM unnest(ids) AS x;
 	RETURN gid;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.create_gate(text, text, text[], text, text, interval, text, text, text) IS
-	'Create a gate: upstream jobs (a pipeline and/or system/job list), the Airflow DAG it starts (optional), the staleness limit and policy, an optional condition function f(gate text, business_date date) RETURNS boolean, named schema-qualified, kept by OID and run as the role that creates the gate';
-REVOKE ALL ON FUNCTION @extschema@.create_gate(text, text, text[], text, text, interval, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.create_gate(text, text, text[], text, text, interval, text, text, text, date, integer) IS
+	'Create a gate: upstream jobs (a pipeline and/or system/job list), the Airflow DAG it starts (optional) from business date trigger_from on (default: today in the downstream system''s zone; no catch-up of days that already ran) and up to lookback_days (0-31, default 2) back, the staleness limit and policy, an optional condition function f(gate text, business_date date) RETURNS boolean, named schema-qualified, kept by OID and run read-only as the role that creates the gate; returns the gate id';
+REVOKE ALL ON FUNCTION @extschema@.create_gate(text, text, text[], text, text, interval, text, text, text, date, integer) FROM PUBLIC;
 
 /*
  * Is a job required for a business date?  When it ran or was expected that
@@ -1026,17 +1103,9 @@ BEGIN
 	ORDER BY 1, 2 NULLS FIRST;
 	-- the condition, as kant_gate_ready() asks it: why it says no, or that it failed
 	IF g.condition IS NOT NULL THEN
-		BEGIN
-			cond := @extschema@._call_condition(g.condition, g.condition_role, gate_status.gate,
-												gate_status.business_date);
-			why := format('%s returned %s', g.condition::text, CASE WHEN cond THEN 'true' ELSE 'false' END);
-		EXCEPTION WHEN OTHERS THEN
-			IF SQLSTATE IN ('57014', '57P01') THEN
-				RAISE;
-			END IF;
-			cond := false;
-			why := format('%s failed: %s (%s); the gate stays closed', g.condition::text, SQLERRM, SQLSTATE);
-		END;
+		SELECT c.holds, c.why INTO cond, why
+		FROM @extschema@._gate_condition(g.condition, g.condition_role, gate_status.gate,
+										 gate_status.business_date) c;
 		system := NULL; job := NULL; state := CASE WHEN cond THEN 'condition_met' ELSE 'condition_not_met' END;
 		attempt := NULL; started_at := NULL; ended_at := NULL; expected_end := NULL; detail := why;
 		RETURN NEXT;
@@ -1063,6 +1132,8 @@ CREATE OR REPLACE FUNCTION @extschema@.kant_gate_ready(gate text, business_date 
 DECLARE
 	g record;
 	ok boolean;
+	failed boolean;
+	why text;
 BEGIN
 	SELECT x.gate_id, @extschema@._elapsed(x.stale_after) AS stale_after, x.when_stale, x.condition,
 		x.condition_role INTO g
@@ -1099,7 +1170,13 @@ BEGIN
 	END IF;
 	-- the condition runs as the role that defined the gate, never as kant's owner
 	IF ok AND g.condition IS NOT NULL THEN
-		ok := @extschema@._call_condition(g.condition, g.condition_role, gate, business_date);
+		SELECT c.holds, c.failed, c.why INTO ok, failed, why
+		FROM @extschema@._gate_condition(g.condition, g.condition_role, gate, business_date) c;
+		IF failed THEN
+			RAISE WARNING 'kant: gate "%": %', gate, why
+				USING HINT = format('SELECT * FROM kant.gate_status(%L, %L) says why the gate is closed.',
+									gate, to_char(business_date::timestamp, 'YYYY-MM-DD'));
+		END IF;
 	END IF;
 	RETURN ok;
 END
@@ -1153,9 +1230,9 @@ BEGIN
 		  ORDER BY n.channel, n.notification_id) h
 	JOIN @extschema@.channel c ON c.name = h.channel
 	WHERE h.next_attempt_at <= clock_timestamp()
-	  AND (c.last_sent_at IS NULL OR c.last_sent_at + c.min_interval <= clock_timestamp());
+	  AND (c.last_attempt_at IS NULL OR c.last_attempt_at + c.min_interval <= clock_timestamp());
 	IF ids IS NULL THEN
-		SELECT min(greatest(h.next_attempt_at, c.last_sent_at + c.min_interval)) INTO next_due
+		SELECT min(greatest(h.next_attempt_at, c.last_attempt_at + c.min_interval)) INTO next_due
 		FROM (SELECT DISTINCT ON (n.channel) n.channel, n.next_attempt_at
 			  FROM @extschema@.notification n WHERE n.status = 'pending'
 			  ORDER BY n.channel, n.notification_id) h
@@ -1189,8 +1266,10 @@ BEGIN
 				WHEN res.status = 429 THEN format('HTTP 429 (rate limited), Retry-After %s s', res.retry_after_seconds)
 				ELSE coalesce(res.error, 'HTTP ' || res.status || coalesce(': ' || res.body, '')) END
 		WHERE n.notification_id = ids[res.ord];
+		UPDATE @extschema@.channel c SET last_attempt_at = clock_timestamp(),
+			last_sent_at = CASE WHEN res.status BETWEEN 200 AND 299 THEN clock_timestamp() ELSE c.last_sent_at END
+		WHERE c.name = chans[res.ord];
 	END LOOP;
-	UPDATE @extschema@.channel c SET last_sent_at = clock_timestamp() WHERE c.name = ANY (chans);
 	IF clock_timestamp() - started > make_interval(secs => max_seconds) THEN
 		RETURN NULL;
 	END IF;
@@ -1342,6 +1421,52 @@ BEGIN
 	RETURN ids;
 END
 $$;
+
+/*
+ * pg_cron keeps cron.database_name from all but superusers and
+ * pg_read_all_settings (GUC_SUPERUSER_ONLY): the name is needed only to say
+ * where pg_cron lives when it is not here, and an admin scheduling kant's jobs
+ * must not fail on reading it.
+ */
+CREATE OR REPLACE FUNCTION @extschema@._cron_job(job_name text, schedule text, command text)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	cron_db text;
+	id bigint;
+BEGIN
+	-- before to_regclass(), which fails on a schema the caller may not use
+	IF to_regnamespace('cron') IS NOT NULL AND NOT has_schema_privilege('cron', 'USAGE') THEN
+		RAISE EXCEPTION 'role "%" may not use pg_cron', current_user
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = format('pg_cron runs a job as the role that scheduled it; a superuser grants it: GRANT USAGE ON SCHEMA cron TO %I;', current_user);
+	END IF;
+	IF to_regclass('cron.job') IS NULL THEN
+		BEGIN
+			cron_db := current_setting('cron.database_name', true);
+		EXCEPTION WHEN insufficient_privilege THEN
+			cron_db := NULL;
+		END;
+		IF cron_db IS NOT NULL AND cron_db <> current_database() THEN
+			RAISE EXCEPTION 'pg_cron runs in database "%", not in "%"', cron_db, current_database()
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = format('In database %s run: SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+									cron_db, job_name, schedule, command, current_database());
+		END IF;
+		RAISE EXCEPTION 'pg_cron is not installed in this database'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, and CREATE EXTENSION pg_cron (or schedule where pg_cron lives).';
+	END IF;
+	-- pg_cron checks the schedule itself
+	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING job_name, schedule, command;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._cron_job(text, text, text) IS
+	'internal: create or replace a named pg_cron job of the caller (pg_cron runs it as its caller), or explain what to run where pg_cron lives; 55000 without pg_cron here, 42501 without USAGE on schema cron';
+REVOKE ALL ON FUNCTION @extschema@._cron_job(text, text, text) FROM PUBLIC;
 
 /*
  * pg_cron job names are of type name (63 bytes) and unique per user: a
@@ -2038,8 +2163,9 @@ BEGIN
 				WHEN a.kind = 'late' THEN 'complete'
 				WHEN a.kind = 'missing' THEN 'the run started'
 				WHEN a.kind = 'stuck' THEN 'the run ended'
-				ELSE 'the collector succeeded again' END,
-			folded_into = NULL
+				ELSE 'the collector succeeded again' END
+			-- folded_into stays: that it was sent as part of an upstream alert is
+			-- history (bi_alert_daily counts it); a reopened alert is folded anew
 		FROM @extschema@.alert o LEFT JOIN @extschema@.slo sl ON sl.slo_id = o.slo_id
 		WHERE o.alert_id = a.alert_id AND a.status = 'open'
 		  AND NOT EXISTS (SELECT FROM unnest(keys) AS k(key) WHERE k.key = a.alert_key)
@@ -2091,3 +2217,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.run_checks(timestamptz) IS
 	'Run the checks at as_of (default now): open, update, fold, silence and resolve alerts, and queue their Slack messages in kant.notification (sent by kant.deliver_notifications)';
 REVOKE ALL ON FUNCTION @extschema@.run_checks(timestamptz) FROM PUBLIC;
+
+COMMENT ON COLUMN @extschema@.alert.folded_into IS 'the upstream alert this one is folded into (sent as part of it), or NULL; kept when it resolves';
+COMMENT ON COLUMN @extschema@.bi_alert_daily.folded_or_silenced IS 'of those, folded under an upstream alert or silenced (as last open): never sent on their own';

@@ -145,7 +145,7 @@ load_system(Collector *g, const char *want_kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("system \"%s\" does not exist", g->system),
-				 errhint("Register it with kant.add_system('%s', 'glue', ...).", g->system)));
+				 errhint("Register it with kant.add_system('%s', '%s', ...).", g->system, want_kind)));
 	t = SPI_tuptable->vals[0];
 	d = SPI_tuptable->tupdesc;
 	g->system_id = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));

@@ -5,7 +5,8 @@
  *	  run as the extension's owner (SECURITY DEFINER); the condition must not.
  *	  It runs as the role that defined the gate, under
  *	  SECURITY_RESTRICTED_OPERATION (no SET ROLE, no temporary objects), the
- *	  way PostgreSQL runs an index expression as the table's owner.
+ *	  way PostgreSQL runs an index expression as the table's owner, and
+ *	  read-only.
  *
  * A gate keeps the function's OID, never a name to resolve later.  Defining
  * it, and every call, require that the role may execute the function and
@@ -106,7 +107,8 @@ kant_check_condition(PG_FUNCTION_ARGS)
 
 /*
  * kant._call_condition(fn, role, gate, business_date): fn(gate, date) run as
- * role, restricted; NULL counts as false.
+ * role, restricted and read-only; its NULL is returned as NULL (the caller
+ * says what that means: kant._gate_condition keeps the gate closed).
  */
 PG_FUNCTION_INFO_V1(kant_call_condition);
 Datum
@@ -140,8 +142,19 @@ kant_call_condition(PG_FUNCTION_ARGS)
 	save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+
+	/*
+	 * A condition asks; it does not write.  Whoever asks -- a reader's
+	 * sensor too -- must not make the gate's definer write: the call runs
+	 * read-only (turning read-only on is allowed anywhere in a transaction;
+	 * the nest level puts the old value back).
+	 */
+	(void) set_config_option("transaction_read_only", "on", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	result = FunctionCallInvoke(call);
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
-	PG_RETURN_BOOL(!call->isnull && DatumGetBool(result));
+	if (call->isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_BOOL(DatumGetBool(result));
 }

@@ -69,6 +69,15 @@ typedef struct HostList
 
 static HostList *allowed_hosts = NULL;
 
+/* The setting with host added: a hint must not drop what is listed already. */
+static char *
+hosts_with(const char *host)
+{
+	if (kant_allowed_hosts == NULL || kant_allowed_hosts[strspn(kant_allowed_hosts, " \t")] == '\0')
+		return pstrdup(host);
+	return psprintf("%s, %s", kant_allowed_hosts, host);
+}
+
 /* One request's transfer state.  Everything curl sees is malloc'd or curl's. */
 typedef struct Transfer
 {
@@ -627,8 +636,8 @@ parse_url(KantHttpRequest *req, Transfer *t)
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("kant: %s", why),
 					 errhint("A superuser decides which hosts kant may reach: "
-							 "ALTER SYSTEM SET kant.allowed_hosts = '*, %s'; SELECT pg_reload_conf();",
-							 req->host)));
+							 "ALTER SYSTEM SET kant.allowed_hosts = '%s'; SELECT pg_reload_conf();",
+							 hosts_with(req->host))));
 		t->name_ok = name_listed(allowed_hosts, req->host);
 	}
 }
@@ -1000,7 +1009,8 @@ kant_check_url(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("kant: the %s: %s", what, why),
 				 errhint("A superuser decides which hosts kant may reach: "
-						 "ALTER SYSTEM SET kant.allowed_hosts = '*, %s'; SELECT pg_reload_conf();", h)));
+						 "ALTER SYSTEM SET kant.allowed_hosts = '%s'; SELECT pg_reload_conf();",
+						 hosts_with(h))));
 	PG_RETURN_VOID();
 }
 

@@ -319,11 +319,11 @@ prepare_plans(void)
 		Oid			t[] = {TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, BYTEAOID, JSONBOID,
 		TEXTOID};
 
-		/* $7: a text payload kept as text (0.6.0) */
+		/* $7: a text payload kept as text; the sender is the role after SET ROLE (0.6.0) */
 		plan_batch_insert = prepare_plan((cols & HAS_PAYLOAD_TEXT) ?
 			"INSERT INTO kant.ingest_batch (source, system_id, received_at, received_by,"
 			" payload_bytes, payload_sha256, payload, payload_text)"
-			" VALUES ($1, $2, $3, session_user, $4, $5, $6, $7) RETURNING batch_id" :
+			" VALUES ($1, $2, $3, pg_catalog.pg_get_userbyid(kant._outer_role()), $4, $5, $6, $7) RETURNING batch_id" :
 			"INSERT INTO kant.ingest_batch (source, system_id, received_at, received_by,"
 			" payload_bytes, payload_sha256, payload)"
 			" VALUES ($1, $2, $3, session_user, $4, $5, $6) RETURNING batch_id",

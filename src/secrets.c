@@ -140,10 +140,35 @@ read_secret_file(const char *name, const char *what, const char *system, char **
 	ssize_t		len = 0;
 	ssize_t		r = 0;
 
+	struct stat st;
+
 	if (fd < 0)
 	{
 		*why = psprintf("kant: the %s of system \"%s\" is to come from secret file \"%s\", which the server cannot read: %s",
 						what, system, name, strerror(errno));
+		return NULL;
+	}
+
+	/*
+	 * PostgreSQL's rule for ssl_key_file (be-secure-common.c,
+	 * check_ssl_key_file): owned by the server's user with no group or world
+	 * access, or by root with at most group read.  A secret others can read
+	 * is no longer one, and kant will not be the one that uses it.
+	 */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	{
+		close(fd);
+		*why = psprintf("kant: secret file \"%s\" for the %s of system \"%s\" is not a regular file",
+						name, what, system);
+		return NULL;
+	}
+	if (st.st_uid == geteuid() ? (st.st_mode & (S_IRWXG | S_IRWXO)) != 0 :
+		st.st_uid == 0 ? (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO)) != 0 : true)
+	{
+		close(fd);
+		*why = psprintf("kant: secret file \"%s\" for the %s of system \"%s\" is readable by others (mode %04o, owner uid %u): "
+						"make it mode 0600 owned by the server's user, or 0640 owned by root, as PostgreSQL asks of ssl_key_file",
+						name, what, system, (unsigned) (st.st_mode & 07777), (unsigned) st.st_uid);
 		return NULL;
 	}
 	while (len <= SECRET_MAX_BYTES &&

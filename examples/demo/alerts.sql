@@ -27,15 +27,13 @@ SELECT kant.set_channel('data-platform', :'slack_url', min_interval => '0.02 sec
        kant.add_route('data-platform') > 0 AS route;
 
 \echo '== Replaying 30 nights: kant.run_checks() every 30 minutes, 00:30-11:00 JST (pg_cron would run it every 5)'
-\timing on
 SELECT sum(c.opened) AS opened, sum(c.resolved) AS resolved, sum(c.queued) AS messages_queued, count(*) AS checks
 FROM generate_series((:'start'::date + 1) + time '00:30', (:'last'::date + 1) + time '11:00', '30 minutes') AS t
 CROSS JOIN LATERAL kant.run_checks(t AT TIME ZONE 'Asia/Tokyo') c
 WHERE t::time BETWEEN '00:30' AND '11:00' AND t AT TIME ZONE 'Asia/Tokyo' <= now();
-\timing off
 CALL kant.deliver_notifications(120);
 
-\echo '== Alerts by kind (kant.bi_alert_daily)'
+\echo '== Alerts by kind (kant.bi_alert_daily): sent on their own, or folded under an upstream alert (sent as part of it)'
 SELECT kind, severity, sum(alerts) AS alerts, sum(notified) AS sent, sum(folded_or_silenced) AS folded,
        sum(messages) AS messages
 FROM kant.bi_alert_daily GROUP BY 1, 2 ORDER BY 1;

@@ -35,7 +35,7 @@ JOIN kant.slo_systems ss USING (slo_id)
 CROSS JOIN LATERAL kant.slo_attainment(s.name, 30, :'last') a
 ORDER BY 1;
 
-\echo '== Per-day strip,' :start '..' :last '  o met   L late (SLO missed, SLA met)   X missed   . no data'
+\echo '== Per-day strip,' :start '..' :last '  o met   L late (SLO missed, SLA met)   X missed   ? pending   . no data'
 SELECT slo,
        string_agg(CASE WHEN slo_status = 'met' THEN 'o'
                        WHEN slo_status = 'missed' AND sla_status = 'met' THEN 'L'
@@ -53,7 +53,7 @@ FROM kant.bi_slo_daily
 WHERE business_date BETWEEN :'start' AND :'last' AND slo_status <> 'met'
 ORDER BY business_date, slo;
 
-\echo '== The last night (business date' :last '): jobs late against their deadline, and runs that never started'
+\echo '== The last night (business date' :last'): jobs late against their deadline, and runs that never started'
 SELECT system_display_name AS system, job, state,
        to_char(coalesce(started_at_local, scheduled_at_local), 'HH24:MI') AS start_jst,
        to_char(ended_at_local, 'HH24:MI') AS end_jst,

@@ -2,14 +2,16 @@
 \pset footer off
 \pset null ''
 
-\echo '== Runs per business date and state (current attempt of each run), last 10 days'
+\echo '== Runs per business date and state (current attempt of each run), last 10 days; waiting: scheduled, queued or deferred'
 SELECT business_date,
        system_display_name AS system,
        count(*) AS runs,
        count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
        count(*) FILTER (WHERE state IN ('failed', 'timed_out')) AS failed,
        count(*) FILTER (WHERE state = 'upstream_failed') AS upstream_failed,
-       count(*) FILTER (WHERE state IN ('queued', 'running', 'retrying')) AS running,
+       count(*) FILTER (WHERE state IN ('running', 'retrying')) AS running,
+       count(*) FILTER (WHERE state IN ('scheduled', 'queued', 'deferred')) AS waiting,
+       count(*) FILTER (WHERE state IN ('cancelled', 'skipped')) AS cancelled_skipped,
        sum(attempt - 1) FILTER (WHERE attempt > 1) AS retries,
        to_char(max(ended_at_local), 'MM-DD HH24:MI') AS last_end_jst
 FROM kant.current_runs
@@ -26,7 +28,8 @@ SELECT system_display_name AS system, job,
 FROM kant.runs WHERE state = 'succeeded'
 GROUP BY 1, 2 ORDER BY p90_s DESC LIMIT 8;
 
-\echo '== Failures: every failed attempt, and whether a retry recovered it'
+\echo '== Failures: the 15 latest failed attempts (all of them counted below), and whether a retry recovered it'
+\echo '   (error: Glue''s ErrorMessage; Airflow''s task instance API has no error text, its failures show none)'
 SELECT r.business_date, r.system_display_name AS system, r.job, r.attempt,
        to_char(r.ended_at_local, 'MM-DD HH24:MI') AS failed_at_jst,
        coalesce(c.state, 'no retry') AS final_state,

@@ -5,7 +5,8 @@
 \pset footer off
 \pset null ''
 SET client_min_messages = warning;
-SELECT (now() AT TIME ZONE 'Asia/Tokyo')::date AS bd \gset
+SELECT (now() AT TIME ZONE 'Asia/Tokyo')::date AS bd,
+       to_char((now() AT TIME ZONE 'Asia/Tokyo')::date + 1, 'YYYY-MM-DD') AS deadline_day \gset
 
 \echo '== A gate: SOCRATES (its DAG s3_to_gcs) may start once every HEGEL export of the business date succeeded'
 SELECT kant.create_gate('socrates_daily', pipeline => 'hegel_nightly',
@@ -13,7 +14,8 @@ SELECT kant.create_gate('socrates_daily', pipeline => 'hegel_nightly',
 SELECT 'hegel/hegel_export_attendance' AS kant_restarts_it_when_it_fails
 FROM (SELECT kant.set_recovery('hegel/hegel_export_attendance', max_attempts => 2, min_wait => '0')) AS x;
 
-\echo '== Tonight (business date ':bd'): 39 exports done; hegel_export_attendance failed 20 minutes ago and Glue''s own retry (MaxRetries 1) did not come'
+\echo '== The next business date,' :bd '(deadline' :deadline_day '04:30 JST), replayed now: its exports are reported as if they had just run --'
+\echo '   39 done; hegel_export_attendance failed 20 minutes ago and Glue''s own retry (MaxRetries 1) did not come'
 SELECT sum(r.inserted) AS runs_reported
 FROM kant.job j JOIN kant.system s USING (system_id)
 CROSS JOIN LATERAL kant.ingest_glue_job_runs('hegel', jsonb_build_object('JobRuns', jsonb_build_array(jsonb_build_object(
@@ -26,10 +28,10 @@ CROSS JOIN LATERAL kant.ingest_glue_job_runs('hegel', jsonb_build_object('JobRun
 WHERE s.name = 'hegel';
 SELECT kant.kant_gate_ready('socrates_daily', :'bd') AS gate_ready;
 SELECT job, state, detail FROM kant.gate_status('socrates_daily', :'bd') WHERE state <> 'succeeded';
-\echo '== The trigger waits: nothing to do'
+\echo '== The trigger waits: nothing to do (and the gate, created today, does not start the DAG again for days that already ran)'
 SELECT * FROM kant.trigger_ready_gates();
 
-\echo '== kant restarts the failed run (StartJobRun on the fake Glue): its p90 still fits before 04:30 JST'
+\echo '== kant restarts the failed run (StartJobRun on the fake Glue): its p90 still fits before the' :deadline_day '04:30 JST deadline'
 SELECT job, failed_run, outcome, detail FROM kant.recover_failed_runs();
 \echo '== ... the restarted run succeeds (as the next collection would report it)'
 SELECT inserted FROM kant.ingest_glue_job_runs('hegel', jsonb_build_object('JobRuns', jsonb_build_array(jsonb_build_object(

@@ -1,7 +1,7 @@
 -- pgTAP: the reader / writer / admin grants the README shows are enough, and no more;
 -- every documented role against every secret
 BEGIN;
-SELECT plan(56);
+SELECT plan(58);
 
 -- exactly the README's grants
 -- BI tools read the views
@@ -63,7 +63,7 @@ GRANT EXECUTE ON FUNCTION
     kant.schedule_checks(text, text),
     kant.unschedule_checks(),
     kant._deliver_round(timestamptz, double precision),
-    kant.create_gate(text, text, text[], text, text, interval, text, text, text),
+    kant.create_gate(text, text, text[], text, text, interval, text, text, text, date, integer),
     kant.drop_gate(text),
     kant.trigger_ready_gates(boolean),
     kant.schedule_gate_triggers(text),
@@ -74,6 +74,12 @@ GRANT EXECUTE ON FUNCTION
     kant.schedule_recovery(text),
     kant.unschedule_recovery()
   TO kant_admin;
+-- the schedule_ functions run as their caller, so the pg_cron jobs are the admin's
+-- (pg_cron runs a job as the role that scheduled it); their helpers:
+GRANT EXECUTE ON FUNCTION kant._cron_job(text, text, text), kant._cron_unjob(text),
+    kant._cron_name(text, text), kant._collect_command(text) TO kant_admin;
+-- and, as a superuser in the database pg_cron lives in (cron.database_name):
+--   GRANT USAGE ON SCHEMA cron TO kant_admin;
 -- delivery runs as its caller (a procedure that commits cannot be SECURITY DEFINER);
 -- each round is kant._deliver_round(), which reads the webhooks itself
 GRANT EXECUTE ON PROCEDURE kant.deliver_notifications(double precision) TO kant_admin;
@@ -139,10 +145,17 @@ SELECT throws_ok($$SELECT kant.add_system('x', 'glue')$$, '42501', NULL, 'writer
 SELECT throws_ok($$SELECT secret FROM kant.credential$$, '42501', NULL, 'writer cannot read credentials');
 SELECT throws_ok($$SELECT webhook_url FROM kant.channel$$, '42501', NULL, 'writer cannot read webhook URLs');
 RESET SESSION AUTHORIZATION;
+-- a collector that logs in as someone else and SET ROLEs to the writer is logged as the writer
+SET LOCAL ROLE kant_writer;
+SELECT lives_ok($$SELECT kant.ingest_glue_job_runs('hegel', '{"JobRuns": [{"Id": "jr_4", "JobName": "export_users", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800}]}')$$,
+  'writer ingests after SET ROLE');
+RESET ROLE;
+SELECT is((SELECT received_by FROM kant.ingest_batch ORDER BY batch_id DESC LIMIT 1), 'kant_writer',
+  'ingest log names the role after SET ROLE, not the session user');
 
 -- reader reads the views, nothing else
 SET LOCAL ROLE kant_reader;
-SELECT is((SELECT count(*) FROM kant.runs)::integer, 3, 'reader reads kant.runs');
+SELECT is((SELECT count(*) FROM kant.runs)::integer, 4, 'reader reads kant.runs');
 SELECT throws_ok($$SELECT payload FROM kant.ingest_batch$$, '42501', NULL, 'reader cannot read raw payloads');
 SELECT throws_ok($$SELECT kant.ingest_openlineage('[]')$$, '42501', NULL, 'reader cannot ingest');
 SELECT lives_ok($$SELECT * FROM kant.bi_run_timeline, kant.bi_slo_daily, kant.bi_slo_attainment, kant.bi_job_duration, kant.bi_data_dictionary LIMIT 1$$,

@@ -1,7 +1,7 @@
 -- pgTAP: user code never runs with the extension owner's rights; every
 -- function is immune to what a caller's search_path offers
 BEGIN;
-SELECT plan(16);
+SELECT plan(24);
 
 -- every function of kant pins its search_path; the one exception is the
 -- delivery procedure (it commits, so it cannot SET): it spells its operators
@@ -23,7 +23,7 @@ SELECT is_empty($$
 CREATE ROLE kant_test_mallory NOLOGIN;
 CREATE SCHEMA kant_test_m AUTHORIZATION kant_test_mallory;
 GRANT USAGE ON SCHEMA kant TO kant_test_mallory;
-GRANT EXECUTE ON FUNCTION kant.create_gate(text, text, text[], text, text, interval, text, text, text),
+GRANT EXECUTE ON FUNCTION kant.create_gate(text, text, text[], text, text, interval, text, text, text, date, integer),
   kant.kant_gate_ready(text, date), kant.gate_status(text, date) TO kant_test_mallory;
 SELECT kant.add_system('etl', 'manual', 'UTC') > 0 AS added;
 SELECT kant.configure_job('etl', 'extract', pipeline => 'p') > 0 AS configured;
@@ -35,28 +35,50 @@ CREATE FUNCTION kant_test_m.promote(gate text, business_date date) RETURNS boole
 CREATE FUNCTION kant_test_m.who(gate text, business_date date) RETURNS boolean
 	LANGUAGE sql AS $$ SELECT current_user = 'kant_test_mallory' $$;
 CREATE FUNCTION kant_test_m.scratch(gate text, business_date date) RETURNS boolean
-	LANGUAGE plpgsql AS $$ BEGIN CREATE TEMP TABLE x (i int); RETURN true; END $$;
+	LANGUAGE plpgsql AS $$ BEGIN SET LOCAL ROLE kant_test_mallory; RETURN true; END $$;
 CREATE FUNCTION pg_temp.here(gate text, business_date date) RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+CREATE TABLE kant_test_m.asked (gate text, business_date date);
+CREATE FUNCTION kant_test_m.writes(gate text, business_date date) RETURNS boolean
+	LANGUAGE sql AS $$ INSERT INTO kant_test_m.asked VALUES ($1, $2); SELECT true $$;
+CREATE FUNCTION kant_test_m.nothing(gate text, business_date date) RETURNS boolean
+	LANGUAGE sql AS $$ SELECT NULL::boolean $$;
+SELECT kant.create_gate('writes', pipeline => 'p', condition => 'kant_test_m.writes') > 0 AS created;
+SELECT kant.create_gate('nothing', pipeline => 'p', condition => 'kant_test_m.nothing') > 0 AS created;
 SELECT lives_ok($$SELECT kant.create_gate('promote', pipeline => 'p', condition => 'kant_test_m.promote')$$,
   'a role defines a gate with a condition function of its own');
 SELECT lives_ok($$SELECT kant.create_gate('who', pipeline => 'p', condition => 'kant_test_m.who')$$,
   'and another one');
 SELECT lives_ok($$SELECT kant.create_gate('scratch', pipeline => 'p', condition => 'kant_test_m.scratch')$$,
-  'and one that creates a temporary table');
+  'and one that sets a role');
 SELECT throws_ok($$SELECT kant.create_gate('temp', pipeline => 'p', condition => 'pg_temp.here')$$, '22023', NULL,
   'a temporary function cannot be a condition');
 RESET ROLE;
 
 -- asked by the superuser (the sensor's role does not matter): it runs as its definer
-SELECT throws_ok($$SELECT kant.kant_gate_ready('promote', '2026-03-01')$$, '42501', NULL,
-  'the condition runs as its definer, who may not make itself superuser');
+-- a condition that fails keeps the gate closed: false, with a WARNING (hidden here), and
+-- gate_status says why -- the two agree (kant._gate_condition is the one rule)
+SET LOCAL client_min_messages = error;
+SELECT is(kant.kant_gate_ready('promote', '2026-03-01'), false,
+  'the condition runs as its definer, who may not make itself superuser: the gate stays closed');
 SELECT is((SELECT rolsuper FROM pg_roles WHERE rolname = 'kant_test_mallory'), false,
   'and the definer did not become superuser');
 SELECT is(kant.kant_gate_ready('who', '2026-03-01'), true, 'current_user inside the condition is its definer');
-SELECT throws_ok($$SELECT kant.kant_gate_ready('scratch', '2026-03-01')$$, '42501', NULL,
-  'the condition runs restricted (no temporary objects, no SET ROLE)');
+SELECT is(kant.kant_gate_ready('scratch', '2026-03-01'), false,
+  'the condition runs restricted (no temporary objects, no SET ROLE): closed');
+SELECT matches((SELECT detail FROM kant.gate_status('scratch', '2026-03-01') WHERE state = 'condition_not_met'),
+  '^kant_test_m\.scratch\(text,date\) failed: .*\(42501\); the gate stays closed$', 'gate_status says why the condition failed');
 SELECT matches((SELECT detail FROM kant.gate_status('promote', '2026-03-01') WHERE state = 'condition_not_met'),
-  '^kant_test_m\.promote\(text,date\) failed: must be superuser', 'gate_status says why the condition failed');
+  '^kant_test_m\.promote\(text,date\) failed: cannot execute ALTER ROLE in a read-only transaction \(25006\)',
+  'a condition runs read-only: it cannot even try to write');
+SELECT is(kant.kant_gate_ready('writes', '2026-03-01'), false,
+  'a condition that writes (asked by anyone, a reader''s sensor too) is refused: closed');
+SELECT is((SELECT count(*)::integer FROM kant_test_m.asked), 0, 'and wrote nothing');
+SELECT matches((SELECT detail FROM kant.gate_status('writes', '2026-03-01') WHERE state = 'condition_not_met'),
+  'failed: cannot execute INSERT in a read-only transaction \(25006\)', 'gate_status names the write');
+SELECT is((SELECT detail FROM kant.gate_status('nothing', '2026-03-01') WHERE state = 'condition_not_met'),
+  'kant_test_m.nothing(text,date) returned NULL; the gate stays closed', 'a NULL answer is closed, and said so');
+SELECT is(kant.kant_gate_ready('nothing', '2026-03-01'), false, 'kant_gate_ready agrees: NULL is closed');
+SELECT is(current_setting('transaction_read_only'), 'off', 'the caller''s transaction is read-write again');
 
 -- a function whose owner lacks the definer's rights is refused: its owner could change it
 SELECT throws_ok($$SELECT kant.create_gate('lent', pipeline => 'p', condition => 'kant_test_m.who')$$, '42501', NULL,
@@ -65,12 +87,13 @@ SELECT throws_ok($$SELECT kant.create_gate('lent', pipeline => 'p', condition =>
 ALTER FUNCTION kant_test_m.who(text, date) RENAME TO who2;
 SELECT is(kant.kant_gate_ready('who', '2026-03-01'), true, 'the condition is kept by OID, not by name');
 DROP FUNCTION kant_test_m.who2(text, date);
-SELECT throws_ok($$SELECT kant.kant_gate_ready('who', '2026-03-01')$$, '42883', NULL,
-  'a dropped condition keeps the gate closed, with an error');
+SELECT is(kant.kant_gate_ready('who', '2026-03-01'), false, 'a dropped condition keeps the gate closed');
+SELECT matches((SELECT detail FROM kant.gate_status('who', '2026-03-01') WHERE state = 'condition_not_met'),
+  'no longer exists \(42883\)', 'gate_status says the condition is gone');
 -- a role that lost EXECUTE on its condition: closed
 REVOKE EXECUTE ON FUNCTION kant_test_m.scratch(text, date) FROM PUBLIC, kant_test_mallory;
-SELECT throws_ok($$SELECT kant.kant_gate_ready('scratch', '2026-03-01')$$, '42501', NULL,
-  'a definer that may no longer execute its condition keeps the gate closed');
+SELECT matches((SELECT detail FROM kant.gate_status('scratch', '2026-03-01') WHERE state = 'condition_not_met'),
+  'may not execute gate condition', 'a definer that may no longer execute its condition keeps the gate closed');
 SELECT is((SELECT count(*)::integer FROM kant.gate WHERE condition IS NOT NULL AND condition_role IS NULL), 0,
   'every condition has the role it runs as');
 

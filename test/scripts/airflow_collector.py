@@ -14,6 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taplib import fresh_db, tap  # noqa: E402
+import psycopg2  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
 from fake_airflow import FakeAirflow  # noqa: E402
@@ -115,6 +116,13 @@ def run(version):
     cur.execute("SELECT count(*), count(DISTINCT (job_id, external_id, attempt)) FROM kant.job_run")
     a, b = cur.fetchone()
     tap(a == b == total, "%s: after all that, every task instance once: %d" % (version, a))
+    try:
+        cur.execute("SELECT * FROM kant.collect_airflow('no_such_composer')")
+        tap(False, "%s: an unknown system is an error" % version)
+    except psycopg2.Error as e:
+        tap(e.pgcode == "42704" and "'no_such_composer', 'airflow'" in (e.diag.message_hint or ""),
+            "%s: an unknown system: 42704, and the hint registers an airflow system: %s" % (version, e.diag.message_hint))
+        conn.rollback()
     af.stop()
     conn.close()
 

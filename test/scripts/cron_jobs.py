@@ -3,6 +3,9 @@
 kant.schedule_slo_refresh() creates the job once and updates it in place when
 called again, the job's command runs, and kant.unschedule_slo_refresh() removes
 it (false when there is nothing to remove).  Prints TAP lines."""
+import os
+import re
+
 import psycopg2
 
 n = 0
@@ -12,6 +15,67 @@ def tap(ok, what):
     global n
     n += 1
     print("%s %d - %s" % ("ok" if ok else "not ok", n, what))
+
+
+def readme_roles():
+    """The README's role block (the ```sql block that creates kant_reader), as written."""
+    readme = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")).read()
+    for body in re.findall(r"```sql\n(.*?)```", readme, re.S):
+        if "CREATE ROLE kant_reader" in body:
+            return body
+    raise SystemExit("README.md has no role block")
+
+
+def admin_schedules(conn):
+    """A login member of kant_admin, with exactly the README's grants and the
+    USAGE on schema cron they ask a superuser for, creates and removes every
+    kant job; the jobs are its own (cron.job.username), so pg_cron runs them
+    as that role.  Without that USAGE the refusal names the grant."""
+    conn.autocommit = False
+    cur = conn.cursor()
+    try:
+        cur.execute(readme_roles())
+        # pg_cron connects as the job's role: a login member of kant_admin schedules (README)
+        cur.execute("CREATE ROLE kant_test_platform LOGIN IN ROLE kant_admin")
+        cur.execute("SELECT kant.add_system('admin_sys', 'glue', 'Asia/Tokyo')")
+        cur.execute("SET ROLE kant_test_platform")
+        cur.execute("SAVEPOINT a")
+        try:
+            cur.execute("SELECT kant.schedule_checks()")
+            tap(False, "without USAGE on schema cron kant_admin is refused")
+        except psycopg2.Error as e:
+            tap(e.pgcode == "42501" and "GRANT USAGE ON SCHEMA cron TO kant_test_platform" in (e.diag.message_hint or ""),
+                "without USAGE on schema cron an admin is refused, and told the grant: %s / %s"
+                % (e.pgerror.splitlines()[0], e.diag.message_hint))
+        cur.execute("ROLLBACK TO SAVEPOINT a")
+        cur.execute("RESET ROLE")
+        cur.execute("GRANT USAGE ON SCHEMA cron TO kant_admin")
+        cur.execute("SET ROLE kant_test_platform")
+        made, errors = [], []
+        for call in ("schedule_collection('admin_sys', '7 * * * *')", "schedule_checks()", "schedule_slo_refresh()",
+                     "schedule_gate_triggers()", "schedule_recovery()"):
+            cur.execute("SAVEPOINT b")
+            try:
+                cur.execute("SELECT kant." + call)
+                made.append(call)
+            except psycopg2.Error as e:
+                errors.append("%s: %s" % (call, e.pgerror.splitlines()[0]))
+                cur.execute("ROLLBACK TO SAVEPOINT b")
+        cur.execute("SELECT jobname, username FROM cron.job WHERE jobname LIKE 'kant-%' ORDER BY 1")
+        jobs = cur.fetchall()
+        tap(not errors and len(jobs) == 6 and all(u == "kant_test_platform" for _, u in jobs),
+            "a login member of kant_admin schedules every kant job with the README's grants, as itself: %s %s"
+            % (jobs, errors))
+        removed = []
+        for call in ("unschedule_collection('admin_sys')", "unschedule_checks()", "unschedule_slo_refresh()",
+                     "unschedule_gate_triggers()", "unschedule_recovery()"):
+            cur.execute("SELECT kant." + call)
+            removed.append(cur.fetchone()[0])
+        cur.execute("SELECT count(*) FROM cron.job WHERE jobname LIKE 'kant-%'")
+        tap(all(removed) and cur.fetchone()[0] == 0, "and removes them again: %s" % removed)
+    finally:
+        conn.rollback()
+        conn.autocommit = True
 
 
 def main():
@@ -96,6 +160,7 @@ def main():
             cur.execute("SELECT kant.%s(), kant.%s()" % (unsched, unsched))
             tap(a == b and count == 1 and schedule == "*/2 * * * *" and cur.fetchone() == (True, False),
                 "%s: one job %s, updated in place, its command runs (%s), removed once" % (sched, name, command))
+        admin_schedules(conn)
     finally:
         cur.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'kant-%'")
         cur.execute("DROP EXTENSION kant CASCADE")

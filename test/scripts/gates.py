@@ -123,8 +123,23 @@ def main():
             cur.execute("SELECT kant.set_credentials('socrates', 'kant', 's3cret-pw')")
         else:
             cur.execute("SELECT kant.set_credentials('socrates', NULL, %s)", (af.token,))
+        if version == "v1":
+            # a gate added today does not start the DAG for yesterday, which ran
+            # under the old flow (no catch-up: Airflow 3's catchup=False default,
+            # apache/airflow#47354)
+            cur.execute("""SELECT kant.create_gate('socrates_daily', pipeline => 'hegel_nightly',
+                               downstream_system => 'socrates', downstream_dag => 's3_to_gcs')""")
+            cur.execute("SELECT trigger_from FROM kant.gate WHERE name = 'socrates_daily'")
+            tf = cur.fetchone()[0]
+            cur.execute("SELECT count(*) FROM kant.trigger_ready_gates(dry_run => true)")
+            tap(cur.fetchone()[0] == 0 and tf == bd + dt.timedelta(days=1),
+                "a new gate triggers from today (%s) on: yesterday's ready date is not caught up" % tf)
+            cur.execute("DELETE FROM kant.action_log")
+            cur.execute("SELECT kant.drop_gate('socrates_daily')")
+        # catching up yesterday is asked for by name
         cur.execute("""SELECT kant.create_gate('socrates_daily', pipeline => 'hegel_nightly',
-                           downstream_system => 'socrates', downstream_dag => 's3_to_gcs')""")
+                           downstream_system => 'socrates', downstream_dag => 's3_to_gcs', trigger_from => %s)""",
+                    (bd,))
         # dry run first
         cur.execute("SELECT gate, business_date, outcome FROM kant.trigger_ready_gates(dry_run => true)")
         dry = cur.fetchall()

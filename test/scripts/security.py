@@ -215,6 +215,11 @@ code, msg = error_of(cur, "SELECT kant.set_endpoint('etl', 'http://169.254.169.2
 tap(code == "42501", "set_endpoint refuses a metadata address at once: %s" % (msg or "").splitlines()[0])
 code, msg = error_of(cur, "SELECT kant.add_system('x', 'airflow', endpoint => 'http://10.1.2.3/airflow')")
 tap(code == "42501", "add_system refuses a private address at once")
+cur.execute("SET kant.allowed_hosts = '*, 10.20.0.0/16, airflow.internal'")
+code, msg = error_of(cur, "SELECT kant.add_system('x', 'airflow', endpoint => 'http://192.168.1.10/airflow')")
+tap(code == "42501" and "kant.allowed_hosts = '*, 10.20.0.0/16, airflow.internal, 192.168.1.10'" in (msg or ""),
+    "the refusal's hint keeps what is listed and adds the host: %s" % (msg or "").splitlines()[-1])
+cur.execute("SET kant.allowed_hosts = '*'")
 code, msg = error_of(cur, "SELECT kant.set_channel('leak', 'http://127.0.0.1:%d/services/x')" % port)
 tap(code == "42501" and "/services/x" not in msg,
     "set_channel refuses a loopback webhook, without echoing the URL: %s" % (msg or "").splitlines()[0])
@@ -253,15 +258,26 @@ with open(os.path.join(secrets, "airflow_password"), "w") as f:
     f.write("s3cret-pw\n")
 with open(os.path.join(secrets, "airflow_user"), "w") as f:
     f.write("kant")
-os.chmod(os.path.join(secrets, "airflow_password"), 0o644)
-os.chmod(os.path.join(secrets, "airflow_user"), 0o644)
+# the server's user owns them, mode 0600 (PostgreSQL's rule for ssl_key_file)
+cur.execute("SELECT pg_backend_pid()")
+server_uid = os.stat("/proc/%d" % cur.fetchone()[0]).st_uid
+for name in ("airflow_password", "airflow_user"):
+    if os.geteuid() == 0:
+        os.chown(os.path.join(secrets, name), server_uid, -1)
+    os.chmod(os.path.join(secrets, name), 0o644)
 code, msg = error_of(cur, "SELECT kant.set_credentials('comp', 'airflow_user', 'airflow_password', from_file => true)")
 tap(code == "55000", "secret files need kant.secret_directory: %s" % (msg or "").splitlines()[0])
 cur.execute("SET kant.secret_directory = %s", (secrets,))
 cur.execute("SELECT kant.set_credentials('comp', 'airflow_user', 'airflow_password', from_file => true)")
 cur.execute("SELECT sqlstate, error FROM kant.collect_airflow('comp')")
 r = cur.fetchone()
-tap(r[0] is None, "credentials from files in kant.secret_directory are read when used (never in SQL text)")
+tap(r[0] == "28000" and "readable by others (mode 0644" in (r[1] or "") and "s3cret" not in (r[1] or ""),
+    "a secret file others can read is refused when used: %s" % (r[1] or "")[:150])
+for name in ("airflow_password", "airflow_user"):
+    os.chmod(os.path.join(secrets, name), 0o600)
+cur.execute("SELECT sqlstate, error FROM kant.collect_airflow('comp')")
+r = cur.fetchone()
+tap(r[0] is None, "credentials from files in kant.secret_directory (0600) are read when used (never in SQL text)")
 for bad in ("../airflow_password", "/etc/passwd", ".hidden", "a/b"):
     code, msg = error_of(cur, "SELECT kant.set_credentials('comp', 'airflow_user', %s, from_file => true)", (bad,))
     tap(code == "22023", "a file name outside the directory is refused: %s" % bad)

@@ -101,6 +101,10 @@ def main():
     cur.execute("SELECT name, failed, pending FROM kant.channels WHERE name IN ('gone', 'archived') ORDER BY 1")
     tap(nfail == 10 and cur.fetchall() == [("archived", 5, 0), ("gone", 5, 0)],
         "kant.notification_outbox and kant.channels show the failures")
+    cur.execute("""SELECT name, last_sent_at IS NULL, last_attempt_at IS NOT NULL FROM kant.channels
+                   WHERE name IN ('gone', 'archived', 'fine') ORDER BY 1""")
+    tap(cur.fetchall() == [("archived", True, True), ("fine", False, True), ("gone", True, True)],
+        "kant.channels: last_sent_at only where Slack took a message; last_attempt_at wherever kant tried")
     before = len(slack.requests)
     deliver(1)
     tap(len(slack.requests) == before, "a failed message is never retried")
