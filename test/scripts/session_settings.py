@@ -56,7 +56,8 @@ SELECT kant.set_channel('ops', 'http://127.0.0.1:9/services/T000/B000/secret');
 SELECT kant.add_route('ops');
 SELECT kant.add_system('comp', 'airflow', 'Asia/Tokyo');
 SELECT kant.set_endpoint('comp', 'http://127.0.0.1:9/airflow');
-SELECT kant.create_gate('reports', pipeline => 'nightly', downstream_system => 'comp', downstream_dag => 'reports');
+SELECT kant.create_gate('reports', pipeline => 'nightly', downstream_system => 'comp', downstream_dag => 'reports',
+                        trigger_from => '2026-01-01');  -- catch up: the nights below are past
 CREATE FUNCTION public.dq_before_0307(gate text, business_date date) RETURNS boolean
 	LANGUAGE sql AS $$ SELECT business_date < date '2026-03-07' $$;
 SELECT kant.create_gate('nyc_gate', pipeline => 'nyc', stale_after => '90 minutes',
