@@ -402,6 +402,16 @@ COMMENT ON FUNCTION @extschema@.silence(text, interval, text, text, text, text, 
 	'Mute alerts of a system / job / pipeline / kind (NULL: any) for a duration or until a time, with a reason; returns the silence id';
 REVOKE ALL ON FUNCTION @extschema@.silence(text, interval, text, text, text, text, timestamptz, timestamptz) FROM PUBLIC;
 
+-- refused: Glue does not report the run as failed (GetJobRun), so kant never restarts it
+ALTER TABLE @extschema@.action_log DROP CONSTRAINT action_log_outcome_check;
+ALTER TABLE @extschema@.action_log ADD CONSTRAINT action_log_outcome_check
+	CHECK (outcome IN ('done', 'already', 'failed', 'dry_run', 'skipped', 'refused'));
+DROP INDEX @extschema@.action_log_recover_once;
+CREATE UNIQUE INDEX action_log_recover_once ON @extschema@.action_log (job_id, target)
+	WHERE kind = 'recover' AND outcome IN ('done', 'already', 'dry_run', 'refused');
+COMMENT ON COLUMN @extschema@.action_log.outcome IS
+	'done, already (409 / a run in flight), failed (tried again by the next call), dry_run, skipped (a reason not to act now, logged once), refused (Glue does not report the run as failed: never restarted)';
+
 CREATE OR REPLACE FUNCTION @extschema@.recover_failed_runs(dry_run boolean DEFAULT false)
 	RETURNS TABLE (job text, business_date date, failed_run text, outcome text, detail text)
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -416,6 +426,7 @@ DECLARE
 	deadline_zone text;
 	p90 double precision;
 	body jsonb;
+	glue_run jsonb;
 	res record;
 	o text;
 	why text;
@@ -443,7 +454,7 @@ BEGIN
 		CONTINUE WHEN last.run_id IS NULL OR last.state::text NOT IN ('failed', 'timed_out');
 		CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
 							  WHERE a.kind = 'recover' AND a.job_id = p.job_id AND a.target = last.external_id
-								AND a.outcome IN ('done', 'already', 'dry_run'));
+								AND a.outcome IN ('done', 'already', 'dry_run', 'refused'));
 		why := NULL;
 		-- Glue retries by itself first
 		CONTINUE WHEN p.max_retries IS NOT NULL AND last.attempt - 1 < p.max_retries
@@ -483,27 +494,54 @@ BEGIN
 			CONTINUE;
 		END IF;
 		body := jsonb_build_object('JobName', p.job_name, 'JobRunId', last.external_id);
-		IF jsonb_typeof(last.details->'Arguments') = 'object' THEN
-			body := body || jsonb_build_object('Arguments', last.details->'Arguments');
-		END IF;
 		IF dry THEN
+			IF jsonb_typeof(last.details->'Arguments') = 'object' THEN
+				body := body || jsonb_build_object('Arguments', last.details->'Arguments');
+			END IF;
 			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome, detail)
 			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, 'dry_run',
-					format('would call StartJobRun %s (restart %s of %s)', body, done_n + 1, p.max_attempts));
+					format('would ask Glue for the run (GetJobRun) and call StartJobRun %s with its arguments (restart %s of %s)',
+						   body, done_n + 1, p.max_attempts));
 			job := p.job_name; business_date := last.business_date; failed_run := last.external_id;
 			outcome := 'dry_run'; detail := body::text;
 			RETURN NEXT;
 			CONTINUE;
 		END IF;
 		BEGIN
-			SELECT * INTO res FROM @extschema@._glue_call(p.sys, 'StartJobRun', body::text);
-			o := CASE WHEN res.status = 200 THEN 'done'
-					  WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'already'
-					  ELSE 'failed' END;
-			why := CASE o WHEN 'done' THEN format('restart %s of %s: JobRunId %s', done_n + 1, p.max_attempts,
-												  (res.body::jsonb)->>'JobRunId')
-						  WHEN 'already' THEN 'a run of the job is already going (ConcurrentRunsExceededException)'
-						  ELSE left(res.body, 1000) END;
+			/*
+			 * The run as Glue has it (GetJobRun), not as it was ingested: a writer
+			 * reports runs, it never chooses what kant starts with the system's
+			 * credentials.  A run Glue does not know, or does not call failed, is
+			 * refused for good; the restart takes Glue's own arguments.
+			 */
+			SELECT * INTO res FROM @extschema@._glue_call(p.sys, 'GetJobRun',
+				jsonb_build_object('JobName', p.job_name, 'RunId', last.external_id)::text);
+			glue_run := CASE WHEN res.status = 200 THEN (res.body::jsonb)->'JobRun' END;
+			IF res.error_type = 'EntityNotFoundException' THEN
+				o := 'refused';
+				why := format('Glue does not know run %s of job %s (GetJobRun: EntityNotFoundException): kant restarts only runs Glue reports as failed',
+							  last.external_id, p.job_name);
+			ELSIF jsonb_typeof(glue_run) IS DISTINCT FROM 'object' THEN
+				o := 'failed';
+				why := 'GetJobRun: ' || coalesce(left(res.body, 1000), 'HTTP ' || res.status);
+			ELSIF glue_run->>'JobName' IS DISTINCT FROM p.job_name OR glue_run->>'Id' IS DISTINCT FROM last.external_id
+				  OR coalesce(glue_run->>'JobRunState', '') NOT IN ('FAILED', 'TIMEOUT', 'ERROR') THEN
+				o := 'refused';
+				why := format('Glue says run %s of job %s is %s: nothing to restart', last.external_id, p.job_name,
+							  coalesce(glue_run->>'JobRunState', 'in no state'));
+			ELSE
+				IF jsonb_typeof(glue_run->'Arguments') = 'object' THEN
+					body := body || jsonb_build_object('Arguments', glue_run->'Arguments');
+				END IF;
+				SELECT * INTO res FROM @extschema@._glue_call(p.sys, 'StartJobRun', body::text);
+				o := CASE WHEN res.status = 200 THEN 'done'
+						  WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'already'
+						  ELSE 'failed' END;
+				why := CASE o WHEN 'done' THEN format('restart %s of %s: JobRunId %s', done_n + 1, p.max_attempts,
+													  (res.body::jsonb)->>'JobRunId')
+							  WHEN 'already' THEN 'a run of the job is already going (ConcurrentRunsExceededException)'
+							  ELSE left(res.body, 1000) END;
+			END IF;
 			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome,
 				http_status, detail)
 			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, o, res.status, why);
@@ -523,7 +561,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.recover_failed_runs(boolean) IS
-	'Restart failed Glue runs of jobs with a recovery policy (StartJobRun with the failed run''s id and arguments) while their p90 fits before the deadline, at most max_attempts per business date, never twice for one failed run, never while a run is in flight; every action and every reason to skip in kant.action_log';
+	'Restart failed Glue runs of jobs with a recovery policy (GetJobRun first: only a run Glue reports as FAILED, TIMEOUT or ERROR, else refused; then StartJobRun with its id and Glue''s arguments for it) while their p90 fits before the deadline, at most max_attempts per business date, never twice for one failed run, never while a run is in flight; every action and every reason to skip in kant.action_log';
 REVOKE ALL ON FUNCTION @extschema@.recover_failed_runs(boolean) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION @extschema@.trigger_ready_gates(dry_run boolean DEFAULT false)
@@ -642,6 +680,36 @@ ALTER TABLE @extschema@.channel ADD COLUMN from_file boolean NOT NULL DEFAULT fa
 COMMENT ON COLUMN @extschema@.channel.from_file IS 'true: webhook_url names a file in kant.secret_directory holding it';
 COMMENT ON COLUMN @extschema@.channel.webhook_url IS 'the incoming webhook URL (a secret), or with from_env / from_file the server environment variable / secret file holding it';
 
+/*
+ * Who may point kant at a secret of the server (an environment variable, a
+ * secret file): only a role that may change where such secrets may come
+ * from -- SET on kant.allowed_env_prefixes or kant.secret_directory, a
+ * superuser's unless granted (GRANT SET ON PARAMETER, PostgreSQL 15).
+ * Otherwise an admin could give a new system of its own, pointed at its own
+ * host, the server's KANT_ variables and have kant send them there.
+ */
+CREATE FUNCTION @extschema@._check_reference_right(source text)
+	RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	param text := CASE source WHEN 'env' THEN 'kant.allowed_env_prefixes' ELSE 'kant.secret_directory' END;
+	who oid := @extschema@._outer_role();
+BEGIN
+	IF NOT has_parameter_privilege(who, param, 'SET') THEN
+		RAISE EXCEPTION 'role "%" may not name the server''s % as a secret', pg_get_userbyid(who),
+			CASE source WHEN 'env' THEN 'environment variables' ELSE 'secret files' END
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'A secret of the server goes wherever the system it is set for points; naming one is the decision of who decides which ones kant may read.',
+				  HINT = format('A superuser sets it, or grants the right: GRANT SET ON PARAMETER %s TO %I;', param, pg_get_userbyid(who));
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_reference_right(text) IS
+	'internal: raise (42501) unless the calling role may SET kant.allowed_env_prefixes (source env) or kant.secret_directory (source file): only it may name the server''s secrets for a system or channel';
+REVOKE ALL ON FUNCTION @extschema@._check_reference_right(text) FROM PUBLIC;
+
 -- set_credentials and set_channel take from_file too (a new signature: grants
 -- on the old one must be given again, see the README); their errors never
 -- put the call, secret and all, into the server log.
@@ -655,6 +723,7 @@ CREATE FUNCTION @extschema@.set_credentials(system text, principal text, secret 
 DECLARE
 	sid integer;
 	k text;
+	target text;
 	src text := CASE WHEN from_file THEN 'file' WHEN from_env THEN 'env' END;
 	d text;
 	h text;
@@ -673,7 +742,18 @@ BEGIN
 		RAISE EXCEPTION 'a credential comes from the environment or from files, not both'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- bound to the kind and host they are set for (the collector refuses them elsewhere)
+	SELECT @extschema@._credential_target(s.kind, s.endpoint, s.region) INTO target
+	FROM @extschema@.system s WHERE s.system_id = sid;
+	IF target IS NULL THEN
+		RAISE EXCEPTION 'system "%" has no endpoint%', system, CASE WHEN k = 'glue' THEN ' or region' ELSE '' END
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'Credentials are bound to the host they are set for.',
+				  HINT = format('Set it first: kant.set_endpoint(%L, %s).', system,
+								CASE WHEN k = 'glue' THEN 'region => ''ap-northeast-1''' ELSE '''https://<your Airflow web server>''' END);
+	END IF;
 	IF src IS NOT NULL THEN
+		PERFORM @extschema@._check_reference_right(src);
 		-- named as the collector calls them (collect.c): AWS's access key id and secret, Airflow's user and password
 		PERFORM @extschema@._secret_check(NULLIF(principal, ''), src,
 			CASE WHEN k = 'glue' THEN 'access key id' ELSE 'user' END)
@@ -683,19 +763,20 @@ BEGIN
 		PERFORM @extschema@._secret_check(session_token, src, 'session token')
 		WHERE coalesce(session_token, '') <> '';
 	END IF;
-	INSERT INTO @extschema@.credential AS c (system_id, from_env, from_file, principal, secret, session_token)
+	INSERT INTO @extschema@.credential AS c (system_id, from_env, from_file, principal, secret, session_token,
+		bound_to)
 	VALUES (sid, coalesce(from_env, false), coalesce(from_file, false), NULLIF(principal, ''), secret,
-		NULLIF(session_token, ''))
+		NULLIF(session_token, ''), target)
 	ON CONFLICT (system_id) DO UPDATE SET from_env = excluded.from_env, from_file = excluded.from_file,
 		principal = excluded.principal, secret = excluded.secret,
-		session_token = excluded.session_token, updated_at = now();
+		session_token = excluded.session_token, bound_to = excluded.bound_to, updated_at = now();
 EXCEPTION WHEN OTHERS THEN
 	GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
 	PERFORM @extschema@._raise_quietly(SQLSTATE, SQLERRM, NULLIF(d, ''), NULLIF(h, ''));
 END
 $$;
 COMMENT ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean) IS
-	'Set or rotate a system''s collector credentials (stored where only the extension owner reads them); with from_env => true the arguments name environment variables of the server (prefixes in kant.allowed_env_prefixes), with from_file => true files in kant.secret_directory: read when used, never in SQL text. Errors are not logged with the statement.';
+	'Set or rotate a system''s collector credentials (stored where only the extension owner reads them), bound to the system''s kind and endpoint host now (set the endpoint first; the collector refuses them once the system points elsewhere); with from_env => true the arguments name environment variables of the server (prefixes in kant.allowed_env_prefixes), with from_file => true files in kant.secret_directory: read when used, never in SQL text, and named only by a role that may SET kant.allowed_env_prefixes / kant.secret_directory (42501). Errors are not logged with the statement.';
 REVOKE ALL ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean) FROM PUBLIC;
 
 DROP FUNCTION @extschema@.set_channel(text, text, boolean, interval);
@@ -722,6 +803,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF from_env OR from_file THEN
+		PERFORM @extschema@._check_reference_right(CASE WHEN from_file THEN 'file' ELSE 'env' END);
 		PERFORM @extschema@._secret_check(btrim(webhook_url), CASE WHEN from_file THEN 'file' ELSE 'env' END,
 										  'webhook URL of channel ' || name);
 	ELSE
@@ -765,7 +847,80 @@ COMMENT ON COLUMN @extschema@.channels.last_sent_at IS 'when a message was last 
 COMMENT ON COLUMN @extschema@.channels.last_attempt_at IS 'when kant last sent a request to the webhook, answered or not';
 COMMENT ON COLUMN @extschema@.channels.webhook IS 'the webhook''s scheme and host (the path is a secret), env:VARIABLE or file:NAME';
 
--- endpoints: http(s), and a host kant.allowed_hosts lets kant reach
+-- endpoints: http(s), a host kant.allowed_hosts lets kant reach, no credentials
+-- in the URL (add_system, alter_system and set_endpoint alike)
+CREATE FUNCTION @extschema@._check_endpoint(endpoint text, system text)
+	RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM @extschema@._check_url(endpoint, 'endpoint of system ' || system);
+	-- credentials belong in kant.credential, not in a URL others may read
+	IF endpoint ~ '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@' THEN
+		RAISE EXCEPTION 'the endpoint of system % carries credentials', system
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give the URL without user:password@ and set them with kant.set_credentials().';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_endpoint(text, text) IS
+	'internal: raise unless an endpoint is an http(s) URL to a host kant.allowed_hosts allows, without user:password@ (22023, 42501)';
+REVOKE ALL ON FUNCTION @extschema@._check_endpoint(text, text) FROM PUBLIC;
+
+/*
+ * Credentials are bound to the kind and host they were set for: the
+ * system's kind, and the scheme, host and port of its endpoint (for Glue
+ * without one, AWS's endpoint of its region), not its path.  The collector
+ * refuses them when the system no longer matches (collect.c, check_binding).
+ */
+CREATE FUNCTION @extschema@._credential_target(kind text, endpoint text, region text)
+	RETURNS text
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE
+		WHEN $2 IS NOT NULL THEN
+			(SELECT $1 || ' ' || lower(m[1]) || '://' || lower(m[2]) || ':'
+				|| coalesce(NULLIF(m[3], ''), CASE lower(m[1]) WHEN 'https' THEN '443' ELSE '80' END)
+			 FROM regexp_match($2, '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^@/?#]*@)?(\[[^]/?#]*\]|[^:/?#]*)(?::([0-9]*))?') AS m)
+		WHEN $1 = 'glue' AND $3 IS NOT NULL THEN 'glue https://glue.' || lower($3) || '.amazonaws.com:443'
+		END
+	$$;
+COMMENT ON FUNCTION @extschema@._credential_target(text, text, text) IS
+	'internal: what a system''s credentials are bound to: its kind, and its endpoint''s scheme, host and port (Glue without an endpoint: https://glue.<region>.amazonaws.com:443); NULL without either';
+REVOKE ALL ON FUNCTION @extschema@._credential_target(text, text, text) FROM PUBLIC;
+
+ALTER TABLE @extschema@.credential ADD COLUMN bound_to text;
+COMMENT ON COLUMN @extschema@.credential.bound_to IS
+	'the kind and host the credentials were set for (kant._credential_target); the collector refuses them for any other';
+-- the credentials held now were set for the endpoints held now
+UPDATE @extschema@.credential c SET bound_to = @extschema@._credential_target(s.kind, s.endpoint, s.region)
+FROM @extschema@.system s WHERE s.system_id = c.system_id;
+
+/* Say so when a change of endpoint, region or kind unbinds a system's credentials. */
+CREATE FUNCTION @extschema@._warn_unbound(system_id integer)
+	RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r record;
+BEGIN
+	SELECT s.name, c.bound_to, @extschema@._credential_target(s.kind, s.endpoint, s.region) AS now_to INTO r
+	FROM @extschema@.system s JOIN @extschema@.credential c ON c.system_id = s.system_id
+	WHERE s.system_id = $1;
+	IF FOUND AND r.bound_to IS DISTINCT FROM r.now_to THEN
+		RAISE NOTICE 'the credentials of system "%" were set for %; it now points at %: they will not be used there',
+			r.name, coalesce(r.bound_to, 'no endpoint'), coalesce(r.now_to, 'no endpoint')
+			USING HINT = format('Set them again for the new endpoint: kant.set_credentials(%L, ...).', r.name);
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._warn_unbound(integer) IS
+	'internal: a NOTICE when a system''s credentials no longer match its kind and host';
+REVOKE ALL ON FUNCTION @extschema@._warn_unbound(integer) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION @extschema@.set_endpoint(system text, endpoint text DEFAULT NULL,
 		region text DEFAULT NULL, max_parallel integer DEFAULT NULL,
 		overlap interval DEFAULT NULL, connect_timeout interval DEFAULT NULL,
@@ -774,15 +929,11 @@ CREATE OR REPLACE FUNCTION @extschema@.set_endpoint(system text, endpoint text D
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	sid integer;
 BEGIN
 	IF endpoint IS NOT NULL THEN
-		PERFORM @extschema@._check_url(endpoint, 'endpoint of system ' || system);
-		-- credentials belong in kant.credential, not in a URL others may read
-		IF endpoint ~ '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@' THEN
-			RAISE EXCEPTION 'the endpoint of system % carries credentials', system
-				USING ERRCODE = 'invalid_parameter_value',
-					  HINT = 'Give the URL without user:password@ and set them with kant.set_credentials().';
-		END IF;
+		PERFORM @extschema@._check_endpoint(endpoint, system);
 	END IF;
 	IF region IS NOT NULL AND region !~ '^[a-z]{2}(-[a-z]+)+-[0-9]+$' THEN
 		RAISE EXCEPTION 'invalid AWS region "%"', region
@@ -804,11 +955,13 @@ BEGIN
 		region = coalesce(set_endpoint.region, s.region),
 		max_parallel = coalesce(set_endpoint.max_parallel, s.max_parallel),
 		collect_overlap_seconds = coalesce(extract(epoch FROM overlap)::integer, s.collect_overlap_seconds)
-	WHERE s.name = set_endpoint.system;
+	WHERE s.name = set_endpoint.system
+	RETURNING s.system_id INTO sid;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'system "%" does not exist', system
 			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_system().';
 	END IF;
+	PERFORM @extschema@._warn_unbound(sid);
 END
 $$;
 
@@ -833,7 +986,7 @@ DECLARE
 BEGIN
 	PERFORM @extschema@._check_system_args(kind, time_zone, bd_offset_days);
 	IF endpoint IS NOT NULL THEN
-		PERFORM @extschema@._check_url(endpoint, 'endpoint of system ' || name);
+		PERFORM @extschema@._check_endpoint(endpoint, name);
 	END IF;
 	IF name IS NULL OR name = '' OR name <> btrim(name) THEN
 		RAISE EXCEPTION 'invalid system name "%"', name
@@ -874,10 +1027,12 @@ CREATE OR REPLACE FUNCTION @extschema@.alter_system(
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	sid integer;
 BEGIN
 	PERFORM @extschema@._check_system_args(kind, time_zone, bd_offset_days);
 	IF endpoint IS NOT NULL THEN
-		PERFORM @extschema@._check_url(endpoint, 'endpoint of system ' || name);
+		PERFORM @extschema@._check_endpoint(endpoint, name);
 	END IF;
 	UPDATE @extschema@.system s SET
 		kind = coalesce(alter_system.kind, s.kind),
@@ -891,12 +1046,14 @@ BEGIN
 		ol_namespace = coalesce(alter_system.ol_namespace, s.ol_namespace),
 		endpoint = coalesce(alter_system.endpoint, s.endpoint),
 		auto_registered = false
-	WHERE s.name = alter_system.name;
+	WHERE s.name = alter_system.name
+	RETURNING s.system_id INTO sid;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'system "%" does not exist', name
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'Register it with kant.add_system().';
 	END IF;
+	PERFORM @extschema@._warn_unbound(sid);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.alter_system(text, text, text, text, text, text, integer, time, text, text, text) IS
@@ -2045,7 +2202,8 @@ BEGIN
 		WHEN a.system_kind = 'glue' AND a.job IS NOT NULL AND a.region IS NOT NULL THEN
 			format('https://%s.console.aws.amazon.com/gluestudio/home?region=%s#/editor/job/%s/runs',
 				   @extschema@._url_part(a.region), @extschema@._url_part(a.region), @extschema@._url_part(a.job))
-		WHEN a.system_kind = 'airflow' AND a.dag_id IS NOT NULL AND a.endpoint ~* '^https?://[^<>|\s]+$' THEN
+		-- never a URL with user:password@ (an endpoint stored before 0.6.0 refused them)
+		WHEN a.system_kind = 'airflow' AND a.dag_id IS NOT NULL AND a.endpoint ~* '^https?://[^<>|\s@]+$' THEN
 			rtrim(a.endpoint, '/') || '/dags/' || @extschema@._url_part(a.dag_id) || '/grid'
 		END;
 	when_text := CASE event WHEN 'resolved' THEN 'resolved ' || to_char(a.resolved_at AT TIME ZONE zone, 'MM-DD HH24:MI')

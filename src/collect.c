@@ -47,6 +47,8 @@ typedef struct Collector
 	char	   *secret;
 	char	   *token;
 	char		source;			/* 'l' stored, 'e' environment, 'f' secret file */
+	char	   *bound_to;		/* the credentials' kind and host when they were set */
+	char	   *target;			/* the system's kind and host now */
 	int32		system_id;
 	char	   *endpoint;
 	char	   *sigv4;
@@ -137,7 +139,8 @@ load_system(Collector *g, const char *want_kind)
 	if (SPI_execute_with_args(
 							  "SELECT s.system_id, s.kind, s.endpoint, s.region, s.max_parallel,"
 							  " s.collect_overlap_seconds, c.from_env, c.principal, c.secret, c.session_token,"
-							  " s.connect_timeout_ms, s.timeout_ms, c.from_file"
+							  " s.connect_timeout_ms, s.timeout_ms, c.from_file,"
+							  " c.bound_to, kant._credential_target(s.kind, s.endpoint, s.region)"
 							  " FROM kant.system s LEFT JOIN kant.credential c USING (system_id)"
 							  " WHERE s.name = $1", 1, argt, argv, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "kant: reading the system failed");
@@ -183,6 +186,27 @@ load_system(Collector *g, const char *want_kind)
 	g->secret = secret;
 	g->token = token;
 	g->source = source;
+	g->bound_to = spi_text(t, d, 14);
+	g->target = spi_text(t, d, 15);
+}
+
+/*
+ * Credentials go only where they were set for: kind and host (scheme and
+ * name, kant._credential_target) when kant.set_credentials() stored them.
+ * Whoever may move a system's endpoint or kind afterwards (kant_admin) must
+ * not thereby send someone else's secret to a host of their choosing.
+ */
+static void
+check_binding(Collector *g)
+{
+	if (g->bound_to == NULL || g->target == NULL || strcmp(g->bound_to, g->target) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("the credentials of system \"%s\" were set for %s; it now points at %s",
+						g->system, g->bound_to ? g->bound_to : "no endpoint",
+						g->target ? g->target : "no endpoint"),
+				 errdetail("Credentials are bound to the kind and host they were set for, so that moving an endpoint cannot send them elsewhere."),
+				 errhint("Set them again for the new endpoint: kant.set_credentials('%s', ...).", g->system)));
 }
 
 /* Region and credentials: a problem here is a failed collection, recorded. */
@@ -204,6 +228,7 @@ resolve_access(Collector *g)
 				 errmsg("glue system \"%s\" has no credentials", g->system),
 				 errhint("kant.set_credentials('%s', access_key_id, secret_access_key[, session_token]), or with from_env => true the names of environment variables.",
 						 g->system)));
+	check_binding(g);
 	principal = secret_or_error(g, principal, "access key id");
 	secret = secret_or_error(g, secret, "secret access key");
 	if (token)
@@ -1698,6 +1723,7 @@ resolve_airflow(Collector *g)
 				 errmsg("airflow system \"%s\" has no credentials", g->system),
 				 errhint("kant.set_credentials('%s', user, password) for basic auth, or kant.set_credentials('%s', NULL, token) for a bearer token.",
 						 g->system, g->system)));
+	check_binding(g);
 	if (principal)
 		principal = secret_or_error(g, principal, "user");
 	secret = secret_or_error(g, secret, principal ? "password" : "token");

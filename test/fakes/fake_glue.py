@@ -17,6 +17,8 @@ Debian's botocore (1.29) predates some JobRun members real Glue now returns
 
 StartJobRun starts nothing but records the request (started) and answers a
 new JobRunId, or ConcurrentRunsExceededException while concurrent_running.
+GetJobRun answers the run of data.glue_runs with that JobName and Id, else
+EntityNotFoundException (as Glue does for a run it does not know).
 
 Knobs: throttle_next (answer the next N requests with ThrottlingException),
 deny (AccessDeniedException), page_size (clamp MaxResults), validate_replies,
@@ -43,6 +45,7 @@ import json
 import os
 import sys
 import time
+import urllib.parse
 
 import botocore.session
 from botocore.auth import SigV4Auth
@@ -92,6 +95,30 @@ def offset(tok):
 
 
 class GlueHandler(Handler):
+    def do_GET(self):
+        """A hook of the fake, not of Glue (which has no GET): /_fake/tonight?bd=
+        &failed=JOB makes every job run tonight for business date bd (its
+        --business_date argument), started 50 minutes ago and done 20 minutes
+        ago, JOB failed; GetJobRuns and GetJobRun report them from then on."""
+        url = urllib.parse.urlsplit(self.path)
+        if url.path != "/_fake/tonight":
+            return self.error(400, "UnknownOperationException", "Glue is POST only")
+        q = dict(urllib.parse.parse_qsl(url.query))
+        g = self.server.fake
+        now = time.time()
+        with g.lock:
+            for job, runs in g.data.glue_runs.items():
+                failed = job == q.get("failed")
+                run = {"Id": "jr_tonight_" + job, "JobName": job, "Attempt": 0,
+                       "JobRunState": "FAILED" if failed else "SUCCEEDED",
+                       "StartedOn": now - 50 * 60, "LastModifiedOn": now - 20 * 60, "CompletedOn": now - 20 * 60,
+                       "ExecutionTime": 30 * 60, "Arguments": {"--business_date": q["bd"]},
+                       "GlueVersion": "4.0", "WorkerType": "G.1X", "NumberOfWorkers": 2}
+                if failed:
+                    run["ErrorMessage"] = "ConnectTimeoutError: RDS did not answer"
+                runs.insert(0, run)
+        self.reply(200, {"tonight": len(g.data.glue_runs)})
+
     def reply(self, code, obj):
         self.send(code, json.dumps(obj), [("Content-Type", "application/x-amz-json-1.1"),
                                           ("x-amzn-RequestId", hashlib.md5(os.urandom(8)).hexdigest())])
@@ -297,6 +324,12 @@ class FakeGlue(FakeHTTP):
             if start + len(page) < len(runs):
                 out["NextToken"] = token(start + len(page))
             return out
+        if op == "GetJobRun":
+            # the run as Glue has it (its Arguments included); EntityNotFoundException if unknown
+            for r in self.data.glue_runs.get(p["JobName"]) or []:
+                if r["Id"] == p["RunId"]:
+                    return {"JobRun": r}
+            return None
         if op == "StartJobRun":
             with self.lock:
                 self.started.append(p)

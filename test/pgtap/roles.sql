@@ -1,7 +1,7 @@
 -- pgTAP: the reader / writer / admin grants the README shows are enough, and no more;
 -- every documented role against every secret
 BEGIN;
-SELECT plan(58);
+SELECT plan(61);
 
 -- exactly the README's grants
 -- BI tools read the views
@@ -100,6 +100,7 @@ SELECT lives_ok($$SELECT kant.set_schedule('hegel', 'cron(0 17 * * ? *)', job =>
   'admin sets a schedule');
 SELECT lives_ok($$SELECT kant.create_slo('hegel_nightly', '04:00', pipeline => 'nightly')$$, 'admin creates an SLO');
 SELECT lives_ok($$SELECT kant.set_channel('ops', 'https://hooks.slack.com/services/T/B/secret')$$, 'admin adds a Slack channel');
+SELECT lives_ok($$SELECT kant.set_endpoint('hegel', region => 'ap-northeast-1')$$, 'admin sets the region');
 SELECT lives_ok($$SELECT kant.set_credentials('hegel', 'AKIAEXAMPLE', 'the-secret-key')$$, 'admin sets credentials');
 SELECT lives_ok($$SELECT kant.add_route('ops')$$, 'admin routes alerts');
 SELECT lives_ok($$SELECT kant.silence('maintenance', '1 hour', system => 'hegel')$$, 'admin silences');
@@ -123,9 +124,15 @@ SELECT throws_ok($$SELECT kant.http_get('http://169.254.169.254/latest/meta-data
 SELECT throws_ok($$SELECT * FROM kant._airflow_post('hegel', 'x', '{}')$$, '42501', NULL, 'admin cannot post to Airflow directly');
 SELECT throws_ok($$SELECT * FROM kant._glue_call('hegel', 'StartJobRun', '{}')$$, '42501', NULL, 'admin cannot call Glue directly');
 SELECT throws_ok($$SELECT kant.set_credentials('hegel', 'PGUSER', 'PGDATA', from_env => true)$$, '42501', NULL,
-  'admin cannot send the server''s PGDATA as a password (kant.allowed_env_prefixes)');
-SELECT throws_ok($$SELECT kant.set_credentials('hegel', 'x', '../../../etc/passwd', from_file => true)$$, '22023', NULL,
-  'admin cannot name a file outside kant.secret_directory');
+  'admin cannot send the server''s PGDATA as a password');
+-- naming the server's secrets is the superuser's: an admin's own system, pointed at its own
+-- host, must not be given KANT_ variables or secret files someone else put there
+SELECT throws_ok($$SELECT kant.set_credentials('hegel', 'KANT_HEGEL_KEY_ID', 'KANT_HEGEL_SECRET', from_env => true)$$,
+  '42501', NULL, 'admin cannot name even an allowed KANT_ environment variable');
+SELECT throws_ok($$SELECT kant.set_credentials('hegel', 'hegel_key_id', 'hegel_secret', from_file => true)$$, '42501', NULL,
+  'admin cannot name a secret file');
+SELECT throws_ok($$SELECT kant.set_channel('ops', 'KANT_SLACK_WEBHOOK', from_env => true)$$, '42501', NULL,
+  'admin cannot make a channel of an environment variable');
 SELECT throws_ok($$SET kant.allowed_hosts = '*, 169.254.0.0/16'$$, '42501', NULL, 'admin cannot widen kant.allowed_hosts');
 SELECT throws_ok($$SET kant.allowed_env_prefixes = ''$$, '42501', NULL, 'admin cannot widen kant.allowed_env_prefixes');
 SELECT throws_ok($$SET kant.secret_directory = '/'$$, '42501', NULL, 'admin cannot set kant.secret_directory');

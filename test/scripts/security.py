@@ -249,11 +249,47 @@ tap(r[0] == "42501" and "allowed_hosts" in (r[1] or ""),
     "a collection whose endpoint resolves to loopback fails, recorded: [%s] %s" % (r[0], (r[1] or "")[:100]))
 
 # --------------------------------------------------------------- secrets
+# credentials are bound to the kind and host:port they were set for: the endpoint moved
+# (here from localhost to 127.0.0.1), they are not sent; set again, they are
 cur.execute("SET kant.allowed_hosts = '*, 127.0.0.1'")
+del conn.notices[:]
+cur.execute("SET client_min_messages = notice")
 cur.execute("SELECT kant.set_endpoint('comp', %s)", (airflow.url(""),))
+cur.execute("SET client_min_messages = warning")
+told = " ".join(conn.notices)
+before = len(airflow.requests)
+cur.execute("SELECT sqlstate, error FROM kant.collect_airflow('comp')")
+r = cur.fetchone()
+tap(r[0] == "28000" and "were set for airflow http://localhost:" in (r[1] or "") and len(airflow.requests) == before
+    and "will not be used there" in told,
+    "credentials set for another host are not sent when the endpoint moves (NOTICE at the move, 28000 at use): %s"
+    % (r[1] or "")[:120])
+cur.execute("SELECT kant.set_credentials('comp', 'KANT_TEST_AIRFLOW_USER', 'KANT_TEST_AIRFLOW_PASSWORD', from_env => true)")
 cur.execute("SELECT sqlstate, error, runs_seen FROM kant.collect_airflow('comp')")
 r = cur.fetchone()
 tap(r[0] is None, "credentials from the server's environment (KANT_TEST_AIRFLOW_*) are read when used: %s" % (r,))
+# an admin who may move endpoints and change kinds gets no secret out: a listener of its own
+# (another port: the binding is host and port) and a Glue system made an Airflow one
+thief = http_fake.FakeHTTP().start()
+cur.execute("SELECT kant.set_endpoint('comp', %s)", (thief.url(""),))
+cur.execute("SELECT sqlstate FROM kant.collect_airflow('comp')")
+stolen = [h for (_, _, h) in thief.requests if "Authorization" in h]
+tap(cur.fetchone()[0] == "28000" and not stolen, "an endpoint moved to another port gets no credentials")
+cur.execute("SELECT kant.add_system('hegel_x', 'glue', 'UTC')")
+cur.execute("SELECT kant.set_endpoint('hegel_x', %s, region => 'ap-northeast-1')", (thief.url(""),))
+cur.execute("SELECT kant.set_credentials('hegel_x', 'AKIAHEGELEXAMPLE', 'HEGEL-AWS-SECRET-KEY')")
+cur.execute("SELECT kant.alter_system('hegel_x', kind => 'airflow')")
+cur.execute("SELECT sqlstate, error FROM kant.collect_airflow('hegel_x')")
+r = cur.fetchone()
+stolen = [h for (_, _, h) in thief.requests if "Authorization" in h]
+tap(r[0] == "28000" and "were set for glue" in (r[1] or "") and not stolen,
+    "a Glue system turned into an Airflow one does not send its AWS keys as basic auth: %s" % (r[1] or "")[:100])
+cur.execute("SELECT kant.set_endpoint('comp', %s)", (airflow.url(""),))
+code, msg = error_of(cur, "SELECT kant.add_system('af2', 'airflow', 'UTC', endpoint => 'https://kant:hunter2@composer.example.com/airflow')")
+tap(code == "22023" and "hunter2" not in (msg or ""), "add_system refuses an endpoint with user:password@, as set_endpoint does")
+code, msg = error_of(cur, "SELECT kant.alter_system('comp', endpoint => 'https://kant:hunter2@composer.example.com/airflow')")
+tap(code == "22023", "and so does alter_system")
+thief.stop()
 code, msg = error_of(cur, "SELECT kant.set_credentials('comp', 'KANT_TEST_AIRFLOW_USER', 'PGDATA_NOT_A_SECRET_FOR_KANT', from_env => true)")
 tap(code == "42501" and "server-internal-value" not in msg,
     "a variable without an allowed prefix is refused: %s" % (msg or "accepted!").splitlines()[0])
