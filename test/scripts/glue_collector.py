@@ -115,15 +115,17 @@ def main():
         "from_env: a variable the server does not have is named in the error: %s" % r[9][:100])
 
     # a dead endpoint
-    cur.execute("SELECT kant.set_credentials('hegel', 'AKIDEXAMPLE', %s)", (SECRET,))
+    # (credentials are bound to the endpoint they were set for: set them again after it moves)
     cur.execute("SET kant.http_max_retries = 1")
     cur.execute("SELECT kant.set_endpoint('hegel', 'http://127.0.0.1:1/')")
+    cur.execute("SELECT kant.set_credentials('hegel', 'AKIDEXAMPLE', %s)", (SECRET,))
     r = collect()
     tap(r[8] == "08001" and "127.0.0.1" in r[9], "an endpoint that is down: SQLSTATE 08001 recorded: %s" % r[9][:80])
     cur.execute("RESET kant.http_max_retries")
 
     # access denied
     cur.execute("SELECT kant.set_endpoint('hegel', %s)", (glue.url("/"),))
+    cur.execute("SELECT kant.set_credentials('hegel', 'AKIDEXAMPLE', %s)", (SECRET,))
     glue.deny = True
     r = collect()
     glue.deny = False
