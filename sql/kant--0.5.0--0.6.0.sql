@@ -285,6 +285,27 @@ CREATE OR REPLACE FUNCTION @extschema@.is_business_day(calendar text, day date) 
 			AND NOT EXISTS (SELECT FROM @extschema@.holiday h WHERE h.calendar = $1 AND h.day = $2))
 	$$;
 
+-- Texts for people (alerts, Slack, gate_status, recovery) never turn a float8
+-- into text: float8's text follows the session's extra_float_digits, and at
+-- -15 twelve hours read "1e+01 h 00 min".  kant._human keeps 0.5.0's
+-- arithmetic (float8 comparisons and trunc; round(float8) rounds half to even,
+-- 2.5 s reads "2 s") and shows each number as numeric, so every text that
+-- printed right before prints the same.
+CREATE OR REPLACE FUNCTION @extschema@._human(seconds double precision)
+	RETURNS text
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE
+		WHEN $1 IS NULL THEN NULL
+		WHEN abs($1) >= 86400 THEN format('%s d %s h', trunc(abs($1) / 86400)::numeric, trunc(abs($1)::numeric % 86400 / 3600))
+		WHEN abs($1) >= 3600 THEN format('%s h %s min', trunc(abs($1) / 3600)::numeric, lpad(trunc(abs($1)::numeric % 3600 / 60)::text, 2, '0'))
+		WHEN abs($1) >= 60 THEN format('%s min', trunc(abs($1) / 60)::numeric)
+		ELSE format('%s s', round(abs($1))::numeric) END
+	$$;
+COMMENT ON FUNCTION @extschema@._human(double precision) IS
+	'internal: a duration for people (1 h 05 min, 12 min, 40 s), the same text in every session';
+
 -- Every function runs with search_path pg_catalog, pg_temp: no operator or
 -- function a caller's search_path offers can stand in for pg_catalog's.  (The
 -- one exception, deliver_notifications, is written with OPERATOR(pg_catalog.x).)

@@ -24,6 +24,7 @@
  */
 #include "postgres.h"
 
+#include "common/int.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -105,6 +106,17 @@ cmp_tstz(const void *a, const void *b)
 }
 
 /*
+ * The Julian days expand() visits: local_instants() probes a day's local
+ * times a day either side, which must stay inside PostgreSQL's timestamp
+ * range (4714-11-24 BC to 294276); the outermost days of it are skipped.
+ */
+#define EXPAND_FIRST_JD (DATETIME_MIN_JULIAN + 2)
+#define EXPAND_LAST_JD (TIMESTAMP_END_JULIAN - 3)
+
+/* The longest range kant.cron_occurrences() expands: ten years. */
+#define CRON_MAX_SPAN ((int64) 3660 * USECS_PER_DAY)
+
+/*
  * Call emit for every occurrence in [from, to), in order, each instant once;
  * stop early when emit returns false.  DST: a time that does not exist runs
  * once, shifted by the gap; a time that repeats runs once, the first time.
@@ -115,8 +127,15 @@ static void
 expand(const CronSpec *c, pg_tz *tz, TimestampTz from, TimestampTz to,
 	   bool (*emit) (void *arg, TimestampTz t), void *arg)
 {
-	int			jd = POSTGRES_EPOCH_JDATE + (int) kant_floor_days(kant_local_time(from, tz)) - 1;
-	int			jd_end = POSTGRES_EPOCH_JDATE + (int) kant_floor_days(kant_local_time(to, tz)) + 1;
+	/*
+	 * The local days of [from, to): a zone is less than a day off UTC, so
+	 * the UTC days two either side cover them (converting from and to
+	 * themselves could leave the timestamp range at its ends).
+	 */
+	int64		first = POSTGRES_EPOCH_JDATE + kant_floor_days(from) - 2;
+	int64		last_day = POSTGRES_EPOCH_JDATE + kant_floor_days(to) + 2;
+	int			jd = (int) Max(first, EXPAND_FIRST_JD);
+	int			jd_end = (int) Min(last_day, EXPAND_LAST_JD);
 	TimestampTz *day = palloc(sizeof(TimestampTz) * 24 * 60 * 2);
 	bool		any = false;
 	TimestampTz last = 0;
@@ -229,12 +248,15 @@ kant_cron_occurrences(PG_FUNCTION_ARGS)
 	pg_tz	   *tz = cron_args(fcinfo, &c);
 	TimestampTz from = PG_GETARG_TIMESTAMPTZ(2);
 	TimestampTz to = PG_GETARG_TIMESTAMPTZ(3);
+	int64		span;
 
 	if (TIMESTAMP_NOT_FINITE(from) || TIMESTAMP_NOT_FINITE(to))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the range of a cron expansion must be finite")));
-	if (to - from > (int64) 3660 * USECS_PER_DAY)
+				 errmsg("the range of a cron expansion must be finite"),
+				 errhint("Give both ends as times, e.g. now() and now() + interval '7 days'.")));
+	/* to - from overflows int64 across most of the timestamp range */
+	if (from < to && (pg_sub_s64_overflow(to, from, &span) || span > CRON_MAX_SPAN))
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("cron expansion over more than ten years"),
@@ -270,13 +292,19 @@ kant_cron_next(PG_FUNCTION_ARGS)
 	pg_tz	   *tz = cron_args(fcinfo, &c);
 	TimestampTz after = PG_GETARG_TIMESTAMPTZ(2);
 	First		f = {0};
-	TimestampTz from = after + 1;
-	int64		end_day = date2j(CRON_YEAR_MAX + 1, 1, 1) - POSTGRES_EPOCH_JDATE;
+	TimestampTz from;
+
+	/* UTC midnight a day after the last year the year field allows */
+	TimestampTz bound = ((int64) (date2j(CRON_YEAR_MAX + 1, 1, 1) - POSTGRES_EPOCH_JDATE) + 1) *
+		USECS_PER_DAY;
 
 	if (TIMESTAMP_NOT_FINITE(after))
-		PG_RETURN_NULL();
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cron_next needs a finite time to look after"),
+				 errhint("Give the time the next run follows, e.g. now().")));
 	/* look a year at a time, up to the last year the year field allows */
-	while (!f.found && kant_floor_days(kant_local_time(from, tz)) < end_day)
+	for (from = after + 1; !f.found && from < bound;)
 	{
 		TimestampTz to = from + (int64) 366 * USECS_PER_DAY;
 

@@ -40,6 +40,7 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "common/cryptohash.h"
+#include "common/int.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -1776,7 +1777,11 @@ flush(IngestState *st)
 			}
 			else
 			{
-				if (st->now - p->last_seen > (int64) kant_touch_interval_s * USECS_PER_SEC)
+				int64		age;
+
+				/* a stored -infinity would overflow the subtraction: old enough */
+				if (pg_sub_s64_overflow(st->now, p->last_seen, &age) ||
+					age > (int64) kant_touch_interval_s * USECS_PER_SEC)
 					col_add(&tid, Int64GetDatum(p->run_id), false);
 				st->unchanged++;
 			}

@@ -29,6 +29,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -144,6 +145,11 @@ kant_slo_eval_trans(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("kant.slo_eval: %s must not be null", names[i]),
 					 errhint("Pass the day's SLO deadline, SLA end and the evaluation time (e.g. now()).")));
+		else if (TIMESTAMP_NOT_FINITE(PG_GETARG_TIMESTAMPTZ(6 + i)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("kant.slo_eval: %s must be finite", names[i]),
+					 errhint("Pass the day's SLO deadline, SLA end and the evaluation time (e.g. now()).")));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -246,6 +252,17 @@ kant_slo_eval_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(a);
 }
 
+/* b to a in seconds; two times far apart overflow int64 microseconds */
+static double
+seconds_between(int64 a, int64 b)
+{
+	int64		d;
+
+	if (pg_sub_s64_overflow(a, b, &d))
+		return ((double) a - (double) b) / USECS_PER_SEC;
+	return (double) d / USECS_PER_SEC;
+}
+
 static const char *
 verdict(int64 *s, bool complete, int64 limit)
 {
@@ -294,7 +311,7 @@ kant_slo_eval_final(PG_FUNCTION_ARGS)
 	if (complete && s[SE_END] != SE_UNSET)
 	{
 		v[2] = TimestampTzGetDatum(s[SE_END]);
-		v[3] = Float8GetDatum((double) (s[SE_END] - s[SE_DEADLINE]) / USECS_PER_SEC);
+		v[3] = Float8GetDatum(seconds_between(s[SE_END], s[SE_DEADLINE]));
 	}
 	else
 	{
@@ -305,8 +322,7 @@ kant_slo_eval_final(PG_FUNCTION_ARGS)
 		 * the figure stops growing).
 		 */
 		if (s[SE_ROWS] > 0 && !complete && s[SE_AS_OF] >= s[SE_DEADLINE])
-			v[3] = Float8GetDatum((double) (Min(s[SE_AS_OF], s[SE_SLA_END]) - s[SE_DEADLINE]) /
-								  USECS_PER_SEC);
+			v[3] = Float8GetDatum(seconds_between(Min(s[SE_AS_OF], s[SE_SLA_END]), s[SE_DEADLINE]));
 		else
 			n[3] = true;
 	}

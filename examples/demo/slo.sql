@@ -21,12 +21,13 @@ SELECT kant.create_slo('hegel_nightly', '04:30', pipeline => 'hegel_nightly', ob
          description => 'SOCRATES: every Composer task of day D done by D+1 10:00 JST') > 0 AS socrates_slo;
 
 \echo '== Attainment over the month (SLO: done by the deadline; SLA: recovered the same day)'
+-- percentages as numeric: a float8's text follows extra_float_digits (at -15, 100 reads 1e+02)
 SELECT s.name AS slo, ss.systems AS system,
        to_char(s.deadline_time, 'HH24:MI') || ' ' || s.time_zone AS deadline,
        a.slo_days_met || '/' || a.slo_days_evaluated AS slo_met,
-       round(100 * a.slo_attainment) || '%' AS slo_pct,
+       round(100 * a.slo_attainment)::numeric || '%' AS slo_pct,
        a.sla_days_met || '/' || a.sla_days_evaluated AS sla_met,
-       round(100 * a.sla_attainment) || '%' AS sla_pct,
+       round(100 * a.sla_attainment)::numeric || '%' AS sla_pct,
        round(100 * a.objective) || '%' AS objective,
        a.error_budget_days AS budget_days, a.slo_budget_remaining_days AS budget_left,
        a.streak_days AS streak

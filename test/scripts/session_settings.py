@@ -18,6 +18,7 @@ session to one fixed style) and compared.
 """
 import datetime
 import json
+import re
 
 from taplib import tap, fresh_db
 
@@ -63,6 +64,12 @@ CREATE FUNCTION public.dq_before_0307(gate text, business_date date) RETURNS boo
 SELECT kant.create_gate('nyc_gate', pipeline => 'nyc', stale_after => '90 minutes',
                         condition => 'public.dq_before_0307');
 SELECT kant.set_recovery('hegel/export_users', max_attempts => 2, min_wait => '5 minutes', dry_run => true);
+-- a gate over a system whose collector has not succeeded for two weeks:
+-- gate_status says how long ago, in days and hours of two digits
+SELECT kant.add_system('legacy', 'glue', 'Europe/Berlin', display_name => 'Legacy');
+SELECT kant.set_endpoint('legacy', region => 'eu-central-1');
+SELECT kant.configure_job('legacy', 'ledger_export', pipeline => 'legacy');
+SELECT kant.create_gate('legacy_gate', pipeline => 'legacy', stale_after => '14 hours');
 """
 
 # fixed nights: Tokyo 2026-03-05..03-07 (one failed, one late); New York
@@ -111,6 +118,9 @@ FROM generate_series(1, 34) AS i CROSS JOIN LATERAL (SELECT %(today)s::date - i 
 INSERT INTO kant.collection (system_id, started_at, ended_at)
 SELECT s.system_id, now() - interval '3 hours', now() - interval '3 hours' + interval '4 seconds'
 FROM kant.system s WHERE s.name = 'hegel';
+INSERT INTO kant.collection (system_id, started_at, ended_at)
+SELECT s.system_id, now() - interval '15 days 5 hours', now() - interval '15 days 5 hours' + interval '4 seconds'
+FROM kant.system s WHERE s.name = 'legacy';
 SELECT kant.ingest_glue_job_runs('hegel', jsonb_build_object('JobRuns', jsonb_build_array(jsonb_build_object(
   'Id', 'jr_recent', 'Attempt', 0, 'JobName', 'export_users', 'JobRunState', 'FAILED',
   'StartedOn', extract(epoch FROM now() - interval '2 hours'), 'CompletedOn', extract(epoch FROM now() - interval '100 minutes'),
@@ -135,6 +145,8 @@ COMBOS = [
     dict(TimeZone="Asia/Tokyo", DateStyle="SQL, DMY", IntervalStyle="iso_8601", lc_time="C.UTF-8", extra_float_digits="0"),
     dict(TimeZone="America/Los_Angeles", DateStyle="German", IntervalStyle="sql_standard", lc_time="C", extra_float_digits="-3"),
     dict(TimeZone="Asia/Kathmandu", DateStyle="Postgres, YMD", IntervalStyle="postgres_verbose", lc_time="C.UTF-8", extra_float_digits="3"),
+    # the fewest digits a float8 prints with: 12 reads "1e+01"
+    dict(TimeZone="Australia/Lord_Howe", DateStyle="ISO, DMY", IntervalStyle="postgres", lc_time="C", extra_float_digits="-15"),
 ]
 CANON = COMBOS[0]
 
@@ -145,7 +157,19 @@ def set_combo(c):
 
 
 def name(c):
-    return "%s/%s/%s" % (c["TimeZone"], c["DateStyle"].replace(" ", ""), c["IntervalStyle"])
+    return "%s/%s/%s/extra_float_digits=%s" % (c["TimeZone"], c["DateStyle"].replace(" ", ""), c["IntervalStyle"],
+                                               c["extra_float_digits"])
+
+
+# a duration kant wrote for people whose leading number has two digits or
+# more ("15 d 4 h", "12 h 00 min", "10 min", "40 s"): the number 0.5.0 took
+# from a float8, which extra_float_digits = -15 printed as "2e+01", "1e+01".
+# (The hours after "d" and the minutes after "h" were numeric already.)
+DURATION = re.compile(r"(?<!\d [dh] )\b[1-9]\d+ (d|h|min|s)\b")
+
+
+def durations(rows):
+    return sorted({m.group(0) for r in rows for v in r for m in DURATION.finditer(str(v))})
 
 
 def rows_canon(sql, args=()):
@@ -203,6 +227,9 @@ for label, sql in REPORTS:
         set_combo(c)
         cur.execute('CREATE TEMP TABLE "f%d_%d" AS %s' % (i, REPORTS.index((label, sql)), sql), args)
     base = rows_canon('SELECT * FROM "f0_%d"' % REPORTS.index((label, sql)))
+    if label in ("gate_status", "check_conditions"):
+        tap(durations(base), "kant.%s: the compared texts hold durations of two digits or more (%s)"
+            % (label, ", ".join(durations(base)[:6])))
     for i, c in enumerate(COMBOS[1:], 1):
         got = rows_canon('SELECT * FROM "f%d_%d"' % (i, REPORTS.index((label, sql))))
         tap(got == base and len(base) > 0, "kant.%s: the same values under %s (%d rows)" % (label, name(c), len(base)),
@@ -235,6 +262,9 @@ for label, act, read in WRITERS:
         cur.execute(act, (AS_OF,) if "%s" in act else ())
         results.append(rows_canon(read))
         cur.execute("ROLLBACK TO SAVEPOINT w")
+    if label.startswith("run_checks"):
+        tap(durations(results[0]), "%s: the compared texts hold durations of two digits or more (%s)"
+            % (label, ", ".join(durations(results[0])[:6])))
     for c, got in zip(COMBOS[1:], results[1:]):
         tap(got == results[0] and len(results[0]) > 0,
             "%s: the same rows under %s (%d rows)" % (label, name(c), len(results[0])),

@@ -83,3 +83,51 @@ SELECT kant.cron_next('30 2 * * *', 'America/New_York', '2024-03-09 12:00+00') A
        kant.cron_next('cron(0 10 L * ? *)', 'UTC', '2024-02-01') AS next_month_end,
        kant.cron_next('0 0 30 2 *', 'UTC', '2024-01-01') AS never,
        kant.cron_next('cron(0 0 1 1 ? 2020)', 'UTC', '2024-01-01') AS past_year;
+
+-- 7. Ranges at the ends of time.  The ten-year cap holds for any range (to -
+--    from overflows int64 across the timestamp range: it once let this through
+--    to expand 300,000 years; the timeout only bounds a regression), infinity is
+--    an error, and near the ends of the range schedules expand without leaving it.
+SET statement_timeout = '10s';
+SELECT count(*) FROM kant.cron_occurrences('* * * * *', 'UTC', '4713-01-01 00:00+00 BC', '294276-12-31 23:59:59+00');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM kant.cron_occurrences('* * * * *', 'America/New_York', '4714-11-24 00:00+00 BC', '294276-12-31 23:59:59.999999+00');
+\echo :LAST_ERROR_SQLSTATE
+-- backwards is empty, however far
+SELECT count(*) AS backwards FROM kant.cron_occurrences('* * * * *', 'UTC', '294276-12-31 23:59:59+00', '4713-01-01 00:00+00 BC');
+-- the cap: 3660 days is the most, a microsecond more or eleven years is too long
+SELECT count(*) AS days_at_the_cap FROM kant.cron_occurrences('0 0 * * *', 'UTC', '2020-01-01', timestamptz '2020-01-01' + interval '3660 days');
+SELECT count(*) FROM kant.cron_occurrences('0 0 * * *', 'UTC', '2020-01-01', timestamptz '2020-01-01' + interval '3660 days 0.000001 s');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM kant.cron_occurrences('0 0 * * *', 'UTC', '2020-01-01', '2031-01-01');
+\echo :LAST_ERROR_SQLSTATE
+-- infinity at either end, for cron_occurrences and cron_next
+SELECT count(*) FROM kant.cron_occurrences('0 0 * * *', 'UTC', '-infinity', '2020-01-01');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM kant.cron_occurrences('0 0 * * *', 'UTC', '2020-01-01', 'infinity');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM kant.cron_occurrences('0 0 * * *', 'UTC', '-infinity', 'infinity');
+\echo :LAST_ERROR_SQLSTATE
+SELECT kant.cron_next('0 0 * * *', 'UTC', 'infinity');
+\echo :LAST_ERROR_SQLSTATE
+SELECT kant.cron_next('0 0 * * *', 'UTC', '-infinity');
+\echo :LAST_ERROR_SQLSTATE
+-- at the ends of the timestamp range: occurrences (the two outermost days of
+-- it are not expanded), not "timestamp out of range"
+SELECT min(t), max(t), count(*) FROM kant.cron_occurrences('0 0 * * *', 'America/New_York', '4714-11-24 00:00+00 BC', '4714-12-24 00:00+00 BC') t;
+SELECT min(t), max(t), count(*) FROM kant.cron_occurrences('0 0 * * *', 'Asia/Tokyo', '294276-11-01 00:00+00', '294276-12-31 23:59:59.999999+00') t;
+SELECT kant.cron_next('0 6 * * *', 'America/New_York', '4714-11-24 00:00+00 BC') AS first_ever,
+       kant.cron_next('0 6 * * *', 'Asia/Tokyo', '294276-12-31 23:59:59.999999+00') AS none_after_the_last;
+-- from the beginning of time, a schedule that never runs ends too (a year at a time, to 2199)
+SELECT kant.cron_next('0 0 30 2 *', 'UTC', '4714-11-24 00:00+00 BC') AS never,
+       kant.cron_next('cron(0 0 1 1 ? 2199)', 'Asia/Tokyo', '4714-11-24 00:00+00 BC') AS last_year_allowed;
+-- local_instant: infinity stays infinity; a local time whose instant would
+-- leave the range is a clean error, as AT TIME ZONE makes it
+SELECT kant.local_instant('infinity', 'Asia/Tokyo') AS inf, kant.local_instant('-infinity', 'Asia/Tokyo') AS minus_inf;
+SELECT kant.local_instant('4714-11-24 00:00 BC', 'America/New_York');
+\echo :LAST_ERROR_SQLSTATE
+SELECT kant.local_instant('294276-12-31 23:59:59', 'Asia/Tokyo');
+\echo :LAST_ERROR_SQLSTATE
+SELECT kant.local_instant('4714-11-27 12:00 BC', 'America/New_York') AS near_the_first,
+       kant.local_instant('294276-12-29 12:00', 'Asia/Tokyo') AS near_the_last;
+RESET statement_timeout;

@@ -59,6 +59,12 @@ SELECT kant.slo_eval(1, 'succeeded', now(), true, NULL, d, d, now())
 FROM (VALUES (timestamptz '2026-03-02 06:00+00'), ('2026-03-03 06:00+00')) v(d);
 SELECT kant.slo_eval(1, 'succeeded', now(), true, NULL, NULL, now(), now());
 SELECT kant.slo_eval(1, NULL, NULL, true, NULL, now(), now(), now());
+-- the limits are times, not infinities (-infinity once passed for "not set")
+SELECT kant.slo_eval(1, 'succeeded', '2026-03-02 05:00+00', true, NULL, '-infinity', 'infinity', '2026-03-04 00:00+00');
+SELECT kant.slo_eval(1, 'succeeded', '2026-03-02 05:00+00', true, NULL, '2026-03-02 06:00+00', '2026-03-03 00:00+00', 'infinity');
+-- a run that never ends is late by a lot, not by a negative wrapped-around figure
+SELECT (kant.slo_eval(1, 'succeeded', 'infinity', true, NULL, '1999-03-02 06:00+00', '1999-03-03 00:00+00',
+        '1999-03-04 00:00+00')).lateness_seconds > 0 AS late;
 
 -- 3. A pipeline in New York: extract then load, done by 06:00 the next morning.
 SELECT kant.add_system('ny', 'manual', 'America/New_York', display_name => 'NY', bd_offset_days => -1) > 0 AS added;
