@@ -240,6 +240,12 @@ COMMENT ON FUNCTION @extschema@._airflow_post(text, text, text) IS
 COMMENT ON FUNCTION @extschema@._glue_call(text, text, text) IS
 	'internal: one signed Glue request (its credentials, timeouts, throttling retries); the status, the reply (a 2xx must be a JSON object, with a JobRunId for StartJobRun, else 08P01; an error status gives only Glue''s error type and message, cleaned and capped) and the Glue error type';
 
+-- A watermark moves only on runs the ingestion accepted, and never past the
+-- start of the collection that moves it: a run Glue says starts in 2100 is
+-- kept, but later collections page on past it.
+COMMENT ON COLUMN @extschema@.collect_state.read_until IS
+	'start of the newest run accepted (not quarantined) in a collection that read the job back to its previous watermark, but no later than that collection started; a value later than updated_at is read as updated_at';
+
 ---------------------------------------------------------------------------
 -- Time zones, dates and styles: nothing depends on the session
 ---------------------------------------------------------------------------

@@ -61,6 +61,8 @@ typedef struct Collector
 	char	   *since;			/* updated_at_gte, ISO 8601 UTC */
 	int			page_len;
 	int			overlap_s;
+	/* kant.collection.started_at: no watermark moves past it */
+	TimestampTz started;
 	KantHttpOptions opt;
 	const char *op;				/* for the error context */
 	/* counts */
@@ -84,8 +86,8 @@ typedef struct JobPager
 	double		stop_before;	/* epoch seconds: older pages are known */
 	char	   *next_token;
 	int			pages;			/* read in this collection */
-	bool		any;			/* runs seen in this collection */
-	double		newest;			/* the newest StartedOn seen */
+	bool		any;			/* runs accepted in this collection */
+	double		newest;			/* the newest StartedOn of those */
 } JobPager;
 
 /* The runs phase, carried across its rounds (each round is its own step). */
@@ -286,7 +288,7 @@ resolve_access(Collector *g)
 /* Glue's NameString and IdString: 1..255; Airflow's ID_LEN: 250 */
 #define GLUE_NAME_MAX		255
 #define AF_ID_MAX			250
-/* StartedOn kant moves a watermark to (epoch seconds, before 2200) */
+/* a StartedOn kant reads as a time at all (epoch seconds, before 2200) */
 #define STARTED_ON_MAX		7258118400.0
 
 static int	collect_max_pages = 10000;
@@ -1188,18 +1190,26 @@ discover_jobs(Collector *g, List **names)
 static void
 job_watermarks(Collector *g, RunsPhase *ph, int n)
 {
-	Oid			argt[2] = {INT4OID, TEXTARRAYOID};
-	Datum		argv[2] = {Int32GetDatum(g->system_id), text_array(ph->names)};
+	Oid			argt[3] = {INT4OID, TEXTARRAYOID, TIMESTAMPTZOID};
+	Datum		argv[3] = {Int32GetDatum(g->system_id), text_array(ph->names),
+	TimestampTzGetDatum(g->started)};
 	uint64		k;
 
 	if (n == 0)
 		return;
-	if (SPI_execute_with_args("SELECT u.ord::integer, extract(epoch FROM c.read_until)::float8"
+
+	/*
+	 * A watermark past when it was written (a kant before 0.6.0 moved it to
+	 * any StartedOn, 2100 too) would stop the reading early: no collection
+	 * read runs that had not started yet, so it is taken as that time.
+	 */
+	if (SPI_execute_with_args("SELECT u.ord::integer,"
+							  " extract(epoch FROM least(c.read_until, c.updated_at, $3))::float8"
 							  " FROM unnest($2) WITH ORDINALITY AS u(name, ord)"
 							  " JOIN kant.job j ON j.system_id = $1 AND j.name = u.name"
 							  " JOIN kant.collect_state c ON c.job_id = j.job_id"
 							  " WHERE c.read_until IS NOT NULL",
-							  2, argt, argv, NULL, true, 0) != SPI_OK_SELECT)
+							  3, argt, argv, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "kant: reading the watermarks failed");
 	for (k = 0; k < SPI_processed; k++)
 	{
@@ -1213,40 +1223,61 @@ job_watermarks(Collector *g, RunsPhase *ph, int n)
 	}
 }
 
-/* A job read back to its watermark (or to its first run): move the watermark. */
+/*
+ * A job read back to its watermark (or to its first run): move the watermark
+ * to the newest StartedOn the ingestion accepted, but never past the start of
+ * this collection.  A run Glue says starts in 2100 is kept as Glue says, yet
+ * a watermark there would make every later collection stop after its first
+ * page: runs started after this collection cannot have been read by it.
+ *
+ * No clock-skew allowance is added to the cap.  StartedOn is Glue's clock,
+ * the cap the database server's: if Glue's runs ahead, capping at our start
+ * only re-reads a little more (the overlap re-reads a day anyway), while an
+ * allowance of an hour would let one far-future run mark as read the runs
+ * that start in the hour after this collection, lost to the next one
+ * whenever a system's overlap is shorter than the allowance.
+ */
 static void
 job_read(Collector *g, JobPager *p)
 {
-	Oid			argt[3] = {INT4OID, TEXTOID, FLOAT8OID};
-	Datum		argv[3] = {Int32GetDatum(g->system_id), CStringGetTextDatum(p->name),
-	Float8GetDatum(p->newest)};
+	Oid			argt[4] = {INT4OID, TEXTOID, FLOAT8OID, TIMESTAMPTZOID};
+	Datum		argv[4] = {Int32GetDatum(g->system_id), CStringGetTextDatum(p->name),
+	Float8GetDatum(p->newest), TimestampTzGetDatum(g->started)};
 
 	if (!p->any)
 		return;
+	/* the old one taken as job_watermarks() took it: no later than it was written */
 	if (SPI_execute_with_args("INSERT INTO kant.collect_state AS c (job_id, read_until)"
-							  " SELECT j.job_id, to_timestamp($3) FROM kant.job j"
+							  " SELECT j.job_id, least(to_timestamp($3), $4) FROM kant.job j"
 							  " WHERE j.system_id = $1 AND j.name = $2"
-							  " ON CONFLICT (job_id) DO UPDATE SET read_until ="
-							  " greatest(c.read_until, excluded.read_until), updated_at = now()",
-							  3, argt, argv, NULL, false, 0) != SPI_OK_INSERT)
+							  " ON CONFLICT (job_id) DO UPDATE SET read_until = least(greatest("
+							  "least(c.read_until, c.updated_at), excluded.read_until), $4),"
+							  " updated_at = now()",
+							  4, argt, argv, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "kant: moving a watermark failed");
 }
 
 /*
  * A page goes through the system's ingestion function, like any payload: as
- * the jsonb the collector parsed already (the reply is parsed once).
+ * the jsonb the collector parsed already (the reply is parsed once).  Returns
+ * which of its n records the ingestion quarantined (kant.rejected's
+ * item_index), or NULL when it quarantined none: those move no watermark.
  */
-static void
-ingest_page(Collector *g, Jsonb *page)
+static bool *
+ingest_page(Collector *g, Jsonb *page, int n)
 {
 	Oid			argt[2] = {TEXTOID, JSONBOID};
 	Datum		argv[2] = {CStringGetTextDatum(g->system), JsonbPGetDatum(page)};
 	bool		isnull;
 	HeapTuple	t;
 	TupleDesc	d;
+	int64		batch_id;
+	int32		rejected;
+	bool	   *quarantined;
+	uint64		k;
 	const char *sql = strcmp(g->kind, "glue") == 0 ?
-		"SELECT received, inserted, updated FROM kant.ingest_glue_job_runs($1, $2)" :
-		"SELECT received, inserted, updated FROM kant.ingest_airflow_task_instances($1, $2)";
+		"SELECT received, inserted, updated, rejected, batch_id FROM kant.ingest_glue_job_runs($1, $2)" :
+		"SELECT received, inserted, updated, rejected, batch_id FROM kant.ingest_airflow_task_instances($1, $2)";
 
 	if (SPI_execute_with_args(sql, 2, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "kant: ingesting a page failed");
@@ -1255,7 +1286,29 @@ ingest_page(Collector *g, Jsonb *page)
 	g->runs_seen += DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
 	g->runs_new += DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
 	g->runs_changed += DatumGetInt32(SPI_getbinval(t, d, 3, &isnull));
+	rejected = DatumGetInt32(SPI_getbinval(t, d, 4, &isnull));
+	batch_id = DatumGetInt64(SPI_getbinval(t, d, 5, &isnull));
 	g->pages++;
+	if (rejected == 0 || n == 0)
+		return NULL;
+	{
+		Oid			bt[1] = {INT8OID};
+		Datum		bv[1] = {Int64GetDatum(batch_id)};
+
+		/* not read-only: it must see what the ingestion just wrote */
+		if (SPI_execute_with_args("SELECT item_index FROM kant.rejected WHERE batch_id = $1",
+								  1, bt, bv, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "kant: reading the quarantined records failed");
+	}
+	quarantined = palloc0(sizeof(bool) * n);
+	for (k = 0; k < SPI_processed; k++)
+	{
+		int32		i = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (!isnull && i >= 0 && i < n)
+			quarantined[i] = true;
+	}
+	return quarantined;
 }
 
 static void
@@ -1290,8 +1343,10 @@ typedef struct Round
  * A page arrived: ingest it now, while the other requests are in flight.
  * The page must have "JobRuns" (an array of at most the 200 asked for) and
  * may have a NextToken; its records go to the ingestion, which quarantines
- * a bad one alone.  A StartedOn that is not a plausible epoch moves no
- * watermark.
+ * a bad one alone.  Only the records it accepted count for where to stop and
+ * where the watermark goes: a quarantined record's StartedOn is no more to be
+ * believed than the rest of it.  A StartedOn that is not a plausible epoch
+ * moves no watermark.
  */
 static void
 page_done(KantHttpRequest *req, void *arg)
@@ -1305,6 +1360,7 @@ page_done(KantHttpRequest *req, void *arg)
 	char	   *token;
 	double		oldest = 0;
 	bool		any = false;
+	bool	   *quarantined;
 	int			i,
 				n;
 
@@ -1321,16 +1377,19 @@ page_done(KantHttpRequest *req, void *arg)
 	p->pages++;
 	if (token)
 		another_page(&r, p->pages, psprintf("GetJobRuns of job \"%s\"", p->name));
-	ingest_page(g, r.json);
 	n = JsonContainerSize(runs);
+	quarantined = ingest_page(g, r.json, n);
 	for (i = 0; i < n; i++)
 	{
-		JsonbValue *v = getIthJsonbValueFromContainer(runs, i);
+		JsonbValue *v;
 		JsonbValue	buf;
 		JsonbValue *s;
 		double		t;
 
 		CHECK_FOR_INTERRUPTS();
+		if (quarantined && quarantined[i])
+			continue;
+		v = getIthJsonbValueFromContainer(runs, i);
 		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data) ||
 			(s = field(v->val.binary.data, "StartedOn", &buf)) == NULL ||
 			s->type != jbvNumeric)
@@ -1611,11 +1670,13 @@ collect_begin(Collector *g, Call *c, const char *kind, text *system)
 							  1, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "kant: locking the system failed");
 	if (SPI_execute_with_args("INSERT INTO kant.collection (system_id, started_at)"
-							  " VALUES ($1, clock_timestamp()) RETURNING collection_id",
+							  " VALUES ($1, clock_timestamp()) RETURNING collection_id, started_at",
 							  1, argt, argv, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "kant: recording the collection failed");
 	c->collection_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1, &isnull));
+	g->started = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 2, &isnull));
 }
 
 static Datum
@@ -2116,7 +2177,7 @@ ti_page_done(KantHttpRequest *req, void *arg)
 			over_cap(&r, "kant.collect_max_pages", "the task instances of one DAG run go on past %d pages",
 					 p->pages);
 	}
-	ingest_page(g, r.json);
+	(void) ingest_page(g, r.json, 0);
 	if (p->offset + len < total)
 	{
 		MemoryContext old = MemoryContextSwitchTo(rd->keep);

@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -32,6 +33,7 @@ int			kant_http_max_retries = 4;
 int			kant_http_retry_base_ms = 500;
 bool		kant_http_verify_tls = true;
 char	   *kant_allowed_hosts = NULL;
+char	   *kant_http_proxy = NULL;
 
 static bool curl_ready = false;
 
@@ -69,6 +71,9 @@ typedef struct HostList
 
 static HostList *allowed_hosts = NULL;
 
+/* kant.http_proxy's host (GUC extra), NULL: no proxy */
+static char *http_proxy_host = NULL;
+
 /* The setting with host added: a hint must not drop what is listed already. */
 static char *
 hosts_with(const char *host)
@@ -93,7 +98,8 @@ typedef struct Transfer
 	TimestampTz not_before;		/* a retry waits until then */
 	bool		active;
 	bool		done;
-	bool		name_ok;		/* the URL's host name is listed: any address */
+	bool		name_ok;		/* the host connected to is listed by name: any address */
+	const char *proxy;			/* kant.http_proxy for this batch, NULL: none */
 	bool		blocked;		/* the socket callback refused an address */
 	char		blocked_why[200];
 	char		errbuf[CURL_ERROR_SIZE];
@@ -431,6 +437,76 @@ assign_allowed_hosts(const char *newval, void *extra)
 	allowed_hosts = (HostList *) extra;
 }
 
+/*
+ * kant.http_proxy: an http:// or https:// proxy URL, host and port only.
+ * Credentials are refused: the setting is readable by every role (SHOW), and
+ * a proxy that wants them would get every request's anyway.  Returns the
+ * proxy's host (malloc'd), or NULL with why filled in.
+ */
+static char *
+parse_proxy(const char *url, char *why, size_t whylen)
+{
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	char	   *user = NULL;
+	char	   *path = NULL;
+	char	   *query = NULL;
+	char	   *result = NULL;
+
+	if (u == NULL)
+	{
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+		(pg_strcasecmp(scheme, "http") != 0 && pg_strcasecmp(scheme, "https") != 0))
+		snprintf(why, whylen, "kant.http_proxy must be an http:// or https:// URL.");
+	else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
+		snprintf(why, whylen, "kant.http_proxy must not hold credentials (user:password@).");
+	else if ((curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK && strcmp(path, "/") != 0) ||
+			 curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK)
+		snprintf(why, whylen, "kant.http_proxy is a host and a port, without a path.");
+	else if ((result = malloc(strlen(host) + 1)) == NULL)	/* GUC extra: malloc */
+		snprintf(why, whylen, "out of memory");
+	else
+		strcpy(result, host);
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	curl_free(path);
+	curl_free(query);
+	curl_url_cleanup(u);
+	return result;
+}
+
+static bool
+check_http_proxy(char **newval, void **extra, GucSource source)
+{
+	char		why[200];
+	char	   *host;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;			/* no proxy: extra stays NULL */
+	host = parse_proxy(*newval, why, sizeof(why));
+	if (host == NULL)
+	{
+		GUC_check_errdetail("%s", why);
+		GUC_check_errhint("e.g. 'http://proxy.internal:3128'; '' (the default) connects directly.");
+		return false;
+	}
+	*extra = host;
+	return true;
+}
+
+static void
+assign_http_proxy(const char *newval, void *extra)
+{
+	http_proxy_host = (char *) extra;
+}
+
 void
 kant_http_define_gucs(void)
 {
@@ -471,6 +547,15 @@ kant_http_define_gucs(void)
 							   &kant_allowed_hosts, "*",
 							   PGC_SUSET, GUC_LIST_INPUT,
 							   check_allowed_hosts, assign_allowed_hosts, NULL);
+	DefineCustomStringVariable("kant.http_proxy",
+							   "HTTP proxy for every request kant makes; empty: none (only a superuser may change it).",
+							   "An http:// or https:// URL.  The server's proxy environment "
+							   "variables (http_proxy, https_proxy, ALL_PROXY, no_proxy) are "
+							   "never used.  Target hosts are still judged by kant.allowed_hosts, "
+							   "and so is the proxy's host.",
+							   &kant_http_proxy, "",
+							   PGC_SUSET, 0,
+							   check_http_proxy, assign_http_proxy, NULL);
 }
 
 void
@@ -553,8 +638,10 @@ progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 }
 
 /*
- * Every connection curl opens (to the host, or to a proxy) passes here: an
- * address kant.allowed_hosts refuses gets no socket.  Plain C, no throw.
+ * Every connection curl opens (to the host, or to kant.http_proxy) passes
+ * here: an address kant.allowed_hosts refuses gets no socket.  Behind a
+ * proxy this judges the proxy only (the target was judged before: see
+ * target_allowed).  Plain C, no throw.
  */
 static curl_socket_t
 open_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
@@ -578,6 +665,13 @@ open_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 		}
 		if (!address_allowed(allowed_hosts, family, addr, t->blocked_why, sizeof(t->blocked_why)))
 		{
+			if (t->proxy)
+			{
+				char		why[sizeof(t->blocked_why)];
+
+				strlcpy(why, t->blocked_why, sizeof(why));
+				snprintf(t->blocked_why, sizeof(t->blocked_why), "the proxy (kant.http_proxy): %s", why);
+			}
 			t->blocked = true;
 			return CURL_SOCKET_BAD;
 		}
@@ -684,6 +778,25 @@ start(Transfer *t, CURLM *multi, const KantHttpOptions *opt)
 	check_curl(curl_easy_setopt(e, CURLOPT_PRIVATE, t), "private");
 	check_curl(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb), "socket callback");
 	check_curl(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t), "socket data");
+
+	/*
+	 * Only kant.http_proxy says whether a proxy is used, never the server's
+	 * environment (http_proxy, https_proxy, ALL_PROXY, no_proxy, which
+	 * libcurl reads by default): a proxy there would get every request,
+	 * credentials and all, and kant.allowed_hosts would judge only the
+	 * proxy.  CURLOPT_PROXY(3): "Setting the proxy string to "" (an empty
+	 * string) explicitly disables the use of a proxy, even if there is an
+	 * environment variable set for it."  CURLOPT_NOPROXY(3): "Setting the
+	 * noproxy string to "" (an empty string) explicitly enables the proxy for
+	 * all host names, even if there is an environment variable set for it."
+	 */
+	check_curl(curl_easy_setopt(e, CURLOPT_PROXY, t->proxy ? t->proxy : ""), "proxy");
+	check_curl(curl_easy_setopt(e, CURLOPT_NOPROXY, ""), "proxy exceptions");
+	if (t->proxy)
+	{
+		check_curl(curl_easy_setopt(e, CURLOPT_PROXY_SSL_VERIFYPEER, opt->verify_tls ? 1L : 0L), "proxy TLS verification");
+		check_curl(curl_easy_setopt(e, CURLOPT_PROXY_SSL_VERIFYHOST, opt->verify_tls ? 2L : 0L), "proxy TLS host check");
+	}
 	if (t->hdrs)
 		check_curl(curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->hdrs), "headers");
 	if (req->userpwd)
@@ -705,6 +818,68 @@ start(Transfer *t, CURLM *multi, const KantHttpOptions *opt)
 		ereport(ERROR, (errcode(ERRCODE_SYSTEM_ERROR), errmsg("kant: curl_multi_add_handle failed")));
 	t->active = true;
 	req->attempts++;
+}
+
+/*
+ * Behind kant.http_proxy: may the proxy be asked for this host?  The socket
+ * goes to the proxy, so open_cb never sees the target's address; the target
+ * is judged here, before any request, by the addresses the name resolves to
+ * for kant, every one of them (the proxy may pick any).  A name that does not
+ * resolve here is refused: kant cannot tell where the proxy would go.  A
+ * literal address was judged by parse_url, a name listed by name needs no
+ * address.  Plain C: it fills why and returns.
+ */
+static bool
+target_allowed(const char *host, char *why, size_t whylen)
+{
+	struct addrinfo hints;
+	struct addrinfo *res = NULL;
+	struct addrinfo *ai;
+	int			rc;
+	bool		ok = true;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc != 0)
+	{
+		snprintf(why, whylen, "kant.allowed_hosts cannot judge %s behind kant.http_proxy: "
+				 "it does not resolve here (%s)", host, gai_strerror(rc));
+		return false;
+	}
+	for (ai = res; ai && ok; ai = ai->ai_next)
+	{
+		if (ai->ai_family == AF_INET)
+			ok = address_allowed(allowed_hosts, AF_INET,
+								 (unsigned char *) &((struct sockaddr_in *) ai->ai_addr)->sin_addr,
+								 why, whylen);
+		else if (ai->ai_family == AF_INET6)
+			ok = address_allowed(allowed_hosts, AF_INET6,
+								 (unsigned char *) &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr,
+								 why, whylen);
+	}
+	freeaddrinfo(res);
+	return ok;
+}
+
+/* A request refused before any connection: its outcome, as a blocked one's. */
+static void
+refuse(Transfer *t, const KantHttpOptions *opt)
+{
+	KantHttpRequest *req = t->req;
+
+	req->curl_code = CURLE_COULDNT_CONNECT;
+	req->status = 0;
+	req->too_large = false;
+	req->retry_after_s = -1;
+	req->blocked = true;
+	strlcpy(req->error, t->blocked_why, sizeof(req->error));
+	req->response = palloc0(1);
+	req->response_len = 0;
+	t->done = true;
+	if (opt->on_done)
+		opt->on_done(req, opt->on_done_arg);
 }
 
 /* Free what one attempt holds; safe to call twice. */
@@ -824,6 +999,12 @@ kant_http_perform(KantHttpRequest **reqs, int n, const KantHttpOptions *opt,
 	MemoryContext cxt = CurrentMemoryContext;
 	Transfer   *ts = palloc0(sizeof(Transfer) * Max(n, 1));
 	CURLM	   *volatile multi = NULL;
+	char	   *proxy = NULL;
+	bool		proxy_listed = false;
+	const char *judged = NULL;	/* the last target judged behind the proxy */
+	bool		judged_ok = false;
+	char		judged_why[sizeof(ts[0].blocked_why)];
+	int			left = n;
 	int			i;
 
 	if (!curl_ready)
@@ -831,6 +1012,21 @@ kant_http_perform(KantHttpRequest **reqs, int n, const KantHttpOptions *opt,
 		if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
 			ereport(ERROR, (errcode(ERRCODE_SYSTEM_ERROR), errmsg("kant: curl_global_init failed")));
 		curl_ready = true;
+	}
+	/* the proxy of this batch, judged like any host, before any request */
+	if (http_proxy_host != NULL && kant_http_proxy != NULL && kant_http_proxy[0] != '\0')
+	{
+		char		why[200];
+
+		proxy = pstrdup(kant_http_proxy);
+		if (!kant_host_allowed(http_proxy_host, why, sizeof(why)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("kant: the proxy (kant.http_proxy): %s", why),
+					 errhint("A superuser decides which hosts kant may reach: "
+							 "ALTER SYSTEM SET kant.allowed_hosts = '%s'; SELECT pg_reload_conf();",
+							 hosts_with(http_proxy_host))));
+		proxy_listed = name_listed(allowed_hosts, http_proxy_host);
 	}
 	for (i = 0; i < n; i++)
 	{
@@ -840,11 +1036,40 @@ kant_http_perform(KantHttpRequest **reqs, int n, const KantHttpOptions *opt,
 		ts[i].req = reqs[i];
 		ts[i].max_bytes = (size_t) opt->max_bytes;
 	}
+	if (proxy)
+	{
+		for (i = 0; i < n; i++)
+		{
+			int			family;
+			unsigned char a[16];
+			const char *host = reqs[i]->host;
+
+			ts[i].proxy = proxy;
+			if (!ts[i].name_ok && !parse_ip(host, &family, a))
+			{
+				/* a batch mostly goes to one host: resolve it once */
+				if (judged == NULL || pg_strcasecmp(judged, host) != 0)
+				{
+					judged_ok = target_allowed(host, judged_why, sizeof(judged_why));
+					judged = host;
+				}
+				if (!judged_ok)
+					strlcpy(ts[i].blocked_why, judged_why, sizeof(ts[i].blocked_why));
+				ts[i].blocked = !judged_ok;
+			}
+			/* what connects is the proxy: open_cb judges its address */
+			ts[i].name_ok = proxy_listed;
+		}
+		for (i = 0; i < n; i++)
+			if (ts[i].blocked)
+			{
+				refuse(&ts[i], opt);
+				left--;
+			}
+	}
 
 	PG_TRY();
 	{
-		int			left = n;
-
 		multi = curl_multi_init();
 		if (multi == NULL)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("kant: curl_multi_init failed")));

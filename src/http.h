@@ -5,7 +5,8 @@
  *
  * A batch of requests runs at once through libcurl's multi interface,
  * bounded by max_parallel, each with connect and total timeouts, a response
- * size cap, http/https only and TLS verification on.  Throttling, 5xx and
+ * size cap, http/https only and TLS verification on, through kant.http_proxy
+ * or directly (never a proxy of the server's environment).  Throttling, 5xx and
  * transport failures are retried with exponential backoff and full jitter
  * (Retry-After honoured).  Query cancel, statement_timeout and termination
  * stop the batch within about 100 ms; every handle, header list and buffer is
@@ -87,5 +88,6 @@ extern int	kant_http_max_retries;
 extern int	kant_http_retry_base_ms;
 extern bool kant_http_verify_tls;
 extern char *kant_allowed_hosts;
+extern char *kant_http_proxy;
 
 #endif							/* KANT_HTTP_H */

@@ -11,7 +11,17 @@ if [ -n "${KANT_DESTDIR:-}" ]; then
 		-o "dynamic_library_path=$kant_destdir$(pg_config --pkglibdir):$(pg_config --pkglibdir)")
 fi
 # The server's environment: variables the secret tests read (kant reads only
-# KANT_*).  suites.sh writes them into the pg_virtualenv cluster's
-# environment file; valgrind.sh and sanitize.sh start their server with them.
+# KANT_*), and the proxy variables libcurl reads by default, pointing at a
+# proxy that security.py runs on that port (recording what reaches it) and
+# that is not there for the other suites: kant must never use them
+# (kant.http_proxy alone says which proxy).  libcurl reads http_proxy in
+# lower case only, https_proxy and ALL_PROXY in either; no_proxy=localhost
+# lets security.py show that kant.http_proxy is used for localhost too.
+# suites.sh writes them into the pg_virtualenv cluster's environment file;
+# valgrind.sh and sanitize.sh start their server with them.
+export KANT_TEST_ENV_PROXY_PORT=47391
+kant_env_proxy=http://127.0.0.1:$KANT_TEST_ENV_PROXY_PORT
 kant_server_env=(KANT_TEST_AIRFLOW_USER=kant KANT_TEST_AIRFLOW_PASSWORD=s3cret-pw
-	PGDATA_NOT_A_SECRET_FOR_KANT=server-internal-value)
+	PGDATA_NOT_A_SECRET_FOR_KANT=server-internal-value
+	http_proxy=$kant_env_proxy https_proxy=$kant_env_proxy HTTPS_PROXY=$kant_env_proxy
+	ALL_PROXY=$kant_env_proxy all_proxy=$kant_env_proxy no_proxy=localhost)

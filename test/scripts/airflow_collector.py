@@ -9,8 +9,10 @@ system's zone, a second collection asks only for the DAG runs that ended since
 or are still queued or running, the DAGs' cron schedules
 become the tasks' schedules, and wrong credentials, 5xx, 429, a malformed page
 and a hang are handled as the Glue collector handles them.  Prints TAP lines."""
+import datetime as dt
 import os
 import sys
+from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taplib import fresh_db, tap  # noqa: E402
@@ -124,7 +126,76 @@ def run(version):
             "%s: an unknown system: 42704, and the hint registers an airflow system: %s" % (version, e.diag.message_hint))
         conn.rollback()
     af.stop()
+    future_records(conn, cur, version)
     conn.close()
+
+
+def future_records(conn, cur, version):
+    """The Glue collector's watermark once went to 2100 on one record
+    (glue_collector.py).  Airflow's cursor (kant.system.collected_until) is
+    the database's now() of a collection that read everything, never a time a
+    reply names: a DAG run the server says ended in 2100, and a task instance
+    kant quarantines, must not cost a later collection its runs.  Here the
+    next DAG run, ended after the first collection, has 250 task instances on
+    two pages of the server's 200; all 250 must be held.  Times between
+    collections follow kant.collection.started_at (the cursor is the server's
+    clock by design); the overlap is 0, so the cursor alone decides."""
+    far = "2100-01-01T00:00:00+00:00"
+    dag = "plato_load"
+
+    def ti(run_id, logical, task, start, end, try_number=1):
+        return {"dag_id": dag, "task_id": task, "dag_run_id": run_id, "execution_date": logical,
+                "map_index": -1, "max_tries": 2, "pool": "default_pool", "pool_slots": 1,
+                "queue": "default", "priority_weight": 1, "executor_config": "{}",
+                "hostname": "airflow-worker-1", "unixname": "airflow", "operator": "PythonOperator",
+                "sla_miss": None, "rendered_fields": {}, "trigger": None, "triggerer_job": None,
+                "note": None, "pid": 4242, "state": "success", "try_number": try_number,
+                "queued_when": start, "start_date": start, "end_date": end, "duration": 1.0}
+
+    future_run = "scheduled__" + far
+    data = SimpleNamespace(task_instances=[
+        ti(future_run, far, "load", far, "2100-01-01T00:10:00+00:00"),
+        # quarantined: a try_number past kant's limit (100000), valid in the spec
+        ti(future_run, far, "check", far, "2100-01-02T00:00:00+00:00", try_number=100001)])
+    af = FakeAirflow(version=version, data=data).start()
+    af.max_page = 200
+    cur.execute("SELECT kant.add_system('plato', 'airflow', 'UTC')")
+    cur.execute("SELECT kant.set_endpoint('plato', %s, overlap => '0 seconds')", (af.url("/"),))
+    if version == "v1":
+        cur.execute("SELECT kant.set_credentials('plato', 'kant', 's3cret-pw')")
+    else:
+        cur.execute("SELECT kant.set_credentials('plato', NULL, %s)", (af.token,))
+
+    def collect():
+        cur.execute("SELECT collection_id, started_at, sqlstate, error FROM kant.collect_airflow('plato')")
+        return cur.fetchone()
+
+    cid, started1, state, error = collect()
+    cur.execute("""SELECT s.collected_until <= k.started_at, count(r.*) FROM kant.system s
+                     JOIN kant.collection k ON k.collection_id = %s
+                     LEFT JOIN kant.rejected r ON r.system_id = s.system_id
+                    WHERE s.name = 'plato' GROUP BY s.collected_until, k.started_at""", (cid,))
+    row = cur.fetchone()
+    cur.execute("SELECT count(*) FROM kant.job_run r JOIN kant.job j USING (job_id) WHERE j.name = 'plato_load.load'")
+    tap(state is None and row == (True, 1) and cur.fetchone()[0] == 1,
+        "%s: a DAG run ending in 2100 is ingested and a quarantined task instance kept aside; the cursor "
+        "stays at the collection's start (%s)" % (version, (state, error, row)))
+
+    t = started1.timestamp()
+    at = lambda s: dt.datetime.fromtimestamp(t + s, dt.timezone.utc).isoformat()
+    new_run = "scheduled__2026-01-02T00:00:00+00:00"
+    data.task_instances += [ti(new_run, "2026-01-02T00:00:00+00:00", "part_%03d" % i, at(1), at(2))
+                            for i in range(250)]
+    before = len(af.requests)
+    cid, started2, state, error = collect()
+    pages = [q["path"] for q in af.requests[before:] if "taskInstances" in q["path"] and "2026-01-02" in q["path"]]
+    cur.execute("""SELECT count(*) FROM kant.job_run r JOIN kant.job j USING (job_id)
+                    WHERE r.external_id = %s AND j.name LIKE 'plato_load.part_%%'""", (new_run,))
+    held = cur.fetchone()[0]
+    tap(state is None and len(pages) == 2 and held == 250 and not af.invalid_replies,
+        "%s: the next DAG run's 250 task instances, on two pages, are all held: %d pages, %d held (%s)"
+        % (version, len(pages), held, error), "\n".join(af.invalid_replies[:3]))
+    af.stop()
 
 
 def main():

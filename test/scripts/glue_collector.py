@@ -8,6 +8,7 @@ environment variables end the collection with a recorded error (never a
 secret) while earlier data stays.  Prints TAP lines."""
 import os
 import sys
+from types import SimpleNamespace
 
 import psycopg2
 
@@ -225,9 +226,117 @@ def main():
     cur.execute("SELECT count(*) FROM pg_views WHERE schemaname = 'kant' AND definition ILIKE '%credential%'")
     tap(cur.fetchone()[0] == 0, "no view exposes kant.credential")
 
+    watermarks(conn, cur)
     glue.stop()
     conn.close()
     tap.plan()
+
+
+def watermarks(conn, cur):
+    """Only runs the ingestion accepted move a job's watermark, and never past
+    the start of the collection that moves it: a quarantined record, or a
+    valid run Glue says starts in 2100, must not make later collections stop
+    paging after their first page (they did: kant.collect_state.read_until
+    went to 2100, the next 250 runs on two pages came 199 short, for good,
+    and collector_health said all was well).
+
+    The watermark is relative to the server's clock by design (no collection
+    reads runs that have not started), so the runs that arrive between two
+    collections start just after the earlier one's kant.collection.started_at;
+    nothing depends on the calendar day.  The system's overlap is 0: the
+    watermark alone decides where reading stops."""
+    job = "hume_export_loans"
+    far = 4102444800                       # 2100-01-01T00:00:00Z
+    first_on = 1767225600                  # 2026-01-01T00:00:00Z
+
+    def run(rid, started, **kw):
+        r = {"Id": rid, "Attempt": 0, "JobName": job, "JobRunState": "SUCCEEDED",
+             "StartedOn": started, "CompletedOn": started + 30, "ExecutionTime": 30}
+        r.update(kw)
+        return r
+
+    first = run("jr_hume_first", first_on)
+    future = run("jr_hume_future", far)
+    # two records kant quarantines, both valid in botocore's model: a state
+    # Glue's enum lacks, and an attempt past kant's limit (100000)
+    data = SimpleNamespace(glue_runs={job: [
+        run("jr_hume_bad_attempt", far + 86400, Attempt=100000),
+        run("jr_hume_bad_state", far, JobRunState="PENDING_EXECUTION"),
+        first]})
+    glue = FakeGlue(secret_key=SECRET, data=data).start()
+    cur.execute("SELECT kant.add_system('hume', 'glue', 'UTC')")
+    cur.execute("SELECT kant.set_endpoint('hume', %s, region => 'ap-northeast-1', overlap => '0 seconds')",
+                (glue.url("/"),))
+    cur.execute("SELECT kant.set_credentials('hume', 'AKIDEXAMPLE', %s)", (SECRET,))
+
+    def collect():
+        before = glue.replies.get("GetJobRuns", 0)
+        cur.execute("SELECT collection_id, started_at, sqlstate, error FROM kant.collect_glue('hume')")
+        cid, started, state, error = cur.fetchone()
+        return cid, started, state, error, glue.replies.get("GetJobRuns", 0) - before
+
+    def mark_is(sql_expr, cid):
+        """read_until = sql_expr, in the terms of collection cid (k.started_at)."""
+        cur.execute("""SELECT c.read_until, c.read_until = (%s) FROM kant.collect_state c
+                         JOIN kant.job j USING (job_id) JOIN kant.system s USING (system_id)
+                         JOIN kant.collection k ON k.collection_id = %%s
+                        WHERE s.name = 'hume' AND j.name = %%s""" % sql_expr, (cid, job))
+        return cur.fetchone() or (None, False)
+
+    def held(pattern):
+        cur.execute("""SELECT count(*) FROM kant.job_run r JOIN kant.job j USING (job_id)
+                         JOIN kant.system s USING (system_id)
+                        WHERE s.name = 'hume' AND r.external_id LIKE %s""", (pattern,))
+        return cur.fetchone()[0]
+
+    # 1: two quarantined records claim 2100; the one accepted run is of 2026-01-01
+    cid, started, state, error, pages = collect()
+    cur.execute("""SELECT count(*) FROM kant.rejected r JOIN kant.system s USING (system_id)
+                    WHERE s.name = 'hume'""")
+    rejected = cur.fetchone()[0]
+    mark, ok = mark_is("least(to_timestamp(%d), k.started_at)" % first_on, cid)
+    tap(state is None and rejected == 2 and held("jr_hume_first") == 1 and ok,
+        "glue: quarantined records move no watermark: 2 quarantined, read_until %s "
+        "(the accepted run's start, or the collection's if earlier)" % mark)
+
+    # 2: a valid run that starts in 2100 is kept as Glue says, the watermark stops at the collection's start
+    data.glue_runs[job] = [future, first]
+    cid, started2, state, error, pages = collect()
+    cur.execute("""SELECT r.started_at = to_timestamp(%s) FROM kant.job_run r
+                    WHERE r.external_id = 'jr_hume_future'""", (far,))
+    kept = cur.fetchone()
+    mark, ok = mark_is("k.started_at", cid)
+    tap(state is None and kept == (True,) and ok and mark == started2,
+        "glue: a valid run starting in 2100 is ingested as Glue says, and the watermark goes no "
+        "further than the collection's start: read_until %s" % mark)
+    glue_invalid = list(glue.invalid_replies)
+
+    # 3: 250 new runs, started after collection 2: two pages, newest first, the 2100 run on top
+    s2 = started2.timestamp()
+    new = [run("jr_hume_new_%03d" % i, s2 + i) for i in range(250, 0, -1)]
+    data.glue_runs[job] = [future] + new + [first]
+    cid, started3, state, error, pages = collect()
+    n3 = held("jr_hume_new_%")
+    tap(state is None and pages == 2 and n3 == 250,
+        "glue: after those, a collection of 250 new runs on two pages reads both and holds all 250: "
+        "%d pages, %d held" % (pages, n3))
+
+    # 4: a watermark an older kant left in 2100 is not trusted: 250 more new runs, all held
+    cur.execute("""UPDATE kant.collect_state c SET read_until = to_timestamp(%s) FROM kant.job j
+                    WHERE j.job_id = c.job_id AND j.name = %s""", (far, job))
+    s3 = started3.timestamp()
+    newer = [run("jr_hume_newer_%03d" % i, s3 + i) for i in range(250, 0, -1)]
+    data.glue_runs[job] = [future] + newer + new + [first]
+    cid, started4, state, error, pages = collect()
+    n4 = held("jr_hume_newer_%")
+    mark, ok = mark_is("k.started_at", cid)
+    tap(state is None and n4 == 250 and pages >= 2 and ok,
+        "glue: a watermark an older kant left in 2100 is read as the time it was written: the next "
+        "250 runs all held (%d pages), read_until back to the collection's start" % pages)
+    tap(not glue_invalid and not glue.invalid_replies,
+        "glue: every reply of these collections validates against botocore's Glue model",
+        "\n".join((glue_invalid + glue.invalid_replies)[:3]))
+    glue.stop()
 
 
 main()

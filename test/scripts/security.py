@@ -28,6 +28,7 @@ from taplib import tap, fresh_db  # noqa: E402
 import http_fake  # noqa: E402
 from fake_airflow import FakeAirflow  # noqa: E402
 from fake_slack import FakeSlack  # noqa: E402
+from fake_proxy import RecordingProxy  # noqa: E402
 
 
 def error_of(cur, sql, args=()):
@@ -346,6 +347,114 @@ code, msg = error_of(cur, "SELECT kant.set_channel('Bad Name!', %s)", ("https://
 log = server_log()
 tap(code is not None and log is not None and secret not in log,
     "a failing set_channel() does not log its webhook either (%s)" % code)
+
+# ---------------------------------------------------------------- proxies
+# The server's environment names a proxy (http_proxy, https_proxy, ALL_PROXY:
+# 127.0.0.1:KANT_TEST_ENV_PROXY_PORT, no_proxy=localhost; test/harness/pgopts.sh),
+# which libcurl would use by default for every request, and kant.allowed_hosts
+# would judge only the proxy.  kant.http_proxy alone decides; here the
+# environment's proxy is a recording one, so what reaches it is seen.
+env_port = int(os.environ.get("KANT_TEST_ENV_PROXY_PORT", "47391"))
+try:
+    envproxy = RecordingProxy(("127.0.0.1", env_port)).start()
+except OSError as e:
+    envproxy = None
+    tap(False, "the recording proxy of the server's environment listens on 127.0.0.1:%d: %s" % (env_port, e))
+
+
+def get(url):
+    """(sqlstate, message or body) of kant.http_get(url)."""
+    code, msg = error_of(cur, "SELECT kant.http_get(%s)", (url,))
+    return (code, msg) if code else (None, cur.fetchone()[0])
+
+
+if envproxy:
+    cur.execute("RESET kant.http_proxy")
+    cur.execute("SET kant.allowed_hosts = '*, 127.0.0.1'")
+    before = len(fake.requests)
+    code, body = get(fake.url("/ok"))
+    tap(code is None and body == "hello" and len(fake.requests) == before + 1 and not envproxy.requests,
+        "with http_proxy/ALL_PROXY in the server's environment and kant.http_proxy empty, kant connects directly",
+        envproxy.requests)
+    cur.execute("SELECT kant.add_system('px', 'airflow', 'UTC')")
+    cur.execute("SELECT kant.set_endpoint('px', %s)", (airflow.url(""),))
+    cur.execute("SELECT kant.set_credentials('px', 'KANT_TEST_AIRFLOW_USER', 'KANT_TEST_AIRFLOW_PASSWORD', from_env => true)")
+    before = len(airflow.requests)
+    cur.execute("SELECT sqlstate, error FROM kant.collect_airflow('px')")
+    r = cur.fetchone()
+    tap(r[0] is None and len(airflow.requests) > before and not envproxy.requests,
+        "so does a collection, credentials and all: %d requests reached Airflow, none the environment's proxy (%s)"
+        % (len(airflow.requests) - before, r[1]))
+
+    # kant.http_proxy set (here to the same recording proxy): every request goes
+    # through it, also to localhost, which the environment's no_proxy lists
+    cur.execute("SET kant.http_proxy = %s", (envproxy.url,))
+    before = len(fake.requests)
+    code, body = get(fake.url("/ok"))
+    seen = [(m, t) for (m, t, _) in envproxy.requests]
+    tap(code is None and body == "hello" and seen == [("GET", fake.url("/ok"))] and len(fake.requests) == before + 1,
+        "with kant.http_proxy set, the request goes through that proxy: %s" % seen)
+    cur.execute("SET kant.allowed_hosts = '*, 127.0.0.1, localhost'")
+    del envproxy.requests[:]
+    localhost_ok = "http://localhost:%d/ok" % fake.port
+    code, body = get(localhost_ok)
+    seen = [t for (_, t, _) in envproxy.requests]
+    tap(code is None and body == "hello" and seen == [localhost_ok],
+        "also for a host the environment's no_proxy lists (CURLOPT_NOPROXY ''): %s" % seen)
+    cur.execute("SET kant.allowed_hosts = '*, 127.0.0.1'")
+    del envproxy.requests[:]
+    cur.execute("SELECT sqlstate, error FROM kant.collect_airflow('px')")
+    r = cur.fetchone()
+    seen = [t for (_, t, _) in envproxy.requests]
+    tap(r[0] is None and seen and all(t.startswith(airflow.url("/api/")) for t in seen),
+        "a collection goes through kant.http_proxy too (%d requests): %s" % (len(seen), r[1]))
+    envproxy.stop()
+    cur.execute("RESET kant.http_proxy")
+
+# behind a proxy the socket goes to the proxy: the target is judged by what its
+# name resolves to here, before any request, and the proxy by its own address
+side = RecordingProxy(("127.0.0.2", 0)).start()
+cur.execute("SET kant.http_proxy = %s", (side.url,))
+cur.execute("SET kant.allowed_hosts = '*, 127.0.0.2'")
+before = len(fake.requests)
+code, msg = get("http://localhost:%d/ok" % fake.port)
+tap(code == "42501" and "loopback" in msg and not side.requests and len(fake.requests) == before,
+    "behind kant.http_proxy, a target whose name resolves to a refused address is refused, the proxy asked nothing: %s"
+    % msg.splitlines()[0], side.requests)
+code, msg = get("http://no-such-host.invalid/ok")
+tap(code == "42501" and "does not resolve" in msg and not side.requests,
+    "a name that does not resolve for kant is refused, not left to the proxy to resolve: %s" % msg.splitlines()[0])
+code, msg = get(fake.url("/ok"))
+tap(code == "42501" and not side.requests, "and a refused literal address as before: %s" % msg.splitlines()[0])
+cur.execute("SET kant.allowed_hosts = '*, 127.0.0.1, 127.0.0.2'")
+cur.execute("SELECT status, error FROM kant.http_fetch(%s, 2) ORDER BY url DESC",
+            ([fake.url("/ok"), "http://no-such-host.invalid/ok"],))
+rows = cur.fetchall()
+tap(len(rows) == 2 and rows[0][0] is None and "does not resolve" in (rows[0][1] or "") and rows[1][0] == 200
+    and [t for (_, t, _) in side.requests] == [fake.url("/ok")],
+    "a refused target fails alone in a batch, the others go through the proxy: %s" % rows)
+del side.requests[:]
+cur.execute("SET kant.allowed_hosts = '*, 127.0.0.1'")
+code, msg = get(fake.url("/ok"))
+tap(code == "42501" and "kant.http_proxy" in msg and not side.requests,
+    "the proxy itself must be allowed: %s" % (msg or "fetched!").splitlines()[0])
+side.stop()
+cur.execute("RESET kant.http_proxy")
+for bad in ("ftp://127.0.0.2:21", "http://kant:hunter2@127.0.0.2:3128", "http://127.0.0.2:3128/some/path",
+            "127.0.0.2:3128"):
+    code, msg = error_of(cur, "SET kant.http_proxy = %s", (bad,))
+    tap(code == "22023", "kant.http_proxy refuses %s: %s" % (bad, (msg or "accepted!").splitlines()[-1]))
+cur.execute("GRANT EXECUTE ON FUNCTION kant.http_get(text) TO kant_test_deliverer")
+d = psycopg2.connect(dbname="kant_security", user="kant_test_deliverer", password="deliverer-pw")
+d.autocommit = True
+dc = d.cursor()
+dc.execute("SET kant.http_proxy = 'http://127.0.0.2:3128'")   # before kant is loaded: a placeholder
+code, msg = error_of(dc, "SELECT kant.http_get(%s)", (fake.url("/ok"),))
+dropped = [n for n in d.notices if 'permission denied to set parameter "kant.http_proxy"' in n]
+c2, _ = error_of(dc, "SET kant.http_proxy = 'http://127.0.0.2:3128'")
+d.close()
+tap(dropped and c2 == "42501", "only a superuser sets kant.http_proxy, before kant is loaded too (%s)" % code)
+cur.execute("REVOKE EXECUTE ON FUNCTION kant.http_get(text) FROM kant_test_deliverer")
 
 slack.stop()
 airflow.stop()
