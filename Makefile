@@ -36,7 +36,7 @@ else
 INSTALL_IT = $(SUDO) $(MAKE) install
 endif
 
-.PHONY: deps test demo bench valgrind fuzz sanitize
+.PHONY: deps test demo bench valgrind fuzz sanitize reference
 deps:
 	test/harness/deps.sh
 
@@ -55,6 +55,14 @@ bench: deps
 	$(MAKE) all
 	$(INSTALL_IT)
 	bench/run.sh
+
+# docs/reference.md, generated from the catalog of a fresh CREATE EXTENSION kant
+# in a throwaway cluster (test/harness/reference.sh; test/scripts/reference.py
+# fails when it is out of date).  Run it after changing any SQL object or setting.
+reference: deps
+	$(MAKE) all
+	$(INSTALL_IT)
+	test/harness/reference.sh
 
 # The pg_regress suites with every backend under valgrind memcheck (slow: minutes).
 valgrind: deps
