@@ -182,6 +182,7 @@ typedef struct RunRecord
 	DateADT		business_date;
 	bool		has_bd_basis;
 	TimestampTz bd_basis;
+	const char *bd_field;		/* JSON path of the field the date comes from */
 	JsonbContainer *arguments;	/* Glue Arguments, for the job's argument rule */
 
 	Jsonb	   *details;		/* source-specific extras, kept verbatim */
