@@ -379,12 +379,15 @@ prepare_plans(void)
 			" WHERE s.system_id = $1 ON CONFLICT (system_id, name) DO NOTHING", 4, t);
 	}
 	{
-		Oid			t[] = {T_INT8A, T_DATEA};
+		Oid			t[] = {T_INT8A, T_DATEA, T_CHARA};
 
-		/* retries that take the date of the run they retry (fix_retry_chains) */
+		/*
+		 * retries that take the date of the run they retry, or of their own
+		 * start when their chain loops or is too long (fix_retry_chains)
+		 */
 		plan_chain_set = prepare_opt(
-			"UPDATE kant.job_run r SET business_date = u.bd, bd_source = 'i'"
-			" FROM unnest($1, $2) AS u(id, bd) WHERE r.run_id = u.id", 2, t, true);
+			"UPDATE kant.job_run r SET business_date = u.bd, bd_source = u.bs"
+			" FROM unnest($1, $2, $3) AS u(id, bd, bs) WHERE r.run_id = u.id", 3, t, true);
 	}
 	plans_ext_oid = ext;
 	plans_columns = cols;
@@ -777,9 +780,29 @@ bd_basis(RunRecord *r, TimestampTz *ts, int *which)
 	return true;
 }
 
-/* The start-time rule: the job's day boundary and offset, in its system's zone. */
+/* Does the record as it arrived carry timestamp which (of bd_basis) as ts? */
 static bool
-rule_date(JobInfo *job, IngestSource source, RunRecord *r)
+carries_basis(RunRecord *given, int which, TimestampTz ts)
+{
+	switch (which)
+	{
+		case 0:
+			return given->has_started && given->started_at == ts;
+		case 1:
+			return given->has_ended && given->ended_at == ts;
+		default:
+			return given->has_updated && given->updated_at == ts;
+	}
+}
+
+/*
+ * The start-time rule: the job's day boundary and offset, in its system's
+ * zone.  given is the record as it arrived when r merges it with the stored
+ * row: a timestamp it does not carry is named as the stored one, not as a
+ * field of the record.
+ */
+static bool
+rule_date(JobInfo *job, IngestSource source, RunRecord *r, RunRecord *given)
 {
 	TimestampTz ts;
 	int			which;
@@ -789,7 +812,16 @@ rule_date(JobInfo *job, IngestSource source, RunRecord *r)
 		return false;
 	r->business_date = local_date(ts, job->sys->tz, job->bd_day_start, job->bd_offset_days);
 	r->bd_source = BD_RULE;
-	r->bd_field = json_path_key(r->path, basis_keys[source][which]);
+	if (given == NULL || carries_basis(given, which, ts))
+	{
+		r->bd_field = json_path_key(r->path, basis_keys[source][which]);
+		r->bd_stored_key = NULL;
+	}
+	else
+	{
+		r->bd_field = NULL;
+		r->bd_stored_key = basis_keys[source][which];
+	}
 	return true;
 }
 
@@ -833,11 +865,13 @@ check_business_date(JobInfo *job, RunRecord *r, RecordError *err)
 			how = psprintf("derived from %s in time zone %s", field, tz);
 			break;
 		default:
-			how = psprintf("derived from %s by the start-time rule (time zone %s, "
-						   "day start %02d:%02d, offset %d days)", field, tz,
+			how = psprintf("derived from %s%s by the start-time rule (time zone %s, "
+						   "day start %02d:%02d, offset %d day%s)",
+						   r->bd_stored_key ? r->bd_stored_key : field,
+						   r->bd_stored_key ? " as kant stored it for the attempt" : "", tz,
 						   (int) (job->bd_day_start / USECS_PER_HOUR),
 						   (int) (job->bd_day_start / USECS_PER_MINUTE % 60),
-						   job->bd_offset_days);
+						   job->bd_offset_days, abs(job->bd_offset_days) == 1 ? "" : "s");
 			break;
 	}
 	rec_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, field,
@@ -898,7 +932,7 @@ resolve_business_date(JobInfo *job, IngestSource source, RunRecord *r, RecordErr
 		}
 	}
 
-	if (!rule_date(job, source, r))
+	if (!rule_date(job, source, r, NULL))
 	{
 		rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, r->path,
 				 "kant derives a business date from the run's start time "
@@ -1014,7 +1048,7 @@ merge_versions(JobInfo *job, IngestSource source, RunRecord *stored, RunRecord *
 		else
 		{
 			/* without a timestamp (none in either version) the date stays */
-			(void) rule_date(job, source, m);
+			(void) rule_date(job, source, m, incoming);
 			m->bd_source = BD_RULE;
 		}
 	}
@@ -1459,15 +1493,23 @@ find_named_predecessors(IngestState *st, Col *jobs, Col *ids, Col *seed_jobs, Co
  * JobRunId for a retry by hand) and takes that run's business date, which
  * that run may have taken from the one before it, and so on up to the
  * chain's first run.  Real chains are a few runs (a job's MaxRetries, some
- * retries by hand); past MAX_CHAIN_DEPTH retries a run keeps the date of its
- * own rule, and so does a run whose PreviousRunIds loop.
+ * retries by hand); past MAX_CHAIN_DEPTH retries a run takes the date of its
+ * own start (the job's rule), and so does a run whose PreviousRunIds loop,
+ * whatever date an earlier, shorter view of its chain gave it: the outcome
+ * does not depend on the order the runs arrived in.
  *
  * The walk visits each run once per flush, whatever the number of attempts
  * and the arrival order: up from a run to the first run of its chain
  * (remembering every run's date and depth on the way), and down from the
- * seeds through their retries.  A run of several attempts takes its
- * predecessor and the date it passes on from its first attempt; each
- * attempt with a derived date takes the date of the run it names.
+ * seeds (new retries, runs a new run is the predecessor of, runs whose date
+ * changed) through their retries, breadth first, MAX_CHAIN_DEPTH + 1 runs
+ * deep: a run further below every seed was more than MAX_CHAIN_DEPTH runs
+ * below its chain's first run before (the retry of a new seed was a first
+ * run then), and had the date of its own start already.  So a chain
+ * arriving retries first, a flush at a time, costs each flush the runs it
+ * brings and MAX_CHAIN_DEPTH more.  A run of several attempts takes its predecessor and
+ * the date it passes on from its first attempt; each attempt with a derived
+ * date takes the date of the run it names.
  */
 #define MAX_CHAIN_DEPTH 1000
 
@@ -1499,6 +1541,7 @@ typedef struct ChainRun
 	DateADT		date;			/* the date its retries take (CHAIN_DATED) */
 	int			depth;			/* runs before it in its chain (CHAIN_DATED) */
 	bool		queued;			/* on the walk down */
+	int			below;			/* ... this many runs below the nearest seed */
 } ChainRun;
 
 /* One attempt of a run on the walk down. */
@@ -1508,6 +1551,8 @@ typedef struct ChainAttempt
 	char	   *prev;
 	char		bd_source;
 	DateADT		business_date;
+	bool		has_basis;		/* a timestamp for the job's rule (bd_basis) */
+	TimestampTz basis;
 } ChainAttempt;
 
 typedef struct ChainWalk
@@ -1521,6 +1566,7 @@ typedef struct ChainWalk
 	int			deep;			/* ... or is too long */
 	ChainRun   *loop_example;
 	ChainRun   *deep_example;
+	JobInfo    *job;			/* the job of the last own_date() */
 } ChainWalk;
 
 static uint32
@@ -1583,6 +1629,18 @@ chain_read_attempt(ChainWalk *cw, ChainAttempt *a)
 	a->prev = isnull ? NULL : TextDatumGetCString(d);
 	a->bd_source = DatumGetChar(slot_getattr(slot, rr->bd_source, &isnull));
 	a->business_date = DatumGetDateADT(slot_getattr(slot, rr->business_date, &isnull));
+	/* the start-time rule's order of preference (bd_basis) */
+	a->has_basis = false;
+	d = slot_getattr(slot, rr->started_at, &isnull);
+	if (isnull)
+		d = slot_getattr(slot, rr->ended_at, &isnull);
+	if (isnull)
+		d = slot_getattr(slot, rr->updated_at, &isnull);
+	if (!isnull)
+	{
+		a->has_basis = true;
+		a->basis = DatumGetTimestampTz(d);
+	}
 }
 
 static inline bool
@@ -1697,26 +1755,54 @@ chain_resolve(ChainWalk *cw, ChainRun *run)
 	}
 }
 
-/* The runs a chain left alone, for the warnings at the end of the call. */
-static char *
-chain_run_name(IngestState *st, ChainRun *r)
+/* A job of this call by id: every chain walked is a job of its records. */
+static JobInfo *
+job_by_id(IngestState *st, int32 job_id)
 {
 	HASH_SEQ_STATUS hs;
 	JobInfo    *job;
-	const char *name = "?";
 
 	hash_seq_init(&hs, st->jobs);
 	while ((job = hash_seq_search(&hs)) != NULL)
 	{
-		if (job->job_id == r->key.job_id)
+		if (job->job_id == job_id)
 		{
-			name = job->key.name;
 			hash_seq_term(&hs);
-			break;
+			return job;
 		}
 	}
+	return NULL;
+}
+
+/*
+ * The date of an attempt's own start by its job's rule, for an attempt that
+ * cannot take its chain's date; false when there is none to give.
+ */
+static bool
+own_date(ChainWalk *cw, int32 job_id, ChainAttempt *a, DateADT *date)
+{
+	JobInfo    *job = cw->job;
+
+	if (!a->has_basis)
+		return false;
+	if (job == NULL || job->job_id != job_id)
+		job = cw->job = job_by_id(cw->st, job_id);
+	if (job == NULL)
+		return false;
+	*date = local_date(a->basis, job->sys->tz, job->bd_day_start, job->bd_offset_days);
+	/* the job's rule may have moved since the attempt was stored */
+	return kant_date_in_range(*date);
+}
+
+/* The runs a chain left alone, for the warnings at the end of the call. */
+static char *
+chain_run_name(IngestState *st, ChainRun *r)
+{
+	JobInfo    *job = job_by_id(st, r->key.job_id);
+
 	return MemoryContextStrdup(st->batch_cxt,
-							   psprintf("run \"%s\" of job \"%s\"", r->key.id, name));
+							   psprintf("run \"%s\" of job \"%s\"", r->key.id,
+										job ? job->key.name : "?"));
 }
 
 static void
@@ -1732,7 +1818,8 @@ chain_note(IngestState *st, ChainWalk *cw)
 
 /*
  * Give the retries among the seeds and below them the business date of the
- * run they retry; the (job, date) pairs changed go to dj, dd.
+ * run they retry (or of their own start, past a loop or MAX_CHAIN_DEPTH);
+ * the (job, date) pairs changed go to dj, dd.
  */
 static void
 fix_retry_chains(IngestState *st, Col *sj, Col *se, Col *dj, Col *dd)
@@ -1745,7 +1832,8 @@ fix_retry_chains(IngestState *st, Col *sj, Col *se, Col *dj, Col *dd)
 	int			head;
 	int			i;
 	Col			uid,
-				ubd;
+				ubd,
+				ubs;
 
 	memset(&cw, 0, sizeof(cw));
 	cw.st = st;
@@ -1761,6 +1849,7 @@ fix_retry_chains(IngestState *st, Col *sj, Col *se, Col *dj, Col *dd)
 	queue = palloc(sizeof(ChainRun *) * qcap);
 	col_init(&uid, INT8OID, sj->n);
 	col_init(&ubd, DATEOID, sj->n);
+	col_init(&ubs, CHAROID, sj->n);
 	runscan_begin(&cw.byid, &st->rr, st->rr.key_idx, 2);
 	runscan_begin(&cw.byprev, &st->rr, st->rr.prev_idx, 2);
 
@@ -1772,6 +1861,7 @@ fix_retry_chains(IngestState *st, Col *sj, Col *se, Col *dj, Col *dd)
 		if (!r->queued)
 		{
 			r->queued = true;
+			r->below = 0;
 			if (nqueue == qcap)
 				queue = repalloc(queue, sizeof(ChainRun *) * (qcap *= 2));
 			queue[nqueue++] = r;
@@ -1789,7 +1879,6 @@ fix_retry_chains(IngestState *st, Col *sj, Col *se, Col *dj, Col *dd)
 		ScanKeyData key[2];
 
 		CHECK_FOR_INTERRUPTS();
-		chain_resolve(&cw, run);
 
 		/* its attempts, read whole first: resolving reuses the scan */
 		chain_scan_attempts(&cw, job_id, run->key.id, &ext);
@@ -1808,38 +1897,52 @@ fix_retry_chains(IngestState *st, Col *sj, Col *se, Col *dj, Col *dd)
 		{
 			ChainAttempt *a = &att[i];
 			ChainRun   *prev;
+			DateADT		date;
+			char		source;
 
 			if (a->prev == NULL || !bd_derived(a->bd_source))
 				continue;
 			prev = chain_get(&cw, job_id, a->prev);
 			chain_resolve(&cw, prev);
+			if (prev->status == CHAIN_ABSENT)
+				continue;		/* it names a run not stored: it starts its chain */
 			if (prev->status == CHAIN_DATED && prev->depth < MAX_CHAIN_DEPTH)
 			{
-				if (a->business_date != prev->date || a->bd_source != BD_INHERITED)
+				date = prev->date;
+				source = BD_INHERITED;
+			}
+			else
+			{
+				/* a loop, or too far from the first run: its own start's date */
+				if (prev->status == CHAIN_LOOP)
 				{
-					col_add(&uid, Int64GetDatum(a->run_id), false);
-					col_add(&ubd, DateADTGetDatum(prev->date), false);
-					/* a run that moved to its chain's date changes both dates */
-					col_add(dj, Int32GetDatum(job_id), false);
-					col_add(dd, DateADTGetDatum(prev->date), false);
-					col_add(dj, Int32GetDatum(job_id), false);
-					col_add(dd, DateADTGetDatum(a->business_date), false);
+					if (cw.loops++ == 0)
+						cw.loop_example = run;
 				}
-			}
-			else if (prev->status == CHAIN_LOOP)
-			{
-				if (cw.loops++ == 0)
-					cw.loop_example = run;
-			}
-			else if (prev->status != CHAIN_ABSENT)
-			{
-				if (cw.deep++ == 0)
+				else if (cw.deep++ == 0)
 					cw.deep_example = run;
+				if (!own_date(&cw, job_id, a, &date))
+					continue;
+				source = BD_RULE;
+			}
+			if (a->business_date != date || a->bd_source != source)
+			{
+				col_add(&uid, Int64GetDatum(a->run_id), false);
+				col_add(&ubd, DateADTGetDatum(date), false);
+				col_add(&ubs, CharGetDatum(source), false);
+				/* an attempt that moved changes both dates */
+				col_add(dj, Int32GetDatum(job_id), false);
+				col_add(dd, DateADTGetDatum(date), false);
+				col_add(dj, Int32GetDatum(job_id), false);
+				col_add(dd, DateADTGetDatum(a->business_date), false);
 			}
 		}
 
-		/* its retries, unless it has no date to pass on */
-		if (run->status == CHAIN_LOOP || run->status == CHAIN_TOO_DEEP)
+		/*
+		 * its retries, also below a loop or past the depth (their dates
+		 * follow), down to MAX_CHAIN_DEPTH + 1 runs below the seeds
+		 */
+		if (run->below > MAX_CHAIN_DEPTH)
 			continue;
 		ext = cstring_to_text(run->key.id);
 		ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(job_id));
@@ -1856,6 +1959,7 @@ fix_retry_chains(IngestState *st, Col *sj, Col *se, Col *dj, Col *dd)
 			if (!r->queued)
 			{
 				r->queued = true;
+				r->below = run->below + 1;
 				if (nqueue == qcap)
 					queue = repalloc(queue, sizeof(ChainRun *) * (qcap *= 2));
 				queue[nqueue++] = r;
@@ -1868,7 +1972,7 @@ fix_retry_chains(IngestState *st, Col *sj, Col *se, Col *dj, Col *dd)
 
 	if (uid.n > 0)
 	{
-		Datum		args[2] = {col_array(&uid), col_array(&ubd)};
+		Datum		args[3] = {col_array(&uid), col_array(&ubd), col_array(&ubs)};
 
 		spi_exec(plan_chain_set, args, NULL, SPI_OK_UPDATE);
 	}
@@ -2363,22 +2467,30 @@ ingest_finish(IngestState *st, FunctionCallInfo fcinfo)
 	if (st->chain_loops > 0)
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("kant: %d Glue run attempts in batch %lld keep the business date of "
-						"their own start time: their PreviousRunIds loop",
-						st->chain_loops, (long long) st->batch_id),
+				 errmsg_plural("kant: %d Glue run attempt in batch %lld did not take the business "
+							   "date of the first run of its chain: its PreviousRunIds loop",
+							   "kant: %d Glue run attempts in batch %lld did not take the business "
+							   "date of the first run of their chain: their PreviousRunIds loop",
+							   st->chain_loops, st->chain_loops, (long long) st->batch_id),
 				 errdetail("One is %s: following PreviousRunId from it never reaches a "
 						   "first run.", st->chain_loop_example),
-				 errhint("A retry takes the business date of the run it retries; a loop has "
-						 "no run to take it from.")));
+				 errhint("A retry takes the business date of the run it retries; in a loop no "
+						 "run has a date to pass on: an attempt in or below one takes the date "
+						 "of its own start time.")));
 	if (st->chain_deep > 0)
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("kant: %d Glue run attempts in batch %lld keep the business date of "
-						"their own start time: they are more than %d retries after the "
-						"first run of their chain",
-						st->chain_deep, (long long) st->batch_id, MAX_CHAIN_DEPTH),
+				 errmsg_plural("kant: %d Glue run attempt in batch %lld did not take the business "
+							   "date of the first run of its chain: it is more than %d retries "
+							   "after that run",
+							   "kant: %d Glue run attempts in batch %lld did not take the business "
+							   "date of the first run of their chain: they are more than %d "
+							   "retries after that run",
+							   st->chain_deep, st->chain_deep, (long long) st->batch_id,
+							   MAX_CHAIN_DEPTH),
 				 errdetail("One is %s.", st->chain_deep_example),
-				 errhint("kant passes a first run's business date down %d retries at most.",
+				 errhint("kant passes a first run's business date down %d retries at most; "
+						 "an attempt further down takes the date of its own start time.",
 						 MAX_CHAIN_DEPTH)));
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)

@@ -183,6 +183,7 @@ typedef struct RunRecord
 	bool		has_bd_basis;
 	TimestampTz bd_basis;
 	const char *bd_field;		/* JSON path of the field the date comes from */
+	const char *bd_stored_key;	/* ... or the key of the stored timestamp it does */
 	JsonbContainer *arguments;	/* Glue Arguments, for the job's argument rule */
 
 	Jsonb	   *details;		/* source-specific extras, kept verbatim */
