@@ -186,6 +186,7 @@ static int	plans_columns = -1;	/* which 0.6.0 columns the plans write */
 
 #define HAS_RECORD_TEXT		0x01	/* kant.rejected.record_text */
 #define HAS_PAYLOAD_TEXT	0x02	/* kant.ingest_batch.payload_text */
+#define HAS_DEDUP_KEY		0x04	/* kant.rejected.dedup_key, times_seen, ... */
 static SPIPlanPtr plan_insert;
 static SPIPlanPtr plan_update;
 static SPIPlanPtr plan_touch;
@@ -261,6 +262,8 @@ kant_columns(void)
 
 	if (OidIsValid(rejected) && get_attnum(rejected, "record_text") != InvalidAttrNumber)
 		cols |= HAS_RECORD_TEXT;
+	if (OidIsValid(rejected) && get_attnum(rejected, "dedup_key") != InvalidAttrNumber)
+		cols |= HAS_DEDUP_KEY;
 	if (OidIsValid(batch) && get_attnum(batch, "payload_text") != InvalidAttrNumber)
 		cols |= HAS_PAYLOAD_TEXT;
 	return cols;
@@ -310,17 +313,31 @@ prepare_plans(void)
 	}
 	{
 		Oid			t[] = {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, JSONBOID, TEXTOID};
+		TEXTOID, TEXTOID, JSONBOID, TEXTOID, BYTEAOID, BYTEAOID, TIMESTAMPTZOID};
 
-		/* $11: the text of a record jsonb cannot hold (0.6.0) */
-		plan_reject = prepare_plan((cols & HAS_RECORD_TEXT) ?
-			"INSERT INTO kant.rejected (batch_id, system_id, source, item_index, item_path,"
-			" sqlstate, reason, hint, field, record, record_text)"
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)" :
-			"INSERT INTO kant.rejected (batch_id, system_id, source, item_index, item_path,"
-			" sqlstate, reason, hint, field, record)"
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-			(cols & HAS_RECORD_TEXT) ? 11 : 10, t);
+		/*
+		 * $11: the text of a record jsonb cannot hold; $12, $13: its hash and
+		 * the key of the rejection: the same one again counts on its row;
+		 * $14: when, once for rejected_at and last_seen_at (0.6.0)
+		 */
+		if (cols & HAS_DEDUP_KEY)
+			plan_reject = prepare_plan(
+				"INSERT INTO kant.rejected AS x (batch_id, system_id, source, item_index,"
+				" item_path, sqlstate, reason, hint, field, record, record_text,"
+				" record_sha256, dedup_key, last_batch_id, rejected_at, last_seen_at)"
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $1, $14, $14)"
+				" ON CONFLICT (dedup_key) DO UPDATE SET times_seen = x.times_seen + 1,"
+				" last_seen_at = excluded.last_seen_at, last_batch_id = excluded.last_batch_id"
+				" RETURNING x.rejected_id, x.batch_id, x.times_seen", 14, t);
+		else
+			plan_reject = prepare_plan((cols & HAS_RECORD_TEXT) ?
+				"INSERT INTO kant.rejected (batch_id, system_id, source, item_index, item_path,"
+				" sqlstate, reason, hint, field, record, record_text)"
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)" :
+				"INSERT INTO kant.rejected (batch_id, system_id, source, item_index, item_path,"
+				" sqlstate, reason, hint, field, record)"
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+				(cols & HAS_RECORD_TEXT) ? 11 : 10, t);
 	}
 	{
 		Oid			t[] = {TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, BYTEAOID, JSONBOID,
@@ -1177,12 +1194,68 @@ ingest_record_context(IngestState *st)
 }
 
 static void
-store_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw_text,
-			 int raw_len, int index, SystemInfo *sys)
+sha256_of(const void *data, size_t len, uint8 *digest)
 {
-	Datum		args[11];
-	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', 'n'};
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(ctx, digest, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "kant: could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+}
+
+static bytea *
+digest_bytea(const uint8 *digest)
+{
+	bytea	   *b = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+
+	SET_VARSIZE(b, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	memcpy(VARDATA(b), digest, PG_SHA256_DIGEST_LENGTH);
+	return b;
+}
+
+/*
+ * s with the record's own path (its place in the payload: $.JobRuns[7]) put
+ * as "@": the same record at another place of another page is the same
+ * rejection.
+ */
+static void
+append_relative(StringInfo buf, const char *s, const char *rec_path)
+{
+	size_t		n = rec_path ? strlen(rec_path) : 0;
+	const char *hit;
+
+	appendStringInfo(buf, "%zu:", strlen(s));
+	while (n > 1 && (hit = strstr(s, rec_path)) != NULL)
+	{
+		appendBinaryStringInfo(buf, s, hit - s);
+		appendStringInfoChar(buf, '@');
+		s = hit + n;
+	}
+	appendStringInfoString(buf, s);
+	appendStringInfoChar(buf, '\n');
+}
+
+/*
+ * Quarantine a record in kant.rejected.  From 0.6.0 a rejection has a key
+ * (system, source, the record's SHA-256, SQLSTATE, field and reason relative
+ * to the record): the same record rejected again for the same reason, as a
+ * collector reading an overlapping window brings it, counts on the row of
+ * its first sighting instead of making another.
+ */
+static void
+store_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw_text,
+			 int raw_len, int index, const char *rec_path, SystemInfo *sys)
+{
+	Datum		args[14];
+	char		nulls[14] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', 'n', 'n', 'n', ' '};
 	char	   *path = err->field ? err->field : "$";
+	const char *sqlstate = unpack_sql_state(err->sqlstate);
+	bool		dedup = (plans_columns & HAS_DEDUP_KEY) != 0;
+	int64		first_batch = 0;
+	int64		rejected_id = 0;
+	int32		times_seen = 1;
 
 	log_batch(st);
 	st->rejected++;
@@ -1194,7 +1267,7 @@ store_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw
 	args[2] = CStringGetTextDatum(st->source_name);
 	args[3] = Int32GetDatum(index);
 	args[4] = CStringGetTextDatum(path);
-	args[5] = CStringGetTextDatum(unpack_sql_state(err->sqlstate));
+	args[5] = CStringGetTextDatum(sqlstate);
 	args[6] = CStringGetTextDatum(err->message);
 	if (err->hint)
 		args[7] = CStringGetTextDatum(err->hint);
@@ -1210,17 +1283,90 @@ store_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw
 		args[10] = PointerGetDatum(cstring_to_text_with_len(raw_text, raw_len));
 		nulls[10] = ' ';
 	}
-	spi_exec(plan_reject, args, nulls, SPI_OK_INSERT);
+	if (dedup)
+	{
+		uint8		record_hash[PG_SHA256_DIGEST_LENGTH];
+		uint8		key[PG_SHA256_DIGEST_LENGTH];
+		StringInfoData k;
+
+		/* the record as kept: the text of its jsonb (as record::text), else its text */
+		memset(record_hash, 0, sizeof(record_hash));
+		if (raw)
+		{
+			Jsonb	   *jb = DatumGetJsonbP(args[9]);
+			char	   *text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+
+			sha256_of(text, strlen(text), record_hash);
+		}
+		else if (raw_text != NULL)
+			sha256_of(raw_text, raw_len, record_hash);
+		if (raw || raw_text != NULL)
+		{
+			args[11] = PointerGetDatum(digest_bytea(record_hash));
+			nulls[11] = ' ';
+		}
+
+		initStringInfo(&k);
+		appendStringInfo(&k, "%d\n%s\n%s\n", sys ? sys->system_id : 0, st->source_name,
+						 sqlstate);
+		append_relative(&k, path, rec_path);
+		append_relative(&k, err->message, rec_path);
+		appendBinaryStringInfo(&k, (char *) record_hash, sizeof(record_hash));
+		sha256_of(k.data, k.len, key);
+		args[12] = PointerGetDatum(digest_bytea(key));
+		nulls[12] = ' ';
+		args[13] = TimestampTzGetDatum(GetCurrentTimestamp());
+
+		/*
+		 * Rejections without a system are keyed across every system's lock:
+		 * they take one lock of their own, so that two payloads bringing the
+		 * same two in opposite orders wait instead of deadlocking.
+		 */
+		if (sys == NULL)
+		{
+			LOCKTAG		tag;
+
+			SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, KANT_LOCK_KEY, 0, 2);
+			(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		}
+		spi_exec(plan_reject, args, nulls, SPI_OK_INSERT_RETURNING);
+		if (SPI_processed == 1)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			rejected_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			first_batch = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+			times_seen = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	else
+		spi_exec(plan_reject, args, nulls, SPI_OK_INSERT);
 
 	if (st->rejected <= kant_max_warnings)
-		ereport(WARNING,
-				(errcode(err->sqlstate),
-				 errmsg("kant: rejected %s record at %s: %s", st->source_name, path,
-						err->message),
-				 errdetail("The record is kept in kant.rejected (batch %lld); the other "
-						   "records of the payload are ingested.",
-						   (long long) st->batch_id),
-				 err->hint ? errhint("%s", err->hint) : 0));
+	{
+		if (times_seen > 1)
+			ereport(WARNING,
+					(errcode(err->sqlstate),
+					 errmsg("kant: rejected %s record at %s: %s", st->source_name, path,
+							err->message),
+					 errdetail("kant.rejected holds it already (rejected_id %lld, first in "
+							   "batch %lld) and counts it again: seen %d times; the other "
+							   "records of the payload are ingested.",
+							   (long long) rejected_id, (long long) first_batch, times_seen),
+					 err->hint ? errhint("%s", err->hint) : 0));
+		else
+			ereport(WARNING,
+					(errcode(err->sqlstate),
+					 errmsg("kant: rejected %s record at %s: %s", st->source_name, path,
+							err->message),
+					 errdetail("The record is kept in kant.rejected (batch %lld); the other "
+							   "records of the payload are ingested.",
+							   (long long) st->batch_id),
+					 err->hint ? errhint("%s", err->hint) : 0));
+	}
 }
 
 static void flush(IngestState *st);
@@ -1258,10 +1404,10 @@ record_bytes(RunRecord *r, JsonbValue *raw)
 
 void
 ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw_text,
-			  int raw_len, int index)
+			  int raw_len, int index, const char *path)
 {
 	st->received++;
-	store_reject(st, err, raw, raw_text, raw_len, index, st->system);
+	store_reject(st, err, raw, raw_text, raw_len, index, path, st->system);
 	record_done(st);
 }
 
@@ -2260,7 +2406,7 @@ flush(IngestState *st)
 		if (!resolve_business_date(p->job, st->source, p->rec, &err))
 		{
 			p->job = NULL;
-			store_reject(st, &err, p->raw, NULL, 0, p->index, p->sys);
+			store_reject(st, &err, p->raw, NULL, 0, p->index, p->rec->path, p->sys);
 		}
 	}
 
@@ -2337,7 +2483,7 @@ flush(IngestState *st)
 
 				if (!check_business_date(p->job, r, &err))
 				{
-					store_reject(st, &err, p->raw, NULL, 0, p->index, p->sys);
+					store_reject(st, &err, p->raw, NULL, 0, p->index, p->rec->path, p->sys);
 					continue;
 				}
 			}
@@ -2557,7 +2703,7 @@ ingest_payload(FunctionCallInfo fcinfo, const IngestSpec *spec)
 		r = palloc0(sizeof(RunRecord));
 		outcome = err.failed ? RECORD_REJECT : spec->parse(st, rec.value, rec.path, r, &err);
 		if (outcome == RECORD_REJECT || err.failed)
-			ingest_reject(st, &err, rec.value, rec.text, rec.len, rec.index);
+			ingest_reject(st, &err, rec.value, rec.text, rec.len, rec.index, rec.path);
 		else if (outcome == RECORD_SKIP)
 			ingest_skip(st);
 		else

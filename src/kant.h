@@ -209,7 +209,7 @@ extern bool ingest_set_system(IngestState *st, const char *system_name, const ch
 extern void ingest_lock_systems(IngestState *st, List *system_names);
 extern void ingest_add(IngestState *st, RunRecord *rec, JsonbValue *raw, int index);
 extern void ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw,
-						  const char *raw_text, int raw_len, int index);
+						  const char *raw_text, int raw_len, int index, const char *path);
 extern void ingest_skip(IngestState *st);
 extern Datum ingest_finish(IngestState *st, FunctionCallInfo fcinfo);
 extern MemoryContext ingest_record_context(IngestState *st);

@@ -300,5 +300,55 @@ WHERE external_id IN ('edge_0', 'edge_1', 'edge_1000', 'edge_1001') ORDER BY len
 RESET statement_timeout;
 SET client_min_messages = error;
 
--- 10. The server never restarted.
+-- 10. A collector reads back over a window that overlaps the last one: a bad
+--     record it brings again, for the same reason, is counted on the row of
+--     its first sighting (times_seen, last_seen_at, last_batch_id), wherever
+--     it stands in the payload and whichever form the payload has; another
+--     record, or the same record of another system, is a row of its own.
+SELECT kant.add_system('twice', 'glue', 'UTC') > 0 AS added;
+SELECT kant.add_system('twice_too', 'glue', 'UTC') > 0 AS added;
+CREATE TEMP TABLE b0 AS SELECT max(batch_id) AS b FROM kant.ingest_batch;
+CREATE TEMP VIEW seen AS
+SELECT s.name AS system, r.source, r.item_path, r.reason, r.times_seen,
+       r.batch_id - (SELECT b FROM b0) AS first_batch, r.last_batch_id - (SELECT b FROM b0) AS last_batch,
+       r.last_seen_at > r.rejected_at AS seen_later
+FROM kant.rejected r LEFT JOIN kant.system s USING (system_id)
+WHERE r.last_batch_id > (SELECT b FROM b0) ORDER BY r.rejected_id;
+SELECT received, inserted, rejected FROM kant.ingest_glue_job_runs('twice', '{"JobRuns": [
+ {"Id": "tw_1", "JobName": "t", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800},
+ {"Id": "tw_2", "JobName": "t", "JobRunState": "PENDING_EXECUTION", "StartedOn": 1732459800}]}');
+SELECT * FROM seen;
+-- the same payload again: the batch counts the rejection, kant.rejected keeps one row
+SET client_min_messages = warning;
+SELECT received, unchanged, rejected FROM kant.ingest_glue_job_runs('twice', '{"JobRuns": [
+ {"Id": "tw_1", "JobName": "t", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800},
+ {"Id": "tw_2", "JobName": "t", "JobRunState": "PENDING_EXECUTION", "StartedOn": 1732459800}]}');
+SET client_min_messages = error;
+SELECT * FROM seen;
+-- first on a later page (another place, keys in another order, as jsonb)
+SELECT received, inserted, rejected FROM kant.ingest_glue_job_runs('twice', '{"JobRuns": [
+ {"StartedOn": 1732459800, "JobRunState": "PENDING_EXECUTION", "JobName": "t", "Id": "tw_2"},
+ {"Id": "tw_3", "JobName": "t", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800}]}'::jsonb);
+-- a record that differs in one field, and the same record of another system: new rows
+SELECT received, rejected FROM kant.ingest_glue_job_runs('twice', '{"JobRuns": [
+ {"Id": "tw_2", "JobName": "t", "JobRunState": "PENDING_EXECUTION", "StartedOn": 1732459801}]}');
+SELECT received, rejected FROM kant.ingest_glue_job_runs('twice_too', '{"JobRuns": [
+ {"Id": "tw_2", "JobName": "t", "JobRunState": "PENDING_EXECUTION", "StartedOn": 1732459800}]}');
+-- a record jsonb cannot hold, kept as text, twice
+SELECT received, rejected FROM kant.ingest_glue_job_runs('twice', '{"JobRuns": [
+ {"Id": "tw_4", "JobName": "t", "JobRunState": "FAILED", "StartedOn": 1732459800, "ErrorMessage": "nul \u0000"}]}');
+SELECT received, rejected FROM kant.ingest_glue_job_runs('twice', '{"JobRuns": [
+ {"Id": "tw_0", "JobName": "t", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800},
+ {"Id": "tw_4", "JobName": "t", "JobRunState": "FAILED", "StartedOn": 1732459800, "ErrorMessage": "nul \u0000"}]}');
+-- an OpenLineage event of a namespace kant cannot register (no system), first
+-- seen in section 4 as $[0], now as $[1]
+SELECT received, rejected FROM kant.ingest_openlineage('[
+ {"eventType": "COMPLETE", "eventTime": "2024-11-24T21:10:00Z", "run": {"runId": "ol9"}, "job": {"namespace": "composer-prod", "name": "d.t"}},
+ {"eventType": "COMPLETE", "eventTime": "2024-11-24T21:10:00Z", "run": {"runId": "ol1"}, "job": {"namespace": "composer-prod ", "name": "d.t"}}]');
+SELECT * FROM seen;
+-- the batches count every rejection; the rows count every sighting
+SELECT sum(rejected) AS rejections FROM kant.ingest_batch WHERE batch_id > (SELECT b FROM b0);
+SELECT sum(times_seen) - count(*) AS counted_again FROM kant.rejected WHERE last_batch_id > (SELECT b FROM b0);
+
+-- 11. The server never restarted.
 SELECT pg_postmaster_start_time() = :'started' AS no_restart;
