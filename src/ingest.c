@@ -2607,7 +2607,9 @@ ingest_finish(IngestState *st, FunctionCallInfo fcinfo)
 				 errmsg("kant: %d %s records rejected in batch %lld (%d shown)",
 						st->rejected, st->source_name, (long long) st->batch_id,
 						kant_max_warnings),
-				 errhint("SELECT * FROM kant.rejected WHERE batch_id = %lld;",
+				 errhint("SELECT * FROM kant.rejected WHERE %s = %lld;",
+						 /* a record seen before keeps the batch of its first sighting */
+						 (plans_columns & HAS_DEDUP_KEY) ? "last_batch_id" : "batch_id",
 						 (long long) st->batch_id)));
 
 	if (st->chain_loops > 0)
