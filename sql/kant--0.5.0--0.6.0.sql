@@ -180,6 +180,41 @@ ALTER TABLE @extschema@.rejected ADD COLUMN record_text text;
 COMMENT ON COLUMN @extschema@.rejected.record IS 'the record as it arrived (NULL when jsonb cannot hold it: see record_text)';
 COMMENT ON COLUMN @extschema@.rejected.record_text IS 'the record''s text as it arrived, when jsonb cannot hold it (record is NULL then)';
 
+-- A collector reads back over a window that overlaps the last collection, so
+-- the same bad record came back every time and kant.rejected grew a row per
+-- collection.  Now the same record (same system, source and content) rejected
+-- again for the same reason counts on the row of its first sighting
+-- (times_seen, last_seen_at, last_batch_id).  The unique dedup_key makes two
+-- collections at once count it twice, never keep it twice.  Rows kept before
+-- 0.6.0 have no key: they stay as they are, and a record among them rejected
+-- again gets one keyed row more.
+ALTER TABLE @extschema@.rejected
+	ADD COLUMN record_sha256 bytea,
+	ADD COLUMN dedup_key bytea,
+	ADD COLUMN times_seen integer NOT NULL DEFAULT 1 CHECK (times_seen > 0),
+	ADD COLUMN last_seen_at timestamptz,
+	ADD COLUMN last_batch_id bigint REFERENCES @extschema@.ingest_batch ON DELETE SET NULL;
+UPDATE @extschema@.rejected
+SET record_sha256 = pg_catalog.sha256(pg_catalog.convert_to(coalesce(record::text, record_text), 'UTF8')),
+	last_seen_at = rejected_at,
+	last_batch_id = batch_id;
+ALTER TABLE @extschema@.rejected
+	ALTER COLUMN last_seen_at SET DEFAULT pg_catalog.clock_timestamp(),
+	ALTER COLUMN last_seen_at SET NOT NULL;
+CREATE UNIQUE INDEX ON @extschema@.rejected (dedup_key);
+CREATE INDEX ON @extschema@.rejected (last_batch_id);
+COMMENT ON TABLE @extschema@.rejected IS
+	'Quarantine: every record kant could not ingest, whole, with the reason; nothing is dropped silently.  The same record rejected again for the same reason (a collector reading an overlapping window) is counted on its first row (times_seen), not kept again';
+COMMENT ON COLUMN @extschema@.rejected.batch_id IS 'the payload the record first came in (see last_batch_id for the latest)';
+COMMENT ON COLUMN @extschema@.rejected.item_index IS 'position of the record in the payload''s list (0-based), at its first sighting';
+COMMENT ON COLUMN @extschema@.rejected.item_path IS 'SQL/JSON path of the offending field in the payload, at its first sighting';
+COMMENT ON COLUMN @extschema@.rejected.rejected_at IS 'when it was first rejected';
+COMMENT ON COLUMN @extschema@.rejected.record_sha256 IS 'SHA-256 of the record as kept: the text of record (jsonb), else record_text';
+COMMENT ON COLUMN @extschema@.rejected.dedup_key IS 'SHA-256 of what makes two rejections the same: system, source, record_sha256, SQLSTATE, and the field and reason with the record''s place in its payload left out; unique (NULL for rows kept before 0.6.0)';
+COMMENT ON COLUMN @extschema@.rejected.times_seen IS 'how many times the record was rejected for this reason: 1 at its first sighting, one more each time a payload brought it again';
+COMMENT ON COLUMN @extschema@.rejected.last_seen_at IS 'when it was last rejected (rejected_at at its first sighting)';
+COMMENT ON COLUMN @extschema@.rejected.last_batch_id IS 'the payload that brought it last (batch_id at its first sighting); NULL when that batch was deleted';
+
 -- kant.keep_payloads keeps a text payload as the text it was: jsonb may
 -- refuse a part of it that kant quarantined.
 ALTER TABLE @extschema@.ingest_batch ADD COLUMN payload_text text;

@@ -84,6 +84,7 @@ parse_task_instance(JsonbContainer *o, char *path, RunRecord *r, RecordError *er
 	}
 	r->has_bd_basis = true;
 	r->bd_source = BD_LOGICAL;
+	r->bd_field = json_path_key(path, bd_key);
 	if (err->failed)
 		return false;
 	r->details = pick_details(o, airflow_detail_keys, lengthof(airflow_detail_keys),

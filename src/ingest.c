@@ -40,6 +40,7 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "common/cryptohash.h"
+#include "common/hashfn.h"
 #include "common/int.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
@@ -105,6 +106,7 @@ typedef struct Pending
 	int			index;
 	bool		folded;			/* merged into an earlier pending record */
 	bool		exists;
+	bool		bd_changed;		/* an update gave it another business date */
 	int64		run_id;
 	RunRecord  *stored;			/* the row as it is in kant.job_run */
 	TimestampTz last_seen;
@@ -163,6 +165,10 @@ struct IngestState
 	int			since_flush;	/* records read since the flush context was reset */
 	int64		pending_bytes;	/* about how much the pending records hold */
 	bool		batch_logged;
+	int			chain_loops;	/* attempts whose retry chain loops */
+	int			chain_deep;		/* ... or is too long to pass a date down */
+	char	   *chain_loop_example;
+	char	   *chain_deep_example;
 	struct varlena *payload;
 	bool		payload_is_jsonb;
 	RunRel		rr;
@@ -180,6 +186,7 @@ static int	plans_columns = -1;	/* which 0.6.0 columns the plans write */
 
 #define HAS_RECORD_TEXT		0x01	/* kant.rejected.record_text */
 #define HAS_PAYLOAD_TEXT	0x02	/* kant.ingest_batch.payload_text */
+#define HAS_DEDUP_KEY		0x04	/* kant.rejected.dedup_key, times_seen, ... */
 static SPIPlanPtr plan_insert;
 static SPIPlanPtr plan_update;
 static SPIPlanPtr plan_touch;
@@ -191,7 +198,7 @@ static SPIPlanPtr plan_system_get_ol;
 static SPIPlanPtr plan_system_register;
 static SPIPlanPtr plan_job_get;
 static SPIPlanPtr plan_job_register;
-static SPIPlanPtr plan_chain_fix;
+static SPIPlanPtr plan_chain_set;
 static SPIPlanPtr plan_dirty;		/* NULL until kant.slo_dirty exists (0.3.0) */
 
 /*
@@ -229,7 +236,7 @@ free_plans(void)
 	SPIPlanPtr *all[] = {&plan_insert, &plan_update, &plan_touch,
 		&plan_reject, &plan_batch_insert, &plan_batch_finish, &plan_system_get,
 		&plan_system_get_ol, &plan_system_register, &plan_job_get,
-		&plan_job_register, &plan_chain_fix, &plan_dirty};
+		&plan_job_register, &plan_chain_set, &plan_dirty};
 	int			i;
 
 	for (i = 0; i < (int) lengthof(all); i++)
@@ -255,6 +262,8 @@ kant_columns(void)
 
 	if (OidIsValid(rejected) && get_attnum(rejected, "record_text") != InvalidAttrNumber)
 		cols |= HAS_RECORD_TEXT;
+	if (OidIsValid(rejected) && get_attnum(rejected, "dedup_key") != InvalidAttrNumber)
+		cols |= HAS_DEDUP_KEY;
 	if (OidIsValid(batch) && get_attnum(batch, "payload_text") != InvalidAttrNumber)
 		cols |= HAS_PAYLOAD_TEXT;
 	return cols;
@@ -304,17 +313,31 @@ prepare_plans(void)
 	}
 	{
 		Oid			t[] = {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, JSONBOID, TEXTOID};
+		TEXTOID, TEXTOID, JSONBOID, TEXTOID, BYTEAOID, BYTEAOID, TIMESTAMPTZOID};
 
-		/* $11: the text of a record jsonb cannot hold (0.6.0) */
-		plan_reject = prepare_plan((cols & HAS_RECORD_TEXT) ?
-			"INSERT INTO kant.rejected (batch_id, system_id, source, item_index, item_path,"
-			" sqlstate, reason, hint, field, record, record_text)"
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)" :
-			"INSERT INTO kant.rejected (batch_id, system_id, source, item_index, item_path,"
-			" sqlstate, reason, hint, field, record)"
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-			(cols & HAS_RECORD_TEXT) ? 11 : 10, t);
+		/*
+		 * $11: the text of a record jsonb cannot hold; $12, $13: its hash and
+		 * the key of the rejection: the same one again counts on its row;
+		 * $14: when, once for rejected_at and last_seen_at (0.6.0)
+		 */
+		if (cols & HAS_DEDUP_KEY)
+			plan_reject = prepare_plan(
+				"INSERT INTO kant.rejected AS x (batch_id, system_id, source, item_index,"
+				" item_path, sqlstate, reason, hint, field, record, record_text,"
+				" record_sha256, dedup_key, last_batch_id, rejected_at, last_seen_at)"
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $1, $14, $14)"
+				" ON CONFLICT (dedup_key) DO UPDATE SET times_seen = x.times_seen + 1,"
+				" last_seen_at = excluded.last_seen_at, last_batch_id = excluded.last_batch_id"
+				" RETURNING x.rejected_id, x.batch_id, x.times_seen", 14, t);
+		else
+			plan_reject = prepare_plan((cols & HAS_RECORD_TEXT) ?
+				"INSERT INTO kant.rejected (batch_id, system_id, source, item_index, item_path,"
+				" sqlstate, reason, hint, field, record, record_text)"
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)" :
+				"INSERT INTO kant.rejected (batch_id, system_id, source, item_index, item_path,"
+				" sqlstate, reason, hint, field, record)"
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+				(cols & HAS_RECORD_TEXT) ? 11 : 10, t);
 	}
 	{
 		Oid			t[] = {TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, BYTEAOID, JSONBOID,
@@ -373,42 +396,15 @@ prepare_plans(void)
 			" WHERE s.system_id = $1 ON CONFLICT (system_id, name) DO NOTHING", 4, t);
 	}
 	{
-		Oid			t[] = {T_INT4A, T_TEXTA};
+		Oid			t[] = {T_INT8A, T_DATEA, T_CHARA};
 
 		/*
-		 * From each seed walk up to the first run of its retry chain, then
-		 * down through every retry whose business date is derived: they all
-		 * take the first run's business date.
+		 * retries that take the date of the run they retry, or of their own
+		 * start when their chain loops or is too long (fix_retry_chains)
 		 */
-		plan_chain_fix = prepare_opt(
-			"WITH RECURSIVE up(job_id, external_id, prev, depth) AS ("
-			"  SELECT r.job_id, r.external_id, r.previous_external_id, 0"
-			"  FROM unnest($1, $2) AS k(job_id, external_id)"
-			"  JOIN kant.job_run r ON r.job_id = k.job_id AND r.external_id = k.external_id"
-			" UNION"
-			"  SELECT p.job_id, p.external_id, p.previous_external_id, up.depth + 1"
-			"  FROM up JOIN kant.job_run p ON p.job_id = up.job_id AND p.external_id = up.prev"
-			"  WHERE up.depth < 100"
-			"), roots AS ("
-			"  SELECT DISTINCT u.job_id, u.external_id FROM up u"
-			"  WHERE u.prev IS NULL OR NOT EXISTS (SELECT FROM kant.job_run p"
-			"   WHERE p.job_id = u.job_id AND p.external_id = u.prev)"
-			"), down(run_id, job_id, external_id, bd, depth) AS ("
-			"  SELECT r.run_id, r.job_id, r.external_id, r.business_date, 0"
-			"  FROM roots JOIN kant.job_run r USING (job_id, external_id)"
-			" UNION ALL"
-			"  SELECT c.run_id, c.job_id, c.external_id, down.bd, down.depth + 1"
-			"  FROM down JOIN kant.job_run c ON c.job_id = down.job_id"
-			"  AND c.previous_external_id = down.external_id"
-			"  AND c.previous_external_id IS NOT NULL"
-			"  AND c.bd_source IN ('s', 'i')"
-			"  WHERE down.depth < 100"
-			")"
-			" UPDATE kant.job_run r SET business_date = d.bd, bd_source = 'i'"
-			" FROM down d, kant.job_run o"
-			" WHERE r.run_id = d.run_id AND o.run_id = d.run_id AND d.depth > 0"
-			" AND (r.business_date <> d.bd OR r.bd_source <> 'i')"
-			" RETURNING r.job_id, r.business_date, o.business_date", 2, t, true);
+		plan_chain_set = prepare_opt(
+			"UPDATE kant.job_run r SET business_date = u.bd, bd_source = u.bs"
+			" FROM unnest($1, $2, $3) AS u(id, bd, bs) WHERE r.run_id = u.id", 3, t, true);
 	}
 	plans_ext_oid = ext;
 	plans_columns = cols;
@@ -765,42 +761,161 @@ local_date(TimestampTz ts, pg_tz *tz, int64 day_start, int32 offset_days)
 	return (DateADT) (kant_floor_days(kant_local_time(ts, tz) - day_start) + offset_days);
 }
 
-/* The timestamp a derived business date is computed from. */
+/*
+ * The timestamps the start-time rule may take, in its order of preference,
+ * as each source names them (for messages).  Airflow records always carry
+ * their logical date; an OpenLineage event has one eventTime.
+ */
+static const char *const basis_keys[][3] = {
+	[SRC_GLUE] = {"StartedOn", "CompletedOn", "LastModifiedOn"},
+	[SRC_AIRFLOW] = {"start_date", "end_date", "start_date"},
+	[SRC_OPENLINEAGE] = {"eventTime", "eventTime", "eventTime"},
+	[SRC_REPORT] = {"started_at", "ended_at", "updated_at"},
+};
+
+/* The timestamp a derived business date is computed from, and its key. */
 static bool
-bd_basis(RunRecord *r, TimestampTz *ts)
+bd_basis(RunRecord *r, TimestampTz *ts, int *which)
 {
+	*which = 0;
 	if (r->has_bd_basis)
 		*ts = r->bd_basis;
 	else if (r->has_started)
 		*ts = r->started_at;
 	else if (r->has_ended)
+	{
 		*ts = r->ended_at;
+		*which = 1;
+	}
 	else if (r->has_updated)
+	{
 		*ts = r->updated_at;
+		*which = 2;
+	}
 	else
 		return false;
 	return true;
 }
 
+/* Does the record as it arrived carry timestamp which (of bd_basis) as ts? */
+static bool
+carries_basis(RunRecord *given, int which, TimestampTz ts)
+{
+	switch (which)
+	{
+		case 0:
+			return given->has_started && given->started_at == ts;
+		case 1:
+			return given->has_ended && given->ended_at == ts;
+		default:
+			return given->has_updated && given->updated_at == ts;
+	}
+}
+
+/*
+ * The start-time rule: the job's day boundary and offset, in its system's
+ * zone.  given is the record as it arrived when r merges it with the stored
+ * row: a timestamp it does not carry is named as the stored one, not as a
+ * field of the record.
+ */
+static bool
+rule_date(JobInfo *job, IngestSource source, RunRecord *r, RunRecord *given)
+{
+	TimestampTz ts;
+	int			which;
+
+	r->has_bd_basis = false;
+	if (!bd_basis(r, &ts, &which))
+		return false;
+	r->business_date = local_date(ts, job->sys->tz, job->bd_day_start, job->bd_offset_days);
+	r->bd_source = BD_RULE;
+	if (given == NULL || carries_basis(given, which, ts))
+	{
+		r->bd_field = json_path_key(r->path, basis_keys[source][which]);
+		r->bd_stored_key = NULL;
+	}
+	else
+	{
+		r->bd_field = NULL;
+		r->bd_stored_key = basis_keys[source][which];
+	}
+	return true;
+}
+
+static char *
+iso_date(DateADT d)
+{
+	int			y,
+				m,
+				day;
+
+	j2date(d + POSTGRES_EPOCH_JDATE, &y, &m, &day);
+	return psprintf("%04d-%02d-%02d", y, m, day);
+}
+
+/*
+ * The one range check of business dates, whatever gave or derived them: a
+ * given date, a Glue argument, an Airflow logical date, an OpenLineage
+ * nominal time or the start-time rule.  kant_date_in_range is the range
+ * kant accepts dates and timestamps in; a timestamp inside it can still
+ * make a date outside it (a zone east of UTC, bd_offset_days).
+ */
+static bool
+check_business_date(JobInfo *job, RunRecord *r, RecordError *err)
+{
+	const char *tz = pg_get_timezone_name(job->sys->tz);
+	const char *field = r->bd_field ? r->bd_field : r->path;
+	char	   *how;
+
+	if (kant_date_in_range(r->business_date))
+		return true;
+	switch (r->bd_source)
+	{
+		case BD_REPORTED:
+			how = psprintf("given in %s", field);
+			break;
+		case BD_ARGUMENT:
+			how = psprintf("given by the job argument \"%s\" in %s", job->bd_argument, field);
+			break;
+		case BD_LOGICAL:
+		case BD_NOMINAL:
+			how = psprintf("derived from %s in time zone %s", field, tz);
+			break;
+		default:
+			how = psprintf("derived from %s%s by the start-time rule (time zone %s, "
+						   "day start %02d:%02d, offset %d day%s)",
+						   r->bd_stored_key ? r->bd_stored_key : field,
+						   r->bd_stored_key ? " as kant stored it for the attempt" : "", tz,
+						   (int) (job->bd_day_start / USECS_PER_HOUR),
+						   (int) (job->bd_day_start / USECS_PER_MINUTE % 60),
+						   job->bd_offset_days, abs(job->bd_offset_days) == 1 ? "" : "s");
+			break;
+	}
+	rec_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, field,
+			 "kant accepts business dates from 1900 to 9999.",
+			 "business date %s %s is out of the range kant accepts",
+			 iso_date(r->business_date), how);
+	return false;
+}
+
 /*
  * Settle a record's business date.  Explicit sources already have it or
  * have an explicit timestamp; Glue runs take the job's argument when it is
- * configured and present, else the job's rule on the start time.
+ * configured and present, else the job's rule on the start time.  Every
+ * date, however it came, is then checked against the same range.
  */
 static bool
-resolve_business_date(JobInfo *job, RunRecord *r, RecordError *err)
+resolve_business_date(JobInfo *job, IngestSource source, RunRecord *r, RecordError *err)
 {
-	TimestampTz ts;
-
 	switch (r->bd_source)
 	{
 		case BD_REPORTED:
 		case BD_ARGUMENT:
-			return true;
+			return check_business_date(job, r, err);
 		case BD_LOGICAL:
 		case BD_NOMINAL:
 			r->business_date = local_date(r->bd_basis, job->sys->tz, 0, 0);
-			return true;
+			return check_business_date(job, r, err);
 		default:
 			break;
 	}
@@ -828,21 +943,13 @@ resolve_business_date(JobInfo *job, RunRecord *r, RecordError *err)
 						 json_type_name(v));
 				return false;
 			}
-			if (!kant_date_in_range(r->business_date))
-			{
-				rec_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, field,
-						 "kant accepts business dates from 1900 to 9999.",
-						 "business date argument \"%s\" is out of the range kant accepts: \"%s\"",
-						 job->bd_argument,
-						 clip_text(v->val.string.val, v->val.string.len, 64));
-				return false;
-			}
 			r->bd_source = BD_ARGUMENT;
-			return true;
+			r->bd_field = field;
+			return check_business_date(job, r, err);
 		}
 	}
 
-	if (!bd_basis(r, &ts))
+	if (!rule_date(job, source, r, NULL))
 	{
 		rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, r->path,
 				 "kant derives a business date from the run's start time "
@@ -850,9 +957,7 @@ resolve_business_date(JobInfo *job, RunRecord *r, RecordError *err)
 				 "cannot derive a business date: the record has no timestamp");
 		return false;
 	}
-	r->business_date = local_date(ts, job->sys->tz, job->bd_day_start, job->bd_offset_days);
-	r->bd_source = BD_RULE;
-	return true;
+	return check_business_date(job, r, err);
 }
 
 /* -------------------------------------------------------------- merging */
@@ -933,7 +1038,7 @@ version_cmp(RunRecord *a, RunRecord *b)
  * stored derived one (it may be inherited from a retried run).
  */
 static RunRecord *
-merge_versions(JobInfo *job, RunRecord *stored, RunRecord *incoming)
+merge_versions(JobInfo *job, IngestSource source, RunRecord *stored, RunRecord *incoming)
 {
 	RunRecord  *win = (version_cmp(incoming, stored) > 0) ? incoming : stored;
 	RunRecord  *lose = (win == incoming) ? stored : incoming;
@@ -959,12 +1064,8 @@ merge_versions(JobInfo *job, RunRecord *stored, RunRecord *incoming)
 		}
 		else
 		{
-			TimestampTz ts;
-
-			m->has_bd_basis = false;
-			if (bd_basis(m, &ts))
-				m->business_date = local_date(ts, job->sys->tz, job->bd_day_start,
-											  job->bd_offset_days);
+			/* without a timestamp (none in either version) the date stays */
+			(void) rule_date(job, source, m, incoming);
 			m->bd_source = BD_RULE;
 		}
 	}
@@ -1093,12 +1194,68 @@ ingest_record_context(IngestState *st)
 }
 
 static void
-store_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw_text,
-			 int raw_len, int index, SystemInfo *sys)
+sha256_of(const void *data, size_t len, uint8 *digest)
 {
-	Datum		args[11];
-	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', 'n'};
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(ctx, digest, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "kant: could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+}
+
+static bytea *
+digest_bytea(const uint8 *digest)
+{
+	bytea	   *b = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+
+	SET_VARSIZE(b, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	memcpy(VARDATA(b), digest, PG_SHA256_DIGEST_LENGTH);
+	return b;
+}
+
+/*
+ * s with the record's own path (its place in the payload: $.JobRuns[7]) put
+ * as "@": the same record at another place of another page is the same
+ * rejection.
+ */
+static void
+append_relative(StringInfo buf, const char *s, const char *rec_path)
+{
+	size_t		n = rec_path ? strlen(rec_path) : 0;
+	const char *hit;
+
+	appendStringInfo(buf, "%zu:", strlen(s));
+	while (n > 1 && (hit = strstr(s, rec_path)) != NULL)
+	{
+		appendBinaryStringInfo(buf, s, hit - s);
+		appendStringInfoChar(buf, '@');
+		s = hit + n;
+	}
+	appendStringInfoString(buf, s);
+	appendStringInfoChar(buf, '\n');
+}
+
+/*
+ * Quarantine a record in kant.rejected.  From 0.6.0 a rejection has a key
+ * (system, source, the record's SHA-256, SQLSTATE, field and reason relative
+ * to the record): the same record rejected again for the same reason, as a
+ * collector reading an overlapping window brings it, counts on the row of
+ * its first sighting instead of making another.
+ */
+static void
+store_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw_text,
+			 int raw_len, int index, const char *rec_path, SystemInfo *sys)
+{
+	Datum		args[14];
+	char		nulls[14] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', 'n', 'n', 'n', ' '};
 	char	   *path = err->field ? err->field : "$";
+	const char *sqlstate = unpack_sql_state(err->sqlstate);
+	bool		dedup = (plans_columns & HAS_DEDUP_KEY) != 0;
+	int64		first_batch = 0;
+	int64		rejected_id = 0;
+	int32		times_seen = 1;
 
 	log_batch(st);
 	st->rejected++;
@@ -1110,7 +1267,7 @@ store_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw
 	args[2] = CStringGetTextDatum(st->source_name);
 	args[3] = Int32GetDatum(index);
 	args[4] = CStringGetTextDatum(path);
-	args[5] = CStringGetTextDatum(unpack_sql_state(err->sqlstate));
+	args[5] = CStringGetTextDatum(sqlstate);
 	args[6] = CStringGetTextDatum(err->message);
 	if (err->hint)
 		args[7] = CStringGetTextDatum(err->hint);
@@ -1126,17 +1283,90 @@ store_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw
 		args[10] = PointerGetDatum(cstring_to_text_with_len(raw_text, raw_len));
 		nulls[10] = ' ';
 	}
-	spi_exec(plan_reject, args, nulls, SPI_OK_INSERT);
+	if (dedup)
+	{
+		uint8		record_hash[PG_SHA256_DIGEST_LENGTH];
+		uint8		key[PG_SHA256_DIGEST_LENGTH];
+		StringInfoData k;
+
+		/* the record as kept: the text of its jsonb (as record::text), else its text */
+		memset(record_hash, 0, sizeof(record_hash));
+		if (raw)
+		{
+			Jsonb	   *jb = DatumGetJsonbP(args[9]);
+			char	   *text = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+
+			sha256_of(text, strlen(text), record_hash);
+		}
+		else if (raw_text != NULL)
+			sha256_of(raw_text, raw_len, record_hash);
+		if (raw || raw_text != NULL)
+		{
+			args[11] = PointerGetDatum(digest_bytea(record_hash));
+			nulls[11] = ' ';
+		}
+
+		initStringInfo(&k);
+		appendStringInfo(&k, "%d\n%s\n%s\n", sys ? sys->system_id : 0, st->source_name,
+						 sqlstate);
+		append_relative(&k, path, rec_path);
+		append_relative(&k, err->message, rec_path);
+		appendBinaryStringInfo(&k, (char *) record_hash, sizeof(record_hash));
+		sha256_of(k.data, k.len, key);
+		args[12] = PointerGetDatum(digest_bytea(key));
+		nulls[12] = ' ';
+		args[13] = TimestampTzGetDatum(GetCurrentTimestamp());
+
+		/*
+		 * Rejections without a system are keyed across every system's lock:
+		 * they take one lock of their own, so that two payloads bringing the
+		 * same two in opposite orders wait instead of deadlocking.
+		 */
+		if (sys == NULL)
+		{
+			LOCKTAG		tag;
+
+			SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, KANT_LOCK_KEY, 0, 2);
+			(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		}
+		spi_exec(plan_reject, args, nulls, SPI_OK_INSERT_RETURNING);
+		if (SPI_processed == 1)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			rejected_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			first_batch = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+			times_seen = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	else
+		spi_exec(plan_reject, args, nulls, SPI_OK_INSERT);
 
 	if (st->rejected <= kant_max_warnings)
-		ereport(WARNING,
-				(errcode(err->sqlstate),
-				 errmsg("kant: rejected %s record at %s: %s", st->source_name, path,
-						err->message),
-				 errdetail("The record is kept in kant.rejected (batch %lld); the other "
-						   "records of the payload are ingested.",
-						   (long long) st->batch_id),
-				 err->hint ? errhint("%s", err->hint) : 0));
+	{
+		if (times_seen > 1)
+			ereport(WARNING,
+					(errcode(err->sqlstate),
+					 errmsg("kant: rejected %s record at %s: %s", st->source_name, path,
+							err->message),
+					 errdetail("kant.rejected holds it already (rejected_id %lld, first in "
+							   "batch %lld) and counts it again: seen %d times; the other "
+							   "records of the payload are ingested.",
+							   (long long) rejected_id, (long long) first_batch, times_seen),
+					 err->hint ? errhint("%s", err->hint) : 0));
+		else
+			ereport(WARNING,
+					(errcode(err->sqlstate),
+					 errmsg("kant: rejected %s record at %s: %s", st->source_name, path,
+							err->message),
+					 errdetail("The record is kept in kant.rejected (batch %lld); the other "
+							   "records of the payload are ingested.",
+							   (long long) st->batch_id),
+					 err->hint ? errhint("%s", err->hint) : 0));
+	}
 }
 
 static void flush(IngestState *st);
@@ -1174,10 +1404,10 @@ record_bytes(RunRecord *r, JsonbValue *raw)
 
 void
 ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw_text,
-			  int raw_len, int index)
+			  int raw_len, int index, const char *path)
 {
 	st->received++;
-	store_reject(st, err, raw, raw_text, raw_len, index, st->system);
+	store_reject(st, err, raw, raw_text, raw_len, index, path, st->system);
 	record_done(st);
 }
 
@@ -1402,6 +1632,499 @@ find_named_predecessors(IngestState *st, Col *jobs, Col *ids, Col *seed_jobs, Co
 	runscan_end(&rs);
 }
 
+/* ------------------------------------------------------- retry chains */
+
+/*
+ * A Glue retry names the run it retries (PreviousRunId; StartJobRun's
+ * JobRunId for a retry by hand) and takes that run's business date, which
+ * that run may have taken from the one before it, and so on up to the
+ * chain's first run.  Real chains are a few runs (a job's MaxRetries, some
+ * retries by hand); past MAX_CHAIN_DEPTH retries a run takes the date of its
+ * own start (the job's rule), and so does a run whose PreviousRunIds loop,
+ * whatever date an earlier, shorter view of its chain gave it: the outcome
+ * does not depend on the order the runs arrived in.
+ *
+ * The walk visits each run once per flush, whatever the number of attempts
+ * and the arrival order: up from a run to the first run of its chain
+ * (remembering every run's date and depth on the way), and down from the
+ * seeds (new retries, runs a new run is the predecessor of, runs whose date
+ * changed) through their retries, breadth first, MAX_CHAIN_DEPTH + 1 runs
+ * deep: a run further below every seed was more than MAX_CHAIN_DEPTH runs
+ * below its chain's first run before (the retry of a new seed was a first
+ * run then), and had the date of its own start already.  So a chain
+ * arriving retries first, a flush at a time, costs each flush the runs it
+ * brings and MAX_CHAIN_DEPTH more.  A run of several attempts takes its predecessor and
+ * the date it passes on from its first attempt; each attempt with a derived
+ * date takes the date of the run it names.
+ */
+#define MAX_CHAIN_DEPTH 1000
+
+typedef struct ChainKey
+{
+	int32		job_id;
+	const char *id;
+} ChainKey;
+
+typedef enum ChainStatus
+{
+	CHAIN_UNKNOWN,				/* not walked yet */
+	CHAIN_WALKING,				/* on the walk in progress */
+	CHAIN_DATED,				/* date and depth known */
+	CHAIN_ABSENT,				/* no such run is stored */
+	CHAIN_LOOP,					/* its PreviousRunIds lead into a loop */
+	CHAIN_TOO_DEEP				/* more than MAX_CHAIN_DEPTH runs after its first */
+} ChainStatus;
+
+typedef struct ChainRun
+{
+	ChainKey	key;
+	ChainStatus status;
+	bool		loaded;
+	bool		exists;
+	bool		inherits;		/* its first attempt takes its date from prev */
+	char	   *prev;			/* its first attempt's PreviousRunId */
+	DateADT		own;			/* its first attempt's stored business date */
+	DateADT		date;			/* the date its retries take (CHAIN_DATED) */
+	int			depth;			/* runs before it in its chain (CHAIN_DATED) */
+	bool		queued;			/* on the walk down */
+	int			below;			/* ... this many runs below the nearest seed */
+} ChainRun;
+
+/* One attempt of a run on the walk down. */
+typedef struct ChainAttempt
+{
+	int64		run_id;
+	char	   *prev;
+	char		bd_source;
+	DateADT		business_date;
+	bool		has_basis;		/* a timestamp for the job's rule (bd_basis) */
+	TimestampTz basis;
+} ChainAttempt;
+
+typedef struct ChainWalk
+{
+	IngestState *st;
+	HTAB	   *runs;
+	RunScan		byid;			/* the attempts of a run */
+	RunScan		byprev;			/* the retries of a run */
+	ChainRun  **stack;
+	int			loops;			/* attempts left alone: their chain loops */
+	int			deep;			/* ... or is too long */
+	ChainRun   *loop_example;
+	ChainRun   *deep_example;
+	JobInfo    *job;			/* the job of the last own_date() */
+} ChainWalk;
+
+static uint32
+chain_hash(const void *key, Size keysize)
+{
+	const ChainKey *k = key;
+
+	return hash_combine(hash_bytes_uint32((uint32) k->job_id),
+						hash_bytes((const unsigned char *) k->id, strlen(k->id)));
+}
+
+static int
+chain_match(const void *a, const void *b, Size keysize)
+{
+	const ChainKey *x = a;
+	const ChainKey *y = b;
+
+	return (x->job_id == y->job_id && strcmp(x->id, y->id) == 0) ? 0 : 1;
+}
+
+static ChainRun *
+chain_get(ChainWalk *cw, int32 job_id, const char *id)
+{
+	ChainKey	key = {job_id, id};
+	bool		found;
+	ChainRun   *r = hash_search(cw->runs, &key, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		r->key.id = pstrdup(id);
+		r->status = CHAIN_UNKNOWN;
+		r->loaded = r->exists = r->inherits = r->queued = false;
+		r->prev = NULL;
+	}
+	return r;
+}
+
+/* Position cw->byid on the attempts of a run, first attempt first. */
+static void
+chain_scan_attempts(ChainWalk *cw, int32 job_id, const char *id, text **ext)
+{
+	ScanKeyData key[2];
+
+	*ext = cstring_to_text(id);
+	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(job_id));
+	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(*ext));
+	index_rescan(cw->byid.scan, key, 2, NULL, 0);
+}
+
+static void
+chain_read_attempt(ChainWalk *cw, ChainAttempt *a)
+{
+	RunRel	   *rr = &cw->st->rr;
+	TupleTableSlot *slot = cw->byid.slot;
+	bool		isnull;
+	Datum		d;
+
+	a->run_id = DatumGetInt64(slot_getattr(slot, rr->run_id, &isnull));
+	d = slot_getattr(slot, rr->previous_external_id, &isnull);
+	a->prev = isnull ? NULL : TextDatumGetCString(d);
+	a->bd_source = DatumGetChar(slot_getattr(slot, rr->bd_source, &isnull));
+	a->business_date = DatumGetDateADT(slot_getattr(slot, rr->business_date, &isnull));
+	/* the start-time rule's order of preference (bd_basis) */
+	a->has_basis = false;
+	d = slot_getattr(slot, rr->started_at, &isnull);
+	if (isnull)
+		d = slot_getattr(slot, rr->ended_at, &isnull);
+	if (isnull)
+		d = slot_getattr(slot, rr->updated_at, &isnull);
+	if (!isnull)
+	{
+		a->has_basis = true;
+		a->basis = DatumGetTimestampTz(d);
+	}
+}
+
+static inline bool
+bd_derived(char bd_source)
+{
+	return bd_source == BD_RULE || bd_source == BD_INHERITED;
+}
+
+static void
+chain_load(ChainWalk *cw, ChainRun *r)
+{
+	text	   *ext;
+
+	if (r->loaded)
+		return;
+	r->loaded = true;
+	chain_scan_attempts(cw, r->key.job_id, r->key.id, &ext);
+	if (index_getnext_slot(cw->byid.scan, ForwardScanDirection, cw->byid.slot))
+	{
+		ChainAttempt a;
+
+		chain_read_attempt(cw, &a);
+		r->exists = true;
+		r->prev = a.prev;
+		r->own = a.business_date;
+		r->inherits = a.prev != NULL && bd_derived(a.bd_source);
+	}
+	pfree(ext);
+}
+
+/*
+ * The date a run passes on to its retries, and its depth: walk up to the
+ * first run of its chain, or to a run already known, then set every run on
+ * the way.  A walk ends after 2 * MAX_CHAIN_DEPTH + 1 runs: the first half
+ * of them are then too deep, the rest are left for another walk.
+ */
+static void
+chain_resolve(ChainWalk *cw, ChainRun *run)
+{
+	ChainRun   *cur = run;
+	ChainStatus end;
+	DateADT		date = 0;
+	int			depth = 0;
+	int			n = 0;
+	int			i;
+	bool		overflow = false;
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (cur->status == CHAIN_WALKING)
+		{
+			end = CHAIN_LOOP;
+			break;
+		}
+		if (cur->status != CHAIN_UNKNOWN)
+		{
+			end = cur->status;
+			date = cur->date;
+			depth = cur->depth;
+			break;
+		}
+		chain_load(cw, cur);
+		if (!cur->exists)
+		{
+			cur->status = end = CHAIN_ABSENT;
+			break;
+		}
+		if (!cur->inherits)
+		{
+			/* the first run of its chain: its own date */
+			cur->status = end = CHAIN_DATED;
+			cur->date = date = cur->own;
+			cur->depth = depth = 0;
+			break;
+		}
+		if (n == 2 * MAX_CHAIN_DEPTH + 1)
+		{
+			overflow = true;
+			end = CHAIN_TOO_DEEP;
+			break;
+		}
+		cw->stack[n++] = cur;
+		cur->status = CHAIN_WALKING;
+		cur = chain_get(cw, cur->key.job_id, cur->prev);
+	}
+
+	/* the last run on the way names a run not stored: it is the first */
+	if (end == CHAIN_ABSENT && n > 0)
+	{
+		ChainRun   *first = cw->stack[--n];
+
+		first->status = end = CHAIN_DATED;
+		first->date = date = first->own;
+		first->depth = depth = 0;
+	}
+	for (i = n - 1; i >= 0; i--)
+	{
+		ChainRun   *r = cw->stack[i];
+
+		if (overflow)
+			/* stack[i] has at least 2 * MAX_CHAIN_DEPTH - i runs before it */
+			r->status = (i < MAX_CHAIN_DEPTH) ? CHAIN_TOO_DEEP : CHAIN_UNKNOWN;
+		else if (end == CHAIN_DATED)
+		{
+			r->depth = ++depth;
+			r->date = date;
+			r->status = (depth > MAX_CHAIN_DEPTH) ? CHAIN_TOO_DEEP : CHAIN_DATED;
+		}
+		else
+			r->status = end;	/* behind a loop or a chain too long */
+	}
+}
+
+/* A job of this call by id: every chain walked is a job of its records. */
+static JobInfo *
+job_by_id(IngestState *st, int32 job_id)
+{
+	HASH_SEQ_STATUS hs;
+	JobInfo    *job;
+
+	hash_seq_init(&hs, st->jobs);
+	while ((job = hash_seq_search(&hs)) != NULL)
+	{
+		if (job->job_id == job_id)
+		{
+			hash_seq_term(&hs);
+			return job;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The date of an attempt's own start by its job's rule, for an attempt that
+ * cannot take its chain's date; false when there is none to give.
+ */
+static bool
+own_date(ChainWalk *cw, int32 job_id, ChainAttempt *a, DateADT *date)
+{
+	JobInfo    *job = cw->job;
+
+	if (!a->has_basis)
+		return false;
+	if (job == NULL || job->job_id != job_id)
+		job = cw->job = job_by_id(cw->st, job_id);
+	if (job == NULL)
+		return false;
+	*date = local_date(a->basis, job->sys->tz, job->bd_day_start, job->bd_offset_days);
+	/* the job's rule may have moved since the attempt was stored */
+	return kant_date_in_range(*date);
+}
+
+/* The runs a chain left alone, for the warnings at the end of the call. */
+static char *
+chain_run_name(IngestState *st, ChainRun *r)
+{
+	JobInfo    *job = job_by_id(st, r->key.job_id);
+
+	return MemoryContextStrdup(st->batch_cxt,
+							   psprintf("run \"%s\" of job \"%s\"", r->key.id,
+										job ? job->key.name : "?"));
+}
+
+static void
+chain_note(IngestState *st, ChainWalk *cw)
+{
+	if (cw->loops > 0 && st->chain_loops == 0)
+		st->chain_loop_example = chain_run_name(st, cw->loop_example);
+	if (cw->deep > 0 && st->chain_deep == 0)
+		st->chain_deep_example = chain_run_name(st, cw->deep_example);
+	st->chain_loops += cw->loops;
+	st->chain_deep += cw->deep;
+}
+
+/*
+ * Give the retries among the seeds and below them the business date of the
+ * run they retry (or of their own start, past a loop or MAX_CHAIN_DEPTH);
+ * the (job, date) pairs changed go to dj, dd.
+ */
+static void
+fix_retry_chains(IngestState *st, Col *sj, Col *se, Col *dj, Col *dd)
+{
+	ChainWalk	cw;
+	HASHCTL		ctl;
+	ChainRun  **queue;
+	int			nqueue = 0;
+	int			qcap = Max(sj->n, 16);
+	int			head;
+	int			i;
+	Col			uid,
+				ubd,
+				ubs;
+
+	memset(&cw, 0, sizeof(cw));
+	cw.st = st;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(ChainKey);
+	ctl.entrysize = sizeof(ChainRun);
+	ctl.hash = chain_hash;
+	ctl.match = chain_match;
+	ctl.hcxt = CurrentMemoryContext;
+	cw.runs = hash_create("kant retry chains", Max(sj->n, 16), &ctl,
+						  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	cw.stack = palloc(sizeof(ChainRun *) * (2 * MAX_CHAIN_DEPTH + 2));
+	queue = palloc(sizeof(ChainRun *) * qcap);
+	col_init(&uid, INT8OID, sj->n);
+	col_init(&ubd, DATEOID, sj->n);
+	col_init(&ubs, CHAROID, sj->n);
+	runscan_begin(&cw.byid, &st->rr, st->rr.key_idx, 2);
+	runscan_begin(&cw.byprev, &st->rr, st->rr.prev_idx, 2);
+
+	for (i = 0; i < sj->n; i++)
+	{
+		ChainRun   *r = chain_get(&cw, DatumGetInt32(sj->values[i]),
+								  TextDatumGetCString(se->values[i]));
+
+		if (!r->queued)
+		{
+			r->queued = true;
+			r->below = 0;
+			if (nqueue == qcap)
+				queue = repalloc(queue, sizeof(ChainRun *) * (qcap *= 2));
+			queue[nqueue++] = r;
+		}
+	}
+
+	for (head = 0; head < nqueue; head++)
+	{
+		ChainRun   *run = queue[head];
+		int32		job_id = run->key.job_id;
+		ChainAttempt *att = NULL;
+		int			natt = 0;
+		int			acap = 0;
+		text	   *ext;
+		ScanKeyData key[2];
+
+		CHECK_FOR_INTERRUPTS();
+
+		/* its attempts, read whole first: resolving reuses the scan */
+		chain_scan_attempts(&cw, job_id, run->key.id, &ext);
+		while (index_getnext_slot(cw.byid.scan, ForwardScanDirection, cw.byid.slot))
+		{
+			if (natt == acap)
+			{
+				acap = Max(4, acap * 2);
+				att = att ? repalloc(att, sizeof(ChainAttempt) * acap) :
+					palloc(sizeof(ChainAttempt) * acap);
+			}
+			chain_read_attempt(&cw, &att[natt++]);
+		}
+		pfree(ext);
+		for (i = 0; i < natt; i++)
+		{
+			ChainAttempt *a = &att[i];
+			ChainRun   *prev;
+			DateADT		date;
+			char		source;
+
+			if (a->prev == NULL || !bd_derived(a->bd_source))
+				continue;
+			prev = chain_get(&cw, job_id, a->prev);
+			chain_resolve(&cw, prev);
+			if (prev->status == CHAIN_ABSENT)
+				continue;		/* it names a run not stored: it starts its chain */
+			if (prev->status == CHAIN_DATED && prev->depth < MAX_CHAIN_DEPTH)
+			{
+				date = prev->date;
+				source = BD_INHERITED;
+			}
+			else
+			{
+				/* a loop, or too far from the first run: its own start's date */
+				if (prev->status == CHAIN_LOOP)
+				{
+					if (cw.loops++ == 0)
+						cw.loop_example = run;
+				}
+				else if (cw.deep++ == 0)
+					cw.deep_example = run;
+				if (!own_date(&cw, job_id, a, &date))
+					continue;
+				source = BD_RULE;
+			}
+			if (a->business_date != date || a->bd_source != source)
+			{
+				col_add(&uid, Int64GetDatum(a->run_id), false);
+				col_add(&ubd, DateADTGetDatum(date), false);
+				col_add(&ubs, CharGetDatum(source), false);
+				/* an attempt that moved changes both dates */
+				col_add(dj, Int32GetDatum(job_id), false);
+				col_add(dd, DateADTGetDatum(date), false);
+				col_add(dj, Int32GetDatum(job_id), false);
+				col_add(dd, DateADTGetDatum(a->business_date), false);
+			}
+		}
+
+		/*
+		 * its retries, also below a loop or past the depth (their dates
+		 * follow), down to MAX_CHAIN_DEPTH + 1 runs below the seeds
+		 */
+		if (run->below > MAX_CHAIN_DEPTH)
+			continue;
+		ext = cstring_to_text(run->key.id);
+		ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(job_id));
+		ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(ext));
+		index_rescan(cw.byprev.scan, key, 2, NULL, 0);
+		while (index_getnext_slot(cw.byprev.scan, ForwardScanDirection, cw.byprev.slot))
+		{
+			bool		isnull;
+			ChainRun   *r = chain_get(&cw, job_id,
+									  TextDatumGetCString(slot_getattr(cw.byprev.slot,
+																	   st->rr.external_id,
+																	   &isnull)));
+
+			if (!r->queued)
+			{
+				r->queued = true;
+				r->below = run->below + 1;
+				if (nqueue == qcap)
+					queue = repalloc(queue, sizeof(ChainRun *) * (qcap *= 2));
+				queue[nqueue++] = r;
+			}
+		}
+		pfree(ext);
+	}
+	runscan_end(&cw.byprev);
+	runscan_end(&cw.byid);
+
+	if (uid.n > 0)
+	{
+		Datum		args[3] = {col_array(&uid), col_array(&ubd), col_array(&ubs)};
+
+		spi_exec(plan_chain_set, args, NULL, SPI_OK_UPDATE);
+	}
+	chain_note(st, &cw);
+}
+
 /*
  * Insert new attempts.  The direct path is COPY's: one table_multi_insert()
  * per buffer, then index entries and AFTER ROW triggers (the foreign key
@@ -1611,7 +2334,7 @@ fold_duplicates(IngestState *st)
 		{
 			Pending    *f = &st->pending[e->first];
 
-			f->rec = merge_versions(f->job, f->rec, p->rec);
+			f->rec = merge_versions(f->job, st->source, f->rec, p->rec);
 			p->folded = true;
 		}
 	}
@@ -1680,10 +2403,10 @@ flush(IngestState *st)
 		RecordError err = {0};
 
 		p->job = get_job(st, p->sys, p->rec);
-		if (!resolve_business_date(p->job, p->rec, &err))
+		if (!resolve_business_date(p->job, st->source, p->rec, &err))
 		{
 			p->job = NULL;
-			store_reject(st, &err, p->raw, NULL, 0, p->index, p->sys);
+			store_reject(st, &err, p->raw, NULL, 0, p->index, p->rec->path, p->sys);
 		}
 	}
 
@@ -1752,7 +2475,18 @@ flush(IngestState *st)
 				continue;
 			}
 
-			r = merge_versions(p->job, p->stored, r);
+			r = merge_versions(p->job, st->source, p->stored, r);
+			/* the job's rule may have changed since: check the date it gives now */
+			if (r->bd_source == BD_RULE && r->business_date != p->stored->business_date)
+			{
+				RecordError err = {0};
+
+				if (!check_business_date(p->job, r, &err))
+				{
+					store_reject(st, &err, p->raw, NULL, 0, p->index, p->rec->path, p->sys);
+					continue;
+				}
+			}
 			if (row_differs(r, p->stored))
 			{
 				col_add(&uid, Int64GetDatum(p->run_id), false);
@@ -1772,6 +2506,15 @@ flush(IngestState *st)
 				{
 					col_add(&dj, Int32GetDatum(p->job->job_id), false);
 					col_add(&dd, DateADTGetDatum(p->stored->business_date), false);
+				}
+				/* its retries follow a run whose date changed */
+				if (st->source == SRC_GLUE &&
+					(p->stored->business_date != r->business_date ||
+					 p->stored->bd_source != r->bd_source))
+				{
+					p->bd_changed = true;
+					col_add(&cj, Int32GetDatum(p->job->job_id), false);
+					col_text(&ce, r->external_id);
 				}
 				st->updated++;
 			}
@@ -1806,9 +2549,9 @@ flush(IngestState *st)
 		}
 
 		/*
-		 * 6. Glue retry chains.  Seeds: new runs that are retries, and new
-		 * runs that a stored retry names as its predecessor (it arrived
-		 * first).
+		 * 6. Glue retry chains.  Seeds: new runs that are retries, new runs
+		 * that a stored retry names as its predecessor (it arrived first),
+		 * and runs whose business date an update changed.
 		 */
 		if (cj.n > 0)
 		{
@@ -1821,7 +2564,7 @@ flush(IngestState *st)
 			{
 				Pending    *p = live[i];
 
-				if (!p->exists && p->rec->previous_external_id != NULL)
+				if ((!p->exists || p->bd_changed) && p->rec->previous_external_id != NULL)
 				{
 					col_add(&sj, Int32GetDatum(p->job->job_id), false);
 					col_text(&se, p->rec->external_id);
@@ -1829,31 +2572,7 @@ flush(IngestState *st)
 			}
 			find_named_predecessors(st, &cj, &ce, &sj, &se);
 			if (sj.n > 0)
-			{
-				Datum		fargs[2] = {col_array(&sj), col_array(&se)};
-
-				MemoryContext cxt = CurrentMemoryContext;
-				int			rc = SPI_execute_plan(plan_chain_fix, fargs, NULL, false, 0);
-				uint64		k;
-
-				MemoryContextSwitchTo(cxt);
-				if (rc != SPI_OK_UPDATE_RETURNING)
-					elog(ERROR, "kant: SPI_execute_plan returned %s", SPI_result_code_string(rc));
-				/* a run that moved to its chain's date changes both dates */
-				for (k = 0; k < SPI_processed; k++)
-				{
-					HeapTuple	tup = SPI_tuptable->vals[k];
-					TupleDesc	desc = SPI_tuptable->tupdesc;
-					bool		isnull;
-					Datum		job = SPI_getbinval(tup, desc, 1, &isnull);
-
-					col_add(&dj, job, false);
-					col_add(&dd, SPI_getbinval(tup, desc, 2, &isnull), false);
-					col_add(&dj, job, false);
-					col_add(&dd, SPI_getbinval(tup, desc, 3, &isnull), false);
-				}
-				SPI_freetuptable(SPI_tuptable);
-			}
+				fix_retry_chains(st, &sj, &se, &dj, &dd);
 		}
 		mark_dirty(&dj, &dd);
 	}
@@ -1888,8 +2607,39 @@ ingest_finish(IngestState *st, FunctionCallInfo fcinfo)
 				 errmsg("kant: %d %s records rejected in batch %lld (%d shown)",
 						st->rejected, st->source_name, (long long) st->batch_id,
 						kant_max_warnings),
-				 errhint("SELECT * FROM kant.rejected WHERE batch_id = %lld;",
+				 errhint("SELECT * FROM kant.rejected WHERE %s = %lld;",
+						 /* a record seen before keeps the batch of its first sighting */
+						 (plans_columns & HAS_DEDUP_KEY) ? "last_batch_id" : "batch_id",
 						 (long long) st->batch_id)));
+
+	if (st->chain_loops > 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg_plural("kant: %d Glue run attempt in batch %lld did not take the business "
+							   "date of the first run of its chain: its PreviousRunIds loop",
+							   "kant: %d Glue run attempts in batch %lld did not take the business "
+							   "date of the first run of their chain: their PreviousRunIds loop",
+							   st->chain_loops, st->chain_loops, (long long) st->batch_id),
+				 errdetail("One is %s: following PreviousRunId from it never reaches a "
+						   "first run.", st->chain_loop_example),
+				 errhint("A retry takes the business date of the run it retries; in a loop no "
+						 "run has a date to pass on: an attempt in or below one takes the date "
+						 "of its own start time.")));
+	if (st->chain_deep > 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg_plural("kant: %d Glue run attempt in batch %lld did not take the business "
+							   "date of the first run of its chain: it is more than %d retries "
+							   "after that run",
+							   "kant: %d Glue run attempts in batch %lld did not take the business "
+							   "date of the first run of their chain: they are more than %d "
+							   "retries after that run",
+							   st->chain_deep, st->chain_deep, (long long) st->batch_id,
+							   MAX_CHAIN_DEPTH),
+				 errdetail("One is %s.", st->chain_deep_example),
+				 errhint("kant passes a first run's business date down %d retries at most; "
+						 "an attempt further down takes the date of its own start time.",
+						 MAX_CHAIN_DEPTH)));
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "kant: ingest function must return a composite type");
@@ -1955,7 +2705,7 @@ ingest_payload(FunctionCallInfo fcinfo, const IngestSpec *spec)
 		r = palloc0(sizeof(RunRecord));
 		outcome = err.failed ? RECORD_REJECT : spec->parse(st, rec.value, rec.path, r, &err);
 		if (outcome == RECORD_REJECT || err.failed)
-			ingest_reject(st, &err, rec.value, rec.text, rec.len, rec.index);
+			ingest_reject(st, &err, rec.value, rec.text, rec.len, rec.index, rec.path);
 		else if (outcome == RECORD_SKIP)
 			ingest_skip(st);
 		else

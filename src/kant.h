@@ -182,6 +182,8 @@ typedef struct RunRecord
 	DateADT		business_date;
 	bool		has_bd_basis;
 	TimestampTz bd_basis;
+	const char *bd_field;		/* JSON path of the field the date comes from */
+	const char *bd_stored_key;	/* ... or the key of the stored timestamp it does */
 	JsonbContainer *arguments;	/* Glue Arguments, for the job's argument rule */
 
 	Jsonb	   *details;		/* source-specific extras, kept verbatim */
@@ -207,7 +209,7 @@ extern bool ingest_set_system(IngestState *st, const char *system_name, const ch
 extern void ingest_lock_systems(IngestState *st, List *system_names);
 extern void ingest_add(IngestState *st, RunRecord *rec, JsonbValue *raw, int index);
 extern void ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw,
-						  const char *raw_text, int raw_len, int index);
+						  const char *raw_text, int raw_len, int index, const char *path);
 extern void ingest_skip(IngestState *st);
 extern Datum ingest_finish(IngestState *st, FunctionCallInfo fcinfo);
 extern MemoryContext ingest_record_context(IngestState *st);

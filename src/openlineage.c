@@ -151,6 +151,8 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
 		{
 			r->has_bd_basis = true;
 			r->bd_source = BD_NOMINAL;
+			r->bd_field = json_path_key(json_path_key(fpath, "nominalTime"),
+										"nominalStartTime");
 		}
 		if (em)
 			r->error_message = json_get_string(em, "message",

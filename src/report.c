@@ -44,16 +44,13 @@ parse_report(JsonbContainer *o, char *path, RunRecord *r, RecordError *err)
 	bd = json_get_string(o, "business_date", path, false, err);
 	if (bd != NULL)
 	{
+		/* its range is checked with every other business date (ingest.c) */
 		if (!parse_iso_date(bd, strlen(bd), &r->business_date))
 			rec_fail(err, ERRCODE_INVALID_DATETIME_FORMAT, json_path_key(path, "business_date"),
 					 "Pass a date such as 2024-11-24.",
 					 "business_date is not a date: \"%s\"", clip_text(bd, strlen(bd), 64));
-		else if (!kant_date_in_range(r->business_date))
-			rec_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, json_path_key(path, "business_date"),
-					 "kant accepts business dates from 1900 to 9999.",
-					 "business_date is out of the range kant accepts: \"%s\"",
-					 clip_text(bd, strlen(bd), 64));
 		r->bd_source = BD_REPORTED;
+		r->bd_field = json_path_key(path, "business_date");
 	}
 	else
 		r->bd_source = BD_RULE;

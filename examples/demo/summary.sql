@@ -55,7 +55,7 @@ WHERE NOT EXISTS (SELECT FROM kant.runs r WHERE r.system = 'hegel' AND r.job = j
 ORDER BY 2, 1;
 
 \echo '== Quarantine: records kant kept but could not ingest'
-SELECT source, item_path, sqlstate, reason, count(*) AS times
+SELECT source, item_path, sqlstate, reason, sum(times_seen) AS times
 FROM kant.rejected GROUP BY 1, 2, 3, 4 ORDER BY 1, 2;
 
 \echo '== Ingest log'

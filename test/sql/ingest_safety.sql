@@ -151,5 +151,204 @@ SELECT received, rejected FROM kant.ingest_reports('manual1', '{"runs": [{"job":
 SELECT payload IS NULL AS no_jsonb, payload_text FROM kant.ingest_batch ORDER BY batch_id DESC LIMIT 1;
 RESET kant.keep_payloads;
 
--- 8. The server never restarted.
+-- 8. Business dates: one range (1900-01-01 to 9999-12-31) for every date,
+--    however derived; a record whose date falls outside is quarantined alone
+--    (22008, naming the field and the date), the rest of the payload lands.
+--    Each source just inside and just outside, at fixed instants.
+SELECT kant.add_system('kiri', 'manual', 'Pacific/Kiritimati') > 0 AS added;
+SELECT kant.add_system('early', 'manual', 'UTC', bd_day_start => '06:00') > 0 AS added;
+SELECT kant.add_system('nyc', 'airflow', 'America/New_York', ol_namespace => 'nyc-composer') > 0 AS added;
+SELECT kant.add_system('gutc', 'glue', 'UTC') > 0 AS added;
+SELECT kant.configure_job('gutc', 'back_a_year', bd_offset_days => -366) > 0 AS configured;
+SELECT kant.configure_job('gutc', 'ahead_a_year', bd_offset_days => 366) > 0 AS configured;
+SELECT kant.configure_job('gutc', 'by_arg', bd_argument => '--business_date') > 0 AS configured;
+CREATE TEMP VIEW bd_rej AS
+SELECT item_index AS i, field, sqlstate, reason
+FROM kant.rejected WHERE batch_id = (SELECT max(batch_id) FROM kant.ingest_batch)
+ORDER BY item_index;
+CREATE TEMP VIEW bd_runs AS
+SELECT s.name AS system, r.external_id, r.business_date, r.bd_source
+FROM kant.job_run r JOIN kant.job j USING (job_id) JOIN kant.system s USING (system_id)
+WHERE r.external_id LIKE 'bd\_%' ORDER BY 1, 2;
+-- report_run: a given date; the start-time rule in UTC+14 and with a 06:00 day start
+SELECT received, inserted, rejected FROM kant.ingest_reports('kiri', '{"runs": [
+ {"job": "j", "run_id": "bd_r1", "state": "success", "started_at": "9999-12-31T09:59:59Z"},
+ {"job": "j", "run_id": "bd_r2", "state": "success", "started_at": "9999-12-31T12:00:00Z"},
+ {"job": "j", "run_id": "bd_r3", "state": "success", "business_date": "1900-01-01"},
+ {"job": "j", "run_id": "bd_r4", "state": "success", "business_date": "1899-12-31"},
+ {"job": "j", "run_id": "bd_r5", "state": "success", "business_date": "9999-12-31"},
+ {"job": "j", "run_id": "bd_r6", "state": "success", "ended_at": "9999-12-31T10:00:00Z"}]}');
+SELECT * FROM bd_rej;
+SELECT received, inserted, rejected FROM kant.ingest_reports('early', '{"runs": [
+ {"job": "j", "run_id": "bd_e1", "state": "success", "started_at": "1900-01-01T06:00:00Z"},
+ {"job": "j", "run_id": "bd_e2", "state": "success", "started_at": "1900-01-01T05:59:59Z"}]}');
+SELECT * FROM bd_rej;
+-- Airflow: logical_date, execution_date (API v1), run_after (v2) in New York (UTC-5 in 1900)
+SELECT received, inserted, rejected FROM kant.ingest_airflow_task_instances('nyc', '{"task_instances": [
+ {"dag_id": "d", "task_id": "t", "dag_run_id": "bd_a1", "logical_date": "1900-01-01T05:00:00Z", "state": "success", "try_number": 1},
+ {"dag_id": "d", "task_id": "t", "dag_run_id": "bd_a2", "logical_date": "1900-01-01T00:00:00Z", "state": "success", "try_number": 1},
+ {"dag_id": "d", "task_id": "t", "dag_run_id": "bd_a3", "execution_date": "1900-01-01T04:59:59Z", "state": "success", "try_number": 1},
+ {"dag_id": "d", "task_id": "t", "dag_run_id": "bd_a4", "logical_date": null, "run_after": "1900-01-01T04:00:00Z", "state": "queued", "try_number": 0},
+ {"dag_id": "d", "task_id": "t", "dag_run_id": "bd_a5", "logical_date": "9999-12-31T23:59:59Z", "state": "success", "try_number": 1}]}');
+SELECT * FROM bd_rej;
+-- OpenLineage: the nominalTime facet, else eventTime by the rule, in New York
+SELECT received, inserted, rejected FROM kant.ingest_openlineage('[
+ {"eventType": "COMPLETE", "eventTime": "2024-11-24T21:10:00Z", "run": {"runId": "bd_o1", "facets": {"nominalTime": {"nominalStartTime": "1900-01-01T05:00:00Z"}}}, "job": {"namespace": "nyc-composer", "name": "d.t"}},
+ {"eventType": "COMPLETE", "eventTime": "2024-11-24T21:10:00Z", "run": {"runId": "bd_o2", "facets": {"nominalTime": {"nominalStartTime": "1900-01-01T00:00:00Z"}}}, "job": {"namespace": "nyc-composer", "name": "d.t"}},
+ {"eventType": "START", "eventTime": "1900-01-01T04:59:59Z", "run": {"runId": "bd_o3"}, "job": {"namespace": "nyc-composer", "name": "d.t"}},
+ {"eventType": "START", "eventTime": "1900-01-01T05:00:00Z", "run": {"runId": "bd_o4"}, "job": {"namespace": "nyc-composer", "name": "d.t"}}]');
+SELECT * FROM bd_rej;
+-- Glue: bd_offset_days -366 and +366 on StartedOn, and the job's argument
+SELECT received, inserted, rejected FROM kant.ingest_glue_job_runs('gutc', '{"JobRuns": [
+ {"Id": "bd_g1", "JobName": "back_a_year", "JobRunState": "SUCCEEDED", "StartedOn": "1901-01-02T00:00:00Z"},
+ {"Id": "bd_g2", "JobName": "back_a_year", "JobRunState": "SUCCEEDED", "StartedOn": "1901-01-01T23:59:59Z"},
+ {"Id": "bd_g3", "JobName": "ahead_a_year", "JobRunState": "SUCCEEDED", "StartedOn": "9998-12-30T23:59:59Z"},
+ {"Id": "bd_g4", "JobName": "ahead_a_year", "JobRunState": "SUCCEEDED", "StartedOn": "9998-12-31T00:00:00Z"},
+ {"Id": "bd_g5", "JobName": "by_arg", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800, "Arguments": {"--business_date": "1900-01-01"}},
+ {"Id": "bd_g6", "JobName": "by_arg", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800, "Arguments": {"--business_date": "18991231"}},
+ {"Id": "bd_g7", "JobName": "by_arg", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800, "Arguments": {"--business_date": "9999/12/31"}}]}');
+SELECT * FROM bd_rej;
+SELECT * FROM bd_runs;
+-- the job's rule changed since a run was stored: a new version without a
+-- start time would move the stored run out of the range; it is quarantined
+-- and the stored row stays as it was
+SELECT received, inserted, rejected FROM kant.ingest_glue_job_runs('gutc', '{"JobRuns": [
+ {"Id": "bd_g8", "JobName": "rule_moves", "JobRunState": "RUNNING", "StartedOn": "9999-12-31T00:00:00Z"}]}');
+SELECT kant.configure_job('gutc', 'rule_moves', bd_offset_days => 1) > 0 AS configured;
+SELECT received, inserted, updated, rejected FROM kant.ingest_glue_job_runs('gutc', '{"JobRuns": [
+ {"Id": "bd_g8", "JobName": "rule_moves", "JobRunState": "SUCCEEDED", "LastModifiedOn": "9999-12-30T00:00:00Z"}]}');
+SELECT * FROM bd_rej;
+SELECT r.*, j.state FROM bd_runs r JOIN kant.job_run j USING (external_id) WHERE external_id = 'bd_g8';
+-- no business date outside the range was stored
+SELECT count(*) AS out_of_range FROM kant.job_run
+WHERE business_date NOT BETWEEN '1900-01-01' AND '9999-12-31';
+
+-- 9. Glue retry chains: a retry (PreviousRunId) takes the business date of the
+--    run it retries, back to the first run of its chain, whatever the arrival
+--    order; kant walks a chain run by run.  A PreviousRunId loop, or a chain
+--    more than 1000 retries long, warns and loses no record.
+SET client_min_messages = warning;
+SET statement_timeout = '60s';	-- the recursive CTE this replaced never ended here
+SELECT kant.add_system('chains', 'glue', 'UTC') > 0 AS added;
+-- runs <job>_<k> for k in [first, last], each retrying <job>_<k-1>, started
+-- 10 minutes apart from 2024-11-24 23:50 UTC, the last retries first (or the
+-- first run first); with attempts > 1 each run comes as that many attempts,
+-- a minute apart
+CREATE FUNCTION pg_temp.chain(job text, first int, last int, attempts int DEFAULT 1,
+                              first_first boolean DEFAULT false) RETURNS text
+LANGUAGE sql AS $$
+SELECT jsonb_build_object('JobRuns', jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+	'Id', job || '_' || k, 'Attempt', a, 'JobName', job,
+	'PreviousRunId', CASE WHEN k > 0 THEN job || '_' || (k - 1) END,
+	'JobRunState', 'FAILED', 'StartedOn', 1732492200 + k * 600 + a * 60))
+	ORDER BY CASE WHEN first_first THEN k ELSE -k END, a DESC))::text
+FROM generate_series(first, last) k, generate_series(0, attempts - 1) a $$;
+CREATE TEMP VIEW chain AS
+SELECT j.name AS job, count(*) AS attempts, count(DISTINCT r.external_id) AS runs,
+       min(r.business_date) AS first_bd, max(r.business_date) AS last_bd,
+       string_agg(DISTINCT r.bd_source::text, '') AS sources,
+       string_agg(c.external_id || '#' || c.attempt, ',') FILTER (WHERE c.is_current = 1) AS current
+FROM kant.job_run r JOIN kant.job j USING (job_id) JOIN kant.runs c USING (run_id)
+WHERE j.system_id = (SELECT system_id FROM kant.system WHERE name = 'chains')
+GROUP BY 1 ORDER BY 1;
+-- 200 retries, retries first: deep_1 names a run not stored, it is the first
+SELECT received, inserted, rejected FROM kant.ingest_glue_job_runs('chains', pg_temp.chain('deep', 1, 200));
+SELECT * FROM chain;
+-- deep_0 arrives (on the day before): the whole chain moves to its date
+SELECT received, inserted, updated, rejected FROM kant.ingest_glue_job_runs('chains', pg_temp.chain('deep', 0, 0));
+SELECT * FROM chain;
+SELECT r.external_id, r.business_date, r.bd_source FROM kant.job_run r
+WHERE r.external_id IN ('deep_0', 'deep_1', 'deep_200') ORDER BY length(r.external_id), 1;
+-- the whole chain again changes nothing
+SELECT received, inserted, updated, unchanged FROM kant.ingest_glue_job_runs('chains', pg_temp.chain('deep', 0, 200));
+-- 200 retries of three attempts each, in one payload: the current attempt is
+-- the last attempt of the last run
+SELECT received, inserted, rejected FROM kant.ingest_glue_job_runs('chains', pg_temp.chain('triple', 0, 199, 3));
+SELECT * FROM chain WHERE job = 'triple';
+-- a PreviousRunId loop (a -> c -> b -> a) closed by the last run to arrive,
+-- a retry of a run in it, a run retrying itself: warned, nothing lost, each
+-- has the date of its own start, as if the loop had come in one payload
+CREATE TEMP VIEW loop AS
+SELECT external_id, previous_external_id AS prev, business_date, bd_source FROM kant.job_run
+WHERE external_id LIKE 'loop\_%' ORDER BY 1;
+SELECT received, inserted, rejected FROM kant.ingest_glue_job_runs('chains', '{"JobRuns": [
+ {"Id": "loop_b", "JobName": "loop", "PreviousRunId": "loop_a", "JobRunState": "FAILED", "StartedOn": "2024-11-25T10:00:00Z"},
+ {"Id": "loop_c", "JobName": "loop", "PreviousRunId": "loop_b", "JobRunState": "FAILED", "StartedOn": "2024-11-26T10:00:00Z"},
+ {"Id": "loop_d", "JobName": "loop", "PreviousRunId": "loop_b", "JobRunState": "SUCCEEDED", "StartedOn": "2024-11-27T10:00:00Z"},
+ {"Id": "loop_e", "JobName": "loop", "PreviousRunId": "loop_e", "JobRunState": "FAILED", "StartedOn": "2024-11-28T10:00:00Z"}]}');
+SELECT * FROM loop;
+SELECT received, inserted, rejected FROM kant.ingest_glue_job_runs('chains', '{"JobRuns": [
+ {"Id": "loop_a", "JobName": "loop", "PreviousRunId": "loop_c", "JobRunState": "FAILED", "StartedOn": "2024-11-24T10:00:00Z"}]}');
+SELECT * FROM loop;
+-- 1001 retries, in three flushes of 500 records, the last retries first: the
+-- first 1000 take long_0's date, the last the date of its own start
+SELECT received, inserted, rejected FROM kant.ingest_glue_job_runs('chains', pg_temp.chain('long', 0, 1001));
+SELECT * FROM chain WHERE job = 'long';
+SELECT external_id, business_date, bd_source FROM kant.job_run
+WHERE external_id IN ('long_0', 'long_1000', 'long_1001') ORDER BY length(external_id), 1;
+-- the same chain arriving first run first ends the same
+SELECT received, inserted, rejected FROM kant.ingest_glue_job_runs('chains', pg_temp.chain('long2', 0, 1001, first_first => true));
+SELECT count(*) AS runs, count(*) FILTER (WHERE (a.business_date, a.bd_source) IS DISTINCT FROM (b.business_date, b.bd_source)) AS differ
+FROM kant.job_run a JOIN kant.job_run b ON b.external_id = 'long2_' || substr(a.external_id, 6)
+WHERE a.external_id LIKE 'long\_%';
+-- the first run arriving last, 1001 retries above the last one: that one
+-- moves to the date of its own start
+SELECT received, inserted, rejected FROM kant.ingest_glue_job_runs('chains', pg_temp.chain('edge', 1, 1001));
+SELECT received, inserted, rejected FROM kant.ingest_glue_job_runs('chains', pg_temp.chain('edge', 0, 0));
+SELECT external_id, business_date, bd_source FROM kant.job_run
+WHERE external_id IN ('edge_0', 'edge_1', 'edge_1000', 'edge_1001') ORDER BY length(external_id), 1;
+RESET statement_timeout;
+SET client_min_messages = error;
+
+-- 10. A collector reads back over a window that overlaps the last one: a bad
+--     record it brings again, for the same reason, is counted on the row of
+--     its first sighting (times_seen, last_seen_at, last_batch_id), wherever
+--     it stands in the payload and whichever form the payload has; another
+--     record, or the same record of another system, is a row of its own.
+SELECT kant.add_system('twice', 'glue', 'UTC') > 0 AS added;
+SELECT kant.add_system('twice_too', 'glue', 'UTC') > 0 AS added;
+CREATE TEMP TABLE b0 AS SELECT max(batch_id) AS b FROM kant.ingest_batch;
+CREATE TEMP VIEW seen AS
+SELECT s.name AS system, r.source, r.item_path, r.reason, r.times_seen,
+       r.batch_id - (SELECT b FROM b0) AS first_batch, r.last_batch_id - (SELECT b FROM b0) AS last_batch,
+       r.last_seen_at > r.rejected_at AS seen_later
+FROM kant.rejected r LEFT JOIN kant.system s USING (system_id)
+WHERE r.last_batch_id > (SELECT b FROM b0) ORDER BY r.rejected_id;
+SELECT received, inserted, rejected FROM kant.ingest_glue_job_runs('twice', '{"JobRuns": [
+ {"Id": "tw_1", "JobName": "t", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800},
+ {"Id": "tw_2", "JobName": "t", "JobRunState": "PENDING_EXECUTION", "StartedOn": 1732459800}]}');
+SELECT * FROM seen;
+-- the same payload again: the batch counts the rejection, kant.rejected keeps one row
+SET client_min_messages = warning;
+SELECT received, unchanged, rejected FROM kant.ingest_glue_job_runs('twice', '{"JobRuns": [
+ {"Id": "tw_1", "JobName": "t", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800},
+ {"Id": "tw_2", "JobName": "t", "JobRunState": "PENDING_EXECUTION", "StartedOn": 1732459800}]}');
+SET client_min_messages = error;
+SELECT * FROM seen;
+-- first on a later page (another place, keys in another order, as jsonb)
+SELECT received, inserted, rejected FROM kant.ingest_glue_job_runs('twice', '{"JobRuns": [
+ {"StartedOn": 1732459800, "JobRunState": "PENDING_EXECUTION", "JobName": "t", "Id": "tw_2"},
+ {"Id": "tw_3", "JobName": "t", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800}]}'::jsonb);
+-- a record that differs in one field, and the same record of another system: new rows
+SELECT received, rejected FROM kant.ingest_glue_job_runs('twice', '{"JobRuns": [
+ {"Id": "tw_2", "JobName": "t", "JobRunState": "PENDING_EXECUTION", "StartedOn": 1732459801}]}');
+SELECT received, rejected FROM kant.ingest_glue_job_runs('twice_too', '{"JobRuns": [
+ {"Id": "tw_2", "JobName": "t", "JobRunState": "PENDING_EXECUTION", "StartedOn": 1732459800}]}');
+-- a record jsonb cannot hold, kept as text, twice
+SELECT received, rejected FROM kant.ingest_glue_job_runs('twice', '{"JobRuns": [
+ {"Id": "tw_4", "JobName": "t", "JobRunState": "FAILED", "StartedOn": 1732459800, "ErrorMessage": "nul \u0000"}]}');
+SELECT received, rejected FROM kant.ingest_glue_job_runs('twice', '{"JobRuns": [
+ {"Id": "tw_0", "JobName": "t", "JobRunState": "SUCCEEDED", "StartedOn": 1732459800},
+ {"Id": "tw_4", "JobName": "t", "JobRunState": "FAILED", "StartedOn": 1732459800, "ErrorMessage": "nul \u0000"}]}');
+-- an OpenLineage event of a namespace kant cannot register (no system), first
+-- seen in section 4 as $[0], now as $[1]
+SELECT received, rejected FROM kant.ingest_openlineage('[
+ {"eventType": "COMPLETE", "eventTime": "2024-11-24T21:10:00Z", "run": {"runId": "ol9"}, "job": {"namespace": "composer-prod", "name": "d.t"}},
+ {"eventType": "COMPLETE", "eventTime": "2024-11-24T21:10:00Z", "run": {"runId": "ol1"}, "job": {"namespace": "composer-prod ", "name": "d.t"}}]');
+SELECT * FROM seen;
+-- the batches count every rejection; the rows count every sighting
+SELECT sum(rejected) AS rejections FROM kant.ingest_batch WHERE batch_id > (SELECT b FROM b0);
+SELECT sum(times_seen) - count(*) AS counted_again FROM kant.rejected WHERE last_batch_id > (SELECT b FROM b0);
+
+-- 11. The server never restarted.
 SELECT pg_postmaster_start_time() = :'started' AS no_restart;

@@ -57,8 +57,19 @@ UPDATE kant.gate SET condition = 'public.no_longer_there' WHERE name = 'with_los
 SELECT (kant.report_run('etl', 'extract', 'r1', 'failed', '2026-03-01', 1, '2026-03-01 01:00+00', '2026-03-01 01:05+00')).inserted;
 SELECT open_now FROM kant.run_checks('2026-03-01 02:00+00');
 SELECT alert_key FROM kant.alert;
+SELECT (kant.ingest_reports('etl', '{"runs": [{"job": "extract", "run_id": "r2", "state": "sideways"}]}')).rejected,
+       (kant.ingest_reports('etl', '{"runs": [{"job": "extract", "run_id": "r2", "state": "sideways"}]}')).rejected;
 ALTER EXTENSION kant UPDATE TO '0.6.0';
 SELECT name, condition, condition_role FROM kant.gate ORDER BY name;
+-- a record quarantined twice under 0.5.0 keeps its two rows (no key); rejected
+-- again it gets one keyed row, which counts it from then on
+SELECT times_seen, last_batch_id = batch_id AS last_is_first, last_seen_at = rejected_at AS seen_when_rejected,
+       record_sha256 = sha256(convert_to(record::text, 'UTF8')) AS hashed, dedup_key IS NULL AS no_key
+FROM kant.rejected ORDER BY rejected_id;
+SELECT (kant.ingest_reports('etl', '{"runs": [{"job": "extract", "run_id": "r2", "state": "sideways"}]}')).rejected,
+       (kant.ingest_reports('etl', '{"runs": [{"job": "extract", "run_id": "r2", "state": "sideways"}]}')).rejected;
+SELECT times_seen, dedup_key IS NULL AS no_key, record_sha256 = sha256(convert_to(record::text, 'UTF8')) AS hashed
+FROM kant.rejected ORDER BY rejected_id;
 SELECT (kant.report_run('etl', 'extract', 'r1', 'succeeded', '2026-03-01', 1, '2026-03-01 01:00+00', '2026-03-01 01:06+00')).inserted IS NOT NULL AS reported;
 SELECT kant.kant_gate_ready('with_dq', '2026-03-01') AS ready;
 SELECT kant.kant_gate_ready('with_lost', '2026-03-01') AS ready;
