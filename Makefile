@@ -4,8 +4,15 @@ EXTVERSION = 0.6.0
 MODULE_big = kant
 OBJS = src/kant.o src/run_state.o src/jsonutil.o src/payload_scan.o src/ingest.o src/cron.o \
        src/cron_parse.o src/glue.o src/airflow.o src/openlineage.o src/report.o src/slo.o src/http.o \
-       src/collect.o src/alert.o src/secrets.o src/gate.o
-DATA = $(wildcard sql/kant--*.sql)
+       src/collect.o src/alert.o src/secrets.o src/gate.o src/locks.o
+# The install script of this version is built from the SQL source, one file
+# per concern, in this order (a file may use what an earlier one created).
+# The scripts of released versions and the upgrade scripts are kept as written.
+SQL_SRC = $(addprefix sql/src/,base.sql run_state.sql rules.sql registry.sql ingest.sql schedules.sql \
+          slo.sql auth.sql collection.sql pg_cron.sql alerting.sql delivery.sql gates.sql \
+          action_log.sql recovery.sql bi.sql)
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 PGFILEDESC = "kant - batch job run monitoring"
 
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
@@ -22,7 +29,13 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-src/*.o: src/kant.h src/http.h src/payload_scan.h
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SRC) Makefile
+	{ printf '%s\n' '/* kant $(EXTVERSION): built by make from $(SQL_SRC:sql/src/%=%) in sql/src; edit those. */' \
+	  '\echo Use "CREATE EXTENSION kant" to load this file. \quit' \
+	  '-- function bodies may name objects a later file creates (CREATE EXTENSION resets this after)' \
+	  'SET check_function_bodies = off;' ''; cat $(SQL_SRC); } > $@
+
+src/*.o: src/kant.h src/http.h src/payload_scan.h src/locks.h
 src/cron.o src/cron_parse.o: src/cron_parse.h
 
 # installing into the server's directories needs root; as a user, sudo.

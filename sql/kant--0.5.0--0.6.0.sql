@@ -1934,7 +1934,7 @@ BEGIN
 				'time_zone', j.system_zone, 'dag_id', j.dag_id, 'restarts', nullif(rc.n, 0),
 				'max_restarts', rp.max_attempts)) AS detail
 		FROM day dy
-		JOIN runs l ON l.run_id = dy.last_run
+		JOIN seen l ON l.run_id = dy.last_run
 		JOIN jobs j ON j.job_id = dy.job_id
 		LEFT JOIN deadline dl ON dl.job_id = dy.job_id AND dl.business_date = dy.business_date
 		LEFT JOIN @extschema@.recovery_policy rp ON rp.job_id = dy.job_id
@@ -2440,3 +2440,1720 @@ REVOKE ALL ON FUNCTION @extschema@.run_checks(timestamptz) FROM PUBLIC;
 
 COMMENT ON COLUMN @extschema@.alert.folded_into IS 'the upstream alert this one is folded into (sent as part of it), or NULL; kept when it resolves';
 COMMENT ON COLUMN @extschema@.bi_alert_daily.folded_or_silenced IS 'of those, folded under an upstream alert or silenced (as last open): never sent on their own';
+
+---------------------------------------------------------------------------
+-- One home for each rule (issue 12): sql/src/rules.sql.  The SLO evaluation,
+-- the checks, the gates, gate_status, recovery and the BI views now apply
+-- the same rules: done (every current attempt done, every expected run
+-- ran), current attempt (kept in job_run.superseded_at at ingestion),
+-- required (a job no schedule speaks for is awaited when its scope runs that
+-- day), deadlines, alert kinds, advisory locks.
+---------------------------------------------------------------------------
+
+ALTER TABLE @extschema@.job_run ADD COLUMN superseded_at timestamptz;
+COMMENT ON COLUMN @extschema@.job_run.superseded_at IS 'when the first later attempt of the same run, or a retry of it (Glue''s PreviousRunId), started (-infinity when its start is unknown); NULL: the attempt is current (kant._is_current; kept by kant._supersede)';
+
+---------------------------------------------------------------------------
+-- Runs: which attempt is current, how many runs a day had
+---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.is_done(@extschema@.run_state) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'run_state_is_done'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.is_done(@extschema@.run_state) IS
+	'true for the states in which an attempt counts as done (succeeded, skipped): what depends on it may go on';
+
+/*
+ * The rules are SQL table functions of one row, called in FROM (LATERAL):
+ * a single SELECT without SET, STRICT or SECURITY DEFINER, so the planner
+ * inlines each into the query that calls it, and a rule costs nothing over
+ * writing it out there.
+ */
+/*
+ * The current attempt.  An attempt is superseded by a later attempt of the
+ * same run (Airflow's next try_number, Glue's Attempt) and by a retry that
+ * names its run (Glue's PreviousRunId), from when that one started.
+ * Ingestion keeps job_run.superseded_at for every attempt it writes (the
+ * rule's one home is supersede_runs() in src/ingest.c; kant._supersede() is
+ * it for SQL), so a reader asks one column (kant._is_current), at any
+ * instant: a past night replays as it was.
+ */
+CREATE FUNCTION @extschema@._supersede(job_ids integer[], external_ids text[])
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'kant_supersede'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@._supersede(integer[], text[]) IS
+	'internal, the rule of the current attempt, kept: sets job_run.superseded_at of every attempt of the runs (job_id, external_id) given to when the first later attempt of the same run or retry of it started (-infinity when that is unknown), NULL when none; ingestion calls it for every attempt it writes and the run it retries; returns the attempts changed';
+REVOKE ALL ON FUNCTION @extschema@._supersede(integer[], text[]) FROM PUBLIC;
+
+/*
+ * The rules below are SQL functions of one SELECT without SET, STRICT or
+ * SECURITY DEFINER, so the planner inlines them where they are called (the
+ * table functions in FROM, LATERAL): a rule costs nothing over writing it
+ * out there.  Those that read tables serve kant's own functions; views use
+ * the ones that read none.
+ */
+CREATE FUNCTION @extschema@._is_current(superseded_at timestamptz, as_of timestamptz DEFAULT 'infinity')
+	RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$
+	SELECT $1 IS NULL OR $1 > $2
+	$$;
+COMMENT ON FUNCTION @extschema@._is_current(timestamptz, timestamptz) IS
+	'internal, the rule of the current attempt, asked: an attempt is current at as_of (default: now and ever) unless it was superseded by then (job_run.superseded_at, kept by kant._supersede)';
+
+CREATE FUNCTION @extschema@._starts_run(attempt integer, previous_external_id text)
+	RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$
+	SELECT $1 = 1 AND $2 IS NULL
+	$$;
+COMMENT ON FUNCTION @extschema@._starts_run(integer, text) IS
+	'internal, the rule that counts runs: an attempt starts a run of its own when it is the first of its run and retries none (a retry, Airflow''s next try or Glue''s PreviousRunId, is not a run of its own)';
+
+CREATE FUNCTION @extschema@._run_count(first_attempts bigint, attempts bigint)
+	RETURNS integer
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$
+	SELECT greatest($1, CASE WHEN $2 > 0 THEN 1 ELSE 0 END)::integer
+	$$;
+COMMENT ON FUNCTION @extschema@._run_count(bigint, bigint) IS
+	'internal, the rule that matches runs to expected slots: a job''s runs for a business date are the attempts that start a run (kant._starts_run), and at least one when any attempt was seen';
+
+CREATE FUNCTION @extschema@._runs(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
+	RETURNS TABLE (runs integer)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$
+	SELECT @extschema@._run_count(count(*) FILTER (WHERE @extschema@._starts_run(r.attempt, r.previous_external_id)),
+								  count(*))
+	FROM @extschema@.job_run r
+	WHERE r.job_id = $1 AND r.business_date = $2 AND (r.started_at IS NULL OR r.started_at <= $3)
+	$$;
+COMMENT ON FUNCTION @extschema@._runs(integer, date, timestamptz) IS
+	'internal: the runs of a job for a business date started by as_of, counted by kant._run_count';
+
+---------------------------------------------------------------------------
+-- Done: when a job is done for a business date, and since when
+---------------------------------------------------------------------------
+
+/*
+ * A job is done for a business date at as_of when it has attempts, every
+ * current one is done (kant.is_done) and had ended by as_of, and it ran at
+ * least as many runs as its schedule expected that day.  done_at is the
+ * latest end among the current attempts.  The SLO evaluation asks this of
+ * every required job (kant.slo_eval), the checks before a late or failure
+ * alert, the gates before they open.
+ */
+CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
+	RETURNS TABLE (done boolean, done_at timestamptz, in_flight boolean, in_flight_since timestamptz,
+		failed boolean, attempts integer)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$
+	SELECT d.done, CASE WHEN d.done THEN c.last_end END, c.open > 0, c.open_since, c.bad > 0, c.n::integer
+	FROM (SELECT count(*) AS n,
+				 count(*) FILTER (WHERE @extschema@.is_done(a.state)
+								  AND (a.ended_at IS NULL OR a.ended_at <= $3)) AS ok,
+				 count(*) FILTER (WHERE NOT @extschema@.is_terminal(a.state) OR a.ended_at > $3) AS open,
+				 min(a.started_at) FILTER (WHERE NOT @extschema@.is_terminal(a.state) OR a.ended_at > $3) AS open_since,
+				 count(*) FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
+								  AND (a.ended_at IS NULL OR a.ended_at <= $3)) AS bad,
+				 max(a.ended_at) AS last_end,
+				 (SELECT count(*) FROM @extschema@.expected_run x
+				  WHERE x.job_id = $1 AND x.business_date = $2) AS slots
+		  FROM @extschema@.job_run a
+		  WHERE a.job_id = $1 AND a.business_date = $2
+			AND (a.started_at IS NULL OR a.started_at <= $3)
+			AND @extschema@._is_current(a.superseded_at, $3)) c
+	CROSS JOIN LATERAL (SELECT c.n > 0 AND c.ok = c.n
+							   AND (SELECT ru.runs FROM @extschema@._runs($1, $2, $3) ru) >= c.slots AS done) d
+	$$;
+COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
+	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it has attempts, every current attempt is done (kant.is_done) and ended by as_of, and it ran as many runs as its schedule expected; done_at the latest end of those attempts; in_flight: a current attempt not ended (in_flight_since: the earliest start of those); failed: a current attempt ended without being done; attempts: current attempts';
+
+---------------------------------------------------------------------------
+-- Required: must a job run for a business date?
+---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@._required(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
+	RETURNS TABLE (required boolean)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$
+	SELECT CASE
+		WHEN EXISTS (SELECT FROM @extschema@.job_run r
+					 WHERE r.business_date = $2 AND r.job_id = $1 AND (r.started_at IS NULL OR r.started_at <= $3))
+		  OR EXISTS (SELECT FROM @extschema@.expected_run x WHERE x.job_id = $1 AND x.business_date = $2)
+			THEN true
+		WHEN EXISTS (SELECT FROM @extschema@.schedule x
+					 WHERE x.job_id = $1 AND x.active_from <= $2
+					   AND (x.active_until IS NULL OR x.active_until >= $2)
+					   AND x.expanded_until >= ($2 + 3)::timestamp AT TIME ZONE 'UTC')
+			THEN false
+		END
+	$$;
+COMMENT ON FUNCTION @extschema@._required(integer, date, timestamptz) IS
+	'internal, the rule of required, for one job: true when it ran (by as_of) or was expected that business date; false when an active, expanded schedule covers the date without a slot (a day it does not run); NULL when no schedule says (kant._required_jobs decides those by their scope)';
+
+/*
+ * The jobs of a scope (an SLO's or a gate's) and whether each is required
+ * for a business date: what kant._required says, and for a job no schedule
+ * speaks for, whether any job of the scope is required that day (a job
+ * without a schedule is awaited on a day its pipeline runs, not on a day
+ * nothing runs).  Give slo_id or gate_id.
+ */
+CREATE FUNCTION @extschema@._required_jobs(slo_id integer, gate_id integer, business_date date,
+		as_of timestamptz DEFAULT 'infinity')
+	RETURNS TABLE (job_id integer, required boolean, by_scope boolean)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$
+	SELECT j.job_id, coalesce(r.required, bool_or(r.required) OVER (), false), r.required IS NULL
+	FROM (SELECT sc.job_id FROM @extschema@.slo_scope sc WHERE sc.slo_id = $1
+		  UNION ALL
+		  SELECT gs.job_id FROM @extschema@.gate_scope gs WHERE gs.gate_id = $2) j
+	CROSS JOIN LATERAL @extschema@._required(j.job_id, $3, $4) r
+	$$;
+COMMENT ON FUNCTION @extschema@._required_jobs(integer, integer, date, timestamptz) IS
+	'internal, the rule of required, for a scope: each job of the SLO (or gate) with whether it is required that business date (kant._required; a job no schedule speaks for is required when another job of the scope is: by_scope)';
+
+---------------------------------------------------------------------------
+-- Deadlines: the instant of "day d + n at hh:mm" in a zone
+---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@._due(business_date date, offset_days integer, at time, time_zone text)
+	RETURNS timestamptz
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$
+	SELECT @extschema@.local_instant(($1 + $2) + $3, $4)
+	$$;
+COMMENT ON FUNCTION @extschema@._due(date, integer, time, text) IS
+	'internal, the rule of deadlines: the instant of business date + offset_days at the local time in the zone (an SLO''s deadline and SLA end; DST as kant.local_instant)';
+
+---------------------------------------------------------------------------
+-- Alert kinds
+---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.alert_kinds()
+	RETURNS TABLE (kind text, severity text, title text, icon text, resolved_when text, description text)
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$
+	VALUES
+		('failure', 'critical', 'Job failed', ':x:', 'retried or succeeded',
+		 'a job''s last attempt failed or timed out, nothing runs, and no retry is to come'),
+		('late', 'critical', 'SLO missed: not done by the deadline', ':alarm_clock:', 'complete',
+		 'an SLO''s deadline passed and a required job is not done'),
+		('missing', 'critical', 'Expected run did not start', ':ghost:', 'the run started',
+		 'an expected run did not start within its grace period'),
+		('predicted', 'warning', 'SLO breach predicted', ':crystal_ball:', 'back on track',
+		 'at the jobs'' usual durations, an SLO will miss its deadline'),
+		('stuck', 'warning', 'Run stuck', ':hourglass_flowing_sand:', 'the run ended',
+		 'a run has been going far longer than usual'),
+		('stale', 'critical', 'Collector stale', ':satellite_antenna:', 'the collector succeeded again',
+		 'a collector has not succeeded for longer than stale_after')
+	$$;
+COMMENT ON FUNCTION @extschema@.alert_kinds() IS
+	'The kinds of alert kant raises, each with its severity, the title and icon of its Slack message, what resolves it, and what it means';
+
+CREATE FUNCTION @extschema@._is_alert_kind(text)
+	RETURNS boolean
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (SELECT FROM @extschema@.alert_kinds() k WHERE k.kind = $1)
+	$$;
+COMMENT ON FUNCTION @extschema@._is_alert_kind(text) IS
+	'internal: the text is a kind of kant.alert_kinds() (the check of every kind column; NULL for NULL)';
+
+---------------------------------------------------------------------------
+-- Advisory locks
+---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.advisory_locks(OUT purpose text, OUT key1 integer, OUT key2 text)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'kant_advisory_locks'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.advisory_locks() IS
+	'Every advisory lock kant takes (pg_advisory_xact_lock(key1, key2)): what it serialises, its first key, and what its second key is; see pg_locks where locktype = ''advisory''';
+
+CREATE FUNCTION @extschema@._lock_key(purpose text) RETURNS integer
+	AS 'MODULE_PATHNAME', 'kant_lock_key'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@._lock_key(text) IS
+	'internal: the first key of the advisory lock for a purpose of kant.advisory_locks()';
+
+-- the attempts superseded so far: those of runs with a later attempt, and
+-- of runs a retry names
+SELECT @extschema@._supersede(array_agg(k.job_id), array_agg(k.external_id))
+FROM (SELECT r.job_id, r.external_id FROM @extschema@.job_run r WHERE r.attempt > 1
+	  UNION
+	  SELECT r.job_id, r.previous_external_id FROM @extschema@.job_run r
+	  WHERE r.previous_external_id IS NOT NULL) k;
+
+-- every kind column checks against kant.alert_kinds()
+ALTER TABLE @extschema@.silence DROP CONSTRAINT silence_kind_check,
+	ADD CONSTRAINT silence_kind_check CHECK (@extschema@._is_alert_kind(kind));
+ALTER TABLE @extschema@.alert DROP CONSTRAINT alert_kind_check,
+	ADD CONSTRAINT alert_kind_check CHECK (@extschema@._is_alert_kind(kind));
+ALTER TABLE @extschema@.alert_route DROP CONSTRAINT alert_route_kind_check,
+	ADD CONSTRAINT alert_route_kind_check CHECK (@extschema@._is_alert_kind(kind));
+
+/*
+ * What is wrong at as_of, from the data kant holds.  Every query is bounded
+ * by business date (the lookback window) or by what is open, so its cost
+ * does not grow with history.  Runs are seen as they were at as_of (a run
+ * that ended later is running; one that started later does not exist), so
+ * a past night can be replayed.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.check_conditions(as_of timestamptz DEFAULT now())
+	RETURNS SETOF @extschema@.alert_condition
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off
+	AS $$
+DECLARE
+	st record;
+	-- the settings as elapsed time: '2 days' is 48 hours in every session's zone
+	lookback interval;
+	horizon interval;
+	retry_wait interval;
+	stale_after interval;
+	d0 date;
+	d1 date;
+BEGIN
+	SELECT * INTO st FROM @extschema@._alert_settings();
+	lookback := @extschema@._elapsed(st.lookback);
+	horizon := @extschema@._elapsed(st.predict_horizon);
+	retry_wait := @extschema@._elapsed(st.retry_wait);
+	stale_after := @extschema@._elapsed(st.stale_after);
+	-- business dates of every zone (UTC-12 to UTC+14) in the window
+	d0 := ((as_of - lookback) AT TIME ZONE 'UTC')::date - 1;
+	d1 := ((as_of + horizon) AT TIME ZONE 'UTC')::date + 1;
+	RETURN QUERY
+	WITH seen AS MATERIALIZED (
+		SELECT r.run_id, r.job_id, r.business_date, r.external_id, r.attempt, r.previous_external_id,
+			r.started_at, r.error_message,
+			CASE WHEN r.ended_at > as_of THEN NULL ELSE r.ended_at END AS ended_at,
+			CASE WHEN r.ended_at > as_of THEN 'running'::@extschema@.run_state ELSE r.state END AS state
+		FROM @extschema@.job_run r
+		WHERE r.business_date BETWEEN d0 AND d1 AND (r.started_at IS NULL OR r.started_at <= as_of)
+	), day AS MATERIALIZED (
+		-- each job and date with runs: done, in flight (kant._job_day), how many
+		-- runs (kant._runs), and its latest attempt
+		SELECT g.job_id, g.business_date, jd.done, jd.in_flight AS active, jd.in_flight_since AS active_since,
+			g.last_run, ru.runs AS started_runs
+		FROM (SELECT r.job_id, r.business_date,
+				(array_agg(r.run_id ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC))[1] AS last_run
+			  FROM seen r GROUP BY r.job_id, r.business_date) g
+		CROSS JOIN LATERAL @extschema@._job_day(g.job_id, g.business_date, as_of) jd
+		CROSS JOIN LATERAL @extschema@._runs(g.job_id, g.business_date, as_of) ru
+	), jobs AS (
+		SELECT j.job_id, j.name, j.pipeline, j.dag_id, j.max_retries, sy.system_id, sy.name AS system,
+			sy.time_zone AS system_zone
+		FROM @extschema@.job j JOIN @extschema@.system sy ON sy.system_id = j.system_id
+	), deadline AS (
+		SELECT dy.job_id, dy.business_date,
+			@extschema@._due(dy.business_date, jd.deadline_offset_days, jd.deadline_time, jd.time_zone) AS at
+		FROM day dy JOIN @extschema@.job_deadline jd ON jd.job_id = dy.job_id
+	),
+	-- SLO days in the lookback window and in the prediction horizon
+	slo_days AS MATERIALIZED (
+		SELECT s.slo_id, s.name, s.pipeline, s.time_zone, g.bd AS business_date,
+			@extschema@._due(g.bd, s.deadline_offset_days, s.deadline_time, s.time_zone) AS deadline
+		FROM @extschema@.slo s
+		CROSS JOIN LATERAL (SELECT d0 + i AS bd FROM generate_series(0, d1 - d0) AS i) g
+		WHERE g.bd >= s.evaluate_from
+		  AND @extschema@._due(g.bd, s.deadline_offset_days, s.deadline_time, s.time_zone)
+			  BETWEEN as_of - lookback AND as_of + horizon
+		  AND (s.calendar IS NULL OR @extschema@.is_business_day(s.calendar, g.bd))
+	), in_play AS (
+		-- the jobs each SLO day requires (kant._required_jobs), done or not
+		SELECT sd.slo_id, sd.business_date, rq.job_id, coalesce(dy.done, false) AS done,
+			coalesce(dy.active, false) AS active, dy.active_since, dy.last_run
+		FROM slo_days sd
+		CROSS JOIN LATERAL @extschema@._required_jobs(sd.slo_id, NULL, sd.business_date, as_of) rq
+		LEFT JOIN day dy ON dy.job_id = rq.job_id AND dy.business_date = sd.business_date
+		WHERE rq.required
+	), durs AS MATERIALIZED (
+		-- durations of every job not done, in one call (index scans of a few rows each)
+		SELECT d.* FROM @extschema@.job_durations(ARRAY(
+			SELECT dy.job_id FROM day dy WHERE NOT dy.done
+			UNION SELECT p.job_id FROM in_play p WHERE NOT p.done), as_of, st.history_runs) d
+	),
+	-- failure: the last attempt failed or timed out, nothing runs, and no retry
+	-- is still to come (retries left, within retry_wait, while the deadline holds)
+	failure AS (
+		SELECT 'failure' AS kind, j.system_id, j.job_id, NULL::integer AS slo_id,
+			dy.business_date,
+			format('%s/%s %s (attempt %s) for %s%s', j.system, j.name,
+				   CASE WHEN l.state::text = 'timed_out' THEN 'timed out' ELSE 'failed' END, l.attempt, to_char(dy.business_date, 'YYYY-MM-DD'),
+				   CASE WHEN l.error_message IS NOT NULL THEN ': ' || left(l.error_message, 200) ELSE '' END) AS summary,
+			jsonb_strip_nulls(jsonb_build_object('system', j.system, 'job', j.name, 'pipeline', j.pipeline,
+				'run', l.external_id, 'attempt', l.attempt, 'max_retries', j.max_retries, 'state', l.state::text,
+				'error', left(l.error_message, 1000), 'ended_at', @extschema@._utc(l.ended_at),
+				'deadline', @extschema@._utc(dl.at),
+				'time_zone', j.system_zone, 'dag_id', j.dag_id, 'restarts', nullif(rc.n, 0),
+				'max_restarts', rp.max_attempts)) AS detail
+		FROM day dy
+		JOIN seen l ON l.run_id = dy.last_run
+		JOIN jobs j ON j.job_id = dy.job_id
+		LEFT JOIN deadline dl ON dl.job_id = dy.job_id AND dl.business_date = dy.business_date
+		LEFT JOIN @extschema@.recovery_policy rp ON rp.job_id = dy.job_id
+		LEFT JOIN LATERAL (
+			SELECT count(*) FILTER (WHERE a.outcome = 'done') AS n,
+				bool_or(a.target = l.external_id AND a.outcome = 'done') AS this_one
+			FROM @extschema@.action_log a
+			WHERE a.kind = 'recover' AND a.job_id = dy.job_id AND a.business_date = dy.business_date) rc ON true
+		WHERE NOT dy.done AND NOT dy.active AND l.state::text IN ('failed', 'timed_out')
+		  -- a retry is to come: Glue's own (MaxRetries), or kant's restart
+		  -- (recovery policy), while its p90 still fits before the deadline
+		  AND NOT (((j.max_retries IS NOT NULL AND l.attempt - 1 < j.max_retries)
+					OR (rp.job_id IS NOT NULL AND coalesce(rc.n, 0) < rp.max_attempts))
+				   AND l.ended_at > as_of - retry_wait - @extschema@._elapsed(coalesce(rp.min_wait, '0'))
+				   AND (dl.at IS NULL OR as_of + make_interval(secs => coalesce(
+						(SELECT d.p90_seconds FROM durs d WHERE d.job_id = dy.job_id), 0)) <= dl.at))
+		  -- kant restarted this very run: the new one is not collected yet
+		  AND NOT coalesce(rc.this_one, false)
+	),
+	-- missing: an expected run that has not started by the end of its grace period
+	slots AS (
+		SELECT x.job_id, x.business_date, x.slot_at, x.due_at,
+			row_number() OVER (PARTITION BY x.job_id, x.business_date ORDER BY x.slot_at) AS slot_no
+		FROM @extschema@.expected_run x
+		WHERE x.business_date BETWEEN d0 AND d1
+	), dag_started AS (
+		-- Airflow starts a DAG's tasks itself: once any task of a DAG run has
+		-- started, the others wait for it, they are not missing
+		SELECT DISTINCT j.system_id, j.dag_id, dy.business_date
+		FROM day dy JOIN jobs j ON j.job_id = dy.job_id
+		WHERE j.dag_id IS NOT NULL
+	), missing AS (
+		-- one alert per Airflow DAG run that did not start (its first task)
+		SELECT DISTINCT ON (coalesce(j.dag_id, j.job_id::text), j.system_id, s.business_date)
+			'missing' AS kind, j.system_id, j.job_id, NULL::integer AS slo_id, s.business_date,
+			CASE WHEN j.dag_id IS NULL
+				THEN format('%s/%s has not started for %s: expected at %s (%s), grace ended %s ago', j.system, j.name,
+				   to_char(s.business_date, 'YYYY-MM-DD'), to_char(s.slot_at AT TIME ZONE j.system_zone, 'MM-DD HH24:MI'), j.system_zone,
+				   @extschema@._human(extract(epoch FROM as_of - s.due_at)))
+				ELSE format('%s: DAG %s has not started for %s: expected at %s (%s), grace ended %s ago', j.system, j.dag_id,
+				   to_char(s.business_date, 'YYYY-MM-DD'), to_char(s.slot_at AT TIME ZONE j.system_zone, 'MM-DD HH24:MI'), j.system_zone,
+				   @extschema@._human(extract(epoch FROM as_of - s.due_at))) END AS summary,
+			jsonb_strip_nulls(jsonb_build_object('system', j.system, 'job', j.name, 'pipeline', j.pipeline,
+				'expected_at', @extschema@._utc(s.slot_at), 'due_at', @extschema@._utc(s.due_at),
+				'time_zone', j.system_zone, 'dag_id', j.dag_id)) AS detail
+		FROM slots s
+		JOIN jobs j ON j.job_id = s.job_id
+		LEFT JOIN day dy ON dy.job_id = s.job_id AND dy.business_date = s.business_date
+		WHERE s.due_at <= as_of AND s.due_at > as_of - lookback
+		  AND s.slot_no > coalesce(dy.started_runs, 0)
+		  AND NOT EXISTS (SELECT FROM dag_started g WHERE g.system_id = j.system_id AND g.dag_id = j.dag_id
+						  AND g.business_date = s.business_date)
+		ORDER BY coalesce(j.dag_id, j.job_id::text), j.system_id, s.business_date, s.slot_at, j.job_id
+	),
+	-- stuck: running for more than stuck_factor times its p95
+	stuck AS (
+		SELECT 'stuck' AS kind, j.system_id, j.job_id, NULL::integer AS slo_id, dy.business_date,
+			format('%s/%s has been running for %s for %s, %s times its p95 of %s', j.system, j.name,
+				   @extschema@._human(extract(epoch FROM as_of - dy.active_since)), to_char(dy.business_date, 'YYYY-MM-DD'),
+				   round((extract(epoch FROM as_of - dy.active_since) / d.p95_seconds)::numeric, 1),
+				   @extschema@._human(d.p95_seconds)) AS summary,
+			jsonb_strip_nulls(jsonb_build_object('system', j.system, 'job', j.name, 'pipeline', j.pipeline,
+				'running_since', @extschema@._utc(dy.active_since), 'p95_seconds', round(d.p95_seconds::numeric, 1),
+				'samples', d.samples, 'time_zone', j.system_zone, 'dag_id', j.dag_id)) AS detail
+		FROM day dy
+		JOIN jobs j ON j.job_id = dy.job_id
+		JOIN durs d ON d.job_id = dy.job_id
+		WHERE dy.active AND dy.active_since IS NOT NULL AND d.samples >= 5 AND d.p95_seconds > 0
+		  AND extract(epoch FROM as_of - dy.active_since) > st.stuck_factor * d.p95_seconds
+	),
+	job_alerts AS (
+		SELECT * FROM failure UNION ALL SELECT * FROM missing UNION ALL SELECT * FROM stuck
+	),
+	-- an alert of a job whose upstream (transitively) has an alert the same
+	-- business date is folded under the upstream-most one (joins, not
+	-- correlated subqueries: a long pipeline has many ancestors)
+	alerted AS MATERIALIZED (
+		SELECT DISTINCT a.job_id, a.business_date FROM job_alerts a
+	), ancestry AS MATERIALIZED (
+		WITH RECURSIVE up(job_id, upstream_job_id, depth) AS (
+			SELECT d.job_id, d.upstream_job_id, 1 FROM @extschema@.job_dependency d
+			WHERE d.job_id IN (SELECT a.job_id FROM alerted a)
+			UNION
+			SELECT up.job_id, d.upstream_job_id, up.depth + 1
+			FROM up JOIN @extschema@.job_dependency d ON d.job_id = up.upstream_job_id
+			WHERE up.depth < 1000
+		)
+		SELECT up.job_id, up.upstream_job_id, max(up.depth) AS depth FROM up GROUP BY 1, 2
+	), waiting AS MATERIALIZED (
+		-- a job with an upstream not done yet: not started is not missing then
+		SELECT DISTINCT a.job_id, a.business_date
+		FROM alerted a
+		JOIN ancestry an ON an.job_id = a.job_id
+		LEFT JOIN day u ON u.job_id = an.upstream_job_id AND u.business_date = a.business_date
+		WHERE NOT coalesce(u.done, false)
+	), primary_kinds AS MATERIALIZED (
+		-- what is wrong in itself: failures, stuck runs, runs missing with
+		-- nothing upstream to wait for
+		SELECT a.job_id, a.business_date, min(a.kind) AS kind
+		FROM job_alerts a
+		LEFT JOIN waiting w ON w.job_id = a.job_id AND w.business_date = a.business_date
+		WHERE NOT (a.kind = 'missing' AND w.job_id IS NOT NULL)
+		GROUP BY a.job_id, a.business_date
+	), alerted_up AS MATERIALIZED (
+		SELECT a.job_id, a.business_date, an.upstream_job_id, an.depth
+		FROM alerted a
+		JOIN ancestry an ON an.job_id = a.job_id
+		JOIN primary_kinds u ON u.job_id = an.upstream_job_id AND u.business_date = a.business_date
+	), roots AS (
+		-- the root: a primary alert upstream that has none upstream of its own
+		SELECT DISTINCT ON (x.job_id, x.business_date) x.job_id, x.business_date, x.upstream_job_id AS root_job_id
+		FROM alerted_up x
+		WHERE NOT EXISTS (SELECT FROM alerted_up y
+						  WHERE y.job_id = x.upstream_job_id AND y.business_date = x.business_date)
+		ORDER BY x.job_id, x.business_date, x.depth DESC, x.upstream_job_id
+	), folded AS (
+		SELECT a.*,
+			@extschema@._alert_key(pk.kind, 'job', r.root_job_id, r.business_date) AS root_key,
+			w.job_id IS NOT NULL AS is_waiting
+		FROM job_alerts a
+		LEFT JOIN roots r ON r.job_id = a.job_id AND r.business_date = a.business_date
+		LEFT JOIN primary_kinds pk ON pk.job_id = r.root_job_id AND pk.business_date = r.business_date
+		LEFT JOIN jobs rj ON rj.job_id = r.root_job_id
+		LEFT JOIN waiting w ON w.job_id = a.job_id AND w.business_date = a.business_date
+	),
+	late AS (
+		SELECT 'late' AS kind, NULL::integer AS system_id, NULL::integer AS job_id,
+			sd.slo_id, sd.business_date,
+			format('%s for %s is late: %s of %s jobs not done %s the %s deadline (%s): %s',
+				   sd.name, to_char(sd.business_date, 'YYYY-MM-DD'), count(*) FILTER (WHERE NOT p.done), count(*),
+				   CASE WHEN as_of - sd.deadline < interval '1 minute' THEN 'at'
+						ELSE @extschema@._human(extract(epoch FROM as_of - sd.deadline)) || ' after' END,
+				   to_char(sd.deadline AT TIME ZONE sd.time_zone, 'HH24:MI'), sd.time_zone,
+				   string_agg(j.system || '/' || j.name, ', ' ORDER BY j.system, j.name) FILTER (WHERE NOT p.done)) AS summary,
+			jsonb_build_object('slo', sd.name, 'pipeline', sd.pipeline, 'deadline', @extschema@._utc(sd.deadline),
+				'time_zone', sd.time_zone, 'late_seconds', round(extract(epoch FROM as_of - sd.deadline)),
+				'not_done', jsonb_agg(jsonb_build_object('system', j.system, 'job', j.name,
+					'state', CASE WHEN p.active THEN 'running' WHEN p.last_run IS NULL THEN 'not started' ELSE 'failed' END)
+					ORDER BY j.system, j.name) FILTER (WHERE NOT p.done),
+				'systems', jsonb_agg(DISTINCT j.system)) AS detail
+		FROM slo_days sd
+		JOIN in_play p ON p.slo_id = sd.slo_id AND p.business_date = sd.business_date
+		JOIN jobs j ON j.job_id = p.job_id
+		WHERE sd.deadline <= as_of
+		GROUP BY sd.slo_id, sd.name, sd.pipeline, sd.time_zone, sd.business_date, sd.deadline
+		HAVING bool_or(NOT p.done)
+	),
+	-- predicted breach: before the deadline, the remaining jobs' p90 durations
+	-- along declared dependencies (else from when each is scheduled or now)
+	remaining AS MATERIALIZED (
+		SELECT p.slo_id, p.business_date, p.job_id, p.active,
+			CASE WHEN p.active THEN coalesce(p.active_since, as_of)
+				 ELSE greatest(as_of, (SELECT min(x.slot_at) FROM @extschema@.expected_run x
+									   WHERE x.job_id = p.job_id AND x.business_date = p.business_date
+										 AND x.slot_at > as_of)) END AS base_start,
+			coalesce(d.p90_seconds, 0) AS p90
+		FROM in_play p
+		JOIN slo_days sd ON sd.slo_id = p.slo_id AND sd.business_date = p.business_date AND sd.deadline > as_of
+		LEFT JOIN durs d ON d.job_id = p.job_id
+		WHERE NOT p.done
+	), edges AS MATERIALIZED (
+		-- declared dependencies between remaining jobs of the same SLO day
+		SELECT r.slo_id, r.business_date, dep.upstream_job_id, r.job_id, r.base_start, r.p90
+		FROM remaining r
+		JOIN @extschema@.job_dependency dep ON dep.job_id = r.job_id
+		JOIN remaining u ON u.slo_id = r.slo_id AND u.business_date = r.business_date
+						AND u.job_id = dep.upstream_job_id
+		WHERE NOT r.active
+	), path AS (
+		-- from the jobs nothing remaining holds up (and the running ones),
+		-- along the edges: each job ends p90 after the later of its upstream's
+		-- end and its own start; the day ends with the latest
+		WITH RECURSIVE path(slo_id, business_date, job_id, est_end, depth) AS (
+			SELECT r.slo_id, r.business_date, r.job_id,
+				CASE WHEN r.active THEN greatest(as_of, r.base_start + make_interval(secs => r.p90))
+					 ELSE r.base_start + make_interval(secs => r.p90) END, 0
+			FROM remaining r
+			WHERE r.active OR NOT EXISTS (SELECT FROM edges e WHERE e.slo_id = r.slo_id
+										  AND e.business_date = r.business_date AND e.job_id = r.job_id)
+			UNION ALL
+			SELECT e.slo_id, e.business_date, e.job_id,
+				greatest(p.est_end, e.base_start) + make_interval(secs => e.p90), p.depth + 1
+			FROM path p
+			JOIN edges e ON e.upstream_job_id = p.job_id AND e.slo_id = p.slo_id
+						AND e.business_date = p.business_date
+			WHERE p.depth < 1000
+		)
+		SELECT DISTINCT ON (path.slo_id, path.business_date) path.slo_id, path.business_date,
+			path.job_id AS critical_job_id, path.est_end
+		FROM path ORDER BY path.slo_id, path.business_date, path.est_end DESC
+	), predicted AS (
+		SELECT 'predicted' AS kind, NULL::integer AS system_id, NULL::integer AS job_id,
+			sd.slo_id, sd.business_date,
+			format('%s for %s is predicted to complete at %s, %s after its %s deadline (%s); critical: %s/%s',
+				   sd.name, to_char(sd.business_date, 'YYYY-MM-DD'), to_char(pa.est_end AT TIME ZONE sd.time_zone, 'HH24:MI'),
+				   @extschema@._human(extract(epoch FROM pa.est_end - sd.deadline)),
+				   to_char(sd.deadline AT TIME ZONE sd.time_zone, 'HH24:MI'), sd.time_zone,
+				   cj.system, cj.name) AS summary,
+			jsonb_build_object('slo', sd.name, 'pipeline', sd.pipeline, 'deadline', @extschema@._utc(sd.deadline),
+				'time_zone', sd.time_zone, 'predicted_end', @extschema@._utc(pa.est_end),
+				'late_seconds', round(extract(epoch FROM pa.est_end - sd.deadline)),
+				'critical', cj.system || '/' || cj.name,
+				'remaining', (SELECT jsonb_agg(rj.system || '/' || rj.name ORDER BY rj.system, rj.name)
+							  FROM remaining r JOIN jobs rj ON rj.job_id = r.job_id
+							  WHERE r.slo_id = sd.slo_id AND r.business_date = sd.business_date),
+				'systems', (SELECT jsonb_agg(DISTINCT rj.system) FROM remaining r JOIN jobs rj ON rj.job_id = r.job_id
+							WHERE r.slo_id = sd.slo_id AND r.business_date = sd.business_date)) AS detail
+		FROM path pa
+		JOIN slo_days sd ON sd.slo_id = pa.slo_id AND sd.business_date = pa.business_date
+		JOIN jobs cj ON cj.job_id = pa.critical_job_id
+		WHERE pa.est_end > sd.deadline AND sd.deadline > as_of
+	),
+	-- stale collector: no successful collection within stale_after
+	stale AS (
+		SELECT 'stale' AS kind, s.system_id, NULL::integer AS job_id, NULL::integer AS slo_id,
+			NULL::date AS business_date,
+			CASE WHEN c.last_ok IS NULL THEN format('the %s collector of %s has never succeeded (last error: %s)',
+												   s.kind, s.name, coalesce(c.last_error, 'none'))
+				 ELSE format('the %s collector of %s last succeeded %s ago%s', s.kind, s.name,
+							 @extschema@._human(extract(epoch FROM as_of - c.last_ok)),
+							 CASE WHEN c.last_error IS NOT NULL THEN '; last error: ' || left(c.last_error, 300) ELSE '' END) END AS summary,
+			jsonb_strip_nulls(jsonb_build_object('system', s.name, 'last_success_at', @extschema@._utc(c.last_ok),
+				'last_error', left(c.last_error, 1000))) AS detail
+		FROM @extschema@.system s
+		CROSS JOIN LATERAL (
+			SELECT max(x.ended_at) FILTER (WHERE x.error IS NULL AND x.ended_at <= as_of) AS last_ok,
+				(array_agg(x.error ORDER BY x.started_at DESC))[1] AS last_error,
+				count(*) AS n
+			FROM @extschema@.collection x
+			WHERE x.system_id = s.system_id AND x.started_at <= as_of
+			  AND x.started_at > as_of - greatest(lookback, stale_after * 4)) c
+		WHERE s.kind IN ('glue', 'airflow') AND c.n > 0
+		  AND (c.last_ok IS NULL OR c.last_ok < as_of - stale_after)
+	)
+	SELECT @extschema@._alert_key(f.kind, 'job', f.job_id, f.business_date),
+		f.kind, k.severity, f.system_id, f.job_id, f.slo_id, f.business_date, f.summary, f.detail, f.root_key
+	FROM folded f JOIN jobs j ON j.job_id = f.job_id
+	JOIN @extschema@.alert_kinds() k ON k.kind = f.kind
+	-- a run not started while an upstream job is still on its way is waiting,
+	-- not missing (the SLO's predicted and late alerts speak for the day)
+	WHERE NOT (f.kind = 'missing' AND f.root_key IS NULL AND f.is_waiting)
+	UNION ALL
+	SELECT @extschema@._alert_key(x.kind, 'slo', x.slo_id, x.business_date),
+		x.kind, k.severity, x.system_id, x.job_id, x.slo_id, x.business_date, x.summary, x.detail, NULL
+	FROM (SELECT * FROM late UNION ALL SELECT * FROM predicted) x
+	JOIN @extschema@.slo s ON s.slo_id = x.slo_id
+	JOIN @extschema@.alert_kinds() k ON k.kind = x.kind
+	UNION ALL
+	SELECT @extschema@._alert_key(x.kind, 'system', x.system_id, NULL), x.kind, k.severity, x.system_id, NULL, NULL, NULL, x.summary, x.detail, NULL
+	FROM stale x JOIN @extschema@.system sy ON sy.system_id = x.system_id
+	JOIN @extschema@.alert_kinds() k ON k.kind = x.kind;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.check_conditions(timestamptz) IS
+	'What is wrong at as_of (default now): failures (retry-aware), late SLO days, missing runs, predicted breaches, stuck runs, stale collectors; read-only (kant.run_checks() turns them into alerts)';
+REVOKE ALL ON FUNCTION @extschema@.check_conditions(timestamptz) FROM PUBLIC;
+/*
+ * Turn the conditions into alerts and queue their messages, in this
+ * transaction: an alert opens once per key, is updated while it lasts,
+ * reminded every reminder_interval, resolved when its condition clears (one
+ * message, if one was sent about it).  Silenced alerts are kept but not sent;
+ * a job's alert under a failing upstream is folded into the upstream's.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.run_checks(as_of timestamptz DEFAULT now(),
+		OUT opened integer, OUT resolved integer, OUT open_now integer, OUT queued integer)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET jit = off
+	AS $$
+DECLARE
+	st record;
+	fs @extschema@.alert_condition[];
+	keys text[];
+	gone bigint[];
+	lookback interval;
+	reminder_interval interval;
+	d0 date;
+BEGIN
+	-- one check at a time: two at once would open the same alert twice
+	PERFORM pg_advisory_xact_lock(@extschema@._lock_key('checks'), 0);
+	SELECT * INTO st FROM @extschema@._alert_settings();
+	lookback := @extschema@._elapsed(st.lookback);
+	reminder_interval := @extschema@._elapsed(st.reminder_interval);
+	d0 := ((as_of - lookback) AT TIME ZONE 'UTC')::date - 1;
+	fs := ARRAY(SELECT c FROM @extschema@.check_conditions(as_of) c);
+	keys := ARRAY(SELECT f.alert_key FROM unnest(fs) f);
+
+	WITH up AS (
+		INSERT INTO @extschema@.alert AS a (alert_key, kind, severity, system_id, job_id, slo_id,
+			business_date, status, summary, detail, opened_at, last_seen_at)
+		SELECT f.alert_key, f.kind, f.severity, f.system_id, f.job_id, f.slo_id, f.business_date,
+			'open', f.summary, f.detail, as_of, as_of
+		FROM unnest(fs) f
+		ON CONFLICT (alert_key) DO UPDATE SET
+			summary = excluded.summary, detail = excluded.detail, severity = excluded.severity,
+			last_seen_at = as_of, status = 'open',
+			opened_at = CASE WHEN a.status = 'resolved' THEN as_of ELSE a.opened_at END,
+			notified_at = CASE WHEN a.status = 'resolved' THEN NULL ELSE a.notified_at END,
+			resolved_at = NULL, resolution = NULL
+		RETURNING a.notified_at IS NULL AND a.opened_at = as_of AS new
+	)
+	SELECT count(*) FILTER (WHERE up.new) INTO opened FROM up;
+
+	-- folding under the upstream-most alert
+	UPDATE @extschema@.alert a SET folded_into = r.alert_id
+	FROM unnest(fs) f LEFT JOIN @extschema@.alert r ON r.alert_key = f.root_key
+	WHERE a.alert_key = f.alert_key AND a.folded_into IS DISTINCT FROM r.alert_id;
+
+	-- silences in force at as_of
+	UPDATE @extschema@.alert a SET silence_id = m.silence_id
+	FROM (
+		SELECT x.alert_id, (
+			SELECT s.silence_id FROM @extschema@.silence s
+			WHERE s.starts_at <= as_of AND s.ends_at > as_of
+			  AND (s.kind IS NULL OR s.kind = x.kind)
+			  AND (s.system IS NULL OR s.system = sy.name OR x.detail->'systems' ? s.system)
+			  AND (s.job IS NULL OR s.job = j.name)
+			  AND (s.pipeline IS NULL OR s.pipeline = coalesce(j.pipeline, sl.pipeline))
+			ORDER BY s.ends_at DESC LIMIT 1) AS silence_id
+		FROM @extschema@.alert x
+		LEFT JOIN @extschema@.system sy ON sy.system_id = x.system_id
+		LEFT JOIN @extschema@.job j ON j.job_id = x.job_id
+		LEFT JOIN @extschema@.slo sl ON sl.slo_id = x.slo_id
+		WHERE x.status = 'open') m
+	WHERE a.alert_id = m.alert_id AND a.silence_id IS DISTINCT FROM m.silence_id;
+
+	-- what cleared
+	WITH r AS (
+		UPDATE @extschema@.alert a SET status = 'resolved', resolved_at = as_of,
+			resolution = CASE
+				WHEN a.business_date < d0
+					OR (a.kind = 'late' AND (a.detail->>'deadline')::timestamptz <= as_of - lookback)
+					OR (a.kind = 'missing' AND (a.detail->>'due_at')::timestamptz <= as_of - lookback)
+					THEN 'no longer checked (older than the lookback)'
+				WHEN a.kind = 'predicted' AND @extschema@._alert_key('late', 'slo', a.slo_id, a.business_date) = ANY (keys)
+					THEN 'the deadline passed (see the late alert)'
+				ELSE (SELECT k.resolved_when FROM @extschema@.alert_kinds() k WHERE k.kind = a.kind) END
+			-- folded_into stays: that it was sent as part of an upstream alert is
+			-- history (bi_alert_daily counts it); a reopened alert is folded anew
+		FROM @extschema@.alert o LEFT JOIN @extschema@.slo sl ON sl.slo_id = o.slo_id
+		WHERE o.alert_id = a.alert_id AND a.status = 'open'
+		  AND NOT EXISTS (SELECT FROM unnest(keys) AS k(key) WHERE k.key = a.alert_key)
+		RETURNING a.alert_id
+	)
+	SELECT count(*), array_agg(r.alert_id) INTO resolved, gone FROM r;
+
+	-- the messages: new (or unmuted, or no longer folded) alerts, reminders, resolutions
+	-- (the open alerts by their partial index, and the ones just resolved by
+	-- id: never a scan of years of resolved alerts)
+	WITH ev AS (
+		SELECT a.alert_id, CASE WHEN a.notified_at IS NULL THEN 'opened' ELSE 'reminder' END AS event
+		FROM @extschema@.alert a
+		WHERE a.status = 'open' AND a.silence_id IS NULL AND a.folded_into IS NULL
+		  AND (a.notified_at IS NULL
+			   OR (a.severity = 'critical' AND a.notified_at <= as_of - reminder_interval
+				   AND a.notifications <= st.max_reminders))
+		UNION ALL
+		SELECT a.alert_id, 'resolved'
+		FROM @extschema@.alert a
+		WHERE a.alert_id = ANY (coalesce(gone, '{}')) AND a.silence_id IS NULL
+		  AND a.notified_at IS NOT NULL
+		  AND a.resolution NOT LIKE 'the deadline passed%' AND a.resolution NOT LIKE 'no longer checked%'
+	), marked AS (
+		UPDATE @extschema@.alert a SET notified_at = as_of, notifications = a.notifications + 1
+		FROM ev WHERE a.alert_id = ev.alert_id
+		RETURNING a.alert_id, a.alert_key, a.kind, a.severity, a.system_id, a.job_id, a.slo_id, a.detail, ev.event
+	), q AS (
+		INSERT INTO @extschema@.notification (channel, alert_id, alert_key, event, payload, checked_at)
+		SELECT ch.channel, m.alert_id, m.alert_key, m.event, @extschema@._slack_message(m.alert_id, m.event), as_of
+		FROM marked m
+		LEFT JOIN @extschema@.system sy ON sy.system_id = m.system_id
+		LEFT JOIN @extschema@.job j ON j.job_id = m.job_id
+		LEFT JOIN @extschema@.slo sl ON sl.slo_id = m.slo_id
+		CROSS JOIN LATERAL (
+			SELECT DISTINCT r.channel FROM @extschema@.alert_route r
+			WHERE (r.kind IS NULL OR r.kind = m.kind)
+			  AND (r.system IS NULL OR r.system = sy.name OR m.detail->'systems' ? r.system)
+			  AND (r.pipeline IS NULL OR r.pipeline = coalesce(j.pipeline, sl.pipeline))
+			  AND (r.min_severity = 'warning' OR m.severity = 'critical')) ch
+		ORDER BY m.alert_id, ch.channel
+		RETURNING 1
+	)
+	SELECT count(*) INTO queued FROM q;
+
+	SELECT count(*) INTO open_now FROM @extschema@.alert a WHERE a.status = 'open';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.run_checks(timestamptz) IS
+	'Run the checks at as_of (default now): open, update, fold, silence and resolve alerts, and queue their Slack messages in kant.notification (sent by kant.deliver_notifications)';
+REVOKE ALL ON FUNCTION @extschema@.run_checks(timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.run_checks(timestamptz) FROM PUBLIC;
+COMMENT ON COLUMN @extschema@.silence.silence_id IS 'the silence';
+COMMENT ON COLUMN @extschema@.silence.system IS 'only this system (NULL: any)';
+COMMENT ON COLUMN @extschema@.silence.job IS 'only this job (NULL: any)';
+COMMENT ON COLUMN @extschema@.silence.pipeline IS 'only this pipeline (NULL: any)';
+COMMENT ON COLUMN @extschema@.silence.kind IS 'only this kind (NULL: any)';
+COMMENT ON COLUMN @extschema@.silence.starts_at IS 'from';
+COMMENT ON COLUMN @extschema@.silence.ends_at IS 'until';
+COMMENT ON COLUMN @extschema@.silence.reason IS 'why (required)';
+COMMENT ON COLUMN @extschema@.silence.created_by IS 'who';
+CREATE OR REPLACE FUNCTION @extschema@.silence(reason text, duration interval DEFAULT NULL,
+		system text DEFAULT NULL, job text DEFAULT NULL, pipeline text DEFAULT NULL,
+		kind text DEFAULT NULL, until timestamptz DEFAULT NULL, starts_at timestamptz DEFAULT NULL)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	id integer;
+	f timestamptz := coalesce(starts_at, now());
+	d interval := @extschema@._elapsed(duration);	-- '1 day' is 24 hours in every session's zone
+BEGIN
+	IF reason IS NULL OR btrim(reason) = '' THEN
+		RAISE EXCEPTION 'a silence needs a reason' USING ERRCODE = 'null_value_not_allowed',
+			HINT = 'Say why, e.g. kant.silence(''HEGEL maintenance, ticket OPS-123'', ''4 hours'', system => ''hegel'').';
+	END IF;
+	IF (duration IS NULL) = (until IS NULL) THEN
+		RAISE EXCEPTION 'give a silence either a duration or an end (until)' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'kant.silence(reason, ''2 hours'', ...) or kant.silence(reason, until => ''2026-11-27 09:00+09'', ...).';
+	END IF;
+	IF coalesce(until, f + d) <= f THEN
+		RAISE EXCEPTION 'a silence must end after it starts' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF kind IS NOT NULL AND NOT @extschema@._is_alert_kind(kind) THEN
+		RAISE EXCEPTION 'invalid kind "%"', kind
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('One of %s; NULL for all.', (SELECT string_agg(k.kind, ', ') FROM @extschema@.alert_kinds() k));
+	END IF;
+	IF system IS NOT NULL AND NOT EXISTS (SELECT FROM @extschema@.system s WHERE s.name = silence.system) THEN
+		RAISE EXCEPTION 'system "%" does not exist', system
+			USING ERRCODE = 'undefined_object', HINT = 'See SELECT name FROM kant.system;';
+	END IF;
+	INSERT INTO @extschema@.silence (system, job, pipeline, kind, starts_at, ends_at, reason)
+	VALUES (system, job, pipeline, kind, f, coalesce(until, f + d), btrim(reason))
+	RETURNING silence_id INTO id;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.silence(text, interval, text, text, text, text, timestamptz, timestamptz) IS
+	'Mute alerts of a system / job / pipeline / kind (NULL: any) for a duration or until a time, with a reason; returns the silence id';
+REVOKE ALL ON FUNCTION @extschema@.silence(text, interval, text, text, text, text, timestamptz, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.silence(text, interval, text, text, text, text, timestamptz, timestamptz) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION @extschema@.add_route(channel text, system text DEFAULT NULL, pipeline text DEFAULT NULL,
+		kind text DEFAULT NULL, min_severity text DEFAULT 'warning')
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	id integer;
+BEGIN
+	IF NOT EXISTS (SELECT FROM @extschema@.channel c WHERE c.name = add_route.channel) THEN
+		RAISE EXCEPTION 'channel "%" does not exist', channel
+			USING ERRCODE = 'undefined_object', HINT = 'Add it with kant.set_channel(name, webhook_url).';
+	END IF;
+	IF system IS NOT NULL AND NOT EXISTS (SELECT FROM @extschema@.system s WHERE s.name = add_route.system) THEN
+		RAISE EXCEPTION 'system "%" does not exist', system
+			USING ERRCODE = 'undefined_object', HINT = 'See SELECT name FROM kant.system;';
+	END IF;
+	IF kind IS NOT NULL AND NOT @extschema@._is_alert_kind(kind) THEN
+		RAISE EXCEPTION 'invalid kind "%"', kind
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = format('One of %s; NULL for all.', (SELECT string_agg(k.kind, ', ') FROM @extschema@.alert_kinds() k));
+	END IF;
+	IF min_severity IS NULL OR min_severity NOT IN ('warning', 'critical') THEN
+		RAISE EXCEPTION 'invalid min_severity "%"', min_severity
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'warning (everything) or critical (failure, late, missing, stale).';
+	END IF;
+	INSERT INTO @extschema@.alert_route (channel, system, pipeline, kind, min_severity)
+	VALUES (channel, system, pipeline, kind, min_severity) RETURNING route_id INTO id;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.add_route(text, text, text, text, text) IS
+	'Send the alerts of a system / pipeline / kind (NULL: any) of at least a severity to a channel; returns the route id';
+REVOKE ALL ON FUNCTION @extschema@.add_route(text, text, text, text, text) FROM PUBLIC;
+-- The Slack message of an alert event: a short plain text (notifications,
+-- screen readers) and Block Kit blocks within Slack's limits.
+CREATE OR REPLACE FUNCTION @extschema@._slack_message(alert_id bigint, event text)
+	RETURNS jsonb
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	a record;
+	zone text;
+	title text;
+	icon text;
+	kind_title text;
+	link text;
+	fields jsonb := '[]';
+	blocks jsonb;
+	blocked text;
+	when_text text;
+BEGIN
+	SELECT x.*, sy.name AS system, coalesce(sy.display_name, sy.name) AS system_display,
+		sy.kind AS system_kind, sy.region, sy.endpoint, sy.time_zone AS system_zone,
+		j.name AS job, j.dag_id, s.name AS slo
+	INTO a
+	FROM @extschema@.alert x
+	LEFT JOIN @extschema@.system sy ON sy.system_id = x.system_id
+	LEFT JOIN @extschema@.job j ON j.job_id = x.job_id
+	LEFT JOIN @extschema@.slo s ON s.slo_id = x.slo_id
+	WHERE x.alert_id = _slack_message.alert_id;
+	zone := coalesce(a.detail->>'time_zone', a.system_zone, 'UTC');
+	SELECT k.icon, k.title INTO icon, kind_title FROM @extschema@.alert_kinds() k WHERE k.kind = a.kind;
+	icon := CASE WHEN event = 'resolved' THEN ':white_check_mark:' ELSE icon END;
+	-- every value from outside (names, error texts, summaries) is escaped the
+	-- way Slack asks (&, <, >): a run's error message cannot mention
+	-- @channel or disguise a link
+	title := CASE event WHEN 'resolved' THEN 'Resolved: ' WHEN 'reminder' THEN 'Still open: ' ELSE '' END
+		|| kind_title
+		|| coalesce(' — ' || coalesce(a.slo, a.system_display || coalesce(' ' || a.job, '')), '');
+	fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*' ||
+		CASE WHEN a.slo IS NOT NULL THEN 'SLO' ELSE 'System' END || '*' || chr(10) ||
+		@extschema@._slack_escape(coalesce(a.slo, a.system_display)));
+	IF a.job IS NOT NULL THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Job*' || chr(10) || '`' || @extschema@._slack_escape(a.job) || '`');
+	END IF;
+	IF a.business_date IS NOT NULL THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Business date*' || chr(10) || to_char(a.business_date, 'YYYY-MM-DD'));
+	END IF;
+	IF a.detail ? 'deadline' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Deadline*' || chr(10) ||
+			to_char((a.detail->>'deadline')::timestamptz AT TIME ZONE zone, 'YYYY-MM-DD HH24:MI') || ' ' || @extschema@._slack_escape(zone));
+	END IF;
+	IF a.kind = 'late' AND event <> 'resolved' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Late by*' || chr(10) ||
+			@extschema@._human((a.detail->>'late_seconds')::double precision));
+	ELSIF a.kind = 'predicted' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Predicted end*' || chr(10) ||
+			to_char((a.detail->>'predicted_end')::timestamptz AT TIME ZONE zone, 'HH24:MI') || ' (' ||
+			@extschema@._human((a.detail->>'late_seconds')::double precision) || ' late)');
+	END IF;
+	IF a.detail ? 'attempt' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Attempt*' || chr(10) ||
+			@extschema@._slack_escape(a.detail->>'attempt') || coalesce(' of ' || ((a.detail->>'max_retries')::integer + 1), ''));
+	END IF;
+	IF a.detail ? 'restarts' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Recovery*' || chr(10) ||
+			@extschema@._slack_escape(format('kant restarted it (%s/%s)', a.detail->>'restarts', coalesce(a.detail->>'max_restarts', '?'))));
+	END IF;
+	SELECT @extschema@._slack_escape(string_agg(coalesce(j.name, d.alert_key), ', ' ORDER BY d.alert_id)) INTO blocked
+	FROM @extschema@.alert d LEFT JOIN @extschema@.job j ON j.job_id = d.job_id
+	WHERE d.folded_into = a.alert_id AND d.status = 'open';
+	link := CASE
+		WHEN a.system_kind = 'glue' AND a.job IS NOT NULL AND a.region IS NOT NULL THEN
+			format('https://%s.console.aws.amazon.com/gluestudio/home?region=%s#/editor/job/%s/runs',
+				   @extschema@._url_part(a.region), @extschema@._url_part(a.region), @extschema@._url_part(a.job))
+		-- never a URL with user:password@ (an endpoint stored before 0.6.0 refused them)
+		WHEN a.system_kind = 'airflow' AND a.dag_id IS NOT NULL AND a.endpoint ~* '^https?://[^<>|\s@]+$' THEN
+			rtrim(a.endpoint, '/') || '/dags/' || @extschema@._url_part(a.dag_id) || '/grid'
+		END;
+	when_text := CASE event WHEN 'resolved' THEN 'resolved ' || to_char(a.resolved_at AT TIME ZONE zone, 'MM-DD HH24:MI')
+		|| coalesce(' (' || a.resolution || ')', '') ELSE 'open since ' || to_char(a.opened_at AT TIME ZONE zone, 'MM-DD HH24:MI') END;
+	when_text := @extschema@._slack_escape(when_text);
+	blocks := jsonb_build_array(
+		jsonb_build_object('type', 'header', 'text', jsonb_build_object('type', 'plain_text',
+			'text', left(@extschema@._slack_escape(title), 150), 'emoji', true)),
+		jsonb_build_object('type', 'section', 'text', jsonb_build_object('type', 'mrkdwn',
+			'text', left(icon || ' ' || CASE WHEN event = 'resolved' THEN coalesce(initcap(a.resolution) || '. ', '') ELSE '' END
+				|| @extschema@._slack_escape(a.summary), 3000)),
+			'fields', fields));
+	IF blocked IS NOT NULL AND event <> 'resolved' THEN
+		blocks := blocks || jsonb_build_object('type', 'section', 'text', jsonb_build_object('type', 'mrkdwn',
+			'text', left(':no_entry: Blocked by this: ' || blocked, 3000)));
+	END IF;
+	IF link IS NOT NULL THEN
+		blocks := blocks || jsonb_build_object('type', 'section', 'text', jsonb_build_object('type', 'mrkdwn',
+			'text', '<' || link || '|Open in ' || CASE a.system_kind WHEN 'glue' THEN 'the AWS Glue console' ELSE 'Airflow' END || '>'));
+	END IF;
+	blocks := blocks || jsonb_build_object('type', 'context', 'elements', jsonb_build_array(
+		jsonb_build_object('type', 'mrkdwn', 'text', left('kant · ' || @extschema@._slack_escape(a.alert_key) || ' · ' || when_text, 3000))));
+	RETURN jsonb_build_object(
+		'text', left(CASE event WHEN 'resolved' THEN '[resolved] ' WHEN 'reminder' THEN '[still open] ' ELSE '' END
+			|| @extschema@._slack_escape(a.summary) || CASE WHEN blocked IS NOT NULL AND event <> 'resolved' THEN ' — blocks ' || blocked ELSE '' END, 3000),
+		'blocks', blocks,
+		'unfurl_links', false);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._slack_message(bigint, text) IS
+	'internal: the Slack message (text and Block Kit blocks) of an alert''s opened, reminder or resolved event';
+REVOKE ALL ON FUNCTION @extschema@._slack_message(bigint, text) FROM PUBLIC;
+CREATE OR REPLACE PROCEDURE @extschema@.deliver_notifications(max_seconds double precision DEFAULT 50)
+	LANGUAGE plpgsql
+	AS $$
+DECLARE
+	started timestamptz := pg_catalog.clock_timestamp();
+	wait double precision;
+BEGIN
+	IF max_seconds IS NULL OR max_seconds OPERATOR(pg_catalog.<) 0::double precision THEN
+		RAISE EXCEPTION 'max_seconds must be >= 0' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- one deliverer at a time (a session lock: COMMIT would release a transaction's)
+	IF NOT pg_catalog.pg_try_advisory_lock(@extschema@._lock_key('delivery'), 1) THEN
+		RAISE NOTICE 'kant: another kant.deliver_notifications() is running';
+		RETURN;
+	END IF;
+	LOOP
+		wait := @extschema@._deliver_round(started, max_seconds);
+		COMMIT;
+		EXIT WHEN wait IS NULL;
+		IF wait OPERATOR(pg_catalog.>) 0::double precision THEN
+			PERFORM pg_catalog.pg_sleep(wait);
+		END IF;
+	END LOOP;
+	PERFORM pg_catalog.pg_advisory_unlock(@extschema@._lock_key('delivery'), 1);
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.deliver_notifications(double precision) IS
+	'Send queued Slack messages (CALL, outside a transaction block): at least once, in order per channel, at most one per channel''s min_interval; 429 waits for Retry-After, 5xx and timeouts back off, other 4xx fail for good with Slack''s answer; returns after max_seconds. Runs as its caller, who needs EXECUTE on kant._deliver_round too; it never sees a webhook URL.';
+REVOKE ALL ON PROCEDURE @extschema@.deliver_notifications(double precision) FROM PUBLIC;
+/*
+ * Each upstream job's state for a business date by the rules kant_gate_ready
+ * applies (kant._required_jobs, kant._job_day), each stale upstream system,
+ * and the gate's condition (run as the role that defined it).
+ */
+CREATE OR REPLACE FUNCTION @extschema@.gate_status(gate text, business_date date)
+	RETURNS TABLE (system text, job text, state text, attempt integer, started_at timestamptz,
+		ended_at timestamptz, expected_end timestamptz, detail text)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	g record;
+	stale_after interval;
+	cond boolean;
+	why text;
+BEGIN
+	SELECT x.* INTO g FROM @extschema@.gate x WHERE x.name = gate_status.gate;
+	IF g.gate_id IS NULL THEN
+		RAISE EXCEPTION 'gate "%" does not exist', gate
+			USING ERRCODE = 'undefined_object', HINT = 'See SELECT name FROM kant.gate;';
+	END IF;
+	stale_after := @extschema@._elapsed(g.stale_after);
+	RETURN QUERY
+	WITH up AS (
+		SELECT j.job_id, j.name, sy.name AS sys, sy.system_id, sy.time_zone AS zone
+		FROM @extschema@.gate_scope sc
+		JOIN @extschema@.job j ON j.job_id = sc.job_id
+		JOIN @extschema@.system sy ON sy.system_id = j.system_id
+		WHERE sc.gate_id = g.gate_id
+	), req AS (
+		SELECT rq.job_id, rq.required, rq.by_scope, jd.done, jd.done_at, jd.in_flight, jd.failed
+		FROM @extschema@._required_jobs(NULL, g.gate_id, gate_status.business_date) rq
+		CROSS JOIN LATERAL @extschema@._job_day(rq.job_id, gate_status.business_date) jd
+	), last AS (
+		-- the latest attempt, as shown
+		SELECT DISTINCT ON (r.job_id) r.job_id, r.state::text AS state, r.attempt, r.started_at, r.ended_at
+		FROM @extschema@.job_run r
+		WHERE r.business_date = gate_status.business_date AND r.job_id IN (SELECT up.job_id FROM up)
+		ORDER BY r.job_id, r.started_at DESC NULLS FIRST, r.attempt DESC
+	), slot AS (
+		SELECT x.job_id, min(x.slot_at) AS slot_at, min(x.due_at) AS due_at
+		FROM @extschema@.expected_run x
+		WHERE x.business_date = gate_status.business_date AND x.job_id IN (SELECT up.job_id FROM up)
+		GROUP BY x.job_id
+	), dur AS (
+		SELECT d.job_id, d.p90_seconds FROM @extschema@.job_durations(ARRAY(SELECT up.job_id FROM up)) d
+	)
+	SELECT up.sys, up.name,
+		CASE WHEN q.done THEN 'succeeded'
+			 WHEN q.in_flight THEN 'running'
+			 WHEN q.failed THEN 'failed'
+			 WHEN s.due_at <= now() THEN 'missing'
+			 -- a schedule says it does not run that day (a job no schedule speaks
+			 -- for waits for its pipeline: pending)
+			 WHEN NOT q.required AND NOT q.by_scope THEN 'not_required'
+			 ELSE 'pending' END,
+		l.attempt, l.started_at, l.ended_at,
+		CASE WHEN q.done THEN q.done_at
+			 WHEN l.started_at IS NOT NULL AND l.ended_at IS NULL
+				THEN l.started_at + make_interval(secs => coalesce(d.p90_seconds, 0))
+			 WHEN s.slot_at IS NOT NULL THEN greatest(s.slot_at, now()) + make_interval(secs => coalesce(d.p90_seconds, 0))
+			 END,
+		CASE WHEN l.state IS NOT NULL THEN 'kant state ' || l.state
+			 WHEN s.slot_at IS NOT NULL THEN 'expected at ' || to_char(s.slot_at AT TIME ZONE up.zone, 'YYYY-MM-DD HH24:MI')
+				|| ' ' || up.zone
+			 ELSE NULL END
+	FROM up
+	JOIN req q ON q.job_id = up.job_id
+	LEFT JOIN last l ON l.job_id = up.job_id
+	LEFT JOIN slot s ON s.job_id = up.job_id
+	LEFT JOIN dur d ON d.job_id = up.job_id
+	UNION ALL
+	SELECT sy.name, NULL::text, 'stale', NULL::integer, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz,
+		format('last successful collection %s (limit %s)%s',
+			   coalesce(@extschema@._human(extract(epoch FROM now() - c.last_ok)) || ' ago', 'never'),
+			   @extschema@._human(extract(epoch FROM stale_after)), CASE WHEN g.when_stale = 'open' THEN '; the gate ignores it (when_stale = open)' ELSE '' END)
+	FROM (SELECT DISTINCT up.system_id FROM up) u
+	JOIN @extschema@.system sy ON sy.system_id = u.system_id
+	CROSS JOIN LATERAL (
+		SELECT (SELECT c.ended_at FROM @extschema@.collection c
+				WHERE c.system_id = u.system_id AND c.error IS NULL AND c.ended_at IS NOT NULL
+				ORDER BY c.started_at DESC LIMIT 1) AS last_ok,
+			   EXISTS (SELECT FROM @extschema@.collection c WHERE c.system_id = u.system_id) AS collected) c
+	WHERE c.collected AND (c.last_ok IS NULL OR c.last_ok < now() - stale_after)
+	ORDER BY 1, 2 NULLS FIRST;
+	-- the condition, as kant_gate_ready() asks it: why it says no, or that it failed
+	IF g.condition IS NOT NULL THEN
+		SELECT c.holds, c.why INTO cond, why
+		FROM @extschema@._gate_condition(g.condition, g.condition_role, gate_status.gate,
+										 gate_status.business_date) c;
+		system := NULL; job := NULL; state := CASE WHEN cond THEN 'condition_met' ELSE 'condition_not_met' END;
+		attempt := NULL; started_at := NULL; ended_at := NULL; expected_end := NULL; detail := why;
+		RETURN NEXT;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.gate_status(text, date) IS
+	'Why a gate is (not) open for a business date: each upstream job''s state (succeeded, running, failed, missing, pending, not_required) with its expected end, each stale upstream system, and the gate''s condition (condition_met, condition_not_met, with why)';
+REVOKE ALL ON FUNCTION @extschema@.gate_status(text, date) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.gate_status(text, date) FROM PUBLIC;
+/*
+ * The design card's function, for Composer's SqlSensor: true when some
+ * upstream job is required for the business date and every required one is
+ * done (kant._required_jobs, kant._job_day: the rules the SLO evaluation and
+ * the checks apply), no upstream system's collection is stale (unless the
+ * gate ignores staleness), and the gate's condition holds
+ * (kant._call_condition: as the role that defined it).  Index lookups only:
+ * (business_date, job_id) on job_run, (job_id, business_date) on
+ * expected_run, (system_id, started_at) on collection.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.kant_gate_ready(gate text, business_date date)
+	RETURNS boolean
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	g record;
+	ok boolean;
+	failed boolean;
+	why text;
+BEGIN
+	SELECT x.gate_id, @extschema@._elapsed(x.stale_after) AS stale_after, x.when_stale, x.condition,
+		x.condition_role INTO g
+	FROM @extschema@.gate x WHERE x.name = kant_gate_ready.gate;
+	IF g.gate_id IS NULL THEN
+		RAISE EXCEPTION 'gate "%" does not exist', gate
+			USING ERRCODE = 'undefined_object', HINT = 'See SELECT name FROM kant.gate;';
+	END IF;
+	IF business_date IS NULL THEN
+		RAISE EXCEPTION 'business_date must not be null' USING ERRCODE = 'null_value_not_allowed',
+			HINT = 'Composer: SELECT kant.kant_gate_ready(''gate'', ''{{ ds }}'').';
+	END IF;
+	-- open when some job is required and every required job is done
+	SELECT count(*) > 0 AND bool_and(jd.done) INTO ok
+	FROM @extschema@._required_jobs(NULL, g.gate_id, kant_gate_ready.business_date) rq
+	CROSS JOIN LATERAL @extschema@._job_day(rq.job_id, kant_gate_ready.business_date) jd
+	WHERE rq.required;
+	IF ok AND g.when_stale = 'closed' THEN
+		SELECT NOT EXISTS (
+			SELECT FROM (SELECT DISTINCT j.system_id FROM @extschema@.gate_scope sc
+						 JOIN @extschema@.job j ON j.job_id = sc.job_id WHERE sc.gate_id = g.gate_id) u
+			WHERE EXISTS (SELECT FROM @extschema@.collection c WHERE c.system_id = u.system_id)
+			  AND coalesce((SELECT c.ended_at FROM @extschema@.collection c
+							WHERE c.system_id = u.system_id AND c.error IS NULL AND c.ended_at IS NOT NULL
+							ORDER BY c.started_at DESC LIMIT 1), '-infinity') < now() - g.stale_after)
+		INTO ok;
+	END IF;
+	-- the condition runs as the role that defined the gate, never as kant's owner
+	IF ok AND g.condition IS NOT NULL THEN
+		SELECT c.holds, c.failed, c.why INTO ok, failed, why
+		FROM @extschema@._gate_condition(g.condition, g.condition_role, gate, business_date) c;
+		IF failed THEN
+			RAISE WARNING 'kant: gate "%": %', gate, why
+				USING HINT = format('SELECT * FROM kant.gate_status(%L, %L) says why the gate is closed.',
+									gate, to_char(business_date::timestamp, 'YYYY-MM-DD'));
+		END IF;
+	END IF;
+	RETURN ok;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.kant_gate_ready(text, date) IS
+	'May the downstream of a gate start for this business date? Some upstream job is required (kant._required_jobs) and every required one is done (kant._job_day: every current attempt succeeded or was skipped, every expected run ran), no upstream collection stale (fail closed unless when_stale = open), the condition holds. What Composer''s SqlSensor polls.';
+REVOKE ALL ON FUNCTION @extschema@.kant_gate_ready(text, date) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.kant_gate_ready(text, date) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION @extschema@.trigger_ready_gates(dry_run boolean DEFAULT false)
+	RETURNS TABLE (gate text, business_date date, outcome text, http_status integer, detail text)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	g record;
+	d date;
+	run_id text;
+	body text;
+	res record;
+	o text;
+BEGIN
+	FOR g IN
+		SELECT x.gate_id, x.name, x.downstream_dag_id, x.lookback_days, x.trigger_from, sy.name AS sys, sy.time_zone
+		FROM @extschema@.gate x JOIN @extschema@.system sy ON sy.system_id = x.downstream_system_id
+		ORDER BY x.name
+	LOOP
+		PERFORM pg_advisory_xact_lock(@extschema@._lock_key('gate_trigger'), g.gate_id);
+		FOR d IN
+			SELECT (now() AT TIME ZONE g.time_zone)::date - i
+			FROM generate_series(g.lookback_days, 0, -1) AS i
+			WHERE (now() AT TIME ZONE g.time_zone)::date - i >= coalesce(g.trigger_from, '-infinity')
+		LOOP
+			CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
+								  WHERE a.gate_id = g.gate_id AND a.business_date = d AND a.kind = 'trigger'
+									AND a.outcome IN ('done', 'already'));
+			BEGIN
+				CONTINUE WHEN NOT @extschema@.kant_gate_ready(g.name, d);
+			EXCEPTION WHEN OTHERS THEN
+				IF SQLSTATE IN ('57014', '57P01') THEN
+					RAISE;
+				END IF;
+				-- a gate whose readiness cannot be told (its condition failed) stays
+				-- closed; the other gates go on
+				RAISE WARNING 'kant: gate "%" for %: %', g.name, to_char(d::timestamp, 'YYYY-MM-DD'), SQLERRM;
+				CONTINUE;
+			END;
+			run_id := format('kant__%s__%s', g.name, to_char(d::timestamp, 'YYYY-MM-DD'));
+			body := jsonb_build_object('dag_run_id', run_id,
+				'logical_date', to_char(d::timestamp AT TIME ZONE g.time_zone AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+				'conf', jsonb_build_object('business_date', to_char(d::timestamp, 'YYYY-MM-DD'), 'gate', g.name,
+										   'triggered_by', 'kant'))::text;
+			IF dry_run THEN
+				INSERT INTO @extschema@.action_log (kind, gate_id, business_date, system_id, target, outcome, detail)
+				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, 'dry_run',
+					'would POST dags/' || g.downstream_dag_id || '/dagRuns ' || body
+				FROM @extschema@.system s WHERE s.name = g.sys;
+				gate := g.name; business_date := d; outcome := 'dry_run'; http_status := NULL; detail := body;
+				RETURN NEXT;
+				CONTINUE;
+			END IF;
+			BEGIN
+				SELECT * INTO res FROM @extschema@._airflow_post(g.sys,
+					'dags/' || @extschema@._url_part(g.downstream_dag_id) || '/dagRuns', body);
+				o := CASE WHEN res.status BETWEEN 200 AND 299 THEN 'done'
+						  WHEN res.status = 409 THEN 'already' ELSE 'failed' END;
+				INSERT INTO @extschema@.action_log (kind, gate_id, business_date, system_id, target, outcome,
+					http_status, detail)
+				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, o,
+					res.status, left(res.body, 1000)
+				FROM @extschema@.system s WHERE s.name = g.sys;
+				gate := g.name; business_date := d; outcome := o; http_status := res.status; detail := left(res.body, 200);
+			EXCEPTION WHEN OTHERS THEN
+				IF SQLSTATE IN ('57014', '57P01') THEN
+					RAISE;				-- cancel and shutdown are not outcomes
+				END IF;
+				INSERT INTO @extschema@.action_log (kind, gate_id, business_date, system_id, target, outcome, detail)
+				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, 'failed',
+					SQLSTATE || ': ' || SQLERRM
+				FROM @extschema@.system s WHERE s.name = g.sys;
+				gate := g.name; business_date := d; outcome := 'failed'; http_status := NULL; detail := SQLERRM;
+			END;
+			RETURN NEXT;
+		END LOOP;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.trigger_ready_gates(boolean) IS
+	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id; 409 counts as done), logging every outcome in kant.action_log; dry_run only logs';
+REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION @extschema@.recover_failed_runs(dry_run boolean DEFAULT false)
+	RETURNS TABLE (job text, business_date date, failed_run text, outcome text, detail text)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	st record;
+	p record;
+	last record;
+	done_n integer;
+	deadline timestamptz;
+	deadline_zone text;
+	p90 double precision;
+	body jsonb;
+	glue_run jsonb;
+	res record;
+	o text;
+	why text;
+	dry boolean;
+	since date;
+	retry_wait interval;
+BEGIN
+	SELECT * INTO st FROM @extschema@._alert_settings();
+	-- business dates of every zone in the lookback window; waits as elapsed time
+	since := ((now() - @extschema@._elapsed(st.lookback)) AT TIME ZONE 'UTC')::date - 1;
+	retry_wait := @extschema@._elapsed(st.retry_wait);
+	FOR p IN
+		SELECT rp.*, j.name AS job_name, j.max_retries, s.name AS sys, s.system_id
+		FROM @extschema@.recovery_policy rp
+		JOIN @extschema@.job j ON j.job_id = rp.job_id
+		JOIN @extschema@.system s ON s.system_id = j.system_id
+		WHERE s.kind = 'glue'
+		ORDER BY j.name
+	LOOP
+		PERFORM pg_advisory_xact_lock(@extschema@._lock_key('recover'), p.job_id);
+		dry := dry_run OR p.dry_run;
+		SELECT r.* INTO last FROM @extschema@.job_run r
+		WHERE r.job_id = p.job_id AND r.business_date >= since
+		ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC LIMIT 1;
+		CONTINUE WHEN last.run_id IS NULL OR last.state::text NOT IN ('failed', 'timed_out');
+		CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
+							  WHERE a.kind = 'recover' AND a.job_id = p.job_id AND a.target = last.external_id
+								AND a.outcome IN ('done', 'already', 'dry_run', 'refused'));
+		why := NULL;
+		-- Glue retries by itself first
+		CONTINUE WHEN p.max_retries IS NOT NULL AND last.attempt - 1 < p.max_retries
+			AND last.ended_at > now() - retry_wait;
+		CONTINUE WHEN last.ended_at > now() - @extschema@._elapsed(p.min_wait);
+		IF EXISTS (SELECT FROM @extschema@.job_run r
+				   WHERE r.job_id = p.job_id AND r.business_date >= since
+					 AND NOT @extschema@.is_terminal(r.state)) THEN
+			why := 'another run of the job is in flight';
+		END IF;
+		SELECT count(*) INTO done_n FROM @extschema@.action_log a
+		WHERE a.kind = 'recover' AND a.job_id = p.job_id AND a.business_date = last.business_date
+		  AND a.outcome IN ('done', 'dry_run');
+		IF why IS NULL AND done_n >= p.max_attempts THEN
+			why := format('restarted %s of %s times for %s already', done_n, p.max_attempts,
+						  to_char(last.business_date::timestamp, 'YYYY-MM-DD'));
+		END IF;
+		SELECT @extschema@._due(last.business_date, jd.deadline_offset_days, jd.deadline_time, jd.time_zone),
+			jd.time_zone
+		INTO deadline, deadline_zone FROM @extschema@.job_deadline jd WHERE jd.job_id = p.job_id;
+		SELECT d.p90_seconds INTO p90 FROM @extschema@.job_durations(ARRAY[p.job_id]) d;
+		IF why IS NULL AND deadline IS NOT NULL
+		   AND now() + make_interval(secs => coalesce(p90, 0)) > deadline THEN
+			why := format('the deadline cannot be met: a run takes %s (p90) and the deadline is %s %s',
+						  @extschema@._human(p90),
+						  to_char(deadline AT TIME ZONE deadline_zone, 'YYYY-MM-DD HH24:MI'), deadline_zone);
+		END IF;
+		IF why IS NOT NULL THEN
+			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome, detail)
+			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, 'skipped', why)
+			ON CONFLICT DO NOTHING;
+			IF FOUND THEN
+				job := p.job_name; business_date := last.business_date; failed_run := last.external_id;
+				outcome := 'skipped'; detail := why;
+				RETURN NEXT;
+			END IF;
+			CONTINUE;
+		END IF;
+		body := jsonb_build_object('JobName', p.job_name, 'JobRunId', last.external_id);
+		IF dry THEN
+			IF jsonb_typeof(last.details->'Arguments') = 'object' THEN
+				body := body || jsonb_build_object('Arguments', last.details->'Arguments');
+			END IF;
+			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome, detail)
+			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, 'dry_run',
+					format('would ask Glue for the run (GetJobRun) and call StartJobRun %s with its arguments (restart %s of %s)',
+						   body, done_n + 1, p.max_attempts));
+			job := p.job_name; business_date := last.business_date; failed_run := last.external_id;
+			outcome := 'dry_run'; detail := body::text;
+			RETURN NEXT;
+			CONTINUE;
+		END IF;
+		BEGIN
+			/*
+			 * The run as Glue has it (GetJobRun), not as it was ingested: a writer
+			 * reports runs, it never chooses what kant starts with the system's
+			 * credentials.  A run Glue does not know, or does not call failed, is
+			 * refused for good; the restart takes Glue's own arguments.
+			 */
+			SELECT * INTO res FROM @extschema@._glue_call(p.sys, 'GetJobRun',
+				jsonb_build_object('JobName', p.job_name, 'RunId', last.external_id)::text);
+			glue_run := CASE WHEN res.status = 200 THEN (res.body::jsonb)->'JobRun' END;
+			IF res.error_type = 'EntityNotFoundException' THEN
+				o := 'refused';
+				why := format('Glue does not know run %s of job %s (GetJobRun: EntityNotFoundException): kant restarts only runs Glue reports as failed',
+							  last.external_id, p.job_name);
+			ELSIF jsonb_typeof(glue_run) IS DISTINCT FROM 'object' THEN
+				o := 'failed';
+				why := 'GetJobRun: ' || coalesce(left(res.body, 1000), 'HTTP ' || res.status);
+			ELSIF glue_run->>'JobName' IS DISTINCT FROM p.job_name OR glue_run->>'Id' IS DISTINCT FROM last.external_id
+				  OR coalesce(glue_run->>'JobRunState', '') NOT IN ('FAILED', 'TIMEOUT', 'ERROR') THEN
+				o := 'refused';
+				why := format('Glue says run %s of job %s is %s: nothing to restart', last.external_id, p.job_name,
+							  coalesce(glue_run->>'JobRunState', 'in no state'));
+			ELSE
+				IF jsonb_typeof(glue_run->'Arguments') = 'object' THEN
+					body := body || jsonb_build_object('Arguments', glue_run->'Arguments');
+				END IF;
+				SELECT * INTO res FROM @extschema@._glue_call(p.sys, 'StartJobRun', body::text);
+				o := CASE WHEN res.status = 200 THEN 'done'
+						  WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'already'
+						  ELSE 'failed' END;
+				why := CASE o WHEN 'done' THEN format('restart %s of %s: JobRunId %s', done_n + 1, p.max_attempts,
+													  (res.body::jsonb)->>'JobRunId')
+							  WHEN 'already' THEN 'a run of the job is already going (ConcurrentRunsExceededException)'
+							  ELSE left(res.body, 1000) END;
+			END IF;
+			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome,
+				http_status, detail)
+			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, o, res.status, why);
+		EXCEPTION WHEN OTHERS THEN
+			IF SQLSTATE IN ('57014', '57P01') THEN
+				RAISE;
+			END IF;
+			o := 'failed';
+			why := SQLSTATE || ': ' || SQLERRM;
+			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome, detail)
+			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, o, why);
+		END;
+		job := p.job_name; business_date := last.business_date; failed_run := last.external_id;
+		outcome := o; detail := why;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.recover_failed_runs(boolean) IS
+	'Restart failed Glue runs of jobs with a recovery policy (GetJobRun first: only a run Glue reports as FAILED, TIMEOUT or ERROR, else refused; then StartJobRun with its id and Glue''s arguments for it) while their p90 fits before the deadline, at most max_attempts per business date, never twice for one failed run, never while a run is in flight; every action and every reason to skip in kant.action_log';
+REVOKE ALL ON FUNCTION @extschema@.recover_failed_runs(boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.recover_failed_runs(boolean) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION @extschema@.refresh_slo(slo text DEFAULT NULL, since date DEFAULT NULL,
+		until date DEFAULT NULL)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	-- per-day lookups are cheap; the planner's estimate for many days would
+	-- otherwise trigger JIT compilation that costs more than the work
+	SET jit = off
+	AS $$
+DECLARE
+	sid integer;
+	n integer;
+BEGIN
+	IF refresh_slo.slo IS NOT NULL THEN
+		SELECT s.slo_id INTO sid FROM @extschema@.slo s WHERE s.name = refresh_slo.slo;
+		IF sid IS NULL THEN
+			RAISE EXCEPTION 'SLO "%" does not exist', refresh_slo.slo
+				USING ERRCODE = 'undefined_object', HINT = 'See SELECT name FROM kant.slo;';
+		END IF;
+	END IF;
+	IF until IS NOT NULL AND since IS NULL THEN
+		RAISE EXCEPTION 'until needs since'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give the first business date to re-evaluate, e.g. since => ''2026-01-01''.';
+	END IF;
+	-- one refresh at a time; concurrent ingestion goes on
+	PERFORM pg_advisory_xact_lock(@extschema@._lock_key('slo_refresh'), 1);
+	PERFORM @extschema@.expand_schedules();
+
+	IF since IS NOT NULL THEN
+		-- a full recompute of the range: days that are no longer evaluated go
+		DELETE FROM @extschema@.slo_day y USING @extschema@.slo s
+		WHERE y.slo_id = s.slo_id AND (sid IS NULL OR s.slo_id = sid)
+		  AND y.business_date >= since AND (until IS NULL OR y.business_date <= until)
+		  AND (y.business_date < s.evaluate_from
+			   OR NOT @extschema@.is_business_day(s.calendar, y.business_date));
+	END IF;
+
+	WITH dirty AS (
+		-- the queue of changed (job, date) pairs: consumed by the incremental
+		-- call, and by a recompute of every SLO for the dates it covers
+		DELETE FROM @extschema@.slo_dirty d
+		WHERE sid IS NULL
+		  AND (since IS NULL OR (d.business_date >= since AND (until IS NULL OR d.business_date <= until)))
+		RETURNING d.job_id, d.business_date
+	), work AS (
+		SELECT sc.slo_id, d.business_date
+		FROM dirty d JOIN @extschema@.slo_scope sc ON sc.job_id = d.job_id
+		UNION
+		-- days whose verdict still depends on the clock
+		SELECT y.slo_id, y.business_date FROM @extschema@.slo_day y
+		WHERE since IS NULL AND (y.slo_status = 'pending' OR y.sla_status = 'pending')
+		UNION
+		-- days never evaluated (incremental), or the range asked for
+		SELECT s.slo_id, g.d
+		FROM @extschema@.slo s
+		CROSS JOIN LATERAL (
+			SELECT greatest(s.evaluate_from, since) + i AS d
+			FROM generate_series(0, coalesce(until, (now() AT TIME ZONE s.time_zone)::date)
+									- greatest(s.evaluate_from, since)) AS i) g
+		WHERE (sid IS NULL OR s.slo_id = sid)
+		  AND (since IS NOT NULL OR NOT EXISTS (
+				SELECT FROM @extschema@.slo_day y
+				WHERE y.slo_id = s.slo_id AND y.business_date = g.d))
+	), todo AS (
+		SELECT w.slo_id, w.business_date, dl.deadline, dl.sla_end
+		FROM work w
+		JOIN @extschema@.slo s ON s.slo_id = w.slo_id
+		CROSS JOIN LATERAL @extschema@.slo_deadline(s.slo_id, w.business_date) dl
+		WHERE (sid IS NULL OR w.slo_id = sid)
+		  AND w.business_date >= s.evaluate_from
+		  AND w.business_date <= (now() AT TIME ZONE s.time_zone)::date
+		  AND (since IS NULL OR w.business_date >= since)
+		  AND (until IS NULL OR w.business_date <= until)
+		  AND @extschema@.is_business_day(s.calendar, w.business_date)
+	), upsert AS (
+		INSERT INTO @extschema@.slo_day AS y (slo_id, business_date, deadline, sla_end,
+			slo_status, sla_status, completed_at, lateness_seconds, runs, done, running,
+			failures, retries, missing, awaited, critical_job_id, evaluated_at)
+		SELECT t.slo_id, t.business_date, t.deadline, t.sla_end,
+			(v.r).slo_status, (v.r).sla_status, (v.r).completed_at, (v.r).lateness_seconds,
+			(v.r).runs, (v.r).done, (v.r).running, (v.r).failures, (v.r).retries,
+			(v.r).missing, (v.r).awaited, (v.r).critical_job_id, now()
+		FROM todo t
+		CROSS JOIN LATERAL (
+			SELECT @extschema@.slo_eval(i.job_id, i.state, i.ended_at, i.is_current, i.due_at,
+										t.deadline, t.sla_end, now()) AS r
+			FROM (SELECT i.job_id, i.state, i.ended_at, i.is_current, i.due_at
+				  FROM @extschema@.slo_input i
+				  WHERE i.slo_id = t.slo_id AND i.business_date = t.business_date
+				  UNION ALL
+				  -- a job no schedule speaks for, required because its scope
+				  -- ran that day (kant._required_jobs), with no run yet: awaited
+				  SELECT rq.job_id, NULL, NULL, true, 'infinity'
+				  FROM @extschema@._required_jobs(t.slo_id, NULL, t.business_date) rq
+				  WHERE rq.required AND rq.by_scope) i) v
+		ON CONFLICT (slo_id, business_date) DO UPDATE SET
+			deadline = excluded.deadline, sla_end = excluded.sla_end,
+			slo_status = excluded.slo_status, sla_status = excluded.sla_status,
+			completed_at = excluded.completed_at, lateness_seconds = excluded.lateness_seconds,
+			runs = excluded.runs, done = excluded.done, running = excluded.running,
+			failures = excluded.failures, retries = excluded.retries,
+			missing = excluded.missing, awaited = excluded.awaited,
+			critical_job_id = excluded.critical_job_id, evaluated_at = excluded.evaluated_at
+		RETURNING 1
+	)
+	SELECT count(*) INTO n FROM upsert;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_slo(text, date, date) IS
+	'Bring kant.slo_day up to date and return the days evaluated. Without arguments, incremental: only days whose runs or expected runs changed (kant.slo_dirty), days still pending, and days never evaluated. With since (and until, and an SLO name): recompute that range.';
+REVOKE ALL ON FUNCTION @extschema@.refresh_slo(text, date, date) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION @extschema@.slo_deadline(slo_id integer, business_date date,
+		OUT deadline timestamptz, OUT sla_end timestamptz)
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT @extschema@._due($2, s.deadline_offset_days, s.deadline_time, s.time_zone),
+		   @extschema@._due($2, s.sla_offset_days, s.sla_time, s.time_zone)
+	FROM @extschema@.slo s WHERE s.slo_id = $1
+	$$;
+COMMENT ON FUNCTION @extschema@.slo_deadline(integer, date) IS
+	'the SLO deadline and SLA end of a business date, as instants (DST: kant.local_instant)';
+---------------------------------------------------------------------------
+-- Views to read it
+---------------------------------------------------------------------------
+CREATE OR REPLACE VIEW @extschema@.runs AS
+SELECT
+	r.run_id,
+	s.name AS system,
+	coalesce(s.display_name, s.name) AS system_display_name,
+	s.kind AS system_kind,
+	j.name AS job,
+	j.pipeline,
+	r.external_id,
+	r.attempt,
+	CASE WHEN @extschema@._is_current(r.superseded_at) THEN 1 ELSE 0 END AS is_current,
+	r.business_date,
+	r.state::text AS state,
+	r.raw_state,
+	r.started_at,
+	r.ended_at,
+	(r.started_at AT TIME ZONE s.time_zone) AS started_at_local,
+	(r.ended_at AT TIME ZONE s.time_zone) AS ended_at_local,
+	s.time_zone,
+	round(extract(epoch FROM r.ended_at - r.started_at), 3)::numeric(14,3) AS duration_seconds,
+	r.error_message,
+	r.previous_external_id,
+	r.first_seen,
+	r.last_seen
+FROM @extschema@.job_run r
+JOIN @extschema@.job j ON j.job_id = r.job_id
+JOIN @extschema@.system s ON s.system_id = j.system_id;
+COMMENT ON VIEW @extschema@.runs IS 'Every run attempt with its system and job, durations in seconds';
+COMMENT ON COLUMN @extschema@.runs.run_id IS 'kant''s id of the attempt';
+COMMENT ON COLUMN @extschema@.runs.system IS 'system name';
+COMMENT ON COLUMN @extschema@.runs.system_display_name IS 'system display name (e.g. HEGEL), else its name';
+COMMENT ON COLUMN @extschema@.runs.system_kind IS 'glue, airflow, openlineage or manual';
+COMMENT ON COLUMN @extschema@.runs.job IS 'Glue JobName or Airflow dag_id.task_id';
+COMMENT ON COLUMN @extschema@.runs.pipeline IS 'the job''s pipeline';
+COMMENT ON COLUMN @extschema@.runs.external_id IS 'the source''s run id';
+COMMENT ON COLUMN @extschema@.runs.attempt IS 'attempt number from 1';
+COMMENT ON COLUMN @extschema@.runs.is_current IS '1 when no later attempt of the same run exists (a later try_number, or a Glue run retrying this one), else 0';
+COMMENT ON COLUMN @extschema@.runs.business_date IS 'date of the data the run produces';
+COMMENT ON COLUMN @extschema@.runs.state IS 'normalised state';
+COMMENT ON COLUMN @extschema@.runs.raw_state IS 'state as the source spelled it';
+COMMENT ON COLUMN @extschema@.runs.started_at IS 'start (timestamptz)';
+COMMENT ON COLUMN @extschema@.runs.ended_at IS 'end (timestamptz)';
+COMMENT ON COLUMN @extschema@.runs.started_at_local IS 'start as local wall-clock time in the system''s time zone (column time_zone)';
+COMMENT ON COLUMN @extschema@.runs.ended_at_local IS 'end as local wall-clock time in the system''s time zone (column time_zone)';
+COMMENT ON COLUMN @extschema@.runs.time_zone IS 'the system''s IANA time zone';
+COMMENT ON COLUMN @extschema@.runs.duration_seconds IS 'ended_at - started_at in seconds; NULL until the attempt ended';
+COMMENT ON COLUMN @extschema@.runs.error_message IS 'error reported by the source';
+COMMENT ON COLUMN @extschema@.runs.previous_external_id IS 'Glue: the run this one retries';
+COMMENT ON COLUMN @extschema@.runs.first_seen IS 'when kant first received the attempt';
+COMMENT ON COLUMN @extschema@.runs.last_seen IS 'when kant last received it';
+-- What kant.slo_eval reads for an SLO and a business date: every attempt of
+-- the jobs in scope, and every expected run no run has matched.
+CREATE OR REPLACE VIEW @extschema@.slo_input AS
+SELECT sc.slo_id, r.business_date, r.job_id, r.run_id, r.state, r.started_at, r.ended_at,
+	@extschema@._is_current(r.superseded_at) AS is_current, NULL::timestamptz AS due_at
+FROM @extschema@.slo_scope sc
+JOIN @extschema@.job_run r ON r.job_id = sc.job_id
+UNION ALL
+SELECT sc.slo_id, e.business_date, e.job_id, NULL, NULL, NULL, NULL, true, e.due_at
+FROM @extschema@.slo_scope sc
+JOIN @extschema@.expected_runs e ON e.job_id = sc.job_id
+WHERE e.status <> 'started';
+COMMENT ON VIEW @extschema@.slo_input IS
+	'Rows kant.slo_eval reads per SLO and business date: each attempt of a job in scope (is_current when no later attempt or retry supersedes it), and each expected run without a run (state NULL, due_at set)';
+COMMENT ON COLUMN @extschema@.slo_input.slo_id IS 'the SLO';
+COMMENT ON COLUMN @extschema@.slo_input.business_date IS 'business date';
+COMMENT ON COLUMN @extschema@.slo_input.job_id IS 'the job';
+COMMENT ON COLUMN @extschema@.slo_input.run_id IS 'the attempt (NULL for an expected run)';
+COMMENT ON COLUMN @extschema@.slo_input.state IS 'the attempt''s state (NULL for an expected run)';
+COMMENT ON COLUMN @extschema@.slo_input.started_at IS 'start of the attempt';
+COMMENT ON COLUMN @extschema@.slo_input.ended_at IS 'end of the attempt';
+COMMENT ON COLUMN @extschema@.slo_input.is_current IS 'false when a later attempt or a retry supersedes the attempt';
+COMMENT ON COLUMN @extschema@.slo_input.due_at IS 'for an expected run without a run: when it becomes missing';
+/*
+ * kant: Views for BI (Tableau reads these).
+ *
+ * Plain types only, naive timestamps with the zone in the column name (_utc)
+ * or in a column beside it (_local), flags as 0/1, and nothing that depends
+ * on the session's TimeZone, DateStyle or IntervalStyle.
+ *
+ * Part of the install script sql/kant--0.6.0.sql (the Makefile builds it from
+ * the files of sql/src in the order of SQL_SRC).  Change a definition here AND in the
+ * upgrade script of the version being made; test/sql/upgrade.sql proves the
+ * two paths give the same objects.
+ */
+CREATE OR REPLACE VIEW @extschema@.bi_run_timeline AS
+SELECT
+	r.run_id,
+	sy.name AS system,
+	coalesce(sy.display_name, sy.name) AS system_display_name,
+	sy.time_zone AS system_time_zone,
+	j.pipeline,
+	j.name AS job,
+	r.business_date,
+	r.external_id,
+	r.attempt,
+	CASE WHEN @extschema@._is_current(r.superseded_at) THEN 1 ELSE 0 END AS is_current,
+	r.state::text AS state,
+	NULL::timestamp AS scheduled_at_utc,
+	NULL::timestamp AS scheduled_at_local,
+	r.started_at AT TIME ZONE 'UTC' AS started_at_utc,
+	r.ended_at AT TIME ZONE 'UTC' AS ended_at_utc,
+	r.started_at AT TIME ZONE sy.time_zone AS started_at_local,
+	r.ended_at AT TIME ZONE sy.time_zone AS ended_at_local,
+	round(extract(epoch FROM r.ended_at - r.started_at), 3)::numeric(14,3) AS duration_seconds,
+	jd.slo,
+	x.expected_end AT TIME ZONE 'UTC' AS expected_end_utc,
+	x.expected_end AT TIME ZONE sy.time_zone AS expected_end_local,
+	round(extract(epoch FROM x.late), 3)::numeric(14,3) AS seconds_late,
+	CASE WHEN x.late > interval '0' THEN 1 ELSE 0 END AS is_late,
+	r.error_message
+FROM @extschema@.job_run r
+JOIN @extschema@.job j ON j.job_id = r.job_id
+JOIN @extschema@.system sy ON sy.system_id = j.system_id
+LEFT JOIN @extschema@.job_deadline jd ON jd.job_id = r.job_id
+CROSS JOIN LATERAL (
+	SELECT e.expected_end,
+		   CASE WHEN r.ended_at IS NOT NULL THEN r.ended_at - e.expected_end
+				WHEN NOT @extschema@.is_terminal(r.state) AND pg_catalog.now() > e.expected_end
+				THEN pg_catalog.now() - e.expected_end END AS late
+	FROM (SELECT @extschema@._due(r.business_date, jd.deadline_offset_days, jd.deadline_time,
+								  jd.time_zone) AS expected_end) e) x
+UNION ALL
+SELECT
+	NULL::bigint,
+	sy.name,
+	coalesce(sy.display_name, sy.name),
+	sy.time_zone,
+	j.pipeline,
+	j.name,
+	e.business_date,
+	NULL::text,
+	0,
+	1,
+	'missing',
+	e.slot_at AT TIME ZONE 'UTC',
+	e.slot_at AT TIME ZONE sy.time_zone,
+	NULL::timestamp,
+	NULL::timestamp,
+	NULL::timestamp,
+	NULL::timestamp,
+	NULL::numeric(14,3),
+	jd.slo,
+	x.expected_end AT TIME ZONE 'UTC',
+	x.expected_end AT TIME ZONE sy.time_zone,
+	NULL::numeric(14,3),
+	CASE WHEN pg_catalog.now() > x.expected_end THEN 1 ELSE 0 END,
+	'no run started within the grace period of the slot'
+FROM @extschema@.expected_runs e
+JOIN @extschema@.job j ON j.job_id = e.job_id
+JOIN @extschema@.system sy ON sy.system_id = j.system_id
+LEFT JOIN @extschema@.job_deadline jd ON jd.job_id = e.job_id
+CROSS JOIN LATERAL (
+	SELECT @extschema@._due(e.business_date, jd.deadline_offset_days, jd.deadline_time,
+							jd.time_zone) AS expected_end) x
+WHERE e.status = 'missing';
+COMMENT ON VIEW @extschema@.bi_run_timeline IS
+	'One row per run attempt, and one per missing expected run (state missing): when it ran in UTC and in the system''s zone, how long, and how late against the deadline of its SLO';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.run_id IS 'kant''s id of the attempt; NULL for a missing run';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.system IS 'system name';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.system_display_name IS 'system display name (e.g. HEGEL)';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.system_time_zone IS 'IANA zone of the _local columns';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.pipeline IS 'the job''s pipeline';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.job IS 'job name (Glue JobName, Airflow dag_id.task_id)';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.business_date IS 'date of the data';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.external_id IS 'the source''s run id';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.attempt IS 'attempt number from 1; 0 for a missing run';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.is_current IS '1 for the latest attempt of a run (and for a missing run), else 0';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.state IS 'normalised state, or missing';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.scheduled_at_utc IS 'missing runs: when the schedule fired, UTC';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.scheduled_at_local IS 'missing runs: when the schedule fired, in system_time_zone';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.started_at_utc IS 'start, UTC';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.ended_at_utc IS 'end, UTC';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.started_at_local IS 'start, wall-clock time in system_time_zone';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.ended_at_local IS 'end, wall-clock time in system_time_zone';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.duration_seconds IS 'end minus start in seconds';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.slo IS 'the SLO whose deadline is the expected end (earliest deadline among the SLOs covering the job)';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.expected_end_utc IS 'the SLO deadline for the business date, UTC';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.expected_end_local IS 'the SLO deadline for the business date, in system_time_zone';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.seconds_late IS 'end minus expected end in seconds (negative: early); an unfinished run past the expected end: now minus expected end; NULL for a missing run';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.is_late IS '1 when seconds_late > 0, or a missing run past its expected end; else 0';
+COMMENT ON COLUMN @extschema@.bi_run_timeline.error_message IS 'error reported by the source';
+-- Expected runs with their status.  The slots of a job and date are matched to
+-- its runs by count (the k-th slot is started when the date has k runs,
+-- counted by kant._runs).
+-- Grouped per job and date first: the runs are counted once per group, and a
+-- filter on business_date reaches the index of both tables.
+CREATE OR REPLACE VIEW @extschema@.expected_runs AS
+SELECT
+	g.job_id,
+	sy.name AS system,
+	j.name AS job,
+	j.pipeline,
+	g.business_date,
+	u.slot_no::integer AS slot_no,
+	u.slot_at,
+	u.due_at,
+	CASE WHEN m.runs >= u.slot_no THEN 'started'
+		 WHEN u.due_at <= pg_catalog.now() THEN 'missing'
+		 ELSE 'awaited' END AS status
+FROM (SELECT x.job_id, x.business_date,
+			 array_agg(x.slot_at ORDER BY x.slot_at) AS slots,
+			 array_agg(x.due_at ORDER BY x.slot_at) AS dues
+	  FROM @extschema@.expected_run x
+	  GROUP BY x.job_id, x.business_date) g
+JOIN @extschema@.job j ON j.job_id = g.job_id
+JOIN @extschema@.system sy ON sy.system_id = j.system_id
+CROSS JOIN LATERAL (
+	SELECT @extschema@._run_count(count(*) FILTER (WHERE @extschema@._starts_run(r.attempt, r.previous_external_id)),
+								  count(*)) AS runs
+	FROM @extschema@.job_run r
+	WHERE r.job_id = g.job_id AND r.business_date = g.business_date) m
+CROSS JOIN LATERAL unnest(g.slots, g.dues) WITH ORDINALITY AS u(slot_at, due_at, slot_no);
+COMMENT ON VIEW @extschema@.expected_runs IS
+	'Every expected run and whether a run started for it (started), not yet and within grace (awaited), or not after its grace period (missing)';
+COMMENT ON COLUMN @extschema@.expected_runs.job_id IS 'the job';
+COMMENT ON COLUMN @extschema@.expected_runs.system IS 'system name';
+COMMENT ON COLUMN @extschema@.expected_runs.job IS 'job name';
+COMMENT ON COLUMN @extschema@.expected_runs.pipeline IS 'the job''s pipeline';
+COMMENT ON COLUMN @extschema@.expected_runs.business_date IS 'business date of the expected run';
+COMMENT ON COLUMN @extschema@.expected_runs.slot_no IS 'number of the slot among the job''s slots of the date, from 1';
+COMMENT ON COLUMN @extschema@.expected_runs.slot_at IS 'when the schedule fires';
+COMMENT ON COLUMN @extschema@.expected_runs.due_at IS 'slot plus grace period';
+COMMENT ON COLUMN @extschema@.expected_runs.status IS 'started, awaited or missing';
+
+DROP FUNCTION @extschema@._gate_required(integer, date);

@@ -17,6 +17,7 @@
  * Cancel and statement_timeout propagate.
  */
 #include "kant.h"
+#include "locks.h"
 #include "http.h"
 
 #include "access/htup_details.h"
@@ -1666,7 +1667,7 @@ collect_begin(Collector *g, Call *c, const char *kind, text *system)
 	load_system(g, kind);
 	argv[0] = Int32GetDatum(g->system_id);
 	/* one collection of a system at a time: a second one waits its turn */
-	if (SPI_execute_with_args("SELECT pg_advisory_xact_lock(1801547382, $1)",
+	if (SPI_execute_with_args("SELECT pg_advisory_xact_lock(" CppAsString2(KANT_LOCK_COLLECT) ", $1)",
 							  1, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "kant: locking the system failed");
 	if (SPI_execute_with_args("INSERT INTO kant.collection (system_id, started_at)"

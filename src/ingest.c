@@ -61,8 +61,8 @@
 #include "utils/timestamp.h"
 
 #include "kant.h"
+#include "locks.h"
 
-#define KANT_LOCK_KEY	0x6B616E74	/* "kant": first key of kant's advisory locks */
 #define FLUSH_SIZE		500
 #define FLUSH_BYTES		(64 * 1024 * 1024)	/* and at most this much record data */
 #define MAX_NAME_LEN	1000
@@ -138,10 +138,11 @@ typedef struct RunRel
 				business_date,
 				bd_source,
 				details,
-				last_seen;
+				last_seen,
+				superseded_at;	/* 0.6.0 on; InvalidAttrNumber before */
 } RunRel;
 
-#define RUNREL_COLUMNS 17		/* the columns of kant.job_run */
+#define RUNREL_COLUMNS 17		/* the columns of kant.job_run before 0.6.0 */
 
 struct IngestState
 {
@@ -199,6 +200,7 @@ static SPIPlanPtr plan_system_register;
 static SPIPlanPtr plan_job_get;
 static SPIPlanPtr plan_job_register;
 static SPIPlanPtr plan_chain_set;
+static SPIPlanPtr plan_supersede;
 static SPIPlanPtr plan_dirty;		/* NULL until kant.slo_dirty exists (0.3.0) */
 
 /*
@@ -236,7 +238,7 @@ free_plans(void)
 	SPIPlanPtr *all[] = {&plan_insert, &plan_update, &plan_touch,
 		&plan_reject, &plan_batch_insert, &plan_batch_finish, &plan_system_get,
 		&plan_system_get_ol, &plan_system_register, &plan_job_get,
-		&plan_job_register, &plan_chain_set, &plan_dirty};
+		&plan_job_register, &plan_chain_set, &plan_dirty, &plan_supersede};
 	int			i;
 
 	for (i = 0; i < (int) lengthof(all); i++)
@@ -543,7 +545,7 @@ lock_system(SystemInfo *sys)
 
 	if (sys->locked)
 		return;
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, KANT_LOCK_KEY, (uint32) sys->system_id, 2);
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, KANT_LOCK_INGEST, (uint32) sys->system_id, 2);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 	sys->locked = true;
 }
@@ -1326,7 +1328,7 @@ store_reject(IngestState *st, RecordError *err, JsonbValue *raw, const char *raw
 		{
 			LOCKTAG		tag;
 
-			SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, KANT_LOCK_KEY, 0, 2);
+			SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, KANT_LOCK_INGEST, 0, 2);
 			(void) LockAcquire(&tag, ExclusiveLock, false, false);
 		}
 		spi_exec(plan_reject, args, nulls, SPI_OK_INSERT_RETURNING);
@@ -1483,6 +1485,8 @@ runrel_init(RunRel *r)
 	r->bd_source = kant_attnum(r->relid, "bd_source");
 	r->details = kant_attnum(r->relid, "details");
 	r->last_seen = kant_attnum(r->relid, "last_seen");
+	/* a database not yet updated to 0.6.0 has no superseded_at */
+	r->superseded_at = get_attnum(r->relid, "superseded_at");
 }
 
 static inline char *
@@ -2126,6 +2130,156 @@ fix_retry_chains(IngestState *st, Col *sj, Col *se, Col *dj, Col *dd)
 }
 
 /*
+ * The rule of the current attempt (sql/src/rules.sql names it; this is its
+ * one home): an attempt is superseded by a later attempt of the same run
+ * (Airflow's next try_number, Glue's Attempt) and by a retry that names its
+ * run (Glue's PreviousRunId), from when the first of those started
+ * (-infinity when its start is unknown).  For each run (job_id, external_id)
+ * given, set job_run.superseded_at of every attempt to that, NULL when none:
+ * two index scans per run, one UPDATE by run_id for what changed.  Ingestion
+ * calls it for every attempt it writes and the run it retries; the upgrade to
+ * 0.6.0 for every run that has a retry or a later attempt.  Returns the
+ * attempts changed.
+ */
+typedef struct RunAttempt
+{
+	int64		run_id;
+	int32		attempt;
+	TimestampTz started;		/* DT_NOBEGIN when unknown */
+	bool		was_null;
+	TimestampTz was;
+} RunAttempt;
+
+static int
+attempt_desc(const void *a, const void *b)
+{
+	int32		x = ((const RunAttempt *) a)->attempt;
+	int32		y = ((const RunAttempt *) b)->attempt;
+
+	return (x < y) - (x > y);
+}
+
+static TimestampTz
+slot_started(RunRel *rr, TupleTableSlot *slot)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(slot, rr->started_at, &isnull);
+
+	return isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
+}
+
+static int64
+supersede_runs(RunRel *rr, Col *kj, Col *ke)
+{
+	RunScan		rs,
+				ps;
+	ScanKeyData key[2];
+	Col			uid,
+				uat;
+	RunAttempt *att = NULL;
+	int			cap = 0;
+	int			i;
+	int64		changed = 0;
+
+	col_init(&uid, INT8OID, 16);
+	col_init(&uat, TIMESTAMPTZOID, 16);
+	runscan_begin(&rs, rr, rr->key_idx, 2);
+	runscan_begin(&ps, rr, rr->prev_idx, 2);
+	for (i = 0; i < kj->n; i++)
+	{
+		int			n = 0,
+					k;
+		bool		have_retry = false;
+		TimestampTz retry = 0;
+		bool		have_later = false;
+		TimestampTz later = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		/* ScanKeyInit compares with the C collation, the column's */
+		ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT4EQ, kj->values[i]);
+		ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ, ke->values[i]);
+		index_rescan(rs.scan, key, 2, NULL, 0);
+		while (index_getnext_slot(rs.scan, ForwardScanDirection, rs.slot))
+		{
+			bool		isnull;
+			Datum		d;
+
+			if (n == cap)
+			{
+				cap = cap ? cap * 2 : 8;
+				att = att ? repalloc(att, sizeof(RunAttempt) * cap) : palloc(sizeof(RunAttempt) * cap);
+			}
+			att[n].run_id = DatumGetInt64(slot_getattr(rs.slot, rr->run_id, &isnull));
+			att[n].attempt = DatumGetInt32(slot_getattr(rs.slot, rr->attempt, &isnull));
+			att[n].started = slot_started(rr, rs.slot);
+			d = slot_getattr(rs.slot, rr->superseded_at, &att[n].was_null);
+			att[n].was = att[n].was_null ? 0 : DatumGetTimestampTz(d);
+			n++;
+		}
+		if (n == 0)
+			continue;
+		index_rescan(ps.scan, key, 2, NULL, 0);
+		while (index_getnext_slot(ps.scan, ForwardScanDirection, ps.slot))
+		{
+			TimestampTz s = slot_started(rr, ps.slot);
+
+			if (!have_retry || s < retry)
+				retry = s;
+			have_retry = true;
+		}
+		/* from the last attempt down: each is superseded by the ones after it */
+		qsort(att, n, sizeof(RunAttempt), attempt_desc);
+		for (k = 0; k < n; k++)
+		{
+			bool		is_null = !have_retry && !have_later;
+			TimestampTz at = 0;
+
+			if (!is_null)
+				at = !have_later ? retry : !have_retry ? later : Min(retry, later);
+			if (is_null != att[k].was_null || (!is_null && at != att[k].was))
+			{
+				col_add(&uid, Int64GetDatum(att[k].run_id), false);
+				col_add(&uat, TimestampTzGetDatum(at), is_null);
+			}
+			if (!have_later || att[k].started < later)
+				later = att[k].started;
+			have_later = true;
+		}
+	}
+	runscan_end(&ps);
+	runscan_end(&rs);
+	if (uid.n > 0)
+	{
+		Datum		args[2] = {col_array(&uid), col_array(&uat)};
+
+		if (plan_supersede == NULL)
+		{
+			Oid			t[] = {T_INT8A, T_TSTZA};
+
+			plan_supersede = prepare_opt("UPDATE kant.job_run o SET superseded_at = u.at"
+								   " FROM unnest($1, $2) AS u(run_id, at) WHERE o.run_id = u.run_id",
+								   2, t, true);
+		}
+		spi_exec(plan_supersede, args, NULL, SPI_OK_UPDATE);
+		changed = uid.n;
+	}
+	return changed;
+}
+
+/* The run of an attempt written, and the run it retries. */
+static void
+supersede_keys(Col *kj, Col *ke, int32 job_id, RunRecord *r)
+{
+	col_add(kj, Int32GetDatum(job_id), false);
+	col_text(ke, r->external_id);
+	if (r->previous_external_id != NULL)
+	{
+		col_add(kj, Int32GetDatum(job_id), false);
+		col_text(ke, r->previous_external_id);
+	}
+}
+
+/*
  * Insert new attempts.  The direct path is COPY's: one table_multi_insert()
  * per buffer, then index entries and AFTER ROW triggers (the foreign key
  * checks) for each row, through the executor's own routines, so constraints,
@@ -2192,7 +2346,7 @@ direct_insert_ok(RunRel *rr, ResultRelInfo *rri)
 	for (i = 0; i < desc->natts; i++)
 		if (!TupleDescAttr(desc, i)->attisdropped)
 			live++;
-	if (live != RUNREL_COLUMNS)
+	if (live != RUNREL_COLUMNS + (rr->superseded_at != InvalidAttrNumber ? 1 : 0))
 		return false;
 	if (rri->ri_TrigDesc)
 		for (i = 0; i < rri->ri_TrigDesc->numtriggers; i++)
@@ -2438,6 +2592,7 @@ flush(IngestState *st)
 		Col			tid;
 		Col			cj, ce;		/* chain candidates (Glue) */
 		Col			dj, dd;		/* (job, business date) pairs changed */
+		Col			kj, ke;		/* runs whose attempts' supersession may change */
 
 		col_init(&uid, INT8OID, n);
 		col_init(&ubd, DATEOID, n);
@@ -2455,6 +2610,8 @@ flush(IngestState *st)
 		col_init(&ce, TEXTOID, n);
 		col_init(&dj, INT4OID, n);
 		col_init(&dd, DATEOID, n);
+		col_init(&kj, INT4OID, 2 * n);
+		col_init(&ke, TEXTOID, 2 * n);
 
 		for (i = 0; i < n; i++)
 		{
@@ -2463,6 +2620,7 @@ flush(IngestState *st)
 
 			if (!p->exists)
 			{
+				supersede_keys(&kj, &ke, p->job->job_id, r);
 				ins[nins++] = p;
 				col_add(&dj, Int32GetDatum(p->job->job_id), false);
 				col_add(&dd, DateADTGetDatum(r->business_date), false);
@@ -2489,6 +2647,7 @@ flush(IngestState *st)
 			}
 			if (row_differs(r, p->stored))
 			{
+				supersede_keys(&kj, &ke, p->job->job_id, r);
 				col_add(&uid, Int64GetDatum(p->run_id), false);
 				col_add(&ubd, DateADTGetDatum(r->business_date), false);
 				col_add(&ubs, CharGetDatum(r->bd_source), false);
@@ -2574,6 +2733,14 @@ flush(IngestState *st)
 			if (sj.n > 0)
 				fix_retry_chains(st, &sj, &se, &dj, &dd);
 		}
+
+		/*
+		 * 7. The current attempt: superseded_at of every attempt of the runs
+		 * written and of the runs they retry (kant._supersede, the rule's
+		 * one home).  Skipped in a database not yet updated to 0.6.0.
+		 */
+		if (kj.n > 0 && st->rr.superseded_at != InvalidAttrNumber)
+			(void) supersede_runs(&st->rr, &kj, &ke);
 		mark_dirty(&dj, &dd);
 	}
 
@@ -2713,4 +2880,53 @@ ingest_payload(FunctionCallInfo fcinfo, const IngestSpec *spec)
 		MemoryContextSwitchTo(old);
 	}
 	return ingest_finish(st, fcinfo);
+}
+
+/*
+ * kant._supersede(job_ids, external_ids): supersede_runs() for SQL (the
+ * upgrade to 0.6.0 sets superseded_at of the runs stored before it).
+ */
+PG_FUNCTION_INFO_V1(kant_supersede);
+Datum
+kant_supersede(PG_FUNCTION_ARGS)
+{
+	ArrayType  *jobs = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *jv,
+			   *iv;
+	bool	   *jn,
+			   *in;
+	int			nj,
+				ni,
+				i;
+	Col			kj,
+				ke;
+	RunRel		rr;
+	int64		changed;
+
+	deconstruct_array(jobs, INT4OID, 4, true, TYPALIGN_INT, &jv, &jn, &nj);
+	deconstruct_array(ids, TEXTOID, -1, false, TYPALIGN_INT, &iv, &in, &ni);
+	if (nj != ni)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("job_ids and external_ids must have the same length")));
+	col_init(&kj, INT4OID, Max(nj, 1));
+	col_init(&ke, TEXTOID, Max(nj, 1));
+	for (i = 0; i < nj; i++)
+		if (!jn[i] && !in[i])
+		{
+			col_add(&kj, jv[i], false);
+			col_add(&ke, iv[i], false);
+		}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "kant: SPI_connect failed");
+	runrel_init(&rr);
+	if (rr.superseded_at == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("kant.job_run has no column superseded_at"),
+				 errhint("ALTER EXTENSION kant UPDATE;")));
+	changed = supersede_runs(&rr, &kj, &ke);
+	SPI_finish();
+	PG_RETURN_INT64(changed);
 }

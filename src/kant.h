@@ -49,6 +49,7 @@ typedef enum RunState
 extern RunState run_state_from_spelling(const char *s, int len);
 extern const char *run_state_name(RunState st);
 extern bool run_state_terminal(RunState st);
+extern bool run_state_done(RunState st);
 extern char *run_state_accepted_list(void);
 
 /* ------------------------------------------------------------ kant.c */

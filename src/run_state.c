@@ -157,6 +157,16 @@ run_state_terminal(RunState st)
 	return st >= RS_SUCCEEDED;
 }
 
+/*
+ * A done state lets what depends on the attempt go on: it succeeded, or the
+ * scheduler skipped it.  The one list (kant.is_done() in SQL, kant.slo_eval).
+ */
+bool
+run_state_done(RunState st)
+{
+	return st == RS_SUCCEEDED || st == RS_SKIPPED;
+}
+
 /* "SUCCEEDED, success, ..." for error details; lower-case and de-duplicated. */
 char *
 run_state_accepted_list(void)
@@ -282,6 +292,13 @@ Datum
 run_state_is_terminal(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(run_state_terminal(PG_GETARG_RUNSTATE(0)));
+}
+
+PG_FUNCTION_INFO_V1(run_state_is_done);
+Datum
+run_state_is_done(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(run_state_done(PG_GETARG_RUNSTATE(0)));
 }
 
 /*

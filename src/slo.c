@@ -190,7 +190,7 @@ kant_slo_eval_trans(PG_FUNCTION_ARGS)
 		else
 		{
 			s[SE_CURRENT]++;
-			if (st == RS_SUCCEEDED || st == RS_SKIPPED)
+			if (run_state_done(st))
 			{
 				s[SE_DONE]++;
 				if (!PG_ARGISNULL(3))

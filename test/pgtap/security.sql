@@ -1,17 +1,42 @@
 -- pgTAP: user code never runs with the extension owner's rights; every
 -- function is immune to what a caller's search_path offers
 BEGIN;
-SELECT plan(24);
+SELECT plan(26);
 
--- every function of kant pins its search_path; the one exception is the
--- delivery procedure (it commits, so it cannot SET): it spells its operators
--- OPERATOR(pg_catalog.x) (test/scripts/security.py plants operators for it)
+-- every function of kant pins its search_path; the exceptions are the
+-- delivery procedure (it commits, so it cannot SET: it spells its operators
+-- OPERATOR(pg_catalog.x), test/scripts/security.py plants operators for it)
+-- and the rules of sql/src/rules.sql that the planner inlines where they are
+-- called (a SET would stop that): they run with the caller's rights, never
+-- as kant's owner, and are parsed in the caller's context (a SECURITY
+-- DEFINER caller's pinned path), naming kant's objects schema-qualified
+CREATE TEMP TABLE inlined_rules (f regprocedure);
+INSERT INTO inlined_rules VALUES ('kant._is_current(timestamptz, timestamptz)'),
+  ('kant._run_count(bigint, bigint)'), ('kant._starts_run(integer, text)'), ('kant._runs(integer, date, timestamptz)'),
+  ('kant._job_day(integer, date, timestamptz)'), ('kant._required(integer, date, timestamptz)'),
+  ('kant._required_jobs(integer, integer, date, timestamptz)'), ('kant._due(date, integer, time, text)'),
+  ('kant.alert_kinds()');
 SELECT is_empty($$
   SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
   WHERE p.pronamespace = 'kant'::regnamespace AND l.lanname IN ('sql', 'plpgsql')
     AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
-    AND p.oid <> 'kant.deliver_notifications(double precision)'::regprocedure$$,
+    AND p.oid <> 'kant.deliver_notifications(double precision)'::regprocedure
+    AND p.oid NOT IN (SELECT f FROM inlined_rules)$$,
   'every SQL and PL/pgSQL function of kant runs with search_path = pg_catalog, pg_temp');
+SELECT is_empty($$
+  SELECT p.oid::regprocedure FROM pg_proc p JOIN inlined_rules r ON r.f = p.oid
+  WHERE p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'sql')
+     OR p.prosecdef OR p.provolatile = 'v' OR p.proisstrict OR p.proconfig IS NOT NULL$$,
+  'the inlined rules are SQL, not SECURITY DEFINER, not volatile, not strict, without SET: inlinable and running with the caller''s rights');
+-- and they are inlined: a plan that uses them calls none of them
+CREATE FUNCTION pg_temp.kant_test_plan(q text) RETURNS json LANGUAGE plpgsql AS $f$
+DECLARE r json; BEGIN EXECUTE 'EXPLAIN (FORMAT JSON, VERBOSE) ' || q INTO r; RETURN r; END $f$;
+SELECT is_empty($$
+  SELECT 1 FROM (SELECT jsonb_path_query(x::jsonb, 'strict $.**."Function Name"') AS fn
+                 FROM (SELECT pg_temp.kant_test_plan($q$SELECT * FROM kant.runs, kant._job_day(1, '2026-03-01'),
+                   kant._required_jobs(1, NULL, '2026-03-01') WHERE kant._due('2026-03-01', 0, '06:00', 'UTC') > now()$q$) AS x) y) z
+  WHERE fn::text ~ '^"_'$$,
+  'the rules are inlined into the queries that use them (no Function Scan of them in the plan)');
 SELECT is_empty($$
   SELECT p.oid::regprocedure FROM pg_proc p
   WHERE p.pronamespace = 'kant'::regnamespace AND p.prolang = 13 AND p.probin IS NOT NULL

@@ -45,6 +45,8 @@ VALUES = {
                  "array_fill(9223372036854775807::bigint, ARRAY[15])",
                  "array_fill((-9223372036854775807 - 1)::bigint, ARRAY[15])", "array_fill(0::bigint, ARRAY[3, 5])",
                  "array_fill(1::bigint, ARRAY[15], ARRAY[0])", "array_fill(0::bigint, ARRAY[16])"],
+    "integer[]": ["NULL", "'{}'", "'{NULL}'", "array_fill(1, ARRAY[3000])", "array_fill(2147483647, ARRAY[2, 2])",
+                  "array_fill(-1, ARRAY[1], ARRAY[0])"],
     "text[]": ["NULL", "'{}'", "'{NULL}'", "'{\"\"}'", "array_fill('x'::text, ARRAY[3000])",
                "array_fill('s'::text, ARRAY[2, 2])"],
     "regprocedure": ["NULL", "'pg_catalog.now()'::regprocedure", "0::oid::regprocedure",

@@ -1,0 +1,91 @@
+/*
+ * kant: pg_cron: kant's jobs, created and removed by functions (never by the install script).
+ *
+ * Part of the install script sql/kant--0.6.0.sql (the Makefile builds it from
+ * the files of sql/src in the order of SQL_SRC).  Change a definition here AND in the
+ * upgrade script of the version being made; test/sql/upgrade.sql proves the
+ * two paths give the same objects.
+ */
+
+/*
+ * pg_cron keeps cron.database_name from all but superusers and
+ * pg_read_all_settings (GUC_SUPERUSER_ONLY): the name is needed only to say
+ * where pg_cron lives when it is not here, and an admin scheduling kant's jobs
+ * must not fail on reading it.
+ */
+CREATE FUNCTION @extschema@._cron_job(job_name text, schedule text, command text)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	cron_db text;
+	id bigint;
+BEGIN
+	-- before to_regclass(), which fails on a schema the caller may not use
+	IF to_regnamespace('cron') IS NOT NULL AND NOT has_schema_privilege('cron', 'USAGE') THEN
+		RAISE EXCEPTION 'role "%" may not use pg_cron', current_user
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = format('pg_cron runs a job as the role that scheduled it; a superuser grants it: GRANT USAGE ON SCHEMA cron TO %I;', current_user);
+	END IF;
+	IF to_regclass('cron.job') IS NULL THEN
+		BEGIN
+			cron_db := current_setting('cron.database_name', true);
+		EXCEPTION WHEN insufficient_privilege THEN
+			cron_db := NULL;
+		END;
+		IF cron_db IS NOT NULL AND cron_db <> current_database() THEN
+			RAISE EXCEPTION 'pg_cron runs in database "%", not in "%"', cron_db, current_database()
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = format('In database %s run: SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+									cron_db, job_name, schedule, command, current_database());
+		END IF;
+		RAISE EXCEPTION 'pg_cron is not installed in this database'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, and CREATE EXTENSION pg_cron (or schedule where pg_cron lives).';
+	END IF;
+	-- pg_cron checks the schedule itself
+	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING job_name, schedule, command;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._cron_job(text, text, text) IS
+	'internal: create or replace a named pg_cron job of the caller (pg_cron runs it as its caller), or explain what to run where pg_cron lives; 55000 without pg_cron here, 42501 without USAGE on schema cron';
+REVOKE ALL ON FUNCTION @extschema@._cron_job(text, text, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._cron_unjob(job_name text)
+	RETURNS boolean
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF to_regclass('cron.job') IS NULL
+	   OR NOT EXISTS (SELECT FROM cron.job WHERE jobname = job_name AND username = current_user) THEN
+		RETURN false;
+	END IF;
+	PERFORM cron.unschedule(job_name);
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._cron_unjob(text) IS 'internal: remove a named pg_cron job of the current user; false when there was none';
+REVOKE ALL ON FUNCTION @extschema@._cron_unjob(text) FROM PUBLIC;
+
+/*
+ * pg_cron job names are of type name (63 bytes) and unique per user: a
+ * system's job is kant-collect-<system> when that fits and the name is plain
+ * (letters, digits, _ . -), else a plain prefix, ~ and 16 hex digits of the
+ * name's MD5 -- never truncated into another system's name.  The command
+ * names the system in full: unscheduling finds its jobs by command too, so a
+ * job named by 0.5.0 (name cut at 63 bytes) goes as well.
+ */
+CREATE FUNCTION @extschema@._cron_name(prefix text, object text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN $2 ~ '^[A-Za-z0-9_.-]+$' AND octet_length($1 || $2) <= 63 THEN $1 || $2
+				ELSE left($1 || regexp_replace($2, '[^A-Za-z0-9_.-]', '_', 'g'), 63 - 17)
+					 || '~' || left(md5($2), 16) END
+	$$;
+COMMENT ON FUNCTION @extschema@._cron_name(text, text) IS
+	'internal: a pg_cron job name (at most 63 bytes) for an object: prefix || name when it fits and is plain, else a plain prefix, ~ and 16 hex digits of md5(name): unique, and the same every time';
+REVOKE ALL ON FUNCTION @extschema@._cron_name(text, text) FROM PUBLIC;

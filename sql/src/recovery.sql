@@ -1,0 +1,249 @@
+/*
+ * kant: Recovery: restarting failed Glue runs.
+ *
+ * Part of the install script sql/kant--0.6.0.sql (the Makefile builds it from
+ * the files of sql/src in the order of SQL_SRC).  Change a definition here AND in the
+ * upgrade script of the version being made; test/sql/upgrade.sql proves the
+ * two paths give the same objects.
+ */
+
+---------------------------------------------------------------------------
+-- Automatic recovery of failed Glue runs (opt-in, per job)
+---------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.recovery_policy (
+	job_id			integer PRIMARY KEY REFERENCES @extschema@.job ON DELETE CASCADE,
+	max_attempts	integer NOT NULL DEFAULT 2 CHECK (max_attempts BETWEEN 1 AND 10),
+	min_wait		interval NOT NULL DEFAULT '5 minutes' CHECK (min_wait >= '0'),
+	dry_run			boolean NOT NULL DEFAULT false,
+	created_at		timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.recovery_policy', '');
+COMMENT ON TABLE @extschema@.recovery_policy IS
+	'Glue jobs kant restarts when a run fails (StartJobRun with the failed run''s id and arguments): at most max_attempts times per business date, min_wait after the failure, only while the job''s p90 still fits before its SLO deadline';
+COMMENT ON COLUMN @extschema@.recovery_policy.job_id IS 'the Glue job';
+COMMENT ON COLUMN @extschema@.recovery_policy.max_attempts IS 'restarts per business date at most';
+COMMENT ON COLUMN @extschema@.recovery_policy.min_wait IS 'wait this long after a failure (and for Glue''s own retries, as the checks do)';
+COMMENT ON COLUMN @extschema@.recovery_policy.dry_run IS 'only log what would be done';
+COMMENT ON COLUMN @extschema@.recovery_policy.created_at IS 'when the policy was set';
+
+CREATE FUNCTION @extschema@.set_recovery(job text, max_attempts integer DEFAULT 2,
+		min_wait interval DEFAULT '5 minutes', dry_run boolean DEFAULT false)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	jid integer := @extschema@._job_ref(job, 'job');
+BEGIN
+	IF NOT EXISTS (SELECT FROM @extschema@.job j JOIN @extschema@.system s USING (system_id)
+				   WHERE j.job_id = jid AND s.kind = 'glue') THEN
+		RAISE EXCEPTION 'job "%" is not a Glue job', job
+			USING ERRCODE = 'feature_not_supported', HINT = 'kant restarts Glue jobs (StartJobRun); Airflow retries its tasks itself.';
+	END IF;
+	IF max_attempts IS NULL OR max_attempts NOT BETWEEN 1 AND 10 THEN
+		RAISE EXCEPTION 'max_attempts must be between 1 and 10' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF min_wait IS NULL OR min_wait < '0' THEN
+		RAISE EXCEPTION 'min_wait must be a non-negative interval' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	INSERT INTO @extschema@.recovery_policy AS p (job_id, max_attempts, min_wait, dry_run)
+	VALUES (jid, max_attempts, min_wait, coalesce(dry_run, false))
+	ON CONFLICT (job_id) DO UPDATE SET max_attempts = excluded.max_attempts,
+		min_wait = excluded.min_wait, dry_run = excluded.dry_run;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_recovery(text, integer, interval, boolean) IS
+	'Let kant restart a Glue job (system/job) when a run fails: up to max_attempts per business date, min_wait after the failure, while its p90 fits before the deadline; dry_run only logs';
+REVOKE ALL ON FUNCTION @extschema@.set_recovery(text, integer, interval, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.unset_recovery(job text)
+	RETURNS boolean
+	LANGUAGE sql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	WITH d AS (DELETE FROM @extschema@.recovery_policy p WHERE p.job_id = @extschema@._job_ref($1, 'job') RETURNING 1)
+	SELECT EXISTS (SELECT FROM d)
+	$$;
+COMMENT ON FUNCTION @extschema@.unset_recovery(text) IS 'Stop restarting a job; false when it had no policy';
+REVOKE ALL ON FUNCTION @extschema@.unset_recovery(text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._glue_call(system text, operation text, body text)
+	RETURNS TABLE (status integer, body text, error_type text)
+	SET search_path = pg_catalog, pg_temp
+	AS 'MODULE_PATHNAME', 'kant_glue_call'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@._glue_call(text, text, text) IS
+	'internal: one signed Glue request (its credentials, timeouts, throttling retries); the status, the reply (a 2xx must be a JSON object, with a JobRunId for StartJobRun, else 08P01; an error status gives only Glue''s error type and message, cleaned and capped) and the Glue error type';
+REVOKE ALL ON FUNCTION @extschema@._glue_call(text, text, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.recover_failed_runs(dry_run boolean DEFAULT false)
+	RETURNS TABLE (job text, business_date date, failed_run text, outcome text, detail text)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	st record;
+	p record;
+	last record;
+	done_n integer;
+	deadline timestamptz;
+	deadline_zone text;
+	p90 double precision;
+	body jsonb;
+	glue_run jsonb;
+	res record;
+	o text;
+	why text;
+	dry boolean;
+	since date;
+	retry_wait interval;
+BEGIN
+	SELECT * INTO st FROM @extschema@._alert_settings();
+	-- business dates of every zone in the lookback window; waits as elapsed time
+	since := ((now() - @extschema@._elapsed(st.lookback)) AT TIME ZONE 'UTC')::date - 1;
+	retry_wait := @extschema@._elapsed(st.retry_wait);
+	FOR p IN
+		SELECT rp.*, j.name AS job_name, j.max_retries, s.name AS sys, s.system_id
+		FROM @extschema@.recovery_policy rp
+		JOIN @extschema@.job j ON j.job_id = rp.job_id
+		JOIN @extschema@.system s ON s.system_id = j.system_id
+		WHERE s.kind = 'glue'
+		ORDER BY j.name
+	LOOP
+		PERFORM pg_advisory_xact_lock(@extschema@._lock_key('recover'), p.job_id);
+		dry := dry_run OR p.dry_run;
+		SELECT r.* INTO last FROM @extschema@.job_run r
+		WHERE r.job_id = p.job_id AND r.business_date >= since
+		ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC LIMIT 1;
+		CONTINUE WHEN last.run_id IS NULL OR last.state::text NOT IN ('failed', 'timed_out');
+		CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
+							  WHERE a.kind = 'recover' AND a.job_id = p.job_id AND a.target = last.external_id
+								AND a.outcome IN ('done', 'already', 'dry_run', 'refused'));
+		why := NULL;
+		-- Glue retries by itself first
+		CONTINUE WHEN p.max_retries IS NOT NULL AND last.attempt - 1 < p.max_retries
+			AND last.ended_at > now() - retry_wait;
+		CONTINUE WHEN last.ended_at > now() - @extschema@._elapsed(p.min_wait);
+		IF EXISTS (SELECT FROM @extschema@.job_run r
+				   WHERE r.job_id = p.job_id AND r.business_date >= since
+					 AND NOT @extschema@.is_terminal(r.state)) THEN
+			why := 'another run of the job is in flight';
+		END IF;
+		SELECT count(*) INTO done_n FROM @extschema@.action_log a
+		WHERE a.kind = 'recover' AND a.job_id = p.job_id AND a.business_date = last.business_date
+		  AND a.outcome IN ('done', 'dry_run');
+		IF why IS NULL AND done_n >= p.max_attempts THEN
+			why := format('restarted %s of %s times for %s already', done_n, p.max_attempts,
+						  to_char(last.business_date::timestamp, 'YYYY-MM-DD'));
+		END IF;
+		SELECT @extschema@._due(last.business_date, jd.deadline_offset_days, jd.deadline_time, jd.time_zone),
+			jd.time_zone
+		INTO deadline, deadline_zone FROM @extschema@.job_deadline jd WHERE jd.job_id = p.job_id;
+		SELECT d.p90_seconds INTO p90 FROM @extschema@.job_durations(ARRAY[p.job_id]) d;
+		IF why IS NULL AND deadline IS NOT NULL
+		   AND now() + make_interval(secs => coalesce(p90, 0)) > deadline THEN
+			why := format('the deadline cannot be met: a run takes %s (p90) and the deadline is %s %s',
+						  @extschema@._human(p90),
+						  to_char(deadline AT TIME ZONE deadline_zone, 'YYYY-MM-DD HH24:MI'), deadline_zone);
+		END IF;
+		IF why IS NOT NULL THEN
+			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome, detail)
+			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, 'skipped', why)
+			ON CONFLICT DO NOTHING;
+			IF FOUND THEN
+				job := p.job_name; business_date := last.business_date; failed_run := last.external_id;
+				outcome := 'skipped'; detail := why;
+				RETURN NEXT;
+			END IF;
+			CONTINUE;
+		END IF;
+		body := jsonb_build_object('JobName', p.job_name, 'JobRunId', last.external_id);
+		IF dry THEN
+			IF jsonb_typeof(last.details->'Arguments') = 'object' THEN
+				body := body || jsonb_build_object('Arguments', last.details->'Arguments');
+			END IF;
+			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome, detail)
+			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, 'dry_run',
+					format('would ask Glue for the run (GetJobRun) and call StartJobRun %s with its arguments (restart %s of %s)',
+						   body, done_n + 1, p.max_attempts));
+			job := p.job_name; business_date := last.business_date; failed_run := last.external_id;
+			outcome := 'dry_run'; detail := body::text;
+			RETURN NEXT;
+			CONTINUE;
+		END IF;
+		BEGIN
+			/*
+			 * The run as Glue has it (GetJobRun), not as it was ingested: a writer
+			 * reports runs, it never chooses what kant starts with the system's
+			 * credentials.  A run Glue does not know, or does not call failed, is
+			 * refused for good; the restart takes Glue's own arguments.
+			 */
+			SELECT * INTO res FROM @extschema@._glue_call(p.sys, 'GetJobRun',
+				jsonb_build_object('JobName', p.job_name, 'RunId', last.external_id)::text);
+			glue_run := CASE WHEN res.status = 200 THEN (res.body::jsonb)->'JobRun' END;
+			IF res.error_type = 'EntityNotFoundException' THEN
+				o := 'refused';
+				why := format('Glue does not know run %s of job %s (GetJobRun: EntityNotFoundException): kant restarts only runs Glue reports as failed',
+							  last.external_id, p.job_name);
+			ELSIF jsonb_typeof(glue_run) IS DISTINCT FROM 'object' THEN
+				o := 'failed';
+				why := 'GetJobRun: ' || coalesce(left(res.body, 1000), 'HTTP ' || res.status);
+			ELSIF glue_run->>'JobName' IS DISTINCT FROM p.job_name OR glue_run->>'Id' IS DISTINCT FROM last.external_id
+				  OR coalesce(glue_run->>'JobRunState', '') NOT IN ('FAILED', 'TIMEOUT', 'ERROR') THEN
+				o := 'refused';
+				why := format('Glue says run %s of job %s is %s: nothing to restart', last.external_id, p.job_name,
+							  coalesce(glue_run->>'JobRunState', 'in no state'));
+			ELSE
+				IF jsonb_typeof(glue_run->'Arguments') = 'object' THEN
+					body := body || jsonb_build_object('Arguments', glue_run->'Arguments');
+				END IF;
+				SELECT * INTO res FROM @extschema@._glue_call(p.sys, 'StartJobRun', body::text);
+				o := CASE WHEN res.status = 200 THEN 'done'
+						  WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'already'
+						  ELSE 'failed' END;
+				why := CASE o WHEN 'done' THEN format('restart %s of %s: JobRunId %s', done_n + 1, p.max_attempts,
+													  (res.body::jsonb)->>'JobRunId')
+							  WHEN 'already' THEN 'a run of the job is already going (ConcurrentRunsExceededException)'
+							  ELSE left(res.body, 1000) END;
+			END IF;
+			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome,
+				http_status, detail)
+			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, o, res.status, why);
+		EXCEPTION WHEN OTHERS THEN
+			IF SQLSTATE IN ('57014', '57P01') THEN
+				RAISE;
+			END IF;
+			o := 'failed';
+			why := SQLSTATE || ': ' || SQLERRM;
+			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome, detail)
+			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, o, why);
+		END;
+		job := p.job_name; business_date := last.business_date; failed_run := last.external_id;
+		outcome := o; detail := why;
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.recover_failed_runs(boolean) IS
+	'Restart failed Glue runs of jobs with a recovery policy (GetJobRun first: only a run Glue reports as FAILED, TIMEOUT or ERROR, else refused; then StartJobRun with its id and Glue''s arguments for it) while their p90 fits before the deadline, at most max_attempts per business date, never twice for one failed run, never while a run is in flight; every action and every reason to skip in kant.action_log';
+REVOKE ALL ON FUNCTION @extschema@.recover_failed_runs(boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.recover_failed_runs(boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.schedule_recovery(schedule text DEFAULT '* * * * *')
+	RETURNS bigint
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT @extschema@._cron_job('kant-recover', schedule,
+		'SELECT job, business_date, outcome FROM kant.recover_failed_runs()') $$;
+COMMENT ON FUNCTION @extschema@.schedule_recovery(text) IS
+	'Create or update the pg_cron job kant-recover that runs kant.recover_failed_runs() (default every minute); returns its id';
+REVOKE ALL ON FUNCTION @extschema@.schedule_recovery(text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.unschedule_recovery()
+	RETURNS boolean
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT @extschema@._cron_unjob('kant-recover') $$;
+COMMENT ON FUNCTION @extschema@.unschedule_recovery() IS 'Remove the pg_cron job kant-recover; false when there was none';
+REVOKE ALL ON FUNCTION @extschema@.unschedule_recovery() FROM PUBLIC;

@@ -1,0 +1,243 @@
+/*
+ * kant: the rules everything else depends on, each written once.
+ *
+ * When an attempt is current, when a job is done for a business date (and
+ * when it got done), whether a job is required for a business date, the
+ * instant of a deadline, the kinds of alert, the advisory locks.  The SLO
+ * evaluation, the checks, the gates, gate_status, recovery and the BI views
+ * use these functions (the SQL ones are inlined where they are called, so a
+ * rule costs nothing over writing it out); kant.slo_eval, an aggregate in C
+ * for speed, applies the same rules to its rows and
+ * test/sql/rules_agree.sql holds them together on generated histories.
+ *
+ * Part of the install script sql/kant--0.6.0.sql (the Makefile builds it from
+ * the files of sql/src in the order of SQL_SRC).  Change a definition here AND in the
+ * upgrade script of the version being made; test/sql/upgrade.sql proves the
+ * two paths give the same objects.
+ */
+
+---------------------------------------------------------------------------
+-- Runs: which attempt is current, how many runs a day had
+---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.is_done(@extschema@.run_state) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'run_state_is_done'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.is_done(@extschema@.run_state) IS
+	'true for the states in which an attempt counts as done (succeeded, skipped): what depends on it may go on';
+
+/*
+ * The rules are SQL table functions of one row, called in FROM (LATERAL):
+ * a single SELECT without SET, STRICT or SECURITY DEFINER, so the planner
+ * inlines each into the query that calls it, and a rule costs nothing over
+ * writing it out there.
+ */
+/*
+ * The current attempt.  An attempt is superseded by a later attempt of the
+ * same run (Airflow's next try_number, Glue's Attempt) and by a retry that
+ * names its run (Glue's PreviousRunId), from when that one started.
+ * Ingestion keeps job_run.superseded_at for every attempt it writes (the
+ * rule's one home is supersede_runs() in src/ingest.c; kant._supersede() is
+ * it for SQL), so a reader asks one column (kant._is_current), at any
+ * instant: a past night replays as it was.
+ */
+CREATE FUNCTION @extschema@._supersede(job_ids integer[], external_ids text[])
+	RETURNS bigint
+	AS 'MODULE_PATHNAME', 'kant_supersede'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@._supersede(integer[], text[]) IS
+	'internal, the rule of the current attempt, kept: sets job_run.superseded_at of every attempt of the runs (job_id, external_id) given to when the first later attempt of the same run or retry of it started (-infinity when that is unknown), NULL when none; ingestion calls it for every attempt it writes and the run it retries; returns the attempts changed';
+REVOKE ALL ON FUNCTION @extschema@._supersede(integer[], text[]) FROM PUBLIC;
+
+/*
+ * The rules below are SQL functions of one SELECT without SET, STRICT or
+ * SECURITY DEFINER, so the planner inlines them where they are called (the
+ * table functions in FROM, LATERAL): a rule costs nothing over writing it
+ * out there.  Those that read tables serve kant's own functions; views use
+ * the ones that read none.
+ */
+CREATE FUNCTION @extschema@._is_current(superseded_at timestamptz, as_of timestamptz DEFAULT 'infinity')
+	RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$
+	SELECT $1 IS NULL OR $1 > $2
+	$$;
+COMMENT ON FUNCTION @extschema@._is_current(timestamptz, timestamptz) IS
+	'internal, the rule of the current attempt, asked: an attempt is current at as_of (default: now and ever) unless it was superseded by then (job_run.superseded_at, kept by kant._supersede)';
+
+CREATE FUNCTION @extschema@._starts_run(attempt integer, previous_external_id text)
+	RETURNS boolean
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$
+	SELECT $1 = 1 AND $2 IS NULL
+	$$;
+COMMENT ON FUNCTION @extschema@._starts_run(integer, text) IS
+	'internal, the rule that counts runs: an attempt starts a run of its own when it is the first of its run and retries none (a retry, Airflow''s next try or Glue''s PreviousRunId, is not a run of its own)';
+
+CREATE FUNCTION @extschema@._run_count(first_attempts bigint, attempts bigint)
+	RETURNS integer
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$
+	SELECT greatest($1, CASE WHEN $2 > 0 THEN 1 ELSE 0 END)::integer
+	$$;
+COMMENT ON FUNCTION @extschema@._run_count(bigint, bigint) IS
+	'internal, the rule that matches runs to expected slots: a job''s runs for a business date are the attempts that start a run (kant._starts_run), and at least one when any attempt was seen';
+
+CREATE FUNCTION @extschema@._runs(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
+	RETURNS TABLE (runs integer)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$
+	SELECT @extschema@._run_count(count(*) FILTER (WHERE @extschema@._starts_run(r.attempt, r.previous_external_id)),
+								  count(*))
+	FROM @extschema@.job_run r
+	WHERE r.job_id = $1 AND r.business_date = $2 AND (r.started_at IS NULL OR r.started_at <= $3)
+	$$;
+COMMENT ON FUNCTION @extschema@._runs(integer, date, timestamptz) IS
+	'internal: the runs of a job for a business date started by as_of, counted by kant._run_count';
+
+---------------------------------------------------------------------------
+-- Done: when a job is done for a business date, and since when
+---------------------------------------------------------------------------
+
+/*
+ * A job is done for a business date at as_of when it has attempts, every
+ * current one is done (kant.is_done) and had ended by as_of, and it ran at
+ * least as many runs as its schedule expected that day.  done_at is the
+ * latest end among the current attempts.  The SLO evaluation asks this of
+ * every required job (kant.slo_eval), the checks before a late or failure
+ * alert, the gates before they open.
+ */
+CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
+	RETURNS TABLE (done boolean, done_at timestamptz, in_flight boolean, in_flight_since timestamptz,
+		failed boolean, attempts integer)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$
+	SELECT d.done, CASE WHEN d.done THEN c.last_end END, c.open > 0, c.open_since, c.bad > 0, c.n::integer
+	FROM (SELECT count(*) AS n,
+				 count(*) FILTER (WHERE @extschema@.is_done(a.state)
+								  AND (a.ended_at IS NULL OR a.ended_at <= $3)) AS ok,
+				 count(*) FILTER (WHERE NOT @extschema@.is_terminal(a.state) OR a.ended_at > $3) AS open,
+				 min(a.started_at) FILTER (WHERE NOT @extschema@.is_terminal(a.state) OR a.ended_at > $3) AS open_since,
+				 count(*) FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
+								  AND (a.ended_at IS NULL OR a.ended_at <= $3)) AS bad,
+				 max(a.ended_at) AS last_end,
+				 (SELECT count(*) FROM @extschema@.expected_run x
+				  WHERE x.job_id = $1 AND x.business_date = $2) AS slots
+		  FROM @extschema@.job_run a
+		  WHERE a.job_id = $1 AND a.business_date = $2
+			AND (a.started_at IS NULL OR a.started_at <= $3)
+			AND @extschema@._is_current(a.superseded_at, $3)) c
+	CROSS JOIN LATERAL (SELECT c.n > 0 AND c.ok = c.n
+							   AND (SELECT ru.runs FROM @extschema@._runs($1, $2, $3) ru) >= c.slots AS done) d
+	$$;
+COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
+	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it has attempts, every current attempt is done (kant.is_done) and ended by as_of, and it ran as many runs as its schedule expected; done_at the latest end of those attempts; in_flight: a current attempt not ended (in_flight_since: the earliest start of those); failed: a current attempt ended without being done; attempts: current attempts';
+
+---------------------------------------------------------------------------
+-- Required: must a job run for a business date?
+---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@._required(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
+	RETURNS TABLE (required boolean)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$
+	SELECT CASE
+		WHEN EXISTS (SELECT FROM @extschema@.job_run r
+					 WHERE r.business_date = $2 AND r.job_id = $1 AND (r.started_at IS NULL OR r.started_at <= $3))
+		  OR EXISTS (SELECT FROM @extschema@.expected_run x WHERE x.job_id = $1 AND x.business_date = $2)
+			THEN true
+		WHEN EXISTS (SELECT FROM @extschema@.schedule x
+					 WHERE x.job_id = $1 AND x.active_from <= $2
+					   AND (x.active_until IS NULL OR x.active_until >= $2)
+					   AND x.expanded_until >= ($2 + 3)::timestamp AT TIME ZONE 'UTC')
+			THEN false
+		END
+	$$;
+COMMENT ON FUNCTION @extschema@._required(integer, date, timestamptz) IS
+	'internal, the rule of required, for one job: true when it ran (by as_of) or was expected that business date; false when an active, expanded schedule covers the date without a slot (a day it does not run); NULL when no schedule says (kant._required_jobs decides those by their scope)';
+
+/*
+ * The jobs of a scope (an SLO's or a gate's) and whether each is required
+ * for a business date: what kant._required says, and for a job no schedule
+ * speaks for, whether any job of the scope is required that day (a job
+ * without a schedule is awaited on a day its pipeline runs, not on a day
+ * nothing runs).  Give slo_id or gate_id.
+ */
+CREATE FUNCTION @extschema@._required_jobs(slo_id integer, gate_id integer, business_date date,
+		as_of timestamptz DEFAULT 'infinity')
+	RETURNS TABLE (job_id integer, required boolean, by_scope boolean)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$
+	SELECT j.job_id, coalesce(r.required, bool_or(r.required) OVER (), false), r.required IS NULL
+	FROM (SELECT sc.job_id FROM @extschema@.slo_scope sc WHERE sc.slo_id = $1
+		  UNION ALL
+		  SELECT gs.job_id FROM @extschema@.gate_scope gs WHERE gs.gate_id = $2) j
+	CROSS JOIN LATERAL @extschema@._required(j.job_id, $3, $4) r
+	$$;
+COMMENT ON FUNCTION @extschema@._required_jobs(integer, integer, date, timestamptz) IS
+	'internal, the rule of required, for a scope: each job of the SLO (or gate) with whether it is required that business date (kant._required; a job no schedule speaks for is required when another job of the scope is: by_scope)';
+
+---------------------------------------------------------------------------
+-- Deadlines: the instant of "day d + n at hh:mm" in a zone
+---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@._due(business_date date, offset_days integer, at time, time_zone text)
+	RETURNS timestamptz
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$
+	SELECT @extschema@.local_instant(($1 + $2) + $3, $4)
+	$$;
+COMMENT ON FUNCTION @extschema@._due(date, integer, time, text) IS
+	'internal, the rule of deadlines: the instant of business date + offset_days at the local time in the zone (an SLO''s deadline and SLA end; DST as kant.local_instant)';
+
+---------------------------------------------------------------------------
+-- Alert kinds
+---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.alert_kinds()
+	RETURNS TABLE (kind text, severity text, title text, icon text, resolved_when text, description text)
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$
+	VALUES
+		('failure', 'critical', 'Job failed', ':x:', 'retried or succeeded',
+		 'a job''s last attempt failed or timed out, nothing runs, and no retry is to come'),
+		('late', 'critical', 'SLO missed: not done by the deadline', ':alarm_clock:', 'complete',
+		 'an SLO''s deadline passed and a required job is not done'),
+		('missing', 'critical', 'Expected run did not start', ':ghost:', 'the run started',
+		 'an expected run did not start within its grace period'),
+		('predicted', 'warning', 'SLO breach predicted', ':crystal_ball:', 'back on track',
+		 'at the jobs'' usual durations, an SLO will miss its deadline'),
+		('stuck', 'warning', 'Run stuck', ':hourglass_flowing_sand:', 'the run ended',
+		 'a run has been going far longer than usual'),
+		('stale', 'critical', 'Collector stale', ':satellite_antenna:', 'the collector succeeded again',
+		 'a collector has not succeeded for longer than stale_after')
+	$$;
+COMMENT ON FUNCTION @extschema@.alert_kinds() IS
+	'The kinds of alert kant raises, each with its severity, the title and icon of its Slack message, what resolves it, and what it means';
+
+CREATE FUNCTION @extschema@._is_alert_kind(text)
+	RETURNS boolean
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (SELECT FROM @extschema@.alert_kinds() k WHERE k.kind = $1)
+	$$;
+COMMENT ON FUNCTION @extschema@._is_alert_kind(text) IS
+	'internal: the text is a kind of kant.alert_kinds() (the check of every kind column; NULL for NULL)';
+
+---------------------------------------------------------------------------
+-- Advisory locks
+---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.advisory_locks(OUT purpose text, OUT key1 integer, OUT key2 text)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'kant_advisory_locks'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.advisory_locks() IS
+	'Every advisory lock kant takes (pg_advisory_xact_lock(key1, key2)): what it serialises, its first key, and what its second key is; see pg_locks where locktype = ''advisory''';
+
+CREATE FUNCTION @extschema@._lock_key(purpose text) RETURNS integer
+	AS 'MODULE_PATHNAME', 'kant_lock_key'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@._lock_key(text) IS
+	'internal: the first key of the advisory lock for a purpose of kant.advisory_locks()';
