@@ -54,6 +54,37 @@ BEGIN
 END
 $$;
 
+-- Grants a team gave on what this script re-creates (new signatures, a view
+-- made again) are carried over: read here, given again at the end of the
+-- script, to the same roles (with their grant option).
+DO $$
+BEGIN
+	PERFORM pg_catalog.set_config('kant_upgrade.grants', coalesce((
+		SELECT pg_catalog.json_agg(pg_catalog.json_build_object('obj', x.obj, 'grantee', a.grantee,
+					'priv', a.privilege_type, 'grantable', a.is_grantable))::text
+		FROM (VALUES
+				('set_credentials', (SELECT p.proacl FROM pg_catalog.pg_proc p
+									 WHERE p.oid = '@extschema@.set_credentials(text, text, text, text, boolean)'::pg_catalog.regprocedure),
+				 (SELECT p.proowner FROM pg_catalog.pg_proc p
+				  WHERE p.oid = '@extschema@.set_credentials(text, text, text, text, boolean)'::pg_catalog.regprocedure)),
+				('set_channel', (SELECT p.proacl FROM pg_catalog.pg_proc p
+								 WHERE p.oid = '@extschema@.set_channel(text, text, boolean, interval)'::pg_catalog.regprocedure),
+				 (SELECT p.proowner FROM pg_catalog.pg_proc p
+				  WHERE p.oid = '@extschema@.set_channel(text, text, boolean, interval)'::pg_catalog.regprocedure)),
+				('create_gate', (SELECT p.proacl FROM pg_catalog.pg_proc p
+								 WHERE p.oid = '@extschema@.create_gate(text, text, text[], text, text, interval, text, text, text)'::pg_catalog.regprocedure),
+				 (SELECT p.proowner FROM pg_catalog.pg_proc p
+				  WHERE p.oid = '@extschema@.create_gate(text, text, text[], text, text, interval, text, text, text)'::pg_catalog.regprocedure)),
+				('runs_by_business_date', (SELECT c.relacl FROM pg_catalog.pg_class c
+										   WHERE c.oid = '@extschema@.runs_by_business_date'::pg_catalog.regclass),
+				 (SELECT c.relowner FROM pg_catalog.pg_class c
+				  WHERE c.oid = '@extschema@.runs_by_business_date'::pg_catalog.regclass))
+			 ) AS x(obj, acl, owner)
+		CROSS JOIN LATERAL pg_catalog.aclexplode(x.acl) a
+		WHERE a.grantee OPERATOR(pg_catalog.<>) x.owner), '[]'), true);
+END
+$$;
+
 -- Who-may-do-what helpers (C): the caller of a SECURITY DEFINER function, a
 -- user's condition run as its definer, secrets read by reference, URLs checked.
 CREATE FUNCTION @extschema@._outer_role() RETURNS oid
@@ -4157,3 +4188,24 @@ COMMENT ON COLUMN @extschema@.expected_runs.due_at IS 'slot plus grace period';
 COMMENT ON COLUMN @extschema@.expected_runs.status IS 'started, awaited or missing';
 
 DROP FUNCTION @extschema@._gate_required(integer, date);
+
+-- The grants read at the start of this script, given again on what it made
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN SELECT * FROM pg_catalog.json_to_recordset(pg_catalog.current_setting('kant_upgrade.grants')::pg_catalog.json)
+			 AS x(obj text, grantee oid, priv text, grantable boolean)
+	LOOP
+		EXECUTE pg_catalog.format('GRANT %s ON %s TO %s%s', g.priv,
+			CASE g.obj
+				WHEN 'set_credentials' THEN 'FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean)'
+				WHEN 'set_channel' THEN 'FUNCTION @extschema@.set_channel(text, text, boolean, interval, boolean)'
+				WHEN 'create_gate' THEN 'FUNCTION @extschema@.create_gate(text, text, text[], text, text, interval, text, text, text, date, integer)'
+				ELSE 'TABLE @extschema@.runs_by_business_date' END,
+			CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+				 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
+			CASE WHEN g.grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END
+$$;

@@ -152,7 +152,26 @@ SELECT (kant.ingest_glue_job_runs('glue5', '{"JobRuns": [
    "StartedOn": 1772327400, "CompletedOn": 1772328000}]}')).inserted;
 SELECT (kant.report_run('etl', 'extract', 'r3', 'failed', '2026-03-02', 1, '2026-03-02 01:00+00', '2026-03-02 01:05+00')).inserted,
        (kant.report_run('etl', 'extract', 'r3', 'succeeded', '2026-03-02', 2, '2026-03-02 02:00+00', '2026-03-02 02:10+00')).inserted;
+-- grants a team gave on what 0.6.0 re-creates (new signatures, a view made
+-- again) are carried over to the new objects
+CREATE ROLE kant_upg_admin NOLOGIN;
+CREATE ROLE kant_upg_reader NOLOGIN;
+GRANT EXECUTE ON FUNCTION kant.set_credentials(text, text, text, text, boolean) TO kant_upg_admin WITH GRANT OPTION;
+GRANT EXECUTE ON FUNCTION kant.create_gate(text, text, text[], text, text, interval, text, text, text) TO kant_upg_admin;
+GRANT SELECT ON kant.runs_by_business_date TO kant_upg_reader;
 ALTER EXTENSION kant UPDATE TO '0.6.0';
+SELECT has_function_privilege('kant_upg_admin', 'kant.set_credentials(text, text, text, text, boolean, boolean)',
+                              'EXECUTE WITH GRANT OPTION') AS admin_credentials,
+       has_function_privilege('kant_upg_admin', 'kant.create_gate(text, text, text[], text, text, interval, text, text, text, date, integer)',
+                              'EXECUTE') AS admin_gate,
+       has_table_privilege('kant_upg_reader', 'kant.runs_by_business_date', 'SELECT') AS reader_view,
+       has_function_privilege('kant_upg_reader', 'kant.set_channel(text, text, boolean, interval, boolean)',
+                              'EXECUTE') AS reader_channel_not_granted;
+REVOKE ALL ON FUNCTION kant.set_credentials(text, text, text, text, boolean, boolean) FROM kant_upg_admin CASCADE;
+REVOKE ALL ON FUNCTION kant.create_gate(text, text, text[], text, text, interval, text, text, text, date, integer) FROM kant_upg_admin;
+REVOKE ALL ON kant.runs_by_business_date FROM kant_upg_reader;
+DROP ROLE kant_upg_admin;
+DROP ROLE kant_upg_reader;
 SELECT j.name, r.external_id, r.attempt, r.superseded_at FROM kant.job_run r JOIN kant.job j USING (job_id)
 ORDER BY 1, 2, 3;
 SELECT job, external_id, attempt, is_current FROM kant.runs ORDER BY 1, 2, 3;
