@@ -27,12 +27,6 @@ COMMENT ON FUNCTION @extschema@.is_done(@extschema@.run_state) IS
 	'true for the states in which an attempt counts as done (succeeded, skipped): what depends on it may go on';
 
 /*
- * The rules are SQL table functions of one row, called in FROM (LATERAL):
- * a single SELECT without SET, STRICT or SECURITY DEFINER, so the planner
- * inlines each into the query that calls it, and a rule costs nothing over
- * writing it out there.
- */
-/*
  * The current attempt.  An attempt is superseded by a later attempt of the
  * same run (Airflow's next try_number, Glue's Attempt) and by a retry that
  * names its run (Glue's PreviousRunId), from when that one started.
