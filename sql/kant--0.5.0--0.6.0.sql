@@ -56,7 +56,9 @@ $$;
 
 -- Grants a team gave on what this script re-creates (new signatures, a view
 -- made again) are carried over: read here, given again at the end of the
--- script, to the same roles (with their grant option).
+-- script, to the same roles (with their grant option); who could run the
+-- schedule_ functions or deliver_notifications may run the helpers they now
+-- call with the caller's rights.
 DO $$
 BEGIN
 	PERFORM pg_catalog.set_config('kant_upgrade.grants', coalesce((
@@ -79,6 +81,16 @@ BEGIN
 										   WHERE c.oid = '@extschema@.runs_by_business_date'::pg_catalog.regclass),
 				 (SELECT c.relowner FROM pg_catalog.pg_class c
 				  WHERE c.oid = '@extschema@.runs_by_business_date'::pg_catalog.regclass))
+			  -- the schedule_ functions now create pg_cron jobs as their caller
+			  -- through kant._cron_job and its helpers; deliver_notifications
+			  -- now leaves each round to kant._deliver_round
+			  UNION ALL
+			  SELECT 'cron_helpers', p.proacl, p.proowner FROM pg_catalog.pg_proc p
+			  WHERE p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+				AND p.proname OPERATOR(pg_catalog.~) '^(un)?schedule_'
+			  UNION ALL
+			  SELECT 'deliver_round', p.proacl, p.proowner FROM pg_catalog.pg_proc p
+			  WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@.deliver_notifications(double precision)'::pg_catalog.regprocedure
 			 ) AS x(obj, acl, owner)
 		CROSS JOIN LATERAL pg_catalog.aclexplode(x.acl) a
 		WHERE a.grantee OPERATOR(pg_catalog.<>) x.owner), '[]'), true);
@@ -2515,14 +2527,16 @@ REVOKE ALL ON FUNCTION @extschema@._supersede(integer[], text[]) FROM PUBLIC;
  * The rules below are SQL functions of one SELECT without SET, STRICT or
  * SECURITY DEFINER, so the planner inlines them where they are called (the
  * table functions in FROM, LATERAL): a rule costs nothing over writing it
- * out there.  Those that read tables serve kant's own functions; views use
+ * out there.  Inlined, a body is parsed under the caller's search_path, so
+ * it names every operator and function it uses in pg_catalog: a schema
+ * first on someone's path cannot change an answer.  Those that read tables serve kant's own functions; views use
  * the ones that read none.
  */
 CREATE FUNCTION @extschema@._is_current(superseded_at timestamptz, as_of timestamptz DEFAULT 'infinity')
 	RETURNS boolean
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT $1 IS NULL OR $1 > $2
+	SELECT $1 IS NULL OR $1 OPERATOR(pg_catalog.>) $2
 	$$;
 COMMENT ON FUNCTION @extschema@._is_current(timestamptz, timestamptz) IS
 	'internal, the rule of the current attempt, asked: an attempt is current at as_of (default: now and ever) unless it was superseded by then (job_run.superseded_at, kept by kant._supersede)';
@@ -2531,7 +2545,7 @@ CREATE FUNCTION @extschema@._starts_run(attempt integer, previous_external_id te
 	RETURNS boolean
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT $1 = 1 AND $2 IS NULL
+	SELECT $1 OPERATOR(pg_catalog.=) 1 AND $2 IS NULL
 	$$;
 COMMENT ON FUNCTION @extschema@._starts_run(integer, text) IS
 	'internal, the rule that counts runs: an attempt starts a run of its own when it is the first of its run and retries none (a retry, Airflow''s next try or Glue''s PreviousRunId, is not a run of its own)';
@@ -2540,7 +2554,7 @@ CREATE FUNCTION @extschema@._run_count(first_attempts bigint, attempts bigint)
 	RETURNS integer
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT greatest($1, CASE WHEN $2 > 0 THEN 1 ELSE 0 END)::integer
+	SELECT GREATEST($1, CASE WHEN $2 OPERATOR(pg_catalog.>) 0 THEN 1 ELSE 0 END)::integer
 	$$;
 COMMENT ON FUNCTION @extschema@._run_count(bigint, bigint) IS
 	'internal, the rule that matches runs to expected slots: a job''s runs for a business date are the attempts that start a run (kant._starts_run), and at least one when any attempt was seen';
@@ -2549,10 +2563,12 @@ CREATE FUNCTION @extschema@._runs(job_id integer, business_date date, as_of time
 	RETURNS TABLE (runs integer)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
-	SELECT @extschema@._run_count(count(*) FILTER (WHERE @extschema@._starts_run(r.attempt, r.previous_external_id)),
-								  count(*))
+	SELECT @extschema@._run_count(
+		pg_catalog.count(*) FILTER (WHERE @extschema@._starts_run(r.attempt, r.previous_external_id)),
+		pg_catalog.count(*))
 	FROM @extschema@.job_run r
-	WHERE r.job_id = $1 AND r.business_date = $2 AND (r.started_at IS NULL OR r.started_at <= $3)
+	WHERE r.job_id OPERATOR(pg_catalog.=) $1 AND r.business_date OPERATOR(pg_catalog.=) $2
+	  AND (r.started_at IS NULL OR r.started_at OPERATOR(pg_catalog.<=) $3)
 	$$;
 COMMENT ON FUNCTION @extschema@._runs(integer, date, timestamptz) IS
 	'internal: the runs of a job for a business date started by as_of, counted by kant._run_count';
@@ -2574,23 +2590,26 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 		failed boolean, attempts integer)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
-	SELECT d.done, CASE WHEN d.done THEN c.last_end END, c.open > 0, c.open_since, c.bad > 0, c.n::integer
-	FROM (SELECT count(*) AS n,
-				 count(*) FILTER (WHERE @extschema@.is_done(a.state)
-								  AND (a.ended_at IS NULL OR a.ended_at <= $3)) AS ok,
-				 count(*) FILTER (WHERE NOT @extschema@.is_terminal(a.state) OR a.ended_at > $3) AS open,
-				 min(a.started_at) FILTER (WHERE NOT @extschema@.is_terminal(a.state) OR a.ended_at > $3) AS open_since,
-				 count(*) FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
-								  AND (a.ended_at IS NULL OR a.ended_at <= $3)) AS bad,
-				 max(a.ended_at) AS last_end,
-				 (SELECT count(*) FROM @extschema@.expected_run x
-				  WHERE x.job_id = $1 AND x.business_date = $2) AS slots
+	SELECT d.done, CASE WHEN d.done THEN c.last_end END, c.open OPERATOR(pg_catalog.>) 0, c.open_since,
+		c.bad OPERATOR(pg_catalog.>) 0, c.n::integer
+	FROM (SELECT pg_catalog.count(*) AS n,
+				 pg_catalog.count(*) FILTER (WHERE @extschema@.is_done(a.state)
+					AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS ok,
+				 pg_catalog.count(*) FILTER (WHERE NOT @extschema@.is_terminal(a.state)
+					OR a.ended_at OPERATOR(pg_catalog.>) $3) AS open,
+				 pg_catalog.min(a.started_at) FILTER (WHERE NOT @extschema@.is_terminal(a.state)
+					OR a.ended_at OPERATOR(pg_catalog.>) $3) AS open_since,
+				 pg_catalog.count(*) FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
+					AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS bad,
+				 pg_catalog.max(a.ended_at) AS last_end,
+				 (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
+				  WHERE x.job_id OPERATOR(pg_catalog.=) $1 AND x.business_date OPERATOR(pg_catalog.=) $2) AS slots
 		  FROM @extschema@.job_run a
-		  WHERE a.job_id = $1 AND a.business_date = $2
-			AND (a.started_at IS NULL OR a.started_at <= $3)
+		  WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
+			AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)
 			AND @extschema@._is_current(a.superseded_at, $3)) c
-	CROSS JOIN LATERAL (SELECT c.n > 0 AND c.ok = c.n
-							   AND (SELECT ru.runs FROM @extschema@._runs($1, $2, $3) ru) >= c.slots AS done) d
+	CROSS JOIN LATERAL (SELECT c.n OPERATOR(pg_catalog.>) 0 AND c.ok OPERATOR(pg_catalog.=) c.n
+		AND (SELECT ru.runs FROM @extschema@._runs($1, $2, $3) ru) OPERATOR(pg_catalog.>=) c.slots AS done) d
 	$$;
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
 	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it has attempts, every current attempt is done (kant.is_done) and ended by as_of, and it ran as many runs as its schedule expected; done_at the latest end of those attempts; in_flight: a current attempt not ended (in_flight_since: the earliest start of those); failed: a current attempt ended without being done; attempts: current attempts';
@@ -2605,13 +2624,16 @@ CREATE FUNCTION @extschema@._required(job_id integer, business_date date, as_of 
 	AS $$
 	SELECT CASE
 		WHEN EXISTS (SELECT FROM @extschema@.job_run r
-					 WHERE r.business_date = $2 AND r.job_id = $1 AND (r.started_at IS NULL OR r.started_at <= $3))
-		  OR EXISTS (SELECT FROM @extschema@.expected_run x WHERE x.job_id = $1 AND x.business_date = $2)
+					 WHERE r.business_date OPERATOR(pg_catalog.=) $2 AND r.job_id OPERATOR(pg_catalog.=) $1
+					   AND (r.started_at IS NULL OR r.started_at OPERATOR(pg_catalog.<=) $3))
+		  OR EXISTS (SELECT FROM @extschema@.expected_run x
+					 WHERE x.job_id OPERATOR(pg_catalog.=) $1 AND x.business_date OPERATOR(pg_catalog.=) $2)
 			THEN true
 		WHEN EXISTS (SELECT FROM @extschema@.schedule x
-					 WHERE x.job_id = $1 AND x.active_from <= $2
-					   AND (x.active_until IS NULL OR x.active_until >= $2)
-					   AND x.expanded_until >= ($2 + 3)::timestamp AT TIME ZONE 'UTC')
+					 WHERE x.job_id OPERATOR(pg_catalog.=) $1 AND x.active_from OPERATOR(pg_catalog.<=) $2
+					   AND (x.active_until IS NULL OR x.active_until OPERATOR(pg_catalog.>=) $2)
+					   AND x.expanded_until OPERATOR(pg_catalog.>=)
+						   ($2 OPERATOR(pg_catalog.+) 3)::timestamp AT TIME ZONE 'UTC')
 			THEN false
 		END
 	$$;
@@ -2630,10 +2652,10 @@ CREATE FUNCTION @extschema@._required_jobs(slo_id integer, gate_id integer, busi
 	RETURNS TABLE (job_id integer, required boolean, by_scope boolean)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
-	SELECT j.job_id, coalesce(r.required, bool_or(r.required) OVER (), false), r.required IS NULL
-	FROM (SELECT sc.job_id FROM @extschema@.slo_scope sc WHERE sc.slo_id = $1
+	SELECT j.job_id, COALESCE(r.required, pg_catalog.bool_or(r.required) OVER (), false), r.required IS NULL
+	FROM (SELECT sc.job_id FROM @extschema@.slo_scope sc WHERE sc.slo_id OPERATOR(pg_catalog.=) $1
 		  UNION ALL
-		  SELECT gs.job_id FROM @extschema@.gate_scope gs WHERE gs.gate_id = $2) j
+		  SELECT gs.job_id FROM @extschema@.gate_scope gs WHERE gs.gate_id OPERATOR(pg_catalog.=) $2) j
 	CROSS JOIN LATERAL @extschema@._required(j.job_id, $3, $4) r
 	$$;
 COMMENT ON FUNCTION @extschema@._required_jobs(integer, integer, date, timestamptz) IS
@@ -2647,7 +2669,7 @@ CREATE FUNCTION @extschema@._due(business_date date, offset_days integer, at tim
 	RETURNS timestamptz
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT @extschema@.local_instant(($1 + $2) + $3, $4)
+	SELECT @extschema@.local_instant(($1 OPERATOR(pg_catalog.+) $2) OPERATOR(pg_catalog.+) $3, $4)
 	$$;
 COMMENT ON FUNCTION @extschema@._due(date, integer, time, text) IS
 	'internal, the rule of deadlines: the instant of business date + offset_days at the local time in the zone (an SLO''s deadline and SLA end; DST as kant.local_instant)';
@@ -3465,43 +3487,56 @@ BEGIN
 		FROM @extschema@._required_jobs(NULL, g.gate_id, gate_status.business_date) rq
 		CROSS JOIN LATERAL @extschema@._job_day(rq.job_id, gate_status.business_date) jd
 	), last AS (
-		-- the latest attempt, as shown
+		-- the attempt the state speaks of: a current one that is not done (the
+		-- failed or running one), else the latest current one
 		SELECT DISTINCT ON (r.job_id) r.job_id, r.state::text AS state, r.attempt, r.started_at, r.ended_at
 		FROM @extschema@.job_run r
 		WHERE r.business_date = gate_status.business_date AND r.job_id IN (SELECT up.job_id FROM up)
-		ORDER BY r.job_id, r.started_at DESC NULLS FIRST, r.attempt DESC
+		ORDER BY r.job_id, @extschema@._is_current(r.superseded_at) DESC, @extschema@.is_done(r.state),
+			r.started_at DESC NULLS FIRST, r.attempt DESC
 	), slot AS (
+		-- the first expected run no run matched (kant._runs)
 		SELECT x.job_id, min(x.slot_at) AS slot_at, min(x.due_at) AS due_at
-		FROM @extschema@.expected_run x
-		WHERE x.business_date = gate_status.business_date AND x.job_id IN (SELECT up.job_id FROM up)
+		FROM (SELECT x.job_id, x.slot_at, x.due_at,
+					 row_number() OVER (PARTITION BY x.job_id ORDER BY x.slot_at) AS slot_no
+			  FROM @extschema@.expected_run x
+			  WHERE x.business_date = gate_status.business_date AND x.job_id IN (SELECT up.job_id FROM up)) x
+		CROSS JOIN LATERAL @extschema@._runs(x.job_id, gate_status.business_date) ru
+		WHERE x.slot_no > ru.runs
 		GROUP BY x.job_id
 	), dur AS (
 		SELECT d.job_id, d.p90_seconds FROM @extschema@.job_durations(ARRAY(SELECT up.job_id FROM up)) d
 	)
-	SELECT up.sys, up.name,
-		CASE WHEN q.done THEN 'succeeded'
-			 WHEN q.in_flight THEN 'running'
-			 WHEN q.failed THEN 'failed'
-			 WHEN s.due_at <= now() THEN 'missing'
-			 -- a schedule says it does not run that day (a job no schedule speaks
-			 -- for waits for its pipeline: pending)
-			 WHEN NOT q.required AND NOT q.by_scope THEN 'not_required'
-			 ELSE 'pending' END,
-		l.attempt, l.started_at, l.ended_at,
-		CASE WHEN q.done THEN q.done_at
-			 WHEN l.started_at IS NOT NULL AND l.ended_at IS NULL
-				THEN l.started_at + make_interval(secs => coalesce(d.p90_seconds, 0))
-			 WHEN s.slot_at IS NOT NULL THEN greatest(s.slot_at, now()) + make_interval(secs => coalesce(d.p90_seconds, 0))
+	SELECT up.sys, up.name, z.st,
+		-- the attempt shown is the one the state speaks of; a run still to
+		-- come shows none
+		CASE WHEN z.st IN ('succeeded', 'running', 'failed') THEN l.attempt END,
+		CASE WHEN z.st IN ('succeeded', 'running', 'failed') THEN l.started_at END,
+		CASE WHEN z.st IN ('succeeded', 'running', 'failed') THEN l.ended_at END,
+		CASE z.st WHEN 'succeeded' THEN q.done_at
+			 WHEN 'running' THEN l.started_at + make_interval(secs => coalesce(d.p90_seconds, 0))
+			 WHEN 'pending' THEN CASE WHEN s.slot_at IS NOT NULL
+				THEN greatest(s.slot_at, now()) + make_interval(secs => coalesce(d.p90_seconds, 0)) END
 			 END,
-		CASE WHEN l.state IS NOT NULL THEN 'kant state ' || l.state
-			 WHEN s.slot_at IS NOT NULL THEN 'expected at ' || to_char(s.slot_at AT TIME ZONE up.zone, 'YYYY-MM-DD HH24:MI')
-				|| ' ' || up.zone
-			 ELSE NULL END
+		CASE WHEN z.st IN ('missing', 'pending') AND s.slot_at IS NOT NULL
+				THEN 'expected at ' || to_char(s.slot_at AT TIME ZONE up.zone, 'YYYY-MM-DD HH24:MI') || ' ' || up.zone
+					 || CASE WHEN z.st = 'missing' THEN ', not started within its grace period' ELSE '' END
+			 WHEN z.st IN ('succeeded', 'running', 'failed') THEN 'kant state ' || l.state
+			 END
 	FROM up
 	JOIN req q ON q.job_id = up.job_id
 	LEFT JOIN last l ON l.job_id = up.job_id
 	LEFT JOIN slot s ON s.job_id = up.job_id
 	LEFT JOIN dur d ON d.job_id = up.job_id
+	CROSS JOIN LATERAL (
+		SELECT CASE WHEN q.done THEN 'succeeded'
+					WHEN q.in_flight THEN 'running'
+					WHEN q.failed THEN 'failed'
+					WHEN s.due_at <= now() THEN 'missing'
+					-- a schedule says it does not run that day (a job no schedule
+					-- speaks for waits for its pipeline: pending)
+					WHEN NOT q.required AND NOT q.by_scope THEN 'not_required'
+					ELSE 'pending' END AS st) z
 	UNION ALL
 	SELECT sy.name, NULL::text, 'stale', NULL::integer, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz,
 		format('last successful collection %s (limit %s)%s',
@@ -4180,6 +4215,32 @@ COMMENT ON COLUMN @extschema@.expected_runs.slot_no IS 'number of the slot among
 COMMENT ON COLUMN @extschema@.expected_runs.slot_at IS 'when the schedule fires';
 COMMENT ON COLUMN @extschema@.expected_runs.due_at IS 'slot plus grace period';
 COMMENT ON COLUMN @extschema@.expected_runs.status IS 'started, awaited or missing';
+CREATE OR REPLACE FUNCTION @extschema@._slo_scope_jobs(pipeline text, jobs text[])
+	RETURNS integer[]
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	spec text;
+	ids integer[] := '{}';
+BEGIN
+	FOREACH spec IN ARRAY coalesce(jobs, '{}') LOOP
+		ids := ids || @extschema@._job_ref(spec, 'jobs');
+	END LOOP;
+	IF cardinality(ids) = 0 AND (pipeline IS NULL OR NOT EXISTS (
+			SELECT FROM @extschema@.job j WHERE j.pipeline = _slo_scope_jobs.pipeline)) THEN
+		RAISE EXCEPTION 'no job in scope'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = CASE WHEN pipeline IS NULL THEN 'Neither a pipeline nor jobs were given.'
+							ELSE format('Pipeline "%s" has no jobs.', pipeline) END,
+				  HINT = 'Name a pipeline that has jobs (kant.configure_job(system, job, pipeline => ...)) or list jobs as ARRAY[''system/job''].';
+	END IF;
+	RETURN ids;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._slo_scope_jobs(text, text[]) IS
+	'internal: resolve and check an SLO''s scope';
+REVOKE ALL ON FUNCTION @extschema@._slo_scope_jobs(text, text[]) FROM PUBLIC;
 
 DROP FUNCTION @extschema@._gate_required(integer, date);
 
@@ -4191,8 +4252,12 @@ BEGIN
 	FOR g IN SELECT * FROM pg_catalog.json_to_recordset(pg_catalog.current_setting('kant_upgrade.grants')::pg_catalog.json)
 			 AS x(obj text, grantee oid, priv text, grantable boolean)
 	LOOP
+		CONTINUE WHEN g.obj IN ('cron_helpers', 'deliver_round') AND g.priv OPERATOR(pg_catalog.<>) 'EXECUTE';
 		EXECUTE pg_catalog.format('GRANT %s ON %s TO %s%s', g.priv,
 			CASE g.obj
+				WHEN 'cron_helpers' THEN 'FUNCTION @extschema@._cron_job(text, text, text), @extschema@._cron_unjob(text), '
+					'@extschema@._cron_name(text, text), @extschema@._collect_command(text)'
+				WHEN 'deliver_round' THEN 'FUNCTION @extschema@._deliver_round(timestamptz, double precision)'
 				WHEN 'set_credentials' THEN 'FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean)'
 				WHEN 'set_channel' THEN 'FUNCTION @extschema@.set_channel(text, text, boolean, interval, boolean)'
 				WHEN 'create_gate' THEN 'FUNCTION @extschema@.create_gate(text, text, text[], text, text, interval, text, text, text, date, integer)'

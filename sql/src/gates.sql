@@ -123,43 +123,56 @@ BEGIN
 		FROM @extschema@._required_jobs(NULL, g.gate_id, gate_status.business_date) rq
 		CROSS JOIN LATERAL @extschema@._job_day(rq.job_id, gate_status.business_date) jd
 	), last AS (
-		-- the latest attempt, as shown
+		-- the attempt the state speaks of: a current one that is not done (the
+		-- failed or running one), else the latest current one
 		SELECT DISTINCT ON (r.job_id) r.job_id, r.state::text AS state, r.attempt, r.started_at, r.ended_at
 		FROM @extschema@.job_run r
 		WHERE r.business_date = gate_status.business_date AND r.job_id IN (SELECT up.job_id FROM up)
-		ORDER BY r.job_id, r.started_at DESC NULLS FIRST, r.attempt DESC
+		ORDER BY r.job_id, @extschema@._is_current(r.superseded_at) DESC, @extschema@.is_done(r.state),
+			r.started_at DESC NULLS FIRST, r.attempt DESC
 	), slot AS (
+		-- the first expected run no run matched (kant._runs)
 		SELECT x.job_id, min(x.slot_at) AS slot_at, min(x.due_at) AS due_at
-		FROM @extschema@.expected_run x
-		WHERE x.business_date = gate_status.business_date AND x.job_id IN (SELECT up.job_id FROM up)
+		FROM (SELECT x.job_id, x.slot_at, x.due_at,
+					 row_number() OVER (PARTITION BY x.job_id ORDER BY x.slot_at) AS slot_no
+			  FROM @extschema@.expected_run x
+			  WHERE x.business_date = gate_status.business_date AND x.job_id IN (SELECT up.job_id FROM up)) x
+		CROSS JOIN LATERAL @extschema@._runs(x.job_id, gate_status.business_date) ru
+		WHERE x.slot_no > ru.runs
 		GROUP BY x.job_id
 	), dur AS (
 		SELECT d.job_id, d.p90_seconds FROM @extschema@.job_durations(ARRAY(SELECT up.job_id FROM up)) d
 	)
-	SELECT up.sys, up.name,
-		CASE WHEN q.done THEN 'succeeded'
-			 WHEN q.in_flight THEN 'running'
-			 WHEN q.failed THEN 'failed'
-			 WHEN s.due_at <= now() THEN 'missing'
-			 -- a schedule says it does not run that day (a job no schedule speaks
-			 -- for waits for its pipeline: pending)
-			 WHEN NOT q.required AND NOT q.by_scope THEN 'not_required'
-			 ELSE 'pending' END,
-		l.attempt, l.started_at, l.ended_at,
-		CASE WHEN q.done THEN q.done_at
-			 WHEN l.started_at IS NOT NULL AND l.ended_at IS NULL
-				THEN l.started_at + make_interval(secs => coalesce(d.p90_seconds, 0))
-			 WHEN s.slot_at IS NOT NULL THEN greatest(s.slot_at, now()) + make_interval(secs => coalesce(d.p90_seconds, 0))
+	SELECT up.sys, up.name, z.st,
+		-- the attempt shown is the one the state speaks of; a run still to
+		-- come shows none
+		CASE WHEN z.st IN ('succeeded', 'running', 'failed') THEN l.attempt END,
+		CASE WHEN z.st IN ('succeeded', 'running', 'failed') THEN l.started_at END,
+		CASE WHEN z.st IN ('succeeded', 'running', 'failed') THEN l.ended_at END,
+		CASE z.st WHEN 'succeeded' THEN q.done_at
+			 WHEN 'running' THEN l.started_at + make_interval(secs => coalesce(d.p90_seconds, 0))
+			 WHEN 'pending' THEN CASE WHEN s.slot_at IS NOT NULL
+				THEN greatest(s.slot_at, now()) + make_interval(secs => coalesce(d.p90_seconds, 0)) END
 			 END,
-		CASE WHEN l.state IS NOT NULL THEN 'kant state ' || l.state
-			 WHEN s.slot_at IS NOT NULL THEN 'expected at ' || to_char(s.slot_at AT TIME ZONE up.zone, 'YYYY-MM-DD HH24:MI')
-				|| ' ' || up.zone
-			 ELSE NULL END
+		CASE WHEN z.st IN ('missing', 'pending') AND s.slot_at IS NOT NULL
+				THEN 'expected at ' || to_char(s.slot_at AT TIME ZONE up.zone, 'YYYY-MM-DD HH24:MI') || ' ' || up.zone
+					 || CASE WHEN z.st = 'missing' THEN ', not started within its grace period' ELSE '' END
+			 WHEN z.st IN ('succeeded', 'running', 'failed') THEN 'kant state ' || l.state
+			 END
 	FROM up
 	JOIN req q ON q.job_id = up.job_id
 	LEFT JOIN last l ON l.job_id = up.job_id
 	LEFT JOIN slot s ON s.job_id = up.job_id
 	LEFT JOIN dur d ON d.job_id = up.job_id
+	CROSS JOIN LATERAL (
+		SELECT CASE WHEN q.done THEN 'succeeded'
+					WHEN q.in_flight THEN 'running'
+					WHEN q.failed THEN 'failed'
+					WHEN s.due_at <= now() THEN 'missing'
+					-- a schedule says it does not run that day (a job no schedule
+					-- speaks for waits for its pipeline: pending)
+					WHEN NOT q.required AND NOT q.by_scope THEN 'not_required'
+					ELSE 'pending' END AS st) z
 	UNION ALL
 	SELECT sy.name, NULL::text, 'stale', NULL::integer, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz,
 		format('last successful collection %s (limit %s)%s',

@@ -47,14 +47,16 @@ REVOKE ALL ON FUNCTION @extschema@._supersede(integer[], text[]) FROM PUBLIC;
  * The rules below are SQL functions of one SELECT without SET, STRICT or
  * SECURITY DEFINER, so the planner inlines them where they are called (the
  * table functions in FROM, LATERAL): a rule costs nothing over writing it
- * out there.  Those that read tables serve kant's own functions; views use
+ * out there.  Inlined, a body is parsed under the caller's search_path, so
+ * it names every operator and function it uses in pg_catalog: a schema
+ * first on someone's path cannot change an answer.  Those that read tables serve kant's own functions; views use
  * the ones that read none.
  */
 CREATE FUNCTION @extschema@._is_current(superseded_at timestamptz, as_of timestamptz DEFAULT 'infinity')
 	RETURNS boolean
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT $1 IS NULL OR $1 > $2
+	SELECT $1 IS NULL OR $1 OPERATOR(pg_catalog.>) $2
 	$$;
 COMMENT ON FUNCTION @extschema@._is_current(timestamptz, timestamptz) IS
 	'internal, the rule of the current attempt, asked: an attempt is current at as_of (default: now and ever) unless it was superseded by then (job_run.superseded_at, kept by kant._supersede)';
@@ -63,7 +65,7 @@ CREATE FUNCTION @extschema@._starts_run(attempt integer, previous_external_id te
 	RETURNS boolean
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT $1 = 1 AND $2 IS NULL
+	SELECT $1 OPERATOR(pg_catalog.=) 1 AND $2 IS NULL
 	$$;
 COMMENT ON FUNCTION @extschema@._starts_run(integer, text) IS
 	'internal, the rule that counts runs: an attempt starts a run of its own when it is the first of its run and retries none (a retry, Airflow''s next try or Glue''s PreviousRunId, is not a run of its own)';
@@ -72,7 +74,7 @@ CREATE FUNCTION @extschema@._run_count(first_attempts bigint, attempts bigint)
 	RETURNS integer
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT greatest($1, CASE WHEN $2 > 0 THEN 1 ELSE 0 END)::integer
+	SELECT GREATEST($1, CASE WHEN $2 OPERATOR(pg_catalog.>) 0 THEN 1 ELSE 0 END)::integer
 	$$;
 COMMENT ON FUNCTION @extschema@._run_count(bigint, bigint) IS
 	'internal, the rule that matches runs to expected slots: a job''s runs for a business date are the attempts that start a run (kant._starts_run), and at least one when any attempt was seen';
@@ -81,10 +83,12 @@ CREATE FUNCTION @extschema@._runs(job_id integer, business_date date, as_of time
 	RETURNS TABLE (runs integer)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
-	SELECT @extschema@._run_count(count(*) FILTER (WHERE @extschema@._starts_run(r.attempt, r.previous_external_id)),
-								  count(*))
+	SELECT @extschema@._run_count(
+		pg_catalog.count(*) FILTER (WHERE @extschema@._starts_run(r.attempt, r.previous_external_id)),
+		pg_catalog.count(*))
 	FROM @extschema@.job_run r
-	WHERE r.job_id = $1 AND r.business_date = $2 AND (r.started_at IS NULL OR r.started_at <= $3)
+	WHERE r.job_id OPERATOR(pg_catalog.=) $1 AND r.business_date OPERATOR(pg_catalog.=) $2
+	  AND (r.started_at IS NULL OR r.started_at OPERATOR(pg_catalog.<=) $3)
 	$$;
 COMMENT ON FUNCTION @extschema@._runs(integer, date, timestamptz) IS
 	'internal: the runs of a job for a business date started by as_of, counted by kant._run_count';
@@ -106,23 +110,26 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 		failed boolean, attempts integer)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
-	SELECT d.done, CASE WHEN d.done THEN c.last_end END, c.open > 0, c.open_since, c.bad > 0, c.n::integer
-	FROM (SELECT count(*) AS n,
-				 count(*) FILTER (WHERE @extschema@.is_done(a.state)
-								  AND (a.ended_at IS NULL OR a.ended_at <= $3)) AS ok,
-				 count(*) FILTER (WHERE NOT @extschema@.is_terminal(a.state) OR a.ended_at > $3) AS open,
-				 min(a.started_at) FILTER (WHERE NOT @extschema@.is_terminal(a.state) OR a.ended_at > $3) AS open_since,
-				 count(*) FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
-								  AND (a.ended_at IS NULL OR a.ended_at <= $3)) AS bad,
-				 max(a.ended_at) AS last_end,
-				 (SELECT count(*) FROM @extschema@.expected_run x
-				  WHERE x.job_id = $1 AND x.business_date = $2) AS slots
+	SELECT d.done, CASE WHEN d.done THEN c.last_end END, c.open OPERATOR(pg_catalog.>) 0, c.open_since,
+		c.bad OPERATOR(pg_catalog.>) 0, c.n::integer
+	FROM (SELECT pg_catalog.count(*) AS n,
+				 pg_catalog.count(*) FILTER (WHERE @extschema@.is_done(a.state)
+					AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS ok,
+				 pg_catalog.count(*) FILTER (WHERE NOT @extschema@.is_terminal(a.state)
+					OR a.ended_at OPERATOR(pg_catalog.>) $3) AS open,
+				 pg_catalog.min(a.started_at) FILTER (WHERE NOT @extschema@.is_terminal(a.state)
+					OR a.ended_at OPERATOR(pg_catalog.>) $3) AS open_since,
+				 pg_catalog.count(*) FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
+					AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS bad,
+				 pg_catalog.max(a.ended_at) AS last_end,
+				 (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
+				  WHERE x.job_id OPERATOR(pg_catalog.=) $1 AND x.business_date OPERATOR(pg_catalog.=) $2) AS slots
 		  FROM @extschema@.job_run a
-		  WHERE a.job_id = $1 AND a.business_date = $2
-			AND (a.started_at IS NULL OR a.started_at <= $3)
+		  WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
+			AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)
 			AND @extschema@._is_current(a.superseded_at, $3)) c
-	CROSS JOIN LATERAL (SELECT c.n > 0 AND c.ok = c.n
-							   AND (SELECT ru.runs FROM @extschema@._runs($1, $2, $3) ru) >= c.slots AS done) d
+	CROSS JOIN LATERAL (SELECT c.n OPERATOR(pg_catalog.>) 0 AND c.ok OPERATOR(pg_catalog.=) c.n
+		AND (SELECT ru.runs FROM @extschema@._runs($1, $2, $3) ru) OPERATOR(pg_catalog.>=) c.slots AS done) d
 	$$;
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
 	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it has attempts, every current attempt is done (kant.is_done) and ended by as_of, and it ran as many runs as its schedule expected; done_at the latest end of those attempts; in_flight: a current attempt not ended (in_flight_since: the earliest start of those); failed: a current attempt ended without being done; attempts: current attempts';
@@ -137,13 +144,16 @@ CREATE FUNCTION @extschema@._required(job_id integer, business_date date, as_of 
 	AS $$
 	SELECT CASE
 		WHEN EXISTS (SELECT FROM @extschema@.job_run r
-					 WHERE r.business_date = $2 AND r.job_id = $1 AND (r.started_at IS NULL OR r.started_at <= $3))
-		  OR EXISTS (SELECT FROM @extschema@.expected_run x WHERE x.job_id = $1 AND x.business_date = $2)
+					 WHERE r.business_date OPERATOR(pg_catalog.=) $2 AND r.job_id OPERATOR(pg_catalog.=) $1
+					   AND (r.started_at IS NULL OR r.started_at OPERATOR(pg_catalog.<=) $3))
+		  OR EXISTS (SELECT FROM @extschema@.expected_run x
+					 WHERE x.job_id OPERATOR(pg_catalog.=) $1 AND x.business_date OPERATOR(pg_catalog.=) $2)
 			THEN true
 		WHEN EXISTS (SELECT FROM @extschema@.schedule x
-					 WHERE x.job_id = $1 AND x.active_from <= $2
-					   AND (x.active_until IS NULL OR x.active_until >= $2)
-					   AND x.expanded_until >= ($2 + 3)::timestamp AT TIME ZONE 'UTC')
+					 WHERE x.job_id OPERATOR(pg_catalog.=) $1 AND x.active_from OPERATOR(pg_catalog.<=) $2
+					   AND (x.active_until IS NULL OR x.active_until OPERATOR(pg_catalog.>=) $2)
+					   AND x.expanded_until OPERATOR(pg_catalog.>=)
+						   ($2 OPERATOR(pg_catalog.+) 3)::timestamp AT TIME ZONE 'UTC')
 			THEN false
 		END
 	$$;
@@ -162,10 +172,10 @@ CREATE FUNCTION @extschema@._required_jobs(slo_id integer, gate_id integer, busi
 	RETURNS TABLE (job_id integer, required boolean, by_scope boolean)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
-	SELECT j.job_id, coalesce(r.required, bool_or(r.required) OVER (), false), r.required IS NULL
-	FROM (SELECT sc.job_id FROM @extschema@.slo_scope sc WHERE sc.slo_id = $1
+	SELECT j.job_id, COALESCE(r.required, pg_catalog.bool_or(r.required) OVER (), false), r.required IS NULL
+	FROM (SELECT sc.job_id FROM @extschema@.slo_scope sc WHERE sc.slo_id OPERATOR(pg_catalog.=) $1
 		  UNION ALL
-		  SELECT gs.job_id FROM @extschema@.gate_scope gs WHERE gs.gate_id = $2) j
+		  SELECT gs.job_id FROM @extschema@.gate_scope gs WHERE gs.gate_id OPERATOR(pg_catalog.=) $2) j
 	CROSS JOIN LATERAL @extschema@._required(j.job_id, $3, $4) r
 	$$;
 COMMENT ON FUNCTION @extschema@._required_jobs(integer, integer, date, timestamptz) IS
@@ -179,7 +189,7 @@ CREATE FUNCTION @extschema@._due(business_date date, offset_days integer, at tim
 	RETURNS timestamptz
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT @extschema@.local_instant(($1 + $2) + $3, $4)
+	SELECT @extschema@.local_instant(($1 OPERATOR(pg_catalog.+) $2) OPERATOR(pg_catalog.+) $3, $4)
 	$$;
 COMMENT ON FUNCTION @extschema@._due(date, integer, time, text) IS
 	'internal, the rule of deadlines: the instant of business date + offset_days at the local time in the zone (an SLO''s deadline and SLA end; DST as kant.local_instant)';

@@ -347,7 +347,7 @@ BEGIN
 	END LOOP;
 	IF cardinality(ids) = 0 AND (pipeline IS NULL OR NOT EXISTS (
 			SELECT FROM @extschema@.job j WHERE j.pipeline = _slo_scope_jobs.pipeline)) THEN
-		RAISE EXCEPTION 'the SLO covers no job'
+		RAISE EXCEPTION 'no job in scope'
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = CASE WHEN pipeline IS NULL THEN 'Neither a pipeline nor jobs were given.'
 							ELSE format('Pipeline "%s" has no jobs.', pipeline) END,

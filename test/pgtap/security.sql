@@ -1,7 +1,7 @@
 -- pgTAP: user code never runs with the extension owner's rights; every
 -- function is immune to what a caller's search_path offers
 BEGIN;
-SELECT plan(26);
+SELECT plan(28);
 
 -- every function of kant pins its search_path; the exceptions are the
 -- delivery procedure (it commits, so it cannot SET: it spells its operators
@@ -121,6 +121,37 @@ SELECT matches((SELECT detail FROM kant.gate_status('scratch', '2026-03-01') WHE
   'may not execute gate condition', 'a definer that may no longer execute its condition keeps the gate closed');
 SELECT is((SELECT count(*)::integer FROM kant.gate WHERE condition IS NOT NULL AND condition_role IS NULL), 0,
   'every condition has the role it runs as');
+
+-- the inlined rules are parsed under the caller's search_path: a schema first
+-- on it, with operators and aggregates of its own, changes no answer
+SELECT (kant.report_run('etl', 'extract', 'r9', 'failed', '2026-03-02', 1, '2026-03-02 01:00+00', '2026-03-02 01:10+00')).inserted,
+       (kant.report_run('etl', 'extract', 'r9', 'succeeded', '2026-03-02', 2, '2026-03-02 01:20+00', '2026-03-02 01:30+00')).inserted;
+CREATE TEMP TABLE kant_test_before AS
+SELECT r.external_id, r.attempt, r.is_current, jd.done, jd.failed, rq.required
+FROM kant.runs r JOIN kant.job j ON j.name = r.job
+CROSS JOIN LATERAL kant._job_day(j.job_id, r.business_date, '2026-03-02 01:15+00') jd
+CROSS JOIN LATERAL kant._required(j.job_id, r.business_date) rq;
+CREATE SCHEMA kant_test_evil;
+CREATE FUNCTION kant_test_evil.yes(timestamptz, timestamptz) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE FUNCTION kant_test_evil.yes(integer, integer) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE FUNCTION kant_test_evil.yes(date, date) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE OPERATOR kant_test_evil.> (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = kant_test_evil.yes);
+CREATE OPERATOR kant_test_evil.<= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = kant_test_evil.yes);
+CREATE OPERATOR kant_test_evil.= (LEFTARG = integer, RIGHTARG = integer, FUNCTION = kant_test_evil.yes);
+CREATE OPERATOR kant_test_evil.= (LEFTARG = date, RIGHTARG = date, FUNCTION = kant_test_evil.yes);
+CREATE FUNCTION kant_test_evil.count_s(bigint, anyelement) RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint';
+CREATE AGGREGATE kant_test_evil.count(*) (SFUNC = int8inc, STYPE = bigint, INITCOND = '100');
+SET LOCAL search_path = kant_test_evil, pg_catalog, public;
+SELECT results_eq(
+  $$SELECT r.external_id, r.attempt, r.is_current, jd.done, jd.failed, rq.required
+    FROM kant.runs r JOIN kant.job j ON j.name = r.job
+    CROSS JOIN LATERAL kant._job_day(j.job_id, r.business_date, '2026-03-02 01:15+00') jd
+    CROSS JOIN LATERAL kant._required(j.job_id, r.business_date) rq ORDER BY 1, 2$$,
+  $$SELECT * FROM kant_test_before ORDER BY 1, 2$$,
+  'a schema first on the search_path, with its own >, <=, = and count(*), changes no rule''s answer');
+RESET search_path;
+SELECT is((SELECT count(*)::integer FROM kant_test_before WHERE is_current = 0), 1,
+  'and the comparison saw a superseded attempt (r9 attempt 1)');
 
 SELECT * FROM finish();
 ROLLBACK;

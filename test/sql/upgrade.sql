@@ -159,6 +159,8 @@ CREATE ROLE kant_upg_reader NOLOGIN;
 GRANT EXECUTE ON FUNCTION kant.set_credentials(text, text, text, text, boolean) TO kant_upg_admin WITH GRANT OPTION;
 GRANT EXECUTE ON FUNCTION kant.create_gate(text, text, text[], text, text, interval, text, text, text) TO kant_upg_admin;
 GRANT SELECT ON kant.runs_by_business_date TO kant_upg_reader;
+GRANT EXECUTE ON FUNCTION kant.schedule_checks(text, text) TO kant_upg_admin;
+GRANT EXECUTE ON PROCEDURE kant.deliver_notifications(double precision) TO kant_upg_admin;
 ALTER EXTENSION kant UPDATE TO '0.6.0';
 SELECT has_function_privilege('kant_upg_admin', 'kant.set_credentials(text, text, text, text, boolean, boolean)',
                               'EXECUTE WITH GRANT OPTION') AS admin_credentials,
@@ -167,9 +169,18 @@ SELECT has_function_privilege('kant_upg_admin', 'kant.set_credentials(text, text
        has_table_privilege('kant_upg_reader', 'kant.runs_by_business_date', 'SELECT') AS reader_view,
        has_function_privilege('kant_upg_reader', 'kant.set_channel(text, text, boolean, interval, boolean)',
                               'EXECUTE') AS reader_channel_not_granted;
+-- and who could schedule or deliver may run the helpers those now call
+SELECT has_function_privilege('kant_upg_admin', 'kant._cron_job(text, text, text)', 'EXECUTE') AS cron_job,
+       has_function_privilege('kant_upg_admin', 'kant._collect_command(text)', 'EXECUTE') AS collect_command,
+       has_function_privilege('kant_upg_admin', 'kant._deliver_round(timestamptz, double precision)', 'EXECUTE') AS deliver_round,
+       has_function_privilege('kant_upg_reader', 'kant._cron_job(text, text, text)', 'EXECUTE') AS reader_cron_job;
 REVOKE ALL ON FUNCTION kant.set_credentials(text, text, text, text, boolean, boolean) FROM kant_upg_admin CASCADE;
 REVOKE ALL ON FUNCTION kant.create_gate(text, text, text[], text, text, interval, text, text, text, date, integer) FROM kant_upg_admin;
 REVOKE ALL ON kant.runs_by_business_date FROM kant_upg_reader;
+REVOKE ALL ON FUNCTION kant.schedule_checks(text, text), kant._cron_job(text, text, text), kant._cron_unjob(text),
+  kant._cron_name(text, text), kant._collect_command(text), kant._deliver_round(timestamptz, double precision)
+  FROM kant_upg_admin;
+REVOKE ALL ON PROCEDURE kant.deliver_notifications(double precision) FROM kant_upg_admin;
 DROP ROLE kant_upg_admin;
 DROP ROLE kant_upg_reader;
 SELECT j.name, r.external_id, r.attempt, r.superseded_at FROM kant.job_run r JOIN kant.job j USING (job_id)
