@@ -2,7 +2,8 @@
 EXTENSION = kant
 EXTVERSION = 0.6.0
 MODULE_big = kant
-OBJS = src/kant.o src/run_state.o src/jsonutil.o src/payload_scan.o src/ingest.o src/cron.o \
+OBJS = src/kant.o src/run_state.o src/names.o src/jsonutil.o src/payload.o src/payload_scan.o \
+       src/ingest.o src/cron.o \
        src/cron_parse.o src/glue.o src/airflow.o src/openlineage.o src/report.o src/slo.o src/http.o \
        src/collect.o src/alert.o src/secrets.o src/gate.o src/locks.o
 # The install script of this version is built from the SQL source, one file

@@ -535,7 +535,7 @@ check_name(const char *name)
 				 errmsg("system name must not be empty"),
 				 errhint("Pass the system name kant knows the scheduler by, e.g. 'hegel'.")));
 	if (strlen(name) > MAX_NAME_LEN)
-		check_system_argument(name);
+		name_check_system_argument(name);
 }
 
 static void
@@ -595,9 +595,9 @@ get_system(IngestState *st, const char *name, const char *field, RecordError *er
 			if (why != NULL && err != NULL)
 			{
 				hash_search(st->systems, name, HASH_REMOVE, NULL);
-				rec_fail(err, sqlstate, field, name_rule_hint(NAME_SYSTEM),
-						 "namespace \"%s\" is no system's, and kant cannot register it: "
-						 "the name %s", clip_text(name, strlen(name), 64), why);
+				json_fail(err, sqlstate, field, name_rule_hint(NAME_SYSTEM),
+						  "namespace \"%s\" is no system's, and kant cannot register it: "
+						  "the name %s", json_clip_text(name, strlen(name), 64), why);
 				return NULL;
 			}
 			if (why != NULL)
@@ -858,7 +858,7 @@ iso_date(DateADT d)
 /*
  * The one range check of business dates, whatever gave or derived them: a
  * given date, a Glue argument, an Airflow logical date, an OpenLineage
- * nominal time or the start-time rule.  kant_date_in_range is the range
+ * nominal time or the start-time rule.  json_date_in_range is the range
  * kant accepts dates and timestamps in; a timestamp inside it can still
  * make a date outside it (a zone east of UTC, bd_offset_days).
  */
@@ -869,7 +869,7 @@ check_business_date(JobInfo *job, RunRecord *r, RecordError *err)
 	const char *field = r->bd_field ? r->bd_field : r->path;
 	char	   *how;
 
-	if (kant_date_in_range(r->business_date))
+	if (json_date_in_range(r->business_date))
 		return true;
 	switch (r->bd_source)
 	{
@@ -893,10 +893,10 @@ check_business_date(JobInfo *job, RunRecord *r, RecordError *err)
 						   job->bd_offset_days, abs(job->bd_offset_days) == 1 ? "" : "s");
 			break;
 	}
-	rec_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, field,
-			 "kant accepts business dates from 1900 to 9999.",
-			 "business date %s %s is out of the range kant accepts",
-			 iso_date(r->business_date), how);
+	json_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, field,
+			  "kant accepts business dates from 1900 to 9999.",
+			  "business date %s %s is out of the range kant accepts",
+			  iso_date(r->business_date), how);
 	return false;
 }
 
@@ -933,16 +933,16 @@ resolve_business_date(JobInfo *job, IngestSource source, RunRecord *r, RecordErr
 											  job->bd_argument);
 
 			if (v->type != jbvString ||
-				!parse_iso_date(v->val.string.val, v->val.string.len, &r->business_date))
+				!json_parse_iso_date(v->val.string.val, v->val.string.len, &r->business_date))
 			{
-				rec_fail(err, ERRCODE_INVALID_DATETIME_FORMAT, field,
-						 "The job's business-date argument must hold a date such as "
-						 "2024-11-24 or 20241124 (see kant.configure_job).",
-						 "business date argument \"%s\" is not a date: %s",
-						 job->bd_argument,
-						 v->type == jbvString ?
-						 psprintf("\"%s\"", clip_text(v->val.string.val, v->val.string.len, 64)) :
-						 json_type_name(v));
+				json_fail(err, ERRCODE_INVALID_DATETIME_FORMAT, field,
+						  "The job's business-date argument must hold a date such as "
+						  "2024-11-24 or 20241124 (see kant.configure_job).",
+						  "business date argument \"%s\" is not a date: %s",
+						  job->bd_argument,
+						  v->type == jbvString ?
+						  psprintf("\"%s\"", json_clip_text(v->val.string.val, v->val.string.len, 64)) :
+						  json_type_name(v));
 				return false;
 			}
 			r->bd_source = BD_ARGUMENT;
@@ -953,10 +953,10 @@ resolve_business_date(JobInfo *job, IngestSource source, RunRecord *r, RecordErr
 
 	if (!rule_date(job, source, r, NULL))
 	{
-		rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, r->path,
-				 "kant derives a business date from the run's start time "
-				 "(or a configured job argument); the record has neither.",
-				 "cannot derive a business date: the record has no timestamp");
+		json_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, r->path,
+				  "kant derives a business date from the run's start time "
+				  "(or a configured job argument); the record has neither.",
+				  "cannot derive a business date: the record has no timestamp");
 		return false;
 	}
 	return check_business_date(job, r, err);
@@ -1941,7 +1941,7 @@ own_date(ChainWalk *cw, int32 job_id, ChainAttempt *a, DateADT *date)
 		return false;
 	*date = local_date(a->basis, job->sys->tz, job->bd_day_start, job->bd_offset_days);
 	/* the job's rule may have moved since the attempt was stored */
-	return kant_date_in_range(*date);
+	return json_date_in_range(*date);
 }
 
 /* The runs a chain left alone, for the warnings at the end of the call. */
