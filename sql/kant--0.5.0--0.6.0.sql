@@ -859,7 +859,7 @@ BEGIN
 	END IF;
 	IF src IS NOT NULL THEN
 		PERFORM @extschema@._check_reference_right(src);
-		-- named as the collector calls them (collect.c): AWS's access key id and secret, Airflow's user and password
+		-- named as the collectors call them (collect_glue.c, collect_airflow.c): AWS's access key id and secret, Airflow's user and password
 		PERFORM @extschema@._secret_check(NULLIF(principal, ''), src,
 			CASE WHEN k = 'glue' THEN 'access key id' ELSE 'user' END)
 		WHERE coalesce(principal, '') <> '';
@@ -977,7 +977,7 @@ REVOKE ALL ON FUNCTION @extschema@._check_endpoint(text, text) FROM PUBLIC;
  * Credentials are bound to the kind and host they were set for: the
  * system's kind, and the scheme, host and port of its endpoint (for Glue
  * without one, AWS's endpoint of its region), not its path.  The collector
- * refuses them when the system no longer matches (collect.c, check_binding).
+ * refuses them when the system no longer matches (collect.c, collect_check_binding).
  */
 CREATE FUNCTION @extschema@._credential_target(kind text, endpoint text, region text)
 	RETURNS text
@@ -2511,9 +2511,9 @@ COMMENT ON FUNCTION @extschema@.is_done(@extschema@.run_state) IS
  * same run (Airflow's next try_number, Glue's Attempt) and by a retry that
  * names its run (Glue's PreviousRunId), from when that one started.
  * Ingestion keeps job_run.superseded_at for every attempt it writes (the
- * rule's one home is supersede_runs() in src/ingest.c; kant._supersede() is
- * it for SQL), so a reader asks one column (kant._is_current), at any
- * instant: a past night replays as it was.
+ * rule's one home is ingest_supersede_runs() in src/ingest_write.c;
+ * kant._supersede() is it for SQL), so a reader asks one column
+ * (kant._is_current), at any instant: a past night replays as it was.
  */
 CREATE FUNCTION @extschema@._supersede(job_ids integer[], external_ids text[])
 	RETURNS bigint

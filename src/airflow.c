@@ -47,10 +47,10 @@ parse_task_instance(JsonbContainer *o, char *path, RunRecord *r, RecordError *er
 	r->job_name = psprintf("%s.%s", r->dag_id, r->task_id);
 	/* mapped tasks: each map index is its own run of the task */
 	r->external_id = (map_index >= 0) ? psprintf("%s#%d", dag_run_id, map_index) : dag_run_id;
-	if (!check_name_value(r->job_name, NAME_JOB, json_path_key(path, "task_id"),
-						  "dag_id.task_id", err) ||
-		!check_name_value(r->external_id, NAME_ID, json_path_key(path, "dag_run_id"),
-						  "dag_run_id#map_index", err))
+	if (!name_check(r->job_name, NAME_JOB, json_path_key(path, "task_id"),
+					"dag_id.task_id", err) ||
+		!name_check(r->external_id, NAME_ID, json_path_key(path, "dag_run_id"),
+					"dag_run_id#map_index", err))
 		return false;
 
 	/* state is nullable: null (and the deprecated "none") is "no status yet" */
@@ -60,7 +60,7 @@ parse_task_instance(JsonbContainer *o, char *path, RunRecord *r, RecordError *er
 		r->state = RS_SCHEDULED;
 		r->raw_state = "null";
 	}
-	else if (!parse_state_field(o, "state", path, "Airflow", r, err))
+	else if (!json_get_state(o, "state", path, "Airflow", r, err))
 		return false;
 
 	r->has_started = json_get_timestamp(o, "start_date", path, false, &r->started_at, err);
@@ -76,10 +76,10 @@ parse_task_instance(JsonbContainer *o, char *path, RunRecord *r, RecordError *er
 	if (!json_get_timestamp(o, bd_key, path, false, &r->bd_basis, err))
 	{
 		if (!err->failed)
-			rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, json_path_key(path, "logical_date"),
-					 "Task instances carry execution_date (API v1) or logical_date / "
-					 "run_after (API v2); kant takes the business date from it.",
-					 "task instance has no logical_date, execution_date or run_after");
+			json_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, json_path_key(path, "logical_date"),
+					  "Task instances carry execution_date (API v1) or logical_date / "
+					  "run_after (API v2); kant takes the business date from it.",
+					  "task instance has no logical_date, execution_date or run_after");
 		return false;
 	}
 	r->has_bd_basis = true;
@@ -87,8 +87,8 @@ parse_task_instance(JsonbContainer *o, char *path, RunRecord *r, RecordError *er
 	r->bd_field = json_path_key(path, bd_key);
 	if (err->failed)
 		return false;
-	r->details = pick_details(o, airflow_detail_keys, lengthof(airflow_detail_keys),
-							  NULL, NULL, 0, path, err);
+	r->details = json_pick_details(o, airflow_detail_keys, lengthof(airflow_detail_keys),
+								   NULL, NULL, 0, path, err);
 	return !err->failed;
 }
 

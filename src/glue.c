@@ -33,7 +33,7 @@ parse_glue_run(JsonbValue *rec, char *path, RunRecord *r, RecordError *err)
 		err->failed)
 		return false;
 	r->attempt = attempt + 1;
-	if (!parse_state_field(o, "JobRunState", path, "Glue", r, err))
+	if (!json_get_state(o, "JobRunState", path, "Glue", r, err))
 		return false;
 	r->has_started = json_get_timestamp(o, "StartedOn", path, false, &r->started_at, err);
 	r->has_ended = json_get_timestamp(o, "CompletedOn", path, false, &r->ended_at, err);
@@ -47,9 +47,9 @@ parse_glue_run(JsonbValue *rec, char *path, RunRecord *r, RecordError *err)
 	if (args != NULL)
 	{
 		if (args->type != jbvBinary || !JsonContainerIsObject(args->val.binary.data))
-			rec_fail(err, ERRCODE_SQL_JSON_OBJECT_NOT_FOUND, json_path_key(path, "Arguments"),
-					 "Arguments is a map of strings in the Glue API.",
-					 "Arguments must be an object, not %s", json_type_name(args));
+			json_fail(err, ERRCODE_SQL_JSON_OBJECT_NOT_FOUND, json_path_key(path, "Arguments"),
+					  "Arguments is a map of strings in the Glue API.",
+					  "Arguments must be an object, not %s", json_type_name(args));
 		else
 			r->arguments = args->val.binary.data;
 	}

@@ -290,7 +290,7 @@ name_listed(const HostList *list, const char *host)
  * name is judged by the address it resolves to, at connect time.
  */
 bool
-kant_host_allowed(const char *host, char *why, size_t whylen)
+kant_http_host_allowed(const char *host, char *why, size_t whylen)
 {
 	int			family;
 	unsigned char a[16];
@@ -310,7 +310,7 @@ kant_host_allowed(const char *host, char *why, size_t whylen)
  * URL or its host may not be reached (what kant_http_perform would refuse).
  */
 bool
-kant_host_allowed_url(const char *url, char *why, size_t whylen)
+kant_http_host_allowed_url(const char *url, char *why, size_t whylen)
 {
 	CURLU	   *u = curl_url();
 	char	   *scheme = NULL;
@@ -329,7 +329,7 @@ kant_host_allowed_url(const char *url, char *why, size_t whylen)
 	if (!ok)
 		snprintf(why, whylen, "not an http or https URL");
 	else
-		ok = kant_host_allowed(host, why, whylen);
+		ok = kant_http_host_allowed(host, why, whylen);
 	if (scheme)
 		curl_free(scheme);
 	if (host)
@@ -725,7 +725,7 @@ parse_url(KantHttpRequest *req, Transfer *t)
 	{
 		char		why[200];
 
-		if (!kant_host_allowed(req->host, why, sizeof(why)))
+		if (!kant_http_host_allowed(req->host, why, sizeof(why)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("kant: %s", why),
@@ -1019,7 +1019,7 @@ kant_http_perform(KantHttpRequest **reqs, int n, const KantHttpOptions *opt,
 		char		why[200];
 
 		proxy = pstrdup(kant_http_proxy);
-		if (!kant_host_allowed(http_proxy_host, why, sizeof(why)))
+		if (!kant_http_host_allowed(http_proxy_host, why, sizeof(why)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("kant: the proxy (kant.http_proxy): %s", why),
@@ -1229,7 +1229,7 @@ kant_check_url(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the %s is not an http or https URL", what),
 				 errhint("e.g. https://glue.ap-northeast-1.amazonaws.com, https://composer.example.com/airflow or https://hooks.slack.com/services/...")));
-	if (!kant_host_allowed(h, why, sizeof(why)))
+	if (!kant_http_host_allowed(h, why, sizeof(why)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("kant: the %s: %s", what, why),

@@ -5,32 +5,28 @@
  * Source payloads come from other systems and may be wrong in any field.
  * These helpers report a bad field into a RecordError (SQLSTATE, the JSON
  * path of the field, a message and a hint) so that the record can be
- * quarantined while the rest of the batch lands.
+ * quarantined while the rest of the batch lands.  They are kant's one set
+ * of JSON helpers: the collectors read their replies with them too
+ * (collect_reply.c), raising the error of their step where a record is
+ * quarantined.  The records of a payload are found by payload.c, and the
+ * rule for names and ids is names.c's.
  */
 #include "postgres.h"
 
 #include <ctype.h>
 
-#include "access/xact.h"
-#include "common/jsonapi.h"
-#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
-#include "utils/fmgrprotos.h"
-#include "utils/jsonfuncs.h"
-#include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "kant.h"
-#include "payload_scan.h"
 
 void
-rec_fail(RecordError *err, int sqlstate, const char *field, const char *hint,
-		 const char *fmt,...)
+json_fail(RecordError *err, int sqlstate, const char *field, const char *hint,
+		  const char *fmt,...)
 {
 	va_list		ap;
 	StringInfoData buf;
@@ -102,7 +98,7 @@ json_path_key(const char *base, const char *key)
  * cut inside a character would put invalid text into kant.rejected).
  */
 char *
-clip_text(const char *s, int len, int max)
+json_clip_text(const char *s, int len, int max)
 {
 	int			n;
 
@@ -151,9 +147,9 @@ static void
 absent(RecordError *err, bool required, const char *path, const char *key)
 {
 	if (required)
-		rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, json_path_key(path, key),
-				 "The field is required in this kind of record.",
-				 "required field \"%s\" is missing", key);
+		json_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, json_path_key(path, key),
+				  "The field is required in this kind of record.",
+				  "required field \"%s\" is missing", key);
 }
 
 /* Look up key in an object container; JSON null counts as absent. */
@@ -184,16 +180,16 @@ json_get_string(JsonbContainer *obj, const char *key, const char *path,
 	}
 	if (v->type != jbvString)
 	{
-		rec_fail(err, ERRCODE_SQL_JSON_SCALAR_REQUIRED, json_path_key(path, key),
-				 "Send the value as a JSON string.",
-				 "field \"%s\" must be a string, not %s", key, json_type_name(v));
+		json_fail(err, ERRCODE_SQL_JSON_SCALAR_REQUIRED, json_path_key(path, key),
+				  "Send the value as a JSON string.",
+				  "field \"%s\" must be a string, not %s", key, json_type_name(v));
 		return NULL;
 	}
 	if (required && v->val.string.len == 0)
 	{
-		rec_fail(err, ERRCODE_INVALID_PARAMETER_VALUE, json_path_key(path, key),
-				 "The field is required in this kind of record.",
-				 "field \"%s\" is empty", key);
+		json_fail(err, ERRCODE_INVALID_PARAMETER_VALUE, json_path_key(path, key),
+				  "The field is required in this kind of record.",
+				  "field \"%s\" is empty", key);
 		return NULL;
 	}
 	return pnstrdup(v->val.string.val, v->val.string.len);
@@ -210,9 +206,9 @@ json_get_int_range(JsonbContainer *obj, const char *key, const char *path,
 		return false;
 	if (v < min || v > max)
 	{
-		rec_fail(err, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, json_path_key(path, key),
-				 psprintf("kant accepts %d to %d in this field.", min, max),
-				 "field \"%s\" is out of range: %d", key, v);
+		json_fail(err, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, json_path_key(path, key),
+				  psprintf("kant accepts %d to %d in this field.", min, max),
+				  "field \"%s\" is out of range: %d", key, v);
 		return false;
 	}
 	*out = v;
@@ -237,9 +233,9 @@ json_get_int(JsonbContainer *obj, const char *key, const char *path,
 	}
 	if (v->type != jbvNumeric)
 	{
-		rec_fail(err, ERRCODE_SQL_JSON_SCALAR_REQUIRED, json_path_key(path, key),
-				 "Send the value as a JSON number.",
-				 "field \"%s\" must be a number, not %s", key, json_type_name(v));
+		json_fail(err, ERRCODE_SQL_JSON_SCALAR_REQUIRED, json_path_key(path, key),
+				  "Send the value as a JSON number.",
+				  "field \"%s\" must be a number, not %s", key, json_type_name(v));
 		return false;
 	}
 	s = numeric_normalize(v->val.numeric);
@@ -247,13 +243,24 @@ json_get_int(JsonbContainer *obj, const char *key, const char *path,
 	l = strtol(s, &end, 10);
 	if (*end != '\0' || errno != 0 || l < PG_INT32_MIN || l > PG_INT32_MAX)
 	{
-		rec_fail(err, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, json_path_key(path, key),
-				 "The field must be a whole number.",
-				 "field \"%s\" is not an integer: %s", key, clip_text(s, strlen(s), 64));
+		json_fail(err, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, json_path_key(path, key),
+				  "The field must be a whole number.",
+				  "field \"%s\" is not an integer: %s", key, json_clip_text(s, strlen(s), 64));
 		return false;
 	}
 	*out = (int32) l;
 	return true;
+}
+
+/* A JSON number as a double, without throwing (numeric_float8 throws on overflow). */
+double
+json_number_float8(JsonbValue *v)
+{
+	char	   *s = numeric_normalize(v->val.numeric);
+	double		d = strtod(s, NULL);
+
+	pfree(s);
+	return d;
 }
 
 static bool
@@ -291,7 +298,7 @@ read_digits(const char **p, const char *end, int n)
  *	 2024-11-24 15:00:00.123000+09:00 (boto3 datetimes through str(), AWS CLI)
  *	 also +0900, +09, z.  A zone is required: a naive time is ambiguous.
  */
-bool
+static bool
 parse_iso_timestamp(const char *s, int len, TimestampTz *out, const char **why)
 {
 	const char *p = s;
@@ -388,7 +395,7 @@ parse_iso_timestamp(const char *s, int len, TimestampTz *out, const char **why)
 
 /* 2024-11-24, 2024/11/24 or 20241124 (a Glue --business_date argument). */
 bool
-parse_iso_date(const char *s, int len, DateADT *out)
+json_parse_iso_date(const char *s, int len, DateADT *out)
 {
 	const char *p = s;
 	const char *end;
@@ -487,7 +494,7 @@ epoch_to_timestamp(const char *s, TimestampTz *out, const char **why)
 #define KANT_END_DATE	(date2j(10000, 1, 1) - POSTGRES_EPOCH_JDATE)
 
 bool
-kant_date_in_range(DateADT d)
+json_date_in_range(DateADT d)
 {
 	return d >= KANT_MIN_DATE && d < KANT_END_DATE;
 }
@@ -510,11 +517,11 @@ json_value_timestamp(JsonbValue *v, const char *path, TimestampTz *out, RecordEr
 
 		if (epoch_to_timestamp(s, out, &why) && timestamp_in_range(*out))
 			return true;
-		rec_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, path,
-				 "Send epoch seconds (AWS style) or an ISO 8601 string with a zone, "
-				 "between 1900 and 9999.",
-				 "invalid timestamp %s: %s", clip_text(s, strlen(s), 64),
-				 why ? why : "out of the range kant accepts");
+		json_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, path,
+				  "Send epoch seconds (AWS style) or an ISO 8601 string with a zone, "
+				  "between 1900 and 9999.",
+				  "invalid timestamp %s: %s", json_clip_text(s, strlen(s), 64),
+				  why ? why : "out of the range kant accepts");
 		return false;
 	}
 	if (v->type == jbvString)
@@ -523,21 +530,21 @@ json_value_timestamp(JsonbValue *v, const char *path, TimestampTz *out, RecordEr
 		{
 			if (timestamp_in_range(*out))
 				return true;
-			rec_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, path,
-					 "kant accepts timestamps from 1900 to 9999.",
-					 "timestamp \"%s\" is out of the range kant accepts",
-					 clip_text(v->val.string.val, v->val.string.len, 64));
+			json_fail(err, ERRCODE_DATETIME_FIELD_OVERFLOW, path,
+					  "kant accepts timestamps from 1900 to 9999.",
+					  "timestamp \"%s\" is out of the range kant accepts",
+					  json_clip_text(v->val.string.val, v->val.string.len, 64));
 			return false;
 		}
-		rec_fail(err, ERRCODE_INVALID_DATETIME_FORMAT, path,
-				 "Send epoch seconds (AWS style) or an ISO 8601 string with a zone.",
-				 "invalid timestamp \"%s\": %s",
-				 clip_text(v->val.string.val, v->val.string.len, 64), why);
+		json_fail(err, ERRCODE_INVALID_DATETIME_FORMAT, path,
+				  "Send epoch seconds (AWS style) or an ISO 8601 string with a zone.",
+				  "invalid timestamp \"%s\": %s",
+				  json_clip_text(v->val.string.val, v->val.string.len, 64), why);
 		return false;
 	}
-	rec_fail(err, ERRCODE_SQL_JSON_SCALAR_REQUIRED, path,
-			 "Send epoch seconds (AWS style) or an ISO 8601 string with a zone.",
-			 "timestamp must be a number or a string, not %s", json_type_name(v));
+	json_fail(err, ERRCODE_SQL_JSON_SCALAR_REQUIRED, path,
+			  "Send epoch seconds (AWS style) or an ISO 8601 string with a zone.",
+			  "timestamp must be a number or a string, not %s", json_type_name(v));
 	return false;
 }
 
@@ -555,339 +562,6 @@ json_get_timestamp(JsonbContainer *obj, const char *key, const char *path,
 	}
 	return json_value_timestamp(v, json_path_key(path, key), out, err);
 }
-
-
-void
-shape_error(const char *path, int sqlstate, const char *hint, const char *fmt,...)
-{
-	va_list		ap;
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (;;)
-	{
-		int			needed;
-
-		va_start(ap, fmt);
-		needed = appendStringInfoVA(&buf, fmt, ap);
-		va_end(ap);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-	ereport(ERROR,
-			(errcode(sqlstate),
-			 errmsg("%s", buf.data),
-			 errdetail("At JSON path %s of the payload; nothing was ingested.", path),
-			 errhint("%s", hint)));
-	pg_unreachable();
-}
-
-/* A payload with no records kant can find: not a payload of this kind. */
-static void
-no_records(const char *list_key, const char *what, const char *hint)
-{
-	if (list_key)
-		shape_error("$", ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, hint,
-					"payload has no \"%s\" array and is not a single %s", list_key, what);
-	shape_error("$", ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, hint,
-				"payload is neither an array of records nor a single %s", what);
-}
-
-/*
- * Find the records of a payload.  Accepted shapes, for list_key "JobRuns":
- * {"JobRuns": [...]} as the API returns it, a bare array [...], the
- * single-record form {"JobRun": {...}}, or one record {...} (has id_key).
- * Anything else is not a payload kant understands: an ERROR, not a
- * quarantine, because there is no record to keep.
- */
-void
-payload_records(Jsonb *payload, const char *list_key, const char *single_key,
-				const char *id_key, const char *what, const char *hint,
-				PayloadList *out)
-{
-	JsonbContainer *root = &payload->root;
-	JsonbValue	buf;
-	JsonbValue *v;
-
-	memset(out, 0, sizeof(*out));
-	out->what = what;
-	if (JB_ROOT_IS_SCALAR(payload))
-		shape_error("$", ERRCODE_SQL_JSON_OBJECT_NOT_FOUND, hint,
-					"payload must be a JSON object or array, not a scalar");
-	if (JsonContainerIsArray(root))
-	{
-		out->list = root;
-		out->count = JsonContainerSize(root);
-		out->base = "$";
-		return;
-	}
-	if (list_key && (v = json_get(root, list_key, &buf)) != NULL)
-	{
-		if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
-			shape_error(json_path_key("$", list_key), ERRCODE_SQL_JSON_ARRAY_NOT_FOUND, hint,
-						"payload field \"%s\" must be an array, not %s", list_key,
-						json_type_name(v));
-		out->list = v->val.binary.data;
-		out->count = JsonContainerSize(out->list);
-		out->base = json_path_key("$", list_key);
-		return;
-	}
-	if (single_key && (v = json_get(root, single_key, &buf)) != NULL)
-	{
-		out->single = *v;
-		out->is_single = true;
-		out->count = 1;
-		out->base = json_path_key("$", single_key);
-		return;
-	}
-	if (id_key && json_get(root, id_key, &buf) != NULL)
-	{
-		out->single.type = jbvBinary;
-		out->single.val.binary.data = root;
-		out->single.val.binary.len = VARSIZE_ANY_EXHDR(payload);
-		out->is_single = true;
-		out->count = 1;
-		out->base = "$";
-		return;
-	}
-	no_records(list_key, what, hint);
-}
-
-/*
- * Text payloads.  jsonb_in keeps a tree of the whole document in memory,
- * some fifteen times its size: a 100 MB payload needs 1.5 GB before kant
- * sees it.  For text kant validates the document with the iterative scanner
- * (payload_scan.c), then builds the jsonb of one record at a time.
- */
-void
-payload_records_text(text *payload, const char *list_key, const char *single_key,
-					 const char *id_key, const char *what, const char *hint,
-					 PayloadList *out)
-{
-	PayloadScan *ps = palloc(sizeof(PayloadScan));
-
-	memset(out, 0, sizeof(*out));
-	out->what = what;
-	out->scan = ps;
-	scan_begin(ps, VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload), GetDatabaseEncoding(),
-			   list_key, single_key, id_key);
-	switch (ps->root)
-	{
-		case SCAN_ERROR:
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-					 errmsg("invalid input syntax for type json"),
-					 errdetail("%s At line %d, byte %d of the payload; nothing was ingested.",
-							   ps->error_detail, ps->error_line, ps->error_offset + 1),
-					 errhint("%s", hint)));
-			break;
-		case SCAN_SCALAR:
-			shape_error("$", ERRCODE_SQL_JSON_OBJECT_NOT_FOUND, hint,
-						"payload must be a JSON object or array, not a scalar");
-			break;
-		case SCAN_LIST_NOT_ARRAY:
-			shape_error(json_path_key("$", list_key), ERRCODE_SQL_JSON_ARRAY_NOT_FOUND, hint,
-						"payload field \"%s\" must be an array, not %s", list_key,
-						scan_token_name(ps->value_type));
-			break;
-		case SCAN_NONE:
-			no_records(list_key, what, hint);
-			break;
-		case SCAN_LIST:
-			out->base = ps->list_at_root ? "$" : json_path_key("$", list_key);
-			break;
-		case SCAN_SINGLE:
-			out->is_single = true;
-			out->base = ps->single_at_root ? "$" : json_path_key("$", single_key);
-			break;
-	}
-}
-
-/* Should this error of jsonb_in quarantine the record, or end the call? */
-static bool
-record_error(int sqlerrcode)
-{
-	int			category = ERRCODE_TO_CATEGORY(sqlerrcode);
-
-	return category == ERRCODE_DATA_EXCEPTION || category == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
-}
-
-/*
- * jsonb_in on a record the scanner found risky (numbers numeric_in may
- * refuse, deep nesting, a huge record, escapes to convert): in a
- * subtransaction, as PL/pgSQL runs a block with an EXCEPTION clause, so that
- * its error quarantines the record and leaves nothing half done.  Errors
- * that are not about the data (cancel, out of memory) still end the call.
- */
-static Jsonb *
-jsonb_in_guarded(char *buf, const char *path, RecordError *err)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	Jsonb	   *volatile jb = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf)));
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *ed;
-
-		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (!record_error(ed->sqlerrcode))
-			ReThrowError(ed);
-		rec_fail(err, ed->sqlerrcode, path,
-				 "jsonb cannot hold the record as it is; kant.rejected.record_text keeps "
-				 "its text.",
-				 "record cannot be stored as jsonb: %s%s%s", ed->message,
-				 ed->detail ? " " : "", ed->detail ? ed->detail : "");
-		FreeErrorData(ed);
-		jb = NULL;
-	}
-	PG_END_TRY();
-	return jb;
-}
-
-/* A jsonb document as the JsonbValue of its root (a scalar unwrapped). */
-static JsonbValue *
-jsonb_root_value(Jsonb *jb)
-{
-	JsonbValue *v = palloc(sizeof(JsonbValue));
-
-	if (JB_ROOT_IS_SCALAR(jb))
-	{
-		JsonbValue *scalar = getIthJsonbValueFromContainer(&jb->root, 0);
-
-		*v = *scalar;
-		return v;
-	}
-	v->type = jbvBinary;
-	v->val.binary.data = &jb->root;
-	v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
-	return v;
-}
-
-/*
- * The next record of a text payload as jsonb, in the current context; NULL
- * (err set) when jsonb cannot hold it: its text is the record then.
- */
-static JsonbValue *
-text_record(PayloadList *pl, ScanRecord *sr, PayloadRecord *rec, RecordError *err)
-{
-	const char *text = pl->scan->text;
-	int			len = sr->end - sr->start;
-	char	   *buf;
-	Jsonb	   *jb;
-	bool		risky;
-
-	if (sr->problem != SCAN_OK)
-	{
-		char	   *field = scan_value_path(text, sr->start, sr->end, sr->problem_offset,
-											rec->path);
-
-		if (sr->problem == SCAN_CODE_POINT_ZERO)
-			rec_fail(err, ERRCODE_UNTRANSLATABLE_CHARACTER, field,
-					 "jsonb and text cannot hold \\u0000; kant.rejected.record_text keeps "
-					 "the record's text.",
-					 "unsupported Unicode escape sequence: %s",
-					 scan_problem_text(sr->problem));
-		else
-			rec_fail(err, ERRCODE_INVALID_TEXT_REPRESENTATION, field,
-					 "A \\u escape of a UTF-16 surrogate must be a high one followed by "
-					 "a low one; kant.rejected.record_text keeps the record's text.",
-					 "invalid Unicode escape in a JSON string: %s",
-					 scan_problem_text(sr->problem));
-		return NULL;
-	}
-	risky = (sr->flags & (SCAN_REC_DEEP | SCAN_REC_BIG_NUMBER | SCAN_REC_LARGE)) != 0 ||
-		((sr->flags & SCAN_REC_NONASCII_ESCAPE) && GetDatabaseEncoding() != PG_UTF8);
-	buf = palloc(len + 1);
-	memcpy(buf, text + sr->start, len);
-	buf[len] = '\0';
-	if (risky)
-		jb = jsonb_in_guarded(buf, rec->path, err);
-	else
-		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf)));
-	pfree(buf);
-	return jb ? jsonb_root_value(jb) : NULL;
-}
-
-/*
- * The next record of the payload, in the current memory context; false
- * after the last.  err is set when the record is not an object or (text)
- * cannot be jsonb; rec->value is NULL in the second case.
- */
-bool
-payload_next(PayloadList *pl, PayloadRecord *rec, RecordError *err)
-{
-	JsonbValue *v;
-
-	memset(rec, 0, sizeof(*rec));
-	if (pl->scan)
-	{
-		ScanRecord	sr;
-
-		if (!scan_next_record(pl->scan, &sr))
-		{
-			if (pl->scan->root == SCAN_ERROR)
-				elog(ERROR, "kant: payload changed while it was read: %s",
-					 pl->scan->error_detail);
-			return false;
-		}
-		rec->index = sr.index;
-		rec->path = pl->is_single ? pstrdup(pl->base) : json_path_index(pl->base, sr.index);
-		rec->text = pl->scan->text + sr.start;
-		rec->len = sr.end - sr.start;
-		v = text_record(pl, &sr, rec, err);
-		if (v == NULL)
-			return true;
-	}
-	else
-	{
-		if (pl->next >= pl->count)
-			return false;
-		rec->index = pl->next++;
-		if (pl->is_single)
-		{
-			v = palloc(sizeof(JsonbValue));
-			*v = pl->single;
-			rec->path = pstrdup(pl->base);
-		}
-		else
-		{
-			v = getIthJsonbValueFromContainer(pl->list, rec->index);
-			rec->path = json_path_index(pl->base, rec->index);
-		}
-	}
-	rec->value = v;
-	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-		rec_fail(err, ERRCODE_SQL_JSON_OBJECT_NOT_FOUND, rec->path,
-				 "Each element must be one record as the API returns it.",
-				 "%s record must be a JSON object, not %s", pl->what, json_type_name(v));
-	return true;
-}
-
-/* Read the records again from the first. */
-void
-payload_rewind(PayloadList *pl)
-{
-	if (pl->scan)
-		scan_rewind(pl->scan);
-	pl->next = 0;
-}
-
 /* How deep a jsonb value nests, counted without recursion, up to limit + 1. */
 static int
 jsonb_depth(JsonbValue *v, int limit)
@@ -924,9 +598,9 @@ jsonb_depth(JsonbValue *v, int limit)
 #define MAX_DETAIL_DEPTH 100
 
 Jsonb *
-pick_details(JsonbContainer *src, const char *const *keys, int nkeys,
-			 JsonbValue *extra_keys, JsonbValue *extra_values, int nextra,
-			 const char *path, RecordError *err)
+json_pick_details(JsonbContainer *src, const char *const *keys, int nkeys,
+				  JsonbValue *extra_keys, JsonbValue *extra_values, int nextra,
+				  const char *path, RecordError *err)
 {
 	JsonbParseState *ps = NULL;
 	int			i;
@@ -939,11 +613,11 @@ pick_details(JsonbContainer *src, const char *const *keys, int nkeys,
 
 		if (v != NULL && jsonb_depth(v, MAX_DETAIL_DEPTH) > MAX_DETAIL_DEPTH)
 		{
-			rec_fail(err, ERRCODE_INVALID_PARAMETER_VALUE, json_path_key(path, keys[i]),
-					 psprintf("kant keeps this field in details and copies at most %d "
+			json_fail(err, ERRCODE_INVALID_PARAMETER_VALUE, json_path_key(path, keys[i]),
+					  psprintf("kant keeps this field in details and copies at most %d "
 							  "levels of nesting.", MAX_DETAIL_DEPTH),
-					 "field \"%s\" is nested more than %d levels deep", keys[i],
-					 MAX_DETAIL_DEPTH);
+					  "field \"%s\" is nested more than %d levels deep", keys[i],
+					  MAX_DETAIL_DEPTH);
 			return NULL;
 		}
 	}
@@ -976,8 +650,8 @@ pick_details(JsonbContainer *src, const char *const *keys, int nkeys,
 
 /* Parse one string field into a state; unknown spellings quarantine the record. */
 bool
-parse_state_field(JsonbContainer *o, const char *key, const char *path, const char *source,
-				  RunRecord *r, RecordError *err)
+json_get_state(JsonbContainer *o, const char *key, const char *path, const char *source,
+			   RunRecord *r, RecordError *err)
 {
 	char	   *s = json_get_string(o, key, path, true, err);
 
@@ -987,90 +661,14 @@ parse_state_field(JsonbContainer *o, const char *key, const char *path, const ch
 	r->state = run_state_from_spelling(s, strlen(s));
 	if (r->state == RS_INVALID)
 	{
-		rec_fail(err, ERRCODE_INVALID_TEXT_REPRESENTATION, json_path_key(path, key),
-				 psprintf("kant knows these states: %s. The record is kept so that it "
+		json_fail(err, ERRCODE_INVALID_TEXT_REPRESENTATION, json_path_key(path, key),
+				  psprintf("kant knows these states: %s. The record is kept so that it "
 						  "can be replayed once the state is mapped.",
 						  run_state_accepted_list()),
-				 "unknown %s state \"%s\"", source, clip_text(s, strlen(s), 64));
+				  "unknown %s state \"%s\"", source, json_clip_text(s, strlen(s), 64));
 		return false;
 	}
 	return true;
-}
-
-/*
- * Names and ids as kant stores them.  kant.system.name and kant.job.name
- * are keys people type and read: not empty, at most 1000 bytes (the CHECKs
- * count characters; bytes also bound the btree entries), no white space at
- * either end, no control characters.  Inside a job name a TAB is accepted:
- * Glue's job name pattern allows it.  Ids (a run's external id, Glue's
- * PreviousRunId) sit in btree indexes too: not empty, at most 1000 bytes,
- * no control characters.
- */
-const char *
-name_problem(const char *s, int len, NameKind kind, int *sqlstate)
-{
-	const unsigned char *p = (const unsigned char *) s;
-	bool		utf8 = (GetDatabaseEncoding() == PG_UTF8);
-	int			i;
-
-	*sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
-	if (len == 0)
-		return "is empty";
-	if (len > KANT_MAX_NAME_BYTES)
-	{
-		*sqlstate = ERRCODE_STRING_DATA_RIGHT_TRUNCATION;
-		return psprintf("is %d bytes long; kant accepts at most %d", len, KANT_MAX_NAME_BYTES);
-	}
-	for (i = 0; i < len; i++)
-	{
-		bool		c1 = utf8 && p[i] == 0xC2 && i + 1 < len && p[i + 1] >= 0x80 &&
-			p[i + 1] <= 0x9F;
-
-		if (p[i] < 0x20 || p[i] == 0x7F || c1)
-		{
-			if (p[i] == '\t' && kind == NAME_JOB && i > 0 && i < len - 1)
-				continue;
-			*sqlstate = ERRCODE_CHARACTER_NOT_IN_REPERTOIRE;
-			return psprintf("has the control character U+%04X at byte %d",
-							c1 ? p[i + 1] : p[i], i + 1);
-		}
-	}
-	if (kind != NAME_ID && (p[0] == ' ' || p[len - 1] == ' '))
-		return "begins or ends with white space";
-	return NULL;
-}
-
-const char *
-name_rule_hint(NameKind kind)
-{
-	switch (kind)
-	{
-		case NAME_SYSTEM:
-			return "A system name (or the OpenLineage job namespace naming one) is 1 to 1000 "
-				"bytes with no control characters and no white space at either end.";
-		case NAME_JOB:
-			return "A job name is 1 to 1000 bytes with no control characters other than TAB "
-				"and no white space at either end.";
-		case NAME_ID:
-			return "An id is 1 to 1000 bytes with no control characters.";
-	}
-	return NULL;
-}
-
-bool
-check_name_value(const char *s, NameKind kind, const char *field, const char *key,
-				 RecordError *err)
-{
-	int			sqlstate;
-	const char *why;
-
-	if (s == NULL)
-		return true;
-	why = name_problem(s, strlen(s), kind, &sqlstate);
-	if (why == NULL)
-		return true;
-	rec_fail(err, sqlstate, field, name_rule_hint(kind), "field \"%s\" %s", key, why);
-	return false;
 }
 
 char *
@@ -1086,49 +684,8 @@ json_get_name(JsonbContainer *obj, const char *key, const char *path, bool requi
 		return NULL;
 	if (!required && s[0] == '\0')
 		return s;
-	if (!check_name_value(s, kind, json_path_key(path, key), key, err))
+	if (!name_check(s, kind, json_path_key(path, key), key, err))
 		return NULL;
 	return s;
 }
 
-/* The system argument of an ingestion function: the same rule, as an ERROR. */
-void
-check_system_argument(const char *name)
-{
-	int			sqlstate;
-	const char *why = name_problem(name, strlen(name), NAME_SYSTEM, &sqlstate);
-
-	if (why != NULL)
-		ereport(ERROR,
-				(errcode(sqlstate),
-				 errmsg("system name %s", why),
-				 errhint("%s", name_rule_hint(NAME_SYSTEM))));
-}
-
-/*
- * The payload argument of an ingestion function: jsonb (a typed value) or
- * text (a literal or a driver parameter, which resolves to the text overload):
- * the same records either way.
- */
-struct varlena *
-payload_arg(FunctionCallInfo fcinfo, int argno, const char *list_key, const char *single_key,
-			const char *id_key, const char *what, const char *hint,
-			PayloadList *pl, bool *is_jsonb)
-{
-	if (get_fn_expr_argtype(fcinfo->flinfo, argno) == JSONBOID)
-	{
-		Jsonb	   *jb = PG_GETARG_JSONB_P(argno);
-
-		payload_records(jb, list_key, single_key, id_key, what, hint, pl);
-		*is_jsonb = true;
-		return (struct varlena *) jb;
-	}
-	else
-	{
-		text	   *t = PG_GETARG_TEXT_PP(argno);
-
-		payload_records_text(t, list_key, single_key, id_key, what, hint, pl);
-		*is_jsonb = false;
-		return (struct varlena *) t;
-	}
-}

@@ -5,8 +5,16 @@
  * kant keeps one normalised model of batch-job runs coming from several
  * schedulers (AWS Glue, Airflow / Cloud Composer, OpenLineage, direct
  * reports).  Source front-ends (glue.c, airflow.c, openlineage.c, report.c)
- * turn one source record into a RunRecord; the ingest engine (ingest.c)
- * merges RunRecords into kant.job_run.
+ * turn one source record into a RunRecord; the ingest engine (ingest*.c,
+ * around its own header ingest_int.h) merges RunRecords into kant.job_run.
+ * The collectors (collect*.c, around collect_int.h) and the HTTP layer
+ * (http.h) have headers of their own.
+ *
+ * Each declaration stands under the file that defines it.  A function other
+ * files call is named for its subsystem and file (run_state_*, name_*,
+ * json_*, payload_*, ingest_*; kant_* for kant.c, kant_secret_* for
+ * secrets.c; docs/contributing.md has the list).  SQL-callable functions
+ * keep their kant_* symbols: older extension scripts name them.
  */
 #ifndef KANT_H
 #define KANT_H
@@ -52,93 +60,7 @@ extern bool run_state_terminal(RunState st);
 extern bool run_state_done(RunState st);
 extern char *run_state_accepted_list(void);
 
-/* ------------------------------------------------------------ kant.c */
-
-extern char *kant_default_time_zone;
-extern pg_tz *kant_zone(const char *name);
-extern Timestamp kant_local_time(TimestampTz t, pg_tz *tz);
-extern int64 kant_floor_days(Timestamp t);
-extern bool kant_keep_payloads;
-extern int	kant_touch_interval_s;
-extern int	kant_max_warnings;
-
-/* ------------------------------------------------------------ secrets.c */
-
-extern char *kant_allowed_env_prefixes;
-extern char *kant_secret_directory;
-extern void kant_secrets_define_gucs(void);
-extern void kant_secret_check(const char *name, char source, const char *what);
-extern char *kant_secret_value(const char *stored, char source, const char *what,
-							   const char *system);
-extern char *kant_secret_lookup(const char *stored, char source, const char *what,
-								const char *system, char **why, int *code);
-
-/* ------------------------------------------------------------ collect.c */
-
-extern void kant_collect_define_gucs(void);
-
-/* ------------------------------------------------------------ jsonutil.c */
-
-/*
- * Reading one source record.  Every accessor takes the record container,
- * the key, and a RecordError to fill in instead of throwing: a bad field
- * quarantines the record, it never aborts the batch.
- */
-typedef struct RecordError
-{
-	bool		failed;
-	int			sqlstate;		/* ERRCODE_* */
-	char	   *field;			/* JSON path of the offending field */
-	char	   *message;
-	char	   *hint;
-} RecordError;
-
-extern void rec_fail(RecordError *err, int sqlstate, const char *field,
-					 const char *hint, const char *fmt,...) pg_attribute_printf(5, 6);
-
-/* What a name or id is, for the rules it follows (name_problem). */
-typedef enum NameKind
-{
-	NAME_SYSTEM,				/* kant.system.name, an OpenLineage namespace */
-	NAME_JOB,					/* kant.job.name, Airflow dag_id / task_id */
-	NAME_ID						/* a run's external id, Glue PreviousRunId */
-} NameKind;
-
-#define KANT_MAX_NAME_BYTES 1000
-#define KANT_MAX_ATTEMPT	100000	/* attempts count from 1; sums stay in int4 */
-
-extern const char *name_problem(const char *s, int len, NameKind kind, int *sqlstate);
-extern bool check_name_value(const char *s, NameKind kind, const char *field,
-							 const char *key, RecordError *err);
-extern char *json_get_name(JsonbContainer *obj, const char *key, const char *path,
-						   bool required, NameKind kind, RecordError *err);
-extern void check_system_argument(const char *name);
-extern const char *name_rule_hint(NameKind kind);
-extern char *clip_text(const char *s, int len, int max);
-extern bool kant_date_in_range(DateADT d);
-
-extern JsonbValue *json_get(JsonbContainer *obj, const char *key, JsonbValue *buf);
-extern char *json_get_string(JsonbContainer *obj, const char *key, const char *path,
-							 bool required, RecordError *err);
-extern bool json_get_int(JsonbContainer *obj, const char *key, const char *path,
-						 bool required, int32 *out, RecordError *err);
-extern bool json_get_int_range(JsonbContainer *obj, const char *key, const char *path,
-							   bool required, int32 min, int32 max, int32 *out,
-							   RecordError *err);
-extern bool json_get_timestamp(JsonbContainer *obj, const char *key, const char *path,
-							   bool required, TimestampTz *out, RecordError *err);
-extern bool json_value_timestamp(JsonbValue *v, const char *path, TimestampTz *out,
-								 RecordError *err);
-extern bool parse_iso_timestamp(const char *s, int len, TimestampTz *out, const char **why);
-extern bool parse_iso_date(const char *s, int len, DateADT *out);
-extern char *json_path_index(const char *base, int index);
-extern char *json_path_key(const char *base, const char *key);
-extern char *json_type_name(JsonbValue *v);
-extern Jsonb *pick_details(JsonbContainer *src, const char *const *keys, int nkeys,
-						   JsonbValue *extra_keys, JsonbValue *extra_values, int nextra,
-						   const char *path, RecordError *err);
-
-/* ------------------------------------------------------------ ingest.c */
+/* ------------------------------------------------------ the run record */
 
 /* Where a run's business date came from. */
 #define BD_NONE		'\0'
@@ -191,31 +113,98 @@ typedef struct RunRecord
 	char	   *path;			/* JSON path of the record in its payload */
 } RunRecord;
 
-typedef struct IngestState IngestState;
+#define KANT_MAX_ATTEMPT	100000	/* attempts count from 1; sums stay in int4 */
 
-typedef enum IngestSource
+/*
+ * Reading one source record.  Every accessor takes the record container,
+ * the key, and a RecordError to fill in instead of throwing: a bad field
+ * quarantines the record, it never aborts the batch.
+ */
+typedef struct RecordError
 {
-	SRC_GLUE,
-	SRC_AIRFLOW,
-	SRC_OPENLINEAGE,
-	SRC_REPORT
-} IngestSource;
+	bool		failed;
+	int			sqlstate;		/* ERRCODE_* */
+	char	   *field;			/* JSON path of the offending field */
+	char	   *message;
+	char	   *hint;
+} RecordError;
 
-extern bool parse_state_field(JsonbContainer *o, const char *key, const char *path,
-							  const char *source, RunRecord *r, RecordError *err);
-extern IngestState *ingest_begin(IngestSource source, const char *system_name,
-								 struct varlena *payload, bool payload_is_jsonb);
-extern bool ingest_set_system(IngestState *st, const char *system_name, const char *field,
-							  RecordError *err);
-extern void ingest_lock_systems(IngestState *st, List *system_names);
-extern void ingest_add(IngestState *st, RunRecord *rec, JsonbValue *raw, int index);
-extern void ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw,
-						  const char *raw_text, int raw_len, int index, const char *path);
-extern void ingest_skip(IngestState *st);
-extern Datum ingest_finish(IngestState *st, FunctionCallInfo fcinfo);
-extern MemoryContext ingest_record_context(IngestState *st);
-extern void shape_error(const char *path, int sqlstate, const char *hint,
-						const char *fmt,...) pg_attribute_printf(4, 5) pg_attribute_noreturn();
+/* ------------------------------------------------------------ kant.c */
+
+extern char *kant_default_time_zone;
+extern pg_tz *kant_zone(const char *name);
+extern Timestamp kant_local_time(TimestampTz t, pg_tz *tz);
+extern int64 kant_floor_days(Timestamp t);
+extern bool kant_keep_payloads;
+extern int	kant_touch_interval_s;
+extern int	kant_max_warnings;
+
+/* ------------------------------------------------------------ secrets.c */
+
+extern char *kant_allowed_env_prefixes;
+extern char *kant_secret_directory;
+extern void kant_secrets_define_gucs(void);
+extern void kant_secret_check(const char *name, char source, const char *what);
+extern char *kant_secret_value(const char *stored, char source, const char *what,
+							   const char *system);
+extern char *kant_secret_lookup(const char *stored, char source, const char *what,
+								const char *system, char **why, int *code);
+
+/* ------------------------------------------------------------ collect.c */
+
+extern void kant_collect_define_gucs(void);
+
+/* ------------------------------------------------------------ names.c */
+
+/* What a name or id is, for the rules it follows (name_problem). */
+typedef enum NameKind
+{
+	NAME_SYSTEM,				/* kant.system.name, an OpenLineage namespace */
+	NAME_JOB,					/* kant.job.name, Airflow dag_id / task_id */
+	NAME_ID						/* a run's external id, Glue PreviousRunId */
+} NameKind;
+
+#define KANT_MAX_NAME_BYTES 1000
+
+extern const char *name_problem(const char *s, int len, NameKind kind, int *sqlstate);
+extern const char *name_rule_hint(NameKind kind);
+extern bool name_check(const char *s, NameKind kind, const char *field, const char *key,
+					   RecordError *err);
+extern void name_check_system_argument(const char *name);
+
+/* ------------------------------------------------------------ jsonutil.c */
+
+extern void json_fail(RecordError *err, int sqlstate, const char *field,
+					  const char *hint, const char *fmt,...) pg_attribute_printf(5, 6);
+extern char *json_path_key(const char *base, const char *key);
+extern char *json_path_index(const char *base, int index);
+extern char *json_type_name(JsonbValue *v);
+extern char *json_clip_text(const char *s, int len, int max);
+
+extern JsonbValue *json_get(JsonbContainer *obj, const char *key, JsonbValue *buf);
+extern char *json_get_string(JsonbContainer *obj, const char *key, const char *path,
+							 bool required, RecordError *err);
+extern bool json_get_int(JsonbContainer *obj, const char *key, const char *path,
+						 bool required, int32 *out, RecordError *err);
+extern bool json_get_int_range(JsonbContainer *obj, const char *key, const char *path,
+							   bool required, int32 min, int32 max, int32 *out,
+							   RecordError *err);
+extern double json_number_float8(JsonbValue *v);
+extern bool json_get_timestamp(JsonbContainer *obj, const char *key, const char *path,
+							   bool required, TimestampTz *out, RecordError *err);
+extern bool json_value_timestamp(JsonbValue *v, const char *path, TimestampTz *out,
+								 RecordError *err);
+extern bool json_parse_iso_date(const char *s, int len, DateADT *out);
+extern bool json_date_in_range(DateADT d);
+extern Jsonb *json_pick_details(JsonbContainer *src, const char *const *keys, int nkeys,
+								JsonbValue *extra_keys, JsonbValue *extra_values, int nextra,
+								const char *path, RecordError *err);
+extern bool json_get_state(JsonbContainer *o, const char *key, const char *path,
+						   const char *source, RunRecord *r, RecordError *err);
+extern char *json_get_name(JsonbContainer *obj, const char *key, const char *path,
+						   bool required, NameKind kind, RecordError *err);
+
+/* ------------------------------------------------------------ payload.c */
 
 /*
  * The records of a payload: a list under list_key, a bare array, or one
@@ -244,18 +233,33 @@ typedef struct PayloadRecord
 	int			len;
 } PayloadRecord;
 
-extern void payload_records(Jsonb *payload, const char *list_key, const char *single_key,
-							const char *id_key, const char *what, const char *hint,
-							PayloadList *out);
-extern void payload_records_text(text *payload, const char *list_key, const char *single_key,
-								 const char *id_key, const char *what, const char *hint,
-								 PayloadList *out);
 extern bool payload_next(PayloadList *pl, PayloadRecord *rec, RecordError *err);
 extern void payload_rewind(PayloadList *pl);
 extern struct varlena *payload_arg(FunctionCallInfo fcinfo, int argno, const char *list_key,
 								   const char *single_key, const char *id_key,
 								   const char *what, const char *hint,
 								   PayloadList *pl, bool *is_jsonb);
+
+/* ------------------------------------------------------------ ingest.c */
+
+typedef struct IngestState IngestState;
+
+typedef enum IngestSource
+{
+	SRC_GLUE,
+	SRC_AIRFLOW,
+	SRC_OPENLINEAGE,
+	SRC_REPORT
+} IngestSource;
+
+extern IngestState *ingest_begin(IngestSource source, const char *system_name,
+								 struct varlena *payload, bool payload_is_jsonb);
+extern void ingest_add(IngestState *st, RunRecord *rec, JsonbValue *raw, int index);
+extern void ingest_reject(IngestState *st, RecordError *err, JsonbValue *raw,
+						  const char *raw_text, int raw_len, int index, const char *path);
+extern void ingest_skip(IngestState *st);
+extern Datum ingest_finish(IngestState *st, FunctionCallInfo fcinfo);
+extern MemoryContext ingest_record_context(IngestState *st);
 
 /* What a source front-end tells the common driver (ingest_payload). */
 typedef enum RecordOutcome
@@ -269,7 +273,7 @@ typedef struct IngestSpec
 {
 	IngestSource source;
 	const char *usage;			/* a call to show when an argument is null */
-	const char *list_key;		/* payload_records() arguments */
+	const char *list_key;		/* payload_arg() arguments */
 	const char *single_key;
 	const char *id_key;
 	const char *what;
@@ -280,5 +284,11 @@ typedef struct IngestSpec
 } IngestSpec;
 
 extern Datum ingest_payload(FunctionCallInfo fcinfo, const IngestSpec *spec);
+
+/* ---------------------------------------------------- ingest_registry.c */
+
+extern bool ingest_set_system(IngestState *st, const char *system_name, const char *field,
+							  RecordError *err);
+extern void ingest_lock_systems(IngestState *st, List *system_names);
 
 #endif							/* KANT_H */

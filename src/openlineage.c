@@ -53,18 +53,18 @@ event_namespace(JsonbContainer *ev, const char *path, RecordError *err)
 
 	if (j == NULL)
 	{
-		rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, job_path,
-				 "A RunEvent has a run object (runId) and a job object (namespace, name).",
-				 "RunEvent has no \"job\" object");
+		json_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, job_path,
+				  "A RunEvent has a run object (runId) and a job object (namespace, name).",
+				  "RunEvent has no \"job\" object");
 		return NULL;
 	}
 	ns = json_get_string(j, "namespace", job_path, true, err);
 	if (ns != NULL && strlen(ns) > KANT_MAX_NAME_BYTES)
 	{
-		rec_fail(err, ERRCODE_STRING_DATA_RIGHT_TRUNCATION, json_path_key(job_path, "namespace"),
-				 name_rule_hint(NAME_SYSTEM),
-				 "field \"namespace\" is %d bytes long; kant accepts at most %d",
-				 (int) strlen(ns), KANT_MAX_NAME_BYTES);
+		json_fail(err, ERRCODE_STRING_DATA_RIGHT_TRUNCATION, json_path_key(job_path, "namespace"),
+				  name_rule_hint(NAME_SYSTEM),
+				  "field \"namespace\" is %d bytes long; kant accepts at most %d",
+				  (int) strlen(ns), KANT_MAX_NAME_BYTES);
 		return NULL;
 	}
 	return ns;
@@ -90,9 +90,9 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
 	*skip = false;
 	if (run == NULL || job == NULL)
 	{
-		rec_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, run == NULL ? run_path : job_path,
-				 "A RunEvent has a run object (runId) and a job object (namespace, name).",
-				 "RunEvent has no \"%s\" object", run == NULL ? "run" : "job");
+		json_fail(err, ERRCODE_SQL_JSON_MEMBER_NOT_FOUND, run == NULL ? run_path : job_path,
+				  "A RunEvent has a run object (runId) and a job object (namespace, name).",
+				  "RunEvent has no \"%s\" object", run == NULL ? "run" : "job");
 		return false;
 	}
 	r->external_id = json_get_name(run, "runId", run_path, true, NAME_ID, err);
@@ -110,7 +110,7 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
 		*skip = true;
 		return true;
 	}
-	if (!parse_state_field(ev, "eventType", path, "OpenLineage", r, err))
+	if (!json_get_state(ev, "eventType", path, "OpenLineage", r, err))
 		return false;
 	r->has_updated = true;
 	r->updated_at = event_time;
@@ -166,7 +166,7 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
 	{
 		static const char *const keys[] = {"producer"};
 
-		r->details = pick_details(ev, keys, 1, NULL, NULL, 0, path, err);
+		r->details = json_pick_details(ev, keys, 1, NULL, NULL, 0, path, err);
 	}
 	return !err->failed;
 }

@@ -35,7 +35,7 @@ parse_report(JsonbContainer *o, char *path, RunRecord *r, RecordError *err)
 		err->failed)
 		return false;
 	r->attempt = attempt;
-	if (!parse_state_field(o, "state", path, "reported", r, err))
+	if (!json_get_state(o, "state", path, "reported", r, err))
 		return false;
 	r->has_started = json_get_timestamp(o, "started_at", path, false, &r->started_at, err);
 	r->has_ended = json_get_timestamp(o, "ended_at", path, false, &r->ended_at, err);
@@ -45,10 +45,10 @@ parse_report(JsonbContainer *o, char *path, RunRecord *r, RecordError *err)
 	if (bd != NULL)
 	{
 		/* its range is checked with every other business date (ingest.c) */
-		if (!parse_iso_date(bd, strlen(bd), &r->business_date))
-			rec_fail(err, ERRCODE_INVALID_DATETIME_FORMAT, json_path_key(path, "business_date"),
-					 "Pass a date such as 2024-11-24.",
-					 "business_date is not a date: \"%s\"", clip_text(bd, strlen(bd), 64));
+		if (!json_parse_iso_date(bd, strlen(bd), &r->business_date))
+			json_fail(err, ERRCODE_INVALID_DATETIME_FORMAT, json_path_key(path, "business_date"),
+					  "Pass a date such as 2024-11-24.",
+					  "business_date is not a date: \"%s\"", json_clip_text(bd, strlen(bd), 64));
 		r->bd_source = BD_REPORTED;
 		r->bd_field = json_path_key(path, "business_date");
 	}
@@ -58,8 +58,8 @@ parse_report(JsonbContainer *o, char *path, RunRecord *r, RecordError *err)
 	if (v != NULL)
 	{
 		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-			rec_fail(err, ERRCODE_SQL_JSON_OBJECT_NOT_FOUND, json_path_key(path, "details"),
-					 NULL, "details must be an object, not %s", json_type_name(v));
+			json_fail(err, ERRCODE_SQL_JSON_OBJECT_NOT_FOUND, json_path_key(path, "details"),
+					  NULL, "details must be an object, not %s", json_type_name(v));
 		else
 			r->details = JsonbValueToJsonb(v);
 	}

@@ -110,7 +110,7 @@ BEGIN
 	END IF;
 	IF src IS NOT NULL THEN
 		PERFORM @extschema@._check_reference_right(src);
-		-- named as the collector calls them (collect.c): AWS's access key id and secret, Airflow's user and password
+		-- named as the collectors call them (collect_glue.c, collect_airflow.c): AWS's access key id and secret, Airflow's user and password
 		PERFORM @extschema@._secret_check(NULLIF(principal, ''), src,
 			CASE WHEN k = 'glue' THEN 'access key id' ELSE 'user' END)
 		WHERE coalesce(principal, '') <> '';
@@ -139,7 +139,7 @@ REVOKE ALL ON FUNCTION @extschema@.set_credentials(text, text, text, text, boole
  * Credentials are bound to the kind and host they were set for: the
  * system's kind, and the scheme, host and port of its endpoint (for Glue
  * without one, AWS's endpoint of its region), not its path.  The collector
- * refuses them when the system no longer matches (collect.c, check_binding).
+ * refuses them when the system no longer matches (collect.c, collect_check_binding).
  */
 CREATE FUNCTION @extschema@._credential_target(kind text, endpoint text, region text)
 	RETURNS text

@@ -31,9 +31,9 @@ COMMENT ON FUNCTION @extschema@.is_done(@extschema@.run_state) IS
  * same run (Airflow's next try_number, Glue's Attempt) and by a retry that
  * names its run (Glue's PreviousRunId), from when that one started.
  * Ingestion keeps job_run.superseded_at for every attempt it writes (the
- * rule's one home is supersede_runs() in src/ingest.c; kant._supersede() is
- * it for SQL), so a reader asks one column (kant._is_current), at any
- * instant: a past night replays as it was.
+ * rule's one home is ingest_supersede_runs() in src/ingest_write.c;
+ * kant._supersede() is it for SQL), so a reader asks one column
+ * (kant._is_current), at any instant: a past night replays as it was.
  */
 CREATE FUNCTION @extschema@._supersede(job_ids integer[], external_ids text[])
 	RETURNS bigint

@@ -1,11 +1,11 @@
 /*
- * alert.c
+ * delivery.c
  *	  Delivery of kant's notifications: kant._post_json(urls, bodies) posts
  *	  one JSON body to each URL at once through the HTTP layer and returns
  *	  each outcome.  The outbox (kant.notification) and its retry policy live
- *	  in SQL (kant.deliver_notifications): this function never retries, so
- *	  that a Retry-After or a backoff is kept in the outbox, not in a
- *	  backend that may die.
+ *	  in SQL (kant.deliver_notifications, sql/src/delivery.sql): this
+ *	  function never retries, so that a Retry-After or a backoff is kept in
+ *	  the outbox, not in a backend that may die.
  *
  * kant._post_channels(channels, bodies) (0.6.0) takes channel names and
  * reads each webhook URL itself -- stored, from the server's environment or
@@ -74,7 +74,7 @@ post_all(FunctionCallInfo fcinfo, char **urls, char **bodies, char **problems, i
 		reqs[i]->body_len = strlen(bodies[i]);
 		reqs[i]->headers = headers;
 		/* a refused host is that message's failure, not the round's */
-		if (!kant_host_allowed_url(urls[i], why, sizeof(why)))
+		if (!kant_http_host_allowed_url(urls[i], why, sizeof(why)))
 		{
 			problems[i] = pstrdup(why);
 			reqs[i] = NULL;

@@ -1,0 +1,738 @@
+/*
+ * collect_glue.c
+ *	  kant.collect_glue(system): poll AWS Glue.
+ *
+ * GetJobs (paged) finds the jobs; GetJobRuns (pages of 200, newest
+ * first) is read for every job at once, bounded by the system's max_parallel,
+ * back to the job's watermark in kant.collect_state minus an overlap, each
+ * page ingested as it arrives; GetTriggers gives the jobs' schedules.
+ * Requests are signed with SigV4 by libcurl.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "collect_int.h"
+
+/* a NextToken is sent back; Glue's are a few hundred bytes */
+#define TOKEN_MAX			65536
+/* pages kant asks for: the most each API allows (Glue's model: MaxResults) */
+#define GLUE_JOBS_PAGE		1000
+#define GLUE_RUNS_PAGE		200
+#define GLUE_TRIGGERS_PAGE	200
+/* a StartedOn kant reads as a time at all (epoch seconds, before 2200) */
+#define STARTED_ON_MAX		7258118400.0
+
+typedef struct JobPager
+{
+	char	   *name;
+	bool		has_stop;
+	double		stop_before;	/* epoch seconds: older pages are known */
+	char	   *next_token;
+	int			pages;			/* read in this collection */
+	bool		any;			/* runs accepted in this collection */
+	double		newest;			/* the newest StartedOn of those */
+} JobPager;
+
+/* The runs phase, carried across its rounds (each round is its own step). */
+typedef struct RunsPhase
+{
+	List	   *names;
+	JobPager   *jobs;
+	int		   *todo;			/* jobs with a page to read, in turn */
+	int			ntodo;
+} RunsPhase;
+
+/* Region and credentials: a problem here is a failed collection, recorded. */
+void
+glue_resolve_access(Collector *g)
+{
+	char	   *principal = g->principal,
+			   *secret = g->secret,
+			   *token = g->token;
+
+	if (g->region == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("glue system \"%s\" has no region", g->system),
+				 errhint("kant.set_endpoint('%s', region => 'ap-northeast-1')", g->system)));
+	if (principal == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("glue system \"%s\" has no credentials", g->system),
+				 errhint("kant.set_credentials('%s', access_key_id, secret_access_key[, session_token]), or with from_env => true the names of environment variables.",
+						 g->system)));
+	collect_check_binding(g);
+	principal = collect_secret(g, principal, "access key id");
+	secret = collect_secret(g, secret, "secret access key");
+	if (token)
+		token = collect_secret(g, token, "session token");
+	if (g->endpoint == NULL)
+		g->endpoint = psprintf("https://glue.%s.amazonaws.com/", g->region);
+	g->sigv4 = psprintf("aws:amz:%s:glue", g->region);
+	g->userpwd = psprintf("%s:%s", principal, secret);
+	g->token_header = token && *token ? psprintf("X-Amz-Security-Token: %s", token) : NULL;
+}
+
+/* ------------------------------------------------------------ requests */
+
+/*
+ * Glue's error type as botocore reads it (BaseJSONParser._do_error_parse:
+ * "ns#Type:extra" is Type) and its message, when the body is a Glue error
+ * document {"__type", "message"}; else NULL.  The type must be a name.
+ */
+char *
+glue_error(KantHttpRequest *req, char **message)
+{
+	JsonbContainer *doc = reply_error_doc(req);
+	JsonbValue	buf;
+	JsonbValue *v = doc ? json_get(doc, "__type", &buf) : NULL;
+	const char *t;
+	int			len,
+				i;
+
+	if (message)
+		*message = NULL;
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	t = v->val.string.val;
+	len = v->val.string.len;
+	for (i = 0; i < len && t[i] != ':'; i++)
+		;
+	len = i;
+	for (i = len - 1; i >= 0; i--)
+		if (t[i] == '#')
+		{
+			t += i + 1;
+			len -= i + 1;
+			break;
+		}
+	if (len < 1 || len > 128)
+		return NULL;
+	for (i = 0; i < len; i++)
+		if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z') ||
+			  (t[i] >= '0' && t[i] <= '9') || t[i] == '_' || t[i] == '.'))
+			return NULL;
+	if (message)
+	{
+		*message = reply_doc_text(doc, "message");
+		if (*message == NULL)
+			*message = reply_doc_text(doc, "Message");
+	}
+	return pnstrdup(t, len);
+}
+
+static bool
+glue_error_is(KantHttpRequest *req, const char *type)
+{
+	char	   *t;
+
+	if (req->status != 400)
+		return false;
+	t = glue_error(req, NULL);
+	return t != NULL && strcmp(t, type) == 0;
+}
+
+/* Glue answers throttling with HTTP 400 and an exception type: retry those. */
+bool
+glue_retry(KantHttpRequest *req, void *arg)
+{
+	char	   *t;
+
+	if (kant_http_default_retry(req))
+		return true;
+	if (req->status != 400)
+		return false;
+	t = glue_error(req, NULL);
+	return t != NULL &&
+		(strcmp(t, "ThrottlingException") == 0 ||
+		 strcmp(t, "TooManyRequestsException") == 0 ||
+		 strcmp(t, "ConcurrentModificationException") == 0);
+}
+
+/*
+ * A Glue error: its type and message, cleaned and capped.  Anything else
+ * the endpoint sent (an HTML page of a proxy, an internal service's error)
+ * is not shown: kant.collection and alerts are read by less privileged
+ * roles.
+ */
+static void
+glue_raise(Collector *g, KantHttpRequest *req)
+{
+	char	   *message;
+	char	   *type;
+	int			code;
+
+	if (req->curl_code != 0 || req->too_large)
+		kant_http_raise(req, g->op);
+	type = glue_error(req, &message);
+	if (type == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("kant: Glue %s on %s failed with HTTP %ld%s", g->op, req->host, req->status,
+						reply_attempts_note(req)),
+				 errdetail("The reply (%zu bytes) is not a Glue error document; kant does not show it.",
+						   req->response_len)));
+	code = ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
+	if (strcmp(type, "AccessDeniedException") == 0 ||
+		strcmp(type, "UnrecognizedClientException") == 0 ||
+		strcmp(type, "InvalidSignatureException") == 0 ||
+		strcmp(type, "ExpiredTokenException") == 0)
+		code = ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg("kant: Glue %s on %s failed with HTTP %ld: %s", g->op, req->host, req->status, type),
+			 message ? errdetail("%s", message) : 0,
+			 code == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION ?
+			 errhint("Check the system's credentials (kant.set_credentials) and that they may call glue:GetJobs, glue:GetJobRuns and glue:GetTriggers.") : 0));
+}
+
+/* A job deleted since GetJobs: GetJobRuns answers EntityNotFoundException. */
+static bool
+not_found(KantHttpRequest *req)
+{
+	return glue_error_is(req, "EntityNotFoundException");
+}
+
+/* Signed POST requests of one operation, not yet sent. */
+void
+glue_requests(Collector *g, const char *op, char **bodies, int n, KantHttpRequest **reqs)
+{
+	List	   *headers = list_make2(psprintf("Content-Type: application/x-amz-json-1.1"),
+									 psprintf("X-Amz-Target: AWSGlue.%s", op));
+	int			i;
+
+	if (g->token_header)
+		headers = lappend(headers, g->token_header);
+	g->op = op;
+	for (i = 0; i < n; i++)
+	{
+		reqs[i] = palloc0(sizeof(KantHttpRequest));
+		reqs[i]->method = "POST";
+		reqs[i]->url = g->endpoint;
+		reqs[i]->body = bodies[i];
+		reqs[i]->body_len = strlen(bodies[i]);
+		reqs[i]->headers = headers;
+		reqs[i]->aws_sigv4 = g->sigv4;
+		reqs[i]->userpwd = g->userpwd;
+	}
+}
+
+/* Run one batch of requests of one operation; every reply is a 200 or an error. */
+static void
+glue_batch(Collector *g, const char *op, char **bodies, int n, KantHttpRequest **reqs)
+{
+	int			i;
+
+	glue_requests(g, op, bodies, n, reqs);
+	kant_http_perform(reqs, n, &g->opt, glue_retry, g);
+	for (i = 0; i < n; i++)
+	{
+		collect_count_attempts(g, reqs[i]);
+		if (kant_http_failed(reqs[i]))
+			glue_raise(g, reqs[i]);
+	}
+}
+
+static char *
+json_body(const char *key, const char *value, const char *token, int max_results)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	appendStringInfo(&b, "{\"MaxResults\": %d", max_results);
+	if (key)
+	{
+		appendStringInfo(&b, ", \"%s\": ", key);
+		escape_json(&b, value);
+	}
+	if (token)
+	{
+		appendStringInfoString(&b, ", \"NextToken\": ");
+		escape_json(&b, token);
+	}
+	appendStringInfoChar(&b, '}');
+	return b.data;
+}
+
+/*
+ * A page's NextToken: a string when present, NULL at the end (an empty one
+ * too: there is nothing to send back).  One that repeats the token kant
+ * sent would page forever (botocore's paginator refuses it too: "The same
+ * next token was received twice").
+ */
+static char *
+next_token(Reply *r, const char *sent)
+{
+	char	   *t = reply_get_string(r, r->root, NULL, "NextToken", false, TOKEN_MAX);
+
+	if (t == NULL || *t == '\0')
+		return NULL;
+	if (sent && strcmp(t, sent) == 0)
+		reply_unusable(r, "\"NextToken\" repeats the token kant sent, so the listing would never end");
+	return t;
+}
+
+/*
+ * The jobs (GetJobs, pages of 1,000, each read in a context of its own):
+ * each an object with a Name (NameString, 1..255 characters); MaxRetries a
+ * number when present.
+ */
+static void
+discover_jobs(Collector *g, List **names)
+{
+	char	   *token = NULL;
+	Oid			argt[3] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID};
+	List	   *retries = NIL;
+	MemoryContext keep = CurrentMemoryContext;
+	MemoryContext page = AllocSetContextCreate(keep, "kant GetJobs page", ALLOCSET_DEFAULT_SIZES);
+	int			pages = 0;
+
+	for (;;)
+	{
+		char	   *body;
+		KantHttpRequest *req;
+		Reply		r;
+		JsonbContainer *jobs;
+		int			i,
+					n;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(page);
+		body = json_body(NULL, NULL, token, GLUE_JOBS_PAGE);
+		glue_batch(g, "GetJobs", &body, 1, &req);
+		pages++;
+		reply_read(&r, g, req);
+		jobs = reply_get_array(&r, r.root, NULL, "Jobs", true, GLUE_JOBS_PAGE);
+		n = JsonContainerSize(jobs);
+		if (list_length(*names) + n > kant_collect_max_items)
+			reply_over_cap(&r, "kant.collect_max_items", "GetJobs lists more than %d jobs",
+						   list_length(*names));
+		for (i = 0; i < n; i++)
+		{
+			char	   *at;
+			JsonbContainer *job = reply_item_object(&r, jobs, "\"Jobs\"", i, &at);
+			char	   *name = reply_get_string(&r, job, at, "Name", true, GLUE_NAME_MAX);
+			double		mr;
+			bool		found = reply_get_number(&r, job, at, "MaxRetries", &mr);
+
+			CHECK_FOR_INTERRUPTS();
+			if (*name == '\0')
+				reply_unusable(&r, "%s.Name is empty", at);
+			MemoryContextSwitchTo(keep);
+			*names = lappend(*names, pstrdup(name));
+			/* as text, so that an absent one is NULL */
+			retries = lappend(retries, found && mr >= 0 && mr <= 100 ? psprintf("%d", (int) mr) : NULL);
+			MemoryContextSwitchTo(page);
+		}
+		{
+			char	   *next = next_token(&r, token);
+
+			if (next == NULL)
+				break;
+			collect_another_page(&r, pages, "GetJobs");
+			if (token)
+				pfree(token);
+			token = MemoryContextStrdup(keep, next);
+		}
+		MemoryContextReset(page);
+	}
+	MemoryContextSwitchTo(keep);
+	MemoryContextDelete(page);
+	g->jobs = list_length(*names);
+	if (*names != NIL)
+	{
+		Datum		argv[3] = {Int32GetDatum(g->system_id), collect_text_array(*names), (Datum) 0};
+		int			n = list_length(retries);
+		Datum	   *d = palloc(sizeof(Datum) * n);
+		bool	   *isnull = palloc(sizeof(bool) * n);
+		int			dims[1] = {n};
+		int			lbs[1] = {1};
+		ListCell   *lc;
+
+		foreach(lc, retries)
+		{
+			int			i = foreach_current_index(lc);
+
+			isnull[i] = lfirst(lc) == NULL;
+			d[i] = isnull[i] ? (Datum) 0 : CStringGetTextDatum(lfirst(lc));
+		}
+		argv[2] = PointerGetDatum(construct_md_array(d, isnull, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+		/* register the jobs, then keep each one's MaxRetries (the checks wait for a retry) */
+		if (SPI_execute_with_args("SELECT count(*) FILTER (WHERE kant._collector_job($1, u.name))"
+								  " FROM unnest($2) AS u(name)", 2, argt, argv,
+								  NULL, false, 0) != SPI_OK_SELECT ||
+			SPI_execute_with_args("UPDATE kant.job j SET max_retries = u.mr::integer"
+								  " FROM unnest($2, $3) AS u(name, mr)"
+								  " WHERE j.system_id = $1 AND j.name = u.name"
+								  " AND j.max_retries IS DISTINCT FROM u.mr::integer",
+								  3, argt, argv, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "kant: registering the jobs failed");
+	}
+}
+
+/*
+ * Where each job's reading may stop: back to what an earlier collection read
+ * completely (kant.collect_state), minus the overlap.  Not the newest run
+ * kant holds: a collection cut short may have stored a job's newest page and
+ * not the older ones.  One query for all the jobs.
+ */
+static void
+job_watermarks(Collector *g, RunsPhase *ph, int n)
+{
+	Oid			argt[3] = {INT4OID, TEXTARRAYOID, TIMESTAMPTZOID};
+	Datum		argv[3] = {Int32GetDatum(g->system_id), collect_text_array(ph->names),
+	TimestampTzGetDatum(g->started)};
+	uint64		k;
+
+	if (n == 0)
+		return;
+
+	/*
+	 * A watermark past when it was written (a kant before 0.6.0 moved it to
+	 * any StartedOn, 2100 too) would stop the reading early: no collection
+	 * read runs that had not started yet, so it is taken as that time.
+	 */
+	if (SPI_execute_with_args("SELECT u.ord::integer,"
+							  " extract(epoch FROM least(c.read_until, c.updated_at, $3))::float8"
+							  " FROM unnest($2) WITH ORDINALITY AS u(name, ord)"
+							  " JOIN kant.job j ON j.system_id = $1 AND j.name = u.name"
+							  " JOIN kant.collect_state c ON c.job_id = j.job_id"
+							  " WHERE c.read_until IS NOT NULL",
+							  3, argt, argv, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "kant: reading the watermarks failed");
+	for (k = 0; k < SPI_processed; k++)
+	{
+		bool		isnull;
+		int			ord = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull));
+		JobPager   *p = &ph->jobs[ord - 1];
+
+		p->has_stop = true;
+		p->stop_before = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 2, &isnull))
+			- g->overlap_s;
+	}
+}
+
+/*
+ * A job read back to its watermark (or to its first run): move the watermark
+ * to the newest StartedOn the ingestion accepted, but never past the start of
+ * this collection.  A run Glue says starts in 2100 is kept as Glue says, yet
+ * a watermark there would make every later collection stop after its first
+ * page: runs started after this collection cannot have been read by it.
+ *
+ * No clock-skew allowance is added to the cap.  StartedOn is Glue's clock,
+ * the cap the database server's: if Glue's runs ahead, capping at our start
+ * only re-reads a little more (the overlap re-reads a day anyway), while an
+ * allowance of an hour would let one far-future run mark as read the runs
+ * that start in the hour after this collection, lost to the next one
+ * whenever a system's overlap is shorter than the allowance.
+ */
+static void
+job_read(Collector *g, JobPager *p)
+{
+	Oid			argt[4] = {INT4OID, TEXTOID, FLOAT8OID, TIMESTAMPTZOID};
+	Datum		argv[4] = {Int32GetDatum(g->system_id), CStringGetTextDatum(p->name),
+	Float8GetDatum(p->newest), TimestampTzGetDatum(g->started)};
+
+	if (!p->any)
+		return;
+	/* the old one taken as job_watermarks() took it: no later than it was written */
+	if (SPI_execute_with_args("INSERT INTO kant.collect_state AS c (job_id, read_until)"
+							  " SELECT j.job_id, least(to_timestamp($3), $4) FROM kant.job j"
+							  " WHERE j.system_id = $1 AND j.name = $2"
+							  " ON CONFLICT (job_id) DO UPDATE SET read_until = least(greatest("
+							  "least(c.read_until, c.updated_at), excluded.read_until), $4),"
+							  " updated_at = now()",
+							  4, argt, argv, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "kant: moving a watermark failed");
+}
+
+static void
+runs_begin(Collector *g, RunsPhase *ph)
+{
+	int			n = list_length(ph->names);
+	ListCell   *lc;
+
+	ph->jobs = palloc0(sizeof(JobPager) * Max(n, 1));
+	ph->todo = palloc(sizeof(int) * Max(n, 1));
+	ph->ntodo = 0;
+	foreach(lc, ph->names)
+	{
+		int			i = foreach_current_index(lc);
+
+		ph->jobs[i].name = lfirst(lc);
+		ph->todo[ph->ntodo++] = i;
+	}
+	job_watermarks(g, ph, n);
+}
+
+typedef struct Round
+{
+	Collector	   *g;
+	RunsPhase  *ph;
+	int		   *next;			/* jobs with another page to read */
+	int			nnext;
+	MemoryContext keep;
+} Round;
+
+/*
+ * A page arrived: ingest it now, while the other requests are in flight.
+ * The page must have "JobRuns" (an array of at most the 200 asked for) and
+ * may have a NextToken; its records go to the ingestion, which quarantines
+ * a bad one alone.  Only the records it accepted count for where to stop and
+ * where the watermark goes: a quarantined record's StartedOn is no more to be
+ * believed than the rest of it.  A StartedOn that is not a plausible epoch
+ * moves no watermark.
+ */
+static void
+page_done(KantHttpRequest *req, void *arg)
+{
+	Round	   *rd = arg;
+	Collector  *g = rd->g;
+	int			job = (int) (intptr_t) req->user;
+	JobPager   *p = &rd->ph->jobs[job];
+	Reply		r;
+	JsonbContainer *runs;
+	char	   *token;
+	double		oldest = 0;
+	bool		any = false;
+	bool	   *quarantined;
+	int			i,
+				n;
+
+	collect_count_attempts(g, req);
+	if (kant_http_failed(req))
+	{
+		if (req->curl_code == 0 && !req->too_large && not_found(req))
+			return;				/* deleted since GetJobs: nothing to read */
+		glue_raise(g, req);
+	}
+	reply_read(&r, g, req);
+	runs = reply_get_array(&r, r.root, NULL, "JobRuns", true, GLUE_RUNS_PAGE);
+	token = next_token(&r, p->next_token);
+	p->pages++;
+	if (token)
+		collect_another_page(&r, p->pages, psprintf("GetJobRuns of job \"%s\"", p->name));
+	n = JsonContainerSize(runs);
+	quarantined = collect_ingest_page(g, r.json, n);
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *v;
+		JsonbValue	buf;
+		JsonbValue *s;
+		double		t;
+
+		CHECK_FOR_INTERRUPTS();
+		if (quarantined && quarantined[i])
+			continue;
+		v = getIthJsonbValueFromContainer(runs, i);
+		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data) ||
+			(s = json_get(v->val.binary.data, "StartedOn", &buf)) == NULL ||
+			s->type != jbvNumeric)
+			continue;
+		t = json_number_float8(s);
+		pfree(v);
+		if (!(t > 0 && t < STARTED_ON_MAX))
+			continue;
+		if (!any || t < oldest)
+			oldest = t;
+		if (!p->any || t > p->newest)
+			p->newest = t;
+		any = p->any = true;
+	}
+	if (p->next_token)
+		pfree(p->next_token);
+	p->next_token = token ? MemoryContextStrdup(rd->keep, token) : NULL;
+	/* newest first: once a page reaches back past the watermark, stop */
+	if (p->next_token && !(p->has_stop && any && oldest < p->stop_before))
+		rd->next[rd->nnext++] = job;
+	else
+		job_read(g, p);
+	reply_release(req);
+}
+
+/*
+ * One round: the next page of the first ROUND_MAX jobs still being read, all
+ * at once; those with another page go to the back of the line.
+ */
+static void
+runs_round(Collector *g, void *arg)
+{
+	RunsPhase  *ph = arg;
+	MemoryContext keep = CurrentMemoryContext;
+	/* the pages of a round (replies, parsed JSON) go when the round ends */
+	MemoryContext round = AllocSetContextCreate(keep, "kant collection round",
+												ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(round);
+	int			n = Min(ph->ntodo, ROUND_MAX);
+	char	  **bodies = palloc(sizeof(char *) * n);
+	KantHttpRequest **reqs = palloc(sizeof(KantHttpRequest *) * n);
+	KantHttpOptions opt = g->opt;
+	Round		rd;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		bodies[i] = json_body("JobName", ph->jobs[ph->todo[i]].name,
+							  ph->jobs[ph->todo[i]].next_token, GLUE_RUNS_PAGE);
+	glue_requests(g, "GetJobRuns", bodies, n, reqs);
+	for (i = 0; i < n; i++)
+		reqs[i]->user = (void *) (intptr_t) ph->todo[i];
+	rd.g = g;
+	rd.ph = ph;
+	rd.next = palloc(sizeof(int) * n);
+	rd.nnext = 0;
+	rd.keep = keep;
+	opt.on_done = page_done;
+	opt.on_done_arg = &rd;
+	kant_http_perform(reqs, n, &opt, glue_retry, g);
+	memmove(ph->todo, ph->todo + n, sizeof(int) * (ph->ntodo - n));
+	memcpy(ph->todo + ph->ntodo - n, rd.next, sizeof(int) * rd.nnext);
+	ph->ntodo = ph->ntodo - n + rd.nnext;
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(round);
+}
+
+/*
+ * The SCHEDULED triggers' cron schedules become their jobs' schedules
+ * (GetTriggers, pages of 200): each trigger an object, Type, State and
+ * Schedule strings when present, Actions an array of objects whose JobName
+ * is a string when present (an action may start a crawler instead).
+ */
+static void
+read_triggers(Collector *g)
+{
+	char	   *token = NULL;
+	List	   *jobs = NIL,
+			   *crons = NIL,
+			   *zones = NIL;
+	MemoryContext keep = CurrentMemoryContext;
+	MemoryContext page = AllocSetContextCreate(keep, "kant GetTriggers page", ALLOCSET_DEFAULT_SIZES);
+	int			pages = 0;
+
+	for (;;)
+	{
+		char	   *body;
+		KantHttpRequest *req;
+		Reply		r;
+		JsonbContainer *triggers;
+		int			i,
+					n;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(page);
+		body = json_body(NULL, NULL, token, GLUE_TRIGGERS_PAGE);
+		glue_batch(g, "GetTriggers", &body, 1, &req);
+		pages++;
+		reply_read(&r, g, req);
+		triggers = reply_get_array(&r, r.root, NULL, "Triggers", true, GLUE_TRIGGERS_PAGE);
+		n = JsonContainerSize(triggers);
+		for (i = 0; i < n; i++)
+		{
+			char	   *at;
+			JsonbContainer *t = reply_item_object(&r, triggers, "\"Triggers\"", i, &at);
+			char	   *type = reply_get_string(&r, t, at, "Type", false, 64);
+			char	   *state = reply_get_string(&r, t, at, "State", false, 64);
+			char	   *schedule = reply_get_string(&r, t, at, "Schedule", false, 1024);
+			char	   *actions_at = psprintf("%s.Actions", at);
+			JsonbContainer *actions = reply_get_array(&r, t, at, "Actions", false, 0);
+			int			j,
+						m;
+
+			CHECK_FOR_INTERRUPTS();
+			if (type == NULL || strcmp(type, "SCHEDULED") != 0 || schedule == NULL ||
+				(state && (strcmp(state, "DEACTIVATED") == 0 || strcmp(state, "DELETING") == 0)) ||
+				actions == NULL)
+				continue;
+			m = JsonContainerSize(actions);
+			for (j = 0; j < m; j++)
+			{
+				char	   *aat;
+				JsonbContainer *a = reply_item_object(&r, actions, actions_at, j, &aat);
+				char	   *job = reply_get_string(&r, a, aat, "JobName", false, GLUE_NAME_MAX);
+
+				CHECK_FOR_INTERRUPTS();
+				if (job == NULL)
+					continue;
+				if (list_length(jobs) >= kant_collect_max_items)
+					reply_over_cap(&r, "kant.collect_max_items", "GetTriggers starts more than %d jobs",
+								   list_length(jobs));
+				MemoryContextSwitchTo(keep);
+				jobs = lappend(jobs, pstrdup(job));
+				crons = lappend(crons, pstrdup(schedule));
+				zones = lappend(zones, "UTC");	/* Glue triggers run in UTC */
+				MemoryContextSwitchTo(page);
+			}
+		}
+		{
+			char	   *next = next_token(&r, token);
+
+			if (next == NULL)
+				break;
+			collect_another_page(&r, pages, "GetTriggers");
+			if (token)
+				pfree(token);
+			token = MemoryContextStrdup(keep, next);
+		}
+		MemoryContextReset(page);
+	}
+	MemoryContextSwitchTo(keep);
+	MemoryContextDelete(page);
+	collect_set_schedules(g, jobs, crons, zones, "glue_trigger");
+}
+
+static void
+step_jobs(Collector *g, void *arg)
+{
+	glue_resolve_access(g);
+	discover_jobs(g, (List **) arg);
+}
+
+static void
+step_runs_begin(Collector *g, void *arg)
+{
+	runs_begin(g, (RunsPhase *) arg);
+}
+
+static void
+step_triggers(Collector *g, void *arg)
+{
+	read_triggers(g);
+	g->op = NULL;
+}
+
+PG_FUNCTION_INFO_V1(kant_collect_glue);
+Datum
+kant_collect_glue(PG_FUNCTION_ARGS)
+{
+	Collector		g;
+	Call		c;
+	RunsPhase	ph;
+
+	collect_begin(&g, &c, "glue", PG_GETARG_TEXT_PP(0));
+
+	/*
+	 * Each step commits into the function's transaction when it succeeds, so
+	 * what was read before a failure stays; a step that fails is rolled back
+	 * whole and ends the collection.
+	 */
+	memset(&ph, 0, sizeof(ph));
+	if (collect_run_step(&g, step_jobs, &ph.names))
+	{
+		if (collect_run_step(&g, step_runs_begin, &ph))
+			while (ph.ntodo > 0 && collect_run_step(&g, runs_round, &ph))
+				;
+		g.op = NULL;
+		if (g.error == NULL)
+			collect_run_step(&g, step_triggers, NULL);
+	}
+	PG_RETURN_DATUM(collect_end(&g, &c));
+}
+
