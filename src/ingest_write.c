@@ -410,6 +410,30 @@ slot_started(RunRel *rr, TupleTableSlot *slot)
 	return isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
 }
 
+/* (job_id, external_id) order, to visit each run once however often it is named */
+typedef struct RunKey
+{
+	int32		job_id;
+	text	   *external_id;
+} RunKey;
+
+static int
+runkey_cmp(const void *a, const void *b)
+{
+	const RunKey *x = a;
+	const RunKey *y = b;
+	int			lx,
+				ly,
+				c;
+
+	if (x->job_id != y->job_id)
+		return x->job_id < y->job_id ? -1 : 1;
+	lx = VARSIZE_ANY_EXHDR(x->external_id);
+	ly = VARSIZE_ANY_EXHDR(y->external_id);
+	c = memcmp(VARDATA_ANY(x->external_id), VARDATA_ANY(y->external_id), Min(lx, ly));
+	return c != 0 ? c : (lx > ly) - (lx < ly);
+}
+
 int64
 ingest_supersede_runs(RunRel *rr, Col *kj, Col *ke)
 {
@@ -423,11 +447,29 @@ ingest_supersede_runs(RunRel *rr, Col *kj, Col *ke)
 	int			i;
 	int64		changed = 0;
 
+	RunKey	   *keys;
+	int			nkeys = 0;
+
+	/*
+	 * Each run once: a payload of many attempts of one run names it once per
+	 * attempt, and every visit reads all its attempts.
+	 */
+	keys = palloc(sizeof(RunKey) * Max(kj->n, 1));
+	for (i = 0; i < kj->n; i++)
+	{
+		keys[i].job_id = DatumGetInt32(kj->values[i]);
+		keys[i].external_id = DatumGetTextPP(ke->values[i]);
+	}
+	qsort(keys, kj->n, sizeof(RunKey), runkey_cmp);
+	for (i = 0; i < kj->n; i++)
+		if (nkeys == 0 || runkey_cmp(&keys[nkeys - 1], &keys[i]) != 0)
+			keys[nkeys++] = keys[i];
+
 	col_init(&uid, INT8OID, 16);
 	col_init(&uat, TIMESTAMPTZOID, 16);
 	ingest_runscan_begin(&rs, rr, rr->key_idx, 2);
 	ingest_runscan_begin(&ps, rr, rr->prev_idx, 2);
-	for (i = 0; i < kj->n; i++)
+	for (i = 0; i < nkeys; i++)
 	{
 		int			n = 0,
 					k;
@@ -438,8 +480,8 @@ ingest_supersede_runs(RunRel *rr, Col *kj, Col *ke)
 
 		CHECK_FOR_INTERRUPTS();
 		/* ScanKeyInit compares with the C collation, the column's */
-		ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT4EQ, kj->values[i]);
-		ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ, ke->values[i]);
+		ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(keys[i].job_id));
+		ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(keys[i].external_id));
 		index_rescan(rs.scan, key, 2, NULL, 0);
 		while (index_getnext_slot(rs.scan, ForwardScanDirection, rs.slot))
 		{
