@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """How kant.run_checks() grows with the number of jobs: 100, 1,000 and 10,000
 jobs (in pipelines of 20, one SLO each, a daily schedule, dependencies along
-each pipeline), 14 days of history and tonight in progress: some jobs done,
-some running, one pipeline in 10 failing.  Each size is its own database; the
+each pipeline), 14 days of history and a night in progress (the checks run as of
+03:00 UTC yesterday, whenever the bench runs): some jobs done, some running,
+one pipeline in 10 failing.  Each size is its own database; the
 time is the median of 5 checks after a first one (steady state: the alerts
 are open).  Environment: libpq variables; KANT_BENCH_CHECK_JOBS (default
-"100,1000,10000")."""
+"100,1000,10000"); KANT_BENCH_CHECK_VERSION (an older kant version to
+measure instead, e.g. 0.5.0)."""
 import datetime as dt
 import os
 import statistics
@@ -15,8 +17,10 @@ import time
 import psycopg2
 
 SIZES = [int(x) for x in os.environ.get("KANT_BENCH_CHECK_JOBS", "100,1000,10000").split(",")]
-NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-TODAY = NOW.date()
+# the checks look at yesterday 03:00 UTC (as_of), whatever the hour the
+# bench runs: the same night in progress, the same alerts, every run
+TODAY = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+NOW = dt.datetime.combine(TODAY, dt.time(3, 0), tzinfo=dt.timezone.utc)
 
 GENERATE = """
 INSERT INTO kant.job_run (job_id, external_id, attempt, business_date, bd_source, state, raw_state,
@@ -48,7 +52,11 @@ def main():
         conn.autocommit = True
         cur = conn.cursor()
         cur.execute("SET client_min_messages = warning")
-        cur.execute("CREATE EXTENSION kant")
+        # KANT_BENCH_CHECK_VERSION=0.5.0 measures an older release the same way
+        if os.environ.get("KANT_BENCH_CHECK_VERSION"):
+            cur.execute("CREATE EXTENSION kant VERSION %s", (os.environ["KANT_BENCH_CHECK_VERSION"],))
+        else:
+            cur.execute("CREATE EXTENSION kant")
         cur.execute("SELECT kant.add_system('bench', 'manual', 'UTC')")
         cur.execute("""SELECT count(kant.configure_job('bench', 'job_' || i, pipeline => 'p' || (i / 20)))
                        FROM generate_series(1, %s) i""", (n,))
@@ -65,12 +73,12 @@ def main():
         cur.execute("VACUUM ANALYZE")
         cur.execute("SELECT count(*) FROM kant.job_run")
         runs = cur.fetchone()[0]
-        cur.execute("SELECT * FROM kant.run_checks()")
+        cur.execute("SELECT * FROM kant.run_checks(%s)", (NOW,))
         first = cur.fetchone()
         times = []
         for _ in range(5):
             t0 = time.perf_counter()
-            cur.execute("SELECT * FROM kant.run_checks()")
+            cur.execute("SELECT * FROM kant.run_checks(%s)", (NOW,))
             times.append(time.perf_counter() - t0)
         t = statistics.median(times)
         base = base or (n, t)

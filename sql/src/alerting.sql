@@ -269,15 +269,14 @@ BEGIN
 		FROM @extschema@.job_run r
 		WHERE r.business_date BETWEEN d0 AND d1 AND (r.started_at IS NULL OR r.started_at <= as_of)
 	), day AS MATERIALIZED (
-		-- each job and date with runs: done, in flight (kant._job_day), how many
-		-- runs (kant._runs), and its latest attempt
+		-- each job and date with runs: done, in flight, how many runs
+		-- (kant._job_day), and its latest attempt
 		SELECT g.job_id, g.business_date, jd.done, jd.in_flight AS active, jd.in_flight_since AS active_since,
-			g.last_run, ru.runs AS started_runs
+			g.last_run, jd.runs AS started_runs
 		FROM (SELECT r.job_id, r.business_date,
 				(array_agg(r.run_id ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC))[1] AS last_run
 			  FROM seen r GROUP BY r.job_id, r.business_date) g
 		CROSS JOIN LATERAL @extschema@._job_day(g.job_id, g.business_date, as_of) jd
-		CROSS JOIN LATERAL @extschema@._runs(g.job_id, g.business_date, as_of) ru
 	), jobs AS (
 		SELECT j.job_id, j.name, j.pipeline, j.dag_id, j.max_retries, sy.system_id, sy.name AS system,
 			sy.time_zone AS system_zone

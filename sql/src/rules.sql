@@ -107,32 +107,38 @@ COMMENT ON FUNCTION @extschema@._runs(integer, date, timestamptz) IS
  */
 CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
 	RETURNS TABLE (done boolean, done_at timestamptz, in_flight boolean, in_flight_since timestamptz,
-		failed boolean, attempts integer)
+		failed boolean, attempts integer, runs integer)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
 	SELECT d.done, CASE WHEN d.done THEN c.last_end END, c.open OPERATOR(pg_catalog.>) 0, c.open_since,
-		c.bad OPERATOR(pg_catalog.>) 0, c.n::integer
-	FROM (SELECT pg_catalog.count(*) AS n,
-				 pg_catalog.count(*) FILTER (WHERE @extschema@.is_done(a.state)
+		c.bad OPERATOR(pg_catalog.>) 0, c.n::integer, c.runs
+	-- one pass over the job's attempts: the current ones (k.cur) say done,
+	-- all of them count the runs (kant._runs's rule)
+	FROM (SELECT pg_catalog.count(*) FILTER (WHERE k.cur) AS n,
+				 pg_catalog.count(*) FILTER (WHERE k.cur AND @extschema@.is_done(a.state)
 					AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS ok,
-				 pg_catalog.count(*) FILTER (WHERE NOT @extschema@.is_terminal(a.state)
-					OR a.ended_at OPERATOR(pg_catalog.>) $3) AS open,
-				 pg_catalog.min(a.started_at) FILTER (WHERE NOT @extschema@.is_terminal(a.state)
-					OR a.ended_at OPERATOR(pg_catalog.>) $3) AS open_since,
-				 pg_catalog.count(*) FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
+				 pg_catalog.count(*) FILTER (WHERE k.cur AND (NOT @extschema@.is_terminal(a.state)
+					OR a.ended_at OPERATOR(pg_catalog.>) $3)) AS open,
+				 pg_catalog.min(a.started_at) FILTER (WHERE k.cur AND (NOT @extschema@.is_terminal(a.state)
+					OR a.ended_at OPERATOR(pg_catalog.>) $3)) AS open_since,
+				 pg_catalog.count(*) FILTER (WHERE k.cur AND @extschema@.is_terminal(a.state)
+					AND NOT @extschema@.is_done(a.state)
 					AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS bad,
-				 pg_catalog.max(a.ended_at) AS last_end,
+				 pg_catalog.max(a.ended_at) FILTER (WHERE k.cur) AS last_end,
+				 @extschema@._run_count(
+					pg_catalog.count(*) FILTER (WHERE @extschema@._starts_run(a.attempt, a.previous_external_id)),
+					pg_catalog.count(*)) AS runs,
 				 (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
 				  WHERE x.job_id OPERATOR(pg_catalog.=) $1 AND x.business_date OPERATOR(pg_catalog.=) $2) AS slots
 		  FROM @extschema@.job_run a
+		  CROSS JOIN LATERAL (SELECT @extschema@._is_current(a.superseded_at, $3) AS cur) k
 		  WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
-			AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)
-			AND @extschema@._is_current(a.superseded_at, $3)) c
+			AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)) c
 	CROSS JOIN LATERAL (SELECT c.n OPERATOR(pg_catalog.>) 0 AND c.ok OPERATOR(pg_catalog.=) c.n
-		AND (SELECT ru.runs FROM @extschema@._runs($1, $2, $3) ru) OPERATOR(pg_catalog.>=) c.slots AS done) d
+		AND c.runs OPERATOR(pg_catalog.>=) c.slots AS done) d
 	$$;
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
-	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it has attempts, every current attempt is done (kant.is_done) and ended by as_of, and it ran as many runs as its schedule expected; done_at the latest end of those attempts; in_flight: a current attempt not ended (in_flight_since: the earliest start of those); failed: a current attempt ended without being done; attempts: current attempts';
+	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it has attempts, every current attempt is done (kant.is_done) and ended by as_of, and it ran as many runs as its schedule expected; done_at the latest end of those attempts; in_flight: a current attempt not ended (in_flight_since: the earliest start of those); failed: a current attempt ended without being done; attempts: current attempts; runs: runs started by as_of (kant._runs)';
 
 ---------------------------------------------------------------------------
 -- Required: must a job run for a business date?
@@ -172,11 +178,15 @@ CREATE FUNCTION @extschema@._required_jobs(slo_id integer, gate_id integer, busi
 	RETURNS TABLE (job_id integer, required boolean, by_scope boolean)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
-	SELECT j.job_id, COALESCE(r.required, pg_catalog.bool_or(r.required) OVER (), false), r.required IS NULL
-	FROM (SELECT sc.job_id FROM @extschema@.slo_scope sc WHERE sc.slo_id OPERATOR(pg_catalog.=) $1
-		  UNION ALL
-		  SELECT gs.job_id FROM @extschema@.gate_scope gs WHERE gs.gate_id OPERATOR(pg_catalog.=) $2) j
-	CROSS JOIN LATERAL @extschema@._required(j.job_id, $3, $4) r
+	SELECT j.job_id, COALESCE(j.required, pg_catalog.bool_or(j.required) OVER (), false), j.required IS NULL
+	-- OFFSET 0 keeps kant._required one evaluation per job (pulled up, it
+	-- would be evaluated for each of the three uses above)
+	FROM (SELECT s.job_id, r.required
+		  FROM (SELECT sc.job_id FROM @extschema@.slo_scope sc WHERE sc.slo_id OPERATOR(pg_catalog.=) $1
+				UNION ALL
+				SELECT gs.job_id FROM @extschema@.gate_scope gs WHERE gs.gate_id OPERATOR(pg_catalog.=) $2) s
+		  CROSS JOIN LATERAL @extschema@._required(s.job_id, $3, $4) r
+		  OFFSET 0) j
 	$$;
 COMMENT ON FUNCTION @extschema@._required_jobs(integer, integer, date, timestamptz) IS
 	'internal, the rule of required, for a scope: each job of the SLO (or gate) with whether it is required that business date (kant._required; a job no schedule speaks for is required when another job of the scope is: by_scope)';
