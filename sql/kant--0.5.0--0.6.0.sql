@@ -1512,84 +1512,107 @@ CREATE FUNCTION @extschema@._is_current(superseded_at timestamptz, as_of timesta
 COMMENT ON FUNCTION @extschema@._is_current(timestamptz, timestamptz) IS
 	'internal, the rule of the current attempt, asked: an attempt is current at as_of (default: now and ever) unless it was superseded by then (job_run.superseded_at, kept by kant._supersede)';
 
-CREATE FUNCTION @extschema@._starts_run(attempt integer, previous_external_id text)
-	RETURNS boolean
+/*
+ * A run and its parts.  Airflow maps a task into task instances with
+ * map_index 0..n of one DAG run; kant keeps each as the run id
+ * "dag_run_id#map_index" (src/airflow.c), and the task is done for that run
+ * only when every map index is (Airflow's DagRun.update_state looks at every
+ * task instance).  So a run is its run id without a trailing "#<n>".
+ */
+CREATE FUNCTION @extschema@._run_key(external_id text)
+	RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT $1 OPERATOR(pg_catalog.=) 1 AND $2 IS NULL
+	SELECT pg_catalog.regexp_replace($1, '#[0-9]+$', '')
 	$$;
-COMMENT ON FUNCTION @extschema@._starts_run(integer, text) IS
-	'internal, the rule that counts runs: an attempt starts a run of its own when it is the first of its run and retries none (a retry, Airflow''s next try or Glue''s PreviousRunId, is not a run of its own)';
+COMMENT ON FUNCTION @extschema@._run_key(text) IS
+	'internal, the rule of what a run is: the run id without the map index kant appends to a mapped Airflow task instance ("scheduled__2026-03-01T00:00:00+00:00#3" is map index 3 of run "scheduled__2026-03-01T00:00:00+00:00")';
 
-CREATE FUNCTION @extschema@._run_count(first_attempts bigint, attempts bigint)
-	RETURNS integer
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	AS $$
-	SELECT GREATEST($1, CASE WHEN $2 OPERATOR(pg_catalog.>) 0 THEN 1 ELSE 0 END)::integer
-	$$;
-COMMENT ON FUNCTION @extschema@._run_count(bigint, bigint) IS
-	'internal, the rule that matches runs to expected slots: a job''s runs for a business date are the attempts that start a run (kant._starts_run), and at least one when any attempt was seen';
-
+/*
+ * How many runs a job had for a business date: the runs (kant._run_key) of
+ * its current attempts.  A retry is no run of its own (Airflow's next
+ * try_number, Glue's PreviousRunId: the attempt it supersedes is no longer
+ * current), a map index is part of its run, and a run first seen at its
+ * second try is still one run.  A new run that names no predecessor (a Glue
+ * job started again from the console or by GlueJobOperator, an Airflow DAG
+ * triggered again) is a run of its own.
+ */
 CREATE FUNCTION @extschema@._runs(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
 	RETURNS TABLE (runs integer)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
-	SELECT @extschema@._run_count(
-		pg_catalog.count(*) FILTER (WHERE @extschema@._starts_run(r.attempt, r.previous_external_id)),
-		pg_catalog.count(*))
+	SELECT pg_catalog.count(DISTINCT @extschema@._run_key(r.external_id))::integer
 	FROM @extschema@.job_run r
 	WHERE r.job_id OPERATOR(pg_catalog.=) $1 AND r.business_date OPERATOR(pg_catalog.=) $2
 	  AND (r.started_at IS NULL OR r.started_at OPERATOR(pg_catalog.<=) $3)
+	  AND @extschema@._is_current(r.superseded_at, $3)
 	$$;
 COMMENT ON FUNCTION @extschema@._runs(integer, date, timestamptz) IS
-	'internal: the runs of a job for a business date started by as_of, counted by kant._run_count';
+	'internal, the rule that matches runs to expected slots: the runs (kant._run_key) of a job''s current attempts for a business date at as_of; the k-th expected slot of the date has started when there are k';
 
 ---------------------------------------------------------------------------
 -- Done: when a job is done for a business date, and since when
 ---------------------------------------------------------------------------
 
 /*
- * A job is done for a business date at as_of when it has attempts, every
- * current one is done (kant.is_done) and had ended by as_of, and it ran at
- * least as many runs as its schedule expected that day.  done_at is the
- * latest end among the current attempts.  The SLO evaluation asks this of
- * every required job (kant.slo_eval), the checks before a late or failure
- * alert, the gates before they open.
+ * A job is done for a business date at as_of when its latest k runs (k: the
+ * slots its schedule expected that day, at least one; kant._runs counts
+ * runs) are done: every current attempt of each (each map index of a mapped
+ * task) succeeded or was skipped (kant.is_done) and had ended by as_of.  An
+ * earlier run the latest k leave out was recovered by a later one: a failed
+ * Glue JobRun re-run from the console, a DAG triggered again.  done_at is the
+ * latest end among the attempts of those runs; in_flight, failed speak of
+ * them too, and failed_run_id names the attempt that failed (the latest).
+ * The SLO evaluation asks this of every required job, the checks before a
+ * late or failure alert, the gates before they open.
  */
 CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
 	RETURNS TABLE (done boolean, done_at timestamptz, in_flight boolean, in_flight_since timestamptz,
-		failed boolean, attempts integer, runs integer)
+		failed boolean, attempts integer, runs integer, failed_run_id bigint, counted_runs text[])
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
 	SELECT d.done, CASE WHEN d.done THEN c.last_end END, c.open OPERATOR(pg_catalog.>) 0, c.open_since,
-		c.bad OPERATOR(pg_catalog.>) 0, c.n::integer, c.runs
-	-- one pass over the job's attempts: the current ones (k.cur) say done,
-	-- all of them count the runs (kant._runs's rule)
-	FROM (SELECT pg_catalog.count(*) FILTER (WHERE k.cur) AS n,
-				 pg_catalog.count(*) FILTER (WHERE k.cur AND @extschema@.is_done(a.state)
-					AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS ok,
-				 pg_catalog.count(*) FILTER (WHERE k.cur AND (NOT @extschema@.is_terminal(a.state)
-					OR a.ended_at OPERATOR(pg_catalog.>) $3)) AS open,
-				 pg_catalog.min(a.started_at) FILTER (WHERE k.cur AND (NOT @extschema@.is_terminal(a.state)
-					OR a.ended_at OPERATOR(pg_catalog.>) $3)) AS open_since,
-				 pg_catalog.count(*) FILTER (WHERE k.cur AND @extschema@.is_terminal(a.state)
-					AND NOT @extschema@.is_done(a.state)
-					AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS bad,
-				 pg_catalog.max(a.ended_at) FILTER (WHERE k.cur) AS last_end,
-				 @extschema@._run_count(
-					pg_catalog.count(*) FILTER (WHERE @extschema@._starts_run(a.attempt, a.previous_external_id)),
-					pg_catalog.count(*)) AS runs,
-				 (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
-				  WHERE x.job_id OPERATOR(pg_catalog.=) $1 AND x.business_date OPERATOR(pg_catalog.=) $2) AS slots
-		  FROM @extschema@.job_run a
-		  CROSS JOIN LATERAL (SELECT @extschema@._is_current(a.superseded_at, $3) AS cur) k
-		  WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
-			AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)) c
-	CROSS JOIN LATERAL (SELECT c.n OPERATOR(pg_catalog.>) 0 AND c.ok OPERATOR(pg_catalog.=) c.n
-		AND c.runs OPERATOR(pg_catalog.>=) c.slots AS done) d
+		c.failed_run_id IS NOT NULL, c.n::integer, c.runs::integer, c.failed_run_id, c.counted
+	-- k: the runs the job needs that day (its expected slots, at least one)
+	FROM (SELECT GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
+							  WHERE x.job_id OPERATOR(pg_catalog.=) $1
+								AND x.business_date OPERATOR(pg_catalog.=) $2)) AS k) kk
+	CROSS JOIN LATERAL (
+		SELECT pg_catalog.count(*) AS runs, pg_catalog.sum(u.n) AS n,
+			   pg_catalog.array_agg(u.run_key) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS counted,
+			   pg_catalog.count(*) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k
+				   AND u.ok OPERATOR(pg_catalog.=) u.n) AS ok,
+			   pg_catalog.sum(u.open) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS open,
+			   pg_catalog.min(u.open_since) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS open_since,
+			   pg_catalog.max(u.last_end) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS last_end,
+			   (pg_catalog.array_agg(u.bad_run_id ORDER BY u.bad_start DESC NULLS LAST)
+				   FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k AND u.bad_run_id IS NOT NULL))[1] AS failed_run_id
+		-- the job's runs (kant._run_key) from its current attempts, the latest first (pos)
+		FROM (SELECT r.*, pg_catalog.row_number() OVER (ORDER BY r.start DESC NULLS LAST, r.run_key DESC) AS pos
+			  FROM (SELECT @extschema@._run_key(a.external_id) AS run_key,
+						   pg_catalog.min(a.started_at) AS start, pg_catalog.count(*) AS n,
+						   pg_catalog.count(*) FILTER (WHERE @extschema@.is_done(a.state)
+							   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS ok,
+						   pg_catalog.count(*) FILTER (WHERE NOT @extschema@.is_terminal(a.state)
+							   OR a.ended_at OPERATOR(pg_catalog.>) $3) AS open,
+						   pg_catalog.min(a.started_at) FILTER (WHERE NOT @extschema@.is_terminal(a.state)
+							   OR a.ended_at OPERATOR(pg_catalog.>) $3) AS open_since,
+						   pg_catalog.max(a.ended_at) AS last_end,
+						   (pg_catalog.array_agg(a.run_id ORDER BY a.started_at DESC NULLS LAST, a.run_id DESC)
+							   FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
+								   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)))[1] AS bad_run_id,
+						   pg_catalog.max(a.started_at)
+							   FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
+								   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS bad_start
+					FROM @extschema@.job_run a
+					WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
+					  AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)
+					  AND @extschema@._is_current(a.superseded_at, $3)
+					GROUP BY 1) r) u) c
+	CROSS JOIN LATERAL (SELECT c.runs OPERATOR(pg_catalog.>=) kk.k AND c.ok OPERATOR(pg_catalog.=) kk.k AS done) d
 	$$;
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
-	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it has attempts, every current attempt is done (kant.is_done) and ended by as_of, and it ran as many runs as its schedule expected; done_at the latest end of those attempts; in_flight: a current attempt not ended (in_flight_since: the earliest start of those); failed: a current attempt ended without being done; attempts: current attempts; runs: runs started by as_of (kant._runs)';
+	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when its latest k runs (k: the slots expected that day, at least 1; runs as kant._runs counts them) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: runs (kant._runs); counted_runs: the latest k runs (kant._run_key), those that count';
 
 ---------------------------------------------------------------------------
 -- Required: must a job run for a business date?
@@ -1766,7 +1789,7 @@ BEGIN
 		-- each job and date with runs: done, in flight, how many runs
 		-- (kant._job_day), and its latest attempt
 		SELECT g.job_id, g.business_date, jd.done, jd.in_flight AS active, jd.in_flight_since AS active_since,
-			g.last_run, jd.runs AS started_runs
+			g.last_run, jd.runs AS started_runs, jd.failed_run_id
 		FROM (SELECT r.job_id, r.business_date,
 				(array_agg(r.run_id ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC))[1] AS last_run
 			  FROM seen r GROUP BY r.job_id, r.business_date) g
@@ -1819,7 +1842,9 @@ BEGIN
 				'time_zone', j.system_zone, 'dag_id', j.dag_id, 'restarts', nullif(rc.n, 0),
 				'max_restarts', rp.max_attempts)) AS detail
 		FROM day dy
-		JOIN seen l ON l.run_id = dy.last_run
+		-- the attempt that failed (kant._job_day: of the runs that count,
+		-- every map index of them)
+		JOIN seen l ON l.run_id = dy.failed_run_id
 		JOIN jobs j ON j.job_id = dy.job_id
 		LEFT JOIN deadline dl ON dl.job_id = dy.job_id AND dl.business_date = dy.business_date
 		LEFT JOIN @extschema@.recovery_policy rp ON rp.job_id = dy.job_id
@@ -2463,17 +2488,18 @@ BEGIN
 		JOIN @extschema@.system sy ON sy.system_id = j.system_id
 		WHERE sc.gate_id = g.gate_id
 	), req AS (
-		SELECT rq.job_id, rq.required, rq.by_scope, jd.done, jd.done_at, jd.in_flight, jd.failed
+		SELECT rq.job_id, rq.required, rq.by_scope, jd.done, jd.done_at, jd.in_flight, jd.failed, jd.failed_run_id
 		FROM @extschema@._required_jobs(NULL, g.gate_id, gate_status.business_date) rq
 		CROSS JOIN LATERAL @extschema@._job_day(rq.job_id, gate_status.business_date) jd
 	), last AS (
-		-- the attempt the state speaks of: a current one that is not done (the
-		-- failed or running one), else the latest current one
+		-- the attempt the state speaks of: a current one still going (running),
+		-- else the one that failed (kant._job_day), else the latest current one
 		SELECT DISTINCT ON (r.job_id) r.job_id, r.state::text AS state, r.attempt, r.started_at, r.ended_at
 		FROM @extschema@.job_run r
-		WHERE r.business_date = gate_status.business_date AND r.job_id IN (SELECT up.job_id FROM up)
-		ORDER BY r.job_id, @extschema@._is_current(r.superseded_at) DESC, @extschema@.is_done(r.state),
-			r.started_at DESC NULLS FIRST, r.attempt DESC
+		JOIN req q ON q.job_id = r.job_id
+		WHERE r.business_date = gate_status.business_date
+		ORDER BY r.job_id, @extschema@._is_current(r.superseded_at) DESC, @extschema@.is_terminal(r.state),
+			r.run_id IS NOT DISTINCT FROM q.failed_run_id DESC, r.started_at DESC NULLS FIRST, r.attempt DESC
 	), slot AS (
 		-- the first expected run no run matched (kant._runs)
 		SELECT x.job_id, min(x.slot_at) AS slot_at, min(x.due_at) AS due_at
@@ -3022,19 +3048,25 @@ COMMENT ON COLUMN @extschema@.runs.previous_external_id IS 'Glue: the run this o
 COMMENT ON COLUMN @extschema@.runs.first_seen IS 'when kant first received the attempt';
 COMMENT ON COLUMN @extschema@.runs.last_seen IS 'when kant last received it';
 -- What kant.slo_eval reads for an SLO and a business date: every attempt of
--- the jobs in scope, and every expected run no run has matched.
+-- the jobs in scope, current when it is a current attempt of a run that
+-- counts (kant._job_day: the latest k runs of the job that day), and every
+-- expected run no run has matched.
 CREATE OR REPLACE VIEW @extschema@.slo_input AS
-SELECT sc.slo_id, r.business_date, r.job_id, r.run_id, r.state, r.started_at, r.ended_at,
-	@extschema@._is_current(r.superseded_at) AS is_current, NULL::timestamptz AS due_at
+SELECT sc.slo_id, g.business_date, g.job_id, r.run_id, r.state, r.started_at, r.ended_at,
+	@extschema@._is_current(r.superseded_at)
+		AND @extschema@._run_key(r.external_id) = ANY (jd.counted_runs) AS is_current,
+	NULL::timestamptz AS due_at
 FROM @extschema@.slo_scope sc
-JOIN @extschema@.job_run r ON r.job_id = sc.job_id
+JOIN (SELECT DISTINCT x.job_id, x.business_date FROM @extschema@.job_run x) g ON g.job_id = sc.job_id
+CROSS JOIN LATERAL @extschema@._job_day(g.job_id, g.business_date) jd
+JOIN @extschema@.job_run r ON r.job_id = g.job_id AND r.business_date = g.business_date
 UNION ALL
 SELECT sc.slo_id, e.business_date, e.job_id, NULL, NULL, NULL, NULL, true, e.due_at
 FROM @extschema@.slo_scope sc
 JOIN @extschema@.expected_runs e ON e.job_id = sc.job_id
 WHERE e.status <> 'started';
 COMMENT ON VIEW @extschema@.slo_input IS
-	'Rows kant.slo_eval reads per SLO and business date: each attempt of a job in scope (is_current when no later attempt or retry supersedes it), and each expected run without a run (state NULL, due_at set)';
+	'Rows kant.slo_eval reads per SLO and business date: each attempt of a job in scope (is_current when it is a current attempt of a run that counts: kant._job_day), and each expected run without a run (state NULL, due_at set)';
 COMMENT ON COLUMN @extschema@.slo_input.slo_id IS 'the SLO';
 COMMENT ON COLUMN @extschema@.slo_input.business_date IS 'business date';
 COMMENT ON COLUMN @extschema@.slo_input.job_id IS 'the job';
@@ -3042,7 +3074,7 @@ COMMENT ON COLUMN @extschema@.slo_input.run_id IS 'the attempt (NULL for an expe
 COMMENT ON COLUMN @extschema@.slo_input.state IS 'the attempt''s state (NULL for an expected run)';
 COMMENT ON COLUMN @extschema@.slo_input.started_at IS 'start of the attempt';
 COMMENT ON COLUMN @extschema@.slo_input.ended_at IS 'end of the attempt';
-COMMENT ON COLUMN @extschema@.slo_input.is_current IS 'false when a later attempt or a retry supersedes the attempt';
+COMMENT ON COLUMN @extschema@.slo_input.is_current IS 'the attempt counts: no later attempt or retry supersedes it, and its run is one of the latest k runs of the job that day (kant._job_day; k: the slots expected, at least 1)';
 COMMENT ON COLUMN @extschema@.slo_input.due_at IS 'for an expected run without a run: when it becomes missing';
 /*
  * kant: Views for BI (Tableau reads these).
@@ -3178,11 +3210,7 @@ FROM (SELECT x.job_id, x.business_date,
 	  GROUP BY x.job_id, x.business_date) g
 JOIN @extschema@.job j ON j.job_id = g.job_id
 JOIN @extschema@.system sy ON sy.system_id = j.system_id
-CROSS JOIN LATERAL (
-	SELECT @extschema@._run_count(count(*) FILTER (WHERE @extschema@._starts_run(r.attempt, r.previous_external_id)),
-								  count(*)) AS runs
-	FROM @extschema@.job_run r
-	WHERE r.job_id = g.job_id AND r.business_date = g.business_date) m
+CROSS JOIN LATERAL @extschema@._runs(g.job_id, g.business_date) m
 CROSS JOIN LATERAL unnest(g.slots, g.dues) WITH ORDINALITY AS u(slot_at, due_at, slot_no);
 COMMENT ON VIEW @extschema@.expected_runs IS
 	'Every expected run and whether a run started for it (started), not yet and within grace (awaited), or not after its grace period (missing)';
@@ -3248,3 +3276,21 @@ BEGIN
 	END LOOP;
 END
 $$;
+
+---------------------------------------------------------------------------
+-- Right about the schedulers (issue 13)
+---------------------------------------------------------------------------
+
+-- Airflow's "removed" task instances are ignored when Airflow decides a DAG
+-- run's state (DagRun.update_state): kant maps them to skipped now, not
+-- cancelled
+UPDATE @extschema@.job_run r SET state = 'skipped'
+FROM @extschema@.job j JOIN @extschema@.system sy ON sy.system_id = j.system_id
+WHERE r.job_id = j.job_id AND sy.kind = 'airflow' AND r.raw_state = 'removed' AND r.state = 'cancelled';
+
+-- the rules changed what done means (the latest runs count, map indexes are
+-- parts of their run): every SLO day is evaluated again at the next
+-- kant.refresh_slo()
+INSERT INTO @extschema@.slo_dirty (job_id, business_date)
+SELECT DISTINCT r.job_id, r.business_date FROM @extschema@.job_run r
+ON CONFLICT DO NOTHING;

@@ -82,7 +82,7 @@ static const StateSpelling spellings[] = {
 	{"airflow", "success", RS_SUCCEEDED},
 	{"airflow", "failed", RS_FAILED},
 	{"airflow", "shutdown", RS_CANCELLED},
-	{"airflow", "removed", RS_CANCELLED},
+	{"airflow", "removed", RS_SKIPPED},	/* ignored by DagRun.update_state */
 	{"airflow", "skipped", RS_SKIPPED},
 	{"airflow", "upstream_failed", RS_UPSTREAM_FAILED},
 	/* OpenLineage RunEvent eventType */

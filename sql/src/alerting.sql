@@ -272,7 +272,7 @@ BEGIN
 		-- each job and date with runs: done, in flight, how many runs
 		-- (kant._job_day), and its latest attempt
 		SELECT g.job_id, g.business_date, jd.done, jd.in_flight AS active, jd.in_flight_since AS active_since,
-			g.last_run, jd.runs AS started_runs
+			g.last_run, jd.runs AS started_runs, jd.failed_run_id
 		FROM (SELECT r.job_id, r.business_date,
 				(array_agg(r.run_id ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC))[1] AS last_run
 			  FROM seen r GROUP BY r.job_id, r.business_date) g
@@ -325,7 +325,9 @@ BEGIN
 				'time_zone', j.system_zone, 'dag_id', j.dag_id, 'restarts', nullif(rc.n, 0),
 				'max_restarts', rp.max_attempts)) AS detail
 		FROM day dy
-		JOIN seen l ON l.run_id = dy.last_run
+		-- the attempt that failed (kant._job_day: of the runs that count,
+		-- every map index of them)
+		JOIN seen l ON l.run_id = dy.failed_run_id
 		JOIN jobs j ON j.job_id = dy.job_id
 		LEFT JOIN deadline dl ON dl.job_id = dy.job_id AND dl.business_date = dy.business_date
 		LEFT JOIN @extschema@.recovery_policy rp ON rp.job_id = dy.job_id

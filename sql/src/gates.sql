@@ -119,17 +119,18 @@ BEGIN
 		JOIN @extschema@.system sy ON sy.system_id = j.system_id
 		WHERE sc.gate_id = g.gate_id
 	), req AS (
-		SELECT rq.job_id, rq.required, rq.by_scope, jd.done, jd.done_at, jd.in_flight, jd.failed
+		SELECT rq.job_id, rq.required, rq.by_scope, jd.done, jd.done_at, jd.in_flight, jd.failed, jd.failed_run_id
 		FROM @extschema@._required_jobs(NULL, g.gate_id, gate_status.business_date) rq
 		CROSS JOIN LATERAL @extschema@._job_day(rq.job_id, gate_status.business_date) jd
 	), last AS (
-		-- the attempt the state speaks of: a current one that is not done (the
-		-- failed or running one), else the latest current one
+		-- the attempt the state speaks of: a current one still going (running),
+		-- else the one that failed (kant._job_day), else the latest current one
 		SELECT DISTINCT ON (r.job_id) r.job_id, r.state::text AS state, r.attempt, r.started_at, r.ended_at
 		FROM @extschema@.job_run r
-		WHERE r.business_date = gate_status.business_date AND r.job_id IN (SELECT up.job_id FROM up)
-		ORDER BY r.job_id, @extschema@._is_current(r.superseded_at) DESC, @extschema@.is_done(r.state),
-			r.started_at DESC NULLS FIRST, r.attempt DESC
+		JOIN req q ON q.job_id = r.job_id
+		WHERE r.business_date = gate_status.business_date
+		ORDER BY r.job_id, @extschema@._is_current(r.superseded_at) DESC, @extschema@.is_terminal(r.state),
+			r.run_id IS NOT DISTINCT FROM q.failed_run_id DESC, r.started_at DESC NULLS FIRST, r.attempt DESC
 	), slot AS (
 		-- the first expected run no run matched (kant._runs)
 		SELECT x.job_id, min(x.slot_at) AS slot_at, min(x.due_at) AS due_at

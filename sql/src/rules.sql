@@ -61,84 +61,107 @@ CREATE FUNCTION @extschema@._is_current(superseded_at timestamptz, as_of timesta
 COMMENT ON FUNCTION @extschema@._is_current(timestamptz, timestamptz) IS
 	'internal, the rule of the current attempt, asked: an attempt is current at as_of (default: now and ever) unless it was superseded by then (job_run.superseded_at, kept by kant._supersede)';
 
-CREATE FUNCTION @extschema@._starts_run(attempt integer, previous_external_id text)
-	RETURNS boolean
+/*
+ * A run and its parts.  Airflow maps a task into task instances with
+ * map_index 0..n of one DAG run; kant keeps each as the run id
+ * "dag_run_id#map_index" (src/airflow.c), and the task is done for that run
+ * only when every map index is (Airflow's DagRun.update_state looks at every
+ * task instance).  So a run is its run id without a trailing "#<n>".
+ */
+CREATE FUNCTION @extschema@._run_key(external_id text)
+	RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT $1 OPERATOR(pg_catalog.=) 1 AND $2 IS NULL
+	SELECT pg_catalog.regexp_replace($1, '#[0-9]+$', '')
 	$$;
-COMMENT ON FUNCTION @extschema@._starts_run(integer, text) IS
-	'internal, the rule that counts runs: an attempt starts a run of its own when it is the first of its run and retries none (a retry, Airflow''s next try or Glue''s PreviousRunId, is not a run of its own)';
+COMMENT ON FUNCTION @extschema@._run_key(text) IS
+	'internal, the rule of what a run is: the run id without the map index kant appends to a mapped Airflow task instance ("scheduled__2026-03-01T00:00:00+00:00#3" is map index 3 of run "scheduled__2026-03-01T00:00:00+00:00")';
 
-CREATE FUNCTION @extschema@._run_count(first_attempts bigint, attempts bigint)
-	RETURNS integer
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	AS $$
-	SELECT GREATEST($1, CASE WHEN $2 OPERATOR(pg_catalog.>) 0 THEN 1 ELSE 0 END)::integer
-	$$;
-COMMENT ON FUNCTION @extschema@._run_count(bigint, bigint) IS
-	'internal, the rule that matches runs to expected slots: a job''s runs for a business date are the attempts that start a run (kant._starts_run), and at least one when any attempt was seen';
-
+/*
+ * How many runs a job had for a business date: the runs (kant._run_key) of
+ * its current attempts.  A retry is no run of its own (Airflow's next
+ * try_number, Glue's PreviousRunId: the attempt it supersedes is no longer
+ * current), a map index is part of its run, and a run first seen at its
+ * second try is still one run.  A new run that names no predecessor (a Glue
+ * job started again from the console or by GlueJobOperator, an Airflow DAG
+ * triggered again) is a run of its own.
+ */
 CREATE FUNCTION @extschema@._runs(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
 	RETURNS TABLE (runs integer)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
-	SELECT @extschema@._run_count(
-		pg_catalog.count(*) FILTER (WHERE @extschema@._starts_run(r.attempt, r.previous_external_id)),
-		pg_catalog.count(*))
+	SELECT pg_catalog.count(DISTINCT @extschema@._run_key(r.external_id))::integer
 	FROM @extschema@.job_run r
 	WHERE r.job_id OPERATOR(pg_catalog.=) $1 AND r.business_date OPERATOR(pg_catalog.=) $2
 	  AND (r.started_at IS NULL OR r.started_at OPERATOR(pg_catalog.<=) $3)
+	  AND @extschema@._is_current(r.superseded_at, $3)
 	$$;
 COMMENT ON FUNCTION @extschema@._runs(integer, date, timestamptz) IS
-	'internal: the runs of a job for a business date started by as_of, counted by kant._run_count';
+	'internal, the rule that matches runs to expected slots: the runs (kant._run_key) of a job''s current attempts for a business date at as_of; the k-th expected slot of the date has started when there are k';
 
 ---------------------------------------------------------------------------
 -- Done: when a job is done for a business date, and since when
 ---------------------------------------------------------------------------
 
 /*
- * A job is done for a business date at as_of when it has attempts, every
- * current one is done (kant.is_done) and had ended by as_of, and it ran at
- * least as many runs as its schedule expected that day.  done_at is the
- * latest end among the current attempts.  The SLO evaluation asks this of
- * every required job (kant.slo_eval), the checks before a late or failure
- * alert, the gates before they open.
+ * A job is done for a business date at as_of when its latest k runs (k: the
+ * slots its schedule expected that day, at least one; kant._runs counts
+ * runs) are done: every current attempt of each (each map index of a mapped
+ * task) succeeded or was skipped (kant.is_done) and had ended by as_of.  An
+ * earlier run the latest k leave out was recovered by a later one: a failed
+ * Glue JobRun re-run from the console, a DAG triggered again.  done_at is the
+ * latest end among the attempts of those runs; in_flight, failed speak of
+ * them too, and failed_run_id names the attempt that failed (the latest).
+ * The SLO evaluation asks this of every required job, the checks before a
+ * late or failure alert, the gates before they open.
  */
 CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
 	RETURNS TABLE (done boolean, done_at timestamptz, in_flight boolean, in_flight_since timestamptz,
-		failed boolean, attempts integer, runs integer)
+		failed boolean, attempts integer, runs integer, failed_run_id bigint, counted_runs text[])
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
 	SELECT d.done, CASE WHEN d.done THEN c.last_end END, c.open OPERATOR(pg_catalog.>) 0, c.open_since,
-		c.bad OPERATOR(pg_catalog.>) 0, c.n::integer, c.runs
-	-- one pass over the job's attempts: the current ones (k.cur) say done,
-	-- all of them count the runs (kant._runs's rule)
-	FROM (SELECT pg_catalog.count(*) FILTER (WHERE k.cur) AS n,
-				 pg_catalog.count(*) FILTER (WHERE k.cur AND @extschema@.is_done(a.state)
-					AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS ok,
-				 pg_catalog.count(*) FILTER (WHERE k.cur AND (NOT @extschema@.is_terminal(a.state)
-					OR a.ended_at OPERATOR(pg_catalog.>) $3)) AS open,
-				 pg_catalog.min(a.started_at) FILTER (WHERE k.cur AND (NOT @extschema@.is_terminal(a.state)
-					OR a.ended_at OPERATOR(pg_catalog.>) $3)) AS open_since,
-				 pg_catalog.count(*) FILTER (WHERE k.cur AND @extschema@.is_terminal(a.state)
-					AND NOT @extschema@.is_done(a.state)
-					AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS bad,
-				 pg_catalog.max(a.ended_at) FILTER (WHERE k.cur) AS last_end,
-				 @extschema@._run_count(
-					pg_catalog.count(*) FILTER (WHERE @extschema@._starts_run(a.attempt, a.previous_external_id)),
-					pg_catalog.count(*)) AS runs,
-				 (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
-				  WHERE x.job_id OPERATOR(pg_catalog.=) $1 AND x.business_date OPERATOR(pg_catalog.=) $2) AS slots
-		  FROM @extschema@.job_run a
-		  CROSS JOIN LATERAL (SELECT @extschema@._is_current(a.superseded_at, $3) AS cur) k
-		  WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
-			AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)) c
-	CROSS JOIN LATERAL (SELECT c.n OPERATOR(pg_catalog.>) 0 AND c.ok OPERATOR(pg_catalog.=) c.n
-		AND c.runs OPERATOR(pg_catalog.>=) c.slots AS done) d
+		c.failed_run_id IS NOT NULL, c.n::integer, c.runs::integer, c.failed_run_id, c.counted
+	-- k: the runs the job needs that day (its expected slots, at least one)
+	FROM (SELECT GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
+							  WHERE x.job_id OPERATOR(pg_catalog.=) $1
+								AND x.business_date OPERATOR(pg_catalog.=) $2)) AS k) kk
+	CROSS JOIN LATERAL (
+		SELECT pg_catalog.count(*) AS runs, pg_catalog.sum(u.n) AS n,
+			   pg_catalog.array_agg(u.run_key) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS counted,
+			   pg_catalog.count(*) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k
+				   AND u.ok OPERATOR(pg_catalog.=) u.n) AS ok,
+			   pg_catalog.sum(u.open) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS open,
+			   pg_catalog.min(u.open_since) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS open_since,
+			   pg_catalog.max(u.last_end) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS last_end,
+			   (pg_catalog.array_agg(u.bad_run_id ORDER BY u.bad_start DESC NULLS LAST)
+				   FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k AND u.bad_run_id IS NOT NULL))[1] AS failed_run_id
+		-- the job's runs (kant._run_key) from its current attempts, the latest first (pos)
+		FROM (SELECT r.*, pg_catalog.row_number() OVER (ORDER BY r.start DESC NULLS LAST, r.run_key DESC) AS pos
+			  FROM (SELECT @extschema@._run_key(a.external_id) AS run_key,
+						   pg_catalog.min(a.started_at) AS start, pg_catalog.count(*) AS n,
+						   pg_catalog.count(*) FILTER (WHERE @extschema@.is_done(a.state)
+							   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS ok,
+						   pg_catalog.count(*) FILTER (WHERE NOT @extschema@.is_terminal(a.state)
+							   OR a.ended_at OPERATOR(pg_catalog.>) $3) AS open,
+						   pg_catalog.min(a.started_at) FILTER (WHERE NOT @extschema@.is_terminal(a.state)
+							   OR a.ended_at OPERATOR(pg_catalog.>) $3) AS open_since,
+						   pg_catalog.max(a.ended_at) AS last_end,
+						   (pg_catalog.array_agg(a.run_id ORDER BY a.started_at DESC NULLS LAST, a.run_id DESC)
+							   FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
+								   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)))[1] AS bad_run_id,
+						   pg_catalog.max(a.started_at)
+							   FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
+								   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS bad_start
+					FROM @extschema@.job_run a
+					WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
+					  AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)
+					  AND @extschema@._is_current(a.superseded_at, $3)
+					GROUP BY 1) r) u) c
+	CROSS JOIN LATERAL (SELECT c.runs OPERATOR(pg_catalog.>=) kk.k AND c.ok OPERATOR(pg_catalog.=) kk.k AS done) d
 	$$;
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
-	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it has attempts, every current attempt is done (kant.is_done) and ended by as_of, and it ran as many runs as its schedule expected; done_at the latest end of those attempts; in_flight: a current attempt not ended (in_flight_since: the earliest start of those); failed: a current attempt ended without being done; attempts: current attempts; runs: runs started by as_of (kant._runs)';
+	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when its latest k runs (k: the slots expected that day, at least 1; runs as kant._runs counts them) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: runs (kant._runs); counted_runs: the latest k runs (kant._run_key), those that count';
 
 ---------------------------------------------------------------------------
 -- Required: must a job run for a business date?

@@ -152,11 +152,7 @@ FROM (SELECT x.job_id, x.business_date,
 	  GROUP BY x.job_id, x.business_date) g
 JOIN @extschema@.job j ON j.job_id = g.job_id
 JOIN @extschema@.system sy ON sy.system_id = j.system_id
-CROSS JOIN LATERAL (
-	SELECT @extschema@._run_count(count(*) FILTER (WHERE @extschema@._starts_run(r.attempt, r.previous_external_id)),
-								  count(*)) AS runs
-	FROM @extschema@.job_run r
-	WHERE r.job_id = g.job_id AND r.business_date = g.business_date) m
+CROSS JOIN LATERAL @extschema@._runs(g.job_id, g.business_date) m
 CROSS JOIN LATERAL unnest(g.slots, g.dues) WITH ORDINALITY AS u(slot_at, due_at, slot_no);
 COMMENT ON VIEW @extschema@.expected_runs IS
 	'Every expected run and whether a run started for it (started), not yet and within grace (awaited), or not after its grace period (missing)';

@@ -1,0 +1,87 @@
+-- Right about the real schedulers (issue 13): what done means for a failed
+-- run recovered by a run that names no predecessor, for mapped task
+-- instances and for Airflow's "removed".  The SLO day, the alerts and the
+-- gate give the same answer in each.
+DROP EXTENSION kant CASCADE;
+CREATE EXTENSION kant;
+SET TimeZone = 'UTC';
+SET DateStyle = ISO;
+
+-- 1. A failed Glue run recovered by a new, unlinked run.  Re-running a job
+--    from the Glue console, or a retry of Airflow's GlueJobOperator, calls
+--    StartJobRun again: a new JobRun Id, Attempt 0 and no PreviousRunId (the
+--    Glue API's JobRun: PreviousRunId is set only for the job's own retries,
+--    MaxRetries).  jr_a FAILED 02:00-02:10 JST, jr_b SUCCEEDED 03:00-03:30
+--    JST, same job and business date, SLO 06:00 JST: met, everywhere.
+SELECT kant.add_system('jp', 'glue', 'Asia/Tokyo') > 0 AS added;
+SELECT kant.configure_job('jp', 'nightly_load', pipeline => 'jp') > 0 AS configured;
+SELECT kant.create_slo('jp_slo', '06:00', deadline_offset_days => 0, time_zone => 'Asia/Tokyo',
+                       pipeline => 'jp', evaluate_from => '2026-03-10') > 0 AS slo;
+SELECT kant.create_gate('jp_gate', pipeline => 'jp', when_stale => 'open') > 0 AS gate;
+SELECT inserted FROM kant.ingest_glue_job_runs('jp', '{"JobRuns": [
+  {"Id": "jr_a", "JobName": "nightly_load", "Attempt": 0, "JobRunState": "FAILED",
+   "StartedOn": "2026-03-09T17:00:00Z", "CompletedOn": "2026-03-09T17:10:00Z", "ErrorMessage": "OOM"}]}');
+-- between the two: the failure is reported, the gate is closed
+SELECT kind, summary FROM kant.check_conditions('2026-03-09 17:30+00') ORDER BY kind;
+SELECT done, failed, in_flight FROM kant.job j, kant._job_day(j.job_id, '2026-03-10') WHERE j.name = 'nightly_load';
+SELECT kant.kant_gate_ready('jp_gate', '2026-03-10') AS gate_open;
+SELECT inserted FROM kant.ingest_glue_job_runs('jp', '{"JobRuns": [
+  {"Id": "jr_b", "JobName": "nightly_load", "Attempt": 0, "JobRunState": "SUCCEEDED",
+   "StartedOn": "2026-03-09T18:00:00Z", "CompletedOn": "2026-03-09T18:30:00Z"}]}');
+-- after: both runs are current (neither names the other), the later one counts
+SELECT r.external_id, c.is_current FROM kant.job_run r JOIN kant.runs c USING (run_id) ORDER BY 1;
+SELECT done, done_at, failed, runs, counted_runs FROM kant.job j, kant._job_day(j.job_id, '2026-03-10')
+WHERE j.name = 'nightly_load';
+SELECT kind FROM kant.check_conditions('2026-03-09 22:00+00');
+SELECT kant.kant_gate_ready('jp_gate', '2026-03-10') AS gate_open;
+SELECT job, state, attempt, ended_at, detail FROM kant.gate_status('jp_gate', '2026-03-10');
+SELECT kant.refresh_slo('jp_slo', '2026-03-10', '2026-03-10') AS evaluated;
+SELECT business_date, slo_status, sla_status, completed_at, runs, done, failures, retries
+FROM kant.slo_day WHERE business_date = '2026-03-10';
+
+-- 2. Mapped task instances.  Airflow runs one task instance per map_index of
+--    a mapped task in the same DAG run and fails the DAG run when one fails
+--    (DagRun.update_state); kant keeps each as "dag_run_id#map_index".  Map
+--    index 0 succeeded, 1 failed, try 1 of 1: a failure alert, the gate
+--    closed, the SLO not met.
+SELECT kant.add_system('af', 'airflow', 'UTC') > 0 AS added;
+SELECT inserted FROM kant.ingest_airflow_task_instances('af', '{"task_instances": [
+  {"dag_id": "fan", "task_id": "load", "dag_run_id": "scheduled__2026-03-10T00:00:00+00:00",
+   "execution_date": "2026-03-10T00:00:00+00:00", "start_date": "2026-03-11T01:00:00+00:00",
+   "end_date": "2026-03-11T01:05:00+00:00", "state": "failed", "try_number": 1, "map_index": 1, "max_tries": 0},
+  {"dag_id": "fan", "task_id": "load", "dag_run_id": "scheduled__2026-03-10T00:00:00+00:00",
+   "execution_date": "2026-03-10T00:00:00+00:00", "start_date": "2026-03-11T01:01:00+00:00",
+   "end_date": "2026-03-11T01:10:00+00:00", "state": "success", "try_number": 1, "map_index": 0, "max_tries": 0}],
+  "total_entries": 2}');
+SELECT j.name, r.external_id, r.business_date, r.state FROM kant.job_run r JOIN kant.job j USING (job_id)
+WHERE j.system_id = (SELECT system_id FROM kant.system WHERE name = 'af') ORDER BY 2;
+SELECT kant.configure_job('af', j.name, pipeline => 'fan') > 0 AS configured
+FROM kant.job j WHERE j.dag_id = 'fan';
+SELECT kant.create_slo('fan_slo', '06:00', deadline_offset_days => 1, time_zone => 'UTC',
+                       pipeline => 'fan', evaluate_from => '2026-03-10') > 0 AS slo;
+SELECT kant.create_gate('fan_gate', pipeline => 'fan', when_stale => 'open') > 0 AS gate;
+SELECT done, failed, runs, counted_runs FROM kant.job j, kant._job_day(j.job_id, '2026-03-10') WHERE j.dag_id = 'fan';
+SELECT kind, summary FROM kant.check_conditions('2026-03-11 07:00+00') ORDER BY kind;
+SELECT kant.kant_gate_ready('fan_gate', '2026-03-10') AS gate_open;
+SELECT kant.refresh_slo('fan_slo', '2026-03-10', '2026-03-10') AS evaluated;
+SELECT s.name, y.slo_status, y.completed_at FROM kant.slo_day y JOIN kant.slo s USING (slo_id)
+WHERE s.name = 'fan_slo' AND y.business_date = '2026-03-10';
+
+-- 3. Airflow's "removed": a map index removed when the task re-expands to
+--    fewer items.  Airflow leaves removed task instances out when it decides
+--    a DAG run's state (DagRun.update_state filters TaskInstanceState.REMOVED
+--    from the leaves): the run succeeds, and so does the day in kant.
+SELECT inserted FROM kant.ingest_airflow_task_instances('af', '{"task_instances": [
+  {"dag_id": "fan", "task_id": "load", "dag_run_id": "scheduled__2026-03-11T00:00:00+00:00",
+   "execution_date": "2026-03-11T00:00:00+00:00", "start_date": "2026-03-12T01:00:00+00:00",
+   "end_date": "2026-03-12T01:10:00+00:00", "state": "success", "try_number": 1, "map_index": 0, "max_tries": 0},
+  {"dag_id": "fan", "task_id": "load", "dag_run_id": "scheduled__2026-03-11T00:00:00+00:00",
+   "execution_date": "2026-03-11T00:00:00+00:00", "start_date": null,
+   "end_date": null, "state": "removed", "try_number": 0, "map_index": 1, "max_tries": 0}],
+  "total_entries": 2}');
+SELECT r.external_id, r.state, r.raw_state FROM kant.job_run r WHERE r.business_date = '2026-03-11' ORDER BY 1;
+SELECT done, failed FROM kant.job j, kant._job_day(j.job_id, '2026-03-11') WHERE j.dag_id = 'fan';
+SELECT kant.kant_gate_ready('fan_gate', '2026-03-11') AS gate_open;
+SELECT kant.refresh_slo('fan_slo', '2026-03-11', '2026-03-11') AS evaluated;
+SELECT y.business_date, y.slo_status FROM kant.slo_day y JOIN kant.slo s USING (slo_id)
+WHERE s.name = 'fan_slo' AND y.business_date BETWEEN '2026-03-10' AND '2026-03-11' ORDER BY 1;
