@@ -1555,12 +1555,14 @@ COMMENT ON FUNCTION @extschema@._runs(integer, date, timestamptz) IS
 ---------------------------------------------------------------------------
 
 /*
- * A job is done for a business date at as_of when its latest k runs (k: the
- * slots its schedule expected that day, at least one; kant._runs counts
- * runs) are done: every current attempt of each (each map index of a mapped
- * task) succeeded or was skipped (kant.is_done) and had ended by as_of.  An
- * earlier run the latest k leave out was recovered by a later one: a failed
- * Glue JobRun re-run from the console, a DAG triggered again.  done_at is the
+ * A job is done for a business date at as_of when it ran the k runs its
+ * schedule expected that day (at least one; kant._runs counts runs) and the
+ * runs that count are done: every current attempt of each (each map index of
+ * a mapped task) succeeded or was skipped (kant.is_done) and had ended by
+ * as_of.  For a job that runs once a day the latest run counts: an earlier
+ * one was recovered by it (a failed Glue JobRun re-run from the console, a
+ * DAG triggered again).  For a job with several slots every run counts (a
+ * later run does not say which slot it stands in for).  done_at is the
  * latest end among the attempts of those runs; in_flight, failed speak of
  * them too, and failed_run_id names the attempt that failed (the latest).
  * The SLO evaluation asks this of every required job, the checks before a
@@ -1573,20 +1575,23 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 	AS $$
 	SELECT d.done, CASE WHEN d.done THEN c.last_end END, c.open OPERATOR(pg_catalog.>) 0, c.open_since,
 		c.failed_run_id IS NOT NULL, c.n::integer, c.runs::integer, c.failed_run_id, c.counted
-	-- k: the runs the job needs that day (its expected slots, at least one)
-	FROM (SELECT GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
-							  WHERE x.job_id OPERATOR(pg_catalog.=) $1
-								AND x.business_date OPERATOR(pg_catalog.=) $2)) AS k) kk
+	-- k: the runs the job needs that day (its expected slots, at least one);
+	-- lim: the latest runs that count (one run a day: the latest; several:
+	-- all, as a later run cannot tell which slot it stands in for)
+	FROM (SELECT k0.k, CASE WHEN k0.k OPERATOR(pg_catalog.=) 1 THEN 1 ELSE 2147483647 END AS lim
+		  FROM (SELECT GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
+									WHERE x.job_id OPERATOR(pg_catalog.=) $1
+									  AND x.business_date OPERATOR(pg_catalog.=) $2)) AS k) k0) kk
 	CROSS JOIN LATERAL (
 		SELECT pg_catalog.count(*) AS runs, pg_catalog.sum(u.n) AS n,
-			   pg_catalog.array_agg(u.run_key) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS counted,
-			   pg_catalog.count(*) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k
+			   pg_catalog.array_agg(u.run_key) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS counted,
+			   pg_catalog.count(*) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim
 				   AND u.ok OPERATOR(pg_catalog.=) u.n) AS ok,
-			   pg_catalog.sum(u.open) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS open,
-			   pg_catalog.min(u.open_since) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS open_since,
-			   pg_catalog.max(u.last_end) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS last_end,
+			   pg_catalog.sum(u.open) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS open,
+			   pg_catalog.min(u.open_since) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS open_since,
+			   pg_catalog.max(u.last_end) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS last_end,
 			   (pg_catalog.array_agg(u.bad_run_id ORDER BY u.bad_start DESC NULLS LAST)
-				   FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k AND u.bad_run_id IS NOT NULL))[1] AS failed_run_id
+				   FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim AND u.bad_run_id IS NOT NULL))[1] AS failed_run_id
 		-- the job's runs (kant._run_key) from its current attempts, the latest first (pos)
 		FROM (SELECT r.*, pg_catalog.row_number() OVER (ORDER BY r.start DESC NULLS LAST, r.run_key DESC) AS pos
 			  FROM (SELECT @extschema@._run_key(a.external_id) AS run_key,
@@ -1609,10 +1614,11 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 					  AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)
 					  AND @extschema@._is_current(a.superseded_at, $3)
 					GROUP BY 1) r) u) c
-	CROSS JOIN LATERAL (SELECT c.runs OPERATOR(pg_catalog.>=) kk.k AND c.ok OPERATOR(pg_catalog.=) kk.k AS done) d
+	CROSS JOIN LATERAL (SELECT c.runs OPERATOR(pg_catalog.>=) kk.k
+		AND c.ok OPERATOR(pg_catalog.=) LEAST(c.runs, kk.lim) AS done) d
 	$$;
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
-	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when its latest k runs (k: the slots expected that day, at least 1; runs as kant._runs counts them) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: runs (kant._runs); counted_runs: the latest k runs (kant._run_key), those that count';
+	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it ran the k runs expected that day (at least 1; runs as kant._runs counts them) and the runs that count (one slot a day: the latest run; several: all) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: runs (kant._runs); counted_runs: the runs that count (kant._run_key)';
 
 ---------------------------------------------------------------------------
 -- Required: must a job run for a business date?
@@ -3049,7 +3055,8 @@ COMMENT ON COLUMN @extschema@.runs.first_seen IS 'when kant first received the a
 COMMENT ON COLUMN @extschema@.runs.last_seen IS 'when kant last received it';
 -- What kant.slo_eval reads for an SLO and a business date: every attempt of
 -- the jobs in scope, current when it is a current attempt of a run that
--- counts (kant._job_day: the latest k runs of the job that day), and every
+-- counts (kant._job_day: the latest run of a job that runs once a day, every
+-- run of one with several slots), and every
 -- expected run no run has matched.
 CREATE OR REPLACE VIEW @extschema@.slo_input AS
 SELECT sc.slo_id, g.business_date, g.job_id, r.run_id, r.state, r.started_at, r.ended_at,
@@ -3074,7 +3081,7 @@ COMMENT ON COLUMN @extschema@.slo_input.run_id IS 'the attempt (NULL for an expe
 COMMENT ON COLUMN @extschema@.slo_input.state IS 'the attempt''s state (NULL for an expected run)';
 COMMENT ON COLUMN @extschema@.slo_input.started_at IS 'start of the attempt';
 COMMENT ON COLUMN @extschema@.slo_input.ended_at IS 'end of the attempt';
-COMMENT ON COLUMN @extschema@.slo_input.is_current IS 'the attempt counts: no later attempt or retry supersedes it, and its run is one of the latest k runs of the job that day (kant._job_day; k: the slots expected, at least 1)';
+COMMENT ON COLUMN @extschema@.slo_input.is_current IS 'the attempt counts: no later attempt or retry supersedes it, and its run counts (kant._job_day: the latest run of a job that runs once a day, every run of one with several slots)';
 COMMENT ON COLUMN @extschema@.slo_input.due_at IS 'for an expected run without a run: when it becomes missing';
 /*
  * kant: Views for BI (Tableau reads these).
@@ -3210,7 +3217,13 @@ FROM (SELECT x.job_id, x.business_date,
 	  GROUP BY x.job_id, x.business_date) g
 JOIN @extschema@.job j ON j.job_id = g.job_id
 JOIN @extschema@.system sy ON sy.system_id = j.system_id
-CROSS JOIN LATERAL @extschema@._runs(g.job_id, g.business_date) m
+-- kant._runs's rule written out (a view calls no rule that reads a table:
+-- inlined, it would read as the caller, who may only read the views)
+CROSS JOIN LATERAL (
+	SELECT count(DISTINCT @extschema@._run_key(r.external_id)) AS runs
+	FROM @extschema@.job_run r
+	WHERE r.job_id = g.job_id AND r.business_date = g.business_date
+	  AND @extschema@._is_current(r.superseded_at)) m
 CROSS JOIN LATERAL unnest(g.slots, g.dues) WITH ORDINALITY AS u(slot_at, due_at, slot_no);
 COMMENT ON VIEW @extschema@.expected_runs IS
 	'Every expected run and whether a run started for it (started), not yet and within grace (awaited), or not after its grace period (missing)';

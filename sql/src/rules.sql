@@ -104,12 +104,14 @@ COMMENT ON FUNCTION @extschema@._runs(integer, date, timestamptz) IS
 ---------------------------------------------------------------------------
 
 /*
- * A job is done for a business date at as_of when its latest k runs (k: the
- * slots its schedule expected that day, at least one; kant._runs counts
- * runs) are done: every current attempt of each (each map index of a mapped
- * task) succeeded or was skipped (kant.is_done) and had ended by as_of.  An
- * earlier run the latest k leave out was recovered by a later one: a failed
- * Glue JobRun re-run from the console, a DAG triggered again.  done_at is the
+ * A job is done for a business date at as_of when it ran the k runs its
+ * schedule expected that day (at least one; kant._runs counts runs) and the
+ * runs that count are done: every current attempt of each (each map index of
+ * a mapped task) succeeded or was skipped (kant.is_done) and had ended by
+ * as_of.  For a job that runs once a day the latest run counts: an earlier
+ * one was recovered by it (a failed Glue JobRun re-run from the console, a
+ * DAG triggered again).  For a job with several slots every run counts (a
+ * later run does not say which slot it stands in for).  done_at is the
  * latest end among the attempts of those runs; in_flight, failed speak of
  * them too, and failed_run_id names the attempt that failed (the latest).
  * The SLO evaluation asks this of every required job, the checks before a
@@ -122,20 +124,23 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 	AS $$
 	SELECT d.done, CASE WHEN d.done THEN c.last_end END, c.open OPERATOR(pg_catalog.>) 0, c.open_since,
 		c.failed_run_id IS NOT NULL, c.n::integer, c.runs::integer, c.failed_run_id, c.counted
-	-- k: the runs the job needs that day (its expected slots, at least one)
-	FROM (SELECT GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
-							  WHERE x.job_id OPERATOR(pg_catalog.=) $1
-								AND x.business_date OPERATOR(pg_catalog.=) $2)) AS k) kk
+	-- k: the runs the job needs that day (its expected slots, at least one);
+	-- lim: the latest runs that count (one run a day: the latest; several:
+	-- all, as a later run cannot tell which slot it stands in for)
+	FROM (SELECT k0.k, CASE WHEN k0.k OPERATOR(pg_catalog.=) 1 THEN 1 ELSE 2147483647 END AS lim
+		  FROM (SELECT GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
+									WHERE x.job_id OPERATOR(pg_catalog.=) $1
+									  AND x.business_date OPERATOR(pg_catalog.=) $2)) AS k) k0) kk
 	CROSS JOIN LATERAL (
 		SELECT pg_catalog.count(*) AS runs, pg_catalog.sum(u.n) AS n,
-			   pg_catalog.array_agg(u.run_key) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS counted,
-			   pg_catalog.count(*) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k
+			   pg_catalog.array_agg(u.run_key) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS counted,
+			   pg_catalog.count(*) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim
 				   AND u.ok OPERATOR(pg_catalog.=) u.n) AS ok,
-			   pg_catalog.sum(u.open) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS open,
-			   pg_catalog.min(u.open_since) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS open_since,
-			   pg_catalog.max(u.last_end) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k) AS last_end,
+			   pg_catalog.sum(u.open) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS open,
+			   pg_catalog.min(u.open_since) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS open_since,
+			   pg_catalog.max(u.last_end) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS last_end,
 			   (pg_catalog.array_agg(u.bad_run_id ORDER BY u.bad_start DESC NULLS LAST)
-				   FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.k AND u.bad_run_id IS NOT NULL))[1] AS failed_run_id
+				   FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim AND u.bad_run_id IS NOT NULL))[1] AS failed_run_id
 		-- the job's runs (kant._run_key) from its current attempts, the latest first (pos)
 		FROM (SELECT r.*, pg_catalog.row_number() OVER (ORDER BY r.start DESC NULLS LAST, r.run_key DESC) AS pos
 			  FROM (SELECT @extschema@._run_key(a.external_id) AS run_key,
@@ -158,10 +163,11 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 					  AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)
 					  AND @extschema@._is_current(a.superseded_at, $3)
 					GROUP BY 1) r) u) c
-	CROSS JOIN LATERAL (SELECT c.runs OPERATOR(pg_catalog.>=) kk.k AND c.ok OPERATOR(pg_catalog.=) kk.k AS done) d
+	CROSS JOIN LATERAL (SELECT c.runs OPERATOR(pg_catalog.>=) kk.k
+		AND c.ok OPERATOR(pg_catalog.=) LEAST(c.runs, kk.lim) AS done) d
 	$$;
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
-	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when its latest k runs (k: the slots expected that day, at least 1; runs as kant._runs counts them) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: runs (kant._runs); counted_runs: the latest k runs (kant._run_key), those that count';
+	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it ran the k runs expected that day (at least 1; runs as kant._runs counts them) and the runs that count (one slot a day: the latest run; several: all) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: runs (kant._runs); counted_runs: the runs that count (kant._run_key)';
 
 ---------------------------------------------------------------------------
 -- Required: must a job run for a business date?

@@ -142,7 +142,8 @@ COMMENT ON FUNCTION @extschema@.slo_deadline(integer, date) IS
 
 -- What kant.slo_eval reads for an SLO and a business date: every attempt of
 -- the jobs in scope, current when it is a current attempt of a run that
--- counts (kant._job_day: the latest k runs of the job that day), and every
+-- counts (kant._job_day: the latest run of a job that runs once a day, every
+-- run of one with several slots), and every
 -- expected run no run has matched.
 CREATE VIEW @extschema@.slo_input AS
 SELECT sc.slo_id, g.business_date, g.job_id, r.run_id, r.state, r.started_at, r.ended_at,
@@ -167,7 +168,7 @@ COMMENT ON COLUMN @extschema@.slo_input.run_id IS 'the attempt (NULL for an expe
 COMMENT ON COLUMN @extschema@.slo_input.state IS 'the attempt''s state (NULL for an expected run)';
 COMMENT ON COLUMN @extschema@.slo_input.started_at IS 'start of the attempt';
 COMMENT ON COLUMN @extschema@.slo_input.ended_at IS 'end of the attempt';
-COMMENT ON COLUMN @extschema@.slo_input.is_current IS 'the attempt counts: no later attempt or retry supersedes it, and its run is one of the latest k runs of the job that day (kant._job_day; k: the slots expected, at least 1)';
+COMMENT ON COLUMN @extschema@.slo_input.is_current IS 'the attempt counts: no later attempt or retry supersedes it, and its run counts (kant._job_day: the latest run of a job that runs once a day, every run of one with several slots)';
 COMMENT ON COLUMN @extschema@.slo_input.due_at IS 'for an expected run without a run: when it becomes missing';
 
 ---------------------------------------------------------------------------

@@ -85,3 +85,23 @@ SELECT kant.kant_gate_ready('fan_gate', '2026-03-11') AS gate_open;
 SELECT kant.refresh_slo('fan_slo', '2026-03-11', '2026-03-11') AS evaluated;
 SELECT y.business_date, y.slo_status FROM kant.slo_day y JOIN kant.slo s USING (slo_id)
 WHERE s.name = 'fan_slo' AND y.business_date BETWEEN '2026-03-10' AND '2026-03-11' ORDER BY 1;
+
+-- 4. Several slots a day: every run counts.  A job at 01:00 and 13:00 UTC
+--    whose 01:00 run failed, with the 13:00 run and an extra run from the
+--    console both successful: the failed slot stays failed (a later run does
+--    not say which slot it stands in for), the gate stays closed.
+SELECT kant.add_system('twice', 'manual', 'UTC') > 0 AS added;
+SELECT kant.configure_job('twice', 'sync', pipeline => 'twice') > 0 AS configured;
+SELECT kant.set_schedule('twice', '0 1,13 * * *', job => 'sync', grace => '30 minutes',
+                         active_from => '2026-03-10', active_until => '2026-03-12') > 0 AS scheduled;
+SELECT kant.expand_schedules('2026-03-14 00:00+00') >= 0 AS expanded;
+SELECT count(*) AS slots FROM kant.expected_run x JOIN kant.job j USING (job_id)
+WHERE j.name = 'sync' AND x.business_date = '2026-03-11';
+SELECT kant.create_gate('twice_gate', pipeline => 'twice', when_stale => 'open') > 0 AS gate;
+SELECT sum((kant.report_run('twice', 'sync', r, s, '2026-03-11', 1, b, e)).inserted) AS reported
+FROM (VALUES ('r01', 'failed', timestamptz '2026-03-11 01:00+00', timestamptz '2026-03-11 01:10+00'),
+             ('r13', 'succeeded', '2026-03-11 13:00+00', '2026-03-11 13:10+00'),
+             ('extra', 'succeeded', '2026-03-11 14:00+00', '2026-03-11 14:10+00')) AS x(r, s, b, e);
+SELECT done, failed, runs, counted_runs FROM kant.job j, kant._job_day(j.job_id, '2026-03-11') WHERE j.name = 'sync';
+SELECT kind, summary FROM kant.check_conditions('2026-03-11 15:00+00') WHERE summary LIKE 'twice/%';
+SELECT kant.kant_gate_ready('twice_gate', '2026-03-11') AS gate_open;
