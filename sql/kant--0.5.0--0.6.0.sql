@@ -1518,6 +1518,15 @@ COMMENT ON FUNCTION @extschema@._is_current(timestamptz, timestamptz) IS
  * "dag_run_id#map_index" (src/airflow.c), and the task is done for that run
  * only when every map index is (Airflow's DagRun.update_state looks at every
  * task instance).  So a run is its run id without a trailing "#<n>".
+ *
+ * A job's runs for a business date are the runs of its current attempts
+ * (kant._job_day counts them; the k-th expected slot of the date has started
+ * when there are k).  A retry is no run of its own (Airflow's next
+ * try_number, Glue's PreviousRunId: the attempt it supersedes is no longer
+ * current), a map index is part of its run, and a run first seen at its
+ * second try is still one run.  A new run that names no predecessor (a Glue
+ * StartJobRun without JobRunId, an Airflow DAG triggered again) is a run of
+ * its own.
  */
 CREATE FUNCTION @extschema@._run_key(external_id text)
 	RETURNS text
@@ -1528,35 +1537,13 @@ CREATE FUNCTION @extschema@._run_key(external_id text)
 COMMENT ON FUNCTION @extschema@._run_key(text) IS
 	'internal, the rule of what a run is: the run id without the map index kant appends to a mapped Airflow task instance ("scheduled__2026-03-01T00:00:00+00:00#3" is map index 3 of run "scheduled__2026-03-01T00:00:00+00:00")';
 
-/*
- * How many runs a job had for a business date: the runs (kant._run_key) of
- * its current attempts.  A retry is no run of its own (Airflow's next
- * try_number, Glue's PreviousRunId: the attempt it supersedes is no longer
- * current), a map index is part of its run, and a run first seen at its
- * second try is still one run.  A new run that names no predecessor (a Glue
- * job started again from the console or by GlueJobOperator, an Airflow DAG
- * triggered again) is a run of its own.
- */
-CREATE FUNCTION @extschema@._runs(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
-	RETURNS TABLE (runs integer)
-	LANGUAGE sql STABLE PARALLEL SAFE
-	AS $$
-	SELECT pg_catalog.count(DISTINCT @extschema@._run_key(r.external_id))::integer
-	FROM @extschema@.job_run r
-	WHERE r.job_id OPERATOR(pg_catalog.=) $1 AND r.business_date OPERATOR(pg_catalog.=) $2
-	  AND (r.started_at IS NULL OR r.started_at OPERATOR(pg_catalog.<=) $3)
-	  AND @extschema@._is_current(r.superseded_at, $3)
-	$$;
-COMMENT ON FUNCTION @extschema@._runs(integer, date, timestamptz) IS
-	'internal, the rule that matches runs to expected slots: the runs (kant._run_key) of a job''s current attempts for a business date at as_of; the k-th expected slot of the date has started when there are k';
-
 ---------------------------------------------------------------------------
 -- Done: when a job is done for a business date, and since when
 ---------------------------------------------------------------------------
 
 /*
  * A job is done for a business date at as_of when it ran the k runs its
- * schedule expected that day (at least one; kant._runs counts runs) and the
+ * schedule expected that day (at least one) and the
  * runs that count are done: every current attempt of each (each map index of
  * a mapped task) succeeded or was skipped (kant.is_done) and had ended by
  * as_of.  For a job that runs once a day the latest run counts: an earlier
@@ -1618,7 +1605,7 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 		AND c.ok OPERATOR(pg_catalog.=) LEAST(c.runs, kk.lim) AS done) d
 	$$;
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
-	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it ran the k runs expected that day (at least 1; runs as kant._runs counts them) and the runs that count (one slot a day: the latest run; several: all) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: runs (kant._runs); counted_runs: the runs that count (kant._run_key)';
+	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it ran the k runs expected that day (at least 1; runs: those of its current attempts, kant._run_key) and the runs that count (one slot a day: the latest run; several: all) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: the runs of the current attempts (kant._run_key); counted_runs: the runs that count (kant._run_key)';
 
 ---------------------------------------------------------------------------
 -- Required: must a job run for a business date?
@@ -2494,7 +2481,8 @@ BEGIN
 		JOIN @extschema@.system sy ON sy.system_id = j.system_id
 		WHERE sc.gate_id = g.gate_id
 	), req AS (
-		SELECT rq.job_id, rq.required, rq.by_scope, jd.done, jd.done_at, jd.in_flight, jd.failed, jd.failed_run_id
+		SELECT rq.job_id, rq.required, rq.by_scope, jd.done, jd.done_at, jd.in_flight, jd.failed, jd.failed_run_id,
+			jd.runs
 		FROM @extschema@._required_jobs(NULL, g.gate_id, gate_status.business_date) rq
 		CROSS JOIN LATERAL @extschema@._job_day(rq.job_id, gate_status.business_date) jd
 	), last AS (
@@ -2507,14 +2495,14 @@ BEGIN
 		ORDER BY r.job_id, @extschema@._is_current(r.superseded_at) DESC, @extschema@.is_terminal(r.state),
 			r.run_id IS NOT DISTINCT FROM q.failed_run_id DESC, r.started_at DESC NULLS FIRST, r.attempt DESC
 	), slot AS (
-		-- the first expected run no run matched (kant._runs)
+		-- the first expected run no run matched (kant._job_day's runs)
 		SELECT x.job_id, min(x.slot_at) AS slot_at, min(x.due_at) AS due_at
 		FROM (SELECT x.job_id, x.slot_at, x.due_at,
 					 row_number() OVER (PARTITION BY x.job_id ORDER BY x.slot_at) AS slot_no
 			  FROM @extschema@.expected_run x
 			  WHERE x.business_date = gate_status.business_date AND x.job_id IN (SELECT up.job_id FROM up)) x
-		CROSS JOIN LATERAL @extschema@._runs(x.job_id, gate_status.business_date) ru
-		WHERE x.slot_no > ru.runs
+		JOIN req q ON q.job_id = x.job_id
+		WHERE x.slot_no > q.runs
 		GROUP BY x.job_id
 	), dur AS (
 		SELECT d.job_id, d.p90_seconds FROM @extschema@.job_durations(ARRAY(SELECT up.job_id FROM up)) d
@@ -2576,7 +2564,6 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.gate_status(text, date) IS
 	'Why a gate is (not) open for a business date: each upstream job''s state (succeeded, running, failed, missing, pending, not_required) with its expected end, each stale upstream system, and the gate''s condition (condition_met, condition_not_met, with why)';
-REVOKE ALL ON FUNCTION @extschema@.gate_status(text, date) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gate_status(text, date) FROM PUBLIC;
 /*
  * The design card's function, for Composer's SqlSensor: true when some
@@ -2640,7 +2627,6 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.kant_gate_ready(text, date) IS
 	'May the downstream of a gate start for this business date? Some upstream job is required (kant._required_jobs) and every required one is done (kant._job_day: every current attempt succeeded or was skipped, every expected run ran), no upstream collection stale (fail closed unless when_stale = open), the condition holds. What Composer''s SqlSensor polls.';
-REVOKE ALL ON FUNCTION @extschema@.kant_gate_ready(text, date) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.kant_gate_ready(text, date) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION @extschema@.trigger_ready_gates(dry_run boolean DEFAULT false)
 	RETURNS TABLE (gate text, business_date date, outcome text, http_status integer, detail text)
@@ -3194,7 +3180,7 @@ COMMENT ON COLUMN @extschema@.bi_run_timeline.is_late IS '1 when seconds_late > 
 COMMENT ON COLUMN @extschema@.bi_run_timeline.error_message IS 'error reported by the source';
 -- Expected runs with their status.  The slots of a job and date are matched to
 -- its runs by count (the k-th slot is started when the date has k runs,
--- counted by kant._runs).
+-- counted as kant._job_day counts them).
 -- Grouped per job and date first: the runs are counted once per group, and a
 -- filter on business_date reaches the index of both tables.
 CREATE OR REPLACE VIEW @extschema@.expected_runs AS
@@ -3217,8 +3203,9 @@ FROM (SELECT x.job_id, x.business_date,
 	  GROUP BY x.job_id, x.business_date) g
 JOIN @extschema@.job j ON j.job_id = g.job_id
 JOIN @extschema@.system sy ON sy.system_id = j.system_id
--- kant._runs's rule written out (a view calls no rule that reads a table:
--- inlined, it would read as the caller, who may only read the views)
+-- the runs of the current attempts, as kant._job_day counts them (a view
+-- calls no rule that reads a table: inlined, it would read as the caller,
+-- who may only read the views)
 CROSS JOIN LATERAL (
 	SELECT count(DISTINCT @extschema@._run_key(r.external_id)) AS runs
 	FROM @extschema@.job_run r

@@ -119,7 +119,8 @@ BEGIN
 		JOIN @extschema@.system sy ON sy.system_id = j.system_id
 		WHERE sc.gate_id = g.gate_id
 	), req AS (
-		SELECT rq.job_id, rq.required, rq.by_scope, jd.done, jd.done_at, jd.in_flight, jd.failed, jd.failed_run_id
+		SELECT rq.job_id, rq.required, rq.by_scope, jd.done, jd.done_at, jd.in_flight, jd.failed, jd.failed_run_id,
+			jd.runs
 		FROM @extschema@._required_jobs(NULL, g.gate_id, gate_status.business_date) rq
 		CROSS JOIN LATERAL @extschema@._job_day(rq.job_id, gate_status.business_date) jd
 	), last AS (
@@ -132,14 +133,14 @@ BEGIN
 		ORDER BY r.job_id, @extschema@._is_current(r.superseded_at) DESC, @extschema@.is_terminal(r.state),
 			r.run_id IS NOT DISTINCT FROM q.failed_run_id DESC, r.started_at DESC NULLS FIRST, r.attempt DESC
 	), slot AS (
-		-- the first expected run no run matched (kant._runs)
+		-- the first expected run no run matched (kant._job_day's runs)
 		SELECT x.job_id, min(x.slot_at) AS slot_at, min(x.due_at) AS due_at
 		FROM (SELECT x.job_id, x.slot_at, x.due_at,
 					 row_number() OVER (PARTITION BY x.job_id ORDER BY x.slot_at) AS slot_no
 			  FROM @extschema@.expected_run x
 			  WHERE x.business_date = gate_status.business_date AND x.job_id IN (SELECT up.job_id FROM up)) x
-		CROSS JOIN LATERAL @extschema@._runs(x.job_id, gate_status.business_date) ru
-		WHERE x.slot_no > ru.runs
+		JOIN req q ON q.job_id = x.job_id
+		WHERE x.slot_no > q.runs
 		GROUP BY x.job_id
 	), dur AS (
 		SELECT d.job_id, d.p90_seconds FROM @extschema@.job_durations(ARRAY(SELECT up.job_id FROM up)) d
@@ -201,7 +202,6 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.gate_status(text, date) IS
 	'Why a gate is (not) open for a business date: each upstream job''s state (succeeded, running, failed, missing, pending, not_required) with its expected end, each stale upstream system, and the gate''s condition (condition_met, condition_not_met, with why)';
-REVOKE ALL ON FUNCTION @extschema@.gate_status(text, date) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.gate_status(text, date) FROM PUBLIC;
 
 /*
@@ -266,7 +266,6 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.kant_gate_ready(text, date) IS
 	'May the downstream of a gate start for this business date? Some upstream job is required (kant._required_jobs) and every required one is done (kant._job_day: every current attempt succeeded or was skipped, every expected run ran), no upstream collection stale (fail closed unless when_stale = open), the condition holds. What Composer''s SqlSensor polls.';
-REVOKE ALL ON FUNCTION @extschema@.kant_gate_ready(text, date) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.kant_gate_ready(text, date) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.trigger_ready_gates(dry_run boolean DEFAULT false)

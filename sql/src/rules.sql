@@ -67,6 +67,15 @@ COMMENT ON FUNCTION @extschema@._is_current(timestamptz, timestamptz) IS
  * "dag_run_id#map_index" (src/airflow.c), and the task is done for that run
  * only when every map index is (Airflow's DagRun.update_state looks at every
  * task instance).  So a run is its run id without a trailing "#<n>".
+ *
+ * A job's runs for a business date are the runs of its current attempts
+ * (kant._job_day counts them; the k-th expected slot of the date has started
+ * when there are k).  A retry is no run of its own (Airflow's next
+ * try_number, Glue's PreviousRunId: the attempt it supersedes is no longer
+ * current), a map index is part of its run, and a run first seen at its
+ * second try is still one run.  A new run that names no predecessor (a Glue
+ * StartJobRun without JobRunId, an Airflow DAG triggered again) is a run of
+ * its own.
  */
 CREATE FUNCTION @extschema@._run_key(external_id text)
 	RETURNS text
@@ -77,35 +86,13 @@ CREATE FUNCTION @extschema@._run_key(external_id text)
 COMMENT ON FUNCTION @extschema@._run_key(text) IS
 	'internal, the rule of what a run is: the run id without the map index kant appends to a mapped Airflow task instance ("scheduled__2026-03-01T00:00:00+00:00#3" is map index 3 of run "scheduled__2026-03-01T00:00:00+00:00")';
 
-/*
- * How many runs a job had for a business date: the runs (kant._run_key) of
- * its current attempts.  A retry is no run of its own (Airflow's next
- * try_number, Glue's PreviousRunId: the attempt it supersedes is no longer
- * current), a map index is part of its run, and a run first seen at its
- * second try is still one run.  A new run that names no predecessor (a Glue
- * job started again from the console or by GlueJobOperator, an Airflow DAG
- * triggered again) is a run of its own.
- */
-CREATE FUNCTION @extschema@._runs(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
-	RETURNS TABLE (runs integer)
-	LANGUAGE sql STABLE PARALLEL SAFE
-	AS $$
-	SELECT pg_catalog.count(DISTINCT @extschema@._run_key(r.external_id))::integer
-	FROM @extschema@.job_run r
-	WHERE r.job_id OPERATOR(pg_catalog.=) $1 AND r.business_date OPERATOR(pg_catalog.=) $2
-	  AND (r.started_at IS NULL OR r.started_at OPERATOR(pg_catalog.<=) $3)
-	  AND @extschema@._is_current(r.superseded_at, $3)
-	$$;
-COMMENT ON FUNCTION @extschema@._runs(integer, date, timestamptz) IS
-	'internal, the rule that matches runs to expected slots: the runs (kant._run_key) of a job''s current attempts for a business date at as_of; the k-th expected slot of the date has started when there are k';
-
 ---------------------------------------------------------------------------
 -- Done: when a job is done for a business date, and since when
 ---------------------------------------------------------------------------
 
 /*
  * A job is done for a business date at as_of when it ran the k runs its
- * schedule expected that day (at least one; kant._runs counts runs) and the
+ * schedule expected that day (at least one) and the
  * runs that count are done: every current attempt of each (each map index of
  * a mapped task) succeeded or was skipped (kant.is_done) and had ended by
  * as_of.  For a job that runs once a day the latest run counts: an earlier
@@ -167,7 +154,7 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 		AND c.ok OPERATOR(pg_catalog.=) LEAST(c.runs, kk.lim) AS done) d
 	$$;
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
-	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it ran the k runs expected that day (at least 1; runs as kant._runs counts them) and the runs that count (one slot a day: the latest run; several: all) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: runs (kant._runs); counted_runs: the runs that count (kant._run_key)';
+	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it ran the k runs expected that day (at least 1; runs: those of its current attempts, kant._run_key) and the runs that count (one slot a day: the latest run; several: all) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: the runs of the current attempts (kant._run_key); counted_runs: the runs that count (kant._run_key)';
 
 ---------------------------------------------------------------------------
 -- Required: must a job run for a business date?

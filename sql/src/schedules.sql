@@ -129,7 +129,7 @@ COMMENT ON COLUMN @extschema@.expected_run.due_at IS 'slot plus grace period: wi
 
 -- Expected runs with their status.  The slots of a job and date are matched to
 -- its runs by count (the k-th slot is started when the date has k runs,
--- counted by kant._runs).
+-- counted as kant._job_day counts them).
 -- Grouped per job and date first: the runs are counted once per group, and a
 -- filter on business_date reaches the index of both tables.
 CREATE VIEW @extschema@.expected_runs AS
@@ -152,8 +152,9 @@ FROM (SELECT x.job_id, x.business_date,
 	  GROUP BY x.job_id, x.business_date) g
 JOIN @extschema@.job j ON j.job_id = g.job_id
 JOIN @extschema@.system sy ON sy.system_id = j.system_id
--- kant._runs's rule written out (a view calls no rule that reads a table:
--- inlined, it would read as the caller, who may only read the views)
+-- the runs of the current attempts, as kant._job_day counts them (a view
+-- calls no rule that reads a table: inlined, it would read as the caller,
+-- who may only read the views)
 CROSS JOIN LATERAL (
 	SELECT count(DISTINCT @extschema@._run_key(r.external_id)) AS runs
 	FROM @extschema@.job_run r

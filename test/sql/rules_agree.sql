@@ -181,7 +181,7 @@ SELECT jd.done, jd.done_at FROM kant.job j
 CROSS JOIN LATERAL kant._job_day(j.job_id, '2026-04-01') jd WHERE j.name = 'g2';
 
 -- gate_status shows the attempt its state speaks of: a failed run recovered by
--- a later run that names no predecessor (a Glue job re-run from the console:
+-- a later run that names no predecessor (a Glue StartJobRun without JobRunId:
 -- new Id, Attempt 0, no PreviousRunId) is succeeded, with the re-run's times
 SELECT (kant.report_run('agree_manual', 'm3', 'first', 'failed', '2026-04-02', 1,
         '2026-04-02 01:00+00', '2026-04-02 01:10+00')).inserted,

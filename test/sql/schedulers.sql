@@ -7,12 +7,15 @@ CREATE EXTENSION kant;
 SET TimeZone = 'UTC';
 SET DateStyle = ISO;
 
--- 1. A failed Glue run recovered by a new, unlinked run.  Re-running a job
---    from the Glue console, or a retry of Airflow's GlueJobOperator, calls
---    StartJobRun again: a new JobRun Id, Attempt 0 and no PreviousRunId (the
---    Glue API's JobRun: PreviousRunId is set only for the job's own retries,
---    MaxRetries).  jr_a FAILED 02:00-02:10 JST, jr_b SUCCEEDED 03:00-03:30
---    JST, same job and business date, SLO 06:00 JST: met, everywhere.
+-- 1. A failed Glue run recovered by a new, unlinked run.  Glue's
+--    StartJobRun takes JobRunId, "the ID of a previous JobRun to retry", as an
+--    option (Glue API reference, StartJobRun); a run started without it has a
+--    new Id, Attempt 0 and no PreviousRunId.  Airflow's GlueJobOperator starts
+--    every try that way: GlueJobHook.initialize_job calls
+--    start_job_run(JobName=..., Arguments=..., **run_kwargs) with no JobRunId
+--    (apache-airflow-providers-amazon, hooks/glue.py).  jr_a FAILED
+--    02:00-02:10 JST, jr_b SUCCEEDED 03:00-03:30 JST, same job and business
+--    date, SLO 06:00 JST: met, everywhere.
 SELECT kant.add_system('jp', 'glue', 'Asia/Tokyo') > 0 AS added;
 SELECT kant.configure_job('jp', 'nightly_load', pipeline => 'jp') > 0 AS configured;
 SELECT kant.create_slo('jp_slo', '06:00', deadline_offset_days => 0, time_zone => 'Asia/Tokyo',
@@ -41,7 +44,8 @@ FROM kant.slo_day WHERE business_date = '2026-03-10';
 
 -- 2. Mapped task instances.  Airflow runs one task instance per map_index of
 --    a mapped task in the same DAG run and fails the DAG run when one fails
---    (DagRun.update_state); kant keeps each as "dag_run_id#map_index".  Map
+--    (airflow/models/dagrun.py, DagRun.update_state: "if all roots finished
+--    and at least one failed, the run failed"); kant keeps each as "dag_run_id#map_index".  Map
 --    index 0 succeeded, 1 failed, try 1 of 1: a failure alert, the gate
 --    closed, the SLO not met.
 SELECT kant.add_system('af', 'airflow', 'UTC') > 0 AS added;
@@ -69,8 +73,9 @@ WHERE s.name = 'fan_slo' AND y.business_date = '2026-03-10';
 
 -- 3. Airflow's "removed": a map index removed when the task re-expands to
 --    fewer items.  Airflow leaves removed task instances out when it decides
---    a DAG run's state (DagRun.update_state filters TaskInstanceState.REMOVED
---    from the leaves): the run succeeds, and so does the day in kant.
+--    a DAG run's state (airflow/models/dagrun.py, DagRun.update_state:
+--    leaf_tis = [ti ... if ti.state != TaskInstanceState.REMOVED]): the run
+--    succeeds, and so does the day in kant.
 SELECT inserted FROM kant.ingest_airflow_task_instances('af', '{"task_instances": [
   {"dag_id": "fan", "task_id": "load", "dag_run_id": "scheduled__2026-03-11T00:00:00+00:00",
    "execution_date": "2026-03-11T00:00:00+00:00", "start_date": "2026-03-12T01:00:00+00:00",
