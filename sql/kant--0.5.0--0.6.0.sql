@@ -1607,6 +1607,42 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
 	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it ran the k runs expected that day (at least 1; runs: those of its current attempts, kant._run_key) and the runs that count (one slot a day: the latest run; several: all) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: the runs of the current attempts (kant._run_key); counted_runs: the runs that count (kant._run_key)';
 
+/*
+ * Since when a job has been done for a business date, the first time: the
+ * earliest instant by as_of at which kant._job_day said done.  The SLO asks
+ * whether the data was delivered by the deadline, so this is when a day
+ * completes: a task cleared and run again after it succeeded, or a Glue job
+ * run again for the same date, does not move the completion or undo it (a
+ * failed re-run is a failure alert; the gate, which asks about now, closes).
+ * Done only becomes true when an attempt that is done ends, so the
+ * candidates are those ends, from the start of the k-th run on (k: the runs
+ * expected that day; fewer runs cannot be done).  NULL when never done.
+ */
+CREATE FUNCTION @extschema@._done_since(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
+	RETURNS TABLE (done_since timestamptz)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$
+	SELECT (SELECT c.t
+			FROM (SELECT DISTINCT a.ended_at AS t FROM @extschema@.job_run a
+				  WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
+					AND @extschema@.is_done(a.state) AND a.ended_at OPERATOR(pg_catalog.<=) $3) c
+			WHERE c.t OPERATOR(pg_catalog.>=) COALESCE(
+					(SELECT x.start FROM (SELECT pg_catalog.min(r.started_at) AS start
+										  FROM @extschema@.job_run r
+										  WHERE r.job_id OPERATOR(pg_catalog.=) $1
+											AND r.business_date OPERATOR(pg_catalog.=) $2
+										  GROUP BY @extschema@._run_key(r.external_id)) x
+					 ORDER BY x.start NULLS FIRST
+					 OFFSET GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run e
+										 WHERE e.job_id OPERATOR(pg_catalog.=) $1
+										   AND e.business_date OPERATOR(pg_catalog.=) $2)) OPERATOR(pg_catalog.-) 1
+					 LIMIT 1), '-infinity')
+			  AND (SELECT jd.done FROM @extschema@._job_day($1, $2, c.t) jd)
+			ORDER BY c.t LIMIT 1)
+	$$;
+COMMENT ON FUNCTION @extschema@._done_since(integer, date, timestamptz) IS
+	'internal, the rule of completion: the first instant by as_of at which a job was done for a business date (kant._job_day), NULL when never; a later attempt or run does not move it (the SLO and the late alert use it; the gate asks kant._job_day about now)';
+
 ---------------------------------------------------------------------------
 -- Required: must a job run for a business date?
 ---------------------------------------------------------------------------
@@ -1808,7 +1844,13 @@ BEGIN
 		  AND (s.calendar IS NULL OR @extschema@.is_business_day(s.calendar, g.bd))
 	), in_play AS (
 		-- the jobs each SLO day requires (kant._required_jobs), done or not
-		SELECT sd.slo_id, sd.business_date, rq.job_id, coalesce(dy.done, false) AS done,
+		-- done: done once by as_of (kant._done_since: a re-run after the job
+		-- was done is a failure, not a late day)
+		SELECT sd.slo_id, sd.business_date, rq.job_id,
+			CASE WHEN dy.done THEN true
+				 WHEN dy.job_id IS NULL THEN false
+				 ELSE (SELECT ds.done_since IS NOT NULL
+					   FROM @extschema@._done_since(rq.job_id, sd.business_date, as_of) ds) END AS done,
 			coalesce(dy.active, false) AS active, dy.active_since, dy.last_run
 		FROM slo_days sd
 		CROSS JOIN LATERAL @extschema@._required_jobs(sd.slo_id, NULL, sd.business_date, as_of) rq
@@ -3040,18 +3082,19 @@ COMMENT ON COLUMN @extschema@.runs.previous_external_id IS 'Glue: the run this o
 COMMENT ON COLUMN @extschema@.runs.first_seen IS 'when kant first received the attempt';
 COMMENT ON COLUMN @extschema@.runs.last_seen IS 'when kant last received it';
 -- What kant.slo_eval reads for an SLO and a business date: every attempt of
--- the jobs in scope, current when it is a current attempt of a run that
--- counts (kant._job_day: the latest run of a job that runs once a day, every
--- run of one with several slots), and every
--- expected run no run has matched.
+-- the jobs in scope, current when it counted when the job was first done
+-- (kant._done_since; never done: now) -- a current attempt of a run that
+-- counts (kant._job_day) --, and every expected run no run has matched.
 CREATE OR REPLACE VIEW @extschema@.slo_input AS
 SELECT sc.slo_id, g.business_date, g.job_id, r.run_id, r.state, r.started_at, r.ended_at,
-	@extschema@._is_current(r.superseded_at)
+	(r.started_at IS NULL OR r.started_at <= t.at) AND @extschema@._is_current(r.superseded_at, t.at)
 		AND @extschema@._run_key(r.external_id) = ANY (jd.counted_runs) AS is_current,
 	NULL::timestamptz AS due_at
 FROM @extschema@.slo_scope sc
 JOIN (SELECT DISTINCT x.job_id, x.business_date FROM @extschema@.job_run x) g ON g.job_id = sc.job_id
-CROSS JOIN LATERAL @extschema@._job_day(g.job_id, g.business_date) jd
+CROSS JOIN LATERAL (SELECT COALESCE(ds.done_since, 'infinity') AS at
+					FROM @extschema@._done_since(g.job_id, g.business_date) ds) t
+CROSS JOIN LATERAL @extschema@._job_day(g.job_id, g.business_date, t.at) jd
 JOIN @extschema@.job_run r ON r.job_id = g.job_id AND r.business_date = g.business_date
 UNION ALL
 SELECT sc.slo_id, e.business_date, e.job_id, NULL, NULL, NULL, NULL, true, e.due_at
@@ -3059,7 +3102,7 @@ FROM @extschema@.slo_scope sc
 JOIN @extschema@.expected_runs e ON e.job_id = sc.job_id
 WHERE e.status <> 'started';
 COMMENT ON VIEW @extschema@.slo_input IS
-	'Rows kant.slo_eval reads per SLO and business date: each attempt of a job in scope (is_current when it is a current attempt of a run that counts: kant._job_day), and each expected run without a run (state NULL, due_at set)';
+	'Rows kant.slo_eval reads per SLO and business date: each attempt of a job in scope (is_current when it counted when the job was first done: kant._done_since, kant._job_day), and each expected run without a run (state NULL, due_at set)';
 COMMENT ON COLUMN @extschema@.slo_input.slo_id IS 'the SLO';
 COMMENT ON COLUMN @extschema@.slo_input.business_date IS 'business date';
 COMMENT ON COLUMN @extschema@.slo_input.job_id IS 'the job';
@@ -3067,7 +3110,7 @@ COMMENT ON COLUMN @extschema@.slo_input.run_id IS 'the attempt (NULL for an expe
 COMMENT ON COLUMN @extschema@.slo_input.state IS 'the attempt''s state (NULL for an expected run)';
 COMMENT ON COLUMN @extschema@.slo_input.started_at IS 'start of the attempt';
 COMMENT ON COLUMN @extschema@.slo_input.ended_at IS 'end of the attempt';
-COMMENT ON COLUMN @extschema@.slo_input.is_current IS 'the attempt counts: no later attempt or retry supersedes it, and its run counts (kant._job_day: the latest run of a job that runs once a day, every run of one with several slots)';
+COMMENT ON COLUMN @extschema@.slo_input.is_current IS 'the attempt counted when the job was first done (kant._done_since; never done: now): it had started, no later attempt or retry superseded it, and its run counted (kant._job_day: the latest run of a job that runs once a day, every run of one with several slots)';
 COMMENT ON COLUMN @extschema@.slo_input.due_at IS 'for an expected run without a run: when it becomes missing';
 /*
  * kant: Views for BI (Tableau reads these).

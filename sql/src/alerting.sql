@@ -298,7 +298,13 @@ BEGIN
 		  AND (s.calendar IS NULL OR @extschema@.is_business_day(s.calendar, g.bd))
 	), in_play AS (
 		-- the jobs each SLO day requires (kant._required_jobs), done or not
-		SELECT sd.slo_id, sd.business_date, rq.job_id, coalesce(dy.done, false) AS done,
+		-- done: done once by as_of (kant._done_since: a re-run after the job
+		-- was done is a failure, not a late day)
+		SELECT sd.slo_id, sd.business_date, rq.job_id,
+			CASE WHEN dy.done THEN true
+				 WHEN dy.job_id IS NULL THEN false
+				 ELSE (SELECT ds.done_since IS NOT NULL
+					   FROM @extschema@._done_since(rq.job_id, sd.business_date, as_of) ds) END AS done,
 			coalesce(dy.active, false) AS active, dy.active_since, dy.last_run
 		FROM slo_days sd
 		CROSS JOIN LATERAL @extschema@._required_jobs(sd.slo_id, NULL, sd.business_date, as_of) rq

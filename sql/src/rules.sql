@@ -156,6 +156,42 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
 	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it ran the k runs expected that day (at least 1; runs: those of its current attempts, kant._run_key) and the runs that count (one slot a day: the latest run; several: all) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: the runs of the current attempts (kant._run_key); counted_runs: the runs that count (kant._run_key)';
 
+/*
+ * Since when a job has been done for a business date, the first time: the
+ * earliest instant by as_of at which kant._job_day said done.  The SLO asks
+ * whether the data was delivered by the deadline, so this is when a day
+ * completes: a task cleared and run again after it succeeded, or a Glue job
+ * run again for the same date, does not move the completion or undo it (a
+ * failed re-run is a failure alert; the gate, which asks about now, closes).
+ * Done only becomes true when an attempt that is done ends, so the
+ * candidates are those ends, from the start of the k-th run on (k: the runs
+ * expected that day; fewer runs cannot be done).  NULL when never done.
+ */
+CREATE FUNCTION @extschema@._done_since(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
+	RETURNS TABLE (done_since timestamptz)
+	LANGUAGE sql STABLE PARALLEL SAFE
+	AS $$
+	SELECT (SELECT c.t
+			FROM (SELECT DISTINCT a.ended_at AS t FROM @extschema@.job_run a
+				  WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
+					AND @extschema@.is_done(a.state) AND a.ended_at OPERATOR(pg_catalog.<=) $3) c
+			WHERE c.t OPERATOR(pg_catalog.>=) COALESCE(
+					(SELECT x.start FROM (SELECT pg_catalog.min(r.started_at) AS start
+										  FROM @extschema@.job_run r
+										  WHERE r.job_id OPERATOR(pg_catalog.=) $1
+											AND r.business_date OPERATOR(pg_catalog.=) $2
+										  GROUP BY @extschema@._run_key(r.external_id)) x
+					 ORDER BY x.start NULLS FIRST
+					 OFFSET GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run e
+										 WHERE e.job_id OPERATOR(pg_catalog.=) $1
+										   AND e.business_date OPERATOR(pg_catalog.=) $2)) OPERATOR(pg_catalog.-) 1
+					 LIMIT 1), '-infinity')
+			  AND (SELECT jd.done FROM @extschema@._job_day($1, $2, c.t) jd)
+			ORDER BY c.t LIMIT 1)
+	$$;
+COMMENT ON FUNCTION @extschema@._done_since(integer, date, timestamptz) IS
+	'internal, the rule of completion: the first instant by as_of at which a job was done for a business date (kant._job_day), NULL when never; a later attempt or run does not move it (the SLO and the late alert use it; the gate asks kant._job_day about now)';
+
 ---------------------------------------------------------------------------
 -- Required: must a job run for a business date?
 ---------------------------------------------------------------------------

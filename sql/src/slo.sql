@@ -141,18 +141,19 @@ COMMENT ON FUNCTION @extschema@.slo_deadline(integer, date) IS
 	'the SLO deadline and SLA end of a business date, as instants (DST: kant.local_instant)';
 
 -- What kant.slo_eval reads for an SLO and a business date: every attempt of
--- the jobs in scope, current when it is a current attempt of a run that
--- counts (kant._job_day: the latest run of a job that runs once a day, every
--- run of one with several slots), and every
--- expected run no run has matched.
+-- the jobs in scope, current when it counted when the job was first done
+-- (kant._done_since; never done: now) -- a current attempt of a run that
+-- counts (kant._job_day) --, and every expected run no run has matched.
 CREATE VIEW @extschema@.slo_input AS
 SELECT sc.slo_id, g.business_date, g.job_id, r.run_id, r.state, r.started_at, r.ended_at,
-	@extschema@._is_current(r.superseded_at)
+	(r.started_at IS NULL OR r.started_at <= t.at) AND @extschema@._is_current(r.superseded_at, t.at)
 		AND @extschema@._run_key(r.external_id) = ANY (jd.counted_runs) AS is_current,
 	NULL::timestamptz AS due_at
 FROM @extschema@.slo_scope sc
 JOIN (SELECT DISTINCT x.job_id, x.business_date FROM @extschema@.job_run x) g ON g.job_id = sc.job_id
-CROSS JOIN LATERAL @extschema@._job_day(g.job_id, g.business_date) jd
+CROSS JOIN LATERAL (SELECT COALESCE(ds.done_since, 'infinity') AS at
+					FROM @extschema@._done_since(g.job_id, g.business_date) ds) t
+CROSS JOIN LATERAL @extschema@._job_day(g.job_id, g.business_date, t.at) jd
 JOIN @extschema@.job_run r ON r.job_id = g.job_id AND r.business_date = g.business_date
 UNION ALL
 SELECT sc.slo_id, e.business_date, e.job_id, NULL, NULL, NULL, NULL, true, e.due_at
@@ -160,7 +161,7 @@ FROM @extschema@.slo_scope sc
 JOIN @extschema@.expected_runs e ON e.job_id = sc.job_id
 WHERE e.status <> 'started';
 COMMENT ON VIEW @extschema@.slo_input IS
-	'Rows kant.slo_eval reads per SLO and business date: each attempt of a job in scope (is_current when it is a current attempt of a run that counts: kant._job_day), and each expected run without a run (state NULL, due_at set)';
+	'Rows kant.slo_eval reads per SLO and business date: each attempt of a job in scope (is_current when it counted when the job was first done: kant._done_since, kant._job_day), and each expected run without a run (state NULL, due_at set)';
 COMMENT ON COLUMN @extschema@.slo_input.slo_id IS 'the SLO';
 COMMENT ON COLUMN @extschema@.slo_input.business_date IS 'business date';
 COMMENT ON COLUMN @extschema@.slo_input.job_id IS 'the job';
@@ -168,7 +169,7 @@ COMMENT ON COLUMN @extschema@.slo_input.run_id IS 'the attempt (NULL for an expe
 COMMENT ON COLUMN @extschema@.slo_input.state IS 'the attempt''s state (NULL for an expected run)';
 COMMENT ON COLUMN @extschema@.slo_input.started_at IS 'start of the attempt';
 COMMENT ON COLUMN @extschema@.slo_input.ended_at IS 'end of the attempt';
-COMMENT ON COLUMN @extschema@.slo_input.is_current IS 'the attempt counts: no later attempt or retry supersedes it, and its run counts (kant._job_day: the latest run of a job that runs once a day, every run of one with several slots)';
+COMMENT ON COLUMN @extschema@.slo_input.is_current IS 'the attempt counted when the job was first done (kant._done_since; never done: now): it had started, no later attempt or retry superseded it, and its run counted (kant._job_day: the latest run of a job that runs once a day, every run of one with several slots)';
 COMMENT ON COLUMN @extschema@.slo_input.due_at IS 'for an expected run without a run: when it becomes missing';
 
 ---------------------------------------------------------------------------

@@ -109,6 +109,9 @@ SELECT y.business_date AS day, y.slo_status, y.completed_at,
 	EXISTS (SELECT FROM kant.job_run r JOIN kant.job j USING (job_id)
 			WHERE j.pipeline = 'agree' AND r.business_date = y.business_date
 			  AND r.started_at > y.deadline) AS ran_after_deadline,
+	EXISTS (SELECT FROM kant.job_run r JOIN kant.job j USING (job_id)
+			WHERE j.pipeline = 'agree' AND r.business_date = y.business_date
+			  AND r.started_at > y.completed_at) AS ran_after_completion,
 	y.deadline
 FROM kant.slo_day y JOIN kant.slo s USING (slo_id)
 WHERE s.name = 'agree_slo' AND y.business_date BETWEEN '2026-03-01' AND '2026-03-30';
@@ -121,17 +124,24 @@ SELECT count(*) AS days, count(*) FILTER (WHERE slo_status = 'met') AS met,
        count(*) FILTER (WHERE ran_after_deadline) AS ran_after_deadline
 FROM verdict;
 
--- the SLO day is complete exactly when the gate opens, and gate_status says so
+-- the SLO day is complete exactly when the gate opens, and gate_status says
+-- so; but the SLO asks whether the day was ever complete (kant._done_since),
+-- the gate whether it is now: a day a job ran again after completing, and
+-- the new attempt failed, is met with the gate closed
 SELECT day, slo_status, completed_at, gate_open, gate_status_open FROM verdict
-WHERE (completed_at IS NOT NULL) IS DISTINCT FROM gate_open OR gate_open IS DISTINCT FROM gate_status_open
+WHERE ((completed_at IS NOT NULL) IS DISTINCT FROM gate_open
+	   AND NOT (completed_at IS NOT NULL AND ran_after_completion))
+   OR gate_open IS DISTINCT FROM gate_status_open
 ORDER BY day;
+SELECT day, slo_status, completed_at, gate_open FROM verdict
+WHERE completed_at IS NOT NULL AND ran_after_completion ORDER BY day;
 -- a month later, a late alert is open exactly for the days never complete
 SELECT day, slo_status, completed_at, late_later FROM verdict
 WHERE (completed_at IS NULL) IS DISTINCT FROM late_later ORDER BY day;
 -- at the deadline, a late alert is open exactly for the days the SLO misses,
--- where nothing ran after the deadline; what did run after it (a late run, a
--- failed attempt after a success) is listed: the SLO judges the day by all
--- its runs, the alert at the deadline saw only those before
+-- where nothing ran after the deadline; what did run after it is listed (none
+-- now: a late run completes the day after the deadline, missed either way,
+-- and an attempt after a success no longer undoes the completion)
 SELECT day, slo_status, completed_at, late_at_deadline FROM verdict
 WHERE (slo_status = 'missed') IS DISTINCT FROM late_at_deadline AND NOT ran_after_deadline ORDER BY day;
 SELECT day, slo_status, completed_at, late_at_deadline FROM verdict

@@ -110,3 +110,50 @@ FROM (VALUES ('r01', 'failed', timestamptz '2026-03-11 01:00+00', timestamptz '2
 SELECT done, failed, runs, counted_runs FROM kant.job j, kant._job_day(j.job_id, '2026-03-11') WHERE j.name = 'sync';
 SELECT kind, summary FROM kant.check_conditions('2026-03-11 15:00+00') WHERE summary LIKE 'twice/%';
 SELECT kant.kant_gate_ready('twice_gate', '2026-03-11') AS gate_open;
+
+-- 5. Another attempt after a success.  Clearing a task instance in Airflow
+--    (clear_task_instances, airflow/models/taskinstance.py) makes the
+--    scheduler run it again as the next try_number.  Try 1 succeeded at
+--    05:00, the SLO is 06:00, the task was cleared and try 2 ran at 10:00:
+--    the data was delivered by the deadline, so the SLO is met with the 05:00
+--    completion whatever try 2 does.  The gate answers about now: closed
+--    while try 2 runs and after it failed (with a failure alert), open again
+--    when it succeeds.
+SELECT inserted FROM kant.ingest_airflow_task_instances('af', '{"task_instances": [
+  {"dag_id": "again", "task_id": "load", "dag_run_id": "scheduled__2026-03-10T00:00:00+00:00",
+   "execution_date": "2026-03-10T00:00:00+00:00", "start_date": "2026-03-11T04:30:00+00:00",
+   "end_date": "2026-03-11T05:00:00+00:00", "state": "success", "try_number": 1, "map_index": -1, "max_tries": 0}],
+  "total_entries": 1}');
+SELECT kant.configure_job('af', 'again.load', pipeline => 'again') > 0 AS configured;
+SELECT kant.create_slo('again_slo', '06:00', deadline_offset_days => 1, time_zone => 'UTC',
+                       pipeline => 'again', evaluate_from => '2026-03-10') > 0 AS slo;
+SELECT kant.create_gate('again_gate', pipeline => 'again', when_stale => 'open') > 0 AS gate;
+-- try 2 running
+SELECT inserted, updated FROM kant.ingest_airflow_task_instances('af', '{"task_instances": [
+  {"dag_id": "again", "task_id": "load", "dag_run_id": "scheduled__2026-03-10T00:00:00+00:00",
+   "execution_date": "2026-03-10T00:00:00+00:00", "start_date": "2026-03-11T10:00:00+00:00",
+   "end_date": null, "state": "running", "try_number": 2, "map_index": -1, "max_tries": 1}],
+  "total_entries": 1}');
+SELECT kant.kant_gate_ready('again_gate', '2026-03-10') AS gate_open;
+SELECT done_since FROM kant.job j, kant._done_since(j.job_id, '2026-03-10') WHERE j.dag_id = 'again';
+-- try 2 failed
+SELECT inserted, updated FROM kant.ingest_airflow_task_instances('af', '{"task_instances": [
+  {"dag_id": "again", "task_id": "load", "dag_run_id": "scheduled__2026-03-10T00:00:00+00:00",
+   "execution_date": "2026-03-10T00:00:00+00:00", "start_date": "2026-03-11T10:00:00+00:00",
+   "end_date": "2026-03-11T10:30:00+00:00", "state": "failed", "try_number": 2, "map_index": -1, "max_tries": 1}],
+  "total_entries": 1}');
+SELECT kant.kant_gate_ready('again_gate', '2026-03-10') AS gate_open;
+SELECT kind, summary FROM kant.check_conditions('2026-03-11 11:00+00') WHERE summary LIKE '%again%' ORDER BY kind;
+SELECT kant.refresh_slo('again_slo', '2026-03-10', '2026-03-10') AS evaluated;
+SELECT y.slo_status, y.sla_status, y.completed_at, y.runs, y.done, y.failures, y.retries
+FROM kant.slo_day y JOIN kant.slo s USING (slo_id) WHERE s.name = 'again_slo' AND y.business_date = '2026-03-10';
+-- try 3 succeeded: the gate opens again; the completion stays at 05:00
+SELECT inserted FROM kant.ingest_airflow_task_instances('af', '{"task_instances": [
+  {"dag_id": "again", "task_id": "load", "dag_run_id": "scheduled__2026-03-10T00:00:00+00:00",
+   "execution_date": "2026-03-10T00:00:00+00:00", "start_date": "2026-03-11T11:00:00+00:00",
+   "end_date": "2026-03-11T11:20:00+00:00", "state": "success", "try_number": 3, "map_index": -1, "max_tries": 2}],
+  "total_entries": 1}');
+SELECT kant.kant_gate_ready('again_gate', '2026-03-10') AS gate_open;
+SELECT kant.refresh_slo('again_slo', '2026-03-10', '2026-03-10') AS evaluated;
+SELECT y.slo_status, y.completed_at FROM kant.slo_day y JOIN kant.slo s USING (slo_id)
+WHERE s.name = 'again_slo' AND y.business_date = '2026-03-10';
