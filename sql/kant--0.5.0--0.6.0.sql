@@ -404,67 +404,7 @@ ALTER FUNCTION @extschema@.unschedule_recovery() SET search_path = pg_catalog, p
 ALTER FUNCTION @extschema@._airflow_post(text, text, text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION @extschema@._glue_call(text, text, text) SET search_path = pg_catalog, pg_temp;
 
-CREATE OR REPLACE FUNCTION @extschema@.expand_schedules(until timestamptz DEFAULT NULL)
-	RETURNS bigint
-	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	sc record;
-	horizon timestamptz := coalesce(until, now() + interval '48 hours');
-	since timestamptz;
-	added bigint := 0;
-	k bigint;
-	last_t timestamptz;
-BEGIN
-	FOR sc IN
-		SELECT x.*, sy.time_zone AS sys_tz,
-			   coalesce(j.bd_offset_days, sy.bd_offset_days) AS off,
-			   coalesce(j.bd_day_start, sy.bd_day_start) AS day_start
-		FROM @extschema@.schedule x
-		JOIN @extschema@.job j ON j.job_id = x.job_id
-		JOIN @extschema@.system sy ON sy.system_id = j.system_id
-		WHERE x.expanded_until IS NULL
-		   OR x.expanded_until < (CASE WHEN until IS NULL THEN now() + interval '24 hours' ELSE until END)
-		ORDER BY x.job_id
-		FOR UPDATE OF x
-	LOOP
-		since := coalesce(sc.expanded_until,
-			((sc.active_from - abs(sc.off) - 2) + time '00:00') AT TIME ZONE sc.time_zone);
-		WITH ticks AS (
-			SELECT t, lag(t) OVER (ORDER BY t) AS prev
-			FROM @extschema@.cron_occurrences(sc.cron, sc.time_zone,
-				CASE WHEN sc.slot_date = 'previous_tick' AND sc.last_tick IS NULL
-					 THEN since - interval '768 hours' ELSE since END, horizon) AS t
-		), slots AS (
-			SELECT t AS slot_at,
-				   CASE WHEN sc.slot_date = 'previous_tick'
-						THEN (coalesce(prev, sc.last_tick) AT TIME ZONE sc.sys_tz)::date
-						ELSE ((t AT TIME ZONE sc.sys_tz) - sc.day_start)::date + sc.off END AS bd
-			FROM ticks WHERE t >= since
-		), ins AS (
-			INSERT INTO @extschema@.expected_run (job_id, slot_at, business_date, due_at)
-			SELECT sc.job_id, s.slot_at, s.bd, s.slot_at + make_interval(secs => sc.grace_seconds)
-			FROM slots s
-			WHERE s.bd IS NOT NULL AND s.bd >= sc.active_from
-			  AND (sc.active_until IS NULL OR s.bd <= sc.active_until)
-			  AND @extschema@.is_business_day(sc.calendar, s.bd)
-			ON CONFLICT DO NOTHING
-			RETURNING job_id, business_date
-		), dirty AS (
-			INSERT INTO @extschema@.slo_dirty (job_id, business_date)
-			SELECT DISTINCT i.job_id, i.business_date FROM ins i
-			ON CONFLICT DO NOTHING
-		)
-		SELECT (SELECT count(*) FROM ins), (SELECT max(t) FROM ticks) INTO k, last_t;
-		added := added + k;
-		UPDATE @extschema@.schedule x
-		SET expanded_until = horizon, last_tick = coalesce(last_t, x.last_tick)
-		WHERE x.job_id = sc.job_id;
-	END LOOP;
-	RETURN added;
-END
-$$;
+-- expand_schedules: its 0.6.0 definition is made once, below (Right about the schedulers)
 
 -- silence: its 0.6.0 definition is made once, below (One home for each rule)
 COMMENT ON FUNCTION @extschema@.silence(text, interval, text, text, text, text, timestamptz, timestamptz) IS
@@ -1365,63 +1305,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.unschedule_collection(text) IS
 	'Remove the pg_cron job that collects a system (found by its name or its command); false when there was none';
 
-CREATE OR REPLACE FUNCTION @extschema@.alter_slo(name text, deadline time DEFAULT NULL,
-		deadline_offset_days integer DEFAULT NULL, time_zone text DEFAULT NULL,
-		pipeline text DEFAULT NULL, jobs text[] DEFAULT NULL,
-		sla_end time DEFAULT NULL, sla_offset_days integer DEFAULT NULL,
-		objective numeric DEFAULT NULL, window_days integer DEFAULT NULL,
-		calendar text DEFAULT NULL, evaluate_from date DEFAULT NULL, description text DEFAULT NULL,
-		new_name text DEFAULT NULL)
-	RETURNS void
-	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	s @extschema@.slo;
-	ids integer[];
-BEGIN
-	SELECT * INTO s FROM @extschema@.slo x WHERE x.name = alter_slo.name FOR UPDATE;
-	IF s.slo_id IS NULL THEN
-		RAISE EXCEPTION 'SLO "%" does not exist', name
-			USING ERRCODE = 'undefined_object', HINT = 'Create it with kant.create_slo().';
-	END IF;
-	IF new_name IS NOT NULL AND new_name <> name
-	   AND EXISTS (SELECT FROM @extschema@.slo x WHERE x.name = new_name) THEN
-		RAISE EXCEPTION 'SLO "%" already exists', new_name USING ERRCODE = 'duplicate_object';
-	END IF;
-	s.name := coalesce(new_name, s.name);
-	s.deadline_time := coalesce(deadline, s.deadline_time);
-	s.deadline_offset_days := coalesce(alter_slo.deadline_offset_days, s.deadline_offset_days);
-	s.time_zone := coalesce(alter_slo.time_zone, s.time_zone);
-	s.sla_time := coalesce(sla_end, s.sla_time);
-	s.sla_offset_days := coalesce(alter_slo.sla_offset_days, s.sla_offset_days);
-	s.objective := coalesce(alter_slo.objective, s.objective);
-	s.window_days := coalesce(alter_slo.window_days, s.window_days);
-	s.calendar := CASE WHEN alter_slo.calendar = '' THEN NULL ELSE coalesce(alter_slo.calendar, s.calendar) END;
-	s.evaluate_from := coalesce(alter_slo.evaluate_from, s.evaluate_from);
-	s.description := coalesce(alter_slo.description, s.description);
-	IF pipeline IS NOT NULL OR jobs IS NOT NULL THEN
-		s.pipeline := CASE WHEN pipeline = '' THEN NULL ELSE coalesce(pipeline, s.pipeline) END;
-		ids := @extschema@._slo_scope_jobs(s.pipeline,
-			coalesce(jobs, ARRAY(SELECT @extschema@._job_spec(sy.name, j.name) FROM @extschema@.slo_job sj
-								 JOIN @extschema@.job j ON j.job_id = sj.job_id
-								 JOIN @extschema@.system sy ON sy.system_id = j.system_id
-								 WHERE sj.slo_id = s.slo_id)));
-		DELETE FROM @extschema@.slo_job sj WHERE sj.slo_id = s.slo_id;
-		INSERT INTO @extschema@.slo_job (slo_id, job_id) SELECT DISTINCT s.slo_id, j FROM unnest(ids) AS j;
-	END IF;
-	PERFORM @extschema@._check_slo(s.deadline_offset_days, s.deadline_time, s.time_zone,
-		s.sla_offset_days, s.sla_time, s.objective, s.window_days, s.calendar);
-	UPDATE @extschema@.slo x SET
-		name = s.name, pipeline = s.pipeline, deadline_offset_days = s.deadline_offset_days,
-		deadline_time = s.deadline_time, time_zone = s.time_zone,
-		sla_offset_days = s.sla_offset_days, sla_time = s.sla_time, objective = s.objective,
-		window_days = s.window_days, calendar = s.calendar, evaluate_from = s.evaluate_from,
-		description = s.description
-	WHERE x.slo_id = s.slo_id;
-	PERFORM @extschema@.refresh_slo(s.name, '-infinity');
-END
-$$;
+-- alter_slo: its 0.6.0 definition is made once, below (Right about the schedulers)
 
 /*
  * What is wrong at as_of, from the data kant holds.  Every query is bounded
@@ -1517,7 +1401,9 @@ COMMENT ON FUNCTION @extschema@._is_current(timestamptz, timestamptz) IS
  * map_index 0..n of one DAG run; kant keeps each as the run id
  * "dag_run_id#map_index" (src/airflow.c), and the task is done for that run
  * only when every map index is (Airflow's DagRun.update_state looks at every
- * task instance).  So a run is its run id without a trailing "#<n>".
+ * task instance).  So a run of an Airflow task is its run id without a
+ * trailing "#<n>"; other sources' run ids are runs as they are (Airflow
+ * itself refuses "#" in a run id since 2.6.3's allowed_run_id_pattern).
  *
  * A job's runs for a business date are the runs of its current attempts
  * (kant._job_day counts them; the k-th expected slot of the date has started
@@ -1528,14 +1414,15 @@ COMMENT ON FUNCTION @extschema@._is_current(timestamptz, timestamptz) IS
  * StartJobRun without JobRunId, an Airflow DAG triggered again) is a run of
  * its own.
  */
-CREATE FUNCTION @extschema@._run_key(external_id text)
+CREATE FUNCTION @extschema@._run_key(external_id text, system_kind text)
 	RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT pg_catalog.regexp_replace($1, '#[0-9]+$', '')
+	SELECT CASE WHEN $2 OPERATOR(pg_catalog.=) 'airflow'
+				THEN pg_catalog.regexp_replace($1, '#[0-9]+$', '') ELSE $1 END
 	$$;
-COMMENT ON FUNCTION @extschema@._run_key(text) IS
-	'internal, the rule of what a run is: the run id without the map index kant appends to a mapped Airflow task instance ("scheduled__2026-03-01T00:00:00+00:00#3" is map index 3 of run "scheduled__2026-03-01T00:00:00+00:00")';
+COMMENT ON FUNCTION @extschema@._run_key(text, text) IS
+	'internal, the rule of what a run is: for an Airflow system the run id without the map index kant appends to a mapped task instance ("scheduled__2026-03-01T00:00:00+00:00#3" is map index 3 of run "scheduled__2026-03-01T00:00:00+00:00"); for any other the run id as it is (a reported "export#2" is a run of its own)';
 
 ---------------------------------------------------------------------------
 -- Done: when a job is done for a business date, and since when
@@ -1557,31 +1444,50 @@ COMMENT ON FUNCTION @extschema@._run_key(text) IS
  */
 CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
 	RETURNS TABLE (done boolean, done_at timestamptz, in_flight boolean, in_flight_since timestamptz,
-		failed boolean, attempts integer, runs integer, failed_run_id bigint, counted_runs text[])
+		failed boolean, attempts integer, runs integer, failed_run_id bigint, counted_runs text[],
+		runs_expected integer)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
 	SELECT d.done, CASE WHEN d.done THEN c.last_end END, c.open OPERATOR(pg_catalog.>) 0, c.open_since,
-		c.failed_run_id IS NOT NULL, c.n::integer, c.runs::integer, c.failed_run_id, c.counted
-	-- k: the runs the job needs that day (its expected slots, at least one);
-	-- lim: the latest runs that count (one run a day: the latest; several:
-	-- all, as a later run cannot tell which slot it stands in for)
-	FROM (SELECT k0.k, CASE WHEN k0.k OPERATOR(pg_catalog.=) 1 THEN 1 ELSE 2147483647 END AS lim
+		c.bad OPERATOR(pg_catalog.>) 0, c.n::integer, c.runs::integer,
+		-- the attempt that failed, the latest, looked up only on a day that failed
+		CASE WHEN c.bad OPERATOR(pg_catalog.>) 0 THEN
+			(SELECT a.run_id FROM @extschema@.job_run a
+			 WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
+			   AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)
+			   AND @extschema@._is_current(a.superseded_at, $3)
+			   AND @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
+			   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)
+			   AND @extschema@._run_key(a.external_id, kk.kind) OPERATOR(pg_catalog.=) ANY (c.counted)
+			 ORDER BY a.started_at DESC NULLS LAST, a.run_id DESC LIMIT 1) END,
+		c.counted, kk.k::integer
+	-- k: the runs the job needs that day (its expected slots, at least one;
+	-- OFFSET 0: counted once, not at every use)
+	FROM (SELECT k0.k, k0.kind
 		  FROM (SELECT GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
 									WHERE x.job_id OPERATOR(pg_catalog.=) $1
-									  AND x.business_date OPERATOR(pg_catalog.=) $2)) AS k) k0) kk
+									  AND x.business_date OPERATOR(pg_catalog.=) $2)) AS k,
+					   (SELECT sy.kind FROM @extschema@.job j
+						JOIN @extschema@.system sy ON sy.system_id OPERATOR(pg_catalog.=) j.system_id
+						WHERE j.job_id OPERATOR(pg_catalog.=) $1) AS kind
+				OFFSET 0) k0) kk
 	CROSS JOIN LATERAL (
 		SELECT pg_catalog.count(*) AS runs, pg_catalog.sum(u.n) AS n,
-			   pg_catalog.array_agg(u.run_key) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS counted,
-			   pg_catalog.count(*) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim
+			   pg_catalog.array_agg(u.run_key ORDER BY u.run_key) FILTER (WHERE u.counts) AS counted,
+			   pg_catalog.count(*) FILTER (WHERE u.counts) AS counted_n,
+			   pg_catalog.count(*) FILTER (WHERE u.counts
 				   AND u.ok OPERATOR(pg_catalog.=) u.n) AS ok,
-			   pg_catalog.sum(u.open) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS open,
-			   pg_catalog.min(u.open_since) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS open_since,
-			   pg_catalog.max(u.last_end) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS last_end,
-			   (pg_catalog.array_agg(u.bad_run_id ORDER BY u.bad_start DESC NULLS LAST)
-				   FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim AND u.bad_run_id IS NOT NULL))[1] AS failed_run_id
-		-- the job's runs (kant._run_key) from its current attempts, the latest first (pos)
-		FROM (SELECT r.*, pg_catalog.row_number() OVER (ORDER BY r.start DESC NULLS LAST, r.run_key DESC) AS pos
-			  FROM (SELECT @extschema@._run_key(a.external_id) AS run_key,
+			   pg_catalog.sum(u.open) FILTER (WHERE u.counts) AS open,
+			   pg_catalog.min(u.open_since) FILTER (WHERE u.counts) AS open_since,
+			   pg_catalog.max(u.last_end) FILTER (WHERE u.counts) AS last_end,
+			   pg_catalog.sum(u.bad) FILTER (WHERE u.counts) AS bad
+		-- the job's runs (kant._run_key) from its current attempts, and those
+		-- that count: all when it runs several times a day (a later run cannot
+		-- tell which slot it stands in for), else the latest (runs that started
+		-- together all count: a run recovers only those that started before it)
+		FROM (SELECT r.*, kk.k OPERATOR(pg_catalog.>) 1
+						  OR r.start IS NOT DISTINCT FROM pg_catalog.max(r.start) OVER () AS counts
+			  FROM (SELECT @extschema@._run_key(a.external_id, kk.kind) AS run_key,
 						   pg_catalog.min(a.started_at) AS start, pg_catalog.count(*) AS n,
 						   pg_catalog.count(*) FILTER (WHERE @extschema@.is_done(a.state)
 							   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS ok,
@@ -1590,58 +1496,80 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 						   pg_catalog.min(a.started_at) FILTER (WHERE NOT @extschema@.is_terminal(a.state)
 							   OR a.ended_at OPERATOR(pg_catalog.>) $3) AS open_since,
 						   pg_catalog.max(a.ended_at) AS last_end,
-						   (pg_catalog.array_agg(a.run_id ORDER BY a.started_at DESC NULLS LAST, a.run_id DESC)
+						   pg_catalog.count(*)
 							   FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
-								   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)))[1] AS bad_run_id,
-						   pg_catalog.max(a.started_at)
-							   FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
-								   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS bad_start
+								   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS bad
 					FROM @extschema@.job_run a
 					WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
 					  AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)
 					  AND @extschema@._is_current(a.superseded_at, $3)
 					GROUP BY 1) r) u) c
 	CROSS JOIN LATERAL (SELECT c.runs OPERATOR(pg_catalog.>=) kk.k
-		AND c.ok OPERATOR(pg_catalog.=) LEAST(c.runs, kk.lim) AS done) d
+		AND c.ok OPERATOR(pg_catalog.=) c.counted_n AS done) d
 	$$;
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
-	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it ran the k runs expected that day (at least 1; runs: those of its current attempts, kant._run_key) and the runs that count (one slot a day: the latest run; several: all) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: the runs of the current attempts (kant._run_key); counted_runs: the runs that count (kant._run_key)';
+	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it ran the k runs expected that day (at least 1; runs: those of its current attempts, kant._run_key) and the runs that count (one slot a day: the latest run; several: all) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: the runs of the current attempts (kant._run_key); counted_runs: the runs that count (kant._run_key); runs_expected: k';
 
 /*
  * Since when a job has been done for a business date, the first time: the
- * earliest instant by as_of at which kant._job_day said done.  The SLO asks
- * whether the data was delivered by the deadline, so this is when a day
- * completes: a task cleared and run again after it succeeded, or a Glue job
- * run again for the same date, does not move the completion or undo it (a
- * failed re-run is a failure alert; the gate, which asks about now, closes).
- * Done only becomes true when an attempt that is done ends, so the
- * candidates are those ends, from the start of the k-th run on (k: the runs
- * expected that day; fewer runs cannot be done).  NULL when never done.
+ * earliest instant by as_of at which kant._job_day said done, and the runs
+ * that counted then.  The SLO asks whether the data was delivered by the
+ * deadline, so this is when a day completes: a task cleared and run again
+ * after it succeeded, or a Glue job run again for the same date, does not
+ * move the completion or undo it (a failed re-run is a failure alert; the
+ * gate, which asks about now, closes).
+ *
+ * Only something that comes after a done attempt can undo done: a later
+ * attempt superseding it, or more runs than the day expects.  Without
+ * either, the job was done first when it is done now (done_at), or never.
+ * With one, the first time is the end of a done attempt: those ends are
+ * asked one by one, from the start of the k-th run (fewer runs are not done;
+ * counting run ids, a bound map indexes only make earlier) to the last start
+ * (from then on nothing is superseded any more, and done_at at as_of
+ * answers).  No row when never done.
  */
 CREATE FUNCTION @extschema@._done_since(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
-	RETURNS TABLE (done_since timestamptz)
+	RETURNS TABLE (done_since timestamptz, counted_runs text[])
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
-	SELECT (SELECT c.t
-			FROM (SELECT DISTINCT a.ended_at AS t FROM @extschema@.job_run a
-				  WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
-					AND @extschema@.is_done(a.state) AND a.ended_at OPERATOR(pg_catalog.<=) $3) c
-			WHERE c.t OPERATOR(pg_catalog.>=) COALESCE(
-					(SELECT x.start FROM (SELECT pg_catalog.min(r.started_at) AS start
-										  FROM @extschema@.job_run r
-										  WHERE r.job_id OPERATOR(pg_catalog.=) $1
-											AND r.business_date OPERATOR(pg_catalog.=) $2
-										  GROUP BY @extschema@._run_key(r.external_id)) x
-					 ORDER BY x.start NULLS FIRST
-					 OFFSET GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run e
-										 WHERE e.job_id OPERATOR(pg_catalog.=) $1
-										   AND e.business_date OPERATOR(pg_catalog.=) $2)) OPERATOR(pg_catalog.-) 1
-					 LIMIT 1), '-infinity')
-			  AND (SELECT jd.done FROM @extschema@._job_day($1, $2, c.t) jd)
-			ORDER BY c.t LIMIT 1)
+	SELECT x.t, x.counted
+	FROM @extschema@._job_day($1, $2, $3) n
+	CROSS JOIN LATERAL (
+		SELECT c.t, jd.counted_runs AS counted, 0 AS o
+		-- the job's run ids: when the k-th started, when the last attempt did
+		FROM (SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.<) n.runs_expected THEN 'infinity'
+						  ELSE COALESCE((pg_catalog.array_agg(m.first_start ORDER BY m.first_start NULLS FIRST))
+											[n.runs_expected], '-infinity') END AS bound,
+					 pg_catalog.max(m.last_start) AS last_start
+			  FROM (SELECT pg_catalog.min(r.started_at) AS first_start, pg_catalog.max(r.started_at) AS last_start
+					FROM @extschema@.job_run r
+					WHERE r.job_id OPERATOR(pg_catalog.=) $1 AND r.business_date OPERATOR(pg_catalog.=) $2
+					  AND (r.started_at IS NULL OR r.started_at OPERATOR(pg_catalog.<=) $3)
+					GROUP BY r.external_id) m
+			  -- only when something came after a done attempt
+			  WHERE n.runs OPERATOR(pg_catalog.>) n.runs_expected
+				 OR EXISTS (SELECT FROM @extschema@.job_run a
+							WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
+							  AND @extschema@.is_done(a.state)
+							  AND NOT @extschema@._is_current(a.superseded_at, $3))) b
+		-- the ends of done attempts between the two, each asked
+		CROSS JOIN LATERAL (
+			SELECT DISTINCT a.ended_at AS t FROM @extschema@.job_run a
+			WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
+			  AND @extschema@.is_done(a.state) AND a.ended_at OPERATOR(pg_catalog.<=) $3
+			  AND a.ended_at OPERATOR(pg_catalog.>=) b.bound
+			  AND a.ended_at OPERATOR(pg_catalog.<) b.last_start) c
+		CROSS JOIN LATERAL @extschema@._job_day($1, $2, c.t) jd
+		WHERE jd.done
+		UNION ALL
+		-- otherwise, and from the last start on: done since done_at if done now
+		SELECT n.done_at, n.counted_runs, 1
+		WHERE n.done
+		ORDER BY 3, 1
+		LIMIT 1) x
 	$$;
 COMMENT ON FUNCTION @extschema@._done_since(integer, date, timestamptz) IS
-	'internal, the rule of completion: the first instant by as_of at which a job was done for a business date (kant._job_day), NULL when never; a later attempt or run does not move it (the SLO and the late alert use it; the gate asks kant._job_day about now)';
+	'internal, the rule of completion: the first instant by as_of at which a job was done for a business date (kant._job_day), with the runs that counted then; no row when never (NULL instant when done without end times); a later attempt or run does not move it (the SLO and the late alert use it; the gate asks kant._job_day about now)';
 
 ---------------------------------------------------------------------------
 -- Required: must a job run for a business date?
@@ -1849,8 +1777,7 @@ BEGIN
 		SELECT sd.slo_id, sd.business_date, rq.job_id,
 			CASE WHEN dy.done THEN true
 				 WHEN dy.job_id IS NULL THEN false
-				 ELSE (SELECT ds.done_since IS NOT NULL
-					   FROM @extschema@._done_since(rq.job_id, sd.business_date, as_of) ds) END AS done,
+				 ELSE EXISTS (SELECT FROM @extschema@._done_since(rq.job_id, sd.business_date, as_of)) END AS done,
 			coalesce(dy.active, false) AS active, dy.active_since, dy.last_run
 		FROM slo_days sd
 		CROSS JOIN LATERAL @extschema@._required_jobs(sd.slo_id, NULL, sd.business_date, as_of) rq
@@ -3086,16 +3013,30 @@ COMMENT ON COLUMN @extschema@.runs.last_seen IS 'when kant last received it';
 -- (kant._done_since; never done: now) -- a current attempt of a run that
 -- counts (kant._job_day) --, and every expected run no run has matched.
 CREATE OR REPLACE VIEW @extschema@.slo_input AS
-SELECT sc.slo_id, g.business_date, g.job_id, r.run_id, r.state, r.started_at, r.ended_at,
-	(r.started_at IS NULL OR r.started_at <= t.at) AND @extschema@._is_current(r.superseded_at, t.at)
-		AND @extschema@._run_key(r.external_id) = ANY (jd.counted_runs) AS is_current,
+SELECT sc.slo_id, g.business_date, g.job_id, r.run_id, r.state, r.started_at, r.ended_at, r.is_current,
 	NULL::timestamptz AS due_at
 FROM @extschema@.slo_scope sc
 JOIN (SELECT DISTINCT x.job_id, x.business_date FROM @extschema@.job_run x) g ON g.job_id = sc.job_id
-CROSS JOIN LATERAL (SELECT COALESCE(ds.done_since, 'infinity') AS at
-					FROM @extschema@._done_since(g.job_id, g.business_date) ds) t
-CROSS JOIN LATERAL @extschema@._job_day(g.job_id, g.business_date, t.at) jd
-JOIN @extschema@.job_run r ON r.job_id = g.job_id AND r.business_date = g.business_date
+JOIN @extschema@.job j ON j.job_id = g.job_id
+JOIN @extschema@.system sy ON sy.system_id = j.system_id
+-- when the job was first done and the runs that counted then; never done:
+-- now and the runs that count now
+LEFT JOIN LATERAL @extschema@._done_since(g.job_id, g.business_date) ds ON true
+CROSS JOIN LATERAL (
+	SELECT COALESCE(ds.done_since, 'infinity') AS at,
+		CASE WHEN ds.counted_runs IS NOT NULL THEN ds.counted_runs
+			 ELSE (SELECT jd.counted_runs FROM @extschema@._job_day(g.job_id, g.business_date) jd) END
+			AS counted_runs
+	OFFSET 0) t
+-- the attempts, after the rules were asked once per job and date (OFFSET 0
+-- keeps this a scan of its own, so the rules are not asked again per attempt)
+CROSS JOIN LATERAL (
+	SELECT r.run_id, r.state, r.started_at, r.ended_at,
+		(r.started_at IS NULL OR r.started_at <= t.at) AND @extschema@._is_current(r.superseded_at, t.at)
+			AND @extschema@._run_key(r.external_id, sy.kind) = ANY (t.counted_runs) AS is_current
+	FROM @extschema@.job_run r
+	WHERE r.job_id = g.job_id AND r.business_date = g.business_date
+	OFFSET 0) r
 UNION ALL
 SELECT sc.slo_id, e.business_date, e.job_id, NULL, NULL, NULL, NULL, true, e.due_at
 FROM @extschema@.slo_scope sc
@@ -3250,7 +3191,7 @@ JOIN @extschema@.system sy ON sy.system_id = j.system_id
 -- calls no rule that reads a table: inlined, it would read as the caller,
 -- who may only read the views)
 CROSS JOIN LATERAL (
-	SELECT count(DISTINCT @extschema@._run_key(r.external_id)) AS runs
+	SELECT count(DISTINCT @extschema@._run_key(r.external_id, sy.kind)) AS runs
 	FROM @extschema@.job_run r
 	WHERE r.job_id = g.job_id AND r.business_date = g.business_date
 	  AND @extschema@._is_current(r.superseded_at)) m
@@ -3337,3 +3278,223 @@ WHERE r.job_id = j.job_id AND sy.kind = 'airflow' AND r.raw_state = 'removed' AN
 INSERT INTO @extschema@.slo_dirty (job_id, business_date)
 SELECT DISTINCT r.job_id, r.business_date FROM @extschema@.job_run r
 ON CONFLICT DO NOTHING;
+
+-- An SLA end never given follows the deadline (alter_slo used to keep the
+-- end computed from the old deadline).  Existing SLOs whose SLA end is the
+-- end of the deadline's local day are taken as defaults.
+ALTER TABLE @extschema@.slo ADD COLUMN sla_default boolean NOT NULL DEFAULT false;
+UPDATE @extschema@.slo SET sla_default = true
+WHERE sla_offset_days = deadline_offset_days + 1 AND sla_time = '00:00';
+COMMENT ON COLUMN @extschema@.slo.sla_default IS 'true when no SLA end was given: it is the end of the local day that holds the deadline, and follows the deadline when kant.alter_slo moves it';
+
+CREATE OR REPLACE FUNCTION @extschema@.create_slo(name text, deadline time,
+		deadline_offset_days integer DEFAULT 1, time_zone text DEFAULT NULL,
+		pipeline text DEFAULT NULL, jobs text[] DEFAULT NULL,
+		sla_end time DEFAULT NULL, sla_offset_days integer DEFAULT NULL,
+		objective numeric DEFAULT 0.95, window_days integer DEFAULT 28,
+		calendar text DEFAULT NULL, evaluate_from date DEFAULT NULL, description text DEFAULT NULL)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	ids integer[];
+	zone text := time_zone;
+	zones text[];
+	sid integer;
+	s_off integer := sla_offset_days;
+	s_end time := sla_end;
+BEGIN
+	IF name IS NULL OR name = '' OR name <> btrim(name) THEN
+		RAISE EXCEPTION 'invalid SLO name "%"', name
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a short name such as hegel_nightly.';
+	END IF;
+	IF EXISTS (SELECT FROM @extschema@.slo s WHERE s.name = create_slo.name) THEN
+		RAISE EXCEPTION 'SLO "%" already exists', name
+			USING ERRCODE = 'duplicate_object', HINT = 'Change it with kant.alter_slo().';
+	END IF;
+	ids := @extschema@._slo_scope_jobs(pipeline, jobs);
+	IF zone IS NULL THEN
+		-- the zone of the systems in scope, when they share one
+		zones := ARRAY(SELECT DISTINCT sy.time_zone FROM @extschema@.job j
+					   JOIN @extschema@.system sy ON sy.system_id = j.system_id
+					   WHERE j.job_id = ANY (ids) OR j.pipeline = create_slo.pipeline);
+		IF cardinality(zones) <> 1 THEN
+			RAISE EXCEPTION 'time_zone is required: the jobs in scope are in % time zones', cardinality(zones)
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Give the deadline''s zone, e.g. time_zone => ''Asia/Tokyo''.';
+		END IF;
+		zone := zones[1];
+	END IF;
+	-- by default the SLA window ends with the local day that holds the deadline
+	IF s_end IS NULL AND s_off IS NULL THEN
+		s_off := deadline_offset_days + 1;
+		s_end := '00:00';
+	END IF;
+	s_off := coalesce(s_off, deadline_offset_days);
+	s_end := coalesce(s_end, '00:00');
+	PERFORM @extschema@._check_slo(deadline_offset_days, deadline, zone, s_off, s_end,
+								   objective, window_days, calendar);
+	INSERT INTO @extschema@.slo AS s (name, pipeline, deadline_offset_days, deadline_time, time_zone,
+		sla_offset_days, sla_time, sla_default, objective, window_days, calendar, evaluate_from, description)
+	VALUES (create_slo.name, create_slo.pipeline, create_slo.deadline_offset_days, deadline, zone,
+		s_off, s_end, create_slo.sla_end IS NULL AND create_slo.sla_offset_days IS NULL,
+		objective, window_days, calendar,
+		coalesce(evaluate_from,
+			(SELECT min(r.business_date) FROM @extschema@.job_run r
+			 WHERE r.job_id = ANY (ids)
+				OR r.job_id IN (SELECT j.job_id FROM @extschema@.job j WHERE j.pipeline = create_slo.pipeline)),
+			(now() AT TIME ZONE zone)::date),
+		description)
+	RETURNING s.slo_id INTO sid;
+	INSERT INTO @extschema@.slo_job (slo_id, job_id) SELECT DISTINCT sid, j FROM unnest(ids) AS j;
+	PERFORM @extschema@.refresh_slo(name, '-infinity');
+	RETURN sid;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.create_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text) IS
+	'Define an SLO: scope (a pipeline and/or jobs as ''system/job''), deadline (business date + offset days at a local time in an IANA zone), SLA end (default: end of the deadline''s local day), objective, window, calendar; evaluates its history at once';
+REVOKE ALL ON FUNCTION @extschema@.create_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION @extschema@.alter_slo(name text, deadline time DEFAULT NULL,
+		deadline_offset_days integer DEFAULT NULL, time_zone text DEFAULT NULL,
+		pipeline text DEFAULT NULL, jobs text[] DEFAULT NULL,
+		sla_end time DEFAULT NULL, sla_offset_days integer DEFAULT NULL,
+		objective numeric DEFAULT NULL, window_days integer DEFAULT NULL,
+		calendar text DEFAULT NULL, evaluate_from date DEFAULT NULL, description text DEFAULT NULL,
+		new_name text DEFAULT NULL)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	s @extschema@.slo;
+	ids integer[];
+BEGIN
+	SELECT * INTO s FROM @extschema@.slo x WHERE x.name = alter_slo.name FOR UPDATE;
+	IF s.slo_id IS NULL THEN
+		RAISE EXCEPTION 'SLO "%" does not exist', name
+			USING ERRCODE = 'undefined_object', HINT = 'Create it with kant.create_slo().';
+	END IF;
+	IF new_name IS NOT NULL AND new_name <> name
+	   AND EXISTS (SELECT FROM @extschema@.slo x WHERE x.name = new_name) THEN
+		RAISE EXCEPTION 'SLO "%" already exists', new_name USING ERRCODE = 'duplicate_object';
+	END IF;
+	s.name := coalesce(new_name, s.name);
+	s.deadline_time := coalesce(deadline, s.deadline_time);
+	s.deadline_offset_days := coalesce(alter_slo.deadline_offset_days, s.deadline_offset_days);
+	s.time_zone := coalesce(alter_slo.time_zone, s.time_zone);
+	IF sla_end IS NOT NULL OR alter_slo.sla_offset_days IS NOT NULL THEN
+		s.sla_time := coalesce(sla_end, s.sla_time);
+		s.sla_offset_days := coalesce(alter_slo.sla_offset_days, s.sla_offset_days);
+		s.sla_default := false;
+	ELSIF s.sla_default THEN
+		-- a default stays a default: the end of the deadline's local day
+		s.sla_offset_days := s.deadline_offset_days + 1;
+		s.sla_time := '00:00';
+	END IF;
+	s.objective := coalesce(alter_slo.objective, s.objective);
+	s.window_days := coalesce(alter_slo.window_days, s.window_days);
+	s.calendar := CASE WHEN alter_slo.calendar = '' THEN NULL ELSE coalesce(alter_slo.calendar, s.calendar) END;
+	s.evaluate_from := coalesce(alter_slo.evaluate_from, s.evaluate_from);
+	s.description := coalesce(alter_slo.description, s.description);
+	IF pipeline IS NOT NULL OR jobs IS NOT NULL THEN
+		s.pipeline := CASE WHEN pipeline = '' THEN NULL ELSE coalesce(pipeline, s.pipeline) END;
+		ids := @extschema@._slo_scope_jobs(s.pipeline,
+			coalesce(jobs, ARRAY(SELECT @extschema@._job_spec(sy.name, j.name) FROM @extschema@.slo_job sj
+								 JOIN @extschema@.job j ON j.job_id = sj.job_id
+								 JOIN @extschema@.system sy ON sy.system_id = j.system_id
+								 WHERE sj.slo_id = s.slo_id)));
+		DELETE FROM @extschema@.slo_job sj WHERE sj.slo_id = s.slo_id;
+		INSERT INTO @extschema@.slo_job (slo_id, job_id) SELECT DISTINCT s.slo_id, j FROM unnest(ids) AS j;
+	END IF;
+	PERFORM @extschema@._check_slo(s.deadline_offset_days, s.deadline_time, s.time_zone,
+		s.sla_offset_days, s.sla_time, s.objective, s.window_days, s.calendar);
+	UPDATE @extschema@.slo x SET
+		name = s.name, pipeline = s.pipeline, deadline_offset_days = s.deadline_offset_days,
+		deadline_time = s.deadline_time, time_zone = s.time_zone,
+		sla_offset_days = s.sla_offset_days, sla_time = s.sla_time, sla_default = s.sla_default,
+		objective = s.objective,
+		window_days = s.window_days, calendar = s.calendar, evaluate_from = s.evaluate_from,
+		description = s.description
+	WHERE x.slo_id = s.slo_id;
+	PERFORM @extschema@.refresh_slo(s.name, '-infinity');
+END
+$$;
+COMMENT ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text) IS
+	'Change an SLO; arguments left NULL are unchanged (pipeline => '''' removes the pipeline from the scope, jobs replaces the listed jobs; an SLA end never given follows the deadline: the end of its local day); its history is re-evaluated';
+REVOKE ALL ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text) FROM PUBLIC;
+
+-- expected runs far enough ahead for any business-date offset
+CREATE OR REPLACE FUNCTION @extschema@.expand_schedules(until timestamptz DEFAULT NULL)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	sc record;
+	horizon timestamptz;
+	since timestamptz;
+	added bigint := 0;
+	k bigint;
+	last_t timestamptz;
+BEGIN
+	FOR sc IN
+		SELECT x.*, sy.time_zone AS sys_tz,
+			   coalesce(j.bd_offset_days, sy.bd_offset_days) AS off,
+			   coalesce(j.bd_day_start, sy.bd_day_start) AS day_start
+		FROM @extschema@.schedule x
+		JOIN @extschema@.job j ON j.job_id = x.job_id
+		JOIN @extschema@.system sy ON sy.system_id = j.system_id
+		-- by default five days ahead, and as many more as a negative business-
+		-- date offset puts a date's runs after it, re-expanded once a day:
+		-- every business date up to today (in any zone) is expanded three days
+		-- past its end, what kant._required asks before it says a schedule
+		-- does not run that day
+		WHERE x.expanded_until IS NULL
+		   OR x.expanded_until < (CASE WHEN until IS NULL
+			   THEN now() + interval '96 hours'
+					+ greatest(0, -coalesce(j.bd_offset_days, sy.bd_offset_days)) * interval '1 day'
+			   ELSE until END)
+		ORDER BY x.job_id
+		FOR UPDATE OF x
+	LOOP
+		horizon := coalesce(until, now() + interval '120 hours' + greatest(0, -sc.off) * interval '1 day');
+		since := coalesce(sc.expanded_until,
+			((sc.active_from - abs(sc.off) - 2) + time '00:00') AT TIME ZONE sc.time_zone);
+		WITH ticks AS (
+			SELECT t, lag(t) OVER (ORDER BY t) AS prev
+			FROM @extschema@.cron_occurrences(sc.cron, sc.time_zone,
+				CASE WHEN sc.slot_date = 'previous_tick' AND sc.last_tick IS NULL
+					 THEN since - interval '768 hours' ELSE since END, horizon) AS t
+		), slots AS (
+			SELECT t AS slot_at,
+				   CASE WHEN sc.slot_date = 'previous_tick'
+						THEN (coalesce(prev, sc.last_tick) AT TIME ZONE sc.sys_tz)::date
+						ELSE ((t AT TIME ZONE sc.sys_tz) - sc.day_start)::date + sc.off END AS bd
+			FROM ticks WHERE t >= since
+		), ins AS (
+			INSERT INTO @extschema@.expected_run (job_id, slot_at, business_date, due_at)
+			SELECT sc.job_id, s.slot_at, s.bd, s.slot_at + make_interval(secs => sc.grace_seconds)
+			FROM slots s
+			WHERE s.bd IS NOT NULL AND s.bd >= sc.active_from
+			  AND (sc.active_until IS NULL OR s.bd <= sc.active_until)
+			  AND @extschema@.is_business_day(sc.calendar, s.bd)
+			ON CONFLICT DO NOTHING
+			RETURNING job_id, business_date
+		), dirty AS (
+			INSERT INTO @extschema@.slo_dirty (job_id, business_date)
+			SELECT DISTINCT i.job_id, i.business_date FROM ins i
+			ON CONFLICT DO NOTHING
+		)
+		SELECT (SELECT count(*) FROM ins), (SELECT max(t) FROM ticks) INTO k, last_t;
+		added := added + k;
+		UPDATE @extschema@.schedule x
+		SET expanded_until = horizon, last_tick = coalesce(last_t, x.last_tick)
+		WHERE x.job_id = sc.job_id;
+	END LOOP;
+	RETURN added;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.expand_schedules(timestamptz) IS
+	'Expand every schedule into kant.expected_run up to a time (default: five days ahead, plus the days a negative business-date offset puts runs after their date; done at most daily per schedule); returns the slots added. kant.refresh_slo() calls it.';
+REVOKE ALL ON FUNCTION @extschema@.expand_schedules(timestamptz) FROM PUBLIC;

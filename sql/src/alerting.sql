@@ -303,8 +303,7 @@ BEGIN
 		SELECT sd.slo_id, sd.business_date, rq.job_id,
 			CASE WHEN dy.done THEN true
 				 WHEN dy.job_id IS NULL THEN false
-				 ELSE (SELECT ds.done_since IS NOT NULL
-					   FROM @extschema@._done_since(rq.job_id, sd.business_date, as_of) ds) END AS done,
+				 ELSE EXISTS (SELECT FROM @extschema@._done_since(rq.job_id, sd.business_date, as_of)) END AS done,
 			coalesce(dy.active, false) AS active, dy.active_since, dy.last_run
 		FROM slo_days sd
 		CROSS JOIN LATERAL @extschema@._required_jobs(sd.slo_id, NULL, sd.business_date, as_of) rq

@@ -66,7 +66,9 @@ COMMENT ON FUNCTION @extschema@._is_current(timestamptz, timestamptz) IS
  * map_index 0..n of one DAG run; kant keeps each as the run id
  * "dag_run_id#map_index" (src/airflow.c), and the task is done for that run
  * only when every map index is (Airflow's DagRun.update_state looks at every
- * task instance).  So a run is its run id without a trailing "#<n>".
+ * task instance).  So a run of an Airflow task is its run id without a
+ * trailing "#<n>"; other sources' run ids are runs as they are (Airflow
+ * itself refuses "#" in a run id since 2.6.3's allowed_run_id_pattern).
  *
  * A job's runs for a business date are the runs of its current attempts
  * (kant._job_day counts them; the k-th expected slot of the date has started
@@ -77,14 +79,15 @@ COMMENT ON FUNCTION @extschema@._is_current(timestamptz, timestamptz) IS
  * StartJobRun without JobRunId, an Airflow DAG triggered again) is a run of
  * its own.
  */
-CREATE FUNCTION @extschema@._run_key(external_id text)
+CREATE FUNCTION @extschema@._run_key(external_id text, system_kind text)
 	RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT pg_catalog.regexp_replace($1, '#[0-9]+$', '')
+	SELECT CASE WHEN $2 OPERATOR(pg_catalog.=) 'airflow'
+				THEN pg_catalog.regexp_replace($1, '#[0-9]+$', '') ELSE $1 END
 	$$;
-COMMENT ON FUNCTION @extschema@._run_key(text) IS
-	'internal, the rule of what a run is: the run id without the map index kant appends to a mapped Airflow task instance ("scheduled__2026-03-01T00:00:00+00:00#3" is map index 3 of run "scheduled__2026-03-01T00:00:00+00:00")';
+COMMENT ON FUNCTION @extschema@._run_key(text, text) IS
+	'internal, the rule of what a run is: for an Airflow system the run id without the map index kant appends to a mapped task instance ("scheduled__2026-03-01T00:00:00+00:00#3" is map index 3 of run "scheduled__2026-03-01T00:00:00+00:00"); for any other the run id as it is (a reported "export#2" is a run of its own)';
 
 ---------------------------------------------------------------------------
 -- Done: when a job is done for a business date, and since when
@@ -106,31 +109,50 @@ COMMENT ON FUNCTION @extschema@._run_key(text) IS
  */
 CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
 	RETURNS TABLE (done boolean, done_at timestamptz, in_flight boolean, in_flight_since timestamptz,
-		failed boolean, attempts integer, runs integer, failed_run_id bigint, counted_runs text[])
+		failed boolean, attempts integer, runs integer, failed_run_id bigint, counted_runs text[],
+		runs_expected integer)
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
 	SELECT d.done, CASE WHEN d.done THEN c.last_end END, c.open OPERATOR(pg_catalog.>) 0, c.open_since,
-		c.failed_run_id IS NOT NULL, c.n::integer, c.runs::integer, c.failed_run_id, c.counted
-	-- k: the runs the job needs that day (its expected slots, at least one);
-	-- lim: the latest runs that count (one run a day: the latest; several:
-	-- all, as a later run cannot tell which slot it stands in for)
-	FROM (SELECT k0.k, CASE WHEN k0.k OPERATOR(pg_catalog.=) 1 THEN 1 ELSE 2147483647 END AS lim
+		c.bad OPERATOR(pg_catalog.>) 0, c.n::integer, c.runs::integer,
+		-- the attempt that failed, the latest, looked up only on a day that failed
+		CASE WHEN c.bad OPERATOR(pg_catalog.>) 0 THEN
+			(SELECT a.run_id FROM @extschema@.job_run a
+			 WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
+			   AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)
+			   AND @extschema@._is_current(a.superseded_at, $3)
+			   AND @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
+			   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)
+			   AND @extschema@._run_key(a.external_id, kk.kind) OPERATOR(pg_catalog.=) ANY (c.counted)
+			 ORDER BY a.started_at DESC NULLS LAST, a.run_id DESC LIMIT 1) END,
+		c.counted, kk.k::integer
+	-- k: the runs the job needs that day (its expected slots, at least one;
+	-- OFFSET 0: counted once, not at every use)
+	FROM (SELECT k0.k, k0.kind
 		  FROM (SELECT GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
 									WHERE x.job_id OPERATOR(pg_catalog.=) $1
-									  AND x.business_date OPERATOR(pg_catalog.=) $2)) AS k) k0) kk
+									  AND x.business_date OPERATOR(pg_catalog.=) $2)) AS k,
+					   (SELECT sy.kind FROM @extschema@.job j
+						JOIN @extschema@.system sy ON sy.system_id OPERATOR(pg_catalog.=) j.system_id
+						WHERE j.job_id OPERATOR(pg_catalog.=) $1) AS kind
+				OFFSET 0) k0) kk
 	CROSS JOIN LATERAL (
 		SELECT pg_catalog.count(*) AS runs, pg_catalog.sum(u.n) AS n,
-			   pg_catalog.array_agg(u.run_key) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS counted,
-			   pg_catalog.count(*) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim
+			   pg_catalog.array_agg(u.run_key ORDER BY u.run_key) FILTER (WHERE u.counts) AS counted,
+			   pg_catalog.count(*) FILTER (WHERE u.counts) AS counted_n,
+			   pg_catalog.count(*) FILTER (WHERE u.counts
 				   AND u.ok OPERATOR(pg_catalog.=) u.n) AS ok,
-			   pg_catalog.sum(u.open) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS open,
-			   pg_catalog.min(u.open_since) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS open_since,
-			   pg_catalog.max(u.last_end) FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim) AS last_end,
-			   (pg_catalog.array_agg(u.bad_run_id ORDER BY u.bad_start DESC NULLS LAST)
-				   FILTER (WHERE u.pos OPERATOR(pg_catalog.<=) kk.lim AND u.bad_run_id IS NOT NULL))[1] AS failed_run_id
-		-- the job's runs (kant._run_key) from its current attempts, the latest first (pos)
-		FROM (SELECT r.*, pg_catalog.row_number() OVER (ORDER BY r.start DESC NULLS LAST, r.run_key DESC) AS pos
-			  FROM (SELECT @extschema@._run_key(a.external_id) AS run_key,
+			   pg_catalog.sum(u.open) FILTER (WHERE u.counts) AS open,
+			   pg_catalog.min(u.open_since) FILTER (WHERE u.counts) AS open_since,
+			   pg_catalog.max(u.last_end) FILTER (WHERE u.counts) AS last_end,
+			   pg_catalog.sum(u.bad) FILTER (WHERE u.counts) AS bad
+		-- the job's runs (kant._run_key) from its current attempts, and those
+		-- that count: all when it runs several times a day (a later run cannot
+		-- tell which slot it stands in for), else the latest (runs that started
+		-- together all count: a run recovers only those that started before it)
+		FROM (SELECT r.*, kk.k OPERATOR(pg_catalog.>) 1
+						  OR r.start IS NOT DISTINCT FROM pg_catalog.max(r.start) OVER () AS counts
+			  FROM (SELECT @extschema@._run_key(a.external_id, kk.kind) AS run_key,
 						   pg_catalog.min(a.started_at) AS start, pg_catalog.count(*) AS n,
 						   pg_catalog.count(*) FILTER (WHERE @extschema@.is_done(a.state)
 							   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS ok,
@@ -139,58 +161,80 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 						   pg_catalog.min(a.started_at) FILTER (WHERE NOT @extschema@.is_terminal(a.state)
 							   OR a.ended_at OPERATOR(pg_catalog.>) $3) AS open_since,
 						   pg_catalog.max(a.ended_at) AS last_end,
-						   (pg_catalog.array_agg(a.run_id ORDER BY a.started_at DESC NULLS LAST, a.run_id DESC)
+						   pg_catalog.count(*)
 							   FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
-								   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)))[1] AS bad_run_id,
-						   pg_catalog.max(a.started_at)
-							   FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
-								   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS bad_start
+								   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS bad
 					FROM @extschema@.job_run a
 					WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
 					  AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)
 					  AND @extschema@._is_current(a.superseded_at, $3)
 					GROUP BY 1) r) u) c
 	CROSS JOIN LATERAL (SELECT c.runs OPERATOR(pg_catalog.>=) kk.k
-		AND c.ok OPERATOR(pg_catalog.=) LEAST(c.runs, kk.lim) AS done) d
+		AND c.ok OPERATOR(pg_catalog.=) c.counted_n AS done) d
 	$$;
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
-	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it ran the k runs expected that day (at least 1; runs: those of its current attempts, kant._run_key) and the runs that count (one slot a day: the latest run; several: all) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: the runs of the current attempts (kant._run_key); counted_runs: the runs that count (kant._run_key)';
+	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it ran the k runs expected that day (at least 1; runs: those of its current attempts, kant._run_key) and the runs that count (one slot a day: the latest run; several: all) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: the runs of the current attempts (kant._run_key); counted_runs: the runs that count (kant._run_key); runs_expected: k';
 
 /*
  * Since when a job has been done for a business date, the first time: the
- * earliest instant by as_of at which kant._job_day said done.  The SLO asks
- * whether the data was delivered by the deadline, so this is when a day
- * completes: a task cleared and run again after it succeeded, or a Glue job
- * run again for the same date, does not move the completion or undo it (a
- * failed re-run is a failure alert; the gate, which asks about now, closes).
- * Done only becomes true when an attempt that is done ends, so the
- * candidates are those ends, from the start of the k-th run on (k: the runs
- * expected that day; fewer runs cannot be done).  NULL when never done.
+ * earliest instant by as_of at which kant._job_day said done, and the runs
+ * that counted then.  The SLO asks whether the data was delivered by the
+ * deadline, so this is when a day completes: a task cleared and run again
+ * after it succeeded, or a Glue job run again for the same date, does not
+ * move the completion or undo it (a failed re-run is a failure alert; the
+ * gate, which asks about now, closes).
+ *
+ * Only something that comes after a done attempt can undo done: a later
+ * attempt superseding it, or more runs than the day expects.  Without
+ * either, the job was done first when it is done now (done_at), or never.
+ * With one, the first time is the end of a done attempt: those ends are
+ * asked one by one, from the start of the k-th run (fewer runs are not done;
+ * counting run ids, a bound map indexes only make earlier) to the last start
+ * (from then on nothing is superseded any more, and done_at at as_of
+ * answers).  No row when never done.
  */
 CREATE FUNCTION @extschema@._done_since(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
-	RETURNS TABLE (done_since timestamptz)
+	RETURNS TABLE (done_since timestamptz, counted_runs text[])
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
-	SELECT (SELECT c.t
-			FROM (SELECT DISTINCT a.ended_at AS t FROM @extschema@.job_run a
-				  WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
-					AND @extschema@.is_done(a.state) AND a.ended_at OPERATOR(pg_catalog.<=) $3) c
-			WHERE c.t OPERATOR(pg_catalog.>=) COALESCE(
-					(SELECT x.start FROM (SELECT pg_catalog.min(r.started_at) AS start
-										  FROM @extschema@.job_run r
-										  WHERE r.job_id OPERATOR(pg_catalog.=) $1
-											AND r.business_date OPERATOR(pg_catalog.=) $2
-										  GROUP BY @extschema@._run_key(r.external_id)) x
-					 ORDER BY x.start NULLS FIRST
-					 OFFSET GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run e
-										 WHERE e.job_id OPERATOR(pg_catalog.=) $1
-										   AND e.business_date OPERATOR(pg_catalog.=) $2)) OPERATOR(pg_catalog.-) 1
-					 LIMIT 1), '-infinity')
-			  AND (SELECT jd.done FROM @extschema@._job_day($1, $2, c.t) jd)
-			ORDER BY c.t LIMIT 1)
+	SELECT x.t, x.counted
+	FROM @extschema@._job_day($1, $2, $3) n
+	CROSS JOIN LATERAL (
+		SELECT c.t, jd.counted_runs AS counted, 0 AS o
+		-- the job's run ids: when the k-th started, when the last attempt did
+		FROM (SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.<) n.runs_expected THEN 'infinity'
+						  ELSE COALESCE((pg_catalog.array_agg(m.first_start ORDER BY m.first_start NULLS FIRST))
+											[n.runs_expected], '-infinity') END AS bound,
+					 pg_catalog.max(m.last_start) AS last_start
+			  FROM (SELECT pg_catalog.min(r.started_at) AS first_start, pg_catalog.max(r.started_at) AS last_start
+					FROM @extschema@.job_run r
+					WHERE r.job_id OPERATOR(pg_catalog.=) $1 AND r.business_date OPERATOR(pg_catalog.=) $2
+					  AND (r.started_at IS NULL OR r.started_at OPERATOR(pg_catalog.<=) $3)
+					GROUP BY r.external_id) m
+			  -- only when something came after a done attempt
+			  WHERE n.runs OPERATOR(pg_catalog.>) n.runs_expected
+				 OR EXISTS (SELECT FROM @extschema@.job_run a
+							WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
+							  AND @extschema@.is_done(a.state)
+							  AND NOT @extschema@._is_current(a.superseded_at, $3))) b
+		-- the ends of done attempts between the two, each asked
+		CROSS JOIN LATERAL (
+			SELECT DISTINCT a.ended_at AS t FROM @extschema@.job_run a
+			WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
+			  AND @extschema@.is_done(a.state) AND a.ended_at OPERATOR(pg_catalog.<=) $3
+			  AND a.ended_at OPERATOR(pg_catalog.>=) b.bound
+			  AND a.ended_at OPERATOR(pg_catalog.<) b.last_start) c
+		CROSS JOIN LATERAL @extschema@._job_day($1, $2, c.t) jd
+		WHERE jd.done
+		UNION ALL
+		-- otherwise, and from the last start on: done since done_at if done now
+		SELECT n.done_at, n.counted_runs, 1
+		WHERE n.done
+		ORDER BY 3, 1
+		LIMIT 1) x
 	$$;
 COMMENT ON FUNCTION @extschema@._done_since(integer, date, timestamptz) IS
-	'internal, the rule of completion: the first instant by as_of at which a job was done for a business date (kant._job_day), NULL when never; a later attempt or run does not move it (the SLO and the late alert use it; the gate asks kant._job_day about now)';
+	'internal, the rule of completion: the first instant by as_of at which a job was done for a business date (kant._job_day), with the runs that counted then; no row when never (NULL instant when done without end times); a later attempt or run does not move it (the SLO and the late alert use it; the gate asks kant._job_day about now)';
 
 ---------------------------------------------------------------------------
 -- Required: must a job run for a business date?

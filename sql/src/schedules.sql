@@ -156,7 +156,7 @@ JOIN @extschema@.system sy ON sy.system_id = j.system_id
 -- calls no rule that reads a table: inlined, it would read as the caller,
 -- who may only read the views)
 CROSS JOIN LATERAL (
-	SELECT count(DISTINCT @extschema@._run_key(r.external_id)) AS runs
+	SELECT count(DISTINCT @extschema@._run_key(r.external_id, sy.kind)) AS runs
 	FROM @extschema@.job_run r
 	WHERE r.job_id = g.job_id AND r.business_date = g.business_date
 	  AND @extschema@._is_current(r.superseded_at)) m
@@ -180,7 +180,7 @@ CREATE FUNCTION @extschema@.expand_schedules(until timestamptz DEFAULT NULL)
 	AS $$
 DECLARE
 	sc record;
-	horizon timestamptz := coalesce(until, now() + interval '48 hours');
+	horizon timestamptz;
 	since timestamptz;
 	added bigint := 0;
 	k bigint;
@@ -193,11 +193,20 @@ BEGIN
 		FROM @extschema@.schedule x
 		JOIN @extschema@.job j ON j.job_id = x.job_id
 		JOIN @extschema@.system sy ON sy.system_id = j.system_id
+		-- by default five days ahead, and as many more as a negative business-
+		-- date offset puts a date's runs after it, re-expanded once a day:
+		-- every business date up to today (in any zone) is expanded three days
+		-- past its end, what kant._required asks before it says a schedule
+		-- does not run that day
 		WHERE x.expanded_until IS NULL
-		   OR x.expanded_until < (CASE WHEN until IS NULL THEN now() + interval '24 hours' ELSE until END)
+		   OR x.expanded_until < (CASE WHEN until IS NULL
+			   THEN now() + interval '96 hours'
+					+ greatest(0, -coalesce(j.bd_offset_days, sy.bd_offset_days)) * interval '1 day'
+			   ELSE until END)
 		ORDER BY x.job_id
 		FOR UPDATE OF x
 	LOOP
+		horizon := coalesce(until, now() + interval '120 hours' + greatest(0, -sc.off) * interval '1 day');
 		since := coalesce(sc.expanded_until,
 			((sc.active_from - abs(sc.off) - 2) + time '00:00') AT TIME ZONE sc.time_zone);
 		WITH ticks AS (
@@ -235,7 +244,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.expand_schedules(timestamptz) IS
-	'Expand every schedule into kant.expected_run up to a time (default: two days ahead, done at most daily per schedule); returns the slots added. kant.refresh_slo() calls it.';
+	'Expand every schedule into kant.expected_run up to a time (default: five days ahead, plus the days a negative business-date offset puts runs after their date; done at most daily per schedule); returns the slots added. kant.refresh_slo() calls it.';
 REVOKE ALL ON FUNCTION @extschema@.expand_schedules(timestamptz) FROM PUBLIC;
 
 -- re-expand the schedules of some jobs from their active_from

@@ -26,6 +26,7 @@ CREATE TABLE @extschema@.slo (
 	evaluate_from	date NOT NULL,
 	description		text,
 	created_at		timestamptz NOT NULL DEFAULT now(),
+	sla_default		boolean NOT NULL DEFAULT false,
 	CHECK (deadline_offset_days > 0 OR deadline_time > '00:00'),
 	CHECK ((sla_offset_days, sla_time) >= (deadline_offset_days, deadline_time))
 );
@@ -47,6 +48,7 @@ COMMENT ON COLUMN @extschema@.slo.calendar IS 'business-day calendar: other days
 COMMENT ON COLUMN @extschema@.slo.evaluate_from IS 'first business date evaluated';
 COMMENT ON COLUMN @extschema@.slo.description IS 'free text';
 COMMENT ON COLUMN @extschema@.slo.created_at IS 'when the SLO was created';
+COMMENT ON COLUMN @extschema@.slo.sla_default IS 'true when no SLA end was given: it is the end of the local day that holds the deadline, and follows the deadline when kant.alter_slo moves it';
 
 CREATE TABLE @extschema@.slo_job (
 	slo_id			integer NOT NULL REFERENCES @extschema@.slo ON DELETE CASCADE,
@@ -145,16 +147,30 @@ COMMENT ON FUNCTION @extschema@.slo_deadline(integer, date) IS
 -- (kant._done_since; never done: now) -- a current attempt of a run that
 -- counts (kant._job_day) --, and every expected run no run has matched.
 CREATE VIEW @extschema@.slo_input AS
-SELECT sc.slo_id, g.business_date, g.job_id, r.run_id, r.state, r.started_at, r.ended_at,
-	(r.started_at IS NULL OR r.started_at <= t.at) AND @extschema@._is_current(r.superseded_at, t.at)
-		AND @extschema@._run_key(r.external_id) = ANY (jd.counted_runs) AS is_current,
+SELECT sc.slo_id, g.business_date, g.job_id, r.run_id, r.state, r.started_at, r.ended_at, r.is_current,
 	NULL::timestamptz AS due_at
 FROM @extschema@.slo_scope sc
 JOIN (SELECT DISTINCT x.job_id, x.business_date FROM @extschema@.job_run x) g ON g.job_id = sc.job_id
-CROSS JOIN LATERAL (SELECT COALESCE(ds.done_since, 'infinity') AS at
-					FROM @extschema@._done_since(g.job_id, g.business_date) ds) t
-CROSS JOIN LATERAL @extschema@._job_day(g.job_id, g.business_date, t.at) jd
-JOIN @extschema@.job_run r ON r.job_id = g.job_id AND r.business_date = g.business_date
+JOIN @extschema@.job j ON j.job_id = g.job_id
+JOIN @extschema@.system sy ON sy.system_id = j.system_id
+-- when the job was first done and the runs that counted then; never done:
+-- now and the runs that count now
+LEFT JOIN LATERAL @extschema@._done_since(g.job_id, g.business_date) ds ON true
+CROSS JOIN LATERAL (
+	SELECT COALESCE(ds.done_since, 'infinity') AS at,
+		CASE WHEN ds.counted_runs IS NOT NULL THEN ds.counted_runs
+			 ELSE (SELECT jd.counted_runs FROM @extschema@._job_day(g.job_id, g.business_date) jd) END
+			AS counted_runs
+	OFFSET 0) t
+-- the attempts, after the rules were asked once per job and date (OFFSET 0
+-- keeps this a scan of its own, so the rules are not asked again per attempt)
+CROSS JOIN LATERAL (
+	SELECT r.run_id, r.state, r.started_at, r.ended_at,
+		(r.started_at IS NULL OR r.started_at <= t.at) AND @extschema@._is_current(r.superseded_at, t.at)
+			AND @extschema@._run_key(r.external_id, sy.kind) = ANY (t.counted_runs) AS is_current
+	FROM @extschema@.job_run r
+	WHERE r.job_id = g.job_id AND r.business_date = g.business_date
+	OFFSET 0) r
 UNION ALL
 SELECT sc.slo_id, e.business_date, e.job_id, NULL, NULL, NULL, NULL, true, e.due_at
 FROM @extschema@.slo_scope sc
@@ -464,9 +480,10 @@ BEGIN
 	PERFORM @extschema@._check_slo(deadline_offset_days, deadline, zone, s_off, s_end,
 								   objective, window_days, calendar);
 	INSERT INTO @extschema@.slo AS s (name, pipeline, deadline_offset_days, deadline_time, time_zone,
-		sla_offset_days, sla_time, objective, window_days, calendar, evaluate_from, description)
+		sla_offset_days, sla_time, sla_default, objective, window_days, calendar, evaluate_from, description)
 	VALUES (create_slo.name, create_slo.pipeline, create_slo.deadline_offset_days, deadline, zone,
-		s_off, s_end, objective, window_days, calendar,
+		s_off, s_end, create_slo.sla_end IS NULL AND create_slo.sla_offset_days IS NULL,
+		objective, window_days, calendar,
 		coalesce(evaluate_from,
 			(SELECT min(r.business_date) FROM @extschema@.job_run r
 			 WHERE r.job_id = ANY (ids)
@@ -511,8 +528,15 @@ BEGIN
 	s.deadline_time := coalesce(deadline, s.deadline_time);
 	s.deadline_offset_days := coalesce(alter_slo.deadline_offset_days, s.deadline_offset_days);
 	s.time_zone := coalesce(alter_slo.time_zone, s.time_zone);
-	s.sla_time := coalesce(sla_end, s.sla_time);
-	s.sla_offset_days := coalesce(alter_slo.sla_offset_days, s.sla_offset_days);
+	IF sla_end IS NOT NULL OR alter_slo.sla_offset_days IS NOT NULL THEN
+		s.sla_time := coalesce(sla_end, s.sla_time);
+		s.sla_offset_days := coalesce(alter_slo.sla_offset_days, s.sla_offset_days);
+		s.sla_default := false;
+	ELSIF s.sla_default THEN
+		-- a default stays a default: the end of the deadline's local day
+		s.sla_offset_days := s.deadline_offset_days + 1;
+		s.sla_time := '00:00';
+	END IF;
 	s.objective := coalesce(alter_slo.objective, s.objective);
 	s.window_days := coalesce(alter_slo.window_days, s.window_days);
 	s.calendar := CASE WHEN alter_slo.calendar = '' THEN NULL ELSE coalesce(alter_slo.calendar, s.calendar) END;
@@ -533,7 +557,8 @@ BEGIN
 	UPDATE @extschema@.slo x SET
 		name = s.name, pipeline = s.pipeline, deadline_offset_days = s.deadline_offset_days,
 		deadline_time = s.deadline_time, time_zone = s.time_zone,
-		sla_offset_days = s.sla_offset_days, sla_time = s.sla_time, objective = s.objective,
+		sla_offset_days = s.sla_offset_days, sla_time = s.sla_time, sla_default = s.sla_default,
+		objective = s.objective,
 		window_days = s.window_days, calendar = s.calendar, evaluate_from = s.evaluate_from,
 		description = s.description
 	WHERE x.slo_id = s.slo_id;
@@ -541,7 +566,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text) IS
-	'Change an SLO; arguments left NULL are unchanged (pipeline => '''' removes the pipeline from the scope, jobs replaces the listed jobs); its history is re-evaluated';
+	'Change an SLO; arguments left NULL are unchanged (pipeline => '''' removes the pipeline from the scope, jobs replaces the listed jobs; an SLA end never given follows the deadline: the end of its local day); its history is re-evaluated';
 REVOKE ALL ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.drop_slo(name text)

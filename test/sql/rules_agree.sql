@@ -8,7 +8,8 @@
 -- scheduled; each job and day gets one of eleven histories by a hash of its
 -- name and date (seven in ten the plain success), so every kind meets every other: success, late success,
 -- failure retried (attempt 2), failure alone, failure and an unlinked new
--- run, mapped runs (#0..#2) one failed, no run, skipped, still running, a
+-- run, three runs started together one failed (#0..#2: a map index only for
+-- Airflow; for a reporting system three runs), no run, skipped, still running, a
 -- Glue retry chain (PreviousRunId), and a failed attempt after a success.
 DROP EXTENSION kant CASCADE;
 CREATE EXTENSION kant;

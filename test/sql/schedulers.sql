@@ -157,3 +157,57 @@ SELECT kant.kant_gate_ready('again_gate', '2026-03-10') AS gate_open;
 SELECT kant.refresh_slo('again_slo', '2026-03-10', '2026-03-10') AS evaluated;
 SELECT y.slo_status, y.completed_at FROM kant.slo_day y JOIN kant.slo s USING (slo_id)
 WHERE s.name = 'again_slo' AND y.business_date = '2026-03-10';
+
+-- 6. A map index is Airflow's: kant appends "#<map_index>" to an Airflow run
+--    id only (Airflow refuses "#" in run ids of its own since 2.6.3,
+--    [scheduler] allowed_run_id_pattern).  A reporting system's "export#1"
+--    and "export#2" are two runs: the later one recovers the failed one.
+--    Two runs that started together are both counted: neither recovers the
+--    other.
+SELECT kant.add_system('rep', 'manual', 'UTC') > 0 AS added;
+SELECT kant.configure_job('rep', j) > 0 AS configured FROM unnest(ARRAY['export', 'twin']) AS j;
+SELECT sum((kant.report_run('rep', j, r, s, '2026-03-12', 1, b, e)).inserted) AS reported
+FROM (VALUES ('export', 'export#1', 'failed', timestamptz '2026-03-12 01:00+00', timestamptz '2026-03-12 01:10+00'),
+             ('export', 'export#2', 'succeeded', '2026-03-12 02:00+00', '2026-03-12 02:10+00'),
+             ('twin', 'a', 'failed', '2026-03-12 01:00+00', '2026-03-12 01:10+00'),
+             ('twin', 'b', 'succeeded', '2026-03-12 01:00+00', '2026-03-12 01:20+00')) AS x(j, r, s, b, e);
+SELECT j.name, jd.done, jd.failed, jd.runs, jd.counted_runs
+FROM kant.job j, kant._job_day(j.job_id, '2026-03-12') jd
+WHERE j.system_id = (SELECT system_id FROM kant.system WHERE name = 'rep') ORDER BY 1;
+
+-- 7. An SLA end never given stays the end of the deadline's local day when
+--    the deadline moves (issue 13, section 3): 06:00 the next morning becomes
+--    23:00 the same day, so the SLA end moves from the end of the next day
+--    to the end of the same day; and back, which used to be refused.
+SELECT kant.create_slo('sla_default', '06:00', deadline_offset_days => 1, time_zone => 'UTC',
+                       pipeline => 'jp', evaluate_from => '2026-03-10') > 0 AS slo;
+SELECT deadline_offset_days, deadline_time, sla_offset_days, sla_time, sla_default FROM kant.slo WHERE name = 'sla_default';
+SELECT kant.alter_slo('sla_default', '23:00', deadline_offset_days => 0);
+SELECT deadline_offset_days, deadline_time, sla_offset_days, sla_time, sla_default FROM kant.slo WHERE name = 'sla_default';
+SELECT kant.alter_slo('sla_default', '06:00', deadline_offset_days => 1);
+SELECT deadline_offset_days, deadline_time, sla_offset_days, sla_time, sla_default FROM kant.slo WHERE name = 'sla_default';
+-- one given is kept as given
+SELECT kant.alter_slo('sla_default', sla_end => '12:00', sla_offset_days => 1);
+SELECT kant.alter_slo('sla_default', '07:00');
+SELECT deadline_offset_days, deadline_time, sla_offset_days, sla_time, sla_default FROM kant.slo WHERE name = 'sla_default';
+
+-- 8. Expected runs far enough ahead for any business-date offset (issue 13,
+--    section 2): a job whose business date is two days before its run
+--    (bd_offset_days => -2) runs today for the date of two days ago, and in
+--    two days for today's: today's run is expected already (not no_data),
+--    and kant._required says so for every date up to today.  Relative to
+--    the clock on purpose: the default horizon is "from now".
+SELECT kant.add_system('settle', 'manual', 'UTC') > 0 AS added;
+SELECT kant.configure_job('settle', 'settle', bd_offset_days => -2) > 0 AS configured;
+SELECT kant.set_schedule('settle', '0 23 * * *', job => 'settle',
+                         active_from => (now() AT TIME ZONE 'UTC')::date - 10) > 0 AS scheduled;
+SELECT count(*) = 11 AS every_date_to_today_expected
+FROM kant.expected_run x JOIN kant.job j USING (job_id)
+WHERE j.name = 'settle' AND x.business_date BETWEEN (now() AT TIME ZONE 'UTC')::date - 10
+                                                AND (now() AT TIME ZONE 'UTC')::date;
+SELECT bool_and(r.required) AS required_every_date
+FROM kant.job j, generate_series(0, 10) AS i,
+     LATERAL kant._required(j.job_id, (now() AT TIME ZONE 'UTC')::date - i) r
+WHERE j.name = 'settle';
+SELECT x.expanded_until >= now() + interval '6 days' AS far_enough FROM kant.schedule x JOIN kant.job j USING (job_id)
+WHERE j.name = 'settle';
