@@ -3465,7 +3465,7 @@ BEGIN
 			SELECT t, lag(t) OVER (ORDER BY t) AS prev
 			FROM @extschema@.cron_occurrences(sc.cron, sc.time_zone,
 				CASE WHEN sc.slot_date = 'previous_tick' AND sc.last_tick IS NULL
-					 THEN since - interval '768 hours' ELSE since END, horizon) AS t
+					 THEN since - interval '768 hours' ELSE since END, horizon, sc.dialect) AS t
 		), slots AS (
 			SELECT t AS slot_at,
 				   CASE WHEN sc.slot_date = 'previous_tick'
@@ -3498,3 +3498,208 @@ $$;
 COMMENT ON FUNCTION @extschema@.expand_schedules(timestamptz) IS
 	'Expand every schedule into kant.expected_run up to a time (default: five days ahead, plus the days a negative business-date offset puts runs after their date; done at most daily per schedule); returns the slots added. kant.refresh_slo() calls it.';
 REVOKE ALL ON FUNCTION @extschema@.expand_schedules(timestamptz) FROM PUBLIC;
+
+-- Each schedule is read in its scheduler's dialect: Airflow's with
+-- croniter's rules, Glue's as AWS cron, the others as standard cron
+/*
+ * The same, in a dialect: vixie (standard cron as Vixie cron and pg_cron
+ * read it, or AWS cron(...) by its form), croniter (Airflow: croniter's day
+ * rule, where a stepped day field still combines with the other by OR, L,
+ * L5, 5#2 and @quarterly) or aws (Glue, EventBridge).  A schedule records its
+ * dialect (kant.schedule.dialect, kant._cron_dialect).
+ */
+CREATE FUNCTION @extschema@.cron_is_valid(schedule text, dialect text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'kant_cron_is_valid'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.cron_is_valid(text, text) IS
+	'true when the text is a cron schedule kant can expand in the dialect (vixie, croniter, aws); an unknown dialect is an error (22023)';
+
+CREATE FUNCTION @extschema@.cron_check(schedule text, dialect text) RETURNS void
+	AS 'MODULE_PATHNAME', 'kant_cron_check'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.cron_check(text, text) IS
+	'raises an error naming the position of the problem when the text is not a cron schedule of the dialect (vixie, croniter, aws)';
+
+CREATE FUNCTION @extschema@.cron_occurrences(schedule text, time_zone text,
+		since timestamptz, until timestamptz, dialect text)
+	RETURNS SETOF timestamptz
+	AS 'MODULE_PATHNAME', 'kant_cron_occurrences'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 30;
+COMMENT ON FUNCTION @extschema@.cron_occurrences(text, text, timestamptz, timestamptz, text) IS
+	'every run of a cron schedule of the dialect (vixie, croniter, aws) in [since, until), read in an IANA time zone, DST as the four-argument form';
+
+CREATE FUNCTION @extschema@.cron_next(schedule text, time_zone text, after timestamptz, dialect text)
+	RETURNS timestamptz
+	AS 'MODULE_PATHNAME', 'kant_cron_next'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.cron_next(text, text, timestamptz, text) IS
+	'the first run of a cron schedule of the dialect (vixie, croniter, aws) after a time, read in an IANA time zone; NULL when it never runs again';
+
+CREATE FUNCTION @extschema@._cron_dialect(schedule text, system_kind text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN $2 = 'airflow' AND NOT @extschema@.cron_is_valid($1, 'aws') THEN 'croniter'
+				WHEN @extschema@.cron_is_valid($1, 'aws') THEN 'aws'
+				ELSE 'vixie' END
+	$$;
+COMMENT ON FUNCTION @extschema@._cron_dialect(text, text) IS
+	'internal: the dialect a schedule is read in, from where it came from: an Airflow system''s is croniter''s, AWS cron(...) is AWS''s, any other standard cron';
+
+ALTER TABLE @extschema@.schedule DROP CONSTRAINT schedule_cron_check;
+ALTER TABLE @extschema@.schedule
+	ADD COLUMN dialect text NOT NULL DEFAULT 'vixie' CHECK (dialect IN ('vixie', 'croniter', 'aws'));
+UPDATE @extschema@.schedule x SET dialect = @extschema@._cron_dialect(x.cron, sy.kind)
+FROM @extschema@.job j JOIN @extschema@.system sy ON sy.system_id = j.system_id
+WHERE j.job_id = x.job_id
+  AND @extschema@.cron_is_valid(x.cron, @extschema@._cron_dialect(x.cron, sy.kind));
+ALTER TABLE @extschema@.schedule
+	ADD CONSTRAINT schedule_cron_check CHECK (@extschema@.cron_is_valid(cron, dialect));
+COMMENT ON COLUMN @extschema@.schedule.dialect IS 'how cron is read: croniter (an Airflow system''s: Airflow reads DAG schedules with croniter), aws (cron(...), Glue triggers), vixie (any other: standard cron, pg_cron); kant._cron_dialect';
+
+CREATE OR REPLACE FUNCTION @extschema@.set_schedule(system text, schedule text, job text DEFAULT NULL,
+		pipeline text DEFAULT NULL, time_zone text DEFAULT NULL, grace interval DEFAULT '1 hour',
+		calendar text DEFAULT NULL, slot_date text DEFAULT NULL, active_from date DEFAULT NULL,
+		active_until date DEFAULT NULL)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	sy record;
+	zone text;
+	d text;
+	jobs integer[];
+BEGIN
+	SELECT s.* INTO sy FROM @extschema@.system s WHERE s.name = set_schedule.system;
+	IF sy.system_id IS NULL THEN
+		RAISE EXCEPTION 'system "%" does not exist', set_schedule.system
+			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_system().';
+	END IF;
+	IF (job IS NULL) = (pipeline IS NULL) THEN
+		RAISE EXCEPTION 'name either a job or a pipeline'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'kant.set_schedule(''hegel'', ''cron(0 17 * * ? *)'', job => ''export_users'') or pipeline => ''nightly''.';
+	END IF;
+	IF schedule IS NULL THEN
+		RAISE EXCEPTION 'schedule must not be null' USING ERRCODE = 'null_value_not_allowed',
+			HINT = 'To remove a schedule call kant.unset_schedule().';
+	END IF;
+	-- read as the scheduler that runs the job reads it
+	d := @extschema@._cron_dialect(schedule, sy.kind);
+	PERFORM @extschema@.cron_check(schedule, d);
+	-- Glue trigger schedules are in UTC; others read in the system's zone
+	zone := coalesce(time_zone, CASE WHEN btrim(schedule) ILIKE 'cron(%' THEN 'UTC' ELSE sy.time_zone END);
+	IF NOT @extschema@.valid_time_zone(zone) THEN
+		RAISE EXCEPTION 'unknown time zone "%"', zone
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use an IANA name such as Asia/Tokyo (see pg_timezone_names).';
+	END IF;
+	IF grace IS NULL OR grace < interval '0' THEN
+		RAISE EXCEPTION 'grace must be a non-negative interval' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF calendar IS NOT NULL AND NOT EXISTS (SELECT FROM @extschema@.calendar c WHERE c.name = set_schedule.calendar) THEN
+		RAISE EXCEPTION 'calendar "%" does not exist', calendar
+			USING ERRCODE = 'undefined_object', HINT = 'Create it with kant.set_calendar().';
+	END IF;
+	IF slot_date IS NOT NULL AND slot_date NOT IN ('start', 'previous_tick') THEN
+		RAISE EXCEPTION 'invalid slot_date "%"', slot_date
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use start or previous_tick.';
+	END IF;
+	IF job IS NOT NULL THEN
+		jobs := ARRAY(SELECT j.job_id FROM @extschema@.job j
+					  WHERE j.system_id = sy.system_id AND j.name = set_schedule.job);
+		IF cardinality(jobs) = 0 THEN
+			RAISE EXCEPTION 'job "%" of system "%" does not exist', job, set_schedule.system
+				USING ERRCODE = 'undefined_object',
+					  HINT = 'Create it with kant.configure_job() or ingest one of its runs first.';
+		END IF;
+	ELSE
+		jobs := ARRAY(SELECT j.job_id FROM @extschema@.job j
+					  WHERE j.system_id = sy.system_id AND j.pipeline = set_schedule.pipeline);
+		IF cardinality(jobs) = 0 THEN
+			RAISE EXCEPTION 'pipeline "%" of system "%" has no jobs', pipeline, set_schedule.system
+				USING ERRCODE = 'undefined_object',
+					  HINT = 'Put jobs in it with kant.configure_job(system, job, pipeline => ...).';
+		END IF;
+	END IF;
+	IF active_until < coalesce(active_from, (now() AT TIME ZONE sy.time_zone)::date) THEN
+		RAISE EXCEPTION 'active_until % is before active_from', active_until
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	INSERT INTO @extschema@.schedule AS x (job_id, cron, dialect, time_zone, grace_seconds, calendar,
+		slot_date, active_from, active_until)
+	SELECT j, btrim(schedule), d, zone, extract(epoch FROM grace)::integer, set_schedule.calendar,
+		coalesce(slot_date, CASE WHEN sy.kind = 'airflow' THEN 'previous_tick' ELSE 'start' END),
+		coalesce(active_from, (now() AT TIME ZONE sy.time_zone)::date), active_until
+	FROM unnest(jobs) AS j
+	ON CONFLICT (job_id) DO UPDATE SET
+		cron = excluded.cron, dialect = excluded.dialect, time_zone = excluded.time_zone,
+		grace_seconds = excluded.grace_seconds, calendar = excluded.calendar,
+		slot_date = excluded.slot_date, active_from = excluded.active_from,
+		active_until = excluded.active_until, source = 'user', updated_at = now();
+	PERFORM @extschema@._reexpand(jobs);
+	RETURN cardinality(jobs);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_schedule(text, text, text, text, text, interval, text, text, date, date) IS
+	'Declare when a job (or every job of a pipeline) is expected to run: cron (5-field, preset or AWS cron(...)), zone (default UTC for cron(...), else the system''s), grace period, calendar, from (and until) which business date; returns the jobs scheduled';
+REVOKE ALL ON FUNCTION @extschema@.set_schedule(text, text, text, text, text, interval, text, text, date, date) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION @extschema@._collector_schedules(system text, jobs text[], schedules text[],
+		time_zones text[], source text)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	sy record;
+	bad record;
+	changed integer[];
+BEGIN
+	SELECT s.* INTO sy FROM @extschema@.system s WHERE s.name = _collector_schedules.system;
+	FOR bad IN
+		SELECT DISTINCT u.job, u.cron FROM unnest(jobs, schedules) AS u(job, cron)
+		WHERE NOT @extschema@.cron_is_valid(u.cron, @extschema@._cron_dialect(u.cron, sy.kind))
+	LOOP
+		RAISE WARNING 'kant: % of system % has a schedule kant cannot read: %', bad.job, system, bad.cron;
+	END LOOP;
+	WITH found AS (
+		SELECT DISTINCT ON (j.job_id) j.job_id, btrim(u.cron) AS cron,
+			@extschema@._cron_dialect(btrim(u.cron), sy.kind) AS dialect, u.zone
+		FROM unnest(jobs, schedules, time_zones) AS u(job, cron, zone)
+		JOIN @extschema@.job j ON j.system_id = sy.system_id AND j.name = u.job
+		WHERE @extschema@.cron_is_valid(u.cron, @extschema@._cron_dialect(u.cron, sy.kind))
+		  AND @extschema@.valid_time_zone(u.zone)
+		ORDER BY j.job_id, u.cron
+	), up AS (
+		INSERT INTO @extschema@.schedule AS x (job_id, cron, dialect, time_zone, grace_seconds, slot_date,
+			active_from, source)
+		SELECT f.job_id, f.cron, f.dialect, f.zone, 3600,
+			CASE WHEN sy.kind = 'airflow' THEN 'previous_tick' ELSE 'start' END,
+			(now() AT TIME ZONE sy.time_zone)::date, _collector_schedules.source
+		FROM found f
+		LEFT JOIN @extschema@.schedule cur ON cur.job_id = f.job_id
+		WHERE cur.job_id IS NULL
+		   OR (cur.source <> 'user'
+			   AND (cur.cron, cur.dialect, cur.time_zone) IS DISTINCT FROM (f.cron, f.dialect, f.zone))
+		ON CONFLICT (job_id) DO UPDATE SET
+			cron = excluded.cron, dialect = excluded.dialect, time_zone = excluded.time_zone,
+			active_from = excluded.active_from, source = excluded.source, updated_at = now()
+		RETURNING x.job_id
+	)
+	SELECT array_agg(up.job_id) INTO changed FROM up;
+	IF changed IS NULL THEN
+		RETURN 0;
+	END IF;
+	PERFORM @extschema@._reexpand(changed);
+	RETURN cardinality(changed);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text) IS
+	'internal: set the schedules a collector found (Glue triggers, DAG schedules) in one batch, unless a user set one; returns the jobs whose schedule changed';
+REVOKE ALL ON FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text) FROM PUBLIC;
+
+-- Airflow schedules read by croniter's rules from now on: their expected
+-- runs again
+SELECT @extschema@._reexpand(array_agg(x.job_id)) FROM @extschema@.schedule x WHERE x.dialect = 'croniter'
+HAVING count(*) > 0;

@@ -82,15 +82,43 @@ zone_or_error(const char *name)
 	return tz;
 }
 
+/*
+ * The dialect argument of a cron function, when it has one (argument argno;
+ * the forms without it read standard or AWS cron, as before 0.6.0).
+ */
+static CronDialect
+dialect_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *d;
+
+	if (PG_NARGS() <= argno)
+		return CRON_VIXIE;
+	d = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (strcmp(d, "vixie") == 0)
+		return CRON_VIXIE;
+	if (strcmp(d, "croniter") == 0)
+		return CRON_CRONITER;
+	if (strcmp(d, "aws") == 0)
+		return CRON_AWS;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown cron dialect \"%s\"", d),
+			 errhint("A dialect is vixie (standard cron, pg_cron), croniter (Airflow) or aws (Glue, EventBridge).")));
+	return CRON_VIXIE;			/* keep the compiler quiet */
+}
+
 static void
-parse_or_error(const char *expr, CronSpec *c)
+parse_or_error(const char *expr, CronDialect d, CronSpec *c)
 {
 	CronError	e = {0};
 
-	if (!cron_parse(expr, c, &e))
+	if (!cron_parse_dialect(expr, d, c, &e))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid cron expression \"%s\" at position %d: %s", expr, e.pos, e.msg),
+				 d == CRON_CRONITER ?
+				 errhint("Airflow reads 5-field cron as croniter does (\"30 2 * * *\", L, L5, 5#2) "
+						 "or a preset (@daily, @quarterly).") :
 				 errhint("Use 5-field cron (\"30 2 * * *\"), a preset (@daily), or AWS "
 						 "cron(minute hour day-of-month month day-of-week year), e.g. "
 						 "cron(15 12 * * ? *).")));
@@ -207,7 +235,9 @@ kant_cron_is_valid(PG_FUNCTION_ARGS)
 	CronSpec	c;
 	CronError	e = {0};
 
-	PG_RETURN_BOOL(cron_parse(text_to_cstring(PG_GETARG_TEXT_PP(0)), &c, &e));
+	CronDialect d = dialect_arg(fcinfo, 1);
+
+	PG_RETURN_BOOL(cron_parse_dialect(text_to_cstring(PG_GETARG_TEXT_PP(0)), d, &c, &e));
 }
 
 PG_FUNCTION_INFO_V1(kant_cron_check);
@@ -216,15 +246,18 @@ kant_cron_check(PG_FUNCTION_ARGS)
 {
 	CronSpec	c;
 
-	parse_or_error(text_to_cstring(PG_GETARG_TEXT_PP(0)), &c);
+	parse_or_error(text_to_cstring(PG_GETARG_TEXT_PP(0)), dialect_arg(fcinfo, 1), &c);
 	PG_RETURN_VOID();
 }
 
-/* The schedule (argument 0) and the zone (argument 1) of a cron function. */
+/*
+ * The schedule (argument 0), the zone (argument 1) and the dialect (argument
+ * dialect_argno, when given) of a cron function.
+ */
 static pg_tz *
-cron_args(FunctionCallInfo fcinfo, CronSpec *c)
+cron_args(FunctionCallInfo fcinfo, CronSpec *c, int dialect_argno)
 {
-	parse_or_error(text_to_cstring(PG_GETARG_TEXT_PP(0)), c);
+	parse_or_error(text_to_cstring(PG_GETARG_TEXT_PP(0)), dialect_arg(fcinfo, dialect_argno), c);
 	return zone_or_error(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 }
 
@@ -245,7 +278,7 @@ Datum
 kant_cron_occurrences(PG_FUNCTION_ARGS)
 {
 	CronSpec	c;
-	pg_tz	   *tz = cron_args(fcinfo, &c);
+	pg_tz	   *tz = cron_args(fcinfo, &c, 4);
 	TimestampTz from = PG_GETARG_TIMESTAMPTZ(2);
 	TimestampTz to = PG_GETARG_TIMESTAMPTZ(3);
 	int64		span;
@@ -289,7 +322,7 @@ Datum
 kant_cron_next(PG_FUNCTION_ARGS)
 {
 	CronSpec	c;
-	pg_tz	   *tz = cron_args(fcinfo, &c);
+	pg_tz	   *tz = cron_args(fcinfo, &c, 3);
 	TimestampTz after = PG_GETARG_TIMESTAMPTZ(2);
 	First		f = {0};
 	TimestampTz from;

@@ -164,6 +164,10 @@ parse_field(CronSpec *c, Field f, const char *expr, int start, int len, CronErro
 				hi;
 
 	field_range(f, c->aws, &lo, &hi);
+	if (f == F_DOM && memchr(s, '*', len) != NULL)
+		c->dom_has_star = true;
+	else if (f == F_DOW && memchr(s, '*', len) != NULL)
+		c->dow_has_star = true;
 	if (*s == '*')
 	{
 		if (f == F_DOM)
@@ -215,6 +219,19 @@ parse_field(CronSpec *c, Field f, const char *expr, int start, int len, CronErro
 			s += 1;
 			goto next;
 		}
+		if (f == F_DOW && c->croniter && (*s == 'L' || *s == 'l') && s + 1 < end &&
+			isdigit((unsigned char) s[1]))
+		{
+			/* croniter: L5, the last Friday of the month */
+			const char *vp = ++s;
+
+			raw = read_value(&s, f);
+			from = decode_value(raw, f, false);
+			if (raw == -1 || from < lo || from > hi)
+				return cron_fail(e, (int) (vp - expr) + 1, "expected a day of the week after L");
+			c->dow_last |= (uint8) (1 << dow_index(from, false));
+			goto next;
+		}
 		if (f == F_DOW && (*s == 'L' || *s == 'l') && (s + 1 == end || s[1] == ','))
 		{
 			/* L alone in day-of-week: Saturday, the last day of the week */
@@ -248,6 +265,9 @@ parse_field(CronSpec *c, Field f, const char *expr, int start, int len, CronErro
 			}
 			if (f == F_DOW && s < end && (*s == 'L' || *s == 'l'))
 			{
+				if (c->croniter)
+					return cron_fail(e, (int) (s - expr) + 1,
+									 "croniter writes the last Friday of the month as L5, not 5L");
 				c->dow_last |= (uint8) (1 << dow_index(from, c->aws));
 				s++;
 				goto next;
@@ -313,6 +333,34 @@ next:
 bool
 cron_parse(const char *expr, CronSpec *c, CronError *e)
 {
+	return cron_parse_dialect(expr, CRON_VIXIE, c, e);
+}
+
+/*
+ * croniter's day rule (croniter.py: expand() and _calc_next()): a day field
+ * that is * or ?, or lists every day while the other field holds a *, is
+ * "any"; when neither is, a day matches either field.  Vixie cron instead
+ * lets a field that begins with * make it match both (see cron_day_matches).
+ */
+static void
+croniter_day_rule(CronSpec *c)
+{
+	bool		nth = false;
+	bool		dom_all;
+	bool		dow_all;
+	int			w;
+
+	for (w = 0; w < 7; w++)
+		nth |= (c->dow_nth[w] != 0);
+	dom_all = c->dom_any || (c->dom == 0x7FFFFFFF && !c->dom_last && c->dow_has_star);
+	dow_all = c->dow_any || (c->dow == 0x7F && c->dow_last == 0 && !nth && c->dom_has_star);
+	c->day_or = !dom_all && !dow_all;
+	c->dow_nth_any = nth || c->dow_last != 0;
+}
+
+bool
+cron_parse_dialect(const char *expr, CronDialect d, CronSpec *c, CronError *e)
+{
 	const char *s = expr;
 	const char *body;
 	int			starts[7];
@@ -323,36 +371,44 @@ cron_parse(const char *expr, CronSpec *c, CronError *e)
 	const char *preset = NULL;
 
 	memset(c, 0, sizeof(*c));
+	c->croniter = (d == CRON_CRONITER);
 	while (isspace((unsigned char) *s))
 		s++;
 	if (*s == '@')
 	{
+		/* Airflow's cron_presets add @quarterly (airflow/utils/dates.py) */
 		static const char *const presets[][2] = {
 			{"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
 			{"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"}, {"@midnight", "0 0 * * *"},
-			{"@hourly", "0 * * * *"}};
+			{"@hourly", "0 * * * *"}, {"@quarterly", "0 0 1 */3 *"}};
 		const char *end = s;
 
 		while (*end && !isspace((unsigned char) *end))
 			end++;
 		for (i = 0; i < (int) lengthof(presets); i++)
 			if (strlen(presets[i][0]) == (size_t) (end - s) &&
-				pg_strncasecmp(s, presets[i][0], end - s) == 0)
+				pg_strncasecmp(s, presets[i][0], end - s) == 0 &&
+				(d == CRON_CRONITER || strcmp(presets[i][0], "@quarterly") != 0))
 				preset = presets[i][1];
-		if (!preset)
+		if (!preset || d == CRON_AWS)
 			return cron_fail(e, (int) (s - expr) + 1,
+							 d == CRON_CRONITER ?
+							 "unknown preset; Airflow knows @hourly, @daily, @weekly, @monthly, @quarterly, @yearly" :
+							 d == CRON_AWS ? "AWS cron has no presets: use cron(...)" :
 							 "unknown preset; kant knows @hourly, @daily, @weekly, @monthly, @yearly");
 		while (isspace((unsigned char) *end))
 			end++;
 		if (*end)
 			return cron_fail(e, (int) (end - expr) + 1, "nothing may follow a preset");
-		return cron_parse(preset, c, e);
+		return cron_parse_dialect(preset, d, c, e);
 	}
 	if (pg_strncasecmp(s, "cron(", 5) == 0)
 	{
 		const char *close = strrchr(s, ')');
 		const char *after;
 
+		if (d == CRON_CRONITER)
+			return cron_fail(e, (int) (s - expr) + 1, "cron(...) is AWS cron, not Airflow's");
 		if (close == NULL)
 			return cron_fail(e, (int) strlen(expr) + 1, "cron( is not closed with ')'");
 		after = close + 1;
@@ -388,8 +444,11 @@ cron_parse(const char *expr, CronSpec *c, CronError *e)
 		lens[n] = (int) (body - expr) + i - starts[n];
 		n++;
 	}
-	if (n == 6 && !c->aws)
+	if (n == 6 && !c->aws && d != CRON_CRONITER)
 		c->aws = true;			/* the AWS form without cron( ) */
+	if (d == CRON_AWS && !c->aws)
+		return cron_fail(e, (int) (body - expr) + 1,
+						 "AWS cron has 6 fields: minute hour day-of-month month day-of-week year, found %d", n);
 	if (n != (c->aws ? 6 : 5))
 		return cron_fail(e, (int) (body - expr) + len + 1,
 						 c->aws ? "AWS cron has 6 fields: minute hour day-of-month month day-of-week year, found %d" :
@@ -407,6 +466,21 @@ cron_parse(const char *expr, CronSpec *c, CronError *e)
 		if (dom_q == dow_q)
 			return cron_fail(e, starts[dom_q ? F_DOW : F_DOM] + 1,
 							 "AWS cron needs '?' in exactly one of day-of-month and day-of-week");
+	}
+	else if (c->croniter)
+	{
+		/* croniter: L in day-of-month and Lw in day-of-week, no LW or W */
+		bool		nth = (c->dow_last != 0);
+
+		for (i = 0; i < 7; i++)
+			nth |= (c->dow_nth[i] != 0);
+		if (c->dom_last_weekday)
+			return cron_fail(e, starts[F_DOM] + 1, "LW is AWS cron syntax, not Airflow's");
+		/* croniter.py expand(): "does not support mixing literal values and nth day of week" */
+		if (nth && (c->dow != 0 || c->dow_any))
+			return cron_fail(e, starts[F_DOW] + 1,
+							 "croniter does not mix days of the week with # or L forms in one field");
+		croniter_day_rule(c);
 	}
 	else if ((c->dom_last || c->dom_last_weekday || c->dow_last))
 		return cron_fail(e, starts[c->dow_last ? F_DOW : F_DOM] + 1, "L is AWS cron syntax: use cron(...)");
@@ -509,6 +583,15 @@ cron_day_matches(const CronSpec *c, int y, int m, int d)
 	 * matches; a field that begins with * counts as unrestricted.  AWS: one
 	 * of them is '?', i.e. always true.
 	 */
+	/*
+	 * croniter: with # or L in day-of-week (nth_weekday_of_month), both
+	 * halves of its union keep that rule, so the day-of-month field adds
+	 * nothing: the nth weekday alone decides (croniter.py _calc_next).
+	 */
+	if (c->croniter && c->dow_nth_any)
+		return dow_ok;
+	if (c->croniter)
+		return c->day_or ? (dom_ok || dow_ok) : (dom_ok && dow_ok);
 	if (!c->aws && !c->dom_star && !c->dow_star)
 		return dom_ok || dow_ok;
 	return dom_ok && dow_ok;

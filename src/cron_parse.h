@@ -28,6 +28,11 @@ typedef struct CronSpec
 	bool		dow_star;
 	bool		hour_star;		/* every hour: runs by real time across DST */
 	bool		aws;
+	bool		croniter;		/* croniter's rules (Airflow): see cron_parse_dialect */
+	bool		dom_has_star;	/* the field holds a * anywhere (croniter's rule) */
+	bool		dow_has_star;
+	bool		day_or;			/* croniter: either day field matches */
+	bool		dow_nth_any;	/* croniter: day-of-week holds # or L forms */
 	uint8		years[(CRON_YEAR_MAX - CRON_YEAR_MIN + 8) / 8];
 	bool		years_any;
 } CronSpec;
@@ -40,6 +45,21 @@ typedef struct CronError
 
 /* false with *e filled in when expr is not a schedule kant reads */
 extern bool cron_parse(const char *expr, CronSpec *c, CronError *e);
+
+/*
+ * The dialects a schedule is written in.  CRON_VIXIE: standard cron as
+ * Vixie cron and pg_cron read it, or AWS cron(...) (6 fields) as Glue and
+ * EventBridge read it, told apart by their form.  CRON_CRONITER: 5-field cron
+ * as croniter reads it for Airflow.  CRON_AWS: AWS cron only.
+ */
+typedef enum CronDialect
+{
+	CRON_VIXIE,
+	CRON_CRONITER,
+	CRON_AWS
+} CronDialect;
+
+extern bool cron_parse_dialect(const char *expr, CronDialect d, CronSpec *c, CronError *e);
 
 /* calendar: proleptic Gregorian, m 1-12, d 1-31 */
 extern int	cron_days_in_month(int y, int m);

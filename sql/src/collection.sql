@@ -183,28 +183,31 @@ BEGIN
 	SELECT s.* INTO sy FROM @extschema@.system s WHERE s.name = _collector_schedules.system;
 	FOR bad IN
 		SELECT DISTINCT u.job, u.cron FROM unnest(jobs, schedules) AS u(job, cron)
-		WHERE NOT @extschema@.cron_is_valid(u.cron)
+		WHERE NOT @extschema@.cron_is_valid(u.cron, @extschema@._cron_dialect(u.cron, sy.kind))
 	LOOP
 		RAISE WARNING 'kant: % of system % has a schedule kant cannot read: %', bad.job, system, bad.cron;
 	END LOOP;
 	WITH found AS (
-		SELECT DISTINCT ON (j.job_id) j.job_id, btrim(u.cron) AS cron, u.zone
+		SELECT DISTINCT ON (j.job_id) j.job_id, btrim(u.cron) AS cron,
+			@extschema@._cron_dialect(btrim(u.cron), sy.kind) AS dialect, u.zone
 		FROM unnest(jobs, schedules, time_zones) AS u(job, cron, zone)
 		JOIN @extschema@.job j ON j.system_id = sy.system_id AND j.name = u.job
-		WHERE @extschema@.cron_is_valid(u.cron) AND @extschema@.valid_time_zone(u.zone)
+		WHERE @extschema@.cron_is_valid(u.cron, @extschema@._cron_dialect(u.cron, sy.kind))
+		  AND @extschema@.valid_time_zone(u.zone)
 		ORDER BY j.job_id, u.cron
 	), up AS (
-		INSERT INTO @extschema@.schedule AS x (job_id, cron, time_zone, grace_seconds, slot_date,
+		INSERT INTO @extschema@.schedule AS x (job_id, cron, dialect, time_zone, grace_seconds, slot_date,
 			active_from, source)
-		SELECT f.job_id, f.cron, f.zone, 3600,
+		SELECT f.job_id, f.cron, f.dialect, f.zone, 3600,
 			CASE WHEN sy.kind = 'airflow' THEN 'previous_tick' ELSE 'start' END,
 			(now() AT TIME ZONE sy.time_zone)::date, _collector_schedules.source
 		FROM found f
 		LEFT JOIN @extschema@.schedule cur ON cur.job_id = f.job_id
 		WHERE cur.job_id IS NULL
-		   OR (cur.source <> 'user' AND (cur.cron, cur.time_zone) IS DISTINCT FROM (f.cron, f.zone))
+		   OR (cur.source <> 'user'
+			   AND (cur.cron, cur.dialect, cur.time_zone) IS DISTINCT FROM (f.cron, f.dialect, f.zone))
 		ON CONFLICT (job_id) DO UPDATE SET
-			cron = excluded.cron, time_zone = excluded.time_zone,
+			cron = excluded.cron, dialect = excluded.dialect, time_zone = excluded.time_zone,
 			active_from = excluded.active_from, source = excluded.source, updated_at = now()
 		RETURNING x.job_id
 	)

@@ -34,6 +34,51 @@ CREATE FUNCTION @extschema@.cron_next(schedule text, time_zone text, after times
 COMMENT ON FUNCTION @extschema@.cron_next(text, text, timestamptz) IS
 	'the first run of a cron schedule after a time, read in an IANA time zone; NULL when it never runs again';
 
+/*
+ * The same, in a dialect: vixie (standard cron as Vixie cron and pg_cron
+ * read it, or AWS cron(...) by its form), croniter (Airflow: croniter's day
+ * rule, where a stepped day field still combines with the other by OR, L,
+ * L5, 5#2 and @quarterly) or aws (Glue, EventBridge).  A schedule records its
+ * dialect (kant.schedule.dialect, kant._cron_dialect).
+ */
+CREATE FUNCTION @extschema@.cron_is_valid(schedule text, dialect text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'kant_cron_is_valid'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.cron_is_valid(text, text) IS
+	'true when the text is a cron schedule kant can expand in the dialect (vixie, croniter, aws); an unknown dialect is an error (22023)';
+
+CREATE FUNCTION @extschema@.cron_check(schedule text, dialect text) RETURNS void
+	AS 'MODULE_PATHNAME', 'kant_cron_check'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.cron_check(text, text) IS
+	'raises an error naming the position of the problem when the text is not a cron schedule of the dialect (vixie, croniter, aws)';
+
+CREATE FUNCTION @extschema@.cron_occurrences(schedule text, time_zone text,
+		since timestamptz, until timestamptz, dialect text)
+	RETURNS SETOF timestamptz
+	AS 'MODULE_PATHNAME', 'kant_cron_occurrences'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 30;
+COMMENT ON FUNCTION @extschema@.cron_occurrences(text, text, timestamptz, timestamptz, text) IS
+	'every run of a cron schedule of the dialect (vixie, croniter, aws) in [since, until), read in an IANA time zone, DST as the four-argument form';
+
+CREATE FUNCTION @extschema@.cron_next(schedule text, time_zone text, after timestamptz, dialect text)
+	RETURNS timestamptz
+	AS 'MODULE_PATHNAME', 'kant_cron_next'
+	LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.cron_next(text, text, timestamptz, text) IS
+	'the first run of a cron schedule of the dialect (vixie, croniter, aws) after a time, read in an IANA time zone; NULL when it never runs again';
+
+CREATE FUNCTION @extschema@._cron_dialect(schedule text, system_kind text) RETURNS text
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE WHEN $2 = 'airflow' AND NOT @extschema@.cron_is_valid($1, 'aws') THEN 'croniter'
+				WHEN @extschema@.cron_is_valid($1, 'aws') THEN 'aws'
+				ELSE 'vixie' END
+	$$;
+COMMENT ON FUNCTION @extschema@._cron_dialect(text, text) IS
+	'internal: the dialect a schedule is read in, from where it came from: an Airflow system''s is croniter''s, AWS cron(...) is AWS''s, any other standard cron';
+
 ---------------------------------------------------------------------------
 -- Business-day calendars
 ---------------------------------------------------------------------------
@@ -83,7 +128,7 @@ COMMENT ON FUNCTION @extschema@.is_business_day(text, date) IS
 
 CREATE TABLE @extschema@.schedule (
 	job_id			integer PRIMARY KEY REFERENCES @extschema@.job ON DELETE CASCADE,
-	cron			text NOT NULL CHECK (@extschema@.cron_is_valid(cron)),
+	cron			text NOT NULL,
 	time_zone		text NOT NULL CHECK (@extschema@.valid_time_zone(time_zone)),
 	grace_seconds	integer NOT NULL DEFAULT 3600 CHECK (grace_seconds >= 0),
 	calendar		text REFERENCES @extschema@.calendar ON UPDATE CASCADE,
@@ -93,7 +138,9 @@ CREATE TABLE @extschema@.schedule (
 	expanded_until	timestamptz,
 	last_tick		timestamptz,
 	source			text NOT NULL DEFAULT 'user',
-	updated_at		timestamptz NOT NULL DEFAULT now()
+	updated_at		timestamptz NOT NULL DEFAULT now(),
+	dialect			text NOT NULL DEFAULT 'vixie' CHECK (dialect IN ('vixie', 'croniter', 'aws')),
+	CONSTRAINT schedule_cron_check CHECK (@extschema@.cron_is_valid(cron, dialect))
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.schedule', '');
 COMMENT ON TABLE @extschema@.schedule IS
@@ -110,6 +157,7 @@ COMMENT ON COLUMN @extschema@.schedule.expanded_until IS 'expected runs exist fo
 COMMENT ON COLUMN @extschema@.schedule.last_tick IS 'the last slot expanded (the previous tick of the next one)';
 COMMENT ON COLUMN @extschema@.schedule.source IS 'who set it: user, or a collector that read it (glue_trigger, airflow_dag)';
 COMMENT ON COLUMN @extschema@.schedule.updated_at IS 'when it was last set';
+COMMENT ON COLUMN @extschema@.schedule.dialect IS 'how cron is read: croniter (an Airflow system''s: Airflow reads DAG schedules with croniter), aws (cron(...), Glue triggers), vixie (any other: standard cron, pg_cron); kant._cron_dialect';
 
 CREATE TABLE @extschema@.expected_run (
 	job_id			integer NOT NULL REFERENCES @extschema@.job ON DELETE CASCADE,
@@ -213,7 +261,7 @@ BEGIN
 			SELECT t, lag(t) OVER (ORDER BY t) AS prev
 			FROM @extschema@.cron_occurrences(sc.cron, sc.time_zone,
 				CASE WHEN sc.slot_date = 'previous_tick' AND sc.last_tick IS NULL
-					 THEN since - interval '768 hours' ELSE since END, horizon) AS t
+					 THEN since - interval '768 hours' ELSE since END, horizon, sc.dialect) AS t
 		), slots AS (
 			SELECT t AS slot_at,
 				   CASE WHEN sc.slot_date = 'previous_tick'
@@ -332,6 +380,7 @@ CREATE FUNCTION @extschema@.set_schedule(system text, schedule text, job text DE
 DECLARE
 	sy record;
 	zone text;
+	d text;
 	jobs integer[];
 BEGIN
 	SELECT s.* INTO sy FROM @extschema@.system s WHERE s.name = set_schedule.system;
@@ -348,7 +397,9 @@ BEGIN
 		RAISE EXCEPTION 'schedule must not be null' USING ERRCODE = 'null_value_not_allowed',
 			HINT = 'To remove a schedule call kant.unset_schedule().';
 	END IF;
-	PERFORM @extschema@.cron_check(schedule);
+	-- read as the scheduler that runs the job reads it
+	d := @extschema@._cron_dialect(schedule, sy.kind);
+	PERFORM @extschema@.cron_check(schedule, d);
 	-- Glue trigger schedules are in UTC; others read in the system's zone
 	zone := coalesce(time_zone, CASE WHEN btrim(schedule) ILIKE 'cron(%' THEN 'UTC' ELSE sy.time_zone END);
 	IF NOT @extschema@.valid_time_zone(zone) THEN
@@ -388,14 +439,14 @@ BEGIN
 		RAISE EXCEPTION 'active_until % is before active_from', active_until
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	INSERT INTO @extschema@.schedule AS x (job_id, cron, time_zone, grace_seconds, calendar,
+	INSERT INTO @extschema@.schedule AS x (job_id, cron, dialect, time_zone, grace_seconds, calendar,
 		slot_date, active_from, active_until)
-	SELECT j, btrim(schedule), zone, extract(epoch FROM grace)::integer, set_schedule.calendar,
+	SELECT j, btrim(schedule), d, zone, extract(epoch FROM grace)::integer, set_schedule.calendar,
 		coalesce(slot_date, CASE WHEN sy.kind = 'airflow' THEN 'previous_tick' ELSE 'start' END),
 		coalesce(active_from, (now() AT TIME ZONE sy.time_zone)::date), active_until
 	FROM unnest(jobs) AS j
 	ON CONFLICT (job_id) DO UPDATE SET
-		cron = excluded.cron, time_zone = excluded.time_zone,
+		cron = excluded.cron, dialect = excluded.dialect, time_zone = excluded.time_zone,
 		grace_seconds = excluded.grace_seconds, calendar = excluded.calendar,
 		slot_date = excluded.slot_date, active_from = excluded.active_from,
 		active_until = excluded.active_until, source = 'user', updated_at = now();

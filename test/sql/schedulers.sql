@@ -211,3 +211,43 @@ FROM kant.job j, generate_series(0, 10) AS i,
 WHERE j.name = 'settle';
 SELECT x.expanded_until >= now() + interval '6 days' AS far_enough FROM kant.schedule x JOIN kant.job j USING (job_id)
 WHERE j.name = 'settle';
+
+-- 9. Each schedule in its scheduler's dialect (issue 13, section 2).
+--    Airflow reads a DAG's cron with croniter (airflow/timetables/_cron.py),
+--    whose day rule differs from Vixie cron's: when neither day field is *,
+--    a day matches either, even when one begins with * (croniter.py
+--    _calc_next; Vixie cron and pg_cron let a leading * make both apply).
+--    "0 0 */2 * 1" runs on 1, 3, 5, 7, 8 and 9 January 2024 in Airflow, on
+--    the 1st only in standard cron.  test/scripts/croniter_oracle.py holds
+--    kant's croniter dialect to croniter itself on hundreds of expressions.
+SELECT count(*) AS airflow_runs FROM kant.cron_occurrences('0 0 */2 * 1', 'UTC', '2024-01-01', '2024-01-11', 'croniter');
+SELECT count(*) AS vixie_runs FROM kant.cron_occurrences('0 0 */2 * 1', 'UTC', '2024-01-01', '2024-01-11', 'vixie');
+SELECT kant.cron_next('1 1 */32,1-7 * 2', 'UTC', '2024-07-12', 'croniter') AS airflow_next,
+       kant.cron_next('1 1 */32,1-7 * 2', 'UTC', '2024-07-12', 'vixie') AS vixie_next;
+-- Airflow's presets add @quarterly (airflow/utils/dates.py cron_presets);
+-- croniter's L (last day), L5 (last Friday) and 5#2 (second Friday)
+SELECT kant.cron_next('@quarterly', 'UTC', '2024-02-10', 'croniter') AS quarterly,
+       kant.cron_next('0 0 L * *', 'UTC', '2024-02-01', 'croniter') AS last_day,
+       kant.cron_next('0 0 * * L5', 'UTC', '2024-01-01', 'croniter') AS last_friday,
+       kant.cron_next('0 0 * * 5#2', 'UTC', '2024-01-01', 'croniter') AS second_friday;
+SELECT kant.cron_check('@quarterly', 'vixie');
+SELECT kant.cron_check('0 0 * * 5L', 'croniter');
+SELECT kant.cron_check('0 0 * * 1,5#2', 'croniter');
+SELECT kant.cron_check('cron(0 1 * * ? *)', 'croniter');
+SELECT kant.cron_is_valid('0 0 * * *', 'cronie');
+-- a schedule records its dialect from where it came from: an Airflow
+-- system's is croniter's, a Glue trigger's AWS cron, any other standard cron
+SELECT kant.configure_job('af', 'odd_days.load') > 0 AS configured;
+SELECT kant.set_schedule('af', '0 0 */2 * 1', job => 'odd_days.load', slot_date => 'start',
+                         active_from => '2024-01-01', active_until => '2024-01-10') > 0 AS scheduled;
+SELECT kant.configure_job('rep', 'odd_days') > 0 AS configured;
+SELECT kant.set_schedule('rep', '0 0 */2 * 1', job => 'odd_days',
+                         active_from => '2024-01-01', active_until => '2024-01-10') > 0 AS scheduled;
+SELECT kant.set_schedule('jp', 'cron(0 17 * * ? *)', job => 'nightly_load',
+                         active_from => '2024-01-01', active_until => '2024-01-10') > 0 AS scheduled;
+SELECT sy.name AS system, j.name AS job, x.cron, x.dialect,
+       (SELECT count(*) FROM kant.expected_run e WHERE e.job_id = x.job_id) AS expected
+FROM kant.schedule x JOIN kant.job j USING (job_id) JOIN kant.system sy USING (system_id)
+WHERE j.name IN ('odd_days.load', 'odd_days', 'nightly_load') ORDER BY 1;
+SELECT kant.set_schedule('rep', '@quarterly', job => 'odd_days');
+SELECT kant.set_schedule('af', '@quarterly', job => 'odd_days.load') > 0 AS scheduled;
