@@ -169,6 +169,32 @@ COMMENT ON FUNCTION @extschema@.unschedule_collection(text) IS
 	'Remove the pg_cron job that collects a system (found by its name or its command); false when there was none';
 REVOKE ALL ON FUNCTION @extschema@.unschedule_collection(text) FROM PUBLIC;
 
+-- What a collector found that is no cron schedule, recorded once
+CREATE TABLE @extschema@.schedule_unread (
+	job_id			integer PRIMARY KEY REFERENCES @extschema@.job ON DELETE CASCADE,
+	schedule		text NOT NULL,
+	not_cron		boolean NOT NULL,
+	seen_at			timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.schedule_unread', '');
+COMMENT ON TABLE @extschema@.schedule_unread IS
+	'Schedules a collector found that kant does not expand: a DAG on @once, @continuous, assets or datasets, or a timedelta (not_cron: no slots expected, no warning), or one kant cannot read (warned about once, when it appears or changes)';
+COMMENT ON COLUMN @extschema@.schedule_unread.job_id IS 'the job';
+COMMENT ON COLUMN @extschema@.schedule_unread.schedule IS 'the schedule as the scheduler gave it (Airflow 3''s timetable_summary)';
+COMMENT ON COLUMN @extschema@.schedule_unread.not_cron IS 'true when it is a schedule without cron slots (kant._not_cron), false when kant cannot read it';
+COMMENT ON COLUMN @extschema@.schedule_unread.seen_at IS 'when it was first seen as it is';
+
+CREATE FUNCTION @extschema@._not_cron(schedule text) RETURNS boolean
+	LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT lower(btrim($1)) IN ('@once', '@continuous', 'none', 'null', '')
+		OR btrim($1) ~* '^(asset|dataset)$'
+		OR btrim($1) ~ '^([0-9]+ days?, )?[0-9]+:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$'
+	$$;
+COMMENT ON FUNCTION @extschema@._not_cron(text) IS
+	'internal: true for the timetable summary of an Airflow DAG without cron slots (airflow/timetables: NullTimetable "None", OnceTimetable "@once", ContinuousTimetable "@continuous", the asset or dataset trigger "Asset" / "Dataset", DeltaDataIntervalTimetable''s timedelta as Python prints it, "1 day, 0:00:00"); anything else that is no cron kant reports once as unreadable';
+
 CREATE FUNCTION @extschema@._collector_schedules(system text, jobs text[], schedules text[],
 		time_zones text[], source text)
 	RETURNS integer
@@ -181,12 +207,35 @@ DECLARE
 	changed integer[];
 BEGIN
 	SELECT s.* INTO sy FROM @extschema@.system s WHERE s.name = _collector_schedules.system;
+	-- schedules that are no cron: recorded once (kant.schedule_unread); only
+	-- one kant cannot read, new or changed, is a warning.  A DAG on @once,
+	-- @continuous, assets/datasets or a timedelta expects no slots.
 	FOR bad IN
-		SELECT DISTINCT u.job, u.cron FROM unnest(jobs, schedules) AS u(job, cron)
-		WHERE NOT @extschema@.cron_is_valid(u.cron, @extschema@._cron_dialect(u.cron, sy.kind))
+		WITH unread AS (
+			SELECT DISTINCT ON (j.job_id) j.job_id, j.name AS job, btrim(u.cron) AS cron
+			FROM unnest(jobs, schedules) AS u(job, cron)
+			JOIN @extschema@.job j ON j.system_id = sy.system_id AND j.name = u.job
+			WHERE NOT @extschema@.cron_is_valid(u.cron, @extschema@._cron_dialect(u.cron, sy.kind))
+			ORDER BY j.job_id, u.cron
+		)
+		INSERT INTO @extschema@.schedule_unread AS x (job_id, schedule, not_cron)
+		SELECT r.job_id, r.cron, @extschema@._not_cron(r.cron) FROM unread r
+		ON CONFLICT (job_id) DO UPDATE SET schedule = excluded.schedule, not_cron = excluded.not_cron,
+			seen_at = now()
+		WHERE x.schedule IS DISTINCT FROM excluded.schedule
+		RETURNING x.job_id, x.schedule, x.not_cron
 	LOOP
-		RAISE WARNING 'kant: % of system % has a schedule kant cannot read: %', bad.job, system, bad.cron;
+		IF NOT bad.not_cron THEN
+			RAISE WARNING 'kant: % of system % has a schedule kant cannot read: %',
+				(SELECT j.name FROM @extschema@.job j WHERE j.job_id = bad.job_id), system, bad.schedule
+				USING HINT = 'kant.schedule_unread keeps it; set the job''s schedule with kant.set_schedule() if it runs on one.';
+		END IF;
 	END LOOP;
+	-- a job whose schedule is cron again
+	DELETE FROM @extschema@.schedule_unread x
+	USING unnest(jobs, schedules) AS u(job, cron), @extschema@.job j
+	WHERE j.system_id = sy.system_id AND j.name = u.job AND x.job_id = j.job_id
+	  AND @extschema@.cron_is_valid(u.cron, @extschema@._cron_dialect(u.cron, sy.kind));
 	WITH found AS (
 		SELECT DISTINCT ON (j.job_id) j.job_id, btrim(u.cron) AS cron,
 			@extschema@._cron_dialect(btrim(u.cron), sy.kind) AS dialect, u.zone

@@ -251,3 +251,21 @@ FROM kant.schedule x JOIN kant.job j USING (job_id) JOIN kant.system sy USING (s
 WHERE j.name IN ('odd_days.load', 'odd_days', 'nightly_load') ORDER BY 1;
 SELECT kant.set_schedule('rep', '@quarterly', job => 'odd_days');
 SELECT kant.set_schedule('af', '@quarterly', job => 'odd_days.load') > 0 AS scheduled;
+
+-- 10. DAGs without cron slots are recorded once, not warned about at every
+--     collection (issue 13, section 2).  Airflow 3 gives a DAG's timetable
+--     as timetable_summary: "@once" (OnceTimetable), "None" (NullTimetable),
+--     "Asset" (asset-triggered), "1 day, 0:00:00" (a timedelta); something
+--     else kant cannot read is warned about once, when it appears or changes.
+SELECT kant.configure_job('af', j) > 0 AS configured
+FROM unnest(ARRAY['once.t', 'manual.t', 'assets.t', 'delta.t', 'odd.t']) AS j;
+SELECT kant._collector_schedules('af', ARRAY['once.t', 'manual.t', 'assets.t', 'delta.t', 'odd.t'],
+    ARRAY['@once', 'None', 'Asset', '1 day, 0:00:00', 'every other Tuesday'],
+    ARRAY['UTC', 'UTC', 'UTC', 'UTC', 'UTC'], 'airflow_dag') AS changed;
+SELECT kant._collector_schedules('af', ARRAY['once.t', 'manual.t', 'assets.t', 'delta.t', 'odd.t'],
+    ARRAY['@once', 'None', 'Asset', '1 day, 0:00:00', 'every other Tuesday'],
+    ARRAY['UTC', 'UTC', 'UTC', 'UTC', 'UTC'], 'airflow_dag') AS changed_again_silently;
+SELECT j.name, u.schedule, u.not_cron FROM kant.schedule_unread u JOIN kant.job j USING (job_id) ORDER BY 1;
+-- a schedule that becomes cron leaves the list
+SELECT kant._collector_schedules('af', ARRAY['odd.t'], ARRAY['0 6 * * 2'], ARRAY['UTC'], 'airflow_dag') AS changed;
+SELECT count(*) AS unread FROM kant.schedule_unread u JOIN kant.job j USING (job_id) WHERE j.name = 'odd.t';
