@@ -1375,7 +1375,7 @@ CREATE FUNCTION @extschema@._supersede(job_ids integer[], external_ids text[])
 	AS 'MODULE_PATHNAME', 'kant_supersede'
 	LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION @extschema@._supersede(integer[], text[]) IS
-	'internal, the rule of the current attempt, kept: sets job_run.superseded_at of every attempt of the runs (job_id, external_id) given to when the first later attempt of the same run or retry of it started (-infinity when that is unknown), NULL when none; ingestion calls it for every attempt it writes and the run it retries; returns the attempts changed';
+	'internal, the rule of the current attempt, kept: sets job_run.superseded_at of every attempt of the runs (job_id, external_id) given to when the first later attempt of the same run or retry of it began (kant._began: its start, or when kant first saw it), NULL when none; ingestion calls it for every attempt it writes and the run it retries; returns the attempts changed';
 REVOKE ALL ON FUNCTION @extschema@._supersede(integer[], text[]) FROM PUBLIC;
 
 /*
@@ -1395,6 +1395,22 @@ CREATE FUNCTION @extschema@._is_current(superseded_at timestamptz, as_of timesta
 	$$;
 COMMENT ON FUNCTION @extschema@._is_current(timestamptz, timestamptz) IS
 	'internal, the rule of the current attempt, asked: an attempt is current at as_of (default: now and ever) unless it was superseded by then (job_run.superseded_at, kept by kant._supersede)';
+
+/*
+ * When an attempt began: its start, or, when the scheduler gave none (a
+ * cleared Airflow task queued again, a Glue run still STARTING), when kant
+ * first saw it.  An attempt counts at as_of from then on: a queued try seen
+ * at 09:00 does not exist at 05:30, and supersedes the try before it from
+ * 09:00 (src/ingest_write.c keeps superseded_at by the same rule).
+ */
+CREATE FUNCTION @extschema@._began(started_at timestamptz, first_seen timestamptz)
+	RETURNS timestamptz
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$
+	SELECT COALESCE($1, $2)
+	$$;
+COMMENT ON FUNCTION @extschema@._began(timestamptz, timestamptz) IS
+	'internal, the rule of when an attempt began: its start, or when kant first saw it when the start is unknown';
 
 /*
  * A run and its parts.  Airflow maps a task into task instances with
@@ -1454,7 +1470,7 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 		CASE WHEN c.bad OPERATOR(pg_catalog.>) 0 THEN
 			(SELECT a.run_id FROM @extschema@.job_run a
 			 WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
-			   AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)
+			   AND @extschema@._began(a.started_at, a.first_seen) OPERATOR(pg_catalog.<=) $3
 			   AND @extschema@._is_current(a.superseded_at, $3)
 			   AND @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
 			   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)
@@ -1488,7 +1504,8 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 		FROM (SELECT r.*, kk.k OPERATOR(pg_catalog.>) 1
 						  OR r.start IS NOT DISTINCT FROM pg_catalog.max(r.start) OVER () AS counts
 			  FROM (SELECT @extschema@._run_key(a.external_id, kk.kind) AS run_key,
-						   pg_catalog.min(a.started_at) AS start, pg_catalog.count(*) AS n,
+						   pg_catalog.min(@extschema@._began(a.started_at, a.first_seen)) AS start,
+						   pg_catalog.count(*) AS n,
 						   pg_catalog.count(*) FILTER (WHERE @extschema@.is_done(a.state)
 							   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS ok,
 						   pg_catalog.count(*) FILTER (WHERE NOT @extschema@.is_terminal(a.state)
@@ -1501,7 +1518,7 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 								   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS bad
 					FROM @extschema@.job_run a
 					WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
-					  AND (a.started_at IS NULL OR a.started_at OPERATOR(pg_catalog.<=) $3)
+					  AND @extschema@._began(a.started_at, a.first_seen) OPERATOR(pg_catalog.<=) $3
 					  AND @extschema@._is_current(a.superseded_at, $3)
 					GROUP BY 1) r) u) c
 	CROSS JOIN LATERAL (SELECT c.runs OPERATOR(pg_catalog.>=) kk.k
@@ -1541,10 +1558,11 @@ CREATE FUNCTION @extschema@._done_since(job_id integer, business_date date, as_o
 						  ELSE COALESCE((pg_catalog.array_agg(m.first_start ORDER BY m.first_start NULLS FIRST))
 											[n.runs_expected], '-infinity') END AS bound,
 					 pg_catalog.max(m.last_start) AS last_start
-			  FROM (SELECT pg_catalog.min(r.started_at) AS first_start, pg_catalog.max(r.started_at) AS last_start
+			  FROM (SELECT pg_catalog.min(@extschema@._began(r.started_at, r.first_seen)) AS first_start,
+						   pg_catalog.max(@extschema@._began(r.started_at, r.first_seen)) AS last_start
 					FROM @extschema@.job_run r
 					WHERE r.job_id OPERATOR(pg_catalog.=) $1 AND r.business_date OPERATOR(pg_catalog.=) $2
-					  AND (r.started_at IS NULL OR r.started_at OPERATOR(pg_catalog.<=) $3)
+					  AND @extschema@._began(r.started_at, r.first_seen) OPERATOR(pg_catalog.<=) $3
 					GROUP BY r.external_id) m
 			  -- only when something came after a done attempt
 			  WHERE n.runs OPERATOR(pg_catalog.>) n.runs_expected
@@ -1582,7 +1600,7 @@ CREATE FUNCTION @extschema@._required(job_id integer, business_date date, as_of 
 	SELECT CASE
 		WHEN EXISTS (SELECT FROM @extschema@.job_run r
 					 WHERE r.business_date OPERATOR(pg_catalog.=) $2 AND r.job_id OPERATOR(pg_catalog.=) $1
-					   AND (r.started_at IS NULL OR r.started_at OPERATOR(pg_catalog.<=) $3))
+					   AND @extschema@._began(r.started_at, r.first_seen) OPERATOR(pg_catalog.<=) $3)
 		  OR EXISTS (SELECT FROM @extschema@.expected_run x
 					 WHERE x.job_id OPERATOR(pg_catalog.=) $1 AND x.business_date OPERATOR(pg_catalog.=) $2)
 			THEN true
@@ -1741,7 +1759,7 @@ BEGIN
 			CASE WHEN r.ended_at > as_of THEN NULL ELSE r.ended_at END AS ended_at,
 			CASE WHEN r.ended_at > as_of THEN 'running'::@extschema@.run_state ELSE r.state END AS state
 		FROM @extschema@.job_run r
-		WHERE r.business_date BETWEEN d0 AND d1 AND (r.started_at IS NULL OR r.started_at <= as_of)
+		WHERE r.business_date BETWEEN d0 AND d1 AND @extschema@._began(r.started_at, r.first_seen) <= as_of
 	), day AS MATERIALIZED (
 		-- each job and date with runs: done, in flight, how many runs
 		-- (kant._job_day), and its latest attempt
@@ -3032,7 +3050,7 @@ CROSS JOIN LATERAL (
 -- keeps this a scan of its own, so the rules are not asked again per attempt)
 CROSS JOIN LATERAL (
 	SELECT r.run_id, r.state, r.started_at, r.ended_at,
-		(r.started_at IS NULL OR r.started_at <= t.at) AND @extschema@._is_current(r.superseded_at, t.at)
+		@extschema@._began(r.started_at, r.first_seen) <= t.at AND @extschema@._is_current(r.superseded_at, t.at)
 			AND @extschema@._run_key(r.external_id, sy.kind) = ANY (t.counted_runs) AS is_current
 	FROM @extschema@.job_run r
 	WHERE r.job_id = g.job_id AND r.business_date = g.business_date
@@ -3707,6 +3725,17 @@ BEGIN
 		WHERE x.schedule IS DISTINCT FROM excluded.schedule
 		RETURNING x.job_id, x.schedule, x.not_cron
 	LOOP
+		-- a schedule a collector set before goes with what it was read from:
+		-- no slots from now on (those before stay, as they were expected)
+		WITH del AS (
+			DELETE FROM @extschema@.expected_run e USING @extschema@.schedule x
+			WHERE x.job_id = bad.job_id AND x.source <> 'user' AND e.job_id = x.job_id AND e.slot_at > now()
+			RETURNING e.job_id, e.business_date
+		)
+		INSERT INTO @extschema@.slo_dirty (job_id, business_date)
+		SELECT DISTINCT d.job_id, d.business_date FROM del d
+		ON CONFLICT DO NOTHING;
+		DELETE FROM @extschema@.schedule x WHERE x.job_id = bad.job_id AND x.source <> 'user';
 		IF NOT bad.not_cron THEN
 			RAISE WARNING 'kant: % of system % has a schedule kant cannot read: %',
 				(SELECT j.name FROM @extschema@.job j WHERE j.job_id = bad.job_id), system, bad.schedule

@@ -205,6 +205,7 @@ parse_field(CronSpec *c, Field f, const char *expr, int start, int len, CronErro
 					to,
 					step = 1;
 		int			raw;
+		bool		wrap = false;
 
 		/* special day forms */
 		if (f == F_DOM && pg_strncasecmp(s, "LW", 2) == 0 && (s + 2 == end || s[2] == ','))
@@ -232,6 +233,8 @@ parse_field(CronSpec *c, Field f, const char *expr, int start, int len, CronErro
 			c->dow_last |= (uint8) (1 << dow_index(from, false));
 			goto next;
 		}
+		if (f == F_DOW && (*s == 'L' || *s == 'l') && (s + 1 == end || s[1] == ',') && c->croniter)
+			return cron_fail(e, (int) (s - expr) + 1, "croniter has no L alone in day-of-week: write L5 for the last Friday");
 		if (f == F_DOW && (*s == 'L' || *s == 'l') && (s + 1 == end || s[1] == ','))
 		{
 			/* L alone in day-of-week: Saturday, the last day of the week */
@@ -295,9 +298,11 @@ parse_field(CronSpec *c, Field f, const char *expr, int start, int len, CronErro
 				if (to < lo || to > hi)
 					return cron_fail(e, (int) (tp - expr) + 1, "%s value %d is out of range %d-%d",
 									 field_names[f], to, lo, hi);
-				if (to < from)
+				if (to < from && !c->croniter)
 					return cron_fail(e, (int) (item - expr) + 1, "range %d-%d runs backwards",
 									 from, to);
+				/* croniter: a range past the end wraps around (sat-sun, 22-2) */
+				wrap = (to < from);
 			}
 			else if (s < end && *s == '/')
 				to = hi;		/* AWS and Quartz: start/step means start to the end */
@@ -309,12 +314,22 @@ parse_field(CronSpec *c, Field f, const char *expr, int start, int len, CronErro
 			step = read_value(&s, F_YEAR);
 			if (step < 1)
 				return cron_fail(e, (int) (sp - expr) + 1, "expected a step of 1 or more");
+			if (wrap)
+				return cron_fail(e, (int) (sp - expr), "kant does not step through a range that wraps around");
 		}
 		{
 			int			v;
 
-			for (v = from; v <= to; v += step)
-				set_bit(c, f, v);
+			if (wrap)
+			{
+				for (v = from; v <= hi; v++)
+					set_bit(c, f, v);
+				for (v = lo; v <= to; v++)
+					set_bit(c, f, v);
+			}
+			else
+				for (v = from; v <= to; v += step)
+					set_bit(c, f, v);
 		}
 next:
 		if (s < end)
@@ -388,7 +403,9 @@ cron_parse_dialect(const char *expr, CronDialect d, CronSpec *c, CronError *e)
 		for (i = 0; i < (int) lengthof(presets); i++)
 			if (strlen(presets[i][0]) == (size_t) (end - s) &&
 				pg_strncasecmp(s, presets[i][0], end - s) == 0 &&
-				(d == CRON_CRONITER || strcmp(presets[i][0], "@quarterly") != 0))
+				/* Airflow's own preset, looked up case-sensitively (cron_presets.get) */
+				(strcmp(presets[i][0], "@quarterly") != 0 ||
+				 (d == CRON_CRONITER && strncmp(s, "@quarterly", end - s) == 0)))
 				preset = presets[i][1];
 		if (!preset || d == CRON_AWS)
 			return cron_fail(e, (int) (s - expr) + 1,

@@ -375,8 +375,8 @@ ingest_insert_runs(IngestState *st, Pending **ins, int n)
  * The rule of the current attempt (sql/src/rules.sql names it; this is its
  * one home): an attempt is superseded by a later attempt of the same run
  * (Airflow's next try_number, Glue's Attempt) and by a retry that names its
- * run (Glue's PreviousRunId), from when the first of those started
- * (-infinity when its start is unknown).  For each run (job_id, external_id)
+ * run (Glue's PreviousRunId), from when the first of those began
+ * (kant._began: its start, or when kant first saw it).  For each run (job_id, external_id)
  * given, set job_run.superseded_at of every attempt to that, NULL when none:
  * two index scans per run, one UPDATE by run_id for what changed.  Ingestion
  * calls it for every attempt it writes and the run it retries; the upgrade to
@@ -387,7 +387,7 @@ typedef struct RunAttempt
 {
 	int64		run_id;
 	int32		attempt;
-	TimestampTz started;		/* DT_NOBEGIN when unknown */
+	TimestampTz started;		/* kant._began: start, else first seen */
 	bool		was_null;
 	TimestampTz was;
 } RunAttempt;
@@ -401,12 +401,18 @@ attempt_desc(const void *a, const void *b)
 	return (x < y) - (x > y);
 }
 
+/*
+ * When an attempt began (kant._began): its start, or when kant first saw it
+ * when the scheduler gave none (a cleared task queued again).
+ */
 static TimestampTz
 slot_started(RunRel *rr, TupleTableSlot *slot)
 {
 	bool		isnull;
 	Datum		d = slot_getattr(slot, rr->started_at, &isnull);
 
+	if (isnull)
+		d = slot_getattr(slot, rr->first_seen, &isnull);
 	return isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
 }
 

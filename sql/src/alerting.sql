@@ -267,7 +267,7 @@ BEGIN
 			CASE WHEN r.ended_at > as_of THEN NULL ELSE r.ended_at END AS ended_at,
 			CASE WHEN r.ended_at > as_of THEN 'running'::@extschema@.run_state ELSE r.state END AS state
 		FROM @extschema@.job_run r
-		WHERE r.business_date BETWEEN d0 AND d1 AND (r.started_at IS NULL OR r.started_at <= as_of)
+		WHERE r.business_date BETWEEN d0 AND d1 AND @extschema@._began(r.started_at, r.first_seen) <= as_of
 	), day AS MATERIALIZED (
 		-- each job and date with runs: done, in flight, how many runs
 		-- (kant._job_day), and its latest attempt

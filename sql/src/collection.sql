@@ -225,6 +225,17 @@ BEGIN
 		WHERE x.schedule IS DISTINCT FROM excluded.schedule
 		RETURNING x.job_id, x.schedule, x.not_cron
 	LOOP
+		-- a schedule a collector set before goes with what it was read from:
+		-- no slots from now on (those before stay, as they were expected)
+		WITH del AS (
+			DELETE FROM @extschema@.expected_run e USING @extschema@.schedule x
+			WHERE x.job_id = bad.job_id AND x.source <> 'user' AND e.job_id = x.job_id AND e.slot_at > now()
+			RETURNING e.job_id, e.business_date
+		)
+		INSERT INTO @extschema@.slo_dirty (job_id, business_date)
+		SELECT DISTINCT d.job_id, d.business_date FROM del d
+		ON CONFLICT DO NOTHING;
+		DELETE FROM @extschema@.schedule x WHERE x.job_id = bad.job_id AND x.source <> 'user';
 		IF NOT bad.not_cron THEN
 			RAISE WARNING 'kant: % of system % has a schedule kant cannot read: %',
 				(SELECT j.name FROM @extschema@.job j WHERE j.job_id = bad.job_id), system, bad.schedule

@@ -166,7 +166,7 @@ CROSS JOIN LATERAL (
 -- keeps this a scan of its own, so the rules are not asked again per attempt)
 CROSS JOIN LATERAL (
 	SELECT r.run_id, r.state, r.started_at, r.ended_at,
-		(r.started_at IS NULL OR r.started_at <= t.at) AND @extschema@._is_current(r.superseded_at, t.at)
+		@extschema@._began(r.started_at, r.first_seen) <= t.at AND @extschema@._is_current(r.superseded_at, t.at)
 			AND @extschema@._run_key(r.external_id, sy.kind) = ANY (t.counted_runs) AS is_current
 	FROM @extschema@.job_run r
 	WHERE r.job_id = g.job_id AND r.business_date = g.business_date

@@ -12,7 +12,7 @@ SELECT plan(28);
 -- DEFINER caller's pinned path), naming kant's objects schema-qualified
 CREATE TEMP TABLE inlined_rules (f regprocedure);
 INSERT INTO inlined_rules VALUES ('kant._is_current(timestamptz, timestamptz)'),
-  ('kant._run_key(text, text)'), ('kant._done_since(integer, date, timestamptz)'),
+  ('kant._run_key(text, text)'), ('kant._began(timestamptz, timestamptz)'), ('kant._done_since(integer, date, timestamptz)'),
   ('kant._job_day(integer, date, timestamptz)'), ('kant._required(integer, date, timestamptz)'),
   ('kant._required_jobs(integer, integer, date, timestamptz)'), ('kant._due(date, integer, time, text)'),
   ('kant.alert_kinds()');

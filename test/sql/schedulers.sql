@@ -269,3 +269,42 @@ SELECT j.name, u.schedule, u.not_cron FROM kant.schedule_unread u JOIN kant.job 
 -- a schedule that becomes cron leaves the list
 SELECT kant._collector_schedules('af', ARRAY['odd.t'], ARRAY['0 6 * * 2'], ARRAY['UTC'], 'airflow_dag') AS changed;
 SELECT count(*) AS unread FROM kant.schedule_unread u JOIN kant.job j USING (job_id) WHERE j.name = 'odd.t';
+
+-- 11. A cleared task queued again has no start yet (Airflow's REST API gives
+--     start_date null for a queued try): it counts from when kant first saw
+--     it (kant._began), so it neither undoes a completion before that nor
+--     hides that the day is being re-run now.
+SELECT inserted FROM kant.ingest_airflow_task_instances('af', '{"task_instances": [
+  {"dag_id": "cleared", "task_id": "load", "dag_run_id": "scheduled__2026-03-10T00:00:00+00:00",
+   "execution_date": "2026-03-10T00:00:00+00:00", "start_date": "2026-03-11T04:30:00+00:00",
+   "end_date": "2026-03-11T05:00:00+00:00", "state": "success", "try_number": 1, "map_index": -1, "max_tries": 0},
+  {"dag_id": "cleared", "task_id": "load", "dag_run_id": "scheduled__2026-03-10T00:00:00+00:00",
+   "execution_date": "2026-03-10T00:00:00+00:00", "start_date": null,
+   "end_date": null, "state": "queued", "try_number": 2, "map_index": -1, "max_tries": 1}],
+  "total_entries": 2}');
+SELECT r.attempt, r.state, r.superseded_at = r2.first_seen AS superseded_when_try_2_was_seen
+FROM kant.job_run r JOIN kant.job j USING (job_id)
+LEFT JOIN kant.job_run r2 ON r2.job_id = r.job_id AND r2.external_id = r.external_id AND r2.attempt = 2
+WHERE j.dag_id = 'cleared' ORDER BY 1;
+SELECT ds.done_since FROM kant.job j, kant._done_since(j.job_id, '2026-03-10') ds WHERE j.dag_id = 'cleared';
+SELECT jd.done, jd.in_flight FROM kant.job j, kant._job_day(j.job_id, '2026-03-10') jd WHERE j.dag_id = 'cleared';
+
+-- 12. croniter reads a day-of-week range that ends on Sunday (sat-sun, 5-0)
+--     as wrapping around the week, as every croniter version does; standard
+--     cron refuses it
+SELECT kant.cron_next('0 0 * * sat-sun', 'UTC', '2024-01-01', 'croniter') AS weekend,
+       kant.cron_next('0 0 * * 5-0', 'UTC', '2024-01-01', 'croniter') AS friday_to_sunday,
+       kant.cron_is_valid('0 0 * * 5-0', 'vixie') AS standard_cron_takes_it;
+-- croniter keeps its nth-weekday rule in both halves of its union, so with
+-- # or L in day-of-week the day of the month adds nothing (croniter.py
+-- _calc_next); what croniter does not read is refused, so that the
+-- collector reports it instead of expecting runs that never come
+SELECT kant.cron_next('0 0 1-7 * 1#1', 'UTC', '2024-01-02', 'croniter') AS first_monday;
+SELECT kant.cron_check('0 0 * * L', 'croniter');
+SELECT kant.cron_is_valid('@QUARTERLY', 'croniter') AS airflow_presets_are_case_sensitive;
+-- 13. A DAG whose cron becomes @once loses the schedule the collector had
+--     set (section 10's odd.t): no slots from now on, those before stay
+SELECT kant._collector_schedules('af', ARRAY['odd.t'], ARRAY['@once'], ARRAY['UTC'], 'airflow_dag') AS changed;
+SELECT count(*) AS schedules FROM kant.schedule x JOIN kant.job j USING (job_id) WHERE j.name = 'odd.t';
+SELECT count(*) AS future_slots FROM kant.expected_run x JOIN kant.job j USING (job_id)
+WHERE j.name = 'odd.t' AND x.slot_at > now();
