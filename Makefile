@@ -10,7 +10,7 @@ COLLECT_OBJS = src/collect.o src/collect_reply.o src/collect_glue.o src/collect_
        src/actions.o
 OBJS = src/kant.o src/run_state.o src/names.o src/jsonutil.o src/payload.o src/payload_scan.o \
        $(INGEST_OBJS) src/cron.o src/cron_parse.o src/glue.o src/airflow.o src/openlineage.o \
-       src/report.o src/slo.o src/http.o $(COLLECT_OBJS) src/delivery.o src/secrets.o src/gate.o \
+       src/report.o src/slo.o src/job_day.o src/http.o $(COLLECT_OBJS) src/delivery.o src/secrets.o src/gate.o \
        src/locks.o
 # The install script of this version is built from the SQL source, one file
 # per concern, in this order (a file may use what an earlier one created).

@@ -272,7 +272,7 @@ BEGIN
 		-- each job and date with runs: done, in flight, how many runs
 		-- (kant._job_day), and its latest attempt
 		SELECT g.job_id, g.business_date, jd.done, jd.in_flight AS active, jd.in_flight_since AS active_since,
-			g.last_run, jd.runs AS started_runs, jd.failed_run_id
+			g.last_run, jd.runs AS started_runs, jd.failed_run_id, jd.was_done
 		FROM (SELECT r.job_id, r.business_date,
 				(array_agg(r.run_id ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC))[1] AS last_run
 			  FROM seen r GROUP BY r.job_id, r.business_date) g
@@ -298,12 +298,10 @@ BEGIN
 		  AND (s.calendar IS NULL OR @extschema@.is_business_day(s.calendar, g.bd))
 	), in_play AS (
 		-- the jobs each SLO day requires (kant._required_jobs), done or not
-		-- done: done once by as_of (kant._done_since: a re-run after the job
-		-- was done is a failure, not a late day)
-		SELECT sd.slo_id, sd.business_date, rq.job_id,
-			CASE WHEN dy.done THEN true
-				 WHEN dy.job_id IS NULL THEN false
-				 ELSE EXISTS (SELECT FROM @extschema@._done_since(rq.job_id, sd.business_date, as_of)) END AS done,
+		-- done: done once by as_of (kant._job_day's was_done, as
+		-- kant._done_since: a re-run after the job was done is a failure, not
+		-- a late day)
+		SELECT sd.slo_id, sd.business_date, rq.job_id, coalesce(dy.was_done, false) AS done,
 			coalesce(dy.active, false) AS active, dy.active_since, dy.last_run
 		FROM slo_days sd
 		CROSS JOIN LATERAL @extschema@._required_jobs(sd.slo_id, NULL, sd.business_date, as_of) rq

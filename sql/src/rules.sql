@@ -120,136 +120,107 @@ COMMENT ON FUNCTION @extschema@._run_key(text, text) IS
  * later run does not say which slot it stands in for).  done_at is the
  * latest end among the attempts of those runs; in_flight, failed speak of
  * them too, and failed_run_id names the attempt that failed (the latest).
- * The SLO evaluation asks this of every required job, the checks before a
- * late or failure alert, the gates before they open.
+ *
+ * Since when it has been done, the first time (was_done, done_since,
+ * done_since_runs): the earliest instant by as_of at which it was done, and
+ * the runs that counted then.  The SLO asks whether the data was delivered
+ * by the deadline, so this is when a day completes: a task cleared and run
+ * again after it succeeded, or a Glue job run again for the same date, does
+ * not move the completion or undo it (a failed re-run is a failure alert;
+ * the gate, which asks about now, closes).
+ *
+ * The rule is kant._job_day_agg, an aggregate in C over the job's attempts
+ * of that date (src/job_day.c: asked for every job and date of years of
+ * history, and at every gate poll).  The SLO evaluation asks this of every
+ * required job, the checks before a late or failure alert, the gates before
+ * they open.
  */
+CREATE TYPE @extschema@._job_day_result AS (
+	done			boolean,
+	done_at			timestamptz,
+	in_flight		boolean,
+	in_flight_since	timestamptz,
+	failed			boolean,
+	attempts		integer,
+	runs			integer,
+	failed_run_id	bigint,
+	counted_runs	text[],
+	was_done		boolean,
+	done_since		timestamptz,
+	done_since_runs	text[]
+);
+COMMENT ON TYPE @extschema@._job_day_result IS
+	'internal, what kant._job_day_agg answers for a job and business date (see kant._job_day)';
+
+CREATE FUNCTION @extschema@._job_day_trans(internal, as_of timestamptz, k integer, system_kind text,
+		run_id bigint, external_id text, state @extschema@.run_state, started_at timestamptz,
+		ended_at timestamptz, first_seen timestamptz, superseded_at timestamptz)
+	RETURNS internal
+	AS 'MODULE_PATHNAME', 'kant_job_day_trans'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@._job_day_trans(internal, timestamptz, integer, text, bigint, text, @extschema@.run_state, timestamptz, timestamptz, timestamptz, timestamptz) IS
+	'internal, kant._job_day_agg transition: keeps the attempts';
+
+CREATE FUNCTION @extschema@._job_day_final(internal) RETURNS @extschema@._job_day_result
+	AS 'MODULE_PATHNAME', 'kant_job_day_final'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@._job_day_final(internal) IS
+	'internal, kant._job_day_agg final function: the rule of done at as_of and the first time';
+
+CREATE AGGREGATE @extschema@._job_day_agg(as_of timestamptz, k integer, system_kind text,
+		run_id bigint, external_id text, state @extschema@.run_state, started_at timestamptz,
+		ended_at timestamptz, first_seen timestamptz, superseded_at timestamptz) (
+	SFUNC = @extschema@._job_day_trans,
+	STYPE = internal,
+	FINALFUNC = @extschema@._job_day_final,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@._job_day_agg(timestamptz, integer, text, bigint, text, @extschema@.run_state, timestamptz, timestamptz, timestamptz, timestamptz) IS
+	'internal, the rule of done (src/job_day.c) over every attempt of one job and business date, as of as_of, for a job expecting k runs that day (at least 1) of a system of that kind (kant._run_key): kant._job_day_result; kant._job_day is how to ask it';
+
 CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
 	RETURNS TABLE (done boolean, done_at timestamptz, in_flight boolean, in_flight_since timestamptz,
 		failed boolean, attempts integer, runs integer, failed_run_id bigint, counted_runs text[],
-		runs_expected integer)
+		runs_expected integer, was_done boolean, done_since timestamptz, done_since_runs text[])
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
-	SELECT d.done, CASE WHEN d.done THEN c.last_end END, c.open OPERATOR(pg_catalog.>) 0, c.open_since,
-		c.bad OPERATOR(pg_catalog.>) 0, c.n::integer, c.runs::integer,
-		-- the attempt that failed, the latest, looked up only on a day that failed
-		CASE WHEN c.bad OPERATOR(pg_catalog.>) 0 THEN
-			(SELECT a.run_id FROM @extschema@.job_run a
-			 WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
-			   AND @extschema@._began(a.started_at, a.first_seen) OPERATOR(pg_catalog.<=) $3
-			   AND @extschema@._is_current(a.superseded_at, $3)
-			   AND @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
-			   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)
-			   AND @extschema@._run_key(a.external_id, kk.kind) OPERATOR(pg_catalog.=) ANY (c.counted)
-			 ORDER BY a.started_at DESC NULLS LAST, a.run_id DESC LIMIT 1) END,
-		c.counted, kk.k::integer
-	-- k: the runs the job needs that day (its expected slots, at least one;
-	-- OFFSET 0: counted once, not at every use)
-	FROM (SELECT k0.k, k0.kind
+	SELECT (x.r).done, (x.r).done_at, (x.r).in_flight, (x.r).in_flight_since, (x.r).failed,
+		(x.r).attempts, (x.r).runs, (x.r).failed_run_id, (x.r).counted_runs, x.k,
+		(x.r).was_done, (x.r).done_since, (x.r).done_since_runs
+	-- k: the runs the job needs that day (its expected slots, at least one)
+	FROM (SELECT kk.k, (SELECT @extschema@._job_day_agg($3, kk.k, kk.kind, a.run_id, a.external_id, a.state,
+								   a.started_at, a.ended_at, a.first_seen, a.superseded_at)
+						FROM @extschema@.job_run a
+						WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2) AS r
 		  FROM (SELECT GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
 									WHERE x.job_id OPERATOR(pg_catalog.=) $1
-									  AND x.business_date OPERATOR(pg_catalog.=) $2)) AS k,
+									  AND x.business_date OPERATOR(pg_catalog.=) $2))::integer AS k,
 					   (SELECT sy.kind FROM @extschema@.job j
 						JOIN @extschema@.system sy ON sy.system_id OPERATOR(pg_catalog.=) j.system_id
-						WHERE j.job_id OPERATOR(pg_catalog.=) $1) AS kind
-				OFFSET 0) k0) kk
-	CROSS JOIN LATERAL (
-		SELECT pg_catalog.count(*) AS runs, pg_catalog.sum(u.n) AS n,
-			   pg_catalog.array_agg(u.run_key ORDER BY u.run_key) FILTER (WHERE u.counts) AS counted,
-			   pg_catalog.count(*) FILTER (WHERE u.counts) AS counted_n,
-			   pg_catalog.count(*) FILTER (WHERE u.counts
-				   AND u.ok OPERATOR(pg_catalog.=) u.n) AS ok,
-			   pg_catalog.sum(u.open) FILTER (WHERE u.counts) AS open,
-			   pg_catalog.min(u.open_since) FILTER (WHERE u.counts) AS open_since,
-			   pg_catalog.max(u.last_end) FILTER (WHERE u.counts) AS last_end,
-			   pg_catalog.sum(u.bad) FILTER (WHERE u.counts) AS bad
-		-- the job's runs (kant._run_key) from its current attempts, and those
-		-- that count: all when it runs several times a day (a later run cannot
-		-- tell which slot it stands in for), else the latest (runs that started
-		-- together all count: a run recovers only those that started before it)
-		FROM (SELECT r.*, kk.k OPERATOR(pg_catalog.>) 1
-						  OR r.start IS NOT DISTINCT FROM pg_catalog.max(r.start) OVER () AS counts
-			  FROM (SELECT @extschema@._run_key(a.external_id, kk.kind) AS run_key,
-						   pg_catalog.min(@extschema@._began(a.started_at, a.first_seen)) AS start,
-						   pg_catalog.count(*) AS n,
-						   pg_catalog.count(*) FILTER (WHERE @extschema@.is_done(a.state)
-							   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS ok,
-						   pg_catalog.count(*) FILTER (WHERE NOT @extschema@.is_terminal(a.state)
-							   OR a.ended_at OPERATOR(pg_catalog.>) $3) AS open,
-						   pg_catalog.min(a.started_at) FILTER (WHERE NOT @extschema@.is_terminal(a.state)
-							   OR a.ended_at OPERATOR(pg_catalog.>) $3) AS open_since,
-						   pg_catalog.max(a.ended_at) AS last_end,
-						   pg_catalog.count(*)
-							   FILTER (WHERE @extschema@.is_terminal(a.state) AND NOT @extschema@.is_done(a.state)
-								   AND (a.ended_at IS NULL OR a.ended_at OPERATOR(pg_catalog.<=) $3)) AS bad
-					FROM @extschema@.job_run a
-					WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
-					  AND @extschema@._began(a.started_at, a.first_seen) OPERATOR(pg_catalog.<=) $3
-					  AND @extschema@._is_current(a.superseded_at, $3)
-					GROUP BY 1) r) u) c
-	CROSS JOIN LATERAL (SELECT c.runs OPERATOR(pg_catalog.>=) kk.k
-		AND c.ok OPERATOR(pg_catalog.=) c.counted_n AS done) d
+						WHERE j.job_id OPERATOR(pg_catalog.=) $1) AS kind) kk
+		  OFFSET 0) x
 	$$;
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
-	'internal, the rule of done: a job is done for a business date at as_of (default: ever) when it ran the k runs expected that day (at least 1; runs: those of its current attempts, kant._run_key) and the runs that count (one slot a day: the latest run; several: all) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: the runs of the current attempts (kant._run_key); counted_runs: the runs that count (kant._run_key); runs_expected: k';
+	'internal, the rule of done (kant._job_day_agg): a job is done for a business date at as_of (default: ever) when it ran the k runs expected that day (at least 1; runs: those of its current attempts, kant._run_key) and the runs that count (one slot a day: the latest run; several: all) are done: every current attempt of each, every map index, succeeded or was skipped (kant.is_done) and ended by as_of; done_at: the latest end among them; in_flight: one of their current attempts not ended (in_flight_since: the earliest start of those); failed: one ended without being done (failed_run_id: the latest such attempt); attempts: current attempts; runs: the runs of the current attempts (kant._run_key); counted_runs: the runs that count (kant._run_key); runs_expected: k; was_done: done at some instant by as_of, first at done_since (NULL when done without end times) with done_since_runs counting';
 
 /*
- * Since when a job has been done for a business date, the first time: the
- * earliest instant by as_of at which kant._job_day said done, and the runs
- * that counted then.  The SLO asks whether the data was delivered by the
- * deadline, so this is when a day completes: a task cleared and run again
- * after it succeeded, or a Glue job run again for the same date, does not
- * move the completion or undo it (a failed re-run is a failure alert; the
- * gate, which asks about now, closes).
- *
- * Only something that comes after a done attempt can undo done: a later
- * attempt superseding it, or more runs than the day expects.  Without
- * either, the job was done first when it is done now (done_at), or never.
- * With one, the first time is the end of a done attempt: those ends are
- * asked one by one, from the start of the k-th run (fewer runs are not done;
- * counting run ids, a bound map indexes only make earlier) to the last start
- * (from then on nothing is superseded any more, and done_at at as_of
- * answers).  No row when never done.
+ * Since when a job has been done for a business date, the first time
+ * (kant._job_day's was_done, done_since): only something that comes after a
+ * done attempt can undo done, a later attempt superseding it or more runs
+ * than the day expects.  Without either, the job was done first when it is
+ * done now (done_at), or never.  With one, the first time is the end of a
+ * done attempt: those ends are asked one by one, from the start of the k-th
+ * run (fewer runs are not done) to the last start (from then on nothing is
+ * superseded any more, and done_at at as_of answers).  No row when never
+ * done.
  */
 CREATE FUNCTION @extschema@._done_since(job_id integer, business_date date, as_of timestamptz DEFAULT 'infinity')
 	RETURNS TABLE (done_since timestamptz, counted_runs text[])
 	LANGUAGE sql STABLE PARALLEL SAFE
 	AS $$
-	SELECT x.t, x.counted
-	FROM @extschema@._job_day($1, $2, $3) n
-	CROSS JOIN LATERAL (
-		SELECT c.t, jd.counted_runs AS counted, 0 AS o
-		-- the job's run ids: when the k-th started, when the last attempt did
-		FROM (SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.<) n.runs_expected THEN 'infinity'
-						  ELSE COALESCE((pg_catalog.array_agg(m.first_start ORDER BY m.first_start NULLS FIRST))
-											[n.runs_expected], '-infinity') END AS bound,
-					 pg_catalog.max(m.last_start) AS last_start
-			  FROM (SELECT pg_catalog.min(@extschema@._began(r.started_at, r.first_seen)) AS first_start,
-						   pg_catalog.max(@extschema@._began(r.started_at, r.first_seen)) AS last_start
-					FROM @extschema@.job_run r
-					WHERE r.job_id OPERATOR(pg_catalog.=) $1 AND r.business_date OPERATOR(pg_catalog.=) $2
-					  AND @extschema@._began(r.started_at, r.first_seen) OPERATOR(pg_catalog.<=) $3
-					GROUP BY r.external_id) m
-			  -- only when something came after a done attempt
-			  WHERE n.runs OPERATOR(pg_catalog.>) n.runs_expected
-				 OR EXISTS (SELECT FROM @extschema@.job_run a
-							WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
-							  AND @extschema@.is_done(a.state)
-							  AND NOT @extschema@._is_current(a.superseded_at, $3))) b
-		-- the ends of done attempts between the two, each asked
-		CROSS JOIN LATERAL (
-			SELECT DISTINCT a.ended_at AS t FROM @extschema@.job_run a
-			WHERE a.job_id OPERATOR(pg_catalog.=) $1 AND a.business_date OPERATOR(pg_catalog.=) $2
-			  AND @extschema@.is_done(a.state) AND a.ended_at OPERATOR(pg_catalog.<=) $3
-			  AND a.ended_at OPERATOR(pg_catalog.>=) b.bound
-			  AND a.ended_at OPERATOR(pg_catalog.<) b.last_start) c
-		CROSS JOIN LATERAL @extschema@._job_day($1, $2, c.t) jd
-		WHERE jd.done
-		UNION ALL
-		-- otherwise, and from the last start on: done since done_at if done now
-		SELECT n.done_at, n.counted_runs, 1
-		WHERE n.done
-		ORDER BY 3, 1
-		LIMIT 1) x
+	SELECT jd.done_since, jd.done_since_runs
+	FROM @extschema@._job_day($1, $2, $3) jd
+	WHERE jd.was_done
 	$$;
 COMMENT ON FUNCTION @extschema@._done_since(integer, date, timestamptz) IS
 	'internal, the rule of completion: the first instant by as_of at which a job was done for a business date (kant._job_day), with the runs that counted then; no row when never (NULL instant when done without end times); a later attempt or run does not move it (the SLO and the late alert use it; the gate asks kant._job_day about now)';

@@ -155,12 +155,10 @@ JOIN @extschema@.job j ON j.job_id = g.job_id
 JOIN @extschema@.system sy ON sy.system_id = j.system_id
 -- when the job was first done and the runs that counted then; never done:
 -- now and the runs that count now
-LEFT JOIN LATERAL @extschema@._done_since(g.job_id, g.business_date) ds ON true
 CROSS JOIN LATERAL (
-	SELECT COALESCE(ds.done_since, 'infinity') AS at,
-		CASE WHEN ds.counted_runs IS NOT NULL THEN ds.counted_runs
-			 ELSE (SELECT jd.counted_runs FROM @extschema@._job_day(g.job_id, g.business_date) jd) END
-			AS counted_runs
+	SELECT CASE WHEN jd.was_done THEN COALESCE(jd.done_since, 'infinity') ELSE 'infinity' END AS at,
+		CASE WHEN jd.was_done THEN jd.done_since_runs ELSE jd.counted_runs END AS counted_runs
+	FROM @extschema@._job_day(g.job_id, g.business_date) jd
 	OFFSET 0) t
 -- the attempts, after the rules were asked once per job and date (OFFSET 0
 -- keeps this a scan of its own, so the rules are not asked again per attempt)
