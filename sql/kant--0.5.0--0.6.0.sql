@@ -1418,8 +1418,11 @@ COMMENT ON FUNCTION @extschema@._began(timestamptz, timestamptz) IS
  * "dag_run_id#map_index" (src/airflow.c), and the task is done for that run
  * only when every map index is (Airflow's DagRun.update_state looks at every
  * task instance).  So a run of an Airflow task is its run id without a
- * trailing "#<n>"; other sources' run ids are runs as they are (Airflow
- * itself refuses "#" in a run id since 2.6.3's allowed_run_id_pattern).
+ * trailing "#<n>", whether the collector read it or an OpenLineage event
+ * with the Airflow facets told it (src/openlineage.c keys those the same
+ * way); other sources' run ids are runs as they are (Airflow itself refuses
+ * "#" in a run id since 2.6.3's allowed_run_id_pattern, OpenLineage's runId
+ * is a UUID).
  *
  * A job's runs for a business date are the runs of its current attempts
  * (kant._job_day counts them; the k-th expected slot of the date has started
@@ -1434,11 +1437,11 @@ CREATE FUNCTION @extschema@._run_key(external_id text, system_kind text)
 	RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT CASE WHEN $2 OPERATOR(pg_catalog.=) 'airflow'
+	SELECT CASE WHEN $2 OPERATOR(pg_catalog.=) 'airflow' OR $2 OPERATOR(pg_catalog.=) 'openlineage'
 				THEN pg_catalog.regexp_replace($1, '#[0-9]+$', '') ELSE $1 END
 	$$;
 COMMENT ON FUNCTION @extschema@._run_key(text, text) IS
-	'internal, the rule of what a run is: for an Airflow system the run id without the map index kant appends to a mapped task instance ("scheduled__2026-03-01T00:00:00+00:00#3" is map index 3 of run "scheduled__2026-03-01T00:00:00+00:00"); for any other the run id as it is (a reported "export#2" is a run of its own)';
+	'internal, the rule of what a run is: for an Airflow or OpenLineage system the run id without the map index kant appends to a mapped task instance ("scheduled__2026-03-01T00:00:00+00:00#3" is map index 3 of run "scheduled__2026-03-01T00:00:00+00:00"; an OpenLineage runId is a UUID, and an event with the Airflow facets is keyed by its DAG run id); for any other the run id as it is (a reported "export#2" is a run of its own)';
 
 ---------------------------------------------------------------------------
 -- Done: when a job is done for a business date, and since when
@@ -2623,8 +2626,14 @@ BEGIN
 				CONTINUE;
 			END;
 			run_id := format('kant__%s__%s', g.name, to_char(d::timestamp, 'YYYY-MM-DD'));
+			-- the logical date: midnight UTC of the business date, or the
+			-- zone's midnight where that is later (west of UTC), so that the
+			-- downstream DAG's {{ ds }} (the logical date's UTC date) and the
+			-- logical date's date in the downstream system's zone (the business
+			-- date kant gives its runs) are both the business date
 			body := jsonb_build_object('dag_run_id', run_id,
-				'logical_date', to_char(d::timestamp AT TIME ZONE g.time_zone AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+				'logical_date', to_char(greatest(d::timestamp AT TIME ZONE 'UTC', d::timestamp AT TIME ZONE g.time_zone)
+										AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
 				'conf', jsonb_build_object('business_date', to_char(d::timestamp, 'YYYY-MM-DD'), 'gate', g.name,
 										   'triggered_by', 'kant'))::text;
 			IF dry_run THEN
@@ -2663,7 +2672,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.trigger_ready_gates(boolean) IS
-	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id; 409 counts as done), logging every outcome in kant.action_log; dry_run only logs';
+	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date midnight UTC of the date, or the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date; 409 counts as done), logging every outcome in kant.action_log; dry_run only logs';
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION @extschema@.recover_failed_runs(dry_run boolean DEFAULT false)
@@ -3340,13 +3349,16 @@ $$;
 COMMENT ON FUNCTION @extschema@.create_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text) IS
 	'Define an SLO: scope (a pipeline and/or jobs as ''system/job''), deadline (business date + offset days at a local time in an IANA zone), SLA end (default: end of the deadline''s local day), objective, window, calendar; evaluates its history at once';
 REVOKE ALL ON FUNCTION @extschema@.create_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text) FROM PUBLIC;
+-- sla_default => true: back to the default SLA end (an end 0.5.0's alter_slo
+-- moved with an old deadline can be repaired)
+DROP FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text);
 CREATE OR REPLACE FUNCTION @extschema@.alter_slo(name text, deadline time DEFAULT NULL,
 		deadline_offset_days integer DEFAULT NULL, time_zone text DEFAULT NULL,
 		pipeline text DEFAULT NULL, jobs text[] DEFAULT NULL,
 		sla_end time DEFAULT NULL, sla_offset_days integer DEFAULT NULL,
 		objective numeric DEFAULT NULL, window_days integer DEFAULT NULL,
 		calendar text DEFAULT NULL, evaluate_from date DEFAULT NULL, description text DEFAULT NULL,
-		new_name text DEFAULT NULL)
+		new_name text DEFAULT NULL, sla_default boolean DEFAULT NULL)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -3355,6 +3367,11 @@ DECLARE
 	s @extschema@.slo;
 	ids integer[];
 BEGIN
+	IF alter_slo.sla_default AND (sla_end IS NOT NULL OR alter_slo.sla_offset_days IS NOT NULL) THEN
+		RAISE EXCEPTION 'sla_default => true and an SLA end given'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give the SLA end (sla_end, sla_offset_days), or sla_default => true for the end of the deadline''s local day.';
+	END IF;
 	SELECT * INTO s FROM @extschema@.slo x WHERE x.name = alter_slo.name FOR UPDATE;
 	IF s.slo_id IS NULL THEN
 		RAISE EXCEPTION 'SLO "%" does not exist', name
@@ -3372,7 +3389,11 @@ BEGIN
 		s.sla_time := coalesce(sla_end, s.sla_time);
 		s.sla_offset_days := coalesce(alter_slo.sla_offset_days, s.sla_offset_days);
 		s.sla_default := false;
-	ELSIF s.sla_default THEN
+	ELSIF alter_slo.sla_default IS NOT NULL THEN
+		-- back to the default (or keep the end as it is, no longer following)
+		s.sla_default := alter_slo.sla_default;
+	END IF;
+	IF s.sla_default THEN
 		-- a default stays a default: the end of the deadline's local day
 		s.sla_offset_days := s.deadline_offset_days + 1;
 		s.sla_time := '00:00';
@@ -3405,9 +3426,9 @@ BEGIN
 	PERFORM @extschema@.refresh_slo(s.name, '-infinity');
 END
 $$;
-COMMENT ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text) IS
-	'Change an SLO; arguments left NULL are unchanged (pipeline => '''' removes the pipeline from the scope, jobs replaces the listed jobs; an SLA end never given follows the deadline: the end of its local day); its history is re-evaluated';
-REVOKE ALL ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text, boolean) IS
+	'Change an SLO; arguments left NULL are unchanged (pipeline => '''' removes the pipeline from the scope, jobs replaces the listed jobs; an SLA end never given follows the deadline: the end of its local day; sla_default => true makes it that default again, false keeps the end where it is); its history is re-evaluated';
+REVOKE ALL ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text, boolean) FROM PUBLIC;
 
 -- expected runs far enough ahead for any business-date offset
 CREATE OR REPLACE FUNCTION @extschema@.expand_schedules(until timestamptz DEFAULT NULL)
@@ -3440,7 +3461,7 @@ BEGIN
 			   THEN now() + interval '96 hours'
 					+ greatest(0, -coalesce(j.bd_offset_days, sy.bd_offset_days)) * interval '1 day'
 			   ELSE until END)
-		ORDER BY x.job_id
+		ORDER BY x.job_id, x.cron
 		FOR UPDATE OF x
 	LOOP
 		horizon := coalesce(until, now() + interval '120 hours' + greatest(0, -sc.off) * interval '1 day');
@@ -3455,6 +3476,7 @@ BEGIN
 			SELECT t AS slot_at,
 				   CASE WHEN sc.slot_date = 'previous_tick'
 						THEN (coalesce(prev, sc.last_tick) AT TIME ZONE sc.sys_tz)::date
+						WHEN sc.slot_date = 'tick' THEN (t AT TIME ZONE sc.sys_tz)::date
 						ELSE ((t AT TIME ZONE sc.sys_tz) - sc.day_start)::date + sc.off END AS bd
 			FROM ticks WHERE t >= since
 		), ins AS (
@@ -3475,7 +3497,7 @@ BEGIN
 		added := added + k;
 		UPDATE @extschema@.schedule x
 		SET expanded_until = horizon, last_tick = coalesce(last_t, x.last_tick)
-		WHERE x.job_id = sc.job_id;
+		WHERE x.job_id = sc.job_id AND x.cron = sc.cron;
 	END LOOP;
 	RETURN added;
 END
@@ -3587,9 +3609,9 @@ BEGIN
 		RAISE EXCEPTION 'calendar "%" does not exist', calendar
 			USING ERRCODE = 'undefined_object', HINT = 'Create it with kant.set_calendar().';
 	END IF;
-	IF slot_date IS NOT NULL AND slot_date NOT IN ('start', 'previous_tick') THEN
+	IF slot_date IS NOT NULL AND slot_date NOT IN ('start', 'previous_tick', 'tick') THEN
 		RAISE EXCEPTION 'invalid slot_date "%"', slot_date
-			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use start or previous_tick.';
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use start, previous_tick (Airflow''s CronDataIntervalTimetable) or tick (CronTriggerTimetable).';
 	END IF;
 	IF job IS NOT NULL THEN
 		jobs := ARRAY(SELECT j.job_id FROM @extschema@.job j
@@ -3612,14 +3634,18 @@ BEGIN
 		RAISE EXCEPTION 'active_until % is before active_from', active_until
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- the job's schedule is this one from now on
+	DELETE FROM @extschema@.schedule x WHERE x.job_id = ANY (jobs) AND x.cron <> btrim(schedule);
 	INSERT INTO @extschema@.schedule AS x (job_id, cron, dialect, time_zone, grace_seconds, calendar,
 		slot_date, active_from, active_until)
 	SELECT j, btrim(schedule), d, zone, extract(epoch FROM grace)::integer, set_schedule.calendar,
-		coalesce(slot_date, CASE WHEN sy.kind = 'airflow' THEN 'previous_tick' ELSE 'start' END),
+		coalesce(slot_date, CASE WHEN sy.kind <> 'airflow' THEN 'start'
+							WHEN sy.cron_timetable = 'CronTriggerTimetable' THEN 'tick'
+							ELSE 'previous_tick' END),
 		coalesce(active_from, (now() AT TIME ZONE sy.time_zone)::date), active_until
 	FROM unnest(jobs) AS j
-	ON CONFLICT (job_id) DO UPDATE SET
-		cron = excluded.cron, dialect = excluded.dialect, time_zone = excluded.time_zone,
+	ON CONFLICT (job_id, cron) DO UPDATE SET
+		dialect = excluded.dialect, time_zone = excluded.time_zone,
 		grace_seconds = excluded.grace_seconds, calendar = excluded.calendar,
 		slot_date = excluded.slot_date, active_from = excluded.active_from,
 		active_until = excluded.active_until, source = 'user', updated_at = now();
@@ -3630,6 +3656,39 @@ $$;
 COMMENT ON FUNCTION @extschema@.set_schedule(text, text, text, text, text, interval, text, text, date, date) IS
 	'Declare when a job (or every job of a pipeline) is expected to run: cron (5-field, preset or AWS cron(...)), zone (default UTC for cron(...), else the system''s), grace period, calendar, from (and until) which business date; returns the jobs scheduled';
 REVOKE ALL ON FUNCTION @extschema@.set_schedule(text, text, text, text, text, interval, text, text, date, date) FROM PUBLIC;
+
+/*
+ * Which timetable an Airflow system's cron DAGs follow where its API does not
+ * show it.  A DAG's next run shows it (its logical date is the tick itself
+ * under CronTriggerTimetable, the previous tick under
+ * CronDataIntervalTimetable); a paused DAG, or one whose last run is past its
+ * end_date, has none.  Then kant follows the version's default (Airflow 3:
+ * CronTriggerTimetable, [scheduler] create_cron_data_intervals = False;
+ * Airflow 2: CronDataIntervalTimetable), unless this says otherwise.
+ */
+CREATE FUNCTION @extschema@.set_cron_timetable(system text, timetable text)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF timetable IS NOT NULL AND timetable NOT IN ('CronTriggerTimetable', 'CronDataIntervalTimetable') THEN
+		RAISE EXCEPTION 'invalid timetable "%"', timetable
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use CronTriggerTimetable, CronDataIntervalTimetable, or NULL for the Airflow version''s default.';
+	END IF;
+	UPDATE @extschema@.system s SET cron_timetable = set_cron_timetable.timetable
+	WHERE s.name = set_cron_timetable.system AND s.kind = 'airflow';
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'Airflow system "%" does not exist', system
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'See SELECT name FROM kant.system WHERE kind = ''airflow'';';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_cron_timetable(text, text) IS
+	'The timetable of an Airflow system''s cron DAGs where the REST API does not show it (a DAG without a next run): CronTriggerTimetable (a slot''s business date is the date of the tick: Airflow 3''s default), CronDataIntervalTimetable (of the previous tick: Airflow 2''s), NULL (the version''s default); the next collection applies it to the schedules it sets';
+REVOKE ALL ON FUNCTION @extschema@.set_cron_timetable(text, text) FROM PUBLIC;
 
 -- Airflow schedules read by croniter's rules from now on: their expected
 -- runs again
@@ -3662,8 +3721,59 @@ CREATE FUNCTION @extschema@._not_cron(schedule text) RETURNS boolean
 COMMENT ON FUNCTION @extschema@._not_cron(text) IS
 	'internal: true for the timetable summary of an Airflow DAG without cron slots (airflow/timetables: NullTimetable "None", OnceTimetable "@once", ContinuousTimetable "@continuous", the asset or dataset trigger "Asset" / "Dataset", DeltaDataIntervalTimetable''s timedelta as Python prints it, "1 day, 0:00:00"); anything else that is no cron kant reports once as unreadable';
 
+-- A DAG's cron runs in the DAG's time zone, read from its details; its
+-- slots are dated as its timetable dates them (the logical date is the
+-- previous tick under CronDataIntervalTimetable, the tick under
+-- CronTriggerTimetable, Airflow 3's default)
+ALTER TABLE @extschema@.system ADD COLUMN cron_timetable text
+	CHECK (cron_timetable IN ('CronTriggerTimetable', 'CronDataIntervalTimetable'));
+COMMENT ON COLUMN @extschema@.system.cron_timetable IS 'airflow: the timetable of its cron DAGs where the API does not show it (a DAG without a next run): CronTriggerTimetable (the logical date is the tick: Airflow 3''s default) or CronDataIntervalTimetable (the previous tick: Airflow 2''s); NULL: the version''s default (kant.set_cron_timetable)';
+ALTER TABLE @extschema@.schedule DROP CONSTRAINT schedule_slot_date_check,
+	ADD CONSTRAINT schedule_slot_date_check CHECK (slot_date IN ('start', 'previous_tick', 'tick'));
+COMMENT ON COLUMN @extschema@.schedule.slot_date IS 'business date of a slot: start = the job''s start-time rule applied to the slot time; previous_tick = local date of the previous tick (Airflow''s logical date under CronDataIntervalTimetable, Airflow 2''s default); tick = local date of the tick itself (the logical date under CronTriggerTimetable, Airflow 3''s default)';
+-- a job may have several schedules: a Glue job started by two scheduled
+-- triggers has both
+ALTER TABLE @extschema@.schedule DROP CONSTRAINT schedule_pkey,
+	ADD PRIMARY KEY (job_id, cron);
+COMMENT ON TABLE @extschema@.schedule IS
+	'When a job is expected to run: a cron schedule in an IANA zone, a grace period, an optional business-day calendar; expanded into kant.expected_run.  One row per cron: a job a user schedules has one (kant.set_schedule), a Glue job one per activated scheduled trigger that starts it';
+-- an Airflow DAG's schedule is read again, with its zone and timetable, at
+-- the next collection
+UPDATE @extschema@.schedule x SET updated_at = '-infinity' WHERE x.source = 'airflow_dag';
+
+/*
+ * A DAG's time zone as Airflow's REST API gives it (DAGDetail.timezone: str()
+ * of the DAG's pendulum zone).  Airflow 2 with pendulum 2 prints
+ * "Timezone('Asia/Tokyo')", pendulum 3 (Airflow 2.8+, 3) the name itself;
+ * a fixed offset prints as 'FixedTimezone(32400, name="+09:00")' (pendulum 3)
+ * or "Timezone('+09:00')" (pendulum 2).  Whole-hour offsets become the
+ * Etc/GMT zone of that offset (POSIX sign: Etc/GMT-9 is nine hours east).
+ */
+CREATE FUNCTION @extschema@._airflow_zone(timezone text) RETURNS text
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE
+		WHEN o.secs IS NOT NULL THEN
+			CASE WHEN o.secs = 0 THEN 'UTC'
+				 WHEN o.secs % 3600 = 0 AND o.secs BETWEEN -12 * 3600 AND 14 * 3600
+				 THEN 'Etc/GMT' || CASE WHEN o.secs > 0 THEN '-' ELSE '+' END || (abs(o.secs) / 3600)::text END
+		WHEN @extschema@.valid_time_zone(z.name) THEN z.name END
+	FROM (SELECT coalesce(substring(btrim($1) FROM '^Timezone\(''([^'']+)''\)$'), btrim($1)) AS name) z
+	CROSS JOIN LATERAL (
+		SELECT CASE
+			WHEN btrim($1) ~ '^FixedTimezone\(-?[0-9]+[,)]'
+			THEN substring(btrim($1) FROM '^FixedTimezone\((-?[0-9]+)')::integer
+			WHEN z.name ~ '^[+-][0-9]{2}:[0-9]{2}$'
+			THEN (CASE WHEN left(z.name, 1) = '-' THEN -1 ELSE 1 END)
+				 * (substr(z.name, 2, 2)::integer * 3600 + substr(z.name, 5, 2)::integer * 60) END AS secs) o
+	$$;
+COMMENT ON FUNCTION @extschema@._airflow_zone(text) IS
+	'internal: the IANA zone of an Airflow DAG''s time zone as its REST API gives it ("Asia/Tokyo", "Timezone(''Asia/Tokyo'')", ''FixedTimezone(32400, name="+09:00")'', "+09:00": whole-hour offsets as Etc/GMT-9); NULL when kant cannot read it';
+
+DROP FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text);
 CREATE OR REPLACE FUNCTION @extschema@._collector_schedules(system text, jobs text[], schedules text[],
-		time_zones text[], source text)
+		time_zones text[], source text, slot_dates text[] DEFAULT NULL, default_slot_date text DEFAULT NULL)
 	RETURNS integer
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
@@ -3714,31 +3824,89 @@ BEGIN
 	USING unnest(jobs, schedules) AS u(job, cron), @extschema@.job j
 	WHERE j.system_id = sy.system_id AND j.name = u.job AND x.job_id = j.job_id
 	  AND @extschema@.cron_is_valid(u.cron, @extschema@._cron_dialect(u.cron, sy.kind));
-	WITH found AS (
-		SELECT DISTINCT ON (j.job_id) j.job_id, btrim(u.cron) AS cron,
-			@extschema@._cron_dialect(btrim(u.cron), sy.kind) AS dialect, u.zone
-		FROM unnest(jobs, schedules, time_zones) AS u(job, cron, zone)
+	-- a DAG's zone as Airflow gives it (kant._airflow_zone); NULL: not read
+	-- this time, the stored schedule keeps its zone
+	FOR bad IN
+		SELECT DISTINCT j.name AS job, u.zone
+		FROM unnest(jobs, time_zones) AS u(job, zone)
 		JOIN @extschema@.job j ON j.system_id = sy.system_id AND j.name = u.job
-		WHERE @extschema@.cron_is_valid(u.cron, @extschema@._cron_dialect(u.cron, sy.kind))
-		  AND @extschema@.valid_time_zone(u.zone)
-		ORDER BY j.job_id, u.cron
+		WHERE _collector_schedules.source = 'airflow_dag' AND u.zone IS NOT NULL
+		  AND @extschema@._airflow_zone(u.zone) IS NULL
+	LOOP
+		RAISE WARNING 'kant: % of system % runs in a time zone kant cannot read: %', bad.job, system, bad.zone
+			USING HINT = 'Its schedule stays as it was; set it with kant.set_schedule(time_zone => ...) if it runs on one.';
+	END LOOP;
+	WITH given AS (
+		SELECT j.job_id, btrim(u.cron) AS cron, @extschema@._cron_dialect(btrim(u.cron), sy.kind) AS dialect,
+			-- an Airflow DAG's zone: as read now, else as stored (not read
+			-- this time, or read but unreadable: warned above)
+			CASE WHEN _collector_schedules.source = 'airflow_dag'
+				 THEN coalesce(@extschema@._airflow_zone(u.zone),
+							   (SELECT c.time_zone FROM @extschema@.schedule c
+								WHERE c.job_id = j.job_id AND c.source <> 'user'
+								ORDER BY c.updated_at DESC LIMIT 1))
+				 ELSE u.zone END AS zone,
+			u.zone IS NOT NULL AS zone_read,
+			-- the timetable: what the DAG's next run shows, else the system's
+			-- setting, else the version's default
+			coalesce(u.slot,
+				CASE sy.cron_timetable WHEN 'CronTriggerTimetable' THEN 'tick'
+									   WHEN 'CronDataIntervalTimetable' THEN 'previous_tick' END,
+				default_slot_date,
+				CASE WHEN sy.kind = 'airflow' THEN 'previous_tick' ELSE 'start' END) AS slot_date
+		FROM unnest(jobs, schedules, time_zones,
+					coalesce(slot_dates, array_fill(NULL::text, ARRAY[cardinality(jobs)]))) AS u(job, cron, zone, slot)
+		JOIN @extschema@.job j ON j.system_id = sy.system_id AND j.name = u.job
+	), found AS (
+		-- every cron of a job (a Glue job started by two scheduled triggers
+		-- has both), unless a user set the job's schedule
+		SELECT DISTINCT ON (f.job_id, f.cron) f.*
+		FROM given f
+		WHERE @extschema@.cron_is_valid(f.cron, f.dialect) AND @extschema@.valid_time_zone(f.zone)
+		  AND NOT EXISTS (SELECT FROM @extschema@.schedule u WHERE u.job_id = f.job_id AND u.source = 'user')
+		ORDER BY f.job_id, f.cron
+	), checked AS (
+		-- a zone read again and found the same: checked now (kant reads a
+		-- DAG's details when its schedule was not checked for a day)
+		UPDATE @extschema@.schedule x SET updated_at = now()
+		FROM found f
+		WHERE x.job_id = f.job_id AND x.cron = f.cron AND f.zone_read AND x.source <> 'user'
+		  AND (x.dialect, x.time_zone, x.slot_date) IS NOT DISTINCT FROM (f.dialect, f.zone, f.slot_date)
+	), gone AS (
+		-- what this collector set before and found no more: a trigger
+		-- deactivated or deleted, a DAG's cron changed or gone
+		DELETE FROM @extschema@.schedule x
+		USING @extschema@.job j
+		WHERE j.job_id = x.job_id AND j.system_id = sy.system_id AND x.source = _collector_schedules.source
+		  AND NOT EXISTS (SELECT FROM found f WHERE f.job_id = x.job_id AND f.cron = x.cron)
+		RETURNING x.job_id
 	), up AS (
 		INSERT INTO @extschema@.schedule AS x (job_id, cron, dialect, time_zone, grace_seconds, slot_date,
 			active_from, source)
-		SELECT f.job_id, f.cron, f.dialect, f.zone, 3600,
-			CASE WHEN sy.kind = 'airflow' THEN 'previous_tick' ELSE 'start' END,
+		SELECT f.job_id, f.cron, f.dialect, f.zone, 3600, f.slot_date,
 			(now() AT TIME ZONE sy.time_zone)::date, _collector_schedules.source
 		FROM found f
-		LEFT JOIN @extschema@.schedule cur ON cur.job_id = f.job_id
+		LEFT JOIN @extschema@.schedule cur ON cur.job_id = f.job_id AND cur.cron = f.cron
 		WHERE cur.job_id IS NULL
-		   OR (cur.source <> 'user'
-			   AND (cur.cron, cur.dialect, cur.time_zone) IS DISTINCT FROM (f.cron, f.dialect, f.zone))
-		ON CONFLICT (job_id) DO UPDATE SET
-			cron = excluded.cron, dialect = excluded.dialect, time_zone = excluded.time_zone,
-			active_from = excluded.active_from, source = excluded.source, updated_at = now()
+		   OR (cur.dialect, cur.time_zone, cur.slot_date, cur.source)
+			  IS DISTINCT FROM (f.dialect, f.zone, f.slot_date, _collector_schedules.source)
+		ON CONFLICT (job_id, cron) DO UPDATE SET
+			dialect = excluded.dialect, time_zone = excluded.time_zone,
+			slot_date = excluded.slot_date, active_from = excluded.active_from, source = excluded.source,
+			updated_at = now()
 		RETURNING x.job_id
+	), lost AS (
+		-- the expected runs still to come of a job that lost a schedule
+		DELETE FROM @extschema@.expected_run e
+		WHERE e.job_id IN (SELECT g.job_id FROM gone g) AND e.slot_at > now()
+		RETURNING e.job_id, e.business_date
+	), dirty AS (
+		INSERT INTO @extschema@.slo_dirty (job_id, business_date)
+		SELECT DISTINCT l.job_id, l.business_date FROM lost l
+		ON CONFLICT DO NOTHING
 	)
-	SELECT array_agg(up.job_id) INTO changed FROM up;
+	SELECT array_agg(DISTINCT c.job_id) INTO changed
+	FROM (SELECT up.job_id FROM up UNION ALL SELECT gone.job_id FROM gone) c;
 	IF changed IS NULL THEN
 		RETURN 0;
 	END IF;
@@ -3746,6 +3914,6 @@ BEGIN
 	RETURN cardinality(changed);
 END
 $$;
-COMMENT ON FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text) IS
-	'internal: set the schedules a collector found (Glue triggers, DAG schedules) in one batch, unless a user set one; returns the jobs whose schedule changed';
-REVOKE ALL ON FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text, text[], text) IS
+	'internal: set the schedules a collector found (Glue triggers, DAG schedules) in one batch, unless a user set one: jobs, their crons, their zones (an Airflow DAG''s as its API gives it, NULL: keep the stored one), who found them, the slot dates the timetables showed (tick, previous_tick; NULL: the system''s kant.system.cron_timetable, else default_slot_date); returns the jobs whose schedule changed';
+REVOKE ALL ON FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text, text[], text) FROM PUBLIC;

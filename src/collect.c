@@ -202,11 +202,22 @@ collect_text_array(List *strings)
 {
 	int			n = list_length(strings);
 	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
 	ListCell   *lc;
 
+	/* a NULL string is a NULL element */
 	foreach(lc, strings)
-		d[foreach_current_index(lc)] = CStringGetTextDatum(lfirst(lc));
-	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+	{
+		int			i = foreach_current_index(lc);
+
+		nulls[i] = lfirst(lc) == NULL;
+		d[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(lfirst(lc));
+	}
+	if (n == 0)
+		return PointerGetDatum(construct_empty_array(TEXTOID));
+	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /*
@@ -268,10 +279,12 @@ collect_ingest_page(Collector *g, Jsonb *page, int n)
  * they name first): a few statements however many jobs there are.
  */
 void
-collect_set_schedules(Collector *g, List *jobs, List *crons, List *zones, const char *source)
+collect_set_schedules(Collector *g, List *jobs, List *crons, List *zones, const char *source,
+					  List *slot_dates, const char *default_slot_date)
 {
-	Oid			argt[5] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
-	Datum		argv[5];
+	Oid			argt[7] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, TEXTARRAYOID, TEXTOID};
+	Datum		argv[7];
+	char		nulls[7] = "       ";
 	bool		isnull;
 
 	if (jobs == NIL)
@@ -281,11 +294,15 @@ collect_set_schedules(Collector *g, List *jobs, List *crons, List *zones, const 
 	argv[2] = collect_text_array(crons);
 	argv[3] = collect_text_array(zones);
 	argv[4] = CStringGetTextDatum(source);
+	argv[5] = slot_dates != NIL ? collect_text_array(slot_dates) : (Datum) 0;
+	nulls[5] = slot_dates != NIL ? ' ' : 'n';
+	argv[6] = default_slot_date ? CStringGetTextDatum(default_slot_date) : (Datum) 0;
+	nulls[6] = default_slot_date ? ' ' : 'n';
 	if (SPI_execute_with_args("SELECT count(*) FILTER (WHERE kant._collector_job(s.system_id, u.job))"
 							  " FROM kant.system s, unnest($2) AS u(job) WHERE s.name = $1",
 							  2, argt, argv, NULL, false, 0) != SPI_OK_SELECT ||
-		SPI_execute_with_args("SELECT kant._collector_schedules($1, $2, $3, $4, $5)",
-							  5, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
+		SPI_execute_with_args("SELECT kant._collector_schedules($1, $2, $3, $4, $5, $6, $7)",
+							  7, argt, argv, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "kant: setting schedules failed");
 	g->schedules += DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }

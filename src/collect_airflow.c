@@ -506,9 +506,98 @@ step_af_tis(Collector *g, void *arg)
 }
 
 /*
- * The DAGs' cron schedules become their tasks' schedules; then the cursor
- * moves.  Each DAG an object with a string dag_id; v2's timetable_summary a
- * string or null, v1's schedule_interval an object or null.
+ * What a DAG's next run says of its timetable: "tick" when its logical date
+ * is the time the run is due (Airflow 3's default CronTriggerTimetable: the
+ * logical date is the tick itself), "previous_tick" when it is earlier
+ * (CronDataIntervalTimetable, Airflow 2's default: the logical date starts
+ * the interval that ends at the tick), NULL when the DAG has no next run
+ * (paused, ended) or the fields are absent.  v1 names them next_dagrun and
+ * next_dagrun_create_after, v2 next_dagrun_logical_date and
+ * next_dagrun_run_after.
+ */
+static char *
+dag_slot_date(Collector *g, JsonbContainer *d)
+{
+	bool		v2 = strcmp(g->api, "v2") == 0;
+	RecordError err;
+	TimestampTz logical,
+				run_after;
+
+	memset(&err, 0, sizeof(err));
+	if (!json_get_timestamp(d, v2 ? "next_dagrun_logical_date" : "next_dagrun", "", false, &logical, &err) ||
+		!json_get_timestamp(d, v2 ? "next_dagrun_run_after" : "next_dagrun_create_after", "", false,
+							&run_after, &err))
+		return NULL;
+	if (logical == run_after)
+		return "tick";
+	return logical < run_after ? "previous_tick" : NULL;
+}
+
+/*
+ * The time zones of the DAGs whose schedule is new, changed, or not checked
+ * for a day (kant.schedule.updated_at): a DAG's cron runs in its own zone
+ * (DAGDetail.timezone, only in GET /dags/{dag_id}/details), not in kant's
+ * system zone.  zones[i] is the zone as Airflow gives it, NULL when not read
+ * (the stored schedule keeps its zone).  A DAG gone meanwhile (404) is left.
+ */
+static void
+dag_zones(Collector *g, List *dag_ids, List *dag_crons, char **zones)
+{
+	Oid			qt[3] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		qv[3] = {Int32GetDatum(g->system_id), collect_text_array(dag_ids), collect_text_array(dag_crons)};
+	List	   *want = NIL;
+	uint64		k;
+	int			i,
+				done = 0;
+
+	if (SPI_execute_with_args("SELECT u.ord::integer FROM unnest($2, $3) WITH ORDINALITY AS u(dag_id, cron, ord)"
+							  " WHERE kant.cron_is_valid(btrim(u.cron), 'croniter') AND EXISTS ("
+							  "  SELECT FROM kant.job j LEFT JOIN kant.schedule x ON x.job_id = j.job_id"
+							  "  WHERE j.system_id = $1 AND j.dag_id = u.dag_id"
+							  "    AND (x.job_id IS NULL OR (x.source <> 'user'"
+							  "      AND (x.cron IS DISTINCT FROM btrim(u.cron) OR x.updated_at < now() - interval '1 day'))))"
+							  " ORDER BY u.ord",
+							  3, qt, qv, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "kant: reading the DAGs' schedules failed");
+	for (k = 0; k < SPI_processed; k++)
+	{
+		bool		isnull;
+
+		want = lappend_int(want, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	/* a few at a time, in parallel, as the task instance pages */
+	while (done < list_length(want))
+	{
+		int			n = Min(list_length(want) - done, 8);
+		char	   *urls[8];
+		KantHttpRequest *reqs[8];
+
+		CHECK_FOR_INTERRUPTS();
+		for (i = 0; i < n; i++)
+			urls[i] = psprintf("%s/api/%s/dags/%s/details", g->endpoint, g->api,
+							   path_segment(list_nth(dag_ids, list_nth_int(want, done + i) - 1)));
+		af_get(g, "GET dag details", urls, n, reqs, true);
+		for (i = 0; i < n; i++)
+		{
+			Reply		r;
+			char	   *tz;
+
+			if (reqs[i]->status == 404)
+				continue;
+			reply_read(&r, g, reqs[i]);
+			tz = reply_get_string(&r, r.root, NULL, "timezone", false, 200);
+			/* no zone given: Airflow's default, UTC */
+			zones[list_nth_int(want, done + i) - 1] = tz ? tz : "UTC";
+		}
+		done += n;
+	}
+}
+
+/*
+ * The DAGs' cron schedules become their tasks' schedules, in each DAG's time
+ * zone and read by its timetable; then the cursor moves.  Each DAG an object
+ * with a string dag_id; v2's timetable_summary a string or null, v1's
+ * schedule_interval an object or null.
  */
 static void
 step_af_dags(Collector *g, void *arg)
@@ -519,9 +608,12 @@ step_af_dags(Collector *g, void *arg)
 	Oid			qt[2] = {INT4OID, TEXTARRAYOID};
 	List	   *dag_ids = NIL,
 			   *dag_crons = NIL,
+			   *dag_slots = NIL,
 			   *jobs = NIL,
 			   *crons = NIL,
-			   *zones = NIL;
+			   *zones = NIL,
+			   *slots = NIL;
+	char	  **dag_zone;
 	uint64		k;
 	MemoryContext keep = CurrentMemoryContext;
 	MemoryContext page = AllocSetContextCreate(keep, "kant dags page", ALLOCSET_DEFAULT_SIZES);
@@ -550,6 +642,7 @@ step_af_dags(Collector *g, void *arg)
 			JsonbContainer *d = reply_item_object(&r, dags, "\"dags\"", i, &at);
 			char	   *dag_id = reply_get_string(&r, d, at, "dag_id", true, AF_ID_MAX);
 			char	   *cron = NULL;
+			char	   *slot;
 			JsonbContainer *si;
 
 			CHECK_FOR_INTERRUPTS();
@@ -566,11 +659,13 @@ step_af_dags(Collector *g, void *arg)
 			}
 			if (cron == NULL)
 				continue;
+			slot = dag_slot_date(g, d);
 			if (list_length(dag_ids) >= kant_collect_max_items)
 				reply_over_cap(&r, "kant.collect_max_items", "the DAGs number more than %d", list_length(dag_ids));
 			MemoryContextSwitchTo(keep);
 			dag_ids = lappend(dag_ids, pstrdup(dag_id));
 			dag_crons = lappend(dag_crons, pstrdup(cron));
+			dag_slots = lappend(dag_slots, slot);
 			MemoryContextSwitchTo(page);
 		}
 		offset += n;
@@ -586,12 +681,15 @@ step_af_dags(Collector *g, void *arg)
 	MemoryContextDelete(page);
 	if (dag_ids != NIL)
 	{
-		Datum		qv[2] = {Int32GetDatum(g->system_id), collect_text_array(dag_ids)};
+		Datum		qv[2];
 
+		dag_zone = palloc0(sizeof(char *) * list_length(dag_ids));
+		dag_zones(g, dag_ids, dag_crons, dag_zone);
+		qv[0] = Int32GetDatum(g->system_id);
+		qv[1] = collect_text_array(dag_ids);
 		/* the tasks kant knows of each DAG (it sees the ones just ingested) */
-		if (SPI_execute_with_args("SELECT j.name, s.time_zone, u.ord::integer FROM unnest($2) WITH ORDINALITY AS u(dag_id, ord)"
-								  " JOIN kant.job j ON j.system_id = $1 AND j.dag_id = u.dag_id"
-								  " JOIN kant.system s ON s.system_id = j.system_id",
+		if (SPI_execute_with_args("SELECT j.name, u.ord::integer FROM unnest($2) WITH ORDINALITY AS u(dag_id, ord)"
+								  " JOIN kant.job j ON j.system_id = $1 AND j.dag_id = u.dag_id",
 								  2, qt, qv, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "kant: reading the DAGs' tasks failed");
 		for (k = 0; k < SPI_processed; k++)
@@ -599,13 +697,16 @@ step_af_dags(Collector *g, void *arg)
 			HeapTuple	t = SPI_tuptable->vals[k];
 			TupleDesc	td = SPI_tuptable->tupdesc;
 			bool		isnull;
-			int			ord = DatumGetInt32(SPI_getbinval(t, td, 3, &isnull));
+			int			ord = DatumGetInt32(SPI_getbinval(t, td, 2, &isnull));
 
 			jobs = lappend(jobs, SPI_getvalue(t, td, 1));
-			zones = lappend(zones, SPI_getvalue(t, td, 2));
+			zones = lappend(zones, dag_zone[ord - 1]);
 			crons = lappend(crons, list_nth(dag_crons, ord - 1));
+			slots = lappend(slots, list_nth(dag_slots, ord - 1));
 		}
-		collect_set_schedules(g, jobs, crons, zones, "airflow_dag");
+		/* a timetable the API does not show: the version's default */
+		collect_set_schedules(g, jobs, crons, zones, "airflow_dag", slots,
+							  strcmp(g->api, "v2") == 0 ? "tick" : "previous_tick");
 	}
 	g->op = NULL;
 	{

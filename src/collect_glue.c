@@ -383,14 +383,19 @@ discover_jobs(Collector *g, List **names)
  * Where each job's reading may stop: back to what an earlier collection read
  * completely (kant.collect_state), minus the overlap.  Not the newest run
  * kant holds: a collection cut short may have stored a job's newest page and
- * not the older ones.  One query for all the jobs.
+ * not the older ones.  Further back when kant still holds a run of the job
+ * as unfinished: a run in flight longer than the overlap (Glue's default job
+ * timeout is 48 hours) behind runs every few minutes would never be read
+ * again and stay "running".  Only runs started within 8 days: no batch run
+ * lasts longer (Glue stops it at its timeout, at most 7 days).  One query for
+ * all the jobs.
  */
 static void
 job_watermarks(Collector *g, RunsPhase *ph, int n)
 {
-	Oid			argt[3] = {INT4OID, TEXTARRAYOID, TIMESTAMPTZOID};
-	Datum		argv[3] = {Int32GetDatum(g->system_id), collect_text_array(ph->names),
-	TimestampTzGetDatum(g->started)};
+	Oid			argt[4] = {INT4OID, TEXTARRAYOID, TIMESTAMPTZOID, FLOAT8OID};
+	Datum		argv[4] = {Int32GetDatum(g->system_id), collect_text_array(ph->names),
+		TimestampTzGetDatum(g->started), Float8GetDatum(g->overlap_s)};
 	uint64		k;
 
 	if (n == 0)
@@ -402,12 +407,16 @@ job_watermarks(Collector *g, RunsPhase *ph, int n)
 	 * read runs that had not started yet, so it is taken as that time.
 	 */
 	if (SPI_execute_with_args("SELECT u.ord::integer,"
-							  " extract(epoch FROM least(c.read_until, c.updated_at, $3))::float8"
+							  " least(extract(epoch FROM least(c.read_until, c.updated_at, $3))::float8 - $4,"
+							  "       extract(epoch FROM o.oldest)::float8)"
 							  " FROM unnest($2) WITH ORDINALITY AS u(name, ord)"
 							  " JOIN kant.job j ON j.system_id = $1 AND j.name = u.name"
 							  " JOIN kant.collect_state c ON c.job_id = j.job_id"
+							  " LEFT JOIN LATERAL (SELECT min(r.started_at) AS oldest FROM kant.job_run r"
+							  "   WHERE r.job_id = j.job_id AND NOT kant.is_terminal(r.state)"
+							  "     AND r.started_at >= $3 - interval '8 days') o ON true"
 							  " WHERE c.read_until IS NOT NULL",
-							  3, argt, argv, NULL, true, 0) != SPI_OK_SELECT)
+							  4, argt, argv, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "kant: reading the watermarks failed");
 	for (k = 0; k < SPI_processed; k++)
 	{
@@ -416,8 +425,7 @@ job_watermarks(Collector *g, RunsPhase *ph, int n)
 		JobPager   *p = &ph->jobs[ord - 1];
 
 		p->has_stop = true;
-		p->stop_before = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 2, &isnull))
-			- g->overlap_s;
+		p->stop_before = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 2, &isnull));
 	}
 }
 
@@ -601,8 +609,9 @@ runs_round(Collector *g, void *arg)
 }
 
 /*
- * The SCHEDULED triggers' cron schedules become their jobs' schedules
- * (GetTriggers, pages of 200): each trigger an object, Type, State and
+ * The activated SCHEDULED triggers' cron schedules become their jobs'
+ * schedules, every trigger's of a job started by several (GetTriggers, pages
+ * of 200): each trigger an object, Type, State and
  * Schedule strings when present, Actions an array of objects whose JobName
  * is a string when present (an action may start a crawler instead).
  */
@@ -647,9 +656,13 @@ read_triggers(Collector *g)
 						m;
 
 			CHECK_FOR_INTERRUPTS();
-			if (type == NULL || strcmp(type, "SCHEDULED") != 0 || schedule == NULL ||
-				(state && (strcmp(state, "DEACTIVATED") == 0 || strcmp(state, "DELETING") == 0)) ||
-				actions == NULL)
+			/*
+			 * Only an activated scheduled trigger fires: one CREATED (never
+			 * started), CREATING, ACTIVATING, DEACTIVATED, DEACTIVATING,
+			 * UPDATING or DELETING does not (botocore's TriggerState; a
+			 * trigger made without StartOnCreation stays CREATED).
+			 */
+			if (type == NULL || strcmp(type, "SCHEDULED") != 0 || schedule == NULL || actions == NULL)
 				continue;
 			m = JsonContainerSize(actions);
 			for (j = 0; j < m; j++)
@@ -659,7 +672,8 @@ read_triggers(Collector *g)
 				char	   *job = reply_get_string(&r, a, aat, "JobName", false, GLUE_NAME_MAX);
 
 				CHECK_FOR_INTERRUPTS();
-				if (job == NULL)
+				/* the whole reply is checked; only an activated trigger counts */
+				if (job == NULL || state == NULL || strcmp(state, "ACTIVATED") != 0)
 					continue;
 				if (list_length(jobs) >= kant_collect_max_items)
 					reply_over_cap(&r, "kant.collect_max_items", "GetTriggers starts more than %d jobs",
@@ -685,7 +699,7 @@ read_triggers(Collector *g)
 	}
 	MemoryContextSwitchTo(keep);
 	MemoryContextDelete(page);
-	collect_set_schedules(g, jobs, crons, zones, "glue_trigger");
+	collect_set_schedules(g, jobs, crons, zones, "glue_trigger", NIL, NULL);
 }
 
 static void

@@ -104,7 +104,8 @@ extern void collect_another_page(Reply *r, int pages, const char *listing);
 extern Datum collect_text_array(List *strings);
 extern bool *collect_ingest_page(Collector *g, Jsonb *page, int n);
 extern void collect_set_schedules(Collector *g, List *jobs, List *crons, List *zones,
-								  const char *source);
+								  const char *source, List *slot_dates,
+								  const char *default_slot_date);
 extern bool collect_run_step(Collector *g, StepFn fn, void *arg);
 extern void collect_begin(Collector *g, Call *c, const char *kind, text *system);
 extern Datum collect_end(Collector *g, Call *c);

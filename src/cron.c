@@ -145,11 +145,109 @@ cmp_tstz(const void *a, const void *b)
 #define CRON_MAX_SPAN ((int64) 3660 * USECS_PER_DAY)
 
 /*
+ * The first local wall-clock minute after naive that the schedule names, no
+ * later than limit (else DT_NOEND): what croniter's get_next gives for a
+ * naive start time.
+ */
+static Timestamp
+next_local(const CronSpec *c, Timestamp naive, Timestamp limit)
+{
+	int64		day = kant_floor_days(naive);
+	int64		minute = (naive - day * USECS_PER_DAY) / USECS_PER_MINUTE + 1;
+
+	for (; day * USECS_PER_DAY <= limit; day++, minute = 0)
+	{
+		int			y,
+					m,
+					d,
+					h;
+		int64		jd = day + POSTGRES_EPOCH_JDATE;
+
+		if (minute >= MINS_PER_HOUR * HOURS_PER_DAY)
+			continue;
+		if (jd < EXPAND_FIRST_JD || jd > EXPAND_LAST_JD)
+			return DT_NOEND;
+		j2date((int) jd, &y, &m, &d);
+		if (!(c->months & (1u << (m - 1))) || !cron_year_matches(c, y) || !cron_day_matches(c, y, m, d))
+			continue;
+		for (h = (int) (minute / MINS_PER_HOUR); h < HOURS_PER_DAY; h++)
+		{
+			int			mi;
+
+			if (!(c->hours & (1u << h)))
+				continue;
+			for (mi = (h == minute / MINS_PER_HOUR) ? (int) (minute % MINS_PER_HOUR) : 0; mi < MINS_PER_HOUR; mi++)
+				if (c->minutes & (UINT64CONST(1) << mi))
+				{
+					Timestamp	t = day * USECS_PER_DAY + (h * MINS_PER_HOUR + mi) * USECS_PER_MINUTE;
+
+					return t <= limit ? t : DT_NOEND;
+				}
+		}
+	}
+	return DT_NOEND;
+}
+
+/*
+ * Airflow's schedule, run after run (airflow/timetables/_cron.py,
+ * CronMixin._get_next): croniter gives the next local wall-clock time after
+ * the current run's; when its hour field is all 24 hours
+ * (_covers_every_hour) the step is added to the current instant (real time:
+ * a repeated hour runs twice, a missing one not at all, a half-hour shift
+ * moves the runs by half an hour), else the local time is made an instant
+ * with fold=1 (airflow/utils/timezone.py make_aware, pendulum's convert: a
+ * time in a gap moves forward by the gap, and the next run is looked for
+ * after that; a repeated time is its second instance).
+ */
+static void
+expand_croniter(const CronSpec *c, pg_tz *tz, TimestampTz from, TimestampTz to,
+				bool (*emit) (void *arg, TimestampTz t), void *arg)
+{
+	TimestampTz t = from - 1;
+	Timestamp	limit;
+
+	if (to <= from)
+		return;
+	/* a zone is less than a day off UTC */
+	limit = (to > DT_NOEND - 2 * USECS_PER_DAY) ? DT_NOEND - 1 : to + 2 * USECS_PER_DAY;
+	for (;;)
+	{
+		Timestamp	naive,
+					next;
+		TimestampTz inst[2],
+					gap,
+					t_next;
+		int			k;
+
+		CHECK_FOR_INTERRUPTS();
+		naive = kant_local_time(t, tz);
+		next = next_local(c, naive, limit);
+		if (next == DT_NOEND)
+			return;
+		if (c->hour_star)
+			t_next = t + (next - naive);
+		else
+		{
+			k = local_instants(next, tz, inst, &gap);
+			t_next = k == 0 ? gap : inst[k - 1];
+		}
+		if (t_next <= t)
+			t_next = t + USECS_PER_MINUTE;	/* cannot happen; never loop */
+		else if (t_next >= to)
+			return;
+		else if (t_next >= from && !emit(arg, t_next))
+			return;
+		t = t_next;
+	}
+}
+
+/*
  * Call emit for every occurrence in [from, to), in order, each instant once;
  * stop early when emit returns false.  DST: a time that does not exist runs
  * once, shifted by the gap; a time that repeats runs once, the first time.
  * A schedule for every hour (hour field *) runs by real time instead, like
  * Vixie cron: the repeated hour runs twice and the missing hour not at all.
+ * The croniter dialect runs as Airflow runs it (expand_croniter).
  */
 static void
 expand(const CronSpec *c, pg_tz *tz, TimestampTz from, TimestampTz to,
@@ -164,10 +262,16 @@ expand(const CronSpec *c, pg_tz *tz, TimestampTz from, TimestampTz to,
 	int64		last_day = POSTGRES_EPOCH_JDATE + kant_floor_days(to) + 2;
 	int			jd = (int) Max(first, EXPAND_FIRST_JD);
 	int			jd_end = (int) Min(last_day, EXPAND_LAST_JD);
-	TimestampTz *day = palloc(sizeof(TimestampTz) * 24 * 60 * 2);
+	TimestampTz *day;
 	bool		any = false;
 	TimestampTz last = 0;
 
+	if (c->croniter)
+	{
+		expand_croniter(c, tz, from, to, emit, arg);
+		return;
+	}
+	day = palloc(sizeof(TimestampTz) * 24 * 60 * 2);
 	for (; jd <= jd_end; jd++)
 	{
 		int			y,

@@ -498,6 +498,14 @@ cron_parse_dialect(const char *expr, CronDialect d, CronSpec *c, CronError *e)
 			return cron_fail(e, starts[F_DOW] + 1,
 							 "croniter does not mix days of the week with # or L forms in one field");
 		croniter_day_rule(c);
+
+		/*
+		 * Airflow runs a schedule by real time across DST only when croniter
+		 * expanded its hour field to "*", i.e. it names all 24 hours (a star,
+		 * 0-23, a step of 1: airflow/timetables/_cron.py _covers_every_hour);
+		 * every second hour is read by local time.
+		 */
+		c->hour_star = (c->hours == 0xFFFFFFu);
 	}
 	else if ((c->dom_last || c->dom_last_weekday || c->dow_last))
 		return cron_fail(e, starts[c->dow_last ? F_DOW : F_DOM] + 1, "L is AWS cron syntax: use cron(...)");

@@ -83,7 +83,7 @@ typedef struct JdAnswer
 	bool	   *counted;		/* per run index: counts */
 } JdAnswer;
 
-/* kant._run_key: for Airflow, drop a trailing "#<digits>" (the map index) */
+/* kant._run_key: for Airflow (and OpenLineage), drop a trailing "#<digits>" (the map index) */
 static int
 run_key_len(const char *s, int len, bool airflow)
 {
@@ -127,8 +127,11 @@ kant_job_day_trans(PG_FUNCTION_ARGS)
 		{
 			text	   *kind = PG_GETARG_TEXT_PP(3);
 
-			st->airflow = VARSIZE_ANY_EXHDR(kind) == 7 &&
-				memcmp(VARDATA_ANY(kind), "airflow", 7) == 0;
+			/* kant._run_key: Airflow's and OpenLineage's run ids carry map indexes */
+			st->airflow = (VARSIZE_ANY_EXHDR(kind) == 7 &&
+						   memcmp(VARDATA_ANY(kind), "airflow", 7) == 0) ||
+				(VARSIZE_ANY_EXHDR(kind) == 11 &&
+				 memcmp(VARDATA_ANY(kind), "openlineage", 11) == 0);
 		}
 		st->cap = 16;
 		st->a = palloc(st->cap * sizeof(JdAttempt));

@@ -70,6 +70,63 @@ event_namespace(JsonbContainer *ev, const char *path, RecordError *err)
 	return ns;
 }
 
+/*
+ * An Airflow task instance's event (the provider's "airflow" run facet, with
+ * dagRun and taskInstance) is keyed as kant's Airflow collector keys the task
+ * instance: its DAG run id, "#<map_index>" for a mapped task, the try number
+ * as the attempt, the logical date as the business date.  The provider gives
+ * every try, and every map index, a runId of its own
+ * (OpenLineageAdapter.build_task_instance_run_id), so keyed by runId a retry
+ * would be a run of its own and a failed map index a run beside the others;
+ * keyed so, the events, the REST collector and a callback's report_run of one
+ * task instance are one attempt.  Events without the facet (other producers,
+ * older integrations) stay keyed by their runId.
+ */
+static bool
+airflow_identity(JsonbContainer *facets, const char *fpath, RunRecord *r, RecordError *err)
+{
+	static const char *const dr_k[] = {"airflow", "dagRun"};
+	static const char *const ti_k[] = {"airflow", "taskInstance"};
+	JsonbContainer *dr = dig(facets, dr_k, 2);
+	JsonbContainer *ti = dig(facets, ti_k, 2);
+	char	   *af_path = json_path_key(fpath, "airflow");
+	char	   *dr_path = json_path_key(af_path, "dagRun");
+	char	   *run_id;
+	int32		map_index = -1;
+	const char *bd_key = NULL;
+	JsonbValue	buf;
+
+	if (dr == NULL || ti == NULL)
+		return true;
+	run_id = json_get_name(dr, "run_id", dr_path, false, NAME_ID, err);
+	if (run_id == NULL)
+		return !err->failed;
+	/* the provider omits map_index (or gives null) for a task not mapped */
+	if (!json_get_int_range(ti, "map_index", json_path_key(af_path, "taskInstance"), false,
+							-1, PG_INT32_MAX, &map_index, err) && err->failed)
+		return false;
+	r->external_id = map_index >= 0 ? psprintf("%s#%d", run_id, map_index) : run_id;
+	if (!name_check(r->external_id, NAME_ID, json_path_key(dr_path, "run_id"),
+					"dag_run_id#map_index", err))
+		return false;
+	/* the logical date, as the collector reads it (Airflow 3, 2, 3 manual) */
+	if (json_get(dr, "logical_date", &buf) != NULL)
+		bd_key = "logical_date";
+	else if (json_get(dr, "execution_date", &buf) != NULL)
+		bd_key = "execution_date";
+	else if (json_get(dr, "run_after", &buf) != NULL)
+		bd_key = "run_after";
+	if (bd_key != NULL)
+	{
+		if (!json_get_timestamp(dr, bd_key, dr_path, true, &r->bd_basis, err))
+			return false;
+		r->has_bd_basis = true;
+		r->bd_source = BD_LOGICAL;
+		r->bd_field = json_path_key(dr_path, bd_key);
+	}
+	return true;
+}
+
 /* returns false with err set, or with *skip set for OTHER events */
 static bool
 parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, RecordError *err)
@@ -83,6 +140,7 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
 	char	   *run_path = json_path_key(path, "run");
 	char	   *job_path = json_path_key(path, "job");
 	char	   *etype;
+	char	   *ol_run_id;
 	TimestampTz event_time;
 
 	memset(r, 0, sizeof(RunRecord));
@@ -95,7 +153,7 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
 				  "RunEvent has no \"%s\" object", run == NULL ? "run" : "job");
 		return false;
 	}
-	r->external_id = json_get_name(run, "runId", run_path, true, NAME_ID, err);
+	r->external_id = ol_run_id = json_get_name(run, "runId", run_path, true, NAME_ID, err);
 	r->job_name = json_get_name(job, "name", job_path, true, NAME_JOB, err);
 	if (err->failed)
 		return false;
@@ -145,7 +203,10 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
 								   false, 0, KANT_MAX_ATTEMPT, &try_number, err))
 				r->attempt = try_number;
 		}
-		if (nt && json_get_timestamp(nt, "nominalStartTime",
+		if (ti && !err->failed && !airflow_identity(facets, fpath, r, err))
+			return false;
+		/* else the nominal start: data_interval_start for an Airflow task */
+		if (nt && !r->has_bd_basis && json_get_timestamp(nt, "nominalStartTime",
 									 json_path_key(fpath, "nominalTime"), false,
 									 &r->bd_basis, err))
 		{
@@ -165,8 +226,17 @@ parse_run_event(JsonbContainer *ev, char *path, RunRecord *r, bool *skip, Record
 		r->bd_source = BD_RULE;
 	{
 		static const char *const keys[] = {"producer"};
+		JsonbValue	k,
+					v;
 
-		r->details = json_pick_details(ev, keys, 1, NULL, NULL, 0, path, err);
+		/* the event's own runId, when the record is keyed by Airflow's */
+		k.type = jbvString;
+		k.val.string.val = "ol_run_id";
+		k.val.string.len = 9;
+		v.type = jbvString;
+		v.val.string.val = ol_run_id;
+		v.val.string.len = strlen(ol_run_id);
+		r->details = json_pick_details(ev, keys, 1, &k, &v, r->external_id != ol_run_id ? 1 : 0, path, err);
 	}
 	return !err->failed;
 }

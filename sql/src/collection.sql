@@ -195,8 +195,38 @@ CREATE FUNCTION @extschema@._not_cron(schedule text) RETURNS boolean
 COMMENT ON FUNCTION @extschema@._not_cron(text) IS
 	'internal: true for the timetable summary of an Airflow DAG without cron slots (airflow/timetables: NullTimetable "None", OnceTimetable "@once", ContinuousTimetable "@continuous", the asset or dataset trigger "Asset" / "Dataset", DeltaDataIntervalTimetable''s timedelta as Python prints it, "1 day, 0:00:00"); anything else that is no cron kant reports once as unreadable';
 
+/*
+ * A DAG's time zone as Airflow's REST API gives it (DAGDetail.timezone: str()
+ * of the DAG's pendulum zone).  Airflow 2 with pendulum 2 prints
+ * "Timezone('Asia/Tokyo')", pendulum 3 (Airflow 2.8+, 3) the name itself;
+ * a fixed offset prints as 'FixedTimezone(32400, name="+09:00")' (pendulum 3)
+ * or "Timezone('+09:00')" (pendulum 2).  Whole-hour offsets become the
+ * Etc/GMT zone of that offset (POSIX sign: Etc/GMT-9 is nine hours east).
+ */
+CREATE FUNCTION @extschema@._airflow_zone(timezone text) RETURNS text
+	LANGUAGE sql STABLE STRICT PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT CASE
+		WHEN o.secs IS NOT NULL THEN
+			CASE WHEN o.secs = 0 THEN 'UTC'
+				 WHEN o.secs % 3600 = 0 AND o.secs BETWEEN -12 * 3600 AND 14 * 3600
+				 THEN 'Etc/GMT' || CASE WHEN o.secs > 0 THEN '-' ELSE '+' END || (abs(o.secs) / 3600)::text END
+		WHEN @extschema@.valid_time_zone(z.name) THEN z.name END
+	FROM (SELECT coalesce(substring(btrim($1) FROM '^Timezone\(''([^'']+)''\)$'), btrim($1)) AS name) z
+	CROSS JOIN LATERAL (
+		SELECT CASE
+			WHEN btrim($1) ~ '^FixedTimezone\(-?[0-9]+[,)]'
+			THEN substring(btrim($1) FROM '^FixedTimezone\((-?[0-9]+)')::integer
+			WHEN z.name ~ '^[+-][0-9]{2}:[0-9]{2}$'
+			THEN (CASE WHEN left(z.name, 1) = '-' THEN -1 ELSE 1 END)
+				 * (substr(z.name, 2, 2)::integer * 3600 + substr(z.name, 5, 2)::integer * 60) END AS secs) o
+	$$;
+COMMENT ON FUNCTION @extschema@._airflow_zone(text) IS
+	'internal: the IANA zone of an Airflow DAG''s time zone as its REST API gives it ("Asia/Tokyo", "Timezone(''Asia/Tokyo'')", ''FixedTimezone(32400, name="+09:00")'', "+09:00": whole-hour offsets as Etc/GMT-9); NULL when kant cannot read it';
+
 CREATE FUNCTION @extschema@._collector_schedules(system text, jobs text[], schedules text[],
-		time_zones text[], source text)
+		time_zones text[], source text, slot_dates text[] DEFAULT NULL, default_slot_date text DEFAULT NULL)
 	RETURNS integer
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
@@ -247,31 +277,89 @@ BEGIN
 	USING unnest(jobs, schedules) AS u(job, cron), @extschema@.job j
 	WHERE j.system_id = sy.system_id AND j.name = u.job AND x.job_id = j.job_id
 	  AND @extschema@.cron_is_valid(u.cron, @extschema@._cron_dialect(u.cron, sy.kind));
-	WITH found AS (
-		SELECT DISTINCT ON (j.job_id) j.job_id, btrim(u.cron) AS cron,
-			@extschema@._cron_dialect(btrim(u.cron), sy.kind) AS dialect, u.zone
-		FROM unnest(jobs, schedules, time_zones) AS u(job, cron, zone)
+	-- a DAG's zone as Airflow gives it (kant._airflow_zone); NULL: not read
+	-- this time, the stored schedule keeps its zone
+	FOR bad IN
+		SELECT DISTINCT j.name AS job, u.zone
+		FROM unnest(jobs, time_zones) AS u(job, zone)
 		JOIN @extschema@.job j ON j.system_id = sy.system_id AND j.name = u.job
-		WHERE @extschema@.cron_is_valid(u.cron, @extschema@._cron_dialect(u.cron, sy.kind))
-		  AND @extschema@.valid_time_zone(u.zone)
-		ORDER BY j.job_id, u.cron
+		WHERE _collector_schedules.source = 'airflow_dag' AND u.zone IS NOT NULL
+		  AND @extschema@._airflow_zone(u.zone) IS NULL
+	LOOP
+		RAISE WARNING 'kant: % of system % runs in a time zone kant cannot read: %', bad.job, system, bad.zone
+			USING HINT = 'Its schedule stays as it was; set it with kant.set_schedule(time_zone => ...) if it runs on one.';
+	END LOOP;
+	WITH given AS (
+		SELECT j.job_id, btrim(u.cron) AS cron, @extschema@._cron_dialect(btrim(u.cron), sy.kind) AS dialect,
+			-- an Airflow DAG's zone: as read now, else as stored (not read
+			-- this time, or read but unreadable: warned above)
+			CASE WHEN _collector_schedules.source = 'airflow_dag'
+				 THEN coalesce(@extschema@._airflow_zone(u.zone),
+							   (SELECT c.time_zone FROM @extschema@.schedule c
+								WHERE c.job_id = j.job_id AND c.source <> 'user'
+								ORDER BY c.updated_at DESC LIMIT 1))
+				 ELSE u.zone END AS zone,
+			u.zone IS NOT NULL AS zone_read,
+			-- the timetable: what the DAG's next run shows, else the system's
+			-- setting, else the version's default
+			coalesce(u.slot,
+				CASE sy.cron_timetable WHEN 'CronTriggerTimetable' THEN 'tick'
+									   WHEN 'CronDataIntervalTimetable' THEN 'previous_tick' END,
+				default_slot_date,
+				CASE WHEN sy.kind = 'airflow' THEN 'previous_tick' ELSE 'start' END) AS slot_date
+		FROM unnest(jobs, schedules, time_zones,
+					coalesce(slot_dates, array_fill(NULL::text, ARRAY[cardinality(jobs)]))) AS u(job, cron, zone, slot)
+		JOIN @extschema@.job j ON j.system_id = sy.system_id AND j.name = u.job
+	), found AS (
+		-- every cron of a job (a Glue job started by two scheduled triggers
+		-- has both), unless a user set the job's schedule
+		SELECT DISTINCT ON (f.job_id, f.cron) f.*
+		FROM given f
+		WHERE @extschema@.cron_is_valid(f.cron, f.dialect) AND @extschema@.valid_time_zone(f.zone)
+		  AND NOT EXISTS (SELECT FROM @extschema@.schedule u WHERE u.job_id = f.job_id AND u.source = 'user')
+		ORDER BY f.job_id, f.cron
+	), checked AS (
+		-- a zone read again and found the same: checked now (kant reads a
+		-- DAG's details when its schedule was not checked for a day)
+		UPDATE @extschema@.schedule x SET updated_at = now()
+		FROM found f
+		WHERE x.job_id = f.job_id AND x.cron = f.cron AND f.zone_read AND x.source <> 'user'
+		  AND (x.dialect, x.time_zone, x.slot_date) IS NOT DISTINCT FROM (f.dialect, f.zone, f.slot_date)
+	), gone AS (
+		-- what this collector set before and found no more: a trigger
+		-- deactivated or deleted, a DAG's cron changed or gone
+		DELETE FROM @extschema@.schedule x
+		USING @extschema@.job j
+		WHERE j.job_id = x.job_id AND j.system_id = sy.system_id AND x.source = _collector_schedules.source
+		  AND NOT EXISTS (SELECT FROM found f WHERE f.job_id = x.job_id AND f.cron = x.cron)
+		RETURNING x.job_id
 	), up AS (
 		INSERT INTO @extschema@.schedule AS x (job_id, cron, dialect, time_zone, grace_seconds, slot_date,
 			active_from, source)
-		SELECT f.job_id, f.cron, f.dialect, f.zone, 3600,
-			CASE WHEN sy.kind = 'airflow' THEN 'previous_tick' ELSE 'start' END,
+		SELECT f.job_id, f.cron, f.dialect, f.zone, 3600, f.slot_date,
 			(now() AT TIME ZONE sy.time_zone)::date, _collector_schedules.source
 		FROM found f
-		LEFT JOIN @extschema@.schedule cur ON cur.job_id = f.job_id
+		LEFT JOIN @extschema@.schedule cur ON cur.job_id = f.job_id AND cur.cron = f.cron
 		WHERE cur.job_id IS NULL
-		   OR (cur.source <> 'user'
-			   AND (cur.cron, cur.dialect, cur.time_zone) IS DISTINCT FROM (f.cron, f.dialect, f.zone))
-		ON CONFLICT (job_id) DO UPDATE SET
-			cron = excluded.cron, dialect = excluded.dialect, time_zone = excluded.time_zone,
-			active_from = excluded.active_from, source = excluded.source, updated_at = now()
+		   OR (cur.dialect, cur.time_zone, cur.slot_date, cur.source)
+			  IS DISTINCT FROM (f.dialect, f.zone, f.slot_date, _collector_schedules.source)
+		ON CONFLICT (job_id, cron) DO UPDATE SET
+			dialect = excluded.dialect, time_zone = excluded.time_zone,
+			slot_date = excluded.slot_date, active_from = excluded.active_from, source = excluded.source,
+			updated_at = now()
 		RETURNING x.job_id
+	), lost AS (
+		-- the expected runs still to come of a job that lost a schedule
+		DELETE FROM @extschema@.expected_run e
+		WHERE e.job_id IN (SELECT g.job_id FROM gone g) AND e.slot_at > now()
+		RETURNING e.job_id, e.business_date
+	), dirty AS (
+		INSERT INTO @extschema@.slo_dirty (job_id, business_date)
+		SELECT DISTINCT l.job_id, l.business_date FROM lost l
+		ON CONFLICT DO NOTHING
 	)
-	SELECT array_agg(up.job_id) INTO changed FROM up;
+	SELECT array_agg(DISTINCT c.job_id) INTO changed
+	FROM (SELECT up.job_id FROM up UNION ALL SELECT gone.job_id FROM gone) c;
 	IF changed IS NULL THEN
 		RETURN 0;
 	END IF;
@@ -279,9 +367,9 @@ BEGIN
 	RETURN cardinality(changed);
 END
 $$;
-COMMENT ON FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text) IS
-	'internal: set the schedules a collector found (Glue triggers, DAG schedules) in one batch, unless a user set one; returns the jobs whose schedule changed';
-REVOKE ALL ON FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text, text[], text) IS
+	'internal: set the schedules a collector found (Glue triggers, DAG schedules) in one batch, unless a user set one: jobs, their crons, their zones (an Airflow DAG''s as its API gives it, NULL: keep the stored one), who found them, the slot dates the timetables showed (tick, previous_tick; NULL: the system''s kant.system.cron_timetable, else default_slot_date); returns the jobs whose schedule changed';
+REVOKE ALL ON FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text, text[], text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@._collect_command(system text) RETURNS text
 	LANGUAGE sql STABLE STRICT

@@ -35,7 +35,8 @@ CREATE TABLE @extschema@.system (
 	timeout_ms		integer CHECK (timeout_ms BETWEEN 1 AND 3600000),
 	collect_overlap_seconds integer NOT NULL DEFAULT 86400
 					CHECK (collect_overlap_seconds >= 0),
-	collected_until	timestamptz
+	collected_until	timestamptz,
+	cron_timetable	text CHECK (cron_timetable IN ('CronTriggerTimetable', 'CronDataIntervalTimetable'))
 );
 -- user data survives pg_dump
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.system', '');
@@ -62,6 +63,7 @@ COMMENT ON COLUMN @extschema@.system.connect_timeout_ms IS 'connect time limit o
 COMMENT ON COLUMN @extschema@.system.timeout_ms IS 'time limit of one of this system''s requests in ms (NULL: kant.http_timeout)';
 COMMENT ON COLUMN @extschema@.system.max_parallel IS 'requests a collector keeps in flight at once for this system (NULL: kant.http_max_parallel)';
 COMMENT ON COLUMN @extschema@.system.collect_overlap_seconds IS 'a collection re-reads this far behind what an earlier one read completely (late updates of recent runs)';
+COMMENT ON COLUMN @extschema@.system.cron_timetable IS 'airflow: the timetable of its cron DAGs where the API does not show it (a DAG without a next run): CronTriggerTimetable (the logical date is the tick: Airflow 3''s default) or CronDataIntervalTimetable (the previous tick: Airflow 2''s); NULL: the version''s default (kant.set_cron_timetable)';
 COMMENT ON COLUMN @extschema@.system.collected_until IS 'airflow: task instances updated before this were read completely by a collection';
 
 CREATE TABLE @extschema@.job (

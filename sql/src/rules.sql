@@ -83,8 +83,11 @@ COMMENT ON FUNCTION @extschema@._began(timestamptz, timestamptz) IS
  * "dag_run_id#map_index" (src/airflow.c), and the task is done for that run
  * only when every map index is (Airflow's DagRun.update_state looks at every
  * task instance).  So a run of an Airflow task is its run id without a
- * trailing "#<n>"; other sources' run ids are runs as they are (Airflow
- * itself refuses "#" in a run id since 2.6.3's allowed_run_id_pattern).
+ * trailing "#<n>", whether the collector read it or an OpenLineage event
+ * with the Airflow facets told it (src/openlineage.c keys those the same
+ * way); other sources' run ids are runs as they are (Airflow itself refuses
+ * "#" in a run id since 2.6.3's allowed_run_id_pattern, OpenLineage's runId
+ * is a UUID).
  *
  * A job's runs for a business date are the runs of its current attempts
  * (kant._job_day counts them; the k-th expected slot of the date has started
@@ -99,11 +102,11 @@ CREATE FUNCTION @extschema@._run_key(external_id text, system_kind text)
 	RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$
-	SELECT CASE WHEN $2 OPERATOR(pg_catalog.=) 'airflow'
+	SELECT CASE WHEN $2 OPERATOR(pg_catalog.=) 'airflow' OR $2 OPERATOR(pg_catalog.=) 'openlineage'
 				THEN pg_catalog.regexp_replace($1, '#[0-9]+$', '') ELSE $1 END
 	$$;
 COMMENT ON FUNCTION @extschema@._run_key(text, text) IS
-	'internal, the rule of what a run is: for an Airflow system the run id without the map index kant appends to a mapped task instance ("scheduled__2026-03-01T00:00:00+00:00#3" is map index 3 of run "scheduled__2026-03-01T00:00:00+00:00"); for any other the run id as it is (a reported "export#2" is a run of its own)';
+	'internal, the rule of what a run is: for an Airflow or OpenLineage system the run id without the map index kant appends to a mapped task instance ("scheduled__2026-03-01T00:00:00+00:00#3" is map index 3 of run "scheduled__2026-03-01T00:00:00+00:00"; an OpenLineage runId is a UUID, and an event with the Airflow facets is keyed by its DAG run id); for any other the run id as it is (a reported "export#2" is a run of its own)';
 
 ---------------------------------------------------------------------------
 -- Done: when a job is done for a business date, and since when

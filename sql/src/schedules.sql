@@ -127,12 +127,12 @@ COMMENT ON FUNCTION @extschema@.is_business_day(text, date) IS
 ---------------------------------------------------------------------------
 
 CREATE TABLE @extschema@.schedule (
-	job_id			integer PRIMARY KEY REFERENCES @extschema@.job ON DELETE CASCADE,
+	job_id			integer NOT NULL REFERENCES @extschema@.job ON DELETE CASCADE,
 	cron			text NOT NULL,
 	time_zone		text NOT NULL CHECK (@extschema@.valid_time_zone(time_zone)),
 	grace_seconds	integer NOT NULL DEFAULT 3600 CHECK (grace_seconds >= 0),
 	calendar		text REFERENCES @extschema@.calendar ON UPDATE CASCADE,
-	slot_date		text NOT NULL CHECK (slot_date IN ('start', 'previous_tick')),
+	slot_date		text NOT NULL CHECK (slot_date IN ('start', 'previous_tick', 'tick')),
 	active_from		date NOT NULL,
 	active_until	date CHECK (active_until >= active_from),
 	expanded_until	timestamptz,
@@ -140,17 +140,19 @@ CREATE TABLE @extschema@.schedule (
 	source			text NOT NULL DEFAULT 'user',
 	updated_at		timestamptz NOT NULL DEFAULT now(),
 	dialect			text NOT NULL DEFAULT 'vixie' CHECK (dialect IN ('vixie', 'croniter', 'aws')),
-	CONSTRAINT schedule_cron_check CHECK (@extschema@.cron_is_valid(cron, dialect))
+	CONSTRAINT schedule_cron_check CHECK (@extschema@.cron_is_valid(cron, dialect)),
+	-- a job may have several (a Glue job started by two scheduled triggers)
+	PRIMARY KEY (job_id, cron)
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.schedule', '');
 COMMENT ON TABLE @extschema@.schedule IS
-	'When a job is expected to run: a cron schedule in an IANA zone, a grace period, an optional business-day calendar; expanded into kant.expected_run';
+	'When a job is expected to run: a cron schedule in an IANA zone, a grace period, an optional business-day calendar; expanded into kant.expected_run.  One row per cron: a job a user schedules has one (kant.set_schedule), a Glue job one per activated scheduled trigger that starts it';
 COMMENT ON COLUMN @extschema@.schedule.job_id IS 'the job (kant.job)';
 COMMENT ON COLUMN @extschema@.schedule.cron IS '5-field cron, a preset such as @daily, or AWS cron(...) as Glue triggers use';
 COMMENT ON COLUMN @extschema@.schedule.time_zone IS 'IANA zone the cron expression is read in (Glue triggers: UTC)';
 COMMENT ON COLUMN @extschema@.schedule.grace_seconds IS 'how long after its slot a run may start before the slot counts as missing';
 COMMENT ON COLUMN @extschema@.schedule.calendar IS 'business-day calendar: slots whose business date is not a business day are not expected';
-COMMENT ON COLUMN @extschema@.schedule.slot_date IS 'business date of a slot: start = the job''s start-time rule applied to the slot time; previous_tick = local date of the previous tick (Airflow''s logical date)';
+COMMENT ON COLUMN @extschema@.schedule.slot_date IS 'business date of a slot: start = the job''s start-time rule applied to the slot time; previous_tick = local date of the previous tick (Airflow''s logical date under CronDataIntervalTimetable, Airflow 2''s default); tick = local date of the tick itself (the logical date under CronTriggerTimetable, Airflow 3''s default)';
 COMMENT ON COLUMN @extschema@.schedule.active_from IS 'first business date this schedule applies to; earlier expected runs are kept as they were';
 COMMENT ON COLUMN @extschema@.schedule.active_until IS 'last business date this schedule applies to (NULL: open-ended), e.g. for a retired job';
 COMMENT ON COLUMN @extschema@.schedule.expanded_until IS 'expected runs exist for slots before this time';
@@ -251,7 +253,7 @@ BEGIN
 			   THEN now() + interval '96 hours'
 					+ greatest(0, -coalesce(j.bd_offset_days, sy.bd_offset_days)) * interval '1 day'
 			   ELSE until END)
-		ORDER BY x.job_id
+		ORDER BY x.job_id, x.cron
 		FOR UPDATE OF x
 	LOOP
 		horizon := coalesce(until, now() + interval '120 hours' + greatest(0, -sc.off) * interval '1 day');
@@ -266,6 +268,7 @@ BEGIN
 			SELECT t AS slot_at,
 				   CASE WHEN sc.slot_date = 'previous_tick'
 						THEN (coalesce(prev, sc.last_tick) AT TIME ZONE sc.sys_tz)::date
+						WHEN sc.slot_date = 'tick' THEN (t AT TIME ZONE sc.sys_tz)::date
 						ELSE ((t AT TIME ZONE sc.sys_tz) - sc.day_start)::date + sc.off END AS bd
 			FROM ticks WHERE t >= since
 		), ins AS (
@@ -286,7 +289,7 @@ BEGIN
 		added := added + k;
 		UPDATE @extschema@.schedule x
 		SET expanded_until = horizon, last_tick = coalesce(last_t, x.last_tick)
-		WHERE x.job_id = sc.job_id;
+		WHERE x.job_id = sc.job_id AND x.cron = sc.cron;
 	END LOOP;
 	RETURN added;
 END
@@ -414,9 +417,9 @@ BEGIN
 		RAISE EXCEPTION 'calendar "%" does not exist', calendar
 			USING ERRCODE = 'undefined_object', HINT = 'Create it with kant.set_calendar().';
 	END IF;
-	IF slot_date IS NOT NULL AND slot_date NOT IN ('start', 'previous_tick') THEN
+	IF slot_date IS NOT NULL AND slot_date NOT IN ('start', 'previous_tick', 'tick') THEN
 		RAISE EXCEPTION 'invalid slot_date "%"', slot_date
-			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use start or previous_tick.';
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use start, previous_tick (Airflow''s CronDataIntervalTimetable) or tick (CronTriggerTimetable).';
 	END IF;
 	IF job IS NOT NULL THEN
 		jobs := ARRAY(SELECT j.job_id FROM @extschema@.job j
@@ -439,14 +442,18 @@ BEGIN
 		RAISE EXCEPTION 'active_until % is before active_from', active_until
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- the job's schedule is this one from now on
+	DELETE FROM @extschema@.schedule x WHERE x.job_id = ANY (jobs) AND x.cron <> btrim(schedule);
 	INSERT INTO @extschema@.schedule AS x (job_id, cron, dialect, time_zone, grace_seconds, calendar,
 		slot_date, active_from, active_until)
 	SELECT j, btrim(schedule), d, zone, extract(epoch FROM grace)::integer, set_schedule.calendar,
-		coalesce(slot_date, CASE WHEN sy.kind = 'airflow' THEN 'previous_tick' ELSE 'start' END),
+		coalesce(slot_date, CASE WHEN sy.kind <> 'airflow' THEN 'start'
+							WHEN sy.cron_timetable = 'CronTriggerTimetable' THEN 'tick'
+							ELSE 'previous_tick' END),
 		coalesce(active_from, (now() AT TIME ZONE sy.time_zone)::date), active_until
 	FROM unnest(jobs) AS j
-	ON CONFLICT (job_id) DO UPDATE SET
-		cron = excluded.cron, dialect = excluded.dialect, time_zone = excluded.time_zone,
+	ON CONFLICT (job_id, cron) DO UPDATE SET
+		dialect = excluded.dialect, time_zone = excluded.time_zone,
 		grace_seconds = excluded.grace_seconds, calendar = excluded.calendar,
 		slot_date = excluded.slot_date, active_from = excluded.active_from,
 		active_until = excluded.active_until, source = 'user', updated_at = now();
@@ -457,6 +464,39 @@ $$;
 COMMENT ON FUNCTION @extschema@.set_schedule(text, text, text, text, text, interval, text, text, date, date) IS
 	'Declare when a job (or every job of a pipeline) is expected to run: cron (5-field, preset or AWS cron(...)), zone (default UTC for cron(...), else the system''s), grace period, calendar, from (and until) which business date; returns the jobs scheduled';
 REVOKE ALL ON FUNCTION @extschema@.set_schedule(text, text, text, text, text, interval, text, text, date, date) FROM PUBLIC;
+
+/*
+ * Which timetable an Airflow system's cron DAGs follow where its API does not
+ * show it.  A DAG's next run shows it (its logical date is the tick itself
+ * under CronTriggerTimetable, the previous tick under
+ * CronDataIntervalTimetable); a paused DAG, or one whose last run is past its
+ * end_date, has none.  Then kant follows the version's default (Airflow 3:
+ * CronTriggerTimetable, [scheduler] create_cron_data_intervals = False;
+ * Airflow 2: CronDataIntervalTimetable), unless this says otherwise.
+ */
+CREATE FUNCTION @extschema@.set_cron_timetable(system text, timetable text)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF timetable IS NOT NULL AND timetable NOT IN ('CronTriggerTimetable', 'CronDataIntervalTimetable') THEN
+		RAISE EXCEPTION 'invalid timetable "%"', timetable
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use CronTriggerTimetable, CronDataIntervalTimetable, or NULL for the Airflow version''s default.';
+	END IF;
+	UPDATE @extschema@.system s SET cron_timetable = set_cron_timetable.timetable
+	WHERE s.name = set_cron_timetable.system AND s.kind = 'airflow';
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'Airflow system "%" does not exist', system
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'See SELECT name FROM kant.system WHERE kind = ''airflow'';';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_cron_timetable(text, text) IS
+	'The timetable of an Airflow system''s cron DAGs where the REST API does not show it (a DAG without a next run): CronTriggerTimetable (a slot''s business date is the date of the tick: Airflow 3''s default), CronDataIntervalTimetable (of the previous tick: Airflow 2''s), NULL (the version''s default); the next collection applies it to the schedules it sets';
+REVOKE ALL ON FUNCTION @extschema@.set_cron_timetable(text, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.unset_schedule(system text, job text DEFAULT NULL, pipeline text DEFAULT NULL)
 	RETURNS integer

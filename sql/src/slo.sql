@@ -504,7 +504,7 @@ CREATE FUNCTION @extschema@.alter_slo(name text, deadline time DEFAULT NULL,
 		sla_end time DEFAULT NULL, sla_offset_days integer DEFAULT NULL,
 		objective numeric DEFAULT NULL, window_days integer DEFAULT NULL,
 		calendar text DEFAULT NULL, evaluate_from date DEFAULT NULL, description text DEFAULT NULL,
-		new_name text DEFAULT NULL)
+		new_name text DEFAULT NULL, sla_default boolean DEFAULT NULL)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -513,6 +513,11 @@ DECLARE
 	s @extschema@.slo;
 	ids integer[];
 BEGIN
+	IF alter_slo.sla_default AND (sla_end IS NOT NULL OR alter_slo.sla_offset_days IS NOT NULL) THEN
+		RAISE EXCEPTION 'sla_default => true and an SLA end given'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give the SLA end (sla_end, sla_offset_days), or sla_default => true for the end of the deadline''s local day.';
+	END IF;
 	SELECT * INTO s FROM @extschema@.slo x WHERE x.name = alter_slo.name FOR UPDATE;
 	IF s.slo_id IS NULL THEN
 		RAISE EXCEPTION 'SLO "%" does not exist', name
@@ -530,7 +535,11 @@ BEGIN
 		s.sla_time := coalesce(sla_end, s.sla_time);
 		s.sla_offset_days := coalesce(alter_slo.sla_offset_days, s.sla_offset_days);
 		s.sla_default := false;
-	ELSIF s.sla_default THEN
+	ELSIF alter_slo.sla_default IS NOT NULL THEN
+		-- back to the default (or keep the end as it is, no longer following)
+		s.sla_default := alter_slo.sla_default;
+	END IF;
+	IF s.sla_default THEN
 		-- a default stays a default: the end of the deadline's local day
 		s.sla_offset_days := s.deadline_offset_days + 1;
 		s.sla_time := '00:00';
@@ -563,9 +572,9 @@ BEGIN
 	PERFORM @extschema@.refresh_slo(s.name, '-infinity');
 END
 $$;
-COMMENT ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text) IS
-	'Change an SLO; arguments left NULL are unchanged (pipeline => '''' removes the pipeline from the scope, jobs replaces the listed jobs; an SLA end never given follows the deadline: the end of its local day); its history is re-evaluated';
-REVOKE ALL ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text, boolean) IS
+	'Change an SLO; arguments left NULL are unchanged (pipeline => '''' removes the pipeline from the scope, jobs replaces the listed jobs; an SLA end never given follows the deadline: the end of its local day; sla_default => true makes it that default again, false keeps the end where it is); its history is re-evaluated';
+REVOKE ALL ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text, boolean) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.drop_slo(name text)
 	RETURNS void

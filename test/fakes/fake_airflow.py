@@ -8,6 +8,7 @@ read as "or null".
 
   GET /api/<v>/version
   GET /api/<v>/dags?limit&offset                      DAGCollection / DAGCollectionResponse
+  GET /api/<v>/dags/<dag_id>/details                  DAGDetail / DAGDetailsResponse
   GET /api/<v>/dags/~/dagRuns/~/taskInstances?limit&offset&updated_at_gte
                                                       TaskInstanceCollection(Response)
 
@@ -214,6 +215,13 @@ class AirflowHandler(Handler):
             name = "DAGRunCollection" if a.version == "v1" else "DAGRunCollectionResponse"
             return a.answer(self, name, {"dag_runs": page, "total_entries": len(runs)})
         parts = [urllib.parse.unquote(x) for x in rest.split("/")]
+        if len(parts) == 3 and parts[0] == "dags" and parts[2] == "details":
+            with a.lock:
+                a.details_asked.append(parts[1])
+            det = a.details(parts[1])
+            if det is None:
+                return self.reply(404, {"detail": "Dag with id %s was not found" % parts[1]})
+            return a.answer(self, "DAGDetail" if a.version == "v1" else "DAGDetailsResponse", det)
         if len(parts) == 5 and parts[0] == "dags" and parts[2] == "dagRuns" and parts[4] == "taskInstances":
             key = (parts[1], parts[3])
             if key not in {(r["dag_id"], r["dag_run_id"]) for r in a.dag_runs()}:
@@ -251,6 +259,17 @@ class FakeAirflow(FakeHTTP):
         self.invalid_requests = []
         self.triggered = {}
         self.replies = {}
+        # per DAG: its time zone as the API prints it (DAGDetail.timezone is
+        # str() of the DAG's pendulum zone: "Timezone('UTC')" under pendulum
+        # 2, Airflow 2; the name under pendulum 3, Airflow 3), its cron, and
+        # its timetable as its next run shows it: "interval"
+        # (CronDataIntervalTimetable: logical date = the previous tick, the
+        # run due at the tick), "trigger" (CronTriggerTimetable: logical date
+        # = the tick) or None (no next run: paused, or past its end_date)
+        self.dag_timezone = {}
+        self.dag_cron = {}
+        self.dag_timetable = {}
+        self.details_asked = []
 
     def authorized(self, header):
         if self.version == "v1":
@@ -293,33 +312,66 @@ class FakeAirflow(FakeHTTP):
         return iso(t.get("end_date") or t.get("start_date") or t.get("queued_when")
                    or "2000-01-01T00:00:00+00:00")
 
+    def next_run(self, d):
+        """The next run's (logical date, due, interval start, interval end)
+        for "30 4 * * *" as of 2026-11-26 (the data's month is before it)."""
+        tick, prev = "2026-11-26T04:30:00+00:00", "2026-11-25T04:30:00+00:00"
+        kind = self.dag_timetable.get(d, "interval" if self.version == "v1" else "trigger")
+        if kind == "interval":
+            return prev, tick, prev, tick
+        if kind == "trigger":
+            return tick, tick, tick, tick
+        return None, None, None, None
+
     def dags(self):
         ids = sorted({t["dag_id"] for t in self.data.task_instances})
+        out = []
+        for d in ids:
+            logical, due, start, end = self.next_run(d)
+            cron = self.dag_cron.get(d, "30 4 * * *")
+            if self.version == "v1":
+                out.append({"dag_id": d, "dag_display_name": d, "root_dag_id": None, "is_paused": False,
+                            "is_active": True, "is_subdag": False, "last_parsed_time": "2026-11-25T00:00:00+00:00",
+                            "last_pickled": None, "last_expired": None, "scheduler_lock": None, "pickle_id": None,
+                            "default_view": "grid", "fileloc": "/home/airflow/gcs/dags/%s.py" % d,
+                            "file_token": hashlib.md5(d.encode()).hexdigest(), "owners": ["data-platform"],
+                            "description": None, "schedule_interval": {"__type": "CronExpression", "value": cron},
+                            "timetable_description": "At 04:30", "tags": [{"name": "socrates"}],
+                            "max_active_tasks": 16, "max_active_runs": 1, "max_consecutive_failed_dag_runs": 0,
+                            "has_task_concurrency_limits": False, "has_import_errors": False,
+                            "next_dagrun": logical, "next_dagrun_data_interval_start": start,
+                            "next_dagrun_data_interval_end": end, "next_dagrun_create_after": due})
+            else:
+                out.append({"dag_id": d, "dag_display_name": d, "is_paused": False, "is_stale": False,
+                            "last_parsed_time": "2026-11-25T00:00:00Z", "last_expired": None,
+                            "bundle_name": "dags-folder", "bundle_version": None, "relative_fileloc": "%s.py" % d,
+                            "fileloc": "/opt/airflow/dags/%s.py" % d, "description": None,
+                            "timetable_summary": cron, "timetable_description": "At 04:30",
+                            "timetable_partitioned": False,
+                            "tags": [{"name": "socrates", "dag_id": d, "dag_display_name": d}], "max_active_tasks": 16,
+                            "max_active_runs": 1,
+                            "max_consecutive_failed_dag_runs": 0, "has_task_concurrency_limits": False,
+                            "has_import_errors": False, "next_dagrun_logical_date": logical,
+                            "next_dagrun_data_interval_start": start, "next_dagrun_data_interval_end": end,
+                            "next_dagrun_run_after": due, "owners": ["data-platform"],
+                            "file_token": hashlib.md5(d.encode()).hexdigest()})
+        return out
+
+    def details(self, d):
+        """GET dags/{dag_id}/details: the DAG, its time zone and the rest of
+        DAGDetail (v1) / DAGDetailsResponse (v2)."""
+        base = next((x for x in self.dags() if x["dag_id"] == d), None)
+        if base is None:
+            return None
+        tz = self.dag_timezone.get(d, "Timezone('UTC')" if self.version == "v1" else "UTC")
+        common = {"catchup": False, "start_date": "2026-01-01T00:00:00+00:00", "end_date": None,
+                  "is_paused_upon_creation": None, "params": {}, "doc_md": None, "timezone": tz,
+                  "template_search_path": None, "render_template_as_native_obj": False,
+                  "last_parsed": "2026-11-25T00:00:00+00:00", "concurrency": 16}
         if self.version == "v1":
-            return [{"dag_id": d, "dag_display_name": d, "root_dag_id": None, "is_paused": False,
-                     "is_active": True, "is_subdag": False, "last_parsed_time": "2026-11-25T00:00:00+00:00",
-                     "last_pickled": None, "last_expired": None, "scheduler_lock": None, "pickle_id": None,
-                     "default_view": "grid", "fileloc": "/home/airflow/gcs/dags/%s.py" % d,
-                     "file_token": hashlib.md5(d.encode()).hexdigest(), "owners": ["data-platform"],
-                     "description": None, "schedule_interval": {"__type": "CronExpression", "value": "30 4 * * *"},
-                     "timetable_description": "At 04:30", "tags": [{"name": "socrates"}],
-                     "max_active_tasks": 16, "max_active_runs": 1, "max_consecutive_failed_dag_runs": 0,
-                     "has_task_concurrency_limits": False, "has_import_errors": False,
-                     "next_dagrun": None, "next_dagrun_data_interval_start": None,
-                     "next_dagrun_data_interval_end": None, "next_dagrun_create_after": None}
-                    for d in ids]
-        return [{"dag_id": d, "dag_display_name": d, "is_paused": False, "is_stale": False,
-                 "last_parsed_time": "2026-11-25T00:00:00Z", "last_expired": None,
-                 "bundle_name": "dags-folder", "bundle_version": None, "relative_fileloc": "%s.py" % d,
-                 "fileloc": "/opt/airflow/dags/%s.py" % d, "description": None,
-                 "timetable_summary": "30 4 * * *", "timetable_description": "At 04:30",
-                 "timetable_partitioned": False,
-                 "tags": [{"name": "socrates", "dag_id": d, "dag_display_name": d}], "max_active_tasks": 16, "max_active_runs": 1,
-                 "max_consecutive_failed_dag_runs": 0, "has_task_concurrency_limits": False,
-                 "has_import_errors": False, "next_dagrun_logical_date": None,
-                 "next_dagrun_data_interval_start": None, "next_dagrun_data_interval_end": None,
-                 "next_dagrun_run_after": None, "owners": ["data-platform"],
-                 "file_token": hashlib.md5(d.encode()).hexdigest()} for d in ids]
+            return dict(base, orientation="LR", dag_run_timeout=None, default_view="grid", **common)
+        return dict(base, dag_run_timeout=None, asset_expression=None, default_args=None, owner_links=None,
+                    is_favorite=False, latest_dag_version=None, **common)
 
     def dag_runs(self):
         """The DAG runs the task instances belong to, in the version's shape."""

@@ -240,6 +240,9 @@ class FakeGlue(FakeHTTP):
         self.triggers = {}
         for job, name in sorted(starts.items()):
             self.triggers.setdefault(name, []).append(job)
+        # more triggers, as GetTriggers gives them (Trigger objects: Name,
+        # Type, State, Schedule, Actions), after the nightly ones
+        self.extra_triggers = []
 
     def take_fault(self, op, params):
         with self.lock:
@@ -336,14 +339,15 @@ class FakeGlue(FakeHTTP):
                 n = len(self.started)
             return {"JobRunId": "jr_restart_%04d_%s" % (n, hashlib.md5(json.dumps(p, sort_keys=True).encode()).hexdigest()[:40])}
         if op == "GetTriggers":
-            names = sorted(self.triggers)
-            page = names[start:start + min(size, 10)]
-            out = {"Triggers": [{
+            every = [{
                 "Name": n, "Id": n, "Type": "SCHEDULED", "State": "ACTIVATED",
                 # hegel_nightly_HHMM is the JST start; Glue trigger schedules are in UTC
                 "Schedule": "cron(%d %d * * ? *)" % (int(n[-2:]), (int(n[-4:-2]) - 9) % 24),
-                "Actions": [{"JobName": j} for j in self.triggers[n]]} for n in page]}
-            if start + len(page) < len(names):
+                "Actions": [{"JobName": j} for j in self.triggers[n]]} for n in sorted(self.triggers)]
+            every += self.extra_triggers
+            page = every[start:start + min(size, 10)]
+            out = {"Triggers": page}
+            if start + len(page) < len(every):
                 out["NextToken"] = token(start + len(page))
             return out
         return None

@@ -37,7 +37,7 @@ GRANT EXECUTE ON FUNCTION
     kant.set_schedule(text, text, text, text, text, interval, text, text, date, date),
     kant.unset_schedule(text, text, text),
     kant.create_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text),
-    kant.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text),
+    kant.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text, boolean),
     kant.drop_slo(text),
     kant.refresh_slo(text, date, date),
     kant.expand_schedules(timestamptz),

@@ -150,8 +150,84 @@ def main():
     n = cur.fetchone()[0]
     tap(n == len([t for t in croniter_runs('0 0 */2 * 1') if t < dt.datetime(2024, 1, 11, tzinfo=dt.timezone.utc)]) == 6,
         "0 0 */2 * 1 runs 6 times in 1-10 Jan 2024, as in croniter (%d)" % n)
+    dst(cur)
     conn.close()
     tap.plan()
+
+
+DST_ZONES = ["America/New_York", "Europe/London", "Australia/Lord_Howe", "America/Santiago", "Europe/Berlin"]
+DST_EXPRS = ["30 1 * * *", "30 2 * * *", "0 2 * * *", "30 */2 * * *", "30 * * * *", "0 0-23 * * *",
+             "15 1-3 * * *", "0 0 * * *", "45 23 * * *", "*/30 1,2 * * *", "0 */1 * * *", "30 0-11,12-23 * * *",
+             "0 1 * * 0"]
+
+
+def airflow_runs(expr, zone, start, end):
+    """The runs Airflow schedules, one after the other from start: its
+    CronMixin._get_next (airflow/timetables/_cron.py) -- croniter in naive
+    local time; when croniter's expanded hour field is not "*"
+    (_covers_every_hour), the local time made aware by
+    airflow.utils.timezone.make_aware (fold=1, pendulum's convert: a time
+    in a gap moves forward, a repeated time is its second instance); else the
+    naive step added to the aware current time (real time)."""
+    import pendulum
+    tz = pendulum.timezone(zone)
+    out = []
+    current = pendulum.instance(start - dt.timedelta(seconds=1)).in_timezone("UTC")
+    while True:
+        local = current.in_timezone(tz)
+        naive = dt.datetime(local.year, local.month, local.day, local.hour, local.minute, local.second)
+        it = Croniter(expr, naive)
+        scheduled = it.get_next(dt.datetime)
+        if it.expanded[1] != ["*"]:
+            nxt = pendulum.instance(tz.convert(scheduled.replace(fold=1))).in_timezone("UTC")
+        else:
+            nxt = (local + (scheduled - naive)).in_timezone("UTC")
+        if nxt >= end:
+            return out
+        out.append(nxt)
+        current = nxt
+
+
+def transitions(zone, year):
+    """The UTC hours of a year at which a zone's offset changes."""
+    from zoneinfo import ZoneInfo
+    z = ZoneInfo(zone)
+    t = dt.datetime(year, 1, 1, tzinfo=dt.timezone.utc)
+    out = []
+    prev = t.astimezone(z).utcoffset()
+    while t.year == year:
+        t += dt.timedelta(hours=1)
+        off = t.astimezone(z).utcoffset()
+        if off != prev:
+            out.append(t)
+        prev = off
+    return out
+
+
+def dst(cur):
+    """Across every DST change of 2024 in five zones (one that moves by
+    half an hour, one that moves at midnight), kant's croniter dialect runs
+    what Airflow's own algorithm schedules."""
+    bad = []
+    compared = 0
+    for zone in DST_ZONES:
+        for change in transitions(zone, 2024):
+            start, end = change - dt.timedelta(days=2), change + dt.timedelta(days=2)
+            for expr in DST_EXPRS:
+                want = [t for t in airflow_runs(expr, zone, start, end)]
+                cur.execute("SELECT t FROM kant.cron_occurrences(%s, %s, %s, %s, 'croniter') t ORDER BY t",
+                            (expr, zone, start, end))
+                got = [r[0] for r in cur.fetchall()]
+                want = [dt.datetime.fromtimestamp(w.timestamp(), dt.timezone.utc) for w in want]
+                compared += 1
+                if got != want:
+                    bad.append("%s in %s around %s: kant %s, Airflow %s" % (
+                        expr, zone, change.date(), [g.strftime("%d %H:%M") for g in got if g not in want],
+                        [w.strftime("%d %H:%M") for w in want if w not in got]))
+    tap(not bad and compared >= 100,
+        "across every DST change of 2024 in %s, %d schedules run what Airflow's CronMixin schedules "
+        "(a repeated time: its second instance; real time only for an hour field of all 24 hours)"
+        % (", ".join(DST_ZONES), compared), "\n".join(bad[:10]))
 
 
 main()

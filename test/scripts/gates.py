@@ -26,6 +26,42 @@ DB = "kant_gates"
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 
+def composer_module():
+    """The example DAG's module-level constants and its plain functions,
+    without importing Airflow (not a Debian package)."""
+    tree = ast.parse(open(os.path.join(ROOT, "examples", "composer", "kant_gate.py")).read())
+    ns = {}
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets)) or \
+                (isinstance(node, ast.FunctionDef) and node.name == "collected_business_date"):
+            exec(compile(ast.Module([node], []), "kant_gate.py", "exec"), ns)
+    return ns
+
+
+def render(template, context):
+    """A template as Airflow renders it: a sandboxed Jinja environment with
+    Airflow's filters (airflow/templates.py: ds is value.strftime("%Y-%m-%d"))."""
+    import jinja2.sandbox
+    env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    env.filters["ds"] = lambda v: None if v is None else v.strftime("%Y-%m-%d")
+    return env.from_string(template).render(**context)
+
+
+def airflow_context(due, timetable):
+    """What Airflow puts in a scheduled run's context for the run due at
+    `due` (a pendulum datetime) under each timetable of "30 3 * * *" in Tokyo:
+    CronDataIntervalTimetable (Airflow 2) -- the logical date and
+    data_interval_start are the previous tick, data_interval_end the tick;
+    CronTriggerTimetable (Airflow 3) -- all three are the tick.  Context
+    datetimes are UTC (airflow/utils/context: pendulum in UTC); ds is the
+    logical date's date in UTC."""
+    import pendulum
+    due = due.in_timezone("UTC")
+    logical = due.subtract(days=1) if timetable == "CronDataIntervalTimetable" else due
+    return {"logical_date": logical, "data_interval_start": logical, "data_interval_end": due,
+            "ds": logical.strftime("%Y-%m-%d"), "pendulum": pendulum}
+
+
 def composer_sql():
     """The SQL constants of the example DAG, without importing Airflow."""
     tree = ast.parse(open(os.path.join(ROOT, "examples", "composer", "kant_gate.py")).read())
@@ -159,6 +195,34 @@ def main():
         tap(body["dag_run_id"] == "kant__socrates_daily__%s" % bd and body.get("logical_date", "").endswith("Z")
             and not af.invalid_requests,
             "%s: deterministic dag_run_id, logical_date sent, the body valid for the spec: %s" % (version, body))
+        # the example DAG, rendered as Airflow renders it for its run due at
+        # 03:30 JST the day after the business date, under both timetables:
+        # it asks about the same business date and starts the same DAG run
+        # (run id, logical date) as kant.trigger_ready_gates()
+        import pendulum
+        mod = composer_module()
+        due = pendulum.datetime(bd.year, bd.month, bd.day, 3, 30, tz="Asia/Tokyo").add(days=1)
+        for timetable in ("CronDataIntervalTimetable", "CronTriggerTimetable"):
+            ctx = airflow_context(due, timetable)
+            asked = render(mod["BUSINESS_DATE"], ctx)
+            run_id = render(mod["TRIGGER_RUN_ID"], ctx)
+            logical = pendulum.parse(render(mod["TRIGGER_LOGICAL_DATE"], ctx))
+            sent = pendulum.parse(body["logical_date"])
+            tap(asked == bd.isoformat() and run_id == body["dag_run_id"] and logical == sent
+                and logical.in_timezone("UTC").strftime("%Y-%m-%d") == bd.isoformat()
+                and logical.in_timezone("Asia/Tokyo").strftime("%Y-%m-%d") == bd.isoformat(),
+                "%s: examples/composer under %s ({{ ds }} would be %s): the sensor asks about %s, the trigger "
+                "starts %s at %s, as kant does; downstream, {{ ds }} and the Tokyo date of the logical date are "
+                "the business date" % (version, timetable, ctx["ds"], asked, run_id, logical))
+        # the callbacks report the business date kant's collector gives the
+        # same task instance: the logical date's date in the system's zone
+        for timetable in ("CronDataIntervalTimetable", "CronTriggerTimetable"):
+            ld = airflow_context(due, timetable)["logical_date"]
+            cur.execute("SELECT (%s::timestamptz AT TIME ZONE time_zone)::date FROM kant.system WHERE name = 'socrates'",
+                        (ld.isoformat(),))
+            tap(mod["collected_business_date"](ld) == cur.fetchone()[0].isoformat(),
+                "%s: examples/composer's callbacks report the business date kant's collector derives (%s)"
+                % (version, timetable))
         cur.execute("SELECT count(*) FROM kant.trigger_ready_gates()")
         tap(cur.fetchone()[0] == 0 and len([r for r in af.requests if r.get("method") == "POST"]) == 1,
             "%s: called again: nothing to do" % version)

@@ -7,6 +7,7 @@ schedules; throttling is retried; bad credentials, a dead endpoint and missing
 environment variables end the collection with a recorded error (never a
 secret) while earlier data stays.  Prints TAP lines."""
 import os
+import time
 import sys
 from types import SimpleNamespace
 
@@ -92,6 +93,108 @@ def main():
     cur.execute("""SELECT x.cron, x.source FROM kant.schedule x JOIN kant.job j USING (job_id)
                    WHERE j.name = 'hegel_export_users'""")
     tap(cur.fetchone() == ("0 3 * * *", "user"), "a schedule a user set is kept")
+
+    # Only an ACTIVATED trigger fires (botocore TriggerState: CREATING,
+    # CREATED, ACTIVATING, ACTIVATED, DEACTIVATING, DEACTIVATED, DELETING,
+    # UPDATING; CreateTrigger without StartOnCreation leaves it CREATED), and a
+    # job started by two scheduled triggers has both schedules
+    job = "hegel_export_classes"
+    glue.extra_triggers = [
+        {"Name": "orders_weekdays", "Type": "SCHEDULED", "State": "ACTIVATED",
+         "Schedule": "cron(0 18 ? * MON-FRI *)", "Actions": [{"JobName": job}]},
+        {"Name": "orders_weekends", "Type": "SCHEDULED", "State": "ACTIVATED",
+         "Schedule": "cron(0 21 ? * SAT,SUN *)", "Actions": [{"JobName": job}]},
+        {"Name": "orders_never_started", "Type": "SCHEDULED", "State": "CREATED",
+         "Schedule": "cron(30 5 * * ? *)", "Actions": [{"JobName": job}]},
+        {"Name": "orders_on_demand", "Type": "ON_DEMAND", "State": "ACTIVATED",
+         "Actions": [{"JobName": job}]}]
+
+    def schedules_of(name):
+        cur.execute("""SELECT x.cron, x.source FROM kant.schedule x JOIN kant.job j USING (job_id)
+                       WHERE j.name = %s ORDER BY 1""", (name,))
+        return cur.fetchall()
+
+    def slots_of(name):
+        # the expected slots of one fixed week, Monday 2026-03-09 to Sunday
+        cur.execute("""SELECT count(*) FILTER (WHERE (e.slot_at AT TIME ZONE 'UTC')::time = '18:00'
+                                               AND extract(isodow FROM e.slot_at AT TIME ZONE 'UTC') <= 5),
+                              count(*) FILTER (WHERE (e.slot_at AT TIME ZONE 'UTC')::time = '21:00'
+                                               AND extract(isodow FROM e.slot_at AT TIME ZONE 'UTC') >= 6),
+                              count(*)
+                       FROM kant.expected_run e JOIN kant.job j USING (job_id)
+                       WHERE j.name = %s AND e.slot_at >= '2026-03-09 00:00+00' AND e.slot_at < '2026-03-16 00:00+00'""",
+                    (name,))
+        return cur.fetchone()
+
+    if job in glue.data.glue_runs:
+        nightly = schedules_of(job)
+        r = collect()
+        got = schedules_of(job)
+        # expand the fixed week (the collector's schedules start today)
+        cur.execute("UPDATE kant.schedule x SET active_from = '2026-03-01' FROM kant.job j "
+                    "WHERE j.job_id = x.job_id AND j.name = %s", (job,))
+        cur.execute("""SELECT kant._reexpand(array_agg(j.job_id)) FROM kant.job j WHERE j.name = %s""", (job,))
+        cur.execute("SELECT kant.expand_schedules('2026-03-17 00:00+00')")
+        week = slots_of(job)
+        tap(r[8] is None and ("cron(0 18 ? * MON-FRI *)", "glue_trigger") in got
+            and ("cron(0 21 ? * SAT,SUN *)", "glue_trigger") in got
+            and not any("30 5" in c for c, _ in got) and len(got) == len(nightly) + 2
+            and week[0] == 5 and week[1] == 2,
+            "a job started by two scheduled triggers has both schedules (5 weekday slots at 18:00 UTC and 2 "
+            "weekend slots at 21:00 in a week, beside its nightly one); a trigger still CREATED and an "
+            "on-demand one give none: %s %s" % (got, week))
+        # a trigger deactivated: its schedule goes, the other stays
+        glue.extra_triggers[1]["State"] = "DEACTIVATED"
+        r = collect()
+        got = schedules_of(job)
+        tap(r[8] is None and ("cron(0 18 ? * MON-FRI *)", "glue_trigger") in got
+            and not any("SAT,SUN" in c for c, _ in got),
+            "a trigger deactivated loses its schedule at the next collection; the other stays: %s" % (got,))
+        glue.extra_triggers = []
+        collect()
+    else:
+        tap(False, "the simulated platform has a job %s" % job)
+
+    # A run in flight longer than the re-read window, behind runs every few
+    # minutes (Glue's default job timeout is 2880 minutes; a job may run for
+    # up to 7 days): kant reads back to the oldest run it holds as unfinished
+    # and sees it end
+    job = "hegel_export_classes"
+    cur.execute("UPDATE kant.system SET collect_overlap_seconds = 3600")
+    cur.execute("SELECT c.read_until, c.updated_at FROM kant.collect_state c JOIN kant.job j USING (job_id) "
+                "WHERE j.name = %s", (job,))
+    mark = cur.fetchone()
+    now = time.time()
+    tmpl = dict(glue.data.glue_runs[job][0])
+    tmpl.pop("TriggerName", None)
+
+    def glue_run(i, started, state, completed=None):
+        r = dict(tmpl, Id="jr_long_%03d_" % i + "%056d" % i, StartedOn=started, LastModifiedOn=completed or started,
+                 JobRunState=state)
+        r.pop("CompletedOn", None)
+        if completed:
+            r.update(CompletedOn=completed, ExecutionTime=int(completed - started))
+        return r
+
+    long_run = glue_run(0, now - 5 * 3600, "RUNNING")
+    glue.data.glue_runs[job].insert(0, long_run)
+    collect()
+    # 30 short runs after it, every five minutes: three pages of ten
+    glue.data.glue_runs[job][0:0] = [glue_run(i, now - 3 * 3600 + 300 * (30 - i), "SUCCEEDED",
+                                              now - 3 * 3600 + 300 * (30 - i) + 120) for i in range(1, 31)]
+    collect()
+    long_run.update(JobRunState="SUCCEEDED", CompletedOn=now - 60, LastModifiedOn=now - 60, ExecutionTime=5 * 3600 - 60)
+    r = collect()
+    cur.execute("SELECT state::text FROM kant.job_run WHERE external_id = %s", (long_run["Id"],))
+    st = cur.fetchone()
+    tap(r[8] is None and st == ("succeeded",),
+        "a run in flight for 5 hours behind 30 newer runs (window 1 hour) is read again until it ends: %s" % (st,))
+    # as it was, for what follows
+    del glue.data.glue_runs[job][0:31]
+    cur.execute("DELETE FROM kant.job_run WHERE external_id LIKE 'jr\\_long\\_%%'")
+    cur.execute("UPDATE kant.collect_state c SET read_until = %s, updated_at = %s FROM kant.job j "
+                "WHERE j.job_id = c.job_id AND j.name = %s", (mark[0], mark[1], job))
+    cur.execute("UPDATE kant.system SET collect_overlap_seconds = 86400")
 
     # throttling is retried
     glue.throttle_next = 3

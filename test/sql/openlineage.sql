@@ -83,3 +83,67 @@ SELECT * FROM kant.ingest_openlineage('{"job": {}}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM kant.ingest_openlineage('42');
 \echo :LAST_ERROR_SQLSTATE
+
+-- 7. Airflow's OpenLineage provider gives every try and every map index of a
+--    task instance a runId of its own (OpenLineageAdapter.
+--    build_task_instance_run_id(dag_id, task_id, try_number, logical_date,
+--    map_index)), and every task event its "airflow" run facet with dagRun
+--    (run_id; execution_date on Airflow 2, logical_date on 3) and
+--    taskInstance (try_number; map_index only when mapped:
+--    providers/openlineage/utils/utils.py TaskInstanceInfo).  kant keys such
+--    an event as its Airflow collector keys the task instance: DAG run id
+--    "#map_index", try number, logical date.  Map index 0 failed at try 1 and
+--    succeeded at try 2; map index 1 failed: one run, not done, failed.
+SELECT received, inserted, updated FROM kant.ingest_openlineage('[
+ {"eventType": "START", "eventTime": "2024-11-24T21:00:00Z",
+  "run": {"runId": "01934a00-0000-7000-8000-0000000000a1", "facets": {
+    "nominalTime": {"nominalStartTime": "2024-11-23T21:00:00Z"},
+    "airflow": {"dag": {"dag_id": "socrates_daily", "start_date": "2024-11-01T00:00:00+00:00"},
+                "dagRun": {"dag_id": "socrates_daily", "run_id": "scheduled__2024-11-23T21:00:00+00:00",
+                           "execution_date": "2024-11-23T21:00:00+00:00", "run_type": "scheduled"},
+                "taskInstance": {"try_number": 1, "map_index": 0, "pool": "default_pool"},
+                "task": {"task_id": "map_load"}, "taskUuid": "01934a00-0000-7000-8000-0000000000a1"}}},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.map_load"}},
+ {"eventType": "FAIL", "eventTime": "2024-11-24T21:01:00Z",
+  "run": {"runId": "01934a00-0000-7000-8000-0000000000a1", "facets": {
+    "airflow": {"dag": {"dag_id": "socrates_daily", "start_date": "2024-11-01T00:00:00+00:00"},
+                "dagRun": {"dag_id": "socrates_daily", "run_id": "scheduled__2024-11-23T21:00:00+00:00",
+                           "execution_date": "2024-11-23T21:00:00+00:00", "run_type": "scheduled"},
+                "taskInstance": {"try_number": 1, "map_index": 0, "pool": "default_pool"},
+                "task": {"task_id": "map_load"}, "taskUuid": "01934a00-0000-7000-8000-0000000000a1"}}},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.map_load"}},
+ {"eventType": "START", "eventTime": "2024-11-24T21:06:00Z",
+  "run": {"runId": "01934a00-0000-7000-8000-0000000000a2", "facets": {
+    "airflow": {"dag": {"dag_id": "socrates_daily", "start_date": "2024-11-01T00:00:00+00:00"},
+                "dagRun": {"dag_id": "socrates_daily", "run_id": "scheduled__2024-11-23T21:00:00+00:00",
+                           "execution_date": "2024-11-23T21:00:00+00:00", "run_type": "scheduled"},
+                "taskInstance": {"try_number": 2, "map_index": 0, "pool": "default_pool"},
+                "task": {"task_id": "map_load"}, "taskUuid": "01934a00-0000-7000-8000-0000000000a2"}}},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.map_load"}},
+ {"eventType": "COMPLETE", "eventTime": "2024-11-24T21:08:00Z",
+  "run": {"runId": "01934a00-0000-7000-8000-0000000000a2", "facets": {
+    "airflow": {"dag": {"dag_id": "socrates_daily", "start_date": "2024-11-01T00:00:00+00:00"},
+                "dagRun": {"dag_id": "socrates_daily", "run_id": "scheduled__2024-11-23T21:00:00+00:00",
+                           "execution_date": "2024-11-23T21:00:00+00:00", "run_type": "scheduled"},
+                "taskInstance": {"try_number": 2, "map_index": 0, "pool": "default_pool"},
+                "task": {"task_id": "map_load"}, "taskUuid": "01934a00-0000-7000-8000-0000000000a2"}}},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.map_load"}},
+ {"eventType": "FAIL", "eventTime": "2024-11-24T21:02:00Z",
+  "run": {"runId": "01934a00-0000-7000-8000-0000000000b1", "facets": {
+    "airflow": {"dag": {"dag_id": "socrates_daily", "start_date": "2024-11-01T00:00:00+00:00"},
+                "dagRun": {"dag_id": "socrates_daily", "run_id": "scheduled__2024-11-23T21:00:00+00:00",
+                           "execution_date": "2024-11-23T21:00:00+00:00", "run_type": "scheduled"},
+                "taskInstance": {"try_number": 1, "map_index": 1, "pool": "default_pool"},
+                "task": {"task_id": "map_load"}, "taskUuid": "01934a00-0000-7000-8000-0000000000b1"}}},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.map_load"}}]');
+SELECT external_id, attempt, bd, src, state, started_at, ended_at FROM r WHERE job = 'socrates_daily.map_load';
+SELECT done, failed, runs, counted_runs FROM kant.job j, kant._job_day(j.job_id, '2024-11-24')
+WHERE j.name = 'socrates_daily.map_load';
+-- the REST collector's view of map index 0, try 2, is the same attempt
+SELECT inserted, updated, unchanged FROM kant.ingest_airflow_task_instances('socrates', '{"task_instances": [
+  {"dag_id": "socrates_daily", "task_id": "map_load", "dag_run_id": "scheduled__2024-11-23T21:00:00+00:00",
+   "execution_date": "2024-11-23T21:00:00+00:00", "start_date": "2024-11-24T21:06:00+00:00",
+   "end_date": "2024-11-24T21:08:00+00:00", "state": "success", "try_number": 2, "map_index": 0, "max_tries": 2}],
+  "total_entries": 1}');
+SELECT count(*) AS attempts, count(DISTINCT details->>'ol_run_id') AS ol_run_ids FROM kant.job_run r
+JOIN kant.job j USING (job_id) WHERE j.name = 'socrates_daily.map_load';

@@ -190,6 +190,10 @@ SELECT deadline_offset_days, deadline_time, sla_offset_days, sla_time, sla_defau
 SELECT kant.alter_slo('sla_default', sla_end => '12:00', sla_offset_days => 1);
 SELECT kant.alter_slo('sla_default', '07:00');
 SELECT deadline_offset_days, deadline_time, sla_offset_days, sla_time, sla_default FROM kant.slo WHERE name = 'sla_default';
+-- and made a default again (an end 0.5.0's alter_slo left a day late, say)
+SELECT kant.alter_slo('sla_default', sla_default => true);
+SELECT deadline_offset_days, deadline_time, sla_offset_days, sla_time, sla_default FROM kant.slo WHERE name = 'sla_default';
+SELECT kant.alter_slo('sla_default', sla_end => '12:00', sla_default => true);
 
 -- 8. Expected runs far enough ahead for any business-date offset (issue 13,
 --    section 2): a job whose business date is two days before its run
@@ -308,3 +312,62 @@ SELECT kant._collector_schedules('af', ARRAY['odd.t'], ARRAY['@once'], ARRAY['UT
 SELECT count(*) AS schedules FROM kant.schedule x JOIN kant.job j USING (job_id) WHERE j.name = 'odd.t';
 SELECT count(*) AS future_slots FROM kant.expected_run x JOIN kant.job j USING (job_id)
 WHERE j.name = 'odd.t' AND x.slot_at > now();
+
+-- 14. A DAG's cron runs in the DAG's time zone (issue 13, section 2).
+--     Airflow evaluates a cron in the DAG's timezone, UTC unless the DAG or
+--     [core] default_timezone sets one (airflow/timetables/_cron.py,
+--     CronMixin); the business date is the local date, in the system's
+--     zone, of the run's logical date.  A Tokyo system with a UTC DAG at
+--     "0 6 * * *" (Composer's default zone): slots at 06:00 UTC = 15:00 JST.
+--     Under CronTriggerTimetable (Airflow 3's default) the logical date is
+--     the tick itself; under CronDataIntervalTimetable (Airflow 2's) the
+--     previous tick.
+SELECT kant.add_system('tok', 'airflow', 'Asia/Tokyo') > 0 AS added;
+SELECT kant.configure_job('tok', 'export.load') > 0 AND kant.configure_job('tok', 'legacy.load') > 0 AS configured;
+SELECT kant.set_schedule('tok', '0 6 * * *', job => 'export.load', time_zone => 'UTC', slot_date => 'tick',
+                         active_from => '2026-03-10', active_until => '2026-03-11') > 0 AS scheduled;
+SELECT kant.set_schedule('tok', '0 6 * * *', job => 'legacy.load', time_zone => 'UTC', slot_date => 'previous_tick',
+                         active_from => '2026-03-10', active_until => '2026-03-11') > 0 AS scheduled;
+SELECT kant.expand_schedules('2026-03-14 00:00+00') >= 0 AS expanded;
+SELECT j.name, x.slot_at AT TIME ZONE 'UTC' AS slot_utc, x.slot_at AT TIME ZONE 'Asia/Tokyo' AS slot_tokyo,
+       x.business_date
+FROM kant.expected_run x JOIN kant.job j USING (job_id)
+WHERE j.name IN ('export.load', 'legacy.load') ORDER BY 1, 2;
+-- what a collector found: the zone as Airflow's API prints it
+-- (kant._airflow_zone), the timetable as the DAG's next run shows it, else
+-- the system's kant.set_cron_timetable, else the version's default
+SELECT z, kant._airflow_zone(z) FROM unnest(ARRAY['UTC', 'Timezone(''Asia/Tokyo'')',
+    'FixedTimezone(32400, name="+09:00")', 'FixedTimezone(-18000)', '+05:30', 'Mars/Olympus']) AS z;
+SELECT kant.configure_job('tok', 'found.load') > 0 AS configured;
+SELECT kant._collector_schedules('tok', ARRAY['found.load'], ARRAY['0 6 * * *'], ARRAY['Timezone(''UTC'')'],
+                                 'airflow_dag', ARRAY[NULL], 'tick') AS changed;
+SELECT x.time_zone, x.slot_date FROM kant.schedule x JOIN kant.job j USING (job_id) WHERE j.name = 'found.load';
+SELECT kant.set_cron_timetable('tok', 'CronDataIntervalTimetable');
+SELECT kant._collector_schedules('tok', ARRAY['found.load'], ARRAY['0 6 * * *'], ARRAY[NULL],
+                                 'airflow_dag', ARRAY[NULL], 'tick') AS changed;
+SELECT x.time_zone, x.slot_date FROM kant.schedule x JOIN kant.job j USING (job_id) WHERE j.name = 'found.load';
+SELECT kant._collector_schedules('tok', ARRAY['found.load'], ARRAY['0 6 * * *'], ARRAY[NULL],
+                                 'airflow_dag', ARRAY['tick'], 'tick') AS changed;
+SELECT x.time_zone, x.slot_date FROM kant.schedule x JOIN kant.job j USING (job_id) WHERE j.name = 'found.load';
+SELECT kant.set_cron_timetable('tok', 'CronTimetable');
+SELECT kant.set_cron_timetable('nope', NULL);
+
+-- 15. DST as Airflow runs a DAG's cron (airflow/timetables/_cron.py
+--     CronMixin._get_next): a repeated local time is its second instance
+--     (make_aware with fold=1), a missing one moves forward by the gap; the
+--     real-time rule holds only when croniter expands the hour field to "*"
+--     (all 24 hours: 0-23 too), not for */2.  Standard cron (vixie) for
+--     contrast.  test/scripts/croniter_oracle.py checks 130 schedules around
+--     every DST change of 2024 in five zones against that algorithm.
+SELECT d AS dialect, string_agg(to_char(t AT TIME ZONE 'UTC', 'HH24:MI'), ' ' ORDER BY t) AS utc_runs
+FROM unnest(ARRAY['croniter', 'vixie']) AS d,
+     kant.cron_occurrences('30 1 * * *', 'America/New_York', '2024-11-03 00:00+00', '2024-11-04 00:00+00', d) AS t
+GROUP BY d ORDER BY d;
+SELECT d AS dialect, string_agg(to_char(t AT TIME ZONE 'UTC', 'HH24:MI'), ' ' ORDER BY t) AS utc_runs
+FROM unnest(ARRAY['croniter', 'vixie']) AS d,
+     kant.cron_occurrences('30 */2 * * *', 'America/New_York', '2024-03-10 04:00+00', '2024-03-10 10:00+00', d) AS t
+GROUP BY d ORDER BY d;
+SELECT d AS dialect, string_agg(to_char(t AT TIME ZONE 'UTC', 'HH24:MI'), ' ' ORDER BY t) AS utc_runs
+FROM unnest(ARRAY['croniter', 'vixie']) AS d,
+     kant.cron_occurrences('30 0-23 * * *', 'America/New_York', '2024-11-03 04:00+00', '2024-11-03 08:00+00', d) AS t
+GROUP BY d ORDER BY d;
