@@ -77,6 +77,10 @@ BEGIN
 								 WHERE p.oid = '@extschema@.create_gate(text, text, text[], text, text, interval, text, text, text)'::pg_catalog.regprocedure),
 				 (SELECT p.proowner FROM pg_catalog.pg_proc p
 				  WHERE p.oid = '@extschema@.create_gate(text, text, text[], text, text, interval, text, text, text)'::pg_catalog.regprocedure)),
+				('alter_slo', (SELECT p.proacl FROM pg_catalog.pg_proc p
+							   WHERE p.oid = '@extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text)'::pg_catalog.regprocedure),
+				 (SELECT p.proowner FROM pg_catalog.pg_proc p
+				  WHERE p.oid = '@extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text)'::pg_catalog.regprocedure)),
 				('runs_by_business_date', (SELECT c.relacl FROM pg_catalog.pg_class c
 										   WHERE c.oid = '@extschema@.runs_by_business_date'::pg_catalog.regclass),
 				 (SELECT c.relowner FROM pg_catalog.pg_class c
@@ -3239,6 +3243,8 @@ BEGIN
 			 AS x(obj text, grantee oid, priv text, grantable boolean)
 	LOOP
 		CONTINUE WHEN g.obj IN ('cron_helpers', 'deliver_round') AND g.priv OPERATOR(pg_catalog.<>) 'EXECUTE';
+		-- alter_slo is made below (issue 13) and given its grants there
+		CONTINUE WHEN g.obj OPERATOR(pg_catalog.=) 'alter_slo';
 		EXECUTE pg_catalog.format('GRANT %s ON %s TO %s%s', g.priv,
 			CASE g.obj
 				WHEN 'cron_helpers' THEN 'FUNCTION @extschema@._cron_job(text, text, text), @extschema@._cron_unjob(text), '
@@ -3429,6 +3435,23 @@ $$;
 COMMENT ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text, boolean) IS
 	'Change an SLO; arguments left NULL are unchanged (pipeline => '''' removes the pipeline from the scope, jobs replaces the listed jobs; an SLA end never given follows the deadline: the end of its local day; sla_default => true makes it that default again, false keeps the end where it is); its history is re-evaluated';
 REVOKE ALL ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text, boolean) FROM PUBLIC;
+-- the grants given on the old alter_slo (read at the start of this script)
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN SELECT * FROM pg_catalog.json_to_recordset(pg_catalog.current_setting('kant_upgrade.grants')::pg_catalog.json)
+			 AS x(obj text, grantee oid, priv text, grantable boolean)
+			 WHERE x.obj OPERATOR(pg_catalog.=) 'alter_slo'
+	LOOP
+		EXECUTE pg_catalog.format('GRANT %s ON FUNCTION @extschema@.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text, boolean) TO %s%s',
+			g.priv,
+			CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+				 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
+			CASE WHEN g.grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END
+$$;
 
 -- expected runs far enough ahead for any business-date offset
 CREATE OR REPLACE FUNCTION @extschema@.expand_schedules(until timestamptz DEFAULT NULL)

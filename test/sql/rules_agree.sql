@@ -4,13 +4,17 @@
 -- (kant.kant_gate_ready) and gate_status say the same thing.
 --
 -- Thirty days in March 2026 (fixed, in the past on any day this runs), one
--- pipeline of six jobs on a Glue system and a manual one, two of them
--- scheduled; each job and day gets one of eleven histories by a hash of its
--- name and date (seven in ten the plain success), so every kind meets every other: success, late success,
--- failure retried (attempt 2), failure alone, failure and an unlinked new
--- run, three runs started together one failed (#0..#2: a map index only for
--- Airflow; for a reporting system three runs), no run, skipped, still running, a
--- Glue retry chain (PreviousRunId), and a failed attempt after a success.
+-- pipeline of eight jobs on a Glue system, a manual one and an Airflow one,
+-- three of them scheduled; each job and day gets one of eleven histories by a
+-- hash of its name and date (seven in ten the plain success), so every kind
+-- meets every other: success, late success, failure retried (attempt 2),
+-- failure alone, failure and an unlinked new run, three runs started
+-- together one failed (#0..#2: for a reporting system three runs), no run,
+-- skipped, still running, a Glue retry chain (PreviousRunId), and a failed
+-- attempt after a success.  The Airflow tasks have Airflow's kinds: a mapped
+-- task with a failed map index, one with a map index removed (Airflow
+-- ignores it), upstream_failed, and a task cleared after it succeeded,
+-- queued again without a start.
 DROP EXTENSION kant CASCADE;
 CREATE EXTENSION kant;
 SET TimeZone = 'UTC';
@@ -20,11 +24,16 @@ SELECT kant.configure_job('agree_glue', j, pipeline => 'agree') > 0 AS configure
 FROM unnest(ARRAY['g1', 'g2']) AS j;
 SELECT kant.configure_job('agree_manual', j, pipeline => 'agree') > 0 AS configured
 FROM unnest(ARRAY['m1', 'm2', 'm3', 'm4']) AS j;
+SELECT kant.add_system('agree_af', 'airflow', 'UTC') > 0 AS added;
+SELECT kant.configure_job('agree_af', j, pipeline => 'agree') > 0 AS configured
+FROM unnest(ARRAY['agree_dag.a1', 'agree_dag.a2']) AS j;
 -- g1 and m1 are expected at 01:00 each day (30 minutes' grace); the others
 -- have no schedule: they are required on a day the pipeline runs
 SELECT kant.set_schedule('agree_glue', '0 1 * * *', job => 'g1', grace => '30 minutes',
                          active_from => '2026-03-01', active_until => '2026-03-30') > 0 AS scheduled,
        kant.set_schedule('agree_manual', '0 1 * * *', job => 'm1', grace => '30 minutes',
+                         active_from => '2026-03-01', active_until => '2026-03-30') > 0 AS scheduled,
+       kant.set_schedule('agree_af', '0 1 * * *', job => 'agree_dag.a1', grace => '30 minutes', slot_date => 'start',
                          active_from => '2026-03-01', active_until => '2026-03-30') > 0 AS scheduled;
 SELECT kant.create_slo('agree_slo', '06:00', deadline_offset_days => 0, time_zone => 'UTC',
                        pipeline => 'agree', evaluate_from => '2026-03-01') > 0 AS slo;
@@ -34,7 +43,8 @@ CREATE TEMP TABLE history AS
 SELECT j.sys, j.job, d::date AS day,
 	CASE WHEN x.h % 10 < 7 THEN 0 ELSE x.h / 10 % 11 END AS kind
 FROM (VALUES ('agree_glue', 'g1'), ('agree_glue', 'g2'), ('agree_manual', 'm1'),
-             ('agree_manual', 'm2'), ('agree_manual', 'm3'), ('agree_manual', 'm4')) AS j(sys, job),
+             ('agree_manual', 'm2'), ('agree_manual', 'm3'), ('agree_manual', 'm4'),
+             ('agree_af', 'agree_dag.a1'), ('agree_af', 'agree_dag.a2')) AS j(sys, job),
      generate_series('2026-03-01'::date, '2026-03-30', '1 day') AS d,
      LATERAL (SELECT abs(hashtext(j.job || d::date::text)) AS h) x;
 -- every history occurs (most job-days go well, so some days are met)
@@ -87,6 +97,47 @@ SELECT (kant.ingest_glue_job_runs('agree_glue', jsonb_build_object('JobRuns', js
 	'StartedOn', extract(epoch FROM (g.day + g.started) AT TIME ZONE 'UTC'),
 	'CompletedOn', extract(epoch FROM (g.day + g.ended) AT TIME ZONE 'UTC'))))))).inserted AS ingested
 FROM gatt g;
+-- the Airflow tasks' task instances, as the REST API (v2) lists them: a
+-- mapped task's map indexes are parts of one DAG run (kant keys them
+-- "run#map_index"); "removed" is a map index Airflow dropped and ignores
+-- (DagRun.update_state); a task cleared after it succeeded is queued again
+-- as try 2 with no start yet
+CREATE TEMP TABLE aatt (job text, day date, map_index int, try int, state text, started time, ended time);
+INSERT INTO aatt
+SELECT h.job, h.day, x.map_index, x.try, x.state, x.started, x.ended
+FROM history h CROSS JOIN LATERAL (VALUES
+	(0, -1, 1, 'success', time '01:00', time '01:30'),
+	(1, -1, 1, 'success', '06:30', '07:00'),
+	(2, -1, 1, 'failed', '01:00', '01:10'), (2, -1, 2, 'success', '01:20', '01:50'),
+	(3, -1, 1, 'failed', '01:00', '01:10'),
+	(4, 0, 1, 'success', '01:00', '01:20'), (4, 1, 1, 'failed', '01:00', '01:15'),
+	(5, 0, 1, 'success', '01:00', '01:20'), (5, 1, 1, 'removed', NULL, NULL),
+	(7, -1, 1, 'skipped', '01:00', '01:00'),
+	(8, -1, 1, 'running', '01:00', NULL),
+	(9, -1, 1, 'upstream_failed', NULL, '01:05'),
+	(10, -1, 1, 'success', '01:00', '01:30'), (10, -1, 2, 'queued', NULL, NULL)
+) AS x(kind, map_index, try, state, started, ended)
+WHERE h.sys = 'agree_af' AND x.kind = h.kind;
+SELECT (kant.ingest_airflow_task_instances('agree_af', jsonb_build_object('task_instances', jsonb_agg(jsonb_build_object(
+	'dag_id', 'agree_dag', 'task_id', split_part(a.job, '.', 2),
+	'dag_run_id', 'scheduled__' || to_char(a.day, 'YYYY-MM-DD') || 'T00:00:00+00:00',
+	'logical_date', to_char(a.day, 'YYYY-MM-DD') || 'T00:00:00+00:00',
+	'map_index', a.map_index, 'try_number', a.try, 'state', a.state,
+	'start_date', to_char((a.day + a.started) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+	'end_date', to_char((a.day + a.ended) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))),
+	'total_entries', count(*)))).inserted AS ingested
+FROM aatt a;
+
+-- what each Airflow kind is, as Airflow's DagRun.update_state sees the task:
+-- done when every map index succeeded or was skipped or removed; a failed
+-- map index or an upstream failure is not; a task cleared after it
+-- succeeded was done once and is not done now
+SELECT h.kind, count(*) AS days, bool_and(jd.done) AS done, bool_and(jd.was_done) AS was_done,
+       bool_or(jd.failed) AS failed, max(jd.runs) AS runs
+FROM history h JOIN kant.job j ON j.name = h.job
+CROSS JOIN LATERAL kant._job_day(j.job_id, h.day) jd
+WHERE h.sys = 'agree_af' GROUP BY h.kind ORDER BY h.kind;
+
 -- the current attempts: superseded ones are those with a later attempt or a retry
 SELECT count(*) FILTER (WHERE r.superseded_at IS NOT NULL) AS superseded,
        count(*) FILTER (WHERE r.superseded_at IS NULL) AS current
@@ -112,7 +163,7 @@ SELECT y.business_date AS day, y.slo_status, y.completed_at,
 			  AND r.started_at > y.deadline) AS ran_after_deadline,
 	EXISTS (SELECT FROM kant.job_run r JOIN kant.job j USING (job_id)
 			WHERE j.pipeline = 'agree' AND r.business_date = y.business_date
-			  AND r.started_at > y.completed_at) AS ran_after_completion,
+			  AND kant._began(r.started_at, r.first_seen) > y.completed_at) AS ran_after_completion,
 	y.deadline
 FROM kant.slo_day y JOIN kant.slo s USING (slo_id)
 WHERE s.name = 'agree_slo' AND y.business_date BETWEEN '2026-03-01' AND '2026-03-30';

@@ -159,6 +159,7 @@ CREATE ROLE kant_upg_reader NOLOGIN;
 GRANT EXECUTE ON FUNCTION kant.set_credentials(text, text, text, text, boolean) TO kant_upg_admin WITH GRANT OPTION;
 GRANT EXECUTE ON FUNCTION kant.create_gate(text, text, text[], text, text, interval, text, text, text) TO kant_upg_admin;
 GRANT SELECT ON kant.runs_by_business_date TO kant_upg_reader;
+GRANT EXECUTE ON FUNCTION kant.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text) TO kant_upg_admin;
 GRANT EXECUTE ON FUNCTION kant.schedule_checks(text, text) TO kant_upg_admin;
 GRANT EXECUTE ON PROCEDURE kant.deliver_notifications(double precision) TO kant_upg_admin;
 ALTER EXTENSION kant UPDATE TO '0.6.0';
@@ -167,6 +168,8 @@ SELECT has_function_privilege('kant_upg_admin', 'kant.set_credentials(text, text
        has_function_privilege('kant_upg_admin', 'kant.create_gate(text, text, text[], text, text, interval, text, text, text, date, integer)',
                               'EXECUTE') AS admin_gate,
        has_table_privilege('kant_upg_reader', 'kant.runs_by_business_date', 'SELECT') AS reader_view,
+       has_function_privilege('kant_upg_admin', 'kant.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text, boolean)',
+                              'EXECUTE') AS admin_alter_slo,
        has_function_privilege('kant_upg_reader', 'kant.set_channel(text, text, boolean, interval, boolean)',
                               'EXECUTE') AS reader_channel_not_granted;
 -- and who could schedule or deliver may run the helpers those now call
@@ -177,6 +180,7 @@ SELECT has_function_privilege('kant_upg_admin', 'kant._cron_job(text, text, text
 REVOKE ALL ON FUNCTION kant.set_credentials(text, text, text, text, boolean, boolean) FROM kant_upg_admin CASCADE;
 REVOKE ALL ON FUNCTION kant.create_gate(text, text, text[], text, text, interval, text, text, text, date, integer) FROM kant_upg_admin;
 REVOKE ALL ON kant.runs_by_business_date FROM kant_upg_reader;
+REVOKE ALL ON FUNCTION kant.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text, boolean) FROM kant_upg_admin;
 REVOKE ALL ON FUNCTION kant.schedule_checks(text, text), kant._cron_job(text, text, text), kant._cron_unjob(text),
   kant._cron_name(text, text), kant._collect_command(text), kant._deliver_round(timestamptz, double precision)
   FROM kant_upg_admin;
