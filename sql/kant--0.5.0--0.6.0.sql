@@ -1537,9 +1537,13 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 		  FROM (SELECT GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
 									WHERE x.job_id OPERATOR(pg_catalog.=) $1
 									  AND x.business_date OPERATOR(pg_catalog.=) $2))::integer AS k,
+					   -- (ORDER BY ... LIMIT 1: the planner then reads the job's
+					   -- key, not every job, on a small table; a third of the
+					   -- cost of a gate call)
 					   (SELECT sy.kind FROM @extschema@.job j
 						JOIN @extschema@.system sy ON sy.system_id OPERATOR(pg_catalog.=) j.system_id
-						WHERE j.job_id OPERATOR(pg_catalog.=) $1) AS kind) kk
+						WHERE j.job_id OPERATOR(pg_catalog.=) $1
+						ORDER BY j.job_id LIMIT 1) AS kind) kk
 		  OFFSET 0) x
 	$$;
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
@@ -3770,9 +3774,10 @@ UPDATE @extschema@.schedule x SET updated_at = '-infinity' WHERE x.source = 'air
  * "Timezone('Asia/Tokyo')", pendulum 3 (Airflow 2.8+, 3) the name itself;
  * a fixed offset prints as 'FixedTimezone(32400, name="+09:00")' (pendulum 3)
  * or "Timezone('+09:00')" (pendulum 2).  Whole-hour offsets become the
- * Etc/GMT zone of that offset (POSIX sign: Etc/GMT-9 is nine hours east).
+ * Etc/GMT zone of that offset (POSIX sign: Etc/GMT-9 is nine hours east),
+ * others a POSIX zone ("<+0530>-05:30").
  */
-CREATE FUNCTION @extschema@._airflow_zone(timezone text) RETURNS text
+CREATE OR REPLACE FUNCTION @extschema@._airflow_zone(timezone text) RETURNS text
 	LANGUAGE sql STABLE STRICT PARALLEL SAFE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -3780,7 +3785,13 @@ CREATE FUNCTION @extschema@._airflow_zone(timezone text) RETURNS text
 		WHEN o.secs IS NOT NULL THEN
 			CASE WHEN o.secs = 0 THEN 'UTC'
 				 WHEN o.secs % 3600 = 0 AND o.secs BETWEEN -12 * 3600 AND 14 * 3600
-				 THEN 'Etc/GMT' || CASE WHEN o.secs > 0 THEN '-' ELSE '+' END || (abs(o.secs) / 3600)::text END
+				 THEN 'Etc/GMT' || CASE WHEN o.secs > 0 THEN '-' ELSE '+' END || (abs(o.secs) / 3600)::text
+				 -- a half hour and the like: a POSIX zone, "<+0530>-05:30"
+				 WHEN o.secs % 60 = 0 AND o.secs BETWEEN -12 * 3600 AND 14 * 3600
+				 THEN format('<%s%s>%s%s', CASE WHEN o.secs > 0 THEN '+' ELSE '-' END,
+							 to_char(abs(o.secs) / 3600, 'FM00') || to_char(abs(o.secs) / 60 % 60, 'FM00'),
+							 CASE WHEN o.secs > 0 THEN '-' ELSE '+' END,
+							 to_char(abs(o.secs) / 3600, 'FM00') || ':' || to_char(abs(o.secs) / 60 % 60, 'FM00')) END
 		WHEN @extschema@.valid_time_zone(z.name) THEN z.name END
 	FROM (SELECT coalesce(substring(btrim($1) FROM '^Timezone\(''([^'']+)''\)$'), btrim($1)) AS name) z
 	CROSS JOIN LATERAL (
@@ -3792,7 +3803,7 @@ CREATE FUNCTION @extschema@._airflow_zone(timezone text) RETURNS text
 				 * (substr(z.name, 2, 2)::integer * 3600 + substr(z.name, 5, 2)::integer * 60) END AS secs) o
 	$$;
 COMMENT ON FUNCTION @extschema@._airflow_zone(text) IS
-	'internal: the IANA zone of an Airflow DAG''s time zone as its REST API gives it ("Asia/Tokyo", "Timezone(''Asia/Tokyo'')", ''FixedTimezone(32400, name="+09:00")'', "+09:00": whole-hour offsets as Etc/GMT-9); NULL when kant cannot read it';
+	'internal: the zone of an Airflow DAG''s time zone as its REST API gives it ("Asia/Tokyo", "Timezone(''Asia/Tokyo'')", ''FixedTimezone(32400, name="+09:00")'', "+09:00": whole-hour offsets as Etc/GMT-9, others as a POSIX zone, "<+0530>-05:30"); NULL when kant cannot read it';
 
 DROP FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text);
 CREATE OR REPLACE FUNCTION @extschema@._collector_schedules(system text, jobs text[], schedules text[],
@@ -3871,10 +3882,15 @@ BEGIN
 				 ELSE u.zone END AS zone,
 			u.zone IS NOT NULL AS zone_read,
 			-- the timetable: what the DAG's next run shows, else the system's
-			-- setting, else the version's default
+			-- setting, else what it was (a DAG at max_active_runs has no
+			-- run-after time for a while: DagModel.calculate_dagrun_date_fields),
+			-- else the version's default
 			coalesce(u.slot,
 				CASE sy.cron_timetable WHEN 'CronTriggerTimetable' THEN 'tick'
 									   WHEN 'CronDataIntervalTimetable' THEN 'previous_tick' END,
+				(SELECT c.slot_date FROM @extschema@.schedule c
+				 WHERE c.job_id = j.job_id AND c.source = _collector_schedules.source
+				 ORDER BY c.updated_at DESC LIMIT 1),
 				default_slot_date,
 				CASE WHEN sy.kind = 'airflow' THEN 'previous_tick' ELSE 'start' END) AS slot_date
 		FROM unnest(jobs, schedules, time_zones,

@@ -71,6 +71,47 @@ event_namespace(JsonbContainer *ev, const char *path, RecordError *err)
 }
 
 /*
+ * The try of an Airflow task event, and whether Airflow will try again.
+ *
+ * Before Airflow 2.10, TaskInstance.try_number is the next try's number
+ * whenever the task is not running, so the provider's COMPLETE and FAIL
+ * events carry one more than their START (the provider's own
+ * _get_try_number_success subtracts it for the runId only); the
+ * processing_engine facet names the Airflow version.  A FAIL of a try with
+ * retries left (try_number <= task.retries: TaskInstance.is_eligible_to_retry)
+ * is Airflow's up_for_retry, not a failure: kant keeps it as retrying.
+ */
+static void
+airflow_try(JsonbContainer *facets, const char *af_path, RunRecord *r, RecordError *err)
+{
+	static const char *const pe_k[] = {"processing_engine"};
+	static const char *const task_k[] = {"airflow", "task"};
+	JsonbContainer *pe = dig(facets, pe_k, 1);
+	JsonbContainer *task = dig(facets, task_k, 2);
+	RecordError advisory = {0};	/* a facet of another shape only says nothing */
+	char	   *name = pe ? json_get_string(pe, "name", af_path, false, &advisory) : NULL;
+	char	   *version = pe ? json_get_string(pe, "version", af_path, false, &advisory) : NULL;
+	int32		retries = 0;
+
+	if (name && version && pg_strcasecmp(name, "Airflow") == 0 && r->attempt > 1 && r->has_ended)
+	{
+		int			major = 0,
+					minor = 0;
+
+		if (sscanf(version, "%d.%d", &major, &minor) == 2 && (major < 2 || (major == 2 && minor < 10)))
+			r->attempt--;
+	}
+	if (task && r->state == RS_FAILED &&
+		json_get_int_range(task, "retries", json_path_key(af_path, "task"), false, 0, KANT_MAX_ATTEMPT,
+						   &retries, &advisory) &&
+		retries > 0 && r->attempt <= retries)
+	{
+		r->state = RS_RETRYING;
+		r->raw_state = psprintf("FAIL (try %d of %d: Airflow retries it)", r->attempt, retries + 1);
+	}
+}
+
+/*
  * An Airflow task instance's event (the provider's "airflow" run facet, with
  * dagRun and taskInstance) is keyed as kant's Airflow collector keys the task
  * instance: its DAG run id, "#<map_index>" for a mapped task, the try number
@@ -98,6 +139,9 @@ airflow_identity(JsonbContainer *facets, const char *fpath, RunRecord *r, Record
 
 	if (dr == NULL || ti == NULL)
 		return true;
+	airflow_try(facets, af_path, r, err);
+	if (err->failed)
+		return false;
 	run_id = json_get_name(dr, "run_id", dr_path, false, NAME_ID, err);
 	if (run_id == NULL)
 		return !err->failed;

@@ -171,36 +171,44 @@ def zones_and_timetables(cur, conn, af, collect, version, dags):
 
     a, b, c, d = dags[:4]
     # pendulum 2 (Airflow 2) prints Timezone('Asia/Tokyo'); pendulum 3 prints
-    # a fixed offset as FixedTimezone(32400, name="+09:00")
+    # a fixed offset as FixedTimezone(19800, name="+05:30")
     # (pendulum/tz/timezone.py __repr__; Airflow's DAGDetailsResponse takes str())
-    af.dag_timezone.update({a: "Timezone('Asia/Tokyo')", b: 'FixedTimezone(32400, name="+09:00")',
-                            c: "Europe/Berlin", d: 'FixedTimezone(19800, name="+05:30")'})
-    # a paused DAG has no next run: the timetable cannot be told
-    af.dag_timetable[c] = None
+    af.dag_timezone.update({a: "Timezone('Asia/Tokyo')", b: 'FixedTimezone(19800, name="+05:30")',
+                            c: "Europe/Berlin", d: "Timezone('Mars/Olympus')"})
+    # c runs on the timetable that is not the version's default
+    mine = "previous_tick" if version == "v1" else "tick"
+    other_slot = "tick" if version == "v1" else "previous_tick"
+    af.dag_timetable[c] = "trigger" if version == "v1" else "interval"
     cur.execute("UPDATE kant.schedule SET updated_at = now() - interval '2 days'")
     del af.details_asked[:]
     r = collect()
-    default = "previous_tick" if version == "v1" else "tick"
-    mine = "previous_tick" if version == "v1" else "tick"
     got = [schedule(x) for x in (a, b, c, d)]
-    warned = [n for n in conn.notices if "cannot read" in n and "+05:30" in n]
+    warned = [n for n in conn.notices if "cannot read" in n and "Mars/Olympus" in n]
     tap(r[7] is None and sorted(af.details_asked) == dags
-        and got[0] == [("Asia/Tokyo", mine)] and got[1] == [("Etc/GMT-9", mine)]
-        and got[2] == [("Europe/Berlin", default)] and got[3] == [("UTC", mine)] and warned,
+        and got[0] == [("Asia/Tokyo", mine)] and got[1] == [("<+0530>-05:30", mine)]
+        and got[2] == [("Europe/Berlin", other_slot)] and got[3] == [("UTC", mine)] and warned,
         "%s: a schedule not checked for a day is read again; Timezone('Asia/Tokyo') is Asia/Tokyo, "
-        "FixedTimezone(32400) is Etc/GMT-9, a DAG without a next run follows Airflow %s's default (%s), "
-        "a zone of +05:30 kant cannot hold is warned about and the schedule stays: %s %s"
-        % (version, "2" if version == "v1" else "3", default, got, warned[:1]))
+        "FixedTimezone(19800) the POSIX zone <+0530>-05:30; a DAG whose next run shows the other timetable "
+        "gets it (%s); a zone kant cannot read is warned about and the schedule stays: %s %s"
+        % (version, other_slot, got, warned[:1]))
+    # at max_active_runs (or paused) a DAG shows no run-after time
+    # (DagModel.calculate_dagrun_date_fields): the timetable cannot be told,
+    # and what was read stays, rather than the version's default
+    af.dag_timetable[c] = None
+    cur.execute("UPDATE kant.schedule SET updated_at = now() - interval '2 days'")
+    r = collect()
+    tap(r[7] is None and schedule(c) == [("Europe/Berlin", other_slot)],
+        "%s: a DAG whose next run shows no timetable for a while keeps the one read before (%s), not the "
+        "version's default: %s" % (version, other_slot, schedule(c)))
     # the user says otherwise for the system: where the API cannot tell
-    other = "CronDataIntervalTimetable" if version == "v2" else "CronTriggerTimetable"
+    other = "CronDataIntervalTimetable" if version == "v1" else "CronTriggerTimetable"
     cur.execute("SELECT kant.set_cron_timetable('socrates', %s)", (other,))
     cur.execute("UPDATE kant.schedule SET updated_at = now() - interval '2 days'")
     r = collect()
-    want = "previous_tick" if version == "v2" else "tick"
-    tap(r[7] is None and schedule(c) == [("Europe/Berlin", want)] and schedule(a) == [("Asia/Tokyo", mine)],
+    tap(r[7] is None and schedule(c) == [("Europe/Berlin", mine)] and schedule(a) == [("Asia/Tokyo", mine)],
         "%s: kant.set_cron_timetable('socrates', '%s') dates the slots of a DAG whose timetable the API does not "
         "show by the %s; a DAG whose next run shows its timetable keeps it: %s %s"
-        % (version, other, want.replace("_", " "), schedule(c), schedule(a)))
+        % (version, other, mine.replace("_", " "), schedule(c), schedule(a)))
     cur.execute("SELECT kant.set_cron_timetable('socrates', NULL)")
     try:
         cur.execute("SELECT kant.set_cron_timetable('socrates', 'DeltaTriggerTimetable')")

@@ -147,3 +147,61 @@ SELECT inserted, updated, unchanged FROM kant.ingest_airflow_task_instances('soc
   "total_entries": 1}');
 SELECT count(*) AS attempts, count(DISTINCT details->>'ol_run_id') AS ol_run_ids FROM kant.job_run r
 JOIN kant.job j USING (job_id) WHERE j.name = 'socrates_daily.map_load';
+
+-- 8. The provider on Airflow before 2.10 (processing_engine facet: name
+--    Airflow, its version) gives COMPLETE and FAIL events the next try's
+--    number (TaskInstance.try_number is _try_number + 1 unless the task is
+--    running; the provider's _get_try_number_success subtracts it for the
+--    runId only): kant takes one off.  A FAIL with retries left
+--    (try_number <= task.retries: TaskInstance.is_eligible_to_retry) is
+--    Airflow's up_for_retry: retrying, not a failure.
+SELECT received, inserted, updated FROM kant.ingest_openlineage('[
+ {"eventType": "START", "eventTime": "2024-11-25T21:00:00Z",
+  "run": {"runId": "01934b00-0000-7000-8000-0000000000c1", "facets": {
+    "processing_engine": {"name": "Airflow", "version": "2.9.3", "openlineageAdapterVersion": "1.12.0"},
+    "airflow": {"dag": {"dag_id": "socrates_daily", "start_date": "2024-11-01T00:00:00+00:00"},
+                "dagRun": {"dag_id": "socrates_daily", "run_id": "scheduled__2024-11-24T21:00:00+00:00",
+                           "execution_date": "2024-11-24T21:00:00+00:00"},
+                "taskInstance": {"try_number": 1, "pool": "default_pool"},
+                "task": {"task_id": "old_load", "retries": 2}, "taskUuid": "01934b00-0000-7000-8000-0000000000c1"}}},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.old_load"}},
+ {"eventType": "FAIL", "eventTime": "2024-11-25T21:05:00Z",
+  "run": {"runId": "01934b00-0000-7000-8000-0000000000c2", "facets": {
+    "processing_engine": {"name": "Airflow", "version": "2.9.3", "openlineageAdapterVersion": "1.12.0"},
+    "airflow": {"dag": {"dag_id": "socrates_daily", "start_date": "2024-11-01T00:00:00+00:00"},
+                "dagRun": {"dag_id": "socrates_daily", "run_id": "scheduled__2024-11-24T21:00:00+00:00",
+                           "execution_date": "2024-11-24T21:00:00+00:00"},
+                "taskInstance": {"try_number": 2, "pool": "default_pool"},
+                "task": {"task_id": "old_load", "retries": 2}, "taskUuid": "01934b00-0000-7000-8000-0000000000c2"}}},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.old_load"}},
+ {"eventType": "START", "eventTime": "2024-11-25T21:10:00Z",
+  "run": {"runId": "01934b00-0000-7000-8000-0000000000c3", "facets": {
+    "processing_engine": {"name": "Airflow", "version": "2.9.3", "openlineageAdapterVersion": "1.12.0"},
+    "airflow": {"dag": {"dag_id": "socrates_daily", "start_date": "2024-11-01T00:00:00+00:00"},
+                "dagRun": {"dag_id": "socrates_daily", "run_id": "scheduled__2024-11-24T21:00:00+00:00",
+                           "execution_date": "2024-11-24T21:00:00+00:00"},
+                "taskInstance": {"try_number": 2, "pool": "default_pool"},
+                "task": {"task_id": "old_load", "retries": 2}, "taskUuid": "01934b00-0000-7000-8000-0000000000c3"}}},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.old_load"}},
+ {"eventType": "COMPLETE", "eventTime": "2024-11-25T21:15:00Z",
+  "run": {"runId": "01934b00-0000-7000-8000-0000000000c4", "facets": {
+    "processing_engine": {"name": "Airflow", "version": "2.9.3", "openlineageAdapterVersion": "1.12.0"},
+    "airflow": {"dag": {"dag_id": "socrates_daily", "start_date": "2024-11-01T00:00:00+00:00"},
+                "dagRun": {"dag_id": "socrates_daily", "run_id": "scheduled__2024-11-24T21:00:00+00:00",
+                           "execution_date": "2024-11-24T21:00:00+00:00"},
+                "taskInstance": {"try_number": 3, "pool": "default_pool"},
+                "task": {"task_id": "old_load", "retries": 2}, "taskUuid": "01934b00-0000-7000-8000-0000000000c4"}}},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.old_load"}}]');
+SELECT external_id, attempt, state, raw_state, started_at, ended_at FROM r WHERE job = 'socrates_daily.old_load'
+ORDER BY attempt;
+-- the last try failing on Airflow 2.10 or later: a failure
+SELECT inserted FROM kant.ingest_openlineage('{"eventType": "FAIL", "eventTime": "2024-11-25T22:00:00Z",
+  "run": {"runId": "01934b00-0000-7000-8000-0000000000d1", "facets": {
+    "processing_engine": {"name": "Airflow", "version": "2.10.4", "openlineageAdapterVersion": "1.14.0"},
+    "airflow": {"dag": {"dag_id": "socrates_daily", "start_date": "2024-11-01T00:00:00+00:00"},
+                "dagRun": {"dag_id": "socrates_daily", "run_id": "scheduled__2024-11-24T21:00:00+00:00",
+                           "execution_date": "2024-11-24T21:00:00+00:00"},
+                "taskInstance": {"try_number": 3, "pool": "default_pool"},
+                "task": {"task_id": "last_try", "retries": 2}, "taskUuid": "01934b00-0000-7000-8000-0000000000d1"}}},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.last_try"}}');
+SELECT external_id, attempt, state FROM r WHERE job = 'socrates_daily.last_try';
