@@ -38,7 +38,7 @@ SECTIONS = [
      [r"alert_kinds", r"advisory_locks"]),
     ("Schedules and expected runs",
      "Cron expressions, local instants, schedules, calendars and the expected runs they expand to.",
-     [r"cron_.*", r"local_instant", r"(set|unset)_schedule", r"schedule", r"set_calendar", r"calendar",
+     [r"cron_.*", r"local_instant", r"(set|unset)_schedule", r"schedule", r"schedule_unread", r"set_cron_timetable", r"set_calendar", r"calendar",
       r"holiday", r"is_business_day", r"expand_schedules", r"expected_runs?"]),
     ("SLOs and SLAs",
      "SLO definitions, the `kant.slo_eval` aggregate, daily facts and attainment.",

@@ -2638,10 +2638,12 @@ BEGIN
 			-- zone's midnight where that is later (west of UTC), so that the
 			-- downstream DAG's {{ ds }} (the logical date's UTC date) and the
 			-- logical date's date in the downstream system's zone (the business
-			-- date kant gives its runs) are both the business date
+			-- date kant gives its runs) are both the business date; one second
+			-- past it, as Airflow 2 allows one run per logical date and the
+			-- DAG's own schedule may have one at midnight
 			body := jsonb_build_object('dag_run_id', run_id,
 				'logical_date', to_char(greatest(d::timestamp AT TIME ZONE 'UTC', d::timestamp AT TIME ZONE g.time_zone)
-										AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+										AT TIME ZONE 'UTC' + interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
 				'conf', jsonb_build_object('business_date', to_char(d::timestamp, 'YYYY-MM-DD'), 'gate', g.name,
 										   'triggered_by', 'kant'))::text;
 			IF dry_run THEN
@@ -2680,7 +2682,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.trigger_ready_gates(boolean) IS
-	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date midnight UTC of the date, or the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date; 409 counts as done), logging every outcome in kant.action_log; dry_run only logs';
+	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date one second past midnight UTC of the date, or past the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date; 409 counts as done), logging every outcome in kant.action_log; dry_run only logs';
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION @extschema@.recover_failed_runs(dry_run boolean DEFAULT false)
@@ -3693,7 +3695,7 @@ REVOKE ALL ON FUNCTION @extschema@.set_schedule(text, text, text, text, text, in
  * CronTriggerTimetable, [scheduler] create_cron_data_intervals = False;
  * Airflow 2: CronDataIntervalTimetable), unless this says otherwise.
  */
-CREATE FUNCTION @extschema@.set_cron_timetable(system text, timetable text)
+CREATE OR REPLACE FUNCTION @extschema@.set_cron_timetable(system text, timetable text)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -3714,7 +3716,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.set_cron_timetable(text, text) IS
-	'The timetable of an Airflow system''s cron DAGs where the REST API does not show it (a DAG without a next run): CronTriggerTimetable (a slot''s business date is the date of the tick: Airflow 3''s default), CronDataIntervalTimetable (of the previous tick: Airflow 2''s), NULL (the version''s default); the next collection applies it to the schedules it sets';
+	'The timetable of an Airflow system''s cron DAGs where the REST API does not show it (a DAG paused, past its end_date or at max_active_runs shows no run-after time): CronTriggerTimetable (a slot''s business date is the date of the tick: Airflow 3''s default), CronDataIntervalTimetable (of the previous tick: Airflow 2''s), NULL (the version''s default); the next collection applies it to the schedules it sets';
 REVOKE ALL ON FUNCTION @extschema@.set_cron_timetable(text, text) FROM PUBLIC;
 
 -- Airflow schedules read by croniter's rules from now on: their expected
@@ -3853,22 +3855,38 @@ BEGIN
 				USING HINT = 'kant.schedule_unread keeps it; set the job''s schedule with kant.set_schedule() if it runs on one.';
 		END IF;
 	END LOOP;
-	-- a job whose schedule is cron again
+	-- a job whose schedule is cron again, in a zone kant reads (a DAG's zone
+	-- not read this time says nothing)
 	DELETE FROM @extschema@.schedule_unread x
-	USING unnest(jobs, schedules) AS u(job, cron), @extschema@.job j
+	USING unnest(jobs, schedules, time_zones) AS u(job, cron, zone), @extschema@.job j
 	WHERE j.system_id = sy.system_id AND j.name = u.job AND x.job_id = j.job_id
-	  AND @extschema@.cron_is_valid(u.cron, @extschema@._cron_dialect(u.cron, sy.kind));
+	  AND @extschema@.cron_is_valid(u.cron, @extschema@._cron_dialect(u.cron, sy.kind))
+	  AND (_collector_schedules.source <> 'airflow_dag' OR @extschema@._airflow_zone(u.zone) IS NOT NULL);
 	-- a DAG's zone as Airflow gives it (kant._airflow_zone); NULL: not read
-	-- this time, the stored schedule keeps its zone
+	-- this time, the stored schedule keeps its zone.  One kant cannot read is
+	-- recorded in kant.schedule_unread and warned about once, when it appears
+	-- or changes, one warning for the tasks of a zone.
 	FOR bad IN
-		SELECT DISTINCT j.name AS job, u.zone
-		FROM unnest(jobs, time_zones) AS u(job, zone)
-		JOIN @extschema@.job j ON j.system_id = sy.system_id AND j.name = u.job
-		WHERE _collector_schedules.source = 'airflow_dag' AND u.zone IS NOT NULL
-		  AND @extschema@._airflow_zone(u.zone) IS NULL
+		WITH z AS (
+			SELECT DISTINCT j.job_id, j.name AS job, btrim(u.cron) AS cron, u.zone
+			FROM unnest(jobs, schedules, time_zones) AS u(job, cron, zone)
+			JOIN @extschema@.job j ON j.system_id = sy.system_id AND j.name = u.job
+			WHERE _collector_schedules.source = 'airflow_dag' AND u.zone IS NOT NULL
+			  AND @extschema@._airflow_zone(u.zone) IS NULL
+		), rec AS (
+			INSERT INTO @extschema@.schedule_unread AS x (job_id, schedule, not_cron)
+			SELECT z.job_id, format('%s in time zone %s', z.cron, z.zone), false FROM z
+			ON CONFLICT (job_id) DO UPDATE SET schedule = excluded.schedule, not_cron = false, seen_at = now()
+			WHERE x.schedule IS DISTINCT FROM excluded.schedule
+			RETURNING x.job_id
+		)
+		SELECT z.zone, pg_catalog.count(*) AS n, pg_catalog.min(z.job) AS job
+		FROM z JOIN rec ON rec.job_id = z.job_id GROUP BY z.zone
 	LOOP
-		RAISE WARNING 'kant: % of system % runs in a time zone kant cannot read: %', bad.job, system, bad.zone
-			USING HINT = 'Its schedule stays as it was; set it with kant.set_schedule(time_zone => ...) if it runs on one.';
+		RAISE WARNING 'kant: % of system % run% in a time zone kant cannot read: %',
+			CASE WHEN bad.n = 1 THEN bad.job ELSE format('%s and %s more tasks', bad.job, bad.n - 1) END,
+			system, CASE WHEN bad.n = 1 THEN 's' ELSE '' END, bad.zone
+			USING HINT = 'kant.schedule_unread keeps it; their schedules stay as they were; set one with kant.set_schedule(time_zone => ...) if it runs on one.';
 	END LOOP;
 	WITH given AS (
 		SELECT j.job_id, btrim(u.cron) AS cron, @extschema@._cron_dialect(btrim(u.cron), sy.kind) AS dialect,

@@ -658,9 +658,9 @@ read_triggers(Collector *g)
 			CHECK_FOR_INTERRUPTS();
 			/*
 			 * Only an activated scheduled trigger fires: one CREATED (never
-			 * started), CREATING, ACTIVATING, DEACTIVATED, DEACTIVATING,
-			 * UPDATING or DELETING does not (botocore's TriggerState; a
-			 * trigger made without StartOnCreation stays CREATED).
+			 * started), CREATING, DEACTIVATED, DEACTIVATING or DELETING does
+			 * not (botocore's TriggerState; a trigger made without
+			 * StartOnCreation stays CREATED).
 			 */
 			if (type == NULL || strcmp(type, "SCHEDULED") != 0 || schedule == NULL || actions == NULL)
 				continue;
@@ -672,8 +672,14 @@ read_triggers(Collector *g)
 				char	   *job = reply_get_string(&r, a, aat, "JobName", false, GLUE_NAME_MAX);
 
 				CHECK_FOR_INTERRUPTS();
-				/* the whole reply is checked; only an activated trigger counts */
-				if (job == NULL || state == NULL || strcmp(state, "ACTIVATED") != 0)
+				/*
+				 * The whole reply is checked; only an activated trigger counts,
+				 * or one on its way there or being updated (ACTIVATING,
+				 * UPDATING), so a collection during an update keeps its slots.
+				 */
+				if (job == NULL || state == NULL ||
+					(strcmp(state, "ACTIVATED") != 0 && strcmp(state, "ACTIVATING") != 0 &&
+					 strcmp(state, "UPDATING") != 0))
 					continue;
 				if (list_length(jobs) >= kant_collect_max_items)
 					reply_over_cap(&r, "kant.collect_max_items", "GetTriggers starts more than %d jobs",

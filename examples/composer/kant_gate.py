@@ -21,9 +21,11 @@ so the business date is its Tokyo date minus one day (BUSINESS_DATE).
 
 What the triggered SOCRATES run gets.  The run id kant uses
 (kant__<gate>__<business date>), so the run is created once whether this DAG
-or kant.trigger_ready_gates() comes first, and a logical date of midnight UTC
-of the business date (later in zones west of UTC: their local midnight, so
-the date is the business date in both).  Downstream, `{{ ds }}` is then the
+or kant.trigger_ready_gates() comes first, and a logical date of one second
+past midnight UTC of the business date (past the local midnight in zones west
+of UTC, so the date is the business date in both; the second keeps it off a
+midnight run of the DAG's own schedule, as Airflow 2 allows one run per
+logical date).  Downstream, `{{ ds }}` is then the
 business date as it is, and so is the logical date's Tokyo date, which is
 what kant takes as the business date of SOCRATES' runs when it collects them.
 
@@ -33,7 +35,7 @@ instance (the DAG run id; the logical date's date in the system's zone), so a
 task reported and later collected is one run, not two.
 """
 import pendulum
-from airflow import DAG
+from airflow import DAG, __version__ as AIRFLOW_VERSION
 from airflow.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.providers.common.sql.sensors.sql import SqlSensor
 from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -46,7 +48,9 @@ BUSINESS_DATE = "{{ data_interval_end.in_timezone('Asia/Tokyo').subtract(days=1)
 
 # The SOCRATES run to start: the run id and logical date kant.trigger_ready_gates() uses.
 TRIGGER_RUN_ID = "kant__socrates_daily__" + BUSINESS_DATE
-TRIGGER_LOGICAL_DATE = BUSINESS_DATE + "T00:00:00+00:00"
+TRIGGER_LOGICAL_DATE = BUSINESS_DATE + "T00:00:01+00:00"
+# TriggerDagRunOperator takes it as execution_date on Airflow 2, logical_date on 3
+LOGICAL_DATE_ARG = "logical_date" if int(AIRFLOW_VERSION.split(".")[0]) >= 3 else "execution_date"
 
 # The sensor's query: true once the gate is open for the business date.
 GATE_SQL = "SELECT kant.kant_gate_ready(%(gate)s, %(business_date)s::date)"
@@ -104,8 +108,10 @@ with DAG(
         task_id="start_socrates",
         trigger_dag_id="s3_to_gcs",
         trigger_run_id=TRIGGER_RUN_ID,
-        logical_date=TRIGGER_LOGICAL_DATE,
         conf={"business_date": BUSINESS_DATE, "gate": "socrates_daily"},
         reset_dag_run=False,
+        # kant may have started the run first (same run id): skipped, not failed
+        skip_when_already_exists=True,
+        **{LOGICAL_DATE_ARG: TRIGGER_LOGICAL_DATE},
     )
     hegel_done >> start_socrates

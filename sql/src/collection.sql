@@ -279,22 +279,38 @@ BEGIN
 				USING HINT = 'kant.schedule_unread keeps it; set the job''s schedule with kant.set_schedule() if it runs on one.';
 		END IF;
 	END LOOP;
-	-- a job whose schedule is cron again
+	-- a job whose schedule is cron again, in a zone kant reads (a DAG's zone
+	-- not read this time says nothing)
 	DELETE FROM @extschema@.schedule_unread x
-	USING unnest(jobs, schedules) AS u(job, cron), @extschema@.job j
+	USING unnest(jobs, schedules, time_zones) AS u(job, cron, zone), @extschema@.job j
 	WHERE j.system_id = sy.system_id AND j.name = u.job AND x.job_id = j.job_id
-	  AND @extschema@.cron_is_valid(u.cron, @extschema@._cron_dialect(u.cron, sy.kind));
+	  AND @extschema@.cron_is_valid(u.cron, @extschema@._cron_dialect(u.cron, sy.kind))
+	  AND (_collector_schedules.source <> 'airflow_dag' OR @extschema@._airflow_zone(u.zone) IS NOT NULL);
 	-- a DAG's zone as Airflow gives it (kant._airflow_zone); NULL: not read
-	-- this time, the stored schedule keeps its zone
+	-- this time, the stored schedule keeps its zone.  One kant cannot read is
+	-- recorded in kant.schedule_unread and warned about once, when it appears
+	-- or changes, one warning for the tasks of a zone.
 	FOR bad IN
-		SELECT DISTINCT j.name AS job, u.zone
-		FROM unnest(jobs, time_zones) AS u(job, zone)
-		JOIN @extschema@.job j ON j.system_id = sy.system_id AND j.name = u.job
-		WHERE _collector_schedules.source = 'airflow_dag' AND u.zone IS NOT NULL
-		  AND @extschema@._airflow_zone(u.zone) IS NULL
+		WITH z AS (
+			SELECT DISTINCT j.job_id, j.name AS job, btrim(u.cron) AS cron, u.zone
+			FROM unnest(jobs, schedules, time_zones) AS u(job, cron, zone)
+			JOIN @extschema@.job j ON j.system_id = sy.system_id AND j.name = u.job
+			WHERE _collector_schedules.source = 'airflow_dag' AND u.zone IS NOT NULL
+			  AND @extschema@._airflow_zone(u.zone) IS NULL
+		), rec AS (
+			INSERT INTO @extschema@.schedule_unread AS x (job_id, schedule, not_cron)
+			SELECT z.job_id, format('%s in time zone %s', z.cron, z.zone), false FROM z
+			ON CONFLICT (job_id) DO UPDATE SET schedule = excluded.schedule, not_cron = false, seen_at = now()
+			WHERE x.schedule IS DISTINCT FROM excluded.schedule
+			RETURNING x.job_id
+		)
+		SELECT z.zone, pg_catalog.count(*) AS n, pg_catalog.min(z.job) AS job
+		FROM z JOIN rec ON rec.job_id = z.job_id GROUP BY z.zone
 	LOOP
-		RAISE WARNING 'kant: % of system % runs in a time zone kant cannot read: %', bad.job, system, bad.zone
-			USING HINT = 'Its schedule stays as it was; set it with kant.set_schedule(time_zone => ...) if it runs on one.';
+		RAISE WARNING 'kant: % of system % run% in a time zone kant cannot read: %',
+			CASE WHEN bad.n = 1 THEN bad.job ELSE format('%s and %s more tasks', bad.job, bad.n - 1) END,
+			system, CASE WHEN bad.n = 1 THEN 's' ELSE '' END, bad.zone
+			USING HINT = 'kant.schedule_unread keeps it; their schedules stay as they were; set one with kant.set_schedule(time_zone => ...) if it runs on one.';
 	END LOOP;
 	WITH given AS (
 		SELECT j.job_id, btrim(u.cron) AS cron, @extschema@._cron_dialect(btrim(u.cron), sy.kind) AS dialect,

@@ -311,10 +311,12 @@ BEGIN
 			-- zone's midnight where that is later (west of UTC), so that the
 			-- downstream DAG's {{ ds }} (the logical date's UTC date) and the
 			-- logical date's date in the downstream system's zone (the business
-			-- date kant gives its runs) are both the business date
+			-- date kant gives its runs) are both the business date; one second
+			-- past it, as Airflow 2 allows one run per logical date and the
+			-- DAG's own schedule may have one at midnight
 			body := jsonb_build_object('dag_run_id', run_id,
 				'logical_date', to_char(greatest(d::timestamp AT TIME ZONE 'UTC', d::timestamp AT TIME ZONE g.time_zone)
-										AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+										AT TIME ZONE 'UTC' + interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
 				'conf', jsonb_build_object('business_date', to_char(d::timestamp, 'YYYY-MM-DD'), 'gate', g.name,
 										   'triggered_by', 'kant'))::text;
 			IF dry_run THEN
@@ -353,7 +355,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.trigger_ready_gates(boolean) IS
-	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date midnight UTC of the date, or the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date; 409 counts as done), logging every outcome in kant.action_log; dry_run only logs';
+	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date one second past midnight UTC of the date, or past the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date; 409 counts as done), logging every outcome in kant.action_log; dry_run only logs';
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 

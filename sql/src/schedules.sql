@@ -495,7 +495,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.set_cron_timetable(text, text) IS
-	'The timetable of an Airflow system''s cron DAGs where the REST API does not show it (a DAG without a next run): CronTriggerTimetable (a slot''s business date is the date of the tick: Airflow 3''s default), CronDataIntervalTimetable (of the previous tick: Airflow 2''s), NULL (the version''s default); the next collection applies it to the schedules it sets';
+	'The timetable of an Airflow system''s cron DAGs where the REST API does not show it (a DAG paused, past its end_date or at max_active_runs shows no run-after time): CronTriggerTimetable (a slot''s business date is the date of the tick: Airflow 3''s default), CronDataIntervalTimetable (of the previous tick: Airflow 2''s), NULL (the version''s default); the next collection applies it to the schedules it sets';
 REVOKE ALL ON FUNCTION @extschema@.set_cron_timetable(text, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.unset_schedule(system text, job text DEFAULT NULL, pipeline text DEFAULT NULL)

@@ -191,6 +191,16 @@ def zones_and_timetables(cur, conn, af, collect, version, dags):
         "FixedTimezone(19800) the POSIX zone <+0530>-05:30; a DAG whose next run shows the other timetable "
         "gets it (%s); a zone kant cannot read is warned about and the schedule stays: %s %s"
         % (version, other_slot, got, warned[:1]))
+    # read again the next day: no new warning; kant.schedule_unread keeps it
+    cur.execute("UPDATE kant.schedule SET updated_at = now() - interval '2 days'")
+    r = collect()
+    again = [n for n in conn.notices if "Mars/Olympus" in n]
+    cur.execute("SELECT count(*) FROM kant.schedule_unread u JOIN kant.job j USING (job_id) "
+                "WHERE j.dag_id = %s AND u.schedule LIKE '%%Mars/Olympus%%'", (d,))
+    unread = cur.fetchone()[0]
+    tap(r[7] is None and len(warned) == 1 and not again and unread >= 1,
+        "%s: a DAG zone kant cannot read is one warning for the DAG's tasks, once, and %d rows of "
+        "kant.schedule_unread: %s" % (version, unread, warned[:1]))
     # at max_active_runs (or paused) a DAG shows no run-after time
     # (DagModel.calculate_dagrun_date_fields): the timetable cannot be told,
     # and what was read stays, rather than the version's default

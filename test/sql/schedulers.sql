@@ -371,3 +371,8 @@ SELECT d AS dialect, string_agg(to_char(t AT TIME ZONE 'UTC', 'HH24:MI'), ' ' OR
 FROM unnest(ARRAY['croniter', 'vixie']) AS d,
      kant.cron_occurrences('30 0-23 * * *', 'America/New_York', '2024-11-03 04:00+00', '2024-11-03 08:00+00', d) AS t
 GROUP BY d ORDER BY d;
+-- a bare offset is no zone: PostgreSQL would read "+05:30" west of UTC, the
+-- opposite of what a DAG's "+05:30" means; the POSIX form says it plainly
+SELECT kant.valid_time_zone('+05:30') AS bare_offset, kant.valid_time_zone('<+0530>-05:30') AS posix,
+       kant.cron_next('30 4 * * *', '<+0530>-05:30', '2026-03-10 00:00+00', 'croniter') AS at_0430_india;
+SELECT kant.set_schedule('tok', '0 6 * * *', job => 'export.load', time_zone => '+05:30');
