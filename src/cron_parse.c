@@ -286,7 +286,14 @@ parse_field(CronSpec *c, Field f, const char *expr, int start, int len, CronErro
 				c->dow_nth[dow_index(from, c->aws)] |= (uint8) (1 << (k - 1));
 				goto next;
 			}
-			if (s < end && *s == '-')
+			if (s < end && *s == '-' && f == F_DOM && c->croniter && s + 1 < end &&
+				(s[1] == 'L' || s[1] == 'l') && (s + 2 == end || s[2] == ',' || s[2] == '/'))
+			{
+				/* croniter: 15-L is the 15th to the last day (croniter.py: high "l" is 31) */
+				s += 2;
+				to = 31;
+			}
+			else if (s < end && *s == '-')
 			{
 				const char *tp = ++s;
 

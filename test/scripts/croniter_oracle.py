@@ -39,7 +39,7 @@ VERSION = tuple(int(x) for x in CRONITER.split(".")[:3] if x.isdigit())
 MINUTES = ["0", "15", "*/20", "5,35", "59"]
 HOURS = ["0", "3", "*/6", "1-3", "23"]
 DOMS = ["*", "1", "*/2", "*/3", "1-7", "*/32,1-7", "15", "L", "10-20/5", "31", "29", "1,15", "*/1", "1-31",
-        "LW", "1W", "32"]
+        "LW", "1W", "32", "15-L", "10-L/5"]
 MONTHS = ["*", "*/3", "1,3", "2", "jan-feb"]
 DOWS = ["*", "1", "1-5", "*/2", "mon", "5#2", "L5", "sat,sun", "0", "7", "0-6", "tue,thu", "1#1", "*/3",
         "1,5#2", "5L", "8", "sat-sun", "5-0", "fri-sun"]
@@ -81,6 +81,7 @@ def overshoots(dom):
         if not part[:1].isdigit() and part[:1] != "*":
             continue            # L, LW: no list of days
         rng, _, step = part.partition("/")
+        rng = rng.replace("-L", "-31").replace("-l", "-31")     # croniter: 15-L is 15-31
         if not rng.replace("-", "").replace("*", "").isdigit() and rng != "*":
             continue            # 1W and the like: refused by both
         lo, hi = (1, 31) if rng == "*" else (int(rng.split("-")[0]), int(rng.split("-")[-1]))

@@ -376,3 +376,7 @@ GROUP BY d ORDER BY d;
 SELECT kant.valid_time_zone('+05:30') AS bare_offset, kant.valid_time_zone('<+0530>-05:30') AS posix,
        kant.cron_next('30 4 * * *', '<+0530>-05:30', '2026-03-10 00:00+00', 'croniter') AS at_0430_india;
 SELECT kant.set_schedule('tok', '0 6 * * *', job => 'export.load', time_zone => '+05:30');
+-- croniter reads 15-L in day-of-month as the 15th to the last day (croniter.py:
+-- a range's high "l" is 31): 15 days in February 2024; standard cron has no L
+SELECT (SELECT count(*) FROM kant.cron_occurrences('0 0 15-L * *', 'UTC', '2024-02-01', '2024-03-01', 'croniter')) AS feb_runs,
+       kant.cron_is_valid('0 0 15-L * *', 'vixie') AS standard_cron_takes_it;
