@@ -168,6 +168,34 @@ airflow_identity(JsonbContainer *facets, const char *fpath, RunRecord *r, Record
 		r->bd_source = BD_LOGICAL;
 		r->bd_field = json_path_key(dr_path, bd_key);
 	}
+	else
+	{
+		/*
+		 * Providers before DagRunInfo carried execution_date: Airflow 2 names
+		 * a run it made "<run_type>__<logical date>" (DagRun.generate_run_id),
+		 * which a manual run's nominal time (its data interval) is not.
+		 */
+		static const char *const types[] = {"scheduled__", "manual__", "backfill__", "dataset_triggered__"};
+		int			i;
+
+		for (i = 0; i < (int) lengthof(types); i++)
+			if (strncmp(run_id, types[i], strlen(types[i])) == 0)
+			{
+				JsonbValue	v;
+				RecordError quiet = {0};
+
+				v.type = jbvString;
+				v.val.string.val = (char *) run_id + strlen(types[i]);
+				v.val.string.len = strlen(v.val.string.val);
+				if (json_value_timestamp(&v, json_path_key(dr_path, "run_id"), &r->bd_basis, &quiet))
+				{
+					r->has_bd_basis = true;
+					r->bd_source = BD_LOGICAL;
+					r->bd_field = json_path_key(dr_path, "run_id");
+				}
+				break;
+			}
+	}
 	return true;
 }
 

@@ -205,3 +205,20 @@ SELECT inserted FROM kant.ingest_openlineage('{"eventType": "FAIL", "eventTime":
                 "task": {"task_id": "last_try", "retries": 2}, "taskUuid": "01934b00-0000-7000-8000-0000000000d1"}}},
   "job": {"namespace": "composer-prod", "name": "socrates_daily.last_try"}}');
 SELECT external_id, attempt, state FROM r WHERE job = 'socrates_daily.last_try';
+
+-- 9. An older provider's dagRun facet has no logical_date / execution_date
+--    (DagRunInfo: conf, dag_id, data_interval_start/end, run_id, run_type,
+--    start_date).  Airflow 2 names a run it made "<run_type>__<logical
+--    date>" (DagRun.generate_run_id): a manual run's logical date is its
+--    trigger time, not its nominal (data interval) start, and the collector
+--    dates it by the logical date.
+SELECT inserted FROM kant.ingest_openlineage('{"eventType": "START", "eventTime": "2024-11-25T16:00:05Z",
+  "run": {"runId": "01934c00-0000-7000-8000-0000000000e1", "facets": {
+    "nominalTime": {"nominalStartTime": "2024-11-24T21:00:00Z", "nominalEndTime": "2024-11-25T21:00:00Z"},
+    "airflow": {"dag": {"dag_id": "socrates_daily", "start_date": "2024-11-01T00:00:00+00:00"},
+                "dagRun": {"dag_id": "socrates_daily", "run_id": "manual__2024-11-25T16:00:00+00:00",
+                           "run_type": "manual", "data_interval_start": "2024-11-24T21:00:00+00:00"},
+                "taskInstance": {"try_number": 1, "pool": "default_pool"},
+                "task": {"task_id": "by_hand"}, "taskUuid": "01934c00-0000-7000-8000-0000000000e1"}}},
+  "job": {"namespace": "composer-prod", "name": "socrates_daily.by_hand"}}');
+SELECT external_id, attempt, bd, src FROM r WHERE job = 'socrates_daily.by_hand';
