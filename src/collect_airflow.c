@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 
 #include "collect_int.h"
@@ -129,6 +130,59 @@ af_get(Collector *g, const char *op, char **urls, int n, KantHttpRequest **reqs,
 	}
 }
 
+/*
+ * Airflow 3 (REST API v2) has no basic auth: a user and password are
+ * exchanged for a JWT at POST /auth/token, the auth manager's login route
+ * (airflow-core api_fastapi/auth/managers/simple/routes/login.py: a JSON
+ * body with username and password, 201 {"access_token": ...}, 401 on bad
+ * credentials), and the JWT is the bearer token of every request after it.
+ * The token lives [api_auth] jwt_expiration_time (a day by default): one
+ * collection asks for one.
+ */
+static void
+airflow_token(Collector *g)
+{
+	char	   *colon = strchr(g->userpwd, ':');
+	StringInfoData body;
+	char	   *url = psprintf("%s/auth/token", g->endpoint);
+	KantHttpRequest *req = palloc0(sizeof(KantHttpRequest));
+	Reply		r;
+	char	   *token;
+
+	/* a basic-auth user id holds no ':' (RFC 7617), so the first one splits */
+	*colon = '\0';
+	initStringInfo(&body);
+	appendStringInfoString(&body, "{\"username\": ");
+	escape_json(&body, g->userpwd);
+	appendStringInfoString(&body, ", \"password\": ");
+	escape_json(&body, colon + 1);
+	appendStringInfoChar(&body, '}');
+	*colon = ':';
+	g->op = "POST /auth/token";
+	req->method = "POST";
+	req->url = url;
+	req->body = body.data;
+	req->body_len = body.len;
+	req->headers = list_make2(pstrdup("Accept: application/json"), pstrdup("Content-Type: application/json"));
+	kant_http_perform(&req, 1, &g->opt, NULL, NULL);
+	collect_count_attempts(g, req);
+	/* the password is in no error: only the problem document's fields are shown */
+	memset(body.data, 0, body.len);
+	if (req->curl_code == 0 && (req->status == 401 || req->status == 403))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("kant: Airflow POST /auth/token on %s refused the user and password of system \"%s\" (HTTP %ld)",
+						req->host, g->system, req->status),
+				 errhint("Airflow 3 exchanges them for a token at /auth/token: check them with kant.set_credentials('%s', user, password), or set a token: kant.set_credentials('%s', NULL, token).",
+						 g->system, g->system)));
+	if (kant_http_failed(req))
+		af_raise(g, req);
+	reply_read(&r, g, req);
+	token = reply_get_string(&r, r.root, NULL, "access_token", true, 16384);
+	g->auth_header = psprintf("Authorization: Bearer %s", token);
+	g->userpwd = NULL;
+}
+
 /* Which API the server speaks (its VersionInfo names a version), and from when to read. */
 void
 airflow_detect(Collector *g, void *arg)
@@ -142,11 +196,25 @@ airflow_detect(Collector *g, void *arg)
 	Reply		r;
 
 	resolve_airflow(g);
+	g->api = NULL;
 	url = psprintf("%s/api/v2/version", g->endpoint);
-	af_get(g, "GET /api/v2/version", &url, 1, &req, true);
-	if (req->status != 404)
+	airflow_requests(g, "GET /api/v2/version", &url, 1, &req);
+	kant_http_perform(&req, 1, &g->opt, NULL, NULL);
+	collect_count_attempts(g, req);
+	if (req->curl_code == 0 && req->status != 404 && g->userpwd != NULL)
+	{
+		/* Airflow 3 with a user and password (a 401 to basic auth, or a version open to all) */
+		airflow_token(g);
+		af_get(g, "GET /api/v2/version", &url, 1, &req, false);
 		g->api = "v2";
+	}
+	else if (req->curl_code == 0 && req->status == 404)
+		;
+	else if (kant_http_failed(req))
+		af_raise(g, req);
 	else
+		g->api = "v2";
+	if (g->api == NULL || strcmp(g->api, "v2") != 0)
 	{
 		url = psprintf("%s/api/v1/version", g->endpoint);
 		af_get(g, "GET /api/v1/version", &url, 1, &req, false);

@@ -7,6 +7,7 @@ with Debian's python3-jsonschema before it is sent; OpenAPI's `nullable` is
 read as "or null".
 
   GET /api/<v>/version
+  POST /auth/token (v2)                               {"access_token": a JWT} for a user and password
   GET /api/<v>/dags?limit&offset                      DAGCollection / DAGCollectionResponse
   GET /api/<v>/dags/<dag_id>/details                  DAGDetail / DAGDetailsResponse
   GET /api/<v>/dags/~/dagRuns/~/taskInstances?limit&offset&updated_at_gte
@@ -14,7 +15,8 @@ read as "or null".
 
 A v1 server has no /api/v2 (404), a v2 server no /api/v1.  Pages are clamped to
 max_page (Airflow's maximum_page_limit, 100).  Auth: v1 basic (user, password),
-v2 bearer token; anything else is 401.  Knobs as the fake Glue: latency,
+v2 a bearer token: the static one, or a JWT from POST /auth/token (HS512,
+audience apache-airflow, jwt_ttl seconds); anything else is 401.  Knobs as the fake Glue: latency,
 hide_after (an ISO date: no DAG run of a later logical date exists yet) and
 faults, a list of (path substring, kind) consumed in order (hang, malformed,
 truncated, 500, 503, 429), and sticky, the same never consumed.
@@ -35,6 +37,7 @@ import time
 import urllib.parse
 
 import jsonschema
+import jwt
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -77,6 +80,29 @@ class AirflowHandler(Handler):
     def reply(self, code, obj):
         self.send(code, json.dumps(obj), [("Content-Type", "application/json")])
 
+    def token_login(self, a, raw):
+        """POST /auth/token (Airflow 3's auth manager login route,
+        api_fastapi/auth/managers/simple/routes/login.py): a JSON or form body
+        with username and password; 201 {"access_token": a JWT}, 401 on bad
+        credentials."""
+        ctype = self.headers.get("Content-Type", "")
+        try:
+            if ctype.startswith("application/json"):
+                body = json.loads(raw)
+            elif ctype.startswith("application/x-www-form-urlencoded"):
+                body = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+            else:
+                return self.reply(415, {"detail": "Unsupported Media Type"})
+        except ValueError:
+            return self.reply(400, {"detail": "Bad Request"})
+        if not isinstance(body, dict) or body.get("username") != a.user or body.get("password") != a.password:
+            return self.reply(401, {"detail": "Invalid credentials"})
+        with a.lock:
+            a.tokens_issued += 1
+        token = jwt.encode({"sub": a.user, "iat": int(time.time()), "exp": int(time.time()) + a.jwt_ttl,
+                            "aud": "apache-airflow"}, a.jwt_secret, algorithm="HS512")
+        self.send(201, json.dumps({"access_token": token}), [("Content-Type", "application/json")])
+
     def do_POST(self):
         """POST dags/{dag_id}/dagRuns: trigger a DAG run (the body validated
         against the version's request schema; an existing dag_run_id is 409)."""
@@ -88,6 +114,8 @@ class AirflowHandler(Handler):
         with a.lock:
             a.requests.append({"path": self.path, "headers": dict(self.headers), "method": "POST", "body": raw})
         prefix = "/api/%s/" % a.version
+        if path == "/auth/token" and a.version == "v2":
+            return self.token_login(a, raw)
         parts = [urllib.parse.unquote(x) for x in path[len(prefix):].split("/")] if path.startswith(prefix) else []
         if len(parts) != 3 or parts[0] != "dags" or parts[2] != "dagRuns":
             return self.reply(404, {"detail": "Not Found"})
@@ -266,6 +294,9 @@ class FakeAirflow(FakeHTTP):
         # (CronDataIntervalTimetable: logical date = the previous tick, the
         # run due at the tick), "trigger" (CronTriggerTimetable: logical date
         # = the tick) or None (no next run: paused, or past its end_date)
+        self.jwt_secret = "fake-airflow-jwt-secret-" + hashlib.md5(token.encode()).hexdigest()
+        self.jwt_ttl = 86400         # [api_auth] jwt_expiration_time
+        self.tokens_issued = 0
         self.dag_timezone = {}
         self.dag_cron = {}
         self.dag_timetable = {}
@@ -274,7 +305,17 @@ class FakeAirflow(FakeHTTP):
     def authorized(self, header):
         if self.version == "v1":
             return header == "Basic " + base64.b64encode(("%s:%s" % (self.user, self.password)).encode()).decode()
-        return header == "Bearer " + self.token
+        if header == "Bearer " + self.token:
+            return True
+        # a JWT this server issued at /auth/token, not expired (Airflow 3's
+        # JWTValidator: signature, exp, audience)
+        if header.startswith("Bearer "):
+            try:
+                jwt.decode(header[7:], self.jwt_secret, algorithms=["HS512"], audience="apache-airflow")
+                return True
+            except jwt.PyJWTError:
+                return False
+        return False
 
     def take_fault(self, path):
         with self.lock:
