@@ -3626,11 +3626,7 @@ BEGIN
 	PERFORM @extschema@.cron_check(schedule, d);
 	-- Glue trigger schedules are in UTC; others read in the system's zone
 	zone := coalesce(time_zone, CASE WHEN btrim(schedule) ILIKE 'cron(%' THEN 'UTC' ELSE sy.time_zone END);
-	IF NOT @extschema@.valid_time_zone(zone) THEN
-		RAISE EXCEPTION 'unknown time zone "%"', zone
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Use an IANA name such as Asia/Tokyo (see pg_timezone_names).';
-	END IF;
+	PERFORM @extschema@._check_zone(zone);
 	IF grace IS NULL OR grace < interval '0' THEN
 		RAISE EXCEPTION 'grace must be a non-negative interval' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -3974,3 +3970,121 @@ $$;
 COMMENT ON FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text, text[], text) IS
 	'internal: set the schedules a collector found (Glue triggers, DAG schedules) in one batch, unless a user set one: jobs, their crons, their zones (an Airflow DAG''s as its API gives it, NULL: keep the stored one), who found them, the slot dates the timetables showed (tick, previous_tick; NULL: the system''s kant.system.cron_timetable, else default_slot_date); returns the jobs whose schedule changed';
 REVOKE ALL ON FUNCTION @extschema@._collector_schedules(text, text[], text[], text[], text, text[], text) FROM PUBLIC;
+
+-- A zone a user gives is no offset PostgreSQL reads west of UTC ("+05:30",
+-- "GMT+8"); zones stored before stay as they are, and are reported
+/*
+ * A zone a user gives: known to the server, and not an offset PostgreSQL
+ * reads POSIX-style: "+05:30", "GMT+8", "UTC-3" are hours WEST of UTC, the
+ * opposite of ISO 8601 and of what Airflow's "+05:30" means (IANA's
+ * Etc/GMT+8 and EST5EDT are zone files, and fine).  Zones stored before stay
+ * readable as they are (valid_time_zone, the tables' checks).
+ */
+CREATE FUNCTION @extschema@._check_zone(zone text) RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF zone IS NULL OR NOT @extschema@.valid_time_zone(zone) THEN
+		RAISE EXCEPTION 'unknown time zone "%"', zone
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use an IANA name such as Asia/Tokyo (see pg_timezone_names).';
+	END IF;
+	IF zone ~ '^[A-Za-z]{0,6}[+-]?[0-9]'
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names n WHERE n.name = zone) THEN
+		RAISE EXCEPTION 'time zone "%" is an offset PostgreSQL reads as hours west of UTC', zone
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Write an IANA name (Asia/Kolkata), or a POSIX zone that says its sign: <+0530>-05:30 is five and a half hours east.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_zone(text) IS
+	'internal: error 22023 unless a zone a user gives is known and no offset PostgreSQL would read west of UTC ("+05:30", "GMT+8"); Asia/Kolkata or <+0530>-05:30 instead';
+REVOKE ALL ON FUNCTION @extschema@._check_zone(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@._check_system_args(kind text, time_zone text, bd_offset_days integer)
+	RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF kind IS NOT NULL AND kind NOT IN ('glue', 'airflow', 'openlineage', 'manual') THEN
+		RAISE EXCEPTION 'invalid system kind "%"', kind
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use glue, airflow, openlineage or manual.';
+	END IF;
+	IF time_zone IS NOT NULL THEN
+		PERFORM @extschema@._check_zone(time_zone);
+	END IF;
+	IF bd_offset_days IS NOT NULL AND bd_offset_days NOT BETWEEN -366 AND 366 THEN
+		RAISE EXCEPTION 'bd_offset_days % is out of range', bd_offset_days
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use a number of days between -366 and 366.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_system_args(text, text, integer) IS
+	'internal: validation shared by add_system and alter_system';
+REVOKE ALL ON FUNCTION @extschema@._check_system_args(text, text, integer) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@._check_slo(deadline_offset_days integer, deadline time, time_zone text,
+		sla_offset_days integer, sla_end time, objective numeric, window_days integer, calendar text)
+	RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	PERFORM @extschema@._check_zone(time_zone);
+	IF deadline IS NULL OR deadline_offset_days IS NULL OR deadline_offset_days < 0
+	   OR (deadline_offset_days = 0 AND deadline = '00:00') THEN
+		RAISE EXCEPTION 'deadline (business date + % days, %) is not after the start of the business date',
+			deadline_offset_days, deadline
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'A deadline is a day offset of 0 or more and a local time after it begins, e.g. deadline => ''06:00'', deadline_offset_days => 1 for 06:00 the next morning.';
+	END IF;
+	IF deadline_offset_days > 366 THEN
+		RAISE EXCEPTION 'deadline_offset_days % is out of range', deadline_offset_days
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use at most 366 days.';
+	END IF;
+	IF (sla_offset_days, sla_end) < (deadline_offset_days, deadline) THEN
+		RAISE EXCEPTION 'SLA end (business date + % days, %) is before the deadline (business date + % days, %)',
+			sla_offset_days, sla_end, deadline_offset_days, deadline
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The SLA window ends at or after the deadline; by default at the end of the deadline''s local day.';
+	END IF;
+	IF objective IS NULL OR objective <= 0 OR objective > 1 THEN
+		RAISE EXCEPTION 'objective % is out of range', objective
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Give a share of days, e.g. 0.95 for 95%.';
+	END IF;
+	IF window_days IS NULL OR window_days NOT BETWEEN 1 AND 3660 THEN
+		RAISE EXCEPTION 'window_days % is out of range', window_days
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Use 1 to 3660 days, e.g. 28.';
+	END IF;
+	IF calendar IS NOT NULL AND NOT EXISTS (SELECT FROM @extschema@.calendar c WHERE c.name = _check_slo.calendar) THEN
+		RAISE EXCEPTION 'calendar "%" does not exist', calendar
+			USING ERRCODE = 'undefined_object', HINT = 'Create it with kant.set_calendar().';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_slo(integer, time, text, integer, time, numeric, integer, text) IS
+	'internal: validation shared by create_slo and alter_slo';
+REVOKE ALL ON FUNCTION @extschema@._check_slo(integer, time, text, integer, time, numeric, integer, text) FROM PUBLIC;
+
+DO $$
+DECLARE
+	z record;
+BEGIN
+	FOR z IN
+		SELECT u.what, u.zone FROM (
+			SELECT 'system ' || s.name AS what, s.time_zone AS zone FROM @extschema@.system s
+			UNION ALL SELECT 'SLO ' || s.name, s.time_zone FROM @extschema@.slo s
+			UNION ALL SELECT 'the schedule of job ' || j.name, x.time_zone
+			FROM @extschema@.schedule x JOIN @extschema@.job j ON j.job_id OPERATOR(pg_catalog.=) x.job_id) u
+		WHERE u.zone OPERATOR(pg_catalog.~) '^[A-Za-z]{0,6}[+-]?[0-9]'
+		  AND NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names n WHERE n.name OPERATOR(pg_catalog.=) u.zone)
+	LOOP
+		RAISE WARNING 'kant: % is in time zone "%", which PostgreSQL reads as hours west of UTC', z.what, z.zone
+			USING HINT = 'If it means east, give it an IANA name (kant.alter_system(time_zone => ...), kant.alter_slo, kant.set_schedule).';
+	END LOOP;
+END
+$$;

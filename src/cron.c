@@ -78,8 +78,7 @@ zone_or_error(const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown time zone \"%s\"", name),
-				 errhint("Use an IANA name such as Asia/Tokyo (see pg_timezone_names); a bare offset such as +05:30 is "
-						 "refused, as PostgreSQL would read it west of UTC: write Asia/Kolkata or <+0530>-05:30.")));
+				 errhint("Use an IANA name such as Asia/Tokyo (see pg_timezone_names).")));
 	return tz;
 }
 

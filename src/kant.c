@@ -31,16 +31,7 @@ void		_PG_init(void);
 pg_tz *
 kant_zone(const char *name)
 {
-	pg_tz	   *tz;
-
-	/*
-	 * A bare offset ("+05:30", "-3", "9") is no zone: PostgreSQL reads it
-	 * POSIX-style, hours west of UTC, the opposite of what an ISO 8601 or
-	 * Airflow user means by it.  "<+0530>-05:30" says the same unambiguously.
-	 */
-	if (name[0] == '+' || name[0] == '-' || (name[0] >= '0' && name[0] <= '9'))
-		return NULL;
-	tz = pg_tzset(name);
+	pg_tz	   *tz = pg_tzset(name);
 
 	return (tz != NULL && pg_tz_acceptable(tz)) ? tz : NULL;
 }

@@ -70,6 +70,22 @@ event_namespace(JsonbContainer *ev, const char *path, RecordError *err)
 	return ns;
 }
 
+/* The Airflow version the provider names (processing_engine), or major 0 */
+static void
+airflow_version(JsonbContainer *facets, const char *af_path, int *major, int *minor)
+{
+	static const char *const pe_k[] = {"processing_engine"};
+	JsonbContainer *pe = dig(facets, pe_k, 1);
+	RecordError advisory = {0};	/* a facet of another shape only says nothing */
+	char	   *name = pe ? json_get_string(pe, "name", af_path, false, &advisory) : NULL;
+	char	   *version = pe ? json_get_string(pe, "version", af_path, false, &advisory) : NULL;
+
+	*major = *minor = 0;
+	if (name && version && pg_strcasecmp(name, "Airflow") == 0 &&
+		sscanf(version, "%d.%d", major, minor) != 2)
+		*major = *minor = 0;
+}
+
 /*
  * The try of an Airflow task event, and whether Airflow will try again.
  *
@@ -84,23 +100,16 @@ event_namespace(JsonbContainer *ev, const char *path, RecordError *err)
 static void
 airflow_try(JsonbContainer *facets, const char *af_path, RunRecord *r, RecordError *err)
 {
-	static const char *const pe_k[] = {"processing_engine"};
 	static const char *const task_k[] = {"airflow", "task"};
-	JsonbContainer *pe = dig(facets, pe_k, 1);
 	JsonbContainer *task = dig(facets, task_k, 2);
-	RecordError advisory = {0};	/* a facet of another shape only says nothing */
-	char	   *name = pe ? json_get_string(pe, "name", af_path, false, &advisory) : NULL;
-	char	   *version = pe ? json_get_string(pe, "version", af_path, false, &advisory) : NULL;
+	RecordError advisory = {0};
 	int32		retries = 0;
+	int			major,
+				minor;
 
-	if (name && version && pg_strcasecmp(name, "Airflow") == 0 && r->attempt > 1 && r->has_ended)
-	{
-		int			major = 0,
-					minor = 0;
-
-		if (sscanf(version, "%d.%d", &major, &minor) == 2 && (major < 2 || (major == 2 && minor < 10)))
-			r->attempt--;
-	}
+	airflow_version(facets, af_path, &major, &minor);
+	if (major > 0 && (major < 2 || (major == 2 && minor < 10)) && r->attempt > 1 && r->has_ended)
+		r->attempt--;
 	if (task && r->state == RS_FAILED &&
 		json_get_int_range(task, "retries", json_path_key(af_path, "task"), false, 0, KANT_MAX_ATTEMPT,
 						   &retries, &advisory) &&
@@ -174,11 +183,15 @@ airflow_identity(JsonbContainer *facets, const char *fpath, RunRecord *r, Record
 		 * Providers before DagRunInfo carried execution_date: Airflow 2 names
 		 * a run it made "<run_type>__<logical date>" (DagRun.generate_run_id),
 		 * which a manual run's nominal time (its data interval) is not.
+		 * Airflow 3 puts run_after there instead: not for it.
 		 */
 		static const char *const types[] = {"scheduled__", "manual__", "backfill__", "dataset_triggered__"};
-		int			i;
+		int			i,
+					major,
+					minor;
 
-		for (i = 0; i < (int) lengthof(types); i++)
+		airflow_version(facets, dr_path, &major, &minor);
+		for (i = 0; i < (int) lengthof(types) && major < 3; i++)
 			if (strncmp(run_id, types[i], strlen(types[i])) == 0)
 			{
 				JsonbValue	v;

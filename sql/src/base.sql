@@ -64,6 +64,35 @@ CREATE FUNCTION @extschema@.valid_time_zone(text) RETURNS boolean
 COMMENT ON FUNCTION @extschema@.valid_time_zone(text) IS
 	'true when the server knows the time zone name (IANA names such as Asia/Tokyo)';
 
+/*
+ * A zone a user gives: known to the server, and not an offset PostgreSQL
+ * reads POSIX-style: "+05:30", "GMT+8", "UTC-3" are hours WEST of UTC, the
+ * opposite of ISO 8601 and of what Airflow's "+05:30" means (IANA's
+ * Etc/GMT+8 and EST5EDT are zone files, and fine).  Zones stored before stay
+ * readable as they are (valid_time_zone, the tables' checks).
+ */
+CREATE FUNCTION @extschema@._check_zone(zone text) RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF zone IS NULL OR NOT @extschema@.valid_time_zone(zone) THEN
+		RAISE EXCEPTION 'unknown time zone "%"', zone
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use an IANA name such as Asia/Tokyo (see pg_timezone_names).';
+	END IF;
+	IF zone ~ '^[A-Za-z]{0,6}[+-]?[0-9]'
+	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names n WHERE n.name = zone) THEN
+		RAISE EXCEPTION 'time zone "%" is an offset PostgreSQL reads as hours west of UTC', zone
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Write an IANA name (Asia/Kolkata), or a POSIX zone that says its sign: <+0530>-05:30 is five and a half hours east.';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_zone(text) IS
+	'internal: error 22023 unless a zone a user gives is known and no offset PostgreSQL would read west of UTC ("+05:30", "GMT+8"); Asia/Kolkata or <+0530>-05:30 instead';
+REVOKE ALL ON FUNCTION @extschema@._check_zone(text) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.local_instant(local timestamp, time_zone text) RETURNS timestamptz
 	AS 'MODULE_PATHNAME', 'kant_local_instant'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

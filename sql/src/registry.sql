@@ -158,10 +158,8 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use glue, airflow, openlineage or manual.';
 	END IF;
-	IF time_zone IS NOT NULL AND NOT @extschema@.valid_time_zone(time_zone) THEN
-		RAISE EXCEPTION 'unknown time zone "%"', time_zone
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Use an IANA name such as Asia/Tokyo (see pg_timezone_names).';
+	IF time_zone IS NOT NULL THEN
+		PERFORM @extschema@._check_zone(time_zone);
 	END IF;
 	IF bd_offset_days IS NOT NULL AND bd_offset_days NOT BETWEEN -366 AND 366 THEN
 		RAISE EXCEPTION 'bd_offset_days % is out of range', bd_offset_days

@@ -405,11 +405,7 @@ BEGIN
 	PERFORM @extschema@.cron_check(schedule, d);
 	-- Glue trigger schedules are in UTC; others read in the system's zone
 	zone := coalesce(time_zone, CASE WHEN btrim(schedule) ILIKE 'cron(%' THEN 'UTC' ELSE sy.time_zone END);
-	IF NOT @extschema@.valid_time_zone(zone) THEN
-		RAISE EXCEPTION 'unknown time zone "%"', zone
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Use an IANA name such as Asia/Tokyo (see pg_timezone_names).';
-	END IF;
+	PERFORM @extschema@._check_zone(zone);
 	IF grace IS NULL OR grace < interval '0' THEN
 		RAISE EXCEPTION 'grace must be a non-negative interval' USING ERRCODE = 'invalid_parameter_value';
 	END IF;

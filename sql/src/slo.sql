@@ -389,11 +389,7 @@ CREATE FUNCTION @extschema@._check_slo(deadline_offset_days integer, deadline ti
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	IF time_zone IS NULL OR NOT @extschema@.valid_time_zone(time_zone) THEN
-		RAISE EXCEPTION 'unknown time zone "%"', time_zone
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Use an IANA name such as Asia/Tokyo (see pg_timezone_names).';
-	END IF;
+	PERFORM @extschema@._check_zone(time_zone);
 	IF deadline IS NULL OR deadline_offset_days IS NULL OR deadline_offset_days < 0
 	   OR (deadline_offset_days = 0 AND deadline = '00:00') THEN
 		RAISE EXCEPTION 'deadline (business date + % days, %) is not after the start of the business date',

@@ -371,11 +371,16 @@ SELECT d AS dialect, string_agg(to_char(t AT TIME ZONE 'UTC', 'HH24:MI'), ' ' OR
 FROM unnest(ARRAY['croniter', 'vixie']) AS d,
      kant.cron_occurrences('30 0-23 * * *', 'America/New_York', '2024-11-03 04:00+00', '2024-11-03 08:00+00', d) AS t
 GROUP BY d ORDER BY d;
--- a bare offset is no zone: PostgreSQL would read "+05:30" west of UTC, the
--- opposite of what a DAG's "+05:30" means; the POSIX form says it plainly
-SELECT kant.valid_time_zone('+05:30') AS bare_offset, kant.valid_time_zone('<+0530>-05:30') AS posix,
-       kant.cron_next('30 4 * * *', '<+0530>-05:30', '2026-03-10 00:00+00', 'croniter') AS at_0430_india;
+-- an offset is no zone to give: PostgreSQL would read "+05:30" and "GMT+8"
+-- west of UTC, the opposite of what a DAG's "+05:30" means; the POSIX form
+-- says it plainly, and IANA's Etc/GMT+8 and EST5EDT are zones
+SELECT kant.cron_next('30 4 * * *', '<+0530>-05:30', '2026-03-10 00:00+00', 'croniter') AS at_0430_india;
 SELECT kant.set_schedule('tok', '0 6 * * *', job => 'export.load', time_zone => '+05:30');
+SELECT kant.set_schedule('tok', '0 6 * * *', job => 'export.load', time_zone => 'GMT+8');
+SELECT kant.add_system('utc_minus', 'manual', 'UTC-3');
+SELECT kant.add_system('five_thirty', 'manual', '<+0530>-05:30') > 0 AS added,
+       kant.add_system('us_east_legacy', 'manual', 'EST5EDT') > 0 AS added,
+       kant.add_system('gmt_plus_8', 'manual', 'Etc/GMT+8') > 0 AS added;
 -- croniter reads 15-L in day-of-month as the 15th to the last day (croniter.py:
 -- a range's high "l" is 31): 15 days in February 2024; standard cron has no L
 SELECT (SELECT count(*) FROM kant.cron_occurrences('0 0 15-L * *', 'UTC', '2024-02-01', '2024-03-01', 'croniter')) AS feb_runs,
