@@ -1537,13 +1537,9 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 		  FROM (SELECT GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
 									WHERE x.job_id OPERATOR(pg_catalog.=) $1
 									  AND x.business_date OPERATOR(pg_catalog.=) $2))::integer AS k,
-					   -- (ORDER BY ... LIMIT 1: the planner then reads the job's
-					   -- key, not every job, on a small table; a third of the
-					   -- cost of a gate call)
 					   (SELECT sy.kind FROM @extschema@.job j
 						JOIN @extschema@.system sy ON sy.system_id OPERATOR(pg_catalog.=) j.system_id
-						WHERE j.job_id OPERATOR(pg_catalog.=) $1
-						ORDER BY j.job_id LIMIT 1) AS kind) kk
+						WHERE j.job_id OPERATOR(pg_catalog.=) $1) AS kind) kk
 		  OFFSET 0) x
 	$$;
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS
@@ -2639,8 +2635,10 @@ BEGIN
 			-- downstream DAG's {{ ds }} (the logical date's UTC date) and the
 			-- logical date's date in the downstream system's zone (the business
 			-- date kant gives its runs) are both the business date; one second
-			-- past it, as Airflow 2 allows one run per logical date and the
-			-- DAG's own schedule may have one at midnight
+			-- past it, as Airflow 2 allows one run per logical date (a POST
+			-- whose logical date another run has is a 409: api_connexion
+			-- dag_run_endpoint.post_dag_run) and the DAG's own schedule may
+			-- have one at midnight
 			body := jsonb_build_object('dag_run_id', run_id,
 				'logical_date', to_char(greatest(d::timestamp AT TIME ZONE 'UTC', d::timestamp AT TIME ZONE g.time_zone)
 										AT TIME ZONE 'UTC' + interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
@@ -3889,10 +3887,7 @@ BEGIN
 			-- an Airflow DAG's zone: as read now, else as stored (not read
 			-- this time, or read but unreadable: warned above)
 			CASE WHEN _collector_schedules.source = 'airflow_dag'
-				 THEN coalesce(@extschema@._airflow_zone(u.zone),
-							   (SELECT c.time_zone FROM @extschema@.schedule c
-								WHERE c.job_id = j.job_id AND c.source <> 'user'
-								ORDER BY c.updated_at DESC LIMIT 1))
+				 THEN coalesce(@extschema@._airflow_zone(u.zone), was.time_zone)
 				 ELSE u.zone END AS zone,
 			u.zone IS NOT NULL AS zone_read,
 			-- the timetable: what the DAG's next run shows, else the system's
@@ -3902,14 +3897,17 @@ BEGIN
 			coalesce(u.slot,
 				CASE sy.cron_timetable WHEN 'CronTriggerTimetable' THEN 'tick'
 									   WHEN 'CronDataIntervalTimetable' THEN 'previous_tick' END,
-				(SELECT c.slot_date FROM @extschema@.schedule c
-				 WHERE c.job_id = j.job_id AND c.source = _collector_schedules.source
-				 ORDER BY c.updated_at DESC LIMIT 1),
+				was.slot_date,
 				default_slot_date,
 				CASE WHEN sy.kind = 'airflow' THEN 'previous_tick' ELSE 'start' END) AS slot_date
 		FROM unnest(jobs, schedules, time_zones,
 					coalesce(slot_dates, array_fill(NULL::text, ARRAY[cardinality(jobs)]))) AS u(job, cron, zone, slot)
 		JOIN @extschema@.job j ON j.system_id = sy.system_id AND j.name = u.job
+		-- what this collector set before for the job
+		LEFT JOIN LATERAL (
+			SELECT c.time_zone, c.slot_date FROM @extschema@.schedule c
+			WHERE c.job_id = j.job_id AND c.source = _collector_schedules.source
+			ORDER BY c.updated_at DESC LIMIT 1) was ON true
 	), found AS (
 		-- every cron of a job (a Glue job started by two scheduled triggers
 		-- has both), unless a user set the job's schedule
@@ -3980,7 +3978,25 @@ REVOKE ALL ON FUNCTION @extschema@._collector_schedules(text, text[], text[], te
  * Etc/GMT+8 and EST5EDT are zone files, and fine).  Zones stored before stay
  * readable as they are (valid_time_zone, the tables' checks).
  */
-CREATE FUNCTION @extschema@._check_zone(zone text) RETURNS void
+CREATE FUNCTION @extschema@._is_offset_zone(zone text) RETURNS boolean
+	LANGUAGE sql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT $1 ~ '^[A-Za-z]{0,6}[+-]?[0-9]'
+		AND NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names n WHERE n.name = $1)
+	$$;
+COMMENT ON FUNCTION @extschema@._is_offset_zone(text) IS
+	'internal: true for a zone name PostgreSQL reads as an offset west of UTC ("+05:30", "GMT+8", "UTC-3"; not IANA''s Etc/GMT+8 or EST5EDT, which are zone files)';
+REVOKE ALL ON FUNCTION @extschema@._is_offset_zone(text) FROM PUBLIC;
+
+/*
+ * A zone a user gives: known to the server, and not an offset PostgreSQL
+ * reads POSIX-style: "+05:30", "GMT+8", "UTC-3" are hours WEST of UTC, the
+ * opposite of ISO 8601 and of what Airflow's "+05:30" means (IANA's
+ * Etc/GMT+8 and EST5EDT are zone files, and fine).  Zones stored before stay
+ * readable as they are (valid_time_zone, the tables' checks).
+ */
+CREATE OR REPLACE FUNCTION @extschema@._check_zone(zone text) RETURNS void
 	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -3990,8 +4006,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use an IANA name such as Asia/Tokyo (see pg_timezone_names).';
 	END IF;
-	IF zone ~ '^[A-Za-z]{0,6}[+-]?[0-9]'
-	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names n WHERE n.name = zone) THEN
+	IF @extschema@._is_offset_zone(zone) THEN
 		RAISE EXCEPTION 'time zone "%" is an offset PostgreSQL reads as hours west of UTC', zone
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Write an IANA name (Asia/Kolkata), or a POSIX zone that says its sign: <+0530>-05:30 is five and a half hours east.';
@@ -4080,8 +4095,7 @@ BEGIN
 			UNION ALL SELECT 'SLO ' || s.name, s.time_zone FROM @extschema@.slo s
 			UNION ALL SELECT 'the schedule of job ' || j.name, x.time_zone
 			FROM @extschema@.schedule x JOIN @extschema@.job j ON j.job_id OPERATOR(pg_catalog.=) x.job_id) u
-		WHERE u.zone OPERATOR(pg_catalog.~) '^[A-Za-z]{0,6}[+-]?[0-9]'
-		  AND NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names n WHERE n.name OPERATOR(pg_catalog.=) u.zone)
+		WHERE @extschema@._is_offset_zone(u.zone)
 	LOOP
 		RAISE WARNING 'kant: % is in time zone "%", which PostgreSQL reads as hours west of UTC', z.what, z.zone
 			USING HINT = 'If it means east, give it an IANA name (kant.alter_system(time_zone => ...), kant.alter_slo, kant.set_schedule).';

@@ -98,16 +98,13 @@ airflow_version(JsonbContainer *facets, const char *af_path, int *major, int *mi
  * is Airflow's up_for_retry, not a failure: kant keeps it as retrying.
  */
 static void
-airflow_try(JsonbContainer *facets, const char *af_path, RunRecord *r, RecordError *err)
+airflow_try(JsonbContainer *facets, const char *af_path, int major, int minor, RunRecord *r)
 {
 	static const char *const task_k[] = {"airflow", "task"};
 	JsonbContainer *task = dig(facets, task_k, 2);
 	RecordError advisory = {0};
 	int32		retries = 0;
-	int			major,
-				minor;
 
-	airflow_version(facets, af_path, &major, &minor);
 	if (major > 0 && (major < 2 || (major == 2 && minor < 10)) && r->attempt > 1 && r->has_ended)
 		r->attempt--;
 	if (task && r->state == RS_FAILED &&
@@ -143,14 +140,15 @@ airflow_identity(JsonbContainer *facets, const char *fpath, RunRecord *r, Record
 	char	   *dr_path = json_path_key(af_path, "dagRun");
 	char	   *run_id;
 	int32		map_index = -1;
+	int			major,
+				minor;
 	const char *bd_key = NULL;
 	JsonbValue	buf;
 
 	if (dr == NULL || ti == NULL)
 		return true;
-	airflow_try(facets, af_path, r, err);
-	if (err->failed)
-		return false;
+	airflow_version(facets, af_path, &major, &minor);
+	airflow_try(facets, af_path, major, minor, r);
 	run_id = json_get_name(dr, "run_id", dr_path, false, NAME_ID, err);
 	if (run_id == NULL)
 		return !err->failed;
@@ -186,11 +184,8 @@ airflow_identity(JsonbContainer *facets, const char *fpath, RunRecord *r, Record
 		 * Airflow 3 puts run_after there instead: not for it.
 		 */
 		static const char *const types[] = {"scheduled__", "manual__", "backfill__", "dataset_triggered__"};
-		int			i,
-					major,
-					minor;
+		int			i;
 
-		airflow_version(facets, dr_path, &major, &minor);
 		for (i = 0; i < (int) lengthof(types) && major < 3; i++)
 			if (strncmp(run_id, types[i], strlen(types[i])) == 0)
 			{

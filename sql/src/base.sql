@@ -71,6 +71,17 @@ COMMENT ON FUNCTION @extschema@.valid_time_zone(text) IS
  * Etc/GMT+8 and EST5EDT are zone files, and fine).  Zones stored before stay
  * readable as they are (valid_time_zone, the tables' checks).
  */
+CREATE FUNCTION @extschema@._is_offset_zone(zone text) RETURNS boolean
+	LANGUAGE sql STABLE STRICT
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT $1 ~ '^[A-Za-z]{0,6}[+-]?[0-9]'
+		AND NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names n WHERE n.name = $1)
+	$$;
+COMMENT ON FUNCTION @extschema@._is_offset_zone(text) IS
+	'internal: true for a zone name PostgreSQL reads as an offset west of UTC ("+05:30", "GMT+8", "UTC-3"; not IANA''s Etc/GMT+8 or EST5EDT, which are zone files)';
+REVOKE ALL ON FUNCTION @extschema@._is_offset_zone(text) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@._check_zone(zone text) RETURNS void
 	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, pg_temp
@@ -81,8 +92,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use an IANA name such as Asia/Tokyo (see pg_timezone_names).';
 	END IF;
-	IF zone ~ '^[A-Za-z]{0,6}[+-]?[0-9]'
-	   AND NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names n WHERE n.name = zone) THEN
+	IF @extschema@._is_offset_zone(zone) THEN
 		RAISE EXCEPTION 'time zone "%" is an offset PostgreSQL reads as hours west of UTC', zone
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Write an IANA name (Asia/Kolkata), or a POSIX zone that says its sign: <+0530>-05:30 is five and a half hours east.';

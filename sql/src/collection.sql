@@ -317,10 +317,7 @@ BEGIN
 			-- an Airflow DAG's zone: as read now, else as stored (not read
 			-- this time, or read but unreadable: warned above)
 			CASE WHEN _collector_schedules.source = 'airflow_dag'
-				 THEN coalesce(@extschema@._airflow_zone(u.zone),
-							   (SELECT c.time_zone FROM @extschema@.schedule c
-								WHERE c.job_id = j.job_id AND c.source <> 'user'
-								ORDER BY c.updated_at DESC LIMIT 1))
+				 THEN coalesce(@extschema@._airflow_zone(u.zone), was.time_zone)
 				 ELSE u.zone END AS zone,
 			u.zone IS NOT NULL AS zone_read,
 			-- the timetable: what the DAG's next run shows, else the system's
@@ -330,14 +327,17 @@ BEGIN
 			coalesce(u.slot,
 				CASE sy.cron_timetable WHEN 'CronTriggerTimetable' THEN 'tick'
 									   WHEN 'CronDataIntervalTimetable' THEN 'previous_tick' END,
-				(SELECT c.slot_date FROM @extschema@.schedule c
-				 WHERE c.job_id = j.job_id AND c.source = _collector_schedules.source
-				 ORDER BY c.updated_at DESC LIMIT 1),
+				was.slot_date,
 				default_slot_date,
 				CASE WHEN sy.kind = 'airflow' THEN 'previous_tick' ELSE 'start' END) AS slot_date
 		FROM unnest(jobs, schedules, time_zones,
 					coalesce(slot_dates, array_fill(NULL::text, ARRAY[cardinality(jobs)]))) AS u(job, cron, zone, slot)
 		JOIN @extschema@.job j ON j.system_id = sy.system_id AND j.name = u.job
+		-- what this collector set before for the job
+		LEFT JOIN LATERAL (
+			SELECT c.time_zone, c.slot_date FROM @extschema@.schedule c
+			WHERE c.job_id = j.job_id AND c.source = _collector_schedules.source
+			ORDER BY c.updated_at DESC LIMIT 1) was ON true
 	), found AS (
 		-- every cron of a job (a Glue job started by two scheduled triggers
 		-- has both), unless a user set the job's schedule

@@ -312,8 +312,10 @@ BEGIN
 			-- downstream DAG's {{ ds }} (the logical date's UTC date) and the
 			-- logical date's date in the downstream system's zone (the business
 			-- date kant gives its runs) are both the business date; one second
-			-- past it, as Airflow 2 allows one run per logical date and the
-			-- DAG's own schedule may have one at midnight
+			-- past it, as Airflow 2 allows one run per logical date (a POST
+			-- whose logical date another run has is a 409: api_connexion
+			-- dag_run_endpoint.post_dag_run) and the DAG's own schedule may
+			-- have one at midnight
 			body := jsonb_build_object('dag_run_id', run_id,
 				'logical_date', to_char(greatest(d::timestamp AT TIME ZONE 'UTC', d::timestamp AT TIME ZONE g.time_zone)
 										AT TIME ZONE 'UTC' + interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),

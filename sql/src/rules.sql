@@ -198,13 +198,9 @@ CREATE FUNCTION @extschema@._job_day(job_id integer, business_date date, as_of t
 		  FROM (SELECT GREATEST(1, (SELECT pg_catalog.count(*) FROM @extschema@.expected_run x
 									WHERE x.job_id OPERATOR(pg_catalog.=) $1
 									  AND x.business_date OPERATOR(pg_catalog.=) $2))::integer AS k,
-					   -- (ORDER BY ... LIMIT 1: the planner then reads the job's
-					   -- key, not every job, on a small table; a third of the
-					   -- cost of a gate call)
 					   (SELECT sy.kind FROM @extschema@.job j
 						JOIN @extschema@.system sy ON sy.system_id OPERATOR(pg_catalog.=) j.system_id
-						WHERE j.job_id OPERATOR(pg_catalog.=) $1
-						ORDER BY j.job_id LIMIT 1) AS kind) kk
+						WHERE j.job_id OPERATOR(pg_catalog.=) $1) AS kind) kk
 		  OFFSET 0) x
 	$$;
 COMMENT ON FUNCTION @extschema@._job_day(integer, date, timestamptz) IS

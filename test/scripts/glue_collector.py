@@ -150,6 +150,13 @@ def main():
         tap(r[8] is None and ("cron(0 18 ? * MON-FRI *)", "glue_trigger") in got
             and not any("SAT,SUN" in c for c, _ in got),
             "a trigger deactivated loses its schedule at the next collection; the other stays: %s" % (got,))
+        # one being updated (UpdateTrigger on an activated trigger passes
+        # through UPDATING) keeps its schedule and its slots
+        glue.extra_triggers[0]["State"] = "UPDATING"
+        r = collect()
+        got = schedules_of(job)
+        tap(r[8] is None and ("cron(0 18 ? * MON-FRI *)", "glue_trigger") in got and slots_of(job)[0] == 5,
+            "a trigger UPDATING keeps its schedule and its slots: %s" % (got,))
         glue.extra_triggers = []
         collect()
     else:
