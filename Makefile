@@ -7,7 +7,7 @@ MODULE_big = kant
 INGEST_OBJS = src/ingest.o src/ingest_plan.o src/ingest_registry.o src/ingest_write.o \
        src/ingest_chain.o src/ingest_reject.o
 COLLECT_OBJS = src/collect.o src/collect_reply.o src/collect_glue.o src/collect_airflow.o \
-       src/actions.o
+       src/actions.o src/auth.o
 OBJS = src/kant.o src/run_state.o src/names.o src/jsonutil.o src/payload.o src/payload_scan.o \
        $(INGEST_OBJS) src/cron.o src/cron_parse.o src/glue.o src/airflow.o src/openlineage.o \
        src/report.o src/slo.o src/job_day.o src/http.o $(COLLECT_OBJS) src/delivery.o src/secrets.o src/gate.o \
@@ -27,7 +27,8 @@ REGRESS_OPTS = --inputdir=test --load-extension=kant
 ISOLATION = $(patsubst test/isolation/%.spec,%,$(sort $(wildcard test/isolation/*.spec)))
 ISOLATION_OPTS = --inputdir=test --load-extension=kant
 
-SHLIB_LINK += -lcurl -lm
+# libcrypto signs service-account JWTs (src/auth.c); libcurl already links it
+SHLIB_LINK += -lcurl -lcrypto -lm
 PG_CPPFLAGS += -I$(srcdir)/src
 # -Wextra minus unused-parameter: every fmgr function takes fcinfo, not all use it
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter

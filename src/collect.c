@@ -80,8 +80,12 @@ collect_load_system(Collector *g, const char *want_kind)
 							  "SELECT s.system_id, s.kind, s.endpoint, s.region, s.max_parallel,"
 							  " s.collect_overlap_seconds, c.from_env, c.principal, c.secret, c.session_token,"
 							  " s.connect_timeout_ms, s.timeout_ms, c.from_file,"
-							  " c.bound_to, kant._credential_target(s.kind, s.endpoint, s.region)"
+							  " c.bound_to, kant._credential_target(s.kind, s.endpoint, s.region),"
+							  " cs.source, cs.base_source, cs.role_arn, cs.role_session_name, cs.external_id,"
+							  " cs.duration_seconds, cs.web_identity_token_file, cs.audience, cs.key_file,"
+							  " cs.scopes, cs.sts_endpoint, cs.bound_to"
 							  " FROM kant.system s LEFT JOIN kant.credential c USING (system_id)"
+							  " LEFT JOIN kant.credential_source cs USING (system_id)"
 							  " WHERE s.name = $1", 1, argt, argv, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "kant: reading the system failed");
 	if (SPI_processed == 0)
@@ -128,6 +132,7 @@ collect_load_system(Collector *g, const char *want_kind)
 	g->source = source;
 	g->bound_to = spi_text(t, d, 14);
 	g->target = spi_text(t, d, 15);
+	auth_load_source(g, t, d, 16);
 }
 
 /*

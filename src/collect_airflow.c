@@ -37,19 +37,21 @@ resolve_airflow(Collector *g)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("airflow system \"%s\" has no endpoint", g->system),
 				 errhint("kant.set_endpoint('%s', 'https://<your Airflow web server>')", g->system)));
-	if (secret == NULL)
+	len = strlen(g->endpoint);
+	while (len > 0 && g->endpoint[len - 1] == '/')
+		g->endpoint[--len] = '\0';
+	if (secret == NULL && g->cs == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("airflow system \"%s\" has no credentials", g->system),
 				 errhint("kant.set_credentials('%s', user, password) for basic auth, or kant.set_credentials('%s', NULL, token) for a bearer token.",
 						 g->system, g->system)));
+	if (auth_from_source(g))
+		return;
 	collect_check_binding(g);
 	if (principal)
 		principal = collect_secret(g, principal, "user");
 	secret = collect_secret(g, secret, principal ? "password" : "token");
-	len = strlen(g->endpoint);
-	while (len > 0 && g->endpoint[len - 1] == '/')
-		g->endpoint[--len] = '\0';
 	if (principal)
 		g->userpwd = psprintf("%s:%s", principal, secret);
 	else
@@ -121,7 +123,7 @@ af_get(Collector *g, const char *op, char **urls, int n, KantHttpRequest **reqs,
 	int			i;
 
 	airflow_requests(g, op, urls, n, reqs);
-	kant_http_perform(reqs, n, &g->opt, NULL, NULL);
+	kant_http_perform(reqs, n, &g->opt, collect_retry, g);
 	for (i = 0; i < n; i++)
 	{
 		collect_count_attempts(g, reqs[i]);
@@ -136,13 +138,14 @@ af_get(Collector *g, const char *op, char **urls, int n, KantHttpRequest **reqs,
  * (airflow-core api_fastapi/auth/managers/simple/routes/login.py: a JSON
  * body with username and password, 201 {"access_token": ...}, 401 on bad
  * credentials), and the JWT is the bearer token of every request after it.
- * The token lives [api_auth] jwt_expiration_time (a day by default): one
- * collection asks for one.
+ * The token lives [api_auth] jwt_expiration_time (a day by default, its
+ * "exp" claim): kant caches it (auth.c) and asks again before it expires or
+ * when Airflow answers 401.
  */
 static void
-airflow_token(Collector *g)
+airflow_token(Collector *g, Creds *out)
 {
-	char	   *colon = strchr(g->userpwd, ':');
+	char	   *colon = strchr(g->login, ':');
 	StringInfoData body;
 	char	   *url = psprintf("%s/auth/token", g->endpoint);
 	KantHttpRequest *req = palloc0(sizeof(KantHttpRequest));
@@ -153,7 +156,7 @@ airflow_token(Collector *g)
 	*colon = '\0';
 	initStringInfo(&body);
 	appendStringInfoString(&body, "{\"username\": ");
-	escape_json(&body, g->userpwd);
+	escape_json(&body, g->login);
 	appendStringInfoString(&body, ", \"password\": ");
 	escape_json(&body, colon + 1);
 	appendStringInfoChar(&body, '}');
@@ -179,8 +182,11 @@ airflow_token(Collector *g)
 		af_raise(g, req);
 	reply_read(&r, g, req);
 	token = reply_get_string(&r, r.root, NULL, "access_token", true, 16384);
-	g->auth_header = psprintf("Authorization: Bearer %s", token);
-	g->userpwd = NULL;
+	if (strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") != strlen(token))
+		reply_unusable(&r, "access_token is not a bearer token (RFC 6750 b64token)");
+	out->secret = token;
+	out->expires = auth_jwt_expiry(token);
+	memset(req->response, 0, req->response_len);
 }
 
 /* Which API the server speaks (its VersionInfo names a version), and from when to read. */
@@ -199,12 +205,13 @@ airflow_detect(Collector *g, void *arg)
 	g->api = NULL;
 	url = psprintf("%s/api/v2/version", g->endpoint);
 	airflow_requests(g, "GET /api/v2/version", &url, 1, &req);
-	kant_http_perform(&req, 1, &g->opt, NULL, NULL);
+	kant_http_perform(&req, 1, &g->opt, collect_retry, g);
 	collect_count_attempts(g, req);
 	if (req->curl_code == 0 && req->status != 404 && g->userpwd != NULL)
 	{
 		/* Airflow 3 with a user and password (a 401 to basic auth, or a version open to all) */
-		airflow_token(g);
+		g->login = g->userpwd;
+		auth_airflow_jwt(g, airflow_token);
 		af_get(g, "GET /api/v2/version", &url, 1, &req, false);
 		g->api = "v2";
 	}
@@ -438,7 +445,7 @@ step_af_runs(Collector *g, void *arg)
 			more[k]->user = &rest_offsets[i + k];
 		opt.on_done = dag_runs_page_done;
 		opt.on_done_arg = &ls;
-		kant_http_perform(more, n, &opt, NULL, NULL);
+		kant_http_perform(more, n, &opt, collect_retry, g);
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(round);
 	}
@@ -564,7 +571,7 @@ step_af_tis(Collector *g, void *arg)
 			break;
 		reqs[foreach_current_index(lc)]->user = lfirst(lc);
 	}
-	kant_http_perform(reqs, n, &opt, NULL, NULL);
+	kant_http_perform(reqs, n, &opt, collect_retry, g);
 	MemoryContextSwitchTo(keep);
 	list_free(ar->todo);
 	ar->todo = list_concat(rest, rd.next);

@@ -64,6 +64,11 @@ glue_resolve_access(Collector *g)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("glue system \"%s\" has no region", g->system),
 				 errhint("kant.set_endpoint('%s', region => 'ap-northeast-1')", g->system)));
+	if (g->endpoint == NULL)
+		g->endpoint = psprintf("https://glue.%s.amazonaws.com/", g->region);
+	g->sigv4 = psprintf("aws:amz:%s:glue", g->region);
+	if (auth_from_source(g))
+		return;
 	if (principal == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
@@ -75,9 +80,6 @@ glue_resolve_access(Collector *g)
 	secret = collect_secret(g, secret, "secret access key");
 	if (token)
 		token = collect_secret(g, token, "session token");
-	if (g->endpoint == NULL)
-		g->endpoint = psprintf("https://glue.%s.amazonaws.com/", g->region);
-	g->sigv4 = psprintf("aws:amz:%s:glue", g->region);
 	g->userpwd = psprintf("%s:%s", principal, secret);
 	g->token_header = token && *token ? psprintf("X-Amz-Security-Token: %s", token) : NULL;
 }
@@ -233,7 +235,7 @@ glue_batch(Collector *g, const char *op, char **bodies, int n, KantHttpRequest *
 	int			i;
 
 	glue_requests(g, op, bodies, n, reqs);
-	kant_http_perform(reqs, n, &g->opt, glue_retry, g);
+	kant_http_perform(reqs, n, &g->opt, collect_retry, g);
 	for (i = 0; i < n; i++)
 	{
 		collect_count_attempts(g, reqs[i]);
@@ -600,7 +602,7 @@ runs_round(Collector *g, void *arg)
 	rd.keep = keep;
 	opt.on_done = page_done;
 	opt.on_done_arg = &rd;
-	kant_http_perform(reqs, n, &opt, glue_retry, g);
+	kant_http_perform(reqs, n, &opt, collect_retry, g);
 	memmove(ph->todo, ph->todo + n, sizeof(int) * (ph->ntodo - n));
 	memcpy(ph->todo + ph->ntodo - n, rd.next, sizeof(int) * rd.nnext);
 	ph->ntodo = ph->ntodo - n + rd.nnext;

@@ -11,6 +11,9 @@
  *	  collect_airflow.c	kant.collect_airflow: the REST API v1 and v2
  *	  actions.c			requests that act on a system: kant._airflow_post,
  *						kant._glue_call
+ *	  auth.c			credentials a cloud issues (metadata servers, STS,
+ *						Google's token endpoint, Airflow 3's /auth/token):
+ *						obtained, cached, refreshed
  */
 #ifndef KANT_COLLECT_INT_H
 #define KANT_COLLECT_INT_H
@@ -18,9 +21,41 @@
 #include "kant.h"
 #include "http.h"
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
-typedef struct Collector
+/* Where a system's credentials come from when not static (kant.credential_source). */
+typedef struct CredSource
+{
+	char	   *source;
+	char	   *base_source;
+	char	   *role_arn;
+	char	   *role_session_name;
+	char	   *external_id;
+	int			duration_seconds;	/* 0: STS's default */
+	char	   *token_file;
+	char	   *audience;
+	char	   *key_file;
+	char	   *scopes;
+	char	   *sts_endpoint;
+	char	   *bound_to;
+} CredSource;
+
+/* Credentials obtained from a source: a bearer token, or an AWS key pair. */
+typedef struct Creds
+{
+	char	   *principal;		/* AWS access key id; NULL for a bearer token */
+	char	   *secret;			/* token, or secret access key */
+	char	   *session_token;
+	TimestampTz expires;
+} Creds;
+
+typedef struct Collector Collector;
+typedef void (*CredsFetch) (Collector *g, Creds *out);
+
+struct Collector
 {
 	const char *kind;			/* glue or airflow */
 	char	   *system;
@@ -40,6 +75,15 @@ typedef struct Collector
 	/* airflow */
 	const char *api;			/* "v1" (Airflow 2) or "v2" (Airflow 3) */
 	char	   *auth_header;	/* Authorization: Bearer ..., or NULL for basic auth */
+	/* credentials obtained from a source (auth.c) */
+	CredSource *cs;				/* NULL: static (kant.credential) */
+	const char *auth_source;	/* the cache's name of the source; NULL: nothing to refresh */
+	CredsFetch	auth_fetch;
+	char	   *auth_used;		/* the token or key id the requests carry now */
+	bool		auth_refreshed; /* a 401 refreshed them once in this call */
+	MemoryContext auth_cxt;		/* where credentials live: the call's context */
+	const char *vendor;			/* for messages about a reply: "Google", "AWS STS" */
+	char	   *login;			/* Airflow 3: "user:password" for /auth/token */
 	bool		has_cursor;
 	char	   *since;			/* updated_at_gte, ISO 8601 UTC */
 	int			page_len;
@@ -60,7 +104,7 @@ typedef struct Collector
 	/* how it ended */
 	char	   *error;
 	char	   *sqlstate;
-} Collector;
+};
 
 /* A reply being read: where it came from, and its JSON. */
 typedef struct Reply
@@ -132,6 +176,14 @@ extern JsonbContainer *reply_error_doc(KantHttpRequest *req);
 extern char *reply_doc_text(JsonbContainer *doc, const char *key);
 extern char *reply_attempts_note(KantHttpRequest *req);
 extern void reply_release(KantHttpRequest *req);
+
+/* --------------------------------------------------------------- auth.c */
+
+extern void auth_load_source(Collector *g, HeapTuple t, TupleDesc d, int first_col);
+extern bool auth_from_source(Collector *g);
+extern void auth_airflow_jwt(Collector *g, CredsFetch fetch);
+extern TimestampTz auth_jwt_expiry(const char *jwt);
+extern bool collect_retry(KantHttpRequest *req, void *arg);
 
 /* ------------------------------------------------------- collect_glue.c */
 

@@ -49,6 +49,8 @@
 static const char *
 vendor(Collector *g)
 {
+	if (g->vendor)
+		return g->vendor;		/* a credential source's endpoint (auth.c) */
 	return strcmp(g->kind, "glue") == 0 ? "Glue" : "Airflow";
 }
 

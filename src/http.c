@@ -722,6 +722,9 @@ parse_url(KantHttpRequest *req, Transfer *t)
 				 errmsg("kant: not an http or https URL%s%s",
 						req->host ? ": host " : "", req->host ? req->host : ""),
 				 errhint("Endpoints are http:// or https:// URLs, e.g. https://glue.ap-northeast-1.amazonaws.com.")));
+	if (req->metadata)
+		t->name_ok = true;		/* set by a superuser, not a system's owner: see http.h */
+	else
 	{
 		char		why[200];
 
@@ -807,7 +810,9 @@ start(Transfer *t, CURLM *multi, const KantHttpOptions *opt)
 	}
 	if (req->aws_sigv4)
 		check_curl(curl_easy_setopt(e, CURLOPT_AWS_SIGV4, req->aws_sigv4), "SigV4");
-	if (req->method && strcmp(req->method, "POST") == 0)
+	if (req->method && strcmp(req->method, "PUT") == 0)
+		check_curl(curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT"), "method");
+	if (req->method && (strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0))
 	{
 		/* curl copies the body: no palloc'd memory is left with it */
 		check_curl(curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -1044,6 +1049,8 @@ kant_http_perform(KantHttpRequest **reqs, int n, const KantHttpOptions *opt,
 			unsigned char a[16];
 			const char *host = reqs[i]->host;
 
+			if (reqs[i]->metadata)
+				continue;		/* directly: a proxy cannot reach a link-local address */
 			ts[i].proxy = proxy;
 			if (!ts[i].name_ok && !parse_ip(host, &family, a))
 			{

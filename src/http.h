@@ -44,7 +44,7 @@ typedef bool (*KantHttpRetryCheck) (KantHttpRequest *req, void *arg);
 struct KantHttpRequest
 {
 	/* in */
-	const char *method;			/* GET, POST */
+	const char *method;			/* GET, POST, PUT */
 	const char *url;
 	const char *body;			/* POST body, or NULL */
 	size_t		body_len;
@@ -52,6 +52,14 @@ struct KantHttpRequest
 	const char *aws_sigv4;		/* "aws:amz:<region>:<service>", or NULL */
 	const char *userpwd;		/* "user:password" for SigV4 keys or basic auth */
 	bool		basic_auth;		/* userpwd is basic auth, not SigV4 keys */
+	/*
+	 * A cloud metadata endpoint (auth.c): its address comes from a superuser's
+	 * setting or the server's environment, never from a system's owner, so
+	 * kant.allowed_hosts (which refuses link-local addresses) does not judge
+	 * it and no proxy is used.
+	 */
+	bool		metadata;
+	bool		auth_retried;	/* retried once with refreshed credentials (auth.c) */
 
 	/* out */
 	long		status;			/* HTTP status of the last attempt; 0: none */

@@ -119,6 +119,7 @@ _PG_init(void)
 
 	kant_http_define_gucs();
 	kant_secrets_define_gucs();
+	kant_auth_define_gucs();
 	kant_collect_define_gucs();
 	MarkGUCPrefixReserved("kant");
 }

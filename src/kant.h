@@ -144,6 +144,7 @@ extern int	kant_max_warnings;
 extern char *kant_allowed_env_prefixes;
 extern char *kant_secret_directory;
 extern void kant_secrets_define_gucs(void);
+extern void kant_auth_define_gucs(void);
 extern void kant_secret_check(const char *name, char source, const char *what);
 extern char *kant_secret_value(const char *stored, char source, const char *what,
 							   const char *system);

@@ -273,8 +273,14 @@ class AirflowHandler(Handler):
 
 class FakeAirflow(FakeHTTP):
     def __init__(self, version="v1", user="kant", password="s3cret-pw", token="eyJhbGciOiJIUzI1NiJ9.kant.sig",
-                 data=None):
+                 data=None, google=None):
         super().__init__(AirflowHandler)
+        # google: a fake_cloud.FakeGoogle whose access tokens are accepted too
+        # (Cloud Composer's web server takes a Google identity's OAuth 2.0
+        # access token as Authorization: Bearer, Composer docs "Access the
+        # Airflow REST API"), if their scope holds google_scope
+        self.google = google
+        self.google_scope = "https://www.googleapis.com/auth/cloud-platform"
         self.version, self.user, self.password, self.token = version, user, password, token
         self.spec = Spec(version)
         self.data = data or platform(malformed=False)
@@ -303,6 +309,10 @@ class FakeAirflow(FakeHTTP):
         self.details_asked = []
 
     def authorized(self, header):
+        if self.google is not None and header.startswith("Bearer "):
+            who = self.google.valid_access_token(header[7:])
+            if who and (not self.google_scope or self.google_scope in who[1].split()):
+                return True
         if self.version == "v1":
             return header == "Basic " + base64.b64encode(("%s:%s" % (self.user, self.password)).encode()).decode()
         if header == "Bearer " + self.token:

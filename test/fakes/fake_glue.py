@@ -140,6 +140,11 @@ class GlueHandler(Handler):
         if "X-Amz-Security-Token" in self.headers and not self.headers["X-Amz-Security-Token"]:
             return self.error(400, "IncompleteSignatureException", "empty X-Amz-Security-Token")
         problem = g.check_signature(self, body)
+        if isinstance(problem, tuple):
+            # a temporary key pair the FakeAWS (aws=) expired or never issued
+            with g.lock:
+                g.rejected_tokens += 1
+            return self.error(*problem)
         if problem:
             with g.lock:
                 g.bad_signatures += 1
@@ -214,8 +219,12 @@ class GlueHandler(Handler):
 
 class FakeGlue(FakeHTTP):
     def __init__(self, access_key="AKIDEXAMPLE", secret_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-                 region="ap-northeast-1", data=None):
+                 region="ap-northeast-1", data=None, aws=None):
         super().__init__(GlueHandler)
+        # aws: a fake_cloud.FakeAWS whose issued key pairs (IMDS, container,
+        # STS) are accepted too, with their session tokens
+        self.aws = aws
+        self.rejected_tokens = 0
         self.access_key, self.secret_key, self.region = access_key, secret_key, region
         self.data = data or platform()
         self.throttle_next = 0
@@ -276,7 +285,21 @@ class FakeGlue(FakeHTTP):
             return "missing Authorization or X-Amz-Date"
         fields = dict(p.strip().split("=", 1) for p in auth[len("AWS4-HMAC-SHA256 "):].split(","))
         scope = fields.get("Credential", "").split("/")
-        if len(scope) != 5 or scope[0] != self.access_key:
+        token = handler.headers.get("X-Amz-Security-Token")
+        access_key, secret_key = self.access_key, self.secret_key
+        if self.aws is not None and len(scope) == 5 and scope[0] != self.access_key:
+            # a key pair of the FakeAWS: its secret, and its session token must
+            # be the one sent.  Glue's JSON-protocol answers (botocore's glue
+            # model has no shapes for them; the codes are the common ones of
+            # AWS's JSON services): 400 ExpiredTokenException /
+            # UnrecognizedClientException, checked before the signature
+            secret_key, reason = self.aws.key_valid(scope[0], token)
+            if reason == "expired":
+                return (400, "ExpiredTokenException", "The security token included in the request is expired")
+            if reason:
+                return (400, "UnrecognizedClientException", "The security token included in the request is invalid.")
+            access_key = scope[0]
+        if len(scope) != 5 or scope[0] != access_key:
             return "The security token included in the request is invalid."
         if scope[2] != self.region or scope[3] != "glue" or scope[1] != date[:8]:
             return "Credential should be scoped to a valid region and service glue"
@@ -286,13 +309,12 @@ class FakeGlue(FakeHTTP):
         for h in ("content-type", "x-amz-target"):
             if h not in signed:
                 return "%s is not signed" % h
-        token = handler.headers.get("X-Amz-Security-Token")
         if token is not None and "x-amz-security-token" not in signed:
             return "x-amz-security-token is not signed"
         req = AWSRequest(method="POST", url="http://%s%s" % (handler.headers["Host"], handler.path),
                          data=body, headers=dict(handler.headers))
         req.context["timestamp"] = date
-        signer = SignedOnly(Credentials(self.access_key, self.secret_key, token), self.region, signed)
+        signer = SignedOnly(Credentials(access_key, secret_key, token), self.region, signed)
         canonical = signer.canonical_request(req)
         expected = signer.signature(signer.string_to_sign(req, canonical), req)
         if expected != fields.get("Signature"):

@@ -20,8 +20,14 @@ fi
 # suites.sh writes them into the pg_virtualenv cluster's environment file;
 # valgrind.sh and sanitize.sh start their server with them.
 export KANT_TEST_ENV_PROXY_PORT=47391
+# ECS/EKS put the container credentials endpoint in the server's environment:
+# test/scripts/credentials.py serves it on this port (fake_cloud.FakeAWS).
+export KANT_TEST_CONTAINER_PORT=47392
+export KANT_TEST_CONTAINER_TOKEN=kant-test-pod-identity-token
 kant_env_proxy=http://127.0.0.1:$KANT_TEST_ENV_PROXY_PORT
 kant_server_env=(KANT_TEST_AIRFLOW_USER=kant KANT_TEST_AIRFLOW_PASSWORD=s3cret-pw
 	PGDATA_NOT_A_SECRET_FOR_KANT=server-internal-value
 	http_proxy=$kant_env_proxy https_proxy=$kant_env_proxy HTTPS_PROXY=$kant_env_proxy
-	ALL_PROXY=$kant_env_proxy all_proxy=$kant_env_proxy no_proxy=localhost)
+	ALL_PROXY=$kant_env_proxy all_proxy=$kant_env_proxy no_proxy=localhost
+	AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:$KANT_TEST_CONTAINER_PORT/v2/credentials/kant-test
+	AWS_CONTAINER_AUTHORIZATION_TOKEN=$KANT_TEST_CONTAINER_TOKEN)

@@ -1,0 +1,1203 @@
+/*
+ * auth.c
+ *	  Credentials as the clouds issue them: obtained from a source, cached
+ *	  until shortly before they expire, refreshed once when a server refuses
+ *	  them.
+ *
+ * Sources (kant.credential_source, chosen with kant.set_credential_source):
+ *
+ *	aws_instance	EC2's instance role through IMDSv2: PUT /latest/api/token,
+ *					then GET .../meta-data/iam/security-credentials/<role>
+ *					(botocore.utils.InstanceMetadataFetcher)
+ *	aws_container	ECS task role / EKS Pod Identity: the server's
+ *					AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI, with
+ *					AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]
+ *					(botocore.credentials.ContainerProvider)
+ *	aws_assume_role	STS AssumeRole, SigV4-signed (by libcurl) with the keys of a
+ *					base source (botocore AssumeRoleProvider)
+ *	aws_web_identity STS AssumeRoleWithWebIdentity with a token file (EKS IRSA)
+ *					or a Google ID token from the metadata server: the GCP to
+ *					AWS case (botocore AssumeRoleWithWebIdentityProvider)
+ *	google_metadata	the GCE/GKE metadata server's access token
+ *					(google.auth.compute_engine.Credentials)
+ *	google_service_account	an RS256 JWT assertion signed with a service
+ *					account's key (OpenSSL's libcrypto), exchanged at the key's
+ *					token_uri (RFC 7523; google.oauth2.service_account)
+ *
+ * and, for a static user and password on Airflow 3, the JWT of /auth/token.
+ *
+ * The cache is kant.token_cache, an unlogged table only the extension owner
+ * reads: pg_cron runs each job in a new backend, so a backend's memory would
+ * not outlive a run, and shared memory would need kant preloaded.  Unlogged,
+ * a token is never in WAL, on a standby or in a base backup.  A refresh takes
+ * the advisory lock KANT_LOCK_TOKEN of the system, then reads the cache
+ * again: concurrent requests that find it stale wait for one refresh and use
+ * its result once it commits (the holder's transaction end).
+ *
+ * Nothing here puts a secret in a message, a log line or SQL text: secrets
+ * reach SPI as parameters only, and errors name the source, the host and
+ * the issuer's error code.
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "catalog/pg_type.h"
+#include "common/base64.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "collect_int.h"
+#include "locks.h"
+
+char	   *kant_aws_metadata_endpoint = NULL;
+char	   *kant_google_metadata_endpoint = NULL;
+int			kant_token_refresh_margin = 300;
+
+#define GOOGLE_SCOPE		"https://www.googleapis.com/auth/cloud-platform"
+#define GOOGLE_TOKEN_URI	"https://oauth2.googleapis.com/token"
+#define TOKEN_MAX			16384
+
+void
+kant_auth_define_gucs(void)
+{
+	DefineCustomStringVariable("kant.aws_metadata_endpoint",
+							   "Where the EC2 instance metadata service (IMDSv2) answers.",
+							   "Credential source aws_instance reads the instance role's keys there; "
+							   "kant.allowed_hosts does not judge it (it is link-local) and only a "
+							   "superuser may change it, as botocore's AWS_EC2_METADATA_SERVICE_ENDPOINT.",
+							   &kant_aws_metadata_endpoint, "http://169.254.169.254",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("kant.google_metadata_endpoint",
+							   "Where the GCE/GKE metadata server answers.",
+							   "Credential source google_metadata, and aws_web_identity with an audience, "
+							   "read tokens there; kant.allowed_hosts does not judge it and only a "
+							   "superuser may change it, as google-auth's GCE_METADATA_HOST.",
+							   &kant_google_metadata_endpoint, "http://metadata.google.internal",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("kant.token_refresh_margin",
+							"How long before a cached token expires kant obtains a new one.",
+							"At most half the token's lifetime.",
+							&kant_token_refresh_margin, 300, 0, 3600,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+}
+
+/* ------------------------------------------------------------ the source */
+
+static char *
+col_text(HeapTuple t, TupleDesc d, int col)
+{
+	char	   *v = SPI_getvalue(t, d, col);
+
+	return v ? pstrdup(v) : NULL;
+}
+
+/* The source's columns of collect_load_system's row, from first_col on (NULL source: static). */
+void
+auth_load_source(Collector *g, HeapTuple t, TupleDesc d, int first_col)
+{
+	char	   *source = col_text(t, d, first_col);
+	CredSource *cs;
+	char	   *dur;
+
+	g->auth_cxt = CurrentMemoryContext;
+	if (source == NULL)
+		return;
+	cs = palloc0(sizeof(CredSource));
+	cs->source = source;
+	cs->base_source = col_text(t, d, first_col + 1);
+	cs->role_arn = col_text(t, d, first_col + 2);
+	cs->role_session_name = col_text(t, d, first_col + 3);
+	cs->external_id = col_text(t, d, first_col + 4);
+	dur = col_text(t, d, first_col + 5);
+	cs->duration_seconds = dur ? atoi(dur) : 0;
+	cs->token_file = col_text(t, d, first_col + 6);
+	cs->audience = col_text(t, d, first_col + 7);
+	cs->key_file = col_text(t, d, first_col + 8);
+	cs->scopes = col_text(t, d, first_col + 9);
+	cs->sts_endpoint = col_text(t, d, first_col + 10);
+	cs->bound_to = col_text(t, d, first_col + 11);
+	g->cs = cs;
+}
+
+/* ---------------------------------------------------------------- cache */
+
+/* The cached credentials of the system from this source, if good for longer than the margin. */
+static bool
+cache_get(Collector *g, Creds *c)
+{
+	Oid			argt[4] = {INT4OID, TEXTOID, TEXTOID, INT4OID};
+	Datum		argv[4] = {Int32GetDatum(g->system_id), CStringGetTextDatum(g->auth_source),
+	CStringGetTextDatum(g->target ? g->target : ""), Int32GetDatum(kant_token_refresh_margin)};
+	HeapTuple	t;
+	TupleDesc	d;
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT principal, secret, session_token, expires_at FROM kant.token_cache"
+							  " WHERE system_id = $1 AND source = $2 AND bound_to = $3"
+							  " AND expires_at > clock_timestamp()"
+							  " + least(make_interval(secs => $4), (expires_at - obtained_at) / 2)",
+							  4, argt, argv, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "kant: reading the token cache failed");
+	if (SPI_processed == 0)
+		return false;
+	t = SPI_tuptable->vals[0];
+	d = SPI_tuptable->tupdesc;
+	c->principal = col_text(t, d, 1);
+	c->secret = col_text(t, d, 2);
+	c->session_token = col_text(t, d, 3);
+	c->expires = DatumGetTimestampTz(SPI_getbinval(t, d, 4, &isnull));
+	return true;
+}
+
+static void
+cache_put(Collector *g, Creds *c)
+{
+	Oid			argt[7] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
+	Datum		argv[7];
+	char		nulls[7] = "       ";
+
+	argv[0] = Int32GetDatum(g->system_id);
+	argv[1] = CStringGetTextDatum(g->auth_source);
+	argv[2] = c->principal ? CStringGetTextDatum(c->principal) : (Datum) 0;
+	nulls[2] = c->principal ? ' ' : 'n';
+	argv[3] = CStringGetTextDatum(c->secret);
+	argv[4] = c->session_token ? CStringGetTextDatum(c->session_token) : (Datum) 0;
+	nulls[4] = c->session_token ? ' ' : 'n';
+	argv[5] = TimestampTzGetDatum(c->expires);
+	argv[6] = CStringGetTextDatum(g->target ? g->target : "");
+	if (SPI_execute_with_args("INSERT INTO kant.token_cache AS c (system_id, source, principal, secret,"
+							  " session_token, expires_at, obtained_at, bound_to)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), $7)"
+							  " ON CONFLICT (system_id) DO UPDATE SET source = excluded.source,"
+							  " principal = excluded.principal, secret = excluded.secret,"
+							  " session_token = excluded.session_token, expires_at = excluded.expires_at,"
+							  " obtained_at = excluded.obtained_at, bound_to = excluded.bound_to",
+							  7, argt, argv, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "kant: writing the token cache failed");
+}
+
+/* Use them: SigV4 keys and session token for AWS, a bearer token for Airflow. */
+static void
+apply(Collector *g, Creds *c)
+{
+	MemoryContext old = MemoryContextSwitchTo(g->auth_cxt);
+
+	if (c->principal)
+	{
+		g->userpwd = psprintf("%s:%s", c->principal, c->secret);
+		g->token_header = c->session_token ? psprintf("X-Amz-Security-Token: %s", c->session_token) : NULL;
+		g->auth_used = pstrdup(c->principal);
+	}
+	else
+	{
+		g->auth_header = psprintf("Authorization: Bearer %s", c->secret);
+		g->userpwd = NULL;
+		g->auth_used = pstrdup(c->secret);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Credentials from the cache, else from the source, once per system at a
+ * time.  failed: what a server just refused (NULL: none): a cached value
+ * other than it was refreshed meanwhile by someone else and is used.
+ */
+static void
+obtain(Collector *g, const char *failed)
+{
+	Oid			argt[1] = {INT4OID};
+	Datum		argv[1] = {Int32GetDatum(g->system_id)};
+	Creds		c;
+	const char *saved_vendor = g->vendor;
+	const char *saved_op = g->op;
+
+	memset(&c, 0, sizeof(c));
+	if (failed == NULL && cache_get(g, &c))
+	{
+		apply(g, &c);
+		return;
+	}
+	if (SPI_execute_with_args("SELECT pg_advisory_xact_lock(" CppAsString2(KANT_LOCK_TOKEN) ", $1)",
+							  1, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "kant: locking the token cache failed");
+	if (cache_get(g, &c) &&
+		(failed == NULL || strcmp(c.principal ? c.principal : c.secret, failed) != 0))
+	{
+		apply(g, &c);
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	g->auth_fetch(g, &c);
+	g->vendor = saved_vendor;
+	g->op = saved_op;
+	cache_put(g, &c);
+	apply(g, &c);
+}
+
+/* ------------------------------------------------------------- helpers */
+
+/* One request of a source, sent now; metadata: to a metadata endpoint (see http.h). */
+static KantHttpRequest *
+send_one(Collector *g, const char *method, const char *url, List *headers, const char *body,
+		 bool metadata)
+{
+	KantHttpRequest *req = palloc0(sizeof(KantHttpRequest));
+	KantHttpOptions opt = g->opt;
+
+	req->method = method;
+	req->url = url;
+	req->headers = headers;
+	req->body = body;
+	req->body_len = body ? strlen(body) : 0;
+	req->metadata = metadata;
+	if (metadata)
+	{
+		/* botocore and google-auth give a metadata server 1-3 s: it is local or absent */
+		opt.connect_timeout_ms = Min(opt.connect_timeout_ms, 2000);
+		opt.timeout_ms = Min(opt.timeout_ms, 5000);
+		opt.max_retries = Min(opt.max_retries, 2);
+	}
+	kant_http_perform(&req, 1, &opt, NULL, NULL);
+	collect_count_attempts(g, req);
+	return req;
+}
+
+/* A source's endpoint could not be reached, or answered an error kant does not read. */
+static void
+source_failed(Collector *g, KantHttpRequest *req, const char *what, const char *hint)
+{
+	if (req->blocked || req->too_large || req->curl_code != 0)
+	{
+		if (req->blocked || req->too_large)
+			kant_http_raise(req, what);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("kant: %s of system \"%s\": %s is unreachable", what, g->system, req->host),
+				 errdetail("%s", req->error),
+				 errhint("%s", hint)));
+	}
+	ereport(ERROR,
+			(errcode(req->status == 401 || req->status == 403 ?
+					 ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION : ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			 errmsg("kant: %s of system \"%s\": %s answered HTTP %ld", what, g->system, req->host, req->status),
+			 errdetail("The reply (%zu bytes) is not shown: it may hold credentials.", req->response_len),
+			 errhint("%s", hint)));
+}
+
+/* application/x-www-form-urlencoded value (RFC 3986 unreserved kept). */
+static void
+append_form(StringInfo b, const char *name, const char *value)
+{
+	const unsigned char *p;
+
+	if (b->len > 0)
+		appendStringInfoChar(b, '&');
+	appendStringInfo(b, "%s=", name);
+	for (p = (const unsigned char *) value; *p; p++)
+	{
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+			*p == '-' || *p == '.' || *p == '_' || *p == '~')
+			appendStringInfoChar(b, (char) *p);
+		else
+			appendStringInfo(b, "%%%02X", *p);
+	}
+}
+
+/* An ISO 8601 time an issuer gave ("2026-11-30T08:00:00Z"); error names the field. */
+static TimestampTz
+issuer_time(Collector *g, const char *s, const char *what)
+{
+	const char *p;
+
+	/* only the shape timestamptz_in reads unambiguously: digits, - : T Z . + */
+	for (p = s; s && *p; p++)
+		if (!((*p >= '0' && *p <= '9') || strchr("-:TZ.+ ", *p)))
+			break;
+	if (s == NULL || *s == '\0' || *p != '\0' || strlen(s) > 40)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("kant: %s of system \"%s\" gave no ISO 8601 expiration time", what, g->system)));
+	return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
+												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+}
+
+/* Now plus seconds the issuer said (expires_in). */
+static TimestampTz
+after_seconds(double s)
+{
+	if (!(s > 0 && s < 86400.0 * 366))
+		s = 300;				/* an issuer that says nothing usable: keep it briefly */
+	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) (s * 1000));
+}
+
+/* The base64url of bytes, unpadded (RFC 7515 section 2). */
+static char *
+b64url(const unsigned char *src, int len)
+{
+	char	   *out = palloc(pg_b64_enc_len(len) + 1);
+	int			n = pg_b64_encode((const char *) src, len, out, pg_b64_enc_len(len));
+	int			i;
+
+	if (n < 0)
+		elog(ERROR, "kant: base64 encoding failed");
+	while (n > 0 && out[n - 1] == '=')
+		n--;
+	out[n] = '\0';
+	for (i = 0; i < n; i++)
+		out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+	return out;
+}
+
+/* -------------------------------------------------------------- Google */
+
+/* Google's OAuth 2.0 error ({"error", "error_description"}, RFC 6749 section 5.2) as an ERROR. */
+static void
+google_refused(Collector *g, KantHttpRequest *req, const char *what)
+{
+	JsonbContainer *doc = reply_error_doc(req);
+	char	   *error = reply_doc_text(doc, "error");
+	char	   *desc = reply_doc_text(doc, "error_description");
+	const char *hint;
+
+	if (req->curl_code != 0 || error == NULL)
+		source_failed(g, req, what, "Check the key's token_uri and that kant.allowed_hosts lets kant reach it.");
+	if (desc && strstr(desc, "timeframe"))
+		hint = "Google judges iat and exp by its clock: the server's clock is off (check NTP).";
+	else if (strcmp(error, "invalid_grant") == 0)
+		hint = "The key was deleted or disabled, or the service account was: create a new key (gcloud iam service-accounts keys create) and put it in the key file.";
+	else if (strcmp(error, "invalid_scope") == 0)
+		hint = "Give scopes Google knows, e.g. https://www.googleapis.com/auth/cloud-platform.";
+	else
+		hint = "See Google's OAuth 2.0 error codes (RFC 6749 section 5.2).";
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("kant: %s of system \"%s\": %s refused it: %s", what, g->system, req->host, error),
+			 desc ? errdetail("%s", desc) : 0,
+			 errhint("%s", hint)));
+}
+
+/* {"access_token", "expires_in"} of Google's token endpoint or the metadata server. */
+static void
+google_token_reply(Collector *g, KantHttpRequest *req, Creds *out)
+{
+	Reply		r;
+	double		expires_in = 0;
+
+	reply_read(&r, g, req);
+	out->secret = reply_get_string(&r, r.root, NULL, "access_token", true, TOKEN_MAX);
+	if (strspn(out->secret, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") !=
+		strlen(out->secret) || out->secret[0] == '\0')
+		reply_unusable(&r, "access_token is not a bearer token (RFC 6750 b64token)");
+	reply_get_number(&r, r.root, NULL, "expires_in", &expires_in);
+	out->expires = after_seconds(expires_in);
+	memset(req->response, 0, req->response_len);
+}
+
+static List *
+metadata_headers(void)
+{
+	/* google-auth's _metadata._METADATA_HEADERS: the server refuses requests without it */
+	return list_make1(pstrdup("Metadata-Flavor: Google"));
+}
+
+static char *
+metadata_url(const char *path)
+{
+	const char *ep = kant_google_metadata_endpoint && *kant_google_metadata_endpoint ?
+		kant_google_metadata_endpoint : "http://metadata.google.internal";
+	int			len = strlen(ep);
+
+	while (len > 0 && ep[len - 1] == '/')
+		len--;
+	return psprintf("%.*s/computeMetadata/v1/instance/service-accounts/default/%s", len, ep, path);
+}
+
+#define GOOGLE_METADATA_HINT \
+	"Is PostgreSQL running on a GCE VM or a GKE pod with a service account attached? kant.google_metadata_endpoint says where the metadata server is."
+
+/* google_metadata: GET .../service-accounts/default/token?scopes=... */
+static void
+fetch_google_metadata(Collector *g, Creds *out)
+{
+	StringInfoData q;
+	KantHttpRequest *req;
+	char	   *scopes = pstrdup(g->cs->scopes ? g->cs->scopes : GOOGLE_SCOPE);
+	char	   *p;
+
+	/* the metadata server takes scopes comma-separated (google-auth _metadata.get_service_account_token) */
+	for (p = scopes; *p; p++)
+		if (*p == ' ')
+			*p = ',';
+	initStringInfo(&q);
+	append_form(&q, "scopes", scopes);
+	g->vendor = "the GCE metadata server";
+	g->op = "GET token";
+	req = send_one(g, "GET", metadata_url(psprintf("token?%s", q.data)), metadata_headers(), NULL, true);
+	if (kant_http_failed(req))
+		source_failed(g, req, "the GCE metadata server's token", GOOGLE_METADATA_HINT);
+	google_token_reply(g, req, out);
+}
+
+/*
+ * The service-account key file's fields.  Its contents never reach a
+ * message: a file that is not such a key is said to be so, nothing more.
+ */
+typedef struct SaKey
+{
+	char	   *client_email;
+	char	   *private_key;
+	char	   *private_key_id;
+	char	   *token_uri;
+} SaKey;
+
+static char *
+key_field(JsonbContainer *root, const char *key)
+{
+	JsonbValue	buf;
+	JsonbValue *v = root ? json_get(root, key, &buf) : NULL;
+
+	return v && v->type == jbvString && v->val.string.len > 0 ?
+		pnstrdup(v->val.string.val, v->val.string.len) : NULL;
+}
+
+static void
+read_sa_key(Collector *g, SaKey *k)
+{
+	char	   *text = kant_secret_value(g->cs->key_file, 'f', "service-account key", g->system);
+	Jsonb	   *j = NULL;
+	JsonbContainer *root = NULL;
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *type;
+
+	PG_TRY();
+	{
+		j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	}
+	PG_CATCH();
+	{
+		/* jsonb_in's message quotes the text: it must not reach the log */
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		j = NULL;
+	}
+	PG_END_TRY();
+	explicit_bzero(text, strlen(text));
+	if (j && JB_ROOT_IS_OBJECT(j))
+		root = &j->root;
+	type = key_field(root, "type");
+	k->client_email = key_field(root, "client_email");
+	k->private_key = key_field(root, "private_key");
+	k->private_key_id = key_field(root, "private_key_id");
+	k->token_uri = key_field(root, "token_uri");
+	if (j)
+		explicit_bzero(VARDATA(j), VARSIZE(j) - VARHDRSZ);
+	if (root == NULL || type == NULL || strcmp(type, "service_account") != 0 ||
+		k->client_email == NULL || k->private_key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("kant: secret file \"%s\" of system \"%s\" is not a service-account key",
+						g->cs->key_file, g->system),
+				 errdetail("%s", root == NULL ? "It is not a JSON object." :
+						   type == NULL || strcmp(type, "service_account") != 0 ?
+						   "Its \"type\" is not \"service_account\"." :
+						   "It lacks \"client_email\" or \"private_key\"."),
+				 errhint("Put the JSON key Google gives (IAM > Service accounts > Keys > Add key > JSON, or gcloud iam service-accounts keys create) in the file, unchanged.")));
+	if (k->token_uri == NULL)
+		k->token_uri = pstrdup(GOOGLE_TOKEN_URI);
+}
+
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	return -1;					/* never prompt on the server's terminal */
+}
+
+/*
+ * RS256 (RSASSA-PKCS1-v1_5 with SHA-256, RFC 7518 section 3.3) over data
+ * with the PEM private key, by libcrypto.  Returns the signature's base64url,
+ * or NULL with *why; no ereport between the OpenSSL calls, so nothing of
+ * theirs is left behind.
+ */
+static char *
+rs256(const char *pem, const char *data, const char **why)
+{
+	BIO		   *bio = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY   *pkey = NULL;
+	EVP_MD_CTX *ctx = NULL;
+	unsigned char *sig = NULL;
+	size_t		siglen = 0;
+	char	   *out = NULL;
+
+	*why = NULL;
+	if (bio == NULL)
+		*why = "out of memory";
+	else if ((pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL)) == NULL)
+		*why = "its private_key is not an unencrypted PEM private key";
+	else if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA)
+		*why = "its private_key is not an RSA key (RS256 needs one)";
+	else if ((ctx = EVP_MD_CTX_new()) == NULL ||
+			 EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, pkey) != 1 ||
+			 EVP_DigestSign(ctx, NULL, &siglen, (const unsigned char *) data, strlen(data)) != 1 ||
+			 (sig = malloc(siglen)) == NULL ||
+			 EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *) data, strlen(data)) != 1)
+		*why = "signing with its private_key failed";
+	ERR_clear_error();
+	if (ctx)
+		EVP_MD_CTX_free(ctx);
+	if (pkey)
+		EVP_PKEY_free(pkey);
+	if (bio)
+		BIO_free(bio);
+	if (*why == NULL)
+		out = b64url(sig, (int) siglen);
+	free(sig);
+	return out;
+}
+
+/*
+ * google_service_account: the JWT assertion of Google's "Using OAuth 2.0
+ * for Server to Server Applications" (google.oauth2.service_account's
+ * _make_authorization_grant_assertion: iss the client email, scope, aud the
+ * token URI, iat now, exp an hour on; kid the key id), exchanged at the
+ * key's token_uri with grant_type jwt-bearer (RFC 7523 section 2.1).
+ */
+static void
+fetch_google_service_account(Collector *g, Creds *out)
+{
+	SaKey		k;
+	StringInfoData h,
+				c,
+				body;
+	char	   *signing;
+	char	   *sig;
+	const char *why;
+	int64		now = (int64) time(NULL);
+	KantHttpRequest *req;
+
+	memset(&k, 0, sizeof(k));
+	read_sa_key(g, &k);
+	initStringInfo(&h);
+	appendStringInfoString(&h, "{\"alg\":\"RS256\",\"typ\":\"JWT\"");
+	if (k.private_key_id)
+	{
+		appendStringInfoString(&h, ",\"kid\":");
+		escape_json(&h, k.private_key_id);
+	}
+	appendStringInfoChar(&h, '}');
+	initStringInfo(&c);
+	appendStringInfoString(&c, "{\"iss\":");
+	escape_json(&c, k.client_email);
+	appendStringInfoString(&c, ",\"scope\":");
+	escape_json(&c, g->cs->scopes ? g->cs->scopes : GOOGLE_SCOPE);
+	appendStringInfoString(&c, ",\"aud\":");
+	escape_json(&c, k.token_uri);
+	appendStringInfo(&c, ",\"iat\":" INT64_FORMAT ",\"exp\":" INT64_FORMAT "}", now, now + 3600);
+	signing = psprintf("%s.%s", b64url((unsigned char *) h.data, h.len), b64url((unsigned char *) c.data, c.len));
+	sig = rs256(k.private_key, signing, &why);
+	explicit_bzero(k.private_key, strlen(k.private_key));
+	if (sig == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("kant: the service-account key of system \"%s\" (secret file \"%s\") is malformed: %s",
+						g->system, g->cs->key_file, why),
+				 errhint("Put the JSON key Google gives in the file, unchanged: its private_key is a PEM \"-----BEGIN PRIVATE KEY-----\" block.")));
+	initStringInfo(&body);
+	append_form(&body, "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer");
+	append_form(&body, "assertion", psprintf("%s.%s", signing, sig));
+	g->vendor = "Google's token endpoint";
+	g->op = "POST token";
+	req = send_one(g, "POST", k.token_uri,
+				   list_make2(pstrdup("Content-Type: application/x-www-form-urlencoded"),
+							  pstrdup("Accept: application/json")),
+				   body.data, false);
+	explicit_bzero(body.data, body.len);
+	if (kant_http_failed(req))
+		google_refused(g, req, psprintf("the service account %s", k.client_email));
+	google_token_reply(g, req, out);
+}
+
+/* A Google ID token for an audience from the metadata server (format=full: with email claims). */
+static char *
+google_id_token(Collector *g, const char *audience)
+{
+	StringInfoData q;
+	KantHttpRequest *req;
+	char	   *tok;
+
+	initStringInfo(&q);
+	append_form(&q, "audience", audience);
+	appendStringInfoString(&q, "&format=full");
+	g->vendor = "the GCE metadata server";
+	g->op = "GET identity";
+	req = send_one(g, "GET", metadata_url(psprintf("identity?%s", q.data)), metadata_headers(), NULL, true);
+	if (kant_http_failed(req))
+		source_failed(g, req, "the GCE metadata server's ID token", GOOGLE_METADATA_HINT);
+	tok = pnstrdup(req->response, req->response_len);
+	while (*tok && (tok[strlen(tok) - 1] == '\n' || tok[strlen(tok) - 1] == '\r'))
+		tok[strlen(tok) - 1] = '\0';
+	/* a JWS compact serialization: three base64url parts */
+	if (strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") != strlen(tok) ||
+		strchr(tok, '.') == NULL || strlen(tok) > TOKEN_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("kant: the GCE metadata server at %s gave system \"%s\" an ID token that is not a JWT",
+						req->host, g->system)));
+	return tok;
+}
+
+/* ----------------------------------------------------------------- AWS */
+
+#define IMDS_HINT \
+	"Is PostgreSQL running on EC2 with an instance profile, IMDSv2 reachable (hop limit 2 in a container)? kant.aws_metadata_endpoint says where IMDS is."
+
+/* {"AccessKeyId", "SecretAccessKey", "Token", "Expiration"}: IMDS's and the container endpoint's JSON. */
+static void
+aws_json_keys(Collector *g, KantHttpRequest *req, Creds *out)
+{
+	Reply		r;
+	char	   *code;
+
+	reply_read(&r, g, req);
+	code = reply_get_string(&r, r.root, NULL, "Code", false, 100);
+	if (code && strcmp(code, "Success") != 0)
+		reply_unusable(&r, "Code is \"%s\", not \"Success\"", code);
+	out->principal = reply_get_string(&r, r.root, NULL, "AccessKeyId", true, 128);
+	out->secret = reply_get_string(&r, r.root, NULL, "SecretAccessKey", true, 1024);
+	out->session_token = reply_get_string(&r, r.root, NULL, "Token", true, TOKEN_MAX);
+	out->expires = issuer_time(g, reply_get_string(&r, r.root, NULL, "Expiration", true, 40),
+							   g->vendor);
+	if (strpbrk(out->principal, ":\r\n") || strpbrk(out->session_token, "\r\n"))
+		reply_unusable(&r, "AccessKeyId or Token holds a character no key holds");
+	memset(req->response, 0, req->response_len);
+}
+
+static char *
+imds_url(const char *path)
+{
+	const char *ep = kant_aws_metadata_endpoint && *kant_aws_metadata_endpoint ?
+		kant_aws_metadata_endpoint : "http://169.254.169.254";
+	int			len = strlen(ep);
+
+	while (len > 0 && ep[len - 1] == '/')
+		len--;
+	return psprintf("%.*s%s", len, ep, path);
+}
+
+/* IMDSv2 (AWS "Use the Instance Metadata Service to access instance metadata"). */
+static void
+fetch_aws_instance(Collector *g, Creds *out)
+{
+	KantHttpRequest *req;
+	char	   *token;
+	char	   *role;
+	List	   *h;
+
+	g->vendor = "EC2 instance metadata (IMDSv2)";
+	g->op = "PUT /latest/api/token";
+	req = send_one(g, "PUT", imds_url("/latest/api/token"),
+				   list_make1(pstrdup("X-aws-ec2-metadata-token-ttl-seconds: 21600")), "", true);
+	if (kant_http_failed(req))
+		source_failed(g, req, "the EC2 instance role", IMDS_HINT);
+	token = pnstrdup(req->response, req->response_len);
+	if (token[0] == '\0' || strpbrk(token, "\r\n") || strlen(token) > 4096)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("kant: the EC2 instance metadata service at %s gave system \"%s\" no session token",
+						req->host, g->system)));
+	h = list_make1(psprintf("X-aws-ec2-metadata-token: %s", token));
+	g->op = "GET iam/security-credentials/";
+	req = send_one(g, "GET", imds_url("/latest/meta-data/iam/security-credentials/"), h, NULL, true);
+	if (req->curl_code == 0 && req->status == 404)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("kant: the EC2 instance of system \"%s\" has no IAM role", g->system),
+				 errhint("Attach an instance profile whose role may call glue:GetJobs, glue:GetJobRuns and glue:GetTriggers.")));
+	if (kant_http_failed(req))
+		source_failed(g, req, "the EC2 instance role", IMDS_HINT);
+	role = pnstrdup(req->response, req->response_len);
+	/* one role per instance profile: the first line (botocore _get_iam_role) */
+	role[strcspn(role, "\r\n")] = '\0';
+	if (role[0] == '\0' || strspn(role, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_-") != strlen(role))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("kant: the EC2 instance metadata service at %s named no IAM role for system \"%s\"",
+						req->host, g->system)));
+	g->op = "GET iam/security-credentials/<role>";
+	req = send_one(g, "GET", imds_url(psprintf("/latest/meta-data/iam/security-credentials/%s", role)), h, NULL, true);
+	if (kant_http_failed(req))
+		source_failed(g, req, "the EC2 instance role", IMDS_HINT);
+	aws_json_keys(g, req, out);
+}
+
+/*
+ * May the container credentials come from this URL?  botocore's
+ * ContainerMetadataFetcher._validate_allowed_url: https anywhere, http only
+ * to loopback or the ECS (169.254.170.2) and EKS (169.254.170.23,
+ * fd00:ec2::23) agents.
+ */
+static bool
+container_url_ok(const char *url)
+{
+	const char *h;
+	size_t		n;
+	static const char *const allowed[] = {"localhost", "169.254.170.2", "169.254.170.23", "[fd00:ec2::23]", "[::1]"};
+	size_t		i;
+
+	if (pg_strncasecmp(url, "https://", 8) == 0)
+		return true;
+	if (pg_strncasecmp(url, "http://", 7) != 0)
+		return false;
+	h = url + 7;
+	n = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/?#");
+	if (n >= 4 && strncmp(h, "127.", 4) == 0 && strspn(h, "0123456789.") == n)
+		return true;
+	for (i = 0; i < lengthof(allowed); i++)
+		if (strlen(allowed[i]) == n && pg_strncasecmp(h, allowed[i], n) == 0)
+			return true;
+	return false;
+}
+
+/* ECS/EKS container credentials (AWS SDKs' "Container credential provider"). */
+static void
+fetch_aws_container(Collector *g, Creds *out)
+{
+	const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	const char *token_file = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+	const char *token = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+	char	   *url;
+	List	   *h = NIL;
+	KantHttpRequest *req;
+
+	g->vendor = "the container credentials endpoint";
+	if (rel && *rel)
+		url = psprintf("http://169.254.170.2%s", rel);	/* the relative URI wins (botocore) */
+	else if (full && *full)
+		url = pstrdup(full);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("kant: system \"%s\" is to use container credentials, but the server has neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor AWS_CONTAINER_CREDENTIALS_FULL_URI",
+						g->system),
+				 errhint("ECS sets them in a task with a task role, EKS Pod Identity in a pod with an association; they must be in the environment PostgreSQL starts with.")));
+	if (!container_url_ok(url))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("kant: AWS_CONTAINER_CREDENTIALS_FULL_URI of the server is not a URL container credentials may come from"),
+				 errhint("As botocore: https, or http to loopback, 169.254.170.2 (ECS) or 169.254.170.23 (EKS).")));
+	if (token_file && *token_file)
+	{
+		/* EKS Pod Identity's token file, rotated by the kubelet: read at each exchange */
+		FILE	   *f = AllocateFile(token_file, "r");
+		char		buf[TOKEN_MAX];
+		size_t		n = 0;
+
+		if (f == NULL)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("kant: could not read the file AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE names for system \"%s\": %m",
+							g->system)));
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		FreeFile(f);
+		buf[n] = '\0';
+		buf[strcspn(buf, "\r\n")] = '\0';
+		h = list_make1(psprintf("Authorization: %s", buf));
+		explicit_bzero(buf, sizeof(buf));
+	}
+	else if (token && *token)
+	{
+		if (strpbrk(token, "\r\n"))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("kant: AWS_CONTAINER_AUTHORIZATION_TOKEN of the server holds a line break")));
+		h = list_make1(psprintf("Authorization: %s", token));
+	}
+	h = lappend(h, pstrdup("Accept: application/json"));
+	g->op = "GET credentials";
+	req = send_one(g, "GET", url, h, NULL, true);
+	if (kant_http_failed(req))
+		source_failed(g, req, "the container credentials",
+					  "Is PostgreSQL running in an ECS task with a task role, or an EKS pod with Pod Identity? The endpoint is the server's AWS_CONTAINER_CREDENTIALS_*_URI.");
+	aws_json_keys(g, req, out);
+}
+
+/* An STS reply's fields by their element names (the query protocol's XML); NULL: absent. */
+static void
+sts_fields(Collector *g, KantHttpRequest *req, char **vals, bool *parsed)
+{
+	Oid			argt[1] = {TEXTOID};
+	Datum		argv[1] = {PointerGetDatum(cstring_to_text_with_len(req->response, req->response_len))};
+	MemoryContext cxt = CurrentMemoryContext;
+	int			i;
+	bool		ok = true;
+
+	for (i = 0; i < 6; i++)
+		vals[i] = NULL;
+	PG_TRY();
+	{
+		if (SPI_execute_with_args("SELECT (xpath('//*[local-name()=''AccessKeyId'']/text()', x))[1]::text,"
+								  " (xpath('//*[local-name()=''SecretAccessKey'']/text()', x))[1]::text,"
+								  " (xpath('//*[local-name()=''SessionToken'']/text()', x))[1]::text,"
+								  " (xpath('//*[local-name()=''Expiration'']/text()', x))[1]::text,"
+								  " (xpath('//*[local-name()=''Error'']/*[local-name()=''Code'']/text()', x))[1]::text,"
+								  " (xpath('//*[local-name()=''Error'']/*[local-name()=''Message'']/text()', x))[1]::text"
+								  " FROM (SELECT xmlparse(document $1) AS x) s",
+								  1, argt, argv, NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			MemoryContextSwitchTo(cxt);
+			for (i = 0; i < 6; i++)
+				vals[i] = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
+		}
+	}
+	PG_CATCH();
+	{
+		/* libxml's message quotes the document, which may hold keys */
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		ok = false;
+	}
+	PG_END_TRY();
+	*parsed = ok;
+}
+
+/* STS: AssumeRole signed with the base keys, or AssumeRoleWithWebIdentity unsigned. */
+static void
+sts_call(Collector *g, Creds *base, const char *web_token, Creds *out)
+{
+	StringInfoData body;
+	char	   *region = g->region ? g->region : "us-east-1";
+	char	   *url = g->cs->sts_endpoint ? g->cs->sts_endpoint :
+		psprintf("https://sts.%s.amazonaws.com/", region);
+	const char *action = web_token ? "AssumeRoleWithWebIdentity" : "AssumeRole";
+	char	   *session = g->cs->role_session_name;
+	KantHttpRequest *req = palloc0(sizeof(KantHttpRequest));
+	char	   *v[6];
+	bool		parsed;
+
+	if (session == NULL)
+	{
+		char	   *p;
+
+		/* RoleSessionName: 2-64 of [\w+=,.@-] */
+		session = psprintf("kant-%.59s", g->system);
+		for (p = session; *p; p++)
+			if (!(isalnum((unsigned char) *p) || strchr("_+=,.@-", *p)))
+				*p = '-';
+	}
+	initStringInfo(&body);
+	append_form(&body, "Action", action);
+	append_form(&body, "Version", "2011-06-15");
+	append_form(&body, "RoleArn", g->cs->role_arn);
+	append_form(&body, "RoleSessionName", session);
+	if (g->cs->duration_seconds > 0)
+		appendStringInfo(&body, "&DurationSeconds=%d", g->cs->duration_seconds);
+	if (g->cs->external_id && !web_token)
+		append_form(&body, "ExternalId", g->cs->external_id);
+	if (web_token)
+		append_form(&body, "WebIdentityToken", web_token);
+	req->method = "POST";
+	req->url = url;
+	req->body = body.data;
+	req->body_len = body.len;
+	req->headers = list_make1(pstrdup("Content-Type: application/x-www-form-urlencoded; charset=utf-8"));
+	if (!web_token)
+	{
+		req->aws_sigv4 = psprintf("aws:amz:%s:sts", region);
+		req->userpwd = psprintf("%s:%s", base->principal, base->secret);
+		if (base->session_token)
+			req->headers = lappend(req->headers, psprintf("X-Amz-Security-Token: %s", base->session_token));
+	}
+	g->vendor = "AWS STS";
+	g->op = action;
+	kant_http_perform(&req, 1, &g->opt, NULL, NULL);
+	collect_count_attempts(g, req);
+	explicit_bzero(body.data, body.len);
+	if (req->blocked || req->too_large || req->curl_code != 0)
+		source_failed(g, req, psprintf("STS %s", action),
+					  "Check the STS endpoint (sts_endpoint, or the system's region) and kant.allowed_hosts.");
+	sts_fields(g, req, v, &parsed);
+	memset(req->response, 0, req->response_len);
+	if (kant_http_failed(req))
+	{
+		const char *code = v[4];
+		const char *hint;
+
+		if (code == NULL)
+			source_failed(g, req, psprintf("STS %s", action), "The reply is not an STS error document.");
+		if (strcmp(code, "AccessDenied") == 0)
+			hint = web_token ?
+				"The role's trust policy must let this identity assume it (sts:AssumeRoleWithWebIdentity, with the token's issuer and audience)." :
+				"The base identity needs sts:AssumeRole on the role, and the role's trust policy must name it (and the ExternalId, if it asks for one).";
+		else if (strcmp(code, "SignatureDoesNotMatch") == 0 || strcmp(code, "InvalidClientTokenId") == 0)
+			hint = "The base keys are wrong or deleted; or the server's clock is off (SigV4 allows 5 minutes: check NTP).";
+		else if (strcmp(code, "ExpiredToken") == 0 || strcmp(code, "ExpiredTokenException") == 0)
+			hint = web_token ? "The web identity token has expired: the file is not being rotated, or the server's clock is off." :
+				"The base keys' session has expired.";
+		else if (strcmp(code, "InvalidIdentityToken") == 0 || strcmp(code, "IDPRejectedClaim") == 0)
+			hint = "The role's identity provider does not accept the token: check the provider (accounts.google.com for a Google ID token) and the audience.";
+		else
+			hint = "See the STS API reference for this error.";
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("kant: STS %s for role %s of system \"%s\" failed with HTTP %ld: %s",
+						action, g->cs->role_arn, g->system, req->status, code),
+				 v[5] ? errdetail("%s", v[5]) : 0,
+				 errhint("%s", hint)));
+	}
+	if (!parsed || v[0] == NULL || v[1] == NULL || v[2] == NULL || v[3] == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("kant: STS %s on %s gave system \"%s\" %s", action, req->host, g->system,
+						parsed ? "no Credentials (AccessKeyId, SecretAccessKey, SessionToken, Expiration)" :
+						"a reply that is not XML")));
+	if (strpbrk(v[0], ":\r\n") || strpbrk(v[2], "\r\n"))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("kant: STS %s on %s gave system \"%s\" keys with characters no key holds",
+						action, req->host, g->system)));
+	out->principal = v[0];
+	out->secret = v[1];
+	out->session_token = v[2];
+	out->expires = issuer_time(g, v[3], "STS");
+}
+
+/* The keys that sign AssumeRole: static (kant.credential), the instance's or the container's. */
+static void
+base_keys(Collector *g, Creds *base)
+{
+	memset(base, 0, sizeof(*base));
+	if (strcmp(g->cs->base_source, "aws_instance") == 0)
+		fetch_aws_instance(g, base);
+	else if (strcmp(g->cs->base_source, "aws_container") == 0)
+		fetch_aws_container(g, base);
+	else
+	{
+		if (g->principal == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+					 errmsg("glue system \"%s\" has no static keys to assume role %s with", g->system, g->cs->role_arn),
+					 errhint("kant.set_credentials('%s', access_key_id, secret_access_key)", g->system)));
+		collect_check_binding(g);
+		base->principal = collect_secret(g, g->principal, "access key id");
+		base->secret = collect_secret(g, g->secret, "secret access key");
+		base->session_token = g->token ? collect_secret(g, g->token, "session token") : NULL;
+	}
+}
+
+static void
+fetch_aws_assume_role(Collector *g, Creds *out)
+{
+	Creds		base;
+
+	base_keys(g, &base);
+	sts_call(g, &base, NULL, out);
+}
+
+static void
+fetch_aws_web_identity(Collector *g, Creds *out)
+{
+	char	   *tok;
+
+	if (g->cs->token_file)
+		tok = kant_secret_value(g->cs->token_file, 'f', "web identity token", g->system);
+	else
+		tok = google_id_token(g, g->cs->audience);
+	sts_call(g, NULL, tok, out);
+	explicit_bzero(tok, strlen(tok));
+}
+
+/* ------------------------------------------------------------ entry points */
+
+/*
+ * The system's credentials from its source (g->cs), cached: sets g->userpwd
+ * and g->token_header (Glue) or g->auth_header (Airflow).  False for a
+ * system with static credentials (the caller reads kant.credential).
+ */
+bool
+auth_from_source(Collector *g)
+{
+	CredSource *cs = g->cs;
+
+	if (cs == NULL)
+		return false;
+	if (cs->bound_to == NULL || g->target == NULL || strcmp(cs->bound_to, g->target) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("the credential source of system \"%s\" was set for %s; it now points at %s",
+						g->system, cs->bound_to ? cs->bound_to : "no endpoint",
+						g->target ? g->target : "no endpoint"),
+				 errhint("Set it again for the new endpoint: kant.set_credential_source('%s', '%s', ...).",
+						 g->system, cs->source)));
+	if (strcmp(cs->source, "aws_instance") == 0)
+		g->auth_fetch = fetch_aws_instance;
+	else if (strcmp(cs->source, "aws_container") == 0)
+		g->auth_fetch = fetch_aws_container;
+	else if (strcmp(cs->source, "aws_assume_role") == 0)
+		g->auth_fetch = fetch_aws_assume_role;
+	else if (strcmp(cs->source, "aws_web_identity") == 0)
+		g->auth_fetch = fetch_aws_web_identity;
+	else if (strcmp(cs->source, "google_metadata") == 0)
+		g->auth_fetch = fetch_google_metadata;
+	else if (strcmp(cs->source, "google_service_account") == 0)
+		g->auth_fetch = fetch_google_service_account;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("kant: unknown credential source \"%s\" of system \"%s\"", cs->source, g->system)));
+	g->auth_source = cs->source;
+	obtain(g, NULL);
+	return true;
+}
+
+/* Airflow 3's JWT for a user and password (fetch: the /auth/token exchange), cached. */
+void
+auth_airflow_jwt(Collector *g, CredsFetch fetch)
+{
+	g->auth_source = "airflow_password";
+	g->auth_fetch = fetch;
+	obtain(g, NULL);
+}
+
+/* Did the server refuse the credentials themselves (not the caller's rights)? */
+static bool
+refused_credentials(Collector *g, KantHttpRequest *req)
+{
+	if (req->curl_code != 0)
+		return false;
+	if (strcmp(g->kind, "airflow") == 0)
+		return req->status == 401;
+	if (req->status != 400 && req->status != 403)
+		return false;
+	{
+		char	   *message;
+		char	   *type = glue_error(req, &message);
+
+		return type && (strcmp(type, "ExpiredTokenException") == 0 ||
+						strcmp(type, "UnrecognizedClientException") == 0);
+	}
+}
+
+/* Put the refreshed credentials in a request made with the old ones. */
+static void
+reauthorize(Collector *g, KantHttpRequest *req, const char *old_auth, const char *old_token)
+{
+	ListCell   *lc;
+
+	foreach(lc, req->headers)
+	{
+		char	   *h = lfirst(lc);
+
+		if (old_auth && strcmp(h, old_auth) == 0 && g->auth_header)
+			lfirst(lc) = g->auth_header;
+		else if (old_token && strcmp(h, old_token) == 0 && g->token_header)
+			lfirst(lc) = g->token_header;
+	}
+	if (req->userpwd && !req->basic_auth)
+		req->userpwd = g->userpwd;
+}
+
+/*
+ * The collectors' retry check: a request whose credentials the server
+ * refused (Airflow's 401; Glue's ExpiredTokenException or
+ * UnrecognizedClientException) when they came from a source is retried once,
+ * after one refresh for the whole call; anything else as before.
+ */
+bool
+collect_retry(KantHttpRequest *req, void *arg)
+{
+	Collector  *g = arg;
+
+	if (g->auth_source != NULL && refused_credentials(g, req))
+	{
+		char	   *old_auth = g->auth_header;
+		char	   *old_token = g->token_header;
+
+		if (req->auth_retried)
+			return false;
+		if (!g->auth_refreshed)
+		{
+			const char *op = g->op;
+			const char *vendor = g->vendor;
+
+			g->auth_refreshed = true;
+			obtain(g, g->auth_used);
+			g->op = op;
+			g->vendor = vendor;
+		}
+		req->auth_retried = true;
+		reauthorize(g, req, old_auth, old_token);
+		return true;
+	}
+	if (strcmp(g->kind, "glue") == 0)
+		return glue_retry(req, g);
+	return kant_http_default_retry(req);
+}
+
+/*
+ * When a JWT expires by its "exp" claim (RFC 7519 section 4.1.4), read
+ * without verifying: it only decides when to ask again.  Without one, in
+ * ten minutes.
+ */
+TimestampTz
+auth_jwt_expiry(const char *jwt)
+{
+	const char *p = strchr(jwt, '.');
+	const char *end = p ? strchr(p + 1, '.') : NULL;
+	StringInfoData b;
+	char	   *dec;
+	int			n;
+	Jsonb	   *j = NULL;
+	JsonbValue	buf;
+	JsonbValue *v;
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz fallback = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 600 * 1000);
+
+	if (p == NULL || end == NULL || end - p - 1 > 8192)
+		return fallback;
+	initStringInfo(&b);
+	appendBinaryStringInfo(&b, p + 1, end - p - 1);
+	for (n = 0; n < b.len; n++)
+		b.data[n] = b.data[n] == '-' ? '+' : b.data[n] == '_' ? '/' : b.data[n];
+	while (b.len % 4)
+		appendStringInfoChar(&b, '=');
+	dec = palloc(pg_b64_dec_len(b.len) + 1);
+	n = pg_b64_decode(b.data, b.len, dec, pg_b64_dec_len(b.len));
+	if (n < 0)
+		return fallback;
+	dec[n] = '\0';
+	PG_TRY();
+	{
+		j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(dec)));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		j = NULL;
+	}
+	PG_END_TRY();
+	if (j == NULL || !JB_ROOT_IS_OBJECT(j) || (v = json_get(&j->root, "exp", &buf)) == NULL ||
+		v->type != jbvNumeric)
+		return fallback;
+	{
+		double		exp = json_number_float8(v);
+
+		if (!(exp > 0 && exp < 1e11))
+			return fallback;
+		return (TimestampTz) ((exp - ((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)) * USECS_PER_SEC);
+	}
+}

@@ -1,0 +1,409 @@
+#!/usr/bin/python3
+"""Credentials as the clouds issue them (kant.set_credential_source, src/auth.c),
+against fakes that speak the real protocols and are themselves checked by the
+real clients (test/scripts/cloud_fakes.py: google-auth, botocore):
+
+- Cloud Composer with a service-account key: kant signs an RS256 JWT
+  assertion (libcrypto) that the fake token endpoint verifies with python3-jwt
+  (iss, scope, aud, iat/exp, kid), and sends the access token to the fake
+  Composer Airflow, which accepts it as Composer does (a Google identity's
+  OAuth 2.0 token); the GCE metadata server's token likewise;
+- AWS Glue with an EC2 instance role (IMDSv2), ECS/EKS container credentials,
+  STS AssumeRole signed with static keys, and AssumeRoleWithWebIdentity with a
+  Google ID token from the metadata server (the GCP-to-AWS case); botocore's
+  own providers, pointed at the same fakes, read the keys kant uses;
+- Airflow 3's JWT from /auth/token, cached;
+- tokens cached across sessions (pg_cron runs each job in a new backend),
+  refreshed once when a server refuses them mid-collection, once for many
+  concurrent callers; failures (revoked key, clock skew, malformed key,
+  unreachable metadata server, role not allowed) recorded with SQLSTATE and
+  hint; no secret in any log line with log_statement = 'all'.  Prints TAP."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from taplib import at_once, fresh_db, tap  # noqa: E402
+import psycopg2  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
+from fake_airflow import FakeAirflow  # noqa: E402
+from fake_cloud import CloudHandler, FakeAWS, FakeGoogle  # noqa: E402
+from fake_glue import FakeGlue  # noqa: E402
+from http_fake import Server  # noqa: E402
+
+DB = "kant_credentials"
+conn, cur = fresh_db(DB)
+cur.execute("CREATE EXTENSION kant")
+cur.execute("SET kant.http_retry_base = '20ms'")
+# every statement logged, as an auditor would: no secret may be in one
+cur.execute("ALTER DATABASE %s SET log_statement = 'all'" % DB)
+cur.execute("SET log_statement = 'all'")
+
+
+def one(sql, args=None):
+    cur.execute(sql, args)
+    return cur.fetchone()
+
+
+def error_of(sql, args=None):
+    try:
+        cur.execute(sql, args)
+        return None, None
+    except psycopg2.Error as e:
+        return e.pgcode, "%s\nHINT: %s" % (e.pgerror, e.diag.message_hint)
+
+
+def db_setting(name, value):
+    """For every new session of the test database (at_once opens its own)."""
+    cur.execute("ALTER DATABASE %s SET %s = '%s'" % (DB, name, value.replace("'", "''")))
+    cur.execute("SET %s = '%s'" % (name, value.replace("'", "''")))
+
+
+# every secret any fake hands out, looked for in the server log at the end
+secrets_seen = set()
+
+# ------------------------------------------------------------ Composer: Google
+google = FakeGoogle().start()
+af = FakeAirflow(version="v1", google=google).start()
+key = google.new_service_account("kant-collector@demo-project.iam.gserviceaccount.com")
+secrets_seen.add(key["private_key"].splitlines()[1])
+
+keydir = tempfile.mkdtemp(prefix="kant-keys-")
+os.chmod(keydir, 0o755)
+cur.execute("SELECT pg_backend_pid()")
+server_uid = os.stat("/proc/%d" % cur.fetchone()[0]).st_uid
+
+
+def key_file(name, text):
+    path = os.path.join(keydir, name)
+    with open(path, "w") as f:
+        f.write(text)
+    if os.geteuid() == 0:
+        os.chown(path, server_uid, -1)
+    os.chmod(path, 0o600)
+
+
+key_file("composer-sa.json", json.dumps(key, indent=2))
+db_setting("kant.secret_directory", keydir)
+db_setting("kant.google_metadata_endpoint", google.url(""))
+cur.execute("SELECT kant.add_system('socrates', 'airflow', 'Asia/Tokyo', default_pipeline => 'socrates_daily')")
+cur.execute("SELECT kant.set_endpoint('socrates', %s)", (af.url("/"),))
+cur.execute("SELECT kant.set_credential_source('socrates', 'google_service_account', key_file => 'composer-sa.json')")
+
+
+def collect(system="socrates", kind="airflow"):
+    cur.execute("SELECT requests, runs_seen, sqlstate, error FROM kant.collect_%s(%%s)" % kind, (system,))
+    return cur.fetchone()
+
+
+r = collect()
+first_seen = r[1]
+grants = [t for t in google.token_requests if t.get("outcome") == "ok"]
+claims = grants[-1]["claims"] if grants else {}
+header = grants[-1]["header"] if grants else {}
+tap(r[2] is None and r[1] > 0 and len(grants) == 1,
+    "Composer with a service-account key: kant's RS256 assertion is accepted and the collection reads %s task instances"
+    % r[1], r)
+tap(claims.get("iss") == key["client_email"] and claims.get("aud") == key["token_uri"]
+    and claims.get("scope") == "https://www.googleapis.com/auth/cloud-platform"
+    and claims.get("exp", 0) - claims.get("iat", 0) == 3600 and header.get("kid") == key["private_key_id"]
+    and header.get("alg") == "RS256",
+    "the assertion's claims are Google's (iss the client email, aud the token_uri, scope, an hour, kid)",
+    (header, claims))
+bearer = [q for q in af.requests if q.get("headers", {}).get("Authorization", "").startswith("Bearer ya29.")] \
+    if af.requests and isinstance(af.requests[0], dict) else []
+tap(len(bearer) == len(af.requests) and len(bearer) > 0,
+    "every request to Composer carries the Google access token (%d)" % len(bearer))
+for t in list(google.tokens):
+    secrets_seen.add(t)
+
+r = one("SELECT source, static_secret, key_file, usable, token_expires_at - token_obtained_at"
+        " FROM kant.credential_sources WHERE system = 'socrates'")
+tap(r[0] == "google_service_account" and r[1] is None and r[2] == "composer-sa.json" and r[3]
+    and 3590 <= r[4].total_seconds() <= 3600,
+    "kant.credential_sources shows the source and the token's lifetime, not the token: %s" % (r,))
+
+# the cache outlives the session: pg_cron's next run is a new backend
+c2 = psycopg2.connect(dbname=DB)
+c2.autocommit = True
+k2 = c2.cursor()
+k2.execute("SELECT sqlstate FROM kant.collect_airflow('socrates')")
+tap(k2.fetchone()[0] is None and len([t for t in google.token_requests if t.get("outcome") == "ok"]) == 1,
+    "a new session reuses the cached token: no second assertion")
+c2.close()
+
+# the token expires before kant expected (revoked, or a clock kant cannot see): one refresh, one retry
+google.expire_all_tokens()
+n_before = len(google.token_requests)
+r = collect()
+tap(r[2] is None and len(google.token_requests) == n_before + 1,
+    "a 401 with the cached token refreshes it once and the collection succeeds", r)
+
+# ... and mid-collection: the token stops working after a few pages
+orig_authorized = af.authorized
+seen = [0]
+
+
+def expiring_authorized(header):
+    with af.lock:
+        seen[0] += 1
+        now_expire = seen[0] == 6
+    if now_expire:
+        google.expire_all_tokens()
+    return orig_authorized(header)
+
+
+af.authorized = expiring_authorized
+cur.execute("UPDATE kant.system SET collected_until = NULL WHERE name = 'socrates'")
+n_before = len(google.token_requests)
+r_full = collect()
+af.authorized = orig_authorized
+tap(r_full[2] is None and len(google.token_requests) == n_before + 1 and seen[0] > 6 and r_full[1] == first_seen,
+    "the token expires after the 6th of %d requests: the requests refused are retried after one refresh, nothing lost (%s)"
+    % (seen[0], r_full), r_full)
+
+# many callers at once with no usable token: one refresh
+google.expire_all_tokens()
+cur.execute("DELETE FROM kant.token_cache")
+n_before = len(google.token_requests)
+out = at_once(DB, "SELECT status FROM kant._airflow_post('socrates', 'dags/socrates_daily/dagRuns',"
+                  " '{\"logical_date\": null}')", sessions=4)
+tap(len(google.token_requests) == n_before + 1 and all(o and o[0][0] not in (401, 403) for o in out),
+    "four concurrent requests with no token: one assertion, each request authorized (HTTP %s: one run, then 409 for the same logical date)"
+    % [o[0][0] if o else None for o in out])
+
+# a revoked key: 28000, the issuer's error code, a hint; recorded in kant.collection
+google.revoke(key["private_key_id"])
+cur.execute("DELETE FROM kant.token_cache")
+r = collect()
+tap(r[2] == "28000" and "invalid_grant" in (r[3] or ""),
+    "a revoked key: 28000, invalid_grant: %s" % (r[3] or "")[:160])
+r = one("SELECT sqlstate, error FROM kant.collection WHERE system_id = 1 ORDER BY collection_id DESC LIMIT 1")
+tap(r[0] == "28000", "the failure is recorded in kant.collection")
+
+# clock skew: Google judges iat/exp by its clock
+key2 = google.new_service_account("kant-collector@demo-project.iam.gserviceaccount.com")
+key_file("composer-sa.json", json.dumps(key2))
+google.clock_offset = -7200      # kant's clock two hours ahead of Google's
+r = collect()
+tap(r[2] == "28000" and "iat and exp" in (r[3] or ""),
+    "clock skew: Google's 'reasonable timeframe' error: %s" % (r[3] or "")[:160])
+code, msg = error_of("SELECT kant._airflow_post('socrates', 'dags/x/dagRuns', '{}')")
+tap(code == "28000" and "clock" in msg, "and the hint names the server's clock (%s)" % code, msg)
+google.clock_offset = 0
+
+# malformed keys: named, never quoted
+for name, text, want in (
+        ("not json", "private_key=-----BEGIN PRIVATE KEY-----MIIsecretmaterial", "not a service-account key"),
+        ("no private_key", json.dumps({"type": "service_account", "client_email": "x@y"}), "not a service-account key"),
+        ("a user credential", json.dumps({"type": "authorized_user", "client_id": "c", "refresh_token": "MIIsecretmaterial"}),
+         "not a service-account key"),
+        ("a broken PEM", json.dumps(dict(key2, private_key="-----BEGIN PRIVATE KEY-----\nMIIsecretmaterial\n-----END PRIVATE KEY-----\n")),
+         "malformed")):
+    key_file("composer-sa.json", text)
+    r = collect()
+    tap(r[2] == "28000" and want in (r[3] or "") and "MIIsecretmaterial" not in (r[3] or ""),
+        "a key file that is %s: 28000, said without its contents: %s" % (name, (r[3] or "")[:120]))
+key_file("composer-sa.json", json.dumps(key2))
+r = collect()
+tap(r[2] is None, "a good key in the same file is read at the next collection", r)
+secrets_seen.add(key2["private_key"].splitlines()[1])
+
+# the GCE / GKE metadata server's token for the attached service account
+cur.execute("SELECT kant.set_credential_source('socrates', 'google_metadata')")
+n_meta = len(google.metadata_requests)
+r = collect()
+meta = google.metadata_requests[n_meta:]
+tap(r[2] is None and any("/service-accounts/default/token" in m["path"] for m in meta)
+    and all(m["headers"].get("Metadata-Flavor") == "Google" for m in meta),
+    "google_metadata: the metadata server's token (Metadata-Flavor: Google) reaches Composer", r)
+for t in list(google.tokens):
+    secrets_seen.add(t)
+db_setting("kant.google_metadata_endpoint", "http://127.0.0.1:9")
+cur.execute("DELETE FROM kant.token_cache")
+r = collect()
+tap(r[2] == "08001" and "metadata" in (r[3] or ""),
+    "an unreachable metadata server: 08001: %s" % (r[3] or "")[:140])
+db_setting("kant.google_metadata_endpoint", google.url(""))
+
+# ------------------------------------------------------------------ AWS Glue
+aws = FakeAWS(region="ap-northeast-1").start()
+glue = FakeGlue(aws=aws).start()
+db_setting("kant.aws_metadata_endpoint", aws.url(""))
+cur.execute("SELECT kant.add_system('hegel', 'glue', 'Asia/Tokyo', default_pipeline => 'hegel_nightly')")
+cur.execute("SELECT kant.set_endpoint('hegel', %s, region => 'ap-northeast-1')", (glue.url("/"),))
+
+
+def kant_keys(system):
+    return one("SELECT t.principal, t.session_token FROM kant.token_cache t JOIN kant.system s USING (system_id)"
+               " WHERE s.name = %s", (system,))
+
+
+# EC2 instance role through IMDSv2
+cur.execute("SELECT kant.set_credential_source('hegel', 'aws_instance')")
+r = collect("hegel", "glue")
+keys = kant_keys("hegel")
+from botocore.utils import InstanceMetadataFetcher  # noqa: E402
+boto = InstanceMetadataFetcher(base_url=aws.url(""), timeout=2, num_attempts=1).retrieve_iam_role_credentials()
+tap(r[2] is None and r[1] > 0 and keys and boto.get("access_key") == keys[0] and boto.get("token") == keys[1],
+    "aws_instance: IMDSv2's role keys sign Glue, the same keys botocore's InstanceMetadataFetcher reads", (r, keys))
+for c in aws.issued:
+    secrets_seen.update([c["SecretAccessKey"], c["Token"]])
+
+# the keys expire before kant expected: Glue says ExpiredTokenException, one refresh
+aws.expire_all()
+aws._current.clear()
+n_issued = len(aws.issued)
+r = collect("hegel", "glue")
+tap(r[2] is None and len(aws.issued) == n_issued + 1 and glue.rejected_tokens >= 1,
+    "Glue's ExpiredTokenException mid-collection: one refresh from IMDS, the collection succeeds", r)
+
+# ... and after a few pages of a collection
+orig_check = glue.check_signature
+gseen = [0]
+
+
+def expiring_check(handler, body):
+    with glue.lock:
+        gseen[0] += 1
+        now_expire = gseen[0] == 4
+    if now_expire:
+        aws.expire_all()
+    return orig_check(handler, body)
+
+
+glue.check_signature = expiring_check
+cur.execute("DELETE FROM kant.collect_state")
+n_issued = len(aws.issued)
+rejected = glue.rejected_tokens
+r = collect("hegel", "glue")
+glue.check_signature = orig_check
+tap(r[2] is None and len(aws.issued) == n_issued + 1 and glue.rejected_tokens > rejected and gseen[0] > 4,
+    "the keys expire after the 4th of %d Glue requests: those refused are retried after one refresh (%s)"
+    % (gseen[0], r), r)
+
+# ECS / EKS container credentials, from the server's environment
+port = int(os.environ.get("KANT_TEST_CONTAINER_PORT", "47392"))
+container = Server(("127.0.0.1", port), CloudHandler)
+container.fake = aws
+threading.Thread(target=container.serve_forever, daemon=True).start()
+aws.container_token = os.environ.get("KANT_TEST_CONTAINER_TOKEN", "kant-test-pod-identity-token")
+aws.add_container_path("/v2/credentials/kant-test", aws.role_arn("kant-collector-task"))
+cur.execute("SELECT kant.set_credential_source('hegel', 'aws_container')")
+r = collect("hegel", "glue")
+keys = kant_keys("hegel")
+from botocore.credentials import ContainerProvider  # noqa: E402
+bc = ContainerProvider(environ={
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:%d/v2/credentials/kant-test" % port,
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN": aws.container_token}).load()
+bc = bc.get_frozen_credentials() if bc else None
+tap(r[2] is None and keys and bc and bc.access_key == keys[0] and bc.token == keys[1],
+    "aws_container: the container endpoint's keys (with its Authorization token), as botocore's ContainerProvider reads them",
+    (r, keys))
+for c in aws.issued:
+    secrets_seen.update([c["SecretAccessKey"], c["Token"]])
+
+# STS AssumeRole signed with static keys
+cur.execute("SELECT kant.set_credentials('hegel', 'AKIDEXAMPLE', 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY')")
+cur.execute("SELECT kant.set_credential_source('hegel', 'aws_assume_role', role_arn => %s, base_source => 'static',"
+            " sts_endpoint => %s)", (aws.role_arn("kant-glue-reader"), aws.url("/")))
+r = collect("hegel", "glue")
+calls = [c for c in aws.sts_calls if c["action"] == "AssumeRole"]
+tap(r[2] is None and r[1] > 0 and calls and calls[-1]["outcome"] == "ok"
+    and calls[-1]["params"].get("RoleSessionName") == "kant-hegel",
+    "aws_assume_role: AssumeRole signed with the static keys (SigV4 checked by botocore), its keys read Glue", r)
+for c in aws.issued:
+    secrets_seen.update([c["SecretAccessKey"], c["Token"]])
+cur.execute("SELECT kant.set_credential_source('hegel', 'aws_assume_role', role_arn => %s, base_source => 'static',"
+            " sts_endpoint => %s)", (aws.role_arn("not-allowed"), aws.url("/")))
+r = collect("hegel", "glue")
+tap(r[2] == "28000" and "AccessDenied" in (r[3] or ""),
+    "a role the identity may not assume: 28000 AccessDenied: %s" % (r[3] or "")[:150])
+
+# AssumeRoleWithWebIdentity with a Google ID token: a Postgres on GCP reading Glue
+aws.trust_google(google, "kant-aws-federation")
+aws.roles[aws.role_arn("kant-from-gcp")] = {"external_id": None}
+cur.execute("SELECT kant.set_credential_source('hegel', 'aws_web_identity', role_arn => %s,"
+            " audience => 'kant-aws-federation', sts_endpoint => %s)", (aws.role_arn("kant-from-gcp"), aws.url("/")))
+r = collect("hegel", "glue")
+calls = [c for c in aws.sts_calls if c["action"] == "AssumeRoleWithWebIdentity"]
+tap(r[2] is None and r[1] > 0 and calls and calls[-1]["outcome"] == "ok",
+    "aws_web_identity: a Google ID token for the audience, exchanged at STS, reads Glue", r)
+cur.execute("SELECT kant.set_credential_source('hegel', 'aws_web_identity', role_arn => %s,"
+            " audience => 'someone-else', sts_endpoint => %s)", (aws.role_arn("kant-from-gcp"), aws.url("/")))
+r = collect("hegel", "glue")
+tap(r[2] == "28000" and "InvalidIdentityToken" in (r[3] or ""),
+    "an ID token for another audience: 28000: %s" % (r[3] or "")[:150])
+
+# ------------------------------------------------------------- Airflow 3's JWT
+af3 = FakeAirflow(version="v2").start()
+cur.execute("SELECT kant.add_system('plato', 'airflow', 'UTC')")
+cur.execute("SELECT kant.set_endpoint('plato', %s)", (af3.url("/"),))
+cur.execute("SELECT kant.set_credentials('plato', 'kant', 's3cret-pw')")
+r1 = collect("plato")
+r2 = collect("plato")
+tap(r1[2] is None and r2[2] is None and af3.tokens_issued == 1,
+    "Airflow 3: the /auth/token JWT is cached until it expires (%d issued for two collections)" % af3.tokens_issued)
+
+# ------------------------------------------------------------ who sees what
+cur.execute("DROP ROLE IF EXISTS kant_cred_reader")
+cur.execute("CREATE ROLE kant_cred_reader")
+cur.execute("GRANT USAGE ON SCHEMA kant TO kant_cred_reader")
+cur.execute("SET ROLE kant_cred_reader")
+codes = [error_of("SELECT * FROM kant.%s" % t)[0] for t in ("token_cache", "credential_source")]
+code, _ = error_of("SELECT kant.set_credential_source('hegel', 'aws_instance')")
+cur.execute("RESET ROLE")
+tap(codes == ["42501", "42501"] and code == "42501",
+    "another role reads neither the token cache nor the sources, nor sets one (%s, %s)" % (codes, code))
+cur.execute("SELECT relpersistence FROM pg_class WHERE oid = 'kant.token_cache'::regclass")
+tap(cur.fetchone()[0] == "u", "the token cache is unlogged: never in WAL, standbys or base backups")
+
+# naming the server's own identity takes the right to name its secrets
+cur.execute("DROP ROLE IF EXISTS kant_cred_admin")
+cur.execute("CREATE ROLE kant_cred_admin")
+cur.execute("GRANT USAGE ON SCHEMA kant TO kant_cred_admin")
+cur.execute("GRANT EXECUTE ON FUNCTION kant.set_credential_source(text, text, text, text, text, text, integer,"
+            " text, text, text, text, text) TO kant_cred_admin")
+cur.execute("SET ROLE kant_cred_admin")
+code, msg = error_of("SELECT kant.set_credential_source('hegel', 'aws_instance')")
+cur.execute("RESET ROLE")
+tap(code == "42501", "a role that may not name the server's secrets may not hand a system its instance role: %s"
+    % (msg or "").splitlines()[0])
+
+# bad options: 22023 naming what is wrong
+for args, want in (("'hegel', 'aws_assume_role'", "needs a role_arn"),
+                   ("'hegel', 'aws_assume_role', role_arn => 'arn:aws:iam::1:role/x', base_source => 'static'",
+                    "not an IAM role ARN"),
+                   ("'hegel', 'google_metadata'", "not for a glue system"),
+                   ("'hegel', 'aws_instance', duration_seconds => 60", "duration_seconds"),
+                   ("'hegel', 'kerberos'", "unknown credential source")):
+    code, msg = error_of("SELECT kant.set_credential_source(%s)" % args)
+    tap(code == "22023" and want in (msg or ""), "set_credential_source(%s): 22023 %s" % (args, want), msg)
+
+# a moved endpoint does not take the source's credentials along
+cur.execute("SELECT kant.set_credential_source('socrates', 'google_metadata')")
+cur.execute("SELECT kant.set_endpoint('socrates', 'https://elsewhere.example.com/')")
+r = collect()
+tap(r[2] == "28000" and "was set for" in (r[3] or ""),
+    "an endpoint moved after the source was set: refused (%s)" % (r[3] or "")[:120])
+
+# ------------------------------------------------------------ nothing in the log
+out = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True).stdout
+logfile = os.environ.get("KANT_SERVER_LOG")
+for line in out.splitlines():
+    f = line.split()
+    if not logfile and len(f) >= 7 and f[1] == "regress":
+        logfile = f[6]
+if logfile and os.path.exists(logfile):
+    text = open(logfile, errors="replace").read()
+    leaked = [x[:12] + "..." for x in secrets_seen if x and x in text]
+    tap(not leaked and "set_credential_source" in text,
+        "with log_statement = 'all', no token, key or session token in the server log (%d secrets looked for)"
+        % len(secrets_seen), leaked)
+else:
+    tap(True, "# SKIP no server log to read here")
+tap.plan()
