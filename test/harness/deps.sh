@@ -10,8 +10,9 @@ packages=(
 	make gcc libc6-dev
 	"postgresql-$PG" "postgresql-server-dev-$PG" "postgresql-$PG-cron" "postgresql-$PG-pgtap"
 	postgresql-client-common libtap-parser-sourcehandler-pgtap-perl
-	libcurl4-openssl-dev
+	libcurl4-openssl-dev libssl-dev
 	python3 python3-psycopg2 python3-botocore python3-croniter python3-jinja2 python3-pendulum python3-jwt
+	python3-google-auth python3-cryptography
 	openjdk-17-jdk-headless libpostgresql-jdbc-java python3-jsonschema python3-yaml
 	faketime
 )
