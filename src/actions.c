@@ -97,7 +97,7 @@ kant_airflow_post(PG_FUNCTION_ARGS)
 	req->body = body;
 	req->body_len = strlen(body);
 	req->headers = lappend(req->headers, pstrdup("Content-Type: application/json"));
-	kant_http_perform(&req, 1, &g.opt, collect_retry, &g);
+	kant_http_perform(&req, 1, &g.opt, auth_retry, &g);
 	if (req->curl_code != 0 || req->too_large)
 		kant_http_raise(req, g.op);
 	if (req->status < 400)
@@ -156,7 +156,7 @@ kant_glue_call(PG_FUNCTION_ARGS)
 	action_begin(&g, &ctx, "glue", PG_GETARG_TEXT_PP(0));
 	glue_resolve_access(&g);
 	glue_requests(&g, op, &body, 1, &req);
-	kant_http_perform(&req, 1, &g.opt, collect_retry, &g);
+	kant_http_perform(&req, 1, &g.opt, auth_retry, &g);
 	if (req->curl_code != 0 || req->too_large)
 		kant_http_raise(req, op);
 	if (req->status < 400)

@@ -1117,7 +1117,7 @@ reauthorize(Collector *g, KantHttpRequest *req, const char *old_auth, const char
  * after one refresh for the whole call; anything else as before.
  */
 bool
-collect_retry(KantHttpRequest *req, void *arg)
+auth_retry(KantHttpRequest *req, void *arg)
 {
 	Collector  *g = arg;
 

@@ -123,7 +123,7 @@ af_get(Collector *g, const char *op, char **urls, int n, KantHttpRequest **reqs,
 	int			i;
 
 	airflow_requests(g, op, urls, n, reqs);
-	kant_http_perform(reqs, n, &g->opt, collect_retry, g);
+	kant_http_perform(reqs, n, &g->opt, auth_retry, g);
 	for (i = 0; i < n; i++)
 	{
 		collect_count_attempts(g, reqs[i]);
@@ -205,7 +205,7 @@ airflow_detect(Collector *g, void *arg)
 	g->api = NULL;
 	url = psprintf("%s/api/v2/version", g->endpoint);
 	airflow_requests(g, "GET /api/v2/version", &url, 1, &req);
-	kant_http_perform(&req, 1, &g->opt, collect_retry, g);
+	kant_http_perform(&req, 1, &g->opt, auth_retry, g);
 	collect_count_attempts(g, req);
 	if (req->curl_code == 0 && req->status != 404 && g->userpwd != NULL)
 	{
@@ -445,7 +445,7 @@ step_af_runs(Collector *g, void *arg)
 			more[k]->user = &rest_offsets[i + k];
 		opt.on_done = dag_runs_page_done;
 		opt.on_done_arg = &ls;
-		kant_http_perform(more, n, &opt, collect_retry, g);
+		kant_http_perform(more, n, &opt, auth_retry, g);
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(round);
 	}
@@ -571,7 +571,7 @@ step_af_tis(Collector *g, void *arg)
 			break;
 		reqs[foreach_current_index(lc)]->user = lfirst(lc);
 	}
-	kant_http_perform(reqs, n, &opt, collect_retry, g);
+	kant_http_perform(reqs, n, &opt, auth_retry, g);
 	MemoryContextSwitchTo(keep);
 	list_free(ar->todo);
 	ar->todo = list_concat(rest, rd.next);

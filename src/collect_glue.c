@@ -235,7 +235,7 @@ glue_batch(Collector *g, const char *op, char **bodies, int n, KantHttpRequest *
 	int			i;
 
 	glue_requests(g, op, bodies, n, reqs);
-	kant_http_perform(reqs, n, &g->opt, collect_retry, g);
+	kant_http_perform(reqs, n, &g->opt, auth_retry, g);
 	for (i = 0; i < n; i++)
 	{
 		collect_count_attempts(g, reqs[i]);
@@ -602,7 +602,7 @@ runs_round(Collector *g, void *arg)
 	rd.keep = keep;
 	opt.on_done = page_done;
 	opt.on_done_arg = &rd;
-	kant_http_perform(reqs, n, &opt, collect_retry, g);
+	kant_http_perform(reqs, n, &opt, auth_retry, g);
 	memmove(ph->todo, ph->todo + n, sizeof(int) * (ph->ntodo - n));
 	memcpy(ph->todo + ph->ntodo - n, rd.next, sizeof(int) * rd.nnext);
 	ph->ntodo = ph->ntodo - n + rd.nnext;

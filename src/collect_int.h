@@ -183,7 +183,7 @@ extern void auth_load_source(Collector *g, HeapTuple t, TupleDesc d, int first_c
 extern bool auth_from_source(Collector *g);
 extern void auth_airflow_jwt(Collector *g, CredsFetch fetch);
 extern TimestampTz auth_jwt_expiry(const char *jwt);
-extern bool collect_retry(KantHttpRequest *req, void *arg);
+extern bool auth_retry(KantHttpRequest *req, void *arg);
 
 /* ------------------------------------------------------- collect_glue.c */
 

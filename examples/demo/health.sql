@@ -14,3 +14,7 @@ FROM kant.collection c JOIN kant.system s USING (system_id) ORDER BY c.started_a
 SELECT system, kind, to_char(last_success_at, 'HH24:MI:SS') AS last_success,
        seconds_since_success, last_success_runs_seen, last_error
 FROM kant.collector_health ORDER BY system;
+\echo '== Credentials obtained from the sources (kept in kant.token_cache, never shown)'
+SELECT system, source, to_char(token_obtained_at, 'HH24:MI:SS') AS obtained,
+       round(extract(epoch FROM token_expires_at - token_obtained_at) / 60) AS minutes_valid
+FROM kant.credential_sources ORDER BY system;

@@ -22,12 +22,16 @@ exec pg_virtualenv -v 15 "${kant_pg_opts[@]}" \
 		fakes=$!
 		trap "kill $fakes 2>/dev/null || true" EXIT
 		for i in $(seq 1 50); do [ -s "$urls" ] && break; sleep 0.2; done
-		read -r glue_url airflow_url slack_url < "$urls"
+		read -r glue_url airflow_url slack_url aws_url key_file < "$urls"
+		# the key belongs to the server'"'"'s user, mode 0600 (kant'"'"'s rule for secret files)
+		chown "$(stat -c %u "$(psql -Atc "SHOW data_directory")")" "$key_file" 2>/dev/null || true
 		psql -q -c "CREATE EXTENSION pg_cron" >/dev/null
 		echo "== PostgreSQL $(psql -Atc "SHOW server_version"), pg_cron $(psql -Atc "SELECT extversion FROM pg_extension WHERE extname = '\''pg_cron'\''"), kant $(psql -Atc "SELECT default_version FROM pg_available_extensions WHERE name = '\''kant'\''")"
 		echo "== fake Glue (HEGEL) at $glue_url, fake Airflow (SOCRATES) at $airflow_url"
+		echo "== fake AWS (IMDSv2, STS) at $aws_url; SOCRATES'"'"'s Google service-account key in $key_file"
 		echo
-		psql -X -q -v glue_url="$glue_url" -v airflow_url="$airflow_url" -f examples/demo/collect.sql
+		psql -X -q -v glue_url="$glue_url" -v airflow_url="$airflow_url" -v aws_url="$aws_url" \
+			-v key_dir="$(dirname "$key_file")" -v key_file="$(basename "$key_file")" -f examples/demo/collect.sql
 		echo
 		echo "== waiting for pg_cron to run the collectors (at the next minute)..."
 		for i in $(seq 1 150); do

@@ -359,8 +359,13 @@ def main():
     cur.execute("DROP OWNED BY kant_glue_reader")
     cur.execute("DROP ROLE kant_glue_reader")
     tap(denied, "a role that may read collector health cannot read kant.credential")
-    cur.execute("SELECT count(*) FROM pg_views WHERE schemaname = 'kant' AND definition ILIKE '%credential%'")
-    tap(cur.fetchone()[0] == 0, "no view exposes kant.credential")
+    # kant.credential_sources reads kant.credential, but none of its secret columns
+    cur.execute("""SELECT count(*) FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+                   JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                   WHERE d.classid = 'pg_rewrite'::regclass
+                     AND d.refobjid IN ('kant.credential'::regclass, 'kant.token_cache'::regclass)
+                     AND a.attname IN ('principal', 'secret', 'session_token')""")
+    tap(cur.fetchone()[0] == 0, "no view reads a secret column of kant.credential or kant.token_cache")
 
     watermarks(conn, cur)
     glue.stop()
