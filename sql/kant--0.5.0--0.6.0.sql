@@ -4172,6 +4172,35 @@ $$;
 COMMENT ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean) IS
 	'Set or rotate a system''s collector credentials (stored where only the extension owner reads them), bound to the system''s kind and endpoint host now (set the endpoint first; the collector refuses them once the system points elsewhere); with from_env => true the arguments name environment variables of the server (prefixes in kant.allowed_env_prefixes), with from_file => true files in kant.secret_directory: read when used, never in SQL text, and named only by a role that may SET kant.allowed_env_prefixes / kant.secret_directory (42501). Errors are not logged with the statement.';
 REVOKE ALL ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean) FROM PUBLIC;
+/* Say so when a change of endpoint, region or kind unbinds a system's credentials. */
+CREATE OR REPLACE FUNCTION @extschema@._warn_unbound(system_id integer)
+	RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN
+		SELECT s.name, x.bound_to, x.what, x.fn, @extschema@._credential_target(s.kind, s.endpoint, s.region) AS now_to
+		FROM @extschema@.system s
+		JOIN (SELECT c.system_id, c.bound_to, 'credentials' AS what, 'set_credentials' AS fn FROM @extschema@.credential c
+			  UNION ALL
+			  SELECT c.system_id, c.bound_to, 'credentials from source ' || c.source, 'set_credential_source' FROM @extschema@.credential_source c) x
+		  ON x.system_id = s.system_id
+		WHERE s.system_id = $1
+	LOOP
+		IF r.bound_to IS DISTINCT FROM r.now_to THEN
+			RAISE NOTICE 'the % of system "%" were set for %; it now points at %: they will not be used there',
+				r.what, r.name, coalesce(r.bound_to, 'no endpoint'), coalesce(r.now_to, 'no endpoint')
+				USING HINT = format('Set them again for the new endpoint: kant.%s(%L, ...).', r.fn, r.name);
+		END IF;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._warn_unbound(integer) IS
+	'internal: a NOTICE when a system''s credentials no longer match its kind and host';
+REVOKE ALL ON FUNCTION @extschema@._warn_unbound(integer) FROM PUBLIC;
 
 /*
  * Credential sources: how a system's collector gets credentials that the
@@ -4194,6 +4223,7 @@ CREATE TABLE @extschema@.credential_source (
 	sts_endpoint	text,
 	bound_to		text NOT NULL,
 	updated_at		timestamptz NOT NULL DEFAULT now(),
+	impersonate		text,
 	CONSTRAINT credential_source_known CHECK (source IN ('aws_instance', 'aws_container', 'aws_assume_role',
 		'aws_web_identity', 'google_metadata', 'google_service_account')),
 	CONSTRAINT credential_source_base CHECK ((source = 'aws_assume_role') = (base_source IS NOT NULL)
@@ -4214,6 +4244,7 @@ COMMENT ON COLUMN @extschema@.credential_source.audience IS 'aws_web_identity wi
 COMMENT ON COLUMN @extschema@.credential_source.key_file IS 'google_service_account: a file in kant.secret_directory holding the service-account key JSON (type, client_email, private_key, private_key_id, token_uri)';
 COMMENT ON COLUMN @extschema@.credential_source.scopes IS 'google_*: OAuth 2.0 scopes, space-separated; default https://www.googleapis.com/auth/cloud-platform (what Composer asks for)';
 COMMENT ON COLUMN @extschema@.credential_source.sts_endpoint IS 'aws_*: the STS endpoint; NULL: https://sts.<the system''s region>.amazonaws.com';
+COMMENT ON COLUMN @extschema@.credential_source.impersonate IS 'google_*: a service account (email) whose token kant asks for with the source''s token (IAM Credentials generateAccessToken; the source''s identity needs roles/iam.serviceAccountTokenCreator on it), or NULL';
 COMMENT ON COLUMN @extschema@.credential_source.bound_to IS 'the kind and host the source was set for (kant._credential_target); the collector refuses it for any other';
 COMMENT ON COLUMN @extschema@.credential_source.updated_at IS 'when it was set';
 
@@ -4247,7 +4278,8 @@ CREATE FUNCTION @extschema@.set_credential_source(system text, source text,
 		role_arn text DEFAULT NULL, base_source text DEFAULT NULL, role_session_name text DEFAULT NULL,
 		external_id text DEFAULT NULL, duration_seconds integer DEFAULT NULL,
 		web_identity_token_file text DEFAULT NULL, audience text DEFAULT NULL,
-		key_file text DEFAULT NULL, scopes text DEFAULT NULL, sts_endpoint text DEFAULT NULL)
+		key_file text DEFAULT NULL, scopes text DEFAULT NULL, sts_endpoint text DEFAULT NULL,
+		impersonate text DEFAULT NULL)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -4322,14 +4354,19 @@ BEGIN
 	   OR ((web_identity_token_file IS NOT NULL OR audience IS NOT NULL) AND src <> 'aws_web_identity')
 	   OR (src = 'aws_web_identity' AND (web_identity_token_file IS NULL) = (audience IS NULL))
 	   OR ((key_file IS NOT NULL) <> (src = 'google_service_account'))
-	   OR (scopes IS NOT NULL AND src NOT LIKE 'google\_%')
+	   OR ((scopes IS NOT NULL OR impersonate IS NOT NULL) AND src NOT LIKE 'google\_%')
 	   OR (sts_endpoint IS NOT NULL AND NOT aws) THEN
 		RAISE EXCEPTION 'the options given do not fit source %', src
 			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'aws_assume_role: role_arn, base_source[, external_id]; aws_web_identity: role_arn and either web_identity_token_file or audience (a Google ID token); google_service_account: key_file; google_*: [scopes]; aws_*: [sts_endpoint, role_session_name, duration_seconds].';
+				  HINT = 'aws_assume_role: role_arn, base_source[, external_id]; aws_web_identity: role_arn and either web_identity_token_file or audience (a Google ID token); google_service_account: key_file; google_*: [scopes, impersonate]; aws_*: [sts_endpoint, role_session_name, duration_seconds].';
 	END IF;
 	IF sts_endpoint IS NOT NULL THEN
 		PERFORM @extschema@._check_endpoint(sts_endpoint, system);
+	END IF;
+	IF impersonate !~ '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$' OR length(impersonate) > 254 THEN
+		RAISE EXCEPTION 'impersonate %L is not a service account''s email', impersonate
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'e.g. composer-reader@my-project.iam.gserviceaccount.com';
 	END IF;
 	-- the server's own identity, or files of the server: its secrets, named only by who decides which ones kant reads
 	IF src IN ('aws_instance', 'aws_container', 'google_metadata') OR base IN ('aws_instance', 'aws_container')
@@ -4342,28 +4379,29 @@ BEGIN
 			CASE WHEN key_file IS NOT NULL THEN 'service-account key' ELSE 'web identity token' END);
 	END IF;
 	INSERT INTO @extschema@.credential_source AS c (system_id, source, base_source, role_arn, role_session_name,
-		external_id, duration_seconds, web_identity_token_file, audience, key_file, scopes, sts_endpoint, bound_to)
+		external_id, duration_seconds, web_identity_token_file, audience, key_file, scopes, sts_endpoint, bound_to,
+		impersonate)
 	VALUES (sid, src, base, role_arn, role_session_name, external_id, duration_seconds, web_identity_token_file,
-		audience, key_file, NULLIF(btrim(scopes), ''), NULLIF(btrim(sts_endpoint), ''), target)
+		audience, key_file, NULLIF(btrim(scopes), ''), NULLIF(btrim(sts_endpoint), ''), target, impersonate)
 	ON CONFLICT (system_id) DO UPDATE SET source = excluded.source, base_source = excluded.base_source,
 		role_arn = excluded.role_arn, role_session_name = excluded.role_session_name,
 		external_id = excluded.external_id, duration_seconds = excluded.duration_seconds,
 		web_identity_token_file = excluded.web_identity_token_file, audience = excluded.audience,
 		key_file = excluded.key_file, scopes = excluded.scopes, sts_endpoint = excluded.sts_endpoint,
-		bound_to = excluded.bound_to, updated_at = now();
+		bound_to = excluded.bound_to, impersonate = excluded.impersonate, updated_at = now();
 	DELETE FROM @extschema@.token_cache c WHERE c.system_id = sid;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.set_credential_source(text, text, text, text, text, text, integer, text, text, text, text, text) IS
-	'Choose how a system''s collector obtains credentials the cloud issues: source static (kant.set_credentials, the default), aws_instance (EC2 instance role, IMDSv2), aws_container (ECS/EKS container credentials), aws_assume_role (role_arn, base_source static/aws_instance/aws_container, external_id), aws_web_identity (role_arn, web_identity_token_file or audience of a Google ID token), google_metadata (GCE/GKE metadata server), google_service_account (key_file in kant.secret_directory). Bound to the system''s kind and host now; drops a cached token. The server''s own identity and its files are named only by a role that may SET kant.allowed_env_prefixes / kant.secret_directory (42501). Errors 22023 name the option. Follows botocore''s credential providers and google-auth''s compute_engine and service_account credentials';
-REVOKE ALL ON FUNCTION @extschema@.set_credential_source(text, text, text, text, text, text, integer, text, text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.set_credential_source(text, text, text, text, text, text, integer, text, text, text, text, text, text) IS
+	'Choose how a system''s collector obtains credentials the cloud issues: source static (kant.set_credentials, the default), aws_instance (EC2 instance role, IMDSv2), aws_container (ECS/EKS container credentials), aws_assume_role (role_arn, base_source static/aws_instance/aws_container, external_id), aws_web_identity (role_arn, web_identity_token_file or audience of a Google ID token), google_metadata (GCE/GKE metadata server), google_service_account (key_file in kant.secret_directory); google_* with impersonate: that service account''s token (IAM Credentials generateAccessToken). Bound to the system''s kind and host now; drops a cached token. The server''s own identity and its files are named only by a role that may SET kant.allowed_env_prefixes / kant.secret_directory (42501). Errors 22023 name the option. Follows botocore''s credential providers and google-auth''s compute_engine and service_account credentials';
+REVOKE ALL ON FUNCTION @extschema@.set_credential_source(text, text, text, text, text, text, integer, text, text, text, text, text, text) FROM PUBLIC;
 
 CREATE VIEW @extschema@.credential_sources AS
 SELECT s.name AS system, s.kind,
 	coalesce(cs.source, CASE WHEN c.system_id IS NOT NULL THEN 'static' END) AS source,
 	CASE WHEN c.from_env THEN 'env' WHEN c.from_file THEN 'file' WHEN c.system_id IS NOT NULL THEN 'stored' END AS static_secret,
 	cs.base_source, cs.role_arn, cs.role_session_name, cs.duration_seconds, cs.audience,
-	cs.web_identity_token_file, cs.key_file, cs.scopes, cs.sts_endpoint,
+	cs.web_identity_token_file, cs.key_file, cs.scopes, cs.sts_endpoint, cs.impersonate,
 	coalesce(cs.bound_to, c.bound_to) AS bound_to,
 	coalesce(cs.bound_to, c.bound_to) IS NOT DISTINCT FROM @extschema@._credential_target(s.kind, s.endpoint, s.region)
 		AND coalesce(cs.bound_to, c.bound_to) IS NOT NULL AS usable,
@@ -4387,6 +4425,7 @@ COMMENT ON COLUMN @extschema@.credential_sources.web_identity_token_file IS 'aws
 COMMENT ON COLUMN @extschema@.credential_sources.key_file IS 'google_service_account: the key file''s name in kant.secret_directory';
 COMMENT ON COLUMN @extschema@.credential_sources.scopes IS 'google_*: OAuth 2.0 scopes; NULL: cloud-platform';
 COMMENT ON COLUMN @extschema@.credential_sources.sts_endpoint IS 'aws_*: the STS endpoint; NULL: the region''s';
+COMMENT ON COLUMN @extschema@.credential_sources.impersonate IS 'google_*: the service account impersonated, or NULL';
 COMMENT ON COLUMN @extschema@.credential_sources.bound_to IS 'the kind and host the credentials were set for';
 COMMENT ON COLUMN @extschema@.credential_sources.updated_at IS 'when the source (or the static credentials) were set';
 COMMENT ON COLUMN @extschema@.credential_sources.source IS 'how credentials are obtained (kant.set_credential_source); static: kant.set_credentials';

@@ -65,6 +65,7 @@
 
 char	   *kant_aws_metadata_endpoint = NULL;
 char	   *kant_google_metadata_endpoint = NULL;
+char	   *kant_google_iam_endpoint = NULL;
 int			kant_token_refresh_margin = 300;
 
 #define GOOGLE_SCOPE		"https://www.googleapis.com/auth/cloud-platform"
@@ -87,6 +88,12 @@ kant_auth_define_gucs(void)
 							   "read tokens there; kant.allowed_hosts does not judge it and only a "
 							   "superuser may change it, as google-auth's GCE_METADATA_HOST.",
 							   &kant_google_metadata_endpoint, "http://metadata.google.internal",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("kant.google_iam_endpoint",
+							   "Where Google's IAM Service Account Credentials API answers.",
+							   "A Google credential source with impersonate asks it for the impersonated "
+							   "service account's token (generateAccessToken); only a superuser may change it.",
+							   &kant_google_iam_endpoint, "https://iamcredentials.googleapis.com",
 							   PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("kant.token_refresh_margin",
 							"How long before a cached token expires kant obtains a new one.",
@@ -130,6 +137,7 @@ auth_load_source(Collector *g, HeapTuple t, TupleDesc d, int first_col)
 	cs->scopes = col_text(t, d, first_col + 9);
 	cs->sts_endpoint = col_text(t, d, first_col + 10);
 	cs->bound_to = col_text(t, d, first_col + 11);
+	cs->impersonate = col_text(t, d, first_col + 12);
 	g->cs = cs;
 }
 
@@ -659,6 +667,89 @@ google_id_token(Collector *g, const char *audience)
 	return tok;
 }
 
+/*
+ * Impersonation: the source's token asks IAM Service Account Credentials
+ * for another service account's (projects.serviceAccounts.generateAccessToken:
+ * POST .../v1/projects/-/serviceAccounts/{email}:generateAccessToken with
+ * {"scope": [...], "lifetime": "3600s"}, answered {"accessToken",
+ * "expireTime"}; google-auth's impersonated_credentials.Credentials).  The
+ * source's identity needs roles/iam.serviceAccountTokenCreator on it.
+ */
+static void
+fetch_google_impersonated(Collector *g, Creds *out)
+{
+	Creds		base;
+	StringInfoData body;
+	char	   *scopes = pstrdup(g->cs->scopes ? g->cs->scopes : GOOGLE_SCOPE);
+	char	   *tok;
+	char	   *save = NULL;
+	bool		first = true;
+	const char *ep = kant_google_iam_endpoint && *kant_google_iam_endpoint ?
+		kant_google_iam_endpoint : "https://iamcredentials.googleapis.com";
+	int			len = strlen(ep);
+	KantHttpRequest *req;
+	Reply		r;
+
+	memset(&base, 0, sizeof(base));
+	if (strcmp(g->cs->source, "google_metadata") == 0)
+		fetch_google_metadata(g, &base);
+	else
+		fetch_google_service_account(g, &base);
+	initStringInfo(&body);
+	appendStringInfoString(&body, "{\"scope\": [");
+	for (tok = strtok_r(scopes, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+	{
+		if (!first)
+			appendStringInfoString(&body, ", ");
+		escape_json(&body, tok);
+		first = false;
+	}
+	appendStringInfoString(&body, "], \"lifetime\": \"3600s\"}");
+	while (len > 0 && ep[len - 1] == '/')
+		len--;
+	g->vendor = "Google IAM Credentials";
+	g->op = "POST generateAccessToken";
+	req = send_one(g, "POST",
+				   psprintf("%.*s/v1/projects/-/serviceAccounts/%s:generateAccessToken", len, ep,
+							g->cs->impersonate),
+				   list_make3(psprintf("Authorization: Bearer %s", base.secret),
+							  pstrdup("Content-Type: application/json"), pstrdup("Accept: application/json")),
+				   body.data, false);
+	explicit_bzero(base.secret, strlen(base.secret));
+	if (kant_http_failed(req))
+	{
+		/* Google APIs' errors: {"error": {"code", "message", "status"}} (AIP-193) */
+		JsonbContainer *doc = reply_error_doc(req);
+		JsonbValue	buf;
+		JsonbValue *e = doc ? json_get(doc, "error", &buf) : NULL;
+		char	   *status = NULL;
+		char	   *message = NULL;
+
+		if (e && e->type == jbvBinary && JsonContainerIsObject(e->val.binary.data))
+		{
+			status = reply_doc_text(e->val.binary.data, "status");
+			message = reply_doc_text(e->val.binary.data, "message");
+		}
+		if (req->curl_code != 0 || status == NULL)
+			source_failed(g, req, psprintf("impersonating %s", g->cs->impersonate),
+						  "Check kant.google_iam_endpoint and kant.allowed_hosts.");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("kant: impersonating %s for system \"%s\" failed with HTTP %ld: %s",
+						g->cs->impersonate, g->system, req->status, status),
+				 message ? errdetail("%s", message) : 0,
+				 errhint("The source's identity needs roles/iam.serviceAccountTokenCreator (iam.serviceAccounts.getAccessToken) on %s, and the IAM Service Account Credentials API enabled in its project.",
+						 g->cs->impersonate)));
+	}
+	reply_read(&r, g, req);
+	out->secret = reply_get_string(&r, r.root, NULL, "accessToken", true, TOKEN_MAX);
+	if (strspn(out->secret, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") !=
+		strlen(out->secret) || out->secret[0] == '\0')
+		reply_unusable(&r, "accessToken is not a bearer token (RFC 6750 b64token)");
+	out->expires = issuer_time(g, reply_get_string(&r, r.root, NULL, "expireTime", true, 40), g->vendor);
+	memset(req->response, 0, req->response_len);
+}
+
 /* ----------------------------------------------------------------- AWS */
 
 #define IMDS_HINT \
@@ -1058,6 +1149,8 @@ auth_from_source(Collector *g)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("kant: unknown credential source \"%s\" of system \"%s\"", cs->source, g->system)));
+	if (cs->impersonate && strncmp(cs->source, "google_", 7) == 0)
+		g->auth_fetch = fetch_google_impersonated;
 	g->auth_source = cs->source;
 	obtain(g, NULL);
 	return true;

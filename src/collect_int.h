@@ -41,6 +41,7 @@ typedef struct CredSource
 	char	   *scopes;
 	char	   *sts_endpoint;
 	char	   *bound_to;
+	char	   *impersonate;
 } CredSource;
 
 /* Credentials obtained from a source: a bearer token, or an AWS key pair. */

@@ -174,6 +174,8 @@ class FakeGoogle(FakeHTTP):
         self.id_key = new_rsa_key()
         self.id_token_key_id = secrets.token_hex(20)
         self.id_tokens = []                 # every ID token issued (claims)
+        self.token_creators = {}            # target email -> emails with roles/iam.serviceAccountTokenCreator on it
+        self.impersonations = []            # generateAccessToken: {"target", "caller", "outcome"}
 
     def now(self):
         return time.time() + self.clock_offset
@@ -272,7 +274,56 @@ class FakeGoogle(FakeHTTP):
             return self.tokeninfo(h, q)
         if url.path == "/" or url.path.startswith("/computeMetadata"):
             return self.metadata(h, method, url.path, q)
+        m = re.match(r"^/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken$", url.path)
+        if m and method == "POST":
+            return self.generate_access_token(h, urllib.parse.unquote(m.group(1)), body)
         h.reply(404, "Not Found", "text/html")
+
+    def generate_access_token(self, h, target, body):
+        """IAM Service Account Credentials API, projects.serviceAccounts.
+        generateAccessToken (https://cloud.google.com/iam/docs/reference/credentials/rest/v1/projects.serviceAccounts/generateAccessToken;
+        google-auth's impersonated_credentials._make_iam_token_request, newer
+        than Debian's 1.5.1): Authorization: Bearer <the caller's token>, JSON
+        {"scope": [...] (required), "lifetime": "3600s" (at most 3600s by
+        default), "delegates": [...]}; 200 {"accessToken", "expireTime"
+        (RFC 3339, UTC)}; errors in Google's API error format (AIP-193)
+        {"error": {"code", "message", "status"}}: 401 UNAUTHENTICATED, 403
+        PERMISSION_DENIED without roles/iam.serviceAccountTokenCreator on the
+        target (self.token_creators {target: {caller emails}}), 400
+        INVALID_ARGUMENT."""
+        def fail(code, status, message):
+            rec["outcome"] = status
+            h.reply(code, {"error": {"code": code, "message": message, "status": status}})
+
+        rec = {"target": target, "caller": None, "outcome": None}
+        with self.lock:
+            self.impersonations.append(rec)
+        auth = h.headers.get("Authorization", "")
+        who = self.valid_access_token(auth[7:]) if auth.startswith("Bearer ") else None
+        if who is None:
+            return fail(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 "
+                        "access token, login cookie or other valid authentication credential.")
+        rec["caller"] = who[0]
+        try:
+            req = json.loads(body.decode("utf-8"))
+        except ValueError:
+            return fail(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+        scope = req.get("scope") if isinstance(req, dict) else None
+        lifetime = req.get("lifetime", "3600s") if isinstance(req, dict) else None
+        if not isinstance(scope, list) or not scope or not all(isinstance(x, str) for x in scope):
+            return fail(400, "INVALID_ARGUMENT", "Scope required.")
+        if not isinstance(lifetime, str) or not re.match(r"^[0-9]+(\.[0-9]+)?s$", lifetime) \
+                or not 0 < float(lifetime[:-1]) <= 3600:
+            return fail(400, "INVALID_ARGUMENT", "The lifetime must be between 1s and 3600s.")
+        if who[0] not in self.token_creators.get(target, set()):
+            return fail(403, "PERMISSION_DENIED", "Permission 'iam.serviceAccounts.getAccessToken' denied on "
+                        "resource (or it may not exist).")
+        tok = "ya29." + secrets.token_urlsafe(96)
+        exp = self.now() + float(lifetime[:-1])
+        with self.lock:
+            self.tokens[tok] = {"email": target, "scope": " ".join(scope), "exp": exp, "source": "impersonated"}
+        rec["outcome"] = "ok"
+        h.reply(200, {"accessToken": tok, "expireTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp))})
 
     def token_endpoint(self, h, body):
         form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
