@@ -696,14 +696,21 @@ CREATE FUNCTION @extschema@._warn_unbound(system_id integer)
 DECLARE
 	r record;
 BEGIN
-	SELECT s.name, c.bound_to, @extschema@._credential_target(s.kind, s.endpoint, s.region) AS now_to INTO r
-	FROM @extschema@.system s JOIN @extschema@.credential c ON c.system_id = s.system_id
-	WHERE s.system_id = $1;
-	IF FOUND AND r.bound_to IS DISTINCT FROM r.now_to THEN
-		RAISE NOTICE 'the credentials of system "%" were set for %; it now points at %: they will not be used there',
-			r.name, coalesce(r.bound_to, 'no endpoint'), coalesce(r.now_to, 'no endpoint')
-			USING HINT = format('Set them again for the new endpoint: kant.set_credentials(%L, ...).', r.name);
-	END IF;
+	FOR r IN
+		SELECT s.name, x.bound_to, x.what, x.fn, @extschema@._credential_target(s.kind, s.endpoint, s.region) AS now_to
+		FROM @extschema@.system s
+		JOIN (SELECT c.system_id, c.bound_to, 'credentials' AS what, 'set_credentials' AS fn FROM @extschema@.credential c
+			  UNION ALL
+			  SELECT c.system_id, c.bound_to, 'credentials from source ' || c.source, 'set_credential_source' FROM @extschema@.credential_source c) x
+		  ON x.system_id = s.system_id
+		WHERE s.system_id = $1
+	LOOP
+		IF r.bound_to IS DISTINCT FROM r.now_to THEN
+			RAISE NOTICE 'the % of system "%" were set for %; it now points at %: they will not be used there',
+				r.what, r.name, coalesce(r.bound_to, 'no endpoint'), coalesce(r.now_to, 'no endpoint')
+				USING HINT = format('Set them again for the new endpoint: kant.%s(%L, ...).', r.fn, r.name);
+		END IF;
+	END LOOP;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._warn_unbound(integer) IS
@@ -4172,35 +4179,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean) IS
 	'Set or rotate a system''s collector credentials (stored where only the extension owner reads them), bound to the system''s kind and endpoint host now (set the endpoint first; the collector refuses them once the system points elsewhere); with from_env => true the arguments name environment variables of the server (prefixes in kant.allowed_env_prefixes), with from_file => true files in kant.secret_directory: read when used, never in SQL text, and named only by a role that may SET kant.allowed_env_prefixes / kant.secret_directory (42501). Errors are not logged with the statement.';
 REVOKE ALL ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean) FROM PUBLIC;
-/* Say so when a change of endpoint, region or kind unbinds a system's credentials. */
-CREATE OR REPLACE FUNCTION @extschema@._warn_unbound(system_id integer)
-	RETURNS void
-	LANGUAGE plpgsql STABLE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	r record;
-BEGIN
-	FOR r IN
-		SELECT s.name, x.bound_to, x.what, x.fn, @extschema@._credential_target(s.kind, s.endpoint, s.region) AS now_to
-		FROM @extschema@.system s
-		JOIN (SELECT c.system_id, c.bound_to, 'credentials' AS what, 'set_credentials' AS fn FROM @extschema@.credential c
-			  UNION ALL
-			  SELECT c.system_id, c.bound_to, 'credentials from source ' || c.source, 'set_credential_source' FROM @extschema@.credential_source c) x
-		  ON x.system_id = s.system_id
-		WHERE s.system_id = $1
-	LOOP
-		IF r.bound_to IS DISTINCT FROM r.now_to THEN
-			RAISE NOTICE 'the % of system "%" were set for %; it now points at %: they will not be used there',
-				r.what, r.name, coalesce(r.bound_to, 'no endpoint'), coalesce(r.now_to, 'no endpoint')
-				USING HINT = format('Set them again for the new endpoint: kant.%s(%L, ...).', r.fn, r.name);
-		END IF;
-	END LOOP;
-END
-$$;
-COMMENT ON FUNCTION @extschema@._warn_unbound(integer) IS
-	'internal: a NOTICE when a system''s credentials no longer match its kind and host';
-REVOKE ALL ON FUNCTION @extschema@._warn_unbound(integer) FROM PUBLIC;
 
 /*
  * Credential sources: how a system's collector gets credentials that the
