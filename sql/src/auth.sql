@@ -400,6 +400,9 @@ LEFT JOIN @extschema@.credential_source cs ON cs.system_id = s.system_id
 LEFT JOIN @extschema@.credential c ON c.system_id = s.system_id
 LEFT JOIN @extschema@.token_cache t ON t.system_id = s.system_id
 	AND t.source = coalesce(cs.source, 'static') AND t.bound_to = coalesce(cs.bound_to, c.bound_to);
+-- a view's functions run with its reader's rights: the reader of kant.credential_sources
+-- calls this pure function of its arguments (it reads nothing)
+GRANT EXECUTE ON FUNCTION @extschema@._credential_target(text, text, text) TO PUBLIC;
 COMMENT ON VIEW @extschema@.credential_sources IS
 	'Each system''s credential source without a secret: the source (static, aws_instance, aws_container, aws_assume_role, aws_web_identity, google_metadata, google_service_account; NULL: none set), where static secrets come from (stored, env, file), the role, audience and file names, whether it is bound to the system''s host now, and the cached token''s times (never the token)';
 COMMENT ON COLUMN @extschema@.credential_sources.system IS 'the system (kant.system.name)';

@@ -1,7 +1,7 @@
 -- pgTAP: the reader / writer / admin grants the README shows are enough, and no more;
 -- every documented role against every secret
 BEGIN;
-SELECT plan(61);
+SELECT plan(67);
 
 -- exactly the README's grants
 -- BI tools read the views
@@ -45,6 +45,7 @@ GRANT EXECUTE ON FUNCTION
     kant.unschedule_slo_refresh(),
     kant.set_endpoint(text, text, text, integer, interval, interval, interval),
     kant.set_credentials(text, text, text, text, boolean, boolean),
+    kant.set_credential_source(text, text, text, text, text, text, integer, text, text, text, text, text, text),
     kant.collect_glue(text),
     kant.collect_airflow(text),
     kant.schedule_collection(text, text),
@@ -84,7 +85,7 @@ GRANT EXECUTE ON FUNCTION kant._cron_job(text, text, text), kant._cron_unjob(tex
 -- each round is kant._deliver_round(), which reads the webhooks itself
 GRANT EXECUTE ON PROCEDURE kant.deliver_notifications(double precision) TO kant_admin;
 GRANT SELECT ON ALL TABLES IN SCHEMA kant TO kant_admin;
-REVOKE SELECT ON kant.credential, kant.channel FROM kant_admin;   -- the secrets
+REVOKE SELECT ON kant.credential, kant.token_cache, kant.channel FROM kant_admin;   -- the secrets
 GRANT INSERT, DELETE ON kant.holiday TO kant_admin;
 
 -- the superuser lets kant read secret files from one directory
@@ -102,6 +103,11 @@ SELECT lives_ok($$SELECT kant.create_slo('hegel_nightly', '04:00', pipeline => '
 SELECT lives_ok($$SELECT kant.set_channel('ops', 'https://hooks.slack.com/services/T/B/secret')$$, 'admin adds a Slack channel');
 SELECT lives_ok($$SELECT kant.set_endpoint('hegel', region => 'ap-northeast-1')$$, 'admin sets the region');
 SELECT lives_ok($$SELECT kant.set_credentials('hegel', 'AKIAEXAMPLE', 'the-secret-key')$$, 'admin sets credentials');
+SELECT lives_ok($$SELECT kant.set_credential_source('hegel', 'aws_assume_role',
+  role_arn => 'arn:aws:iam::123456789012:role/kant-glue-reader', base_source => 'static')$$,
+  'admin has the static keys assume a role (no secret of the server involved)');
+SELECT is((SELECT source || ' ' || usable FROM kant.credential_sources WHERE system = 'hegel'), 'aws_assume_role true',
+  'admin sees the source in kant.credential_sources');
 SELECT lives_ok($$SELECT kant.add_route('ops')$$, 'admin routes alerts');
 SELECT lives_ok($$SELECT kant.silence('maintenance', '1 hour', system => 'hegel')$$, 'admin silences');
 SELECT lives_ok($$SELECT * FROM kant.run_checks()$$, 'admin runs the checks');
@@ -112,6 +118,15 @@ SELECT is((SELECT webhook FROM kant.channels WHERE name = 'ops'), 'https://hooks
 SELECT throws_ok($$SELECT secret FROM kant.credential$$, '42501', NULL, 'admin cannot read credentials');
 SELECT throws_ok($$SELECT system_id FROM kant.credential$$, '42501', NULL, 'admin cannot read any column of kant.credential');
 SELECT throws_ok($$SELECT webhook_url FROM kant.channel$$, '42501', NULL, 'admin cannot read webhook URLs');
+SELECT throws_ok($$SELECT secret FROM kant.token_cache$$, '42501', NULL, 'admin cannot read cached tokens');
+-- the server's own identity is a secret of the server: naming it is the superuser's
+SELECT throws_ok($$SELECT kant.set_credential_source('hegel', 'aws_instance')$$, '42501', NULL,
+  'admin cannot hand a system the server''s instance role');
+SELECT throws_ok($$SELECT kant.set_credential_source('hegel', 'aws_assume_role',
+  role_arn => 'arn:aws:iam::123456789012:role/x', base_source => 'aws_container')$$, '42501', NULL,
+  'admin cannot have the server''s container role assume another');
+SELECT throws_ok($$SET kant.aws_metadata_endpoint = 'http://10.0.0.1'$$, '42501', NULL,
+  'admin cannot move the metadata endpoint');
 SELECT throws_ok($$UPDATE kant.gate SET condition = 'pg_catalog.textregexeq(text,text)'::regprocedure$$, '42501', NULL,
   'admin cannot change a gate''s condition behind kant''s checks');
 SELECT throws_ok($$UPDATE kant.system SET endpoint = 'http://169.254.169.254/'$$, '42501', NULL,
