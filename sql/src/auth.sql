@@ -350,6 +350,13 @@ BEGIN
 	END IF;
 	IF sts_endpoint IS NOT NULL THEN
 		PERFORM @extschema@._check_endpoint(sts_endpoint, system);
+		-- a signed AssumeRole (or an ID token) is a credential for minutes wherever it goes
+		IF NOT has_parameter_privilege(@extschema@._outer_role(), 'kant.allowed_env_prefixes', 'SET') THEN
+			RAISE EXCEPTION 'role "%" may not choose where STS requests go', pg_get_userbyid(@extschema@._outer_role())
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = 'kant signs AssumeRole with the base keys, and sends a web identity token; either is good for minutes to whoever receives it.',
+					  HINT = 'Leave sts_endpoint NULL (STS of the system''s region), or have a superuser set it (or GRANT SET ON PARAMETER kant.allowed_env_prefixes).';
+		END IF;
 	END IF;
 	IF impersonate !~ '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+$' OR length(impersonate) > 254 THEN
 		RAISE EXCEPTION 'impersonate %L is not a service account''s email', impersonate

@@ -1,7 +1,7 @@
 -- pgTAP: the reader / writer / admin grants the README shows are enough, and no more;
 -- every documented role against every secret
 BEGIN;
-SELECT plan(67);
+SELECT plan(68);
 
 -- exactly the README's grants
 -- BI tools read the views
@@ -125,6 +125,9 @@ SELECT throws_ok($$SELECT kant.set_credential_source('hegel', 'aws_instance')$$,
 SELECT throws_ok($$SELECT kant.set_credential_source('hegel', 'aws_assume_role',
   role_arn => 'arn:aws:iam::123456789012:role/x', base_source => 'aws_container')$$, '42501', NULL,
   'admin cannot have the server''s container role assume another');
+SELECT throws_ok($$SELECT kant.set_credential_source('hegel', 'aws_assume_role',
+  role_arn => 'arn:aws:iam::123456789012:role/x', base_source => 'static', sts_endpoint => 'https://sts.example.com')$$,
+  '42501', NULL, 'admin cannot send a signed AssumeRole to a host of its choosing');
 SELECT throws_ok($$SET kant.aws_metadata_endpoint = 'http://10.0.0.1'$$, '42501', NULL,
   'admin cannot move the metadata endpoint');
 SELECT throws_ok($$UPDATE kant.gate SET condition = 'pg_catalog.textregexeq(text,text)'::regprocedure$$, '42501', NULL,
