@@ -399,6 +399,20 @@ r1 = collect("plato")
 r2 = collect("plato")
 tap(r1[2] is None and r2[2] is None and af3.tokens_issued == 1,
     "Airflow 3: the /auth/token JWT is cached until it expires (%d issued for two collections)" % af3.tokens_issued)
+# Airflow 3 signs its JWTs with [api_auth] jwt_secret, random per start when
+# unset: after a restart every token it issued is refused (401)
+af3.jwt_secret = "restarted-" + af3.jwt_secret
+r3 = collect("plato")
+tap(r3[2] is None and af3.tokens_issued == 2,
+    "Airflow 3 restarted with a new jwt_secret: the 401 brings one new /auth/token exchange (%d issued)"
+    % af3.tokens_issued, r3)
+af3.jwt_ttl = 1
+cur.execute("DELETE FROM kant.token_cache")
+collect("plato")
+t = one("SELECT expires_at - obtained_at FROM kant.token_cache t JOIN kant.system s USING (system_id)"
+        " WHERE s.name = 'plato'")
+tap(t and t[0].total_seconds() <= 2,
+    "the JWT's exp claim says when it expires (jwt_expiration_time = 1 s: cached for %s)" % (t,))
 
 # ------------------------------------------------------------ who sees what
 cur.execute("DROP ROLE IF EXISTS kant_cred_reader")
