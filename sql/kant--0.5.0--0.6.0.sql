@@ -4111,7 +4111,11 @@ END
 $$;
 
 -- Credentials as the clouds issue them (issue 14)
--- credential sources, the token cache, and set_credentials dropping a cached token
+-- credential sources, the token cache, and set_credentials dropping a cached token;
+-- a collection keeps its error's hint
+
+ALTER TABLE @extschema@.collection ADD COLUMN hint text;
+COMMENT ON COLUMN @extschema@.collection.hint IS 'what the error suggests doing (its HINT), or NULL';
 
 CREATE OR REPLACE FUNCTION @extschema@.set_credentials(system text, principal text, secret text,
 		session_token text DEFAULT NULL, from_env boolean DEFAULT false, from_file boolean DEFAULT false)
@@ -4179,6 +4183,34 @@ $$;
 COMMENT ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean) IS
 	'Set or rotate a system''s collector credentials (stored where only the extension owner reads them), bound to the system''s kind and endpoint host now (set the endpoint first; the collector refuses them once the system points elsewhere); with from_env => true the arguments name environment variables of the server (prefixes in kant.allowed_env_prefixes), with from_file => true files in kant.secret_directory: read when used, never in SQL text, and named only by a role that may SET kant.allowed_env_prefixes / kant.secret_directory (42501). Errors are not logged with the statement.';
 REVOKE ALL ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean) FROM PUBLIC;
+CREATE OR REPLACE VIEW @extschema@.collector_health AS
+SELECT
+	s.name AS system,
+	s.kind,
+	l.started_at AS last_started_at,
+	l.ended_at AS last_ended_at,
+	l.error AS last_error,
+	ok.ended_at AS last_success_at,
+	round(extract(epoch FROM pg_catalog.now() - ok.ended_at))::bigint AS seconds_since_success,
+	ok.runs_seen AS last_success_runs_seen,
+	l.hint AS last_error_hint
+FROM @extschema@.system s
+LEFT JOIN LATERAL (SELECT c.* FROM @extschema@.collection c WHERE c.system_id = s.system_id
+				   ORDER BY c.started_at DESC LIMIT 1) l ON true
+LEFT JOIN LATERAL (SELECT c.* FROM @extschema@.collection c WHERE c.system_id = s.system_id
+					 AND c.error IS NULL AND c.ended_at IS NOT NULL
+				   ORDER BY c.started_at DESC LIMIT 1) ok ON true
+WHERE s.kind IN ('glue', 'airflow');
+COMMENT ON VIEW @extschema@.collector_health IS 'Per collected system: its last collection, its last successful one and how long ago that was (the input of a stale-collector alert)';
+COMMENT ON COLUMN @extschema@.collector_health.system IS 'system name';
+COMMENT ON COLUMN @extschema@.collector_health.kind IS 'glue or airflow';
+COMMENT ON COLUMN @extschema@.collector_health.last_started_at IS 'start of the last collection';
+COMMENT ON COLUMN @extschema@.collector_health.last_ended_at IS 'end of the last collection';
+COMMENT ON COLUMN @extschema@.collector_health.last_error IS 'error of the last collection, or NULL';
+COMMENT ON COLUMN @extschema@.collector_health.last_success_at IS 'end of the last collection without error';
+COMMENT ON COLUMN @extschema@.collector_health.seconds_since_success IS 'seconds since then';
+COMMENT ON COLUMN @extschema@.collector_health.last_success_runs_seen IS 'runs it read';
+COMMENT ON COLUMN @extschema@.collector_health.last_error_hint IS 'what the last collection''s error suggests doing, or NULL';
 
 /*
  * Credential sources: how a system's collector gets credentials that the
@@ -4380,6 +4412,15 @@ $$;
 COMMENT ON FUNCTION @extschema@.set_credential_source(text, text, text, text, text, text, integer, text, text, text, text, text, text) IS
 	'Choose how a system''s collector obtains credentials the cloud issues: source static (kant.set_credentials, the default), aws_instance (EC2 instance role, IMDSv2), aws_container (ECS/EKS container credentials), aws_assume_role (role_arn, base_source static/aws_instance/aws_container, external_id), aws_web_identity (role_arn, web_identity_token_file or audience of a Google ID token), google_metadata (GCE/GKE metadata server), google_service_account (key_file in kant.secret_directory); google_* with impersonate: that service account''s token (IAM Credentials generateAccessToken). Bound to the system''s kind and host now; drops a cached token. The server''s own identity and its files are named only by a role that may SET kant.allowed_env_prefixes / kant.secret_directory (42501). Errors 22023 name the option. Follows botocore''s credential providers and google-auth''s compute_engine and service_account credentials';
 REVOKE ALL ON FUNCTION @extschema@.set_credential_source(text, text, text, text, text, text, integer, text, text, text, text, text, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.obtain_credentials(system text, refresh boolean DEFAULT false)
+	RETURNS TABLE (source text, from_cache boolean, expires_at timestamptz)
+	AS 'MODULE_PATHNAME', 'kant_obtain_credentials'
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.obtain_credentials(text, boolean) IS
+	'Check a system''s credentials without a collection: obtains them as its collector would now (from kant.token_cache, or from the source; refresh => true always from the source, e.g. after rotating a key) and returns the source, whether they came from the cache, and when they expire; never a secret. Static credentials: source static, the rest NULL. Errors (28000, 08001, 08P01, naming the source) are raised, not recorded';
+REVOKE ALL ON FUNCTION @extschema@.obtain_credentials(text, boolean) FROM PUBLIC;
 
 CREATE VIEW @extschema@.credential_sources AS
 SELECT s.name AS system, s.kind,

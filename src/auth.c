@@ -49,6 +49,7 @@
 #include <openssl/pem.h>
 
 #include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "common/base64.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -204,6 +205,7 @@ apply(Collector *g, Creds *c)
 {
 	MemoryContext old = MemoryContextSwitchTo(g->auth_cxt);
 
+	g->auth_expires = c->expires;
 	if (c->principal)
 	{
 		g->userpwd = psprintf("%s:%s", c->principal, c->secret);
@@ -250,6 +252,7 @@ obtain(Collector *g, const char *failed)
 	}
 	memset(&c, 0, sizeof(c));
 	g->auth_fetch(g, &c);
+	g->auth_fetched = true;
 	g->vendor = saved_vendor;
 	g->op = saved_op;
 	cache_put(g, &c);
@@ -1293,4 +1296,64 @@ auth_jwt_expiry(const char *jwt)
 			return fallback;
 		return (TimestampTz) ((exp - ((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)) * USECS_PER_SEC);
 	}
+}
+
+/*
+ * kant.obtain_credentials(system, refresh): the system's credentials as its
+ * collector would use them now -- from the cache, or from the source (always
+ * with refresh) -- so that a setup can be checked without a collection.
+ * Returns the source, whether they came from the cache and when they
+ * expire; never a secret.  Errors are raised, not recorded.
+ */
+PG_FUNCTION_INFO_V1(kant_obtain_credentials);
+Datum
+kant_obtain_credentials(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext fcxt = CurrentMemoryContext;
+	Collector	g;
+	ErrorContextCallback ctx;
+	Datum		v[3];
+	bool		isnull[3] = {false, false, false};
+	char	   *kind;
+	bool		isnull_kind;
+	Oid			argt[1] = {TEXTOID};
+	Datum		argv[1];
+
+	memset(&g, 0, sizeof(g));
+	g.system = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "kant: SPI_connect failed");
+	argv[0] = CStringGetTextDatum(g.system);
+	if (SPI_execute_with_args("SELECT kind FROM kant.system WHERE name = $1", 1, argt, argv, NULL, true, 1)
+		!= SPI_OK_SELECT)
+		elog(ERROR, "kant: reading the system failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("system \"%s\" does not exist", g.system)));
+	kind = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull_kind));
+	g.kind = strcmp(kind, "glue") == 0 ? "glue" : "airflow";
+	ctx.callback = collect_context;
+	ctx.arg = &g;
+	ctx.previous = error_context_stack;
+	error_context_stack = &ctx;
+	collect_load_system(&g, g.kind);
+	if (strcmp(g.kind, "glue") == 0)
+		glue_resolve_access(&g);
+	else
+		airflow_resolve(&g);
+	if (g.auth_source && !PG_ARGISNULL(1) && PG_GETARG_BOOL(1) && !g.auth_fetched)
+		obtain(&g, g.auth_used);
+	error_context_stack = ctx.previous;
+	MemoryContextSwitchTo(fcxt);
+	v[0] = CStringGetTextDatum(g.cs ? g.cs->source : "static");
+	v[1] = BoolGetDatum(g.auth_source != NULL && !g.auth_fetched);
+	v[2] = TimestampTzGetDatum(g.auth_expires);
+	isnull[1] = g.auth_source == NULL;
+	isnull[2] = g.auth_source == NULL;
+	InitMaterializedSRF(fcinfo, 0);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, isnull);
+	SPI_finish();
+	return (Datum) 0;
 }

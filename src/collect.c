@@ -59,7 +59,7 @@ spi_text(HeapTuple t, TupleDesc d, int col)
 /*
  * The system and its credentials as stored.  Nothing is resolved here: a
  * missing region or secret is an error of the first step, recorded
- * (glue_resolve_access, the Airflow collector's resolve_airflow).
+ * (glue_resolve_access, airflow_resolve).
  */
 void
 collect_load_system(Collector *g, const char *want_kind)
@@ -349,6 +349,7 @@ collect_run_step(Collector *g, StepFn fn, void *arg)
 		CurrentResourceOwner = owner;
 		g->error = ed->detail ? psprintf("%s: %s", ed->message, ed->detail) : pstrdup(ed->message);
 		g->sqlstate = pstrdup(unpack_sql_state(ed->sqlerrcode));
+		g->hint = ed->hint ? pstrdup(ed->hint) : NULL;
 		FreeErrorData(ed);
 	}
 	PG_END_TRY();
@@ -396,28 +397,31 @@ collect_end(Collector *g, Call *c)
 {
 	char	   *error = g->error;
 	char	   *sqlstate = g->sqlstate;
+	char	   *hint = g->hint;
 	Datum		result;
 
 	error_context_stack = c->ctx.previous;
 	{
-		Oid			argt[11] = {INT8OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID,
-		INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID};
-		Datum		argv[11] = {Int64GetDatum(c->collection_id), Int32GetDatum(g->requests),
+		Oid			argt[12] = {INT8OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID,
+		INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
+		Datum		argv[12] = {Int64GetDatum(c->collection_id), Int32GetDatum(g->requests),
 			Int32GetDatum(g->retries), Int32GetDatum(g->pages), Int32GetDatum(g->jobs),
 			Int32GetDatum(g->runs_seen), Int32GetDatum(g->runs_new), Int32GetDatum(g->runs_changed),
 			Int32GetDatum(g->schedules),
 			sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0,
-		error ? CStringGetTextDatum(error) : (Datum) 0};
-		char		nulls[11];
+			error ? CStringGetTextDatum(error) : (Datum) 0,
+		error && hint ? CStringGetTextDatum(hint) : (Datum) 0};
+		char		nulls[12];
 
 		memset(nulls, ' ', sizeof(nulls));
 		nulls[9] = sqlstate ? ' ' : 'n';
 		nulls[10] = error ? ' ' : 'n';
+		nulls[11] = error && hint ? ' ' : 'n';
 		if (SPI_execute_with_args("UPDATE kant.collection SET ended_at = clock_timestamp(),"
 								  " requests = $2, retries = $3, pages = $4, jobs = $5, runs_seen = $6,"
-								  " runs_new = $7, runs_changed = $8, schedules = $9, sqlstate = $10, error = $11"
-								  " WHERE collection_id = $1 RETURNING *",
-								  11, argt, argv, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
+								  " runs_new = $7, runs_changed = $8, schedules = $9, sqlstate = $10, error = $11,"
+								  " hint = $12 WHERE collection_id = $1 RETURNING *",
+								  12, argt, argv, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "kant: recording the collection failed");
 		result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	}
@@ -426,6 +430,7 @@ collect_end(Collector *g, Call *c)
 	{
 		error = MemoryContextStrdup(c->fcxt, error);
 		sqlstate = MemoryContextStrdup(c->fcxt, sqlstate);
+		hint = hint ? MemoryContextStrdup(c->fcxt, hint) : NULL;
 	}
 	SPI_finish();
 	if (error)
@@ -433,7 +438,8 @@ collect_end(Collector *g, Call *c)
 				(errcode(ERRCODE_WARNING),
 				 errmsg("kant: collection %lld of %s system \"%s\" failed [%s]: %s",
 						(long long) c->collection_id, g->kind, g->system, sqlstate, error),
-				 errhint("What was read before the failure is kept; the next collection reads the rest. See SELECT * FROM kant.collector_health;")));
+				 errhint("%s%sWhat was read before the failure is kept; the next collection reads the rest. See SELECT * FROM kant.collector_health;",
+						 hint ? hint : "", hint ? " " : "")));
 	return result;
 }
 

@@ -25,8 +25,9 @@
 /* pages kant asks for: the most the API allows */
 #define AF_PAGE				1000
 
-static void
-resolve_airflow(Collector *g)
+/* The endpoint and credentials: a problem here is a failed collection, recorded. */
+void
+airflow_resolve(Collector *g)
 {
 	char	   *principal = g->principal,
 			   *secret = g->secret;
@@ -201,7 +202,7 @@ airflow_detect(Collector *g, void *arg)
 	Datum		v;
 	Reply		r;
 
-	resolve_airflow(g);
+	airflow_resolve(g);
 	g->api = NULL;
 	url = psprintf("%s/api/v2/version", g->endpoint);
 	airflow_requests(g, "GET /api/v2/version", &url, 1, &req);

@@ -82,6 +82,8 @@ struct Collector
 	CredsFetch	auth_fetch;
 	char	   *auth_used;		/* the token or key id the requests carry now */
 	bool		auth_refreshed; /* a 401 refreshed them once in this call */
+	bool		auth_fetched;	/* obtained from the source in this call, not the cache */
+	TimestampTz auth_expires;
 	MemoryContext auth_cxt;		/* where credentials live: the call's context */
 	const char *vendor;			/* for messages about a reply: "Google", "AWS STS" */
 	char	   *login;			/* Airflow 3: "user:password" for /auth/token */
@@ -105,6 +107,7 @@ struct Collector
 	/* how it ended */
 	char	   *error;
 	char	   *sqlstate;
+	char	   *hint;			/* the error's own hint, or NULL */
 };
 
 /* A reply being read: where it came from, and its JSON. */
@@ -196,6 +199,7 @@ extern void glue_requests(Collector *g, const char *op, char **bodies, int n,
 
 /* ---------------------------------------------------- collect_airflow.c */
 
+extern void airflow_resolve(Collector *g);
 extern void airflow_detect(Collector *g, void *arg);
 extern void airflow_error(KantHttpRequest *req, char **title, char **detail);
 extern void airflow_requests(Collector *g, const char *op, char **urls, int n,

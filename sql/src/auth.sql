@@ -391,6 +391,15 @@ COMMENT ON FUNCTION @extschema@.set_credential_source(text, text, text, text, te
 	'Choose how a system''s collector obtains credentials the cloud issues: source static (kant.set_credentials, the default), aws_instance (EC2 instance role, IMDSv2), aws_container (ECS/EKS container credentials), aws_assume_role (role_arn, base_source static/aws_instance/aws_container, external_id), aws_web_identity (role_arn, web_identity_token_file or audience of a Google ID token), google_metadata (GCE/GKE metadata server), google_service_account (key_file in kant.secret_directory); google_* with impersonate: that service account''s token (IAM Credentials generateAccessToken). Bound to the system''s kind and host now; drops a cached token. The server''s own identity and its files are named only by a role that may SET kant.allowed_env_prefixes / kant.secret_directory (42501). Errors 22023 name the option. Follows botocore''s credential providers and google-auth''s compute_engine and service_account credentials';
 REVOKE ALL ON FUNCTION @extschema@.set_credential_source(text, text, text, text, text, text, integer, text, text, text, text, text, text) FROM PUBLIC;
 
+CREATE FUNCTION @extschema@.obtain_credentials(system text, refresh boolean DEFAULT false)
+	RETURNS TABLE (source text, from_cache boolean, expires_at timestamptz)
+	AS 'MODULE_PATHNAME', 'kant_obtain_credentials'
+	LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.obtain_credentials(text, boolean) IS
+	'Check a system''s credentials without a collection: obtains them as its collector would now (from kant.token_cache, or from the source; refresh => true always from the source, e.g. after rotating a key) and returns the source, whether they came from the cache, and when they expire; never a secret. Static credentials: source static, the rest NULL. Errors (28000, 08001, 08P01, naming the source) are raised, not recorded';
+REVOKE ALL ON FUNCTION @extschema@.obtain_credentials(text, boolean) FROM PUBLIC;
+
 CREATE VIEW @extschema@.credential_sources AS
 SELECT s.name AS system, s.kind,
 	coalesce(cs.source, CASE WHEN c.system_id IS NOT NULL THEN 'static' END) AS source,

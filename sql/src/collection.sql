@@ -21,7 +21,8 @@ CREATE TABLE @extschema@.collection (
 	runs_changed	integer NOT NULL DEFAULT 0,
 	schedules		integer NOT NULL DEFAULT 0,
 	sqlstate		text,
-	error			text
+	error			text,
+	hint			text
 );
 CREATE INDEX collection_system_idx ON @extschema@.collection (system_id, started_at);
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.collection', '');
@@ -37,6 +38,7 @@ COMMENT ON COLUMN @extschema@.collection.pages IS 'run pages read';
 COMMENT ON COLUMN @extschema@.collection.jobs IS 'jobs found';
 COMMENT ON COLUMN @extschema@.collection.runs_seen IS 'run records read';
 COMMENT ON COLUMN @extschema@.collection.runs_new IS 'of those, attempts seen for the first time';
+COMMENT ON COLUMN @extschema@.collection.hint IS 'what the error suggests doing (its HINT), or NULL';
 COMMENT ON COLUMN @extschema@.collection.runs_changed IS 'of those, attempts that changed';
 COMMENT ON COLUMN @extschema@.collection.schedules IS 'schedules read from the scheduler (Glue triggers) and set';
 COMMENT ON COLUMN @extschema@.collection.sqlstate IS 'SQLSTATE of the error that ended it, or NULL';
@@ -64,7 +66,8 @@ SELECT
 	l.error AS last_error,
 	ok.ended_at AS last_success_at,
 	round(extract(epoch FROM pg_catalog.now() - ok.ended_at))::bigint AS seconds_since_success,
-	ok.runs_seen AS last_success_runs_seen
+	ok.runs_seen AS last_success_runs_seen,
+	l.hint AS last_error_hint
 FROM @extschema@.system s
 LEFT JOIN LATERAL (SELECT c.* FROM @extschema@.collection c WHERE c.system_id = s.system_id
 				   ORDER BY c.started_at DESC LIMIT 1) l ON true
@@ -81,6 +84,7 @@ COMMENT ON COLUMN @extschema@.collector_health.last_error IS 'error of the last 
 COMMENT ON COLUMN @extschema@.collector_health.last_success_at IS 'end of the last collection without error';
 COMMENT ON COLUMN @extschema@.collector_health.seconds_since_success IS 'seconds since then';
 COMMENT ON COLUMN @extschema@.collector_health.last_success_runs_seen IS 'runs it read';
+COMMENT ON COLUMN @extschema@.collector_health.last_error_hint IS 'what the last collection''s error suggests doing, or NULL';
 
 CREATE FUNCTION @extschema@.collect_glue(system text)
 	RETURNS @extschema@.collection

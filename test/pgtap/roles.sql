@@ -46,6 +46,7 @@ GRANT EXECUTE ON FUNCTION
     kant.set_endpoint(text, text, text, integer, interval, interval, interval),
     kant.set_credentials(text, text, text, text, boolean, boolean),
     kant.set_credential_source(text, text, text, text, text, text, integer, text, text, text, text, text, text),
+    kant.obtain_credentials(text, boolean),
     kant.collect_glue(text),
     kant.collect_airflow(text),
     kant.schedule_collection(text, text),

@@ -127,12 +127,21 @@ tap(r[0] == "google_service_account" and r[1] is None and r[2] == "composer-sa.j
     and 3590 <= r[4].total_seconds() <= 3600,
     "kant.credential_sources shows the source and the token's lifetime, not the token: %s" % (r,))
 
+# checking the setup without a collection
+r1 = one("SELECT source, from_cache, expires_at > now() FROM kant.obtain_credentials('socrates')")
+n_before = len(google.token_requests)
+r2 = one("SELECT source, from_cache, expires_at > now() FROM kant.obtain_credentials('socrates', refresh => true)")
+tap(r1 == ("google_service_account", True, True) and r2 == ("google_service_account", False, True)
+    and len(google.token_requests) == n_before + 1,
+    "kant.obtain_credentials: from the cache, or (refresh => true) from the source: %s, %s" % (r1, r2))
+
 # the cache outlives the session: pg_cron's next run is a new backend
+n_ok = len([t for t in google.token_requests if t.get("outcome") == "ok"])
 c2 = psycopg2.connect(dbname=DB)
 c2.autocommit = True
 k2 = c2.cursor()
 k2.execute("SELECT sqlstate FROM kant.collect_airflow('socrates')")
-tap(k2.fetchone()[0] is None and len([t for t in google.token_requests if t.get("outcome") == "ok"]) == 1,
+tap(k2.fetchone()[0] is None and len([t for t in google.token_requests if t.get("outcome") == "ok"]) == n_ok,
     "a new session reuses the cached token: no second assertion")
 c2.close()
 
@@ -192,8 +201,12 @@ google.clock_offset = -7200      # kant's clock two hours ahead of Google's
 r = collect()
 tap(r[2] == "28000" and "iat and exp" in (r[3] or ""),
     "clock skew: Google's 'reasonable timeframe' error: %s" % (r[3] or "")[:160])
+h = one("SELECT c.hint, h.last_error_hint FROM kant.collection c, kant.collector_health h"
+        " WHERE h.system = 'socrates' ORDER BY c.collection_id DESC LIMIT 1")
+tap(h[0] and "clock" in h[0] and h[0] == h[1],
+    "the hint is kept with the failure (kant.collection.hint, collector_health.last_error_hint): %s" % (h[0],))
 code, msg = error_of("SELECT kant._airflow_post('socrates', 'dags/x/dagRuns', '{}')")
-tap(code == "28000" and "clock" in msg, "and the hint names the server's clock (%s)" % code, msg)
+tap(code == "28000" and "clock" in msg, "and an action raises it with the same hint (%s)" % code, msg)
 google.clock_offset = 0
 
 # malformed keys: named, never quoted
