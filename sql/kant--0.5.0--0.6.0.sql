@@ -4165,6 +4165,7 @@ BEGIN
 			CASE WHEN k = 'glue' THEN 'secret access key' WHEN principal IS NULL OR principal = '' THEN 'token' ELSE 'password' END);
 		PERFORM @extschema@._secret_check(session_token, src, 'session token')
 		WHERE coalesce(session_token, '') <> '';
+		PERFORM @extschema@._warn_session_settings(ARRAY['kant.secret_directory']) WHERE src = 'file';
 	END IF;
 	INSERT INTO @extschema@.credential AS c (system_id, from_env, from_file, principal, secret, session_token,
 		bound_to)
@@ -4272,7 +4273,8 @@ CREATE UNLOGGED TABLE @extschema@.token_cache (
 	session_token	text,
 	expires_at		timestamptz NOT NULL,
 	obtained_at		timestamptz NOT NULL,
-	bound_to		text NOT NULL
+	bound_to		text NOT NULL,
+	set_at			timestamptz
 );
 COMMENT ON TABLE @extschema@.token_cache IS
 	'Credentials obtained from a system''s source (src/auth.c): an access token, a JWT or an AWS temporary key pair, and when it expires; refreshed kant.token_refresh_margin before. Unlogged (never in WAL, standbys or base backups), readable only by the extension owner, not dumped';
@@ -4283,6 +4285,38 @@ COMMENT ON COLUMN @extschema@.token_cache.session_token IS 'AWS: the session tok
 COMMENT ON COLUMN @extschema@.token_cache.expires_at IS 'when the issuer says it expires';
 COMMENT ON COLUMN @extschema@.token_cache.obtained_at IS 'when kant obtained it';
 COMMENT ON COLUMN @extschema@.token_cache.bound_to IS 'the kind and host it was obtained for';
+COMMENT ON COLUMN @extschema@.token_cache.set_at IS 'when the source or the static credentials it was obtained with were set: a change since makes it unusable (a refresh that ran across the change cannot keep the old role in use)';
+
+CREATE FUNCTION @extschema@._secret_probe(name text, what text, system text) RETURNS text
+	AS 'MODULE_PATHNAME', 'kant_secret_probe_sql'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@._secret_probe(text, text, text) IS
+	'internal: why a secret file in kant.secret_directory cannot be read now (missing, readable by others, empty), or NULL; never its contents';
+REVOKE ALL ON FUNCTION @extschema@._secret_probe(text, text, text) FROM PUBLIC;
+
+/*
+ * A setting the collector needs, SET for this session only: pg_cron runs the
+ * collection in a new session, which will not have it.
+ */
+CREATE FUNCTION @extschema@._warn_session_settings(names text[])
+	RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n text;
+BEGIN
+	FOR n IN SELECT s.name FROM pg_settings s WHERE s.name = ANY (names) AND s.source = 'session' LOOP
+		RAISE WARNING '% is set for this session only', n
+			USING DETAIL = 'pg_cron runs each collection in a new session, which will not have it.',
+				  HINT = format('A superuser sets it for all: ALTER SYSTEM SET %s = %L; SELECT pg_reload_conf();',
+								n, current_setting(n));
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._warn_session_settings(text[]) IS
+	'internal: a WARNING for each of these settings that is SET for the session only (pg_cron''s runs will not have it)';
+REVOKE ALL ON FUNCTION @extschema@._warn_session_settings(text[]) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.set_credential_source(system text, source text,
 		role_arn text DEFAULT NULL, base_source text DEFAULT NULL, role_session_name text DEFAULT NULL,
@@ -4301,6 +4335,7 @@ DECLARE
 	src text := lower(btrim(coalesce(set_credential_source.source, '')));
 	base text := lower(btrim(set_credential_source.base_source));
 	aws boolean;
+	problem text;
 BEGIN
 	SELECT s.system_id, s.kind, @extschema@._credential_target(s.kind, s.endpoint, s.region)
 	INTO sid, k, target
@@ -4394,7 +4429,19 @@ BEGIN
 		PERFORM @extschema@._check_reference_right('file');
 		PERFORM @extschema@._secret_check(coalesce(key_file, web_identity_token_file), 'file',
 			CASE WHEN key_file IS NOT NULL THEN 'service-account key' ELSE 'web identity token' END);
+		-- read now, so that a wrong name or mode shows here, not at the first collection
+		problem := @extschema@._secret_probe(coalesce(key_file, web_identity_token_file),
+			CASE WHEN key_file IS NOT NULL THEN 'service-account key' ELSE 'web identity token' END, system);
+		IF problem IS NOT NULL THEN
+			RAISE WARNING '%', problem
+				USING HINT = 'The source is set; the collector reads the file when it needs a token.';
+		END IF;
 	END IF;
+	PERFORM @extschema@._warn_session_settings(
+		CASE WHEN key_file IS NOT NULL OR web_identity_token_file IS NOT NULL THEN ARRAY['kant.secret_directory'] ELSE '{}'::text[] END
+		|| CASE WHEN src = 'aws_instance' OR base = 'aws_instance' THEN ARRAY['kant.aws_metadata_endpoint'] ELSE '{}'::text[] END
+		|| CASE WHEN src = 'google_metadata' OR audience IS NOT NULL THEN ARRAY['kant.google_metadata_endpoint'] ELSE '{}'::text[] END
+		|| CASE WHEN impersonate IS NOT NULL THEN ARRAY['kant.google_iam_endpoint'] ELSE '{}'::text[] END);
 	INSERT INTO @extschema@.credential_source AS c (system_id, source, base_source, role_arn, role_session_name,
 		external_id, duration_seconds, web_identity_token_file, audience, key_file, scopes, sts_endpoint, bound_to,
 		impersonate)

@@ -43,6 +43,7 @@
 #include <ctype.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -54,12 +55,14 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "collect_int.h"
 #include "locks.h"
@@ -120,8 +123,12 @@ auth_load_source(Collector *g, HeapTuple t, TupleDesc d, int first_col)
 	char	   *source = col_text(t, d, first_col);
 	CredSource *cs;
 	char	   *dur;
+	bool		isnull;
+	Datum		set_at = SPI_getbinval(t, d, first_col + 13, &isnull);
 
 	g->auth_cxt = CurrentMemoryContext;
+	/* when the source or the static credentials were last set: a cached token must be younger */
+	g->auth_set_at = isnull ? 0 : DatumGetTimestampTz(set_at);
 	if (source == NULL)
 		return;
 	cs = palloc0(sizeof(CredSource));
@@ -144,22 +151,41 @@ auth_load_source(Collector *g, HeapTuple t, TupleDesc d, int first_col)
 
 /* ---------------------------------------------------------------- cache */
 
+/*
+ * Run a statement whose parameters hold a secret with a generic plan: a
+ * custom plan folds the values into constants, which EXPLAIN (auto_explain
+ * with log_nested_statements) would write to the server log.
+ */
+static int
+spi_exec_generic(const char *sql, int nargs, Oid *argt, Datum *argv, const char *nulls, long count)
+{
+	SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argt, CURSOR_OPT_GENERIC_PLAN);
+	int			rc;
+
+	if (p == NULL)
+		elog(ERROR, "kant: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	rc = SPI_execute_plan(p, argv, nulls, false, count);
+	SPI_freeplan(p);
+	return rc;
+}
+
 /* The cached credentials of the system from this source, if good for longer than the margin. */
 static bool
 cache_get(Collector *g, Creds *c)
 {
-	Oid			argt[4] = {INT4OID, TEXTOID, TEXTOID, INT4OID};
-	Datum		argv[4] = {Int32GetDatum(g->system_id), CStringGetTextDatum(g->auth_source),
-	CStringGetTextDatum(g->target ? g->target : ""), Int32GetDatum(kant_token_refresh_margin)};
+	Oid			argt[5] = {INT4OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+	Datum		argv[5] = {Int32GetDatum(g->system_id), CStringGetTextDatum(g->auth_source),
+		CStringGetTextDatum(g->target ? g->target : ""), Int32GetDatum(kant_token_refresh_margin),
+	TimestampTzGetDatum(g->auth_set_at)};
 	HeapTuple	t;
 	TupleDesc	d;
 	bool		isnull;
 
 	if (SPI_execute_with_args("SELECT principal, secret, session_token, expires_at FROM kant.token_cache"
-							  " WHERE system_id = $1 AND source = $2 AND bound_to = $3"
+							  " WHERE system_id = $1 AND source = $2 AND bound_to = $3 AND set_at = $5"
 							  " AND expires_at > clock_timestamp()"
 							  " + least(make_interval(secs => $4), (expires_at - obtained_at) / 2)",
-							  4, argt, argv, NULL, false, 1) != SPI_OK_SELECT)
+							  5, argt, argv, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "kant: reading the token cache failed");
 	if (SPI_processed == 0)
 		return false;
@@ -175,9 +201,9 @@ cache_get(Collector *g, Creds *c)
 static void
 cache_put(Collector *g, Creds *c)
 {
-	Oid			argt[7] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID};
-	Datum		argv[7];
-	char		nulls[7] = "       ";
+	Oid			argt[8] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		argv[8];
+	char		nulls[8] = "        ";
 
 	argv[0] = Int32GetDatum(g->system_id);
 	argv[1] = CStringGetTextDatum(g->auth_source);
@@ -188,14 +214,16 @@ cache_put(Collector *g, Creds *c)
 	nulls[4] = c->session_token ? ' ' : 'n';
 	argv[5] = TimestampTzGetDatum(c->expires);
 	argv[6] = CStringGetTextDatum(g->target ? g->target : "");
-	if (SPI_execute_with_args("INSERT INTO kant.token_cache AS c (system_id, source, principal, secret,"
-							  " session_token, expires_at, obtained_at, bound_to)"
-							  " VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), $7)"
-							  " ON CONFLICT (system_id) DO UPDATE SET source = excluded.source,"
-							  " principal = excluded.principal, secret = excluded.secret,"
-							  " session_token = excluded.session_token, expires_at = excluded.expires_at,"
-							  " obtained_at = excluded.obtained_at, bound_to = excluded.bound_to",
-							  7, argt, argv, nulls, false, 0) != SPI_OK_INSERT)
+	argv[7] = TimestampTzGetDatum(g->auth_set_at);
+	if (spi_exec_generic("INSERT INTO kant.token_cache AS c (system_id, source, principal, secret,"
+						 " session_token, expires_at, obtained_at, bound_to, set_at)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), $7, $8)"
+						 " ON CONFLICT (system_id) DO UPDATE SET source = excluded.source,"
+						 " principal = excluded.principal, secret = excluded.secret,"
+						 " session_token = excluded.session_token, expires_at = excluded.expires_at,"
+						 " obtained_at = excluded.obtained_at, bound_to = excluded.bound_to,"
+						 " set_at = excluded.set_at",
+						 8, argt, argv, nulls, 0) != SPI_OK_INSERT)
 		elog(ERROR, "kant: writing the token cache failed");
 }
 
@@ -222,18 +250,49 @@ apply(Collector *g, Creds *c)
 }
 
 /*
+ * The system's token lock, waited for at most TOKEN_LOCK_WAIT_MS.  It is a
+ * transaction lock (what it guards is a row that others see when the holder
+ * commits), so a holder in a long transaction -- a collection -- would
+ * otherwise hold every other caller of the system for its whole length.
+ */
+#define TOKEN_LOCK_WAIT_MS	3000
+
+static bool
+token_lock(Collector *g)
+{
+	Oid			argt[1] = {INT4OID};
+	Datum		argv[1] = {Int32GetDatum(g->system_id)};
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), TOKEN_LOCK_WAIT_MS);
+	bool		isnull;
+
+	for (;;)
+	{
+		if (SPI_execute_with_args("SELECT pg_try_advisory_xact_lock(" CppAsString2(KANT_LOCK_TOKEN) ", $1)",
+								  1, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "kant: locking the token cache failed");
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			return true;
+		if (GetCurrentTimestamp() >= until)
+			return false;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * Credentials from the cache, else from the source, once per system at a
- * time.  failed: what a server just refused (NULL: none): a cached value
+ * time (unless the one refreshing is in a long transaction: then after
+ * TOKEN_LOCK_WAIT_MS a caller obtains its own and does not cache them).  failed: what a server just refused (NULL: none): a cached value
  * other than it was refreshed meanwhile by someone else and is used.
  */
 static void
 obtain(Collector *g, const char *failed)
 {
-	Oid			argt[1] = {INT4OID};
-	Datum		argv[1] = {Int32GetDatum(g->system_id)};
 	Creds		c;
 	const char *saved_vendor = g->vendor;
 	const char *saved_op = g->op;
+	bool		locked;
 
 	memset(&c, 0, sizeof(c));
 	if (failed == NULL && cache_get(g, &c))
@@ -241,10 +300,8 @@ obtain(Collector *g, const char *failed)
 		apply(g, &c);
 		return;
 	}
-	if (SPI_execute_with_args("SELECT pg_advisory_xact_lock(" CppAsString2(KANT_LOCK_TOKEN) ", $1)",
-							  1, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "kant: locking the token cache failed");
-	if (cache_get(g, &c) &&
+	locked = token_lock(g);
+	if (locked && cache_get(g, &c) &&
 		(failed == NULL || strcmp(c.principal ? c.principal : c.secret, failed) != 0))
 	{
 		apply(g, &c);
@@ -255,11 +312,29 @@ obtain(Collector *g, const char *failed)
 	g->auth_fetched = true;
 	g->vendor = saved_vendor;
 	g->op = saved_op;
-	cache_put(g, &c);
+	/* without the lock another refresh holds an uncommitted row: INSERT would wait for it */
+	if (locked)
+		cache_put(g, &c);
 	apply(g, &c);
 }
 
 /* ------------------------------------------------------------- helpers */
+
+/*
+ * A source's endpoint that kant.allowed_hosts refuses: say which one it is
+ * (a key's token_uri, STS, IAM Credentials), not only its host.
+ */
+static void
+check_source_host(Collector *g, const char *url, const char *what)
+{
+	char		why[200];
+
+	if (!kant_http_host_allowed_url(url, why, sizeof(why)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("kant: %s of system \"%s\" cannot be reached: %s", what, g->system, why),
+				 errhint("A superuser decides which hosts kant may reach (kant.allowed_hosts): a credential source's token endpoint, STS or IAM host must be allowed as the system's endpoint is.")));
+}
 
 /* One request of a source, sent now; metadata: to a metadata endpoint (see http.h). */
 static KantHttpRequest *
@@ -328,22 +403,66 @@ append_form(StringInfo b, const char *name, const char *value)
 	}
 }
 
-/* An ISO 8601 time an issuer gave ("2026-11-30T08:00:00Z"); error names the field. */
+/*
+ * An RFC 3339 time an issuer gave ("2026-11-30T08:00:00Z", with a zone: one
+ * without would be read in the session's TimeZone); the error names the
+ * issuer and the system.
+ */
 static TimestampTz
 issuer_time(Collector *g, const char *s, const char *what)
 {
 	const char *p;
+	size_t		n = s ? strlen(s) : 0;
+	volatile bool ok = n >= 20 && n <= 40 && s[4] == '-' && s[7] == '-' && (s[10] == 'T' || s[10] == 't') &&
+		(s[n - 1] == 'Z' || s[n - 1] == 'z' || (n >= 6 && (s[n - 6] == '+' || s[n - 6] == '-') && s[n - 3] == ':'));
+	volatile TimestampTz t = 0;
+	MemoryContext cxt = CurrentMemoryContext;
 
-	/* only the shape timestamptz_in reads unambiguously: digits, - : T Z . + */
-	for (p = s; s && *p; p++)
-		if (!((*p >= '0' && *p <= '9') || strchr("-:TZ.+ ", *p)))
-			break;
-	if (s == NULL || *s == '\0' || *p != '\0' || strlen(s) > 40)
+	for (p = s; ok && *p; p++)
+		if (!((*p >= '0' && *p <= '9') || strchr("-:TtZz.+", *p)))
+			ok = false;
+	if (ok)
+	{
+		PG_TRY();
+		{
+			t = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
+														ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			FlushErrorState();
+			ok = false;
+		}
+		PG_END_TRY();
+	}
+	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("kant: %s of system \"%s\" gave no ISO 8601 expiration time", what, g->system)));
-	return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
-												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+				 errmsg("kant: %s gave system \"%s\" an expiration time that is not an RFC 3339 time with a zone",
+						what, g->system)));
+	return t;
+}
+
+/* AWS keys as they are: an access key id of word characters, the rest printable without spaces. */
+static void
+check_aws_keys(Collector *g, Creds *c, const char *what)
+{
+	const char *p;
+	bool		ok = c->principal && strlen(c->principal) >= 16 && strlen(c->principal) <= 128 &&
+		c->secret && c->secret[0] && c->session_token && c->session_token[0];
+
+	for (p = c->principal; ok && *p; p++)
+		ok = isalnum((unsigned char) *p) || *p == '_';
+	for (p = c->secret; ok && *p; p++)
+		ok = *p > ' ' && *p < 0x7f;
+	for (p = c->session_token; ok && *p; p++)
+		ok = *p > ' ' && *p < 0x7f;
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("kant: %s gave system \"%s\" keys that are not AWS keys", what, g->system),
+				 errdetail("An AccessKeyId is 16 to 128 word characters; SecretAccessKey and the session token are printable, without spaces.")));
 }
 
 /* Now plus seconds the issuer said (expires_in). */
@@ -626,6 +745,8 @@ fetch_google_service_account(Collector *g, Creds *out)
 				 errmsg("kant: the service-account key of system \"%s\" (secret file \"%s\") is malformed: %s",
 						g->system, g->cs->key_file, why),
 				 errhint("Put the JSON key Google gives in the file, unchanged: its private_key is a PEM \"-----BEGIN PRIVATE KEY-----\" block.")));
+	check_source_host(g, k.token_uri, psprintf("the token endpoint of service account %s (the key's token_uri)",
+											   k.client_email));
 	initStringInfo(&body);
 	append_form(&body, "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer");
 	append_form(&body, "assertion", psprintf("%s.%s", signing, sig));
@@ -712,6 +833,7 @@ fetch_google_impersonated(Collector *g, Creds *out)
 		len--;
 	g->vendor = "Google IAM Credentials";
 	g->op = "POST generateAccessToken";
+	check_source_host(g, ep, "Google's IAM Credentials API (kant.google_iam_endpoint)");
 	req = send_one(g, "POST",
 				   psprintf("%.*s/v1/projects/-/serviceAccounts/%s:generateAccessToken", len, ep,
 							g->cs->impersonate),
@@ -774,8 +896,7 @@ aws_json_keys(Collector *g, KantHttpRequest *req, Creds *out)
 	out->session_token = reply_get_string(&r, r.root, NULL, "Token", true, TOKEN_MAX);
 	out->expires = issuer_time(g, reply_get_string(&r, r.root, NULL, "Expiration", true, 40),
 							   g->vendor);
-	if (strpbrk(out->principal, ":\r\n") || strpbrk(out->session_token, "\r\n"))
-		reply_unusable(&r, "AccessKeyId or Token holds a character no key holds");
+	check_aws_keys(g, out, g->vendor);
 	memset(req->response, 0, req->response_len);
 }
 
@@ -825,7 +946,8 @@ fetch_aws_instance(Collector *g, Creds *out)
 	role = pnstrdup(req->response, req->response_len);
 	/* one role per instance profile: the first line (botocore _get_iam_role) */
 	role[strcspn(role, "\r\n")] = '\0';
-	if (role[0] == '\0' || strspn(role, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_-") != strlen(role))
+	if (role[0] == '\0' || strspn(role, ".") == strlen(role) ||
+		strspn(role, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_-") != strlen(role))
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("kant: the EC2 instance metadata service at %s named no IAM role for system \"%s\"",
@@ -846,23 +968,45 @@ fetch_aws_instance(Collector *g, Creds *out)
 static bool
 container_url_ok(const char *url)
 {
-	const char *h;
-	size_t		n;
 	static const char *const allowed[] = {"localhost", "169.254.170.2", "169.254.170.23", "[fd00:ec2::23]", "[::1]"};
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	char	   *user = NULL;
+	bool		ok = false;
 	size_t		i;
+	int			a,
+				b,
+				c,
+				d;
+	char		rest;
 
-	if (pg_strncasecmp(url, "https://", 8) == 0)
-		return true;
-	if (pg_strncasecmp(url, "http://", 7) != 0)
-		return false;
-	h = url + 7;
-	n = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/?#");
-	if (n >= 4 && strncmp(h, "127.", 4) == 0 && strspn(h, "0123456789.") == n)
-		return true;
-	for (i = 0; i < lengthof(allowed); i++)
-		if (strlen(allowed[i]) == n && pg_strncasecmp(h, allowed[i], n) == 0)
-			return true;
-	return false;
+	/* the host curl will connect to, read by curl (user@host must not hide it) */
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER)
+	{
+		if (pg_strcasecmp(scheme, "https") == 0)
+			ok = true;
+		else if (pg_strcasecmp(scheme, "http") == 0)
+		{
+			/* loopback as botocore reads it: four dotted numbers 127.x.y.z */
+			ok = sscanf(host, "%d.%d.%d.%d%c", &a, &b, &c, &d, &rest) == 4 && a == 127 &&
+				b >= 0 && b <= 255 && c >= 0 && c <= 255 && d >= 0 && d <= 255;
+			for (i = 0; !ok && i < lengthof(allowed); i++)
+				ok = pg_strcasecmp(host, allowed[i]) == 0;
+		}
+	}
+	if (user)
+		curl_free(user);
+	if (host)
+		curl_free(host);
+	if (scheme)
+		curl_free(scheme);
+	if (u)
+		curl_url_cleanup(u);
+	return ok;
 }
 
 /* ECS/EKS container credentials (AWS SDKs' "Container credential provider"). */
@@ -929,7 +1073,14 @@ fetch_aws_container(Collector *g, Creds *out)
 	aws_json_keys(g, req, out);
 }
 
-/* An STS reply's fields by their element names (the query protocol's XML); NULL: absent. */
+/*
+ * An STS reply's fields, where botocore's QueryParser finds them: the
+ * result's Credentials (<Action>Response/<Action>Result/Credentials), or an
+ * ErrorResponse's Error Code and Message; their string values (entities
+ * resolved), NULL where absent.  *parsed: XML with one such place at most.
+ * The document holds keys: a generic plan keeps it out of EXPLAIN output,
+ * and libxml's errors (which quote it) are replaced.
+ */
 static void
 sts_fields(Collector *g, KantHttpRequest *req, char **vals, bool *parsed)
 {
@@ -943,19 +1094,26 @@ sts_fields(Collector *g, KantHttpRequest *req, char **vals, bool *parsed)
 		vals[i] = NULL;
 	PG_TRY();
 	{
-		if (SPI_execute_with_args("SELECT (xpath('//*[local-name()=''AccessKeyId'']/text()', x))[1]::text,"
-								  " (xpath('//*[local-name()=''SecretAccessKey'']/text()', x))[1]::text,"
-								  " (xpath('//*[local-name()=''SessionToken'']/text()', x))[1]::text,"
-								  " (xpath('//*[local-name()=''Expiration'']/text()', x))[1]::text,"
-								  " (xpath('//*[local-name()=''Error'']/*[local-name()=''Code'']/text()', x))[1]::text,"
-								  " (xpath('//*[local-name()=''Error'']/*[local-name()=''Message'']/text()', x))[1]::text"
-								  " FROM (SELECT xmlparse(document $1) AS x) s",
-								  1, argt, argv, NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		if (spi_exec_generic("SELECT c.akid, c.secret, c.token, c.exp, e.code, e.message"
+							 " FROM (SELECT xmlparse(document $1) AS x) d"
+							 " LEFT JOIN LATERAL XMLTABLE('/*[local-name()=''AssumeRoleResponse'' or"
+							 " local-name()=''AssumeRoleWithWebIdentityResponse'']/*[local-name()=''AssumeRoleResult'' or"
+							 " local-name()=''AssumeRoleWithWebIdentityResult'']/*[local-name()=''Credentials'']'"
+							 " PASSING d.x COLUMNS akid text PATH '*[local-name()=''AccessKeyId'']',"
+							 " secret text PATH '*[local-name()=''SecretAccessKey'']',"
+							 " token text PATH '*[local-name()=''SessionToken'']',"
+							 " exp text PATH '*[local-name()=''Expiration'']') c ON true"
+							 " LEFT JOIN LATERAL XMLTABLE('/*[local-name()=''ErrorResponse'']/*[local-name()=''Error'']'"
+							 " PASSING d.x COLUMNS code text PATH '*[local-name()=''Code'']',"
+							 " message text PATH '*[local-name()=''Message'']') e ON true",
+							 1, argt, argv, NULL, 0) == SPI_OK_SELECT && SPI_processed == 1)
 		{
 			MemoryContextSwitchTo(cxt);
 			for (i = 0; i < 6; i++)
 				vals[i] = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
 		}
+		else
+			ok = false;			/* several Credentials or Errors */
 	}
 	PG_CATCH();
 	{
@@ -1017,6 +1175,7 @@ sts_call(Collector *g, Creds *base, const char *web_token, Creds *out)
 	}
 	g->vendor = "AWS STS";
 	g->op = action;
+	check_source_host(g, url, psprintf("STS at %s", g->cs->sts_endpoint ? "sts_endpoint" : "the system's region"));
 	kant_http_perform(&req, 1, &g->opt, NULL, NULL);
 	collect_count_attempts(g, req);
 	explicit_bzero(body.data, body.len);
@@ -1057,15 +1216,11 @@ sts_call(Collector *g, Creds *base, const char *web_token, Creds *out)
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("kant: STS %s on %s gave system \"%s\" %s", action, req->host, g->system,
 						parsed ? "no Credentials (AccessKeyId, SecretAccessKey, SessionToken, Expiration)" :
-						"a reply that is not XML")));
-	if (strpbrk(v[0], ":\r\n") || strpbrk(v[2], "\r\n"))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("kant: STS %s on %s gave system \"%s\" keys with characters no key holds",
-						action, req->host, g->system)));
+						"a reply kant cannot read (not XML, or more than one Credentials)")));
 	out->principal = v[0];
 	out->secret = v[1];
 	out->session_token = v[2];
+	check_aws_keys(g, out, "STS");
 	out->expires = issuer_time(g, v[3], "STS");
 }
 

@@ -144,8 +144,11 @@ read_secret_file(const char *name, const char *what, const char *system, char **
 
 	if (fd < 0)
 	{
-		*why = psprintf("kant: the %s of system \"%s\" is to come from secret file \"%s\", which the server cannot read: %s",
-						what, system, name, strerror(errno));
+		int			err = errno;
+
+		*why = psprintf("kant: the %s of system \"%s\" is to come from secret file \"%s\" (in %s), which the server (uid %u) cannot read: %s%s",
+						what, system, name, kant_secret_directory, (unsigned) geteuid(), strerror(err),
+						err == EACCES ? " (give it to the server's user, mode 0600, or to root with the server's group, mode 0640)" : "");
 		return NULL;
 	}
 
@@ -255,6 +258,33 @@ kant_secret_check_sql(PG_FUNCTION_ARGS)
 
 	kant_secret_check(name, strcmp(source, "file") == 0 ? 'f' : 'e', what);
 	PG_RETURN_VOID();
+}
+
+/*
+ * kant._secret_probe(name, what, system): why the secret file could not be
+ * read now (missing, readable by others, empty), or NULL when it can: the
+ * configuration functions warn at once rather than at the first collection.
+ * The contents are wiped and never returned.
+ */
+PG_FUNCTION_INFO_V1(kant_secret_probe_sql);
+Datum
+kant_secret_probe_sql(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *what = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *system = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char	   *why;
+	int			code;
+	char	   *v = kant_secret_lookup(name, 'f', what, system, &why, &code);
+
+	if (v)
+	{
+		explicit_bzero(v, strlen(v));
+		pfree(v);
+	}
+	if (why)
+		PG_RETURN_TEXT_P(cstring_to_text(why));
+	PG_RETURN_NULL();
 }
 
 /*

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from taplib import at_once, fresh_db, tap  # noqa: E402
@@ -33,7 +34,25 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from fake_airflow import FakeAirflow  # noqa: E402
 from fake_cloud import CloudHandler, FakeAWS, FakeGoogle  # noqa: E402
 from fake_glue import FakeGlue  # noqa: E402
-from http_fake import Server  # noqa: E402
+from http_fake import FakeHTTP, Handler, Server  # noqa: E402
+
+
+class XmlReply(Handler):
+    """An STS that answers one set body (odd but well-formed replies)."""
+    body = ""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send(200, XmlReply.body, [("Content-Type", "text/xml")])
+
+
+def sts_xml(akid, secret, token):
+    """An AssumeRole reply as STS sends it (AWS STS API reference, AssumeRole)."""
+    return ('<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>'
+            '<Credentials><AccessKeyId>%s</AccessKeyId><SecretAccessKey>%s</SecretAccessKey>'
+            '<SessionToken>%s</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>'
+            '</AssumeRoleResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata>'
+            '</AssumeRoleResponse>' % (akid, secret, token))
 
 DB = "kant_credentials"
 conn, cur = fresh_db(DB)
@@ -402,6 +421,64 @@ cur.execute("SELECT kant.set_credential_source('hegel', 'aws_web_identity', role
 r = collect("hegel", "glue")
 tap(r[2] == "28000" and "InvalidIdentityToken" in (r[3] or ""),
     "an ID token for another audience: 28000: %s" % (r[3] or "")[:150])
+
+# a source set again while a refresh was under way (the refresh commits after
+# the change): the token it cached carries the old settings' time and is not used
+cur.execute("SELECT kant.set_credential_source('hegel', 'aws_assume_role', role_arn => %s, base_source => 'static',"
+            " sts_endpoint => %s)", (aws.role_arn("kant-glue-reader"), aws.url("/")))
+collect("hegel", "glue")
+n_sts = len(aws.sts_calls)
+cur.execute("UPDATE kant.credential_source SET updated_at = updated_at + interval '1 second'"
+            " WHERE system_id = (SELECT system_id FROM kant.system WHERE name = 'hegel')")
+r = collect("hegel", "glue")
+tap(r[2] is None and len(aws.sts_calls) == n_sts + 1,
+    "a token cached from settings older than the source's are not used: a new AssumeRole", r)
+
+# auto_explain logging nested statements with their plans must not show a key
+cur.execute("LOAD 'auto_explain'")
+cur.execute("SET auto_explain.log_min_duration = 0")
+cur.execute("SET auto_explain.log_nested_statements = on")
+cur.execute("SET auto_explain.log_verbose = on")
+cur.execute("DELETE FROM kant.token_cache")
+r = collect("hegel", "glue")
+cur.execute("SET auto_explain.log_min_duration = -1")
+for c in aws.issued:
+    secrets_seen.update([c["SecretAccessKey"], c["Token"]])
+tap(r[2] is None, "a collection with auto_explain logging every nested plan (the log is checked at the end)", r)
+
+# a refresh in a long transaction holds the token lock until it ends: another
+# caller waits a few seconds at most, then obtains its own
+slow = psycopg2.connect(dbname=DB)
+scur = slow.cursor()
+cur.execute("DELETE FROM kant.token_cache")
+scur.execute("SELECT sqlstate FROM kant.collect_glue('hegel')")     # refreshed, not committed
+t0 = time.time()
+code, msg = error_of("SELECT status FROM kant._glue_call('hegel', 'GetJobs', '{}')")
+waited = time.time() - t0
+slow.commit()
+slow.close()
+tap(code is None and 2.5 <= waited < 15,
+    "a caller that finds the token lock held by a long transaction goes on after ~3 s (%.1f s)" % waited, msg)
+
+# STS's XML read as botocore reads it: the values' text, entities resolved, one Credentials
+odd = FakeHTTP(XmlReply).start()
+for body, want, what in (
+        (sts_xml("ASIAODDKEY0000000001", "abc&amp;def+/=", "IQoJ&lt;tok&gt;"), ("abc&def+/=", "IQoJ<tok>"),
+         "entities in the reply are resolved (&amp; is &)"),
+        (sts_xml("ASIAODDKEY0000000001", "s", "t") .replace("</AssumeRoleResult>",
+         "<Credentials><AccessKeyId>ASIASECOND0000000001</AccessKeyId></Credentials></AssumeRoleResult>"), None,
+         "two Credentials: refused")):
+    XmlReply.body = body
+    cur.execute("SELECT kant.set_credential_source('hegel', 'aws_assume_role', role_arn => %s, base_source => 'static',"
+                " sts_endpoint => %s)", (aws.role_arn("kant-glue-reader"), odd.url("/")))
+    try:
+        cur.execute("SELECT 1 FROM kant.obtain_credentials('hegel')")
+        got = one("SELECT secret, session_token FROM kant.token_cache t JOIN kant.system s USING (system_id)"
+                  " WHERE s.name = 'hegel'")
+        tap(want is not None and got == want, "STS: %s (%s)" % (what, got))
+    except psycopg2.Error as e:
+        tap(want is None and e.pgcode == "08P01", "STS: %s: %s" % (what, e.pgerror.splitlines()[0]))
+odd.stop()
 
 # ------------------------------------------------------------- Airflow 3's JWT
 af3 = FakeAirflow(version="v2").start()
