@@ -4251,7 +4251,7 @@ COMMENT ON COLUMN @extschema@.credential_source.role_session_name IS 'STS RoleSe
 COMMENT ON COLUMN @extschema@.credential_source.external_id IS 'aws_assume_role: the ExternalId the role''s trust policy asks for, or NULL';
 COMMENT ON COLUMN @extschema@.credential_source.duration_seconds IS 'STS DurationSeconds, 900..43200 (the role''s maximum session duration caps it); NULL: 3600';
 COMMENT ON COLUMN @extschema@.credential_source.web_identity_token_file IS 'aws_web_identity: a file in kant.secret_directory holding the OIDC token (EKS IRSA''s projected token), read at each exchange; NULL: a Google ID token for audience from the metadata server';
-COMMENT ON COLUMN @extschema@.credential_source.audience IS 'aws_web_identity without a token file: the audience of the Google ID token (the aud the role''s trust policy expects, accounts.google.com:aud)';
+COMMENT ON COLUMN @extschema@.credential_source.audience IS 'aws_web_identity without a token file: the audience of the Google ID token (its aud claim, which a role''s trust policy tests as accounts.google.com:oaud; accounts.google.com:aud is the service account''s unique ID)';
 COMMENT ON COLUMN @extschema@.credential_source.key_file IS 'google_service_account: a file in kant.secret_directory holding the service-account key JSON (type, client_email, private_key, private_key_id, token_uri)';
 COMMENT ON COLUMN @extschema@.credential_source.scopes IS 'google_*: OAuth 2.0 scopes, space-separated; default https://www.googleapis.com/auth/cloud-platform (what Composer asks for)';
 COMMENT ON COLUMN @extschema@.credential_source.sts_endpoint IS 'aws_*: the STS endpoint; NULL: https://sts.<the system''s region>.amazonaws.com';
