@@ -81,8 +81,13 @@ af_raise(Collector *g, KantHttpRequest *req)
 	int			code = req->status == 401 || req->status == 403 ?
 		ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION : ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
 
+	char	   *hint = NULL;
+
 	if (req->curl_code != 0 || req->too_large)
 		kant_http_raise(req, g->op);
+	if (code == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION && g->cs)
+		hint = psprintf("The token came from credential source %s: the identity needs an Airflow role in the environment (Composer registers it with [api] composer_auth_user_registration_role, Op by default), and on a GCE VM the cloud-platform access scope.",
+						g->cs->source);
 	airflow_error(req, &title, &detail);
 	if (title == NULL && detail == NULL)
 		ereport(ERROR,
@@ -90,12 +95,14 @@ af_raise(Collector *g, KantHttpRequest *req)
 				 errmsg("kant: Airflow %s on %s failed with HTTP %ld%s", g->op, req->host, req->status,
 						reply_attempts_note(req)),
 				 errdetail("The reply (%zu bytes) is not an Airflow error document; kant does not show it.",
-						   req->response_len)));
+						   req->response_len),
+				 hint ? errhint("%s", hint) : 0));
 	ereport(ERROR,
 			(errcode(code),
 			 errmsg("kant: Airflow %s on %s failed with HTTP %ld: %s", g->op, req->host, req->status,
 					title ? title : detail),
-			 title && detail ? errdetail("%s", detail) : 0));
+			 title && detail ? errdetail("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0));
 }
 
 void

@@ -255,6 +255,16 @@ tap(r[2] is None and any("/service-accounts/default/token" in m["path"] for m in
     "google_metadata: the metadata server's token (Metadata-Flavor: Google) reaches Composer", r)
 for t in list(google.tokens):
     secrets_seen.add(t)
+# a token Composer keeps refusing (here: not the scope it wants): one refresh, then the error says what to check
+af.google_scope = "https://www.googleapis.com/auth/some-other-api"
+fetches = lambda: len([m for m in google.metadata_requests if "/default/token" in m["path"]])  # noqa: E731
+n_before = fetches()
+r = collect()
+af.google_scope = "https://www.googleapis.com/auth/cloud-platform"
+h = one("SELECT hint FROM kant.collection ORDER BY collection_id DESC LIMIT 1")[0] or ""
+tap(r[2] == "28000" and fetches() == n_before + 1 and "credential source" in h and "access scope" in h,
+    "a token Airflow refuses after its refresh: 28000, one refresh, and a hint about the identity's role and scope", (r, h))
+
 # impersonation: the key's service account asks IAM Credentials for another one's token
 db_setting("kant.google_iam_endpoint", google.url(""))
 target = "composer-reader@demo-project.iam.gserviceaccount.com"
