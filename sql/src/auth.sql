@@ -441,7 +441,7 @@ REVOKE ALL ON FUNCTION @extschema@.set_credential_source(text, text, text, text,
 CREATE FUNCTION @extschema@.obtain_credentials(system text, refresh boolean DEFAULT false)
 	RETURNS TABLE (source text, from_cache boolean, expires_at timestamptz)
 	AS 'MODULE_PATHNAME', 'kant_obtain_credentials'
-	LANGUAGE C VOLATILE SECURITY DEFINER
+	LANGUAGE C VOLATILE STRICT SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.obtain_credentials(text, boolean) IS
 	'Check a system''s credentials without a collection: obtains them as its collector would now (from kant.token_cache, or from the source; refresh => true always from the source, e.g. after rotating a key) and returns the source, whether they came from the cache, and when they expire; never a secret. Static credentials: source static, the rest NULL. Errors (28000, 08001, 08P01, naming the source) are raised, not recorded';
