@@ -4175,7 +4175,7 @@ BEGIN
 		principal = excluded.principal, secret = excluded.secret,
 		session_token = excluded.session_token, bound_to = excluded.bound_to, updated_at = now();
 	-- a token obtained with the old secret (Airflow 3's JWT, an assumed role) goes with it
-	DELETE FROM @extschema@.token_cache c WHERE c.system_id = sid;
+	PERFORM @extschema@._drop_token(sid);
 EXCEPTION WHEN OTHERS THEN
 	GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
 	PERFORM @extschema@._raise_quietly(SQLSTATE, SQLERRM, NULLIF(d, ''), NULLIF(h, ''));
@@ -4274,7 +4274,7 @@ CREATE UNLOGGED TABLE @extschema@.token_cache (
 	expires_at		timestamptz NOT NULL,
 	obtained_at		timestamptz NOT NULL,
 	bound_to		text NOT NULL,
-	set_at			timestamptz
+	settings		text
 );
 COMMENT ON TABLE @extschema@.token_cache IS
 	'Credentials obtained from a system''s source (src/auth.c): an access token, a JWT or an AWS temporary key pair, and when it expires; refreshed kant.token_refresh_margin before. Unlogged (never in WAL, standbys or base backups), readable only by the extension owner, not dumped';
@@ -4285,7 +4285,7 @@ COMMENT ON COLUMN @extschema@.token_cache.session_token IS 'AWS: the session tok
 COMMENT ON COLUMN @extschema@.token_cache.expires_at IS 'when the issuer says it expires';
 COMMENT ON COLUMN @extschema@.token_cache.obtained_at IS 'when kant obtained it';
 COMMENT ON COLUMN @extschema@.token_cache.bound_to IS 'the kind and host it was obtained for';
-COMMENT ON COLUMN @extschema@.token_cache.set_at IS 'when the source or the static credentials it was obtained with were set: a change since makes it unusable (a refresh that ran across the change cannot keep the old role in use)';
+COMMENT ON COLUMN @extschema@.token_cache.settings IS 'the row versions (xmin) of the source and the static credentials it was obtained with: any change since makes it unusable, so a refresh that ran across a change cannot keep the old role in use';
 
 CREATE FUNCTION @extschema@._secret_probe(name text, what text, system text) RETURNS text
 	AS 'MODULE_PATHNAME', 'kant_secret_probe_sql'
@@ -4293,6 +4293,24 @@ CREATE FUNCTION @extschema@._secret_probe(name text, what text, system text) RET
 COMMENT ON FUNCTION @extschema@._secret_probe(text, text, text) IS
 	'internal: why a secret file in kant.secret_directory cannot be read now (missing, readable by others, empty), or NULL; never its contents';
 REVOKE ALL ON FUNCTION @extschema@._secret_probe(text, text, text) FROM PUBLIC;
+
+/*
+ * Drop a system's cached token -- unless a refresh holds its row: waiting
+ * would wait for that refresh's whole transaction, and the token is of no use
+ * anyway once the settings it was obtained with changed (token_cache.settings).
+ */
+CREATE FUNCTION @extschema@._drop_token(system_id integer)
+	RETURNS void
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	DELETE FROM @extschema@.token_cache c
+	WHERE c.system_id IN (SELECT t.system_id FROM @extschema@.token_cache t
+						  WHERE t.system_id = $1 FOR UPDATE SKIP LOCKED)
+	$$;
+COMMENT ON FUNCTION @extschema@._drop_token(integer) IS
+	'internal: delete a system''s cached token unless a refresh holds it (it is unusable once its settings changed)';
+REVOKE ALL ON FUNCTION @extschema@._drop_token(integer) FROM PUBLIC;
 
 /*
  * A setting the collector needs, SET for this session only: pg_cron runs the
@@ -4346,7 +4364,7 @@ BEGIN
 	END IF;
 	IF src = 'static' THEN
 		DELETE FROM @extschema@.credential_source c WHERE c.system_id = sid;
-		DELETE FROM @extschema@.token_cache c WHERE c.system_id = sid;
+		PERFORM @extschema@._drop_token(sid);
 		RETURN;
 	END IF;
 	aws := src LIKE 'aws\_%';
@@ -4453,7 +4471,7 @@ BEGIN
 		web_identity_token_file = excluded.web_identity_token_file, audience = excluded.audience,
 		key_file = excluded.key_file, scopes = excluded.scopes, sts_endpoint = excluded.sts_endpoint,
 		bound_to = excluded.bound_to, impersonate = excluded.impersonate, updated_at = now();
-	DELETE FROM @extschema@.token_cache c WHERE c.system_id = sid;
+	PERFORM @extschema@._drop_token(sid);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.set_credential_source(text, text, text, text, text, text, integer, text, text, text, text, text, text) IS
@@ -4466,7 +4484,7 @@ CREATE FUNCTION @extschema@.obtain_credentials(system text, refresh boolean DEFA
 	LANGUAGE C VOLATILE STRICT SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.obtain_credentials(text, boolean) IS
-	'Check a system''s credentials without a collection: obtains them as its collector would now (from kant.token_cache, or from the source; refresh => true always from the source, e.g. after rotating a key) and returns the source, whether they came from the cache, and when they expire; never a secret. Static credentials: source static, the rest NULL. Errors (28000, 08001, 08P01, naming the source) are raised, not recorded';
+	'Check a system''s credentials without a collection: obtains them as its collector would now (from kant.token_cache, or from the source; refresh => true from the source, e.g. after rotating a key, unless another session refreshed them meanwhile) and returns the source, whether they came from the cache, and when they expire; never a secret. Static credentials: source static, the rest NULL. Errors (28000, 08001, 08P01, naming the source) are raised, not recorded';
 REVOKE ALL ON FUNCTION @extschema@.obtain_credentials(text, boolean) FROM PUBLIC;
 
 CREATE VIEW @extschema@.credential_sources AS

@@ -41,7 +41,10 @@
 #include "postgres.h"
 
 #include <ctype.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -123,12 +126,14 @@ auth_load_source(Collector *g, HeapTuple t, TupleDesc d, int first_col)
 	char	   *source = col_text(t, d, first_col);
 	CredSource *cs;
 	char	   *dur;
-	bool		isnull;
-	Datum		set_at = SPI_getbinval(t, d, first_col + 13, &isnull);
 
 	g->auth_cxt = CurrentMemoryContext;
-	/* when the source or the static credentials were last set: a cached token must be younger */
-	g->auth_set_at = isnull ? 0 : DatumGetTimestampTz(set_at);
+	/*
+	 * Which settings a token was obtained with: the row versions (xmin) of
+	 * the source and the static credentials.  Any change since, committed
+	 * in whatever order, makes a cached token unusable.
+	 */
+	g->auth_version = col_text(t, d, first_col + 13);
 	if (source == NULL)
 		return;
 	cs = palloc0(sizeof(CredSource));
@@ -173,16 +178,16 @@ spi_exec_generic(const char *sql, int nargs, Oid *argt, Datum *argv, const char 
 static bool
 cache_get(Collector *g, Creds *c)
 {
-	Oid			argt[5] = {INT4OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+	Oid			argt[5] = {INT4OID, TEXTOID, TEXTOID, INT4OID, TEXTOID};
 	Datum		argv[5] = {Int32GetDatum(g->system_id), CStringGetTextDatum(g->auth_source),
 		CStringGetTextDatum(g->target ? g->target : ""), Int32GetDatum(kant_token_refresh_margin),
-	TimestampTzGetDatum(g->auth_set_at)};
+	CStringGetTextDatum(g->auth_version ? g->auth_version : "")};
 	HeapTuple	t;
 	TupleDesc	d;
 	bool		isnull;
 
 	if (SPI_execute_with_args("SELECT principal, secret, session_token, expires_at FROM kant.token_cache"
-							  " WHERE system_id = $1 AND source = $2 AND bound_to = $3 AND set_at = $5"
+							  " WHERE system_id = $1 AND source = $2 AND bound_to = $3 AND settings = $5"
 							  " AND expires_at > clock_timestamp()"
 							  " + least(make_interval(secs => $4), (expires_at - obtained_at) / 2)",
 							  5, argt, argv, NULL, false, 1) != SPI_OK_SELECT)
@@ -201,7 +206,7 @@ cache_get(Collector *g, Creds *c)
 static void
 cache_put(Collector *g, Creds *c)
 {
-	Oid			argt[8] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TIMESTAMPTZOID};
+	Oid			argt[8] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
 	Datum		argv[8];
 	char		nulls[8] = "        ";
 
@@ -214,17 +219,116 @@ cache_put(Collector *g, Creds *c)
 	nulls[4] = c->session_token ? ' ' : 'n';
 	argv[5] = TimestampTzGetDatum(c->expires);
 	argv[6] = CStringGetTextDatum(g->target ? g->target : "");
-	argv[7] = TimestampTzGetDatum(g->auth_set_at);
+	argv[7] = CStringGetTextDatum(g->auth_version ? g->auth_version : "");
 	if (spi_exec_generic("INSERT INTO kant.token_cache AS c (system_id, source, principal, secret,"
-						 " session_token, expires_at, obtained_at, bound_to, set_at)"
+						 " session_token, expires_at, obtained_at, bound_to, settings)"
 						 " VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), $7, $8)"
 						 " ON CONFLICT (system_id) DO UPDATE SET source = excluded.source,"
 						 " principal = excluded.principal, secret = excluded.secret,"
 						 " session_token = excluded.session_token, expires_at = excluded.expires_at,"
 						 " obtained_at = excluded.obtained_at, bound_to = excluded.bound_to,"
-						 " set_at = excluded.set_at",
+						 " settings = excluded.settings",
 						 8, argt, argv, nulls, 0) != SPI_OK_INSERT)
 		elog(ERROR, "kant: writing the token cache failed");
+}
+
+/*
+ * The backend's own copies of what it obtained, for when it could not take
+ * the token lock (a refresh in a long transaction holds it) and so did not
+ * cache them: its later calls in this session use them rather than waiting
+ * and fetching again.  Kept in TopMemoryContext, wiped when replaced.
+ */
+#define LOCAL_TOKENS	16
+
+typedef struct LocalToken
+{
+	int32		system_id;		/* 0: free */
+	char	   *source;
+	char	   *version;
+	char	   *target;
+	Creds		c;
+	TimestampTz obtained;
+} LocalToken;
+
+static LocalToken local_tokens[LOCAL_TOKENS];
+
+static void
+wipe_free(char *s)
+{
+	if (s)
+	{
+		explicit_bzero(s, strlen(s));
+		pfree(s);
+	}
+}
+
+static bool
+same_str(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static bool
+local_get(Collector *g, Creds *c)
+{
+	int			i;
+	TimestampTz now = GetCurrentTimestamp();
+
+	for (i = 0; i < LOCAL_TOKENS; i++)
+	{
+		LocalToken *t = &local_tokens[i];
+		int64		margin;
+
+		if (t->system_id != g->system_id || !same_str(t->source, g->auth_source) ||
+			!same_str(t->version, g->auth_version) || !same_str(t->target, g->target))
+			continue;
+		margin = Min((int64) kant_token_refresh_margin * USECS_PER_SEC, (t->c.expires - t->obtained) / 2);
+		if (t->c.expires - margin <= now)
+			return false;
+		c->principal = t->c.principal ? pstrdup(t->c.principal) : NULL;
+		c->secret = pstrdup(t->c.secret);
+		c->session_token = t->c.session_token ? pstrdup(t->c.session_token) : NULL;
+		c->expires = t->c.expires;
+		return true;
+	}
+	return false;
+}
+
+static void
+local_put(Collector *g, Creds *c)
+{
+	LocalToken *t = NULL;
+	int			i;
+
+	/* the system's entry, else a free one, else the oldest */
+	for (i = 0; i < LOCAL_TOKENS && t == NULL; i++)
+		if (local_tokens[i].system_id == g->system_id)
+			t = &local_tokens[i];
+	for (i = 0; i < LOCAL_TOKENS && t == NULL; i++)
+		if (local_tokens[i].system_id == 0)
+			t = &local_tokens[i];
+	if (t == NULL)
+	{
+		t = &local_tokens[0];
+		for (i = 1; i < LOCAL_TOKENS; i++)
+			if (local_tokens[i].obtained < t->obtained)
+				t = &local_tokens[i];
+	}
+	wipe_free(t->source);
+	wipe_free(t->version);
+	wipe_free(t->target);
+	wipe_free(t->c.principal);
+	wipe_free(t->c.secret);
+	wipe_free(t->c.session_token);
+	t->system_id = g->system_id;
+	t->source = MemoryContextStrdup(TopMemoryContext, g->auth_source);
+	t->version = MemoryContextStrdup(TopMemoryContext, g->auth_version ? g->auth_version : "");
+	t->target = MemoryContextStrdup(TopMemoryContext, g->target ? g->target : "");
+	t->c.principal = c->principal ? MemoryContextStrdup(TopMemoryContext, c->principal) : NULL;
+	t->c.secret = MemoryContextStrdup(TopMemoryContext, c->secret);
+	t->c.session_token = c->session_token ? MemoryContextStrdup(TopMemoryContext, c->session_token) : NULL;
+	t->c.expires = c->expires;
+	t->obtained = GetCurrentTimestamp();
 }
 
 /* Use them: SigV4 keys and session token for AWS, a bearer token for Airflow. */
@@ -295,7 +399,7 @@ obtain(Collector *g, const char *failed)
 	bool		locked;
 
 	memset(&c, 0, sizeof(c));
-	if (failed == NULL && cache_get(g, &c))
+	if (failed == NULL && (cache_get(g, &c) || local_get(g, &c)))
 	{
 		apply(g, &c);
 		return;
@@ -315,6 +419,8 @@ obtain(Collector *g, const char *failed)
 	/* without the lock another refresh holds an uncommitted row: INSERT would wait for it */
 	if (locked)
 		cache_put(g, &c);
+	else
+		local_put(g, &c);
 	apply(g, &c);
 }
 
@@ -1040,17 +1146,25 @@ fetch_aws_container(Collector *g, Creds *out)
 	if (token_file && *token_file)
 	{
 		/* EKS Pod Identity's token file, rotated by the kubelet: read at each exchange */
-		FILE	   *f = AllocateFile(token_file, "r");
+		int			fd = OpenTransientFile(token_file, O_RDONLY | O_NONBLOCK | PG_BINARY);
 		char		buf[TOKEN_MAX];
-		size_t		n = 0;
+		ssize_t		n = 0;
+		struct stat st;
 
-		if (f == NULL)
+		if (fd < 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("kant: could not read the file AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE names for system \"%s\": %m",
 							g->system)));
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		FreeFile(f);
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (n = read(fd, buf, sizeof(buf) - 1)) < 0)
+		{
+			CloseTransientFile(fd);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+					 errmsg("kant: the file AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE names for system \"%s\" is not a readable regular file",
+							g->system)));
+		}
+		CloseTransientFile(fd);
 		buf[n] = '\0';
 		buf[strcspn(buf, "\r\n")] = '\0';
 		h = list_make1(psprintf("Authorization: %s", buf));
@@ -1088,10 +1202,23 @@ sts_fields(Collector *g, KantHttpRequest *req, char **vals, bool *parsed)
 	Datum		argv[1] = {PointerGetDatum(cstring_to_text_with_len(req->response, req->response_len))};
 	MemoryContext cxt = CurrentMemoryContext;
 	int			i;
-	bool		ok = true;
+	volatile bool ok = true;
+	int			nest;
 
 	for (i = 0; i < 6; i++)
 		vals[i] = NULL;
+
+	/*
+	 * libxml's warnings (a processing instruction named xml..., a relative
+	 * namespace URI) go out as WARNINGs quoting the line, keys and all
+	 * (xml.c's xml_errorHandler): none is sent, to the client or the log,
+	 * while the reply is parsed.  The settings are restored after.
+	 */
+	nest = NewGUCNestLevel();
+	(void) set_config_option("client_min_messages", "error", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("log_min_messages", "error", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	PG_TRY();
 	{
 		if (spi_exec_generic("SELECT c.akid, c.secret, c.token, c.exp, e.code, e.message"
@@ -1123,6 +1250,7 @@ sts_fields(Collector *g, KantHttpRequest *req, char **vals, bool *parsed)
 		ok = false;
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(true, nest);
 	*parsed = ok;
 }
 

@@ -84,7 +84,7 @@ collect_load_system(Collector *g, const char *want_kind)
 							  " cs.source, cs.base_source, cs.role_arn, cs.role_session_name, cs.external_id,"
 							  " cs.duration_seconds, cs.web_identity_token_file, cs.audience, cs.key_file,"
 							  " cs.scopes, cs.sts_endpoint, cs.bound_to, cs.impersonate,"
-							  " greatest(cs.updated_at, c.updated_at)"
+							  " coalesce(cs.xmin::text, '-') || '/' || coalesce(c.xmin::text, '-')"
 							  " FROM kant.system s LEFT JOIN kant.credential c USING (system_id)"
 							  " LEFT JOIN kant.credential_source cs USING (system_id)"
 							  " WHERE s.name = $1", 1, argt, argv, NULL, true, 1) != SPI_OK_SELECT)

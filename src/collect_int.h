@@ -84,7 +84,7 @@ struct Collector
 	bool		auth_refreshed; /* a 401 refreshed them once in this call */
 	bool		auth_fetched;	/* obtained from the source in this call, not the cache */
 	TimestampTz auth_expires;
-	TimestampTz auth_set_at;	/* when the source or credentials were set: the cache's key */
+	char	   *auth_version;	/* the settings' row versions: the cache's key */
 	MemoryContext auth_cxt;		/* where credentials live: the call's context */
 	const char *vendor;			/* for messages about a reply: "Google", "AWS STS" */
 	char	   *login;			/* Airflow 3: "user:password" for /auth/token */

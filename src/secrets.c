@@ -136,7 +136,8 @@ read_secret_file(const char *name, const char *what, const char *system, char **
 {
 	char	   *path = psprintf("%s/%s", kant_secret_directory, name);
 	char	   *buf = palloc(SECRET_MAX_BYTES + 1);
-	int			fd = open(path, O_RDONLY | O_CLOEXEC | PG_BINARY, 0);
+	/* O_NONBLOCK: a FIFO put there would otherwise block open() beyond any cancel */
+	int			fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | PG_BINARY, 0);
 	ssize_t		len = 0;
 	ssize_t		r = 0;
 
