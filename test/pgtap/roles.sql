@@ -1,7 +1,7 @@
 -- pgTAP: the reader / writer / admin grants the README shows are enough, and no more;
 -- every documented role against every secret
 BEGIN;
-SELECT plan(68);
+SELECT plan(74);
 
 -- exactly the README's grants
 -- BI tools read the views
@@ -9,7 +9,7 @@ CREATE ROLE kant_reader NOLOGIN;
 GRANT USAGE ON SCHEMA kant TO kant_reader;
 GRANT SELECT ON kant.runs, kant.current_runs, kant.runs_by_business_date,
     kant.bi_run_timeline, kant.bi_slo_daily, kant.bi_slo_attainment, kant.bi_job_duration,
-    kant.bi_data_dictionary, kant.bi_alert_daily, kant.open_alerts TO kant_reader;
+    kant.bi_data_dictionary, kant.bi_alert_daily, kant.open_alerts, kant.dq_status TO kant_reader;
 GRANT EXECUTE ON FUNCTION kant.slo_attainment(text, integer, date),
     kant.kant_gate_ready(text, date), kant.gate_status(text, date) TO kant_reader;
 -- BI queries fetch many rows cheaply: JIT compilation would cost more than it saves
@@ -23,7 +23,8 @@ GRANT EXECUTE ON FUNCTION
     kant.ingest_airflow_task_instances(text, jsonb), kant.ingest_airflow_task_instances(text, text),
     kant.ingest_openlineage(jsonb), kant.ingest_openlineage(text),
     kant.ingest_reports(text, jsonb), kant.ingest_reports(text, text),
-    kant.report_run(text, text, text, text, date, integer, timestamptz, timestamptz, text, timestamptz, jsonb)
+    kant.report_run(text, text, text, text, date, integer, timestamptz, timestamptz, text, timestamptz, jsonb),
+    kant.report_metric(text, date, text, numeric, timestamptz, timestamptz), kant.report_metrics(jsonb)
   TO kant_writer;
 
 -- the platform team configures through the functions and reads everything but the secrets
@@ -74,7 +75,13 @@ GRANT EXECUTE ON FUNCTION
     kant.unset_recovery(text),
     kant.recover_failed_runs(boolean),
     kant.schedule_recovery(text),
-    kant.unschedule_recovery()
+    kant.unschedule_recovery(),
+    kant.add_dataset(text, text, text),
+    kant.check_threshold(text, text, text, text, numeric, boolean, text, text),
+    kant.check_freshness(text, text, interval, text, text, text),
+    kant.check_reconciliation(text, text, text, text, numeric, numeric, text, text),
+    kant.check_volume(text, text, text, integer, numeric, text, text),
+    kant.drop_check(text), kant.evaluate_checks(date, date, timestamptz)
   TO kant_admin;
 -- the schedule_ functions run as their caller, so the pg_cron jobs are the admin's
 -- (pg_cron runs a job as the role that scheduled it); their helpers:
@@ -110,6 +117,11 @@ SELECT lives_ok($$SELECT kant.set_credential_source('hegel', 'aws_assume_role',
 SELECT is((SELECT source || ' ' || usable FROM kant.credential_sources WHERE system = 'hegel'), 'aws_assume_role true',
   'admin sees the source in kant.credential_sources');
 SELECT lives_ok($$SELECT kant.add_route('ops')$$, 'admin routes alerts');
+SELECT lives_ok($$SELECT kant.add_dataset('rds.users', 'Asia/Tokyo')$$, 'admin registers a dataset');
+SELECT lives_ok($$SELECT kant.check_threshold('rds users not empty', 'rds.users', 'row_count', '>', 0)$$,
+  'admin defines a data-quality check');
+SELECT lives_ok($$SELECT count(*) FROM kant.evaluate_checks('2024-11-20', '2024-11-20', '2024-11-21T00:00:00Z')$$,
+  'admin evaluates the checks');
 SELECT lives_ok($$SELECT kant.silence('maintenance', '1 hour', system => 'hegel')$$, 'admin silences');
 SELECT lives_ok($$SELECT * FROM kant.run_checks()$$, 'admin runs the checks');
 SELECT lives_ok($$SELECT kant.create_gate('socrates_daily', pipeline => 'nightly')$$, 'admin creates a gate');
@@ -165,6 +177,10 @@ SELECT lives_ok($$SELECT kant.ingest_glue_job_runs('hegel', '{"JobRuns": [{"Id":
   'writer ingests a Glue page (jsonb)');
 SELECT lives_ok($$SELECT kant.report_run(system => 'hegel', job => 'export_users', run_id => 'jr_2', state => 'running', started_at => now())$$,
   'writer reports a run');
+SELECT is(kant.report_metric('bq.users', '2024-11-20', 'row_count', 10, measured_at => '2024-11-21T00:00:00Z'),
+  'inserted', 'writer reports a metric (registering the dataset)');
+SELECT throws_ok($$SELECT kant.check_threshold('x', 'bq.users', 'row_count', '>', 0)$$, '42501', NULL,
+  'writer cannot define checks');
 SELECT throws_ok($$SELECT count(*) FROM kant.job_run$$, '42501', NULL, 'writer cannot read tables');
 SELECT throws_ok($$DELETE FROM kant.job_run$$, '42501', NULL, 'writer cannot write tables directly');
 SELECT throws_ok($$SELECT kant.add_system('x', 'glue')$$, '42501', NULL, 'writer cannot configure');
@@ -193,6 +209,7 @@ SELECT throws_ok($$SELECT secret FROM kant.credential$$, '42501', NULL, 'reader 
 SELECT throws_ok($$SELECT * FROM kant.channels$$, '42501', NULL, 'reader cannot list channels');
 SELECT throws_ok($$SELECT * FROM kant.run_checks()$$, '42501', NULL, 'reader cannot run the checks');
 SELECT lives_ok($$SELECT kant.kant_gate_ready('socrates_daily', '2024-11-24')$$, 'reader asks a gate (Composer''s sensor)');
+SELECT lives_ok($$SELECT count(*) FROM kant.dq_status$$, 'reader reads the data-quality verdicts');
 SELECT throws_ok($$SELECT * FROM kant.trigger_ready_gates()$$, '42501', NULL, 'reader cannot trigger');
 SELECT throws_ok($$SELECT kant.create_slo('x', '04:00', pipeline => 'nightly')$$, '42501', NULL, 'reader cannot define SLOs');
 RESET ROLE;
@@ -200,7 +217,7 @@ RESET ROLE;
 -- every secret, against every documented role: no column of kant.credential,
 -- no webhook URL, and no function that reads them or posts is within reach
 SELECT is_empty($$
-  SELECT r.rolname, t.t FROM pg_roles r, unnest(ARRAY['kant.credential', 'kant.channel']) t(t)
+  SELECT r.rolname, t.t FROM pg_roles r, unnest(ARRAY['kant.credential', 'kant.token_cache', 'kant.channel']) t(t)
   WHERE r.rolname IN ('kant_reader', 'kant_writer', 'kant_admin')
     AND (has_table_privilege(r.rolname, t.t, 'SELECT, UPDATE, INSERT, DELETE')
          OR has_any_column_privilege(r.rolname, t.t, 'SELECT, UPDATE, INSERT'))$$,

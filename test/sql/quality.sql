@@ -1,0 +1,117 @@
+-- Data quality (issue 15, first part): datasets, metrics per business date,
+-- threshold / freshness / reconciliation / volume checks, their verdicts kept
+-- as history.  Fixed dates; the session's zone and DateStyle are changed on
+-- purpose and change nothing.
+SET client_min_messages = warning;
+SET DateStyle = 'ISO, YMD';
+SET TimeZone = 'America/Los_Angeles';
+
+SELECT kant.add_dataset('rds.users', 'Asia/Tokyo', 'HEGEL''s RDS users table') AS rds,
+       kant.add_dataset('bq.users', 'Asia/Tokyo', 'users in BigQuery, loaded by SOCRATES') AS bq;
+
+-- 1. Metrics: the newest measurement wins, whatever order they arrive in; the
+-- same one again changes nothing.
+SELECT kant.report_metric('rds.users', '2024-11-20', 'row_count', 10000, measured_at => '2024-11-21T01:00:00Z') AS first,
+       kant.report_metric('rds.users', '2024-11-20', 'row_count', 10000, measured_at => '2024-11-21T01:00:00Z') AS again,
+       kant.report_metric('rds.users', '2024-11-20', 'row_count', 9990, measured_at => '2024-11-21T00:00:00Z') AS older,
+       kant.report_metric('rds.users', '2024-11-20', 'row_count', 10002, measured_at => '2024-11-21T01:30:00Z') AS newer;
+SELECT value, to_char(measured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS measured_utc, source
+FROM kant.dq_metric WHERE metric = 'row_count';
+
+-- an unknown dataset is registered by its first metric (UTC)
+SELECT kant.report_metric('s3.users', '2024-11-20', 'bytes', 123456, measured_at => '2024-11-21T00:30:00Z');
+SELECT name, time_zone, auto_registered FROM kant.dataset ORDER BY dataset_id;
+
+-- bad input: SQLSTATE, the field named, nothing stored
+\set VERBOSITY default
+SELECT kant.report_metric('bq users', '2024-11-20', 'row_count', 1);
+SELECT kant.report_metric('bq.users', '2024-11-20', 'Row Count', 1);
+SELECT kant.report_metric('bq.users', '2024-11-20', 'row_count');
+SELECT kant.report_metric('bq.users', '2024-11-20', 'row_count', 1e40);
+SELECT kant.report_metric('bq.users', NULL, 'row_count', 1);
+SELECT kant.add_dataset('gcs.users', '+09:00');
+
+-- 2. A batch: good records land, bad ones are quarantined with their field and reason.
+SELECT received, inserted, updated, unchanged, rejected FROM kant.report_metrics($$[
+  {"dataset": "bq.users", "business_date": "2024-11-20", "metric": "row_count", "value": 9800, "measured_at": "2024-11-21T02:00:00Z"},
+  {"dataset": "bq.users", "business_date": "2024-11-20", "metric": "duplicate_keys", "value": 3, "measured_at": "2024-11-21T02:00:00Z"},
+  {"dataset": "bq.users", "business_date": "2024-11-20", "metric": "null_count:email", "value": 5, "measured_at": "2024-11-21T02:00:00Z"},
+  {"dataset": "bq.users", "business_date": "2024-11-20", "metric": "max_timestamp", "value_at": "2024-11-20T23:30:00+09:00", "measured_at": "2024-11-21T02:00:00Z"},
+  {"dataset": "bq.users", "business_date": "2024-13-01", "metric": "bytes", "value": 1},
+  {"dataset": "bq.users", "business_date": "2024-11-20", "metric": "bytes", "value": "12"},
+  {"dataset": "bq.users", "business_date": "2024-11-20", "metric": "bytes", "value": 1, "value_at": "2024-11-20T00:00:00Z"},
+  {"dataset": "bq.users", "business_date": "2024-11-20", "metric": "max_timestamp", "value_at": "2024-11-20 23:30"},
+  "row_count=5"
+]$$);
+SELECT item_index, field, sqlstate, reason FROM kant.rejected WHERE source = 'metrics' ORDER BY item_index;
+SELECT kant.report_metrics('{"rows": []}');
+
+-- 3. Checks.
+SELECT kant.check_threshold('bq users not empty', 'bq.users', 'row_count', '>', 0) > 0 AS not_empty,
+       kant.check_threshold('bq users unique', 'bq.users', 'duplicate_keys', '=', 0) > 0 AS unique_keys,
+       kant.check_threshold('bq email mostly set', 'bq.users', 'null_count:email', '<=', 0.001, per_row => true) > 0 AS nulls,
+       kant.check_reconciliation('users arrived', 'bq.users', 'rds.users', tolerance_ratio => 0.001) > 0 AS reconciled,
+       kant.check_freshness('bq users fresh', 'bq.users', '2 hours') > 0 AS fresh,
+       kant.check_volume('bq users volume', 'bq.users') > 0 AS volume,
+       kant.check_threshold('bq phone mostly set', 'bq.users', 'null_count:phone', '<=', 0.01, per_row => true,
+                            severity => 'warning') > 0 AS phone;
+SELECT kant.check_threshold('x', 'no.such', 'row_count', '>', 0);
+SELECT kant.check_threshold('x', 'bq.users', 'row_count', '=>', 0);
+SELECT kant.check_reconciliation('x', 'bq.users', 'bq.users');
+SELECT kant.check_volume('x', 'bq.users', history_weeks => 1);
+SELECT kant.check_freshness('x', 'bq.users', NULL);
+
+-- the verdicts for 2024-11-20: a 2% shortfall against RDS fails the
+-- reconciliation and names both sides; 3 duplicate keys fail; the newest row
+-- at 23:30 JST is 30 min before the date ends in Tokyo; the phone metric is
+-- not there yet (pending); the volume has no history yet (not judged)
+SELECT check_name, status, observed, expected, detail, changed
+FROM kant.evaluate_checks('2024-11-20', '2024-11-20', '2024-11-21T03:00:00Z');
+
+-- evaluated again with nothing new: no new verdict; a newer measurement: one
+SELECT count(*) FILTER (WHERE changed) AS changed FROM kant.evaluate_checks('2024-11-20', '2024-11-20', '2024-11-21T04:00:00Z');
+SELECT kant.report_metric('bq.users', '2024-11-20', 'row_count', 10001, measured_at => '2024-11-21T05:00:00Z');
+SELECT kant.report_metric('bq.users', '2024-11-20', 'null_count:phone', 0, measured_at => '2024-11-21T05:00:00Z');
+SELECT check_name, status, observed, expected, changed
+FROM kant.evaluate_checks('2024-11-20', '2024-11-20', '2024-11-21T06:00:00Z') WHERE changed;
+SELECT c.name, count(*) AS verdicts, string_agg(r.status, ' -> ' ORDER BY r.evaluated_at) AS history
+FROM kant.dq_result r JOIN kant.dq_check c USING (check_id) GROUP BY c.name ORDER BY c.name;
+
+-- a share of zero rows cannot be judged
+SELECT kant.report_metric('bq.users', '2024-11-21', 'row_count', 0, measured_at => '2024-11-22T02:00:00Z');
+SELECT kant.report_metric('bq.users', '2024-11-21', 'null_count:email', 2, measured_at => '2024-11-22T02:00:00Z');
+SELECT check_name, status, detail FROM kant.evaluate_checks('2024-11-21', '2024-11-21', '2024-11-22T03:00:00Z')
+WHERE check_name = 'bq email mostly set';
+
+-- 4. Volume: eight Wednesdays of history around 10,000 rows, one of them an
+-- outlier (a backfill of 40,000) that the median and MAD shrug off; a
+-- Wednesday with half the rows is an anomaly, one within the usual spread is not.
+SELECT count(*) FROM (
+  SELECT kant.report_metric('bq.users', d, 'row_count', v, measured_at => d + interval '1 day 2 hours')
+  FROM (VALUES ('2024-09-25'::date, 10050), ('2024-10-02', 9900), ('2024-10-09', 10100), ('2024-10-16', 40000),
+               ('2024-10-23', 9950), ('2024-10-30', 10000), ('2024-11-06', 10080), ('2024-11-13', 9920)) h(d, v)) x;
+SELECT kant.report_metric('bq.users', '2024-11-27', 'row_count', 5000, measured_at => '2024-11-28T02:00:00Z');
+SELECT kant.report_metric('bq.users', '2024-12-04', 'row_count', 10120, measured_at => '2024-12-05T02:00:00Z');
+SELECT business_date, status, observed, expected, detail
+FROM kant.evaluate_checks('2024-11-20', '2024-12-04', '2024-12-05T03:00:00Z')
+WHERE check_name = 'bq users volume' AND business_date IN ('2024-11-20', '2024-11-27', '2024-12-04');
+
+-- 5. The same verdicts whatever the session's zone and DateStyle
+SET TimeZone = 'Pacific/Chatham';
+SET DateStyle = 'German, DMY';
+SELECT count(*) AS differ FROM (
+  SELECT check_name, business_date, status, observed, expected, detail
+  FROM kant.evaluate_checks('2024-11-20', '2024-12-04', '2024-12-05T03:00:00Z')
+  EXCEPT
+  SELECT s.check_name, s.business_date, s.status, s.observed, s.expected, s.detail FROM kant.dq_status s) x;
+SET DateStyle = 'ISO, YMD';
+SET TimeZone = 'America/Los_Angeles';
+
+-- 6. kant.dq_status: the latest verdict per check and date
+SELECT check_name, kind, severity, dataset, source_dataset, business_date, status
+FROM kant.dq_status WHERE business_date = '2024-11-20' ORDER BY check_name;
+
+-- a check replaced by name keeps its id; dropped, its results go with it
+SELECT kant.check_threshold('bq users not empty', 'bq.users', 'row_count', '>=', 100) AS same_id;
+SELECT kant.drop_check('bq users not empty') AS dropped, kant.drop_check('bq users not empty') AS again;
+SELECT count(*) FROM kant.dq_status WHERE check_name = 'bq users not empty';
