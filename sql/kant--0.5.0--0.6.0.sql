@@ -5254,3 +5254,68 @@ COMMENT ON COLUMN @extschema@.dq_status.observed IS 'the value judged';
 COMMENT ON COLUMN @extschema@.dq_status.expected IS 'what it had to be';
 COMMENT ON COLUMN @extschema@.dq_status.detail IS 'the verdict in words';
 COMMENT ON COLUMN @extschema@.dq_status.evaluated_at IS 'the as_of of the evaluation that reached it';
+
+/*
+ * For Tableau, with the rules of the bi_ views (sql/src/bi.sql): plain types,
+ * naive UTC timestamps named _utc, flags as 0/1, nothing that depends on the
+ * session's settings.
+ */
+CREATE VIEW @extschema@.bi_dq_daily AS
+SELECT s.check_name, s.dataset, s.kind, s.severity, s.metric, s.business_date, s.status,
+	(s.status = 'pass')::integer AS passed,
+	(s.status IN ('fail', 'warn', 'error'))::integer AS failed,
+	s.observed::double precision AS observed,
+	coalesce(s.expected, '') AS expected,
+	coalesce(s.detail, '') AS detail,
+	(s.evaluated_at AT TIME ZONE 'UTC') AS evaluated_at_utc
+FROM @extschema@.dq_status s;
+COMMENT ON VIEW @extschema@.bi_dq_daily IS
+	'Data-quality verdicts per check and business date (for Tableau): the latest of each, with the value observed and the one expected';
+COMMENT ON COLUMN @extschema@.bi_dq_daily.check_name IS 'the check';
+COMMENT ON COLUMN @extschema@.bi_dq_daily.dataset IS 'the dataset judged (a reconciliation''s target)';
+COMMENT ON COLUMN @extschema@.bi_dq_daily.kind IS 'threshold, freshness, reconciliation or volume';
+COMMENT ON COLUMN @extschema@.bi_dq_daily.severity IS 'critical or warning';
+COMMENT ON COLUMN @extschema@.bi_dq_daily.metric IS 'the metric judged';
+COMMENT ON COLUMN @extschema@.bi_dq_daily.business_date IS 'the business date';
+COMMENT ON COLUMN @extschema@.bi_dq_daily.status IS 'pass, warn, fail, error or pending';
+COMMENT ON COLUMN @extschema@.bi_dq_daily.passed IS '1 if it passed, else 0';
+COMMENT ON COLUMN @extschema@.bi_dq_daily.failed IS '1 if it failed, warned or could not be judged (error), else 0 (pending is neither)';
+COMMENT ON COLUMN @extschema@.bi_dq_daily.observed IS 'the value judged (freshness: seconds the newest row is before the date''s end)';
+COMMENT ON COLUMN @extschema@.bi_dq_daily.expected IS 'what it had to be, as text; empty when not judged';
+COMMENT ON COLUMN @extschema@.bi_dq_daily.detail IS 'the verdict in words, or empty';
+COMMENT ON COLUMN @extschema@.bi_dq_daily.evaluated_at_utc IS 'when the verdict was reached (UTC, the evaluation''s as_of)';
+
+CREATE VIEW @extschema@.bi_dq_reconciliation AS
+SELECT c.name AS check_name, d.name AS target_dataset, s.name AS source_dataset, c.metric, x.business_date,
+	t.value::double precision AS target_value,
+	o.value::double precision AS source_value,
+	(t.value - o.value)::double precision AS difference,
+	CASE WHEN o.value <> 0 THEN round(100 * (t.value - o.value) / o.value, 4)::double precision END AS difference_pct,
+	coalesce(st.status, 'pending') AS status
+FROM @extschema@.dq_check c
+JOIN @extschema@.dataset d ON d.dataset_id = c.dataset_id
+JOIN @extschema@.dataset s ON s.dataset_id = c.source_dataset_id
+CROSS JOIN LATERAL (
+	SELECT m.business_date FROM @extschema@.dq_metric m
+	WHERE m.dataset_id IN (c.dataset_id, c.source_dataset_id) AND m.metric = c.metric
+	GROUP BY m.business_date) x
+LEFT JOIN @extschema@.dq_metric t
+  ON t.dataset_id = c.dataset_id AND t.business_date = x.business_date AND t.metric = c.metric
+LEFT JOIN @extschema@.dq_metric o
+  ON o.dataset_id = c.source_dataset_id AND o.business_date = x.business_date AND o.metric = c.metric
+LEFT JOIN LATERAL (SELECT r.status FROM @extschema@.dq_result r
+				   WHERE r.check_id = c.check_id AND r.business_date = x.business_date
+				   ORDER BY r.evaluated_at DESC LIMIT 1) st ON true
+WHERE c.kind = 'reconciliation';
+COMMENT ON VIEW @extschema@.bi_dq_reconciliation IS
+	'Source against target per reconciliation check and business date (for Tableau): both sides'' values as measured now, their difference, and the latest verdict';
+COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.check_name IS 'the reconciliation check';
+COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.target_dataset IS 'the dataset that must match (e.g. bq.users)';
+COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.source_dataset IS 'the dataset it must match (e.g. rds.users)';
+COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.metric IS 'the metric compared';
+COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.business_date IS 'a business date either side has a value for';
+COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.target_value IS 'the target''s value, NULL when not measured';
+COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.source_value IS 'the source''s value, NULL when not measured';
+COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.difference IS 'target minus source';
+COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.difference_pct IS 'the difference in percent of the source, NULL when the source is 0 or missing';
+COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.status IS 'the latest verdict (kant.dq_status), pending when none yet';

@@ -9,7 +9,8 @@ CREATE ROLE kant_reader NOLOGIN;
 GRANT USAGE ON SCHEMA kant TO kant_reader;
 GRANT SELECT ON kant.runs, kant.current_runs, kant.runs_by_business_date,
     kant.bi_run_timeline, kant.bi_slo_daily, kant.bi_slo_attainment, kant.bi_job_duration,
-    kant.bi_data_dictionary, kant.bi_alert_daily, kant.open_alerts, kant.dq_status TO kant_reader;
+    kant.bi_data_dictionary, kant.bi_alert_daily, kant.open_alerts, kant.dq_status,
+    kant.bi_dq_daily, kant.bi_dq_reconciliation TO kant_reader;
 GRANT EXECUTE ON FUNCTION kant.slo_attainment(text, integer, date),
     kant.kant_gate_ready(text, date), kant.gate_status(text, date) TO kant_reader;
 -- BI queries fetch many rows cheaply: JIT compilation would cost more than it saves

@@ -73,6 +73,17 @@ def load():
         """SELECT kant.create_slo('socrates_daily', '06:00', deadline_offset_days => 0,
               pipeline => 'socrates_daily', evaluate_from => current_date - 10)""",
         "SELECT kant.refresh_slo()",
+        # data quality: RDS against BigQuery, one night 2% short
+        "SELECT kant.add_dataset('rds.users', 'Asia/Tokyo'), kant.add_dataset('bq.users', 'Asia/Tokyo')",
+        """SELECT kant.report_metric('rds.users', current_date - d, 'row_count', 10000 + d,
+              measured_at => (current_date - d + 1)::timestamp AT TIME ZONE 'UTC'),
+                 kant.report_metric('bq.users', current_date - d, 'row_count',
+                                    CASE WHEN d = 5 THEN 9800 + d ELSE 10000 + d END,
+              measured_at => (current_date - d + 1)::timestamp AT TIME ZONE 'UTC')
+           FROM generate_series(2, 10) d""",
+        "SELECT kant.check_reconciliation('users arrived', 'bq.users', 'rds.users')",
+        "SELECT kant.check_threshold('bq users not empty', 'bq.users', 'row_count', '>', 0)",
+        "SELECT count(*) FROM kant.evaluate_checks(current_date - 10, current_date - 2)",
     ]
     sql(s)
 
@@ -84,7 +95,7 @@ def main():
     utc, tokyo = probe("UTC"), probe("Asia/Tokyo")
     views = [l for l in utc if l.startswith("views ")][0][len("views ["):-1].split(", ")
     expected = {"bi_data_dictionary", "bi_job_duration", "bi_run_timeline", "bi_slo_attainment",
-                "bi_slo_daily"}
+                "bi_slo_daily", "bi_dq_daily", "bi_dq_reconciliation"}
     tap(expected <= set(views), "pgjdbc lists the bi_ views: %s" % ", ".join(views))
     bad = [l for l in utc if l.startswith("BAD")]
     columns = [l for l in utc if l.startswith("column ")]

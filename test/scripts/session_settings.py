@@ -106,6 +106,14 @@ SELECT s.system_id, t, t + interval '5 seconds', e FROM kant.system s,
           ('2026-03-06 01:00+09', 'kant: GetJobs: could not reach glue.ap-northeast-1.amazonaws.com'),
           ('2026-03-06 04:00+09', 'kant: GetJobs: could not reach glue.ap-northeast-1.amazonaws.com')) AS v(t, e)
 WHERE s.name = 'hegel';
+SELECT kant.add_dataset('rds.users', 'Asia/Tokyo'), kant.add_dataset('bq.users', 'Asia/Tokyo');
+SELECT kant.report_metric('rds.users', '2026-03-05', 'row_count', 10000, measured_at => '2026-03-06T01:00:00+09'),
+       kant.report_metric('bq.users', '2026-03-05', 'row_count', 9800, measured_at => '2026-03-06T02:00:00+09'),
+       kant.report_metric('bq.users', '2026-03-05', 'max_timestamp', value_at => '2026-03-05T23:10:00+09',
+                          measured_at => '2026-03-06T02:00:00+09');
+SELECT kant.check_reconciliation('users arrived', 'bq.users', 'rds.users', tolerance_ratio => 0.001),
+       kant.check_freshness('bq users fresh', 'bq.users', '1 hour');
+SELECT count(*) FROM kant.evaluate_checks('2026-03-05', '2026-03-06', '2026-03-06T03:00:00+09');
 """
 
 # the last five weeks, relative to today: the rolling views see them

@@ -32,6 +32,8 @@ SELECT kant.report_metric('bq.users', NULL, 'row_count', 1);
 SELECT kant.add_dataset('gcs.users', '+09:00');
 
 -- 2. A batch: good records land, bad ones are quarantined with their field and reason.
+-- (terse: the warnings' detail names the batch, whose id depends on the tests before)
+\set VERBOSITY terse
 SELECT received, inserted, updated, unchanged, rejected FROM kant.report_metrics($$[
   {"dataset": "bq.users", "business_date": "2024-11-20", "metric": "row_count", "value": 9800, "measured_at": "2024-11-21T02:00:00Z"},
   {"dataset": "bq.users", "business_date": "2024-11-20", "metric": "duplicate_keys", "value": 3, "measured_at": "2024-11-21T02:00:00Z"},
@@ -44,6 +46,7 @@ SELECT received, inserted, updated, unchanged, rejected FROM kant.report_metrics
   "row_count=5"
 ]$$);
 SELECT item_index, field, sqlstate, reason FROM kant.rejected WHERE source = 'metrics' ORDER BY item_index;
+\set VERBOSITY default
 SELECT kant.report_metrics('{"rows": []}');
 
 -- 3. Checks.
@@ -115,3 +118,12 @@ FROM kant.dq_status WHERE business_date = '2024-11-20' ORDER BY check_name;
 SELECT kant.check_threshold('bq users not empty', 'bq.users', 'row_count', '>=', 100) AS same_id;
 SELECT kant.drop_check('bq users not empty') AS dropped, kant.drop_check('bq users not empty') AS again;
 SELECT count(*) FROM kant.dq_status WHERE check_name = 'bq users not empty';
+
+-- 7. For Tableau: the verdicts, and both sides of each reconciliation
+SELECT check_name, dataset, business_date, status, passed, failed, observed, expected
+FROM kant.bi_dq_daily WHERE business_date = '2024-11-20' ORDER BY check_name;
+SELECT check_name, target_dataset, source_dataset, business_date, target_value, source_value, difference,
+       difference_pct, status
+FROM kant.bi_dq_reconciliation ORDER BY business_date;
+SELECT view_name, count(*) AS columns, count(column_description) AS described
+FROM kant.bi_data_dictionary WHERE view_name LIKE 'bi\_dq\_%' GROUP BY view_name ORDER BY view_name;
