@@ -29,6 +29,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.dataset', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.dataset', 'dataset_id')::pg_catalog.regclass, '');
 COMMENT ON TABLE @extschema@.dataset IS
 	'A table or file set whose quality kant judges per business date (e.g. rds.users, s3.users, bq.users), registered by kant.add_dataset or on its first metric';
+COMMENT ON COLUMN @extschema@.dataset.dataset_id IS 'kant''s id of the dataset';
 COMMENT ON COLUMN @extschema@.dataset.name IS 'its name: letters, digits and _ . : / @ $ -, as the pipeline calls it (source.schema.table)';
 COMMENT ON COLUMN @extschema@.dataset.time_zone IS 'IANA zone of its business dates: a business date ends at midnight there (freshness checks)';
 COMMENT ON COLUMN @extschema@.dataset.description IS 'what it is';
@@ -51,6 +52,7 @@ CREATE TABLE @extschema@.dq_metric (
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.dq_metric', '');
 COMMENT ON TABLE @extschema@.dq_metric IS
 	'The current measurement of each metric of a dataset and business date: a measurement taken later supersedes it, one taken earlier (or the same again) changes nothing';
+COMMENT ON COLUMN @extschema@.dq_metric.dataset_id IS 'the dataset measured';
 COMMENT ON COLUMN @extschema@.dq_metric.business_date IS 'the business date the data is of';
 COMMENT ON COLUMN @extschema@.dq_metric.metric IS 'row_count, distinct_keys, duplicate_keys, null_count:<column>, bytes, max_timestamp, or any name ([a-z][a-z0-9_]*, optionally :<column>)';
 COMMENT ON COLUMN @extschema@.dq_metric.value IS 'the number measured (NULL for a time metric)';
@@ -96,6 +98,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.dq_check', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.dq_check', 'check_id')::pg_catalog.regclass, '');
 COMMENT ON TABLE @extschema@.dq_check IS
 	'Data-quality checks, judged per business date by kant.evaluate_checks (rules: kant._dq_judge); created by kant.check_threshold, check_freshness, check_reconciliation, check_volume';
+COMMENT ON COLUMN @extschema@.dq_check.check_id IS 'kant''s id of the check';
 COMMENT ON COLUMN @extschema@.dq_check.name IS 'the check''s name';
 COMMENT ON COLUMN @extschema@.dq_check.dataset_id IS 'the dataset judged (for a reconciliation: the target)';
 COMMENT ON COLUMN @extschema@.dq_check.kind IS 'threshold, freshness, reconciliation or volume';
@@ -129,6 +132,8 @@ CREATE TABLE @extschema@.dq_result (
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.dq_result', '');
 COMMENT ON TABLE @extschema@.dq_result IS
 	'Each check''s verdict per business date, kept as history: a row each time the verdict (status, observed, expected) changes; kant.dq_status shows the latest';
+COMMENT ON COLUMN @extschema@.dq_result.check_id IS 'the check';
+COMMENT ON COLUMN @extschema@.dq_result.business_date IS 'the business date judged';
 COMMENT ON COLUMN @extschema@.dq_result.evaluated_at IS 'the as_of of the evaluation that reached it';
 COMMENT ON COLUMN @extschema@.dq_result.status IS 'pass; warn (a warning check failed); fail (a critical check failed); error (it cannot be judged: e.g. a share of zero rows); pending (a metric it needs is not there yet)';
 COMMENT ON COLUMN @extschema@.dq_result.observed IS 'the value judged: the metric, its share of rows, the target''s value, the seconds the newest row is behind the date''s end, or today''s volume';
