@@ -5171,14 +5171,51 @@ COMMENT ON FUNCTION @extschema@._dq_judge(text, text, text, numeric, boolean, in
 	'internal: every rule of data-quality judgement: a check''s status, observed value, expectation and detail for a business date from the measurements it needs (pending when one is missing)';
 REVOKE ALL ON FUNCTION @extschema@._dq_judge(text, text, text, numeric, boolean, interval, numeric, numeric, numeric, integer, numeric, timestamptz, numeric, numeric, numeric[], timestamptz, text, text) FROM PUBLIC;
 
+/*
+ * Every active check's verdict for each business date from first_d to last_d,
+ * from the measurements held now (only_checks: just those), read-only: what
+ * kant.evaluate_checks keeps and a gate asks.
+ */
+CREATE FUNCTION @extschema@._dq_verdicts(first_d date, last_d date, only_checks integer[] DEFAULT NULL)
+	RETURNS TABLE (check_id integer, check_name text, dataset text, severity text, business_date date,
+		status text, observed numeric, expected text, detail text)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	-- generate_series' row estimate makes the pass look costly: JIT compilation
+	-- took 1.5 s of a 10 ms evaluation
+	SET jit = off
+	AS $$
+	SELECT c.check_id, c.name, d.name, c.severity, b.bd, j.status, j.observed, j.expected, j.detail
+	FROM @extschema@.dq_check c
+	JOIN @extschema@.dataset d ON d.dataset_id = c.dataset_id
+	LEFT JOIN @extschema@.dataset s ON s.dataset_id = c.source_dataset_id
+	CROSS JOIN generate_series($1, $2, interval '1 day') g(day)
+	CROSS JOIN LATERAL (SELECT g.day::date AS bd) b
+	LEFT JOIN @extschema@.dq_metric m
+	  ON m.dataset_id = c.dataset_id AND m.business_date = b.bd AND m.metric = c.metric
+	LEFT JOIN @extschema@.dq_metric r
+	  ON c.per_row AND r.dataset_id = c.dataset_id AND r.business_date = b.bd AND r.metric = 'row_count'
+	LEFT JOIN @extschema@.dq_metric sm
+	  ON sm.dataset_id = c.source_dataset_id AND sm.business_date = b.bd AND sm.metric = c.metric
+	CROSS JOIN LATERAL @extschema@._dq_judge(c.kind, c.severity, c.op, c.threshold, c.per_row, c.within,
+		c.tolerance, c.tolerance_ratio, c.max_score, c.history_weeks, m.value, m.value_at, r.value, sm.value,
+		CASE WHEN c.kind = 'volume' THEN ARRAY(
+			SELECT h.value FROM @extschema@.dq_metric h
+			WHERE h.dataset_id = c.dataset_id AND h.metric = c.metric AND h.value IS NOT NULL
+			  AND h.business_date IN (SELECT b.bd - 7 * k FROM generate_series(1, c.history_weeks) k)) END,
+		((b.bd + 1)::timestamp AT TIME ZONE d.time_zone), d.name, s.name) j
+	WHERE c.active AND ($3 IS NULL OR c.check_id = ANY ($3))
+	$$;
+COMMENT ON FUNCTION @extschema@._dq_verdicts(date, date, integer[]) IS
+	'internal: every active data-quality check''s verdict (kant._dq_judge) for each business date in the range, from the measurements held now, without keeping it; only_checks restricts to those check ids';
+REVOKE ALL ON FUNCTION @extschema@._dq_verdicts(date, date, integer[]) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.evaluate_checks(from_date date DEFAULT NULL, to_date date DEFAULT NULL,
 		as_of timestamptz DEFAULT now())
 	RETURNS TABLE (check_name text, dataset text, business_date date, status text, observed numeric,
 		expected text, detail text, changed boolean)
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	-- generate_series' row estimate makes the pass look costly: JIT compilation
-	-- took 1.5 s of a 10 ms evaluation
 	SET jit = off
 	AS $$
 DECLARE
@@ -5190,36 +5227,15 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'from_date <= to_date, at most ten years apart.';
 	END IF;
 	RETURN QUERY
-	WITH v AS (
-		SELECT c.check_id, c.name, d.name AS dname, bd, j.*
-		FROM @extschema@.dq_check c
-		JOIN @extschema@.dataset d ON d.dataset_id = c.dataset_id
-		LEFT JOIN @extschema@.dataset s ON s.dataset_id = c.source_dataset_id
-		CROSS JOIN generate_series(first_d, last_d, interval '1 day') g(day)
-		CROSS JOIN LATERAL (SELECT g.day::date AS bd) b
-		LEFT JOIN @extschema@.dq_metric m
-		  ON m.dataset_id = c.dataset_id AND m.business_date = b.bd AND m.metric = c.metric
-		LEFT JOIN @extschema@.dq_metric r
-		  ON c.per_row AND r.dataset_id = c.dataset_id AND r.business_date = b.bd AND r.metric = 'row_count'
-		LEFT JOIN @extschema@.dq_metric sm
-		  ON sm.dataset_id = c.source_dataset_id AND sm.business_date = b.bd AND sm.metric = c.metric
-		CROSS JOIN LATERAL @extschema@._dq_judge(c.kind, c.severity, c.op, c.threshold, c.per_row, c.within,
-			c.tolerance, c.tolerance_ratio, c.max_score, c.history_weeks, m.value, m.value_at, r.value, sm.value,
-			CASE WHEN c.kind = 'volume' THEN ARRAY(
-				SELECT h.value FROM @extschema@.dq_metric h
-				WHERE h.dataset_id = c.dataset_id AND h.metric = c.metric AND h.value IS NOT NULL
-				  AND h.business_date IN (SELECT b.bd - 7 * k FROM generate_series(1, c.history_weeks) k)) END,
-			((b.bd + 1)::timestamp AT TIME ZONE d.time_zone), d.name, s.name) j
-		WHERE c.active
-	), latest AS (
+	WITH latest AS (
 		SELECT v.*, p.status AS was_status, p.observed AS was_observed, p.expected AS was_expected
-		FROM v
+		FROM @extschema@._dq_verdicts(first_d, last_d) v
 		LEFT JOIN LATERAL (SELECT x.status, x.observed, x.expected FROM @extschema@.dq_result x
-						   WHERE x.check_id = v.check_id AND x.business_date = v.bd
+						   WHERE x.check_id = v.check_id AND x.business_date = v.business_date
 						   ORDER BY x.evaluated_at DESC LIMIT 1) p ON true
 	), ins AS (
 		INSERT INTO @extschema@.dq_result AS t (check_id, business_date, evaluated_at, status, observed, expected, detail)
-		SELECT l.check_id, l.bd, as_of, l.status, l.observed, l.expected, l.detail
+		SELECT l.check_id, l.business_date, as_of, l.status, l.observed, l.expected, l.detail
 		FROM latest l
 		WHERE (l.status, l.observed, l.expected) IS DISTINCT FROM (l.was_status, l.was_observed, l.was_expected)
 		ON CONFLICT ON CONSTRAINT dq_result_pkey DO UPDATE
@@ -5227,10 +5243,10 @@ BEGIN
 				detail = excluded.detail
 		RETURNING t.check_id, t.business_date
 	)
-	SELECT l.name, l.dname, l.bd, l.status, l.observed, l.expected, l.detail,
-		EXISTS (SELECT FROM ins i WHERE i.check_id = l.check_id AND i.business_date = l.bd)
+	SELECT l.check_name, l.dataset, l.business_date, l.status, l.observed, l.expected, l.detail,
+		EXISTS (SELECT FROM ins i WHERE i.check_id = l.check_id AND i.business_date = l.business_date)
 	FROM latest l
-	ORDER BY l.name, l.bd;
+	ORDER BY l.check_name, l.business_date;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.evaluate_checks(date, date, timestamptz) IS
@@ -5324,3 +5340,264 @@ COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.source_value IS 'the source''
 COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.difference IS 'target minus source';
 COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.difference_pct IS 'the difference in percent of the source, NULL when the source is 0 or missing';
 COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.status IS 'the latest verdict (kant.dq_status), pending when none yet';
+
+/*
+ * Gates and data quality: a gate may require the checks of its upstream
+ * datasets to pass for the business date before its downstream starts
+ * ("delivered, and right").  Every active critical check judging one of the
+ * gate's datasets must pass; a warning check never holds a gate.  The
+ * verdict is the one the measurements held now give (kant._dq_verdicts), so
+ * a gate does not wait for the next kant.evaluate_checks.
+ */
+CREATE TABLE @extschema@.gate_dataset (
+	gate_id			integer NOT NULL REFERENCES @extschema@.gate ON DELETE CASCADE,
+	dataset_id		integer NOT NULL REFERENCES @extschema@.dataset ON DELETE CASCADE,
+	PRIMARY KEY (gate_id, dataset_id)
+);
+CREATE INDEX ON @extschema@.gate_dataset (dataset_id);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.gate_dataset', '');
+COMMENT ON TABLE @extschema@.gate_dataset IS
+	'Datasets whose critical data-quality checks must pass for a gate to open (kant.set_gate_datasets)';
+COMMENT ON COLUMN @extschema@.gate_dataset.gate_id IS 'the gate';
+COMMENT ON COLUMN @extschema@.gate_dataset.dataset_id IS 'a dataset whose critical checks must pass';
+
+CREATE FUNCTION @extschema@.set_gate_datasets(gate text, datasets text[])
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	gid integer;
+	unknown text;
+	n integer;
+BEGIN
+	SELECT g.gate_id INTO gid FROM @extschema@.gate g WHERE g.name = set_gate_datasets.gate;
+	IF gid IS NULL THEN
+		RAISE EXCEPTION 'gate "%" does not exist', gate
+			USING ERRCODE = 'undefined_object', HINT = 'Create it with kant.create_gate().';
+	END IF;
+	SELECT x INTO unknown FROM unnest(coalesce(datasets, '{}')) x
+	WHERE NOT EXISTS (SELECT FROM @extschema@.dataset d WHERE d.name = x) LIMIT 1;
+	IF unknown IS NOT NULL OR array_position(datasets, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'dataset "%" does not exist', coalesce(unknown, 'NULL')
+			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_dataset().';
+	END IF;
+	DELETE FROM @extschema@.gate_dataset gd WHERE gd.gate_id = gid;
+	INSERT INTO @extschema@.gate_dataset (gate_id, dataset_id)
+	SELECT DISTINCT gid, d.dataset_id FROM @extschema@.dataset d WHERE d.name = ANY (datasets);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_gate_datasets(text, text[]) IS
+	'Set the datasets whose critical data-quality checks must pass, for each business date, before a gate opens (replacing the list; an empty one removes the requirement); returns how many. kant.gate_status lists each such check''s verdict (dq_pass, dq_fail, dq_pending, dq_error)';
+REVOKE ALL ON FUNCTION @extschema@.set_gate_datasets(text, text[]) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._gate_checks(gate_id integer, business_date date)
+	RETURNS TABLE (check_name text, dataset text, status text, detail text)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT v.check_name, v.dataset, v.status,
+		concat_ws('; ', CASE WHEN v.expected IS NOT NULL THEN 'observed ' || coalesce(v.observed::text, '-') || ', expected ' || v.expected END,
+				  v.detail)
+	FROM @extschema@._dq_verdicts($2, $2, ARRAY(
+		SELECT c.check_id FROM @extschema@.dq_check c
+		JOIN @extschema@.gate_dataset gd ON gd.dataset_id = c.dataset_id
+		WHERE gd.gate_id = $1 AND c.severity = 'critical' AND c.active)) v
+	$$;
+COMMENT ON FUNCTION @extschema@._gate_checks(integer, date) IS
+	'internal: the verdicts, for a business date, of the critical data-quality checks a gate requires (kant.gate_dataset), from the measurements held now';
+REVOKE ALL ON FUNCTION @extschema@._gate_checks(integer, date) FROM PUBLIC;
+
+-- a gate requires the checks of its datasets
+
+/*
+ * Each upstream job's state for a business date by the rules kant_gate_ready
+ * applies (kant._required_jobs, kant._job_day), each stale upstream system,
+ * and the gate's condition (run as the role that defined it).
+ */
+CREATE OR REPLACE FUNCTION @extschema@.gate_status(gate text, business_date date)
+	RETURNS TABLE (system text, job text, state text, attempt integer, started_at timestamptz,
+		ended_at timestamptz, expected_end timestamptz, detail text)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	g record;
+	stale_after interval;
+	cond boolean;
+	why text;
+BEGIN
+	SELECT x.* INTO g FROM @extschema@.gate x WHERE x.name = gate_status.gate;
+	IF g.gate_id IS NULL THEN
+		RAISE EXCEPTION 'gate "%" does not exist', gate
+			USING ERRCODE = 'undefined_object', HINT = 'See SELECT name FROM kant.gate;';
+	END IF;
+	stale_after := @extschema@._elapsed(g.stale_after);
+	RETURN QUERY
+	WITH up AS (
+		SELECT j.job_id, j.name, sy.name AS sys, sy.system_id, sy.time_zone AS zone
+		FROM @extschema@.gate_scope sc
+		JOIN @extschema@.job j ON j.job_id = sc.job_id
+		JOIN @extschema@.system sy ON sy.system_id = j.system_id
+		WHERE sc.gate_id = g.gate_id
+	), req AS (
+		SELECT rq.job_id, rq.required, rq.by_scope, jd.done, jd.done_at, jd.in_flight, jd.failed, jd.failed_run_id,
+			jd.runs
+		FROM @extschema@._required_jobs(NULL, g.gate_id, gate_status.business_date) rq
+		CROSS JOIN LATERAL @extschema@._job_day(rq.job_id, gate_status.business_date) jd
+	), last AS (
+		-- the attempt the state speaks of: a current one still going (running),
+		-- else the one that failed (kant._job_day), else the latest current one
+		SELECT DISTINCT ON (r.job_id) r.job_id, r.state::text AS state, r.attempt, r.started_at, r.ended_at
+		FROM @extschema@.job_run r
+		JOIN req q ON q.job_id = r.job_id
+		WHERE r.business_date = gate_status.business_date
+		ORDER BY r.job_id, @extschema@._is_current(r.superseded_at) DESC, @extschema@.is_terminal(r.state),
+			r.run_id IS NOT DISTINCT FROM q.failed_run_id DESC, r.started_at DESC NULLS FIRST, r.attempt DESC
+	), slot AS (
+		-- the first expected run no run matched (kant._job_day's runs)
+		SELECT x.job_id, min(x.slot_at) AS slot_at, min(x.due_at) AS due_at
+		FROM (SELECT x.job_id, x.slot_at, x.due_at,
+					 row_number() OVER (PARTITION BY x.job_id ORDER BY x.slot_at) AS slot_no
+			  FROM @extschema@.expected_run x
+			  WHERE x.business_date = gate_status.business_date AND x.job_id IN (SELECT up.job_id FROM up)) x
+		JOIN req q ON q.job_id = x.job_id
+		WHERE x.slot_no > q.runs
+		GROUP BY x.job_id
+	), dur AS (
+		SELECT d.job_id, d.p90_seconds FROM @extschema@.job_durations(ARRAY(SELECT up.job_id FROM up)) d
+	)
+	SELECT up.sys, up.name, z.st,
+		-- the attempt shown is the one the state speaks of; a run still to
+		-- come shows none
+		CASE WHEN z.st IN ('succeeded', 'running', 'failed') THEN l.attempt END,
+		CASE WHEN z.st IN ('succeeded', 'running', 'failed') THEN l.started_at END,
+		CASE WHEN z.st IN ('succeeded', 'running', 'failed') THEN l.ended_at END,
+		CASE z.st WHEN 'succeeded' THEN q.done_at
+			 WHEN 'running' THEN l.started_at + make_interval(secs => coalesce(d.p90_seconds, 0))
+			 WHEN 'pending' THEN CASE WHEN s.slot_at IS NOT NULL
+				THEN greatest(s.slot_at, now()) + make_interval(secs => coalesce(d.p90_seconds, 0)) END
+			 END,
+		CASE WHEN z.st IN ('missing', 'pending') AND s.slot_at IS NOT NULL
+				THEN 'expected at ' || to_char(s.slot_at AT TIME ZONE up.zone, 'YYYY-MM-DD HH24:MI') || ' ' || up.zone
+					 || CASE WHEN z.st = 'missing' THEN ', not started within its grace period' ELSE '' END
+			 WHEN z.st IN ('succeeded', 'running', 'failed') THEN 'kant state ' || l.state
+			 END
+	FROM up
+	JOIN req q ON q.job_id = up.job_id
+	LEFT JOIN last l ON l.job_id = up.job_id
+	LEFT JOIN slot s ON s.job_id = up.job_id
+	LEFT JOIN dur d ON d.job_id = up.job_id
+	CROSS JOIN LATERAL (
+		SELECT CASE WHEN q.done THEN 'succeeded'
+					WHEN q.in_flight THEN 'running'
+					WHEN q.failed THEN 'failed'
+					WHEN s.due_at <= now() THEN 'missing'
+					-- a schedule says it does not run that day (a job no schedule
+					-- speaks for waits for its pipeline: pending)
+					WHEN NOT q.required AND NOT q.by_scope THEN 'not_required'
+					ELSE 'pending' END AS st) z
+	UNION ALL
+	SELECT sy.name, NULL::text, 'stale', NULL::integer, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz,
+		format('last successful collection %s (limit %s)%s',
+			   coalesce(@extschema@._human(extract(epoch FROM now() - c.last_ok)) || ' ago', 'never'),
+			   @extschema@._human(extract(epoch FROM stale_after)), CASE WHEN g.when_stale = 'open' THEN '; the gate ignores it (when_stale = open)' ELSE '' END)
+	FROM (SELECT DISTINCT up.system_id FROM up) u
+	JOIN @extschema@.system sy ON sy.system_id = u.system_id
+	CROSS JOIN LATERAL (
+		SELECT (SELECT c.ended_at FROM @extschema@.collection c
+				WHERE c.system_id = u.system_id AND c.error IS NULL AND c.ended_at IS NOT NULL
+				ORDER BY c.started_at DESC LIMIT 1) AS last_ok,
+			   EXISTS (SELECT FROM @extschema@.collection c WHERE c.system_id = u.system_id) AS collected) c
+	WHERE c.collected AND (c.last_ok IS NULL OR c.last_ok < now() - stale_after)
+	ORDER BY 1, 2 NULLS FIRST;
+	-- the data-quality checks the gate requires, as kant_gate_ready() judges them
+	RETURN QUERY
+	SELECT NULL::text, c.check_name, 'dq_' || c.status, NULL::integer, NULL::timestamptz, NULL::timestamptz,
+		NULL::timestamptz, c.dataset || ': ' || c.detail
+	FROM @extschema@._gate_checks(g.gate_id, gate_status.business_date) c
+	ORDER BY c.check_name;
+	-- the condition, as kant_gate_ready() asks it: why it says no, or that it failed
+	IF g.condition IS NOT NULL THEN
+		SELECT c.holds, c.why INTO cond, why
+		FROM @extschema@._gate_condition(g.condition, g.condition_role, gate_status.gate,
+										 gate_status.business_date) c;
+		system := NULL; job := NULL; state := CASE WHEN cond THEN 'condition_met' ELSE 'condition_not_met' END;
+		attempt := NULL; started_at := NULL; ended_at := NULL; expected_end := NULL; detail := why;
+		RETURN NEXT;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.gate_status(text, date) IS
+	'Why a gate is (not) open for a business date: each upstream job''s state (succeeded, running, failed, missing, pending, not_required) with its expected end, each stale upstream system, each data-quality check it requires (job: the check''s name; state dq_pass, dq_fail, dq_pending, dq_error; detail: the dataset, observed and expected), and the gate''s condition (condition_met, condition_not_met, with why)';
+REVOKE ALL ON FUNCTION @extschema@.gate_status(text, date) FROM PUBLIC;
+/*
+ * The design card's function, for Composer's SqlSensor: true when some
+ * upstream job is required for the business date and every required one is
+ * done (kant._required_jobs, kant._job_day: the rules the SLO evaluation and
+ * the checks apply), no upstream system's collection is stale (unless the
+ * gate ignores staleness), and the gate's condition holds
+ * (kant._call_condition: as the role that defined it).  Index lookups only:
+ * (business_date, job_id) on job_run, (job_id, business_date) on
+ * expected_run, (system_id, started_at) on collection.
+ */
+CREATE OR REPLACE FUNCTION @extschema@.kant_gate_ready(gate text, business_date date)
+	RETURNS boolean
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	g record;
+	ok boolean;
+	failed boolean;
+	why text;
+BEGIN
+	SELECT x.gate_id, @extschema@._elapsed(x.stale_after) AS stale_after, x.when_stale, x.condition,
+		x.condition_role INTO g
+	FROM @extschema@.gate x WHERE x.name = kant_gate_ready.gate;
+	IF g.gate_id IS NULL THEN
+		RAISE EXCEPTION 'gate "%" does not exist', gate
+			USING ERRCODE = 'undefined_object', HINT = 'See SELECT name FROM kant.gate;';
+	END IF;
+	IF business_date IS NULL THEN
+		RAISE EXCEPTION 'business_date must not be null' USING ERRCODE = 'null_value_not_allowed',
+			HINT = 'Composer: SELECT kant.kant_gate_ready(''gate'', ''{{ ds }}'').';
+	END IF;
+	-- open when some job is required and every required job is done
+	SELECT count(*) > 0 AND bool_and(jd.done) INTO ok
+	FROM @extschema@._required_jobs(NULL, g.gate_id, kant_gate_ready.business_date) rq
+	CROSS JOIN LATERAL @extschema@._job_day(rq.job_id, kant_gate_ready.business_date) jd
+	WHERE rq.required;
+	IF ok AND g.when_stale = 'closed' THEN
+		SELECT NOT EXISTS (
+			SELECT FROM (SELECT DISTINCT j.system_id FROM @extschema@.gate_scope sc
+						 JOIN @extschema@.job j ON j.job_id = sc.job_id WHERE sc.gate_id = g.gate_id) u
+			WHERE EXISTS (SELECT FROM @extschema@.collection c WHERE c.system_id = u.system_id)
+			  AND coalesce((SELECT c.ended_at FROM @extschema@.collection c
+							WHERE c.system_id = u.system_id AND c.error IS NULL AND c.ended_at IS NOT NULL
+							ORDER BY c.started_at DESC LIMIT 1), '-infinity') < now() - g.stale_after)
+		INTO ok;
+	END IF;
+	-- the critical checks of the gate's datasets pass (kant.set_gate_datasets)
+	IF ok THEN
+		SELECT NOT EXISTS (SELECT FROM @extschema@._gate_checks(g.gate_id, kant_gate_ready.business_date) c
+						   WHERE c.status <> 'pass') INTO ok;
+	END IF;
+	-- the condition runs as the role that defined the gate, never as kant's owner
+	IF ok AND g.condition IS NOT NULL THEN
+		SELECT c.holds, c.failed, c.why INTO ok, failed, why
+		FROM @extschema@._gate_condition(g.condition, g.condition_role, gate, business_date) c;
+		IF failed THEN
+			RAISE WARNING 'kant: gate "%": %', gate, why
+				USING HINT = format('SELECT * FROM kant.gate_status(%L, %L) says why the gate is closed.',
+									gate, to_char(business_date::timestamp, 'YYYY-MM-DD'));
+		END IF;
+	END IF;
+	RETURN ok;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.kant_gate_ready(text, date) IS
+	'May the downstream of a gate start for this business date? Some upstream job is required (kant._required_jobs) and every required one is done (kant._job_day: every current attempt succeeded or was skipped, every expected run ran), no upstream collection stale (fail closed unless when_stale = open), every critical data-quality check of its datasets passes (kant.set_gate_datasets; pending holds it closed), the condition holds. What Composer''s SqlSensor polls.';
+REVOKE ALL ON FUNCTION @extschema@.kant_gate_ready(text, date) FROM PUBLIC;

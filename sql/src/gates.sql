@@ -189,6 +189,12 @@ BEGIN
 			   EXISTS (SELECT FROM @extschema@.collection c WHERE c.system_id = u.system_id) AS collected) c
 	WHERE c.collected AND (c.last_ok IS NULL OR c.last_ok < now() - stale_after)
 	ORDER BY 1, 2 NULLS FIRST;
+	-- the data-quality checks the gate requires, as kant_gate_ready() judges them
+	RETURN QUERY
+	SELECT NULL::text, c.check_name, 'dq_' || c.status, NULL::integer, NULL::timestamptz, NULL::timestamptz,
+		NULL::timestamptz, c.dataset || ': ' || c.detail
+	FROM @extschema@._gate_checks(g.gate_id, gate_status.business_date) c
+	ORDER BY c.check_name;
 	-- the condition, as kant_gate_ready() asks it: why it says no, or that it failed
 	IF g.condition IS NOT NULL THEN
 		SELECT c.holds, c.why INTO cond, why
@@ -201,7 +207,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.gate_status(text, date) IS
-	'Why a gate is (not) open for a business date: each upstream job''s state (succeeded, running, failed, missing, pending, not_required) with its expected end, each stale upstream system, and the gate''s condition (condition_met, condition_not_met, with why)';
+	'Why a gate is (not) open for a business date: each upstream job''s state (succeeded, running, failed, missing, pending, not_required) with its expected end, each stale upstream system, each data-quality check it requires (job: the check''s name; state dq_pass, dq_fail, dq_pending, dq_error; detail: the dataset, observed and expected), and the gate''s condition (condition_met, condition_not_met, with why)';
 REVOKE ALL ON FUNCTION @extschema@.gate_status(text, date) FROM PUBLIC;
 
 /*
@@ -251,6 +257,11 @@ BEGIN
 							ORDER BY c.started_at DESC LIMIT 1), '-infinity') < now() - g.stale_after)
 		INTO ok;
 	END IF;
+	-- the critical checks of the gate's datasets pass (kant.set_gate_datasets)
+	IF ok THEN
+		SELECT NOT EXISTS (SELECT FROM @extschema@._gate_checks(g.gate_id, kant_gate_ready.business_date) c
+						   WHERE c.status <> 'pass') INTO ok;
+	END IF;
 	-- the condition runs as the role that defined the gate, never as kant's owner
 	IF ok AND g.condition IS NOT NULL THEN
 		SELECT c.holds, c.failed, c.why INTO ok, failed, why
@@ -265,7 +276,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.kant_gate_ready(text, date) IS
-	'May the downstream of a gate start for this business date? Some upstream job is required (kant._required_jobs) and every required one is done (kant._job_day: every current attempt succeeded or was skipped, every expected run ran), no upstream collection stale (fail closed unless when_stale = open), the condition holds. What Composer''s SqlSensor polls.';
+	'May the downstream of a gate start for this business date? Some upstream job is required (kant._required_jobs) and every required one is done (kant._job_day: every current attempt succeeded or was skipped, every expected run ran), no upstream collection stale (fail closed unless when_stale = open), every critical data-quality check of its datasets passes (kant.set_gate_datasets; pending holds it closed), the condition holds. What Composer''s SqlSensor polls.';
 REVOKE ALL ON FUNCTION @extschema@.kant_gate_ready(text, date) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.trigger_ready_gates(dry_run boolean DEFAULT false)

@@ -656,14 +656,51 @@ COMMENT ON FUNCTION @extschema@._dq_judge(text, text, text, numeric, boolean, in
 	'internal: every rule of data-quality judgement: a check''s status, observed value, expectation and detail for a business date from the measurements it needs (pending when one is missing)';
 REVOKE ALL ON FUNCTION @extschema@._dq_judge(text, text, text, numeric, boolean, interval, numeric, numeric, numeric, integer, numeric, timestamptz, numeric, numeric, numeric[], timestamptz, text, text) FROM PUBLIC;
 
+/*
+ * Every active check's verdict for each business date from first_d to last_d,
+ * from the measurements held now (only_checks: just those), read-only: what
+ * kant.evaluate_checks keeps and a gate asks.
+ */
+CREATE FUNCTION @extschema@._dq_verdicts(first_d date, last_d date, only_checks integer[] DEFAULT NULL)
+	RETURNS TABLE (check_id integer, check_name text, dataset text, severity text, business_date date,
+		status text, observed numeric, expected text, detail text)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	-- generate_series' row estimate makes the pass look costly: JIT compilation
+	-- took 1.5 s of a 10 ms evaluation
+	SET jit = off
+	AS $$
+	SELECT c.check_id, c.name, d.name, c.severity, b.bd, j.status, j.observed, j.expected, j.detail
+	FROM @extschema@.dq_check c
+	JOIN @extschema@.dataset d ON d.dataset_id = c.dataset_id
+	LEFT JOIN @extschema@.dataset s ON s.dataset_id = c.source_dataset_id
+	CROSS JOIN generate_series($1, $2, interval '1 day') g(day)
+	CROSS JOIN LATERAL (SELECT g.day::date AS bd) b
+	LEFT JOIN @extschema@.dq_metric m
+	  ON m.dataset_id = c.dataset_id AND m.business_date = b.bd AND m.metric = c.metric
+	LEFT JOIN @extschema@.dq_metric r
+	  ON c.per_row AND r.dataset_id = c.dataset_id AND r.business_date = b.bd AND r.metric = 'row_count'
+	LEFT JOIN @extschema@.dq_metric sm
+	  ON sm.dataset_id = c.source_dataset_id AND sm.business_date = b.bd AND sm.metric = c.metric
+	CROSS JOIN LATERAL @extschema@._dq_judge(c.kind, c.severity, c.op, c.threshold, c.per_row, c.within,
+		c.tolerance, c.tolerance_ratio, c.max_score, c.history_weeks, m.value, m.value_at, r.value, sm.value,
+		CASE WHEN c.kind = 'volume' THEN ARRAY(
+			SELECT h.value FROM @extschema@.dq_metric h
+			WHERE h.dataset_id = c.dataset_id AND h.metric = c.metric AND h.value IS NOT NULL
+			  AND h.business_date IN (SELECT b.bd - 7 * k FROM generate_series(1, c.history_weeks) k)) END,
+		((b.bd + 1)::timestamp AT TIME ZONE d.time_zone), d.name, s.name) j
+	WHERE c.active AND ($3 IS NULL OR c.check_id = ANY ($3))
+	$$;
+COMMENT ON FUNCTION @extschema@._dq_verdicts(date, date, integer[]) IS
+	'internal: every active data-quality check''s verdict (kant._dq_judge) for each business date in the range, from the measurements held now, without keeping it; only_checks restricts to those check ids';
+REVOKE ALL ON FUNCTION @extschema@._dq_verdicts(date, date, integer[]) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.evaluate_checks(from_date date DEFAULT NULL, to_date date DEFAULT NULL,
 		as_of timestamptz DEFAULT now())
 	RETURNS TABLE (check_name text, dataset text, business_date date, status text, observed numeric,
 		expected text, detail text, changed boolean)
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
-	-- generate_series' row estimate makes the pass look costly: JIT compilation
-	-- took 1.5 s of a 10 ms evaluation
 	SET jit = off
 	AS $$
 DECLARE
@@ -675,36 +712,15 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'from_date <= to_date, at most ten years apart.';
 	END IF;
 	RETURN QUERY
-	WITH v AS (
-		SELECT c.check_id, c.name, d.name AS dname, bd, j.*
-		FROM @extschema@.dq_check c
-		JOIN @extschema@.dataset d ON d.dataset_id = c.dataset_id
-		LEFT JOIN @extschema@.dataset s ON s.dataset_id = c.source_dataset_id
-		CROSS JOIN generate_series(first_d, last_d, interval '1 day') g(day)
-		CROSS JOIN LATERAL (SELECT g.day::date AS bd) b
-		LEFT JOIN @extschema@.dq_metric m
-		  ON m.dataset_id = c.dataset_id AND m.business_date = b.bd AND m.metric = c.metric
-		LEFT JOIN @extschema@.dq_metric r
-		  ON c.per_row AND r.dataset_id = c.dataset_id AND r.business_date = b.bd AND r.metric = 'row_count'
-		LEFT JOIN @extschema@.dq_metric sm
-		  ON sm.dataset_id = c.source_dataset_id AND sm.business_date = b.bd AND sm.metric = c.metric
-		CROSS JOIN LATERAL @extschema@._dq_judge(c.kind, c.severity, c.op, c.threshold, c.per_row, c.within,
-			c.tolerance, c.tolerance_ratio, c.max_score, c.history_weeks, m.value, m.value_at, r.value, sm.value,
-			CASE WHEN c.kind = 'volume' THEN ARRAY(
-				SELECT h.value FROM @extschema@.dq_metric h
-				WHERE h.dataset_id = c.dataset_id AND h.metric = c.metric AND h.value IS NOT NULL
-				  AND h.business_date IN (SELECT b.bd - 7 * k FROM generate_series(1, c.history_weeks) k)) END,
-			((b.bd + 1)::timestamp AT TIME ZONE d.time_zone), d.name, s.name) j
-		WHERE c.active
-	), latest AS (
+	WITH latest AS (
 		SELECT v.*, p.status AS was_status, p.observed AS was_observed, p.expected AS was_expected
-		FROM v
+		FROM @extschema@._dq_verdicts(first_d, last_d) v
 		LEFT JOIN LATERAL (SELECT x.status, x.observed, x.expected FROM @extschema@.dq_result x
-						   WHERE x.check_id = v.check_id AND x.business_date = v.bd
+						   WHERE x.check_id = v.check_id AND x.business_date = v.business_date
 						   ORDER BY x.evaluated_at DESC LIMIT 1) p ON true
 	), ins AS (
 		INSERT INTO @extschema@.dq_result AS t (check_id, business_date, evaluated_at, status, observed, expected, detail)
-		SELECT l.check_id, l.bd, as_of, l.status, l.observed, l.expected, l.detail
+		SELECT l.check_id, l.business_date, as_of, l.status, l.observed, l.expected, l.detail
 		FROM latest l
 		WHERE (l.status, l.observed, l.expected) IS DISTINCT FROM (l.was_status, l.was_observed, l.was_expected)
 		ON CONFLICT ON CONSTRAINT dq_result_pkey DO UPDATE
@@ -712,10 +728,10 @@ BEGIN
 				detail = excluded.detail
 		RETURNING t.check_id, t.business_date
 	)
-	SELECT l.name, l.dname, l.bd, l.status, l.observed, l.expected, l.detail,
-		EXISTS (SELECT FROM ins i WHERE i.check_id = l.check_id AND i.business_date = l.bd)
+	SELECT l.check_name, l.dataset, l.business_date, l.status, l.observed, l.expected, l.detail,
+		EXISTS (SELECT FROM ins i WHERE i.check_id = l.check_id AND i.business_date = l.business_date)
 	FROM latest l
-	ORDER BY l.name, l.bd;
+	ORDER BY l.check_name, l.business_date;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.evaluate_checks(date, date, timestamptz) IS
@@ -809,3 +825,72 @@ COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.source_value IS 'the source''
 COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.difference IS 'target minus source';
 COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.difference_pct IS 'the difference in percent of the source, NULL when the source is 0 or missing';
 COMMENT ON COLUMN @extschema@.bi_dq_reconciliation.status IS 'the latest verdict (kant.dq_status), pending when none yet';
+
+/*
+ * Gates and data quality: a gate may require the checks of its upstream
+ * datasets to pass for the business date before its downstream starts
+ * ("delivered, and right").  Every active critical check judging one of the
+ * gate's datasets must pass; a warning check never holds a gate.  The
+ * verdict is the one the measurements held now give (kant._dq_verdicts), so
+ * a gate does not wait for the next kant.evaluate_checks.
+ */
+CREATE TABLE @extschema@.gate_dataset (
+	gate_id			integer NOT NULL REFERENCES @extschema@.gate ON DELETE CASCADE,
+	dataset_id		integer NOT NULL REFERENCES @extschema@.dataset ON DELETE CASCADE,
+	PRIMARY KEY (gate_id, dataset_id)
+);
+CREATE INDEX ON @extschema@.gate_dataset (dataset_id);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.gate_dataset', '');
+COMMENT ON TABLE @extschema@.gate_dataset IS
+	'Datasets whose critical data-quality checks must pass for a gate to open (kant.set_gate_datasets)';
+COMMENT ON COLUMN @extschema@.gate_dataset.gate_id IS 'the gate';
+COMMENT ON COLUMN @extschema@.gate_dataset.dataset_id IS 'a dataset whose critical checks must pass';
+
+CREATE FUNCTION @extschema@.set_gate_datasets(gate text, datasets text[])
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	gid integer;
+	unknown text;
+	n integer;
+BEGIN
+	SELECT g.gate_id INTO gid FROM @extschema@.gate g WHERE g.name = set_gate_datasets.gate;
+	IF gid IS NULL THEN
+		RAISE EXCEPTION 'gate "%" does not exist', gate
+			USING ERRCODE = 'undefined_object', HINT = 'Create it with kant.create_gate().';
+	END IF;
+	SELECT x INTO unknown FROM unnest(coalesce(datasets, '{}')) x
+	WHERE NOT EXISTS (SELECT FROM @extschema@.dataset d WHERE d.name = x) LIMIT 1;
+	IF unknown IS NOT NULL OR array_position(datasets, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'dataset "%" does not exist', coalesce(unknown, 'NULL')
+			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_dataset().';
+	END IF;
+	DELETE FROM @extschema@.gate_dataset gd WHERE gd.gate_id = gid;
+	INSERT INTO @extschema@.gate_dataset (gate_id, dataset_id)
+	SELECT DISTINCT gid, d.dataset_id FROM @extschema@.dataset d WHERE d.name = ANY (datasets);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_gate_datasets(text, text[]) IS
+	'Set the datasets whose critical data-quality checks must pass, for each business date, before a gate opens (replacing the list; an empty one removes the requirement); returns how many. kant.gate_status lists each such check''s verdict (dq_pass, dq_fail, dq_pending, dq_error)';
+REVOKE ALL ON FUNCTION @extschema@.set_gate_datasets(text, text[]) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._gate_checks(gate_id integer, business_date date)
+	RETURNS TABLE (check_name text, dataset text, status text, detail text)
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT v.check_name, v.dataset, v.status,
+		concat_ws('; ', CASE WHEN v.expected IS NOT NULL THEN 'observed ' || coalesce(v.observed::text, '-') || ', expected ' || v.expected END,
+				  v.detail)
+	FROM @extschema@._dq_verdicts($2, $2, ARRAY(
+		SELECT c.check_id FROM @extschema@.dq_check c
+		JOIN @extschema@.gate_dataset gd ON gd.dataset_id = c.dataset_id
+		WHERE gd.gate_id = $1 AND c.severity = 'critical' AND c.active)) v
+	$$;
+COMMENT ON FUNCTION @extschema@._gate_checks(integer, date) IS
+	'internal: the verdicts, for a business date, of the critical data-quality checks a gate requires (kant.gate_dataset), from the measurements held now';
+REVOKE ALL ON FUNCTION @extschema@._gate_checks(integer, date) FROM PUBLIC;

@@ -82,7 +82,8 @@ GRANT EXECUTE ON FUNCTION
     kant.check_freshness(text, text, interval, text, text, text),
     kant.check_reconciliation(text, text, text, text, numeric, numeric, text, text),
     kant.check_volume(text, text, text, integer, numeric, text, text),
-    kant.drop_check(text), kant.evaluate_checks(date, date, timestamptz)
+    kant.drop_check(text), kant.evaluate_checks(date, date, timestamptz),
+    kant.set_gate_datasets(text, text[])
   TO kant_admin;
 -- the schedule_ functions run as their caller, so the pg_cron jobs are the admin's
 -- (pg_cron runs a job as the role that scheduled it); their helpers:

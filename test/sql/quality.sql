@@ -127,3 +127,24 @@ SELECT check_name, target_dataset, source_dataset, business_date, target_value, 
 FROM kant.bi_dq_reconciliation ORDER BY business_date;
 SELECT view_name, count(*) AS columns, count(column_description) AS described
 FROM kant.bi_data_dictionary WHERE view_name LIKE 'bi\_dq\_%' GROUP BY view_name ORDER BY view_name;
+
+-- 8. A gate that requires its datasets' critical checks: the jobs done is not
+-- enough when BigQuery holds 2% fewer rows than RDS (5000 of 5100); a warning check
+-- (the volume one warns: 5100 is half the usual Wednesday) never holds it
+SELECT kant.add_system('socrates', 'airflow', 'Asia/Tokyo') > 0 AS socrates;
+SELECT kant.configure_job('socrates', 'load_users', pipeline => 'users_daily') > 0 AS configured;
+SELECT kant.report_run('socrates', 'load_users', 'manual__2024-11-27', 'success', business_date => '2024-11-27',
+       started_at => '2024-11-27T20:00:00Z', ended_at => '2024-11-27T20:30:00Z') IS NOT NULL AS reported;
+SELECT kant.create_gate('users_ready', pipeline => 'users_daily') > 0 AS gate;
+SELECT kant.kant_gate_ready('users_ready', '2024-11-27') AS ready_without_checks;
+SELECT kant.set_gate_datasets('users_ready', ARRAY['bq.users']) AS datasets;
+SELECT kant.report_metric('rds.users', '2024-11-27', 'row_count', 5100, measured_at => '2024-11-28T01:00:00Z');
+SELECT kant.kant_gate_ready('users_ready', '2024-11-27') AS ready_short_by_2pct;
+SELECT job, state, detail FROM kant.gate_status('users_ready', '2024-11-27') ORDER BY state, job;
+SELECT kant.report_metric('bq.users', '2024-11-27', 'row_count', 5100, measured_at => '2024-11-28T03:00:00Z');
+SELECT kant.report_metric('bq.users', '2024-11-27', 'duplicate_keys', 0, measured_at => '2024-11-28T03:00:00Z');
+SELECT kant.report_metric('bq.users', '2024-11-27', 'null_count:email', 0, measured_at => '2024-11-28T03:00:00Z');
+SELECT kant.report_metric('bq.users', '2024-11-27', 'max_timestamp', value_at => '2024-11-27T14:00:00Z', measured_at => '2024-11-28T03:00:00Z');
+SELECT job, state FROM kant.gate_status('users_ready', '2024-11-27') WHERE state LIKE 'dq\_%' ORDER BY job;
+SELECT kant.kant_gate_ready('users_ready', '2024-11-27') AS ready_when_right;
+SELECT kant.set_gate_datasets('users_ready', ARRAY['no.such']);
