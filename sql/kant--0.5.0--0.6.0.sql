@@ -1658,7 +1658,9 @@ CREATE FUNCTION @extschema@.alert_kinds()
 		('stuck', 'warning', 'Run stuck', ':hourglass_flowing_sand:', 'the run ended',
 		 'a run has been going far longer than usual'),
 		('stale', 'critical', 'Collector stale', ':satellite_antenna:', 'the collector succeeded again',
-		 'a collector has not succeeded for longer than stale_after')
+		 'a collector has not succeeded for longer than stale_after'),
+		('data_quality', 'critical', 'Data check failed', ':mag:', 'the check passed',
+		 'a data-quality check failed (or could not be judged) for a business date; a reconciliation names both sides'' numbers; a warning check''s alert is a warning')
 	$$;
 COMMENT ON FUNCTION @extschema@.alert_kinds() IS
 	'The kinds of alert kant raises, each with its severity, the title and icon of its Slack message, what resolves it, and what it means';
@@ -2041,6 +2043,28 @@ BEGIN
 			  AND x.started_at > as_of - greatest(lookback, stale_after * 4)) c
 		WHERE s.kind IN ('glue', 'airflow') AND c.n > 0
 		  AND (c.last_ok IS NULL OR c.last_ok < as_of - stale_after)
+	),
+	-- data-quality checks whose latest verdict at as_of (kant.dq_result, kept
+	-- by kant.evaluate_checks, which kant.run_checks runs first) failed
+	dq AS (
+		SELECT c.check_id, c.severity, v.business_date,
+			format('%s: %s on %s for %s%s%s', c.name, v.status, d.name, to_char(v.business_date, 'YYYY-MM-DD'),
+				   CASE WHEN v.expected IS NOT NULL THEN format(': observed %s, expected %s', v.observed, v.expected)
+						ELSE '' END,
+				   CASE WHEN v.detail IS NULL THEN '' WHEN v.expected IS NULL THEN ': ' || v.detail
+						ELSE ' (' || v.detail || ')' END) AS summary,
+			jsonb_strip_nulls(jsonb_build_object('check', c.name, 'kind', c.kind, 'dataset', d.name,
+				'source_dataset', s.name, 'metric', c.metric, 'status', v.status, 'observed', v.observed,
+				'expected', v.expected, 'detail', v.detail, 'pipeline', c.pipeline)) AS detail
+		FROM @extschema@.dq_check c
+		JOIN @extschema@.dataset d ON d.dataset_id = c.dataset_id
+		LEFT JOIN @extschema@.dataset s ON s.dataset_id = c.source_dataset_id
+		CROSS JOIN LATERAL (SELECT d0 + i AS bd FROM generate_series(0, d1 - d0) AS i) b
+		CROSS JOIN LATERAL (SELECT r.business_date, r.status, r.observed, r.expected, r.detail
+							FROM @extschema@.dq_result r
+							WHERE r.check_id = c.check_id AND r.business_date = b.bd AND r.evaluated_at <= as_of
+							ORDER BY r.evaluated_at DESC LIMIT 1) v
+		WHERE c.active AND v.status IN ('fail', 'warn', 'error')
 	)
 	SELECT @extschema@._alert_key(f.kind, 'job', f.job_id, f.business_date),
 		f.kind, k.severity, f.system_id, f.job_id, f.slo_id, f.business_date, f.summary, f.detail, f.root_key
@@ -2058,11 +2082,16 @@ BEGIN
 	UNION ALL
 	SELECT @extschema@._alert_key(x.kind, 'system', x.system_id, NULL), x.kind, k.severity, x.system_id, NULL, NULL, NULL, x.summary, x.detail, NULL
 	FROM stale x JOIN @extschema@.system sy ON sy.system_id = x.system_id
-	JOIN @extschema@.alert_kinds() k ON k.kind = x.kind;
+	JOIN @extschema@.alert_kinds() k ON k.kind = x.kind
+	UNION ALL
+	-- a check's own severity: a warning check raises a warning
+	SELECT @extschema@._alert_key('data_quality', 'check', q.check_id, q.business_date), 'data_quality', q.severity,
+		NULL, NULL, NULL, q.business_date, q.summary, q.detail, NULL
+	FROM dq q;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.check_conditions(timestamptz) IS
-	'What is wrong at as_of (default now): failures (retry-aware), late SLO days, missing runs, predicted breaches, stuck runs, stale collectors; read-only (kant.run_checks() turns them into alerts)';
+	'What is wrong at as_of (default now): failures (retry-aware), late SLO days, missing runs, predicted breaches, stuck runs, stale collectors, failed data-quality checks (their latest verdict at as_of in kant.dq_result); read-only (kant.run_checks() turns them into alerts)';
 REVOKE ALL ON FUNCTION @extschema@.check_conditions(timestamptz) FROM PUBLIC;
 /*
  * Turn the conditions into alerts and queue their messages, in this
@@ -2092,6 +2121,10 @@ BEGIN
 	lookback := @extschema@._elapsed(st.lookback);
 	reminder_interval := @extschema@._elapsed(st.reminder_interval);
 	d0 := ((as_of - lookback) AT TIME ZONE 'UTC')::date - 1;
+	-- the data-quality verdicts of the window, kept before they are read
+	IF EXISTS (SELECT FROM @extschema@.dq_check c WHERE c.active) THEN
+		PERFORM count(*) FROM @extschema@.evaluate_checks(d0, (as_of AT TIME ZONE 'UTC')::date + 1, as_of);
+	END IF;
 	fs := ARRAY(SELECT c FROM @extschema@.check_conditions(as_of) c);
 	keys := ARRAY(SELECT f.alert_key FROM unnest(fs) f);
 
@@ -2125,7 +2158,7 @@ BEGIN
 			  AND (s.kind IS NULL OR s.kind = x.kind)
 			  AND (s.system IS NULL OR s.system = sy.name OR x.detail->'systems' ? s.system)
 			  AND (s.job IS NULL OR s.job = j.name)
-			  AND (s.pipeline IS NULL OR s.pipeline = coalesce(j.pipeline, sl.pipeline))
+			  AND (s.pipeline IS NULL OR s.pipeline = coalesce(j.pipeline, sl.pipeline, x.detail->>'pipeline'))
 			ORDER BY s.ends_at DESC LIMIT 1) AS silence_id
 		FROM @extschema@.alert x
 		LEFT JOIN @extschema@.system sy ON sy.system_id = x.system_id
@@ -2320,10 +2353,20 @@ BEGIN
 	-- @channel or disguise a link
 	title := CASE event WHEN 'resolved' THEN 'Resolved: ' WHEN 'reminder' THEN 'Still open: ' ELSE '' END
 		|| kind_title
-		|| coalesce(' — ' || coalesce(a.slo, a.system_display || coalesce(' ' || a.job, '')), '');
-	fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*' ||
-		CASE WHEN a.slo IS NOT NULL THEN 'SLO' ELSE 'System' END || '*' || chr(10) ||
-		@extschema@._slack_escape(coalesce(a.slo, a.system_display)));
+		|| coalesce(' — ' || coalesce(a.slo, a.system_display || coalesce(' ' || a.job, ''), a.detail->>'check'), '');
+	IF a.slo IS NOT NULL OR a.system_display IS NOT NULL THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*' ||
+			CASE WHEN a.slo IS NOT NULL THEN 'SLO' ELSE 'System' END || '*' || chr(10) ||
+			@extschema@._slack_escape(coalesce(a.slo, a.system_display)));
+	END IF;
+	-- a data-quality alert is about a dataset, not a system
+	IF a.kind = 'data_quality' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Dataset*' || chr(10) || '`' ||
+			@extschema@._slack_escape(coalesce(a.detail->>'dataset', '?')) || '`'
+			|| coalesce(' vs `' || @extschema@._slack_escape(a.detail->>'source_dataset') || '`', ''));
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Observed*' || chr(10) ||
+			@extschema@._slack_escape(coalesce(a.detail->>'observed', '-') || ', expected ' || coalesce(a.detail->>'expected', '-')));
+	END IF;
 	IF a.job IS NOT NULL THEN
 		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Job*' || chr(10) || '`' || @extschema@._slack_escape(a.job) || '`');
 	END IF;
@@ -2521,6 +2564,12 @@ BEGIN
 			   EXISTS (SELECT FROM @extschema@.collection c WHERE c.system_id = u.system_id) AS collected) c
 	WHERE c.collected AND (c.last_ok IS NULL OR c.last_ok < now() - stale_after)
 	ORDER BY 1, 2 NULLS FIRST;
+	-- the data-quality checks the gate requires, as kant_gate_ready() judges them
+	RETURN QUERY
+	SELECT NULL::text, c.check_name, 'dq_' || c.status, NULL::integer, NULL::timestamptz, NULL::timestamptz,
+		NULL::timestamptz, c.dataset || ': ' || c.detail
+	FROM @extschema@._gate_checks(g.gate_id, gate_status.business_date) c
+	ORDER BY c.check_name;
 	-- the condition, as kant_gate_ready() asks it: why it says no, or that it failed
 	IF g.condition IS NOT NULL THEN
 		SELECT c.holds, c.why INTO cond, why
@@ -2533,7 +2582,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.gate_status(text, date) IS
-	'Why a gate is (not) open for a business date: each upstream job''s state (succeeded, running, failed, missing, pending, not_required) with its expected end, each stale upstream system, and the gate''s condition (condition_met, condition_not_met, with why)';
+	'Why a gate is (not) open for a business date: each upstream job''s state (succeeded, running, failed, missing, pending, not_required) with its expected end, each stale upstream system, each data-quality check it requires (job: the check''s name; state dq_pass, dq_fail, dq_pending, dq_error; detail: the dataset, observed and expected), and the gate''s condition (condition_met, condition_not_met, with why)';
 REVOKE ALL ON FUNCTION @extschema@.gate_status(text, date) FROM PUBLIC;
 /*
  * The design card's function, for Composer's SqlSensor: true when some
@@ -2582,6 +2631,11 @@ BEGIN
 							ORDER BY c.started_at DESC LIMIT 1), '-infinity') < now() - g.stale_after)
 		INTO ok;
 	END IF;
+	-- the critical checks of the gate's datasets pass (kant.set_gate_datasets)
+	IF ok THEN
+		SELECT NOT EXISTS (SELECT FROM @extschema@._gate_checks(g.gate_id, kant_gate_ready.business_date) c
+						   WHERE c.status <> 'pass') INTO ok;
+	END IF;
 	-- the condition runs as the role that defined the gate, never as kant's owner
 	IF ok AND g.condition IS NOT NULL THEN
 		SELECT c.holds, c.failed, c.why INTO ok, failed, why
@@ -2596,7 +2650,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.kant_gate_ready(text, date) IS
-	'May the downstream of a gate start for this business date? Some upstream job is required (kant._required_jobs) and every required one is done (kant._job_day: every current attempt succeeded or was skipped, every expected run ran), no upstream collection stale (fail closed unless when_stale = open), the condition holds. What Composer''s SqlSensor polls.';
+	'May the downstream of a gate start for this business date? Some upstream job is required (kant._required_jobs) and every required one is done (kant._job_day: every current attempt succeeded or was skipped, every expected run ran), no upstream collection stale (fail closed unless when_stale = open), every critical data-quality check of its datasets passes (kant.set_gate_datasets; pending holds it closed), the condition holds. What Composer''s SqlSensor polls.';
 REVOKE ALL ON FUNCTION @extschema@.kant_gate_ready(text, date) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION @extschema@.trigger_ready_gates(dry_run boolean DEFAULT false)
 	RETURNS TABLE (gate text, business_date date, outcome text, http_status integer, detail text)
@@ -5410,194 +5464,9 @@ COMMENT ON FUNCTION @extschema@._gate_checks(integer, date) IS
 	'internal: the verdicts, for a business date, of the critical data-quality checks a gate requires (kant.gate_dataset), from the measurements held now';
 REVOKE ALL ON FUNCTION @extschema@._gate_checks(integer, date) FROM PUBLIC;
 
--- a gate requires the checks of its datasets
-
-/*
- * Each upstream job's state for a business date by the rules kant_gate_ready
- * applies (kant._required_jobs, kant._job_day), each stale upstream system,
- * and the gate's condition (run as the role that defined it).
- */
-CREATE OR REPLACE FUNCTION @extschema@.gate_status(gate text, business_date date)
-	RETURNS TABLE (system text, job text, state text, attempt integer, started_at timestamptz,
-		ended_at timestamptz, expected_end timestamptz, detail text)
-	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	g record;
-	stale_after interval;
-	cond boolean;
-	why text;
-BEGIN
-	SELECT x.* INTO g FROM @extschema@.gate x WHERE x.name = gate_status.gate;
-	IF g.gate_id IS NULL THEN
-		RAISE EXCEPTION 'gate "%" does not exist', gate
-			USING ERRCODE = 'undefined_object', HINT = 'See SELECT name FROM kant.gate;';
-	END IF;
-	stale_after := @extschema@._elapsed(g.stale_after);
-	RETURN QUERY
-	WITH up AS (
-		SELECT j.job_id, j.name, sy.name AS sys, sy.system_id, sy.time_zone AS zone
-		FROM @extschema@.gate_scope sc
-		JOIN @extschema@.job j ON j.job_id = sc.job_id
-		JOIN @extschema@.system sy ON sy.system_id = j.system_id
-		WHERE sc.gate_id = g.gate_id
-	), req AS (
-		SELECT rq.job_id, rq.required, rq.by_scope, jd.done, jd.done_at, jd.in_flight, jd.failed, jd.failed_run_id,
-			jd.runs
-		FROM @extschema@._required_jobs(NULL, g.gate_id, gate_status.business_date) rq
-		CROSS JOIN LATERAL @extschema@._job_day(rq.job_id, gate_status.business_date) jd
-	), last AS (
-		-- the attempt the state speaks of: a current one still going (running),
-		-- else the one that failed (kant._job_day), else the latest current one
-		SELECT DISTINCT ON (r.job_id) r.job_id, r.state::text AS state, r.attempt, r.started_at, r.ended_at
-		FROM @extschema@.job_run r
-		JOIN req q ON q.job_id = r.job_id
-		WHERE r.business_date = gate_status.business_date
-		ORDER BY r.job_id, @extschema@._is_current(r.superseded_at) DESC, @extschema@.is_terminal(r.state),
-			r.run_id IS NOT DISTINCT FROM q.failed_run_id DESC, r.started_at DESC NULLS FIRST, r.attempt DESC
-	), slot AS (
-		-- the first expected run no run matched (kant._job_day's runs)
-		SELECT x.job_id, min(x.slot_at) AS slot_at, min(x.due_at) AS due_at
-		FROM (SELECT x.job_id, x.slot_at, x.due_at,
-					 row_number() OVER (PARTITION BY x.job_id ORDER BY x.slot_at) AS slot_no
-			  FROM @extschema@.expected_run x
-			  WHERE x.business_date = gate_status.business_date AND x.job_id IN (SELECT up.job_id FROM up)) x
-		JOIN req q ON q.job_id = x.job_id
-		WHERE x.slot_no > q.runs
-		GROUP BY x.job_id
-	), dur AS (
-		SELECT d.job_id, d.p90_seconds FROM @extschema@.job_durations(ARRAY(SELECT up.job_id FROM up)) d
-	)
-	SELECT up.sys, up.name, z.st,
-		-- the attempt shown is the one the state speaks of; a run still to
-		-- come shows none
-		CASE WHEN z.st IN ('succeeded', 'running', 'failed') THEN l.attempt END,
-		CASE WHEN z.st IN ('succeeded', 'running', 'failed') THEN l.started_at END,
-		CASE WHEN z.st IN ('succeeded', 'running', 'failed') THEN l.ended_at END,
-		CASE z.st WHEN 'succeeded' THEN q.done_at
-			 WHEN 'running' THEN l.started_at + make_interval(secs => coalesce(d.p90_seconds, 0))
-			 WHEN 'pending' THEN CASE WHEN s.slot_at IS NOT NULL
-				THEN greatest(s.slot_at, now()) + make_interval(secs => coalesce(d.p90_seconds, 0)) END
-			 END,
-		CASE WHEN z.st IN ('missing', 'pending') AND s.slot_at IS NOT NULL
-				THEN 'expected at ' || to_char(s.slot_at AT TIME ZONE up.zone, 'YYYY-MM-DD HH24:MI') || ' ' || up.zone
-					 || CASE WHEN z.st = 'missing' THEN ', not started within its grace period' ELSE '' END
-			 WHEN z.st IN ('succeeded', 'running', 'failed') THEN 'kant state ' || l.state
-			 END
-	FROM up
-	JOIN req q ON q.job_id = up.job_id
-	LEFT JOIN last l ON l.job_id = up.job_id
-	LEFT JOIN slot s ON s.job_id = up.job_id
-	LEFT JOIN dur d ON d.job_id = up.job_id
-	CROSS JOIN LATERAL (
-		SELECT CASE WHEN q.done THEN 'succeeded'
-					WHEN q.in_flight THEN 'running'
-					WHEN q.failed THEN 'failed'
-					WHEN s.due_at <= now() THEN 'missing'
-					-- a schedule says it does not run that day (a job no schedule
-					-- speaks for waits for its pipeline: pending)
-					WHEN NOT q.required AND NOT q.by_scope THEN 'not_required'
-					ELSE 'pending' END AS st) z
-	UNION ALL
-	SELECT sy.name, NULL::text, 'stale', NULL::integer, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz,
-		format('last successful collection %s (limit %s)%s',
-			   coalesce(@extschema@._human(extract(epoch FROM now() - c.last_ok)) || ' ago', 'never'),
-			   @extschema@._human(extract(epoch FROM stale_after)), CASE WHEN g.when_stale = 'open' THEN '; the gate ignores it (when_stale = open)' ELSE '' END)
-	FROM (SELECT DISTINCT up.system_id FROM up) u
-	JOIN @extschema@.system sy ON sy.system_id = u.system_id
-	CROSS JOIN LATERAL (
-		SELECT (SELECT c.ended_at FROM @extschema@.collection c
-				WHERE c.system_id = u.system_id AND c.error IS NULL AND c.ended_at IS NOT NULL
-				ORDER BY c.started_at DESC LIMIT 1) AS last_ok,
-			   EXISTS (SELECT FROM @extschema@.collection c WHERE c.system_id = u.system_id) AS collected) c
-	WHERE c.collected AND (c.last_ok IS NULL OR c.last_ok < now() - stale_after)
-	ORDER BY 1, 2 NULLS FIRST;
-	-- the data-quality checks the gate requires, as kant_gate_ready() judges them
-	RETURN QUERY
-	SELECT NULL::text, c.check_name, 'dq_' || c.status, NULL::integer, NULL::timestamptz, NULL::timestamptz,
-		NULL::timestamptz, c.dataset || ': ' || c.detail
-	FROM @extschema@._gate_checks(g.gate_id, gate_status.business_date) c
-	ORDER BY c.check_name;
-	-- the condition, as kant_gate_ready() asks it: why it says no, or that it failed
-	IF g.condition IS NOT NULL THEN
-		SELECT c.holds, c.why INTO cond, why
-		FROM @extschema@._gate_condition(g.condition, g.condition_role, gate_status.gate,
-										 gate_status.business_date) c;
-		system := NULL; job := NULL; state := CASE WHEN cond THEN 'condition_met' ELSE 'condition_not_met' END;
-		attempt := NULL; started_at := NULL; ended_at := NULL; expected_end := NULL; detail := why;
-		RETURN NEXT;
-	END IF;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.gate_status(text, date) IS
-	'Why a gate is (not) open for a business date: each upstream job''s state (succeeded, running, failed, missing, pending, not_required) with its expected end, each stale upstream system, each data-quality check it requires (job: the check''s name; state dq_pass, dq_fail, dq_pending, dq_error; detail: the dataset, observed and expected), and the gate''s condition (condition_met, condition_not_met, with why)';
-REVOKE ALL ON FUNCTION @extschema@.gate_status(text, date) FROM PUBLIC;
-/*
- * The design card's function, for Composer's SqlSensor: true when some
- * upstream job is required for the business date and every required one is
- * done (kant._required_jobs, kant._job_day: the rules the SLO evaluation and
- * the checks apply), no upstream system's collection is stale (unless the
- * gate ignores staleness), and the gate's condition holds
- * (kant._call_condition: as the role that defined it).  Index lookups only:
- * (business_date, job_id) on job_run, (job_id, business_date) on
- * expected_run, (system_id, started_at) on collection.
- */
-CREATE OR REPLACE FUNCTION @extschema@.kant_gate_ready(gate text, business_date date)
-	RETURNS boolean
-	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	g record;
-	ok boolean;
-	failed boolean;
-	why text;
-BEGIN
-	SELECT x.gate_id, @extschema@._elapsed(x.stale_after) AS stale_after, x.when_stale, x.condition,
-		x.condition_role INTO g
-	FROM @extschema@.gate x WHERE x.name = kant_gate_ready.gate;
-	IF g.gate_id IS NULL THEN
-		RAISE EXCEPTION 'gate "%" does not exist', gate
-			USING ERRCODE = 'undefined_object', HINT = 'See SELECT name FROM kant.gate;';
-	END IF;
-	IF business_date IS NULL THEN
-		RAISE EXCEPTION 'business_date must not be null' USING ERRCODE = 'null_value_not_allowed',
-			HINT = 'Composer: SELECT kant.kant_gate_ready(''gate'', ''{{ ds }}'').';
-	END IF;
-	-- open when some job is required and every required job is done
-	SELECT count(*) > 0 AND bool_and(jd.done) INTO ok
-	FROM @extschema@._required_jobs(NULL, g.gate_id, kant_gate_ready.business_date) rq
-	CROSS JOIN LATERAL @extschema@._job_day(rq.job_id, kant_gate_ready.business_date) jd
-	WHERE rq.required;
-	IF ok AND g.when_stale = 'closed' THEN
-		SELECT NOT EXISTS (
-			SELECT FROM (SELECT DISTINCT j.system_id FROM @extschema@.gate_scope sc
-						 JOIN @extschema@.job j ON j.job_id = sc.job_id WHERE sc.gate_id = g.gate_id) u
-			WHERE EXISTS (SELECT FROM @extschema@.collection c WHERE c.system_id = u.system_id)
-			  AND coalesce((SELECT c.ended_at FROM @extschema@.collection c
-							WHERE c.system_id = u.system_id AND c.error IS NULL AND c.ended_at IS NOT NULL
-							ORDER BY c.started_at DESC LIMIT 1), '-infinity') < now() - g.stale_after)
-		INTO ok;
-	END IF;
-	-- the critical checks of the gate's datasets pass (kant.set_gate_datasets)
-	IF ok THEN
-		SELECT NOT EXISTS (SELECT FROM @extschema@._gate_checks(g.gate_id, kant_gate_ready.business_date) c
-						   WHERE c.status <> 'pass') INTO ok;
-	END IF;
-	-- the condition runs as the role that defined the gate, never as kant's owner
-	IF ok AND g.condition IS NOT NULL THEN
-		SELECT c.holds, c.failed, c.why INTO ok, failed, why
-		FROM @extschema@._gate_condition(g.condition, g.condition_role, gate, business_date) c;
-		IF failed THEN
-			RAISE WARNING 'kant: gate "%": %', gate, why
-				USING HINT = format('SELECT * FROM kant.gate_status(%L, %L) says why the gate is closed.',
-									gate, to_char(business_date::timestamp, 'YYYY-MM-DD'));
-		END IF;
-	END IF;
-	RETURN ok;
-END
-$$;
-COMMENT ON FUNCTION @extschema@.kant_gate_ready(text, date) IS
-	'May the downstream of a gate start for this business date? Some upstream job is required (kant._required_jobs) and every required one is done (kant._job_day: every current attempt succeeded or was skipped, every expected run ran), no upstream collection stale (fail closed unless when_stale = open), every critical data-quality check of its datasets passes (kant.set_gate_datasets; pending holds it closed), the condition holds. What Composer''s SqlSensor polls.';
-REVOKE ALL ON FUNCTION @extschema@.kant_gate_ready(text, date) FROM PUBLIC;
+-- failed checks are alerts of kind data_quality (kant.alert_kinds, check_conditions, run_checks: above)
+COMMENT ON COLUMN @extschema@.alert.kind IS 'failure, late, missing, predicted, stuck, stale or data_quality (kant.alert_kinds())';
+COMMENT ON COLUMN @extschema@.alert.alert_key IS 'stable key from ids: kind/job:<job_id>/<business date>, kind/slo:<slo_id>/<business date>, stale/system:<system_id>, data_quality/check:<check_id>/<business date>';
+COMMENT ON COLUMN @extschema@.bi_alert_daily.kind IS 'failure, late, missing, predicted, stuck, stale or data_quality';
+COMMENT ON FUNCTION @extschema@._alert_key(text, text, integer, date) IS
+	'internal: an alert''s key from ids: kind/job:<job_id>/<business date>, kind/slo:<slo_id>/<business date>, stale/system:<system_id>, data_quality/check:<check_id>/<business date>; unique whatever the names hold';

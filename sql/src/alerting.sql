@@ -140,8 +140,8 @@ SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@e
 COMMENT ON TABLE @extschema@.alert IS
 	'Alerts with a lifecycle: one row per key (kind, the job, SLO or system by id, business date), opened once, updated while the condition lasts, resolved when it clears';
 COMMENT ON COLUMN @extschema@.alert.alert_id IS 'the alert';
-COMMENT ON COLUMN @extschema@.alert.alert_key IS 'stable key from ids: kind/job:<job_id>/<business date>, kind/slo:<slo_id>/<business date>, stale/system:<system_id>';
-COMMENT ON COLUMN @extschema@.alert.kind IS 'failure, late, missing, predicted, stuck or stale';
+COMMENT ON COLUMN @extschema@.alert.alert_key IS 'stable key from ids: kind/job:<job_id>/<business date>, kind/slo:<slo_id>/<business date>, stale/system:<system_id>, data_quality/check:<check_id>/<business date>';
+COMMENT ON COLUMN @extschema@.alert.kind IS 'failure, late, missing, predicted, stuck, stale or data_quality (kant.alert_kinds())';
 COMMENT ON COLUMN @extschema@.alert.severity IS 'critical (failure, late, missing, stale) or warning (predicted, stuck)';
 COMMENT ON COLUMN @extschema@.alert.system_id IS 'the system';
 COMMENT ON COLUMN @extschema@.alert.job_id IS 'the job (job alerts)';
@@ -564,6 +564,28 @@ BEGIN
 			  AND x.started_at > as_of - greatest(lookback, stale_after * 4)) c
 		WHERE s.kind IN ('glue', 'airflow') AND c.n > 0
 		  AND (c.last_ok IS NULL OR c.last_ok < as_of - stale_after)
+	),
+	-- data-quality checks whose latest verdict at as_of (kant.dq_result, kept
+	-- by kant.evaluate_checks, which kant.run_checks runs first) failed
+	dq AS (
+		SELECT c.check_id, c.severity, v.business_date,
+			format('%s: %s on %s for %s%s%s', c.name, v.status, d.name, to_char(v.business_date, 'YYYY-MM-DD'),
+				   CASE WHEN v.expected IS NOT NULL THEN format(': observed %s, expected %s', v.observed, v.expected)
+						ELSE '' END,
+				   CASE WHEN v.detail IS NULL THEN '' WHEN v.expected IS NULL THEN ': ' || v.detail
+						ELSE ' (' || v.detail || ')' END) AS summary,
+			jsonb_strip_nulls(jsonb_build_object('check', c.name, 'kind', c.kind, 'dataset', d.name,
+				'source_dataset', s.name, 'metric', c.metric, 'status', v.status, 'observed', v.observed,
+				'expected', v.expected, 'detail', v.detail, 'pipeline', c.pipeline)) AS detail
+		FROM @extschema@.dq_check c
+		JOIN @extschema@.dataset d ON d.dataset_id = c.dataset_id
+		LEFT JOIN @extschema@.dataset s ON s.dataset_id = c.source_dataset_id
+		CROSS JOIN LATERAL (SELECT d0 + i AS bd FROM generate_series(0, d1 - d0) AS i) b
+		CROSS JOIN LATERAL (SELECT r.business_date, r.status, r.observed, r.expected, r.detail
+							FROM @extschema@.dq_result r
+							WHERE r.check_id = c.check_id AND r.business_date = b.bd AND r.evaluated_at <= as_of
+							ORDER BY r.evaluated_at DESC LIMIT 1) v
+		WHERE c.active AND v.status IN ('fail', 'warn', 'error')
 	)
 	SELECT @extschema@._alert_key(f.kind, 'job', f.job_id, f.business_date),
 		f.kind, k.severity, f.system_id, f.job_id, f.slo_id, f.business_date, f.summary, f.detail, f.root_key
@@ -581,11 +603,16 @@ BEGIN
 	UNION ALL
 	SELECT @extschema@._alert_key(x.kind, 'system', x.system_id, NULL), x.kind, k.severity, x.system_id, NULL, NULL, NULL, x.summary, x.detail, NULL
 	FROM stale x JOIN @extschema@.system sy ON sy.system_id = x.system_id
-	JOIN @extschema@.alert_kinds() k ON k.kind = x.kind;
+	JOIN @extschema@.alert_kinds() k ON k.kind = x.kind
+	UNION ALL
+	-- a check's own severity: a warning check raises a warning
+	SELECT @extschema@._alert_key('data_quality', 'check', q.check_id, q.business_date), 'data_quality', q.severity,
+		NULL, NULL, NULL, q.business_date, q.summary, q.detail, NULL
+	FROM dq q;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.check_conditions(timestamptz) IS
-	'What is wrong at as_of (default now): failures (retry-aware), late SLO days, missing runs, predicted breaches, stuck runs, stale collectors; read-only (kant.run_checks() turns them into alerts)';
+	'What is wrong at as_of (default now): failures (retry-aware), late SLO days, missing runs, predicted breaches, stuck runs, stale collectors, failed data-quality checks (their latest verdict at as_of in kant.dq_result); read-only (kant.run_checks() turns them into alerts)';
 REVOKE ALL ON FUNCTION @extschema@.check_conditions(timestamptz) FROM PUBLIC;
 
 /*
@@ -616,6 +643,10 @@ BEGIN
 	lookback := @extschema@._elapsed(st.lookback);
 	reminder_interval := @extschema@._elapsed(st.reminder_interval);
 	d0 := ((as_of - lookback) AT TIME ZONE 'UTC')::date - 1;
+	-- the data-quality verdicts of the window, kept before they are read
+	IF EXISTS (SELECT FROM @extschema@.dq_check c WHERE c.active) THEN
+		PERFORM count(*) FROM @extschema@.evaluate_checks(d0, (as_of AT TIME ZONE 'UTC')::date + 1, as_of);
+	END IF;
 	fs := ARRAY(SELECT c FROM @extschema@.check_conditions(as_of) c);
 	keys := ARRAY(SELECT f.alert_key FROM unnest(fs) f);
 
@@ -649,7 +680,7 @@ BEGIN
 			  AND (s.kind IS NULL OR s.kind = x.kind)
 			  AND (s.system IS NULL OR s.system = sy.name OR x.detail->'systems' ? s.system)
 			  AND (s.job IS NULL OR s.job = j.name)
-			  AND (s.pipeline IS NULL OR s.pipeline = coalesce(j.pipeline, sl.pipeline))
+			  AND (s.pipeline IS NULL OR s.pipeline = coalesce(j.pipeline, sl.pipeline, x.detail->>'pipeline'))
 			ORDER BY s.ends_at DESC LIMIT 1) AS silence_id
 		FROM @extschema@.alert x
 		LEFT JOIN @extschema@.system sy ON sy.system_id = x.system_id
@@ -788,4 +819,4 @@ CREATE FUNCTION @extschema@._alert_key(kind text, about text, id integer, busine
 	SET search_path = pg_catalog, pg_temp
 	AS $$ SELECT $1 || '/' || $2 || ':' || $3 || coalesce('/' || to_char($4::timestamp, 'YYYY-MM-DD'), '') $$;
 COMMENT ON FUNCTION @extschema@._alert_key(text, text, integer, date) IS
-	'internal: an alert''s key from ids: kind/job:<job_id>/<business date>, kind/slo:<slo_id>/<business date>, stale/system:<system_id>; unique whatever the names hold';
+	'internal: an alert''s key from ids: kind/job:<job_id>/<business date>, kind/slo:<slo_id>/<business date>, stale/system:<system_id>, data_quality/check:<check_id>/<business date>; unique whatever the names hold';

@@ -341,7 +341,7 @@ GROUP BY 1, 2, 3, 4, 5;
 COMMENT ON VIEW @extschema@.bi_alert_daily IS
 	'Alerts per day and kind (for Tableau): how many, resolved, notified, folded or silenced, messages sent and mean time open';
 COMMENT ON COLUMN @extschema@.bi_alert_daily.day IS 'the business date of the alert (the UTC day it opened for a stale collector)';
-COMMENT ON COLUMN @extschema@.bi_alert_daily.kind IS 'failure, late, missing, predicted, stuck or stale';
+COMMENT ON COLUMN @extschema@.bi_alert_daily.kind IS 'failure, late, missing, predicted, stuck, stale or data_quality';
 COMMENT ON COLUMN @extschema@.bi_alert_daily.severity IS 'critical or warning';
 COMMENT ON COLUMN @extschema@.bi_alert_daily.system IS 'system (for SLO alerts, the systems of its jobs)';
 COMMENT ON COLUMN @extschema@.bi_alert_daily.slo IS 'SLO (late and predicted), else empty';

@@ -202,10 +202,20 @@ BEGIN
 	-- @channel or disguise a link
 	title := CASE event WHEN 'resolved' THEN 'Resolved: ' WHEN 'reminder' THEN 'Still open: ' ELSE '' END
 		|| kind_title
-		|| coalesce(' — ' || coalesce(a.slo, a.system_display || coalesce(' ' || a.job, '')), '');
-	fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*' ||
-		CASE WHEN a.slo IS NOT NULL THEN 'SLO' ELSE 'System' END || '*' || chr(10) ||
-		@extschema@._slack_escape(coalesce(a.slo, a.system_display)));
+		|| coalesce(' — ' || coalesce(a.slo, a.system_display || coalesce(' ' || a.job, ''), a.detail->>'check'), '');
+	IF a.slo IS NOT NULL OR a.system_display IS NOT NULL THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*' ||
+			CASE WHEN a.slo IS NOT NULL THEN 'SLO' ELSE 'System' END || '*' || chr(10) ||
+			@extschema@._slack_escape(coalesce(a.slo, a.system_display)));
+	END IF;
+	-- a data-quality alert is about a dataset, not a system
+	IF a.kind = 'data_quality' THEN
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Dataset*' || chr(10) || '`' ||
+			@extschema@._slack_escape(coalesce(a.detail->>'dataset', '?')) || '`'
+			|| coalesce(' vs `' || @extschema@._slack_escape(a.detail->>'source_dataset') || '`', ''));
+		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Observed*' || chr(10) ||
+			@extschema@._slack_escape(coalesce(a.detail->>'observed', '-') || ', expected ' || coalesce(a.detail->>'expected', '-')));
+	END IF;
 	IF a.job IS NOT NULL THEN
 		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Job*' || chr(10) || '`' || @extschema@._slack_escape(a.job) || '`');
 	END IF;

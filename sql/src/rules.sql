@@ -312,7 +312,9 @@ CREATE FUNCTION @extschema@.alert_kinds()
 		('stuck', 'warning', 'Run stuck', ':hourglass_flowing_sand:', 'the run ended',
 		 'a run has been going far longer than usual'),
 		('stale', 'critical', 'Collector stale', ':satellite_antenna:', 'the collector succeeded again',
-		 'a collector has not succeeded for longer than stale_after')
+		 'a collector has not succeeded for longer than stale_after'),
+		('data_quality', 'critical', 'Data check failed', ':mag:', 'the check passed',
+		 'a data-quality check failed (or could not be judged) for a business date; a reconciliation names both sides'' numbers; a warning check''s alert is a warning')
 	$$;
 COMMENT ON FUNCTION @extschema@.alert_kinds() IS
 	'The kinds of alert kant raises, each with its severity, the title and icon of its Slack message, what resolves it, and what it means';

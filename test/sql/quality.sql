@@ -148,3 +148,20 @@ SELECT kant.report_metric('bq.users', '2024-11-27', 'max_timestamp', value_at =>
 SELECT job, state FROM kant.gate_status('users_ready', '2024-11-27') WHERE state LIKE 'dq\_%' ORDER BY job;
 SELECT kant.kant_gate_ready('users_ready', '2024-11-27') AS ready_when_right;
 SELECT kant.set_gate_datasets('users_ready', ARRAY['no.such']);
+
+-- 9. Alerts: kant.run_checks keeps the window's verdicts and raises a
+-- data_quality alert for each check that fails (a warning check: a warning);
+-- the alert resolves when the check passes
+SELECT kant.report_metric('bq.users', '2024-11-27', 'duplicate_keys', 7, measured_at => '2024-11-28T04:00:00Z');
+SELECT opened, resolved FROM kant.run_checks('2024-11-28T05:00:00Z');
+SELECT alert_key ~ '^data_quality/check:[0-9]+/2024-11-27$' AS keyed, severity, status, summary
+FROM kant.alert WHERE kind = 'data_quality' ORDER BY summary;
+SELECT kant.report_metric('bq.users', '2024-11-27', 'duplicate_keys', 0, measured_at => '2024-11-28T06:00:00Z');
+SELECT opened, resolved FROM kant.run_checks('2024-11-28T07:00:00Z');
+SELECT severity, status, resolution IS NOT NULL AS resolution FROM kant.alert WHERE kind = 'data_quality' ORDER BY severity;
+-- its Slack message names the check, the dataset and the numbers (no empty field)
+SELECT m->'blocks'->0->'text'->>'text' AS header,
+       (SELECT string_agg(f->>'text', ' | ') FROM jsonb_array_elements(m->'blocks'->1->'fields') f) AS fields,
+       NOT jsonb_path_exists(m, '$.**.text ? (@ == null)') AS no_empty_text
+FROM (SELECT kant._slack_message(a.alert_id, 'opened') AS m FROM kant.alert a
+      WHERE a.kind = 'data_quality' AND a.severity = 'warning') x;
