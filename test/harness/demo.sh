@@ -49,6 +49,8 @@ exec pg_virtualenv -v 15 "${kant_pg_opts[@]}" \
 		psql -X -q -v slack_url="$slack_url" -v start="$demo_start" -v last="$demo_last" -v night="$demo_night" -f examples/demo/alerts.sql
 		echo "== the fake Slack says: $(/usr/bin/python3 -c "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())" "${slack_url%%/services/*}/received")"
 		echo
+		psql -X -q -v start="$demo_start" -v last="$demo_last" -f examples/demo/quality.sql
+		echo
 		psql -X -q -v glue_url="$glue_url" -f examples/demo/tonight.sql
 		if [ -n "${KANT_DEMO_SHELL:-}" ]; then psql -X; fi
 	'
