@@ -131,9 +131,9 @@ FROM kant.bi_data_dictionary WHERE view_name LIKE 'bi\_dq\_%' GROUP BY view_name
 -- 8. A gate that requires its datasets' critical checks: the jobs done is not
 -- enough when BigQuery holds 2% fewer rows than RDS (5000 of 5100); a warning check
 -- (the volume one warns: 5100 is half the usual Wednesday) never holds it
-SELECT kant.add_system('socrates', 'airflow', 'Asia/Tokyo') > 0 AS socrates;
-SELECT kant.configure_job('socrates', 'load_users', pipeline => 'users_daily') > 0 AS configured;
-SELECT kant.report_run('socrates', 'load_users', 'manual__2024-11-27', 'success', business_date => '2024-11-27',
+SELECT kant.add_system('dq_socrates', 'airflow', 'Asia/Tokyo') > 0 AS socrates;
+SELECT kant.configure_job('dq_socrates', 'load_users', pipeline => 'users_daily') > 0 AS configured;
+SELECT kant.report_run('dq_socrates', 'load_users', 'manual__2024-11-27', 'success', business_date => '2024-11-27',
        started_at => '2024-11-27T20:00:00Z', ended_at => '2024-11-27T20:30:00Z') IS NOT NULL AS reported;
 SELECT kant.create_gate('users_ready', pipeline => 'users_daily') > 0 AS gate;
 SELECT kant.kant_gate_ready('users_ready', '2024-11-27') AS ready_without_checks;
