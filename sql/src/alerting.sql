@@ -699,6 +699,9 @@ BEGIN
 					THEN 'no longer checked (older than the lookback)'
 				WHEN a.kind = 'predicted' AND @extschema@._alert_key('late', 'slo', a.slo_id, a.business_date) = ANY (keys)
 					THEN 'the deadline passed (see the late alert)'
+				WHEN a.kind = 'data_quality' AND NOT EXISTS (SELECT FROM @extschema@.dq_check c
+						WHERE c.name = a.detail->>'check' AND c.active)
+					THEN 'the check was dropped'
 				ELSE (SELECT k.resolved_when FROM @extschema@.alert_kinds() k WHERE k.kind = a.kind) END
 			-- folded_into stays: that it was sent as part of an upstream alert is
 			-- history (bi_alert_daily counts it); a reopened alert is folded anew
@@ -740,7 +743,7 @@ BEGIN
 			SELECT DISTINCT r.channel FROM @extschema@.alert_route r
 			WHERE (r.kind IS NULL OR r.kind = m.kind)
 			  AND (r.system IS NULL OR r.system = sy.name OR m.detail->'systems' ? r.system)
-			  AND (r.pipeline IS NULL OR r.pipeline = coalesce(j.pipeline, sl.pipeline))
+			  AND (r.pipeline IS NULL OR r.pipeline = coalesce(j.pipeline, sl.pipeline, m.detail->>'pipeline'))
 			  AND (r.min_severity = 'warning' OR m.severity = 'critical')) ch
 		ORDER BY m.alert_id, ch.channel
 		RETURNING 1

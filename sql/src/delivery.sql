@@ -211,10 +211,12 @@ BEGIN
 	-- a data-quality alert is about a dataset, not a system
 	IF a.kind = 'data_quality' THEN
 		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Dataset*' || chr(10) || '`' ||
-			@extschema@._slack_escape(coalesce(a.detail->>'dataset', '?')) || '`'
-			|| coalesce(' vs `' || @extschema@._slack_escape(a.detail->>'source_dataset') || '`', ''));
+			left(@extschema@._slack_escape(coalesce(a.detail->>'dataset', '?')) || '`'
+			|| coalesce(' vs `' || @extschema@._slack_escape(a.detail->>'source_dataset') || '`', ''), 1900));
+		-- Block Kit caps a field's text at 2,000 characters
 		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Observed*' || chr(10) ||
-			@extschema@._slack_escape(coalesce(a.detail->>'observed', '-') || ', expected ' || coalesce(a.detail->>'expected', '-')));
+			left(@extschema@._slack_escape(left(coalesce(a.detail->>'observed', '-'), 200) || ', expected '
+				 || left(coalesce(a.detail->>'expected', '-'), 200)), 1900));
 	END IF;
 	IF a.job IS NOT NULL THEN
 		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Job*' || chr(10) || '`' || @extschema@._slack_escape(a.job) || '`');

@@ -195,8 +195,9 @@ BEGIN
 	ON CONFLICT ON CONSTRAINT dq_metric_pkey DO UPDATE
 		SET value = excluded.value, value_at = excluded.value_at, measured_at = excluded.measured_at,
 			source = excluded.source, reported_by = excluded.reported_by, batch_id = excluded.batch_id
-		WHERE (excluded.measured_at, coalesce(excluded.value, 0), coalesce(excluded.value_at, '-infinity'))
-			  > (m.measured_at, coalesce(m.value, 0), coalesce(m.value_at, '-infinity'))
+		WHERE (excluded.measured_at, coalesce(excluded.value, 0), coalesce(excluded.value_at, '-infinity'),
+			   coalesce(excluded.value::text, ''))
+			  > (m.measured_at, coalesce(m.value, 0), coalesce(m.value_at, '-infinity'), coalesce(m.value::text, ''))
 	RETURNING CASE WHEN xmax = 0 THEN 'inserted' ELSE 'updated' END INTO outcome;
 	RETURN coalesce(outcome, 'unchanged');
 END
@@ -251,9 +252,14 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'A number in value (row_count => 10000), or a time in value_at (max_timestamp).';
 	END IF;
-	IF value IS NOT NULL AND (value = 'NaN'::numeric OR abs(value) >= 1e30) THEN
-		RAISE EXCEPTION 'value % of metric % is not a measurement', value, metric
-			USING ERRCODE = 'numeric_value_out_of_range', HINT = 'A finite number below 1e30.';
+	IF value IS NOT NULL AND (value = 'NaN'::numeric OR abs(value) >= 1e30 OR (value <> 0 AND abs(value) < 1e-12)) THEN
+		RAISE EXCEPTION 'value % of metric % is not a measurement', left(value::text, 60), metric
+			USING ERRCODE = 'numeric_value_out_of_range', HINT = 'A finite number, 0 or between 1e-12 and 1e30 in size.';
+	END IF;
+	IF NOT isfinite(coalesce(value_at, now())) OR NOT isfinite(coalesce(measured_at, now()))
+	   OR value_at NOT BETWEEN '1900-01-01Z' AND '3000-01-01Z' OR measured_at NOT BETWEEN '1970-01-01Z' AND '3000-01-01Z' THEN
+		RAISE EXCEPTION 'value_at % / measured_at % is not a time kant takes', value_at, measured_at
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'value_at: 1900 to 3000; measured_at: 1970 to 3000 (default now).';
 	END IF;
 	RETURN @extschema@._dq_store(@extschema@._dq_dataset(dataset), business_date, metric, value, value_at,
 		coalesce(measured_at, clock_timestamp()), 'push', pg_get_userbyid(@extschema@._outer_role()), NULL);
@@ -315,7 +321,10 @@ BEGIN
 	VALUES ('metrics', clock_timestamp(), who, received, octet_length(payload::text),
 		sha256(convert_to(payload::text, 'UTF8')))
 	RETURNING ingest_batch.batch_id INTO report_metrics.batch_id;
-	FOR item IN SELECT e FROM jsonb_array_elements(items) e LOOP
+	-- stored in one order (dataset, date, metric), whatever the payload's: two
+	-- payloads with the same measurements in opposite orders wait, never deadlock
+	FOR item, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(items) WITH ORDINALITY x(e, o)
+				   ORDER BY e ->> 'dataset', e ->> 'business_date', e ->> 'metric', o LOOP
 		problem := NULL; field := NULL; code := '22023';
 		v := NULL; at := NULL; m := NULL; bd := NULL;
 		BEGIN
@@ -333,14 +342,19 @@ BEGIN
 			ELSE
 				field := 'business_date';
 				bd := (item ->> 'business_date')::date;
-				field := 'value';
-				IF item ? 'value' AND jsonb_typeof(item -> 'value') <> 'null' THEN
+				IF bd NOT BETWEEN date '1970-01-01' AND date '2999-12-31' THEN
+					problem := 'business_date is not between 1970-01-01 and 2999-12-31';
+				END IF;
+				IF problem IS NULL THEN
+					field := 'value';
+				END IF;
+				IF problem IS NULL AND item ? 'value' AND jsonb_typeof(item -> 'value') <> 'null' THEN
 					IF jsonb_typeof(item -> 'value') <> 'number' THEN
 						problem := 'value is not a number';
 					ELSE
 						v := (item ->> 'value')::numeric;
-						IF abs(v) >= 1e30 THEN
-							problem := 'value is not below 1e30'; code := '22003';
+						IF abs(v) >= 1e30 OR (v <> 0 AND abs(v) < 1e-12) THEN
+							problem := 'value is not 0 or between 1e-12 and 1e30 in size'; code := '22003';
 						END IF;
 					END IF;
 				END IF;
@@ -350,6 +364,9 @@ BEGIN
 						problem := 'value_at is not an ISO 8601 time with a zone';
 					ELSE
 						at := (item ->> 'value_at')::timestamptz;
+						IF at NOT BETWEEN '1900-01-01Z' AND '3000-01-01Z' THEN
+							problem := 'value_at is not between 1900 and 3000';
+						END IF;
 					END IF;
 				END IF;
 				IF problem IS NULL AND item ? 'measured_at' AND jsonb_typeof(item -> 'measured_at') <> 'null' THEN
@@ -358,6 +375,9 @@ BEGIN
 						problem := 'measured_at is not an ISO 8601 time with a zone';
 					ELSE
 						m := (item ->> 'measured_at')::timestamptz;
+						IF m NOT BETWEEN '1970-01-01Z' AND '3000-01-01Z' THEN
+							problem := 'measured_at is not between 1970 and 3000';
+						END IF;
 					END IF;
 				END IF;
 				IF problem IS NULL AND num_nonnulls(v, at) <> 1 THEN
@@ -385,8 +405,12 @@ BEGIN
 						 WHEN 'updated' THEN updated := updated + 1;
 						 ELSE unchanged := unchanged + 1; END CASE;
 		END IF;
-		i := i + 1;
 	END LOOP;
+	IF rejected > coalesce(current_setting('kant.max_warnings', true)::integer, 10) THEN
+		RAISE WARNING 'kant: % metrics records of the payload rejected (% shown)', rejected,
+			coalesce(current_setting('kant.max_warnings', true)::integer, 10)
+			USING DETAIL = format('All are kept in kant.rejected (batch %s).', batch_id);
+	END IF;
 	UPDATE @extschema@.ingest_batch b SET finished_at = clock_timestamp(), inserted = report_metrics.inserted,
 		updated = report_metrics.updated, unchanged = report_metrics.unchanged, rejected = report_metrics.rejected
 	WHERE b.batch_id = report_metrics.batch_id;
@@ -553,7 +577,10 @@ REVOKE ALL ON FUNCTION @extschema@.drop_check(text) FROM PUBLIC;
 CREATE FUNCTION @extschema@._dq_median(numeric[]) RETURNS numeric
 	LANGUAGE sql IMMUTABLE
 	SET search_path = pg_catalog, pg_temp
-	AS $$ SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x::double precision)::numeric FROM unnest($1) x $$;
+	AS $$
+	SELECT avg(x) FROM (SELECT x FROM unnest($1) x WHERE x IS NOT NULL ORDER BY x
+						OFFSET (cardinality($1) - 1) / 2 LIMIT 2 - cardinality($1) % 2) s
+	$$;
 COMMENT ON FUNCTION @extschema@._dq_median(numeric[]) IS 'internal: the median of the numbers (NULL for none)';
 REVOKE ALL ON FUNCTION @extschema@._dq_median(numeric[]) FROM PUBLIC;
 
@@ -603,6 +630,10 @@ BEGIN
 	ELSIF kind = 'freshness' THEN
 		IF m_at IS NULL THEN
 			status := 'pending'; detail := 'the newest row''s time is not measured yet';
+			RETURN;
+		END IF;
+		IF NOT isfinite(m_at) THEN
+			status := 'error'; detail := 'the newest row''s time is not a finite time';
 			RETURN;
 		END IF;
 		observed := trim_scale(round(extract(epoch FROM date_end - m_at), 3));
@@ -658,42 +689,50 @@ REVOKE ALL ON FUNCTION @extschema@._dq_judge(text, text, text, numeric, boolean,
 
 /*
  * Every active check's verdict for each business date from first_d to last_d,
- * from the measurements held now (only_checks: just those), read-only: what
- * kant.evaluate_checks keeps and a gate asks.
+ * from the measurements held at as_of (one measured later is not there yet;
+ * only_checks: just those), read-only: what kant.evaluate_checks keeps and a
+ * gate asks.  Each measurement is an index lookup (dq_metric's key).
  */
-CREATE FUNCTION @extschema@._dq_verdicts(first_d date, last_d date, only_checks integer[] DEFAULT NULL)
+CREATE FUNCTION @extschema@._dq_verdicts(first_d date, last_d date, as_of timestamptz,
+		only_checks integer[] DEFAULT NULL)
 	RETURNS TABLE (check_id integer, check_name text, dataset text, severity text, business_date date,
 		status text, observed numeric, expected text, detail text)
 	LANGUAGE sql STABLE
 	SET search_path = pg_catalog, pg_temp
-	-- generate_series' row estimate makes the pass look costly: JIT compilation
-	-- took 1.5 s of a 10 ms evaluation
+	-- the estimated rows of the date series make the pass look costly: JIT
+	-- compilation took 1.5 s of a 10 ms evaluation
 	SET jit = off
 	AS $$
 	SELECT c.check_id, c.name, d.name, c.severity, b.bd, j.status, j.observed, j.expected, j.detail
 	FROM @extschema@.dq_check c
 	JOIN @extschema@.dataset d ON d.dataset_id = c.dataset_id
 	LEFT JOIN @extschema@.dataset s ON s.dataset_id = c.source_dataset_id
-	CROSS JOIN generate_series($1, $2, interval '1 day') g(day)
-	CROSS JOIN LATERAL (SELECT g.day::date AS bd) b
-	LEFT JOIN @extschema@.dq_metric m
-	  ON m.dataset_id = c.dataset_id AND m.business_date = b.bd AND m.metric = c.metric
-	LEFT JOIN @extschema@.dq_metric r
-	  ON c.per_row AND r.dataset_id = c.dataset_id AND r.business_date = b.bd AND r.metric = 'row_count'
-	LEFT JOIN @extschema@.dq_metric sm
-	  ON sm.dataset_id = c.source_dataset_id AND sm.business_date = b.bd AND sm.metric = c.metric
+	-- dates by number: a date series through timestamptz would skip a day
+	-- whose midnight the session's zone does not have
+	CROSS JOIN LATERAL (SELECT $1 + i AS bd FROM generate_series(0, $2 - $1) AS i) b
+	LEFT JOIN LATERAL (SELECT m.value, m.value_at FROM @extschema@.dq_metric m
+					   WHERE m.dataset_id = c.dataset_id AND m.business_date = b.bd AND m.metric = c.metric
+						 AND m.measured_at <= $3) m ON true
+	LEFT JOIN LATERAL (SELECT r.value FROM @extschema@.dq_metric r
+					   WHERE c.per_row AND r.dataset_id = c.dataset_id AND r.business_date = b.bd
+						 AND r.metric = 'row_count' AND r.measured_at <= $3) r ON true
+	LEFT JOIN LATERAL (SELECT sm.value FROM @extschema@.dq_metric sm
+					   WHERE sm.dataset_id = c.source_dataset_id AND sm.business_date = b.bd
+						 AND sm.metric = c.metric AND sm.measured_at <= $3) sm ON true
 	CROSS JOIN LATERAL @extschema@._dq_judge(c.kind, c.severity, c.op, c.threshold, c.per_row, c.within,
 		c.tolerance, c.tolerance_ratio, c.max_score, c.history_weeks, m.value, m.value_at, r.value, sm.value,
 		CASE WHEN c.kind = 'volume' THEN ARRAY(
-			SELECT h.value FROM @extschema@.dq_metric h
-			WHERE h.dataset_id = c.dataset_id AND h.metric = c.metric AND h.value IS NOT NULL
-			  AND h.business_date IN (SELECT b.bd - 7 * k FROM generate_series(1, c.history_weeks) k)) END,
-		((b.bd + 1)::timestamp AT TIME ZONE d.time_zone), d.name, s.name) j
-	WHERE c.active AND ($3 IS NULL OR c.check_id = ANY ($3))
+			SELECT h.value FROM generate_series(1, c.history_weeks) k
+			JOIN @extschema@.dq_metric h
+			  ON h.dataset_id = c.dataset_id AND h.business_date = b.bd - 7 * k AND h.metric = c.metric
+			WHERE h.value IS NOT NULL AND h.measured_at <= $3) END,
+		-- the date ends at the midnight after it; a repeated midnight at its first occurrence
+		@extschema@.local_instant((b.bd + 1)::timestamp, d.time_zone), d.name, s.name) j
+	WHERE c.active AND ($4 IS NULL OR c.check_id = ANY ($4))
 	$$;
-COMMENT ON FUNCTION @extschema@._dq_verdicts(date, date, integer[]) IS
-	'internal: every active data-quality check''s verdict (kant._dq_judge) for each business date in the range, from the measurements held now, without keeping it; only_checks restricts to those check ids';
-REVOKE ALL ON FUNCTION @extschema@._dq_verdicts(date, date, integer[]) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._dq_verdicts(date, date, timestamptz, integer[]) IS
+	'internal: every active data-quality check''s verdict (kant._dq_judge) for each business date in the range, from the measurements taken by as_of, without keeping it; only_checks restricts to those check ids';
+REVOKE ALL ON FUNCTION @extschema@._dq_verdicts(date, date, timestamptz, integer[]) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.evaluate_checks(from_date date DEFAULT NULL, to_date date DEFAULT NULL,
 		as_of timestamptz DEFAULT now())
@@ -707,16 +746,18 @@ DECLARE
 	last_d date := coalesce(to_date, (as_of AT TIME ZONE 'UTC')::date);
 	first_d date := coalesce(from_date, coalesce(to_date, (as_of AT TIME ZONE 'UTC')::date) - 6);
 BEGIN
-	IF as_of IS NULL OR first_d > last_d OR last_d - first_d > 3660 THEN
+	IF as_of IS NULL OR NOT isfinite(as_of) OR first_d > last_d OR last_d - first_d > 3660 THEN
 		RAISE EXCEPTION 'dates % to % (as of %) are not a range to evaluate', first_d, last_d, as_of
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'from_date <= to_date, at most ten years apart.';
 	END IF;
 	RETURN QUERY
 	WITH latest AS (
 		SELECT v.*, p.status AS was_status, p.observed AS was_observed, p.expected AS was_expected
-		FROM @extschema@._dq_verdicts(first_d, last_d) v
+		FROM @extschema@._dq_verdicts(first_d, last_d, as_of) v
+		-- the verdict before as_of: an evaluation of the past compares with the past
 		LEFT JOIN LATERAL (SELECT x.status, x.observed, x.expected FROM @extschema@.dq_result x
 						   WHERE x.check_id = v.check_id AND x.business_date = v.business_date
+							 AND x.evaluated_at <= as_of
 						   ORDER BY x.evaluated_at DESC LIMIT 1) p ON true
 	), ins AS (
 		INSERT INTO @extschema@.dq_result AS t (check_id, business_date, evaluated_at, status, observed, expected, detail)
@@ -735,7 +776,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.evaluate_checks(date, date, timestamptz) IS
-	'Judge every active data-quality check for each business date from from_date to to_date (default: the 7 days to as_of''s UTC date) by kant._dq_judge, in one pass; a verdict that differs from the latest is kept in kant.dq_result at as_of. Returns every verdict, and whether it changed';
+	'Judge every active data-quality check for each business date from from_date to to_date (default: the 7 days to as_of''s UTC date) by kant._dq_judge, in one pass, from the measurements taken by as_of (a past instant replays what was known then); a verdict that differs from the one before as_of is kept in kant.dq_result at as_of. Returns every verdict, and whether it changed';
 REVOKE ALL ON FUNCTION @extschema@.evaluate_checks(date, date, timestamptz) FROM PUBLIC;
 
 CREATE VIEW @extschema@.dq_status AS
@@ -886,7 +927,7 @@ CREATE FUNCTION @extschema@._gate_checks(gate_id integer, business_date date)
 	SELECT v.check_name, v.dataset, v.status,
 		concat_ws('; ', CASE WHEN v.expected IS NOT NULL THEN 'observed ' || coalesce(v.observed::text, '-') || ', expected ' || v.expected END,
 				  v.detail)
-	FROM @extschema@._dq_verdicts($2, $2, ARRAY(
+	FROM @extschema@._dq_verdicts($2, $2, now(), ARRAY(
 		SELECT c.check_id FROM @extschema@.dq_check c
 		JOIN @extschema@.gate_dataset gd ON gd.dataset_id = c.dataset_id
 		WHERE gd.gate_id = $1 AND c.severity = 'critical' AND c.active)) v

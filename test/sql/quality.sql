@@ -165,3 +165,37 @@ SELECT m->'blocks'->0->'text'->>'text' AS header,
        NOT jsonb_path_exists(m, '$.**.text ? (@ == null)') AS no_empty_text
 FROM (SELECT kant._slack_message(a.alert_id, 'opened') AS m FROM kant.alert a
       WHERE a.kind = 'data_quality' AND a.severity = 'warning') x;
+
+-- 10. What a breaker found (issue 15), each kept fixed:
+-- a time that is not finite, or a value too small for Tableau's doubles, is refused
+SELECT kant.report_metric('bq.users', '2024-11-20', 'max_timestamp', value_at => 'infinity');
+SELECT kant.report_metric('bq.users', '2024-11-20', 'row_count', 5, measured_at => 'infinity');
+SELECT kant.report_metric('bq.users', '2024-11-20', 'row_count', 1e-400);
+-- an evaluation of the past sees only what was measured by then
+SELECT kant.add_dataset('rds.orders', 'UTC') > 0 AS rds, kant.add_dataset('bq.orders', 'UTC') > 0 AS bq;
+SELECT kant.check_reconciliation('orders arrived', 'bq.orders', 'rds.orders', pipeline => 'orders_daily') > 0 AS checked;
+SELECT kant.report_metric('rds.orders', '2024-12-20', 'row_count', 100, measured_at => '2024-12-21T01:00:00Z');
+SELECT kant.report_metric('bq.orders', '2024-12-20', 'row_count', 90, measured_at => '2024-12-21T06:00:00Z');
+SELECT as_of, (SELECT status FROM kant.evaluate_checks('2024-12-20', '2024-12-20', as_of) WHERE check_name = 'orders arrived')
+FROM (VALUES (timestamptz '2024-12-21T00:30:00Z'), ('2024-12-21T02:00:00Z'), ('2024-12-21T07:00:00Z')) v(as_of);
+-- business dates are counted, not stepped through the session's zone (Samoa skipped 2011-12-30)
+SET TimeZone = 'Pacific/Apia';
+SELECT count(*) AS dates FROM kant.evaluate_checks('2011-12-28', '2012-01-01', '2012-01-02T00:00:00Z')
+WHERE check_name = 'orders arrived';
+SET TimeZone = 'America/Los_Angeles';
+-- a date ends at the first of two midnights (Havana's clocks go back from 01:00 to 00:00)
+SELECT kant.add_dataset('cu.events', 'America/Havana') > 0 AS havana;
+SELECT kant.check_freshness('events fresh', 'cu.events', '1 hour') > 0 AS fresh;
+SELECT kant.report_metric('cu.events', '2024-11-02', 'max_timestamp', value_at => '2024-11-03T03:30:00Z',
+       measured_at => '2024-11-03T06:00:00Z');
+SELECT status, detail FROM kant.evaluate_checks('2024-11-02', '2024-11-02', '2024-11-03T07:00:00Z')
+WHERE check_name = 'events fresh';
+-- a route by pipeline gets the check's alerts; dropping the check resolves it as dropped, not passed
+SELECT kant.set_channel('orders-team', 'http://127.0.0.1:9/services/T0/B0/orders') IS NOT NULL AS channel;
+SELECT kant.add_route('orders-team', pipeline => 'orders_daily') > 0 AS route;
+SELECT opened >= 1 AS opened FROM kant.run_checks('2024-12-21T08:00:00Z');
+SELECT n.channel, n.event, a.kind FROM kant.notification n JOIN kant.alert a USING (alert_id)
+WHERE a.kind = 'data_quality' AND n.channel = 'orders-team';
+SELECT kant.drop_check('orders arrived');
+SELECT resolved >= 1 AS resolved FROM kant.run_checks('2024-12-21T09:00:00Z');
+SELECT status, resolution FROM kant.alert WHERE kind = 'data_quality' AND detail->>'check' = 'orders arrived';
