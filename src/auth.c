@@ -111,19 +111,11 @@ kant_auth_define_gucs(void)
 
 /* ------------------------------------------------------------ the source */
 
-static char *
-col_text(HeapTuple t, TupleDesc d, int col)
-{
-	char	   *v = SPI_getvalue(t, d, col);
-
-	return v ? pstrdup(v) : NULL;
-}
-
 /* The source's columns of collect_load_system's row, from first_col on (NULL source: static). */
 void
 auth_load_source(Collector *g, HeapTuple t, TupleDesc d, int first_col)
 {
-	char	   *source = col_text(t, d, first_col);
+	char	   *source = collect_spi_text(t, d, first_col);
 	CredSource *cs;
 	char	   *dur;
 
@@ -133,24 +125,24 @@ auth_load_source(Collector *g, HeapTuple t, TupleDesc d, int first_col)
 	 * the source and the static credentials.  Any change since, committed
 	 * in whatever order, makes a cached token unusable.
 	 */
-	g->auth_version = col_text(t, d, first_col + 13);
+	g->auth_version = collect_spi_text(t, d, first_col + 13);
 	if (source == NULL)
 		return;
 	cs = palloc0(sizeof(CredSource));
 	cs->source = source;
-	cs->base_source = col_text(t, d, first_col + 1);
-	cs->role_arn = col_text(t, d, first_col + 2);
-	cs->role_session_name = col_text(t, d, first_col + 3);
-	cs->external_id = col_text(t, d, first_col + 4);
-	dur = col_text(t, d, first_col + 5);
+	cs->base_source = collect_spi_text(t, d, first_col + 1);
+	cs->role_arn = collect_spi_text(t, d, first_col + 2);
+	cs->role_session_name = collect_spi_text(t, d, first_col + 3);
+	cs->external_id = collect_spi_text(t, d, first_col + 4);
+	dur = collect_spi_text(t, d, first_col + 5);
 	cs->duration_seconds = dur ? atoi(dur) : 0;
-	cs->token_file = col_text(t, d, first_col + 6);
-	cs->audience = col_text(t, d, first_col + 7);
-	cs->key_file = col_text(t, d, first_col + 8);
-	cs->scopes = col_text(t, d, first_col + 9);
-	cs->sts_endpoint = col_text(t, d, first_col + 10);
-	cs->bound_to = col_text(t, d, first_col + 11);
-	cs->impersonate = col_text(t, d, first_col + 12);
+	cs->token_file = collect_spi_text(t, d, first_col + 6);
+	cs->audience = collect_spi_text(t, d, first_col + 7);
+	cs->key_file = collect_spi_text(t, d, first_col + 8);
+	cs->scopes = collect_spi_text(t, d, first_col + 9);
+	cs->sts_endpoint = collect_spi_text(t, d, first_col + 10);
+	cs->bound_to = collect_spi_text(t, d, first_col + 11);
+	cs->impersonate = collect_spi_text(t, d, first_col + 12);
 	g->cs = cs;
 }
 
@@ -196,9 +188,9 @@ cache_get(Collector *g, Creds *c)
 		return false;
 	t = SPI_tuptable->vals[0];
 	d = SPI_tuptable->tupdesc;
-	c->principal = col_text(t, d, 1);
-	c->secret = col_text(t, d, 2);
-	c->session_token = col_text(t, d, 3);
+	c->principal = collect_spi_text(t, d, 1);
+	c->secret = collect_spi_text(t, d, 2);
+	c->session_token = collect_spi_text(t, d, 3);
 	c->expires = DatumGetTimestampTz(SPI_getbinval(t, d, 4, &isnull));
 	return true;
 }
@@ -494,19 +486,10 @@ source_failed(Collector *g, KantHttpRequest *req, const char *what, const char *
 static void
 append_form(StringInfo b, const char *name, const char *value)
 {
-	const unsigned char *p;
-
 	if (b->len > 0)
 		appendStringInfoChar(b, '&');
 	appendStringInfo(b, "%s=", name);
-	for (p = (const unsigned char *) value; *p; p++)
-	{
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-			*p == '-' || *p == '.' || *p == '_' || *p == '~')
-			appendStringInfoChar(b, (char) *p);
-		else
-			appendStringInfo(b, "%%%02X", *p);
-	}
+	collect_percent_encode(b, value);
 }
 
 /*
@@ -626,6 +609,14 @@ google_refused(Collector *g, KantHttpRequest *req, const char *what)
 			 errhint("%s", hint)));
 }
 
+/* A bearer token as RFC 6750 section 2.1 writes it (b64token), non-empty. */
+bool
+auth_bearer_ok(const char *tok)
+{
+	return tok[0] != '\0' &&
+		strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") == strlen(tok);
+}
+
 /* {"access_token", "expires_in"} of Google's token endpoint or the metadata server. */
 static void
 google_token_reply(Collector *g, KantHttpRequest *req, Creds *out)
@@ -635,8 +626,7 @@ google_token_reply(Collector *g, KantHttpRequest *req, Creds *out)
 
 	reply_read(&r, g, req);
 	out->secret = reply_get_string(&r, r.root, NULL, "access_token", true, TOKEN_MAX);
-	if (strspn(out->secret, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") !=
-		strlen(out->secret) || out->secret[0] == '\0')
+	if (!auth_bearer_ok(out->secret))
 		reply_unusable(&r, "access_token is not a bearer token (RFC 6750 b64token)");
 	reply_get_number(&r, r.root, NULL, "expires_in", &expires_in);
 	out->expires = after_seconds(expires_in);
@@ -974,8 +964,7 @@ fetch_google_impersonated(Collector *g, Creds *out)
 	}
 	reply_read(&r, g, req);
 	out->secret = reply_get_string(&r, r.root, NULL, "accessToken", true, TOKEN_MAX);
-	if (strspn(out->secret, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") !=
-		strlen(out->secret) || out->secret[0] == '\0')
+	if (!auth_bearer_ok(out->secret))
 		reply_unusable(&r, "accessToken is not a bearer token (RFC 6750 b64token)");
 	out->expires = issuer_time(g, reply_get_string(&r, r.root, NULL, "expireTime", true, 40), g->vendor);
 	memset(req->response, 0, req->response_len);
@@ -1237,7 +1226,7 @@ sts_fields(Collector *g, KantHttpRequest *req, char **vals, bool *parsed)
 		{
 			MemoryContextSwitchTo(cxt);
 			for (i = 0; i < 6; i++)
-				vals[i] = col_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
+				vals[i] = collect_spi_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
 		}
 		else
 			ok = false;			/* several Credentials or Errors */

@@ -48,8 +48,25 @@ collect_secret(Collector *g, const char *stored, const char *what)
 	return kant_secret_value(stored, g->source, what, g->system);
 }
 
-static char *
-spi_text(HeapTuple t, TupleDesc d, int col)
+/* RFC 3986 percent-encoding: unreserved characters kept (a path segment, a form value). */
+void
+collect_percent_encode(StringInfo b, const char *s)
+{
+	for (; *s; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			c == '-' || c == '.' || c == '_' || c == '~')
+			appendStringInfoChar(b, (char) c);
+		else
+			appendStringInfo(b, "%%%02X", c);
+	}
+}
+
+/* A column of an SPI row as a palloc'd string, or NULL. */
+char *
+collect_spi_text(HeapTuple t, TupleDesc d, int col)
 {
 	char	   *v = SPI_getvalue(t, d, col);
 
@@ -97,9 +114,9 @@ collect_load_system(Collector *g, const char *want_kind)
 	t = SPI_tuptable->vals[0];
 	d = SPI_tuptable->tupdesc;
 	g->system_id = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
-	kind = spi_text(t, d, 2);
-	g->endpoint = spi_text(t, d, 3);
-	region = spi_text(t, d, 4);
+	kind = collect_spi_text(t, d, 2);
+	g->endpoint = collect_spi_text(t, d, 3);
+	region = collect_spi_text(t, d, 4);
 	kant_http_default_options(&g->opt);
 	{
 		Datum		mp = SPI_getbinval(t, d, 5, &isnull);
@@ -117,9 +134,9 @@ collect_load_system(Collector *g, const char *want_kind)
 	g->overlap_s = DatumGetInt32(SPI_getbinval(t, d, 6, &isnull));
 	source = DatumGetBool(SPI_getbinval(t, d, 7, &isnull)) ? 'e' :
 		DatumGetBool(SPI_getbinval(t, d, 13, &isnull)) ? 'f' : 'l';
-	principal = spi_text(t, d, 8);
-	secret = spi_text(t, d, 9);
-	token = spi_text(t, d, 10);
+	principal = collect_spi_text(t, d, 8);
+	secret = collect_spi_text(t, d, 9);
+	token = collect_spi_text(t, d, 10);
 
 	if (strcmp(kind, want_kind) != 0)
 		ereport(ERROR,
@@ -131,8 +148,8 @@ collect_load_system(Collector *g, const char *want_kind)
 	g->secret = secret;
 	g->token = token;
 	g->source = source;
-	g->bound_to = spi_text(t, d, 14);
-	g->target = spi_text(t, d, 15);
+	g->bound_to = collect_spi_text(t, d, 14);
+	g->target = collect_spi_text(t, d, 15);
 	auth_load_source(g, t, d, 16);
 }
 

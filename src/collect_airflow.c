@@ -190,7 +190,7 @@ airflow_token(Collector *g, Creds *out)
 		af_raise(g, req);
 	reply_read(&r, g, req);
 	token = reply_get_string(&r, r.root, NULL, "access_token", true, 16384);
-	if (strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") != strlen(token))
+	if (!auth_bearer_ok(token))
 		reply_unusable(&r, "access_token is not a bearer token (RFC 6750 b64token)");
 	out->secret = token;
 	out->expires = auth_jwt_expiry(token);
@@ -254,16 +254,7 @@ path_segment(const char *s)
 	StringInfoData b;
 
 	initStringInfo(&b);
-	for (; *s; s++)
-	{
-		unsigned char c = (unsigned char) *s;
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			c == '-' || c == '.' || c == '_' || c == '~')
-			appendStringInfoChar(&b, c);
-		else
-			appendStringInfo(&b, "%%%02X", c);
-	}
+	collect_percent_encode(&b, s);
 	return b.data;
 }
 

@@ -146,6 +146,8 @@ typedef struct Call
 
 extern void collect_context(void *arg);
 extern char *collect_secret(Collector *g, const char *stored, const char *what);
+extern void collect_percent_encode(StringInfo b, const char *s);
+extern char *collect_spi_text(HeapTuple t, TupleDesc d, int col);
 extern void collect_load_system(Collector *g, const char *want_kind);
 extern void collect_check_binding(Collector *g);
 extern void collect_count_attempts(Collector *g, KantHttpRequest *req);
@@ -188,6 +190,7 @@ extern void auth_load_source(Collector *g, HeapTuple t, TupleDesc d, int first_c
 extern bool auth_from_source(Collector *g);
 extern void auth_airflow_jwt(Collector *g, CredsFetch fetch);
 extern TimestampTz auth_jwt_expiry(const char *jwt);
+extern bool auth_bearer_ok(const char *tok);
 extern bool auth_retry(KantHttpRequest *req, void *arg);
 
 /* ------------------------------------------------------- collect_glue.c */
