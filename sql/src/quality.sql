@@ -226,40 +226,64 @@ COMMENT ON FUNCTION @extschema@._dq_dataset(text) IS
 	'internal: a dataset''s id by name, registering it (UTC) on first sight';
 REVOKE ALL ON FUNCTION @extschema@._dq_dataset(text) FROM PUBLIC;
 
+/*
+ * What a measurement may be, in one place for kant.report_metric and
+ * kant.report_metrics: the first problem (its field, SQLSTATE, message and
+ * hint), or NULLs.
+ */
+CREATE FUNCTION @extschema@._dq_problem(dataset text, business_date date, metric text, value numeric,
+		value_at timestamptz, measured_at timestamptz,
+		OUT field text, OUT code text, OUT problem text, OUT hint text)
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF dataset IS NULL OR dataset !~ '^[A-Za-z0-9_][A-Za-z0-9_.:/@$-]{0,199}$' THEN
+		field := 'dataset'; problem := format('dataset %s is not a dataset name', coalesce(quote_literal(dataset), 'NULL'));
+		hint := 'Letters, digits and _ . : / @ $ -, at most 200, e.g. rds.users.';
+	ELSIF business_date IS NULL OR business_date NOT BETWEEN date '1970-01-01' AND date '2999-12-31' THEN
+		field := 'business_date';
+		problem := format('business_date %s is not a business date', coalesce(to_char(business_date, 'YYYY-MM-DD'), 'NULL'));
+		hint := 'The date the data is of, 1970-01-01 to 2999-12-31.';
+	ELSIF NOT coalesce(@extschema@._dq_metric_ok(metric), false) THEN
+		field := 'metric'; problem := format('metric %s is not a metric name', coalesce(quote_literal(metric), 'NULL'));
+		hint := 'row_count, distinct_keys, duplicate_keys, null_count:<column>, bytes, max_timestamp, or [a-z][a-z0-9_]* with an optional :<column>.';
+	ELSIF num_nonnulls(value, value_at) <> 1 THEN
+		field := 'value'; problem := format('metric %s needs exactly one of value and value_at', metric);
+		hint := 'A number in value (row_count => 10000), or a time in value_at (max_timestamp).';
+	ELSIF value IS NOT NULL AND (value = 'NaN'::numeric OR abs(value) >= 1e30 OR (value <> 0 AND abs(value) < 1e-12)) THEN
+		field := 'value'; code := '22003';
+		problem := format('value %s of metric %s is not a measurement', left(value::text, 60), metric);
+		hint := 'A finite number, 0 or between 1e-12 and 1e30 in size.';
+	ELSIF NOT isfinite(coalesce(value_at, '2000-01-01Z')) OR NOT isfinite(coalesce(measured_at, '2000-01-01Z'))
+		  OR value_at NOT BETWEEN '1900-01-01Z' AND '3000-01-01Z' OR measured_at NOT BETWEEN '1970-01-01Z' AND '3000-01-01Z' THEN
+		field := CASE WHEN value_at IS NOT NULL AND NOT (isfinite(value_at) AND value_at BETWEEN '1900-01-01Z' AND '3000-01-01Z')
+					  THEN 'value_at' ELSE 'measured_at' END;
+		problem := format('value_at %s / measured_at %s is not a time kant takes',
+						  coalesce(value_at::text, '<NULL>'), coalesce(measured_at::text, '<NULL>'));
+		hint := 'value_at: 1900 to 3000; measured_at: 1970 to 3000 (default now).';
+	END IF;
+	IF problem IS NOT NULL THEN
+		code := coalesce(code, '22023');
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._dq_problem(text, date, text, numeric, timestamptz, timestamptz) IS
+	'internal: the first thing wrong with a measurement (its field, SQLSTATE, message and hint), or NULLs: the rules of kant.report_metric and kant.report_metrics';
+REVOKE ALL ON FUNCTION @extschema@._dq_problem(text, date, text, numeric, timestamptz, timestamptz) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.report_metric(dataset text, business_date date, metric text,
 		value numeric DEFAULT NULL, measured_at timestamptz DEFAULT NULL, value_at timestamptz DEFAULT NULL)
 	RETURNS text
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+DECLARE
+	p record;
 BEGIN
-	IF dataset IS NULL OR dataset !~ '^[A-Za-z0-9_][A-Za-z0-9_.:/@$-]{0,199}$' THEN
-		RAISE EXCEPTION 'dataset % is not a dataset name', coalesce(quote_literal(dataset), 'NULL')
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'Letters, digits and _ . : / @ $ -, at most 200, e.g. rds.users.';
-	END IF;
-	IF business_date IS NULL OR business_date NOT BETWEEN date '1970-01-01' AND date '2999-12-31' THEN
-		RAISE EXCEPTION 'business_date % is not a business date', coalesce(business_date::text, 'NULL')
-			USING ERRCODE = 'invalid_parameter_value', HINT = 'The date the data is of, 1970-01-01 to 2999-12-31.';
-	END IF;
-	IF NOT coalesce(@extschema@._dq_metric_ok(metric), false) THEN
-		RAISE EXCEPTION 'metric % is not a metric name', coalesce(quote_literal(metric), 'NULL')
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'row_count, distinct_keys, duplicate_keys, null_count:<column>, bytes, max_timestamp, or [a-z][a-z0-9_]* with an optional :<column>.';
-	END IF;
-	IF num_nonnulls(value, value_at) <> 1 THEN
-		RAISE EXCEPTION 'metric % needs exactly one of value and value_at', metric
-			USING ERRCODE = 'invalid_parameter_value',
-				  HINT = 'A number in value (row_count => 10000), or a time in value_at (max_timestamp).';
-	END IF;
-	IF value IS NOT NULL AND (value = 'NaN'::numeric OR abs(value) >= 1e30 OR (value <> 0 AND abs(value) < 1e-12)) THEN
-		RAISE EXCEPTION 'value % of metric % is not a measurement', left(value::text, 60), metric
-			USING ERRCODE = 'numeric_value_out_of_range', HINT = 'A finite number, 0 or between 1e-12 and 1e30 in size.';
-	END IF;
-	IF NOT isfinite(coalesce(value_at, now())) OR NOT isfinite(coalesce(measured_at, now()))
-	   OR value_at NOT BETWEEN '1900-01-01Z' AND '3000-01-01Z' OR measured_at NOT BETWEEN '1970-01-01Z' AND '3000-01-01Z' THEN
-		RAISE EXCEPTION 'value_at % / measured_at % is not a time kant takes', value_at, measured_at
-			USING ERRCODE = 'invalid_parameter_value', HINT = 'value_at: 1900 to 3000; measured_at: 1970 to 3000 (default now).';
+	p := @extschema@._dq_problem(dataset, business_date, metric, value, value_at, measured_at);
+	IF p.problem IS NOT NULL THEN
+		RAISE EXCEPTION '%', p.problem USING ERRCODE = p.code, HINT = p.hint;
 	END IF;
 	RETURN @extschema@._dq_store(@extschema@._dq_dataset(dataset), business_date, metric, value, value_at,
 		coalesce(measured_at, clock_timestamp()), 'push', pg_get_userbyid(@extschema@._outer_role()), NULL);
@@ -328,61 +352,36 @@ BEGIN
 		problem := NULL; field := NULL; code := '22023';
 		v := NULL; at := NULL; m := NULL; bd := NULL;
 		BEGIN
+			-- the JSON's shape here; what a measurement may be: kant._dq_problem
 			IF jsonb_typeof(item) IS DISTINCT FROM 'object' THEN
 				field := ''; problem := 'a measurement is an object';
-			ELSIF jsonb_typeof(item -> 'dataset') IS DISTINCT FROM 'string'
-				  OR item ->> 'dataset' !~ '^[A-Za-z0-9_][A-Za-z0-9_.:/@$-]{0,199}$' THEN
-				field := 'dataset'; problem := 'dataset is missing or not a dataset name';
-			ELSIF jsonb_typeof(item -> 'metric') IS DISTINCT FROM 'string'
-				  OR NOT @extschema@._dq_metric_ok(item ->> 'metric') THEN
-				field := 'metric'; problem := 'metric is missing or not a metric name';
+			ELSIF jsonb_typeof(item -> 'dataset') IS DISTINCT FROM 'string' THEN
+				field := 'dataset'; problem := 'dataset is missing or not a string';
+			ELSIF jsonb_typeof(item -> 'metric') IS DISTINCT FROM 'string' THEN
+				field := 'metric'; problem := 'metric is missing or not a string';
 			ELSIF jsonb_typeof(item -> 'business_date') IS DISTINCT FROM 'string'
 				  OR item ->> 'business_date' !~ '^\d{4}-\d{2}-\d{2}$' THEN
 				field := 'business_date'; problem := 'business_date is missing or not YYYY-MM-DD';
+			ELSIF coalesce(jsonb_typeof(item -> 'value'), 'null') NOT IN ('null', 'number') THEN
+				field := 'value'; problem := 'value is not a number';
+			ELSIF coalesce(jsonb_typeof(item -> 'value_at'), 'null') <> 'null'
+				  AND (jsonb_typeof(item -> 'value_at') <> 'string' OR item ->> 'value_at' !~ '(Z|z|[+-]\d\d(:?\d\d)?)$') THEN
+				field := 'value_at'; problem := 'value_at is not an ISO 8601 time with a zone';
+			ELSIF coalesce(jsonb_typeof(item -> 'measured_at'), 'null') <> 'null'
+				  AND (jsonb_typeof(item -> 'measured_at') <> 'string' OR item ->> 'measured_at' !~ '(Z|z|[+-]\d\d(:?\d\d)?)$') THEN
+				field := 'measured_at'; problem := 'measured_at is not an ISO 8601 time with a zone';
 			ELSE
 				field := 'business_date';
 				bd := (item ->> 'business_date')::date;
-				IF bd NOT BETWEEN date '1970-01-01' AND date '2999-12-31' THEN
-					problem := 'business_date is not between 1970-01-01 and 2999-12-31';
-				END IF;
-				IF problem IS NULL THEN
-					field := 'value';
-				END IF;
-				IF problem IS NULL AND item ? 'value' AND jsonb_typeof(item -> 'value') <> 'null' THEN
-					IF jsonb_typeof(item -> 'value') <> 'number' THEN
-						problem := 'value is not a number';
-					ELSE
-						v := (item ->> 'value')::numeric;
-						IF abs(v) >= 1e30 OR (v <> 0 AND abs(v) < 1e-12) THEN
-							problem := 'value is not 0 or between 1e-12 and 1e30 in size'; code := '22003';
-						END IF;
-					END IF;
-				END IF;
-				IF problem IS NULL AND item ? 'value_at' AND jsonb_typeof(item -> 'value_at') <> 'null' THEN
-					field := 'value_at';
-					IF jsonb_typeof(item -> 'value_at') <> 'string' OR item ->> 'value_at' !~ '(Z|z|[+-]\d\d(:?\d\d)?)$' THEN
-						problem := 'value_at is not an ISO 8601 time with a zone';
-					ELSE
-						at := (item ->> 'value_at')::timestamptz;
-						IF at NOT BETWEEN '1900-01-01Z' AND '3000-01-01Z' THEN
-							problem := 'value_at is not between 1900 and 3000';
-						END IF;
-					END IF;
-				END IF;
-				IF problem IS NULL AND item ? 'measured_at' AND jsonb_typeof(item -> 'measured_at') <> 'null' THEN
-					field := 'measured_at';
-					IF jsonb_typeof(item -> 'measured_at') <> 'string' OR item ->> 'measured_at' !~ '(Z|z|[+-]\d\d(:?\d\d)?)$' THEN
-						problem := 'measured_at is not an ISO 8601 time with a zone';
-					ELSE
-						m := (item ->> 'measured_at')::timestamptz;
-						IF m NOT BETWEEN '1970-01-01Z' AND '3000-01-01Z' THEN
-							problem := 'measured_at is not between 1970 and 3000';
-						END IF;
-					END IF;
-				END IF;
-				IF problem IS NULL AND num_nonnulls(v, at) <> 1 THEN
-					field := 'value'; problem := 'a measurement has exactly one of value (a number) and value_at (a time)';
-				END IF;
+				field := 'value';
+				v := (item ->> 'value')::numeric;
+				field := 'value_at';
+				at := (item ->> 'value_at')::timestamptz;
+				field := 'measured_at';
+				m := (item ->> 'measured_at')::timestamptz;
+				SELECT x.field, x.code, x.problem INTO field, code, problem
+				FROM @extschema@._dq_problem(item ->> 'dataset', bd, item ->> 'metric', v, at, m) x;
+				code := coalesce(code, '22023');
 			END IF;
 		EXCEPTION WHEN data_exception THEN
 			problem := format('%s is not valid: %s', field, SQLERRM);
