@@ -47,7 +47,8 @@ else
 fi
 # the collection tests (libcurl in the backend), with time limits stretched
 for f in $scripts; do
-	PGHOST=$work PGPORT=$port PGUSER=postgres KANT_TIME_FACTOR=20 /usr/bin/python3 "$f" || true
+	PGHOST=$work PGPORT=$port PGUSER=postgres KANT_TIME_FACTOR=20 KANT_SERVER_LOG=$work/postmaster.log \
+		/usr/bin/python3 "$f" || true
 done
 "${run[@]}" "$bindir/pg_ctl" -D "$work/data" stop -m fast >/dev/null
 sleep 2
