@@ -2969,7 +2969,15 @@ BEGIN
 				SELECT FROM @extschema@.slo_day y
 				WHERE y.slo_id = s.slo_id AND y.business_date = g.d))
 	), todo AS (
-		SELECT w.slo_id, w.business_date, dl.deadline, dl.sla_end
+		SELECT w.slo_id, w.business_date, dl.deadline, dl.sla_end,
+			-- on time and right: the SLO's datasets' critical checks that failed
+			-- (kant.set_slo_datasets; none by default), by their latest verdict
+			(SELECT count(*)::integer FROM @extschema@.slo_dataset sd
+			 JOIN @extschema@.dq_check c ON c.dataset_id = sd.dataset_id AND c.active AND c.severity = 'critical'
+			 CROSS JOIN LATERAL (SELECT r.status FROM @extschema@.dq_result r
+								 WHERE r.check_id = c.check_id AND r.business_date = w.business_date
+								 ORDER BY r.evaluated_at DESC LIMIT 1) r
+			 WHERE sd.slo_id = w.slo_id AND r.status IN ('fail', 'error')) AS checks_failed
 		FROM work w
 		JOIN @extschema@.slo s ON s.slo_id = w.slo_id
 		CROSS JOIN LATERAL @extschema@.slo_deadline(s.slo_id, w.business_date) dl
@@ -2982,11 +2990,13 @@ BEGIN
 	), upsert AS (
 		INSERT INTO @extschema@.slo_day AS y (slo_id, business_date, deadline, sla_end,
 			slo_status, sla_status, completed_at, lateness_seconds, runs, done, running,
-			failures, retries, missing, awaited, critical_job_id, evaluated_at)
+			failures, retries, missing, awaited, critical_job_id, evaluated_at, checks_failed)
 		SELECT t.slo_id, t.business_date, t.deadline, t.sla_end,
-			(v.r).slo_status, (v.r).sla_status, (v.r).completed_at, (v.r).lateness_seconds,
+			CASE WHEN t.checks_failed > 0 AND (v.r).slo_status = 'met' THEN 'missed' ELSE (v.r).slo_status END,
+			CASE WHEN t.checks_failed > 0 AND (v.r).sla_status = 'met' THEN 'missed' ELSE (v.r).sla_status END,
+			(v.r).completed_at, (v.r).lateness_seconds,
 			(v.r).runs, (v.r).done, (v.r).running, (v.r).failures, (v.r).retries,
-			(v.r).missing, (v.r).awaited, (v.r).critical_job_id, now()
+			(v.r).missing, (v.r).awaited, (v.r).critical_job_id, now(), t.checks_failed
 		FROM todo t
 		CROSS JOIN LATERAL (
 			SELECT @extschema@.slo_eval(i.job_id, i.state, i.ended_at, i.is_current, i.due_at,
@@ -3007,7 +3017,8 @@ BEGIN
 			runs = excluded.runs, done = excluded.done, running = excluded.running,
 			failures = excluded.failures, retries = excluded.retries,
 			missing = excluded.missing, awaited = excluded.awaited,
-			critical_job_id = excluded.critical_job_id, evaluated_at = excluded.evaluated_at
+			critical_job_id = excluded.critical_job_id, evaluated_at = excluded.evaluated_at,
+			checks_failed = excluded.checks_failed
 		RETURNING 1
 	)
 	SELECT count(*) INTO n FROM upsert;
@@ -5445,6 +5456,15 @@ BEGIN
 			SET status = excluded.status, observed = excluded.observed, expected = excluded.expected,
 				detail = excluded.detail
 		RETURNING t.check_id, t.business_date
+	), slo_days AS (
+		-- an SLO judged "on time and right" is judged again for a changed verdict
+		INSERT INTO @extschema@.slo_dirty (job_id, business_date)
+		SELECT DISTINCT sc.job_id, i.business_date
+		FROM ins i
+		JOIN @extschema@.dq_check c ON c.check_id = i.check_id AND c.severity = 'critical'
+		JOIN @extschema@.slo_dataset sd ON sd.dataset_id = c.dataset_id
+		JOIN @extschema@.slo_scope sc ON sc.slo_id = sd.slo_id
+		ON CONFLICT DO NOTHING
 	)
 	SELECT l.check_name, l.dataset, l.business_date, l.status, l.observed, l.expected, l.detail,
 		EXISTS (SELECT FROM ins i WHERE i.check_id = l.check_id AND i.business_date = l.business_date)
@@ -5612,6 +5632,61 @@ CREATE FUNCTION @extschema@._gate_checks(gate_id integer, business_date date)
 COMMENT ON FUNCTION @extschema@._gate_checks(integer, date) IS
 	'internal: the verdicts, for a business date, of the critical data-quality checks a gate requires (kant.gate_dataset), from the measurements held now';
 REVOKE ALL ON FUNCTION @extschema@._gate_checks(integer, date) FROM PUBLIC;
+
+/*
+ * SLOs and data quality, "delivered on time and right" (off by default): an
+ * SLO given datasets counts a day met only if no critical check of them
+ * failed for the date (kant.refresh_slo; slo_day.checks_failed).
+ */
+CREATE TABLE @extschema@.slo_dataset (
+	slo_id			integer NOT NULL REFERENCES @extschema@.slo ON DELETE CASCADE,
+	dataset_id		integer NOT NULL REFERENCES @extschema@.dataset ON DELETE CASCADE,
+	PRIMARY KEY (slo_id, dataset_id)
+);
+CREATE INDEX ON @extschema@.slo_dataset (dataset_id);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.slo_dataset', '');
+COMMENT ON TABLE @extschema@.slo_dataset IS
+	'Datasets whose critical data-quality checks must not fail for an SLO''s day to be met (kant.set_slo_datasets: "on time and right")';
+COMMENT ON COLUMN @extschema@.slo_dataset.slo_id IS 'the SLO';
+COMMENT ON COLUMN @extschema@.slo_dataset.dataset_id IS 'a dataset whose critical checks must not fail';
+
+CREATE FUNCTION @extschema@.set_slo_datasets(slo text, datasets text[])
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	sid integer;
+	unknown text;
+	n integer;
+BEGIN
+	SELECT s.slo_id INTO sid FROM @extschema@.slo s WHERE s.name = set_slo_datasets.slo;
+	IF sid IS NULL THEN
+		RAISE EXCEPTION 'SLO "%" does not exist', slo
+			USING ERRCODE = 'undefined_object', HINT = 'Create it with kant.create_slo().';
+	END IF;
+	SELECT x INTO unknown FROM unnest(coalesce(datasets, '{}')) x
+	WHERE NOT EXISTS (SELECT FROM @extschema@.dataset d WHERE d.name = x) LIMIT 1;
+	IF unknown IS NOT NULL OR array_position(datasets, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'dataset "%" does not exist', coalesce(unknown, 'NULL')
+			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_dataset().';
+	END IF;
+	DELETE FROM @extschema@.slo_dataset sd WHERE sd.slo_id = sid;
+	INSERT INTO @extschema@.slo_dataset (slo_id, dataset_id)
+	SELECT DISTINCT sid, d.dataset_id FROM @extschema@.dataset d WHERE d.name = ANY (datasets);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	-- every day is judged again with the new rule at the next refresh
+	INSERT INTO @extschema@.slo_dirty (job_id, business_date)
+	SELECT DISTINCT sc.job_id, y.business_date
+	FROM @extschema@.slo_day y JOIN @extschema@.slo_scope sc ON sc.slo_id = y.slo_id
+	WHERE y.slo_id = sid
+	ON CONFLICT DO NOTHING;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_slo_datasets(text, text[]) IS
+	'Judge an SLO "on time and right": a day is met only if, besides every job done by the deadline, no active critical data-quality check of these datasets has fail or error as its latest verdict for the date (kant.slo_day.checks_failed). Replaces the list; an empty one switches it off (the default). Returns how many datasets; 42704 for an unknown SLO or dataset';
+REVOKE ALL ON FUNCTION @extschema@.set_slo_datasets(text, text[]) FROM PUBLIC;
 
 -- failed checks are alerts of kind data_quality (kant.alert_kinds, check_conditions, run_checks: above)
 COMMENT ON COLUMN @extschema@.alert.kind IS 'failure, late, missing, predicted, stuck, stale or data_quality (kant.alert_kinds())';
@@ -6646,3 +6721,132 @@ CREATE FUNCTION @extschema@.unschedule_measurements()
 	AS $$ SELECT @extschema@._cron_unjob('kant-measure') $$;
 COMMENT ON FUNCTION @extschema@.unschedule_measurements() IS 'Remove the pg_cron job kant-measure; false when there was none';
 REVOKE ALL ON FUNCTION @extschema@.unschedule_measurements() FROM PUBLIC;
+
+-- an SLO may be judged "on time and right" (kant.set_slo_datasets, above)
+ALTER TABLE @extschema@.slo_day ADD COLUMN checks_failed integer NOT NULL DEFAULT 0;
+COMMENT ON COLUMN @extschema@.slo_day.checks_failed IS 'critical data-quality checks of the SLO''s datasets (kant.set_slo_datasets) whose latest verdict for the date is fail or error: such a day is not met ("on time and right"); 0 when the SLO has no datasets';
+
+CREATE OR REPLACE FUNCTION @extschema@.refresh_slo(slo text DEFAULT NULL, since date DEFAULT NULL,
+		until date DEFAULT NULL)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	-- per-day lookups are cheap; the planner's estimate for many days would
+	-- otherwise trigger JIT compilation that costs more than the work
+	SET jit = off
+	AS $$
+DECLARE
+	sid integer;
+	n integer;
+BEGIN
+	IF refresh_slo.slo IS NOT NULL THEN
+		SELECT s.slo_id INTO sid FROM @extschema@.slo s WHERE s.name = refresh_slo.slo;
+		IF sid IS NULL THEN
+			RAISE EXCEPTION 'SLO "%" does not exist', refresh_slo.slo
+				USING ERRCODE = 'undefined_object', HINT = 'See SELECT name FROM kant.slo;';
+		END IF;
+	END IF;
+	IF until IS NOT NULL AND since IS NULL THEN
+		RAISE EXCEPTION 'until needs since'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give the first business date to re-evaluate, e.g. since => ''2026-01-01''.';
+	END IF;
+	-- one refresh at a time; concurrent ingestion goes on
+	PERFORM pg_advisory_xact_lock(@extschema@._lock_key('slo_refresh'), 1);
+	PERFORM @extschema@.expand_schedules();
+
+	IF since IS NOT NULL THEN
+		-- a full recompute of the range: days that are no longer evaluated go
+		DELETE FROM @extschema@.slo_day y USING @extschema@.slo s
+		WHERE y.slo_id = s.slo_id AND (sid IS NULL OR s.slo_id = sid)
+		  AND y.business_date >= since AND (until IS NULL OR y.business_date <= until)
+		  AND (y.business_date < s.evaluate_from
+			   OR NOT @extschema@.is_business_day(s.calendar, y.business_date));
+	END IF;
+
+	WITH dirty AS (
+		-- the queue of changed (job, date) pairs: consumed by the incremental
+		-- call, and by a recompute of every SLO for the dates it covers
+		DELETE FROM @extschema@.slo_dirty d
+		WHERE sid IS NULL
+		  AND (since IS NULL OR (d.business_date >= since AND (until IS NULL OR d.business_date <= until)))
+		RETURNING d.job_id, d.business_date
+	), work AS (
+		SELECT sc.slo_id, d.business_date
+		FROM dirty d JOIN @extschema@.slo_scope sc ON sc.job_id = d.job_id
+		UNION
+		-- days whose verdict still depends on the clock
+		SELECT y.slo_id, y.business_date FROM @extschema@.slo_day y
+		WHERE since IS NULL AND (y.slo_status = 'pending' OR y.sla_status = 'pending')
+		UNION
+		-- days never evaluated (incremental), or the range asked for
+		SELECT s.slo_id, g.d
+		FROM @extschema@.slo s
+		CROSS JOIN LATERAL (
+			SELECT greatest(s.evaluate_from, since) + i AS d
+			FROM generate_series(0, coalesce(until, (now() AT TIME ZONE s.time_zone)::date)
+									- greatest(s.evaluate_from, since)) AS i) g
+		WHERE (sid IS NULL OR s.slo_id = sid)
+		  AND (since IS NOT NULL OR NOT EXISTS (
+				SELECT FROM @extschema@.slo_day y
+				WHERE y.slo_id = s.slo_id AND y.business_date = g.d))
+	), todo AS (
+		SELECT w.slo_id, w.business_date, dl.deadline, dl.sla_end,
+			-- on time and right: the SLO's datasets' critical checks that failed
+			-- (kant.set_slo_datasets; none by default), by their latest verdict
+			(SELECT count(*)::integer FROM @extschema@.slo_dataset sd
+			 JOIN @extschema@.dq_check c ON c.dataset_id = sd.dataset_id AND c.active AND c.severity = 'critical'
+			 CROSS JOIN LATERAL (SELECT r.status FROM @extschema@.dq_result r
+								 WHERE r.check_id = c.check_id AND r.business_date = w.business_date
+								 ORDER BY r.evaluated_at DESC LIMIT 1) r
+			 WHERE sd.slo_id = w.slo_id AND r.status IN ('fail', 'error')) AS checks_failed
+		FROM work w
+		JOIN @extschema@.slo s ON s.slo_id = w.slo_id
+		CROSS JOIN LATERAL @extschema@.slo_deadline(s.slo_id, w.business_date) dl
+		WHERE (sid IS NULL OR w.slo_id = sid)
+		  AND w.business_date >= s.evaluate_from
+		  AND w.business_date <= (now() AT TIME ZONE s.time_zone)::date
+		  AND (since IS NULL OR w.business_date >= since)
+		  AND (until IS NULL OR w.business_date <= until)
+		  AND @extschema@.is_business_day(s.calendar, w.business_date)
+	), upsert AS (
+		INSERT INTO @extschema@.slo_day AS y (slo_id, business_date, deadline, sla_end,
+			slo_status, sla_status, completed_at, lateness_seconds, runs, done, running,
+			failures, retries, missing, awaited, critical_job_id, evaluated_at, checks_failed)
+		SELECT t.slo_id, t.business_date, t.deadline, t.sla_end,
+			CASE WHEN t.checks_failed > 0 AND (v.r).slo_status = 'met' THEN 'missed' ELSE (v.r).slo_status END,
+			CASE WHEN t.checks_failed > 0 AND (v.r).sla_status = 'met' THEN 'missed' ELSE (v.r).sla_status END,
+			(v.r).completed_at, (v.r).lateness_seconds,
+			(v.r).runs, (v.r).done, (v.r).running, (v.r).failures, (v.r).retries,
+			(v.r).missing, (v.r).awaited, (v.r).critical_job_id, now(), t.checks_failed
+		FROM todo t
+		CROSS JOIN LATERAL (
+			SELECT @extschema@.slo_eval(i.job_id, i.state, i.ended_at, i.is_current, i.due_at,
+										t.deadline, t.sla_end, now()) AS r
+			FROM (SELECT i.job_id, i.state, i.ended_at, i.is_current, i.due_at
+				  FROM @extschema@.slo_input i
+				  WHERE i.slo_id = t.slo_id AND i.business_date = t.business_date
+				  UNION ALL
+				  -- a job no schedule speaks for, required because its scope
+				  -- ran that day (kant._required_jobs), with no run yet: awaited
+				  SELECT rq.job_id, NULL, NULL, true, 'infinity'
+				  FROM @extschema@._required_jobs(t.slo_id, NULL, t.business_date) rq
+				  WHERE rq.required AND rq.by_scope) i) v
+		ON CONFLICT (slo_id, business_date) DO UPDATE SET
+			deadline = excluded.deadline, sla_end = excluded.sla_end,
+			slo_status = excluded.slo_status, sla_status = excluded.sla_status,
+			completed_at = excluded.completed_at, lateness_seconds = excluded.lateness_seconds,
+			runs = excluded.runs, done = excluded.done, running = excluded.running,
+			failures = excluded.failures, retries = excluded.retries,
+			missing = excluded.missing, awaited = excluded.awaited,
+			critical_job_id = excluded.critical_job_id, evaluated_at = excluded.evaluated_at,
+			checks_failed = excluded.checks_failed
+		RETURNING 1
+	)
+	SELECT count(*) INTO n FROM upsert;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.refresh_slo(text, date, date) IS
+	'Bring kant.slo_day up to date and return the days evaluated. Without arguments, incremental: only days whose runs or expected runs changed (kant.slo_dirty), days still pending, and days never evaluated. With since (and until, and an SLO name): recompute that range.';
+REVOKE ALL ON FUNCTION @extschema@.refresh_slo(text, date, date) FROM PUBLIC;

@@ -938,6 +938,15 @@ BEGIN
 			SET status = excluded.status, observed = excluded.observed, expected = excluded.expected,
 				detail = excluded.detail
 		RETURNING t.check_id, t.business_date
+	), slo_days AS (
+		-- an SLO judged "on time and right" is judged again for a changed verdict
+		INSERT INTO @extschema@.slo_dirty (job_id, business_date)
+		SELECT DISTINCT sc.job_id, i.business_date
+		FROM ins i
+		JOIN @extschema@.dq_check c ON c.check_id = i.check_id AND c.severity = 'critical'
+		JOIN @extschema@.slo_dataset sd ON sd.dataset_id = c.dataset_id
+		JOIN @extschema@.slo_scope sc ON sc.slo_id = sd.slo_id
+		ON CONFLICT DO NOTHING
 	)
 	SELECT l.check_name, l.dataset, l.business_date, l.status, l.observed, l.expected, l.detail,
 		EXISTS (SELECT FROM ins i WHERE i.check_id = l.check_id AND i.business_date = l.business_date)
@@ -1105,3 +1114,58 @@ CREATE FUNCTION @extschema@._gate_checks(gate_id integer, business_date date)
 COMMENT ON FUNCTION @extschema@._gate_checks(integer, date) IS
 	'internal: the verdicts, for a business date, of the critical data-quality checks a gate requires (kant.gate_dataset), from the measurements held now';
 REVOKE ALL ON FUNCTION @extschema@._gate_checks(integer, date) FROM PUBLIC;
+
+/*
+ * SLOs and data quality, "delivered on time and right" (off by default): an
+ * SLO given datasets counts a day met only if no critical check of them
+ * failed for the date (kant.refresh_slo; slo_day.checks_failed).
+ */
+CREATE TABLE @extschema@.slo_dataset (
+	slo_id			integer NOT NULL REFERENCES @extschema@.slo ON DELETE CASCADE,
+	dataset_id		integer NOT NULL REFERENCES @extschema@.dataset ON DELETE CASCADE,
+	PRIMARY KEY (slo_id, dataset_id)
+);
+CREATE INDEX ON @extschema@.slo_dataset (dataset_id);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.slo_dataset', '');
+COMMENT ON TABLE @extschema@.slo_dataset IS
+	'Datasets whose critical data-quality checks must not fail for an SLO''s day to be met (kant.set_slo_datasets: "on time and right")';
+COMMENT ON COLUMN @extschema@.slo_dataset.slo_id IS 'the SLO';
+COMMENT ON COLUMN @extschema@.slo_dataset.dataset_id IS 'a dataset whose critical checks must not fail';
+
+CREATE FUNCTION @extschema@.set_slo_datasets(slo text, datasets text[])
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	sid integer;
+	unknown text;
+	n integer;
+BEGIN
+	SELECT s.slo_id INTO sid FROM @extschema@.slo s WHERE s.name = set_slo_datasets.slo;
+	IF sid IS NULL THEN
+		RAISE EXCEPTION 'SLO "%" does not exist', slo
+			USING ERRCODE = 'undefined_object', HINT = 'Create it with kant.create_slo().';
+	END IF;
+	SELECT x INTO unknown FROM unnest(coalesce(datasets, '{}')) x
+	WHERE NOT EXISTS (SELECT FROM @extschema@.dataset d WHERE d.name = x) LIMIT 1;
+	IF unknown IS NOT NULL OR array_position(datasets, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'dataset "%" does not exist', coalesce(unknown, 'NULL')
+			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_dataset().';
+	END IF;
+	DELETE FROM @extschema@.slo_dataset sd WHERE sd.slo_id = sid;
+	INSERT INTO @extschema@.slo_dataset (slo_id, dataset_id)
+	SELECT DISTINCT sid, d.dataset_id FROM @extschema@.dataset d WHERE d.name = ANY (datasets);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	-- every day is judged again with the new rule at the next refresh
+	INSERT INTO @extschema@.slo_dirty (job_id, business_date)
+	SELECT DISTINCT sc.job_id, y.business_date
+	FROM @extschema@.slo_day y JOIN @extschema@.slo_scope sc ON sc.slo_id = y.slo_id
+	WHERE y.slo_id = sid
+	ON CONFLICT DO NOTHING;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_slo_datasets(text, text[]) IS
+	'Judge an SLO "on time and right": a day is met only if, besides every job done by the deadline, no active critical data-quality check of these datasets has fail or error as its latest verdict for the date (kant.slo_day.checks_failed). Replaces the list; an empty one switches it off (the default). Returns how many datasets; 42704 for an unknown SLO or dataset';
+REVOKE ALL ON FUNCTION @extschema@.set_slo_datasets(text, text[]) FROM PUBLIC;
