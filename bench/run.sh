@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: benchmarks on a throwaway PostgreSQL 15 (pg_virtualenv; fsync off,
 # the same for every method).  Prints ratios measured side by side in one run.
-# KANT_BENCH=ingest, slo, collect or checks runs one of them.
+# KANT_BENCH=ingest, slo, collect, checks or quality runs one of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/harness/pgopts.sh
@@ -13,6 +13,8 @@ exec pg_virtualenv -v 15 "${kant_pg_opts[@]}" \
 		slo) /usr/bin/python3 bench/slo.py ;;
 		collect) /usr/bin/python3 bench/collect.py ;;
 		checks) /usr/bin/python3 bench/checks.py ;;
+		quality) /usr/bin/python3 bench/quality.py ;;
 		*) /usr/bin/python3 bench/ingest.py && echo && /usr/bin/python3 bench/slo.py &&
-			echo && /usr/bin/python3 bench/collect.py && echo && /usr/bin/python3 bench/checks.py ;;
+			echo && /usr/bin/python3 bench/collect.py && echo && /usr/bin/python3 bench/checks.py &&
+			echo && /usr/bin/python3 bench/quality.py ;;
 	esac'

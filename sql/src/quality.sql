@@ -876,25 +876,28 @@ CREATE FUNCTION @extschema@._dq_verdicts(first_d date, last_d date, as_of timest
 	-- dates by number: a date series through timestamptz would skip a day
 	-- whose midnight the session's zone does not have
 	CROSS JOIN LATERAL (SELECT $1 + i AS bd FROM generate_series(0, $2 - $1) AS i) b
+	-- each a key lookup, whatever the history holds: LIMIT 1 keeps the planner
+	-- from hashing all of dq_metric when many checks and dates are asked
 	LEFT JOIN LATERAL (SELECT m.value, m.value_at, m.note FROM @extschema@.dq_metric m
 					   WHERE m.dataset_id = c.dataset_id AND m.business_date = b.bd AND m.metric = c.metric
-						 AND m.measured_at <= $3) m ON true
+						 AND m.measured_at <= $3 LIMIT 1) m ON true
 	LEFT JOIN LATERAL (SELECT r.value FROM @extschema@.dq_metric r
 					   WHERE c.per_row AND r.dataset_id = c.dataset_id AND r.business_date = b.bd
-						 AND r.metric = 'row_count' AND r.measured_at <= $3) r ON true
+						 AND r.metric = 'row_count' AND r.measured_at <= $3 LIMIT 1) r ON true
 	LEFT JOIN LATERAL (SELECT sm.value FROM @extschema@.dq_metric sm
 					   WHERE sm.dataset_id = c.source_dataset_id AND sm.business_date = b.bd
-						 AND sm.metric = c.metric AND sm.measured_at <= $3) sm ON true
+						 AND sm.metric = c.metric AND sm.measured_at <= $3 LIMIT 1) sm ON true
 	LEFT JOIN LATERAL (SELECT a.outcome, a.observed, a.expected, a.detail FROM @extschema@.dq_assertion a
 					   WHERE c.kind = 'assertion' AND a.dataset_id = c.dataset_id AND a.business_date = b.bd
-						 AND a.tool = c.tool AND a.assertion = c.assertion AND a.measured_at <= $3) a ON true
+						 AND a.tool = c.tool AND a.assertion = c.assertion AND a.measured_at <= $3 LIMIT 1) a ON true
 	CROSS JOIN LATERAL @extschema@._dq_judge(c.kind, c.severity, c.op, c.threshold, c.per_row, c.within,
 		c.tolerance, c.tolerance_ratio, c.max_score, c.history_weeks, m.value, m.value_at, r.value, sm.value,
 		CASE WHEN c.kind = 'volume' THEN ARRAY(
-			SELECT h.value FROM generate_series(1, c.history_weeks) k
-			JOIN @extschema@.dq_metric h
-			  ON h.dataset_id = c.dataset_id AND h.business_date = b.bd - 7 * k AND h.metric = c.metric
-			WHERE h.value IS NOT NULL AND h.measured_at <= $3) END,
+			SELECT hv FROM generate_series(1, c.history_weeks) k,
+				LATERAL (SELECT h.value FROM @extschema@.dq_metric h
+						 WHERE h.dataset_id = c.dataset_id AND h.business_date = b.bd - 7 * k
+						   AND h.metric = c.metric AND h.measured_at <= $3 LIMIT 1) x(hv)
+			WHERE hv IS NOT NULL) END,
 		-- the date ends at the midnight after it; a repeated midnight at its first occurrence
 		@extschema@.local_instant((b.bd + 1)::timestamp, d.time_zone), d.name, s.name,
 		a.outcome, a.observed, a.expected, a.detail) j
