@@ -400,8 +400,12 @@ class FakeGlue(FakeHTTP):
             known = {r["ResultId"]: r for r in self.dq_results()}
             if op == "GetDataQualityResult":
                 return known.get(p["ResultId"])
-            return {"Results": [known[i] for i in p["ResultIds"] if i in known],
-                    "ResultsNotFound": [i for i in p["ResultIds"] if i not in known]}
+            out = {"Results": [known[i] for i in p["ResultIds"] if i in known]}
+            missing = [i for i in p["ResultIds"] if i not in known]
+            if missing:
+                # BatchGetDataQualityResultResponse: ResultsNotFound has at least one id (the model's min 1)
+                out["ResultsNotFound"] = missing
+            return out
         if op == "GetJobs":
             names = sorted(self.data.glue_runs)
             page = names[start:start + size]
