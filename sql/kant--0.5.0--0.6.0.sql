@@ -4546,6 +4546,18 @@ COMMENT ON COLUMN @extschema@.dataset.description IS 'what it is';
 COMMENT ON COLUMN @extschema@.dataset.auto_registered IS 'true: registered by its first metric, not by kant.add_dataset';
 COMMENT ON COLUMN @extschema@.dataset.created_at IS 'when it was registered';
 
+CREATE TABLE @extschema@.dataset_alias (
+	alias			text PRIMARY KEY,
+	dataset_id		integer NOT NULL REFERENCES @extschema@.dataset ON DELETE CASCADE,
+	CONSTRAINT dataset_alias_ok CHECK (alias <> '' AND length(alias) <= 1000)
+);
+CREATE INDEX ON @extschema@.dataset_alias (dataset_id);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.dataset_alias', '');
+COMMENT ON TABLE @extschema@.dataset_alias IS
+	'Other names of a dataset: what a tool calls it (a Glue table db.table, an OpenLineage namespace/name, a dbt relation), so that its results land on the dataset (kant.add_dataset(aliases =>))';
+COMMENT ON COLUMN @extschema@.dataset_alias.alias IS 'the name a tool gives the dataset, exactly';
+COMMENT ON COLUMN @extschema@.dataset_alias.dataset_id IS 'the dataset it names';
+
 CREATE TABLE @extschema@.dq_metric (
 	dataset_id		integer NOT NULL REFERENCES @extschema@.dataset ON DELETE CASCADE,
 	business_date	date NOT NULL,
@@ -4589,30 +4601,34 @@ CREATE TABLE @extschema@.dq_check (
 	max_score		numeric,
 	severity		text NOT NULL DEFAULT 'critical',
 	pipeline		text,
+	tool			text,
+	assertion		text,
 	active			boolean NOT NULL DEFAULT true,
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	created_by		text NOT NULL,
-	CONSTRAINT dq_check_kind CHECK (kind IN ('threshold', 'freshness', 'reconciliation', 'volume')),
+	CONSTRAINT dq_check_kind CHECK (kind IN ('threshold', 'freshness', 'reconciliation', 'volume', 'assertion')),
 	CONSTRAINT dq_check_severity CHECK (severity IN ('warning', 'critical')),
 	CONSTRAINT dq_check_op CHECK (op IN ('<', '<=', '=', '>=', '>', '<>')),
 	CONSTRAINT dq_check_shape CHECK (CASE kind
 		WHEN 'threshold' THEN op IS NOT NULL AND threshold IS NOT NULL
 		WHEN 'freshness' THEN within IS NOT NULL
 		WHEN 'reconciliation' THEN source_dataset_id IS NOT NULL AND source_dataset_id <> dataset_id
-		WHEN 'volume' THEN history_weeks BETWEEN 2 AND 104 AND max_score > 0 END),
+		WHEN 'volume' THEN history_weeks BETWEEN 2 AND 104 AND max_score > 0
+		WHEN 'assertion' THEN tool IS NOT NULL AND assertion IS NOT NULL END),
 	CONSTRAINT dq_check_tolerance CHECK (tolerance >= 0 AND tolerance_ratio >= 0)
 );
 CREATE INDEX ON @extschema@.dq_check (dataset_id);
 CREATE INDEX ON @extschema@.dq_check (source_dataset_id);
+CREATE UNIQUE INDEX dq_check_assertion_key ON @extschema@.dq_check (dataset_id, tool, assertion) WHERE kind = 'assertion';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.dq_check', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.dq_check', 'check_id')::pg_catalog.regclass, '');
 COMMENT ON TABLE @extschema@.dq_check IS
-	'Data-quality checks, judged per business date by kant.evaluate_checks (rules: kant._dq_judge); created by kant.check_threshold, check_freshness, check_reconciliation, check_volume';
+	'Data-quality checks, judged per business date by kant.evaluate_checks (rules: kant._dq_judge); created by kant.check_threshold, check_freshness, check_reconciliation, check_volume, check_assertion (or on a tool''s first result of a test)';
 COMMENT ON COLUMN @extschema@.dq_check.check_id IS 'kant''s id of the check';
 COMMENT ON COLUMN @extschema@.dq_check.name IS 'the check''s name';
 COMMENT ON COLUMN @extschema@.dq_check.dataset_id IS 'the dataset judged (for a reconciliation: the target)';
-COMMENT ON COLUMN @extschema@.dq_check.kind IS 'threshold, freshness, reconciliation or volume';
-COMMENT ON COLUMN @extschema@.dq_check.metric IS 'the metric judged (freshness: a time metric, max_timestamp by default)';
+COMMENT ON COLUMN @extschema@.dq_check.kind IS 'threshold, freshness, reconciliation, volume or assertion (a test another tool ran)';
+COMMENT ON COLUMN @extschema@.dq_check.metric IS 'the metric judged (freshness: a time metric, max_timestamp by default; assertion: the tool)';
 COMMENT ON COLUMN @extschema@.dq_check.op IS 'threshold: the comparison the metric must satisfy: < <= = >= > <>';
 COMMENT ON COLUMN @extschema@.dq_check.threshold IS 'threshold: the value compared with (a ratio when per_row)';
 COMMENT ON COLUMN @extschema@.dq_check.per_row IS 'threshold: judge metric / row_count (a share of rows, e.g. nulls), not the metric';
@@ -4624,9 +4640,43 @@ COMMENT ON COLUMN @extschema@.dq_check.history_weeks IS 'volume: how many of the
 COMMENT ON COLUMN @extschema@.dq_check.max_score IS 'volume: the largest modified z-score (Iglewicz and Hoaglin: 0.6745 (x - median) / MAD) still normal; 3.5 is theirs';
 COMMENT ON COLUMN @extschema@.dq_check.severity IS 'critical (a failure fails the check) or warning (a failure warns)';
 COMMENT ON COLUMN @extschema@.dq_check.pipeline IS 'the pipeline whose delivery the check is part of, or NULL';
+COMMENT ON COLUMN @extschema@.dq_check.tool IS 'assertion: the tool that runs the test: dbt, great_expectations, glue_data_quality, openlineage';
+COMMENT ON COLUMN @extschema@.dq_check.assertion IS 'assertion: the tool''s name of the test (kant.dq_assertion.assertion)';
 COMMENT ON COLUMN @extschema@.dq_check.active IS 'false: not evaluated';
 COMMENT ON COLUMN @extschema@.dq_check.created_at IS 'when it was created';
 COMMENT ON COLUMN @extschema@.dq_check.created_by IS 'the role that created it';
+
+CREATE TABLE @extschema@.dq_assertion (
+	dataset_id		integer NOT NULL REFERENCES @extschema@.dataset ON DELETE CASCADE,
+	business_date	date NOT NULL,
+	tool			text NOT NULL,
+	assertion		text NOT NULL,
+	outcome			text NOT NULL,
+	observed		numeric,
+	expected		text,
+	detail			text,
+	measured_at		timestamptz NOT NULL,
+	source_ref		text,
+	reported_by		text NOT NULL,
+	batch_id		bigint REFERENCES @extschema@.ingest_batch ON DELETE SET NULL,
+	PRIMARY KEY (dataset_id, business_date, tool, assertion),
+	CONSTRAINT dq_assertion_outcome CHECK (outcome IN ('pass', 'warn', 'fail', 'error', 'skipped'))
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.dq_assertion', '');
+COMMENT ON TABLE @extschema@.dq_assertion IS
+	'The current outcome of each test another tool ran on a dataset for a business date (a dbt test, a Great Expectations expectation, a Glue Data Quality rule, an OpenLineage assertion): a later run supersedes it, as with metrics; judged by the dataset''s assertion check';
+COMMENT ON COLUMN @extschema@.dq_assertion.dataset_id IS 'the dataset tested';
+COMMENT ON COLUMN @extschema@.dq_assertion.business_date IS 'the business date the data is of';
+COMMENT ON COLUMN @extschema@.dq_assertion.tool IS 'dbt, great_expectations, glue_data_quality or openlineage';
+COMMENT ON COLUMN @extschema@.dq_assertion.assertion IS 'the tool''s name of the test: dbt''s unique_id, the expectation type and column, the Glue rule''s name, the OpenLineage assertion and column';
+COMMENT ON COLUMN @extschema@.dq_assertion.outcome IS 'what the tool said: pass, warn, fail, error (it could not run the test) or skipped (dbt: an upstream node failed)';
+COMMENT ON COLUMN @extschema@.dq_assertion.observed IS 'the number the tool gives: failing rows (dbt failures, GX unexpected_count), an observed value, or NULL';
+COMMENT ON COLUMN @extschema@.dq_assertion.expected IS 'what the tool expected, as text, or NULL';
+COMMENT ON COLUMN @extschema@.dq_assertion.detail IS 'the tool''s message, or NULL';
+COMMENT ON COLUMN @extschema@.dq_assertion.measured_at IS 'when the tool ran the test: the newest result is kept';
+COMMENT ON COLUMN @extschema@.dq_assertion.source_ref IS 'the tool''s id of the run: dbt invocation_id, GX run or validation id, Glue ResultId, OpenLineage runId';
+COMMENT ON COLUMN @extschema@.dq_assertion.reported_by IS 'the role that ingested it';
+COMMENT ON COLUMN @extschema@.dq_assertion.batch_id IS 'the payload it came in (kant.ingest_batch)';
 
 CREATE TABLE @extschema@.dq_result (
 	check_id		integer NOT NULL REFERENCES @extschema@.dq_check ON DELETE CASCADE,
@@ -4658,13 +4708,15 @@ COMMENT ON FUNCTION @extschema@._dq_metric_ok(text) IS
 	'internal: whether a metric name is one kant takes: a lower-case name, optionally :<column>';
 REVOKE ALL ON FUNCTION @extschema@._dq_metric_ok(text) FROM PUBLIC;
 
-CREATE FUNCTION @extschema@.add_dataset(name text, time_zone text DEFAULT 'UTC', description text DEFAULT NULL)
+CREATE FUNCTION @extschema@.add_dataset(name text, time_zone text DEFAULT 'UTC', description text DEFAULT NULL,
+		aliases text[] DEFAULT NULL)
 	RETURNS integer
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	id integer;
+	taken text;
 BEGIN
 	IF name IS NULL OR name !~ '^[A-Za-z0-9_][A-Za-z0-9_.:/@$-]{0,199}$' THEN
 		RAISE EXCEPTION 'dataset name % is not one kant takes', coalesce(quote_literal(name), 'NULL')
@@ -4678,12 +4730,27 @@ BEGIN
 		SET time_zone = excluded.time_zone, description = coalesce(excluded.description, d.description),
 			auto_registered = false
 	RETURNING d.dataset_id INTO id;
+	IF aliases IS NOT NULL THEN
+		SELECT a INTO taken FROM unnest(aliases) a
+		WHERE a IS NULL OR a = '' OR length(a) > 1000
+		   OR EXISTS (SELECT FROM @extschema@.dataset_alias x WHERE x.alias = a AND x.dataset_id <> id)
+		   OR EXISTS (SELECT FROM @extschema@.dataset x WHERE x.name = a AND x.dataset_id <> id)
+		LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'alias % cannot name dataset %', coalesce(quote_literal(taken), 'NULL'), name
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'An alias is a tool''s non-empty name (at most 1000 bytes) of this dataset, not the name or an alias of another one.';
+		END IF;
+		DELETE FROM @extschema@.dataset_alias x WHERE x.dataset_id = id;
+		INSERT INTO @extschema@.dataset_alias (alias, dataset_id)
+		SELECT DISTINCT a, id FROM unnest(aliases) a WHERE a <> add_dataset.name;
+	END IF;
 	RETURN id;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.add_dataset(text, text, text) IS
-	'Register a dataset (or change its zone and description): its name (rds.users), the IANA zone its business dates end in (22023 for an unknown one or an offset), a description; returns its id. A metric reported for an unknown dataset registers it in UTC';
-REVOKE ALL ON FUNCTION @extschema@.add_dataset(text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.add_dataset(text, text, text, text[]) IS
+	'Register a dataset (or change its zone and description): its name (rds.users), the IANA zone its business dates end in (22023 for an unknown one or an offset), a description, and the names tools give it (aliases: a Glue table rds_export.users, an OpenLineage postgres://host:5432/db.public.users, a dbt relation; replacing the list; NULL keeps it); returns its id. A metric reported for an unknown dataset registers it in UTC';
+REVOKE ALL ON FUNCTION @extschema@.add_dataset(text, text, text, text[]) FROM PUBLIC;
 
 /*
  * Store one measurement; 'inserted', 'updated' or 'unchanged'.  The newest
@@ -4803,24 +4870,29 @@ COMMENT ON FUNCTION @extschema@.report_metric(text, date, text, numeric, timesta
 	'Report one measurement of a dataset for a business date: a number (value) or a time (value_at, e.g. max_timestamp), measured at measured_at (default now). Returns inserted, updated (a newer measurement) or unchanged (the same again, or an older one). Registers an unknown dataset (UTC). Errors 22023 / 22003 name the field';
 REVOKE ALL ON FUNCTION @extschema@.report_metric(text, date, text, numeric, timestamptz, timestamptz) FROM PUBLIC;
 
-/* Quarantine a metric record of a payload (kant.rejected), counted again when it comes again. */
+/*
+ * Quarantine a record of a payload (kant.rejected), counted again when it
+ * comes again: a metric (source metrics) or a tool's result.
+ */
 CREATE FUNCTION @extschema@._dq_reject(batch_id bigint, item_index integer, field text, sqlstate text,
-		reason text, hint text, record jsonb)
+		reason text, hint text, record jsonb, source text DEFAULT 'metrics', system_id integer DEFAULT NULL,
+		item_path text DEFAULT NULL)
 	RETURNS void
 	LANGUAGE sql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	INSERT INTO @extschema@.rejected AS r (batch_id, source, item_index, item_path, field, sqlstate, reason,
-		hint, record, record_sha256, dedup_key, last_batch_id)
-	SELECT $1, 'metrics', $2, format('$[%s]', $2) || CASE WHEN $3 <> '' THEN '.' || $3 ELSE '' END, $3, $4, $5, $6, $7, h,
-		sha256(convert_to(concat_ws(E'\n', '0', 'metrics', $4, $3, $5), 'UTF8') || h), $1
+	INSERT INTO @extschema@.rejected AS r (batch_id, system_id, source, item_index, item_path, field, sqlstate,
+		reason, hint, record, record_sha256, dedup_key, last_batch_id)
+	SELECT $1, $9, $8, $2, coalesce($10, format('$[%s]', $2) || CASE WHEN $3 <> '' THEN '.' || $3 ELSE '' END),
+		$3, $4, $5, $6, $7, h,
+		sha256(convert_to(concat_ws(E'\n', coalesce($9, 0)::text, $8, $4, $3, $5), 'UTF8') || h), $1
 	FROM (SELECT sha256(convert_to($7::text, 'UTF8')) AS h) x
 	ON CONFLICT (dedup_key) DO UPDATE SET times_seen = r.times_seen + 1, last_seen_at = clock_timestamp(),
 		last_batch_id = excluded.last_batch_id
 	$$;
-COMMENT ON FUNCTION @extschema@._dq_reject(bigint, integer, text, text, text, text, jsonb) IS
-	'internal: keep a metric record kant.report_metrics refused in kant.rejected (source metrics), or count it again';
-REVOKE ALL ON FUNCTION @extschema@._dq_reject(bigint, integer, text, text, text, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._dq_reject(bigint, integer, text, text, text, text, jsonb, text, integer, text) IS
+	'internal: keep a record a data-quality ingestion refused in kant.rejected (source metrics, dbt, great_expectations, glue_data_quality or openlineage), or count it again';
+REVOKE ALL ON FUNCTION @extschema@._dq_reject(bigint, integer, text, text, text, text, jsonb, text, integer, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.report_metrics(payload jsonb,
 		OUT received integer, OUT inserted integer, OUT updated integer, OUT unchanged integer, OUT rejected integer,
@@ -4932,7 +5004,8 @@ REVOKE ALL ON FUNCTION @extschema@.report_metrics(jsonb) FROM PUBLIC;
 /* Create or replace a check by name (the creators below validate what is their own). */
 CREATE FUNCTION @extschema@._dq_save_check(name text, dataset text, kind text, metric text, op text,
 		threshold numeric, per_row boolean, within interval, source_dataset text, tolerance numeric,
-		tolerance_ratio numeric, history_weeks integer, max_score numeric, severity text, pipeline text)
+		tolerance_ratio numeric, history_weeks integer, max_score numeric, severity text, pipeline text,
+		tool text DEFAULT NULL, assertion text DEFAULT NULL)
 	RETURNS integer
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
@@ -4971,23 +5044,24 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'critical: a failure fails the check; warning: it warns.';
 	END IF;
 	INSERT INTO @extschema@.dq_check AS c (name, dataset_id, kind, metric, op, threshold, per_row, within,
-		source_dataset_id, tolerance, tolerance_ratio, history_weeks, max_score, severity, pipeline, created_by)
+		source_dataset_id, tolerance, tolerance_ratio, history_weeks, max_score, severity, pipeline, tool,
+		assertion, created_by)
 	VALUES (name, did, kind, metric, op, threshold, coalesce(per_row, false), within, sid,
 		coalesce(tolerance, 0), coalesce(tolerance_ratio, 0), history_weeks, max_score, severity, pipeline,
-		pg_get_userbyid(@extschema@._outer_role()))
+		tool, assertion, pg_get_userbyid(@extschema@._outer_role()))
 	ON CONFLICT ON CONSTRAINT dq_check_name_key DO UPDATE SET dataset_id = excluded.dataset_id,
 		kind = excluded.kind, metric = excluded.metric, op = excluded.op, threshold = excluded.threshold,
 		per_row = excluded.per_row, within = excluded.within, source_dataset_id = excluded.source_dataset_id,
 		tolerance = excluded.tolerance, tolerance_ratio = excluded.tolerance_ratio,
 		history_weeks = excluded.history_weeks, max_score = excluded.max_score, severity = excluded.severity,
-		pipeline = excluded.pipeline, active = true
+		pipeline = excluded.pipeline, tool = excluded.tool, assertion = excluded.assertion, active = true
 	RETURNING c.check_id INTO id;
 	RETURN id;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._dq_save_check(text, text, text, text, text, numeric, boolean, interval, text, numeric, numeric, integer, numeric, text, text) IS
+COMMENT ON FUNCTION @extschema@._dq_save_check(text, text, text, text, text, numeric, boolean, interval, text, numeric, numeric, integer, numeric, text, text, text, text) IS
 	'internal: create or replace a data-quality check by name, validating the dataset(s), metric and severity (42704, 22023)';
-REVOKE ALL ON FUNCTION @extschema@._dq_save_check(text, text, text, text, text, numeric, boolean, interval, text, numeric, numeric, integer, numeric, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._dq_save_check(text, text, text, text, text, numeric, boolean, interval, text, numeric, numeric, integer, numeric, text, text, text, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.check_threshold(name text, dataset text, metric text, op text, threshold numeric,
 		per_row boolean DEFAULT false, severity text DEFAULT 'critical', pipeline text DEFAULT NULL)
@@ -5072,6 +5146,77 @@ COMMENT ON FUNCTION @extschema@.check_volume(text, text, text, integer, numeric,
 	'Create or replace a volume-anomaly check: each business date''s metric against the same weekday of the history_weeks before it, by the modified z-score 0.6745 (x - median) / MAD (Iglewicz and Hoaglin; robust to outlying days), failing beyond max_score; the MAD is at least 1% of the median, and fewer than 4 days of history are not judged; returns its id';
 REVOKE ALL ON FUNCTION @extschema@.check_volume(text, text, text, integer, numeric, text, text) FROM PUBLIC;
 
+CREATE FUNCTION @extschema@.check_assertion(name text, dataset text, tool text, assertion text,
+		severity text DEFAULT 'critical', pipeline text DEFAULT NULL)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	did integer;
+BEGIN
+	IF tool IS NULL OR tool NOT IN ('dbt', 'great_expectations', 'glue_data_quality', 'openlineage') OR assertion IS NULL THEN
+		RAISE EXCEPTION 'an assertion check needs the tool (dbt, great_expectations, glue_data_quality, openlineage) and its name of the test'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'e.g. kant.check_assertion(''orders ids unique'', ''analytics.orders'', ''dbt'', ''test.shop.unique_orders_order_id.fed79b3a6e'').';
+	END IF;
+	-- one check per test: a check made on the tool's first result is renamed, not doubled
+	SELECT d.dataset_id INTO did FROM @extschema@.dataset d WHERE d.name = check_assertion.dataset;
+	DELETE FROM @extschema@.dq_check c
+	WHERE c.kind = 'assertion' AND c.dataset_id = did AND c.tool = check_assertion.tool
+	  AND c.assertion = check_assertion.assertion AND c.name <> check_assertion.name;
+	RETURN @extschema@._dq_save_check(name, dataset, 'assertion', tool, NULL, NULL, false, NULL, NULL,
+		NULL, NULL, NULL, NULL, severity, pipeline, tool, assertion);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.check_assertion(text, text, text, text, text, text) IS
+	'Create or replace the check that judges a test another tool runs on a dataset (tool: dbt, great_expectations, glue_data_quality or openlineage; assertion: its name of the test, as in kant.dq_assertion), with a name, severity and pipeline of your choosing; returns its id. A tool''s first result of a test makes such a check itself (severity from the tool, critical by default); this renames it or changes its severity';
+REVOKE ALL ON FUNCTION @extschema@.check_assertion(text, text, text, text, text, text) FROM PUBLIC;
+
+/*
+ * Store one outcome of a tool's test, as _dq_store stores a metric (the
+ * newest measured_at wins), and make the test's check on first sight.
+ */
+CREATE FUNCTION @extschema@._dq_assert(dataset_id integer, business_date date, tool text, assertion text,
+		outcome text, severity text, observed numeric, expected text, detail text, measured_at timestamptz,
+		source_ref text, reported_by text, batch_id bigint)
+	RETURNS text
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	result text;
+	check_name text;
+BEGIN
+	INSERT INTO @extschema@.dq_assertion AS a (dataset_id, business_date, tool, assertion, outcome, observed,
+		expected, detail, measured_at, source_ref, reported_by, batch_id)
+	VALUES ($1, $2, $3, $4, $5, $7, left($8, 2000), left($9, 2000), $10, left($11, 200), $12, $13)
+	ON CONFLICT ON CONSTRAINT dq_assertion_pkey DO UPDATE
+		SET outcome = excluded.outcome, observed = excluded.observed, expected = excluded.expected,
+			detail = excluded.detail, measured_at = excluded.measured_at, source_ref = excluded.source_ref,
+			reported_by = excluded.reported_by, batch_id = excluded.batch_id
+		WHERE (excluded.measured_at, excluded.outcome, coalesce(excluded.observed, 0))
+			  > (a.measured_at, a.outcome, coalesce(a.observed, 0))
+	RETURNING CASE WHEN xmax = 0 THEN 'inserted' ELSE 'updated' END INTO result;
+	IF NOT EXISTS (SELECT FROM @extschema@.dq_check c WHERE c.kind = 'assertion' AND c.dataset_id = $1
+				   AND c.tool = $3 AND c.assertion = $4) THEN
+		-- <dataset>/<tool>:<test>, in the characters a check name takes, unique
+		SELECT left(regexp_replace(format('%s/%s:%s', d.name, $3, $4), '[^A-Za-z0-9_.:/@$ -]', '_', 'g'), 180)
+		INTO check_name FROM @extschema@.dataset d WHERE d.dataset_id = $1;
+		IF EXISTS (SELECT FROM @extschema@.dq_check c WHERE c.name = check_name) THEN
+			check_name := left(check_name, 170) || '#' || left(md5(format('%s/%s/%s', $1, $3, $4)), 8);
+		END IF;
+		INSERT INTO @extschema@.dq_check (name, dataset_id, kind, metric, severity, tool, assertion, created_by)
+		VALUES (check_name, $1, 'assertion', $3, coalesce($6, 'critical'), $3, $4, $12)
+		ON CONFLICT DO NOTHING;
+	END IF;
+	RETURN coalesce(result, 'unchanged');
+END
+$$;
+COMMENT ON FUNCTION @extschema@._dq_assert(integer, date, text, text, text, text, numeric, text, text, timestamptz, text, text, bigint) IS
+	'internal: store one outcome of a tool''s test (the newest measured_at wins) and make the test''s assertion check on first sight; inserted, updated or unchanged';
+REVOKE ALL ON FUNCTION @extschema@._dq_assert(integer, date, text, text, text, text, numeric, text, text, timestamptz, text, text, bigint) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.drop_check(name text) RETURNS boolean
 	LANGUAGE sql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -5098,12 +5243,15 @@ REVOKE ALL ON FUNCTION @extschema@._dq_median(numeric[]) FROM PUBLIC;
  * date from the measurements it needs.  m / m_at: the metric (a number or a
  * time), rows: the row_count (per_row), src: the source's metric
  * (reconciliation), hist: the same weekday's values before (volume),
- * date_end: when the business date ends in the dataset's zone.
+ * date_end: when the business date ends in the dataset's zone; outcome,
+ * a_observed, a_expected, a_detail: what a tool said of its test (assertion).
  */
 CREATE FUNCTION @extschema@._dq_judge(kind text, severity text, op text, threshold numeric, per_row boolean,
 		within interval, tolerance numeric, tolerance_ratio numeric, max_score numeric, history_weeks integer,
 		m numeric, m_at timestamptz, rows numeric, src numeric, hist numeric[], date_end timestamptz,
 		target_name text, source_name text,
+		outcome text DEFAULT NULL, a_observed numeric DEFAULT NULL, a_expected text DEFAULT NULL,
+		a_detail text DEFAULT NULL,
 		OUT status text, OUT observed numeric, OUT expected text, OUT detail text)
 	LANGUAGE plpgsql IMMUTABLE
 	SET search_path = pg_catalog, pg_temp
@@ -5185,6 +5333,17 @@ BEGIN
 		expected := format('median %s (MAD %s, %s days)', trim_scale(round(med, 3)), trim_scale(round(mad, 3)),
 			cardinality(hist));
 		detail := format('modified z-score %s (limit %s)', score, max_score);
+	ELSIF kind = 'assertion' THEN
+		-- the tool judged; its warn stays a warning, its fail takes the check's severity
+		observed := a_observed; expected := a_expected; detail := a_detail;
+		status := CASE outcome WHEN 'pass' THEN 'pass' WHEN 'warn' THEN 'warn' WHEN 'fail' THEN failed
+							   WHEN 'error' THEN 'error' ELSE 'pending' END;
+		IF outcome IS NULL THEN
+			detail := 'the tool has not reported this test for the date yet';
+		ELSIF outcome = 'skipped' THEN
+			detail := concat_ws(': ', 'skipped by the tool', a_detail);
+		END IF;
+		RETURN;
 	ELSE
 		status := 'error'; detail := format('unknown kind %s', kind);
 		RETURN;
@@ -5192,9 +5351,9 @@ BEGIN
 	status := CASE WHEN ok THEN 'pass' ELSE failed END;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._dq_judge(text, text, text, numeric, boolean, interval, numeric, numeric, numeric, integer, numeric, timestamptz, numeric, numeric, numeric[], timestamptz, text, text) IS
+COMMENT ON FUNCTION @extschema@._dq_judge(text, text, text, numeric, boolean, interval, numeric, numeric, numeric, integer, numeric, timestamptz, numeric, numeric, numeric[], timestamptz, text, text, text, numeric, text, text) IS
 	'internal: every rule of data-quality judgement: a check''s status, observed value, expectation and detail for a business date from the measurements it needs (pending when one is missing)';
-REVOKE ALL ON FUNCTION @extschema@._dq_judge(text, text, text, numeric, boolean, interval, numeric, numeric, numeric, integer, numeric, timestamptz, numeric, numeric, numeric[], timestamptz, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._dq_judge(text, text, text, numeric, boolean, interval, numeric, numeric, numeric, integer, numeric, timestamptz, numeric, numeric, numeric[], timestamptz, text, text, text, numeric, text, text) FROM PUBLIC;
 
 /*
  * Every active check's verdict for each business date from first_d to last_d,
@@ -5228,6 +5387,9 @@ CREATE FUNCTION @extschema@._dq_verdicts(first_d date, last_d date, as_of timest
 	LEFT JOIN LATERAL (SELECT sm.value FROM @extschema@.dq_metric sm
 					   WHERE sm.dataset_id = c.source_dataset_id AND sm.business_date = b.bd
 						 AND sm.metric = c.metric AND sm.measured_at <= $3) sm ON true
+	LEFT JOIN LATERAL (SELECT a.outcome, a.observed, a.expected, a.detail FROM @extschema@.dq_assertion a
+					   WHERE c.kind = 'assertion' AND a.dataset_id = c.dataset_id AND a.business_date = b.bd
+						 AND a.tool = c.tool AND a.assertion = c.assertion AND a.measured_at <= $3) a ON true
 	CROSS JOIN LATERAL @extschema@._dq_judge(c.kind, c.severity, c.op, c.threshold, c.per_row, c.within,
 		c.tolerance, c.tolerance_ratio, c.max_score, c.history_weeks, m.value, m.value_at, r.value, sm.value,
 		CASE WHEN c.kind = 'volume' THEN ARRAY(
@@ -5236,7 +5398,8 @@ CREATE FUNCTION @extschema@._dq_verdicts(first_d date, last_d date, as_of timest
 			  ON h.dataset_id = c.dataset_id AND h.business_date = b.bd - 7 * k AND h.metric = c.metric
 			WHERE h.value IS NOT NULL AND h.measured_at <= $3) END,
 		-- the date ends at the midnight after it; a repeated midnight at its first occurrence
-		@extschema@.local_instant((b.bd + 1)::timestamp, d.time_zone), d.name, s.name) j
+		@extschema@.local_instant((b.bd + 1)::timestamp, d.time_zone), d.name, s.name,
+		a.outcome, a.observed, a.expected, a.detail) j
 	WHERE c.active AND ($4 IS NULL OR c.check_id = ANY ($4))
 	$$;
 COMMENT ON FUNCTION @extschema@._dq_verdicts(date, date, timestamptz, integer[]) IS
@@ -5299,7 +5462,7 @@ LEFT JOIN @extschema@.dataset s ON s.dataset_id = c.source_dataset_id
 ORDER BY r.check_id, r.business_date, r.evaluated_at DESC;
 COMMENT ON VIEW @extschema@.dq_status IS 'Each data-quality check''s latest verdict per business date (kant.dq_result''s newest row)';
 COMMENT ON COLUMN @extschema@.dq_status.check_name IS 'the check';
-COMMENT ON COLUMN @extschema@.dq_status.kind IS 'threshold, freshness, reconciliation or volume';
+COMMENT ON COLUMN @extschema@.dq_status.kind IS 'threshold, freshness, reconciliation, volume or assertion';
 COMMENT ON COLUMN @extschema@.dq_status.severity IS 'critical or warning';
 COMMENT ON COLUMN @extschema@.dq_status.dataset IS 'the dataset judged (a reconciliation''s target)';
 COMMENT ON COLUMN @extschema@.dq_status.source_dataset IS 'a reconciliation''s source, else NULL';
@@ -5329,7 +5492,7 @@ COMMENT ON VIEW @extschema@.bi_dq_daily IS
 	'Data-quality verdicts per check and business date (for Tableau): the latest of each, with the value observed and the one expected';
 COMMENT ON COLUMN @extschema@.bi_dq_daily.check_name IS 'the check';
 COMMENT ON COLUMN @extschema@.bi_dq_daily.dataset IS 'the dataset judged (a reconciliation''s target)';
-COMMENT ON COLUMN @extschema@.bi_dq_daily.kind IS 'threshold, freshness, reconciliation or volume';
+COMMENT ON COLUMN @extschema@.bi_dq_daily.kind IS 'threshold, freshness, reconciliation, volume or assertion';
 COMMENT ON COLUMN @extschema@.bi_dq_daily.severity IS 'critical or warning';
 COMMENT ON COLUMN @extschema@.bi_dq_daily.metric IS 'the metric judged';
 COMMENT ON COLUMN @extschema@.bi_dq_daily.business_date IS 'the business date';
@@ -5451,3 +5614,725 @@ COMMENT ON COLUMN @extschema@.alert.alert_key IS 'stable key from ids: kind/job:
 COMMENT ON COLUMN @extschema@.bi_alert_daily.kind IS 'failure, late, missing, predicted, stuck, stale or data_quality';
 COMMENT ON FUNCTION @extschema@._alert_key(text, text, integer, date) IS
 	'internal: an alert''s key from ids: kind/job:<job_id>/<business date>, kind/slo:<slo_id>/<business date>, stale/system:<system_id>, data_quality/check:<check_id>/<business date>; unique whatever the names hold';
+
+-- sql/src/quality_ingest.sql
+
+/*
+ * kant: Data quality from the tools teams already run: dbt's
+ * run_results.json, Great Expectations validation results, AWS Glue Data
+ * Quality results and OpenLineage's data-quality facets, read as their
+ * projects write them.
+ *
+ * Part of the install script sql/kant--0.6.0.sql (built from sql/src in the
+ * order of SQL_SRC); change a definition here AND in the upgrade script of
+ * the version being made.
+ *
+ * Each tool's test becomes an assertion (kant.dq_assertion: its outcome per
+ * dataset and business date, judged by an assertion check), each number it
+ * measured a metric (kant.dq_metric, as kant.report_metric stores it).  A
+ * record of the wrong shape is kept in kant.rejected with its reason while
+ * the others of the payload land.  No tool writes a business date: it comes
+ * from the caller, a dbt var, a GX batch identifier, or the job run kant
+ * already holds (Glue JobRunId, OpenLineage runId).
+ */
+
+/*
+ * A tool's name of a dataset: an alias (kant.dataset_alias), a dataset of
+ * that name, or a new dataset (UTC) when the name is one kant takes; NULL
+ * otherwise.
+ */
+CREATE FUNCTION @extschema@._dq_resolve(name text) RETURNS integer
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	id integer;
+BEGIN
+	SELECT a.dataset_id INTO id FROM @extschema@.dataset_alias a WHERE a.alias = $1;
+	IF id IS NULL AND $1 ~ '^[A-Za-z0-9_][A-Za-z0-9_.:/@$-]{0,199}$' THEN
+		id := @extschema@._dq_dataset($1);
+	END IF;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._dq_resolve(text) IS
+	'internal: the dataset a tool''s name means: an alias, a dataset of that name, or a new one (UTC) if the name is one kant takes; NULL otherwise';
+REVOKE ALL ON FUNCTION @extschema@._dq_resolve(text) FROM PUBLIC;
+
+/* A metric name from a tool's: lower-case, the column in the characters a metric takes. */
+CREATE FUNCTION @extschema@._dq_metric_name(name text, col text DEFAULT NULL) RETURNS text
+	LANGUAGE sql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT left(lower(regexp_replace(regexp_replace($1, '([a-z0-9])([A-Z])', '\1_\2', 'g'), '[^A-Za-z0-9_]', '_', 'g')), 63)
+		|| CASE WHEN $2 IS NOT NULL AND $2 <> '' THEN ':' || left(regexp_replace($2, '[^A-Za-z0-9_.$-]', '_', 'g'), 128) ELSE '' END
+	$$;
+COMMENT ON FUNCTION @extschema@._dq_metric_name(text, text) IS
+	'internal: a kant metric name from a tool''s (RowCount -> row_count; a column after :, characters a metric name does not take as _)';
+REVOKE ALL ON FUNCTION @extschema@._dq_metric_name(text, text) FROM PUBLIC;
+
+/* The business date of a job run kant holds, by its system, job and the tool's run id. */
+CREATE FUNCTION @extschema@._dq_run_date(system_id integer, job_name text, run_ref text) RETURNS date
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT r.business_date FROM @extschema@.job j
+	JOIN @extschema@.job_run r ON r.job_id = j.job_id
+	WHERE j.system_id = $1 AND j.name = $2
+	  AND (r.external_id = $3 OR r.details ->> 'ol_run_id' = $3)
+	ORDER BY r.attempt DESC LIMIT 1
+	$$;
+COMMENT ON FUNCTION @extschema@._dq_run_date(integer, text, text) IS
+	'internal: the business date of the run a tool''s result belongs to (Glue JobRunId, OpenLineage runId), or NULL when kant does not hold it';
+REVOKE ALL ON FUNCTION @extschema@._dq_run_date(integer, text, text) FROM PUBLIC;
+
+/* An ingest_batch row for a tool's payload. */
+CREATE FUNCTION @extschema@._dq_batch(source text, system_id integer, payload jsonb, received integer)
+	RETURNS bigint
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	INSERT INTO @extschema@.ingest_batch (source, system_id, received_at, received_by, received, payload_bytes,
+		payload_sha256)
+	VALUES ($1, $2, clock_timestamp(), pg_get_userbyid(@extschema@._outer_role()), $4,
+		octet_length($3::text), sha256(convert_to($3::text, 'UTF8')))
+	RETURNING batch_id
+	$$;
+COMMENT ON FUNCTION @extschema@._dq_batch(text, integer, jsonb, integer) IS
+	'internal: record a tool''s payload in kant.ingest_batch; its id';
+REVOKE ALL ON FUNCTION @extschema@._dq_batch(text, integer, jsonb, integer) FROM PUBLIC;
+
+/*
+ * Close a tool's batch: the counts, and one WARNING for what was kept in
+ * kant.rejected (each record's reason is there).
+ */
+CREATE FUNCTION @extschema@._dq_batch_done(batch_id bigint, source text, inserted integer, updated integer,
+		unchanged integer, rejected integer)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	first record;
+BEGIN
+	UPDATE @extschema@.ingest_batch b SET finished_at = clock_timestamp(), inserted = $3, updated = $4,
+		unchanged = $5, rejected = $6
+	WHERE b.batch_id = $1;
+	IF rejected > 0 THEN
+		SELECT r.item_path, r.reason INTO first FROM @extschema@.rejected r
+		WHERE r.last_batch_id = $1 ORDER BY r.item_index LIMIT 1;
+		RAISE WARNING 'kant: % % record(s) rejected; the first, at %: %', rejected, source,
+			coalesce(first.item_path, '?'), coalesce(first.reason, '?')
+			USING DETAIL = format('Each is kept in kant.rejected with its reason (batch %s); the other records of the payload are stored.', $1);
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._dq_batch_done(bigint, text, integer, integer, integer, integer) IS
+	'internal: finish a tool''s batch (counts in kant.ingest_batch) and warn once about its rejected records';
+REVOKE ALL ON FUNCTION @extschema@._dq_batch_done(bigint, text, integer, integer, integer, integer) FROM PUBLIC;
+
+/* A time a tool wrote: ISO 8601, GX's 20200430T191246.763896Z, or epoch seconds (AWS JSON). */
+CREATE FUNCTION @extschema@._dq_time(v jsonb) RETURNS timestamptz
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF jsonb_typeof(v) = 'number' THEN
+		RETURN to_timestamp((v #>> '{}')::double precision);
+	ELSIF jsonb_typeof(v) = 'string' AND v #>> '{}' ~ '^\d{8}T\d{6}(\.\d+)?Z$' THEN
+		RETURN make_timestamptz(substr(v #>> '{}', 1, 4)::integer, substr(v #>> '{}', 5, 2)::integer,
+			substr(v #>> '{}', 7, 2)::integer, substr(v #>> '{}', 10, 2)::integer, substr(v #>> '{}', 12, 2)::integer,
+			substring(v #>> '{}' FROM '^\d{8}T\d{4}(\d\d(?:\.\d+)?)Z$')::double precision, 'UTC');
+	ELSIF jsonb_typeof(v) = 'string' AND v #>> '{}' ~ '^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|z|[+-]\d\d(:?\d\d)?)$' THEN
+		RETURN (v #>> '{}')::timestamptz;
+	END IF;
+	RETURN NULL;
+EXCEPTION WHEN data_exception THEN
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._dq_time(jsonb) IS
+	'internal: a time as a tool wrote it (ISO 8601 with a zone, GX''s YYYYMMDDTHHMMSS.ffffffZ, AWS epoch seconds), or NULL';
+REVOKE ALL ON FUNCTION @extschema@._dq_time(jsonb) FROM PUBLIC;
+
+/*
+ * dbt: run_results.json (schemas v1 to v6, dbt 0.19 to 1.11), with the
+ * manifest.json of the same invocation, which names the model a test is
+ * on.  Following dbt-core's test runner (core/dbt/task/test.py): status
+ * pass / fail / warn / error / skipped; failures counts failing rows for
+ * fail and warn and is 0 for pass; message is the error or "Got N
+ * results, configured to fail if != 0".
+ */
+CREATE FUNCTION @extschema@.ingest_dbt_run_results(run_results jsonb, manifest jsonb DEFAULT NULL,
+		business_date date DEFAULT NULL, date_var text DEFAULT NULL,
+		OUT received integer, OUT inserted integer, OUT updated integer, OUT unchanged integer,
+		OUT rejected integer, OUT ignored integer, OUT batch_id bigint)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	who text := pg_get_userbyid(@extschema@._outer_role());
+	ver text := run_results #>> '{metadata,dbt_schema_version}';
+	results jsonb := run_results -> 'results';
+	vars jsonb := run_results #> '{args,vars}';
+	bd date := business_date;
+	res jsonb;
+	i integer;
+	uid text;
+	node jsonb;
+	model text;
+	rel jsonb;
+	did integer;
+	outcome text;
+	problem text;
+	field text;
+	at timestamptz;
+	r text;
+BEGIN
+	inserted := 0; updated := 0; unchanged := 0; rejected := 0; ignored := 0;
+	IF jsonb_typeof(run_results) IS DISTINCT FROM 'object' OR jsonb_typeof(results) IS DISTINCT FROM 'array' THEN
+		RAISE EXCEPTION 'run_results is not a dbt run_results.json: an object with "metadata" and a "results" array'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass target/run_results.json of a dbt test or dbt build, with its target/manifest.json.';
+	END IF;
+	received := jsonb_array_length(results);
+	IF bd IS NULL AND date_var IS NOT NULL THEN
+		-- dbt writes args.vars as an object (1.x) or the --vars YAML as text (older)
+		bd := CASE WHEN jsonb_typeof(vars) = 'object' AND vars ->> date_var ~ '^\d{4}-\d\d-\d\d$' THEN (vars ->> date_var)::date
+				   WHEN jsonb_typeof(vars) = 'string' THEN (substring(vars #>> '{}' FROM '(?:^|[{,\s])' || regexp_replace(date_var, '\W', '', 'g')
+														|| '[''"]?\s*:\s*[''"]?(\d{4}-\d\d-\d\d)'))::date END;
+	END IF;
+	IF bd IS NULL OR bd NOT BETWEEN date '1970-01-01' AND date '2999-12-31' THEN
+		RAISE EXCEPTION 'no business date for these dbt results%', CASE WHEN date_var IS NOT NULL
+			THEN format(': args.vars has no %s in YYYY-MM-DD', date_var) ELSE '' END
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'dbt writes none: pass business_date, or date_var naming the --vars key the run was given (e.g. date_var => ''ds'').';
+	END IF;
+	batch_id := @extschema@._dq_batch('dbt', NULL, run_results, received);
+	IF ver IS NULL OR substring(ver FROM '/dbt/run-results/v(\d+)\.json$')::integer NOT BETWEEN 1 AND 6 THEN
+		-- a shape kant was not written for: kept whole, nothing guessed from it
+		PERFORM @extschema@._dq_reject(batch_id, 0, 'metadata.dbt_schema_version', '22023',
+			format('dbt_schema_version %s is not one kant reads (run-results v1 to v6)', coalesce(ver, 'missing')),
+			'kant reads the run_results of dbt 0.19 to 1.11 (https://schemas.getdbt.com/dbt/run-results/v1.json to v6.json).',
+			run_results, 'dbt', NULL, '$.metadata.dbt_schema_version');
+		rejected := received;
+		PERFORM @extschema@._dq_batch_done(batch_id, 'dbt', 0, 0, 0, 1);
+		RETURN;
+	END IF;
+	FOR res, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(results) WITH ORDINALITY x(e, o)
+				  ORDER BY e ->> 'unique_id', o LOOP
+		problem := NULL; field := ''; uid := NULL; did := NULL;
+		IF jsonb_typeof(res) IS DISTINCT FROM 'object' THEN
+			problem := 'a result is an object';
+		ELSIF jsonb_typeof(res -> 'unique_id') IS DISTINCT FROM 'string' THEN
+			field := 'unique_id'; problem := 'unique_id is missing or not a string';
+		ELSIF res ->> 'unique_id' !~ '^(test|unit_test)\.' THEN
+			ignored := ignored + 1;		-- a model, seed or snapshot: not a test
+			CONTINUE;
+		ELSIF jsonb_typeof(res -> 'status') IS DISTINCT FROM 'string' THEN
+			field := 'status'; problem := 'status is missing or not a string';
+		ELSIF coalesce(jsonb_typeof(res -> 'failures'), 'null') NOT IN ('null', 'number')
+			  OR (jsonb_typeof(res -> 'failures') = 'number' AND (res ->> 'failures')::numeric <> trunc((res ->> 'failures')::numeric)) THEN
+			field := 'failures'; problem := format('failures %s is not a count of failing rows', left(res ->> 'failures', 60));
+		ELSE
+			uid := res ->> 'unique_id';
+			outcome := CASE res ->> 'status' WHEN 'pass' THEN 'pass' WHEN 'fail' THEN 'fail' WHEN 'warn' THEN 'warn'
+						   WHEN 'error' THEN 'error' WHEN 'runtime error' THEN 'error' WHEN 'skipped' THEN 'skipped' END;
+			node := manifest #> ARRAY['nodes', uid];
+			IF outcome IS NULL THEN
+				field := 'status'; problem := format('status %s is not a test''s (pass, fail, warn, error, skipped)', res ->> 'status');
+			ELSIF manifest IS NULL THEN
+				field := 'unique_id'; problem := 'run_results does not say which model a test is on';
+			ELSIF node IS NULL THEN
+				field := 'unique_id'; problem := format('test %s is not in the manifest', uid);
+			ELSE
+				-- the model the test is declared on (dbt >= 1.5), else its last
+				-- model/source/seed parent, as OpenLineage's dbt processor takes it
+				model := coalesce(node ->> 'attached_node',
+					(SELECT n FROM jsonb_array_elements_text(node #> '{depends_on,nodes}') WITH ORDINALITY x(n, o)
+					 WHERE n ~ '^(model|source|seed|snapshot)\.' ORDER BY o DESC LIMIT 1));
+				rel := coalesce(manifest #> ARRAY['nodes', model], manifest #> ARRAY['sources', model]);
+				SELECT a.dataset_id INTO did FROM @extschema@.dataset_alias a WHERE a.alias = model;
+				IF did IS NULL AND rel IS NOT NULL THEN
+					did := @extschema@._dq_resolve(concat_ws('.', rel ->> 'database', rel ->> 'schema',
+						coalesce(rel ->> 'identifier', rel ->> 'alias', rel ->> 'name')));
+				END IF;
+				IF did IS NULL THEN
+					field := 'unique_id';
+					problem := format('the model of test %s (%s) names no dataset', uid, coalesce(model, 'none in the manifest'));
+				END IF;
+			END IF;
+		END IF;
+		IF problem IS NOT NULL THEN
+			rejected := rejected + 1;
+			PERFORM @extschema@._dq_reject(batch_id, i, field, '22023', problem,
+				'A dbt result: {"unique_id": "test.…", "status": pass|fail|warn|error|skipped, "failures": n}, its test in manifest.nodes; a model named by kant.add_dataset(aliases => ARRAY[''model.pkg.name''] or its database.schema.alias).',
+				res, 'dbt', NULL, format('$.results[%s]', i) || CASE WHEN field <> '' THEN '.' || field ELSE '' END);
+			CONTINUE;
+		END IF;
+		at := coalesce((SELECT @extschema@._dq_time(t -> 'completed_at') FROM jsonb_array_elements(
+							CASE jsonb_typeof(res -> 'timing') WHEN 'array' THEN res -> 'timing' ELSE '[]' END) t
+						WHERE t ->> 'name' = 'execute' LIMIT 1),
+					   @extschema@._dq_time(run_results #> '{metadata,generated_at}'), clock_timestamp());
+		r := @extschema@._dq_assert(did, bd, 'dbt', uid, outcome,
+			CASE WHEN upper(node #>> '{config,severity}') = 'WARN' THEN 'warning' ELSE 'critical' END,
+			(res ->> 'failures')::numeric,
+			CASE WHEN node #>> '{config,error_if}' IS NOT NULL
+				 THEN format('fail if failures %s, warn if %s', node #>> '{config,error_if}', coalesce(node #>> '{config,warn_if}', '-')) END,
+			concat_ws(': ', coalesce(node #>> '{test_metadata,name}', 'singular test') ||
+						  coalesce(' on ' || (node ->> 'column_name'), ''), res ->> 'message'),
+			at, run_results #>> '{metadata,invocation_id}', who, batch_id);
+		CASE r WHEN 'inserted' THEN inserted := inserted + 1; WHEN 'updated' THEN updated := updated + 1;
+			   ELSE unchanged := unchanged + 1; END CASE;
+	END LOOP;
+	PERFORM @extschema@._dq_batch_done(batch_id, 'dbt', inserted, updated, unchanged, rejected);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.ingest_dbt_run_results(jsonb, jsonb, date, text) IS
+	'Ingest dbt''s target/run_results.json (schemas v1 to v6: dbt 0.19 to 1.11) for a business date (business_date, or date_var: the --vars key holding it), with the manifest.json of the same invocation: each test''s status (pass, fail, warn, error, skipped) and failures become an assertion of the model it tests (the dataset aliased to the model''s unique_id, else named database.schema.alias), judged by an assertion check made on first sight (severity from the test''s config). Models are ignored; a result of another shape is kept in kant.rejected (source dbt). Returns the counts and the batch. 22023 when the business date is missing or the payload is not run_results';
+REVOKE ALL ON FUNCTION @extschema@.ingest_dbt_run_results(jsonb, jsonb, date, text) FROM PUBLIC;
+
+/*
+ * Great Expectations: an ExpectationSuiteValidationResult (0.x: meta's
+ * expectation_suite_name, expectation_config.expectation_type; 1.x:
+ * suite_name, expectation_config.type), a list of them, or a checkpoint
+ * result whose run_results hold them (0.x: under validation_result).
+ */
+CREATE FUNCTION @extschema@.ingest_great_expectations(result jsonb, business_date date DEFAULT NULL,
+		dataset text DEFAULT NULL, date_key text DEFAULT NULL,
+		OUT received integer, OUT inserted integer, OUT updated integer, OUT unchanged integer,
+		OUT rejected integer, OUT ignored integer, OUT batch_id bigint)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	who text := pg_get_userbyid(@extschema@._outer_role());
+	suites jsonb;
+	suite jsonb;
+	s integer;
+	meta jsonb;
+	evr jsonb;
+	i integer;
+	did integer;
+	bd date;
+	dname text;
+	kind text;
+	col text;
+	name text;
+	seen text[];
+	outcome text;
+	observed numeric;
+	at timestamptz;
+	ref text;
+	r text;
+	problem text;
+	rows_metric numeric;
+	ok_counts boolean;
+BEGIN
+	inserted := 0; updated := 0; unchanged := 0; rejected := 0; ignored := 0; received := 0;
+	suites := CASE WHEN jsonb_typeof(result) = 'array' THEN result
+				   WHEN jsonb_typeof(result -> 'run_results') = 'object' THEN
+						(SELECT coalesce(jsonb_agg(coalesce(v -> 'validation_result', v) ORDER BY k), '[]')
+						 FROM jsonb_each(result -> 'run_results') x(k, v))
+				   WHEN jsonb_typeof(result -> 'results') = 'array' THEN jsonb_build_array(result) END;
+	IF suites IS NULL THEN
+		RAISE EXCEPTION 'result is not a Great Expectations validation result'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass an ExpectationSuiteValidationResult ({"success", "results": [...], "meta"}), a list of them, or a checkpoint result (run_results).';
+	END IF;
+	batch_id := @extschema@._dq_batch('great_expectations', NULL, result, 0);
+	FOR suite, s IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(suites) WITH ORDINALITY x(e, o) LOOP
+		meta := CASE jsonb_typeof(suite -> 'meta') WHEN 'object' THEN suite -> 'meta' ELSE '{}' END;
+		problem := NULL; did := NULL;
+		dname := coalesce(dataset, meta #>> '{active_batch_definition,data_asset_name}',
+			CASE WHEN meta #>> '{batch_spec,table_name}' IS NOT NULL
+				 THEN concat_ws('.', meta #>> '{batch_spec,schema_name}', meta #>> '{batch_spec,table_name}') END,
+			meta #>> '{batch_kwargs,table}', meta #>> '{batch_kwargs,data_asset_name}', meta ->> 'data_asset_name');
+		bd := coalesce(business_date, CASE WHEN date_key IS NOT NULL THEN
+			substring(coalesce(meta #>> ARRAY['active_batch_definition', 'batch_identifiers', date_key],
+							   meta #>> ARRAY['batch_parameters', date_key], meta #>> ARRAY['batch_kwargs', date_key])
+					  FROM '^(\d{4}-\d\d-\d\d)')::date END);
+		IF jsonb_typeof(suite -> 'results') IS DISTINCT FROM 'array' THEN
+			problem := 'a validation result has a "results" array';
+		ELSIF dname IS NULL THEN
+			problem := 'the validation result names no data asset';
+		ELSIF bd IS NULL OR bd NOT BETWEEN date '1970-01-01' AND date '2999-12-31' THEN
+			problem := CASE WHEN date_key IS NULL THEN 'no business date: pass business_date or date_key'
+							ELSE format('the batch has no %s in YYYY-MM-DD', date_key) END;
+		ELSE
+			did := @extschema@._dq_resolve(dname);
+			IF did IS NULL THEN
+				problem := format('data asset %s names no dataset', dname);
+			END IF;
+		END IF;
+		IF problem IS NOT NULL THEN
+			received := received + 1; rejected := rejected + 1;
+			PERFORM @extschema@._dq_reject(batch_id, s, '', '22023', problem,
+				'Give dataset => (or an alias of the data asset: kant.add_dataset(aliases =>)) and business_date => or date_key => (a batch identifier).',
+				suite, 'great_expectations', NULL, format('$[%s]', s));
+			CONTINUE;
+		END IF;
+		at := coalesce(@extschema@._dq_time(meta -> 'validation_time'), @extschema@._dq_time(meta #> '{run_id,run_time}'),
+					   clock_timestamp());
+		ref := coalesce(meta ->> 'validation_id', meta #>> '{run_id,run_name}',
+						CASE jsonb_typeof(meta -> 'run_id') WHEN 'string' THEN meta ->> 'run_id' END);
+		seen := '{}'; rows_metric := NULL;
+		FOR evr, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(suite -> 'results') WITH ORDINALITY x(e, o) LOOP
+			received := received + 1;
+			kind := coalesce(evr #>> '{expectation_config,type}', evr #>> '{expectation_config,expectation_type}');
+			IF jsonb_typeof(evr) IS DISTINCT FROM 'object' OR kind IS NULL
+			   OR jsonb_typeof(evr -> 'success') IS DISTINCT FROM 'boolean' THEN
+				rejected := rejected + 1;
+				PERFORM @extschema@._dq_reject(batch_id, i, 'expectation_config', '22023',
+					'an expectation result has success (true or false) and expectation_config with its type',
+					'GX writes {"success", "expectation_config": {"type" (1.x) or "expectation_type" (0.x), "kwargs"}, "result", "exception_info"}.',
+					evr, 'great_expectations', NULL, format('$[%s].results[%s]', s, i));
+				CONTINUE;
+			END IF;
+			col := evr #>> '{expectation_config,kwargs,column}';
+			name := kind || coalesce(':' || col, '');
+			IF name = ANY (seen) THEN	-- the same expectation twice, with other kwargs
+				name := name || '#' || left(md5(coalesce(evr #>> '{expectation_config,kwargs}', '')), 8);
+			END IF;
+			seen := seen || name;
+			outcome := CASE WHEN (evr #>> '{exception_info,raised_exception}')::boolean IS TRUE THEN 'error'
+							WHEN (evr ->> 'success')::boolean THEN 'pass' ELSE 'fail' END;
+			observed := CASE WHEN jsonb_typeof(evr #> '{result,unexpected_count}') = 'number' THEN (evr #>> '{result,unexpected_count}')::numeric
+							 WHEN jsonb_typeof(evr #> '{result,observed_value}') = 'number' THEN (evr #>> '{result,observed_value}')::numeric END;
+			r := @extschema@._dq_assert(did, bd, 'great_expectations', name, outcome,
+				CASE lower(evr #>> '{expectation_config,severity}') WHEN 'warning' THEN 'warning' WHEN 'info' THEN 'warning' ELSE 'critical' END,
+				CASE WHEN abs(observed) < 1e30 THEN observed END,
+				left(((evr #> '{expectation_config,kwargs}') - 'column' - 'batch_id' - 'result_format')::text, 2000),
+				CASE WHEN outcome = 'error' THEN evr #>> '{exception_info,exception_message}'
+					 WHEN evr #> '{result,unexpected_percent}' IS NOT NULL
+					 THEN format('%s%% unexpected', evr #>> '{result,unexpected_percent}') END,
+				at, ref, who, batch_id);
+			CASE r WHEN 'inserted' THEN inserted := inserted + 1; WHEN 'updated' THEN updated := updated + 1;
+				   ELSE unchanged := unchanged + 1; END CASE;
+			-- the numbers GX measured, as metrics: rows, nulls
+			ok_counts := outcome <> 'error';
+			IF ok_counts AND kind IN ('expect_table_row_count_to_be_between', 'expect_table_row_count_to_equal')
+			   AND jsonb_typeof(evr #> '{result,observed_value}') = 'number' THEN
+				rows_metric := (evr #>> '{result,observed_value}')::numeric;
+			ELSIF ok_counts AND kind = 'expect_table_row_count_to_equal_other_table'
+				  AND jsonb_typeof(evr #> '{result,observed_value,self}') = 'number' THEN
+				rows_metric := (evr #>> '{result,observed_value,self}')::numeric;
+			ELSIF ok_counts AND rows_metric IS NULL AND jsonb_typeof(evr #> '{result,element_count}') = 'number' THEN
+				rows_metric := (evr #>> '{result,element_count}')::numeric;
+			END IF;
+			IF ok_counts AND kind = 'expect_column_values_to_not_be_null' AND col IS NOT NULL
+			   AND jsonb_typeof(evr #> '{result,unexpected_count}') = 'number' THEN
+				PERFORM @extschema@._dq_store(did, bd, @extschema@._dq_metric_name('null_count', col),
+					(evr #>> '{result,unexpected_count}')::numeric, NULL, at, 'great_expectations', who, batch_id);
+			END IF;
+		END LOOP;
+		IF rows_metric >= 0 AND rows_metric < 1e30 THEN
+			PERFORM @extschema@._dq_store(did, bd, 'row_count', rows_metric, NULL, at, 'great_expectations', who, batch_id);
+		END IF;
+	END LOOP;
+	UPDATE @extschema@.ingest_batch b SET received = ingest_great_expectations.received
+	WHERE b.batch_id = ingest_great_expectations.batch_id;
+	PERFORM @extschema@._dq_batch_done(batch_id, 'great_expectations', inserted, updated, unchanged, rejected);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.ingest_great_expectations(jsonb, date, text, text) IS
+	'Ingest Great Expectations validation results (0.x or 1.x: a suite validation result, a list, or a checkpoint result) for a business date (business_date, or date_key: the batch identifier or parameter holding it) and a dataset (dataset, else the data asset''s name or an alias of it): each expectation''s success becomes an assertion (expectation type:column; an exception is error), judged by an assertion check made on first sight; row counts (table row-count expectations, element_count) and not-null unexpected counts become the metrics row_count and null_count:<column>. A result of another shape is kept in kant.rejected (source great_expectations). Returns the counts and the batch; 22023 when the payload is not a validation result';
+REVOKE ALL ON FUNCTION @extschema@.ingest_great_expectations(jsonb, date, text, text) FROM PUBLIC;
+
+/*
+ * AWS Glue Data Quality: GetDataQualityResult's reply, BatchGetDataQualityResult's
+ * ({"Results", "ResultsNotFound"}) or a list of results, as botocore's Glue
+ * model (2017-03-31) shapes them: RuleResults with Result PASS / FAIL /
+ * ERROR and EvaluatedMetrics named as DQDL reports them (Dataset.*.RowCount,
+ * Column.<column>.Completeness, ...); times are epoch seconds.
+ */
+CREATE FUNCTION @extschema@.ingest_glue_data_quality(system text, payload jsonb,
+		OUT received integer, OUT inserted integer, OUT updated integer, OUT unchanged integer,
+		OUT rejected integer, OUT ignored integer, OUT batch_id bigint)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	who text := pg_get_userbyid(@extschema@._outer_role());
+	sid integer;
+	results jsonb;
+	res jsonb;
+	i integer;
+	rule jsonb;
+	did integer;
+	bd date;
+	dname text;
+	problem text;
+	field text;
+	at timestamptz;
+	m record;
+	metric text;
+	rows_v numeric;
+	r text;
+	name text;
+BEGIN
+	SELECT s.system_id INTO sid FROM @extschema@.system s WHERE s.name = ingest_glue_data_quality.system;
+	IF sid IS NULL THEN
+		RAISE EXCEPTION 'system "%" does not exist', system
+			USING ERRCODE = 'undefined_object', HINT = 'The Glue system whose job runs the results belong to (kant.add_system).';
+	END IF;
+	results := CASE WHEN jsonb_typeof(payload) = 'array' THEN payload
+					WHEN jsonb_typeof(payload -> 'Results') = 'array' THEN payload -> 'Results'
+					WHEN jsonb_typeof(payload) = 'object' AND payload ? 'ResultId' THEN jsonb_build_array(payload) END;
+	IF results IS NULL THEN
+		RAISE EXCEPTION 'payload is not a Glue Data Quality result'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the reply of GetDataQualityResult, of BatchGetDataQualityResult ({"Results": [...]}) or a list of results.';
+	END IF;
+	inserted := 0; updated := 0; unchanged := 0; rejected := 0; ignored := 0;
+	received := jsonb_array_length(results);
+	batch_id := @extschema@._dq_batch('glue_data_quality', sid, payload, received);
+	FOR res, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(results) WITH ORDINALITY x(e, o)
+				  ORDER BY e ->> 'ResultId', o LOOP
+		problem := NULL; field := ''; did := NULL; bd := NULL; dname := NULL;
+		IF jsonb_typeof(res) IS DISTINCT FROM 'object' THEN
+			problem := 'a result is an object';
+		ELSIF jsonb_typeof(res -> 'ResultId') IS DISTINCT FROM 'string' THEN
+			field := 'ResultId'; problem := 'ResultId is missing or not a string';
+		ELSIF jsonb_typeof(res -> 'RuleResults') IS DISTINCT FROM 'array' THEN
+			field := 'RuleResults'; problem := 'RuleResults is missing or not a list';
+		ELSIF EXISTS (SELECT FROM jsonb_array_elements(res -> 'RuleResults') x
+					  WHERE jsonb_typeof(x) <> 'object' OR jsonb_typeof(x -> 'Name') IS DISTINCT FROM 'string'
+						 OR coalesce(x ->> 'Result', '') NOT IN ('PASS', 'FAIL', 'ERROR')
+						 OR coalesce(jsonb_typeof(x -> 'EvaluatedMetrics'), 'object') <> 'object'
+						 OR EXISTS (SELECT FROM jsonb_each(CASE jsonb_typeof(x -> 'EvaluatedMetrics') WHEN 'object'
+														   THEN x -> 'EvaluatedMetrics' ELSE '{}' END) v
+									WHERE jsonb_typeof(v.value) <> 'number')) THEN
+			field := 'RuleResults'; problem := 'a rule result needs Name, Result (PASS, FAIL or ERROR) and numeric EvaluatedMetrics';
+		ELSE
+			dname := CASE WHEN res #>> '{DataSource,GlueTable,TableName}' IS NOT NULL
+							THEN concat_ws('.', res #>> '{DataSource,GlueTable,DatabaseName}', res #>> '{DataSource,GlueTable,TableName}')
+						  WHEN res #>> '{DataSource,DataQualityGlueTable,TableName}' IS NOT NULL
+							THEN concat_ws('.', res #>> '{DataSource,DataQualityGlueTable,DatabaseName}', res #>> '{DataSource,DataQualityGlueTable,TableName}')
+						  WHEN res ->> 'JobName' IS NOT NULL
+							THEN concat_ws('/', res ->> 'JobName', res ->> 'EvaluationContext') END;
+			did := @extschema@._dq_resolve(dname);
+			bd := @extschema@._dq_run_date(sid, res ->> 'JobName', res ->> 'JobRunId');
+			IF did IS NULL THEN
+				field := 'DataSource';
+				problem := format('the result''s table %s names no dataset', coalesce(dname, '(none: no DataSource and no JobName)'));
+			ELSIF bd IS NULL THEN
+				field := 'JobRunId';
+				problem := format('job run %s of %s is not one kant holds, so the business date is not known',
+					coalesce(res ->> 'JobRunId', '(none)'), coalesce(res ->> 'JobName', '(no job)'));
+			END IF;
+		END IF;
+		IF problem IS NOT NULL THEN
+			rejected := rejected + 1;
+			PERFORM @extschema@._dq_reject(batch_id, i, field, '22023', problem,
+				CASE field WHEN 'JobRunId' THEN 'Collect the job''s runs first; a ruleset run outside a job has no business date kant can tell.'
+						   WHEN 'DataSource' THEN 'Name the dataset with kant.add_dataset(..., aliases => ARRAY[''<database>.<table>'']).'
+						   ELSE 'A Glue DataQualityResult: ResultId, RuleResults [{Name, Result, EvaluatedMetrics}], JobName, JobRunId.' END,
+				res, 'glue_data_quality', sid, format('$[%s]', i) || CASE WHEN field <> '' THEN '.' || field ELSE '' END);
+			CONTINUE;
+		END IF;
+		at := coalesce(@extschema@._dq_time(res -> 'CompletedOn'), @extschema@._dq_time(res -> 'StartedOn'), clock_timestamp());
+		rows_v := NULL;
+		FOR rule IN SELECT x FROM jsonb_array_elements(res -> 'RuleResults') x ORDER BY x ->> 'Name' LOOP
+			name := concat_ws('/', res ->> 'RulesetName', rule ->> 'Name');
+			r := @extschema@._dq_assert(did, bd, 'glue_data_quality', name,
+				lower(rule ->> 'Result'), 'critical',
+				CASE WHEN (SELECT count(*) FROM jsonb_object_keys(coalesce(rule -> 'EvaluatedMetrics', '{}'))) = 1
+					 THEN (SELECT v::text::numeric FROM jsonb_each(rule -> 'EvaluatedMetrics') x(k, v)) END,
+				coalesce(rule ->> 'EvaluatedRule', rule ->> 'Description'),
+				concat_ws(': ', rule ->> 'Description', rule ->> 'EvaluationMessage'),
+				at, res ->> 'ResultId', who, batch_id);
+			CASE r WHEN 'inserted' THEN inserted := inserted + 1; WHEN 'updated' THEN updated := updated + 1;
+				   ELSE unchanged := unchanged + 1; END CASE;
+		END LOOP;
+		-- the numbers Glue measured: Dataset.*.RowCount -> row_count,
+		-- Column.<c>.<Type> -> <type>:<c>; nulls from Completeness and RowCount
+		FOR m IN SELECT DISTINCT ON (k) k, v::text::numeric AS v
+				 FROM jsonb_array_elements(res -> 'RuleResults') x, jsonb_each(coalesce(x -> 'EvaluatedMetrics', '{}')) e(k, v)
+				 ORDER BY k LOOP
+			metric := CASE WHEN m.k ~ '^Dataset\.\*\.' THEN @extschema@._dq_metric_name(substring(m.k FROM '^Dataset\.\*\.(.+)$'))
+						   WHEN m.k ~ '^(Column|Multicolumn)\..+\.[A-Za-z]+$'
+							 THEN @extschema@._dq_metric_name(substring(m.k FROM '\.([A-Za-z]+)$'),
+															  substring(m.k FROM '^(?:Column|Multicolumn)\.(.+)\.[A-Za-z]+$')) END;
+			IF metric IS NOT NULL AND @extschema@._dq_metric_ok(metric) AND abs(m.v) < 1e30 THEN
+				PERFORM @extschema@._dq_store(did, bd, metric, m.v, NULL, at, 'glue_data_quality', who, batch_id);
+				IF metric = 'row_count' THEN rows_v := m.v; END IF;
+			END IF;
+		END LOOP;
+		IF rows_v IS NOT NULL THEN
+			FOR m IN SELECT substring(k FROM '^Column\.(.+)\.Completeness$') AS c, v::text::numeric AS v
+					 FROM jsonb_array_elements(res -> 'RuleResults') x, jsonb_each(coalesce(x -> 'EvaluatedMetrics', '{}')) e(k, v)
+					 WHERE k ~ '^Column\..+\.Completeness$' AND v::text::numeric BETWEEN 0 AND 1 LOOP
+				PERFORM @extschema@._dq_store(did, bd, @extschema@._dq_metric_name('null_count', m.c),
+					round((1 - m.v) * rows_v), NULL, at, 'glue_data_quality', who, batch_id);
+			END LOOP;
+		END IF;
+	END LOOP;
+	PERFORM @extschema@._dq_batch_done(batch_id, 'glue_data_quality', inserted, updated, unchanged, rejected);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.ingest_glue_data_quality(text, jsonb) IS
+	'Ingest AWS Glue Data Quality results of a Glue system (the reply of GetDataQualityResult or BatchGetDataQualityResult, or a list of results; the Glue collector calls it): each rule''s Result (PASS, FAIL, ERROR) becomes an assertion (<ruleset>/<rule>) on the dataset of the result''s table (an alias <database>.<table>, else that name; without a DataSource <job>/<evaluation context>), for the business date of the job run (JobRunId) kant holds; EvaluatedMetrics become metrics (Dataset.*.RowCount -> row_count, Column.<c>.Completeness -> completeness:<c>, and null_count:<c> from both). A result of another shape, or of a run kant does not hold, is kept in kant.rejected (source glue_data_quality). Returns the counts and the batch; 42704 for an unknown system, 22023 when the payload holds no results';
+REVOKE ALL ON FUNCTION @extschema@.ingest_glue_data_quality(text, jsonb) FROM PUBLIC;
+
+/*
+ * OpenLineage: the data-quality facets of RunEvents kant ingests
+ * (kant.ingest_openlineage calls this after storing the runs), per the
+ * spec's facets: dataQualityMetrics (1-0-3; inputFacets, or facets for the
+ * dataset-facet variant), dataQualityAssertions (1-1-0; both places: dbt's
+ * integration writes both) and outputStatistics (1-0-2, outputFacets).  The
+ * business date is that of the event's run in kant.
+ */
+CREATE FUNCTION @extschema@._dq_openlineage(payload jsonb, batch_id bigint)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	who text := pg_get_userbyid(@extschema@._outer_role());
+	ev jsonb;
+	i integer;
+	ds jsonb;
+	side text;
+	f jsonb;
+	fpath text;
+	sid integer;
+	bd date;
+	did integer;
+	dname text;
+	at timestamptz;
+	problem text;
+	kept integer := 0;
+	rejected integer := 0;
+	c record;
+	a jsonb;
+	seen text[];
+	name text;
+BEGIN
+	FOR ev, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(CASE jsonb_typeof(payload) WHEN 'array' THEN payload
+																		  ELSE jsonb_build_array(payload) END)
+				 WITH ORDINALITY x(e, o) LOOP
+		CONTINUE WHEN jsonb_typeof(ev) <> 'object';
+		-- only events that carry one of the facets
+		CONTINUE WHEN NOT jsonb_path_exists(ev, '$.inputs[*] ? (exists(@.inputFacets.dataQualityMetrics) || exists(@.facets.dataQualityMetrics) || exists(@.inputFacets.dataQualityAssertions) || exists(@.facets.dataQualityAssertions))')
+				  AND NOT jsonb_path_exists(ev, '$.outputs[*] ? (exists(@.outputFacets.outputStatistics))');
+		SELECT s.system_id INTO sid FROM @extschema@.system s
+		WHERE s.ol_namespace = ev #>> '{job,namespace}' OR (s.ol_namespace IS NULL AND s.name = ev #>> '{job,namespace}')
+		ORDER BY s.ol_namespace IS NULL LIMIT 1;
+		bd := @extschema@._dq_run_date(sid, ev #>> '{job,name}', ev #>> '{run,runId}');
+		at := coalesce(@extschema@._dq_time(ev -> 'eventTime'), clock_timestamp());
+		FOR ds, side, fpath IN
+			SELECT d, 'inputs', format('$[%s].inputs[%s]', i, o - 1) FROM jsonb_array_elements(CASE jsonb_typeof(ev -> 'inputs') WHEN 'array' THEN ev -> 'inputs' ELSE '[]' END) WITH ORDINALITY x(d, o)
+			UNION ALL
+			SELECT d, 'outputs', format('$[%s].outputs[%s]', i, o - 1) FROM jsonb_array_elements(CASE jsonb_typeof(ev -> 'outputs') WHEN 'array' THEN ev -> 'outputs' ELSE '[]' END) WITH ORDINALITY x(d, o) LOOP
+			CONTINUE WHEN side = 'inputs' AND coalesce(ds #> '{inputFacets,dataQualityMetrics}', ds #> '{facets,dataQualityMetrics}',
+													   ds #> '{inputFacets,dataQualityAssertions}', ds #> '{facets,dataQualityAssertions}') IS NULL;
+			CONTINUE WHEN side = 'outputs' AND ds #> '{outputFacets,outputStatistics}' IS NULL;
+			problem := NULL;
+			dname := concat_ws('/', ds ->> 'namespace', ds ->> 'name');
+			did := CASE WHEN ds ->> 'name' IS NOT NULL THEN coalesce(
+				(SELECT x.dataset_id FROM @extschema@.dataset_alias x WHERE x.alias = ds ->> 'name'),
+				@extschema@._dq_resolve(dname)) END;
+			IF did IS NULL THEN
+				problem := format('dataset %s names no kant dataset', coalesce(dname, '(no name)'));
+			ELSIF bd IS NULL THEN
+				problem := format('the run %s of job %s is not one kant holds, so the business date is not known',
+					coalesce(ev #>> '{run,runId}', '?'), coalesce(ev #>> '{job,name}', '?'));
+			END IF;
+			BEGIN
+				IF problem IS NULL AND side = 'outputs' THEN
+					f := ds #> '{outputFacets,outputStatistics}';
+					FOR c IN SELECT k, m FROM (VALUES ('rowCount', 'row_count'), ('size', 'bytes'), ('fileCount', 'file_count')) v(k, m)
+							 WHERE f ? k LOOP
+						IF jsonb_typeof(f -> c.k) <> 'number' OR (f ->> c.k)::numeric < 0 THEN
+							problem := format('outputStatistics.%s is not a count', c.k);
+							EXIT;
+						END IF;
+						PERFORM @extschema@._dq_store(did, bd, c.m, (f ->> c.k)::numeric, NULL, at, 'openlineage', who, batch_id);
+						kept := kept + 1;
+					END LOOP;
+				ELSIF problem IS NULL THEN
+					f := coalesce(ds #> '{inputFacets,dataQualityMetrics}', ds #> '{facets,dataQualityMetrics}');
+					IF f IS NOT NULL AND (jsonb_typeof(f) <> 'object' OR coalesce(jsonb_typeof(f -> 'columnMetrics'), 'object') <> 'object') THEN
+						problem := 'dataQualityMetrics is an object with columnMetrics an object';
+					ELSIF f IS NOT NULL THEN
+						FOR c IN SELECT k, m FROM (VALUES ('rowCount', 'row_count'), ('bytes', 'bytes'), ('fileCount', 'file_count')) v(k, m)
+								 WHERE f ? k LOOP
+							IF jsonb_typeof(f -> c.k) <> 'number' THEN
+								problem := format('dataQualityMetrics.%s is not a number', c.k);
+								EXIT;
+							END IF;
+							PERFORM @extschema@._dq_store(did, bd, c.m, (f ->> c.k)::numeric, NULL, at, 'openlineage', who, batch_id);
+							kept := kept + 1;
+						END LOOP;
+						IF problem IS NULL AND f ? 'lastUpdated' THEN
+							IF @extschema@._dq_time(f -> 'lastUpdated') IS NULL THEN
+								problem := 'dataQualityMetrics.lastUpdated is not a date-time';
+							ELSE
+								PERFORM @extschema@._dq_store(did, bd, 'max_timestamp', NULL, @extschema@._dq_time(f -> 'lastUpdated'),
+									at, 'openlineage', who, batch_id);
+								kept := kept + 1;
+							END IF;
+						END IF;
+						-- per column: nullCount, distinctCount, sum, count, min, max
+						FOR c IN SELECT col, k, v FROM jsonb_each(coalesce(f -> 'columnMetrics', '{}')) x(col, cm),
+									 jsonb_each(CASE jsonb_typeof(cm) WHEN 'object' THEN cm ELSE '{}' END) y(k, v)
+								 WHERE k IN ('nullCount', 'distinctCount', 'sum', 'count', 'min', 'max') LOOP
+							EXIT WHEN problem IS NOT NULL;
+							IF jsonb_typeof(c.v) <> 'number' OR abs((c.v #>> '{}')::numeric) >= 1e30 THEN
+								problem := format('dataQualityMetrics.columnMetrics.%s.%s is not a number', c.col, c.k);
+							ELSE
+								PERFORM @extschema@._dq_store(did, bd, @extschema@._dq_metric_name(c.k, c.col),
+									(c.v #>> '{}')::numeric, NULL, at, 'openlineage', who, batch_id);
+								kept := kept + 1;
+							END IF;
+						END LOOP;
+					END IF;
+					f := coalesce(ds #> '{inputFacets,dataQualityAssertions}', ds #> '{facets,dataQualityAssertions}');
+					IF problem IS NULL AND f IS NOT NULL THEN
+						IF jsonb_typeof(f -> 'assertions') IS DISTINCT FROM 'array'
+						   OR EXISTS (SELECT FROM jsonb_array_elements(f -> 'assertions') x
+									  WHERE jsonb_typeof(x -> 'assertion') IS DISTINCT FROM 'string'
+										 OR jsonb_typeof(x -> 'success') IS DISTINCT FROM 'boolean') THEN
+							problem := 'dataQualityAssertions.assertions is a list of {assertion, success}';
+						ELSE
+							seen := '{}';
+							FOR a IN SELECT x FROM jsonb_array_elements(f -> 'assertions') x LOOP
+								name := coalesce(a ->> 'name', (a ->> 'assertion') || coalesce(':' || (a ->> 'column'), ''));
+								CONTINUE WHEN name = ANY (seen);
+								seen := seen || name;
+								PERFORM @extschema@._dq_assert(did, bd, 'openlineage', name,
+									-- success means no issue found, whatever the severity (the spec)
+									CASE WHEN (a ->> 'success')::boolean THEN 'pass'
+										 WHEN a ->> 'severity' = 'warn' THEN 'warn' ELSE 'fail' END,
+									CASE WHEN a ->> 'severity' = 'warn' THEN 'warning' ELSE 'critical' END,
+									CASE WHEN a ->> 'actual' ~ '^-?\d{1,29}(\.\d+)?$' THEN (a ->> 'actual')::numeric END,
+									a ->> 'expected', concat_ws(': ', a ->> 'description', CASE WHEN a ->> 'actual' !~ '^-?\d{1,29}(\.\d+)?$' THEN a ->> 'actual' END),
+									at, ev #>> '{run,runId}', who, batch_id);
+								kept := kept + 1;
+							END LOOP;
+						END IF;
+					END IF;
+				END IF;
+				IF problem IS NOT NULL THEN
+					RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = problem;
+				END IF;
+			EXCEPTION WHEN invalid_parameter_value OR data_exception THEN
+				-- the dataset's facets are kept whole; what it stored is undone
+				rejected := rejected + 1;
+				PERFORM @extschema@._dq_reject(batch_id, i, side, SQLSTATE, SQLERRM,
+					'Facets as the OpenLineage spec has them (DataQualityMetricsInputDatasetFacet 1-0-3, DataQualityAssertionsDatasetFacet 1-1-0, OutputStatisticsOutputDatasetFacet 1-0-2), on a dataset kant can name (kant.add_dataset(aliases =>)) of a run it holds.',
+					ds, 'openlineage', sid, fpath);
+			END;
+		END LOOP;
+	END LOOP;
+	IF rejected > 0 THEN
+		RAISE WARNING 'kant: the data-quality facets of % OpenLineage dataset(s) rejected', rejected
+			USING DETAIL = format('Each is kept in kant.rejected (source openlineage, batch %s) with its reason; the runs are stored.', batch_id);
+	END IF;
+	RETURN kept;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._dq_openlineage(jsonb, bigint) IS
+	'internal: the data-quality facets of OpenLineage RunEvents as metrics and assertions of their datasets (kant.ingest_openlineage calls it once the runs are stored); a dataset''s facets of another shape, or of a run kant does not hold, are kept in kant.rejected; returns how many values were kept';
+REVOKE ALL ON FUNCTION @extschema@._dq_openlineage(jsonb, bigint) FROM PUBLIC;

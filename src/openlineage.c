@@ -10,6 +10,9 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/executor.h"
 #include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
@@ -407,9 +410,52 @@ static const IngestSpec openlineage_spec = {
 	.prepare = lock_namespaces,
 };
 
+/*
+ * After the runs: the events' data-quality facets (dataQualityMetrics,
+ * dataQualityAssertions, outputStatistics) as metrics and assertions of
+ * their datasets, by kant._dq_openlineage (sql/src/quality_ingest.sql),
+ * which needs the runs stored for their business dates.  A text payload is
+ * made jsonb only when it names one of the facets.
+ */
+static void
+quality_facets(FunctionCallInfo fcinfo, Datum result)
+{
+	bool		is_jsonb = get_fn_expr_argtype(fcinfo->flinfo, 0) == JSONBOID;
+	bool		isnull;
+	Datum		batch_id = GetAttributeByNum(DatumGetHeapTupleHeader(result), 1, &isnull);
+	Datum		payload;
+	Oid			argtypes[2] = {JSONBOID, INT8OID};
+	Datum		values[2];
+
+	if (isnull)
+		return;
+	if (is_jsonb)
+		payload = PG_GETARG_DATUM(0);
+	else
+	{
+		text	   *t = PG_GETARG_TEXT_PP(0);
+		char	   *s = text_to_cstring(t);
+
+		if (strstr(s, "dataQuality") == NULL && strstr(s, "outputStatistics") == NULL)
+		{
+			pfree(s);
+			return;
+		}
+		payload = DirectFunctionCall1(jsonb_in, CStringGetDatum(s));
+	}
+	values[0] = payload;
+	values[1] = batch_id;
+	SPI_connect();
+	SPI_execute_with_args("SELECT kant._dq_openlineage($1, $2)", 2, argtypes, values, NULL, false, 1);
+	SPI_finish();
+}
+
 PG_FUNCTION_INFO_V1(kant_ingest_openlineage);
 Datum
 kant_ingest_openlineage(PG_FUNCTION_ARGS)
 {
-	return ingest_payload(fcinfo, &openlineage_spec);
+	Datum		result = ingest_payload(fcinfo, &openlineage_spec);
+
+	quality_facets(fcinfo, result);
+	return result;
 }

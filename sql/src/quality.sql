@@ -13,7 +13,10 @@
  * for each business date: a threshold, freshness, reconciliation with another
  * dataset, or a volume anomaly against the same weekday's history.  Every
  * rule of judgement is in kant._dq_judge; kant.evaluate_checks runs it over
- * every active check and date at once.
+ * every active check and date at once.  A test another tool ran (dbt, Great
+ * Expectations, Glue Data Quality, OpenLineage: sql/src/quality_ingest.sql)
+ * is an assertion: its outcome per dataset and date, judged by an
+ * assertion check like kant's own.
  */
 
 CREATE TABLE @extschema@.dataset (
@@ -35,6 +38,18 @@ COMMENT ON COLUMN @extschema@.dataset.time_zone IS 'IANA zone of its business da
 COMMENT ON COLUMN @extschema@.dataset.description IS 'what it is';
 COMMENT ON COLUMN @extschema@.dataset.auto_registered IS 'true: registered by its first metric, not by kant.add_dataset';
 COMMENT ON COLUMN @extschema@.dataset.created_at IS 'when it was registered';
+
+CREATE TABLE @extschema@.dataset_alias (
+	alias			text PRIMARY KEY,
+	dataset_id		integer NOT NULL REFERENCES @extschema@.dataset ON DELETE CASCADE,
+	CONSTRAINT dataset_alias_ok CHECK (alias <> '' AND length(alias) <= 1000)
+);
+CREATE INDEX ON @extschema@.dataset_alias (dataset_id);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.dataset_alias', '');
+COMMENT ON TABLE @extschema@.dataset_alias IS
+	'Other names of a dataset: what a tool calls it (a Glue table db.table, an OpenLineage namespace/name, a dbt relation), so that its results land on the dataset (kant.add_dataset(aliases =>))';
+COMMENT ON COLUMN @extschema@.dataset_alias.alias IS 'the name a tool gives the dataset, exactly';
+COMMENT ON COLUMN @extschema@.dataset_alias.dataset_id IS 'the dataset it names';
 
 CREATE TABLE @extschema@.dq_metric (
 	dataset_id		integer NOT NULL REFERENCES @extschema@.dataset ON DELETE CASCADE,
@@ -79,30 +94,34 @@ CREATE TABLE @extschema@.dq_check (
 	max_score		numeric,
 	severity		text NOT NULL DEFAULT 'critical',
 	pipeline		text,
+	tool			text,
+	assertion		text,
 	active			boolean NOT NULL DEFAULT true,
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	created_by		text NOT NULL,
-	CONSTRAINT dq_check_kind CHECK (kind IN ('threshold', 'freshness', 'reconciliation', 'volume')),
+	CONSTRAINT dq_check_kind CHECK (kind IN ('threshold', 'freshness', 'reconciliation', 'volume', 'assertion')),
 	CONSTRAINT dq_check_severity CHECK (severity IN ('warning', 'critical')),
 	CONSTRAINT dq_check_op CHECK (op IN ('<', '<=', '=', '>=', '>', '<>')),
 	CONSTRAINT dq_check_shape CHECK (CASE kind
 		WHEN 'threshold' THEN op IS NOT NULL AND threshold IS NOT NULL
 		WHEN 'freshness' THEN within IS NOT NULL
 		WHEN 'reconciliation' THEN source_dataset_id IS NOT NULL AND source_dataset_id <> dataset_id
-		WHEN 'volume' THEN history_weeks BETWEEN 2 AND 104 AND max_score > 0 END),
+		WHEN 'volume' THEN history_weeks BETWEEN 2 AND 104 AND max_score > 0
+		WHEN 'assertion' THEN tool IS NOT NULL AND assertion IS NOT NULL END),
 	CONSTRAINT dq_check_tolerance CHECK (tolerance >= 0 AND tolerance_ratio >= 0)
 );
 CREATE INDEX ON @extschema@.dq_check (dataset_id);
 CREATE INDEX ON @extschema@.dq_check (source_dataset_id);
+CREATE UNIQUE INDEX dq_check_assertion_key ON @extschema@.dq_check (dataset_id, tool, assertion) WHERE kind = 'assertion';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.dq_check', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.dq_check', 'check_id')::pg_catalog.regclass, '');
 COMMENT ON TABLE @extschema@.dq_check IS
-	'Data-quality checks, judged per business date by kant.evaluate_checks (rules: kant._dq_judge); created by kant.check_threshold, check_freshness, check_reconciliation, check_volume';
+	'Data-quality checks, judged per business date by kant.evaluate_checks (rules: kant._dq_judge); created by kant.check_threshold, check_freshness, check_reconciliation, check_volume, check_assertion (or on a tool''s first result of a test)';
 COMMENT ON COLUMN @extschema@.dq_check.check_id IS 'kant''s id of the check';
 COMMENT ON COLUMN @extschema@.dq_check.name IS 'the check''s name';
 COMMENT ON COLUMN @extschema@.dq_check.dataset_id IS 'the dataset judged (for a reconciliation: the target)';
-COMMENT ON COLUMN @extschema@.dq_check.kind IS 'threshold, freshness, reconciliation or volume';
-COMMENT ON COLUMN @extschema@.dq_check.metric IS 'the metric judged (freshness: a time metric, max_timestamp by default)';
+COMMENT ON COLUMN @extschema@.dq_check.kind IS 'threshold, freshness, reconciliation, volume or assertion (a test another tool ran)';
+COMMENT ON COLUMN @extschema@.dq_check.metric IS 'the metric judged (freshness: a time metric, max_timestamp by default; assertion: the tool)';
 COMMENT ON COLUMN @extschema@.dq_check.op IS 'threshold: the comparison the metric must satisfy: < <= = >= > <>';
 COMMENT ON COLUMN @extschema@.dq_check.threshold IS 'threshold: the value compared with (a ratio when per_row)';
 COMMENT ON COLUMN @extschema@.dq_check.per_row IS 'threshold: judge metric / row_count (a share of rows, e.g. nulls), not the metric';
@@ -114,9 +133,43 @@ COMMENT ON COLUMN @extschema@.dq_check.history_weeks IS 'volume: how many of the
 COMMENT ON COLUMN @extschema@.dq_check.max_score IS 'volume: the largest modified z-score (Iglewicz and Hoaglin: 0.6745 (x - median) / MAD) still normal; 3.5 is theirs';
 COMMENT ON COLUMN @extschema@.dq_check.severity IS 'critical (a failure fails the check) or warning (a failure warns)';
 COMMENT ON COLUMN @extschema@.dq_check.pipeline IS 'the pipeline whose delivery the check is part of, or NULL';
+COMMENT ON COLUMN @extschema@.dq_check.tool IS 'assertion: the tool that runs the test: dbt, great_expectations, glue_data_quality, openlineage';
+COMMENT ON COLUMN @extschema@.dq_check.assertion IS 'assertion: the tool''s name of the test (kant.dq_assertion.assertion)';
 COMMENT ON COLUMN @extschema@.dq_check.active IS 'false: not evaluated';
 COMMENT ON COLUMN @extschema@.dq_check.created_at IS 'when it was created';
 COMMENT ON COLUMN @extschema@.dq_check.created_by IS 'the role that created it';
+
+CREATE TABLE @extschema@.dq_assertion (
+	dataset_id		integer NOT NULL REFERENCES @extschema@.dataset ON DELETE CASCADE,
+	business_date	date NOT NULL,
+	tool			text NOT NULL,
+	assertion		text NOT NULL,
+	outcome			text NOT NULL,
+	observed		numeric,
+	expected		text,
+	detail			text,
+	measured_at		timestamptz NOT NULL,
+	source_ref		text,
+	reported_by		text NOT NULL,
+	batch_id		bigint REFERENCES @extschema@.ingest_batch ON DELETE SET NULL,
+	PRIMARY KEY (dataset_id, business_date, tool, assertion),
+	CONSTRAINT dq_assertion_outcome CHECK (outcome IN ('pass', 'warn', 'fail', 'error', 'skipped'))
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.dq_assertion', '');
+COMMENT ON TABLE @extschema@.dq_assertion IS
+	'The current outcome of each test another tool ran on a dataset for a business date (a dbt test, a Great Expectations expectation, a Glue Data Quality rule, an OpenLineage assertion): a later run supersedes it, as with metrics; judged by the dataset''s assertion check';
+COMMENT ON COLUMN @extschema@.dq_assertion.dataset_id IS 'the dataset tested';
+COMMENT ON COLUMN @extschema@.dq_assertion.business_date IS 'the business date the data is of';
+COMMENT ON COLUMN @extschema@.dq_assertion.tool IS 'dbt, great_expectations, glue_data_quality or openlineage';
+COMMENT ON COLUMN @extschema@.dq_assertion.assertion IS 'the tool''s name of the test: dbt''s unique_id, the expectation type and column, the Glue rule''s name, the OpenLineage assertion and column';
+COMMENT ON COLUMN @extschema@.dq_assertion.outcome IS 'what the tool said: pass, warn, fail, error (it could not run the test) or skipped (dbt: an upstream node failed)';
+COMMENT ON COLUMN @extschema@.dq_assertion.observed IS 'the number the tool gives: failing rows (dbt failures, GX unexpected_count), an observed value, or NULL';
+COMMENT ON COLUMN @extschema@.dq_assertion.expected IS 'what the tool expected, as text, or NULL';
+COMMENT ON COLUMN @extschema@.dq_assertion.detail IS 'the tool''s message, or NULL';
+COMMENT ON COLUMN @extschema@.dq_assertion.measured_at IS 'when the tool ran the test: the newest result is kept';
+COMMENT ON COLUMN @extschema@.dq_assertion.source_ref IS 'the tool''s id of the run: dbt invocation_id, GX run or validation id, Glue ResultId, OpenLineage runId';
+COMMENT ON COLUMN @extschema@.dq_assertion.reported_by IS 'the role that ingested it';
+COMMENT ON COLUMN @extschema@.dq_assertion.batch_id IS 'the payload it came in (kant.ingest_batch)';
 
 CREATE TABLE @extschema@.dq_result (
 	check_id		integer NOT NULL REFERENCES @extschema@.dq_check ON DELETE CASCADE,
@@ -148,13 +201,15 @@ COMMENT ON FUNCTION @extschema@._dq_metric_ok(text) IS
 	'internal: whether a metric name is one kant takes: a lower-case name, optionally :<column>';
 REVOKE ALL ON FUNCTION @extschema@._dq_metric_ok(text) FROM PUBLIC;
 
-CREATE FUNCTION @extschema@.add_dataset(name text, time_zone text DEFAULT 'UTC', description text DEFAULT NULL)
+CREATE FUNCTION @extschema@.add_dataset(name text, time_zone text DEFAULT 'UTC', description text DEFAULT NULL,
+		aliases text[] DEFAULT NULL)
 	RETURNS integer
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
 	id integer;
+	taken text;
 BEGIN
 	IF name IS NULL OR name !~ '^[A-Za-z0-9_][A-Za-z0-9_.:/@$-]{0,199}$' THEN
 		RAISE EXCEPTION 'dataset name % is not one kant takes', coalesce(quote_literal(name), 'NULL')
@@ -168,12 +223,27 @@ BEGIN
 		SET time_zone = excluded.time_zone, description = coalesce(excluded.description, d.description),
 			auto_registered = false
 	RETURNING d.dataset_id INTO id;
+	IF aliases IS NOT NULL THEN
+		SELECT a INTO taken FROM unnest(aliases) a
+		WHERE a IS NULL OR a = '' OR length(a) > 1000
+		   OR EXISTS (SELECT FROM @extschema@.dataset_alias x WHERE x.alias = a AND x.dataset_id <> id)
+		   OR EXISTS (SELECT FROM @extschema@.dataset x WHERE x.name = a AND x.dataset_id <> id)
+		LIMIT 1;
+		IF FOUND THEN
+			RAISE EXCEPTION 'alias % cannot name dataset %', coalesce(quote_literal(taken), 'NULL'), name
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'An alias is a tool''s non-empty name (at most 1000 bytes) of this dataset, not the name or an alias of another one.';
+		END IF;
+		DELETE FROM @extschema@.dataset_alias x WHERE x.dataset_id = id;
+		INSERT INTO @extschema@.dataset_alias (alias, dataset_id)
+		SELECT DISTINCT a, id FROM unnest(aliases) a WHERE a <> add_dataset.name;
+	END IF;
 	RETURN id;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.add_dataset(text, text, text) IS
-	'Register a dataset (or change its zone and description): its name (rds.users), the IANA zone its business dates end in (22023 for an unknown one or an offset), a description; returns its id. A metric reported for an unknown dataset registers it in UTC';
-REVOKE ALL ON FUNCTION @extschema@.add_dataset(text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.add_dataset(text, text, text, text[]) IS
+	'Register a dataset (or change its zone and description): its name (rds.users), the IANA zone its business dates end in (22023 for an unknown one or an offset), a description, and the names tools give it (aliases: a Glue table rds_export.users, an OpenLineage postgres://host:5432/db.public.users, a dbt relation; replacing the list; NULL keeps it); returns its id. A metric reported for an unknown dataset registers it in UTC';
+REVOKE ALL ON FUNCTION @extschema@.add_dataset(text, text, text, text[]) FROM PUBLIC;
 
 /*
  * Store one measurement; 'inserted', 'updated' or 'unchanged'.  The newest
@@ -293,24 +363,29 @@ COMMENT ON FUNCTION @extschema@.report_metric(text, date, text, numeric, timesta
 	'Report one measurement of a dataset for a business date: a number (value) or a time (value_at, e.g. max_timestamp), measured at measured_at (default now). Returns inserted, updated (a newer measurement) or unchanged (the same again, or an older one). Registers an unknown dataset (UTC). Errors 22023 / 22003 name the field';
 REVOKE ALL ON FUNCTION @extschema@.report_metric(text, date, text, numeric, timestamptz, timestamptz) FROM PUBLIC;
 
-/* Quarantine a metric record of a payload (kant.rejected), counted again when it comes again. */
+/*
+ * Quarantine a record of a payload (kant.rejected), counted again when it
+ * comes again: a metric (source metrics) or a tool's result.
+ */
 CREATE FUNCTION @extschema@._dq_reject(batch_id bigint, item_index integer, field text, sqlstate text,
-		reason text, hint text, record jsonb)
+		reason text, hint text, record jsonb, source text DEFAULT 'metrics', system_id integer DEFAULT NULL,
+		item_path text DEFAULT NULL)
 	RETURNS void
 	LANGUAGE sql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	INSERT INTO @extschema@.rejected AS r (batch_id, source, item_index, item_path, field, sqlstate, reason,
-		hint, record, record_sha256, dedup_key, last_batch_id)
-	SELECT $1, 'metrics', $2, format('$[%s]', $2) || CASE WHEN $3 <> '' THEN '.' || $3 ELSE '' END, $3, $4, $5, $6, $7, h,
-		sha256(convert_to(concat_ws(E'\n', '0', 'metrics', $4, $3, $5), 'UTF8') || h), $1
+	INSERT INTO @extschema@.rejected AS r (batch_id, system_id, source, item_index, item_path, field, sqlstate,
+		reason, hint, record, record_sha256, dedup_key, last_batch_id)
+	SELECT $1, $9, $8, $2, coalesce($10, format('$[%s]', $2) || CASE WHEN $3 <> '' THEN '.' || $3 ELSE '' END),
+		$3, $4, $5, $6, $7, h,
+		sha256(convert_to(concat_ws(E'\n', coalesce($9, 0)::text, $8, $4, $3, $5), 'UTF8') || h), $1
 	FROM (SELECT sha256(convert_to($7::text, 'UTF8')) AS h) x
 	ON CONFLICT (dedup_key) DO UPDATE SET times_seen = r.times_seen + 1, last_seen_at = clock_timestamp(),
 		last_batch_id = excluded.last_batch_id
 	$$;
-COMMENT ON FUNCTION @extschema@._dq_reject(bigint, integer, text, text, text, text, jsonb) IS
-	'internal: keep a metric record kant.report_metrics refused in kant.rejected (source metrics), or count it again';
-REVOKE ALL ON FUNCTION @extschema@._dq_reject(bigint, integer, text, text, text, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._dq_reject(bigint, integer, text, text, text, text, jsonb, text, integer, text) IS
+	'internal: keep a record a data-quality ingestion refused in kant.rejected (source metrics, dbt, great_expectations, glue_data_quality or openlineage), or count it again';
+REVOKE ALL ON FUNCTION @extschema@._dq_reject(bigint, integer, text, text, text, text, jsonb, text, integer, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.report_metrics(payload jsonb,
 		OUT received integer, OUT inserted integer, OUT updated integer, OUT unchanged integer, OUT rejected integer,
@@ -422,7 +497,8 @@ REVOKE ALL ON FUNCTION @extschema@.report_metrics(jsonb) FROM PUBLIC;
 /* Create or replace a check by name (the creators below validate what is their own). */
 CREATE FUNCTION @extschema@._dq_save_check(name text, dataset text, kind text, metric text, op text,
 		threshold numeric, per_row boolean, within interval, source_dataset text, tolerance numeric,
-		tolerance_ratio numeric, history_weeks integer, max_score numeric, severity text, pipeline text)
+		tolerance_ratio numeric, history_weeks integer, max_score numeric, severity text, pipeline text,
+		tool text DEFAULT NULL, assertion text DEFAULT NULL)
 	RETURNS integer
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
@@ -461,23 +537,24 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'critical: a failure fails the check; warning: it warns.';
 	END IF;
 	INSERT INTO @extschema@.dq_check AS c (name, dataset_id, kind, metric, op, threshold, per_row, within,
-		source_dataset_id, tolerance, tolerance_ratio, history_weeks, max_score, severity, pipeline, created_by)
+		source_dataset_id, tolerance, tolerance_ratio, history_weeks, max_score, severity, pipeline, tool,
+		assertion, created_by)
 	VALUES (name, did, kind, metric, op, threshold, coalesce(per_row, false), within, sid,
 		coalesce(tolerance, 0), coalesce(tolerance_ratio, 0), history_weeks, max_score, severity, pipeline,
-		pg_get_userbyid(@extschema@._outer_role()))
+		tool, assertion, pg_get_userbyid(@extschema@._outer_role()))
 	ON CONFLICT ON CONSTRAINT dq_check_name_key DO UPDATE SET dataset_id = excluded.dataset_id,
 		kind = excluded.kind, metric = excluded.metric, op = excluded.op, threshold = excluded.threshold,
 		per_row = excluded.per_row, within = excluded.within, source_dataset_id = excluded.source_dataset_id,
 		tolerance = excluded.tolerance, tolerance_ratio = excluded.tolerance_ratio,
 		history_weeks = excluded.history_weeks, max_score = excluded.max_score, severity = excluded.severity,
-		pipeline = excluded.pipeline, active = true
+		pipeline = excluded.pipeline, tool = excluded.tool, assertion = excluded.assertion, active = true
 	RETURNING c.check_id INTO id;
 	RETURN id;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._dq_save_check(text, text, text, text, text, numeric, boolean, interval, text, numeric, numeric, integer, numeric, text, text) IS
+COMMENT ON FUNCTION @extschema@._dq_save_check(text, text, text, text, text, numeric, boolean, interval, text, numeric, numeric, integer, numeric, text, text, text, text) IS
 	'internal: create or replace a data-quality check by name, validating the dataset(s), metric and severity (42704, 22023)';
-REVOKE ALL ON FUNCTION @extschema@._dq_save_check(text, text, text, text, text, numeric, boolean, interval, text, numeric, numeric, integer, numeric, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._dq_save_check(text, text, text, text, text, numeric, boolean, interval, text, numeric, numeric, integer, numeric, text, text, text, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.check_threshold(name text, dataset text, metric text, op text, threshold numeric,
 		per_row boolean DEFAULT false, severity text DEFAULT 'critical', pipeline text DEFAULT NULL)
@@ -562,6 +639,77 @@ COMMENT ON FUNCTION @extschema@.check_volume(text, text, text, integer, numeric,
 	'Create or replace a volume-anomaly check: each business date''s metric against the same weekday of the history_weeks before it, by the modified z-score 0.6745 (x - median) / MAD (Iglewicz and Hoaglin; robust to outlying days), failing beyond max_score; the MAD is at least 1% of the median, and fewer than 4 days of history are not judged; returns its id';
 REVOKE ALL ON FUNCTION @extschema@.check_volume(text, text, text, integer, numeric, text, text) FROM PUBLIC;
 
+CREATE FUNCTION @extschema@.check_assertion(name text, dataset text, tool text, assertion text,
+		severity text DEFAULT 'critical', pipeline text DEFAULT NULL)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	did integer;
+BEGIN
+	IF tool IS NULL OR tool NOT IN ('dbt', 'great_expectations', 'glue_data_quality', 'openlineage') OR assertion IS NULL THEN
+		RAISE EXCEPTION 'an assertion check needs the tool (dbt, great_expectations, glue_data_quality, openlineage) and its name of the test'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'e.g. kant.check_assertion(''orders ids unique'', ''analytics.orders'', ''dbt'', ''test.shop.unique_orders_order_id.fed79b3a6e'').';
+	END IF;
+	-- one check per test: a check made on the tool's first result is renamed, not doubled
+	SELECT d.dataset_id INTO did FROM @extschema@.dataset d WHERE d.name = check_assertion.dataset;
+	DELETE FROM @extschema@.dq_check c
+	WHERE c.kind = 'assertion' AND c.dataset_id = did AND c.tool = check_assertion.tool
+	  AND c.assertion = check_assertion.assertion AND c.name <> check_assertion.name;
+	RETURN @extschema@._dq_save_check(name, dataset, 'assertion', tool, NULL, NULL, false, NULL, NULL,
+		NULL, NULL, NULL, NULL, severity, pipeline, tool, assertion);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.check_assertion(text, text, text, text, text, text) IS
+	'Create or replace the check that judges a test another tool runs on a dataset (tool: dbt, great_expectations, glue_data_quality or openlineage; assertion: its name of the test, as in kant.dq_assertion), with a name, severity and pipeline of your choosing; returns its id. A tool''s first result of a test makes such a check itself (severity from the tool, critical by default); this renames it or changes its severity';
+REVOKE ALL ON FUNCTION @extschema@.check_assertion(text, text, text, text, text, text) FROM PUBLIC;
+
+/*
+ * Store one outcome of a tool's test, as _dq_store stores a metric (the
+ * newest measured_at wins), and make the test's check on first sight.
+ */
+CREATE FUNCTION @extschema@._dq_assert(dataset_id integer, business_date date, tool text, assertion text,
+		outcome text, severity text, observed numeric, expected text, detail text, measured_at timestamptz,
+		source_ref text, reported_by text, batch_id bigint)
+	RETURNS text
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	result text;
+	check_name text;
+BEGIN
+	INSERT INTO @extschema@.dq_assertion AS a (dataset_id, business_date, tool, assertion, outcome, observed,
+		expected, detail, measured_at, source_ref, reported_by, batch_id)
+	VALUES ($1, $2, $3, $4, $5, $7, left($8, 2000), left($9, 2000), $10, left($11, 200), $12, $13)
+	ON CONFLICT ON CONSTRAINT dq_assertion_pkey DO UPDATE
+		SET outcome = excluded.outcome, observed = excluded.observed, expected = excluded.expected,
+			detail = excluded.detail, measured_at = excluded.measured_at, source_ref = excluded.source_ref,
+			reported_by = excluded.reported_by, batch_id = excluded.batch_id
+		WHERE (excluded.measured_at, excluded.outcome, coalesce(excluded.observed, 0))
+			  > (a.measured_at, a.outcome, coalesce(a.observed, 0))
+	RETURNING CASE WHEN xmax = 0 THEN 'inserted' ELSE 'updated' END INTO result;
+	IF NOT EXISTS (SELECT FROM @extschema@.dq_check c WHERE c.kind = 'assertion' AND c.dataset_id = $1
+				   AND c.tool = $3 AND c.assertion = $4) THEN
+		-- <dataset>/<tool>:<test>, in the characters a check name takes, unique
+		SELECT left(regexp_replace(format('%s/%s:%s', d.name, $3, $4), '[^A-Za-z0-9_.:/@$ -]', '_', 'g'), 180)
+		INTO check_name FROM @extschema@.dataset d WHERE d.dataset_id = $1;
+		IF EXISTS (SELECT FROM @extschema@.dq_check c WHERE c.name = check_name) THEN
+			check_name := left(check_name, 170) || '#' || left(md5(format('%s/%s/%s', $1, $3, $4)), 8);
+		END IF;
+		INSERT INTO @extschema@.dq_check (name, dataset_id, kind, metric, severity, tool, assertion, created_by)
+		VALUES (check_name, $1, 'assertion', $3, coalesce($6, 'critical'), $3, $4, $12)
+		ON CONFLICT DO NOTHING;
+	END IF;
+	RETURN coalesce(result, 'unchanged');
+END
+$$;
+COMMENT ON FUNCTION @extschema@._dq_assert(integer, date, text, text, text, text, numeric, text, text, timestamptz, text, text, bigint) IS
+	'internal: store one outcome of a tool''s test (the newest measured_at wins) and make the test''s assertion check on first sight; inserted, updated or unchanged';
+REVOKE ALL ON FUNCTION @extschema@._dq_assert(integer, date, text, text, text, text, numeric, text, text, timestamptz, text, text, bigint) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.drop_check(name text) RETURNS boolean
 	LANGUAGE sql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
@@ -588,12 +736,15 @@ REVOKE ALL ON FUNCTION @extschema@._dq_median(numeric[]) FROM PUBLIC;
  * date from the measurements it needs.  m / m_at: the metric (a number or a
  * time), rows: the row_count (per_row), src: the source's metric
  * (reconciliation), hist: the same weekday's values before (volume),
- * date_end: when the business date ends in the dataset's zone.
+ * date_end: when the business date ends in the dataset's zone; outcome,
+ * a_observed, a_expected, a_detail: what a tool said of its test (assertion).
  */
 CREATE FUNCTION @extschema@._dq_judge(kind text, severity text, op text, threshold numeric, per_row boolean,
 		within interval, tolerance numeric, tolerance_ratio numeric, max_score numeric, history_weeks integer,
 		m numeric, m_at timestamptz, rows numeric, src numeric, hist numeric[], date_end timestamptz,
 		target_name text, source_name text,
+		outcome text DEFAULT NULL, a_observed numeric DEFAULT NULL, a_expected text DEFAULT NULL,
+		a_detail text DEFAULT NULL,
 		OUT status text, OUT observed numeric, OUT expected text, OUT detail text)
 	LANGUAGE plpgsql IMMUTABLE
 	SET search_path = pg_catalog, pg_temp
@@ -675,6 +826,17 @@ BEGIN
 		expected := format('median %s (MAD %s, %s days)', trim_scale(round(med, 3)), trim_scale(round(mad, 3)),
 			cardinality(hist));
 		detail := format('modified z-score %s (limit %s)', score, max_score);
+	ELSIF kind = 'assertion' THEN
+		-- the tool judged; its warn stays a warning, its fail takes the check's severity
+		observed := a_observed; expected := a_expected; detail := a_detail;
+		status := CASE outcome WHEN 'pass' THEN 'pass' WHEN 'warn' THEN 'warn' WHEN 'fail' THEN failed
+							   WHEN 'error' THEN 'error' ELSE 'pending' END;
+		IF outcome IS NULL THEN
+			detail := 'the tool has not reported this test for the date yet';
+		ELSIF outcome = 'skipped' THEN
+			detail := concat_ws(': ', 'skipped by the tool', a_detail);
+		END IF;
+		RETURN;
 	ELSE
 		status := 'error'; detail := format('unknown kind %s', kind);
 		RETURN;
@@ -682,9 +844,9 @@ BEGIN
 	status := CASE WHEN ok THEN 'pass' ELSE failed END;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._dq_judge(text, text, text, numeric, boolean, interval, numeric, numeric, numeric, integer, numeric, timestamptz, numeric, numeric, numeric[], timestamptz, text, text) IS
+COMMENT ON FUNCTION @extschema@._dq_judge(text, text, text, numeric, boolean, interval, numeric, numeric, numeric, integer, numeric, timestamptz, numeric, numeric, numeric[], timestamptz, text, text, text, numeric, text, text) IS
 	'internal: every rule of data-quality judgement: a check''s status, observed value, expectation and detail for a business date from the measurements it needs (pending when one is missing)';
-REVOKE ALL ON FUNCTION @extschema@._dq_judge(text, text, text, numeric, boolean, interval, numeric, numeric, numeric, integer, numeric, timestamptz, numeric, numeric, numeric[], timestamptz, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@._dq_judge(text, text, text, numeric, boolean, interval, numeric, numeric, numeric, integer, numeric, timestamptz, numeric, numeric, numeric[], timestamptz, text, text, text, numeric, text, text) FROM PUBLIC;
 
 /*
  * Every active check's verdict for each business date from first_d to last_d,
@@ -718,6 +880,9 @@ CREATE FUNCTION @extschema@._dq_verdicts(first_d date, last_d date, as_of timest
 	LEFT JOIN LATERAL (SELECT sm.value FROM @extschema@.dq_metric sm
 					   WHERE sm.dataset_id = c.source_dataset_id AND sm.business_date = b.bd
 						 AND sm.metric = c.metric AND sm.measured_at <= $3) sm ON true
+	LEFT JOIN LATERAL (SELECT a.outcome, a.observed, a.expected, a.detail FROM @extschema@.dq_assertion a
+					   WHERE c.kind = 'assertion' AND a.dataset_id = c.dataset_id AND a.business_date = b.bd
+						 AND a.tool = c.tool AND a.assertion = c.assertion AND a.measured_at <= $3) a ON true
 	CROSS JOIN LATERAL @extschema@._dq_judge(c.kind, c.severity, c.op, c.threshold, c.per_row, c.within,
 		c.tolerance, c.tolerance_ratio, c.max_score, c.history_weeks, m.value, m.value_at, r.value, sm.value,
 		CASE WHEN c.kind = 'volume' THEN ARRAY(
@@ -726,7 +891,8 @@ CREATE FUNCTION @extschema@._dq_verdicts(first_d date, last_d date, as_of timest
 			  ON h.dataset_id = c.dataset_id AND h.business_date = b.bd - 7 * k AND h.metric = c.metric
 			WHERE h.value IS NOT NULL AND h.measured_at <= $3) END,
 		-- the date ends at the midnight after it; a repeated midnight at its first occurrence
-		@extschema@.local_instant((b.bd + 1)::timestamp, d.time_zone), d.name, s.name) j
+		@extschema@.local_instant((b.bd + 1)::timestamp, d.time_zone), d.name, s.name,
+		a.outcome, a.observed, a.expected, a.detail) j
 	WHERE c.active AND ($4 IS NULL OR c.check_id = ANY ($4))
 	$$;
 COMMENT ON FUNCTION @extschema@._dq_verdicts(date, date, timestamptz, integer[]) IS
@@ -789,7 +955,7 @@ LEFT JOIN @extschema@.dataset s ON s.dataset_id = c.source_dataset_id
 ORDER BY r.check_id, r.business_date, r.evaluated_at DESC;
 COMMENT ON VIEW @extschema@.dq_status IS 'Each data-quality check''s latest verdict per business date (kant.dq_result''s newest row)';
 COMMENT ON COLUMN @extschema@.dq_status.check_name IS 'the check';
-COMMENT ON COLUMN @extschema@.dq_status.kind IS 'threshold, freshness, reconciliation or volume';
+COMMENT ON COLUMN @extschema@.dq_status.kind IS 'threshold, freshness, reconciliation, volume or assertion';
 COMMENT ON COLUMN @extschema@.dq_status.severity IS 'critical or warning';
 COMMENT ON COLUMN @extschema@.dq_status.dataset IS 'the dataset judged (a reconciliation''s target)';
 COMMENT ON COLUMN @extschema@.dq_status.source_dataset IS 'a reconciliation''s source, else NULL';
@@ -819,7 +985,7 @@ COMMENT ON VIEW @extschema@.bi_dq_daily IS
 	'Data-quality verdicts per check and business date (for Tableau): the latest of each, with the value observed and the one expected';
 COMMENT ON COLUMN @extschema@.bi_dq_daily.check_name IS 'the check';
 COMMENT ON COLUMN @extschema@.bi_dq_daily.dataset IS 'the dataset judged (a reconciliation''s target)';
-COMMENT ON COLUMN @extschema@.bi_dq_daily.kind IS 'threshold, freshness, reconciliation or volume';
+COMMENT ON COLUMN @extschema@.bi_dq_daily.kind IS 'threshold, freshness, reconciliation, volume or assertion';
 COMMENT ON COLUMN @extschema@.bi_dq_daily.severity IS 'critical or warning';
 COMMENT ON COLUMN @extschema@.bi_dq_daily.metric IS 'the metric judged';
 COMMENT ON COLUMN @extschema@.bi_dq_daily.business_date IS 'the business date';

@@ -25,7 +25,9 @@ GRANT EXECUTE ON FUNCTION
     kant.ingest_openlineage(jsonb), kant.ingest_openlineage(text),
     kant.ingest_reports(text, jsonb), kant.ingest_reports(text, text),
     kant.report_run(text, text, text, text, date, integer, timestamptz, timestamptz, text, timestamptz, jsonb),
-    kant.report_metric(text, date, text, numeric, timestamptz, timestamptz), kant.report_metrics(jsonb)
+    kant.report_metric(text, date, text, numeric, timestamptz, timestamptz), kant.report_metrics(jsonb),
+    kant.ingest_dbt_run_results(jsonb, jsonb, date, text), kant.ingest_great_expectations(jsonb, date, text, text),
+    kant.ingest_glue_data_quality(text, jsonb)
   TO kant_writer;
 
 -- the platform team configures through the functions and reads everything but the secrets
@@ -77,11 +79,12 @@ GRANT EXECUTE ON FUNCTION
     kant.recover_failed_runs(boolean),
     kant.schedule_recovery(text),
     kant.unschedule_recovery(),
-    kant.add_dataset(text, text, text),
+    kant.add_dataset(text, text, text, text[]),
     kant.check_threshold(text, text, text, text, numeric, boolean, text, text),
     kant.check_freshness(text, text, interval, text, text, text),
     kant.check_reconciliation(text, text, text, text, numeric, numeric, text, text),
     kant.check_volume(text, text, text, integer, numeric, text, text),
+    kant.check_assertion(text, text, text, text, text, text),
     kant.drop_check(text), kant.evaluate_checks(date, date, timestamptz),
     kant.set_gate_datasets(text, text[])
   TO kant_admin;
