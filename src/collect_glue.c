@@ -893,6 +893,7 @@ dq_batch_done(KantHttpRequest *req, void *arg)
 	TupleDesc	d;
 	bool		isnull;
 	int64		batch_id;
+	int32		rejected;
 	bool	   *quarantined = NULL;
 	int			i,
 				n;
@@ -911,16 +912,17 @@ dq_batch_done(KantHttpRequest *req, void *arg)
 	}
 	argv[0] = CStringGetTextDatum(g->system);
 	argv[1] = JsonbPGetDatum(r.json);
-	if (SPI_execute_with_args("SELECT received, inserted, rejected, batch_id"
+	if (SPI_execute_with_args("SELECT received, rejected, batch_id"
 							  " FROM kant.ingest_glue_data_quality($1, $2)",
 							  2, argt, argv, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "kant: ingesting Data Quality results failed");
 	t = SPI_tuptable->vals[0];
 	d = SPI_tuptable->tupdesc;
 	g->dq_results += DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
-	g->dq_new += DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
-	batch_id = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
-	if (DatumGetInt32(SPI_getbinval(t, d, 3, &isnull)) > 0)
+	rejected = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
+	batch_id = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
+	g->dq_rejected += rejected;
+	if (rejected > 0)
 		quarantined = collect_quarantined(batch_id, n);
 	for (i = 0; i < n; i++)
 	{
@@ -1012,13 +1014,13 @@ dq_end(Collector *g, DqPhase *ph)
 {
 	Oid			argt[6] = {INT4OID, BOOLOID, FLOAT8OID, TIMESTAMPTZOID, INT4OID, INT4OID};
 	Datum		argv[6] = {Int32GetDatum(g->system_id), BoolGetDatum(ph->any), Float8GetDatum(ph->newest),
-		TimestampTzGetDatum(g->started), Int32GetDatum(g->dq_results), Int32GetDatum(g->dq_new)};
+		TimestampTzGetDatum(g->started), Int32GetDatum(g->dq_results), Int32GetDatum(g->dq_rejected)};
 
 	if (SPI_execute_with_args("UPDATE kant.glue_dq_source d SET"
 							  " read_until = CASE WHEN $2 THEN least(greatest(d.read_until, to_timestamp($3)), $4)"
 							  "                   ELSE d.read_until END,"
 							  " updated_at = CASE WHEN $2 THEN now() ELSE d.updated_at END,"
-							  " last_read_at = now(), last_results = $5, last_new = $6"
+							  " last_read_at = now(), last_results = $5, last_rejected = $6"
 							  " WHERE d.system_id = $1",
 							  6, argt, argv, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "kant: moving the Data Quality watermark failed");

@@ -109,7 +109,7 @@ struct Collector
 	int			schedules;
 	/* glue: Data Quality results read (kant.glue_dq_source keeps them) */
 	int			dq_results;
-	int			dq_new;
+	int			dq_rejected;
 	/* how it ended */
 	char	   *error;
 	char	   *sqlstate;

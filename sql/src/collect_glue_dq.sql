@@ -20,7 +20,7 @@ CREATE TABLE @extschema@.glue_dq_source (
 	updated_at		timestamptz NOT NULL DEFAULT now(),
 	last_read_at	timestamptz,
 	last_results	integer,
-	last_new		integer
+	last_rejected	integer
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.glue_dq_source', '');
 COMMENT ON TABLE @extschema@.glue_dq_source IS
@@ -31,7 +31,7 @@ COMMENT ON COLUMN @extschema@.glue_dq_source.read_until IS
 COMMENT ON COLUMN @extschema@.glue_dq_source.updated_at IS 'when the switch or the watermark last changed';
 COMMENT ON COLUMN @extschema@.glue_dq_source.last_read_at IS 'when a collection last fetched every result it listed, or NULL';
 COMMENT ON COLUMN @extschema@.glue_dq_source.last_results IS 'results that collection fetched and handed to kant.ingest_glue_data_quality';
-COMMENT ON COLUMN @extschema@.glue_dq_source.last_new IS 'of those, results kant had not held before';
+COMMENT ON COLUMN @extschema@.glue_dq_source.last_rejected IS 'of those, results it kept in kant.rejected (e.g. of a job run kant does not hold)';
 
 CREATE FUNCTION @extschema@.set_glue_data_quality(system text, enabled boolean DEFAULT true)
 	RETURNS void
