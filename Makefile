@@ -11,13 +11,13 @@ COLLECT_OBJS = src/collect.o src/collect_reply.o src/collect_glue.o src/collect_
 OBJS = src/kant.o src/run_state.o src/names.o src/jsonutil.o src/payload.o src/payload_scan.o \
        $(INGEST_OBJS) src/cron.o src/cron_parse.o src/glue.o src/airflow.o src/openlineage.o \
        src/report.o src/slo.o src/job_day.o src/http.o $(COLLECT_OBJS) src/delivery.o src/secrets.o src/gate.o \
-       src/locks.o
+       src/locks.o src/quality.o
 # The install script of this version is built from the SQL source, one file
 # per concern, in this order (a file may use what an earlier one created).
 # The scripts of released versions and the upgrade scripts are kept as written.
 SQL_SRC = $(addprefix sql/src/,base.sql run_state.sql rules.sql registry.sql ingest.sql schedules.sql \
           slo.sql auth.sql collection.sql pg_cron.sql alerting.sql delivery.sql gates.sql \
-          action_log.sql recovery.sql bi.sql quality.sql collect_glue_dq.sql quality_ingest.sql)
+          action_log.sql recovery.sql bi.sql quality.sql collect_glue_dq.sql quality_ingest.sql quality_measure.sql)
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 PGFILEDESC = "kant - batch job run monitoring"

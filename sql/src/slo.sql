@@ -79,6 +79,7 @@ CREATE TABLE @extschema@.slo_day (
 	awaited			integer NOT NULL,
 	critical_job_id	integer,
 	evaluated_at	timestamptz NOT NULL,
+	checks_failed	integer NOT NULL DEFAULT 0,
 	PRIMARY KEY (slo_id, business_date)
 );
 CREATE INDEX slo_day_business_date_idx ON @extschema@.slo_day (business_date);
@@ -104,6 +105,7 @@ COMMENT ON COLUMN @extschema@.slo_day.missing IS 'expected runs that did not sta
 COMMENT ON COLUMN @extschema@.slo_day.awaited IS 'expected runs not started, still within their grace period';
 COMMENT ON COLUMN @extschema@.slo_day.critical_job_id IS 'complete day: the job that finished last; incomplete day: a job not done (running, failed or missing; the smallest id)';
 COMMENT ON COLUMN @extschema@.slo_day.evaluated_at IS 'when the verdict was computed';
+COMMENT ON COLUMN @extschema@.slo_day.checks_failed IS 'critical data-quality checks of the SLO''s datasets (kant.set_slo_datasets) whose latest verdict for the date is fail or error: such a day is not met ("on time and right"); 0 when the SLO has no datasets';
 
 CREATE TABLE @extschema@.slo_dirty (
 	job_id			integer NOT NULL,
@@ -306,7 +308,15 @@ BEGIN
 				SELECT FROM @extschema@.slo_day y
 				WHERE y.slo_id = s.slo_id AND y.business_date = g.d))
 	), todo AS (
-		SELECT w.slo_id, w.business_date, dl.deadline, dl.sla_end
+		SELECT w.slo_id, w.business_date, dl.deadline, dl.sla_end,
+			-- on time and right: the SLO's datasets' critical checks that failed
+			-- (kant.set_slo_datasets; none by default), by their latest verdict
+			(SELECT count(*)::integer FROM @extschema@.slo_dataset sd
+			 JOIN @extschema@.dq_check c ON c.dataset_id = sd.dataset_id AND c.active AND c.severity = 'critical'
+			 CROSS JOIN LATERAL (SELECT r.status FROM @extschema@.dq_result r
+								 WHERE r.check_id = c.check_id AND r.business_date = w.business_date
+								 ORDER BY r.evaluated_at DESC LIMIT 1) r
+			 WHERE sd.slo_id = w.slo_id AND r.status IN ('fail', 'error')) AS checks_failed
 		FROM work w
 		JOIN @extschema@.slo s ON s.slo_id = w.slo_id
 		CROSS JOIN LATERAL @extschema@.slo_deadline(s.slo_id, w.business_date) dl
@@ -319,11 +329,13 @@ BEGIN
 	), upsert AS (
 		INSERT INTO @extschema@.slo_day AS y (slo_id, business_date, deadline, sla_end,
 			slo_status, sla_status, completed_at, lateness_seconds, runs, done, running,
-			failures, retries, missing, awaited, critical_job_id, evaluated_at)
+			failures, retries, missing, awaited, critical_job_id, evaluated_at, checks_failed)
 		SELECT t.slo_id, t.business_date, t.deadline, t.sla_end,
-			(v.r).slo_status, (v.r).sla_status, (v.r).completed_at, (v.r).lateness_seconds,
+			CASE WHEN t.checks_failed > 0 AND (v.r).slo_status = 'met' THEN 'missed' ELSE (v.r).slo_status END,
+			CASE WHEN t.checks_failed > 0 AND (v.r).sla_status = 'met' THEN 'missed' ELSE (v.r).sla_status END,
+			(v.r).completed_at, (v.r).lateness_seconds,
 			(v.r).runs, (v.r).done, (v.r).running, (v.r).failures, (v.r).retries,
-			(v.r).missing, (v.r).awaited, (v.r).critical_job_id, now()
+			(v.r).missing, (v.r).awaited, (v.r).critical_job_id, now(), t.checks_failed
 		FROM todo t
 		CROSS JOIN LATERAL (
 			SELECT @extschema@.slo_eval(i.job_id, i.state, i.ended_at, i.is_current, i.due_at,
@@ -344,7 +356,8 @@ BEGIN
 			runs = excluded.runs, done = excluded.done, running = excluded.running,
 			failures = excluded.failures, retries = excluded.retries,
 			missing = excluded.missing, awaited = excluded.awaited,
-			critical_job_id = excluded.critical_job_id, evaluated_at = excluded.evaluated_at
+			critical_job_id = excluded.critical_job_id, evaluated_at = excluded.evaluated_at,
+			checks_failed = excluded.checks_failed
 		RETURNING 1
 	)
 	SELECT count(*) INTO n FROM upsert;

@@ -85,6 +85,9 @@ GRANT EXECUTE ON FUNCTION
     kant.check_reconciliation(text, text, text, text, numeric, numeric, text, text),
     kant.check_volume(text, text, text, integer, numeric, text, text),
     kant.check_assertion(text, text, text, text, text, text),
+    kant.measure(text, text, text, interval, text, integer), kant.drop_measure(text),
+    kant.run_measurements(date, timestamptz, text),
+    kant.schedule_measurements(text), kant.unschedule_measurements(),
     kant.drop_check(text), kant.evaluate_checks(date, date, timestamptz),
     kant.set_gate_datasets(text, text[])
   TO kant_admin;

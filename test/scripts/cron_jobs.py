@@ -53,7 +53,7 @@ def admin_schedules(conn):
         cur.execute("SET ROLE kant_test_platform")
         made, errors = [], []
         for call in ("schedule_collection('admin_sys', '7 * * * *')", "schedule_checks()", "schedule_slo_refresh()",
-                     "schedule_gate_triggers()", "schedule_recovery()"):
+                     "schedule_gate_triggers()", "schedule_recovery()", "schedule_measurements()"):
             cur.execute("SAVEPOINT b")
             try:
                 cur.execute("SELECT kant." + call)
@@ -63,12 +63,12 @@ def admin_schedules(conn):
                 cur.execute("ROLLBACK TO SAVEPOINT b")
         cur.execute("SELECT jobname, username FROM cron.job WHERE jobname LIKE 'kant-%' ORDER BY 1")
         jobs = cur.fetchall()
-        tap(not errors and len(jobs) == 6 and all(u == "kant_test_platform" for _, u in jobs),
+        tap(not errors and len(jobs) == 7 and all(u == "kant_test_platform" for _, u in jobs),
             "a login member of kant_admin schedules every kant job with the README's grants, as itself: %s %s"
             % (jobs, errors))
         removed = []
         for call in ("unschedule_collection('admin_sys')", "unschedule_checks()", "unschedule_slo_refresh()",
-                     "unschedule_gate_triggers()", "unschedule_recovery()"):
+                     "unschedule_gate_triggers()", "unschedule_recovery()", "unschedule_measurements()"):
             cur.execute("SELECT kant." + call)
             removed.append(cur.fetchone()[0])
         cur.execute("SELECT count(*) FROM cron.job WHERE jobname LIKE 'kant-%'")
@@ -150,7 +150,8 @@ def main():
         tap(cur.fetchone() == (True, False), "unschedule_checks removes them once")
         # gate triggers and recovery: one job each, idempotent, their commands run
         for name, sched, unsched in (("kant-gates", "schedule_gate_triggers", "unschedule_gate_triggers"),
-                                     ("kant-recover", "schedule_recovery", "unschedule_recovery")):
+                                     ("kant-recover", "schedule_recovery", "unschedule_recovery"),
+                                     ("kant-measure", "schedule_measurements", "unschedule_measurements")):
             cur.execute("SELECT kant.%s(), kant.%s('*/2 * * * *')" % (sched, sched))
             a, b = cur.fetchone()
             cur.execute("SELECT count(*), min(schedule), min(command) FROM cron.job WHERE jobname = %s", (name,))

@@ -199,3 +199,36 @@ WHERE a.kind = 'data_quality' AND n.channel = 'orders-team';
 SELECT kant.drop_check('orders arrived');
 SELECT resolved >= 1 AS resolved FROM kant.run_checks('2024-12-21T09:00:00Z');
 SELECT status, resolution FROM kant.alert WHERE kind = 'data_quality' AND detail->>'check' = 'orders arrived';
+
+-- 11. An SLO "on time and right" (off by default): with datasets, a day whose
+-- critical check failed is not met, even though every job was on time.
+RESET TimeZone;
+SELECT kant.add_system('shop', 'manual', 'Asia/Tokyo') > 0 AS shop;
+SELECT (kant.report_run('shop', 'load_sales', 'ls-' || d, 'succeeded', d, 1,
+        (d + 1)::timestamp AT TIME ZONE 'Asia/Tokyo' + interval '1 hour',
+        (d + 1)::timestamp AT TIME ZONE 'Asia/Tokyo' + interval '2 hours')).inserted
+FROM (VALUES (date '2025-02-03'), ('2025-02-04')) v(d);
+SELECT kant.create_slo('sales_right', '06:00', time_zone => 'Asia/Tokyo', jobs => ARRAY['shop/load_sales'],
+       evaluate_from => '2025-02-03') > 0 AS slo;
+SELECT kant.add_dataset('bq.sales', 'Asia/Tokyo') > 0 AS ds;
+SELECT kant.check_threshold('sales not empty', 'bq.sales', 'row_count', '>', 0) > 0 AS checked;
+SELECT kant.report_metric('bq.sales', d, 'row_count', n, measured_at => '2025-02-05T00:00:00Z')
+FROM (VALUES (date '2025-02-03', 500), ('2025-02-04', 0)) v(d, n);
+SELECT count(*) AS verdicts FROM kant.evaluate_checks('2025-02-03', '2025-02-04', '2025-02-05T01:00:00Z')
+WHERE check_name = 'sales not empty';
+SELECT kant.refresh_slo('sales_right', '2025-02-03', '2025-02-04') AS days;
+SELECT business_date, slo_status, checks_failed FROM kant.slo_day y JOIN kant.slo s USING (slo_id)
+WHERE s.name = 'sales_right' AND business_date <= '2025-02-04' ORDER BY 1;
+SELECT kant.set_slo_datasets('sales_right', ARRAY['bq.sales']) AS datasets;
+SELECT kant.refresh_slo() >= 2 AS refreshed;
+SELECT business_date, slo_status, sla_status, checks_failed FROM kant.slo_day y JOIN kant.slo s USING (slo_id)
+WHERE s.name = 'sales_right' AND business_date <= '2025-02-04' ORDER BY 1;
+-- the data is fixed: the verdict passes, the day is judged again and met
+SELECT kant.report_metric('bq.sales', '2025-02-04', 'row_count', 480, measured_at => '2025-02-05T02:00:00Z');
+SELECT count(*) FILTER (WHERE changed) AS changed FROM kant.evaluate_checks('2025-02-04', '2025-02-04', '2025-02-05T03:00:00Z')
+WHERE check_name = 'sales not empty';
+SELECT kant.refresh_slo() >= 1 AS refreshed;
+SELECT business_date, slo_status, checks_failed FROM kant.slo_day y JOIN kant.slo s USING (slo_id)
+WHERE s.name = 'sales_right' AND business_date <= '2025-02-04' ORDER BY 1;
+SELECT kant.set_slo_datasets('sales_right', ARRAY['no.such']);
+SELECT kant.set_slo_datasets('sales_right', '{}') AS off;
