@@ -49,7 +49,7 @@ SECTIONS = [
     ("Collection and HTTP",
      "Endpoints, credentials, the Glue and Airflow collectors, their record, and the HTTP layer.",
      [r"set_endpoint", r"set_credentials", r"credential", r"collect_.*", r"collection", r"collector_health",
-      r"(un)?schedule_collection", r"http_.*"]),
+      r"(un)?schedule_collection", r"http_.*", r"set_glue_data_quality", r"glue_dq_source"]),
     ("Alerting and delivery",
      "Checks, alerts and their lifecycle, silences, dependencies, channels, routes and the outbox.",
      [r"check_conditions", r"run_checks", r"(un)?schedule_checks", r"alert.*", r"open_alerts",

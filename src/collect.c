@@ -259,8 +259,6 @@ collect_ingest_page(Collector *g, Jsonb *page, int n)
 	TupleDesc	d;
 	int64		batch_id;
 	int32		rejected;
-	bool	   *quarantined;
-	uint64		k;
 	const char *sql = strcmp(g->kind, "glue") == 0 ?
 		"SELECT received, inserted, updated, rejected, batch_id FROM kant.ingest_glue_job_runs($1, $2)" :
 		"SELECT received, inserted, updated, rejected, batch_id FROM kant.ingest_airflow_task_instances($1, $2)";
@@ -277,16 +275,24 @@ collect_ingest_page(Collector *g, Jsonb *page, int n)
 	g->pages++;
 	if (rejected == 0 || n == 0)
 		return NULL;
-	{
-		Oid			bt[1] = {INT8OID};
-		Datum		bv[1] = {Int64GetDatum(batch_id)};
+	return collect_quarantined(batch_id, n);
+}
 
-		/* not read-only: it must see what the ingestion just wrote */
-		if (SPI_execute_with_args("SELECT item_index FROM kant.rejected WHERE batch_id = $1",
-								  1, bt, bv, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "kant: reading the quarantined records failed");
-	}
-	quarantined = palloc0(sizeof(bool) * n);
+/* Which of the n records of an ingested batch it kept in kant.rejected (item_index). */
+bool *
+collect_quarantined(int64 batch_id, int n)
+{
+	Oid			bt[1] = {INT8OID};
+	Datum		bv[1] = {Int64GetDatum(batch_id)};
+	bool	   *quarantined;
+	bool		isnull;
+	uint64		k;
+
+	/* not read-only: it must see what the ingestion just wrote */
+	if (SPI_execute_with_args("SELECT item_index FROM kant.rejected WHERE batch_id = $1",
+							  1, bt, bv, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "kant: reading the quarantined records failed");
+	quarantined = palloc0(sizeof(bool) * Max(n, 1));
 	for (k = 0; k < SPI_processed; k++)
 	{
 		int32		i = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull));
@@ -415,7 +421,8 @@ collect_end(Collector *g, Call *c)
 {
 	char	   *error = g->error;
 	char	   *sqlstate = g->sqlstate;
-	char	   *hint = g->hint;
+	/* the record's hint: the error's, or for a collection that ended well, its warning */
+	char	   *hint = error ? g->hint : g->warning;
 	Datum		result;
 
 	error_context_stack = c->ctx.previous;
@@ -428,13 +435,13 @@ collect_end(Collector *g, Call *c)
 			Int32GetDatum(g->schedules),
 			sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0,
 			error ? CStringGetTextDatum(error) : (Datum) 0,
-		error && hint ? CStringGetTextDatum(hint) : (Datum) 0};
+		hint ? CStringGetTextDatum(hint) : (Datum) 0};
 		char		nulls[12];
 
 		memset(nulls, ' ', sizeof(nulls));
 		nulls[9] = sqlstate ? ' ' : 'n';
 		nulls[10] = error ? ' ' : 'n';
-		nulls[11] = error && hint ? ' ' : 'n';
+		nulls[11] = hint ? ' ' : 'n';
 		if (SPI_execute_with_args("UPDATE kant.collection SET ended_at = clock_timestamp(),"
 								  " requests = $2, retries = $3, pages = $4, jobs = $5, runs_seen = $6,"
 								  " runs_new = $7, runs_changed = $8, schedules = $9, sqlstate = $10, error = $11,"
@@ -448,8 +455,8 @@ collect_end(Collector *g, Call *c)
 	{
 		error = MemoryContextStrdup(c->fcxt, error);
 		sqlstate = MemoryContextStrdup(c->fcxt, sqlstate);
-		hint = hint ? MemoryContextStrdup(c->fcxt, hint) : NULL;
 	}
+	hint = hint ? MemoryContextStrdup(c->fcxt, hint) : NULL;
 	SPI_finish();
 	if (error)
 		ereport(WARNING,
@@ -458,6 +465,11 @@ collect_end(Collector *g, Call *c)
 						(long long) c->collection_id, g->kind, g->system, sqlstate, error),
 				 errhint("%s%sWhat was read before the failure is kept; the next collection reads the rest. See SELECT * FROM kant.collector_health;",
 						 hint ? hint : "", hint ? " " : "")));
+	else if (hint)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("kant: collection %lld of %s system \"%s\" ended without error, but: %s",
+						(long long) c->collection_id, g->kind, g->system, hint),
+				 errhint("kant.collection keeps it as the collection's hint (kant.collector_health.last_error_hint).")));
 	return result;
 }
-

@@ -5,8 +5,11 @@
  * GetJobs (paged) finds the jobs; GetJobRuns (pages of 200, newest
  * first) is read for every job at once, bounded by the system's max_parallel,
  * back to the job's watermark in kant.collect_state minus an overlap, each
- * page ingested as it arrives; GetTriggers gives the jobs' schedules.
- * Requests are signed with SigV4 by libcurl.
+ * page ingested as it arrives; GetTriggers gives the jobs' schedules.  With
+ * kant.set_glue_data_quality on, the Data Quality results started since
+ * the system's watermark in kant.glue_dq_source come last
+ * (ListDataQualityResults, BatchGetDataQualityResult).  Requests are signed
+ * with SigV4 by libcurl.
  */
 #include "postgres.h"
 
@@ -28,6 +31,9 @@
 #define GLUE_JOBS_PAGE		1000
 #define GLUE_RUNS_PAGE		200
 #define GLUE_TRIGGERS_PAGE	200
+#define GLUE_DQ_LIST_PAGE	1000
+/* ResultIds of one BatchGetDataQualityResult: at most 100 (Glue's model) */
+#define GLUE_DQ_BATCH		100
 /* a StartedOn kant reads as a time at all (epoch seconds, before 2200) */
 #define STARTED_ON_MAX		7258118400.0
 
@@ -41,6 +47,19 @@ typedef struct JobPager
 	bool		any;			/* runs accepted in this collection */
 	double		newest;			/* the newest StartedOn of those */
 } JobPager;
+
+/* The Data Quality phase, carried across its steps. */
+typedef struct DqPhase
+{
+	bool		enabled;
+	bool		has_since;
+	double		since;			/* StartedAfter, epoch seconds */
+	char	  **ids;			/* the ResultIds listed, sorted, each once */
+	int			nids;
+	int			next;			/* the first of them not fetched yet */
+	bool		any;			/* results ingested (not quarantined) */
+	double		newest;			/* the newest StartedOn of those */
+} DqPhase;
 
 /* The runs phase, carried across its rounds (each round is its own step). */
 typedef struct RunsPhase
@@ -160,6 +179,14 @@ glue_retry(KantHttpRequest *req, void *arg)
 		 strcmp(t, "ConcurrentModificationException") == 0);
 }
 
+/* An operation of the Data Quality phase: access denied to it is not the collection's failure. */
+static bool
+is_dq_op(const char *op)
+{
+	return op != NULL && (strcmp(op, "ListDataQualityResults") == 0 ||
+						  strcmp(op, "BatchGetDataQualityResult") == 0);
+}
+
 /*
  * A Glue error: its type and message, cleaned and capped.  Anything else
  * the endpoint sent (an HTML page of a proxy, an internal service's error)
@@ -189,12 +216,17 @@ glue_raise(Collector *g, KantHttpRequest *req)
 		strcmp(type, "InvalidSignatureException") == 0 ||
 		strcmp(type, "ExpiredTokenException") == 0)
 		code = ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+	/* the credentials work, but this operation is not allowed to them */
+	g->denied = strcmp(type, "AccessDeniedException") == 0;
 	ereport(ERROR,
 			(errcode(code),
 			 errmsg("kant: Glue %s on %s failed with HTTP %ld: %s", g->op, req->host, req->status, type),
 			 message ? errdetail("%s", message) : 0,
 			 code == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION ?
-			 errhint("Check the system's credentials (kant.set_credentials) and that they may call glue:GetJobs, glue:GetJobRuns and glue:GetTriggers.") : 0));
+			 errhint("Check the system's credentials (kant.set_credentials) and that they may call %s.",
+					 is_dq_op(g->op) ?
+					 "glue:ListDataQualityResults and glue:BatchGetDataQualityResult" :
+					 "glue:GetJobs, glue:GetJobRuns and glue:GetTriggers") : 0));
 }
 
 /* A job deleted since GetJobs: GetJobRuns answers EntityNotFoundException. */
@@ -710,6 +742,339 @@ read_triggers(Collector *g)
 	collect_set_schedules(g, jobs, crons, zones, "glue_trigger", NIL, NULL);
 }
 
+/* ------------------------------------------------------ Data Quality */
+
+/*
+ * Whether the system's Data Quality results are read, and from when: the
+ * results started after the watermark minus the system's overlap (a result
+ * is listed once its evaluation ends, so one that started before the newest
+ * read may come later).  No watermark yet: every result Glue lists, as the
+ * first collection reads every run Glue keeps.
+ */
+static void
+dq_begin(Collector *g, DqPhase *ph)
+{
+	Oid			argt[2] = {INT4OID, FLOAT8OID};
+	Datum		argv[2] = {Int32GetDatum(g->system_id), Float8GetDatum(g->overlap_s)};
+	bool		isnull;
+	Datum		v;
+
+	if (SPI_execute_with_args("SELECT d.enabled, extract(epoch FROM d.read_until)::float8 - $2"
+							  " FROM kant.glue_dq_source d WHERE d.system_id = $1",
+							  2, argt, argv, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "kant: reading the Data Quality watermark failed");
+	if (SPI_processed == 0 ||
+		!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		return;
+	ph->enabled = true;
+	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	ph->has_since = !isnull;
+	ph->since = isnull ? 0 : DatumGetFloat8(v);
+}
+
+static int
+cmp_ids(const ListCell *a, const ListCell *b)
+{
+	return strcmp(lfirst(a), lfirst(b));
+}
+
+/*
+ * The results to fetch (ListDataQualityResults, pages of 1,000, NextToken
+ * followed by hand: botocore has no paginator for it): each an object with a
+ * ResultId (HashString, 1..255 characters).  A result listed twice (a
+ * listing that shifts as results arrive) is fetched once.
+ */
+static void
+dq_list(Collector *g, DqPhase *ph)
+{
+	char	   *token = NULL;
+	List	   *ids = NIL;
+	MemoryContext keep = CurrentMemoryContext;
+	MemoryContext page = AllocSetContextCreate(keep, "kant ListDataQualityResults page",
+											   ALLOCSET_DEFAULT_SIZES);
+	int			pages = 0;
+	ListCell   *lc;
+
+	for (;;)
+	{
+		StringInfoData b;
+		char	   *body;
+		KantHttpRequest *req;
+		Reply		r;
+		JsonbContainer *results;
+		int			i,
+					n;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(page);
+		initStringInfo(&b);
+		appendStringInfo(&b, "{\"MaxResults\": %d", GLUE_DQ_LIST_PAGE);
+		/* JSON 1.1 timestamps are epoch seconds */
+		if (ph->has_since)
+			appendStringInfo(&b, ", \"Filter\": {\"StartedAfter\": %.3f}", ph->since);
+		if (token)
+		{
+			appendStringInfoString(&b, ", \"NextToken\": ");
+			escape_json(&b, token);
+		}
+		appendStringInfoChar(&b, '}');
+		body = b.data;
+		glue_batch(g, "ListDataQualityResults", &body, 1, &req);
+		pages++;
+		reply_read(&r, g, req);
+		results = reply_get_array(&r, r.root, NULL, "Results", true, GLUE_DQ_LIST_PAGE);
+		n = JsonContainerSize(results);
+		if (list_length(ids) + n > kant_collect_max_items)
+			reply_over_cap(&r, "kant.collect_max_items", "ListDataQualityResults lists more than %d results",
+						   list_length(ids));
+		for (i = 0; i < n; i++)
+		{
+			char	   *at;
+			JsonbContainer *res = reply_item_object(&r, results, "\"Results\"", i, &at);
+			char	   *id = reply_get_string(&r, res, at, "ResultId", true, GLUE_NAME_MAX);
+
+			CHECK_FOR_INTERRUPTS();
+			if (*id == '\0')
+				reply_unusable(&r, "%s.ResultId is empty", at);
+			MemoryContextSwitchTo(keep);
+			ids = lappend(ids, pstrdup(id));
+			MemoryContextSwitchTo(page);
+		}
+		{
+			char	   *next = next_token(&r, token);
+
+			if (next == NULL)
+				break;
+			collect_another_page(&r, pages, "ListDataQualityResults");
+			if (token)
+				pfree(token);
+			token = MemoryContextStrdup(keep, next);
+		}
+		MemoryContextReset(page);
+	}
+	MemoryContextSwitchTo(keep);
+	MemoryContextDelete(page);
+	list_sort(ids, cmp_ids);
+	ph->ids = palloc(sizeof(char *) * Max(list_length(ids), 1));
+	ph->nids = 0;
+	foreach(lc, ids)
+	{
+		if (ph->nids == 0 || strcmp(ph->ids[ph->nids - 1], lfirst(lc)) != 0)
+			ph->ids[ph->nids++] = lfirst(lc);
+	}
+	list_free(ids);
+}
+
+typedef struct DqRound
+{
+	Collector  *g;
+	DqPhase    *ph;
+} DqRound;
+
+/*
+ * A BatchGetDataQualityResult reply arrived: it must have "Results" (an
+ * array of at most the ids asked for) and may have "ResultsNotFound" (results
+ * deleted since they were listed: nothing to read).  The reply goes whole to
+ * kant.ingest_glue_data_quality, which quarantines a bad result alone; only
+ * the results it accepted, with a plausible StartedOn, move the watermark.
+ */
+static void
+dq_batch_done(KantHttpRequest *req, void *arg)
+{
+	DqRound    *rd = arg;
+	Collector  *g = rd->g;
+	DqPhase    *ph = rd->ph;
+	int			asked = (int) (intptr_t) req->user;
+	Reply		r;
+	JsonbContainer *results;
+	Oid			argt[2] = {TEXTOID, JSONBOID};
+	Datum		argv[2];
+	HeapTuple	t;
+	TupleDesc	d;
+	bool		isnull;
+	int64		batch_id;
+	int32		rejected;
+	bool	   *quarantined = NULL;
+	int			i,
+				n;
+
+	collect_count_attempts(g, req);
+	if (kant_http_failed(req))
+		glue_raise(g, req);
+	reply_read(&r, g, req);
+	results = reply_get_array(&r, r.root, NULL, "Results", true, asked);
+	(void) reply_get_array(&r, r.root, NULL, "ResultsNotFound", false, asked);
+	n = JsonContainerSize(results);
+	if (n == 0)
+	{
+		reply_release(req);
+		return;
+	}
+	argv[0] = CStringGetTextDatum(g->system);
+	argv[1] = JsonbPGetDatum(r.json);
+	if (SPI_execute_with_args("SELECT received, rejected, batch_id"
+							  " FROM kant.ingest_glue_data_quality($1, $2)",
+							  2, argt, argv, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "kant: ingesting Data Quality results failed");
+	t = SPI_tuptable->vals[0];
+	d = SPI_tuptable->tupdesc;
+	g->dq_results += DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
+	rejected = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
+	batch_id = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
+	g->dq_rejected += rejected;
+	if (rejected > 0)
+		quarantined = collect_quarantined(batch_id, n);
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *v;
+		JsonbValue	buf;
+		JsonbValue *s;
+		double		started;
+
+		CHECK_FOR_INTERRUPTS();
+		if (quarantined && quarantined[i])
+			continue;
+		v = getIthJsonbValueFromContainer(results, i);
+		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data) ||
+			(s = json_get(v->val.binary.data, "StartedOn", &buf)) == NULL ||
+			s->type != jbvNumeric)
+			continue;
+		started = json_number_float8(s);
+		pfree(v);
+		if (!(started > 0 && started < STARTED_ON_MAX))
+			continue;
+		if (!ph->any || started > ph->newest)
+			ph->newest = started;
+		ph->any = true;
+	}
+	reply_release(req);
+}
+
+/*
+ * One round: the next results, GLUE_DQ_BATCH a request and up to ROUND_MAX
+ * requests at once (the system's max_parallel in flight), each reply
+ * ingested as it arrives.
+ */
+static void
+dq_round(Collector *g, void *arg)
+{
+	DqPhase    *ph = arg;
+	MemoryContext keep = CurrentMemoryContext;
+	MemoryContext round = AllocSetContextCreate(keep, "kant Data Quality round",
+												ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(round);
+	int			left = ph->nids - ph->next;
+	int			n = Min((left + GLUE_DQ_BATCH - 1) / GLUE_DQ_BATCH, ROUND_MAX);
+	char	  **bodies = palloc(sizeof(char *) * Max(n, 1));
+	KantHttpRequest **reqs = palloc(sizeof(KantHttpRequest *) * Max(n, 1));
+	int		   *asked = palloc(sizeof(int) * Max(n, 1));
+	KantHttpOptions opt = g->opt;
+	DqRound		rd;
+	int			i,
+				j,
+				at = ph->next;
+
+	for (i = 0; i < n; i++)
+	{
+		StringInfoData b;
+
+		asked[i] = Min(GLUE_DQ_BATCH, ph->nids - at);
+		initStringInfo(&b);
+		appendStringInfoString(&b, "{\"ResultIds\": [");
+		for (j = 0; j < asked[i]; j++)
+		{
+			if (j > 0)
+				appendStringInfoString(&b, ", ");
+			escape_json(&b, ph->ids[at + j]);
+		}
+		appendStringInfoString(&b, "]}");
+		bodies[i] = b.data;
+		at += asked[i];
+	}
+	glue_requests(g, "BatchGetDataQualityResult", bodies, n, reqs);
+	for (i = 0; i < n; i++)
+		reqs[i]->user = (void *) (intptr_t) asked[i];
+	rd.g = g;
+	rd.ph = ph;
+	opt.on_done = dq_batch_done;
+	opt.on_done_arg = &rd;
+	kant_http_perform(reqs, n, &opt, auth_retry, g);
+	ph->next = at;
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(round);
+}
+
+/*
+ * Every result listed was fetched: move the watermark to the newest StartedOn
+ * the ingestion accepted, never back and never past the start of this
+ * collection (as job_read() does for runs), and keep what was read.
+ */
+static void
+dq_end(Collector *g, DqPhase *ph)
+{
+	Oid			argt[6] = {INT4OID, BOOLOID, FLOAT8OID, TIMESTAMPTZOID, INT4OID, INT4OID};
+	Datum		argv[6] = {Int32GetDatum(g->system_id), BoolGetDatum(ph->any), Float8GetDatum(ph->newest),
+		TimestampTzGetDatum(g->started), Int32GetDatum(g->dq_results), Int32GetDatum(g->dq_rejected)};
+
+	if (SPI_execute_with_args("UPDATE kant.glue_dq_source d SET"
+							  " read_until = CASE WHEN $2 THEN least(greatest(d.read_until, to_timestamp($3)), $4)"
+							  "                   ELSE d.read_until END,"
+							  " updated_at = CASE WHEN $2 THEN now() ELSE d.updated_at END,"
+							  " last_read_at = now(), last_results = $5, last_rejected = $6"
+							  " WHERE d.system_id = $1",
+							  6, argt, argv, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "kant: moving the Data Quality watermark failed");
+}
+
+static void
+step_dq_list(Collector *g, void *arg)
+{
+	DqPhase    *ph = arg;
+
+	dq_begin(g, ph);
+	if (ph->enabled)
+		dq_list(g, ph);
+}
+
+static void
+step_dq_end(Collector *g, void *arg)
+{
+	dq_end(g, (DqPhase *) arg);
+	g->op = NULL;
+}
+
+/*
+ * The Data Quality phase.  Its steps commit one by one, like the runs'
+ * rounds; the watermark moves only when every result listed was fetched.
+ * AccessDeniedException on its operations does not fail the collection (the
+ * runs were read; a policy may not grant the Data Quality actions): the
+ * collection ends well, with the problem as its warning.
+ */
+static void
+collect_dq(Collector *g)
+{
+	DqPhase		ph;
+
+	memset(&ph, 0, sizeof(ph));
+	g->denied = false;
+	if (collect_run_step(g, step_dq_list, &ph) && ph.enabled)
+	{
+		while (ph.next < ph.nids && collect_run_step(g, dq_round, &ph))
+			;
+		if (g->error == NULL)
+			collect_run_step(g, step_dq_end, &ph);
+	}
+	if (g->error != NULL && g->denied && is_dq_op(g->op))
+	{
+		g->warning = psprintf("Glue Data Quality results were not read: %s. %s%sOr switch their collection off: kant.set_glue_data_quality('%s', false).",
+							  g->error, g->hint ? g->hint : "", g->hint ? " " : "", g->system);
+		g->error = NULL;
+		g->sqlstate = NULL;
+		g->hint = NULL;
+	}
+	g->op = NULL;
+}
+
 static void
 step_jobs(Collector *g, void *arg)
 {
@@ -754,6 +1119,9 @@ kant_collect_glue(PG_FUNCTION_ARGS)
 		g.op = NULL;
 		if (g.error == NULL)
 			collect_run_step(&g, step_triggers, NULL);
+		/* after the runs: a result may name a run (JobRunId) */
+		if (g.error == NULL)
+			collect_dq(&g);
 	}
 	PG_RETURN_DATUM(collect_end(&g, &c));
 }

@@ -7,7 +7,9 @@
  *						its lock, pages handed to ingestion, schedules, settings
  *	  collect_reply.c	an endpoint's replies, checked and bounded before
  *						anything is read from them
- *	  collect_glue.c	kant.collect_glue: GetJobs, GetJobRuns, GetTriggers
+ *	  collect_glue.c	kant.collect_glue: GetJobs, GetJobRuns, GetTriggers, and
+ *						the Data Quality results (ListDataQualityResults,
+ *						BatchGetDataQualityResult)
  *	  collect_airflow.c	kant.collect_airflow: the REST API v1 and v2
  *	  actions.c			requests that act on a system: kant._airflow_post,
  *						kant._glue_call
@@ -105,10 +107,16 @@ struct Collector
 	int			runs_new;
 	int			runs_changed;
 	int			schedules;
+	/* glue: Data Quality results read (kant.glue_dq_source keeps them) */
+	int			dq_results;
+	int			dq_rejected;
 	/* how it ended */
 	char	   *error;
 	char	   *sqlstate;
 	char	   *hint;			/* the error's own hint, or NULL */
+	bool		denied;			/* the error is the endpoint's AccessDeniedException */
+	/* a problem that did not end it (kant.collection.hint, and a WARNING) */
+	char	   *warning;
 };
 
 /* A reply being read: where it came from, and its JSON. */
@@ -154,6 +162,7 @@ extern void collect_count_attempts(Collector *g, KantHttpRequest *req);
 extern void collect_another_page(Reply *r, int pages, const char *listing);
 extern Datum collect_text_array(List *strings);
 extern bool *collect_ingest_page(Collector *g, Jsonb *page, int n);
+extern bool *collect_quarantined(int64 batch_id, int n);
 extern void collect_set_schedules(Collector *g, List *jobs, List *crons, List *zones,
 								  const char *source, List *slot_dates,
 								  const char *default_slot_date);

@@ -38,7 +38,7 @@ COMMENT ON COLUMN @extschema@.collection.pages IS 'run pages read';
 COMMENT ON COLUMN @extschema@.collection.jobs IS 'jobs found';
 COMMENT ON COLUMN @extschema@.collection.runs_seen IS 'run records read';
 COMMENT ON COLUMN @extschema@.collection.runs_new IS 'of those, attempts seen for the first time';
-COMMENT ON COLUMN @extschema@.collection.hint IS 'what the error suggests doing (its HINT), or NULL';
+COMMENT ON COLUMN @extschema@.collection.hint IS 'what the error suggests doing (its HINT); for a collection without error, a problem that did not end it (Glue Data Quality results it was denied), or NULL';
 COMMENT ON COLUMN @extschema@.collection.runs_changed IS 'of those, attempts that changed';
 COMMENT ON COLUMN @extschema@.collection.schedules IS 'schedules read from the scheduler (Glue triggers) and set';
 COMMENT ON COLUMN @extschema@.collection.sqlstate IS 'SQLSTATE of the error that ended it, or NULL';
@@ -84,7 +84,7 @@ COMMENT ON COLUMN @extschema@.collector_health.last_error IS 'error of the last 
 COMMENT ON COLUMN @extschema@.collector_health.last_success_at IS 'end of the last collection without error';
 COMMENT ON COLUMN @extschema@.collector_health.seconds_since_success IS 'seconds since then';
 COMMENT ON COLUMN @extschema@.collector_health.last_success_runs_seen IS 'runs it read';
-COMMENT ON COLUMN @extschema@.collector_health.last_error_hint IS 'what the last collection''s error suggests doing, or NULL';
+COMMENT ON COLUMN @extschema@.collector_health.last_error_hint IS 'what the last collection''s error suggests doing, or the problem that did not end it (kant.collection.hint), or NULL';
 
 CREATE FUNCTION @extschema@.collect_glue(system text)
 	RETURNS @extschema@.collection
@@ -92,7 +92,7 @@ CREATE FUNCTION @extschema@.collect_glue(system text)
 	LANGUAGE C VOLATILE STRICT SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.collect_glue(text) IS
-	'Read a glue system''s jobs, their runs since the last collection (GetJobs, GetJobRuns, paged, SigV4-signed) and their scheduled triggers, and ingest them; returns the collection record. A failure keeps what was read before it, is recorded and raised as a WARNING.';
+	'Read a glue system''s jobs, their runs since the last collection (GetJobs, GetJobRuns, paged, SigV4-signed) and their scheduled triggers, and ingest them; with kant.set_glue_data_quality on, then the Data Quality results started since the last ones read (ListDataQualityResults, BatchGetDataQualityResult) into kant.ingest_glue_data_quality. Returns the collection record. A failure keeps what was read before it, is recorded and raised as a WARNING; access denied to the Data Quality actions is the record''s hint and a WARNING, not a failure.';
 REVOKE ALL ON FUNCTION @extschema@.collect_glue(text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.collect_airflow(system text)

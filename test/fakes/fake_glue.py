@@ -15,13 +15,31 @@ GetTriggers (the nightly SCHEDULED triggers, cron in UTC).
 Debian's botocore (1.29) predates some JobRun members real Glue now returns
 (JobMode, JobRunQueuingEnabled): the fake drops members the model does not know.
 
+AWS Glue Data Quality results (data.glue_dq_results, test/fakes/simulate.py):
+ListDataQualityResults (Filter {DataSource, JobName, JobRunId, StartedAfter,
+StartedBefore}, both times exclusive; MaxResults; NextToken; newest first, as
+the other listings), BatchGetDataQualityResult (ResultIds, at most the model's
+100: Results in the order asked, ResultsNotFound) and GetDataQualityResult
+(EntityNotFoundException for an id it does not know), as
+https://docs.aws.amazon.com/glue/latest/webapi/API_ListDataQualityResults.html,
+API_BatchGetDataQualityResult.html and API_GetDataQualityResult.html describe
+them.  Botocore has no paginator for them (paginators-1.json), so NextToken is
+followed by hand.  These three are checked against the current Glue model
+(botocore commit 0e6e240, 2026-08-07) where the machine has it:
+$KANT_AWS_REFERENCE_DIR/glue-2017-03-31-service-2.json, by default in
+/work/shared/reference/aws, never copied into kant.  Debian's 1.29 lacks
+members a result has (DataQualityRuleResult.EvaluatedMetrics, EvaluatedRule;
+DataQualityResult.AggregatedMetrics, ...): without the reference model the
+reply is validated with those members removed, and sent whole all the same.
+
 StartJobRun starts nothing but records the request (started) and answers a
 new JobRunId, or ConcurrentRunsExceededException while concurrent_running.
 GetJobRun answers the run of data.glue_runs with that JobName and Id, else
 EntityNotFoundException (as Glue does for a run it does not know).
 
 Knobs: throttle_next (answer the next N requests with ThrottlingException),
-deny (AccessDeniedException), page_size (clamp MaxResults), validate_replies,
+deny (AccessDeniedException), deny_ops (operation names answered
+AccessDeniedException, e.g. the Data Quality ones alone), page_size (clamp MaxResults), validate_replies,
 latency (seconds
 added to every answer), deleted (job names GetJobs still lists but GetJobRuns
 no longer knows: EntityNotFoundException), hide_after (an epoch: GetJobRuns
@@ -52,6 +70,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
+from botocore.model import ServiceModel
+from botocore.utils import parse_timestamp
 from botocore.validate import ParamValidator
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -60,6 +80,18 @@ from simulate import platform  # noqa: E402
 
 MODEL = botocore.session.get_session().get_service_model("glue")
 VALIDATOR = ParamValidator()
+
+# the Data Quality operations, checked against the current model when present
+DQ_OPS = ("ListDataQualityResults", "BatchGetDataQualityResult", "GetDataQualityResult")
+REFERENCE_MODEL = os.path.join(os.environ.get("KANT_AWS_REFERENCE_DIR", "/work/shared/reference/aws"),
+                               "glue-2017-03-31-service-2.json")
+if os.path.exists(REFERENCE_MODEL):
+    with open(REFERENCE_MODEL) as f:
+        DQ_MODEL = ServiceModel(json.load(f), "glue")
+    DQ_MODEL_IS_REFERENCE = True
+else:
+    DQ_MODEL = MODEL
+    DQ_MODEL_IS_REFERENCE = False
 
 
 class SignedOnly(SigV4Auth):
@@ -154,7 +186,7 @@ class GlueHandler(Handler):
             if g.throttle_next > 0:
                 g.throttle_next -= 1
                 return self.error(400, "ThrottlingException", "Rate exceeded")
-        if g.deny:
+        if g.deny or target[8:] in g.deny_ops:
             return self.error(400, "AccessDeniedException",
                               "User is not authorized to perform: glue:" + target[8:])
         op = target[len("AWSGlue."):]
@@ -194,7 +226,7 @@ class GlueHandler(Handler):
         if op == "GetJobRuns" and params.get("JobName") in g.deleted:
             return self.error(400, "EntityNotFoundException", "Job %s not found" % params["JobName"])
         try:
-            op_model = MODEL.operation_model(op)
+            op_model = (DQ_MODEL if op in DQ_OPS else MODEL).operation_model(op)
         except Exception:
             return self.error(400, "UnknownOperationException", op)
         report = VALIDATOR.validate(params, op_model.input_shape)
@@ -203,12 +235,14 @@ class GlueHandler(Handler):
         out = g.answer(op, params)
         if out is None:
             return self.error(400, "EntityNotFoundException", "not found")
-        out = strip_unknown(out, op_model.output_shape)
+        checked = strip_unknown(out, op_model.output_shape)
+        if op not in DQ_OPS:
+            out = checked
         if fault is not None:
             # a reply kant must refuse: not validated, not counted
             return self.reply(200, g.mutate(out, fault, params))
         if g.validate_replies:
-            report = VALIDATOR.validate(out, op_model.output_shape)
+            report = VALIDATOR.validate(checked, op_model.output_shape)
             if report.has_errors():
                 with g.lock:
                     g.invalid_replies.append(report.generate_report())
@@ -229,6 +263,7 @@ class FakeGlue(FakeHTTP):
         self.data = data or platform()
         self.throttle_next = 0
         self.deny = False
+        self.deny_ops = set()
         self.page_size = 200
         self.good_signatures = self.bad_signatures = 0
         self.latency = 0
@@ -267,8 +302,10 @@ class FakeGlue(FakeHTTP):
     @staticmethod
     def mutate(out, fault, params):
         """A normal page made into one kant must refuse."""
-        key = next((k for k in ("Jobs", "JobRuns", "Triggers") if k in out), None)
-        if fault == "repeat_token":
+        key = next((k for k in ("Jobs", "JobRuns", "Triggers", "Results") if k in out), None)
+        if isinstance(fault, dict) and "mutate" in fault:
+            out = fault["mutate"](out)
+        elif fault == "repeat_token":
             out["NextToken"] = params.get("NextToken") or token(0)
         elif fault == "endless_token":
             out["NextToken"] = token(offset(params.get("NextToken")) + params.get("MaxResults", 100))
@@ -322,9 +359,53 @@ class FakeGlue(FakeHTTP):
                     "Check your AWS Secret Access Key and signing method.")
         return None
 
+    def dq_results(self):
+        """The Data Quality results that exist (none started after hide_after), newest first."""
+        res = getattr(self.data, "glue_dq_results", [])
+        if self.hide_after is not None:
+            res = [r for r in res if r["StartedOn"] <= self.hide_after]
+        return res
+
+    @staticmethod
+    def dq_matches(r, f):
+        """Whether result r passes a ListDataQualityResults Filter (DataQualityResultFilterCriteria)."""
+        for k in ("JobName", "JobRunId"):
+            if k in f and r.get(k) != f[k]:
+                return False
+        if "DataSource" in f:
+            for kind, want in f["DataSource"].items():
+                have = (r.get("DataSource") or {}).get(kind)
+                if have is None or any(have.get(k) != want[k] for k in ("DatabaseName", "TableName", "CatalogId")
+                                       if k in want):
+                    return False
+        # JSON 1.1 timestamps are epoch seconds; botocore also accepts ISO 8601 text
+        if "StartedAfter" in f and not r["StartedOn"] > parse_timestamp(f["StartedAfter"]).timestamp():
+            return False
+        if "StartedBefore" in f and not r["StartedOn"] < parse_timestamp(f["StartedBefore"]).timestamp():
+            return False
+        return True
+
     def answer(self, op, p):
         size = min(p.get("MaxResults", 100), self.page_size)
         start = offset(p.get("NextToken"))
+        if op == "ListDataQualityResults":
+            every = [r for r in self.dq_results() if self.dq_matches(r, p.get("Filter") or {})]
+            page = every[start:start + size]
+            out = {"Results": [{k: r[k] for k in ("ResultId", "DataSource", "JobName", "JobRunId", "StartedOn")
+                                if k in r} for r in page]}
+            if start + len(page) < len(every):
+                out["NextToken"] = token(start + len(page))
+            return out
+        if op in ("BatchGetDataQualityResult", "GetDataQualityResult"):
+            known = {r["ResultId"]: r for r in self.dq_results()}
+            if op == "GetDataQualityResult":
+                return known.get(p["ResultId"])
+            out = {"Results": [known[i] for i in p["ResultIds"] if i in known]}
+            missing = [i for i in p["ResultIds"] if i not in known]
+            if missing:
+                # BatchGetDataQualityResultResponse: ResultsNotFound has at least one id (the model's min 1)
+                out["ResultsNotFound"] = missing
+            return out
         if op == "GetJobs":
             names = sorted(self.data.glue_runs)
             page = names[start:start + size]

@@ -5,7 +5,8 @@ HEGEL (AWS Glue, ap-northeast-1): ~40 nightly export jobs (RDS -> S3) that start
 between 01:00 and 03:30 Asia/Tokyo on day D+1 and export the data of day D.
 Some jobs pass --business_date, most do not (kant derives it: start date - 1).
 Glue retries failed runs itself (MaxRetries): the retry is a new JobRun with
-Attempt + 1 and PreviousRunId.
+Attempt + 1 and PreviousRunId.  Three export jobs end with an EvaluateDataQuality
+step: AWS Glue Data Quality results (glue_dq_results) for their successful runs.
 
 SOCRATES (Cloud Composer 2 = Airflow 2, REST API v1): 4 DAGs, 60 tasks, daily at
 04:30 Asia/Tokyo (logical date D 04:30 JST = data of day D), S3 -> GCS -> BigQuery
@@ -54,6 +55,20 @@ DAGS = {
 }
 DAG_ORDER = ["s3_to_gcs", "gcs_to_bq", "bq_transform", "reverse_etl"]
 
+# Glue Data Quality: the export jobs whose successful runs end by evaluating a
+# DQDL ruleset on the Glue table they wrote (database hegel_rds_export): job ->
+# (table, rows on the first day, rows added a day, key column, a nullable
+# column).  Metric names are those of the DQDL rule types' "Reported Metrics"
+# (https://docs.aws.amazon.com/glue/latest/dg/dqdl-rule-types.html).
+GLUE_DQ_DATABASE = "hegel_rds_export"
+GLUE_DQ_JOBS = {
+    "hegel_export_users": ("users", 120000, 140, "user_id", "email"),
+    "hegel_export_attendance": ("attendance", 610000, 900, "attendance_id", "status"),
+}
+# an EvaluateDataQuality transform inside this job on a frame that is no Glue
+# table: its result has no DataSource, only JobName and EvaluationContext
+GLUE_DQ_INLINE_JOB = "hegel_export_payments"
+
 
 def iso(ts):
     return ts.astimezone(UTC).isoformat(timespec="microseconds")
@@ -77,6 +92,7 @@ class Platform:
         self.task_instances = []  # Airflow TaskInstance dicts
         self.never_started = None
         self.malformed = 0
+        self.glue_dq_results = []  # GetDataQualityResult bodies, newest first
 
     # ------------------------------------------------------------ HEGEL
     def simulate_glue(self):
@@ -179,6 +195,77 @@ class Platform:
                         run.pop(k, None)
                 kept.append(run)
             self.glue_runs[job] = kept
+
+    # ------------------------------------------------- HEGEL data quality
+    def simulate_glue_dq(self, seed):
+        """Data Quality results (botocore Glue model, shape DataQualityResult)
+        of the successful runs of GLUE_DQ_JOBS, one per run, evaluated in the
+        last minutes of the run; and one of GLUE_DQ_INLINE_JOB's newest
+        successful run without a DataSource.  An RNG of its own: the runs and
+        task instances stay what they were without it.  Nights to catch: one
+        with 0.6% of the users' emails missing (FAIL), one with duplicated user
+        ids (FAIL), and one where attendance's status column is gone (ERROR)."""
+        rng = random.Random(seed * 7919 + 15)
+        out = []
+
+        def rule(name, text, passed, metrics, message=None, result=None):
+            r = {"Name": name, "Description": text, "EvaluatedRule": text,
+                 "Result": result or ("PASS" if passed else "FAIL"), "EvaluatedMetrics": metrics}
+            if message:
+                r["EvaluationMessage"] = message
+            return r
+
+        def result(job, run, rules, **kw):
+            started = run["CompletedOn"] - rng.uniform(60, 120)
+            res = {"ResultId": "dqresult-" + hashlib.sha1((job + "/" + run["Id"]).encode()).hexdigest(),
+                   "Score": round(sum(r["Result"] == "PASS" for r in rules) / len(rules), 4),
+                   "StartedOn": round(started, 3), "CompletedOn": round(run["CompletedOn"] - rng.uniform(1, 10), 3),
+                   "JobName": job, "JobRunId": run["Id"], "RuleResults": rules}
+            res.update(kw)
+            out.append(res)
+
+        for job, (table, rows0, grow, key, col) in GLUE_DQ_JOBS.items():
+            for run in reversed(self.glue_runs.get(job, [])):
+                if run["JobRunState"] != "SUCCEEDED":
+                    continue
+                bd = (dt.datetime.fromtimestamp(run["StartedOn"], JST) - dt.timedelta(days=1)).date()
+                d = (bd - self.start).days
+                rows = int(rows0 + grow * d + rng.uniform(-0.01, 0.01) * rows0)
+                complete = 1.0 if col == "status" else round(1 - rng.uniform(0, 0.002), 6)
+                unique = 1.0
+                if table == "users" and d == self.days - 9:
+                    complete = 0.9940
+                if table == "users" and d == self.days - 6:
+                    unique = round(1 - 42 / rows, 6)
+                rules = [
+                    rule("Rule_1", "RowCount > %d" % (rows0 // 2), rows > rows0 // 2, {"Dataset.*.RowCount": float(rows)}),
+                    rule("Rule_2", 'IsUnique "%s"' % key, unique == 1.0, {"Column.%s.Uniqueness" % key: unique},
+                         None if unique == 1.0 else "Value: %s does not meet the constraint requirement!" % unique),
+                ]
+                if col == "status":
+                    gone = d == self.days - 3
+                    rules.append(rule("Rule_3", 'ColumnValues "status" in ["present", "absent", "late"]', False,
+                                      {} if gone else {"Column.status.ColumnValues.Compliance": 1.0},
+                                      "Column status does not exist" if gone else None,
+                                      "ERROR" if gone else "PASS"))
+                else:
+                    rules.append(rule("Rule_3", 'Completeness "%s" > 0.995' % col, complete > 0.995,
+                                      {"Column.%s.Completeness" % col: complete},
+                                      None if complete > 0.995 else "Value: %s does not meet the constraint requirement!" % complete))
+                source = {"DatabaseName": GLUE_DQ_DATABASE, "TableName": table}
+                if table == "attendance":
+                    source["AdditionalOptions"] = {"pushDownPredicate": "dt='%s'" % bd.isoformat()}
+                result(job, run, rules, DataSource={"GlueTable": source}, RulesetName=table + "_ruleset",
+                       EvaluationContext="EvaluateDataQuality_node1730000000000")
+        inline = next((r for r in self.glue_runs.get(GLUE_DQ_INLINE_JOB, []) if r["JobRunState"] == "SUCCEEDED"), None)
+        if inline:
+            rows = 50000 + rng.randint(0, 500)
+            result(GLUE_DQ_INLINE_JOB, inline, [
+                rule("Rule_1", "RowCount > 0", True, {"Dataset.*.RowCount": float(rows)}),
+                rule("Rule_2", 'IsComplete "payment_id"', True, {"Column.payment_id.Completeness": 1.0}),
+            ], EvaluationContext="EvaluateDataQuality_node1730000000042")
+        out.sort(key=lambda r: r["StartedOn"], reverse=True)    # ListDataQualityResults: newest first
+        self.glue_dq_results = out
 
     # --------------------------------------------------------- SOCRATES
     def simulate_airflow(self):
@@ -285,6 +372,7 @@ def platform(start=dt.date(2026, 10, 26), days=30, seed=7, malformed=True, now=N
     p = Platform(start, days, seed, now)
     p.simulate_glue()
     p.simulate_airflow()
+    p.simulate_glue_dq(seed)
     if malformed:
         p.inject_malformed()
     return p
