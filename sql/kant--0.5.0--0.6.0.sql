@@ -4188,7 +4188,7 @@ $$;
 -- a collection keeps its error's hint
 
 ALTER TABLE @extschema@.collection ADD COLUMN hint text;
-COMMENT ON COLUMN @extschema@.collection.hint IS 'what the error suggests doing (its HINT), or NULL';
+COMMENT ON COLUMN @extschema@.collection.hint IS 'what the error suggests doing (its HINT); for a collection without error, a problem that did not end it (Glue Data Quality results it was denied), or NULL';
 
 CREATE OR REPLACE VIEW @extschema@.collector_health AS
 SELECT
@@ -4217,7 +4217,7 @@ COMMENT ON COLUMN @extschema@.collector_health.last_error IS 'error of the last 
 COMMENT ON COLUMN @extschema@.collector_health.last_success_at IS 'end of the last collection without error';
 COMMENT ON COLUMN @extschema@.collector_health.seconds_since_success IS 'seconds since then';
 COMMENT ON COLUMN @extschema@.collector_health.last_success_runs_seen IS 'runs it read';
-COMMENT ON COLUMN @extschema@.collector_health.last_error_hint IS 'what the last collection''s error suggests doing, or NULL';
+COMMENT ON COLUMN @extschema@.collector_health.last_error_hint IS 'what the last collection''s error suggests doing, or the problem that did not end it (kant.collection.hint), or NULL';
 
 /*
  * Credential sources: how a system's collector gets credentials that the
@@ -5698,6 +5698,76 @@ COMMENT ON COLUMN @extschema@.bi_alert_daily.kind IS 'failure, late, missing, pr
 COMMENT ON FUNCTION @extschema@._alert_key(text, text, integer, date) IS
 	'internal: an alert''s key from ids: kind/job:<job_id>/<business date>, kind/slo:<slo_id>/<business date>, stale/system:<system_id>, data_quality/check:<check_id>/<business date>; unique whatever the names hold';
 
+-- sql/src/collect_glue_dq.sql
+
+/*
+ * kant: AWS Glue Data Quality results, read by the Glue collector.
+ *
+ * Part of the install script sql/kant--0.6.0.sql (the Makefile builds it from
+ * the files of sql/src in the order of SQL_SRC).  Change a definition here AND in the
+ * upgrade script of the version being made; test/sql/upgrade.sql proves the
+ * two paths give the same objects.
+ *
+ * kant.collect_glue(system), when the system's Data Quality collection is on,
+ * lists the results started since the watermark below (ListDataQualityResults,
+ * paged by NextToken), fetches them a hundred at a time
+ * (BatchGetDataQualityResult) and hands each reply to
+ * kant.ingest_glue_data_quality (src/collect_glue.c).
+ */
+
+CREATE TABLE @extschema@.glue_dq_source (
+	system_id		integer PRIMARY KEY REFERENCES @extschema@.system ON DELETE CASCADE,
+	enabled			boolean NOT NULL DEFAULT true,
+	read_until		timestamptz,
+	updated_at		timestamptz NOT NULL DEFAULT now(),
+	last_read_at	timestamptz,
+	last_results	integer,
+	last_rejected	integer
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.glue_dq_source', '');
+COMMENT ON TABLE @extschema@.glue_dq_source IS
+	'Glue systems whose AWS Glue Data Quality results kant.collect_glue reads after the job runs (kant.set_glue_data_quality), and how far it has read them';
+COMMENT ON COLUMN @extschema@.glue_dq_source.enabled IS 'false: the collector reads no results (the watermark is kept for when it is on again)';
+COMMENT ON COLUMN @extschema@.glue_dq_source.read_until IS
+	'watermark: StartedOn of the newest result ingested (not quarantined) by a collection that fetched every result it listed, but no later than that collection started; the next lists the results started after it minus the system''s overlap. NULL: every result Glue lists, as the first collection of job runs reads every run';
+COMMENT ON COLUMN @extschema@.glue_dq_source.updated_at IS 'when the switch or the watermark last changed';
+COMMENT ON COLUMN @extschema@.glue_dq_source.last_read_at IS 'when a collection last fetched every result it listed, or NULL';
+COMMENT ON COLUMN @extschema@.glue_dq_source.last_results IS 'results that collection fetched and handed to kant.ingest_glue_data_quality';
+COMMENT ON COLUMN @extschema@.glue_dq_source.last_rejected IS 'of those, results it kept in kant.rejected (e.g. of a job run kant does not hold)';
+
+CREATE FUNCTION @extschema@.set_glue_data_quality(system text, enabled boolean DEFAULT true)
+	RETURNS void
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	sid integer;
+	k text;
+BEGIN
+	IF enabled IS NULL THEN
+		RAISE EXCEPTION 'enabled must be true or false, not NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT s.system_id, s.kind INTO sid, k FROM @extschema@.system s WHERE s.name = set_glue_data_quality.system;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'system "%" does not exist', system
+			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_system().';
+	END IF;
+	IF k <> 'glue' THEN
+		RAISE EXCEPTION 'system "%" is of kind %, not glue', system, k
+			USING ERRCODE = 'wrong_object_type',
+				  HINT = 'Data Quality results are read from AWS Glue (ListDataQualityResults).';
+	END IF;
+	INSERT INTO @extschema@.glue_dq_source AS d (system_id, enabled)
+	VALUES (sid, set_glue_data_quality.enabled)
+	ON CONFLICT (system_id) DO UPDATE SET enabled = excluded.enabled, updated_at = now()
+		WHERE d.enabled IS DISTINCT FROM excluded.enabled;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_glue_data_quality(text, boolean) IS
+	'Switch on (or off) reading a glue system''s AWS Glue Data Quality results in kant.collect_glue: after the job runs, the results started since the last ones read (ListDataQualityResults, BatchGetDataQualityResult; the credentials need glue:ListDataQualityResults and glue:BatchGetDataQualityResult) go to kant.ingest_glue_data_quality. Switched off and on again, it goes on from where it stopped';
+REVOKE ALL ON FUNCTION @extschema@.set_glue_data_quality(text, boolean) FROM PUBLIC;
+
 -- sql/src/quality_ingest.sql
 
 /*
@@ -6234,9 +6304,12 @@ BEGIN
 				 FROM jsonb_array_elements(res -> 'RuleResults') x, jsonb_each(coalesce(x -> 'EvaluatedMetrics', '{}')) e(k, v)
 				 ORDER BY k LOOP
 			metric := CASE WHEN m.k ~ '^Dataset\.\*\.' THEN @extschema@._dq_metric_name(substring(m.k FROM '^Dataset\.\*\.(.+)$'))
+						   -- Column.<c>.<Type>, where a type may be two words (ColumnValues.Compliance)
+						   -- and a column may hold dots
 						   WHEN m.k ~ '^(Column|Multicolumn)\..+\.[A-Za-z]+$'
-							 THEN @extschema@._dq_metric_name(substring(m.k FROM '\.([A-Za-z]+)$'),
-															  substring(m.k FROM '^(?:Column|Multicolumn)\.(.+)\.[A-Za-z]+$')) END;
+							 THEN @extschema@._dq_metric_name(
+								replace(substring(m.k FROM '^(?:Column|Multicolumn)\..+?\.([A-Za-z]+\.Compliance|[A-Za-z]+)$'), '.', '_'),
+								substring(m.k FROM '^(?:Column|Multicolumn)\.(.+?)\.(?:[A-Za-z]+\.Compliance|[A-Za-z]+)$')) END;
 			IF metric IS NOT NULL AND @extschema@._dq_metric_ok(metric) AND abs(m.v) < 1e30 THEN
 				PERFORM @extschema@._dq_store(did, bd, metric, m.v, NULL, at, 'glue_data_quality', who, batch_id);
 				IF metric = 'row_count' THEN rows_v := m.v; END IF;
@@ -6853,3 +6926,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.refresh_slo(text, date, date) IS
 	'Bring kant.slo_day up to date and return the days evaluated. Without arguments, incremental: only days whose runs or expected runs changed (kant.slo_dirty), days still pending, and days never evaluated. With since (and until, and an SLO name): recompute that range.';
 REVOKE ALL ON FUNCTION @extschema@.refresh_slo(text, date, date) FROM PUBLIC;
+
+-- the Glue collector reads Data Quality results (sql/src/collect_glue_dq.sql, above)
+COMMENT ON FUNCTION @extschema@.collect_glue(text) IS
+	'Read a glue system''s jobs, their runs since the last collection (GetJobs, GetJobRuns, paged, SigV4-signed) and their scheduled triggers, and ingest them; with kant.set_glue_data_quality on, then the Data Quality results started since the last ones read (ListDataQualityResults, BatchGetDataQualityResult) into kant.ingest_glue_data_quality. Returns the collection record. A failure keeps what was read before it, is recorded and raised as a WARNING; access denied to the Data Quality actions is the record''s hint and a WARNING, not a failure.';

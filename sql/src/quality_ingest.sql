@@ -532,9 +532,12 @@ BEGIN
 				 FROM jsonb_array_elements(res -> 'RuleResults') x, jsonb_each(coalesce(x -> 'EvaluatedMetrics', '{}')) e(k, v)
 				 ORDER BY k LOOP
 			metric := CASE WHEN m.k ~ '^Dataset\.\*\.' THEN @extschema@._dq_metric_name(substring(m.k FROM '^Dataset\.\*\.(.+)$'))
+						   -- Column.<c>.<Type>, where a type may be two words (ColumnValues.Compliance)
+						   -- and a column may hold dots
 						   WHEN m.k ~ '^(Column|Multicolumn)\..+\.[A-Za-z]+$'
-							 THEN @extschema@._dq_metric_name(substring(m.k FROM '\.([A-Za-z]+)$'),
-															  substring(m.k FROM '^(?:Column|Multicolumn)\.(.+)\.[A-Za-z]+$')) END;
+							 THEN @extschema@._dq_metric_name(
+								replace(substring(m.k FROM '^(?:Column|Multicolumn)\..+?\.([A-Za-z]+\.Compliance|[A-Za-z]+)$'), '.', '_'),
+								substring(m.k FROM '^(?:Column|Multicolumn)\.(.+?)\.(?:[A-Za-z]+\.Compliance|[A-Za-z]+)$')) END;
 			IF metric IS NOT NULL AND @extschema@._dq_metric_ok(metric) AND abs(m.v) < 1e30 THEN
 				PERFORM @extschema@._dq_store(did, bd, metric, m.v, NULL, at, 'glue_data_quality', who, batch_id);
 				IF metric = 'row_count' THEN rows_v := m.v; END IF;

@@ -88,6 +88,7 @@ GRANT EXECUTE ON FUNCTION
     kant.measure(text, text, text, interval, text, integer), kant.drop_measure(text),
     kant.run_measurements(date, timestamptz, text),
     kant.schedule_measurements(text), kant.unschedule_measurements(),
+    kant.set_glue_data_quality(text, boolean),
     kant.drop_check(text), kant.evaluate_checks(date, date, timestamptz),
     kant.set_gate_datasets(text, text[])
   TO kant_admin;
