@@ -32,6 +32,9 @@
  *    on both and spreads any key distribution (common prefixes, skew) evenly,
  *    where quantiles need a sort of the key column.  The cost: no index serves
  *    a hash range, so each pass reads the whole table on both sides.
+ * kant.diff_keys_report returns the keys found and what it cost as one jsonb
+ * value (to keep in a check's result); kant.diff_keys shows it as rows and a
+ * NOTICE.
  * Every query is built from built-in immutable functions and operators
  * (count, sum, >>, hashint8extended, hashtextextended, uuid_hash_extended,
  * = ANY of a constant array), which postgres_fdw pushes down.
@@ -351,10 +354,10 @@ GRANT EXECUTE ON FUNCTION @extschema@._diff_run(text) TO PUBLIC;
  * Everything runs in the caller's snapshot (STABLE), postgres_fdw's remote
  * side in its repeatable-read transaction.
  */
-CREATE FUNCTION @extschema@.diff_keys(source regclass, target regclass, key_column name,
+CREATE FUNCTION @extschema@.diff_keys_report(source regclass, target regclass, key_column name,
 		source_filter text DEFAULT NULL, target_filter text DEFAULT NULL, max_keys integer DEFAULT 100,
 		bisection_factor integer DEFAULT 64, bisection_threshold integer DEFAULT 1000)
-	RETURNS TABLE (key text, source_count bigint, target_count bigint, problem text)
+	RETURNS jsonb
 	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -552,22 +555,55 @@ BEGIN
 		  WHERE y.ns <> y.nt) x;
 	truncated := truncated OR n_found > max_keys;
 
-	RAISE NOTICE 'kant.diff_keys: keys that differ between % and %: %', source, target,
-		CASE WHEN truncated THEN format('more than %s (the first %s are shown)', max_keys, max_keys) ELSE n_found::text END
-		USING DETAIL = format('rows: source %s, target %s; queries: %s, passes: %s; rows fetched: source %s (%s bytes), target %s (%s bytes)',
-							  rows_s, rows_t, queries, passes, fetched_s, bytes_s, fetched_t, bytes_t);
+	RETURN jsonb_build_object('source', source::text, 'target', target::text, 'key_column', key_column,
+		'source_rows', rows_s, 'target_rows', rows_t,
+		'differing_keys', CASE WHEN NOT truncated THEN n_found END, 'truncated', truncated,
+		'keys', (SELECT coalesce(jsonb_agg(jsonb_build_object('key', d.k, 'source_count', d.ns, 'target_count', d.nt,
+					'problems', (SELECT jsonb_agg(p.problem ORDER BY p.i)
+								 FROM (VALUES (1, 'missing_in_target', d.ns > 0 AND d.nt = 0),
+											  (2, 'missing_in_source', d.ns = 0 AND d.nt > 0),
+											  (3, 'duplicated_in_source', d.ns > 1 AND d.ns > d.nt),
+											  (4, 'duplicated_in_target', d.nt > 1 AND d.nt > d.ns)) AS p(i, problem, applies)
+								 WHERE p.applies)) ORDER BY d.rn), '[]')
+				 FROM unnest(d_key, d_s, d_t) WITH ORDINALITY AS d(k, ns, nt, rn)),
+		'queries', queries, 'passes', passes,
+		'fetched', jsonb_build_object('source', jsonb_build_object('rows', fetched_s, 'bytes', bytes_s),
+									  'target', jsonb_build_object('rows', fetched_t, 'bytes', bytes_t)));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.diff_keys_report(regclass, regclass, name, text, text, integer, integer, integer) IS
+	'kant.diff_keys as one jsonb value, to keep (e.g. in a check''s result): source, target, key_column; source_rows and target_rows (after the filters); differing_keys (NULL when truncated: more than max_keys keys differ); truncated; keys, the first max_keys in kant.diff_keys''s order, each {key (text, or null for the rows with a NULL key), source_count, target_count, problems: [missing_in_target | missing_in_source | duplicated_in_source | duplicated_in_target, ...]}; queries and passes; fetched: {source, target: {rows, bytes}}, the rows the queries returned from each side and their size in the text protocol. Arguments, rights and errors as kant.diff_keys';
+REVOKE ALL ON FUNCTION @extschema@.diff_keys_report(regclass, regclass, name, text, text, integer, integer, integer) FROM PUBLIC;
 
+/*
+ * kant.diff_keys_report as rows, with a NOTICE of what it cost.
+ */
+CREATE FUNCTION @extschema@.diff_keys(source regclass, target regclass, key_column name,
+		source_filter text DEFAULT NULL, target_filter text DEFAULT NULL, max_keys integer DEFAULT 100,
+		bisection_factor integer DEFAULT 64, bisection_threshold integer DEFAULT 1000)
+	RETURNS TABLE (key text, source_count bigint, target_count bigint, problem text)
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r jsonb;
+BEGIN
+	r := @extschema@.diff_keys_report(source, target, key_column, source_filter, target_filter, max_keys,
+									  bisection_factor, bisection_threshold);
+	RAISE NOTICE 'kant.diff_keys: keys that differ between % and %: %', r ->> 'source', r ->> 'target',
+		CASE WHEN (r ->> 'truncated')::boolean THEN format('more than %s (the first %s are shown)', max_keys, max_keys)
+			 ELSE r ->> 'differing_keys' END
+		USING DETAIL = format('rows: source %s, target %s; queries: %s, passes: %s; rows fetched: source %s (%s bytes), target %s (%s bytes)',
+							  r ->> 'source_rows', r ->> 'target_rows', r ->> 'queries', r ->> 'passes',
+							  r #>> '{fetched,source,rows}', r #>> '{fetched,source,bytes}',
+							  r #>> '{fetched,target,rows}', r #>> '{fetched,target,bytes}');
 	RETURN QUERY
-	SELECT d.k, d.ns, d.nt, p.problem
-	FROM unnest(d_key, d_s, d_t) WITH ORDINALITY AS d(k, ns, nt, rn)
-	CROSS JOIN LATERAL (VALUES (1, 'missing_in_target', d.ns > 0 AND d.nt = 0),
-							   (2, 'missing_in_source', d.ns = 0 AND d.nt > 0),
-							   (3, 'duplicated_in_source', d.ns > 1 AND d.ns > d.nt),
-							   (4, 'duplicated_in_target', d.nt > 1 AND d.nt > d.ns)) AS p(i, problem, applies)
-	WHERE p.applies
-	ORDER BY d.rn, p.i;
+	SELECT k.e ->> 'key', (k.e ->> 'source_count')::bigint, (k.e ->> 'target_count')::bigint, p.problem
+	FROM jsonb_array_elements(r -> 'keys') WITH ORDINALITY AS k(e, i)
+	CROSS JOIN LATERAL jsonb_array_elements_text(k.e -> 'problems') WITH ORDINALITY AS p(problem, j)
+	ORDER BY k.i, p.j;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.diff_keys(regclass, regclass, name, text, text, integer, integer, integer) IS
-	'The keys whose number of rows differs between source and target (tables, views or postgres_fdw foreign tables with a key column of the same name: smallint/integer/bigint, text/varchar or uuid), each side filtered by an SQL boolean expression over its columns (source_filter, target_filter; NULL: every row). A row per key and problem: missing_in_target (source_count > 0, target_count 0), missing_in_source, duplicated_in_source (source_count > 1 and above target_count), duplicated_in_target; a key twice in the source and not in the target is missing_in_target and duplicated_in_source (two rows). Rows with a NULL key are one key, NULL, when the sides hold different numbers of them; a key duplicated alike on both sides is no difference. At most max_keys keys: the first in key order (integer keys) or hash order (text, uuid), NULL last. Found as data-diff finds them (datafold/data-diff): count and sum of a 64-bit key hash per segment of the key space, one query a pass over both sides, aggregated by the foreign server (postgres_fdw pushes the queries down); the first pass makes bisection_factor^2 segments, later passes split a segment that differs into bisection_factor (a power of two, 64 by default) until it holds at most bisection_threshold rows (1000), whose keys are fetched. A NOTICE gives both sides'' rows, the queries and passes, and the rows and bytes (text protocol) the queries returned from each side; a WARNING says when a foreign server cannot aggregate (every row is fetched). Runs as its caller (SECURITY INVOKER; search_path pg_catalog, pg_temp: name other functions in a filter with their schema), in the caller''s snapshot. Errors: 22004 a NULL argument; 22023 max_keys < 1 or a bad bisection setting; 42809 not a table; 42703 no such key column; 0A000 a key type not compared; 42804 different key types; 42601 a filter that is not one expression, or PostgreSQL''s error for one that does not apply to its table, naming the argument';
+	'The keys whose number of rows differs between source and target (tables, views or postgres_fdw foreign tables with a key column of the same name: smallint/integer/bigint, text/varchar or uuid), each side filtered by an SQL boolean expression over its columns (source_filter, target_filter; NULL: every row). A row per key and problem: missing_in_target (source_count > 0, target_count 0), missing_in_source, duplicated_in_source (source_count > 1 and above target_count), duplicated_in_target; a key twice in the source and not in the target is missing_in_target and duplicated_in_source (two rows). Rows with a NULL key are one key, NULL, when the sides hold different numbers of them; a key duplicated alike on both sides is no difference. At most max_keys keys: the first in key order (integer keys) or hash order (text, uuid), NULL last. Found as data-diff finds them (datafold/data-diff): count and sum of a 64-bit key hash per segment of the key space, one query a pass over both sides, aggregated by the foreign server (postgres_fdw pushes the queries down); the first pass makes bisection_factor^2 segments, later passes split a segment that differs into bisection_factor (a power of two, 64 by default) until it holds at most bisection_threshold rows (1000), whose keys are fetched. A NOTICE gives both sides'' rows, the queries and passes, and the rows and bytes (text protocol) the queries returned from each side (kant.diff_keys_report: all of it as one jsonb value); a WARNING says when a foreign server cannot aggregate (every row is fetched). Runs as its caller (SECURITY INVOKER; search_path pg_catalog, pg_temp: name other functions in a filter with their schema), in the caller''s snapshot. Errors: 22004 a NULL argument; 22023 max_keys < 1 or a bad bisection setting; 42809 not a table; 42703 no such key column; 0A000 a key type not compared; 42804 different key types; 42601 a filter that is not one expression, or PostgreSQL''s error for one that does not apply to its table, naming the argument';
 REVOKE ALL ON FUNCTION @extschema@.diff_keys(regclass, regclass, name, text, text, integer, integer, integer) FROM PUBLIC;

@@ -119,12 +119,19 @@ SELECT * FROM kant.diff_keys('kant_diff_src', 'kant_diff_tgt', 'id', 'business_d
 -- twice, and so in the target but 50, which the source holds once more
 SELECT * FROM kant.diff_keys('kant_diff_src', 'kant_diff_tgt', 'id', max_keys => 4);
 
+-- the same as one jsonb value, to keep (kant.diff_keys reads it)
+SELECT jsonb_pretty(kant.diff_keys_report('kant_diff_src', 'kant_diff_tgt', 'id', 'business_date = ''2024-01-16''',
+  'business_date = ''2024-01-16'''));
+
 -- 3. max_keys: the first keys in key order, however the passes split (the
 -- passes keep only the max_keys first segments that differ)
 SELECT * FROM kant.diff_keys('kant_diff_src', 'kant_diff_tgt', 'id', 'business_date = ''2024-01-15''',
   'business_date = ''2024-01-15''', max_keys => 3);
 SELECT * FROM kant.diff_keys('kant_diff_src', 'kant_diff_tgt', 'id', 'business_date = ''2024-01-15''',
   'business_date = ''2024-01-15''', max_keys => 3, bisection_factor => 2, bisection_threshold => 1);
+SELECT r - 'keys' AS report, jsonb_array_length(r -> 'keys') AS keys
+FROM kant.diff_keys_report('kant_diff_src', 'kant_diff_tgt', 'id', 'business_date = ''2024-01-15''',
+  'business_date = ''2024-01-15''', max_keys => 3) r;
 -- exactly as many keys as differ is not truncated
 SELECT count(*) FROM kant.diff_keys('kant_diff_src', 'kant_diff_tgt', 'id', 'business_date = ''2024-01-16''',
   'business_date = ''2024-01-16''', max_keys => 1);
@@ -228,10 +235,12 @@ SELECT * FROM kant.diff_keys('kant_diff_src2', 'kant_diff_tgt', 'id', NULL, 'bus
 -- 9. Rights: not PUBLIC's; the caller's own (SECURITY INVOKER): a role
 -- granted the function still needs SELECT on both sides
 SELECT has_function_privilege('public', 'kant.diff_keys(regclass, regclass, name, text, text, integer, integer, integer)', 'EXECUTE') AS public_may,
+       has_function_privilege('public', 'kant.diff_keys_report(regclass, regclass, name, text, text, integer, integer, integer)', 'EXECUTE') AS public_may_report,
        (SELECT prosecdef FROM pg_proc WHERE oid = 'kant.diff_keys(regclass, regclass, name, text, text, integer, integer, integer)'::regprocedure) AS definer;
 CREATE ROLE kant_diff_reader NOLOGIN;
 GRANT USAGE ON SCHEMA kant TO kant_diff_reader;
-GRANT EXECUTE ON FUNCTION kant.diff_keys(regclass, regclass, name, text, text, integer, integer, integer) TO kant_diff_reader;
+GRANT EXECUTE ON FUNCTION kant.diff_keys(regclass, regclass, name, text, text, integer, integer, integer),
+  kant.diff_keys_report(regclass, regclass, name, text, text, integer, integer, integer) TO kant_diff_reader;
 SET ROLE kant_diff_reader;
 SELECT * FROM kant.diff_keys('kant_diff_src', 'kant_diff_tgt', 'id');
 \echo :LAST_ERROR_SQLSTATE
