@@ -29,7 +29,8 @@
  *    text differently (a collation of RDS against one here), so one key range
  *    could hold different keys on each side, and postgres_fdw ships no
  *    comparison under an explicit COLLATE "C"; a hash of the bytes is the same
- *    on both and spreads any key distribution (common prefixes, skew) evenly,
+ *    on both (in the same encoding, with deterministic collations) and
+ *    spreads any key distribution (common prefixes, skew) evenly,
  *    where quantiles need a sort of the key column.  The cost: no index serves
  *    a hash range, so each pass reads the whole table on both sides.
  * kant.diff_keys_report returns the keys found and what it cost as one jsonb
