@@ -89,6 +89,8 @@ GRANT EXECUTE ON FUNCTION
     kant.run_measurements(date, timestamptz, text),
     kant.schedule_measurements(text), kant.unschedule_measurements(),
     kant.set_glue_data_quality(text, boolean),
+    kant.diff_keys(regclass, regclass, name, text, text, integer, integer, integer),
+    kant.diff_keys_report(regclass, regclass, name, text, text, integer, integer, integer),
     kant.drop_check(text), kant.evaluate_checks(date, date, timestamptz),
     kant.set_gate_datasets(text, text[])
   TO kant_admin;
