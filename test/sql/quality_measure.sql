@@ -59,6 +59,22 @@ SELECT kant.check_reconciliation('users measured arrived', 'bqm.users', 'rdsm.us
 SELECT check_name, status, observed, expected, detail
 FROM kant.evaluate_checks('2024-01-15', '2024-01-15', '2999-01-01T00:00:00Z') WHERE check_name = 'users measured arrived';
 
+-- A key-level diff as a measurement: the keys found are the note, shown in the verdict
+GRANT EXECUTE ON FUNCTION kant.diff_keys_report(regclass, regclass, name, text, text, integer, integer, integer) TO measurer;
+SET ROLE measurer;
+SELECT kant.measure('users keys', 'bqm.users', $q$
+	SELECT (r->>'differing_keys')::bigint AS differing_keys,
+		(SELECT count(*) FROM jsonb_array_elements(r->'keys') k WHERE k->'problems' ? 'missing_in_target') AS missing_keys,
+		(SELECT string_agg((k->>'key') || ' ' || (k->'problems'->>0), ', ') FROM jsonb_array_elements(r->'keys') k) AS keys
+	FROM kant.diff_keys_report('rds.users', 'public.bq_users', 'id',
+		format('business_date = %L', $1), format('business_date = %L', $1), 20) r $q$) > 0 AS defined;
+RESET ROLE;
+SET client_min_messages = warning;
+SELECT measure, status, metrics, detail FROM kant.run_measurements(for_date => '2024-01-15', only_measure => 'users keys');
+SELECT kant.check_threshold('users keys match', 'bqm.users', 'differing_keys', '=', 0) > 0 AS check;
+SELECT check_name, status, observed, expected, detail
+FROM kant.evaluate_checks('2024-01-15', '2024-01-15', '2999-01-01T00:00:00Z') WHERE check_name = 'users keys match';
+
 -- 2. The query has the owner's rights only, restricted and read-only.
 SET ROLE measurer;
 SELECT kant.measure('no right', 'rdsm.users', 'SELECT count(*) AS row_count FROM rds.secret') > 0;
@@ -134,7 +150,7 @@ DROP EXTENSION postgres_fdw;
 REVOKE ALL ON SCHEMA kant FROM outsider;
 REVOKE ALL ON FUNCTION kant.measure(text, text, text, interval, text, integer) FROM outsider;
 DROP ROLE outsider;
-SELECT kant.drop_measure('rds users'), kant.drop_check('users measured arrived');
+SELECT kant.drop_measure('rds users'), kant.drop_check('users measured arrived'), kant.drop_check('users keys match');
 \c postgres
 DROP DATABASE kant_measure_rds;
 \c kant_regress
