@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+"""A measurement's timeout (kant.measure(timeout =>), src/quality.c): the
+query is stopped by the statement timer and recorded as a timeout while the
+other measurements go on; afterwards the session is its own again (role,
+read-only, statement_timeout); a shorter statement_timeout of the caller
+still ends the whole call; a cancel from outside (pg_cancel_backend) stays a
+cancel and is not recorded as the measurement's.  A server whose timers do
+not fire at all (libfaketime intercepts them: KANT_FAKETIME) cannot show a
+timeout; the timer-dependent checks are then skipped, said as such.  Prints
+TAP lines."""
+import os
+import sys
+import threading
+import time
+
+import psycopg2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from taplib import fresh_db, tap  # noqa: E402
+
+DB = "kant_measure_timeout"
+
+conn, cur = fresh_db(DB)
+cur.execute("CREATE EXTENSION kant CASCADE")
+cur.execute("SELECT kant.add_dataset('t.users', 'UTC')")
+cur.execute("SELECT kant.measure('slow', 't.users', 'SELECT pg_catalog.pg_sleep(30) AS slept, 1 AS row_count', "
+            "timeout => '1 second')")
+cur.execute("SELECT kant.measure('quick', 't.users', 'SELECT 42 AS row_count')")
+
+# do the server's timers fire at all?
+try:
+    cur.execute("SET statement_timeout = 200")
+    cur.execute("SELECT pg_sleep(2)")
+    timers = False
+except psycopg2.errors.QueryCanceled:
+    timers = True
+cur.execute("RESET statement_timeout")
+
+
+def skip(what):
+    tap(True, "%s # SKIP the server's timers do not fire (libfaketime)" % what)
+
+
+if timers:
+    t0 = time.monotonic()
+    cur.execute("SELECT measure, status, detail FROM kant.run_measurements(for_date => '2024-01-15') ORDER BY measure")
+    got = cur.fetchall()
+    took = time.monotonic() - t0
+    tap(got == [("quick", "ok", None), ("slow", "timeout", "measurement timed out after 1000 ms")] and took < 10,
+        "the slow query is stopped at its timeout (%.1f s) and recorded; the other one lands" % took, got)
+    cur.execute("SELECT status, sqlstate FROM kant.dq_measure_run r JOIN kant.dq_measure m USING (measure_id) "
+                "WHERE m.name = 'slow'")
+    tap(cur.fetchone() == ("timeout", "57014"), "kant.dq_measure_run keeps it with 57014")
+else:
+    skip("the slow query is stopped at its timeout and recorded; the other one lands")
+    skip("kant.dq_measure_run keeps it with 57014")
+cur.execute("SELECT current_user, current_setting('transaction_read_only'), current_setting('statement_timeout'), "
+            "current_setting('search_path')")
+tap(cur.fetchone() == ("postgres", "off", "0", '"$user", public'),
+    "afterwards the session is its own: role, read-write, no statement timeout, its search_path")
+
+# the caller's own, shorter statement_timeout ends the whole call, as a cancel
+if timers:
+    cur.execute("SET statement_timeout = 300")
+    try:
+        cur.execute("SELECT * FROM kant.run_measurements(for_date => '2024-01-16', only_measure => 'slow')")
+        tap(False, "a shorter statement_timeout of the caller ends the call")
+    except psycopg2.errors.QueryCanceled as e:
+        tap("statement timeout" in str(e), "a shorter statement_timeout of the caller ends the call (%s)"
+            % str(e).splitlines()[0])
+    cur.execute("RESET statement_timeout")
+    cur.execute("SELECT count(*) FROM kant.dq_measure_run WHERE business_date = '2024-01-16'")
+    tap(cur.fetchone() == (0,), "and nothing of it is recorded as the measurement's timeout")
+else:
+    skip("a shorter statement_timeout of the caller ends the call")
+    skip("and nothing of it is recorded as the measurement's timeout")
+
+# a cancel from outside stays a cancel
+cur.execute("SELECT kant.measure('slow', 't.users', 'SELECT pg_catalog.pg_sleep(30) AS slept, 1 AS row_count', "
+            "timeout => '1 hour')")
+pid = conn.get_backend_pid()
+
+
+def cancel():
+    time.sleep(1.5)
+    c2 = psycopg2.connect(dbname=DB)
+    c2.autocommit = True
+    c2.cursor().execute("SELECT pg_cancel_backend(%s)", (pid,))
+    c2.close()
+
+
+th = threading.Thread(target=cancel)
+th.start()
+t0 = time.monotonic()
+try:
+    cur.execute("SELECT * FROM kant.run_measurements(for_date => '2024-01-17', only_measure => 'slow')")
+    tap(False, "a cancel from outside ends run_measurements")
+except psycopg2.errors.QueryCanceled as e:
+    tap("user request" in str(e) and time.monotonic() - t0 < 10,
+        "a cancel from outside ends run_measurements as a cancel (%s)" % str(e).splitlines()[0])
+th.join()
+cur.execute("SELECT count(*) FROM kant.dq_measure_run WHERE business_date = '2024-01-17'")
+tap(cur.fetchone() == (0,), "and is not recorded as the measurement's")
+cur.execute("SELECT current_user, current_setting('transaction_read_only')")
+tap(cur.fetchone() == ("postgres", "off"), "the session is its own after the cancel")
+conn.close()
+tap.plan()
