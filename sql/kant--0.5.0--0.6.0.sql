@@ -4616,6 +4616,7 @@ CREATE TABLE @extschema@.dq_check (
 	pipeline		text,
 	tool			text,
 	assertion		text,
+	judged_from		date,
 	active			boolean NOT NULL DEFAULT true,
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	created_by		text NOT NULL,
@@ -4655,6 +4656,7 @@ COMMENT ON COLUMN @extschema@.dq_check.severity IS 'critical (a failure fails th
 COMMENT ON COLUMN @extschema@.dq_check.pipeline IS 'the pipeline whose delivery the check is part of, or NULL';
 COMMENT ON COLUMN @extschema@.dq_check.tool IS 'assertion: the tool that runs the test: dbt, great_expectations, glue_data_quality, openlineage';
 COMMENT ON COLUMN @extschema@.dq_check.assertion IS 'assertion: the tool''s name of the test (kant.dq_assertion.assertion)';
+COMMENT ON COLUMN @extschema@.dq_check.judged_from IS 'assertion: the first business date the tool reported the test for; earlier dates are not judged, and none while it has never reported it (a test it does not run holds no gate)';
 COMMENT ON COLUMN @extschema@.dq_check.active IS 'false: not evaluated';
 COMMENT ON COLUMN @extschema@.dq_check.created_at IS 'when it was created';
 COMMENT ON COLUMN @extschema@.dq_check.created_by IS 'the role that created it';
@@ -4847,13 +4849,27 @@ BEGIN
 		field := 'value'; code := '22003';
 		problem := format('value %s of metric %s is not a measurement', left(value::text, 60), metric);
 		hint := 'A finite number, 0 or between 1e-12 and 1e30 in size.';
+	ELSIF metric = 'max_timestamp' AND value_at IS NULL THEN
+		-- the metrics kant names have a type: the checks read them so
+		field := 'value_at'; problem := 'max_timestamp is a time: the newest row''s, in value_at';
+		hint := 'value_at => ''2024-11-20T23:30:00+09:00''.';
+	ELSIF metric ~ '^(row_count|distinct_keys|duplicate_keys|bytes|file_count|null_count:.+)$'
+		  AND (value IS NULL OR value < 0 OR value <> trunc(value)) THEN
+		field := 'value';
+		problem := format('%s is a count: a whole number >= 0, not %s', metric, coalesce(left(value::text, 60), 'a time'));
+		hint := 'row_count, distinct_keys, duplicate_keys, bytes, file_count and null_count:<column> count; give them in value.';
 	ELSIF NOT isfinite(coalesce(value_at, '2000-01-01Z')) OR NOT isfinite(coalesce(measured_at, '2000-01-01Z'))
 		  OR value_at NOT BETWEEN '1900-01-01Z' AND '3000-01-01Z' OR measured_at NOT BETWEEN '1970-01-01Z' AND '3000-01-01Z' THEN
 		field := CASE WHEN value_at IS NOT NULL AND NOT (isfinite(value_at) AND value_at BETWEEN '1900-01-01Z' AND '3000-01-01Z')
 					  THEN 'value_at' ELSE 'measured_at' END;
 		problem := format('value_at %s / measured_at %s is not a time kant takes',
 						  coalesce(value_at::text, '<NULL>'), coalesce(measured_at::text, '<NULL>'));
-		hint := 'value_at: 1900 to 3000; measured_at: 1970 to 3000 (default now).';
+		hint := 'value_at: 1900 to 3000; measured_at: 1970 to now (default now).';
+	ELSIF measured_at > statement_timestamp() + interval '5 minutes' THEN
+		-- a measurement from the future would win over every correction
+		field := 'measured_at';
+		problem := 'measured_at is more than 5 minutes ahead of the server''s clock';
+		hint := 'Leave it out (now), or check the reporting machine''s clock.';
 	END IF;
 	IF problem IS NOT NULL THEN
 		code := coalesce(code, '22023');
@@ -5071,6 +5087,8 @@ BEGIN
 		history_weeks = excluded.history_weeks, max_score = excluded.max_score, severity = excluded.severity,
 		pipeline = excluded.pipeline, tool = excluded.tool, assertion = excluded.assertion, active = true
 	RETURNING c.check_id INTO id;
+	-- a check changed: SLOs judged on the dataset are judged again
+	PERFORM @extschema@._dq_slo_dirty(did);
 	RETURN id;
 END
 $$;
@@ -5177,9 +5195,10 @@ BEGIN
 	END IF;
 	-- one check per test: a check made on the tool's first result is renamed, not doubled
 	SELECT d.dataset_id INTO did FROM @extschema@.dataset d WHERE d.name = check_assertion.dataset;
-	DELETE FROM @extschema@.dq_check c
+	UPDATE @extschema@.dq_check c SET name = check_assertion.name
 	WHERE c.kind = 'assertion' AND c.dataset_id = did AND c.tool = check_assertion.tool
-	  AND c.assertion = check_assertion.assertion AND c.name <> check_assertion.name;
+	  AND c.assertion = check_assertion.assertion AND c.name <> check_assertion.name
+	  AND NOT EXISTS (SELECT FROM @extschema@.dq_check x WHERE x.name = check_assertion.name);
 	RETURN @extschema@._dq_save_check(name, dataset, 'assertion', tool, NULL, NULL, false, NULL, NULL,
 		NULL, NULL, NULL, NULL, severity, pipeline, tool, assertion);
 END
@@ -5203,6 +5222,10 @@ DECLARE
 	result text;
 	check_name text;
 BEGIN
+	-- a name fits an index key: a very long one is cut and made unique by its hash
+	IF length(assertion) > 1000 THEN
+		assertion := left(assertion, 960) || '#' || md5(assertion);
+	END IF;
 	INSERT INTO @extschema@.dq_assertion AS a (dataset_id, business_date, tool, assertion, outcome, observed,
 		expected, detail, measured_at, source_ref, reported_by, batch_id)
 	VALUES ($1, $2, $3, $4, $5, $7, left($8, 2000), left($9, 2000), $10, left($11, 200), $12, $13)
@@ -5210,10 +5233,16 @@ BEGIN
 		SET outcome = excluded.outcome, observed = excluded.observed, expected = excluded.expected,
 			detail = excluded.detail, measured_at = excluded.measured_at, source_ref = excluded.source_ref,
 			reported_by = excluded.reported_by, batch_id = excluded.batch_id
-		WHERE (excluded.measured_at, excluded.outcome, coalesce(excluded.observed, 0))
-			  > (a.measured_at, a.outcome, coalesce(a.observed, 0))
+		-- at the same measured_at the worse outcome wins: a pass never hides a fail
+		WHERE (excluded.measured_at, array_position(ARRAY['pass', 'skipped', 'warn', 'error', 'fail'], excluded.outcome),
+			   coalesce(excluded.observed, 0))
+			  > (a.measured_at, array_position(ARRAY['pass', 'skipped', 'warn', 'error', 'fail'], a.outcome),
+			   coalesce(a.observed, 0))
 	RETURNING CASE WHEN xmax = 0 THEN 'inserted' ELSE 'updated' END INTO result;
-	IF NOT EXISTS (SELECT FROM @extschema@.dq_check c WHERE c.kind = 'assertion' AND c.dataset_id = $1
+	UPDATE @extschema@.dq_check c SET judged_from = least(c.judged_from, $2)
+	WHERE c.kind = 'assertion' AND c.dataset_id = $1 AND c.tool = $3 AND c.assertion = $4
+	  AND c.judged_from IS DISTINCT FROM least(c.judged_from, $2);
+	IF NOT FOUND AND NOT EXISTS (SELECT FROM @extschema@.dq_check c WHERE c.kind = 'assertion' AND c.dataset_id = $1
 				   AND c.tool = $3 AND c.assertion = $4) THEN
 		-- <dataset>/<tool>:<test>, in the characters a check name takes, unique
 		SELECT left(regexp_replace(format('%s/%s:%s', d.name, $3, $4), '[^A-Za-z0-9_.:/@$ -]', '_', 'g'), 180)
@@ -5221,8 +5250,9 @@ BEGIN
 		IF EXISTS (SELECT FROM @extschema@.dq_check c WHERE c.name = check_name) THEN
 			check_name := left(check_name, 170) || '#' || left(md5(format('%s/%s/%s', $1, $3, $4)), 8);
 		END IF;
-		INSERT INTO @extschema@.dq_check (name, dataset_id, kind, metric, severity, tool, assertion, created_by)
-		VALUES (check_name, $1, 'assertion', $3, coalesce($6, 'critical'), $3, $4, $12)
+		INSERT INTO @extschema@.dq_check (name, dataset_id, kind, metric, severity, tool, assertion, judged_from,
+			created_by)
+		VALUES (check_name, $1, 'assertion', $3, coalesce($6, 'critical'), $3, $4, $2, $12)
 		ON CONFLICT DO NOTHING;
 	END IF;
 	RETURN coalesce(result, 'unchanged');
@@ -5232,12 +5262,30 @@ COMMENT ON FUNCTION @extschema@._dq_assert(integer, date, text, text, text, text
 	'internal: store one outcome of a tool''s test (the newest measured_at wins) and make the test''s assertion check on first sight; inserted, updated or unchanged';
 REVOKE ALL ON FUNCTION @extschema@._dq_assert(integer, date, text, text, text, text, numeric, text, text, timestamptz, text, text, bigint) FROM PUBLIC;
 
+/* Mark the days of the SLOs judged on a dataset for kant.refresh_slo (a check of it changed). */
+CREATE FUNCTION @extschema@._dq_slo_dirty(dataset_id integer) RETURNS void
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	INSERT INTO @extschema@.slo_dirty (job_id, business_date)
+	SELECT DISTINCT sc.job_id, y.business_date
+	FROM @extschema@.slo_dataset sd
+	JOIN @extschema@.slo_day y ON y.slo_id = sd.slo_id
+	JOIN @extschema@.slo_scope sc ON sc.slo_id = sd.slo_id
+	WHERE sd.dataset_id = $1
+	ON CONFLICT DO NOTHING
+	$$;
+COMMENT ON FUNCTION @extschema@._dq_slo_dirty(integer) IS
+	'internal: mark every day of the SLOs judged on a dataset (kant.set_slo_datasets) for the next kant.refresh_slo';
+REVOKE ALL ON FUNCTION @extschema@._dq_slo_dirty(integer) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.drop_check(name text) RETURNS boolean
 	LANGUAGE sql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	WITH d AS (DELETE FROM @extschema@.dq_check c WHERE c.name = $1 RETURNING 1)
-	SELECT EXISTS (SELECT FROM d)
+	WITH d AS (DELETE FROM @extschema@.dq_check c WHERE c.name = $1 RETURNING c.dataset_id),
+	s AS (SELECT @extschema@._dq_slo_dirty(d.dataset_id) FROM d)
+	SELECT EXISTS (SELECT FROM d) AND (SELECT count(*) FROM s) >= 0
 	$$;
 COMMENT ON FUNCTION @extschema@.drop_check(text) IS
 	'Drop a data-quality check and its results; false when there is none of that name';
@@ -5420,6 +5468,8 @@ CREATE FUNCTION @extschema@._dq_verdicts(first_d date, last_d date, as_of timest
 		@extschema@.local_instant((b.bd + 1)::timestamp, d.time_zone), d.name, s.name,
 		a.outcome, a.observed, a.expected, a.detail) j
 	WHERE c.active AND ($4 IS NULL OR c.check_id = ANY ($4))
+	  -- a tool's test is judged from the first date it reported it
+	  AND (c.kind <> 'assertion' OR b.bd >= c.judged_from)
 	$$;
 COMMENT ON FUNCTION @extschema@._dq_verdicts(date, date, timestamptz, integer[]) IS
 	'internal: every active data-quality check''s verdict (kant._dq_judge) for each business date in the range, from the measurements taken by as_of, without keeping it; only_checks restricts to those check ids';
@@ -5443,18 +5493,37 @@ BEGIN
 	END IF;
 	RETURN QUERY
 	WITH latest AS (
-		SELECT v.*, p.status AS was_status, p.observed AS was_observed, p.expected AS was_expected
+		SELECT v.*, p.status AS was_status, p.observed AS was_observed, p.expected AS was_expected,
+			q.last_at, n.newer
 		FROM @extschema@._dq_verdicts(first_d, last_d, as_of) v
 		-- the verdict before as_of: an evaluation of the past compares with the past
 		LEFT JOIN LATERAL (SELECT x.status, x.observed, x.expected FROM @extschema@.dq_result x
 						   WHERE x.check_id = v.check_id AND x.business_date = v.business_date
 							 AND x.evaluated_at <= as_of
 						   ORDER BY x.evaluated_at DESC LIMIT 1) p ON true
+		LEFT JOIN LATERAL (SELECT x.evaluated_at AS last_at FROM @extschema@.dq_result x
+						   WHERE x.check_id = v.check_id AND x.business_date = v.business_date
+						   ORDER BY x.evaluated_at DESC LIMIT 1) q ON true
+		-- a measurement of the date taken after as_of: what was known at as_of
+		-- may have been superseded, so a replay cannot tell it
+		CROSS JOIN LATERAL (SELECT EXISTS (
+			SELECT FROM @extschema@.dq_check c
+			JOIN @extschema@.dq_metric m ON m.dataset_id IN (c.dataset_id, c.source_dataset_id)
+										 AND m.business_date = v.business_date AND m.measured_at > as_of
+			WHERE c.check_id = v.check_id) OR EXISTS (
+			SELECT FROM @extschema@.dq_check c
+			JOIN @extschema@.dq_assertion a ON a.dataset_id = c.dataset_id AND a.business_date = v.business_date
+											AND a.tool = c.tool AND a.assertion = c.assertion AND a.measured_at > as_of
+			WHERE c.check_id = v.check_id AND c.kind = 'assertion') AS newer) n
 	), ins AS (
 		INSERT INTO @extschema@.dq_result AS t (check_id, business_date, evaluated_at, status, observed, expected, detail)
 		SELECT l.check_id, l.business_date, as_of, l.status, l.observed, l.expected, l.detail
 		FROM latest l
 		WHERE (l.status, l.observed, l.expected) IS DISTINCT FROM (l.was_status, l.was_observed, l.was_expected)
+		  -- history is only added to, and only with what is known: a replay at
+		  -- or before the last kept verdict keeps nothing when a measurement of
+		  -- the date was taken after as_of (the one it replaced is gone)
+		  AND (l.last_at IS NULL OR l.last_at < as_of OR NOT l.newer)
 		ON CONFLICT ON CONSTRAINT dq_result_pkey DO UPDATE
 			SET status = excluded.status, observed = excluded.observed, expected = excluded.expected,
 				detail = excluded.detail
@@ -5464,7 +5533,7 @@ BEGIN
 		INSERT INTO @extschema@.slo_dirty (job_id, business_date)
 		SELECT DISTINCT sc.job_id, i.business_date
 		FROM ins i
-		JOIN @extschema@.dq_check c ON c.check_id = i.check_id AND c.severity = 'critical'
+		JOIN @extschema@.dq_check c ON c.check_id = i.check_id
 		JOIN @extschema@.slo_dataset sd ON sd.dataset_id = c.dataset_id
 		JOIN @extschema@.slo_scope sc ON sc.slo_id = sd.slo_id
 		ON CONFLICT DO NOTHING
@@ -5476,7 +5545,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.evaluate_checks(date, date, timestamptz) IS
-	'Judge every active data-quality check for each business date from from_date to to_date (default: the 7 days to as_of''s UTC date) by kant._dq_judge, in one pass, from the measurements taken by as_of (a past instant replays what was known then); a verdict that differs from the one before as_of is kept in kant.dq_result at as_of. Returns every verdict, and whether it changed';
+	'Judge every active data-quality check for each business date from from_date to to_date (default: the 7 days to as_of''s UTC date) by kant._dq_judge, in one pass, from the measurements taken by as_of (a past instant replays what was known then, as far as the kept measurements tell: a later measurement of the same metric and date supersedes the earlier); a verdict that differs from the one before as_of is kept in kant.dq_result at as_of, unless a verdict at or after as_of is kept and a measurement of the date was taken after as_of (what it replaced is gone: such a replay does not rewrite history). Returns every verdict, and whether it was kept';
 REVOKE ALL ON FUNCTION @extschema@.evaluate_checks(date, date, timestamptz) FROM PUBLIC;
 
 CREATE VIEW @extschema@.dq_status AS
@@ -6565,7 +6634,8 @@ BEGIN
 	IF bd IS NULL AND date_var IS NOT NULL THEN
 		-- dbt writes args.vars as an object (1.x) or the --vars YAML as text (older)
 		bd := CASE WHEN jsonb_typeof(vars) = 'object' AND vars ->> date_var ~ '^\d{4}-\d\d-\d\d$' THEN (vars ->> date_var)::date
-				   WHEN jsonb_typeof(vars) = 'string' THEN (substring(vars #>> '{}' FROM '(?:^|[{,\s])' || regexp_replace(date_var, '\W', '', 'g')
+				   -- YAML or JSON text: {ds: 2024-01-15}, {"ds": "2024-01-15"}
+				   WHEN jsonb_typeof(vars) = 'string' THEN (substring(vars #>> '{}' FROM '(?:^|[{,\s])[''"]?' || regexp_replace(date_var, '\W', '', 'g')
 														|| '[''"]?\s*:\s*[''"]?(\d{4}-\d\d-\d\d)'))::date END;
 	END IF;
 	IF bd IS NULL OR bd NOT BETWEEN date '1970-01-01' AND date '2999-12-31' THEN
@@ -6582,12 +6652,13 @@ BEGIN
 			'kant reads the run_results of dbt 0.19 to 1.11 (https://schemas.getdbt.com/dbt/run-results/v1.json to v6.json).',
 			run_results, 'dbt', NULL, '$.metadata.dbt_schema_version');
 		rejected := received;
-		PERFORM @extschema@._dq_batch_done(batch_id, 'dbt', 0, 0, 0, 1);
+		PERFORM @extschema@._dq_batch_done(batch_id, 'dbt', 0, 0, 0, received);
 		RETURN;
 	END IF;
 	FOR res, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(results) WITH ORDINALITY x(e, o)
 				  ORDER BY e ->> 'unique_id', o LOOP
 		problem := NULL; field := ''; uid := NULL; did := NULL;
+		BEGIN
 		IF jsonb_typeof(res) IS DISTINCT FROM 'object' THEN
 			problem := 'a result is an object';
 		ELSIF jsonb_typeof(res -> 'unique_id') IS DISTINCT FROM 'string' THEN
@@ -6617,6 +6688,7 @@ BEGIN
 				model := coalesce(node ->> 'attached_node',
 					(SELECT n FROM jsonb_array_elements_text(node #> '{depends_on,nodes}') WITH ORDINALITY x(n, o)
 					 WHERE n ~ '^(model|source|seed|snapshot)\.' ORDER BY o DESC LIMIT 1));
+				-- (depends_on.nodes of another type than a list raises: the handler below keeps the result)
 				rel := coalesce(manifest #> ARRAY['nodes', model], manifest #> ARRAY['sources', model]);
 				SELECT a.dataset_id INTO did FROM @extschema@.dataset_alias a WHERE a.alias = model;
 				IF did IS NULL AND rel IS NOT NULL THEN
@@ -6636,10 +6708,10 @@ BEGIN
 				res, 'dbt', NULL, format('$.results[%s]', i) || CASE WHEN field <> '' THEN '.' || field ELSE '' END);
 			CONTINUE;
 		END IF;
-		at := coalesce((SELECT @extschema@._dq_time(t -> 'completed_at') FROM jsonb_array_elements(
+		at := least(clock_timestamp(), coalesce((SELECT @extschema@._dq_time(t -> 'completed_at') FROM jsonb_array_elements(
 							CASE jsonb_typeof(res -> 'timing') WHEN 'array' THEN res -> 'timing' ELSE '[]' END) t
 						WHERE t ->> 'name' = 'execute' LIMIT 1),
-					   @extschema@._dq_time(run_results #> '{metadata,generated_at}'), clock_timestamp());
+					   @extschema@._dq_time(run_results #> '{metadata,generated_at}'), clock_timestamp()));
 		r := @extschema@._dq_assert(did, bd, 'dbt', uid, outcome,
 			CASE WHEN upper(node #>> '{config,severity}') = 'WARN' THEN 'warning' ELSE 'critical' END,
 			(res ->> 'failures')::numeric,
@@ -6650,6 +6722,13 @@ BEGIN
 			at, run_results #>> '{metadata,invocation_id}', who, batch_id);
 		CASE r WHEN 'inserted' THEN inserted := inserted + 1; WHEN 'updated' THEN updated := updated + 1;
 			   ELSE unchanged := unchanged + 1; END CASE;
+		EXCEPTION WHEN data_exception OR invalid_parameter_value OR program_limit_exceeded THEN
+			-- a manifest or result of another shape than the checks above catch
+			rejected := rejected + 1;
+			PERFORM @extschema@._dq_reject(batch_id, i, '', SQLSTATE, SQLERRM,
+				'A dbt result and its manifest node as dbt writes them (schemas.getdbt.com).',
+				res, 'dbt', NULL, format('$.results[%s]', i));
+		END;
 	END LOOP;
 	PERFORM @extschema@._dq_batch_done(batch_id, 'dbt', inserted, updated, unchanged, rejected);
 END
@@ -6694,6 +6773,7 @@ DECLARE
 	problem text;
 	rows_metric numeric;
 	ok_counts boolean;
+	suite_name text;
 BEGIN
 	inserted := 0; updated := 0; unchanged := 0; rejected := 0; ignored := 0; received := 0;
 	suites := CASE WHEN jsonb_typeof(result) = 'array' THEN result
@@ -6738,13 +6818,20 @@ BEGIN
 				suite, 'great_expectations', NULL, format('$[%s]', s));
 			CONTINUE;
 		END IF;
-		at := coalesce(@extschema@._dq_time(meta -> 'validation_time'), @extschema@._dq_time(meta #> '{run_id,run_time}'),
-					   clock_timestamp());
+		-- 0.x may write run_id as its time, 20200322T170247.671855Z
+		at := least(clock_timestamp(), coalesce(@extschema@._dq_time(meta -> 'validation_time'),
+			@extschema@._dq_time(meta #> '{run_id,run_time}'), @extschema@._dq_time(meta -> 'run_id'), clock_timestamp()));
+		suite_name := coalesce(suite ->> 'suite_name', meta ->> 'expectation_suite_name');
 		ref := coalesce(meta ->> 'validation_id', meta #>> '{run_id,run_name}',
 						CASE jsonb_typeof(meta -> 'run_id') WHEN 'string' THEN meta ->> 'run_id' END);
 		seen := '{}'; rows_metric := NULL;
-		FOR evr, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(suite -> 'results') WITH ORDINALITY x(e, o) LOOP
+		-- stored in one order (type, column), whatever the payload's: two payloads
+		-- with the same expectations in opposite orders wait, never deadlock
+		FOR evr, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(suite -> 'results') WITH ORDINALITY x(e, o)
+					  ORDER BY coalesce(e #>> '{expectation_config,type}', e #>> '{expectation_config,expectation_type}'),
+							   e #>> '{expectation_config,kwargs,column}', o LOOP
 			received := received + 1;
+			BEGIN
 			kind := coalesce(evr #>> '{expectation_config,type}', evr #>> '{expectation_config,expectation_type}');
 			IF jsonb_typeof(evr) IS DISTINCT FROM 'object' OR kind IS NULL
 			   OR jsonb_typeof(evr -> 'success') IS DISTINCT FROM 'boolean' THEN
@@ -6755,20 +6842,24 @@ BEGIN
 					evr, 'great_expectations', NULL, format('$[%s].results[%s]', s, i));
 				CONTINUE;
 			END IF;
-			col := evr #>> '{expectation_config,kwargs,column}';
-			name := kind || coalesce(':' || col, '');
+			col := CASE jsonb_typeof(evr #> '{expectation_config,kwargs}') WHEN 'object'
+						THEN evr #>> '{expectation_config,kwargs,column}' END;
+			-- two suites may test the same column: the suite is part of the name
+			name := coalesce(suite_name || '/', '') || kind || coalesce(':' || col, '');
 			IF name = ANY (seen) THEN	-- the same expectation twice, with other kwargs
 				name := name || '#' || left(md5(coalesce(evr #>> '{expectation_config,kwargs}', '')), 8);
 			END IF;
 			seen := seen || name;
-			outcome := CASE WHEN (evr #>> '{exception_info,raised_exception}')::boolean IS TRUE THEN 'error'
+			outcome := CASE WHEN evr #> '{exception_info,raised_exception}' = 'true' THEN 'error'
 							WHEN (evr ->> 'success')::boolean THEN 'pass' ELSE 'fail' END;
 			observed := CASE WHEN jsonb_typeof(evr #> '{result,unexpected_count}') = 'number' THEN (evr #>> '{result,unexpected_count}')::numeric
 							 WHEN jsonb_typeof(evr #> '{result,observed_value}') = 'number' THEN (evr #>> '{result,observed_value}')::numeric END;
 			r := @extschema@._dq_assert(did, bd, 'great_expectations', name, outcome,
 				CASE lower(evr #>> '{expectation_config,severity}') WHEN 'warning' THEN 'warning' WHEN 'info' THEN 'warning' ELSE 'critical' END,
 				CASE WHEN abs(observed) < 1e30 THEN observed END,
-				left(((evr #> '{expectation_config,kwargs}') - 'column' - 'batch_id' - 'result_format')::text, 2000),
+				left((CASE jsonb_typeof(evr #> '{expectation_config,kwargs}') WHEN 'object'
+						  THEN (evr #> '{expectation_config,kwargs}') - 'column' - 'batch_id' - 'result_format'
+						  ELSE evr #> '{expectation_config,kwargs}' END)::text, 2000),
 				CASE WHEN outcome = 'error' THEN evr #>> '{exception_info,exception_message}'
 					 WHEN evr #> '{result,unexpected_percent}' IS NOT NULL
 					 THEN format('%s%% unexpected', evr #>> '{result,unexpected_percent}') END,
@@ -6791,6 +6882,13 @@ BEGIN
 				PERFORM @extschema@._dq_store(did, bd, @extschema@._dq_metric_name('null_count', col),
 					(evr #>> '{result,unexpected_count}')::numeric, NULL, at, 'great_expectations', who, batch_id);
 			END IF;
+			EXCEPTION WHEN data_exception OR invalid_parameter_value OR program_limit_exceeded THEN
+				-- a record of another shape than the checks above catch: kept, the others go on
+				rejected := rejected + 1;
+				PERFORM @extschema@._dq_reject(batch_id, i, 'results', SQLSTATE, SQLERRM,
+					'GX writes {"success", "expectation_config": {"type", "kwargs": {...}}, "result": {...}, "exception_info": {"raised_exception": bool}}.',
+					evr, 'great_expectations', NULL, format('$[%s].results[%s]', s, i));
+			END;
 		END LOOP;
 		IF rows_metric >= 0 AND rows_metric < 1e30 THEN
 			PERFORM @extschema@._dq_store(did, bd, 'row_count', rows_metric, NULL, at, 'great_expectations', who, batch_id);
@@ -6802,7 +6900,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.ingest_great_expectations(jsonb, date, text, text) IS
-	'Ingest Great Expectations validation results (0.x or 1.x: a suite validation result, a list, or a checkpoint result) for a business date (business_date, or date_key: the batch identifier or parameter holding it) and a dataset (dataset, else the data asset''s name or an alias of it): each expectation''s success becomes an assertion (expectation type:column; an exception is error), judged by an assertion check made on first sight; row counts (table row-count expectations, element_count) and not-null unexpected counts become the metrics row_count and null_count:<column>. A result of another shape is kept in kant.rejected (source great_expectations). Returns the counts and the batch; 22023 when the payload is not a validation result';
+	'Ingest Great Expectations validation results (0.x or 1.x: a suite validation result, a list, or a checkpoint result) for a business date (business_date, or date_key: the batch identifier or parameter holding it) and a dataset (dataset, else the data asset''s name or an alias of it): each expectation''s success becomes an assertion (<suite>/<expectation type>:<column>; an exception is error), judged by an assertion check made on first sight; row counts (table row-count expectations, element_count) and not-null unexpected counts become the metrics row_count and null_count:<column>. A result of another shape is kept in kant.rejected (source great_expectations). Returns the counts and the batch; 22023 when the payload is not a validation result';
 REVOKE ALL ON FUNCTION @extschema@.ingest_great_expectations(jsonb, date, text, text) FROM PUBLIC;
 
 /*
@@ -6866,10 +6964,12 @@ BEGIN
 					  WHERE jsonb_typeof(x) <> 'object' OR jsonb_typeof(x -> 'Name') IS DISTINCT FROM 'string'
 						 OR coalesce(x ->> 'Result', '') NOT IN ('PASS', 'FAIL', 'ERROR')
 						 OR coalesce(jsonb_typeof(x -> 'EvaluatedMetrics'), 'object') <> 'object'
+						 -- a metric is a NullableDouble: a number, null, or NaN / Infinity as AWS JSON writes them
 						 OR EXISTS (SELECT FROM jsonb_each(CASE jsonb_typeof(x -> 'EvaluatedMetrics') WHEN 'object'
 														   THEN x -> 'EvaluatedMetrics' ELSE '{}' END) v
-									WHERE jsonb_typeof(v.value) <> 'number')) THEN
-			field := 'RuleResults'; problem := 'a rule result needs Name, Result (PASS, FAIL or ERROR) and numeric EvaluatedMetrics';
+									WHERE jsonb_typeof(v.value) NOT IN ('number', 'null')
+									  AND v.value #>> '{}' NOT IN ('NaN', 'Infinity', '-Infinity'))) THEN
+			field := 'RuleResults'; problem := 'a rule result needs Name, Result (PASS, FAIL or ERROR) and EvaluatedMetrics of numbers';
 		ELSE
 			dname := CASE WHEN res #>> '{DataSource,GlueTable,TableName}' IS NOT NULL
 							THEN concat_ws('.', res #>> '{DataSource,GlueTable,DatabaseName}', res #>> '{DataSource,GlueTable,TableName}')
@@ -6897,14 +6997,16 @@ BEGIN
 				res, 'glue_data_quality', sid, format('$[%s]', i) || CASE WHEN field <> '' THEN '.' || field ELSE '' END);
 			CONTINUE;
 		END IF;
-		at := coalesce(@extschema@._dq_time(res -> 'CompletedOn'), @extschema@._dq_time(res -> 'StartedOn'), clock_timestamp());
+		at := least(clock_timestamp(), coalesce(@extschema@._dq_time(res -> 'CompletedOn'), @extschema@._dq_time(res -> 'StartedOn'),
+					clock_timestamp()));
 		rows_v := NULL;
 		FOR rule IN SELECT x FROM jsonb_array_elements(res -> 'RuleResults') x ORDER BY x ->> 'Name' LOOP
 			name := concat_ws('/', res ->> 'RulesetName', rule ->> 'Name');
 			r := @extschema@._dq_assert(did, bd, 'glue_data_quality', name,
 				lower(rule ->> 'Result'), 'critical',
 				CASE WHEN (SELECT count(*) FROM jsonb_object_keys(coalesce(rule -> 'EvaluatedMetrics', '{}'))) = 1
-					 THEN (SELECT v::text::numeric FROM jsonb_each(rule -> 'EvaluatedMetrics') x(k, v)) END,
+					 THEN (SELECT v::text::numeric FROM jsonb_each(rule -> 'EvaluatedMetrics') x(k, v)
+						   WHERE jsonb_typeof(v) = 'number' AND abs(v::text::numeric) < 1e30) END,
 				coalesce(rule ->> 'EvaluatedRule', rule ->> 'Description'),
 				concat_ws(': ', rule ->> 'Description', rule ->> 'EvaluationMessage'),
 				at, res ->> 'ResultId', who, batch_id);
@@ -6915,6 +7017,7 @@ BEGIN
 		-- Column.<c>.<Type> -> <type>:<c>; nulls from Completeness and RowCount
 		FOR m IN SELECT DISTINCT ON (k) k, v::text::numeric AS v
 				 FROM jsonb_array_elements(res -> 'RuleResults') x, jsonb_each(coalesce(x -> 'EvaluatedMetrics', '{}')) e(k, v)
+				 WHERE jsonb_typeof(v) = 'number'
 				 ORDER BY k LOOP
 			metric := CASE WHEN m.k ~ '^Dataset\.\*\.' THEN @extschema@._dq_metric_name(substring(m.k FROM '^Dataset\.\*\.(.+)$'))
 						   -- Column.<c>.<Type>, where a type may be two words (ColumnValues.Compliance)
@@ -6923,7 +7026,8 @@ BEGIN
 							 THEN @extschema@._dq_metric_name(
 								replace(substring(m.k FROM '^(?:Column|Multicolumn)\..+?\.([A-Za-z]+\.Compliance|[A-Za-z]+)$'), '.', '_'),
 								substring(m.k FROM '^(?:Column|Multicolumn)\.(.+?)\.(?:[A-Za-z]+\.Compliance|[A-Za-z]+)$')) END;
-			IF metric IS NOT NULL AND @extschema@._dq_metric_ok(metric) AND abs(m.v) < 1e30 THEN
+			IF metric IS NOT NULL AND @extschema@._dq_metric_ok(metric) AND abs(m.v) < 1e30
+			   AND (@extschema@._dq_problem('x', bd, metric, m.v, NULL, at)).problem IS NULL THEN
 				PERFORM @extschema@._dq_store(did, bd, metric, m.v, NULL, at, 'glue_data_quality', who, batch_id);
 				IF metric = 'row_count' THEN rows_v := m.v; END IF;
 			END IF;
@@ -6931,7 +7035,8 @@ BEGIN
 		IF rows_v IS NOT NULL THEN
 			FOR m IN SELECT substring(k FROM '^Column\.(.+)\.Completeness$') AS c, v::text::numeric AS v
 					 FROM jsonb_array_elements(res -> 'RuleResults') x, jsonb_each(coalesce(x -> 'EvaluatedMetrics', '{}')) e(k, v)
-					 WHERE k ~ '^Column\..+\.Completeness$' AND v::text::numeric BETWEEN 0 AND 1 LOOP
+					 WHERE k ~ '^Column\..+\.Completeness$' AND jsonb_typeof(v) = 'number'
+					   AND v::text::numeric BETWEEN 0 AND 1 LOOP
 				PERFORM @extschema@._dq_store(did, bd, @extschema@._dq_metric_name('null_count', m.c),
 					round((1 - m.v) * rows_v), NULL, at, 'glue_data_quality', who, batch_id);
 			END LOOP;
@@ -6975,7 +7080,6 @@ DECLARE
 	rejected integer := 0;
 	c record;
 	a jsonb;
-	seen text[];
 	name text;
 BEGIN
 	FOR ev, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(CASE jsonb_typeof(payload) WHEN 'array' THEN payload
@@ -6989,7 +7093,7 @@ BEGIN
 		WHERE s.ol_namespace = ev #>> '{job,namespace}' OR (s.ol_namespace IS NULL AND s.name = ev #>> '{job,namespace}')
 		ORDER BY s.ol_namespace IS NULL LIMIT 1;
 		bd := @extschema@._dq_run_date(sid, ev #>> '{job,name}', ev #>> '{run,runId}');
-		at := coalesce(@extschema@._dq_time(ev -> 'eventTime'), clock_timestamp());
+		at := least(clock_timestamp(), coalesce(@extschema@._dq_time(ev -> 'eventTime'), clock_timestamp()));
 		FOR ds, side, fpath IN
 			SELECT d, 'inputs', format('$[%s].inputs[%s]', i, o - 1) FROM jsonb_array_elements(CASE jsonb_typeof(ev -> 'inputs') WHEN 'array' THEN ev -> 'inputs' ELSE '[]' END) WITH ORDINALITY x(d, o)
 			UNION ALL
@@ -6999,7 +7103,9 @@ BEGIN
 			CONTINUE WHEN side = 'outputs' AND ds #> '{outputFacets,outputStatistics}' IS NULL;
 			problem := NULL;
 			dname := concat_ws('/', ds ->> 'namespace', ds ->> 'name');
+			-- namespace/name names the dataset exactly; the bare name is the fallback
 			did := CASE WHEN ds ->> 'name' IS NOT NULL THEN coalesce(
+				(SELECT x.dataset_id FROM @extschema@.dataset_alias x WHERE x.alias = dname),
 				(SELECT x.dataset_id FROM @extschema@.dataset_alias x WHERE x.alias = ds ->> 'name'),
 				@extschema@._dq_resolve(dname)) END;
 			IF did IS NULL THEN
@@ -7013,7 +7119,8 @@ BEGIN
 					f := ds #> '{outputFacets,outputStatistics}';
 					FOR c IN SELECT k, m FROM (VALUES ('rowCount', 'row_count'), ('size', 'bytes'), ('fileCount', 'file_count')) v(k, m)
 							 WHERE f ? k LOOP
-						IF jsonb_typeof(f -> c.k) <> 'number' OR (f ->> c.k)::numeric < 0 THEN
+						IF jsonb_typeof(f -> c.k) <> 'number'
+						   OR (@extschema@._dq_problem('x', bd, c.m, (f ->> c.k)::numeric, NULL, at)).problem IS NOT NULL THEN
 							problem := format('outputStatistics.%s is not a count', c.k);
 							EXIT;
 						END IF;
@@ -7027,8 +7134,9 @@ BEGIN
 					ELSIF f IS NOT NULL THEN
 						FOR c IN SELECT k, m FROM (VALUES ('rowCount', 'row_count'), ('bytes', 'bytes'), ('fileCount', 'file_count')) v(k, m)
 								 WHERE f ? k LOOP
-							IF jsonb_typeof(f -> c.k) <> 'number' THEN
-								problem := format('dataQualityMetrics.%s is not a number', c.k);
+							IF jsonb_typeof(f -> c.k) <> 'number'
+							   OR (@extschema@._dq_problem('x', bd, c.m, (f ->> c.k)::numeric, NULL, at)).problem IS NOT NULL THEN
+								problem := format('dataQualityMetrics.%s is not a count', c.k);
 								EXIT;
 							END IF;
 							PERFORM @extschema@._dq_store(did, bd, c.m, (f ->> c.k)::numeric, NULL, at, 'openlineage', who, batch_id);
@@ -7048,7 +7156,9 @@ BEGIN
 									 jsonb_each(CASE jsonb_typeof(cm) WHEN 'object' THEN cm ELSE '{}' END) y(k, v)
 								 WHERE k IN ('nullCount', 'distinctCount', 'sum', 'count', 'min', 'max') LOOP
 							EXIT WHEN problem IS NOT NULL;
-							IF jsonb_typeof(c.v) <> 'number' OR abs((c.v #>> '{}')::numeric) >= 1e30 THEN
+							IF jsonb_typeof(c.v) <> 'number'
+							   OR (@extschema@._dq_problem('x', bd, @extschema@._dq_metric_name(c.k, c.col),
+														   (c.v #>> '{}')::numeric, NULL, at)).problem IS NOT NULL THEN
 								problem := format('dataQualityMetrics.columnMetrics.%s.%s is not a number', c.col, c.k);
 							ELSE
 								PERFORM @extschema@._dq_store(did, bd, @extschema@._dq_metric_name(c.k, c.col),
@@ -7065,11 +7175,13 @@ BEGIN
 										 OR jsonb_typeof(x -> 'success') IS DISTINCT FROM 'boolean') THEN
 							problem := 'dataQualityAssertions.assertions is a list of {assertion, success}';
 						ELSE
-							seen := '{}';
-							FOR a IN SELECT x FROM jsonb_array_elements(f -> 'assertions') x LOOP
-								name := coalesce(a ->> 'name', (a ->> 'assertion') || coalesce(':' || (a ->> 'column'), ''));
-								CONTINUE WHEN name = ANY (seen);
-								seen := seen || name;
+							-- one outcome per name, in one order: a repeated name (older producers
+							-- send no name) keeps its worst outcome, so a pass never hides a fail
+							FOR a IN SELECT DISTINCT ON (nm) x || jsonb_build_object('_name', nm)
+									 FROM jsonb_array_elements(f -> 'assertions') x,
+										  LATERAL (SELECT left(coalesce(x ->> 'name', (x ->> 'assertion') || coalesce(':' || (x ->> 'column'), '')), 1000) AS nm) n
+									 ORDER BY nm, (x ->> 'success')::boolean, x ->> 'severity' = 'warn' LOOP
+								name := a ->> '_name';
 								PERFORM @extschema@._dq_assert(did, bd, 'openlineage', name,
 									-- success means no issue found, whatever the severity (the spec)
 									CASE WHEN (a ->> 'success')::boolean THEN 'pass'
@@ -7086,7 +7198,7 @@ BEGIN
 				IF problem IS NOT NULL THEN
 					RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = problem;
 				END IF;
-			EXCEPTION WHEN invalid_parameter_value OR data_exception THEN
+			EXCEPTION WHEN OTHERS THEN
 				-- the dataset's facets are kept whole; what it stored is undone
 				rejected := rejected + 1;
 				PERFORM @extschema@._dq_reject(batch_id, i, side, SQLSTATE, SQLERRM,
@@ -7190,10 +7302,24 @@ COMMENT ON FUNCTION @extschema@._measure_as(oid, text, date, integer) IS
 	'internal: the one row a measurement''s query returns for a business date, as jsonb (NULL for none), run as role, restricted and read-only, within timeout_ms; 21000 for more than one row, 57014 "measurement timed out" (src/quality.c)';
 REVOKE ALL ON FUNCTION @extschema@._measure_as(oid, text, date, integer) FROM PUBLIC;
 
+/*
+ * kant.measure is C and runs as its caller, to know who that is (src/quality.c);
+ * it stores the definition through kant._measure_save as the extension's owner.
+ */
 CREATE FUNCTION @extschema@.measure(name text, dataset text, query text,
 		timeout interval DEFAULT '5 minutes', after_job text DEFAULT NULL, lookback_days integer DEFAULT 3)
 	RETURNS integer
-	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	AS 'MODULE_PATHNAME', 'kant_measure'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.measure(text, text, text, interval, text, integer) IS
+	'Define (or replace) a measurement kant takes itself: query is one SELECT returning one row for the business date $1 (date), each column named as a metric of the dataset (row_count, duplicate_keys, "null_count:email", max_timestamp) stored as kant.report_metric would, other columns kept as its note; it runs as the role whose code calls this (current_user: its rights, its user mappings for postgres_fdw), restricted and read-only, search_path pg_catalog, pg_temp, for at most timeout; after_job (<system>/<job>): measure each business date once that job''s run succeeded (within lookback_days). Returns its id; 42704 / 22023 name the argument; 42501 within a security-restricted operation';
+REVOKE ALL ON FUNCTION @extschema@.measure(text, text, text, interval, text, integer) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._measure_save(name text, dataset text, query text,
+		timeout interval, after_job text, lookback_days integer, owner oid)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
@@ -7205,7 +7331,7 @@ BEGIN
 		RAISE EXCEPTION 'measurement name % is not one kant takes', coalesce(quote_literal(name), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Letters, digits, spaces and _ . : / @ $ -, at most 200.';
 	END IF;
-	SELECT d.dataset_id INTO did FROM @extschema@.dataset d WHERE d.name = measure.dataset;
+	SELECT d.dataset_id INTO did FROM @extschema@.dataset d WHERE d.name = _measure_save.dataset;
 	IF did IS NULL THEN
 		RAISE EXCEPTION 'dataset "%" does not exist', dataset
 			USING ERRCODE = 'undefined_object', HINT = format('Register it first: kant.add_dataset(%L, time_zone => ...).', dataset);
@@ -7228,11 +7354,12 @@ BEGIN
 		WHERE s.name || '/' || j.name = after_job;
 		IF jid IS NULL THEN
 			RAISE EXCEPTION 'job "%" does not exist', after_job
-				USING ERRCODE = 'undefined_object', HINT = 'Name it <system>/<job>, as kant.jobs shows it.';
+				USING ERRCODE = 'undefined_object', HINT = 'Name it <system>/<job>: kant.runs shows both as system and job.';
 		END IF;
 	END IF;
 	INSERT INTO @extschema@.dq_measure AS m (name, dataset_id, query, owner, timeout, after_job_id, lookback_days)
-	VALUES (measure.name, did, measure.query, @extschema@._outer_role()::regrole, measure.timeout, jid, measure.lookback_days)
+	VALUES (_measure_save.name, did, _measure_save.query, _measure_save.owner::regrole, _measure_save.timeout, jid,
+		_measure_save.lookback_days)
 	ON CONFLICT ON CONSTRAINT dq_measure_name_key DO UPDATE
 		SET dataset_id = excluded.dataset_id, query = excluded.query, owner = excluded.owner,
 			timeout = excluded.timeout, after_job_id = excluded.after_job_id,
@@ -7241,9 +7368,9 @@ BEGIN
 	RETURN id;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.measure(text, text, text, interval, text, integer) IS
-	'Define (or replace) a measurement kant takes itself: query is one SELECT returning one row for the business date $1 (date), each column named as a metric of the dataset (row_count, duplicate_keys, "null_count:email", max_timestamp) stored as kant.report_metric would, other columns kept as its note; it runs as the role calling this (its rights, its user mappings for postgres_fdw), restricted and read-only, search_path pg_catalog, pg_temp, for at most timeout; after_job (<system>/<job>): measure each business date once that job''s run succeeded. Returns its id; 42704 / 22023 name the argument';
-REVOKE ALL ON FUNCTION @extschema@.measure(text, text, text, interval, text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._measure_save(text, text, text, interval, text, integer, oid) IS
+	'internal: validate and store a measurement owned by owner (kant.measure calls it as the extension''s owner; no one else may)';
+REVOKE ALL ON FUNCTION @extschema@._measure_save(text, text, text, interval, text, integer, oid) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.drop_measure(name text) RETURNS boolean
 	LANGUAGE sql VOLATILE SECURITY DEFINER
@@ -7261,7 +7388,7 @@ REVOKE ALL ON FUNCTION @extschema@.drop_measure(text) FROM PUBLIC;
  * kant._dq_store, the rest as its note; how many metrics.
  */
 CREATE FUNCTION @extschema@._measure_store(dataset_id integer, business_date date, got jsonb,
-		measured_at timestamptz, who text, note_text text, OUT metrics integer, OUT note jsonb)
+		measured_at timestamptz, who text, OUT metrics integer, OUT note jsonb)
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -7269,35 +7396,54 @@ DECLARE
 	zone text;
 	k text;
 	v jsonb;
+	n numeric;
 	t timestamptz;
+	p record;
+	keep jsonb := '{}';
+	refused jsonb := '{}';
 BEGIN
 	metrics := 0;
 	SELECT d.time_zone INTO zone FROM @extschema@.dataset d WHERE d.dataset_id = $1;
-	-- the columns that are not metrics, kept with every metric of the row too (a diff's keys)
-	SELECT jsonb_object_agg(e.key, e.value) INTO note FROM jsonb_each(got) e
-	WHERE jsonb_typeof(e.value) <> 'null'
-	  AND NOT (@extschema@._dq_metric_ok(e.key) AND (jsonb_typeof(e.value) = 'number'
-			   OR (jsonb_typeof(e.value) = 'string' AND e.value #>> '{}' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d(:\d\d)?)?$')));
-	note_text := left(note::text, 1000);
 	FOR k, v IN SELECT * FROM jsonb_each(got) LOOP
-		t := NULL;
-		IF @extschema@._dq_metric_ok(k) AND jsonb_typeof(v) = 'number' AND abs((v #>> '{}')::numeric) < 1e30 THEN
-			PERFORM @extschema@._dq_store($1, $2, k, (v #>> '{}')::numeric, NULL, $4, 'kant', $5, NULL, $6);
-			metrics := metrics + 1;
+		n := NULL; t := NULL;
+		CONTINUE WHEN jsonb_typeof(v) = 'null';
+		IF @extschema@._dq_metric_ok(k) AND jsonb_typeof(v) = 'number' THEN
+			n := (v #>> '{}')::numeric;
 		ELSIF @extschema@._dq_metric_ok(k) AND jsonb_typeof(v) = 'string'
 			  AND v #>> '{}' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d(:\d\d)?)?$' THEN
 			-- a timestamptz comes with its offset; a timestamp is wall time in the dataset's zone
 			t := CASE WHEN v #>> '{}' ~ '[+-]\d\d(:\d\d)?$' THEN (v #>> '{}')::timestamptz
 					  ELSE @extschema@.local_instant((v #>> '{}')::timestamp, zone) END;
-			PERFORM @extschema@._dq_store($1, $2, k, NULL, t, $4, 'kant', $5, NULL, $6);
-			metrics := metrics + 1;
+		ELSE
+			-- not a metric: the note (a diff's keys)
+			keep := keep || jsonb_build_object(k, v);
+			CONTINUE;
 		END IF;
+		-- a metric as kant.report_metric takes it, else said in the note
+		p := @extschema@._dq_problem('x', $2, k, n, t, $4);
+		IF p.problem IS NOT NULL THEN
+			refused := refused || jsonb_build_object(k, p.problem);
+		END IF;
+	END LOOP;
+	note := CASE WHEN keep <> '{}' OR refused <> '{}' THEN
+				keep || CASE WHEN refused <> '{}' THEN jsonb_build_object('refused', refused) ELSE '{}' END END;
+	FOR k, v IN SELECT * FROM jsonb_each(got) LOOP
+		CONTINUE WHEN jsonb_typeof(v) = 'null' OR k = 'refused' AND refused <> '{}' OR keep ? k OR refused ? k;
+		IF jsonb_typeof(v) = 'number' THEN
+			PERFORM @extschema@._dq_store($1, $2, k, (v #>> '{}')::numeric, NULL, $4, 'kant', $5, NULL, left(note::text, 1000));
+		ELSE
+			PERFORM @extschema@._dq_store($1, $2, k, NULL,
+				CASE WHEN v #>> '{}' ~ '[+-]\d\d(:\d\d)?$' THEN (v #>> '{}')::timestamptz
+					 ELSE @extschema@.local_instant((v #>> '{}')::timestamp, zone) END,
+				$4, 'kant', $5, NULL, left(note::text, 1000));
+		END IF;
+		metrics := metrics + 1;
 	END LOOP;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._measure_store(integer, date, jsonb, timestamptz, text, text) IS
-	'internal: store a measurement''s row: columns named as metrics holding a number or a time become metrics (source kant), the others its note';
-REVOKE ALL ON FUNCTION @extschema@._measure_store(integer, date, jsonb, timestamptz, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._measure_store(integer, date, jsonb, timestamptz, text) IS
+	'internal: store a measurement''s row: columns named as metrics holding a number or a time become metrics (source kant) when kant.report_metric would take them; the others, and why one was refused, are its note';
+REVOKE ALL ON FUNCTION @extschema@._measure_store(integer, date, jsonb, timestamptz, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.run_measurements(for_date date DEFAULT NULL, as_of timestamptz DEFAULT now(),
 		only_measure text DEFAULT NULL)
@@ -7347,6 +7493,8 @@ BEGIN
 		WHERE m.active AND (only_measure IS NULL OR m.name = only_measure)
 		ORDER BY m.name, w.bd
 	LOOP
+		-- one run of a measurement at a time: another session's run of it is skipped
+		CONTINUE WHEN NOT pg_try_advisory_xact_lock(@extschema@._lock_key('measure'), todo.measure_id);
 		started := clock_timestamp();
 		-- when it counts as measured: now, or as_of when that is earlier (a replay)
 		at := least(started, as_of);
@@ -7358,7 +7506,7 @@ BEGIN
 				st := 'no_row';
 			ELSE
 				SELECT s.metrics, s.note INTO n, note
-				FROM @extschema@._measure_store(todo.dataset_id, todo.bd, got, at, todo.owner::text, NULL) s;
+				FROM @extschema@._measure_store(todo.dataset_id, todo.bd, got, at, todo.owner::text) s;
 				st := 'ok';
 			END IF;
 		EXCEPTION

@@ -39,6 +39,18 @@ PG_FUNCTION_INFO_V1(kant_outer_role);
 Datum
 kant_outer_role(PG_FUNCTION_ARGS)
 {
+	/*
+	 * Within a security-restricted operation (an index expression run for
+	 * ANALYZE, a materialized view's query) the code is its owner's while the
+	 * outer role is whoever started the command: naming that role would hand
+	 * its rights to the owner's code.
+	 */
+	if (InSecurityRestrictedOperation())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("kant cannot be configured within a security-restricted operation"),
+				 errhint("Call kant's functions from your own session, not from an index expression, "
+						 "a materialized view or a maintenance command.")));
 	PG_RETURN_OID(GetOuterUserId());
 }
 

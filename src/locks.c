@@ -25,6 +25,7 @@ static const KantLock kant_locks[] = {
 	{"gate_trigger", KANT_LOCK_GATE, "gate_id: one trigger of a gate's downstream at a time"},
 	{"recover", KANT_LOCK_RECOVER, "job_id: one restart of a job's failed run at a time"},
 	{"token", KANT_LOCK_TOKEN, "system_id: one refresh of a system's cached credentials at a time (src/auth.c)"},
+	{"measure", KANT_LOCK_MEASURE, "measure_id: one run of a measurement at a time (tried: a busy one is skipped)"},
 };
 
 PG_FUNCTION_INFO_V1(kant_advisory_locks);

@@ -90,13 +90,33 @@ kant_measure_as(PG_FUNCTION_ARGS)
 			outer_fin = get_timeout_finish_time(STATEMENT_TIMEOUT);
 		if (outer_fin == 0 || fin < outer_fin)
 		{
-			enable_timeout_at(STATEMENT_TIMEOUT, fin);
+			/* again every second: a query that catches one cancel gets the next */
+			enable_timeout_every(STATEMENT_TIMEOUT, fin, 1000);
 			ours = true;
 		}
 	}
 	PG_TRY();
 	{
-		rc = SPI_execute_with_args(sql, 1, argtypes, &bd, NULL, true, 2);
+		/* one statement: a prepared plan refuses a second */
+		SPIPlanPtr	plan = SPI_prepare(sql, 1, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "kant: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		rc = SPI_execute_plan(plan, &bd, NULL, true, 2);
+		/*
+		 * The timer may have fired where no cancel is taken (postgres_fdw's
+		 * connect): the pending cancel is ours, not the caller's
+		 */
+		if (ours && (get_timeout_indicator(STATEMENT_TIMEOUT, false) || QueryCancelPending) &&
+			GetCurrentTimestamp() >= fin)
+		{
+			QueryCancelPending = false;
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("measurement timed out after %d ms", timeout_ms),
+					 errhint("Give it a longer timeout (kant.measure(timeout =>)), or make the query cheaper; "
+							 "a foreign server's connect_timeout bounds its connection.")));
+		}
 		if (rc != SPI_OK_SELECT)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -131,8 +151,10 @@ kant_measure_as(PG_FUNCTION_ARGS)
 		}
 		if (timed_out)
 		{
-			edata->message = psprintf("measurement timed out after %d ms", timeout_ms);
-			edata->hint = pstrdup("Give it a longer timeout (kant.measure(timeout =>)), or make the query cheaper.");
+			if (strncmp(edata->message, "measurement timed out", 21) != 0)
+				edata->message = psprintf("measurement timed out after %d ms", timeout_ms);
+			edata->hint = pstrdup("Give it a longer timeout (kant.measure(timeout =>)), or make the query cheaper; "
+								  "a foreign server's connect_timeout bounds its connection.");
 		}
 		ReThrowError(edata);
 	}
@@ -149,4 +171,59 @@ kant_measure_as(PG_FUNCTION_ARGS)
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
+}
+
+/*
+ * kant.measure(...): define a measurement owned by the role whose code calls
+ * it.  It runs as its caller (SECURITY INVOKER) so that GetUserId() is that
+ * role -- the table's owner in an index expression, a function's owner in a
+ * SECURITY DEFINER function -- where kant._outer_role() would name whoever
+ * started the statement (a superuser running ANALYZE).  It then stores the
+ * definition as the extension's owner through kant._measure_save, which no
+ * one else may execute.
+ */
+PG_FUNCTION_INFO_V1(kant_measure);
+Datum
+kant_measure(PG_FUNCTION_ARGS)
+{
+	Oid			owner = GetUserId();
+	Oid			argtypes[7] = {TEXTOID, TEXTOID, TEXTOID, INTERVALOID, TEXTOID, INT4OID, OIDOID};
+	Datum		values[7];
+	char		nulls[7];
+	Oid			extowner;
+	bool		isnull;
+	Oid			save_userid;
+	int			save_sec_context;
+	Datum		id;
+	int			i;
+
+	if (InSecurityRestrictedOperation())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("kant.measure cannot be called within a security-restricted operation"),
+				 errhint("Define measurements from your own session, not from an index expression, "
+						 "a materialized view or a maintenance command.")));
+	for (i = 0; i < 6; i++)
+	{
+		values[i] = PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+	values[6] = ObjectIdGetDatum(owner);
+	nulls[6] = ' ';
+	SPI_connect();
+	if (SPI_execute("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'kant'", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "kant: extension kant not found");
+	extowner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(extowner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_execute_with_args("SELECT kant._measure_save($1, $2, $3, $4, $5, $6, $7)", 7, argtypes, values,
+							  nulls, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "kant: could not store the measurement");
+	id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	SPI_finish();
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(id);
 }

@@ -43,6 +43,9 @@ SELECT d AS business_date, kant.kant_gate_ready('marts_ready', d) AS ready
 FROM (VALUES (:'start'::date + 16), (:'start'::date + 17)) v(d);
 SELECT job AS check_name, state, detail FROM kant.gate_status('marts_ready', :'start'::date + 17) WHERE state LIKE 'dq\_%';
 
-\echo '== Alerts: the checks run with the others (kant.run_checks); the half-size export is a warning'
-SELECT opened FROM kant.run_checks();
-SELECT severity, status, summary FROM kant.alert WHERE kind = 'data_quality' ORDER BY business_date;
+\echo '== Alerts: kant.run_checks, as pg_cron runs it, on the mornings after the three bad nights (10:00 Tokyo)'
+\echo '   a failed critical check is a critical alert, the half-size export (a warning check) a warning'
+SELECT business_date, r.opened
+FROM (VALUES (:'start'::date + 11), (:'start'::date + 17), (:'start'::date + 28)) v(business_date),
+     LATERAL kant.run_checks(((business_date + 1) + time '10:00') AT TIME ZONE 'Asia/Tokyo') r;
+SELECT business_date, severity, status, summary FROM kant.alert WHERE kind = 'data_quality' ORDER BY business_date;

@@ -98,6 +98,7 @@ CREATE TABLE @extschema@.dq_check (
 	pipeline		text,
 	tool			text,
 	assertion		text,
+	judged_from		date,
 	active			boolean NOT NULL DEFAULT true,
 	created_at		timestamptz NOT NULL DEFAULT now(),
 	created_by		text NOT NULL,
@@ -137,6 +138,7 @@ COMMENT ON COLUMN @extschema@.dq_check.severity IS 'critical (a failure fails th
 COMMENT ON COLUMN @extschema@.dq_check.pipeline IS 'the pipeline whose delivery the check is part of, or NULL';
 COMMENT ON COLUMN @extschema@.dq_check.tool IS 'assertion: the tool that runs the test: dbt, great_expectations, glue_data_quality, openlineage';
 COMMENT ON COLUMN @extschema@.dq_check.assertion IS 'assertion: the tool''s name of the test (kant.dq_assertion.assertion)';
+COMMENT ON COLUMN @extschema@.dq_check.judged_from IS 'assertion: the first business date the tool reported the test for; earlier dates are not judged, and none while it has never reported it (a test it does not run holds no gate)';
 COMMENT ON COLUMN @extschema@.dq_check.active IS 'false: not evaluated';
 COMMENT ON COLUMN @extschema@.dq_check.created_at IS 'when it was created';
 COMMENT ON COLUMN @extschema@.dq_check.created_by IS 'the role that created it';
@@ -329,13 +331,27 @@ BEGIN
 		field := 'value'; code := '22003';
 		problem := format('value %s of metric %s is not a measurement', left(value::text, 60), metric);
 		hint := 'A finite number, 0 or between 1e-12 and 1e30 in size.';
+	ELSIF metric = 'max_timestamp' AND value_at IS NULL THEN
+		-- the metrics kant names have a type: the checks read them so
+		field := 'value_at'; problem := 'max_timestamp is a time: the newest row''s, in value_at';
+		hint := 'value_at => ''2024-11-20T23:30:00+09:00''.';
+	ELSIF metric ~ '^(row_count|distinct_keys|duplicate_keys|bytes|file_count|null_count:.+)$'
+		  AND (value IS NULL OR value < 0 OR value <> trunc(value)) THEN
+		field := 'value';
+		problem := format('%s is a count: a whole number >= 0, not %s', metric, coalesce(left(value::text, 60), 'a time'));
+		hint := 'row_count, distinct_keys, duplicate_keys, bytes, file_count and null_count:<column> count; give them in value.';
 	ELSIF NOT isfinite(coalesce(value_at, '2000-01-01Z')) OR NOT isfinite(coalesce(measured_at, '2000-01-01Z'))
 		  OR value_at NOT BETWEEN '1900-01-01Z' AND '3000-01-01Z' OR measured_at NOT BETWEEN '1970-01-01Z' AND '3000-01-01Z' THEN
 		field := CASE WHEN value_at IS NOT NULL AND NOT (isfinite(value_at) AND value_at BETWEEN '1900-01-01Z' AND '3000-01-01Z')
 					  THEN 'value_at' ELSE 'measured_at' END;
 		problem := format('value_at %s / measured_at %s is not a time kant takes',
 						  coalesce(value_at::text, '<NULL>'), coalesce(measured_at::text, '<NULL>'));
-		hint := 'value_at: 1900 to 3000; measured_at: 1970 to 3000 (default now).';
+		hint := 'value_at: 1900 to 3000; measured_at: 1970 to now (default now).';
+	ELSIF measured_at > statement_timestamp() + interval '5 minutes' THEN
+		-- a measurement from the future would win over every correction
+		field := 'measured_at';
+		problem := 'measured_at is more than 5 minutes ahead of the server''s clock';
+		hint := 'Leave it out (now), or check the reporting machine''s clock.';
 	END IF;
 	IF problem IS NOT NULL THEN
 		code := coalesce(code, '22023');
@@ -553,6 +569,8 @@ BEGIN
 		history_weeks = excluded.history_weeks, max_score = excluded.max_score, severity = excluded.severity,
 		pipeline = excluded.pipeline, tool = excluded.tool, assertion = excluded.assertion, active = true
 	RETURNING c.check_id INTO id;
+	-- a check changed: SLOs judged on the dataset are judged again
+	PERFORM @extschema@._dq_slo_dirty(did);
 	RETURN id;
 END
 $$;
@@ -659,9 +677,10 @@ BEGIN
 	END IF;
 	-- one check per test: a check made on the tool's first result is renamed, not doubled
 	SELECT d.dataset_id INTO did FROM @extschema@.dataset d WHERE d.name = check_assertion.dataset;
-	DELETE FROM @extschema@.dq_check c
+	UPDATE @extschema@.dq_check c SET name = check_assertion.name
 	WHERE c.kind = 'assertion' AND c.dataset_id = did AND c.tool = check_assertion.tool
-	  AND c.assertion = check_assertion.assertion AND c.name <> check_assertion.name;
+	  AND c.assertion = check_assertion.assertion AND c.name <> check_assertion.name
+	  AND NOT EXISTS (SELECT FROM @extschema@.dq_check x WHERE x.name = check_assertion.name);
 	RETURN @extschema@._dq_save_check(name, dataset, 'assertion', tool, NULL, NULL, false, NULL, NULL,
 		NULL, NULL, NULL, NULL, severity, pipeline, tool, assertion);
 END
@@ -685,6 +704,10 @@ DECLARE
 	result text;
 	check_name text;
 BEGIN
+	-- a name fits an index key: a very long one is cut and made unique by its hash
+	IF length(assertion) > 1000 THEN
+		assertion := left(assertion, 960) || '#' || md5(assertion);
+	END IF;
 	INSERT INTO @extschema@.dq_assertion AS a (dataset_id, business_date, tool, assertion, outcome, observed,
 		expected, detail, measured_at, source_ref, reported_by, batch_id)
 	VALUES ($1, $2, $3, $4, $5, $7, left($8, 2000), left($9, 2000), $10, left($11, 200), $12, $13)
@@ -692,10 +715,16 @@ BEGIN
 		SET outcome = excluded.outcome, observed = excluded.observed, expected = excluded.expected,
 			detail = excluded.detail, measured_at = excluded.measured_at, source_ref = excluded.source_ref,
 			reported_by = excluded.reported_by, batch_id = excluded.batch_id
-		WHERE (excluded.measured_at, excluded.outcome, coalesce(excluded.observed, 0))
-			  > (a.measured_at, a.outcome, coalesce(a.observed, 0))
+		-- at the same measured_at the worse outcome wins: a pass never hides a fail
+		WHERE (excluded.measured_at, array_position(ARRAY['pass', 'skipped', 'warn', 'error', 'fail'], excluded.outcome),
+			   coalesce(excluded.observed, 0))
+			  > (a.measured_at, array_position(ARRAY['pass', 'skipped', 'warn', 'error', 'fail'], a.outcome),
+			   coalesce(a.observed, 0))
 	RETURNING CASE WHEN xmax = 0 THEN 'inserted' ELSE 'updated' END INTO result;
-	IF NOT EXISTS (SELECT FROM @extschema@.dq_check c WHERE c.kind = 'assertion' AND c.dataset_id = $1
+	UPDATE @extschema@.dq_check c SET judged_from = least(c.judged_from, $2)
+	WHERE c.kind = 'assertion' AND c.dataset_id = $1 AND c.tool = $3 AND c.assertion = $4
+	  AND c.judged_from IS DISTINCT FROM least(c.judged_from, $2);
+	IF NOT FOUND AND NOT EXISTS (SELECT FROM @extschema@.dq_check c WHERE c.kind = 'assertion' AND c.dataset_id = $1
 				   AND c.tool = $3 AND c.assertion = $4) THEN
 		-- <dataset>/<tool>:<test>, in the characters a check name takes, unique
 		SELECT left(regexp_replace(format('%s/%s:%s', d.name, $3, $4), '[^A-Za-z0-9_.:/@$ -]', '_', 'g'), 180)
@@ -703,8 +732,9 @@ BEGIN
 		IF EXISTS (SELECT FROM @extschema@.dq_check c WHERE c.name = check_name) THEN
 			check_name := left(check_name, 170) || '#' || left(md5(format('%s/%s/%s', $1, $3, $4)), 8);
 		END IF;
-		INSERT INTO @extschema@.dq_check (name, dataset_id, kind, metric, severity, tool, assertion, created_by)
-		VALUES (check_name, $1, 'assertion', $3, coalesce($6, 'critical'), $3, $4, $12)
+		INSERT INTO @extschema@.dq_check (name, dataset_id, kind, metric, severity, tool, assertion, judged_from,
+			created_by)
+		VALUES (check_name, $1, 'assertion', $3, coalesce($6, 'critical'), $3, $4, $2, $12)
 		ON CONFLICT DO NOTHING;
 	END IF;
 	RETURN coalesce(result, 'unchanged');
@@ -714,12 +744,30 @@ COMMENT ON FUNCTION @extschema@._dq_assert(integer, date, text, text, text, text
 	'internal: store one outcome of a tool''s test (the newest measured_at wins) and make the test''s assertion check on first sight; inserted, updated or unchanged';
 REVOKE ALL ON FUNCTION @extschema@._dq_assert(integer, date, text, text, text, text, numeric, text, text, timestamptz, text, text, bigint) FROM PUBLIC;
 
+/* Mark the days of the SLOs judged on a dataset for kant.refresh_slo (a check of it changed). */
+CREATE FUNCTION @extschema@._dq_slo_dirty(dataset_id integer) RETURNS void
+	LANGUAGE sql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	INSERT INTO @extschema@.slo_dirty (job_id, business_date)
+	SELECT DISTINCT sc.job_id, y.business_date
+	FROM @extschema@.slo_dataset sd
+	JOIN @extschema@.slo_day y ON y.slo_id = sd.slo_id
+	JOIN @extschema@.slo_scope sc ON sc.slo_id = sd.slo_id
+	WHERE sd.dataset_id = $1
+	ON CONFLICT DO NOTHING
+	$$;
+COMMENT ON FUNCTION @extschema@._dq_slo_dirty(integer) IS
+	'internal: mark every day of the SLOs judged on a dataset (kant.set_slo_datasets) for the next kant.refresh_slo';
+REVOKE ALL ON FUNCTION @extschema@._dq_slo_dirty(integer) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.drop_check(name text) RETURNS boolean
 	LANGUAGE sql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	WITH d AS (DELETE FROM @extschema@.dq_check c WHERE c.name = $1 RETURNING 1)
-	SELECT EXISTS (SELECT FROM d)
+	WITH d AS (DELETE FROM @extschema@.dq_check c WHERE c.name = $1 RETURNING c.dataset_id),
+	s AS (SELECT @extschema@._dq_slo_dirty(d.dataset_id) FROM d)
+	SELECT EXISTS (SELECT FROM d) AND (SELECT count(*) FROM s) >= 0
 	$$;
 COMMENT ON FUNCTION @extschema@.drop_check(text) IS
 	'Drop a data-quality check and its results; false when there is none of that name';
@@ -902,6 +950,8 @@ CREATE FUNCTION @extschema@._dq_verdicts(first_d date, last_d date, as_of timest
 		@extschema@.local_instant((b.bd + 1)::timestamp, d.time_zone), d.name, s.name,
 		a.outcome, a.observed, a.expected, a.detail) j
 	WHERE c.active AND ($4 IS NULL OR c.check_id = ANY ($4))
+	  -- a tool's test is judged from the first date it reported it
+	  AND (c.kind <> 'assertion' OR b.bd >= c.judged_from)
 	$$;
 COMMENT ON FUNCTION @extschema@._dq_verdicts(date, date, timestamptz, integer[]) IS
 	'internal: every active data-quality check''s verdict (kant._dq_judge) for each business date in the range, from the measurements taken by as_of, without keeping it; only_checks restricts to those check ids';
@@ -925,18 +975,37 @@ BEGIN
 	END IF;
 	RETURN QUERY
 	WITH latest AS (
-		SELECT v.*, p.status AS was_status, p.observed AS was_observed, p.expected AS was_expected
+		SELECT v.*, p.status AS was_status, p.observed AS was_observed, p.expected AS was_expected,
+			q.last_at, n.newer
 		FROM @extschema@._dq_verdicts(first_d, last_d, as_of) v
 		-- the verdict before as_of: an evaluation of the past compares with the past
 		LEFT JOIN LATERAL (SELECT x.status, x.observed, x.expected FROM @extschema@.dq_result x
 						   WHERE x.check_id = v.check_id AND x.business_date = v.business_date
 							 AND x.evaluated_at <= as_of
 						   ORDER BY x.evaluated_at DESC LIMIT 1) p ON true
+		LEFT JOIN LATERAL (SELECT x.evaluated_at AS last_at FROM @extschema@.dq_result x
+						   WHERE x.check_id = v.check_id AND x.business_date = v.business_date
+						   ORDER BY x.evaluated_at DESC LIMIT 1) q ON true
+		-- a measurement of the date taken after as_of: what was known at as_of
+		-- may have been superseded, so a replay cannot tell it
+		CROSS JOIN LATERAL (SELECT EXISTS (
+			SELECT FROM @extschema@.dq_check c
+			JOIN @extschema@.dq_metric m ON m.dataset_id IN (c.dataset_id, c.source_dataset_id)
+										 AND m.business_date = v.business_date AND m.measured_at > as_of
+			WHERE c.check_id = v.check_id) OR EXISTS (
+			SELECT FROM @extschema@.dq_check c
+			JOIN @extschema@.dq_assertion a ON a.dataset_id = c.dataset_id AND a.business_date = v.business_date
+											AND a.tool = c.tool AND a.assertion = c.assertion AND a.measured_at > as_of
+			WHERE c.check_id = v.check_id AND c.kind = 'assertion') AS newer) n
 	), ins AS (
 		INSERT INTO @extschema@.dq_result AS t (check_id, business_date, evaluated_at, status, observed, expected, detail)
 		SELECT l.check_id, l.business_date, as_of, l.status, l.observed, l.expected, l.detail
 		FROM latest l
 		WHERE (l.status, l.observed, l.expected) IS DISTINCT FROM (l.was_status, l.was_observed, l.was_expected)
+		  -- history is only added to, and only with what is known: a replay at
+		  -- or before the last kept verdict keeps nothing when a measurement of
+		  -- the date was taken after as_of (the one it replaced is gone)
+		  AND (l.last_at IS NULL OR l.last_at < as_of OR NOT l.newer)
 		ON CONFLICT ON CONSTRAINT dq_result_pkey DO UPDATE
 			SET status = excluded.status, observed = excluded.observed, expected = excluded.expected,
 				detail = excluded.detail
@@ -946,7 +1015,7 @@ BEGIN
 		INSERT INTO @extschema@.slo_dirty (job_id, business_date)
 		SELECT DISTINCT sc.job_id, i.business_date
 		FROM ins i
-		JOIN @extschema@.dq_check c ON c.check_id = i.check_id AND c.severity = 'critical'
+		JOIN @extschema@.dq_check c ON c.check_id = i.check_id
 		JOIN @extschema@.slo_dataset sd ON sd.dataset_id = c.dataset_id
 		JOIN @extschema@.slo_scope sc ON sc.slo_id = sd.slo_id
 		ON CONFLICT DO NOTHING
@@ -958,7 +1027,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.evaluate_checks(date, date, timestamptz) IS
-	'Judge every active data-quality check for each business date from from_date to to_date (default: the 7 days to as_of''s UTC date) by kant._dq_judge, in one pass, from the measurements taken by as_of (a past instant replays what was known then); a verdict that differs from the one before as_of is kept in kant.dq_result at as_of. Returns every verdict, and whether it changed';
+	'Judge every active data-quality check for each business date from from_date to to_date (default: the 7 days to as_of''s UTC date) by kant._dq_judge, in one pass, from the measurements taken by as_of (a past instant replays what was known then, as far as the kept measurements tell: a later measurement of the same metric and date supersedes the earlier); a verdict that differs from the one before as_of is kept in kant.dq_result at as_of, unless a verdict at or after as_of is kept and a measurement of the date was taken after as_of (what it replaced is gone: such a replay does not rewrite history). Returns every verdict, and whether it was kept';
 REVOKE ALL ON FUNCTION @extschema@.evaluate_checks(date, date, timestamptz) FROM PUBLIC;
 
 CREATE VIEW @extschema@.dq_status AS

@@ -180,7 +180,8 @@ BEGIN
 	IF bd IS NULL AND date_var IS NOT NULL THEN
 		-- dbt writes args.vars as an object (1.x) or the --vars YAML as text (older)
 		bd := CASE WHEN jsonb_typeof(vars) = 'object' AND vars ->> date_var ~ '^\d{4}-\d\d-\d\d$' THEN (vars ->> date_var)::date
-				   WHEN jsonb_typeof(vars) = 'string' THEN (substring(vars #>> '{}' FROM '(?:^|[{,\s])' || regexp_replace(date_var, '\W', '', 'g')
+				   -- YAML or JSON text: {ds: 2024-01-15}, {"ds": "2024-01-15"}
+				   WHEN jsonb_typeof(vars) = 'string' THEN (substring(vars #>> '{}' FROM '(?:^|[{,\s])[''"]?' || regexp_replace(date_var, '\W', '', 'g')
 														|| '[''"]?\s*:\s*[''"]?(\d{4}-\d\d-\d\d)'))::date END;
 	END IF;
 	IF bd IS NULL OR bd NOT BETWEEN date '1970-01-01' AND date '2999-12-31' THEN
@@ -197,12 +198,13 @@ BEGIN
 			'kant reads the run_results of dbt 0.19 to 1.11 (https://schemas.getdbt.com/dbt/run-results/v1.json to v6.json).',
 			run_results, 'dbt', NULL, '$.metadata.dbt_schema_version');
 		rejected := received;
-		PERFORM @extschema@._dq_batch_done(batch_id, 'dbt', 0, 0, 0, 1);
+		PERFORM @extschema@._dq_batch_done(batch_id, 'dbt', 0, 0, 0, received);
 		RETURN;
 	END IF;
 	FOR res, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(results) WITH ORDINALITY x(e, o)
 				  ORDER BY e ->> 'unique_id', o LOOP
 		problem := NULL; field := ''; uid := NULL; did := NULL;
+		BEGIN
 		IF jsonb_typeof(res) IS DISTINCT FROM 'object' THEN
 			problem := 'a result is an object';
 		ELSIF jsonb_typeof(res -> 'unique_id') IS DISTINCT FROM 'string' THEN
@@ -232,6 +234,7 @@ BEGIN
 				model := coalesce(node ->> 'attached_node',
 					(SELECT n FROM jsonb_array_elements_text(node #> '{depends_on,nodes}') WITH ORDINALITY x(n, o)
 					 WHERE n ~ '^(model|source|seed|snapshot)\.' ORDER BY o DESC LIMIT 1));
+				-- (depends_on.nodes of another type than a list raises: the handler below keeps the result)
 				rel := coalesce(manifest #> ARRAY['nodes', model], manifest #> ARRAY['sources', model]);
 				SELECT a.dataset_id INTO did FROM @extschema@.dataset_alias a WHERE a.alias = model;
 				IF did IS NULL AND rel IS NOT NULL THEN
@@ -251,10 +254,10 @@ BEGIN
 				res, 'dbt', NULL, format('$.results[%s]', i) || CASE WHEN field <> '' THEN '.' || field ELSE '' END);
 			CONTINUE;
 		END IF;
-		at := coalesce((SELECT @extschema@._dq_time(t -> 'completed_at') FROM jsonb_array_elements(
+		at := least(clock_timestamp(), coalesce((SELECT @extschema@._dq_time(t -> 'completed_at') FROM jsonb_array_elements(
 							CASE jsonb_typeof(res -> 'timing') WHEN 'array' THEN res -> 'timing' ELSE '[]' END) t
 						WHERE t ->> 'name' = 'execute' LIMIT 1),
-					   @extschema@._dq_time(run_results #> '{metadata,generated_at}'), clock_timestamp());
+					   @extschema@._dq_time(run_results #> '{metadata,generated_at}'), clock_timestamp()));
 		r := @extschema@._dq_assert(did, bd, 'dbt', uid, outcome,
 			CASE WHEN upper(node #>> '{config,severity}') = 'WARN' THEN 'warning' ELSE 'critical' END,
 			(res ->> 'failures')::numeric,
@@ -265,6 +268,13 @@ BEGIN
 			at, run_results #>> '{metadata,invocation_id}', who, batch_id);
 		CASE r WHEN 'inserted' THEN inserted := inserted + 1; WHEN 'updated' THEN updated := updated + 1;
 			   ELSE unchanged := unchanged + 1; END CASE;
+		EXCEPTION WHEN data_exception OR invalid_parameter_value OR program_limit_exceeded THEN
+			-- a manifest or result of another shape than the checks above catch
+			rejected := rejected + 1;
+			PERFORM @extschema@._dq_reject(batch_id, i, '', SQLSTATE, SQLERRM,
+				'A dbt result and its manifest node as dbt writes them (schemas.getdbt.com).',
+				res, 'dbt', NULL, format('$.results[%s]', i));
+		END;
 	END LOOP;
 	PERFORM @extschema@._dq_batch_done(batch_id, 'dbt', inserted, updated, unchanged, rejected);
 END
@@ -309,6 +319,7 @@ DECLARE
 	problem text;
 	rows_metric numeric;
 	ok_counts boolean;
+	suite_name text;
 BEGIN
 	inserted := 0; updated := 0; unchanged := 0; rejected := 0; ignored := 0; received := 0;
 	suites := CASE WHEN jsonb_typeof(result) = 'array' THEN result
@@ -353,13 +364,20 @@ BEGIN
 				suite, 'great_expectations', NULL, format('$[%s]', s));
 			CONTINUE;
 		END IF;
-		at := coalesce(@extschema@._dq_time(meta -> 'validation_time'), @extschema@._dq_time(meta #> '{run_id,run_time}'),
-					   clock_timestamp());
+		-- 0.x may write run_id as its time, 20200322T170247.671855Z
+		at := least(clock_timestamp(), coalesce(@extschema@._dq_time(meta -> 'validation_time'),
+			@extschema@._dq_time(meta #> '{run_id,run_time}'), @extschema@._dq_time(meta -> 'run_id'), clock_timestamp()));
+		suite_name := coalesce(suite ->> 'suite_name', meta ->> 'expectation_suite_name');
 		ref := coalesce(meta ->> 'validation_id', meta #>> '{run_id,run_name}',
 						CASE jsonb_typeof(meta -> 'run_id') WHEN 'string' THEN meta ->> 'run_id' END);
 		seen := '{}'; rows_metric := NULL;
-		FOR evr, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(suite -> 'results') WITH ORDINALITY x(e, o) LOOP
+		-- stored in one order (type, column), whatever the payload's: two payloads
+		-- with the same expectations in opposite orders wait, never deadlock
+		FOR evr, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(suite -> 'results') WITH ORDINALITY x(e, o)
+					  ORDER BY coalesce(e #>> '{expectation_config,type}', e #>> '{expectation_config,expectation_type}'),
+							   e #>> '{expectation_config,kwargs,column}', o LOOP
 			received := received + 1;
+			BEGIN
 			kind := coalesce(evr #>> '{expectation_config,type}', evr #>> '{expectation_config,expectation_type}');
 			IF jsonb_typeof(evr) IS DISTINCT FROM 'object' OR kind IS NULL
 			   OR jsonb_typeof(evr -> 'success') IS DISTINCT FROM 'boolean' THEN
@@ -370,20 +388,24 @@ BEGIN
 					evr, 'great_expectations', NULL, format('$[%s].results[%s]', s, i));
 				CONTINUE;
 			END IF;
-			col := evr #>> '{expectation_config,kwargs,column}';
-			name := kind || coalesce(':' || col, '');
+			col := CASE jsonb_typeof(evr #> '{expectation_config,kwargs}') WHEN 'object'
+						THEN evr #>> '{expectation_config,kwargs,column}' END;
+			-- two suites may test the same column: the suite is part of the name
+			name := coalesce(suite_name || '/', '') || kind || coalesce(':' || col, '');
 			IF name = ANY (seen) THEN	-- the same expectation twice, with other kwargs
 				name := name || '#' || left(md5(coalesce(evr #>> '{expectation_config,kwargs}', '')), 8);
 			END IF;
 			seen := seen || name;
-			outcome := CASE WHEN (evr #>> '{exception_info,raised_exception}')::boolean IS TRUE THEN 'error'
+			outcome := CASE WHEN evr #> '{exception_info,raised_exception}' = 'true' THEN 'error'
 							WHEN (evr ->> 'success')::boolean THEN 'pass' ELSE 'fail' END;
 			observed := CASE WHEN jsonb_typeof(evr #> '{result,unexpected_count}') = 'number' THEN (evr #>> '{result,unexpected_count}')::numeric
 							 WHEN jsonb_typeof(evr #> '{result,observed_value}') = 'number' THEN (evr #>> '{result,observed_value}')::numeric END;
 			r := @extschema@._dq_assert(did, bd, 'great_expectations', name, outcome,
 				CASE lower(evr #>> '{expectation_config,severity}') WHEN 'warning' THEN 'warning' WHEN 'info' THEN 'warning' ELSE 'critical' END,
 				CASE WHEN abs(observed) < 1e30 THEN observed END,
-				left(((evr #> '{expectation_config,kwargs}') - 'column' - 'batch_id' - 'result_format')::text, 2000),
+				left((CASE jsonb_typeof(evr #> '{expectation_config,kwargs}') WHEN 'object'
+						  THEN (evr #> '{expectation_config,kwargs}') - 'column' - 'batch_id' - 'result_format'
+						  ELSE evr #> '{expectation_config,kwargs}' END)::text, 2000),
 				CASE WHEN outcome = 'error' THEN evr #>> '{exception_info,exception_message}'
 					 WHEN evr #> '{result,unexpected_percent}' IS NOT NULL
 					 THEN format('%s%% unexpected', evr #>> '{result,unexpected_percent}') END,
@@ -406,6 +428,13 @@ BEGIN
 				PERFORM @extschema@._dq_store(did, bd, @extschema@._dq_metric_name('null_count', col),
 					(evr #>> '{result,unexpected_count}')::numeric, NULL, at, 'great_expectations', who, batch_id);
 			END IF;
+			EXCEPTION WHEN data_exception OR invalid_parameter_value OR program_limit_exceeded THEN
+				-- a record of another shape than the checks above catch: kept, the others go on
+				rejected := rejected + 1;
+				PERFORM @extschema@._dq_reject(batch_id, i, 'results', SQLSTATE, SQLERRM,
+					'GX writes {"success", "expectation_config": {"type", "kwargs": {...}}, "result": {...}, "exception_info": {"raised_exception": bool}}.',
+					evr, 'great_expectations', NULL, format('$[%s].results[%s]', s, i));
+			END;
 		END LOOP;
 		IF rows_metric >= 0 AND rows_metric < 1e30 THEN
 			PERFORM @extschema@._dq_store(did, bd, 'row_count', rows_metric, NULL, at, 'great_expectations', who, batch_id);
@@ -417,7 +446,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.ingest_great_expectations(jsonb, date, text, text) IS
-	'Ingest Great Expectations validation results (0.x or 1.x: a suite validation result, a list, or a checkpoint result) for a business date (business_date, or date_key: the batch identifier or parameter holding it) and a dataset (dataset, else the data asset''s name or an alias of it): each expectation''s success becomes an assertion (expectation type:column; an exception is error), judged by an assertion check made on first sight; row counts (table row-count expectations, element_count) and not-null unexpected counts become the metrics row_count and null_count:<column>. A result of another shape is kept in kant.rejected (source great_expectations). Returns the counts and the batch; 22023 when the payload is not a validation result';
+	'Ingest Great Expectations validation results (0.x or 1.x: a suite validation result, a list, or a checkpoint result) for a business date (business_date, or date_key: the batch identifier or parameter holding it) and a dataset (dataset, else the data asset''s name or an alias of it): each expectation''s success becomes an assertion (<suite>/<expectation type>:<column>; an exception is error), judged by an assertion check made on first sight; row counts (table row-count expectations, element_count) and not-null unexpected counts become the metrics row_count and null_count:<column>. A result of another shape is kept in kant.rejected (source great_expectations). Returns the counts and the batch; 22023 when the payload is not a validation result';
 REVOKE ALL ON FUNCTION @extschema@.ingest_great_expectations(jsonb, date, text, text) FROM PUBLIC;
 
 /*
@@ -481,10 +510,12 @@ BEGIN
 					  WHERE jsonb_typeof(x) <> 'object' OR jsonb_typeof(x -> 'Name') IS DISTINCT FROM 'string'
 						 OR coalesce(x ->> 'Result', '') NOT IN ('PASS', 'FAIL', 'ERROR')
 						 OR coalesce(jsonb_typeof(x -> 'EvaluatedMetrics'), 'object') <> 'object'
+						 -- a metric is a NullableDouble: a number, null, or NaN / Infinity as AWS JSON writes them
 						 OR EXISTS (SELECT FROM jsonb_each(CASE jsonb_typeof(x -> 'EvaluatedMetrics') WHEN 'object'
 														   THEN x -> 'EvaluatedMetrics' ELSE '{}' END) v
-									WHERE jsonb_typeof(v.value) <> 'number')) THEN
-			field := 'RuleResults'; problem := 'a rule result needs Name, Result (PASS, FAIL or ERROR) and numeric EvaluatedMetrics';
+									WHERE jsonb_typeof(v.value) NOT IN ('number', 'null')
+									  AND v.value #>> '{}' NOT IN ('NaN', 'Infinity', '-Infinity'))) THEN
+			field := 'RuleResults'; problem := 'a rule result needs Name, Result (PASS, FAIL or ERROR) and EvaluatedMetrics of numbers';
 		ELSE
 			dname := CASE WHEN res #>> '{DataSource,GlueTable,TableName}' IS NOT NULL
 							THEN concat_ws('.', res #>> '{DataSource,GlueTable,DatabaseName}', res #>> '{DataSource,GlueTable,TableName}')
@@ -512,14 +543,16 @@ BEGIN
 				res, 'glue_data_quality', sid, format('$[%s]', i) || CASE WHEN field <> '' THEN '.' || field ELSE '' END);
 			CONTINUE;
 		END IF;
-		at := coalesce(@extschema@._dq_time(res -> 'CompletedOn'), @extschema@._dq_time(res -> 'StartedOn'), clock_timestamp());
+		at := least(clock_timestamp(), coalesce(@extschema@._dq_time(res -> 'CompletedOn'), @extschema@._dq_time(res -> 'StartedOn'),
+					clock_timestamp()));
 		rows_v := NULL;
 		FOR rule IN SELECT x FROM jsonb_array_elements(res -> 'RuleResults') x ORDER BY x ->> 'Name' LOOP
 			name := concat_ws('/', res ->> 'RulesetName', rule ->> 'Name');
 			r := @extschema@._dq_assert(did, bd, 'glue_data_quality', name,
 				lower(rule ->> 'Result'), 'critical',
 				CASE WHEN (SELECT count(*) FROM jsonb_object_keys(coalesce(rule -> 'EvaluatedMetrics', '{}'))) = 1
-					 THEN (SELECT v::text::numeric FROM jsonb_each(rule -> 'EvaluatedMetrics') x(k, v)) END,
+					 THEN (SELECT v::text::numeric FROM jsonb_each(rule -> 'EvaluatedMetrics') x(k, v)
+						   WHERE jsonb_typeof(v) = 'number' AND abs(v::text::numeric) < 1e30) END,
 				coalesce(rule ->> 'EvaluatedRule', rule ->> 'Description'),
 				concat_ws(': ', rule ->> 'Description', rule ->> 'EvaluationMessage'),
 				at, res ->> 'ResultId', who, batch_id);
@@ -530,6 +563,7 @@ BEGIN
 		-- Column.<c>.<Type> -> <type>:<c>; nulls from Completeness and RowCount
 		FOR m IN SELECT DISTINCT ON (k) k, v::text::numeric AS v
 				 FROM jsonb_array_elements(res -> 'RuleResults') x, jsonb_each(coalesce(x -> 'EvaluatedMetrics', '{}')) e(k, v)
+				 WHERE jsonb_typeof(v) = 'number'
 				 ORDER BY k LOOP
 			metric := CASE WHEN m.k ~ '^Dataset\.\*\.' THEN @extschema@._dq_metric_name(substring(m.k FROM '^Dataset\.\*\.(.+)$'))
 						   -- Column.<c>.<Type>, where a type may be two words (ColumnValues.Compliance)
@@ -538,7 +572,8 @@ BEGIN
 							 THEN @extschema@._dq_metric_name(
 								replace(substring(m.k FROM '^(?:Column|Multicolumn)\..+?\.([A-Za-z]+\.Compliance|[A-Za-z]+)$'), '.', '_'),
 								substring(m.k FROM '^(?:Column|Multicolumn)\.(.+?)\.(?:[A-Za-z]+\.Compliance|[A-Za-z]+)$')) END;
-			IF metric IS NOT NULL AND @extschema@._dq_metric_ok(metric) AND abs(m.v) < 1e30 THEN
+			IF metric IS NOT NULL AND @extschema@._dq_metric_ok(metric) AND abs(m.v) < 1e30
+			   AND (@extschema@._dq_problem('x', bd, metric, m.v, NULL, at)).problem IS NULL THEN
 				PERFORM @extschema@._dq_store(did, bd, metric, m.v, NULL, at, 'glue_data_quality', who, batch_id);
 				IF metric = 'row_count' THEN rows_v := m.v; END IF;
 			END IF;
@@ -546,7 +581,8 @@ BEGIN
 		IF rows_v IS NOT NULL THEN
 			FOR m IN SELECT substring(k FROM '^Column\.(.+)\.Completeness$') AS c, v::text::numeric AS v
 					 FROM jsonb_array_elements(res -> 'RuleResults') x, jsonb_each(coalesce(x -> 'EvaluatedMetrics', '{}')) e(k, v)
-					 WHERE k ~ '^Column\..+\.Completeness$' AND v::text::numeric BETWEEN 0 AND 1 LOOP
+					 WHERE k ~ '^Column\..+\.Completeness$' AND jsonb_typeof(v) = 'number'
+					   AND v::text::numeric BETWEEN 0 AND 1 LOOP
 				PERFORM @extschema@._dq_store(did, bd, @extschema@._dq_metric_name('null_count', m.c),
 					round((1 - m.v) * rows_v), NULL, at, 'glue_data_quality', who, batch_id);
 			END LOOP;
@@ -590,7 +626,6 @@ DECLARE
 	rejected integer := 0;
 	c record;
 	a jsonb;
-	seen text[];
 	name text;
 BEGIN
 	FOR ev, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(CASE jsonb_typeof(payload) WHEN 'array' THEN payload
@@ -604,7 +639,7 @@ BEGIN
 		WHERE s.ol_namespace = ev #>> '{job,namespace}' OR (s.ol_namespace IS NULL AND s.name = ev #>> '{job,namespace}')
 		ORDER BY s.ol_namespace IS NULL LIMIT 1;
 		bd := @extschema@._dq_run_date(sid, ev #>> '{job,name}', ev #>> '{run,runId}');
-		at := coalesce(@extschema@._dq_time(ev -> 'eventTime'), clock_timestamp());
+		at := least(clock_timestamp(), coalesce(@extschema@._dq_time(ev -> 'eventTime'), clock_timestamp()));
 		FOR ds, side, fpath IN
 			SELECT d, 'inputs', format('$[%s].inputs[%s]', i, o - 1) FROM jsonb_array_elements(CASE jsonb_typeof(ev -> 'inputs') WHEN 'array' THEN ev -> 'inputs' ELSE '[]' END) WITH ORDINALITY x(d, o)
 			UNION ALL
@@ -614,7 +649,9 @@ BEGIN
 			CONTINUE WHEN side = 'outputs' AND ds #> '{outputFacets,outputStatistics}' IS NULL;
 			problem := NULL;
 			dname := concat_ws('/', ds ->> 'namespace', ds ->> 'name');
+			-- namespace/name names the dataset exactly; the bare name is the fallback
 			did := CASE WHEN ds ->> 'name' IS NOT NULL THEN coalesce(
+				(SELECT x.dataset_id FROM @extschema@.dataset_alias x WHERE x.alias = dname),
 				(SELECT x.dataset_id FROM @extschema@.dataset_alias x WHERE x.alias = ds ->> 'name'),
 				@extschema@._dq_resolve(dname)) END;
 			IF did IS NULL THEN
@@ -628,7 +665,8 @@ BEGIN
 					f := ds #> '{outputFacets,outputStatistics}';
 					FOR c IN SELECT k, m FROM (VALUES ('rowCount', 'row_count'), ('size', 'bytes'), ('fileCount', 'file_count')) v(k, m)
 							 WHERE f ? k LOOP
-						IF jsonb_typeof(f -> c.k) <> 'number' OR (f ->> c.k)::numeric < 0 THEN
+						IF jsonb_typeof(f -> c.k) <> 'number'
+						   OR (@extschema@._dq_problem('x', bd, c.m, (f ->> c.k)::numeric, NULL, at)).problem IS NOT NULL THEN
 							problem := format('outputStatistics.%s is not a count', c.k);
 							EXIT;
 						END IF;
@@ -642,8 +680,9 @@ BEGIN
 					ELSIF f IS NOT NULL THEN
 						FOR c IN SELECT k, m FROM (VALUES ('rowCount', 'row_count'), ('bytes', 'bytes'), ('fileCount', 'file_count')) v(k, m)
 								 WHERE f ? k LOOP
-							IF jsonb_typeof(f -> c.k) <> 'number' THEN
-								problem := format('dataQualityMetrics.%s is not a number', c.k);
+							IF jsonb_typeof(f -> c.k) <> 'number'
+							   OR (@extschema@._dq_problem('x', bd, c.m, (f ->> c.k)::numeric, NULL, at)).problem IS NOT NULL THEN
+								problem := format('dataQualityMetrics.%s is not a count', c.k);
 								EXIT;
 							END IF;
 							PERFORM @extschema@._dq_store(did, bd, c.m, (f ->> c.k)::numeric, NULL, at, 'openlineage', who, batch_id);
@@ -663,7 +702,9 @@ BEGIN
 									 jsonb_each(CASE jsonb_typeof(cm) WHEN 'object' THEN cm ELSE '{}' END) y(k, v)
 								 WHERE k IN ('nullCount', 'distinctCount', 'sum', 'count', 'min', 'max') LOOP
 							EXIT WHEN problem IS NOT NULL;
-							IF jsonb_typeof(c.v) <> 'number' OR abs((c.v #>> '{}')::numeric) >= 1e30 THEN
+							IF jsonb_typeof(c.v) <> 'number'
+							   OR (@extschema@._dq_problem('x', bd, @extschema@._dq_metric_name(c.k, c.col),
+														   (c.v #>> '{}')::numeric, NULL, at)).problem IS NOT NULL THEN
 								problem := format('dataQualityMetrics.columnMetrics.%s.%s is not a number', c.col, c.k);
 							ELSE
 								PERFORM @extschema@._dq_store(did, bd, @extschema@._dq_metric_name(c.k, c.col),
@@ -680,11 +721,13 @@ BEGIN
 										 OR jsonb_typeof(x -> 'success') IS DISTINCT FROM 'boolean') THEN
 							problem := 'dataQualityAssertions.assertions is a list of {assertion, success}';
 						ELSE
-							seen := '{}';
-							FOR a IN SELECT x FROM jsonb_array_elements(f -> 'assertions') x LOOP
-								name := coalesce(a ->> 'name', (a ->> 'assertion') || coalesce(':' || (a ->> 'column'), ''));
-								CONTINUE WHEN name = ANY (seen);
-								seen := seen || name;
+							-- one outcome per name, in one order: a repeated name (older producers
+							-- send no name) keeps its worst outcome, so a pass never hides a fail
+							FOR a IN SELECT DISTINCT ON (nm) x || jsonb_build_object('_name', nm)
+									 FROM jsonb_array_elements(f -> 'assertions') x,
+										  LATERAL (SELECT left(coalesce(x ->> 'name', (x ->> 'assertion') || coalesce(':' || (x ->> 'column'), '')), 1000) AS nm) n
+									 ORDER BY nm, (x ->> 'success')::boolean, x ->> 'severity' = 'warn' LOOP
+								name := a ->> '_name';
 								PERFORM @extschema@._dq_assert(did, bd, 'openlineage', name,
 									-- success means no issue found, whatever the severity (the spec)
 									CASE WHEN (a ->> 'success')::boolean THEN 'pass'
@@ -701,7 +744,7 @@ BEGIN
 				IF problem IS NOT NULL THEN
 					RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = problem;
 				END IF;
-			EXCEPTION WHEN invalid_parameter_value OR data_exception THEN
+			EXCEPTION WHEN OTHERS THEN
 				-- the dataset's facets are kept whole; what it stored is undone
 				rejected := rejected + 1;
 				PERFORM @extschema@._dq_reject(batch_id, i, side, SQLSTATE, SQLERRM,

@@ -80,10 +80,24 @@ COMMENT ON FUNCTION @extschema@._measure_as(oid, text, date, integer) IS
 	'internal: the one row a measurement''s query returns for a business date, as jsonb (NULL for none), run as role, restricted and read-only, within timeout_ms; 21000 for more than one row, 57014 "measurement timed out" (src/quality.c)';
 REVOKE ALL ON FUNCTION @extschema@._measure_as(oid, text, date, integer) FROM PUBLIC;
 
+/*
+ * kant.measure is C and runs as its caller, to know who that is (src/quality.c);
+ * it stores the definition through kant._measure_save as the extension's owner.
+ */
 CREATE FUNCTION @extschema@.measure(name text, dataset text, query text,
 		timeout interval DEFAULT '5 minutes', after_job text DEFAULT NULL, lookback_days integer DEFAULT 3)
 	RETURNS integer
-	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	AS 'MODULE_PATHNAME', 'kant_measure'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.measure(text, text, text, interval, text, integer) IS
+	'Define (or replace) a measurement kant takes itself: query is one SELECT returning one row for the business date $1 (date), each column named as a metric of the dataset (row_count, duplicate_keys, "null_count:email", max_timestamp) stored as kant.report_metric would, other columns kept as its note; it runs as the role whose code calls this (current_user: its rights, its user mappings for postgres_fdw), restricted and read-only, search_path pg_catalog, pg_temp, for at most timeout; after_job (<system>/<job>): measure each business date once that job''s run succeeded (within lookback_days). Returns its id; 42704 / 22023 name the argument; 42501 within a security-restricted operation';
+REVOKE ALL ON FUNCTION @extschema@.measure(text, text, text, interval, text, integer) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._measure_save(name text, dataset text, query text,
+		timeout interval, after_job text, lookback_days integer, owner oid)
+	RETURNS integer
+	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
@@ -95,7 +109,7 @@ BEGIN
 		RAISE EXCEPTION 'measurement name % is not one kant takes', coalesce(quote_literal(name), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Letters, digits, spaces and _ . : / @ $ -, at most 200.';
 	END IF;
-	SELECT d.dataset_id INTO did FROM @extschema@.dataset d WHERE d.name = measure.dataset;
+	SELECT d.dataset_id INTO did FROM @extschema@.dataset d WHERE d.name = _measure_save.dataset;
 	IF did IS NULL THEN
 		RAISE EXCEPTION 'dataset "%" does not exist', dataset
 			USING ERRCODE = 'undefined_object', HINT = format('Register it first: kant.add_dataset(%L, time_zone => ...).', dataset);
@@ -118,11 +132,12 @@ BEGIN
 		WHERE s.name || '/' || j.name = after_job;
 		IF jid IS NULL THEN
 			RAISE EXCEPTION 'job "%" does not exist', after_job
-				USING ERRCODE = 'undefined_object', HINT = 'Name it <system>/<job>, as kant.jobs shows it.';
+				USING ERRCODE = 'undefined_object', HINT = 'Name it <system>/<job>: kant.runs shows both as system and job.';
 		END IF;
 	END IF;
 	INSERT INTO @extschema@.dq_measure AS m (name, dataset_id, query, owner, timeout, after_job_id, lookback_days)
-	VALUES (measure.name, did, measure.query, @extschema@._outer_role()::regrole, measure.timeout, jid, measure.lookback_days)
+	VALUES (_measure_save.name, did, _measure_save.query, _measure_save.owner::regrole, _measure_save.timeout, jid,
+		_measure_save.lookback_days)
 	ON CONFLICT ON CONSTRAINT dq_measure_name_key DO UPDATE
 		SET dataset_id = excluded.dataset_id, query = excluded.query, owner = excluded.owner,
 			timeout = excluded.timeout, after_job_id = excluded.after_job_id,
@@ -131,9 +146,9 @@ BEGIN
 	RETURN id;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.measure(text, text, text, interval, text, integer) IS
-	'Define (or replace) a measurement kant takes itself: query is one SELECT returning one row for the business date $1 (date), each column named as a metric of the dataset (row_count, duplicate_keys, "null_count:email", max_timestamp) stored as kant.report_metric would, other columns kept as its note; it runs as the role calling this (its rights, its user mappings for postgres_fdw), restricted and read-only, search_path pg_catalog, pg_temp, for at most timeout; after_job (<system>/<job>): measure each business date once that job''s run succeeded. Returns its id; 42704 / 22023 name the argument';
-REVOKE ALL ON FUNCTION @extschema@.measure(text, text, text, interval, text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._measure_save(text, text, text, interval, text, integer, oid) IS
+	'internal: validate and store a measurement owned by owner (kant.measure calls it as the extension''s owner; no one else may)';
+REVOKE ALL ON FUNCTION @extschema@._measure_save(text, text, text, interval, text, integer, oid) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.drop_measure(name text) RETURNS boolean
 	LANGUAGE sql VOLATILE SECURITY DEFINER
@@ -151,7 +166,7 @@ REVOKE ALL ON FUNCTION @extschema@.drop_measure(text) FROM PUBLIC;
  * kant._dq_store, the rest as its note; how many metrics.
  */
 CREATE FUNCTION @extschema@._measure_store(dataset_id integer, business_date date, got jsonb,
-		measured_at timestamptz, who text, note_text text, OUT metrics integer, OUT note jsonb)
+		measured_at timestamptz, who text, OUT metrics integer, OUT note jsonb)
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
@@ -159,35 +174,54 @@ DECLARE
 	zone text;
 	k text;
 	v jsonb;
+	n numeric;
 	t timestamptz;
+	p record;
+	keep jsonb := '{}';
+	refused jsonb := '{}';
 BEGIN
 	metrics := 0;
 	SELECT d.time_zone INTO zone FROM @extschema@.dataset d WHERE d.dataset_id = $1;
-	-- the columns that are not metrics, kept with every metric of the row too (a diff's keys)
-	SELECT jsonb_object_agg(e.key, e.value) INTO note FROM jsonb_each(got) e
-	WHERE jsonb_typeof(e.value) <> 'null'
-	  AND NOT (@extschema@._dq_metric_ok(e.key) AND (jsonb_typeof(e.value) = 'number'
-			   OR (jsonb_typeof(e.value) = 'string' AND e.value #>> '{}' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d(:\d\d)?)?$')));
-	note_text := left(note::text, 1000);
 	FOR k, v IN SELECT * FROM jsonb_each(got) LOOP
-		t := NULL;
-		IF @extschema@._dq_metric_ok(k) AND jsonb_typeof(v) = 'number' AND abs((v #>> '{}')::numeric) < 1e30 THEN
-			PERFORM @extschema@._dq_store($1, $2, k, (v #>> '{}')::numeric, NULL, $4, 'kant', $5, NULL, $6);
-			metrics := metrics + 1;
+		n := NULL; t := NULL;
+		CONTINUE WHEN jsonb_typeof(v) = 'null';
+		IF @extschema@._dq_metric_ok(k) AND jsonb_typeof(v) = 'number' THEN
+			n := (v #>> '{}')::numeric;
 		ELSIF @extschema@._dq_metric_ok(k) AND jsonb_typeof(v) = 'string'
 			  AND v #>> '{}' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d(:\d\d)?)?$' THEN
 			-- a timestamptz comes with its offset; a timestamp is wall time in the dataset's zone
 			t := CASE WHEN v #>> '{}' ~ '[+-]\d\d(:\d\d)?$' THEN (v #>> '{}')::timestamptz
 					  ELSE @extschema@.local_instant((v #>> '{}')::timestamp, zone) END;
-			PERFORM @extschema@._dq_store($1, $2, k, NULL, t, $4, 'kant', $5, NULL, $6);
-			metrics := metrics + 1;
+		ELSE
+			-- not a metric: the note (a diff's keys)
+			keep := keep || jsonb_build_object(k, v);
+			CONTINUE;
 		END IF;
+		-- a metric as kant.report_metric takes it, else said in the note
+		p := @extschema@._dq_problem('x', $2, k, n, t, $4);
+		IF p.problem IS NOT NULL THEN
+			refused := refused || jsonb_build_object(k, p.problem);
+		END IF;
+	END LOOP;
+	note := CASE WHEN keep <> '{}' OR refused <> '{}' THEN
+				keep || CASE WHEN refused <> '{}' THEN jsonb_build_object('refused', refused) ELSE '{}' END END;
+	FOR k, v IN SELECT * FROM jsonb_each(got) LOOP
+		CONTINUE WHEN jsonb_typeof(v) = 'null' OR k = 'refused' AND refused <> '{}' OR keep ? k OR refused ? k;
+		IF jsonb_typeof(v) = 'number' THEN
+			PERFORM @extschema@._dq_store($1, $2, k, (v #>> '{}')::numeric, NULL, $4, 'kant', $5, NULL, left(note::text, 1000));
+		ELSE
+			PERFORM @extschema@._dq_store($1, $2, k, NULL,
+				CASE WHEN v #>> '{}' ~ '[+-]\d\d(:\d\d)?$' THEN (v #>> '{}')::timestamptz
+					 ELSE @extschema@.local_instant((v #>> '{}')::timestamp, zone) END,
+				$4, 'kant', $5, NULL, left(note::text, 1000));
+		END IF;
+		metrics := metrics + 1;
 	END LOOP;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._measure_store(integer, date, jsonb, timestamptz, text, text) IS
-	'internal: store a measurement''s row: columns named as metrics holding a number or a time become metrics (source kant), the others its note';
-REVOKE ALL ON FUNCTION @extschema@._measure_store(integer, date, jsonb, timestamptz, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._measure_store(integer, date, jsonb, timestamptz, text) IS
+	'internal: store a measurement''s row: columns named as metrics holding a number or a time become metrics (source kant) when kant.report_metric would take them; the others, and why one was refused, are its note';
+REVOKE ALL ON FUNCTION @extschema@._measure_store(integer, date, jsonb, timestamptz, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.run_measurements(for_date date DEFAULT NULL, as_of timestamptz DEFAULT now(),
 		only_measure text DEFAULT NULL)
@@ -237,6 +271,8 @@ BEGIN
 		WHERE m.active AND (only_measure IS NULL OR m.name = only_measure)
 		ORDER BY m.name, w.bd
 	LOOP
+		-- one run of a measurement at a time: another session's run of it is skipped
+		CONTINUE WHEN NOT pg_try_advisory_xact_lock(@extschema@._lock_key('measure'), todo.measure_id);
 		started := clock_timestamp();
 		-- when it counts as measured: now, or as_of when that is earlier (a replay)
 		at := least(started, as_of);
@@ -248,7 +284,7 @@ BEGIN
 				st := 'no_row';
 			ELSE
 				SELECT s.metrics, s.note INTO n, note
-				FROM @extschema@._measure_store(todo.dataset_id, todo.bd, got, at, todo.owner::text, NULL) s;
+				FROM @extschema@._measure_store(todo.dataset_id, todo.bd, got, at, todo.owner::text) s;
 				st := 'ok';
 			END IF;
 		EXCEPTION

@@ -54,6 +54,53 @@ if timers:
 else:
     skip("the slow query is stopped at its timeout and recorded; the other one lands")
     skip("kant.dq_measure_run keeps it with 57014")
+# a query that catches the cancel and goes on gets the next one, a second later
+cur.execute("""CREATE FUNCTION public.stubborn() RETURNS text LANGUAGE plpgsql AS $f$
+    BEGIN
+        BEGIN PERFORM pg_catalog.pg_sleep(30); EXCEPTION WHEN query_canceled THEN NULL; END;
+        PERFORM pg_catalog.pg_sleep(30);
+        RETURN 'done';
+    END $f$""")
+cur.execute("SELECT kant.measure('stubborn', 't.users', 'SELECT public.stubborn() AS x, 1 AS row_count', "
+            "timeout => '1 second')")
+if timers:
+    t0 = time.monotonic()
+    cur.execute("SELECT status FROM kant.run_measurements(for_date => '2024-01-18', only_measure => 'stubborn')")
+    got = cur.fetchall()
+    took = time.monotonic() - t0
+    tap(got == [("timeout",)] and took < 10,
+        "a query that catches the first cancel is cancelled again (%.1f s) and recorded as a timeout" % took, got)
+else:
+    skip("a query that catches the first cancel is cancelled again and recorded as a timeout")
+cur.execute("SELECT kant.drop_measure('stubborn')")
+
+# two runs at once: a measurement another session is running is skipped, not run twice
+cur.execute("SELECT kant.measure('busy', 't.users', 'SELECT pg_catalog.pg_sleep(3) AS slept, 1 AS row_count', "
+            "timeout => '1 minute')")
+first = {}
+
+
+def run_busy():
+    c = psycopg2.connect(dbname=DB)
+    c.autocommit = True
+    k = c.cursor()
+    k.execute("SELECT count(*) FROM kant.run_measurements(for_date => '2024-01-19', only_measure => 'busy')")
+    first["n"] = k.fetchone()[0]
+    c.close()
+
+
+th = threading.Thread(target=run_busy)
+th.start()
+time.sleep(1)
+t0 = time.monotonic()
+cur.execute("SELECT count(*) FROM kant.run_measurements(for_date => '2024-01-19', only_measure => 'busy')")
+n2 = cur.fetchone()[0]
+took = time.monotonic() - t0
+th.join()
+tap(first.get("n") == 1 and n2 == 0 and took < 1.5,
+    "a second run_measurements skips the measurement the first is running (%.2f s)" % took, (first, n2))
+cur.execute("SELECT kant.drop_measure('busy')")
+
 cur.execute("SELECT current_user, current_setting('transaction_read_only'), current_setting('statement_timeout'), "
             "current_setting('search_path')")
 tap(cur.fetchone() == ("postgres", "off", "0", '"$user", public'),

@@ -247,6 +247,19 @@ e = raises(cur, "SELECT kant.ingest_great_expectations(%s, '2024-01-15')", (J({"
 tap(e and e[0] == "22023", "not a validation result: 22023", e)
 cur.execute("SELECT rejected FROM kant.ingest_great_expectations(%s)", (J(gx0),))
 tap(cur.fetchone() == (1,), "a validation result without a business date is kept in kant.rejected")
+# a record of a shape the checks do not foresee is kept; the others land
+odd = copy.deepcopy(gx1)
+odd["suite_name"] = "odd"
+odd["results"][4]["exception_info"]["raised_exception"] = "maybe"
+odd["results"][5]["expectation_config"]["kwargs"] = "id"
+cur.execute("SELECT received, inserted, rejected FROM kant.ingest_great_expectations(%s, '2024-01-21')", (J(odd),))
+r = cur.fetchone()
+tap(r[2] <= 2 and r[1] >= len(gx1["results"]) - 2, "GX: odd values (raised_exception \"maybe\", scalar kwargs) do not stop the suite", r)
+# two suites testing the same column do not overwrite each other
+a2 = copy.deepcopy(gx0)
+a2["meta"]["expectation_suite_name"] = "other_suite"
+cur.execute("SELECT inserted FROM kant.ingest_great_expectations(%s, '2024-01-15', dataset => 'titanic')", (J(a2),))
+tap(cur.fetchone() == (len(gx0["results"]),), "GX: another suite's expectations on the same columns are their own assertions")
 conn.commit()
 
 # ---- OpenLineage facets ---------------------------------------------------
@@ -322,8 +335,38 @@ s3 = one(cur, """SELECT count(*) FROM kant.dq_metric m JOIN kant.dataset d USING
                  WHERE d.name = 's3://bucket/users' AND m.business_date = '2024-01-17'""")[0]
 bad_rows = one(cur, """SELECT count(*) FROM kant.dq_metric m JOIN kant.dataset d USING (dataset_id)
                        WHERE d.name = 'rds.orders' AND m.business_date = '2024-01-17'""")[0]
-tap(r == (1, 0) and k == ("$[0].inputs[0]", "dataQualityMetrics.rowCount is not a number") and s3 > 0 and bad_rows == 0,
+tap(r == (1, 0) and k == ("$[0].inputs[0]", "dataQualityMetrics.rowCount is not a count") and s3 > 0 and bad_rows == 0,
     "a facet of another shape is kept in kant.rejected with its path; the run and the other dataset land", (r, k, s3, bad_rows))
+# the same assertion twice (older producers send no name): the worse outcome is kept, never the pass
+ev4 = event("0190f0c2-0000-7000-8000-000000000004", "2024-01-19T01:00:00Z",
+            inputs=[{"namespace": "postgres://rds:5432", "name": "shop.public.orders", "inputFacets": {"dataQualityAssertions": {
+                "_producer": "x", "_schemaURL": "https://openlineage.io/spec/facets/1-0-0/DataQualityAssertionsDatasetFacet.json",
+                "assertions": [{"assertion": "expression_is_true", "success": True},
+                               {"assertion": "expression_is_true", "success": False},
+                               {"assertion": "expression_is_true", "success": True}]}}}])
+ev4["run"]["facets"]["nominalTime"]["nominalStartTime"] = "2024-01-18T00:00:00Z"
+cur.execute("SELECT kant.ingest_openlineage(%s::jsonb)", (J(ev4),))
+o = one(cur, """SELECT outcome FROM kant.dq_assertion WHERE tool = 'openlineage' AND business_date = '2024-01-18'
+                AND assertion = 'expression_is_true'""")
+tap(o == ("fail",), "an assertion repeated under one name keeps its failure (a pass does not hide it)", o)
+# the namespace/name alias wins over an alias of the bare name
+cur.execute("SELECT kant.add_dataset('replica.orders', 'Asia/Tokyo', aliases => ARRAY['postgres://replica:5432/shop.public.orders'])")
+cur.execute("SELECT kant.add_dataset('bare.orders', 'Asia/Tokyo', aliases => ARRAY['shop.public.orders'])")
+ev5 = event("0190f0c2-0000-7000-8000-000000000005", "2024-01-20T01:00:00Z",
+            outputs=[{"namespace": "postgres://replica:5432", "name": "shop.public.orders", "outputFacets": fo}])
+ev5["run"]["facets"]["nominalTime"]["nominalStartTime"] = "2024-01-19T00:00:00Z"
+cur.execute("SELECT kant.ingest_openlineage(%s::jsonb)", (J(ev5),))
+w = one(cur, """SELECT d.name FROM kant.dq_metric m JOIN kant.dataset d USING (dataset_id)
+                WHERE m.business_date = '2024-01-19' AND m.metric = 'row_count' AND m.source = 'openlineage'""")
+tap(w == ("replica.orders",), "an alias of namespace/name names the dataset before an alias of the bare name", w)
+# counts are counts: a negative rowCount is refused with the facet, as report_metric refuses it
+ev6 = event("0190f0c2-0000-7000-8000-000000000006", "2024-01-21T01:00:00Z",
+            outputs=[{"namespace": "bigquery", "name": "proj.ds.orders", "outputFacets": {"outputStatistics": {
+                "_producer": "x", "_schemaURL": "y", "rowCount": -5}}}])
+ev6["run"]["facets"]["nominalTime"]["nominalStartTime"] = "2024-01-20T00:00:00Z"
+cur.execute("SELECT kant.ingest_openlineage(%s::jsonb)", (J(ev6),))
+n = one(cur, "SELECT count(*) FROM kant.dq_metric WHERE business_date = '2024-01-20' AND source = 'openlineage'")[0]
+tap(n == 0, "a negative rowCount is refused (kept in kant.rejected), as report_metric refuses it", n)
 conn.commit()
 
 # ---- Glue Data Quality ------------------------------------------------------
@@ -362,6 +405,18 @@ orphan = dict(res, ResultId="dqresult-orphan", JobRunId="jr_unknown")
 cur.execute("SELECT rejected FROM kant.ingest_glue_data_quality('glue_prod', %s)", (J(orphan),))
 k = one(cur, "SELECT field, reason FROM kant.rejected WHERE source = 'glue_data_quality' AND field = 'JobRunId'")
 tap(k and "jr_unknown" in k[1], "a result of a run kant does not hold is quarantined (its business date is unknown)", k)
+# EvaluatedMetrics values are NullableDouble; AWS JSON writes non-finite doubles as strings
+nan = dict(res, ResultId="dqresult-nan", RuleResults=[
+    {"Name": "Rule_3", "Result": "FAIL", "EvaluatedMetrics": {"Column.amount.Mean": "NaN"}},
+    {"Name": "Rule_4", "Result": "ERROR", "EvaluatedMetrics": {"Column.amount.StandardDeviation": None}}])
+cur.execute("SELECT inserted, rejected FROM kant.ingest_glue_data_quality('glue_prod', %s)", (J(nan),))
+r = cur.fetchone()
+cur.execute("""SELECT assertion, outcome FROM kant.dq_assertion WHERE tool = 'glue_data_quality'
+               AND assertion IN ('users_ruleset/Rule_3', 'users_ruleset/Rule_4') ORDER BY 1""")
+tap(r == (2, 0) and cur.fetchall() == [("users_ruleset/Rule_3", "fail"), ("users_ruleset/Rule_4", "error")],
+    "rules with a NaN or null metric land (their verdicts), the metric is not stored", r)
+cur.execute("""SELECT kant.drop_check(name) FROM kant.dq_check
+               WHERE assertion IN ('users_ruleset/Rule_3', 'users_ruleset/Rule_4')""")
 e = raises(cur, "SELECT kant.ingest_glue_data_quality('nope', '[]')")
 tap(e and e[0] == "42704", "an unknown system: 42704", e)
 conn.commit()
@@ -378,6 +433,36 @@ cur.execute("SELECT kant.check_assertion('users emails complete', 'rds_export.us
 g = one(cur, "SELECT kant.kant_gate_ready('users ready', %s)", (bdate,))
 n = one(cur, "SELECT count(*) FROM kant.dq_check WHERE tool = 'glue_data_quality' AND assertion = 'users_ruleset/Rule_2'")[0]
 tap(g == (True,) and n == 1, "check_assertion renames the test's check and makes it a warning: the gate opens", (g, n))
+conn.commit()
+
+# ---- who owns a measurement ---------------------------------------------------
+# the role whose code calls kant.measure (current_user), not whoever started the statement
+cur.execute("DROP ROLE IF EXISTS kant_qt_platform")
+cur.execute("CREATE ROLE kant_qt_platform")
+cur.execute("GRANT USAGE, CREATE ON SCHEMA public TO kant_qt_platform")
+cur.execute("GRANT USAGE ON SCHEMA kant TO kant_qt_platform")
+cur.execute("GRANT EXECUTE ON FUNCTION kant.measure(text, text, text, interval, text, integer) TO kant_qt_platform")
+cur.execute("SET ROLE kant_qt_platform")
+cur.execute("""CREATE FUNCTION public.qt_define() RETURNS integer LANGUAGE sql SECURITY DEFINER
+               AS $f$ SELECT kant.measure('qt planted', 'rds.orders', 'SELECT 1 AS row_count') $f$""")
+cur.execute("""CREATE FUNCTION public.qt_plant(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE
+               AS $f$ BEGIN PERFORM kant.measure('qt analyzed', 'rds.orders', 'SELECT 1 AS row_count'); RETURN i; END $f$""")
+cur.execute("CREATE TABLE public.qt_bait (i int)")
+cur.execute("INSERT INTO public.qt_bait SELECT generate_series(1, 100)")
+cur.execute("RESET ROLE")
+cur.execute("SELECT public.qt_define()")
+o = one(cur, "SELECT owner::text FROM kant.dq_measure WHERE name = 'qt planted'")
+tap(o == ("kant_qt_platform",), "a superuser calling a role's SECURITY DEFINER function defines a measurement of that role", o)
+e = raises(cur, "CREATE INDEX ON public.qt_bait (public.qt_plant(i))")
+n = one(cur, "SELECT count(*) FROM kant.dq_measure WHERE name = 'qt analyzed'")[0]
+tap(e and e[0] == "42501" and n == 0,
+    "an index expression (run as the table's owner, restricted, for a superuser's command) cannot define one", e)
+e = raises(cur, "SET ROLE kant_qt_platform; SELECT kant._measure_save('x', 'rds.orders', 'SELECT 1', '1 min', NULL, 3, 10)")
+cur.execute("RESET ROLE")
+tap(e and e[0] == "42501", "no one but the extension's owner runs kant._measure_save", e)
+cur.execute("DROP OWNED BY kant_qt_platform")
+cur.execute("DELETE FROM kant.dq_measure WHERE name LIKE 'qt %'")
+cur.execute("DROP ROLE kant_qt_platform")
 conn.commit()
 conn.close()
 tap.plan()

@@ -232,3 +232,44 @@ SELECT business_date, slo_status, checks_failed FROM kant.slo_day y JOIN kant.sl
 WHERE s.name = 'sales_right' AND business_date <= '2025-02-04' ORDER BY 1;
 SELECT kant.set_slo_datasets('sales_right', ARRAY['no.such']);
 SELECT kant.set_slo_datasets('sales_right', '{}') AS off;
+
+-- 12. What the reviews found: a metric kant names has its type; a measurement
+-- from the future is refused; a replay does not rewrite history; an SLO's days
+-- are judged again when a check's severity changes or it is dropped.
+SELECT kant.report_metric('bq.sales', '2025-02-06', 'max_timestamp', 1);
+SELECT kant.report_metric('bq.sales', '2025-02-06', 'row_count', value_at => '2025-02-06T10:00:00Z');
+SELECT kant.report_metric('bq.sales', '2025-02-06', 'row_count', -5);
+SELECT kant.report_metric('bq.sales', '2025-02-06', 'duplicate_keys', 2.5);
+SELECT kant.report_metric('bq.sales', '2025-02-06', 'row_count', 1, measured_at => now() + interval '1 hour');
+SELECT kant.report_metric('bq.sales', '2025-02-06', 'sales_amount', -12.5, measured_at => '2025-02-07T00:00:00Z') AS any_number;
+-- pass at 02:00, then a later measurement fails it at 06:00; a replay as of 03:00 keeps nothing
+SELECT kant.add_dataset('bq.replay', 'UTC') > 0 AS ds;
+SELECT kant.check_threshold('replay not empty', 'bq.replay', 'row_count', '>', 0) > 0 AS checked;
+SELECT kant.report_metric('bq.replay', '2024-03-01', 'row_count', 100, measured_at => '2024-03-02T01:00:00Z');
+SELECT status, changed FROM kant.evaluate_checks('2024-03-01', '2024-03-01', '2024-03-02T02:00:00Z') WHERE check_name = 'replay not empty';
+SELECT kant.report_metric('bq.replay', '2024-03-01', 'row_count', 0, measured_at => '2024-03-02T05:00:00Z');
+SELECT status, changed FROM kant.evaluate_checks('2024-03-01', '2024-03-01', '2024-03-02T06:00:00Z') WHERE check_name = 'replay not empty';
+SELECT status, changed FROM kant.evaluate_checks('2024-03-01', '2024-03-01', '2024-03-02T03:00:00Z') WHERE check_name = 'replay not empty';
+SELECT to_char(evaluated_at AT TIME ZONE 'UTC', 'HH24:MI') AS at, status FROM kant.dq_result r
+JOIN kant.dq_check c USING (check_id) WHERE c.name = 'replay not empty' ORDER BY evaluated_at;
+-- the SLO on time and right: a failing day, then the check made a warning: met again
+SELECT kant.set_slo_datasets('sales_right', ARRAY['bq.sales']) AS datasets;
+SELECT kant.report_metric('bq.sales', '2025-02-04', 'row_count', 0, measured_at => '2025-02-05T04:00:00Z');
+SELECT count(*) AS verdicts FROM kant.evaluate_checks('2025-02-04', '2025-02-04', '2025-02-05T05:00:00Z')
+WHERE check_name = 'sales not empty';
+SELECT kant.refresh_slo() >= 1 AS refreshed;
+SELECT business_date, slo_status, checks_failed FROM kant.slo_day y JOIN kant.slo s USING (slo_id)
+WHERE s.name = 'sales_right' AND business_date = '2025-02-04';
+SELECT kant.check_threshold('sales not empty', 'bq.sales', 'row_count', '>', 0, severity => 'warning') > 0 AS warning;
+SELECT kant.refresh_slo() >= 1 AS refreshed;
+SELECT business_date, slo_status, checks_failed FROM kant.slo_day y JOIN kant.slo s USING (slo_id)
+WHERE s.name = 'sales_right' AND business_date = '2025-02-04';
+SELECT kant.check_threshold('sales not empty', 'bq.sales', 'row_count', '>', 0) > 0 AS critical;
+SELECT kant.refresh_slo() >= 1 AS refreshed;
+SELECT slo_status, checks_failed FROM kant.slo_day y JOIN kant.slo s USING (slo_id)
+WHERE s.name = 'sales_right' AND business_date = '2025-02-04';
+SELECT kant.drop_check('sales not empty');
+SELECT kant.refresh_slo() >= 1 AS refreshed;
+SELECT slo_status, checks_failed FROM kant.slo_day y JOIN kant.slo s USING (slo_id)
+WHERE s.name = 'sales_right' AND business_date = '2025-02-04';
+SELECT kant.set_slo_datasets('sales_right', '{}') AS off;

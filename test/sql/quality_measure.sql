@@ -90,6 +90,8 @@ GRANT USAGE ON SEQUENCE public.s TO measurer;
 SET ROLE measurer;
 SELECT kant.measure('advances', 'rdsm.users', 'SELECT pg_catalog.nextval(''public.s'') AS row_count') > 0;
 SELECT kant.measure('unqualified', 'rdsm.users', 'SELECT count(*) AS row_count FROM bq_users') > 0;
+-- a metric kant names keeps its type: a negative count is refused, said in the note
+SELECT kant.measure('negative', 'rdsm.users', 'SELECT -1 AS distinct_keys, 10 AS other_number') > 0;
 RESET ROLE;
 SELECT measure, status, metrics, detail
 FROM kant.run_measurements(for_date => '2024-01-15') WHERE measure NOT LIKE '% users' ORDER BY measure;
