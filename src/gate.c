@@ -22,6 +22,8 @@
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -35,6 +37,9 @@
  * called by from the outside (the session's role after SET ROLE), which
  * current_user no longer tells inside it.
  */
+/* the role kant_as_caller runs an _impl function for, else invalid */
+static Oid	kant_caller = InvalidOid;
+
 PG_FUNCTION_INFO_V1(kant_outer_role);
 Datum
 kant_outer_role(PG_FUNCTION_ARGS)
@@ -51,7 +56,107 @@ kant_outer_role(PG_FUNCTION_ARGS)
 				 errmsg("kant cannot be configured within a security-restricted operation"),
 				 errhint("Call kant's functions from your own session, not from an index expression, "
 						 "a materialized view or a maintenance command.")));
+	if (OidIsValid(kant_caller))
+		PG_RETURN_OID(kant_caller);
 	PG_RETURN_OID(GetOuterUserId());
+}
+
+/*
+ * kant_as_caller: the entry point of the functions whose checks depend on
+ * who calls them (naming the server's secrets: set_credentials,
+ * set_credential_source, set_channel).  Declared SECURITY INVOKER, so
+ * GetUserId() is the role whose code calls -- a function's owner inside
+ * its SECURITY DEFINER function, where the outer role would be whoever
+ * called that (a superuser lending an admin its rights).  It calls
+ * kant._<name>_impl with the same arguments as the extension's owner, with
+ * kant._outer_role() answering that role meanwhile; the _impl functions
+ * are the owner's alone.
+ */
+PG_FUNCTION_INFO_V1(kant_as_caller);
+Datum
+kant_as_caller(PG_FUNCTION_ARGS)
+{
+	Oid			caller = GetUserId();
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	Form_pg_proc p;
+	int			nargs;
+	Oid		   *argtypes;
+	Datum	   *values;
+	char	   *nulls;
+	Oid			rettype;
+	StringInfoData sql;
+	Oid			extowner;
+	bool		isnull = true;
+	Datum		result = (Datum) 0;
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			save_caller = kant_caller;
+	int			i;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "kant: cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+	p = (Form_pg_proc) GETSTRUCT(tup);
+	nargs = p->pronargs;
+	rettype = p->prorettype;
+	argtypes = palloc(sizeof(Oid) * Max(nargs, 1));
+	values = palloc(sizeof(Datum) * Max(nargs, 1));
+	nulls = palloc(Max(nargs, 1));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT kant.%s(", quote_identifier(psprintf("_%s_impl", NameStr(p->proname))));
+	for (i = 0; i < nargs; i++)
+	{
+		argtypes[i] = p->proargtypes.values[i];
+		values[i] = PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+		appendStringInfo(&sql, "%s$%d", i > 0 ? ", " : "", i + 1);
+	}
+	appendStringInfoChar(&sql, ')');
+	ReleaseSysCache(tup);
+	if (InSecurityRestrictedOperation())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("kant cannot be configured within a security-restricted operation"),
+				 errhint("Call kant's functions from your own session, not from an index expression, "
+						 "a materialized view or a maintenance command.")));
+
+	SPI_connect();
+	if (SPI_execute("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'kant'", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "kant: extension kant not found");
+	extowner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	PG_TRY();
+	{
+		kant_caller = caller;
+		SetUserIdAndSecContext(extowner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+		if (SPI_execute_with_args(sql.data, nargs, argtypes, values, nulls, false, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "kant: %s returned no row", sql.data);
+		if (rettype != VOIDOID)
+		{
+			result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			if (!isnull)
+			{
+				int16		typlen;
+				bool		typbyval;
+
+				get_typlenbyval(rettype, &typlen, &typbyval);
+				result = SPI_datumTransfer(result, typbyval, typlen);
+			}
+		}
+	}
+	PG_FINALLY();
+	{
+		kant_caller = save_caller;
+	}
+	PG_END_TRY();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	SPI_finish();
+	if (rettype == VOIDOID)
+		PG_RETURN_VOID();
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
 }
 
 /* Raise unless role may run fn as a gate condition. */

@@ -70,7 +70,22 @@ COMMENT ON FUNCTION @extschema@._check_reference_right(text) IS
 	'internal: raise (42501) unless the calling role may SET kant.allowed_env_prefixes (source env) or kant.secret_directory (source file): only it may name the server''s secrets for a system or channel';
 REVOKE ALL ON FUNCTION @extschema@._check_reference_right(text) FROM PUBLIC;
 
+/*
+ * kant.set_credentials runs as its caller, to know who that is (kant_as_caller, src/gate.c):
+ * the role whose code calls it, not the outer role a SECURITY DEFINER
+ * function of another role would show; kant._set_credentials_impl does the work.
+ */
 CREATE FUNCTION @extschema@.set_credentials(system text, principal text, secret text,
+		session_token text DEFAULT NULL, from_env boolean DEFAULT false, from_file boolean DEFAULT false)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'kant_as_caller'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean) IS
+	'Set or rotate a system''s collector credentials (stored where only the extension owner reads them), bound to the system''s kind and endpoint host now (set the endpoint first; the collector refuses them once the system points elsewhere); with from_env => true the arguments name environment variables of the server (prefixes in kant.allowed_env_prefixes), with from_file => true files in kant.secret_directory: read when used, never in SQL text, and named only by a role that may SET kant.allowed_env_prefixes / kant.secret_directory (42501). Errors are not logged with the statement.';
+REVOKE ALL ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._set_credentials_impl(system text, principal text, secret text,
 		session_token text DEFAULT NULL, from_env boolean DEFAULT false, from_file boolean DEFAULT false)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -84,7 +99,7 @@ DECLARE
 	d text;
 	h text;
 BEGIN
-	SELECT s.system_id, s.kind INTO sid, k FROM @extschema@.system s WHERE s.name = set_credentials.system;
+	SELECT s.system_id, s.kind INTO sid, k FROM @extschema@.system s WHERE s.name = _set_credentials_impl.system;
 	IF sid IS NULL THEN
 		RAISE EXCEPTION 'system "%" does not exist', system
 			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_system().';
@@ -134,9 +149,9 @@ EXCEPTION WHEN OTHERS THEN
 	PERFORM @extschema@._raise_quietly(SQLSTATE, SQLERRM, NULLIF(d, ''), NULLIF(h, ''));
 END
 $$;
-COMMENT ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean) IS
-	'Set or rotate a system''s collector credentials (stored where only the extension owner reads them), bound to the system''s kind and endpoint host now (set the endpoint first; the collector refuses them once the system points elsewhere); with from_env => true the arguments name environment variables of the server (prefixes in kant.allowed_env_prefixes), with from_file => true files in kant.secret_directory: read when used, never in SQL text, and named only by a role that may SET kant.allowed_env_prefixes / kant.secret_directory (42501). Errors are not logged with the statement.';
-REVOKE ALL ON FUNCTION @extschema@.set_credentials(text, text, text, text, boolean, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._set_credentials_impl(text, text, text, text, boolean, boolean) IS
+	'internal: kant.set_credentials, run by it as the extension''s owner for the role whose code called it (kant._outer_role() answers that role meanwhile; src/gate.c kant_as_caller)';
+REVOKE ALL ON FUNCTION @extschema@._set_credentials_impl(text, text, text, text, boolean, boolean) FROM PUBLIC;
 
 /*
  * Credentials are bound to the kind and host they were set for: the
@@ -314,7 +329,26 @@ COMMENT ON FUNCTION @extschema@._warn_session_settings(text[]) IS
 	'internal: a WARNING for each of these settings that is SET for the session only (pg_cron''s runs will not have it)';
 REVOKE ALL ON FUNCTION @extschema@._warn_session_settings(text[]) FROM PUBLIC;
 
+/*
+ * kant.set_credential_source runs as its caller, to know who that is (kant_as_caller, src/gate.c):
+ * the role whose code calls it, not the outer role a SECURITY DEFINER
+ * function of another role would show; kant._set_credential_source_impl does the work.
+ */
 CREATE FUNCTION @extschema@.set_credential_source(system text, source text,
+		role_arn text DEFAULT NULL, base_source text DEFAULT NULL, role_session_name text DEFAULT NULL,
+		external_id text DEFAULT NULL, duration_seconds integer DEFAULT NULL,
+		web_identity_token_file text DEFAULT NULL, audience text DEFAULT NULL,
+		key_file text DEFAULT NULL, scopes text DEFAULT NULL, sts_endpoint text DEFAULT NULL,
+		impersonate text DEFAULT NULL)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'kant_as_caller'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.set_credential_source(text, text, text, text, text, text, integer, text, text, text, text, text, text) IS
+	'Choose how a system''s collector obtains credentials the cloud issues: source static (kant.set_credentials, the default), aws_instance (EC2 instance role, IMDSv2), aws_container (ECS/EKS container credentials), aws_assume_role (role_arn, base_source static/aws_instance/aws_container, external_id), aws_web_identity (role_arn, web_identity_token_file or audience of a Google ID token), google_metadata (GCE/GKE metadata server), google_service_account (key_file in kant.secret_directory); google_* with impersonate: that service account''s token (IAM Credentials generateAccessToken). Bound to the system''s kind and host now; drops a cached token. The server''s own identity and its files are named only by a role that may SET kant.allowed_env_prefixes / kant.secret_directory (42501). Errors 22023 name the option. Follows botocore''s credential providers and google-auth''s compute_engine and service_account credentials';
+REVOKE ALL ON FUNCTION @extschema@.set_credential_source(text, text, text, text, text, text, integer, text, text, text, text, text, text) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._set_credential_source_impl(system text, source text,
 		role_arn text DEFAULT NULL, base_source text DEFAULT NULL, role_session_name text DEFAULT NULL,
 		external_id text DEFAULT NULL, duration_seconds integer DEFAULT NULL,
 		web_identity_token_file text DEFAULT NULL, audience text DEFAULT NULL,
@@ -328,14 +362,14 @@ DECLARE
 	sid integer;
 	k text;
 	target text;
-	src text := lower(btrim(coalesce(set_credential_source.source, '')));
-	base text := lower(btrim(set_credential_source.base_source));
+	src text := lower(btrim(coalesce(_set_credential_source_impl.source, '')));
+	base text := lower(btrim(_set_credential_source_impl.base_source));
 	aws boolean;
 	problem text;
 BEGIN
 	SELECT s.system_id, s.kind, @extschema@._credential_target(s.kind, s.endpoint, s.region)
 	INTO sid, k, target
-	FROM @extschema@.system s WHERE s.name = set_credential_source.system;
+	FROM @extschema@.system s WHERE s.name = _set_credential_source_impl.system;
 	IF sid IS NULL THEN
 		RAISE EXCEPTION 'system "%" does not exist', system
 			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_system().';
@@ -348,7 +382,7 @@ BEGIN
 	aws := src LIKE 'aws\_%';
 	IF src NOT IN ('aws_instance', 'aws_container', 'aws_assume_role', 'aws_web_identity',
 				   'google_metadata', 'google_service_account') THEN
-		RAISE EXCEPTION 'unknown credential source "%"', set_credential_source.source
+		RAISE EXCEPTION 'unknown credential source "%"', _set_credential_source_impl.source
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'One of static, aws_instance, aws_container, aws_assume_role, aws_web_identity, google_metadata, google_service_account.';
 	END IF;
@@ -452,9 +486,9 @@ BEGIN
 	PERFORM @extschema@._drop_token(sid);
 END
 $$;
-COMMENT ON FUNCTION @extschema@.set_credential_source(text, text, text, text, text, text, integer, text, text, text, text, text, text) IS
-	'Choose how a system''s collector obtains credentials the cloud issues: source static (kant.set_credentials, the default), aws_instance (EC2 instance role, IMDSv2), aws_container (ECS/EKS container credentials), aws_assume_role (role_arn, base_source static/aws_instance/aws_container, external_id), aws_web_identity (role_arn, web_identity_token_file or audience of a Google ID token), google_metadata (GCE/GKE metadata server), google_service_account (key_file in kant.secret_directory); google_* with impersonate: that service account''s token (IAM Credentials generateAccessToken). Bound to the system''s kind and host now; drops a cached token. The server''s own identity and its files are named only by a role that may SET kant.allowed_env_prefixes / kant.secret_directory (42501). Errors 22023 name the option. Follows botocore''s credential providers and google-auth''s compute_engine and service_account credentials';
-REVOKE ALL ON FUNCTION @extschema@.set_credential_source(text, text, text, text, text, text, integer, text, text, text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._set_credential_source_impl(text, text, text, text, text, text, integer, text, text, text, text, text, text) IS
+	'internal: kant.set_credential_source, run by it as the extension''s owner for the role whose code called it (kant._outer_role() answers that role meanwhile; src/gate.c kant_as_caller)';
+REVOKE ALL ON FUNCTION @extschema@._set_credential_source_impl(text, text, text, text, text, text, integer, text, text, text, text, text, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.obtain_credentials(system text, refresh boolean DEFAULT false)
 	RETURNS TABLE (source text, from_cache boolean, expires_at timestamptz)

@@ -342,7 +342,22 @@ CREATE FUNCTION @extschema@._slack_escape(t text) RETURNS text
 COMMENT ON FUNCTION @extschema@._slack_escape(text) IS
 	'internal: text for a Slack message: & < > as the entities Slack asks for (https://api.slack.com/reference/surfaces/formatting#escaping), so that a value cannot mention @channel or disguise a link';
 
+/*
+ * kant.set_channel runs as its caller, to know who that is (kant_as_caller, src/gate.c):
+ * the role whose code calls it, not the outer role a SECURITY DEFINER
+ * function of another role would show; kant._set_channel_impl does the work.
+ */
 CREATE FUNCTION @extschema@.set_channel(name text, webhook_url text, from_env boolean DEFAULT false,
+		min_interval interval DEFAULT '1 second', from_file boolean DEFAULT false)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'kant_as_caller'
+	LANGUAGE C VOLATILE
+	SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION @extschema@.set_channel(text, text, boolean, interval, boolean) IS
+	'Add or rotate a Slack incoming webhook (a secret, kept in kant.channel, readable by the extension owner only), or name a server environment variable (from_env) or a file in kant.secret_directory (from_file) holding it; its host must be one kant.allowed_hosts allows. Errors are not logged with the statement.';
+REVOKE ALL ON FUNCTION @extschema@.set_channel(text, text, boolean, interval, boolean) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@._set_channel_impl(name text, webhook_url text, from_env boolean DEFAULT false,
 		min_interval interval DEFAULT '1 second', from_file boolean DEFAULT false)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -376,7 +391,7 @@ BEGIN
 		RAISE EXCEPTION 'min_interval must be a non-negative interval' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	INSERT INTO @extschema@.channel AS c (name, webhook_url, from_env, from_file, min_interval)
-	VALUES (set_channel.name, btrim(webhook_url), coalesce(from_env, false), coalesce(from_file, false), min_interval)
+	VALUES (_set_channel_impl.name, btrim(webhook_url), coalesce(from_env, false), coalesce(from_file, false), min_interval)
 	ON CONFLICT ON CONSTRAINT channel_pkey DO UPDATE SET webhook_url = excluded.webhook_url,
 		from_env = excluded.from_env, from_file = excluded.from_file, min_interval = excluded.min_interval;
 EXCEPTION WHEN OTHERS THEN
@@ -384,9 +399,9 @@ EXCEPTION WHEN OTHERS THEN
 	PERFORM @extschema@._raise_quietly(SQLSTATE, SQLERRM, NULLIF(d, ''), NULLIF(h, ''));
 END
 $$;
-COMMENT ON FUNCTION @extschema@.set_channel(text, text, boolean, interval, boolean) IS
-	'Add or rotate a Slack incoming webhook (a secret, kept in kant.channel, readable by the extension owner only), or name a server environment variable (from_env) or a file in kant.secret_directory (from_file) holding it; its host must be one kant.allowed_hosts allows. Errors are not logged with the statement.';
-REVOKE ALL ON FUNCTION @extschema@.set_channel(text, text, boolean, interval, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._set_channel_impl(text, text, boolean, interval, boolean) IS
+	'internal: kant.set_channel, run by it as the extension''s owner for the role whose code called it (kant._outer_role() answers that role meanwhile; src/gate.c kant_as_caller)';
+REVOKE ALL ON FUNCTION @extschema@._set_channel_impl(text, text, boolean, interval, boolean) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@._post_channels(channels text[], bodies text[])
 	RETURNS TABLE (ord integer, status integer, retry_after_seconds integer, body text, error text)
