@@ -2076,7 +2076,8 @@ BEGIN
 		  AND (c.last_ok IS NULL OR c.last_ok < as_of - stale_after)
 	),
 	-- data-quality checks whose latest verdict at as_of (kant.dq_result, kept
-	-- by kant.evaluate_checks, which kant.run_checks runs first) failed
+	-- by kant.evaluate_checks, which kant.run_checks runs first) failed; a
+	-- pending one (a measurement not seen yet) does not clear a failure
 	dq AS (
 		SELECT c.check_id, c.severity, v.business_date,
 			format('%s: %s on %s for %s%s%s', c.name, v.status, d.name, to_char(v.business_date, 'YYYY-MM-DD'),
@@ -2094,6 +2095,7 @@ BEGIN
 		CROSS JOIN LATERAL (SELECT r.business_date, r.status, r.observed, r.expected, r.detail
 							FROM @extschema@.dq_result r
 							WHERE r.check_id = c.check_id AND r.business_date = b.bd AND r.evaluated_at <= as_of
+							  AND r.status <> 'pending'
 							ORDER BY r.evaluated_at DESC LIMIT 1) v
 		WHERE c.active AND v.status IN ('fail', 'warn', 'error')
 	)
@@ -3004,6 +3006,7 @@ BEGIN
 			 JOIN @extschema@.dq_check c ON c.dataset_id = sd.dataset_id AND c.active AND c.severity = 'critical'
 			 CROSS JOIN LATERAL (SELECT r.status FROM @extschema@.dq_result r
 								 WHERE r.check_id = c.check_id AND r.business_date = w.business_date
+								   AND r.status <> 'pending' AND r.evaluated_at <= now()
 								 ORDER BY r.evaluated_at DESC LIMIT 1) r
 			 WHERE sd.slo_id = w.slo_id AND r.status IN ('fail', 'error')) AS checks_failed
 		FROM work w
@@ -5121,6 +5124,9 @@ BEGIN
 		RAISE EXCEPTION 'severity % is neither warning nor critical', coalesce(quote_literal(severity), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'critical: a failure fails the check; warning: it warns.';
 	END IF;
+	-- a check moved to another dataset: the SLOs judged on the one it leaves are judged again too
+	PERFORM @extschema@._dq_slo_dirty(c.dataset_id) FROM @extschema@.dq_check c
+	WHERE c.name = _dq_save_check.name AND c.dataset_id <> did;
 	INSERT INTO @extschema@.dq_check AS c (name, dataset_id, kind, metric, op, threshold, per_row, within,
 		source_dataset_id, tolerance, tolerance_ratio, history_weeks, max_score, severity, pipeline, tool,
 		assertion, created_by)
@@ -5534,6 +5540,11 @@ DECLARE
 	last_d date := coalesce(to_date, (as_of AT TIME ZONE 'UTC')::date);
 	first_d date := coalesce(from_date, coalesce(to_date, (as_of AT TIME ZONE 'UTC')::date) - 6);
 BEGIN
+	IF as_of > statement_timestamp() + interval '5 minutes' THEN
+		-- a verdict kept in the future would stay the latest until then
+		RAISE EXCEPTION 'as_of is in the future'
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Evaluate as of now (the default) or an instant past.';
+	END IF;
 	IF as_of IS NULL OR NOT isfinite(as_of) OR first_d > last_d OR last_d - first_d > 3660 THEN
 		RAISE EXCEPTION 'dates % to % (as of %) are not a range to evaluate', first_d, last_d, as_of
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'from_date <= to_date, at most ten years apart.';
@@ -5592,7 +5603,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.evaluate_checks(date, date, timestamptz) IS
-	'Judge every active data-quality check for each business date from from_date to to_date (default: the 7 days to as_of''s UTC date) by kant._dq_judge, in one pass, from the measurements taken by as_of (a past instant replays what was known then, as far as the kept measurements tell: a later measurement of the same metric and date supersedes the earlier); a verdict that differs from the one before as_of is kept in kant.dq_result at as_of, unless a verdict at or after as_of is kept and a measurement of the date was taken after as_of (what it replaced is gone: such a replay does not rewrite history). Returns every verdict, and whether it was kept';
+	'Judge every active data-quality check for each business date from from_date to to_date (default: the 7 days to as_of''s UTC date) by kant._dq_judge, in one pass, from the measurements taken by as_of (not in the future: 22023; a past instant replays what was known then, as far as the kept measurements tell: a later measurement of the same metric and date supersedes the earlier); a verdict that differs from the one before as_of is kept in kant.dq_result at as_of, unless a verdict at or after as_of is kept and a measurement of the date was taken after as_of (what it replaced is gone: such a replay does not rewrite history). Returns every verdict, and whether it was kept';
 REVOKE ALL ON FUNCTION @extschema@.evaluate_checks(date, date, timestamptz) FROM PUBLIC;
 
 CREATE VIEW @extschema@.dq_status AS
@@ -6722,7 +6733,7 @@ BEGIN
 			uid := res ->> 'unique_id';
 			outcome := CASE res ->> 'status' WHEN 'pass' THEN 'pass' WHEN 'fail' THEN 'fail' WHEN 'warn' THEN 'warn'
 						   WHEN 'error' THEN 'error' WHEN 'runtime error' THEN 'error' WHEN 'skipped' THEN 'skipped' END;
-			node := manifest #> ARRAY['nodes', uid];
+			node := coalesce(manifest #> ARRAY['nodes', uid], manifest #> ARRAY['unit_tests', uid]);
 			IF outcome IS NULL THEN
 				field := 'status'; problem := format('status %s is not a test''s (pass, fail, warn, error, skipped)', res ->> 'status');
 			ELSIF manifest IS NULL THEN
@@ -6811,7 +6822,6 @@ DECLARE
 	kind text;
 	col text;
 	name text;
-	seen text[];
 	outcome text;
 	observed numeric;
 	at timestamptz;
@@ -6834,17 +6844,23 @@ BEGIN
 				  HINT = 'Pass an ExpectationSuiteValidationResult ({"success", "results": [...], "meta"}), a list of them, or a checkpoint result (run_results).';
 	END IF;
 	batch_id := @extschema@._dq_batch('great_expectations', NULL, result, 0);
-	FOR suite, s IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(suites) WITH ORDINALITY x(e, o) LOOP
+	-- suites in one order too (by name), so two payloads never deadlock
+	FOR suite, s IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(suites) WITH ORDINALITY x(e, o)
+					ORDER BY coalesce(e ->> 'suite_name', e #>> '{meta,expectation_suite_name}'), o LOOP
 		meta := CASE jsonb_typeof(suite -> 'meta') WHEN 'object' THEN suite -> 'meta' ELSE '{}' END;
-		problem := NULL; did := NULL;
+		problem := NULL; did := NULL; bd := NULL;
 		dname := coalesce(dataset, meta #>> '{active_batch_definition,data_asset_name}',
 			CASE WHEN meta #>> '{batch_spec,table_name}' IS NOT NULL
 				 THEN concat_ws('.', meta #>> '{batch_spec,schema_name}', meta #>> '{batch_spec,table_name}') END,
 			meta #>> '{batch_kwargs,table}', meta #>> '{batch_kwargs,data_asset_name}', meta ->> 'data_asset_name');
-		bd := coalesce(business_date, CASE WHEN date_key IS NOT NULL THEN
-			substring(coalesce(meta #>> ARRAY['active_batch_definition', 'batch_identifiers', date_key],
-							   meta #>> ARRAY['batch_parameters', date_key], meta #>> ARRAY['batch_kwargs', date_key])
-					  FROM '^(\d{4}-\d\d-\d\d)')::date END);
+		BEGIN
+			bd := coalesce(business_date, CASE WHEN date_key IS NOT NULL THEN
+				substring(coalesce(meta #>> ARRAY['active_batch_definition', 'batch_identifiers', date_key],
+								   meta #>> ARRAY['batch_parameters', date_key], meta #>> ARRAY['batch_kwargs', date_key])
+						  FROM '^(\d{4}-\d\d-\d\d)')::date END);
+		EXCEPTION WHEN data_exception THEN
+			bd := NULL;		-- 2026-02-30: said below as no business date
+		END;
 		IF jsonb_typeof(suite -> 'results') IS DISTINCT FROM 'array' THEN
 			problem := 'a validation result has a "results" array';
 		ELSIF dname IS NULL THEN
@@ -6871,7 +6887,7 @@ BEGIN
 		suite_name := coalesce(suite ->> 'suite_name', meta ->> 'expectation_suite_name');
 		ref := coalesce(meta ->> 'validation_id', meta #>> '{run_id,run_name}',
 						CASE jsonb_typeof(meta -> 'run_id') WHEN 'string' THEN meta ->> 'run_id' END);
-		seen := '{}'; rows_metric := NULL;
+		rows_metric := NULL;
 		-- stored in one order (type, column), whatever the payload's: two payloads
 		-- with the same expectations in opposite orders wait, never deadlock
 		FOR evr, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(suite -> 'results') WITH ORDINALITY x(e, o)
@@ -6893,10 +6909,13 @@ BEGIN
 						THEN evr #>> '{expectation_config,kwargs,column}' END;
 			-- two suites may test the same column: the suite is part of the name
 			name := coalesce(suite_name || '/', '') || kind || coalesce(':' || col, '');
-			IF name = ANY (seen) THEN	-- the same expectation twice, with other kwargs
+			-- the same expectation twice with other kwargs: each named by its kwargs,
+			-- whatever the order they come in
+			IF (SELECT count(*) FROM jsonb_array_elements(suite -> 'results') y
+				WHERE coalesce(y #>> '{expectation_config,type}', y #>> '{expectation_config,expectation_type}') = kind
+				  AND (y #>> '{expectation_config,kwargs,column}') IS NOT DISTINCT FROM col) > 1 THEN
 				name := name || '#' || left(md5(coalesce(evr #>> '{expectation_config,kwargs}', '')), 8);
 			END IF;
-			seen := seen || name;
 			outcome := CASE WHEN evr #> '{exception_info,raised_exception}' = 'true' THEN 'error'
 							WHEN (evr ->> 'success')::boolean THEN 'pass' ELSE 'fail' END;
 			observed := CASE WHEN jsonb_typeof(evr #> '{result,unexpected_count}') = 'number' THEN (evr #>> '{result,unexpected_count}')::numeric
@@ -6925,7 +6944,9 @@ BEGIN
 				rows_metric := (evr #>> '{result,element_count}')::numeric;
 			END IF;
 			IF ok_counts AND kind = 'expect_column_values_to_not_be_null' AND col IS NOT NULL
-			   AND jsonb_typeof(evr #> '{result,unexpected_count}') = 'number' THEN
+			   AND jsonb_typeof(evr #> '{result,unexpected_count}') = 'number'
+			   AND (@extschema@._dq_problem('x', bd, @extschema@._dq_metric_name('null_count', col),
+											(evr #>> '{result,unexpected_count}')::numeric, NULL, at)).problem IS NULL THEN
 				PERFORM @extschema@._dq_store(did, bd, @extschema@._dq_metric_name('null_count', col),
 					(evr #>> '{result,unexpected_count}')::numeric, NULL, at, 'great_expectations', who, batch_id);
 			END IF;
@@ -6937,7 +6958,7 @@ BEGIN
 					evr, 'great_expectations', NULL, format('$[%s].results[%s]', s, i));
 			END;
 		END LOOP;
-		IF rows_metric >= 0 AND rows_metric < 1e30 THEN
+		IF (@extschema@._dq_problem('x', bd, 'row_count', rows_metric, NULL, at)).problem IS NULL THEN
 			PERFORM @extschema@._dq_store(did, bd, 'row_count', rows_metric, NULL, at, 'great_expectations', who, batch_id);
 		END IF;
 	END LOOP;
@@ -7203,10 +7224,15 @@ BEGIN
 									 jsonb_each(CASE jsonb_typeof(cm) WHEN 'object' THEN cm ELSE '{}' END) y(k, v)
 								 WHERE k IN ('nullCount', 'distinctCount', 'sum', 'count', 'min', 'max') LOOP
 							EXIT WHEN problem IS NOT NULL;
-							IF jsonb_typeof(c.v) <> 'number'
-							   OR (@extschema@._dq_problem('x', bd, @extschema@._dq_metric_name(c.k, c.col),
-														   (c.v #>> '{}')::numeric, NULL, at)).problem IS NOT NULL THEN
+							IF jsonb_typeof(c.v) <> 'number' THEN
 								problem := format('dataQualityMetrics.columnMetrics.%s.%s is not a number', c.col, c.k);
+							ELSIF (@extschema@._dq_problem('x', bd, @extschema@._dq_metric_name(c.k, c.col),
+															(c.v #>> '{}')::numeric, NULL, at)).problem IS NOT NULL THEN
+								-- a statistic kant cannot hold (1e-15, a negative count): left out,
+								-- the dataset's other metrics and assertions still land
+								RAISE NOTICE 'kant: dataQualityMetrics.columnMetrics.%.% = % left out: %', c.col, c.k, c.v,
+									(@extschema@._dq_problem('x', bd, @extschema@._dq_metric_name(c.k, c.col),
+															 (c.v #>> '{}')::numeric, NULL, at)).problem;
 							ELSE
 								PERFORM @extschema@._dq_store(did, bd, @extschema@._dq_metric_name(c.k, c.col),
 									(c.v #>> '{}')::numeric, NULL, at, 'openlineage', who, batch_id);
@@ -7682,6 +7708,7 @@ BEGIN
 			 JOIN @extschema@.dq_check c ON c.dataset_id = sd.dataset_id AND c.active AND c.severity = 'critical'
 			 CROSS JOIN LATERAL (SELECT r.status FROM @extschema@.dq_result r
 								 WHERE r.check_id = c.check_id AND r.business_date = w.business_date
+								   AND r.status <> 'pending' AND r.evaluated_at <= now()
 								 ORDER BY r.evaluated_at DESC LIMIT 1) r
 			 WHERE sd.slo_id = w.slo_id AND r.status IN ('fail', 'error')) AS checks_failed
 		FROM work w

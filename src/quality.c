@@ -19,6 +19,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -88,12 +89,12 @@ kant_measure_as(PG_FUNCTION_ARGS)
 		fin = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
 		if (get_timeout_active(STATEMENT_TIMEOUT))
 			outer_fin = get_timeout_finish_time(STATEMENT_TIMEOUT);
-		if (outer_fin == 0 || fin < outer_fin)
-		{
-			/* again every second: a query that catches one cancel gets the next */
-			enable_timeout_every(STATEMENT_TIMEOUT, fin, 1000);
-			ours = true;
-		}
+		/*
+		 * Again every second: a query that catches one cancel gets the next.
+		 * When the caller's deadline is the nearer one, it is the one repeated.
+		 */
+		enable_timeout_every(STATEMENT_TIMEOUT, (outer_fin != 0 && outer_fin < fin) ? outer_fin : fin, 1000);
+		ours = true;
 	}
 	PG_TRY();
 	{
@@ -102,13 +103,28 @@ kant_measure_as(PG_FUNCTION_ARGS)
 
 		if (plan == NULL)
 			elog(ERROR, "kant: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (list_length(SPI_plan_get_plan_sources(plan)) != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("a measurement's query must be one SELECT")));
 		rc = SPI_execute_plan(plan, &bd, NULL, true, 2);
 		/*
 		 * The timer may have fired where no cancel is taken (postgres_fdw's
 		 * connect): the pending cancel is ours, not the caller's
 		 */
-		if (ours && (get_timeout_indicator(STATEMENT_TIMEOUT, false) || QueryCancelPending) &&
-			GetCurrentTimestamp() >= fin)
+		/*
+		 * Past its deadline it is a timeout, whatever it returned: the timer
+		 * may have fired where no cancel is taken (postgres_fdw's connect), or
+		 * the query caught every cancel
+		 */
+		if (ours && outer_fin != 0 && outer_fin < fin && GetCurrentTimestamp() >= outer_fin)
+		{
+			QueryCancelPending = false;
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("canceling statement due to statement timeout")));
+		}
+		if (ours && GetCurrentTimestamp() >= fin)
 		{
 			QueryCancelPending = false;
 			ereport(ERROR,

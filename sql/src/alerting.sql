@@ -566,7 +566,8 @@ BEGIN
 		  AND (c.last_ok IS NULL OR c.last_ok < as_of - stale_after)
 	),
 	-- data-quality checks whose latest verdict at as_of (kant.dq_result, kept
-	-- by kant.evaluate_checks, which kant.run_checks runs first) failed
+	-- by kant.evaluate_checks, which kant.run_checks runs first) failed; a
+	-- pending one (a measurement not seen yet) does not clear a failure
 	dq AS (
 		SELECT c.check_id, c.severity, v.business_date,
 			format('%s: %s on %s for %s%s%s', c.name, v.status, d.name, to_char(v.business_date, 'YYYY-MM-DD'),
@@ -584,6 +585,7 @@ BEGIN
 		CROSS JOIN LATERAL (SELECT r.business_date, r.status, r.observed, r.expected, r.detail
 							FROM @extschema@.dq_result r
 							WHERE r.check_id = c.check_id AND r.business_date = b.bd AND r.evaluated_at <= as_of
+							  AND r.status <> 'pending'
 							ORDER BY r.evaluated_at DESC LIMIT 1) v
 		WHERE c.active AND v.status IN ('fail', 'warn', 'error')
 	)

@@ -556,6 +556,9 @@ BEGIN
 		RAISE EXCEPTION 'severity % is neither warning nor critical', coalesce(quote_literal(severity), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'critical: a failure fails the check; warning: it warns.';
 	END IF;
+	-- a check moved to another dataset: the SLOs judged on the one it leaves are judged again too
+	PERFORM @extschema@._dq_slo_dirty(c.dataset_id) FROM @extschema@.dq_check c
+	WHERE c.name = _dq_save_check.name AND c.dataset_id <> did;
 	INSERT INTO @extschema@.dq_check AS c (name, dataset_id, kind, metric, op, threshold, per_row, within,
 		source_dataset_id, tolerance, tolerance_ratio, history_weeks, max_score, severity, pipeline, tool,
 		assertion, created_by)
@@ -969,6 +972,11 @@ DECLARE
 	last_d date := coalesce(to_date, (as_of AT TIME ZONE 'UTC')::date);
 	first_d date := coalesce(from_date, coalesce(to_date, (as_of AT TIME ZONE 'UTC')::date) - 6);
 BEGIN
+	IF as_of > statement_timestamp() + interval '5 minutes' THEN
+		-- a verdict kept in the future would stay the latest until then
+		RAISE EXCEPTION 'as_of is in the future'
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'Evaluate as of now (the default) or an instant past.';
+	END IF;
 	IF as_of IS NULL OR NOT isfinite(as_of) OR first_d > last_d OR last_d - first_d > 3660 THEN
 		RAISE EXCEPTION 'dates % to % (as of %) are not a range to evaluate', first_d, last_d, as_of
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'from_date <= to_date, at most ten years apart.';
@@ -1027,7 +1035,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.evaluate_checks(date, date, timestamptz) IS
-	'Judge every active data-quality check for each business date from from_date to to_date (default: the 7 days to as_of''s UTC date) by kant._dq_judge, in one pass, from the measurements taken by as_of (a past instant replays what was known then, as far as the kept measurements tell: a later measurement of the same metric and date supersedes the earlier); a verdict that differs from the one before as_of is kept in kant.dq_result at as_of, unless a verdict at or after as_of is kept and a measurement of the date was taken after as_of (what it replaced is gone: such a replay does not rewrite history). Returns every verdict, and whether it was kept';
+	'Judge every active data-quality check for each business date from from_date to to_date (default: the 7 days to as_of''s UTC date) by kant._dq_judge, in one pass, from the measurements taken by as_of (not in the future: 22023; a past instant replays what was known then, as far as the kept measurements tell: a later measurement of the same metric and date supersedes the earlier); a verdict that differs from the one before as_of is kept in kant.dq_result at as_of, unless a verdict at or after as_of is kept and a measurement of the date was taken after as_of (what it replaced is gone: such a replay does not rewrite history). Returns every verdict, and whether it was kept';
 REVOKE ALL ON FUNCTION @extschema@.evaluate_checks(date, date, timestamptz) FROM PUBLIC;
 
 CREATE VIEW @extschema@.dq_status AS

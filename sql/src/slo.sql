@@ -315,6 +315,7 @@ BEGIN
 			 JOIN @extschema@.dq_check c ON c.dataset_id = sd.dataset_id AND c.active AND c.severity = 'critical'
 			 CROSS JOIN LATERAL (SELECT r.status FROM @extschema@.dq_result r
 								 WHERE r.check_id = c.check_id AND r.business_date = w.business_date
+								   AND r.status <> 'pending' AND r.evaluated_at <= now()
 								 ORDER BY r.evaluated_at DESC LIMIT 1) r
 			 WHERE sd.slo_id = w.slo_id AND r.status IN ('fail', 'error')) AS checks_failed
 		FROM work w

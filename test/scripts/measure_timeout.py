@@ -74,6 +74,43 @@ else:
     skip("a query that catches the first cancel is cancelled again and recorded as a timeout")
 cur.execute("SELECT kant.drop_measure('stubborn')")
 
+# one that catches every cancel is a timeout all the same, and so is the caller's own deadline
+cur.execute("""CREATE FUNCTION public.spin(secs int) RETURNS int LANGUAGE plpgsql AS $f$
+    DECLARE t0 timestamptz := clock_timestamp(); n int := 0;
+    BEGIN
+        WHILE clock_timestamp() < t0 + make_interval(secs => secs) LOOP
+            BEGIN PERFORM pg_catalog.pg_sleep(0.2); EXCEPTION WHEN query_canceled THEN n := n + 1; END;
+        END LOOP;
+        RETURN n;
+    END $f$""")
+cur.execute("SELECT kant.measure('spin', 't.users', 'SELECT public.spin(4) AS cancels_caught, 1 AS row_count', "
+            "timeout => '1 second')")
+if timers:
+    cur.execute("SELECT status, detail FROM kant.run_measurements(for_date => '2024-01-20', only_measure => 'spin')")
+    got = cur.fetchall()
+    tap(got == [("timeout", "measurement timed out after 1000 ms")],
+        "a query that catches every cancel is recorded as a timeout, not its result", got)
+    cur.execute("SELECT kant.measure('spin', 't.users', 'SELECT public.spin(4) AS cancels_caught, 1 AS row_count', "
+                "timeout => '1 minute')")
+    cur.execute("SET statement_timeout = 1000")
+    try:
+        cur.execute("SELECT * FROM kant.run_measurements(for_date => '2024-01-21', only_measure => 'spin')")
+        tap(False, "the caller's nearer statement_timeout ends the call, caught cancels or not")
+    except psycopg2.errors.QueryCanceled as e:
+        tap("statement timeout" in str(e), "the caller's nearer statement_timeout ends the call, caught cancels or not")
+    cur.execute("RESET statement_timeout")
+else:
+    skip("a query that catches every cancel is recorded as a timeout, not its result")
+    skip("the caller's nearer statement_timeout ends the call, caught cancels or not")
+cur.execute("SELECT kant.drop_measure('spin')")
+
+# one statement: a second smuggled in after the subquery is refused
+cur.execute("SELECT kant.measure('multi', 't.users', $q$select 1 as row_count) q; select pg_catalog.to_jsonb(q) from (select 7 as row_count$q$)")
+cur.execute("SELECT status, detail FROM kant.run_measurements(for_date => '2024-01-22', only_measure => 'multi')")
+got = cur.fetchall()
+tap(got and got[0][0] == "error" and "one SELECT" in (got[0][1] or ""), "a second statement in a measurement's query is refused", got)
+cur.execute("SELECT kant.drop_measure('multi')")
+
 # two runs at once: a measurement another session is running is skipped, not run twice
 cur.execute("SELECT kant.measure('busy', 't.users', 'SELECT pg_catalog.pg_sleep(3) AS slept, 1 AS row_count', "
             "timeout => '1 minute')")

@@ -23,7 +23,6 @@ from taplib import fresh_db, tap  # noqa: E402
 
 DB = "kant_quality_tools"
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "dq")
-AS_OF = "2999-01-01T00:00:00Z"     # after every measurement, whatever today is
 
 
 def load(name):
@@ -104,7 +103,7 @@ tap(rel == ("default.orders",), "a relationships test (refs customers and orders
 cur.execute("SELECT received, inserted, rejected FROM kant.ingest_dbt_run_results(%s, %s, business_date => '2024-01-15')",
             (J(rr2), J(mf2)))
 tap(cur.fetchone() == (14, 14, 0), "dbt 0.21 (v2): 14 tests")
-cur.execute("SELECT count(*) FROM kant.evaluate_checks('2024-01-15', '2024-01-15', %s)", (AS_OF,))
+cur.execute("SELECT count(*) FROM kant.evaluate_checks('2024-01-15', '2024-01-15', now())")
 cur.execute("""SELECT c.assertion, s.status, s.observed FROM kant.dq_status s JOIN kant.dq_check c ON c.name = s.check_name
                WHERE s.kind = 'assertion' AND s.status <> 'pass' ORDER BY 1""")
 bad = cur.fetchall()
@@ -137,7 +136,7 @@ except jsonschema.ValidationError as e:
 cur.execute("SELECT updated, unchanged FROM kant.ingest_dbt_run_results(%s, %s, business_date => '2024-01-15')",
             (J(rr6t), J(mf4)))
 tap(cur.fetchone() == (20, 0), "a later dbt run of the same tests supersedes each result (newer execute time)")
-cur.execute("SELECT count(*) FROM kant.evaluate_checks('2024-01-15', '2024-01-15', %s)", (AS_OF,))
+cur.execute("SELECT count(*) FROM kant.evaluate_checks('2024-01-15', '2024-01-15', now())")
 w = one(cur, "SELECT status, observed FROM kant.dq_status WHERE check_name LIKE '%%unique_orders_order_id%%'")
 tap(w == ("warn", 3), "dbt's warn is a warning, whatever the check's severity", w)
 
@@ -199,7 +198,7 @@ cur.execute("SELECT received, inserted, rejected FROM kant.ingest_great_expectat
             (J(gx0),))
 r = cur.fetchone()
 tap(r == (len(gx0["results"]), len(gx0["results"]), 0), "GX 0.18 (expectation_type): every expectation is an assertion", r)
-cur.execute("SELECT count(*) FROM kant.evaluate_checks('2024-01-15', '2024-01-15', %s)", (AS_OF,))
+cur.execute("SELECT count(*) FROM kant.evaluate_checks('2024-01-15', '2024-01-15', now())")
 cur.execute("SELECT status, count(*) FROM kant.dq_status WHERE dataset = 'titanic' GROUP BY 1 ORDER BY 1")
 st = dict(cur.fetchall())
 raised = sum(1 for x in gx0["results"] if x["exception_info"]["raised_exception"])
@@ -313,7 +312,7 @@ ev2 = event("0190f0c2-0000-7000-8000-000000000002", "2024-01-17T01:00:00Z",
             inputs=[{"namespace": "postgres://rds:5432", "name": "shop.public.orders", "facets": dict(fd, **fa2)}])
 ev2["run"]["facets"]["nominalTime"]["nominalStartTime"] = "2024-01-16T00:00:00Z"
 cur.execute("SELECT inserted FROM kant.ingest_openlineage(%s::text)", (J(ev2),))
-cur.execute("SELECT count(*) FROM kant.evaluate_checks('2024-01-16', '2024-01-16', %s)", (AS_OF,))
+cur.execute("SELECT count(*) FROM kant.evaluate_checks('2024-01-16', '2024-01-16', now())")
 cur.execute("""SELECT check_name, status, observed FROM kant.dq_status WHERE dataset = 'rds.orders'
                AND business_date = '2024-01-16' AND kind = 'assertion' AND status <> 'pending' ORDER BY 1""")
 got = cur.fetchall()
@@ -397,7 +396,7 @@ got = dict(cur.fetchall())
 tap(r == (2, 2, 1) and {k: float(v) for k, v in got.items()} == {"completeness:email": 0.98, "null_count:email": 20, "row_count": 1000},
     "Glue DQ: rules are assertions, EvaluatedMetrics metrics (null_count from Completeness and RowCount), "
     "on the business date of the job run; a broken result is quarantined", (r, got, bdate))
-cur.execute("SELECT count(*) FROM kant.evaluate_checks(%s, %s, %s)", (bdate, bdate, AS_OF))
+cur.execute("SELECT count(*) FROM kant.evaluate_checks(%s, %s, now())", (bdate, bdate))
 cur.execute("""SELECT check_name, status, detail FROM kant.dq_status WHERE dataset = 'rds_export.users' ORDER BY 1""")
 got = cur.fetchall()
 tap([g[1] for g in got] == ["pass", "fail"] and "does not meet" in got[1][2], "a FAIL rule fails its check, with Glue's message", got)

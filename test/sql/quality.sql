@@ -242,6 +242,8 @@ SELECT kant.report_metric('bq.sales', '2025-02-06', 'row_count', -5);
 SELECT kant.report_metric('bq.sales', '2025-02-06', 'duplicate_keys', 2.5);
 SELECT kant.report_metric('bq.sales', '2025-02-06', 'row_count', 1, measured_at => now() + interval '1 hour');
 SELECT kant.report_metric('bq.sales', '2025-02-06', 'sales_amount', -12.5, measured_at => '2025-02-07T00:00:00Z') AS any_number;
+-- a verdict kept in the future would stay the latest until then: refused
+SELECT count(*) FROM kant.evaluate_checks('2025-02-06', '2025-02-06', now() + interval '1 day');
 -- pass at 02:00, then a later measurement fails it at 06:00; a replay as of 03:00 keeps nothing
 SELECT kant.add_dataset('bq.replay', 'UTC') > 0 AS ds;
 SELECT kant.check_threshold('replay not empty', 'bq.replay', 'row_count', '>', 0) > 0 AS checked;
