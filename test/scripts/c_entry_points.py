@@ -53,6 +53,7 @@ VALUES = {
     "regprocedure": ["NULL", "'pg_catalog.now()'::regprocedure", "0::oid::regprocedure",
                      "'kant.valid_time_zone(text)'::regprocedure"],
     "oid": ["NULL", "0", "10", "4294967295"],
+    "interval": ["NULL", "'0'", "'1 second'", "'-1 day'", "'6 hours'", "'178000000 years'"],
 }
 
 cur.execute("""
