@@ -7761,6 +7761,68 @@ $$;
 COMMENT ON FUNCTION @extschema@.refresh_slo(text, date, date) IS
 	'Bring kant.slo_day up to date and return the days evaluated. Without arguments, incremental: only days whose runs or expected runs changed (kant.slo_dirty), days still pending, and days never evaluated. With since (and until, and an SLO name): recompute that range.';
 REVOKE ALL ON FUNCTION @extschema@.refresh_slo(text, date, date) FROM PUBLIC;
+CREATE OR REPLACE VIEW @extschema@.bi_slo_daily AS
+SELECT
+	s.name AS slo,
+	s.pipeline,
+	ss.systems,
+	y.business_date,
+	s.time_zone AS slo_time_zone,
+	y.deadline AT TIME ZONE 'UTC' AS deadline_utc,
+	y.deadline AT TIME ZONE s.time_zone AS deadline_local,
+	y.sla_end AT TIME ZONE 'UTC' AS sla_end_utc,
+	y.sla_end AT TIME ZONE s.time_zone AS sla_end_local,
+	y.completed_at AT TIME ZONE 'UTC' AS completed_at_utc,
+	y.completed_at AT TIME ZONE s.time_zone AS completed_at_local,
+	y.slo_status,
+	y.sla_status,
+	CASE WHEN y.slo_status = 'met' THEN 1 ELSE 0 END AS slo_met,
+	CASE WHEN y.sla_status = 'met' THEN 1 ELSE 0 END AS sla_met,
+	CASE WHEN y.slo_status IN ('met', 'missed') AND y.sla_status IN ('met', 'missed') THEN 1 ELSE 0 END AS is_final,
+	round(y.lateness_seconds::numeric, 3)::numeric(14,3) AS lateness_seconds,
+	y.runs,
+	y.done,
+	y.running,
+	y.failures,
+	y.retries,
+	y.missing,
+	j.name AS critical_job,
+	cs.name AS critical_job_system,
+	y.evaluated_at AT TIME ZONE 'UTC' AS evaluated_at_utc,
+	y.checks_failed
+FROM @extschema@.slo_day y
+JOIN @extschema@.slo s ON s.slo_id = y.slo_id
+LEFT JOIN @extschema@.slo_systems ss ON ss.slo_id = y.slo_id
+LEFT JOIN @extschema@.job j ON j.job_id = y.critical_job_id
+LEFT JOIN @extschema@.system cs ON cs.system_id = j.system_id;
+COMMENT ON VIEW @extschema@.bi_slo_daily IS 'One row per SLO and business date: deadline, completion, SLO and SLA verdicts, lateness, failures, missing runs, critical job';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.slo IS 'SLO name';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.pipeline IS 'the SLO''s pipeline';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.systems IS 'systems of the jobs in scope (display names)';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.business_date IS 'the business date judged';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.slo_time_zone IS 'IANA zone of the _local columns (the SLO''s)';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.deadline_utc IS 'SLO deadline, UTC';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.deadline_local IS 'SLO deadline, wall-clock time in slo_time_zone';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.sla_end_utc IS 'end of the SLA window, UTC';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.sla_end_local IS 'end of the SLA window, in slo_time_zone';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.completed_at_utc IS 'when the last required job reached its final success, UTC; NULL until complete';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.completed_at_local IS 'the same in slo_time_zone';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.slo_status IS 'met, missed, pending or no_data';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.sla_status IS 'met, missed, pending or no_data';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.slo_met IS '1 when the SLO was met, else 0';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.sla_met IS '1 when the SLA was met, else 0';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.is_final IS '1 when neither verdict can change any more by the clock (late data can still change it)';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.lateness_seconds IS 'completion minus deadline in seconds (negative: early); incomplete past the deadline: how late at evaluation';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.runs IS 'current attempts of required runs';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.done IS 'of those, succeeded or skipped';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.running IS 'of those, not finished';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.failures IS 'attempts that failed (recovered or not)';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.retries IS 'attempts superseded by a retry';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.missing IS 'expected runs that never started';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.critical_job IS 'complete day: the job that finished last; incomplete day: a job not done yet (running, failed or missing)';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.critical_job_system IS 'its system';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.evaluated_at_utc IS 'when the verdict was computed, UTC';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.checks_failed IS 'critical data-quality checks of the SLO''s datasets that failed for the date (kant.set_slo_datasets: such a day is missed, on time or not); 0 without datasets';
 
 -- the Glue collector reads Data Quality results (sql/src/collect_glue_dq.sql, above)
 COMMENT ON FUNCTION @extschema@.collect_glue(text) IS

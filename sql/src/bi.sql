@@ -136,7 +136,8 @@ SELECT
 	y.missing,
 	j.name AS critical_job,
 	cs.name AS critical_job_system,
-	y.evaluated_at AT TIME ZONE 'UTC' AS evaluated_at_utc
+	y.evaluated_at AT TIME ZONE 'UTC' AS evaluated_at_utc,
+	y.checks_failed
 FROM @extschema@.slo_day y
 JOIN @extschema@.slo s ON s.slo_id = y.slo_id
 LEFT JOIN @extschema@.slo_systems ss ON ss.slo_id = y.slo_id
@@ -169,6 +170,7 @@ COMMENT ON COLUMN @extschema@.bi_slo_daily.missing IS 'expected runs that never 
 COMMENT ON COLUMN @extschema@.bi_slo_daily.critical_job IS 'complete day: the job that finished last; incomplete day: a job not done yet (running, failed or missing)';
 COMMENT ON COLUMN @extschema@.bi_slo_daily.critical_job_system IS 'its system';
 COMMENT ON COLUMN @extschema@.bi_slo_daily.evaluated_at_utc IS 'when the verdict was computed, UTC';
+COMMENT ON COLUMN @extschema@.bi_slo_daily.checks_failed IS 'critical data-quality checks of the SLO''s datasets that failed for the date (kant.set_slo_datasets: such a day is missed, on time or not); 0 without datasets';
 
 CREATE VIEW @extschema@.bi_slo_attainment AS
 WITH periods AS (
