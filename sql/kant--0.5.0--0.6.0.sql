@@ -5563,8 +5563,9 @@ BEGIN
 						   WHERE x.check_id = v.check_id AND x.business_date = v.business_date
 						   ORDER BY x.evaluated_at DESC LIMIT 1) q ON true
 		-- a measurement of the date taken after as_of: what was known at as_of
-		-- may have been superseded, so a replay cannot tell it
-		CROSS JOIN LATERAL (SELECT EXISTS (
+		-- may have been superseded, so a replay cannot tell it (asked only of
+		-- a replay: when a later verdict is kept)
+		CROSS JOIN LATERAL (SELECT q.last_at > as_of AND EXISTS (
 			SELECT FROM @extschema@.dq_check c
 			JOIN @extschema@.dq_metric m ON m.dataset_id IN (c.dataset_id, c.source_dataset_id)
 										 AND m.business_date = v.business_date AND m.measured_at > as_of
@@ -6809,6 +6810,7 @@ CREATE FUNCTION @extschema@.ingest_great_expectations(result jsonb, business_dat
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
+	repeated text[];
 	who text := pg_get_userbyid(@extschema@._outer_role());
 	suites jsonb;
 	suite jsonb;
@@ -6888,6 +6890,13 @@ BEGIN
 		ref := coalesce(meta ->> 'validation_id', meta #>> '{run_id,run_name}',
 						CASE jsonb_typeof(meta -> 'run_id') WHEN 'string' THEN meta ->> 'run_id' END);
 		rows_metric := NULL;
+		-- type:column that the suite holds more than once, counted once per suite
+		repeated := ARRAY(
+			SELECT t || coalesce(':' || c, '') FROM jsonb_array_elements(suite -> 'results') y,
+				LATERAL (SELECT coalesce(y #>> '{expectation_config,type}', y #>> '{expectation_config,expectation_type}') AS t,
+								CASE jsonb_typeof(y #> '{expectation_config,kwargs}') WHEN 'object'
+									 THEN y #>> '{expectation_config,kwargs,column}' END AS c) z
+			WHERE t IS NOT NULL GROUP BY t, c HAVING count(*) > 1);
 		-- stored in one order (type, column), whatever the payload's: two payloads
 		-- with the same expectations in opposite orders wait, never deadlock
 		FOR evr, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(suite -> 'results') WITH ORDINALITY x(e, o)
@@ -6911,9 +6920,7 @@ BEGIN
 			name := coalesce(suite_name || '/', '') || kind || coalesce(':' || col, '');
 			-- the same expectation twice with other kwargs: each named by its kwargs,
 			-- whatever the order they come in
-			IF (SELECT count(*) FROM jsonb_array_elements(suite -> 'results') y
-				WHERE coalesce(y #>> '{expectation_config,type}', y #>> '{expectation_config,expectation_type}') = kind
-				  AND (y #>> '{expectation_config,kwargs,column}') IS NOT DISTINCT FROM col) > 1 THEN
+			IF kind || coalesce(':' || col, '') = ANY (repeated) THEN
 				name := name || '#' || left(md5(coalesce(evr #>> '{expectation_config,kwargs}', '')), 8);
 			END IF;
 			outcome := CASE WHEN evr #> '{exception_info,raised_exception}' = 'true' THEN 'error'
@@ -7230,9 +7237,8 @@ BEGIN
 															(c.v #>> '{}')::numeric, NULL, at)).problem IS NOT NULL THEN
 								-- a statistic kant cannot hold (1e-15, a negative count): left out,
 								-- the dataset's other metrics and assertions still land
-								RAISE NOTICE 'kant: dataQualityMetrics.columnMetrics.%.% = % left out: %', c.col, c.k, c.v,
-									(@extschema@._dq_problem('x', bd, @extschema@._dq_metric_name(c.k, c.col),
-															 (c.v #>> '{}')::numeric, NULL, at)).problem;
+								RAISE NOTICE 'kant: dataQualityMetrics.columnMetrics.%.% = % left out: it is not a value kant takes for %',
+									c.col, c.k, c.v, @extschema@._dq_metric_name(c.k, c.col);
 							ELSE
 								PERFORM @extschema@._dq_store(did, bd, @extschema@._dq_metric_name(c.k, c.col),
 									(c.v #>> '{}')::numeric, NULL, at, 'openlineage', who, batch_id);
@@ -7376,21 +7382,22 @@ COMMENT ON FUNCTION @extschema@._measure_as(oid, text, date, integer) IS
 REVOKE ALL ON FUNCTION @extschema@._measure_as(oid, text, date, integer) FROM PUBLIC;
 
 /*
- * kant.measure is C and runs as its caller, to know who that is (src/quality.c);
- * it stores the definition through kant._measure_save as the extension's owner.
+ * kant.measure runs as its caller, to know who that is (kant_as_caller,
+ * src/gate.c, as kant.set_credentials); kant._measure_impl stores the
+ * definition as the extension's owner, owned by that role.
  */
 CREATE FUNCTION @extschema@.measure(name text, dataset text, query text,
 		timeout interval DEFAULT '5 minutes', after_job text DEFAULT NULL, lookback_days integer DEFAULT 3)
 	RETURNS integer
-	AS 'MODULE_PATHNAME', 'kant_measure'
+	AS 'MODULE_PATHNAME', 'kant_as_caller'
 	LANGUAGE C VOLATILE
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.measure(text, text, text, interval, text, integer) IS
 	'Define (or replace) a measurement kant takes itself: query is one SELECT returning one row for the business date $1 (date), each column named as a metric of the dataset (row_count, duplicate_keys, "null_count:email", max_timestamp) stored as kant.report_metric would, other columns kept as its note; it runs as the role whose code calls this (current_user: its rights, its user mappings for postgres_fdw), restricted and read-only, search_path pg_catalog, pg_temp, for at most timeout; after_job (<system>/<job>): measure each business date once that job''s run succeeded (within lookback_days). Returns its id; 42704 / 22023 name the argument; 42501 within a security-restricted operation';
 REVOKE ALL ON FUNCTION @extschema@.measure(text, text, text, interval, text, integer) FROM PUBLIC;
 
-CREATE FUNCTION @extschema@._measure_save(name text, dataset text, query text,
-		timeout interval, after_job text, lookback_days integer, owner oid)
+CREATE FUNCTION @extschema@._measure_impl(name text, dataset text, query text,
+		timeout interval, after_job text, lookback_days integer)
 	RETURNS integer
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
@@ -7404,7 +7411,7 @@ BEGIN
 		RAISE EXCEPTION 'measurement name % is not one kant takes', coalesce(quote_literal(name), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Letters, digits, spaces and _ . : / @ $ -, at most 200.';
 	END IF;
-	SELECT d.dataset_id INTO did FROM @extschema@.dataset d WHERE d.name = _measure_save.dataset;
+	SELECT d.dataset_id INTO did FROM @extschema@.dataset d WHERE d.name = _measure_impl.dataset;
 	IF did IS NULL THEN
 		RAISE EXCEPTION 'dataset "%" does not exist', dataset
 			USING ERRCODE = 'undefined_object', HINT = format('Register it first: kant.add_dataset(%L, time_zone => ...).', dataset);
@@ -7431,8 +7438,8 @@ BEGIN
 		END IF;
 	END IF;
 	INSERT INTO @extschema@.dq_measure AS m (name, dataset_id, query, owner, timeout, after_job_id, lookback_days)
-	VALUES (_measure_save.name, did, _measure_save.query, _measure_save.owner::regrole, _measure_save.timeout, jid,
-		_measure_save.lookback_days)
+	VALUES (_measure_impl.name, did, _measure_impl.query, @extschema@._outer_role()::regrole, _measure_impl.timeout, jid,
+		_measure_impl.lookback_days)
 	ON CONFLICT ON CONSTRAINT dq_measure_name_key DO UPDATE
 		SET dataset_id = excluded.dataset_id, query = excluded.query, owner = excluded.owner,
 			timeout = excluded.timeout, after_job_id = excluded.after_job_id,
@@ -7441,9 +7448,9 @@ BEGIN
 	RETURN id;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._measure_save(text, text, text, interval, text, integer, oid) IS
-	'internal: validate and store a measurement owned by owner (kant.measure calls it as the extension''s owner; no one else may)';
-REVOKE ALL ON FUNCTION @extschema@._measure_save(text, text, text, interval, text, integer, oid) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._measure_impl(text, text, text, interval, text, integer) IS
+	'internal: kant.measure, run by it as the extension''s owner for the role whose code called it (kant._outer_role() answers that role meanwhile; src/gate.c kant_as_caller): validate and store a measurement owned by that role';
+REVOKE ALL ON FUNCTION @extschema@._measure_impl(text, text, text, interval, text, integer) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.drop_measure(name text) RETURNS boolean
 	LANGUAGE sql VOLATILE SECURITY DEFINER

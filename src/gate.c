@@ -64,7 +64,7 @@ kant_outer_role(PG_FUNCTION_ARGS)
 /*
  * kant_as_caller: the entry point of the functions whose checks depend on
  * who calls them (naming the server's secrets: set_credentials,
- * set_credential_source, set_channel).  Declared SECURITY INVOKER, so
+ * set_credential_source, set_channel, measure).  Declared SECURITY INVOKER, so
  * GetUserId() is the role whose code calls -- a function's owner inside
  * its SECURITY DEFINER function, where the outer role would be whoever
  * called that (a superuser lending an admin its rights).  It calls

@@ -995,8 +995,9 @@ BEGIN
 						   WHERE x.check_id = v.check_id AND x.business_date = v.business_date
 						   ORDER BY x.evaluated_at DESC LIMIT 1) q ON true
 		-- a measurement of the date taken after as_of: what was known at as_of
-		-- may have been superseded, so a replay cannot tell it
-		CROSS JOIN LATERAL (SELECT EXISTS (
+		-- may have been superseded, so a replay cannot tell it (asked only of
+		-- a replay: when a later verdict is kept)
+		CROSS JOIN LATERAL (SELECT q.last_at > as_of AND EXISTS (
 			SELECT FROM @extschema@.dq_check c
 			JOIN @extschema@.dq_metric m ON m.dataset_id IN (c.dataset_id, c.source_dataset_id)
 										 AND m.business_date = v.business_date AND m.measured_at > as_of

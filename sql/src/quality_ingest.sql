@@ -297,6 +297,7 @@ CREATE FUNCTION @extschema@.ingest_great_expectations(result jsonb, business_dat
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
+	repeated text[];
 	who text := pg_get_userbyid(@extschema@._outer_role());
 	suites jsonb;
 	suite jsonb;
@@ -376,6 +377,13 @@ BEGIN
 		ref := coalesce(meta ->> 'validation_id', meta #>> '{run_id,run_name}',
 						CASE jsonb_typeof(meta -> 'run_id') WHEN 'string' THEN meta ->> 'run_id' END);
 		rows_metric := NULL;
+		-- type:column that the suite holds more than once, counted once per suite
+		repeated := ARRAY(
+			SELECT t || coalesce(':' || c, '') FROM jsonb_array_elements(suite -> 'results') y,
+				LATERAL (SELECT coalesce(y #>> '{expectation_config,type}', y #>> '{expectation_config,expectation_type}') AS t,
+								CASE jsonb_typeof(y #> '{expectation_config,kwargs}') WHEN 'object'
+									 THEN y #>> '{expectation_config,kwargs,column}' END AS c) z
+			WHERE t IS NOT NULL GROUP BY t, c HAVING count(*) > 1);
 		-- stored in one order (type, column), whatever the payload's: two payloads
 		-- with the same expectations in opposite orders wait, never deadlock
 		FOR evr, i IN SELECT e, (o - 1)::integer FROM jsonb_array_elements(suite -> 'results') WITH ORDINALITY x(e, o)
@@ -399,9 +407,7 @@ BEGIN
 			name := coalesce(suite_name || '/', '') || kind || coalesce(':' || col, '');
 			-- the same expectation twice with other kwargs: each named by its kwargs,
 			-- whatever the order they come in
-			IF (SELECT count(*) FROM jsonb_array_elements(suite -> 'results') y
-				WHERE coalesce(y #>> '{expectation_config,type}', y #>> '{expectation_config,expectation_type}') = kind
-				  AND (y #>> '{expectation_config,kwargs,column}') IS NOT DISTINCT FROM col) > 1 THEN
+			IF kind || coalesce(':' || col, '') = ANY (repeated) THEN
 				name := name || '#' || left(md5(coalesce(evr #>> '{expectation_config,kwargs}', '')), 8);
 			END IF;
 			outcome := CASE WHEN evr #> '{exception_info,raised_exception}' = 'true' THEN 'error'
@@ -718,9 +724,8 @@ BEGIN
 															(c.v #>> '{}')::numeric, NULL, at)).problem IS NOT NULL THEN
 								-- a statistic kant cannot hold (1e-15, a negative count): left out,
 								-- the dataset's other metrics and assertions still land
-								RAISE NOTICE 'kant: dataQualityMetrics.columnMetrics.%.% = % left out: %', c.col, c.k, c.v,
-									(@extschema@._dq_problem('x', bd, @extschema@._dq_metric_name(c.k, c.col),
-															 (c.v #>> '{}')::numeric, NULL, at)).problem;
+								RAISE NOTICE 'kant: dataQualityMetrics.columnMetrics.%.% = % left out: it is not a value kant takes for %',
+									c.col, c.k, c.v, @extschema@._dq_metric_name(c.k, c.col);
 							ELSE
 								PERFORM @extschema@._dq_store(did, bd, @extschema@._dq_metric_name(c.k, c.col),
 									(c.v #>> '{}')::numeric, NULL, at, 'openlineage', who, batch_id);

@@ -81,21 +81,22 @@ COMMENT ON FUNCTION @extschema@._measure_as(oid, text, date, integer) IS
 REVOKE ALL ON FUNCTION @extschema@._measure_as(oid, text, date, integer) FROM PUBLIC;
 
 /*
- * kant.measure is C and runs as its caller, to know who that is (src/quality.c);
- * it stores the definition through kant._measure_save as the extension's owner.
+ * kant.measure runs as its caller, to know who that is (kant_as_caller,
+ * src/gate.c, as kant.set_credentials); kant._measure_impl stores the
+ * definition as the extension's owner, owned by that role.
  */
 CREATE FUNCTION @extschema@.measure(name text, dataset text, query text,
 		timeout interval DEFAULT '5 minutes', after_job text DEFAULT NULL, lookback_days integer DEFAULT 3)
 	RETURNS integer
-	AS 'MODULE_PATHNAME', 'kant_measure'
+	AS 'MODULE_PATHNAME', 'kant_as_caller'
 	LANGUAGE C VOLATILE
 	SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION @extschema@.measure(text, text, text, interval, text, integer) IS
 	'Define (or replace) a measurement kant takes itself: query is one SELECT returning one row for the business date $1 (date), each column named as a metric of the dataset (row_count, duplicate_keys, "null_count:email", max_timestamp) stored as kant.report_metric would, other columns kept as its note; it runs as the role whose code calls this (current_user: its rights, its user mappings for postgres_fdw), restricted and read-only, search_path pg_catalog, pg_temp, for at most timeout; after_job (<system>/<job>): measure each business date once that job''s run succeeded (within lookback_days). Returns its id; 42704 / 22023 name the argument; 42501 within a security-restricted operation';
 REVOKE ALL ON FUNCTION @extschema@.measure(text, text, text, interval, text, integer) FROM PUBLIC;
 
-CREATE FUNCTION @extschema@._measure_save(name text, dataset text, query text,
-		timeout interval, after_job text, lookback_days integer, owner oid)
+CREATE FUNCTION @extschema@._measure_impl(name text, dataset text, query text,
+		timeout interval, after_job text, lookback_days integer)
 	RETURNS integer
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
@@ -109,7 +110,7 @@ BEGIN
 		RAISE EXCEPTION 'measurement name % is not one kant takes', coalesce(quote_literal(name), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'Letters, digits, spaces and _ . : / @ $ -, at most 200.';
 	END IF;
-	SELECT d.dataset_id INTO did FROM @extschema@.dataset d WHERE d.name = _measure_save.dataset;
+	SELECT d.dataset_id INTO did FROM @extschema@.dataset d WHERE d.name = _measure_impl.dataset;
 	IF did IS NULL THEN
 		RAISE EXCEPTION 'dataset "%" does not exist', dataset
 			USING ERRCODE = 'undefined_object', HINT = format('Register it first: kant.add_dataset(%L, time_zone => ...).', dataset);
@@ -136,8 +137,8 @@ BEGIN
 		END IF;
 	END IF;
 	INSERT INTO @extschema@.dq_measure AS m (name, dataset_id, query, owner, timeout, after_job_id, lookback_days)
-	VALUES (_measure_save.name, did, _measure_save.query, _measure_save.owner::regrole, _measure_save.timeout, jid,
-		_measure_save.lookback_days)
+	VALUES (_measure_impl.name, did, _measure_impl.query, @extschema@._outer_role()::regrole, _measure_impl.timeout, jid,
+		_measure_impl.lookback_days)
 	ON CONFLICT ON CONSTRAINT dq_measure_name_key DO UPDATE
 		SET dataset_id = excluded.dataset_id, query = excluded.query, owner = excluded.owner,
 			timeout = excluded.timeout, after_job_id = excluded.after_job_id,
@@ -146,9 +147,9 @@ BEGIN
 	RETURN id;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._measure_save(text, text, text, interval, text, integer, oid) IS
-	'internal: validate and store a measurement owned by owner (kant.measure calls it as the extension''s owner; no one else may)';
-REVOKE ALL ON FUNCTION @extschema@._measure_save(text, text, text, interval, text, integer, oid) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._measure_impl(text, text, text, interval, text, integer) IS
+	'internal: kant.measure, run by it as the extension''s owner for the role whose code called it (kant._outer_role() answers that role meanwhile; src/gate.c kant_as_caller): validate and store a measurement owned by that role';
+REVOKE ALL ON FUNCTION @extschema@._measure_impl(text, text, text, interval, text, integer) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.drop_measure(name text) RETURNS boolean
 	LANGUAGE sql VOLATILE SECURITY DEFINER

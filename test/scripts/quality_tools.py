@@ -456,9 +456,9 @@ e = raises(cur, "CREATE INDEX ON public.qt_bait (public.qt_plant(i))")
 n = one(cur, "SELECT count(*) FROM kant.dq_measure WHERE name = 'qt analyzed'")[0]
 tap(e and e[0] == "42501" and n == 0,
     "an index expression (run as the table's owner, restricted, for a superuser's command) cannot define one", e)
-e = raises(cur, "SET ROLE kant_qt_platform; SELECT kant._measure_save('x', 'rds.orders', 'SELECT 1', '1 min', NULL, 3, 10)")
+e = raises(cur, "SET ROLE kant_qt_platform; SELECT kant._measure_impl('x', 'rds.orders', 'SELECT 1', '1 min', NULL, 3)")
 cur.execute("RESET ROLE")
-tap(e and e[0] == "42501", "no one but the extension's owner runs kant._measure_save", e)
+tap(e and e[0] == "42501", "no one but the extension's owner runs kant._measure_impl", e)
 cur.execute("DROP OWNED BY kant_qt_platform")
 cur.execute("DELETE FROM kant.dq_measure WHERE name LIKE 'qt %'")
 cur.execute("DROP ROLE kant_qt_platform")
