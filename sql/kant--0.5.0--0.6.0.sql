@@ -2702,6 +2702,7 @@ DECLARE
 	body text;
 	res record;
 	o text;
+	gr record;
 BEGIN
 	FOR g IN
 		SELECT x.gate_id, x.name, x.downstream_dag_id, x.lookback_days, x.trigger_from, sy.name AS sys, sy.time_zone
@@ -2714,9 +2715,20 @@ BEGIN
 			FROM generate_series(g.lookback_days, 0, -1) AS i
 			WHERE (now() AT TIME ZONE g.time_zone)::date - i >= coalesce(g.trigger_from, '-infinity')
 		LOOP
+			-- the run due: the first, or the latest re-trigger kant.rerun asked
+			SELECT * INTO gr FROM @extschema@._gate_run(g.gate_id, d, g.time_zone);
+			run_id := gr.dag_run_id;
 			CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
 								  WHERE a.gate_id = g.gate_id AND a.business_date = d AND a.kind = 'trigger'
+									AND a.target = g.downstream_dag_id || '/' || run_id
 									AND a.outcome IN ('done', 'already'));
+			-- a re-trigger waits until the systems the re-run acted on were
+			-- collected since: until then kant holds the runs from before it
+			CONTINUE WHEN gr.generation > 0 AND EXISTS (
+				SELECT FROM unnest(gr.systems) u(system_id)
+				WHERE NOT EXISTS (SELECT FROM @extschema@.collection c
+								  WHERE c.system_id = u.system_id AND c.started_at > gr.requested_at
+									AND c.ended_at IS NOT NULL AND c.error IS NULL));
 			BEGIN
 				CONTINUE WHEN NOT @extschema@.kant_gate_ready(g.name, d);
 			EXCEPTION WHEN OTHERS THEN
@@ -2728,21 +2740,11 @@ BEGIN
 				RAISE WARNING 'kant: gate "%" for %: %', g.name, to_char(d::timestamp, 'YYYY-MM-DD'), SQLERRM;
 				CONTINUE;
 			END;
-			run_id := format('kant__%s__%s', g.name, to_char(d::timestamp, 'YYYY-MM-DD'));
-			-- the logical date: midnight UTC of the business date, or the
-			-- zone's midnight where that is later (west of UTC), so that the
-			-- downstream DAG's {{ ds }} (the logical date's UTC date) and the
-			-- logical date's date in the downstream system's zone (the business
-			-- date kant gives its runs) are both the business date; one second
-			-- past it, as Airflow 2 allows one run per logical date (a POST
-			-- whose logical date another run has is a 409: api_connexion
-			-- dag_run_endpoint.post_dag_run) and the DAG's own schedule may
-			-- have one at midnight
-			body := jsonb_build_object('dag_run_id', run_id,
-				'logical_date', to_char(greatest(d::timestamp AT TIME ZONE 'UTC', d::timestamp AT TIME ZONE g.time_zone)
-										AT TIME ZONE 'UTC' + interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+			-- the logical date: kant._gate_run says why
+			body := jsonb_build_object('dag_run_id', run_id, 'logical_date', gr.logical_date,
 				'conf', jsonb_build_object('business_date', to_char(d::timestamp, 'YYYY-MM-DD'), 'gate', g.name,
-										   'triggered_by', 'kant'))::text;
+										   'triggered_by', 'kant')
+						|| CASE WHEN gr.generation > 0 THEN jsonb_build_object('rerun', gr.generation) ELSE '{}' END)::text;
 			IF dry_run THEN
 				INSERT INTO @extschema@.action_log (kind, gate_id, business_date, system_id, target, outcome, detail)
 				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, 'dry_run',
@@ -2779,7 +2781,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.trigger_ready_gates(boolean) IS
-	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date one second past midnight UTC of the date, or past the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date; 409 counts as done), logging every outcome in kant.action_log; dry_run only logs';
+	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date one second past midnight UTC of the date, or past the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date: kant._gate_run; 409 counts as done), and once more for each re-trigger kant.rerun asked (kant__<gate>__<date>__rerun<n>, n more seconds past), when the gate is ready and the systems the re-run acted on were collected since; logging every outcome in kant.action_log; dry_run only logs';
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION @extschema@.recover_failed_runs(dry_run boolean DEFAULT false)
@@ -7639,6 +7641,469 @@ CREATE FUNCTION @extschema@.unschedule_measurements()
 COMMENT ON FUNCTION @extschema@.unschedule_measurements() IS 'Remove the pg_cron job kant-measure; false when there was none';
 REVOKE ALL ON FUNCTION @extschema@.unschedule_measurements() FROM PUBLIC;
 
+-- sql/src/rerun.sql
+
+/*
+ * kant: Re-runs on request: "run the failed part of business date D again".
+ *
+ * Part of the install script sql/kant--0.6.0.sql (the Makefile builds it from
+ * the files of sql/src in the order of SQL_SRC).  Change a definition here AND in the
+ * upgrade script of the version being made; test/sql/upgrade.sql proves the
+ * two paths give the same objects.
+ */
+
+---------------------------------------------------------------------------
+-- Restarting one failed Glue run: the one place recovery and kant.rerun
+-- both start a Glue job again
+---------------------------------------------------------------------------
+
+/*
+ * The run as Glue has it (GetJobRun), not as it was ingested: a writer
+ * reports runs, it never chooses what kant starts with the system's
+ * credentials.  A run Glue does not know, or does not call failed, is refused
+ * for good; the restart takes Glue's own arguments for the run
+ * (StartJobRun's JobRunId names the run to retry, and Glue sets the new
+ * run's PreviousRunId to it: botocore glue-2017-03-31 StartJobRunRequest).
+ */
+CREATE FUNCTION @extschema@._glue_restart(system text, job text, failed_run text)
+	RETURNS TABLE (outcome text, http_status integer, detail text, new_run_id text)
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	res record;
+	glue_run jsonb;
+	body jsonb := jsonb_build_object('JobName', job, 'JobRunId', failed_run);
+BEGIN
+	SELECT * INTO res FROM @extschema@._glue_call(system, 'GetJobRun',
+		jsonb_build_object('JobName', job, 'RunId', failed_run)::text);
+	glue_run := CASE WHEN res.status = 200 THEN (res.body::jsonb)->'JobRun' END;
+	http_status := res.status;
+	IF res.error_type = 'EntityNotFoundException' THEN
+		outcome := 'refused';
+		detail := format('Glue does not know run %s of job %s (GetJobRun: EntityNotFoundException): kant restarts only runs Glue reports as failed',
+						 failed_run, job);
+	ELSIF jsonb_typeof(glue_run) IS DISTINCT FROM 'object' THEN
+		outcome := 'failed';
+		detail := 'GetJobRun: ' || coalesce(left(res.body, 1000), 'HTTP ' || res.status);
+	ELSIF glue_run->>'JobName' IS DISTINCT FROM job OR glue_run->>'Id' IS DISTINCT FROM failed_run
+		  OR coalesce(glue_run->>'JobRunState', '') NOT IN ('FAILED', 'TIMEOUT', 'ERROR') THEN
+		outcome := 'refused';
+		detail := format('Glue says run %s of job %s is %s: nothing to restart', failed_run, job,
+						 coalesce(glue_run->>'JobRunState', 'in no state'));
+	ELSE
+		IF jsonb_typeof(glue_run->'Arguments') = 'object' THEN
+			body := body || jsonb_build_object('Arguments', glue_run->'Arguments');
+		END IF;
+		SELECT * INTO res FROM @extschema@._glue_call(system, 'StartJobRun', body::text);
+		http_status := res.status;
+		outcome := CASE WHEN res.status = 200 THEN 'done'
+						WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'already'
+						ELSE 'failed' END;
+		IF outcome = 'done' THEN
+			new_run_id := (res.body::jsonb)->>'JobRunId';
+			detail := 'StartJobRun: JobRunId ' || new_run_id;
+		ELSIF outcome = 'already' THEN
+			detail := 'a run of the job is already going (ConcurrentRunsExceededException)';
+		ELSE
+			detail := left(res.body, 1000);
+		END IF;
+	END IF;
+	RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._glue_restart(text, text, text) IS
+	'internal, the rule of restarting a failed Glue run (kant.recover_failed_runs and kant.rerun): GetJobRun first (refused when Glue does not know the run or does not report it FAILED, TIMEOUT or ERROR), then StartJobRun with the run''s id and Glue''s arguments for it; outcome done (new_run_id: the JobRunId), already (ConcurrentRunsExceededException), failed (the error) or refused, with the HTTP status and a detail';
+REVOKE ALL ON FUNCTION @extschema@._glue_restart(text, text, text) FROM PUBLIC;
+
+---------------------------------------------------------------------------
+-- Gates re-armed for a business date: the downstream runs again
+---------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.gate_rerun (
+	gate_id			integer NOT NULL REFERENCES @extschema@.gate ON DELETE CASCADE,
+	business_date	date NOT NULL,
+	generation		integer NOT NULL CHECK (generation >= 1),
+	requested_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
+	requested_by	name NOT NULL DEFAULT session_user,
+	-- systems kant.rerun acted on: each must have been collected since
+	systems			integer[] NOT NULL DEFAULT '{}',
+	PRIMARY KEY (gate_id, business_date, generation)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.gate_rerun', '');
+COMMENT ON TABLE @extschema@.gate_rerun IS
+	'A gate''s downstream DAG asked to run again for a business date (kant.rerun(..., retrigger => true)): kant.trigger_ready_gates() triggers it once more, as dag_run_id kant__<gate>__<date>__rerun<generation>, when the gate is ready and every system the re-run acted on has been collected since';
+COMMENT ON COLUMN @extschema@.gate_rerun.gate_id IS 'the gate';
+COMMENT ON COLUMN @extschema@.gate_rerun.business_date IS 'the business date';
+COMMENT ON COLUMN @extschema@.gate_rerun.generation IS 'the n-th re-trigger asked for that date (1, 2, ...); the first trigger is generation 0 and has no row';
+COMMENT ON COLUMN @extschema@.gate_rerun.requested_at IS 'when kant.rerun asked for it';
+COMMENT ON COLUMN @extschema@.gate_rerun.requested_by IS 'the session user who asked';
+COMMENT ON COLUMN @extschema@.gate_rerun.systems IS 'the systems (kant.system ids) the re-run started or cleared runs on: the downstream waits until a collection of each, started after requested_at, succeeded (until then kant''s data still shows the runs from before the re-run)';
+
+/*
+ * Which run of a gate's downstream DAG is due for a business date: the
+ * first (generation 0) or the latest re-trigger asked; its deterministic
+ * dag_run_id; and its logical date.  The logical date is midnight UTC of the
+ * business date, or the zone's midnight where that is later (west of UTC), so
+ * that the downstream DAG's {{ ds }} (the logical date's UTC date) and the
+ * logical date's date in the downstream system's zone (the business date kant
+ * gives its runs) are both the business date; 1 + generation seconds past it,
+ * as Airflow 2 allows one run per logical date (a POST whose logical date
+ * another run has is a 409: api_connexion dag_run_endpoint.post_dag_run) and
+ * the DAG's own schedule may have one at midnight.
+ */
+CREATE FUNCTION @extschema@._gate_run(gate_id integer, business_date date, time_zone text)
+	RETURNS TABLE (generation integer, dag_run_id text, logical_date text, requested_at timestamptz,
+		systems integer[])
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT gen, format('kant__%s__%s', g.name, to_char($2::timestamp, 'YYYY-MM-DD'))
+			|| CASE WHEN gen > 0 THEN '__rerun' || gen ELSE '' END,
+		to_char(greatest($2::timestamp AT TIME ZONE 'UTC', $2::timestamp AT TIME ZONE $3)
+				AT TIME ZONE 'UTC' + make_interval(secs => 1 + gen), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+		r.requested_at, coalesce(r.systems, '{}')
+	FROM @extschema@.gate g
+	LEFT JOIN LATERAL (SELECT x.generation, x.requested_at, x.systems FROM @extschema@.gate_rerun x
+					   WHERE x.gate_id = g.gate_id AND x.business_date = $2
+					   ORDER BY x.generation DESC LIMIT 1) r ON true
+	CROSS JOIN LATERAL (SELECT coalesce(r.generation, 0) AS gen) k
+	WHERE g.gate_id = $1
+	$$;
+COMMENT ON FUNCTION @extschema@._gate_run(integer, date, text) IS
+	'internal, the rule of a gate''s downstream run for a business date: the generation due (0, or the latest re-trigger kant.rerun asked), its dag_run_id (kant__<gate>__<date>, then __rerun<n>), its logical_date (ISO 8601 UTC: midnight UTC of the date, or the zone''s midnight west of UTC, plus 1 + generation seconds) and, for a re-trigger, when it was asked and the systems to collect first';
+REVOKE ALL ON FUNCTION @extschema@._gate_run(integer, date, text) FROM PUBLIC;
+
+---------------------------------------------------------------------------
+-- kant.rerun
+---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.rerun(job text DEFAULT NULL, pipeline text DEFAULT NULL, gate text DEFAULT NULL,
+		business_date date DEFAULT NULL, dry_run boolean DEFAULT true, retrigger boolean DEFAULT false)
+	RETURNS TABLE (action text, subject text, target text, outcome text, detail text)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	d date := rerun.business_date;
+	scope int[];
+	j record;
+	jd record;
+	fr record;
+	prior record;
+	res record;
+	g record;
+	gr record;
+	arg text;
+	fmt text;
+	acted int[] := '{}';
+	clears jsonb := '[]';
+	c record;
+	t record;
+	o text;
+	why text;
+	missing boolean;
+	st integer;
+BEGIN
+	IF num_nonnulls(rerun.job, rerun.pipeline, rerun.gate) <> 1 THEN
+		RAISE EXCEPTION 'name one of job, pipeline or gate'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'e.g. kant.rerun(gate => ''to_google'', business_date => ''2026-11-29''); kant.rerun(job => ''hegel/export_orders'', ...); kant.rerun(pipeline => ''hegel_nightly'', ...).';
+	END IF;
+	IF d IS NULL THEN
+		RAISE EXCEPTION 'business_date is required'
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'kant.rerun re-runs one business date: business_date => ''2026-11-29''.';
+	END IF;
+	IF rerun.job IS NOT NULL THEN
+		scope := ARRAY[@extschema@._job_ref(rerun.job, 'job')];
+	ELSIF rerun.pipeline IS NOT NULL THEN
+		scope := ARRAY(SELECT x.job_id FROM @extschema@.job x WHERE x.pipeline = rerun.pipeline);
+		IF cardinality(scope) = 0 THEN
+			RAISE EXCEPTION 'pipeline "%" has no jobs', rerun.pipeline
+				USING ERRCODE = 'undefined_object', HINT = 'kant.jobs lists each job with its pipeline (kant.configure_job sets it).';
+		END IF;
+	ELSE
+		IF NOT EXISTS (SELECT FROM @extschema@.gate x WHERE x.name = rerun.gate) THEN
+			RAISE EXCEPTION 'gate "%" does not exist', rerun.gate
+				USING ERRCODE = 'undefined_object', HINT = 'kant.gates lists them.';
+		END IF;
+		scope := ARRAY(SELECT s.job_id FROM @extschema@.gate_scope s JOIN @extschema@.gate x USING (gate_id)
+					   WHERE x.name = rerun.gate);
+	END IF;
+
+	FOR j IN
+		SELECT x.job_id, x.name, x.dag_id, x.task_id, s.system_id, s.name AS sys, s.kind,
+			coalesce(x.bd_argument, s.bd_argument) AS bd_argument,
+			(SELECT r.required FROM @extschema@._required(x.job_id, d) r) AS required,
+			EXISTS (SELECT FROM @extschema@.expected_run e WHERE e.job_id = x.job_id AND e.business_date = d) AS expected,
+			EXISTS (SELECT FROM @extschema@.expected_run e WHERE e.job_id = x.job_id AND e.business_date = d
+					AND e.due_at > now()) AS awaited
+		FROM @extschema@.job x JOIN @extschema@.system s ON s.system_id = x.system_id
+		WHERE x.job_id = ANY (scope)
+		ORDER BY x.name, x.job_id
+	LOOP
+		-- one actor per job at a time: recovery takes the same lock
+		PERFORM pg_advisory_xact_lock(@extschema@._lock_key('recover'), j.job_id);
+		SELECT * INTO jd FROM @extschema@._job_day(j.job_id, d);
+		subject := j.sys || '/' || j.name;
+		IF jd.done THEN
+			action := 'none'; target := NULL; outcome := 'nothing';
+			detail := 'done for ' || to_char(d::timestamp, 'YYYY-MM-DD');
+			RETURN NEXT;
+			CONTINUE;
+		ELSIF jd.in_flight THEN
+			action := 'none'; target := NULL; outcome := 'nothing';
+			detail := 'a run is in flight since ' || coalesce(to_char(jd.in_flight_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'), 'an unknown time');
+			RETURN NEXT;
+			CONTINUE;
+		END IF;
+		missing := NOT jd.failed AND coalesce(jd.runs, 0) = 0;
+		IF NOT jd.failed AND NOT missing THEN
+			action := 'none'; target := NULL; outcome := 'nothing';
+			detail := 'neither failed nor missing';
+			RETURN NEXT;
+			CONTINUE;
+		END IF;
+		IF j.kind NOT IN ('glue', 'airflow') THEN
+			action := 'none'; target := NULL; outcome := 'skipped';
+			detail := format('kant starts runs only on Glue and clears task instances only on Airflow: %s is a %s system',
+							 j.sys, j.kind);
+			RETURN NEXT;
+			CONTINUE;
+		END IF;
+
+		IF jd.failed AND j.kind = 'airflow' THEN
+			-- cleared together, one request per DAG run, below
+			FOR fr IN
+				SELECT r.external_id, r.attempt, @extschema@._run_key(r.external_id, 'airflow') AS dag_run_id
+				FROM @extschema@.job_run r
+				WHERE r.job_id = j.job_id AND r.business_date = d AND @extschema@._is_current(r.superseded_at)
+				  AND NOT @extschema@.is_done(r.state) AND @extschema@.is_terminal(r.state)
+				ORDER BY r.external_id
+			LOOP
+				clears := clears || jsonb_build_object('job_id', j.job_id, 'job', subject, 'system', j.sys,
+					'system_id', j.system_id, 'dag_id', j.dag_id, 'task_id', j.task_id,
+					'dag_run_id', fr.dag_run_id,
+					'target', format('%s/%s/%s@%s', j.dag_id, fr.external_id, j.task_id, fr.attempt));
+			END LOOP;
+			CONTINUE;
+		ELSIF jd.failed THEN
+			SELECT r.external_id INTO fr FROM @extschema@.job_run r WHERE r.run_id = jd.failed_run_id;
+			action := 'restart'; target := fr.external_id;
+		ELSIF j.kind = 'airflow' THEN
+			action := 'none'; target := NULL; outcome := 'skipped';
+			detail := format('no task instance for %s: the DAG run is Airflow''s to create (trigger DAG %s in Airflow); kant clears failed task instances',
+							 to_char(d::timestamp, 'YYYY-MM-DD'), j.dag_id);
+			RETURN NEXT;
+			CONTINUE;
+		ELSE
+			action := 'start'; target := 'business_date=' || to_char(d::timestamp, 'YYYY-MM-DD');
+			why := CASE
+				WHEN j.awaited THEN 'its expected run for the date has not passed its grace period yet (kant.expected_runs: awaited)'
+				WHEN rerun.job IS NULL AND NOT j.expected AND j.required IS DISTINCT FROM true
+					THEN 'not expected that business date (no slot of its schedule; name the job to start it anyway)'
+				WHEN j.bd_argument IS NULL
+					THEN 'kant cannot tell Glue the business date: the job has no business-date argument'
+				END;
+			IF why IS NOT NULL THEN
+				outcome := 'skipped'; detail := why;
+				IF j.bd_argument IS NULL AND NOT j.awaited THEN
+					detail := why || ' (set one with kant.configure_job(system, job, bd_argument => ''--business_date''))';
+				END IF;
+				RETURN NEXT;
+				CONTINUE;
+			END IF;
+		END IF;
+
+		-- once: a restart of this failed run (by kant.rerun or by recovery), a start for this date
+		SELECT a.at, a.kind, a.outcome, a.detail INTO prior FROM @extschema@.action_log a
+		WHERE a.job_id = j.job_id AND a.target = rerun.target AND a.kind IN ('recover', 'rerun')
+		  AND a.outcome IN ('done', 'already', 'refused')
+		ORDER BY a.at DESC LIMIT 1;
+		IF FOUND THEN
+			outcome := 'already';
+			detail := format('%s at %s by %s: %s', prior.outcome,
+							 to_char(prior.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'),
+							 CASE prior.kind WHEN 'recover' THEN 'recovery' ELSE 'kant.rerun' END, prior.detail);
+			RETURN NEXT;
+			CONTINUE;
+		END IF;
+
+		st := NULL;
+		IF action = 'restart' THEN
+			IF dry_run THEN
+				outcome := 'dry_run';
+				detail := format('would ask Glue for run %s (GetJobRun) and call StartJobRun {"JobName": %s, "JobRunId": %s} with its arguments',
+								 target, to_jsonb(j.name), to_jsonb(target));
+			ELSE
+				BEGIN
+					SELECT * INTO res FROM @extschema@._glue_restart(j.sys, j.name, target);
+					outcome := res.outcome; detail := res.detail; st := res.http_status;
+				EXCEPTION WHEN OTHERS THEN
+					IF SQLSTATE IN ('57014', '57P01') THEN
+						RAISE;
+					END IF;
+					outcome := 'failed'; detail := SQLSTATE || ': ' || SQLERRM;
+				END;
+			END IF;
+		ELSE
+			-- the format of the date in the job's last runs (2024-11-24 or 20241124)
+			SELECT CASE WHEN r.details->'Arguments'->>j.bd_argument ~ '^[0-9]{8}$' THEN 'YYYYMMDD' ELSE 'YYYY-MM-DD' END
+			INTO fmt FROM @extschema@.job_run r
+			WHERE r.job_id = j.job_id AND r.details->'Arguments' ? j.bd_argument
+			ORDER BY r.started_at DESC NULLS LAST LIMIT 1;
+			arg := to_char(d::timestamp, coalesce(fmt, 'YYYY-MM-DD'));
+			IF dry_run THEN
+				outcome := 'dry_run';
+				detail := 'would call StartJobRun ' || jsonb_build_object('JobName', j.name,
+					'Arguments', jsonb_build_object(j.bd_argument, arg))::text;
+			ELSE
+				BEGIN
+					SELECT * INTO res FROM @extschema@._glue_call(j.sys, 'StartJobRun',
+						jsonb_build_object('JobName', j.name, 'Arguments', jsonb_build_object(j.bd_argument, arg))::text);
+					st := res.status;
+					outcome := CASE WHEN res.status = 200 THEN 'done'
+									WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'already'
+									ELSE 'failed' END;
+					detail := CASE outcome WHEN 'done' THEN 'StartJobRun: JobRunId ' || ((res.body::jsonb)->>'JobRunId')
+								   WHEN 'already' THEN 'a run of the job is already going (ConcurrentRunsExceededException)'
+								   ELSE left(res.body, 1000) END;
+				EXCEPTION WHEN OTHERS THEN
+					IF SQLSTATE IN ('57014', '57P01') THEN
+						RAISE;
+					END IF;
+					outcome := 'failed'; detail := SQLSTATE || ': ' || SQLERRM;
+				END;
+			END IF;
+		END IF;
+		INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome, http_status, detail)
+		VALUES ('rerun', j.job_id, d, j.system_id, target, outcome, st, action || ': ' || detail);
+		IF outcome = 'done' THEN
+			acted := acted || j.system_id;
+		END IF;
+		RETURN NEXT;
+	END LOOP;
+
+	-- Airflow: the failed task instances of each DAG run, in one clearTaskInstances
+	FOR c IN
+		SELECT x->>'system' AS sys, (x->>'system_id')::int AS system_id, x->>'dag_id' AS dag_id,
+			x->>'dag_run_id' AS dag_run_id, jsonb_agg(x ORDER BY x->>'task_id', x->>'target') AS tasks
+		FROM jsonb_array_elements(clears) x
+		GROUP BY 1, 2, 3, 4 ORDER BY 3, 4
+	LOOP
+		action := 'clear';
+		-- those of them already cleared for this failure (this try) are not cleared again
+		SELECT array_agg(DISTINCT x->>'task_id' ORDER BY x->>'task_id') AS ids INTO t
+		FROM jsonb_array_elements(c.tasks) x
+		WHERE NOT EXISTS (SELECT FROM @extschema@.action_log a
+						  WHERE a.job_id = (x->>'job_id')::int AND a.target = x->>'target'
+							AND a.kind IN ('recover', 'rerun') AND a.outcome IN ('done', 'already', 'refused'));
+		IF t.ids IS NULL THEN
+			FOR fr IN SELECT x->>'job' AS job, x->>'target' AS target FROM jsonb_array_elements(c.tasks) x LOOP
+				subject := fr.job; target := fr.target; outcome := 'already';
+				detail := 'cleared for this try already (kant.actions)';
+				RETURN NEXT;
+			END LOOP;
+			CONTINUE;
+		END IF;
+		st := NULL;
+		IF dry_run THEN
+			o := 'dry_run';
+			why := format('would POST dags/%s/clearTaskInstances clearing the failed task instances %s of DAG run %s and their downstream',
+						  c.dag_id, array_to_string(t.ids, ', '), c.dag_run_id);
+		ELSE
+			BEGIN
+				SELECT * INTO res FROM @extschema@._airflow_clear(c.sys, c.dag_id, c.dag_run_id, t.ids, true, false);
+				st := res.status;
+				o := CASE WHEN res.status BETWEEN 200 AND 299 THEN 'done'
+						  WHEN res.status = 404 THEN 'refused'
+						  ELSE 'failed' END;
+				why := format('clearTaskInstances of %s in DAG run %s: HTTP %s %s', array_to_string(t.ids, ', '),
+							  c.dag_run_id, res.status, left(res.body, 900));
+			EXCEPTION WHEN OTHERS THEN
+				IF SQLSTATE IN ('57014', '57P01') THEN
+					RAISE;
+				END IF;
+				o := 'failed'; why := SQLSTATE || ': ' || SQLERRM;
+			END;
+		END IF;
+		FOR fr IN SELECT (x->>'job_id')::int AS job_id, x->>'job' AS job, x->>'target' AS target
+				  FROM jsonb_array_elements(c.tasks) x WHERE x->>'task_id' = ANY (t.ids) LOOP
+			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome, http_status, detail)
+			VALUES ('rerun', fr.job_id, d, c.system_id, fr.target, o, st, 'clear: ' || why);
+			subject := fr.job; target := fr.target; outcome := o; detail := why;
+			RETURN NEXT;
+		END LOOP;
+		IF o = 'done' THEN
+			acted := acted || c.system_id;
+		END IF;
+	END LOOP;
+
+	-- the downstream of the gates over these jobs: triggered again only when asked
+	FOR g IN
+		SELECT x.gate_id, x.name, x.downstream_dag_id, sy.system_id, sy.time_zone, x.lookback_days, x.trigger_from
+		FROM @extschema@.gate x JOIN @extschema@.system sy ON sy.system_id = x.downstream_system_id
+		WHERE (rerun.gate IS NOT NULL AND x.name = rerun.gate)
+		   OR (rerun.gate IS NULL AND EXISTS (SELECT FROM @extschema@.gate_scope s
+											  WHERE s.gate_id = x.gate_id AND s.job_id = ANY (scope)))
+		ORDER BY x.name
+	LOOP
+		PERFORM pg_advisory_xact_lock(@extschema@._lock_key('gate_trigger'), g.gate_id);
+		SELECT * INTO gr FROM @extschema@._gate_run(g.gate_id, d, g.time_zone);
+		action := 'retrigger'; subject := g.name; target := g.downstream_dag_id || '/' || gr.dag_run_id;
+		SELECT a.at, a.target INTO prior FROM @extschema@.action_log a
+		WHERE a.gate_id = g.gate_id AND a.business_date = d AND a.kind = 'trigger' AND a.outcome IN ('done', 'already')
+		  AND a.target = g.downstream_dag_id || '/' || gr.dag_run_id;
+		IF NOT FOUND THEN
+			outcome := 'nothing';
+			detail := CASE WHEN gr.generation = 0
+						   THEN format('gate %s has not triggered %s for %s yet: kant.trigger_ready_gates() triggers it when the gate is ready',
+									   g.name, g.downstream_dag_id, to_char(d::timestamp, 'YYYY-MM-DD'))
+						   ELSE format('gate %s triggers %s again (re-trigger %s) when it is ready', g.name, gr.dag_run_id, gr.generation) END;
+			RETURN NEXT;
+			CONTINUE;
+		END IF;
+		IF retrigger AND d < (now() AT TIME ZONE g.time_zone)::date - g.lookback_days THEN
+			outcome := 'skipped';
+			detail := format('%s is more than the gate''s lookback_days (%s) back: kant.trigger_ready_gates() would not trigger it again (trigger the DAG in Airflow)',
+							 to_char(d::timestamp, 'YYYY-MM-DD'), g.lookback_days);
+			RETURN NEXT;
+			CONTINUE;
+		END IF;
+		IF NOT retrigger THEN
+			outcome := 'nothing';
+			detail := format('the downstream DAG ran for %s already (%s at %s): not triggered again (retrigger => true triggers it once more when the gate is ready)',
+							 to_char(d::timestamp, 'YYYY-MM-DD'), prior.target,
+							 to_char(prior.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'));
+			RETURN NEXT;
+			CONTINUE;
+		END IF;
+		SELECT r.dag_run_id, r.logical_date INTO gr FROM @extschema@._gate_run(g.gate_id, d, g.time_zone) r0,
+			LATERAL (SELECT format('%s__rerun%s', regexp_replace(r0.dag_run_id, '__rerun[0-9]+$', ''), r0.generation + 1) AS dag_run_id,
+							r0.logical_date) r;
+		target := g.downstream_dag_id || '/' || gr.dag_run_id;
+		IF dry_run THEN
+			outcome := 'dry_run';
+			detail := format('would trigger %s again as %s once the gate is ready', g.downstream_dag_id, gr.dag_run_id);
+		ELSE
+			INSERT INTO @extschema@.gate_rerun (gate_id, business_date, generation, systems)
+			SELECT g.gate_id, d, coalesce(max(x.generation), 0) + 1,
+				ARRAY(SELECT DISTINCT u FROM unnest(acted) u ORDER BY u)
+			FROM @extschema@.gate_rerun x WHERE x.gate_id = g.gate_id AND x.business_date = d;
+			outcome := 'done';
+			detail := format('%s will be triggered again as %s once the gate is ready%s', g.downstream_dag_id, gr.dag_run_id,
+							 CASE WHEN cardinality(acted) > 0 THEN ' and the systems acted on are collected again' ELSE '' END);
+		END IF;
+		INSERT INTO @extschema@.action_log (kind, gate_id, business_date, system_id, target, outcome, detail)
+		VALUES ('rerun', g.gate_id, d, g.system_id, target, outcome, 'retrigger: ' || detail);
+		RETURN NEXT;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rerun(text, text, text, date, boolean, boolean) IS
+	'Run the failed or missing part of one business date again, for a job (system/job), a pipeline or a gate''s upstream (name one): a failed Glue run is restarted (GetJobRun, StartJobRun with its id and arguments: kant._glue_restart), a missing Glue run started with the business-date argument (the job''s or system''s bd_argument, in the format of its last runs; a job without one, or whose slot is still awaited, is skipped with the reason), the failed task instances of each Airflow DAG run cleared in one clearTaskInstances (only_failed, downstream included, the DAG run reset); jobs done or in flight are left alone. dry_run (the default) only says and logs what would be done. Each action once: a failed run restarted or cleared (by kant.rerun or recovery) or a date started is not acted on twice. A gate''s downstream that already ran for the date is triggered again only with retrigger => true, once the gate is ready again, as kant__<gate>__<date>__rerun<n>. Every action in kant.actions (kind rerun). Returns one row per job and gate: action (restart, start, clear, retrigger, none), subject (system/job, or the gate), target, outcome (done, already, failed, refused, dry_run, skipped, nothing) and detail. Errors: 22023 when not exactly one of job, pipeline, gate or no business_date; 42704 for an unknown pipeline or gate';
+REVOKE ALL ON FUNCTION @extschema@.rerun(text, text, text, date, boolean, boolean) FROM PUBLIC;
+
 -- an SLO may be judged "on time and right" (kant.set_slo_datasets above; refresh_slo is redefined further up)
 ALTER TABLE @extschema@.slo_day ADD COLUMN checks_failed integer NOT NULL DEFAULT 0;
 COMMENT ON COLUMN @extschema@.slo_day.checks_failed IS 'critical data-quality checks of the SLO''s datasets (kant.set_slo_datasets) whose latest verdict for the date is fail or error: such a day is not met ("on time and right"); 0 when the SLO has no datasets';
@@ -7709,3 +8174,19 @@ COMMENT ON COLUMN @extschema@.bi_slo_daily.checks_failed IS 'critical data-quali
 -- the Glue collector reads Data Quality results (sql/src/collect_glue_dq.sql, above)
 COMMENT ON FUNCTION @extschema@.collect_glue(text) IS
 	'Read a glue system''s jobs, their runs since the last collection (GetJobs, GetJobRuns, paged, SigV4-signed) and their scheduled triggers, and ingest them; with kant.set_glue_data_quality on, then the Data Quality results started since the last ones read (ListDataQualityResults, BatchGetDataQualityResult) into kant.ingest_glue_data_quality. Returns the collection record. A failure keeps what was read before it, is recorded and raised as a WARNING; access denied to the Data Quality actions is the record''s hint and a WARNING, not a failure.';
+
+-- Hand-off, recovery on both sides, re-runs (issue 16)
+-- (new objects: sql/src/rerun.sql and the files after it, above)
+
+ALTER TABLE @extschema@.action_log DROP CONSTRAINT action_log_kind_check;
+ALTER TABLE @extschema@.action_log ADD CONSTRAINT action_log_kind_check
+	CHECK (kind IN ('trigger', 'recover', 'rerun'));
+DROP INDEX @extschema@.action_log_trigger_once;
+CREATE UNIQUE INDEX action_log_trigger_once ON @extschema@.action_log (gate_id, business_date, target)
+	WHERE kind = 'trigger' AND outcome IN ('done', 'already');
+CREATE UNIQUE INDEX action_log_rerun_once ON @extschema@.action_log (job_id, target)
+	WHERE kind = 'rerun' AND job_id IS NOT NULL AND outcome IN ('done', 'already', 'refused');
+COMMENT ON COLUMN @extschema@.action_log.kind IS 'trigger (a gate''s downstream DAG), recover (StartJobRun of a failed Glue run) or rerun (what kant.rerun did: a restart, a start for a missing date, a clear of failed task instances, a re-trigger asked)';
+COMMENT ON COLUMN @extschema@.action_log.target IS 'what was acted on: DAG/dag_run_id (trigger, a re-trigger), the failed JobRun id (recover, rerun restart), business_date=<date> (rerun start), dag_id/dag_run_id/task_id@try_number (rerun clear)';
+COMMENT ON COLUMN @extschema@.actions.kind IS 'trigger, recover or rerun';
+COMMENT ON COLUMN @extschema@.actions.target IS 'DAG/dag_run_id, the failed JobRun id, business_date=<date>, or dag_id/dag_run_id/task_id@try_number';

@@ -291,6 +291,7 @@ DECLARE
 	body text;
 	res record;
 	o text;
+	gr record;
 BEGIN
 	FOR g IN
 		SELECT x.gate_id, x.name, x.downstream_dag_id, x.lookback_days, x.trigger_from, sy.name AS sys, sy.time_zone
@@ -303,9 +304,20 @@ BEGIN
 			FROM generate_series(g.lookback_days, 0, -1) AS i
 			WHERE (now() AT TIME ZONE g.time_zone)::date - i >= coalesce(g.trigger_from, '-infinity')
 		LOOP
+			-- the run due: the first, or the latest re-trigger kant.rerun asked
+			SELECT * INTO gr FROM @extschema@._gate_run(g.gate_id, d, g.time_zone);
+			run_id := gr.dag_run_id;
 			CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
 								  WHERE a.gate_id = g.gate_id AND a.business_date = d AND a.kind = 'trigger'
+									AND a.target = g.downstream_dag_id || '/' || run_id
 									AND a.outcome IN ('done', 'already'));
+			-- a re-trigger waits until the systems the re-run acted on were
+			-- collected since: until then kant holds the runs from before it
+			CONTINUE WHEN gr.generation > 0 AND EXISTS (
+				SELECT FROM unnest(gr.systems) u(system_id)
+				WHERE NOT EXISTS (SELECT FROM @extschema@.collection c
+								  WHERE c.system_id = u.system_id AND c.started_at > gr.requested_at
+									AND c.ended_at IS NOT NULL AND c.error IS NULL));
 			BEGIN
 				CONTINUE WHEN NOT @extschema@.kant_gate_ready(g.name, d);
 			EXCEPTION WHEN OTHERS THEN
@@ -317,21 +329,11 @@ BEGIN
 				RAISE WARNING 'kant: gate "%" for %: %', g.name, to_char(d::timestamp, 'YYYY-MM-DD'), SQLERRM;
 				CONTINUE;
 			END;
-			run_id := format('kant__%s__%s', g.name, to_char(d::timestamp, 'YYYY-MM-DD'));
-			-- the logical date: midnight UTC of the business date, or the
-			-- zone's midnight where that is later (west of UTC), so that the
-			-- downstream DAG's {{ ds }} (the logical date's UTC date) and the
-			-- logical date's date in the downstream system's zone (the business
-			-- date kant gives its runs) are both the business date; one second
-			-- past it, as Airflow 2 allows one run per logical date (a POST
-			-- whose logical date another run has is a 409: api_connexion
-			-- dag_run_endpoint.post_dag_run) and the DAG's own schedule may
-			-- have one at midnight
-			body := jsonb_build_object('dag_run_id', run_id,
-				'logical_date', to_char(greatest(d::timestamp AT TIME ZONE 'UTC', d::timestamp AT TIME ZONE g.time_zone)
-										AT TIME ZONE 'UTC' + interval '1 second', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+			-- the logical date: kant._gate_run says why
+			body := jsonb_build_object('dag_run_id', run_id, 'logical_date', gr.logical_date,
 				'conf', jsonb_build_object('business_date', to_char(d::timestamp, 'YYYY-MM-DD'), 'gate', g.name,
-										   'triggered_by', 'kant'))::text;
+										   'triggered_by', 'kant')
+						|| CASE WHEN gr.generation > 0 THEN jsonb_build_object('rerun', gr.generation) ELSE '{}' END)::text;
 			IF dry_run THEN
 				INSERT INTO @extschema@.action_log (kind, gate_id, business_date, system_id, target, outcome, detail)
 				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, 'dry_run',
@@ -368,7 +370,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.trigger_ready_gates(boolean) IS
-	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date one second past midnight UTC of the date, or past the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date; 409 counts as done), logging every outcome in kant.action_log; dry_run only logs';
+	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date one second past midnight UTC of the date, or past the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date: kant._gate_run; 409 counts as done), and once more for each re-trigger kant.rerun asked (kant__<gate>__<date>__rerun<n>, n more seconds past), when the gate is ready and the systems the re-run acted on were collected since; logging every outcome in kant.action_log; dry_run only logs';
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 

@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""kant.rerun: "run the failed part of business date D again", from SQL,
+against the fake Glue (every request SigV4-verified and validated against
+botocore's Glue model) and the fake Airflow (v1 and v2 OpenAPI specs):
+
+- a failed Glue run is restarted as recovery restarts it (GetJobRun, then
+  StartJobRun with its JobRunId and Glue's Arguments for it: botocore
+  glue-2017-03-31 StartJobRunRequest), a missing one started with the
+  business-date argument in the format the job's runs use; a job done, in
+  flight, still awaited, or without a business-date argument is left alone,
+  with the reason;
+- dry run is the default: it says what it would do and calls nothing;
+- idempotent: called twice it starts nothing twice, and a run recovery
+  restarted is not restarted again;
+- a gate's downstream that already ran for the date is not triggered again
+  unless asked; asked, it is triggered once more, when the gate is ready
+  again, as kant__<gate>__<date>__rerun1 with a logical date one more second
+  past midnight (Airflow 2 refuses a second run with the same logical date:
+  api_connexion dag_run_endpoint.post_dag_run answers 409);
+- errors name the argument.
+Prints TAP lines."""
+import datetime as dt
+import json
+import os
+import sys
+import time
+
+import psycopg2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from taplib import at_once, fresh_db, tap  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes"))
+from fake_airflow import FakeAirflow  # noqa: E402
+from fake_glue import FakeGlue  # noqa: E402
+
+DB = "kant_rerun"
+SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+
+
+def main():
+    glue = FakeGlue(secret_key=SECRET).start()
+    af = FakeAirflow(version="v2").start()
+    conn, cur = fresh_db(DB)
+    cur.execute("CREATE EXTENSION kant")
+    cur.execute("SET kant.http_retry_base = '20ms'")
+    cur.execute("SELECT kant.add_system('hegel', 'glue', 'UTC', default_pipeline => 'nightly', "
+                "bd_argument => '--business_date')")
+    cur.execute("SELECT kant.set_endpoint('hegel', %s, region => 'ap-northeast-1')", (glue.url("/"),))
+    cur.execute("SELECT kant.set_credentials('hegel', 'AKIDEXAMPLE', %s)", (SECRET,))
+    cur.execute("SELECT kant.add_system('socrates', 'airflow', 'UTC')")
+    cur.execute("SELECT kant.set_endpoint('socrates', %s)", (af.url(""),))
+    cur.execute("SELECT kant.set_credentials('socrates', NULL, %s)", (af.token,))
+    now = time.time()
+    # the business date: yesterday by the clock (the gate triggers dates
+    # lookback_days back from today); every run carries it in its arguments
+    d = (dt.datetime.fromtimestamp(now, dt.timezone.utc) - dt.timedelta(days=1)).date()
+    ds, dc = d.isoformat(), d.strftime("%Y%m%d")
+    glue.data.glue_runs.clear()
+
+    def run(job, run_id, state, started_ago, ended_ago=None, arg=ds, prev=None, in_glue=True):
+        r = {"Id": run_id, "JobName": job, "JobRunState": state, "Attempt": 0, "StartedOn": now - started_ago,
+             "Arguments": {"--business_date": arg, "--full": "true"}}
+        if ended_ago is not None:
+            r["CompletedOn"] = now - ended_ago
+        if prev:
+            r["PreviousRunId"] = prev
+        if in_glue:
+            glue.data.glue_runs.setdefault(job, []).insert(0, dict(r))
+        cur.execute("SELECT kant.ingest_glue_job_runs('hegel', %s::jsonb)", (json.dumps({"JobRuns": [r]}),))
+
+    def rerun(sql, *args):
+        cur.execute("SELECT action, subject, target, outcome, detail FROM kant.rerun(%s)" % sql, args)
+        return cur.fetchall()
+
+    # the night: export_users failed, export_orders succeeded, load_items in
+    # flight, load_events never ran (its slot passed), and its date format is 20241124
+    run("export_users", "jr_u1", "FAILED", 3600, 3000)
+    run("export_orders", "jr_o1", "SUCCEEDED", 3600, 1800)
+    run("load_items", "jr_i1", "RUNNING", 600)
+    cur.execute("SELECT kant.ingest_glue_job_runs('hegel', %s::jsonb)", (json.dumps({"JobRuns": [
+        {"Id": "jr_e0", "JobName": "load_events", "JobRunState": "SUCCEEDED", "Attempt": 0,
+         "StartedOn": now - 86400 * 2, "CompletedOn": now - 86400 * 2 + 60,
+         "Arguments": {"--business_date": (d - dt.timedelta(days=1)).strftime("%Y%m%d")}}]}),))
+    # load_events is expected for d (a slot an hour ago, due 30 min ago)
+    cur.execute("""INSERT INTO kant.expected_run (job_id, slot_at, business_date, due_at)
+                   SELECT job_id, to_timestamp(%s), %s, to_timestamp(%s) FROM kant.job WHERE name = 'load_events'""",
+                (now - 3600, d, now - 1800))
+
+    # errors name the argument
+    for sql, args, state, word in [
+            ("business_date => %s", (d,), "22023", "job, pipeline or gate"),
+            ("job => 'hegel/export_users', pipeline => 'nightly', business_date => %s", (d,), "22023", "one of"),
+            ("job => 'hegel/export_users'", (), "22023", "business_date"),
+            ("pipeline => 'nope', business_date => %s", (d,), "42704", "pipeline \"nope\""),
+            ("gate => 'nope', business_date => %s", (d,), "42704", "gate \"nope\"")]:
+        try:
+            rerun(sql, *args)
+            tap(False, "kant.rerun(%s) raised nothing" % sql)
+        except psycopg2.Error as e:
+            conn.rollback() if not conn.autocommit else None
+            tap(e.pgcode == state and word in e.pgerror and e.diag.message_hint,
+                "kant.rerun(%s): %s %s (hint: %s)" % (sql, e.pgcode, e.diag.message_primary, e.diag.message_hint))
+
+    # dry run is the default: the plan, logged, nothing called
+    plan = rerun("pipeline => 'nightly', business_date => %s", d)
+    by = {r[1]: r for r in plan}
+    tap(not glue.started and by["hegel/export_users"][0] == "restart" and by["hegel/export_users"][3] == "dry_run"
+        and by["hegel/load_events"][0] == "start" and by["hegel/load_events"][3] == "dry_run"
+        and '"--business_date": "%s"' % dc in by["hegel/load_events"][4]
+        and by["hegel/export_orders"][3] == "nothing" and by["hegel/load_items"][3] == "nothing"
+        and "in flight" in by["hegel/load_items"][4],
+        "dry run (the default): restart export_users, start load_events with --business_date %s (its runs' "
+        "format), leave the done and the in-flight alone; nothing sent to Glue: %s" % (dc, plan))
+    cur.execute("SELECT count(*) FROM kant.actions WHERE kind = 'rerun' AND outcome = 'dry_run'")
+    tap(cur.fetchone()[0] == 2, "the dry run's two actions are in kant.actions")
+
+    # for real
+    done = rerun("pipeline => 'nightly', business_date => %s, dry_run => false", d)
+    by = {r[1]: r for r in done}
+    started = sorted(glue.started, key=lambda p: p["JobName"])
+    tap(by["hegel/export_users"][3] == "done" and by["hegel/load_events"][3] == "done" and len(started) == 2
+        and started[0] == {"JobName": "export_users", "JobRunId": "jr_u1",
+                           "Arguments": {"--business_date": ds, "--full": "true"}}
+        and started[1] == {"JobName": "load_events", "Arguments": {"--business_date": dc}},
+        "dry_run => false: StartJobRun for the failed run (its id and Glue's arguments) and for the missing "
+        "date (the business-date argument): %s" % (started,))
+    tap(glue.bad_signatures == 0 and not glue.invalid_replies, "every request signed and valid for botocore's model")
+    again = rerun("pipeline => 'nightly', business_date => %s, dry_run => false", d)
+    by = {r[1]: r for r in again}
+    tap(len(glue.started) == 2 and by["hegel/export_users"][3] == "already"
+        and by["hegel/load_events"][3] == "already" and "kant.rerun" in by["hegel/export_users"][4],
+        "called twice: nothing started twice (already, with when and by whom): %s" % (again,))
+
+    # the restarted run is collected and fails again: a new failure, restarted again
+    run("export_users", "jr_u2", "FAILED", 900, 600, prev="jr_u1")
+    r = rerun("job => 'hegel/export_users', business_date => %s, dry_run => false", d)
+    tap(len(r) == 1 and r[0][2] == "jr_u2" and r[0][3] == "done" and len(glue.started) == 3,
+        "the restart failed too: a new failure, restarted on request: %s" % (r,))
+
+    # a run recovery restarted already is not restarted by kant.rerun
+    run("load_items", "jr_i1", "FAILED", 600, 60)
+    cur.execute("""INSERT INTO kant.action_log (kind, job_id, business_date, system_id, target, outcome, detail)
+                   SELECT 'recover', job_id, %s, system_id, 'jr_i1', 'done', 'restart 1 of 2: JobRunId jr_x'
+                   FROM kant.job WHERE name = 'load_items'""", (d,))
+    r = rerun("job => 'hegel/load_items', business_date => %s, dry_run => false", d)
+    tap(len(r) == 1 and r[0][3] == "already" and "recovery" in r[0][4] and len(glue.started) == 3,
+        "a failed run recovery restarted already: not restarted again: %s" % (r,))
+
+    # Glue refuses: it does not report the run as failed (someone restarted it by hand)
+    run("export_orders", "jr_o2", "FAILED", 500, 100, in_glue=False)
+    glue.data.glue_runs["export_orders"].insert(0, {"Id": "jr_o2", "JobName": "export_orders",
+                                                    "JobRunState": "SUCCEEDED", "Attempt": 0,
+                                                    "StartedOn": now - 500, "CompletedOn": now - 100})
+    r = rerun("job => 'hegel/export_orders', business_date => %s, dry_run => false", d)
+    tap(len(r) == 1 and r[0][3] == "refused" and "SUCCEEDED" in r[0][4] and len(glue.started) == 3,
+        "Glue says the run succeeded: refused, nothing started: %s" % (r,))
+
+    # a job still awaited, a job without a business-date argument
+    cur.execute("SELECT kant.add_system('plato', 'glue', 'UTC', default_pipeline => 'other')")
+    cur.execute("""INSERT INTO kant.job (system_id, name, pipeline) SELECT system_id, 'copy', 'other'
+                   FROM kant.system WHERE name = 'plato'""")
+    r = rerun("job => 'plato/copy', business_date => %s", d)
+    tap(len(r) == 1 and r[0][3] == "skipped" and "business-date argument" in r[0][4] and "configure_job" in r[0][4],
+        "a missing job without a business-date argument: skipped, with how to set one: %s" % (r,))
+    cur.execute("""INSERT INTO kant.expected_run (job_id, slot_at, business_date, due_at)
+                   SELECT job_id, to_timestamp(%s), %s, to_timestamp(%s) FROM kant.job WHERE name = 'copy'""",
+                (now + 600, d, now + 3600))
+    r = rerun("pipeline => 'other', business_date => %s", d)
+    tap(len(r) == 1 and r[0][3] == "skipped" and "awaited" in r[0][4],
+        "a job whose slot is still within its grace: skipped (awaited): %s" % (r,))
+
+    # two sessions at once on a new failure: one StartJobRun
+    run("export_users", "jr_u3", "FAILED", 300, 30, prev="jr_u2")
+    glue.latency = 0.3
+    out = at_once(DB, "SELECT outcome FROM kant.rerun(job => 'hegel/export_users', business_date => '%s', "
+                      "dry_run => false)" % ds)
+    glue.latency = 0
+    tap(len(glue.started) == 4 and sorted(o for r in out for o in r) == [("already",), ("done",)],
+        "two sessions at once: one StartJobRun: %s" % (out,))
+
+    # ---- the gate's downstream
+    for job in ("export_users", "load_events", "load_items", "export_orders"):
+        run(job, "jr_ok_" + job, "SUCCEEDED", 200, 100,
+            arg=dc if job == "load_events" else ds,
+            prev={"export_users": "jr_u3", "load_items": "jr_i1", "export_orders": "jr_o2"}.get(job))
+    cur.execute("""SELECT kant.create_gate('to_google', pipeline => 'nightly', downstream_system => 'socrates',
+                       downstream_dag => 's3_to_gcs', trigger_from => %s, when_stale => 'open')""", (d,))
+    cur.execute("SELECT gate, business_date, outcome FROM kant.trigger_ready_gates() WHERE business_date = %s", (d,))
+    first = cur.fetchall()
+    tap(first == [("to_google", d, "done")] and ("s3_to_gcs", "kant__to_google__%s" % ds) in af.triggered,
+        "the gate triggers the downstream once: %s" % (first,))
+    r = rerun("gate => 'to_google', business_date => %s, dry_run => false", d)
+    g = [x for x in r if x[0] == "retrigger"]
+    tap(len(g) == 1 and g[0][3] == "nothing" and "not triggered again" in g[0][4] and len(af.triggered) == 1,
+        "a downstream that ran already is not triggered again unless asked: %s" % (g,))
+    r = rerun("gate => 'to_google', business_date => %s, retrigger => true", d)
+    g = [x for x in r if x[0] == "retrigger"]
+    tap(len(g) == 1 and g[0][3] == "dry_run" and g[0][2].endswith("__rerun1"),
+        "retrigger, dry run: it would trigger it again as __rerun1: %s" % (g,))
+    r = rerun("gate => 'to_google', business_date => %s, retrigger => true, dry_run => false", d)
+    g = [x for x in r if x[0] == "retrigger"]
+    tap(len(g) == 1 and g[0][3] == "done", "retrigger asked: %s" % (g,))
+    r = rerun("gate => 'to_google', business_date => %s, retrigger => true, dry_run => false", d)
+    g = [x for x in r if x[0] == "retrigger"]
+    cur.execute("SELECT count(*) FROM kant.gate_rerun")
+    tap(len(g) == 1 and g[0][3] == "nothing" and cur.fetchone()[0] == 1,
+        "asked twice before it ran: one re-trigger pending, not two: %s" % (g,))
+    cur.execute("SELECT gate, business_date, outcome FROM kant.trigger_ready_gates() WHERE business_date = %s", (d,))
+    second = cur.fetchall()
+    body = af.triggered.get(("s3_to_gcs", "kant__to_google__%s__rerun1" % ds))
+    tap(second == [("to_google", d, "done")] and body is not None
+        and body["logical_date"] == "%sT00:00:02Z" % ds and body["conf"].get("rerun") == 1
+        and not af.invalid_requests,
+        "the gate ready: triggered again as kant__to_google__%s__rerun1, logical date 00:00:02Z (one run per "
+        "logical date in Airflow 2), conf.rerun 1: %s" % (ds, body))
+    cur.execute("SELECT count(*) FROM kant.trigger_ready_gates() WHERE business_date = %s", (d,))
+    tap(cur.fetchone()[0] == 0 and len(af.triggered) == 2, "and not a third time")
+
+    # a re-run that acted waits for the systems it acted on to be collected again
+    run("export_users", "jr_u5", "FAILED", 60, 30, prev="jr_ok_export_users")
+    r = rerun("gate => 'to_google', business_date => %s, retrigger => true, dry_run => false", d)
+    by = {x[0]: x for x in r if x[3] != "nothing"}
+    cur.execute("SELECT systems = ARRAY[(SELECT system_id FROM kant.system WHERE name = 'hegel')] "
+                "FROM kant.gate_rerun WHERE generation = 2")
+    tap(by.get("restart", [None] * 4)[3] == "done" and by.get("retrigger", [None] * 4)[3] == "done"
+        and cur.fetchone()[0], "a re-run that restarted a job: re-trigger 2 waits for hegel to be collected: %s" % (r,))
+    run("export_users", "jr_u6", "SUCCEEDED", 20, 10, prev="jr_u5")
+    cur.execute("SELECT count(*) FROM kant.trigger_ready_gates() WHERE business_date = %s", (d,))
+    tap(cur.fetchone()[0] == 0 and len(af.triggered) == 2,
+        "the gate is ready, but hegel was not collected since the re-run: not triggered yet")
+    cur.execute("""INSERT INTO kant.collection (system_id, started_at, ended_at)
+                   SELECT system_id, clock_timestamp(), clock_timestamp() FROM kant.system WHERE name = 'hegel'""")
+    cur.execute("SELECT outcome FROM kant.trigger_ready_gates() WHERE business_date = %s", (d,))
+    tap(cur.fetchall() == [("done",)] and ("s3_to_gcs", "kant__to_google__%s__rerun2" % ds) in af.triggered,
+        "collected since: triggered as __rerun2")
+
+    cur.execute("SELECT count(*) FROM kant.actions WHERE kind = 'rerun'")
+    n = cur.fetchone()[0]
+    tap(n >= 10, "every action of kant.rerun is in kant.actions (%d)" % n)
+    glue.stop()
+    af.stop()
+
+
+if __name__ == "__main__":
+    main()
