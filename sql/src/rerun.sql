@@ -103,9 +103,11 @@ COMMENT ON COLUMN @extschema@.gate_rerun.systems IS 'the systems (kant.system id
  * that the downstream DAG's {{ ds }} (the logical date's UTC date) and the
  * logical date's date in the downstream system's zone (the business date kant
  * gives its runs) are both the business date; 1 + generation seconds past it,
- * as Airflow 2 allows one run per logical date (a POST whose logical date
- * another run has is a 409: api_connexion dag_run_endpoint.post_dag_run) and
- * the DAG's own schedule may have one at midnight.
+ * as Airflow 2 allows one run per logical date (test/fakes/airflow/
+ * v1-openapi.yaml, DAGRun.logical_date: "This together with DAG_ID are a
+ * unique key"; a POST whose logical date another run has is a 409:
+ * api_connexion dag_run_endpoint.post_dag_run) and the DAG's own schedule may
+ * have one at midnight.
  */
 CREATE FUNCTION @extschema@._gate_run(gate_id integer, business_date date, time_zone text)
 	RETURNS TABLE (generation integer, dag_run_id text, logical_date text, requested_at timestamptz,
