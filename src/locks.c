@@ -26,6 +26,7 @@ static const KantLock kant_locks[] = {
 	{"recover", KANT_LOCK_RECOVER, "job_id: one restart of a job's failed run at a time"},
 	{"token", KANT_LOCK_TOKEN, "system_id: one refresh of a system's cached credentials at a time (src/auth.c)"},
 	{"measure", KANT_LOCK_MEASURE, "measure_id: one run of a measurement at a time (tried: a busy one is skipped)"},
+	{"recover_dag", KANT_LOCK_RECOVER_DAG, "hashtext(system_id || '/' || dag_id): one clear of an Airflow DAG's failed task instances at a time (recovery, re-runs)"},
 };
 
 PG_FUNCTION_INFO_V1(kant_advisory_locks);

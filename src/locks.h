@@ -19,5 +19,6 @@
 #define KANT_LOCK_RECOVER		1801547385	/* key2: job_id */
 #define KANT_LOCK_TOKEN			1801547386	/* key2: system_id */
 #define KANT_LOCK_MEASURE		1801547387	/* key2: measure_id */
+#define KANT_LOCK_RECOVER_DAG	1801547390	/* key2: hashtext(system_id/dag_id) */
 
 #endif							/* KANT_LOCKS_H */

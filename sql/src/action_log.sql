@@ -35,17 +35,17 @@ CREATE UNIQUE INDEX action_log_rerun_once ON @extschema@.action_log (job_id, tar
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.action_log', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.action_log', 'action_id')::pg_catalog.regclass, '');
 COMMENT ON TABLE @extschema@.action_log IS
-	'What kant did to the outside and why: each trigger of a downstream DAG and each restart of a failed Glue run (done, already, failed, dry run, skipped with the reason); at most one successful trigger per gate and business date, at most one restart per failed run';
+	'What kant did to the outside and why: each trigger of a downstream DAG, each restart of a failed Glue run and each clear of a failed Airflow task instance (done, already, failed, dry run, skipped with the reason, refused); at most one successful trigger per gate and business date, at most one restart or clear per failure (a Glue run, an Airflow task instance''s try)';
 COMMENT ON COLUMN @extschema@.action_log.action_id IS 'the action';
 COMMENT ON COLUMN @extschema@.action_log.at IS 'when';
-COMMENT ON COLUMN @extschema@.action_log.kind IS 'trigger (a gate''s downstream DAG), recover (StartJobRun of a failed Glue run) or rerun (what kant.rerun did: a restart, a start for a missing date, a clear of failed task instances, a re-trigger asked)';
-COMMENT ON COLUMN @extschema@.action_log.job_id IS 'the job restarted (recover)';
+COMMENT ON COLUMN @extschema@.action_log.kind IS 'trigger (a gate''s downstream DAG), recover (StartJobRun of a failed Glue run, clearTaskInstances of a failed Airflow task instance) or rerun (what kant.rerun did: a restart, a start for a missing date, a clear of failed task instances, a re-trigger asked)';
+COMMENT ON COLUMN @extschema@.action_log.job_id IS 'the job restarted or the Airflow task cleared (recover, rerun)';
 COMMENT ON COLUMN @extschema@.action_log.gate_id IS 'the gate';
 COMMENT ON COLUMN @extschema@.action_log.business_date IS 'the business date';
 COMMENT ON COLUMN @extschema@.action_log.system_id IS 'the system acted on';
-COMMENT ON COLUMN @extschema@.action_log.target IS 'what was acted on: DAG/dag_run_id (trigger, a re-trigger), the failed JobRun id (recover, rerun restart), business_date=<date> (rerun start), dag_id/dag_run_id/task_id@try_number (rerun clear)';
+COMMENT ON COLUMN @extschema@.action_log.target IS 'what was acted on: DAG/dag_run_id (trigger, a re-trigger), the failed JobRun id (recover and rerun, Glue), dag_id/dag_run_id[#map_index] try n (recover and rerun, Airflow: a failure is a try), business_date=<date> (rerun, a missing Glue run started)';
 COMMENT ON COLUMN @extschema@.action_log.outcome IS
-	'done, already (409 / a run in flight), failed (tried again by the next call), dry_run, skipped (a reason not to act now, logged once), refused (Glue does not report the run as failed: never restarted)';
+	'done, already (409 / a run in flight), failed (tried again by the next call), dry_run, skipped (a reason not to act now, logged once), refused (Glue or Airflow does not report the run as failed, or does not know it (404): never acted on)';
 COMMENT ON COLUMN @extschema@.action_log.http_status IS 'HTTP status of the request';
 COMMENT ON COLUMN @extschema@.action_log.detail IS 'the server''s answer or the error';
 
@@ -56,15 +56,15 @@ FROM @extschema@.action_log a
 LEFT JOIN @extschema@.gate g ON g.gate_id = a.gate_id
 LEFT JOIN @extschema@.job j ON j.job_id = a.job_id
 LEFT JOIN @extschema@.system s ON s.system_id = a.system_id;
-COMMENT ON VIEW @extschema@.actions IS 'Everything kant did to the outside (triggers, restarts) and what it decided not to do, with the outcome';
-COMMENT ON COLUMN @extschema@.actions.job IS 'the job restarted';
+COMMENT ON VIEW @extschema@.actions IS 'Everything kant did to the outside (triggers, Glue restarts, Airflow clears) and what it decided not to do, with the outcome';
+COMMENT ON COLUMN @extschema@.actions.job IS 'the job restarted or the Airflow task cleared';
 COMMENT ON COLUMN @extschema@.actions.action_id IS 'the action';
 COMMENT ON COLUMN @extschema@.actions.at IS 'when';
 COMMENT ON COLUMN @extschema@.actions.kind IS 'trigger, recover or rerun';
 COMMENT ON COLUMN @extschema@.actions.gate IS 'the gate';
 COMMENT ON COLUMN @extschema@.actions.business_date IS 'the business date';
 COMMENT ON COLUMN @extschema@.actions.system IS 'the system acted on';
-COMMENT ON COLUMN @extschema@.actions.target IS 'DAG/dag_run_id, the failed JobRun id, business_date=<date>, or dag_id/dag_run_id/task_id@try_number';
-COMMENT ON COLUMN @extschema@.actions.outcome IS 'done, already, failed, dry_run or skipped';
+COMMENT ON COLUMN @extschema@.actions.target IS 'DAG/dag_run_id (trigger), the failed JobRun id, dag_id/dag_run_id try n (recover, rerun), or business_date=<date> (rerun start)';
+COMMENT ON COLUMN @extschema@.actions.outcome IS 'done, already, failed, dry_run, skipped, refused or nothing';
 COMMENT ON COLUMN @extschema@.actions.http_status IS 'HTTP status';
 COMMENT ON COLUMN @extschema@.actions.detail IS 'the answer or the error';

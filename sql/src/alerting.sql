@@ -333,10 +333,13 @@ BEGIN
 		JOIN seen l ON l.run_id = dy.failed_run_id
 		JOIN jobs j ON j.job_id = dy.job_id
 		LEFT JOIN deadline dl ON dl.job_id = dy.job_id AND dl.business_date = dy.business_date
-		LEFT JOIN @extschema@.recovery_policy rp ON rp.job_id = dy.job_id
+		-- its own recovery policy or its DAG's
+		LEFT JOIN @extschema@.recovery_scope rp ON rp.job_id = dy.job_id
 		LEFT JOIN LATERAL (
 			SELECT count(*) FILTER (WHERE a.outcome = 'done') AS n,
-				bool_or(a.target = l.external_id AND a.outcome = 'done') AS this_one
+				-- Glue: the failed run's id; Airflow: dag_id/dag_run_id try n (kant._recover_airflow)
+				bool_or(a.target IN (l.external_id, format('%s/%s try %s', j.dag_id, l.external_id, l.attempt))
+						AND a.outcome = 'done') AS this_one
 			FROM @extschema@.action_log a
 			WHERE a.kind = 'recover' AND a.job_id = dy.job_id AND a.business_date = dy.business_date) rc ON true
 		WHERE NOT dy.done AND NOT dy.active AND l.state::text IN ('failed', 'timed_out')
@@ -347,7 +350,7 @@ BEGIN
 				   AND l.ended_at > as_of - retry_wait - @extschema@._elapsed(coalesce(rp.min_wait, '0'))
 				   AND (dl.at IS NULL OR as_of + make_interval(secs => coalesce(
 						(SELECT d.p90_seconds FROM durs d WHERE d.job_id = dy.job_id), 0)) <= dl.at))
-		  -- kant restarted this very run: the new one is not collected yet
+		  -- kant restarted (cleared) this very run: the new one is not collected yet
 		  AND NOT coalesce(rc.this_one, false)
 	),
 	-- missing: an expected run that has not started by the end of its grace period

@@ -242,7 +242,9 @@ BEGIN
 	END IF;
 	IF a.detail ? 'restarts' THEN
 		fields := fields || jsonb_build_object('type', 'mrkdwn', 'text', '*Recovery*' || chr(10) ||
-			@extschema@._slack_escape(format('kant restarted it (%s/%s)', a.detail->>'restarts', coalesce(a.detail->>'max_restarts', '?'))));
+			@extschema@._slack_escape(format('kant %s it (%s/%s)',
+				CASE a.system_kind WHEN 'airflow' THEN 'cleared' ELSE 'restarted' END,
+				a.detail->>'restarts', coalesce(a.detail->>'max_restarts', '?'))));
 	END IF;
 	SELECT @extschema@._slack_escape(string_agg(coalesce(j.name, d.alert_key), ', ' ORDER BY d.alert_id)) INTO blocked
 	FROM @extschema@.alert d LEFT JOIN @extschema@.job j ON j.job_id = d.job_id

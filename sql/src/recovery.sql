@@ -1,5 +1,6 @@
 /*
- * kant: Recovery: restarting failed Glue runs.
+ * kant: Recovery: restarting failed Glue runs (and, in recovery_airflow.sql,
+ * clearing failed Airflow task instances).
  *
  * Part of the install script sql/kant--0.6.0.sql (the Makefile builds it from
  * the files of sql/src in the order of SQL_SRC).  Change a definition here AND in the
@@ -8,7 +9,7 @@
  */
 
 ---------------------------------------------------------------------------
--- Automatic recovery of failed Glue runs (opt-in, per job)
+-- Automatic recovery of failed runs (opt-in, per job, task or DAG)
 ---------------------------------------------------------------------------
 
 CREATE TABLE @extschema@.recovery_policy (
@@ -19,53 +20,82 @@ CREATE TABLE @extschema@.recovery_policy (
 	created_at		timestamptz NOT NULL DEFAULT now()
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.recovery_policy', '');
-COMMENT ON TABLE @extschema@.recovery_policy IS
-	'Glue jobs kant restarts when a run fails (StartJobRun with the failed run''s id and arguments): at most max_attempts times per business date, min_wait after the failure, only while the job''s p90 still fits before its SLO deadline';
-COMMENT ON COLUMN @extschema@.recovery_policy.job_id IS 'the Glue job';
+-- since 0.6.0 a policy may name a whole Airflow DAG instead of a job, and
+-- says whether an Airflow clear takes the downstream tasks along: its
+-- columns system_id, dag_id and include_downstream, its constraints and the
+-- comments are in recovery_airflow.sql (after this file, in a fresh install
+-- as in an upgrade)
 COMMENT ON COLUMN @extschema@.recovery_policy.max_attempts IS 'restarts per business date at most';
 COMMENT ON COLUMN @extschema@.recovery_policy.min_wait IS 'wait this long after a failure (and for Glue''s own retries, as the checks do)';
 COMMENT ON COLUMN @extschema@.recovery_policy.dry_run IS 'only log what would be done';
 COMMENT ON COLUMN @extschema@.recovery_policy.created_at IS 'when the policy was set';
 
 CREATE FUNCTION @extschema@.set_recovery(job text, max_attempts integer DEFAULT 2,
-		min_wait interval DEFAULT '5 minutes', dry_run boolean DEFAULT false)
+		min_wait interval DEFAULT '5 minutes', dry_run boolean DEFAULT false,
+		include_downstream boolean DEFAULT true)
 	RETURNS void
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	jid integer := @extschema@._job_ref(job, 'job');
+	t record;
 BEGIN
-	IF NOT EXISTS (SELECT FROM @extschema@.job j JOIN @extschema@.system s USING (system_id)
-				   WHERE j.job_id = jid AND s.kind = 'glue') THEN
-		RAISE EXCEPTION 'job "%" is not a Glue job', job
-			USING ERRCODE = 'feature_not_supported', HINT = 'kant restarts Glue jobs (StartJobRun); Airflow retries its tasks itself.';
-	END IF;
 	IF max_attempts IS NULL OR max_attempts NOT BETWEEN 1 AND 10 THEN
-		RAISE EXCEPTION 'max_attempts must be between 1 and 10' USING ERRCODE = 'invalid_parameter_value';
+		RAISE EXCEPTION 'max_attempts must be between 1 and 10' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'The restarts or clears kant makes per job and business date, e.g. 2.';
 	END IF;
 	IF min_wait IS NULL OR min_wait < '0' THEN
-		RAISE EXCEPTION 'min_wait must be a non-negative interval' USING ERRCODE = 'invalid_parameter_value';
+		RAISE EXCEPTION 'min_wait must be a non-negative interval' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'How long kant waits after a failure, e.g. ''5 minutes''.';
 	END IF;
-	INSERT INTO @extschema@.recovery_policy AS p (job_id, max_attempts, min_wait, dry_run)
-	VALUES (jid, max_attempts, min_wait, coalesce(dry_run, false))
-	ON CONFLICT (job_id) DO UPDATE SET max_attempts = excluded.max_attempts,
-		min_wait = excluded.min_wait, dry_run = excluded.dry_run;
+	IF include_downstream IS NULL THEN
+		RAISE EXCEPTION 'include_downstream must be true or false' USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'true (the default) clears the task instances the failure left upstream_failed as well.';
+	END IF;
+	-- a job (Glue job, Airflow task) of that name first; else an Airflow DAG
+	SELECT * INTO t FROM @extschema@._recovery_target(job);
+	IF t.job_id IS NOT NULL THEN
+		IF NOT EXISTS (SELECT FROM @extschema@.job j JOIN @extschema@.system s USING (system_id)
+					   WHERE j.job_id = t.job_id AND (s.kind = 'glue' OR (s.kind = 'airflow' AND j.dag_id IS NOT NULL))) THEN
+			RAISE EXCEPTION 'job "%" is not a Glue job or an Airflow task', job
+				USING ERRCODE = 'feature_not_supported',
+					  HINT = 'kant restarts Glue jobs (StartJobRun) and clears failed Airflow task instances (clearTaskInstances); an OpenLineage or reported job is run by something kant does not reach.';
+		END IF;
+		INSERT INTO @extschema@.recovery_policy AS p (job_id, max_attempts, min_wait, dry_run, include_downstream)
+		VALUES (t.job_id, max_attempts, min_wait, coalesce(dry_run, false), include_downstream)
+		ON CONFLICT (job_id) DO UPDATE SET max_attempts = excluded.max_attempts,
+			min_wait = excluded.min_wait, dry_run = excluded.dry_run, include_downstream = excluded.include_downstream;
+	ELSE
+		INSERT INTO @extschema@.recovery_policy AS p (system_id, dag_id, max_attempts, min_wait, dry_run, include_downstream)
+		VALUES (t.system_id, t.dag_id, max_attempts, min_wait, coalesce(dry_run, false), include_downstream)
+		ON CONFLICT (system_id, dag_id) DO UPDATE SET max_attempts = excluded.max_attempts,
+			min_wait = excluded.min_wait, dry_run = excluded.dry_run, include_downstream = excluded.include_downstream;
+	END IF;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.set_recovery(text, integer, interval, boolean) IS
-	'Let kant restart a Glue job (system/job) when a run fails: up to max_attempts per business date, min_wait after the failure, while its p90 fits before the deadline; dry_run only logs';
-REVOKE ALL ON FUNCTION @extschema@.set_recovery(text, integer, interval, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.set_recovery(text, integer, interval, boolean, boolean) IS
+	'Let kant recover a Glue job (system/job: StartJobRun of a failed run), an Airflow task (system/dag_id.task_id) or a whole Airflow DAG (system/dag_id: each task without a policy of its own; a task of that name wins) by clearing failed task instances (clearTaskInstances, include_downstream as given): up to max_attempts per job and business date, min_wait after the failure, while the remaining work''s p90 fits before the deadline; dry_run only logs. Errors: 22023 bad arguments, 42704 unknown job, 0A000 a job kant cannot act on';
+REVOKE ALL ON FUNCTION @extschema@.set_recovery(text, integer, interval, boolean, boolean) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.unset_recovery(job text)
 	RETURNS boolean
-	LANGUAGE sql VOLATILE SECURITY DEFINER
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	AS $$
-	WITH d AS (DELETE FROM @extschema@.recovery_policy p WHERE p.job_id = @extschema@._job_ref($1, 'job') RETURNING 1)
-	SELECT EXISTS (SELECT FROM d)
-	$$;
-COMMENT ON FUNCTION @extschema@.unset_recovery(text) IS 'Stop restarting a job; false when it had no policy';
+DECLARE
+	t record;
+BEGIN
+	SELECT * INTO t FROM @extschema@._recovery_target(job);
+	IF t.job_id IS NULL THEN
+		DELETE FROM @extschema@.recovery_policy p WHERE p.system_id = t.system_id AND p.dag_id = t.dag_id;
+	ELSE
+		DELETE FROM @extschema@.recovery_policy p WHERE p.job_id = t.job_id;
+	END IF;
+	RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.unset_recovery(text) IS
+	'Stop recovering a job, an Airflow task or a whole DAG (its tasks'' own policies stay); false when it had no policy';
 REVOKE ALL ON FUNCTION @extschema@.unset_recovery(text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@._glue_call(system text, operation text, body text)
@@ -91,7 +121,6 @@ DECLARE
 	deadline_zone text;
 	p90 double precision;
 	body jsonb;
-	glue_run jsonb;
 	res record;
 	o text;
 	why text;
@@ -104,7 +133,8 @@ BEGIN
 	since := ((now() - @extschema@._elapsed(st.lookback)) AT TIME ZONE 'UTC')::date - 1;
 	retry_wait := @extschema@._elapsed(st.retry_wait);
 	FOR p IN
-		SELECT rp.*, j.name AS job_name, j.max_retries, s.name AS sys, s.system_id
+		SELECT rp.job_id, rp.max_attempts, rp.min_wait, rp.dry_run, j.name AS job_name, j.max_retries,
+			s.name AS sys, s.system_id
 		FROM @extschema@.recovery_policy rp
 		JOIN @extschema@.job j ON j.job_id = rp.job_id
 		JOIN @extschema@.system s ON s.system_id = j.system_id
@@ -117,9 +147,11 @@ BEGIN
 		WHERE r.job_id = p.job_id AND r.business_date >= since
 		ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC LIMIT 1;
 		CONTINUE WHEN last.run_id IS NULL OR last.state::text NOT IN ('failed', 'timed_out');
+		-- once per failed run, whether recovery or kant.rerun restarted it
 		CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
-							  WHERE a.kind = 'recover' AND a.job_id = p.job_id AND a.target = last.external_id
-								AND a.outcome IN ('done', 'already', 'dry_run', 'refused'));
+							  WHERE a.job_id = p.job_id AND a.target = last.external_id
+								AND (a.kind = 'recover' AND a.outcome IN ('done', 'already', 'dry_run', 'refused')
+									 OR a.kind = 'rerun' AND a.outcome IN ('done', 'already', 'refused')));
 		why := NULL;
 		-- Glue retries by itself first
 		CONTINUE WHEN p.max_retries IS NOT NULL AND last.attempt - 1 < p.max_retries
@@ -173,43 +205,14 @@ BEGIN
 			CONTINUE;
 		END IF;
 		BEGIN
-			/*
-			 * The run as Glue has it (GetJobRun), not as it was ingested: a writer
-			 * reports runs, it never chooses what kant starts with the system's
-			 * credentials.  A run Glue does not know, or does not call failed, is
-			 * refused for good; the restart takes Glue's own arguments.
-			 */
-			SELECT * INTO res FROM @extschema@._glue_call(p.sys, 'GetJobRun',
-				jsonb_build_object('JobName', p.job_name, 'RunId', last.external_id)::text);
-			glue_run := CASE WHEN res.status = 200 THEN (res.body::jsonb)->'JobRun' END;
-			IF res.error_type = 'EntityNotFoundException' THEN
-				o := 'refused';
-				why := format('Glue does not know run %s of job %s (GetJobRun: EntityNotFoundException): kant restarts only runs Glue reports as failed',
-							  last.external_id, p.job_name);
-			ELSIF jsonb_typeof(glue_run) IS DISTINCT FROM 'object' THEN
-				o := 'failed';
-				why := 'GetJobRun: ' || coalesce(left(res.body, 1000), 'HTTP ' || res.status);
-			ELSIF glue_run->>'JobName' IS DISTINCT FROM p.job_name OR glue_run->>'Id' IS DISTINCT FROM last.external_id
-				  OR coalesce(glue_run->>'JobRunState', '') NOT IN ('FAILED', 'TIMEOUT', 'ERROR') THEN
-				o := 'refused';
-				why := format('Glue says run %s of job %s is %s: nothing to restart', last.external_id, p.job_name,
-							  coalesce(glue_run->>'JobRunState', 'in no state'));
-			ELSE
-				IF jsonb_typeof(glue_run->'Arguments') = 'object' THEN
-					body := body || jsonb_build_object('Arguments', glue_run->'Arguments');
-				END IF;
-				SELECT * INTO res FROM @extschema@._glue_call(p.sys, 'StartJobRun', body::text);
-				o := CASE WHEN res.status = 200 THEN 'done'
-						  WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'already'
-						  ELSE 'failed' END;
-				why := CASE o WHEN 'done' THEN format('restart %s of %s: JobRunId %s', done_n + 1, p.max_attempts,
-													  (res.body::jsonb)->>'JobRunId')
-							  WHEN 'already' THEN 'a run of the job is already going (ConcurrentRunsExceededException)'
-							  ELSE left(res.body, 1000) END;
-			END IF;
+			-- GetJobRun, then StartJobRun: the rule is kant._glue_restart (kant.rerun restarts the same way)
+			SELECT * INTO res FROM @extschema@._glue_restart(p.sys, p.job_name, last.external_id);
+			o := res.outcome;
+			why := CASE WHEN o = 'done' THEN format('restart %s of %s: JobRunId %s', done_n + 1, p.max_attempts, res.new_run_id)
+						ELSE res.detail END;
 			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome,
 				http_status, detail)
-			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, o, res.status, why);
+			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, o, res.http_status, why);
 		EXCEPTION WHEN OTHERS THEN
 			IF SQLSTATE IN ('57014', '57P01') THEN
 				RAISE;
@@ -223,11 +226,12 @@ BEGIN
 		outcome := o; detail := why;
 		RETURN NEXT;
 	END LOOP;
+	-- Airflow: clear failed task instances (sql/src/recovery_airflow.sql)
+	RETURN QUERY SELECT * FROM @extschema@._recover_airflow(dry_run);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.recover_failed_runs(boolean) IS
-	'Restart failed Glue runs of jobs with a recovery policy (GetJobRun first: only a run Glue reports as FAILED, TIMEOUT or ERROR, else refused; then StartJobRun with its id and Glue''s arguments for it) while their p90 fits before the deadline, at most max_attempts per business date, never twice for one failed run, never while a run is in flight; every action and every reason to skip in kant.action_log';
-REVOKE ALL ON FUNCTION @extschema@.recover_failed_runs(boolean) FROM PUBLIC;
+	'Recover failed runs of jobs with a recovery policy while the deadline can be met, at most max_attempts per job and business date, never twice for one failure, every action and every reason to skip in kant.action_log (kind recover). Glue: GetJobRun first (only a run Glue reports as FAILED, TIMEOUT or ERROR, else refused), then StartJobRun with its id and Glue''s arguments, never while a run is in flight, while the job''s p90 fits. Airflow: kant._recover_airflow (clearTaskInstances of the failed task instances of a finished DAG run; failed_run is dag_id/dag_run_id try n). dry_run only logs';
 REVOKE ALL ON FUNCTION @extschema@.recover_failed_runs(boolean) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.schedule_recovery(schedule text DEFAULT '* * * * *')

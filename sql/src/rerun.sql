@@ -241,7 +241,8 @@ BEGIN
 				clears := clears || jsonb_build_object('job_id', j.job_id, 'job', subject, 'system', j.sys,
 					'system_id', j.system_id, 'dag_id', j.dag_id, 'task_id', j.task_id,
 					'dag_run_id', fr.dag_run_id,
-					'target', format('%s/%s/%s@%s', j.dag_id, fr.external_id, j.task_id, fr.attempt));
+					-- a failure is a try, named as recovery names it (kant._recover_airflow)
+					'target', format('%s/%s try %s', j.dag_id, fr.external_id, fr.attempt));
 			END LOOP;
 			CONTINUE;
 		ELSIF jd.failed THEN
@@ -349,6 +350,8 @@ BEGIN
 		GROUP BY 1, 2, 3, 4 ORDER BY 3, 4
 	LOOP
 		action := 'clear';
+		-- one actor per DAG at a time: recovery takes the same lock
+		PERFORM pg_advisory_xact_lock(@extschema@._lock_key('recover_dag'), hashtext(c.system_id || '/' || c.dag_id));
 		-- those of them already cleared for this failure (this try) are not cleared again
 		SELECT array_agg(DISTINCT x->>'task_id' ORDER BY x->>'task_id') AS ids INTO t
 		FROM jsonb_array_elements(c.tasks) x
@@ -365,15 +368,34 @@ BEGIN
 		END IF;
 		st := NULL;
 		IF dry_run THEN
+			-- Airflow's own dry run: what it would clear, nothing changed
 			o := 'dry_run';
-			why := format('would POST dags/%s/clearTaskInstances clearing the failed task instances %s of DAG run %s and their downstream',
+			why := format('would POST dags/%s/clearTaskInstances for the failed task instances %s of DAG run %s and their downstream',
 						  c.dag_id, array_to_string(t.ids, ', '), c.dag_run_id);
+			BEGIN
+				SELECT * INTO res FROM @extschema@._airflow_clear(c.sys, c.dag_id, c.dag_run_id, t.ids, true, true);
+				st := res.status;
+				why := why || CASE WHEN res.status BETWEEN 200 AND 299
+								   THEN format('; Airflow''s dry run would clear %s: %s',
+											   (res.body::jsonb)->'total_entries',
+											   (SELECT string_agg(x->>'task_id' || CASE WHEN (x->>'map_index')::int >= 0 THEN '[' || (x->>'map_index') || ']' ELSE '' END, ', '
+														ORDER BY x->>'task_id')
+												FROM jsonb_array_elements((res.body::jsonb)->'task_instances') x))
+								   ELSE format('; Airflow''s dry run answered HTTP %s %s', res.status, left(res.body, 500)) END;
+			EXCEPTION WHEN OTHERS THEN
+				IF SQLSTATE IN ('57014', '57P01') THEN
+					RAISE;
+				END IF;
+				why := why || '; Airflow''s dry run failed: ' || SQLERRM;
+			END;
 		ELSE
 			BEGIN
 				SELECT * INTO res FROM @extschema@._airflow_clear(c.sys, c.dag_id, c.dag_run_id, t.ids, true, false);
 				st := res.status;
+				-- as recovery reads them: 404 no such DAG run (never), 409 a task instance is running
 				o := CASE WHEN res.status BETWEEN 200 AND 299 THEN 'done'
 						  WHEN res.status = 404 THEN 'refused'
+						  WHEN res.status = 409 THEN 'already'
 						  ELSE 'failed' END;
 				why := format('clearTaskInstances of %s in DAG run %s: HTTP %s %s', array_to_string(t.ids, ', '),
 							  c.dag_run_id, res.status, left(res.body, 900));

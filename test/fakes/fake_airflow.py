@@ -12,6 +12,9 @@ read as "or null".
   GET /api/<v>/dags/<dag_id>/details                  DAGDetail / DAGDetailsResponse
   GET /api/<v>/dags/~/dagRuns/~/taskInstances?limit&offset&updated_at_gte
                                                       TaskInstanceCollection(Response)
+  GET /api/<v>/dags/<dag_id>/dagRuns/<dag_run_id>     DAGRun / DAGRunResponse (404 unknown)
+  POST /api/<v>/dags/<dag_id>/dagRuns                 trigger a DAG run (409 for an existing id)
+  POST /api/<v>/dags/<dag_id>/clearTaskInstances      clear task instances (see clear_task_instances)
 
 A v1 server has no /api/v2 (404), a v2 server no /api/v1.  Pages are clamped to
 max_page (Airflow's maximum_page_limit, 100).  Auth: v1 basic (user, password),
@@ -19,7 +22,16 @@ v2 a bearer token: the static one, or a JWT from POST /auth/token (HS512,
 audience apache-airflow, jwt_ttl seconds); anything else is 401.  Knobs as the fake Glue: latency,
 hide_after (an ISO date: no DAG run of a later logical date exists yet) and
 faults, a list of (path substring, kind) consumed in order (hang, malformed,
-truncated, 500, 503, 429), and sticky, the same never consumed.
+truncated, 500, 503, 429), and sticky, the same never consumed.  Every request
+is recorded in `requests` with its time ("at", time.time()).
+
+Clearing task instances follows Airflow's own code (cited at
+clear_task_instances below); `clears` records each request, `downstream`
+gives a DAG's edges (default: its tasks in listing order, a chain),
+`run_cleared()` lets the scheduler run what a clear reset (succeed or fail),
+and `clear_race` makes the task instances a clear selected start running just
+before it is applied (another client cleared them first: the 409 of
+prevent_running_task).
 
 Replies kant must refuse (each answers only a fault; every normal reply stays
 valid against the spec): {"reply": obj} (obj as JSON, HTTP "status" or 200),
@@ -112,12 +124,13 @@ class AirflowHandler(Handler):
         raw = self.rfile.read(length)
         path = urllib.parse.urlsplit(self.path).path
         with a.lock:
-            a.requests.append({"path": self.path, "headers": dict(self.headers), "method": "POST", "body": raw})
+            a.requests.append({"path": self.path, "headers": dict(self.headers), "method": "POST", "body": raw,
+                               "at": time.time()})
         prefix = "/api/%s/" % a.version
         if path == "/auth/token" and a.version == "v2":
             return self.token_login(a, raw)
         parts = [urllib.parse.unquote(x) for x in path[len(prefix):].split("/")] if path.startswith(prefix) else []
-        if len(parts) != 3 or parts[0] != "dags" or parts[2] != "dagRuns":
+        if len(parts) != 3 or parts[0] != "dags" or parts[2] not in ("dagRuns", "clearTaskInstances"):
             return self.reply(404, {"detail": "Not Found"})
         if not a.authorized(self.headers.get("Authorization", "")):
             return self.reply(401, {"title": "Unauthorized", "status": 401, "type": "about:blank",
@@ -139,6 +152,8 @@ class AirflowHandler(Handler):
         except ValueError:
             return self.reply(400, {"title": "Bad Request", "status": 400, "type": "about:blank",
                                     "detail": "Request body must be JSON"})
+        if parts[2] == "clearTaskInstances":
+            return a.clear_task_instances(self, parts[1], body)
         errs = a.spec.errors("DAGRun" if a.version == "v1" else "TriggerDAGRunPostBody", body)
         if errs:
             with a.lock:
@@ -170,7 +185,7 @@ class AirflowHandler(Handler):
         q["state[]"] = urllib.parse.parse_qs(url.query).get("state", [])
         self.mutation = None
         with a.lock:
-            a.requests.append({"path": self.path, "headers": dict(self.headers)})
+            a.requests.append({"path": self.path, "headers": dict(self.headers), "at": time.time()})
             a.in_flight += 1
             a.max_in_flight = max(a.max_in_flight, a.in_flight)
         try:
@@ -250,6 +265,16 @@ class AirflowHandler(Handler):
             if det is None:
                 return self.reply(404, {"detail": "Dag with id %s was not found" % parts[1]})
             return a.answer(self, "DAGDetail" if a.version == "v1" else "DAGDetailsResponse", det)
+        if len(parts) == 4 and parts[0] == "dags" and parts[2] == "dagRuns":
+            run = next((r for r in a.dag_runs() if (r["dag_id"], r["dag_run_id"]) == (parts[1], parts[3])), None)
+            if run is None:
+                # v1 dag_run_endpoint.get_dag_run, v2 routes/public/dag_run.py get_dag_run
+                return self.reply(404, {"detail": "The DagRun with dag_id: `%s` and run_id: `%s` was not found"
+                                        % (parts[1], parts[3])} if a.version == "v2" else
+                                  {"title": "DAGRun not found", "status": 404, "type": "about:blank",
+                                   "detail": "DAGRun with DAG ID: '%s' and DagRun ID: '%s' not found"
+                                   % (parts[1], parts[3])})
+            return a.answer(self, "DAGRun" if a.version == "v1" else "DAGRunResponse", run)
         if len(parts) == 5 and parts[0] == "dags" and parts[2] == "dagRuns" and parts[4] == "taskInstances":
             key = (parts[1], parts[3])
             if key not in {(r["dag_id"], r["dag_run_id"]) for r in a.dag_runs()}:
@@ -307,6 +332,12 @@ class FakeAirflow(FakeHTTP):
         self.dag_cron = {}
         self.dag_timetable = {}
         self.details_asked = []
+        # clearing task instances (clear_task_instances)
+        self.clears = []            # each POST clearTaskInstances: at, dag_id, body, status, selected
+        self.downstream = {}        # dag_id -> {task_id: [downstream task ids]}; default a chain
+        self.run_state = {}         # (dag_id, dag_run_id) -> state set by a clear (queued, or kept)
+        self.clear_race = False
+        self.task_retries = {}      # (dag_id, task_id) -> retries, as first seen
 
     def authorized(self, header):
         if self.google is not None and header.startswith("Bearer "):
@@ -436,11 +467,18 @@ class FakeAirflow(FakeHTTP):
                 if t["task_id"] not in last or t["try_number"] > last[t["task_id"]]["try_number"]:
                     last[t["task_id"]] = t
             states = {t["state"] for t in last.values()}
-            if states & {"running", "queued", "scheduled", "up_for_retry", "up_for_reschedule", "deferred", None}:
+            if states & {"running", "queued", "scheduled", "up_for_retry", "up_for_reschedule", "deferred",
+                         "restarting", None}:
                 state, end = "running", None
             else:
                 state = "failed" if states & {"failed", "upstream_failed"} else "success"
                 end = max(t["end_date"] for t in tis if t.get("end_date"))
+            if (dag, run) in self.run_state:
+                # what a clear made of it: queued (reset_dag_runs), or the
+                # finished state it kept (its cleared tasks never run)
+                state = self.run_state[(dag, run)]
+                if state == "queued":
+                    end = None
             start = min((t["start_date"] for t in tis if t.get("start_date")), default=None)
             logical = tis[0]["execution_date"]
             interval_end = (iso(logical) + dt.timedelta(days=1)).isoformat()
@@ -482,4 +520,241 @@ class FakeAirflow(FakeHTTP):
                 "scheduled_when": t.get("queued_when"), "executor": None, "dag_version": None,
                 "rendered_map_index": None})
             out.append(v)
+        return out
+
+    # ------------------------------------------------- clearing task instances
+    #
+    # POST dags/{dag_id}/clearTaskInstances, as Airflow implements it:
+    #   v1 (Airflow 2.10): airflow/api_connexion/endpoints/task_instance_endpoint.py
+    #      post_clear_task_instances, apache/airflow commit 002ae49e3a5cdd68e09c9c9731364d6d75c5b4f3;
+    #      the body through ClearTaskInstanceFormSchema (marshmallow: unknown
+    #      fields and its own checks are a ValidationError, a 400 BadRequest),
+    #      airflow/api_connexion/schemas/task_instance_schema.py at
+    #      00c4d7589d3c19370699d6bd381a140535842e55 (defaults: dry_run true,
+    #      only_failed true, reset_dag_runs FALSE); the reply a
+    #      TaskInstanceReferenceCollection.
+    #   v2 (Airflow 3): airflow-core/src/airflow/api_fastapi/core_api/routes/public/task_instances.py
+    #      post_clear_task_instances at 377160cfb30f20f2a65abfc46d55caaeee4a51c9
+    #      (ClearTaskInstancesBody: additionalProperties false, a pydantic
+    #      error is FastAPI's 422; defaults dry_run true, reset_dag_runs true);
+    #      prevent_running_task and its 409 (AirflowClearRunningTaskException
+    #      when a selected task instance is running) from apache/airflow#56351;
+    #      the reply a TaskInstanceCollectionResponse.
+    #   Both: unknown DAG or DAG run 404; the selection is dag.clear(dry_run=True,
+    #   ...): the run's task instances of task_ids (plus their downstream with
+    #   include_downstream), with only_failed those in State.failed_states
+    #   (failed, upstream_failed); a dry run returns it and changes nothing.
+    #   clear_task_instances (2.10: airflow/models/taskinstance.py at
+    #   0010bf126909a7385b731de80668b91af7cc74e5; 3.x:
+    #   airflow-core/src/airflow/models/taskinstance.py at
+    #   19f7b14fd4a9b83d2c09c4072c0c62818a84d55f): a running task instance
+    #   becomes restarting; any other gets state None and, in 2.10, max_tries =
+    #   try_number + retries - 1 with try_number kept (the scheduler adds one
+    #   when it schedules it), in 3.x prepare_db_for_next_try (try_number + 1)
+    #   then max_tries = try_number + retries.  A finished DAG run (success,
+    #   failed) goes to queued only with reset_dag_runs; else it keeps its state
+    #   and the cleared task instances are never scheduled.
+
+    def current_tis(self, dag, run):
+        """The task instances of a DAG run as the TaskInstance table holds
+        them: per (task_id, map_index) the last try (the simulation lists
+        every try)."""
+        cur = {}
+        for t in self.data.task_instances:
+            if (t["dag_id"], t["dag_run_id"]) != (dag, run):
+                continue
+            k = (t["task_id"], t.get("map_index", -1))
+            if k not in cur or t["try_number"] >= cur[k]["try_number"]:
+                cur[k] = t
+        return cur
+
+    def dag_tasks(self, dag):
+        seen = []
+        for t in self.data.task_instances:
+            if t["dag_id"] == dag and t["task_id"] not in seen:
+                seen.append(t["task_id"])
+        return seen
+
+    def edges(self, dag):
+        """task -> its direct downstream tasks (default: a chain in listing order)."""
+        if dag in self.downstream:
+            return self.downstream[dag]
+        tasks = self.dag_tasks(dag)
+        return {t: tasks[i + 1:i + 2] for i, t in enumerate(tasks)}
+
+    def relatives(self, dag, tasks):
+        """tasks and everything downstream of them (DAG.partial_subset with include_downstream)."""
+        out, todo, e = set(tasks), list(tasks), self.edges(dag)
+        while todo:
+            for d in e.get(todo.pop(), []):
+                if d not in out:
+                    out.add(d)
+                    todo.append(d)
+        return out
+
+    def retries(self, t):
+        """The task's `retries`: the max_tries its first try was created with
+        (TaskInstance.__init__ sets max_tries = task.retries)."""
+        key = (t["dag_id"], t["task_id"])
+        if key not in self.task_retries:
+            first = min((x for x in self.data.task_instances if (x["dag_id"], x["task_id"]) == key),
+                        key=lambda x: x["try_number"])
+            self.task_retries[key] = first.get("max_tries", 0)
+        return self.task_retries[key]
+
+    def clear_error(self, handler, code, detail):
+        if self.version == "v2":
+            return handler.reply(code, {"detail": detail})
+        titles = {400: "Bad Request", 404: "Not Found", 409: "Conflict"}
+        return handler.reply(code, {"title": titles.get(code, "Error"), "status": code, "type": "about:blank",
+                                    "detail": detail})
+
+    def clear_task_instances(self, handler, dag, body):
+        rec = {"at": time.time(), "dag_id": dag, "body": body, "status": None, "selected": []}
+        with self.lock:
+            self.clears.append(rec)
+
+        def done(code, *args):
+            rec["status"] = code
+            return self.clear_error(handler, code, *args) if code >= 300 else None
+
+        if self.version == "v2":
+            errs = []
+            if not isinstance(body, dict):
+                errs.append({"type": "model_attributes_type", "loc": ["body"], "msg": "Input should be a valid dictionary"})
+            else:
+                for k in body:
+                    if k not in self.spec.components["schemas"]["ClearTaskInstancesBody"]["properties"]:
+                        errs.append({"type": "extra_forbidden", "loc": ["body", k],
+                                     "msg": "Extra inputs are not permitted", "input": body[k]})
+                for e in self.spec.errors("ClearTaskInstancesBody", body):
+                    if "Additional properties" not in e:
+                        errs.append({"type": "value_error", "loc": ["body"], "msg": e})
+            if errs:
+                with self.lock:
+                    self.invalid_requests.append(errs)
+                rec["status"] = 422
+                return handler.reply(422, {"detail": errs})     # FastAPI's RequestValidationError
+        else:
+            msgs = {}
+            if not isinstance(body, dict):
+                msgs["_schema"] = ["Invalid input type."]
+            else:
+                for k in body:
+                    if k not in self.spec.components["schemas"]["ClearTaskInstances"]["properties"]:
+                        msgs[k] = ["Unknown field."]        # marshmallow 3: unknown = RAISE
+                for e in self.spec.errors("ClearTaskInstances", body):
+                    msgs.setdefault("_schema", []).append(e)
+                if not msgs:
+                    if body.get("only_failed", True) and body.get("only_running", False):
+                        msgs["_schema"] = ["only_failed and only_running both are set to True"]
+                    elif body.get("dag_run_id") and (body.get("start_date") or body.get("end_date")):
+                        msgs["_schema"] = ["Exactly one of dag_run_id or start_date must be provided"]
+            if msgs:
+                with self.lock:
+                    self.invalid_requests.append(msgs)
+                return done(400, str(msgs))
+        v2 = self.version == "v2"
+        dry_run = body.get("dry_run", True)
+        reset = body.get("reset_dag_runs", v2)
+        only_failed = body.get("only_failed", True)
+        only_running = body.get("only_running", False)
+        run = body.get("dag_run_id")
+        with self.lock:
+            if not any(t["dag_id"] == dag for t in self.data.task_instances):
+                return done(404, ("DAG %s not found" if v2 else "Dag id %s not found") % dag)
+            runs = {r["dag_run_id"]: r for r in self.dag_runs() if r["dag_id"] == dag}
+            if run is not None and run not in runs:
+                return done(404, "Dag Run id %s not found in dag %s" % (run, dag))
+            if run is None:
+                # a limit of this fake, not of Airflow (which clears by logical dates then)
+                return done(400, "fake_airflow clears by dag_run_id only")
+            ids = body.get("task_ids")
+            tasks = None
+            if ids is not None:
+                tasks = {x if isinstance(x, str) else x[0] for x in ids}
+                if body.get("include_downstream"):
+                    tasks = self.relatives(dag, tasks)
+            selected = []
+            for (task, mi), t in sorted(self.current_tis(dag, run).items()):
+                if tasks is not None and task not in tasks:
+                    continue
+                if only_failed and t["state"] not in ("failed", "upstream_failed"):
+                    continue
+                if only_running and t["state"] != "running":
+                    continue
+                selected.append(t)
+            if not dry_run:
+                if self.clear_race:
+                    self.clear_race = False
+                    for t in selected:
+                        t["state"] = "running"
+                if v2 and body.get("prevent_running_task") and any(t["state"] == "running" for t in selected):
+                    rec["selected"] = [(t["task_id"], t.get("map_index", -1)) for t in selected]
+                    return done(409, "AirflowClearRunningTaskException: Disable 'prevent_running_task' to proceed, "
+                                "or wait until the task is not running, queued, or scheduled state.")
+                for i, t in enumerate(selected):
+                    retries = self.retries(t)
+                    if t["state"] == "running":
+                        t["state"] = "restarting"
+                    elif v2:
+                        # prepare_db_for_next_try: the next try, the old one kept as history
+                        n = dict(t, try_number=t["try_number"] + 1, state=None, start_date=None, end_date=None,
+                                 duration=None, queued_when=None, hostname="", pid=None)
+                        n["max_tries"] = n["try_number"] + retries
+                        self.data.task_instances.append(n)
+                        selected[i] = n
+                    else:
+                        t.update(state=None, max_tries=t["try_number"] + retries - 1)
+                before = runs[run]["state"]
+                if before in ("success", "failed"):
+                    self.run_state[(dag, run)] = "queued" if reset else before
+            rec["selected"] = [(t["task_id"], t.get("map_index", -1)) for t in selected]
+        rec["status"] = 200
+        if v2:
+            tis = {(t["task_id"], t.get("map_index", -1), t["try_number"]): t for t in self.task_instances()
+                   if (t["dag_id"], t["dag_run_id"]) == (dag, run)}
+            items = [tis[(t["task_id"], t.get("map_index", -1), t["try_number"])] for t in selected]
+            return self.answer(handler, "TaskInstanceCollectionResponse",
+                               {"task_instances": items, "total_entries": len(items)})
+        return self.answer(handler, "TaskInstanceReferenceCollection", {"task_instances": [
+            {"task_id": t["task_id"], "dag_id": dag, "dag_run_id": run, "execution_date": t["execution_date"]}
+            for t in selected]})
+
+    def run_cleared(self, states=None, default="success", now=None):
+        """The scheduler runs what a clear reset, in DAG runs it schedules
+        (queued or running): each task instance in state None runs one try
+        that ends in states.get(task_id, default) at `now` (time.time()), or
+        upstream_failed when a task upstream of it failed.  Returns the
+        (dag_id, task_id, state) of what ran."""
+        states = states or {}
+        now = time.time() if now is None else now
+        end = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+        out = []
+        with self.lock:
+            keys = sorted({(t["dag_id"], t["dag_run_id"]) for t in self.data.task_instances})
+            runs = {(r["dag_id"], r["dag_run_id"]): r["state"] for r in self.dag_runs()}
+            for dag, run in keys:
+                if runs.get((dag, run)) not in ("queued", "running"):
+                    continue
+                cur = self.current_tis(dag, run)
+                ups = {}
+                for u, ds in self.edges(dag).items():
+                    for d in ds:
+                        ups.setdefault(d, []).append(u)
+                for task in self.dag_tasks(dag):
+                    for (tk, mi), t in sorted(cur.items()):
+                        if tk != task or t["state"] is not None:
+                            continue
+                        if any(cur[k]["state"] in ("failed", "upstream_failed") for k in cur if k[0] in ups.get(task, [])):
+                            t.update(state="upstream_failed", end_date=end.isoformat(), start_date=None, duration=None)
+                        else:
+                            if self.version == "v1":
+                                t["try_number"] += 1    # 2.10: the scheduler counts the try
+                            state = states.get(task, default)
+                            start = end - dt.timedelta(seconds=60)
+                            t.update(state=state, start_date=start.isoformat(), end_date=end.isoformat(),
+                                     duration=60.0, queued_when=start.isoformat())
+                        out.append((dag, task, t["state"]))
+                self.run_state.pop((dag, run), None)
         return out

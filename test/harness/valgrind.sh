@@ -37,7 +37,7 @@ trap '"${run[@]}" "$bindir/pg_ctl" -D "$work/data" stop -m immediate >/dev/null 
 pg_regress=$(dirname "$(pg_config --pgxs)")/../../src/test/regress/pg_regress
 scripts="test/scripts/http_layer.py test/scripts/glue_collector.py test/scripts/airflow_collector.py
 	test/scripts/collector_replies.py test/scripts/credentials.py test/scripts/slack_delivery.py
-	test/scripts/gates.py test/scripts/recovery.py test/scripts/glue_data_quality.py
+	test/scripts/gates.py test/scripts/recovery.py test/scripts/airflow_recovery.py test/scripts/glue_data_quality.py
 	test/scripts/quality_tools.py test/scripts/measure_timeout.py"
 if [ -z "${KANT_VALGRIND_SCRIPTS:-}" ]; then
 	tests=$(ls test/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//')

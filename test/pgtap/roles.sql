@@ -74,7 +74,7 @@ GRANT EXECUTE ON FUNCTION
     kant.trigger_ready_gates(boolean),
     kant.schedule_gate_triggers(text),
     kant.unschedule_gate_triggers(),
-    kant.set_recovery(text, integer, interval, boolean),
+    kant.set_recovery(text, integer, interval, boolean, boolean),
     kant.unset_recovery(text),
     kant.recover_failed_runs(boolean),
     kant.schedule_recovery(text),
@@ -239,7 +239,8 @@ SELECT is_empty($$
   WHERE r.rolname IN ('kant_reader', 'kant_writer', 'kant_admin')
     AND p.pronamespace = 'kant'::regnamespace
     AND p.proname IN ('_post_channels', '_post_json', '_call_condition', '_check_condition', '_secret_check',
-                      '_raise_quietly', '_airflow_post', '_glue_call', 'http_get', 'http_fetch')
+                      '_raise_quietly', '_airflow_post', '_airflow_clear', '_airflow_dag_run', '_glue_call',
+                      'http_get', 'http_fetch')
     AND has_function_privilege(r.rolname, p.oid, 'EXECUTE')$$,
   'no documented role may call what reads secrets, posts, fetches URLs or runs user code as another role');
 SELECT is_empty($$

@@ -240,7 +240,84 @@ def main():
     tap(n >= 10, "every action of kant.rerun is in kant.actions (%d)" % n)
     glue.stop()
     af.stop()
+    for version in ("v1", "v2"):
+        airflow_side(version)
+
+
+def airflow_side(version):
+    """The failed task instances of a DAG run, cleared in one clearTaskInstances
+    (the fake handles it as Airflow 2.10's api_connexion and Airflow 3's
+    api_fastapi do: test/fakes/fake_airflow.py cites both)."""
+    from airflow_recovery import Data, ti, run_id
+    now = time.time()
+    d = (dt.datetime.fromtimestamp(now, dt.timezone.utc) - dt.timedelta(days=1)).date()
+    run = run_id(d)
+    data = Data()
+    data.task_instances += [ti("daily_load", "extract", d, "success", 3600, 5),
+                            ti("daily_load", "transform", d, "failed", 3000, 2, try_number=2, max_tries=1),
+                            ti("daily_load", "load", d, "upstream_failed"),
+                            ti("daily_load", "report", d, "failed", 2900, 1)]
+    af = FakeAirflow(version=version, data=data).start()
+    af.downstream["daily_load"] = {"extract": ["transform"], "transform": ["load"], "load": [], "report": []}
+    db = DB + "_" + version
+    conn, cur = fresh_db(db)
+    cur.execute("CREATE EXTENSION kant")
+    cur.execute("SET kant.http_retry_base = '20ms'")
+    cur.execute("SELECT kant.add_system('socrates', 'airflow', 'UTC', default_pipeline => 'gcp')")
+    cur.execute("SELECT kant.set_endpoint('socrates', %s)", (af.url(""),))
+    if version == "v1":
+        cur.execute("SELECT kant.set_credentials('socrates', 'kant', 's3cret-pw')")
+    else:
+        cur.execute("SELECT kant.set_credentials('socrates', NULL, %s)", (af.token,))
+    tis = af.task_instances()
+    cur.execute("SELECT (kant.ingest_airflow_task_instances('socrates', %s::jsonb)).rejected",
+                (json.dumps({"task_instances": tis, "total_entries": len(tis)}),))
+
+    def rerun(sql, *args):
+        cur.execute("SELECT action, subject, target, outcome, detail FROM kant.rerun(%s)" % sql, args)
+        return cur.fetchall()
+
+    plan = rerun("pipeline => 'gcp', business_date => %s", d)
+    clears = [r for r in plan if r[0] == "clear"]
+    tap(len(clears) == 3 and all(r[3] == "dry_run" for r in clears)
+        and {r[2] for r in clears} == {"daily_load/%s try 2" % run, "daily_load/%s try 0" % run,
+                                       "daily_load/%s try 1" % run}
+        and "would clear 3: load, report, transform" in clears[0][4]
+        and all(c["body"]["dry_run"] for c in af.clears) and af.current_tis("daily_load", run)[("transform", -1)]["state"] == "failed",
+        "%s: dry run: Airflow's own dry run says what it would clear (nothing changes): %s" % (version, clears[0][4]))
+    done = rerun("pipeline => 'gcp', business_date => %s, dry_run => false", d)
+    real = [c for c in af.clears if not c["body"]["dry_run"]]
+    cur_tis = af.current_tis("daily_load", run)
+    want = {"dry_run": False, "only_failed": True, "reset_dag_runs": True, "dag_run_id": run,
+            "task_ids": ["load", "report", "transform"], "include_downstream": True}
+    if version == "v2":
+        want["prevent_running_task"] = True
+    tap(len(real) == 1 and real[0]["body"] == want and real[0]["status"] == 200
+        and all(cur_tis[(t, -1)]["state"] is None for t in ("transform", "load", "report"))
+        and {r[3] for r in done if r[0] == "clear"} == {"done"} and not af.invalid_requests,
+        "%s: one clearTaskInstances for the DAG run, dry_run false and reset_dag_runs true sent, the failed task "
+        "instances reset: %s" % (version, real[0]["body"] if real else None))
+    again = rerun("pipeline => 'gcp', business_date => %s, dry_run => false", d)
+    real = [c for c in af.clears if not c["body"]["dry_run"]]
+    tap(len(real) == 1 and {r[3] for r in again if r[0] == "clear"} == {"already"},
+        "%s: called twice: cleared once (already): %s" % (version, [r[3] for r in again]))
+    # recovery does not clear a try kant.rerun cleared
+    cur.execute("SELECT kant.set_recovery('socrates/daily_load', max_attempts => 2, min_wait => '0')")
+    cur.execute("SELECT count(*) FROM kant.recover_failed_runs() WHERE outcome IN ('done', 'dry_run')")
+    real = [c for c in af.clears if not c["body"]["dry_run"]]
+    tap(cur.fetchone()[0] == 0 and len(real) == 1, "%s: recovery does not clear what kant.rerun cleared" % version)
+    # Airflow no longer knows the DAG run: 404, refused
+    cur.execute("""INSERT INTO kant.job_run (job_id, external_id, attempt, business_date, bd_source, state, raw_state,
+                       started_at, ended_at, first_seen, last_seen, batch_id)
+                   SELECT job_id, 'manual__gone', 1, %s, 'l', 'failed', 'failed', now() - interval '1 hour',
+                       now() - interval '50 minutes', now(), now(), 0
+                   FROM kant.job WHERE name = 'daily_load.report'""", (d,))
+    r = rerun("job => 'socrates/daily_load.report', business_date => %s, dry_run => false", d)
+    tap(any(x[0] == "clear" and x[3] == "refused" and "404" in x[4] for x in r),
+        "%s: a DAG run Airflow does not know: 404, refused: %s" % (version, r))
+    af.stop()
 
 
 if __name__ == "__main__":
     main()
+    tap.plan()
