@@ -165,6 +165,14 @@ class AirflowHandler(Handler):
             if (dag, run_id) in a.triggered:
                 return self.reply(409, {"title": "Conflict", "status": 409, "type": "about:blank",
                                         "detail": "DAGRun with DAG ID: '%s' and DAGRun ID: '%s' already exists" % (dag, run_id)})
+            # Airflow 2: (dag_id, logical_date) is a unique key too (v1 spec,
+            # DAGRun.logical_date: "This together with DAG_ID are a unique key";
+            # api_connexion dag_run_endpoint.post_dag_run answers 409)
+            if a.version == "v1" and body.get("logical_date") is not None and any(
+                    k[0] == dag and b.get("logical_date") == body["logical_date"] for k, b in a.triggered.items()):
+                return self.reply(409, {"title": "Conflict", "status": 409, "type": "about:blank",
+                                        "detail": "DAGRun with DAG ID: '%s' and DAGRun logical date: '%s' already exists"
+                                                  % (dag, body["logical_date"])})
             a.triggered[(dag, run_id)] = body
         logical = body.get("logical_date")
         run = {"dag_id": dag, "dag_run_id": run_id, "logical_date": logical, "start_date": None, "end_date": None,

@@ -40,7 +40,8 @@ SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 
 def main():
     glue = FakeGlue(secret_key=SECRET).start()
-    af = FakeAirflow(version="v2").start()
+    # Airflow 2 (API v1): one DAG run per logical date
+    af = FakeAirflow(version="v1").start()
     conn, cur = fresh_db(DB)
     cur.execute("CREATE EXTENSION kant")
     cur.execute("SET kant.http_retry_base = '20ms'")
@@ -50,7 +51,7 @@ def main():
     cur.execute("SELECT kant.set_credentials('hegel', 'AKIDEXAMPLE', %s)", (SECRET,))
     cur.execute("SELECT kant.add_system('socrates', 'airflow', 'UTC')")
     cur.execute("SELECT kant.set_endpoint('socrates', %s)", (af.url(""),))
-    cur.execute("SELECT kant.set_credentials('socrates', NULL, %s)", (af.token,))
+    cur.execute("SELECT kant.set_credentials('socrates', 'kant', 's3cret-pw')")
     now = time.time()
     # the business date: yesterday by the clock (the gate triggers dates
     # lookback_days back from today); every run carries it in its arguments
@@ -216,6 +217,11 @@ def main():
         "logical date in Airflow 2), conf.rerun 1: %s" % (ds, body))
     cur.execute("SELECT count(*) FROM kant.trigger_ready_gates() WHERE business_date = %s", (d,))
     tap(cur.fetchone()[0] == 0 and len(af.triggered) == 2, "and not a third time")
+    cur.execute("""SELECT status, body FROM kant._airflow_post('socrates', 'dags/s3_to_gcs/dagRuns',
+                       '{"dag_run_id": "same_logical_date", "logical_date": "%sT00:00:02Z"}')""" % ds)
+    st, b = cur.fetchone()
+    tap(st == 409 and "logical date" in b,
+        "(the fake, as Airflow 2: a second run with that logical date is a 409: %s)" % b)
 
     # a re-run that acted waits for the systems it acted on to be collected again
     run("export_users", "jr_u5", "FAILED", 60, 30, prev="jr_ok_export_users")
