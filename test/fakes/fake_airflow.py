@@ -204,7 +204,50 @@ class AirflowHandler(Handler):
             with a.lock:
                 a.in_flight -= 1
 
+    def hook(self, a, path, q):
+        """Hooks of the fake, not of Airflow (for `make demo`):
+        /_fake/tonight?dag=&run=&failed=  the DAG run kant triggered (dag, run)
+            runs its tasks (those of the DAG in the simulation, a chain): the
+            ones before `failed` succeed, `failed` fails with no retry left,
+            the ones after it are upstream_failed (trigger rule all_success);
+        /_fake/run_cleared  the scheduler runs what a clear reset (run_cleared)."""
+        if path == "/_fake/run_cleared":
+            return self.reply(200, {"ran": [list(x) for x in a.run_cleared()]})
+        if path != "/_fake/tonight":
+            return self.reply(404, {"detail": "no such hook"})
+        dag, run, failed = q.get("dag"), q.get("run"), q.get("failed")
+        with a.lock:
+            body = a.triggered.get((dag, run))
+            tasks = a.dag_tasks(dag)
+            template = next((t for t in a.data.task_instances if t["dag_id"] == dag), None)
+        if body is None or failed not in tasks or template is None:
+            return self.reply(404, {"detail": "kant has not triggered %s/%s, or it has no task %s" % (dag, run, failed)})
+        logical = iso(body["logical_date"].replace("Z", "+00:00")).isoformat()
+        now = time.time()
+        tis, state, start = [], "success", now - 60 * len(tasks)
+        for task in tasks:
+            if task == failed:
+                state = "failed"
+            t = dict(template, task_id=task, dag_run_id=run, execution_date=logical, try_number=1, max_tries=0,
+                     state=state, map_index=-1)
+            if state == "upstream_failed":
+                t.update(start_date=None, queued_when=None, duration=None, try_number=0,
+                         end_date=dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat())
+            else:
+                b = dt.datetime.fromtimestamp(start, dt.timezone.utc)
+                t.update(start_date=b.isoformat(), queued_when=b.isoformat(), duration=50.0,
+                         end_date=(b + dt.timedelta(seconds=50)).isoformat())
+            tis.append(t)
+            start += 60
+            if state == "failed":
+                state = "upstream_failed"
+        with a.lock:
+            a.data.task_instances.extend(tis)
+        return self.reply(200, {"task_instances": len(tis)})
+
     def route(self, a, path, q, full):
+        if path.startswith("/_fake/"):
+            return self.hook(a, path, q)
         prefix = "/api/%s/" % a.version
         if not path.startswith(prefix):
             return self.reply(404, {"detail": "Not Found"} if a.version == "v2" else

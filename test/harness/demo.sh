@@ -51,6 +51,6 @@ exec pg_virtualenv -v 15 "${kant_pg_opts[@]}" \
 		echo
 		psql -X -q -v start="$demo_start" -v last="$demo_last" -f examples/demo/quality.sql
 		echo
-		psql -X -q -v glue_url="$glue_url" -f examples/demo/tonight.sql
+		psql -X -q -v glue_url="$glue_url" -v airflow_url="$airflow_url" -f examples/demo/tonight.sql
 		if [ -n "${KANT_DEMO_SHELL:-}" ]; then psql -X; fi
 	'
