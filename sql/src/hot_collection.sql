@@ -203,7 +203,10 @@ COMMENT ON COLUMN @extschema@.hot_read.misses IS 'reads in a row Glue answered E
  *     near its end (now >= start + the p10 of the job's durations - 1
  *     minute; p10 over the successful runs kant.job_durations reads: the
  *     alert settings' history_runs), else every 10 minutes; every minute
- *     without a history; every 10 minutes once Glue said it does not know it.
+ *     without a history, and every minute when its job is the last one a
+ *     gate not yet triggered waits for that business date (a run that ends
+ *     before its p10 may be the one that opens the gate); every 10 minutes
+ *     once Glue said it does not know it.
  *   GetJobRuns <job>: (2) a failed or timed-out current attempt whose next
  *     one kant has not seen (no run names it as PreviousRunId): Glue retries
  *     it (attempts left under the job's MaxRetries, ended within the alert
@@ -245,6 +248,25 @@ CREATE FUNCTION @extschema@._hot_targets(system_id integer, as_of timestamptz DE
 			ORDER BY r.started_at DESC
 			LIMIT (SELECT st.history_runs FROM st)) x
 		GROUP BY f.job_id
+	), gate_days AS (
+		-- the gates not yet triggered for the date of a Glue run in flight
+		SELECT DISTINCT gs.gate_id, f.business_date
+		FROM flight f JOIN @extschema@.gate_scope gs ON gs.job_id = f.job_id
+		WHERE f.kind = 'glue'
+		  AND NOT EXISTS (SELECT FROM @extschema@.action_log a
+						  WHERE a.gate_id = gs.gate_id AND a.business_date = f.business_date
+							AND a.kind = 'trigger' AND a.outcome IN ('done', 'already'))
+	), last_up AS (
+		-- the one required job such a gate still waits for (kant._required_jobs, kant._job_day,
+		-- as kant_gate_ready asks them): its end opens the gate
+		SELECT w.waits_for[1] AS job_id, w.business_date
+		FROM (SELECT gd.business_date,
+					 array_agg(rq.job_id) FILTER (WHERE rq.required AND NOT jd.done) AS waits_for
+			  FROM gate_days gd
+			  CROSS JOIN LATERAL @extschema@._required_jobs(NULL, gd.gate_id, gd.business_date) rq
+			  CROSS JOIN LATERAL @extschema@._job_day(rq.job_id, gd.business_date) jd
+			  GROUP BY gd.gate_id, gd.business_date) w
+		WHERE cardinality(w.waits_for) = 1
 	), every AS (
 		-- (1) Glue runs in flight, read by id
 		SELECT 'GetJobRun'::text AS op, f.job, f.external_id AS run, f.business_date, f.job_id, 1 AS kind_order,
@@ -254,6 +276,9 @@ CREATE FUNCTION @extschema@._hot_targets(system_id integer, as_of timestamptz DE
 		LEFT JOIN @extschema@.hot_read h ON h.job_id = f.job_id AND h.target = f.external_id
 		WHERE f.kind = 'glue'
 		  AND CASE WHEN h.misses > 0 THEN h.read_at <= $2 - interval '10 minutes'
+				   -- the last job a gate waits for, however early in its run
+				   WHEN EXISTS (SELECT FROM last_up l WHERE l.job_id = f.job_id AND l.business_date = f.business_date)
+					   THEN true
 				   WHEN p.p10 IS NULL OR f.started_at IS NULL THEN true
 				   WHEN $2 >= f.started_at + make_interval(secs => p.p10) - interval '1 minute' THEN true
 				   ELSE coalesce(h.read_at, f.first_seen) <= $2 - interval '10 minutes' END
@@ -291,13 +316,15 @@ CREATE FUNCTION @extschema@._hot_targets(system_id integer, as_of timestamptz DE
 		SELECT 'GetJobRuns', j.name, NULL, u.business_date, j.job_id, 3, u.ended_at, 'its upstream jobs are done'
 		FROM sy
 		JOIN @extschema@.job j ON j.system_id = sy.system_id
+			AND j.job_id IN (SELECT d.job_id FROM @extschema@.job_dependency d)
 		CROSS JOIN LATERAL (
 			SELECT r.business_date, max(r.ended_at) AS ended_at
 			FROM @extschema@.job_dependency d
-			JOIN @extschema@.job_run r ON r.job_id = d.upstream_job_id
-			WHERE d.job_id = j.job_id AND r.state::text = 'succeeded'
-			  AND r.started_at > $2 - interval '8 days'
-			  AND r.ended_at > $2 - interval '1 hour' AND r.ended_at <= $2
+			CROSS JOIN LATERAL (
+				SELECT r.business_date, r.ended_at FROM @extschema@.job_run r
+				WHERE r.job_id = d.upstream_job_id AND r.started_at > $2 - interval '8 days'
+				  AND r.state::text = 'succeeded' AND r.ended_at > $2 - interval '1 hour' AND r.ended_at <= $2) r
+			WHERE d.job_id = j.job_id
 			GROUP BY r.business_date) u
 		WHERE sy.kind = 'glue'
 		  AND NOT EXISTS (SELECT FROM @extschema@.job_run r WHERE r.job_id = j.job_id AND r.business_date = u.business_date)
@@ -331,7 +358,7 @@ CREATE FUNCTION @extschema@._hot_targets(system_id integer, as_of timestamptz DE
 	ORDER BY t.on_path DESC, t.kind_order, t.at, t.job, t.run
 	$$;
 COMMENT ON FUNCTION @extschema@._hot_targets(integer, timestamptz) IS
-	'internal: what a hot collection of a system reads at as_of, in order (for a gate not yet triggered or an SLO still open first; then runs in flight, attempts to come, runs due; oldest first): Glue GetJobRun of a run in flight (every minute from its start + the p10 of its durations - 1 minute, else every 10 minutes), GetJobRuns of a job whose failed attempt Glue or kant is retrying or whose run is due (a slot come within its grace, or its upstream jobs done within the hour); Airflow taskInstances of a DAG run in flight';
+	'internal: what a hot collection of a system reads at as_of, in order (for a gate not yet triggered or an SLO still open first; then runs in flight, attempts to come, runs due; oldest first): Glue GetJobRun of a run in flight (every minute from its start + the p10 of its durations - 1 minute, or while its job is the last one a gate waits for, else every 10 minutes), GetJobRuns of a job whose failed attempt Glue or kant is retrying or whose run is due (a slot come within its grace, or its upstream jobs done within the hour); Airflow taskInstances of a DAG run in flight';
 REVOKE ALL ON FUNCTION @extschema@._hot_targets(integer, timestamptz) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.collect_hot(system text)

@@ -52,6 +52,8 @@ DB = "kant_hot_collection"
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 NOW = time.time()
+# the time limits stretch under valgrind and the sanitizers (test/harness)
+F = float(os.environ.get("KANT_TIME_FACTOR", "1"))
 
 
 # a 429 whose Retry-After the test chooses (the fake's own says 1 second)
@@ -119,6 +121,7 @@ def main():
     jobs["gate_job"] = history("gate_job", days_ago=3)
     jobs["up_job"] = history("up_job", days_ago=3)
     jobs["dep_job"] = history("dep_job", days_ago=3)
+    jobs["quick_job"] = history("quick_job", days_ago=3)
     glue = FakeGlue(secret_key=SECRET, data=SimpleNamespace(glue_runs=jobs)).start()
     airflow = FakeAirflow(version="v1", data=SimpleNamespace(task_instances=[])).start()
     conn, cur = fresh_db(DB)
@@ -271,6 +274,24 @@ def main():
     tap(state_of(dep) == "running" and glue_ops(glue, before) == [],
         "its run is found, and then its job is not read again: %s" % glue_ops(glue, before))
 
+    # the last job a gate waits for is read every minute, however early in its run
+    quick = run("quick_job", "quick_job_now", 2 * 60, "RUNNING")
+    quick["Arguments"]["--business_date"] = today
+    glue.data.glue_runs["quick_job"].insert(0, quick)
+    cur.execute("SELECT kant.ingest_glue_job_runs('hegel', %s::jsonb)", (json.dumps({"JobRuns": [quick]}),))
+    before = len(glue.requests)
+    hot()
+    alone = glue_ops(glue, before)
+    cur.execute("""SELECT kant.create_gate('last_one', jobs => ARRAY['hegel/up_job', 'hegel/quick_job'],
+                       when_stale => 'open')""")
+    finish(quick)
+    before = len(glue.requests)
+    hot()
+    tap(alone == [] and glue_ops(glue, before) == ["GetJobRun"] and state_of(quick) == "succeeded",
+        "a run 2 minutes into a 20-minute job is read every minute once it is the last one a gate waits for "
+        "(up_job is done), and seen finishing early: %s, then %s" % (alone, glue_ops(glue, before)))
+    cur.execute("SELECT kant.drop_gate('last_one')")
+
     # ------------------------- the sweep's: a trigger that never fired, a run by hand
     hour_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
     glue.extra_triggers = [{"Name": "never_fires", "Type": "SCHEDULED", "State": "ACTIVATED",
@@ -366,7 +387,7 @@ def main():
     took = time.time() - t0
     cur.execute("SELECT rate FROM kant.collect_budget b JOIN kant.system s USING (system_id) WHERE s.name = 'hegel'")
     rate = cur.fetchone()[0]
-    tap(h[8] is None and took < 5 and h[5] == 2 and h[4] == 10 and rate == 150,
+    tap(h[8] is None and took < 5 * F and h[5] == 2 and h[4] == 10 and rate == 150,
         "429 with Retry-After: 300: not waited (%.1f s), the first round's two throttled, all ten deferred, "
         "the rate halved: %s, rate %s" % (took, (h,), rate))
     t0 = time.time()
@@ -374,7 +395,7 @@ def main():
     cur.execute("SELECT step, target, outcome, detail FROM kant.tick(deadline => '3 seconds')")
     rows = cur.fetchall()
     took = time.time() - t0
-    tap(took < 3.5 and ("collect", "hegel", "deferred") in [r[:3] for r in rows],
+    tap(took < 3 + 0.5 * F and ("collect", "hegel", "deferred") in [r[:3] for r in rows],
         "kant.tick(deadline => 3 s) ends within it (%.1f s) with the reads deferred: %s" % (took, rows))
     # a Glue that does not answer: the requests are cut at the deadline, not at the 60 s timeout
     glue.sticky = [("GetJobRun", None, "hang")]
@@ -383,7 +404,8 @@ def main():
     cur.execute("SELECT step, target, outcome, detail FROM kant.tick(deadline => '3 seconds')")
     rows = cur.fetchall()
     took = time.time() - t0
-    tap(1.5 < took < 3.5 and ("collect", "hegel", "deferred") in [r[:3] for r in rows] and "10 deferred" in rows[0][3],
+    tap(1.5 < took < 3 + 0.5 * F and ("collect", "hegel", "deferred") in [r[:3] for r in rows]
+        and "10 deferred" in rows[0][3],
         "a Glue that hangs: the tick's requests end at its deadline (%.1f s of 3), deferred: %s" % (took, rows))
     glue.sticky = []
     glue.retry_after = None
@@ -399,7 +421,7 @@ def main():
     hint = cur.fetchone()[0]
     other.rollback()
     other.close()
-    tap(took < 2 and h[0] == 0 and h[4] == 10 and glue_ops(glue, before) == [] and "sweep" in hint,
+    tap(took < 2 * F and h[0] == 0 and h[4] == 10 and glue_ops(glue, before) == [] and "sweep" in hint,
         "while a sweep holds the system a hot collection reads nothing and waits for nothing, and says so: %s %s"
         % ((h,), hint))
     cur.execute("SELECT kant.set_hot_collection('hegel', false)")
@@ -552,7 +574,7 @@ def readme_setup():
         cur.execute("SELECT jobid FROM cron.job WHERE jobname = 'kant-gates'")
         jobid = cur.fetchone()[0]
         got = None
-        for _ in range(75):
+        for _ in range(int(75 * F)):
             cur.execute("SELECT status, return_message FROM cron.job_run_details WHERE jobid = %s "
                         "AND status IN ('succeeded', 'failed') ORDER BY runid DESC LIMIT 1", (jobid,))
             got = cur.fetchone()
