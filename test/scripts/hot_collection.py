@@ -7,10 +7,12 @@ the OpenAPI spec), started in-process, with data placed relative to now:
 - an in-flight Glue run that finished is seen in one hot collection, by id
   (GetJobRun), and only the runs in flight and near their end are read --
   no GetJobs, no GetTriggers, no GetJobRuns of every job;
-- a failed attempt Glue retries (a new run id naming it as PreviousRunId) is
-  found with GetJobRuns of a few runs;
+- a failed attempt Glue retries (a new run id naming it as PreviousRunId), or
+  kant restarts (kant.recover_failed_runs), is found with GetJobRuns of a few
+  runs;
 - a run expected now but not seen yet is found by the hot path, and read
-  every minute until it is seen;
+  every minute until it is seen; so is the run of a job whose upstream jobs
+  just succeeded; the last job a gate waits for is read every minute;
 - a trigger that never fired and a run started by hand are the sweep's: the
   hot path reads neither, moves no watermark, and does not count as a
   collection for staleness;
@@ -122,6 +124,7 @@ def main():
     jobs["up_job"] = history("up_job", days_ago=3)
     jobs["dep_job"] = history("dep_job", days_ago=3)
     jobs["quick_job"] = history("quick_job", days_ago=3)
+    jobs["restart_job"] = history("restart_job", days_ago=3)
     glue = FakeGlue(secret_key=SECRET, data=SimpleNamespace(glue_runs=jobs)).start()
     airflow = FakeAirflow(version="v1", data=SimpleNamespace(task_instances=[])).start()
     conn, cur = fresh_db(DB)
@@ -222,6 +225,35 @@ def main():
     h = hot()
     tap(glue_ops(glue, before) == ["GetJobRun"] and state_of(retry) == "succeeded",
         "near its end the retry is read by id and seen finishing: %s" % glue_ops(glue, before))
+
+    # ------------------------------------- (b) a restart kant makes
+    cur.execute("SELECT kant.set_job_retries('hegel/restart_job', 0)")
+    cur.execute("SELECT kant.set_recovery('hegel/restart_job', min_wait => '0')")
+    broke = run("restart_job", "restart_job_f", 10 * 60, "FAILED", minutes=9)
+    glue.data.glue_runs["restart_job"].insert(0, broke)
+    cur.execute("SELECT kant.ingest_glue_job_runs('hegel', %s::jsonb)", (json.dumps({"JobRuns": [broke]}),))
+    before = len(glue.requests)
+    hot()
+    no_retry = glue_ops(glue, before)
+    cur.execute("SELECT outcome FROM kant.recover_failed_runs()")
+    restarted = cur.fetchall()
+    before = len(glue.requests)
+    hot()
+    asked = [(q["target"][8:], json.loads(q["body"]).get("JobName")) for q in glue.requests[before:]]
+    tap(no_retry == [] and restarted == [("done",)] and asked == [("GetJobRuns", "restart_job")],
+        "a failed run without Glue retries is not read; once kant restarted it (StartJobRun), the job's newest "
+        "runs are read for the new attempt: %s %s %s" % (no_retry, restarted, asked))
+    cur.execute("SELECT detail FROM kant.action_log WHERE kind = 'recover' AND outcome = 'done'")
+    new_id = cur.fetchone()[0].split("JobRunId ")[1]
+    again = dict(run("restart_job", "restart_job_r", 20, "RUNNING", prev=broke["Id"]), Id=new_id)
+    glue.data.glue_runs["restart_job"].insert(0, again)
+    hot()
+    before = len(glue.requests)
+    hot()
+    cur.execute("SELECT previous_external_id FROM kant.job_run WHERE external_id = %s", (new_id,))
+    tap(cur.fetchone() == (broke["Id"],) and glue_ops(glue, before) == [],
+        "the restart (PreviousRunId the failed run) is found, and the job is not read again: %s"
+        % glue_ops(glue, before))
 
     # ------------------------------------------- (c) a run expected now
     slot = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=3)
