@@ -18,7 +18,7 @@ OBJS = src/kant.o src/run_state.o src/names.o src/jsonutil.o src/payload.o src/p
 SQL_SRC = $(addprefix sql/src/,base.sql run_state.sql rules.sql registry.sql ingest.sql schedules.sql \
           slo.sql auth.sql collection.sql pg_cron.sql alerting.sql delivery.sql gates.sql \
           action_log.sql recovery.sql bi.sql quality.sql quality_diff.sql collect_glue_dq.sql quality_ingest.sql \
-          quality_measure.sql recovery_airflow.sql rerun.sql)
+          quality_measure.sql recovery_airflow.sql rerun.sql hot_collection.sql)
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 PGFILEDESC = "kant - batch job run monitoring"

@@ -1510,6 +1510,9 @@ auth_retry(KantHttpRequest *req, void *arg)
 		reauthorize(g, req, old_auth, old_token);
 		return true;
 	}
+	/* a throttled reply to be retried: the budget halves its rate (collect.c) */
+	if (collect_is_throttle(g, req))
+		g->throttles++;
 	if (strcmp(g->kind, "glue") == 0)
 		return glue_retry(req, g);
 	return kant_http_default_retry(req);

@@ -2,7 +2,8 @@
  * collect.c
  *	  A collection: kant.collect_glue(system) and kant.collect_airflow(system)
  *	  poll AWS Glue and Airflow from inside Postgres (collect_glue.c,
- *	  collect_airflow.c); this is what they share.
+ *	  collect_airflow.c); this is what they share, and kant.collect_hot, which
+ *	  reads only what can change soon (glue_hot, airflow_hot).
  *
  * A collection runs in steps, each a subtransaction committed into the call
  * when it succeeds: a failure (an endpoint down, a page that times out,
@@ -10,8 +11,25 @@
  * what earlier steps read, and is recorded in kant.collection and raised as a
  * WARNING.  Watermarks move only when a job was read back to the old one.
  * Cancel and statement_timeout propagate.
+ *
+ * A collection is a sweep (kant.collect_glue, kant.collect_airflow: all of
+ * it, the only kind that moves watermarks and cursors and that the
+ * staleness of gates and alerts counts) or hot (kant.collect_hot: runs in
+ * flight, attempts to come, jobs due now; moves nothing).  Both spend the
+ * system's request budget (kant.collect_budget, kant._collect_budget): a
+ * token bucket refilled at a rate that halves on the first throttled reply
+ * of a collection and grows back by a fixed step a minute (AIMD: Glue
+ * publishes no rate per API, and its limit is shared by every client of the
+ * account and Region).  A hot collection makes no request past the budget,
+ * none after a throttled reply, and none at or after its deadline (the
+ * tick's, else 45 seconds): those it counts as deferred.  A sweep is not
+ * held to the budget (it must finish, and it alone moves watermarks); it
+ * spends what is there, down to zero, and its throttled replies halve the
+ * rate as a hot collection's do.
  */
 #include "postgres.h"
+
+#include <math.h>
 
 #include "access/htup_details.h"
 #include "access/xact.h"
@@ -28,6 +46,13 @@
 
 #include "collect_int.h"
 #include "locks.h"
+
+/* a hot collection called on its own: its deadline (a tick gives its own) */
+#define HOT_DEADLINE_S		45
+/* a round not worth starting this close to the deadline */
+#define HOT_MARGIN_MS		1000
+/* hot collections' records are kept this long (one a minute a system) */
+#define HOT_KEEP			"7 days"
 
 /* ------------------------------------------------------------ the system */
 
@@ -110,7 +135,8 @@ collect_load_system(Collector *g, const char *want_kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("system \"%s\" does not exist", g->system),
-				 errhint("Register it with kant.add_system('%s', '%s', ...).", g->system, want_kind)));
+				 errhint("Register it with kant.add_system('%s', '%s', ...).", g->system,
+						 want_kind ? want_kind : "glue")));
 	t = SPI_tuptable->vals[0];
 	d = SPI_tuptable->tupdesc;
 	g->system_id = DatumGetInt32(SPI_getbinval(t, d, 1, &isnull));
@@ -138,7 +164,20 @@ collect_load_system(Collector *g, const char *want_kind)
 	secret = collect_spi_text(t, d, 9);
 	token = collect_spi_text(t, d, 10);
 
-	if (strcmp(kind, want_kind) != 0)
+	if (want_kind == NULL)
+	{
+		/* a hot collection: either kind kant polls */
+		if (strcmp(kind, "glue") == 0)
+			g->kind = "glue";
+		else if (strcmp(kind, "airflow") == 0)
+			g->kind = "airflow";
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("kant does not poll %s systems", kind),
+					 errhint("OpenLineage and manual systems send their runs (kant.ingest_openlineage, kant.report_run).")));
+	}
+	else if (strcmp(kind, want_kind) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("system \"%s\" is of kind %s, not %s", g->system, kind, want_kind),
@@ -208,7 +247,69 @@ void
 collect_count_attempts(Collector *g, KantHttpRequest *req)
 {
 	g->requests += req->attempts;
-	g->retries += req->attempts - 1;
+	g->retries += Max(req->attempts - 1, 0);
+	/*
+	 * a throttled last attempt the retry check never saw (retries spent);
+	 * one it saw and wanted to retry, which the deadline then stopped, it
+	 * counted already (auth_retry)
+	 */
+	if (req->attempts > 0 && !req->deadline_cut && collect_is_throttle(g, req))
+		g->throttles++;
+}
+
+/*
+ * A reply that says the system is throttling kant: HTTP 429 (RFC 6585), or
+ * Glue's HTTP 400 with ThrottlingException or TooManyRequestsException (the
+ * exceptions botocore's standard retry mode treats as throttling,
+ * botocore/retries/standard.py).
+ */
+bool
+collect_is_throttle(Collector *g, KantHttpRequest *req)
+{
+	char	   *t;
+
+	if (req->curl_code != 0 || req->too_large)
+		return false;
+	if (req->status == 429)
+		return true;
+	if (req->status != 400 || strcmp(g->kind, "glue") != 0)
+		return false;
+	t = glue_error(req, NULL);
+	return t != NULL && (strcmp(t, "ThrottlingException") == 0 ||
+						 strcmp(t, "TooManyRequestsException") == 0);
+}
+
+/*
+ * How many of want requests a hot collection may start now: none once a
+ * reply was throttled, none within a second of its deadline, none past its
+ * budget; at most max_parallel (a round), so that a throttled reply stops
+ * the next round.  A sweep may start them all.
+ */
+int
+collect_allowance(Collector *g, int want)
+{
+	int			left;
+
+	if (!g->hot)
+		return want;
+	if (g->throttles > 0 ||
+		GetCurrentTimestamp() >= g->deadline - (TimestampTz) HOT_MARGIN_MS * 1000)
+		return 0;
+	left = (int) floor(g->tokens) - g->requests;
+	return Max(Min(Min(want, left), g->opt.max_parallel), 0);
+}
+
+/*
+ * A hot collection's request that ended throttled, or that its deadline
+ * ended: deferred to the next tick (the sweep reads it anyway), not an error.
+ */
+bool
+collect_deferred(Collector *g, KantHttpRequest *req)
+{
+	if (!g->hot || !(req->deadline_cut || collect_is_throttle(g, req)))
+		return false;
+	g->deferred++;
+	return true;
 }
 
 /* Another page of a NextToken listing: within kant.collect_max_pages. */
@@ -383,14 +484,15 @@ collect_run_step(Collector *g, StepFn fn, void *arg)
 /* ------------------------------------------------------------ the call */
 
 void
-collect_begin(Collector *g, Call *c, const char *kind, text *system)
+collect_begin(Collector *g, Call *c, const char *kind, text *system, bool hot)
 {
 	bool		isnull;
-	Oid			argt[1] = {INT4OID};
-	Datum		argv[1];
+	Oid			argt[2] = {INT4OID, TEXTOID};
+	Datum		argv[2];
 
 	memset(g, 0, sizeof(*g));
 	g->kind = kind;
+	g->hot = hot;
 	g->system = text_to_cstring(system);
 	c->fcxt = CurrentMemoryContext;
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -402,18 +504,45 @@ collect_begin(Collector *g, Call *c, const char *kind, text *system)
 
 	collect_load_system(g, kind);
 	argv[0] = Int32GetDatum(g->system_id);
-	/* one collection of a system at a time: a second one waits its turn */
-	if (SPI_execute_with_args("SELECT pg_advisory_xact_lock(" CppAsString2(KANT_LOCK_COLLECT) ", $1)",
+	argv[1] = CStringGetTextDatum(hot ? "hot" : "sweep");
+	/*
+	 * One collection of a system at a time: a second sweep waits its turn; a
+	 * hot collection does not wait (the tick goes on to the gates), it
+	 * records that it read nothing
+	 */
+	if (SPI_execute_with_args(hot ?
+							  "SELECT pg_try_advisory_xact_lock(" CppAsString2(KANT_LOCK_COLLECT) ", $1)" :
+							  "SELECT pg_advisory_xact_lock(" CppAsString2(KANT_LOCK_COLLECT) ", $1)",
 							  1, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "kant: locking the system failed");
-	if (SPI_execute_with_args("INSERT INTO kant.collection (system_id, started_at)"
-							  " VALUES ($1, clock_timestamp()) RETURNING collection_id, started_at",
-							  1, argt, argv, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+	if (hot)
+		g->busy = !DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (SPI_execute_with_args("INSERT INTO kant.collection (system_id, started_at, mode)"
+							  " VALUES ($1, clock_timestamp(), $2) RETURNING collection_id, started_at",
+							  2, argt, argv, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "kant: recording the collection failed");
 	c->collection_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1, &isnull));
 	g->started = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 2, &isnull));
+	if (hot)
+	{
+		TimestampTz tick = kant_http_deadline();
+
+		/* the tick's deadline, else its own */
+		g->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), HOT_DEADLINE_S * 1000);
+		if (tick != 0 && tick < g->deadline)
+			g->deadline = tick;
+		g->opt.deadline = g->deadline;
+		/* what the budget allows now */
+		if (!g->busy)
+		{
+			if (SPI_execute_with_args("SELECT kant._collect_budget($1, 0, false)",
+									  1, argt, argv, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "kant: reading the request budget failed");
+			g->tokens = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+	}
 }
 
 Datum
@@ -426,17 +555,40 @@ collect_end(Collector *g, Call *c)
 	Datum		result;
 
 	error_context_stack = c->ctx.previous;
+	if (!g->busy)
 	{
-		Oid			argt[12] = {INT8OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID,
-		INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
-		Datum		argv[12] = {Int64GetDatum(c->collection_id), Int32GetDatum(g->requests),
+		Oid			bt[3] = {INT4OID, INT4OID, BOOLOID};
+		Datum		bv[3] = {Int32GetDatum(g->system_id), Int32GetDatum(g->requests),
+		BoolGetDatum(g->throttles > 0)};
+
+		/* the budget pays for what was sent; a throttled reply halves its rate */
+		if (SPI_execute_with_args("SELECT kant._collect_budget($1, $2, $3)",
+								  3, bt, bv, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "kant: spending the request budget failed");
+	}
+	if (g->hot)
+	{
+		Oid			ht[2] = {INT4OID, INT8OID};
+		Datum		hv[2] = {Int32GetDatum(g->system_id), Int64GetDatum(c->collection_id)};
+
+		/* a hot collection a minute: a week of their records is kept */
+		if (SPI_execute_with_args("DELETE FROM kant.collection WHERE system_id = $1 AND mode = 'hot'"
+								  " AND started_at < now() - interval '" HOT_KEEP "' AND collection_id <> $2",
+								  2, ht, hv, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "kant: pruning the hot collections failed");
+	}
+	{
+		Oid			argt[14] = {INT8OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID,
+		INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID};
+		Datum		argv[14] = {Int64GetDatum(c->collection_id), Int32GetDatum(g->requests),
 			Int32GetDatum(g->retries), Int32GetDatum(g->pages), Int32GetDatum(g->jobs),
 			Int32GetDatum(g->runs_seen), Int32GetDatum(g->runs_new), Int32GetDatum(g->runs_changed),
 			Int32GetDatum(g->schedules),
 			sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0,
 			error ? CStringGetTextDatum(error) : (Datum) 0,
-		hint ? CStringGetTextDatum(hint) : (Datum) 0};
-		char		nulls[12];
+			hint ? CStringGetTextDatum(hint) : (Datum) 0,
+		Int32GetDatum(g->deferred), Int32GetDatum(g->throttles)};
+		char		nulls[14];
 
 		memset(nulls, ' ', sizeof(nulls));
 		nulls[9] = sqlstate ? ' ' : 'n';
@@ -445,8 +597,8 @@ collect_end(Collector *g, Call *c)
 		if (SPI_execute_with_args("UPDATE kant.collection SET ended_at = clock_timestamp(),"
 								  " requests = $2, retries = $3, pages = $4, jobs = $5, runs_seen = $6,"
 								  " runs_new = $7, runs_changed = $8, schedules = $9, sqlstate = $10, error = $11,"
-								  " hint = $12 WHERE collection_id = $1 RETURNING *",
-								  12, argt, argv, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
+								  " hint = $12, deferred = $13, throttled = $14 WHERE collection_id = $1 RETURNING *",
+								  14, argt, argv, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "kant: recording the collection failed");
 		result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	}
@@ -465,11 +617,48 @@ collect_end(Collector *g, Call *c)
 						(long long) c->collection_id, g->kind, g->system, sqlstate, error),
 				 errhint("%s%sWhat was read before the failure is kept; the next collection reads the rest. See SELECT * FROM kant.collector_health;",
 						 hint ? hint : "", hint ? " " : "")));
-	else if (hint)
+	else if (hint && !g->busy)	/* a hot collection that gave way to a sweep: as it should */
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
 				 errmsg("kant: collection %lld of %s system \"%s\" ended without error, but: %s",
 						(long long) c->collection_id, g->kind, g->system, hint),
 				 errhint("kant.collection keeps it as the collection's hint (kant.collector_health.last_error_hint).")));
 	return result;
+}
+
+/* ------------------------------------------------------------ hot */
+
+/*
+ * kant.collect_hot(system): read what can change soon (kant._hot_targets
+ * chooses it, in priority order), within the system's request budget and
+ * the deadline; ingest it as the sweep does; move no watermark, no cursor,
+ * no schedule.  Another collection of the system in progress (a sweep)
+ * holds its lock: then nothing is read, and that is recorded.
+ */
+PG_FUNCTION_INFO_V1(kant_collect_hot);
+Datum
+kant_collect_hot(PG_FUNCTION_ARGS)
+{
+	Collector	g;
+	Call		c;
+
+	collect_begin(&g, &c, NULL, PG_GETARG_TEXT_PP(0), true);
+	if (g.busy)
+	{
+		Oid			argt[1] = {INT4OID};
+		Datum		argv[1] = {Int32GetDatum(g.system_id)};
+		bool		isnull;
+
+		if (SPI_execute_with_args("SELECT count(*)::integer FROM kant._hot_targets($1)",
+								  1, argt, argv, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "kant: reading the hot targets failed");
+		g.deferred = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		g.warning = psprintf("another collection of system \"%s\" is in progress (a sweep holds its lock): this hot collection read nothing; the sweep reads everything",
+							 g.system);
+	}
+	else if (strcmp(g.kind, "glue") == 0)
+		glue_hot(&g);
+	else
+		airflow_hot(&g);
+	PG_RETURN_DATUM(collect_end(&g, &c));
 }

@@ -276,6 +276,7 @@ typedef struct AfRuns
 {
 	List	   *todo;			/* of AfPage *: the next round */
 	int			dag_runs;
+	int			round;			/* DAG runs in the next round; 0: ROUND_MAX */
 } AfRuns;
 
 static char *
@@ -493,6 +494,8 @@ ti_page_done(KantHttpRequest *req, void *arg)
 	{
 		if (req->curl_code == 0 && !req->too_large && req->status == 404)
 			return;				/* the DAG run was deleted since it was listed */
+		if (collect_deferred(g, req))
+			return;				/* hot: throttled, or the deadline; the next tick reads it */
 		af_raise(g, req);
 	}
 	reply_read(&r, g, req);
@@ -534,7 +537,7 @@ step_af_tis(Collector *g, void *arg)
 	MemoryContext round = AllocSetContextCreate(keep, "kant collection round",
 												ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(round);
-	int			n = Min(list_length(ar->todo), ROUND_MAX);
+	int			n = Min(list_length(ar->todo), ar->round > 0 ? Min(ar->round, ROUND_MAX) : ROUND_MAX);
 	char	  **urls = palloc(sizeof(char *) * n);
 	KantHttpRequest **reqs = palloc(sizeof(KantHttpRequest *) * n);
 	KantHttpOptions opt = g->opt;
@@ -803,7 +806,7 @@ kant_collect_airflow(PG_FUNCTION_ARGS)
 
 	AfRuns		ar;
 
-	collect_begin(&g, &c, "airflow", PG_GETARG_TEXT_PP(0));
+	collect_begin(&g, &c, "airflow", PG_GETARG_TEXT_PP(0), false);
 	memset(&ar, 0, sizeof(ar));
 	if (collect_run_step(&g, airflow_detect, NULL) &&
 		collect_run_step(&g, step_af_runs, &ar))
@@ -816,3 +819,157 @@ kant_collect_airflow(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(collect_end(&g, &c));
 }
 
+
+/* ------------------------------------------------------------ hot */
+
+/*
+ * kant.collect_hot on an Airflow system (collect.c): the task instances of
+ * the DAG runs in flight, and nothing else -- no DAG listing, no cursor (the
+ * sweep keeps both).  In flight: the DAG runs of the task instances kant
+ * holds as not finished (kant._hot_targets, in its order: those a gate or an
+ * SLO waits for first), and those Airflow lists as queued or running now
+ * (GET dags/~/dagRuns?state=queued&state=running: the state filter of
+ * get_dag_runs, "can be repeated to retrieve multiple matching values (OR
+ * condition)", v1-openapi.yaml FilterState, v2-openapi.yaml get_dag_runs
+ * parameter state), which finds the runs started since.  Each DAG run's
+ * task instances (GET dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances,
+ * get_task_instances in both specs) are read in rounds within the budget,
+ * and ingested as the sweep ingests them.
+ */
+
+/* One GET of a hot collection: false when it was deferred (throttled, the deadline). */
+static bool
+af_hot_get(Collector *g, const char *op, char *url, KantHttpRequest **req)
+{
+	airflow_requests(g, op, &url, 1, req);
+	kant_http_perform(req, 1, &g->opt, auth_retry, g);
+	collect_count_attempts(g, *req);
+	if (!kant_http_failed(*req))
+		return true;
+	if (collect_deferred(g, *req))
+		return false;
+	af_raise(g, *req);
+	return false;				/* not reached */
+}
+
+static void
+step_af_hot_runs(Collector *g, void *arg)
+{
+	AfRuns	   *ar = arg;
+	MemoryContext keep = CurrentMemoryContext;
+	Oid			argt[1] = {INT4OID};
+	Datum		argv[1] = {Int32GetDatum(g->system_id)};
+	List	   *mine = NIL,
+			   *listed = NIL;
+	int64		offset = 0;
+	int			pages = 0;
+	uint64		k;
+	ListCell   *lc;
+
+	/* the DAG runs kant holds as in flight, in the order to read them */
+	if (SPI_execute_with_args("SELECT job, run FROM kant._hot_targets($1)",
+							  1, argt, argv, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "kant: reading the hot targets failed");
+	for (k = 0; k < SPI_processed; k++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[k];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+
+		mine = lappend(mine, psprintf("dags/%s/dagRuns/%s", path_segment(SPI_getvalue(t, d, 1)),
+									  path_segment(SPI_getvalue(t, d, 2))));
+	}
+	/* and those Airflow says are queued or running, within the budget */
+	while (collect_allowance(g, 1) > 0)
+	{
+		KantHttpRequest *req;
+		Reply		r;
+		JsonbContainer *runs;
+		int64		total;
+		int			len;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!af_hot_get(g, "GET dagRuns", dag_runs_url(g, "&state=queued&state=running", offset), &req))
+			break;
+		pages++;
+		reply_read(&r, g, req);
+		runs = reply_get_array(&r, r.root, NULL, "dag_runs", true, AF_PAGE);
+		total = reply_get_count(&r, "total_entries");
+		len = JsonContainerSize(runs);
+		dag_run_paths(&r, runs, &listed, keep);
+		reply_release(req);
+		offset += len;
+		if (offset >= total)
+			break;
+		if (len == 0)
+			reply_unusable(&r, "\"total_entries\" is " INT64_FORMAT " but the page at offset " INT64_FORMAT " holds no DAG runs",
+						   total, offset);
+		collect_another_page(&r, pages, "GET dagRuns");
+	}
+	/* kant's first, then the others Airflow listed; each once */
+	list_sort(listed, cmp_str);
+	ar->todo = NIL;
+	foreach(lc, mine)
+	{
+		AfPage	   *p = palloc0(sizeof(AfPage));
+
+		p->run = lfirst(lc);
+		ar->todo = lappend(ar->todo, p);
+	}
+	foreach(lc, listed)
+	{
+		ListCell   *m;
+		bool		seen = false;
+		AfPage	   *p;
+
+		CHECK_FOR_INTERRUPTS();
+		if (foreach_current_index(lc) > 0 &&
+			strcmp(lfirst(lc), list_nth(listed, foreach_current_index(lc) - 1)) == 0)
+			continue;
+		foreach(m, mine)
+		{
+			if (strcmp(lfirst(m), lfirst(lc)) == 0)
+			{
+				seen = true;
+				break;
+			}
+		}
+		if (seen)
+			continue;
+		p = palloc0(sizeof(AfPage));
+		p->run = lfirst(lc);
+		ar->todo = lappend(ar->todo, p);
+	}
+	ar->dag_runs = list_length(ar->todo);
+}
+
+void
+airflow_hot(Collector *g)
+{
+	AfRuns		ar;
+
+	memset(&ar, 0, sizeof(ar));
+	if (collect_allowance(g, 1) == 0)
+	{
+		/* no budget left this minute: everything waits for the next tick */
+		Oid			argt[1] = {INT4OID};
+		Datum		argv[1] = {Int32GetDatum(g->system_id)};
+		bool		isnull;
+
+		if (SPI_execute_with_args("SELECT count(*)::integer FROM kant._hot_targets($1)",
+								  1, argt, argv, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "kant: reading the hot targets failed");
+		g->deferred += DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		return;
+	}
+	if (!collect_run_step(g, airflow_detect, NULL) || !collect_run_step(g, step_af_hot_runs, &ar))
+		return;
+	g->jobs = ar.dag_runs;
+	while (ar.todo != NIL)
+	{
+		ar.round = collect_allowance(g, list_length(ar.todo));
+		if (ar.round == 0 || !collect_run_step(g, step_af_tis, &ar))
+			break;
+	}
+	g->deferred += list_length(ar.todo);
+	g->op = NULL;
+}

@@ -1103,7 +1103,7 @@ kant_collect_glue(PG_FUNCTION_ARGS)
 	Call		c;
 	RunsPhase	ph;
 
-	collect_begin(&g, &c, "glue", PG_GETARG_TEXT_PP(0));
+	collect_begin(&g, &c, "glue", PG_GETARG_TEXT_PP(0), false);
 
 	/*
 	 * Each step commits into the function's transaction when it succeeds, so
@@ -1126,3 +1126,265 @@ kant_collect_glue(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(collect_end(&g, &c));
 }
 
+
+/* ------------------------------------------------------------ hot */
+
+/*
+ * kant.collect_hot on a Glue system (collect.c): the reads
+ * kant._hot_targets chooses, in its order, a round of at most max_parallel
+ * at a time while the budget, throttling and the deadline allow
+ * (collect_allowance).  A run in flight is read by id, GetJobRun (botocore's
+ * Glue model: GetJobRunRequest {JobName, RunId}, GetJobRunResponse
+ * {JobRun}); a job whose next run is due, or whose failed attempt Glue or
+ * kant is retrying, by its newest few runs, GetJobRuns with a small
+ * MaxResults ("returns the job runs in chronological order, with the newest
+ * jobs returned first"; a Glue retry is a new run whose PreviousRunId names
+ * the failed one, so the failed run's id never shows it).  The runs a round
+ * read go to kant.ingest_glue_job_runs as one GetJobRuns page, as the sweep's
+ * pages do.  Nothing moves a watermark.
+ */
+
+/* a job's newest runs: enough for one that just started, or a retry */
+#define HOT_RUNS_PAGE		5
+
+typedef struct HotRead
+{
+	bool		one_run;		/* GetJobRun; else GetJobRuns */
+	char	   *job;
+	char	   *run;			/* GetJobRun: the run's Id */
+} HotRead;
+
+typedef struct HotPhase
+{
+	HotRead    *reads;
+	int			n;
+	int			next;			/* the first not read yet */
+	int			round;			/* reads in the next round */
+} HotPhase;
+
+typedef struct HotRound
+{
+	Collector  *g;
+	JsonbParseState *page;		/* the round's runs, one GetJobRuns page */
+	int			runs;
+	List	   *answered;		/* GetJobRun reads Glue answered */
+	List	   *unknown;		/* GetJobRun reads of runs Glue does not know */
+} HotRound;
+
+/* A reply of a hot read: its runs join the round's page. */
+static void
+hot_read_done(KantHttpRequest *req, void *arg)
+{
+	HotRound   *rd = arg;
+	Collector  *g = rd->g;
+	HotRead    *t = req->user;
+	Reply		r;
+
+	g->op = t->one_run ? "GetJobRun" : "GetJobRuns";
+	collect_count_attempts(g, req);
+	if (kant_http_failed(req))
+	{
+		if (collect_deferred(g, req))
+			return;				/* throttled, or the deadline: the next tick */
+		if (req->curl_code == 0 && !req->too_large && not_found(req))
+		{
+			/* a run Glue does not know (reported by another source), or a job deleted */
+			if (t->one_run)
+				rd->unknown = lappend(rd->unknown, t);
+			return;
+		}
+		glue_raise(g, req);
+	}
+	reply_read(&r, g, req);
+	if (t->one_run)
+	{
+		JsonbValue	buf;
+		JsonbValue *v = json_get(r.root, "JobRun", &buf);
+
+		if (v == NULL)
+			reply_unusable(&r, "\"JobRun\" is missing");
+		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+			reply_unusable(&r, "\"JobRun\" must be an object");
+		pushJsonbValue(&rd->page, WJB_ELEM, v);
+		rd->runs++;
+		rd->answered = lappend(rd->answered, t);
+	}
+	else
+	{
+		JsonbContainer *runs = reply_get_array(&r, r.root, NULL, "JobRuns", true, HOT_RUNS_PAGE);
+		int			i,
+					n = JsonContainerSize(runs);
+
+		for (i = 0; i < n; i++)
+		{
+			JsonbValue *v = getIthJsonbValueFromContainer(runs, i);
+
+			pushJsonbValue(&rd->page, WJB_ELEM, v);
+			rd->runs++;
+		}
+	}
+	reply_release(req);
+}
+
+/* When kant last read the runs it read by id, and which Glue did not know. */
+static void
+hot_mark_read(Collector *g, List *reads, bool unknown)
+{
+	Oid			argt[4] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
+	Datum		argv[4];
+	List	   *jobs = NIL,
+			   *runs = NIL;
+	ListCell   *lc;
+
+	if (reads == NIL)
+		return;
+	foreach(lc, reads)
+	{
+		HotRead    *t = lfirst(lc);
+
+		jobs = lappend(jobs, t->job);
+		runs = lappend(runs, t->run);
+	}
+	argv[0] = Int32GetDatum(g->system_id);
+	argv[1] = collect_text_array(jobs);
+	argv[2] = collect_text_array(runs);
+	argv[3] = BoolGetDatum(unknown);
+	if (SPI_execute_with_args("INSERT INTO kant.hot_read AS h (job_id, target, read_at, misses)"
+							  " SELECT j.job_id, u.run, now(), CASE WHEN $4 THEN 1 ELSE 0 END"
+							  " FROM unnest($2, $3) AS u(job, run)"
+							  " JOIN kant.job j ON j.system_id = $1 AND j.name = u.job"
+							  " ON CONFLICT (job_id, target) DO UPDATE SET read_at = excluded.read_at,"
+							  " misses = CASE WHEN $4 THEN h.misses + 1 ELSE 0 END",
+							  4, argt, argv, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "kant: recording the hot reads failed");
+}
+
+/* One round: the next reads, at once; the runs they found ingested as one page. */
+static void
+hot_round(Collector *g, void *arg)
+{
+	HotPhase   *ph = arg;
+	MemoryContext keep = CurrentMemoryContext;
+	MemoryContext round = AllocSetContextCreate(keep, "kant hot round", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(round);
+	int			n = ph->round;
+	KantHttpRequest **reqs = palloc(sizeof(KantHttpRequest *) * Max(n, 1));
+	KantHttpOptions opt = g->opt;
+	HotRound	rd;
+	int			i;
+
+	memset(&rd, 0, sizeof(rd));
+	rd.g = g;
+	pushJsonbValue(&rd.page, WJB_BEGIN_OBJECT, NULL);
+	{
+		JsonbValue	k;
+
+		k.type = jbvString;
+		k.val.string.val = "JobRuns";
+		k.val.string.len = 7;
+		pushJsonbValue(&rd.page, WJB_KEY, &k);
+	}
+	pushJsonbValue(&rd.page, WJB_BEGIN_ARRAY, NULL);
+	for (i = 0; i < n; i++)
+	{
+		HotRead    *t = &ph->reads[ph->next + i];
+		char	   *body;
+
+		if (t->one_run)
+		{
+			StringInfoData b;
+
+			initStringInfo(&b);
+			appendStringInfoString(&b, "{\"JobName\": ");
+			escape_json(&b, t->job);
+			appendStringInfoString(&b, ", \"RunId\": ");
+			escape_json(&b, t->run);
+			appendStringInfoChar(&b, '}');
+			body = b.data;
+		}
+		else
+			body = json_body("JobName", t->job, NULL, HOT_RUNS_PAGE);
+		glue_requests(g, t->one_run ? "GetJobRun" : "GetJobRuns", &body, 1, &reqs[i]);
+		reqs[i]->user = t;
+	}
+	opt.on_done = hot_read_done;
+	opt.on_done_arg = &rd;
+	kant_http_perform(reqs, n, &opt, auth_retry, g);
+	pushJsonbValue(&rd.page, WJB_END_ARRAY, NULL);
+	if (rd.runs > 0)
+	{
+		Jsonb	   *page = JsonbValueToJsonb(pushJsonbValue(&rd.page, WJB_END_OBJECT, NULL));
+
+		(void) collect_ingest_page(g, page, rd.runs);
+	}
+	hot_mark_read(g, rd.answered, false);
+	hot_mark_read(g, rd.unknown, true);
+	ph->next += n;
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(round);
+}
+
+/* What to read, in order (kant._hot_targets). */
+static void
+hot_begin(Collector *g, void *arg)
+{
+	HotPhase   *ph = arg;
+	Oid			argt[1] = {INT4OID};
+	Datum		argv[1] = {Int32GetDatum(g->system_id)};
+	uint64		k;
+
+	glue_resolve_access(g);
+	if (SPI_execute_with_args("SELECT op, job, run FROM kant._hot_targets($1)",
+							  1, argt, argv, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "kant: reading the hot targets failed");
+	ph->n = (int) SPI_processed;
+	ph->reads = palloc0(sizeof(HotRead) * Max(ph->n, 1));
+	for (k = 0; k < SPI_processed; k++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[k];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		char	   *op = collect_spi_text(t, d, 1);
+
+		ph->reads[k].one_run = strcmp(op, "GetJobRun") == 0;
+		ph->reads[k].job = collect_spi_text(t, d, 2);
+		ph->reads[k].run = collect_spi_text(t, d, 3);
+	}
+}
+
+/* The runs no longer in flight need no record of when they were read. */
+static void
+hot_end(Collector *g, void *arg)
+{
+	Oid			argt[1] = {INT4OID};
+	Datum		argv[1] = {Int32GetDatum(g->system_id)};
+
+	g->op = NULL;
+	if (SPI_execute_with_args("DELETE FROM kant.hot_read h USING kant.job j"
+							  " WHERE j.job_id = h.job_id AND j.system_id = $1"
+							  " AND NOT EXISTS (SELECT FROM kant.job_run r WHERE r.job_id = h.job_id"
+							  "   AND r.external_id = h.target AND NOT kant.is_terminal(r.state))",
+							  1, argt, argv, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "kant: forgetting the hot reads failed");
+}
+
+void
+glue_hot(Collector *g)
+{
+	HotPhase	ph;
+
+	memset(&ph, 0, sizeof(ph));
+	if (!collect_run_step(g, hot_begin, &ph))
+		return;
+	g->jobs = ph.n;
+	while (ph.next < ph.n)
+	{
+		ph.round = collect_allowance(g, ph.n - ph.next);
+		if (ph.round == 0 || !collect_run_step(g, hot_round, &ph))
+			break;
+	}
+	/* what the budget, throttling or the deadline left, and a failed round's */
+	g->deferred += ph.n - ph.next;
+	if (g->error == NULL)
+		collect_run_step(g, hot_end, NULL);
+	g->op = NULL;
+}

@@ -4,7 +4,10 @@
  *
  *	  collect.c			a collection: the system and its credentials, the
  *						steps (subtransactions), its record in kant.collection,
- *						its lock, pages handed to ingestion, schedules, settings
+ *						its lock, pages handed to ingestion, schedules, settings,
+ *						the per-system request budget, kant.collect_hot (what
+ *						can change soon: its Glue and Airflow reads are in
+ *						collect_glue.c and collect_airflow.c)
  *	  collect_reply.c	an endpoint's replies, checked and bounded before
  *						anything is read from them
  *	  collect_glue.c	kant.collect_glue: GetJobs, GetJobRuns, GetTriggers, and
@@ -96,6 +99,13 @@ struct Collector
 	int			overlap_s;
 	/* kant.collection.started_at: no watermark moves past it */
 	TimestampTz started;
+	/* a hot collection (kant.collect_hot): moves nothing, keeps to a budget */
+	bool		hot;
+	bool		busy;			/* hot: another collection of the system holds its lock */
+	TimestampTz deadline;		/* hot: no request starts at or after it */
+	double		tokens;			/* hot: requests the budget allows this collection */
+	int			deferred;		/* hot: requests not made (budget, throttling, deadline) */
+	int			throttles;		/* responses that were throttling (429, ThrottlingException) */
 	KantHttpOptions opt;
 	const char *op;				/* for the error context */
 	/* counts */
@@ -167,7 +177,10 @@ extern void collect_set_schedules(Collector *g, List *jobs, List *crons, List *z
 								  const char *source, List *slot_dates,
 								  const char *default_slot_date);
 extern bool collect_run_step(Collector *g, StepFn fn, void *arg);
-extern void collect_begin(Collector *g, Call *c, const char *kind, text *system);
+extern void collect_begin(Collector *g, Call *c, const char *kind, text *system, bool hot);
+extern bool collect_is_throttle(Collector *g, KantHttpRequest *req);
+extern int	collect_allowance(Collector *g, int want);
+extern bool collect_deferred(Collector *g, KantHttpRequest *req);
 extern Datum collect_end(Collector *g, Call *c);
 
 /* ------------------------------------------------------ collect_reply.c */
@@ -209,6 +222,7 @@ extern char *glue_error(KantHttpRequest *req, char **message);
 extern bool glue_retry(KantHttpRequest *req, void *arg);
 extern void glue_requests(Collector *g, const char *op, char **bodies, int n,
 						  KantHttpRequest **reqs);
+extern void glue_hot(Collector *g);
 
 /* ---------------------------------------------------- collect_airflow.c */
 
@@ -217,5 +231,6 @@ extern void airflow_detect(Collector *g, void *arg);
 extern void airflow_error(KantHttpRequest *req, char **title, char **detail);
 extern void airflow_requests(Collector *g, const char *op, char **urls, int n,
 							 KantHttpRequest **reqs);
+extern void airflow_hot(Collector *g);
 
 #endif							/* KANT_COLLECT_INT_H */

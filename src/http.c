@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "funcapi.h"
@@ -36,6 +37,14 @@ char	   *kant_allowed_hosts = NULL;
 char	   *kant_http_proxy = NULL;
 
 static bool curl_ready = false;
+
+/*
+ * The deadline of the tick in progress (kant._http_deadline, set by
+ * kant.tick()), 0: none.  It ends with the transaction whatever happens, so
+ * a tick that fails leaves no deadline behind for the session.
+ */
+static TimestampTz tick_deadline = 0;
+static bool deadline_callback = false;
 
 /*
  * kant.allowed_hosts, parsed: which hosts kant may connect to.  "*" is any
@@ -98,6 +107,7 @@ typedef struct Transfer
 	TimestampTz not_before;		/* a retry waits until then */
 	bool		active;
 	bool		done;
+	bool		capped;			/* this attempt's timeout was cut to the deadline */
 	bool		name_ok;		/* the host connected to is listed by name: any address */
 	const char *proxy;			/* kant.http_proxy for this batch, NULL: none */
 	bool		blocked;		/* the socket callback refused an address */
@@ -569,6 +579,7 @@ kant_http_default_options(KantHttpOptions *opt)
 	opt->retry_base_ms = kant_http_retry_base_ms;
 	opt->retry_cap_ms = 30000;
 	opt->verify_tls = kant_http_verify_tls;
+	opt->deadline = tick_deadline;
 	opt->on_done = NULL;
 	opt->on_done_arg = NULL;
 }
@@ -766,8 +777,27 @@ start(Transfer *t, CURLM *multi, const KantHttpOptions *opt)
 	check_curl(curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https"), "protocols");
 	check_curl(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L), "redirects");
 	check_curl(curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L), "no signals");
-	check_curl(curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) opt->connect_timeout_ms), "connect timeout");
-	check_curl(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) opt->timeout_ms), "timeout");
+	{
+		long		connect_ms = opt->connect_timeout_ms;
+		long		total_ms = opt->timeout_ms;
+
+		/* no attempt runs past the deadline (the caller checked it is ahead) */
+		t->capped = false;
+		if (opt->deadline != 0)
+		{
+			long		left = (long) ((opt->deadline - GetCurrentTimestamp()) / 1000);
+
+			left = Max(left, 1);
+			if (left < total_ms)
+			{
+				total_ms = left;
+				t->capped = true;
+			}
+			connect_ms = Min(connect_ms, left);
+		}
+		check_curl(curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms), "connect timeout");
+		check_curl(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, total_ms), "timeout");
+	}
 	check_curl(curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, opt->verify_tls ? 1L : 0L), "TLS verification");
 	check_curl(curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, opt->verify_tls ? 2L : 0L), "TLS host check");
 	check_curl(curl_easy_setopt(e, CURLOPT_USERAGENT, "kant (PostgreSQL extension)"), "user agent");
@@ -961,6 +991,31 @@ finish(Transfer *t, CURLcode code, CURLM *multi, const KantHttpOptions *opt,
 
 	retry = !t->too_large && !req->blocked && req->attempts <= opt->max_retries &&
 		(retry_check ? retry_check(req, retry_arg) : kant_http_default_retry(req));
+	/* an attempt the deadline cut short is not tried again */
+	if (code == CURLE_OPERATION_TIMEDOUT && t->capped)
+	{
+		req->deadline_cut = true;
+		retry = false;
+	}
+	if (retry)
+	{
+		/* exponential backoff with jitter; a Retry-After the server sent wins */
+		double		delay = Min((double) opt->retry_cap_ms,
+								(double) opt->retry_base_ms * pow(2.0, req->attempts - 1));
+
+		delay = delay / 2 + pg_prng_double(&pg_global_prng_state) * delay / 2;
+		if (t->retry_after_s >= 0)
+			delay = Max(delay, Min(t->retry_after_s, 300) * 1000.0);
+		t->not_before = GetCurrentTimestamp() + (TimestampTz) (delay * 1000);
+		/* a wait that would end at or past the deadline is not waited */
+		if (opt->deadline != 0 && t->not_before >= opt->deadline)
+		{
+			req->deadline_cut = true;
+			retry = false;
+		}
+		else
+			req->retries_waited_ms += (int) delay;
+	}
 	if (!retry)
 	{
 		t->done = true;
@@ -978,16 +1033,38 @@ finish(Transfer *t, CURLcode code, CURLM *multi, const KantHttpOptions *opt,
 		}
 		return;
 	}
-	{
-		/* exponential backoff with jitter; a Retry-After the server sent wins */
-		double		delay = Min((double) opt->retry_cap_ms,
-								(double) opt->retry_base_ms * pow(2.0, req->attempts - 1));
+}
 
-		delay = delay / 2 + pg_prng_double(&pg_global_prng_state) * delay / 2;
-		if (t->retry_after_s >= 0)
-			delay = Max(delay, Min(t->retry_after_s, 300) * 1000.0);
-		t->not_before = GetCurrentTimestamp() + (TimestampTz) (delay * 1000);
-		req->retries_waited_ms += (int) delay;
+/*
+ * The deadline came before the request's next attempt started: it ends with
+ * the outcome of its last attempt, or, never sent, as a timeout.
+ */
+static void
+cut_by_deadline(Transfer *t, const KantHttpOptions *opt, MemoryContext cxt)
+{
+	KantHttpRequest *req = t->req;
+
+	req->deadline_cut = true;
+	if (req->attempts == 0)
+	{
+		req->curl_code = CURLE_OPERATION_TIMEDOUT;
+		req->status = 0;
+		req->too_large = false;
+		req->retry_after_s = -1;
+		strlcpy(req->error, "the deadline passed before the request was sent", sizeof(req->error));
+		req->response = MemoryContextAllocZero(cxt, 1);
+		req->response_len = 0;
+	}
+	t->done = true;
+	free(t->buf);
+	t->buf = NULL;
+	t->cap = 0;
+	if (opt->on_done)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		opt->on_done(req, opt->on_done_arg);
+		MemoryContextSwitchTo(old);
 	}
 }
 
@@ -1038,6 +1115,7 @@ kant_http_perform(KantHttpRequest **reqs, int n, const KantHttpOptions *opt,
 		parse_url(reqs[i], &ts[i]);
 		reqs[i]->attempts = 0;
 		reqs[i]->retries_waited_ms = 0;
+		reqs[i]->deadline_cut = false;
 		ts[i].req = reqs[i];
 		ts[i].max_bytes = (size_t) opt->max_bytes;
 	}
@@ -1104,9 +1182,17 @@ kant_http_perform(KantHttpRequest **reqs, int n, const KantHttpOptions *opt,
 						next = ts[i].not_before;
 					continue;
 				}
+				if (opt->deadline != 0 && now >= opt->deadline)
+				{
+					cut_by_deadline(&ts[i], opt, cxt);
+					left--;
+					continue;
+				}
 				start(&ts[i], multi, opt);
 				active++;
 			}
+			if (left == 0)
+				break;
 			if (curl_multi_perform(multi, &running) != CURLM_OK)
 				ereport(ERROR, (errcode(ERRCODE_SYSTEM_ERROR), errmsg("kant: curl_multi_perform failed")));
 			finished = false;
@@ -1174,6 +1260,12 @@ kant_http_raise(KantHttpRequest *req, const char *what)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("kant: %s: %s: %s", what, req->host, req->error),
 				 errhint("A superuser decides which hosts kant may reach (kant.allowed_hosts).")));
+	if (req->deadline_cut && (req->curl_code != CURLE_OK || req->status == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("kant: %s: %s: the tick's deadline passed%s", what, req->host, tries),
+				 errdetail("%s", req->error),
+				 errhint("kant.tick() keeps every request inside its deadline; the next tick tries again.")));
 	if (req->too_large)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -1196,6 +1288,55 @@ kant_http_raise(KantHttpRequest *req, const char *what)
 			 errmsg("kant: %s: %s answered HTTP %ld%s", what, req->host, req->status, tries),
 			 req->response_len > 0 ?
 			 errdetail("%.*s", (int) Min(req->response_len, 500), req->response) : 0));
+}
+
+/* ------------------------------------------------------------- deadline */
+
+static void
+deadline_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			tick_deadline = 0;
+			break;
+		default:
+			break;
+	}
+}
+
+/* The deadline of the tick in progress, 0: none. */
+TimestampTz
+kant_http_deadline(void)
+{
+	return tick_deadline;
+}
+
+/*
+ * kant._http_deadline(deadline): from now until the transaction ends (or
+ * the next call), no request kant makes starts, waits for a retry or runs
+ * at or past the deadline; NULL: none.  kant.tick() keeps a minute's work
+ * inside the minute with it (pg_cron 1.4 queues a job still running at its
+ * next minute).
+ */
+PG_FUNCTION_INFO_V1(kant_http_set_deadline);
+Datum
+kant_http_set_deadline(PG_FUNCTION_ARGS)
+{
+	if (!deadline_callback)
+	{
+		RegisterXactCallback(deadline_xact_callback, NULL);
+		deadline_callback = true;
+	}
+	tick_deadline = PG_ARGISNULL(0) ? 0 : PG_GETARG_TIMESTAMPTZ(0);
+	/* 0 means none: a deadline at the epoch is past anyway */
+	if (!PG_ARGISNULL(0) && tick_deadline == 0)
+		tick_deadline = 1;
+	PG_RETURN_VOID();
 }
 
 /* ------------------------------------------------------------------ SQL */

@@ -18,6 +18,8 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
+
 typedef struct KantHttpRequest KantHttpRequest;
 
 typedef struct KantHttpOptions
@@ -30,6 +32,13 @@ typedef struct KantHttpOptions
 	int			retry_base_ms;
 	int			retry_cap_ms;
 	bool		verify_tls;
+	/*
+	 * No attempt starts, and no retry is scheduled, at or after this instant,
+	 * and no attempt runs past it (its timeouts are cut to it); 0: none.
+	 * kant_http_default_options() sets the deadline of the tick in progress
+	 * (kant._http_deadline), so every request a tick makes keeps to it.
+	 */
+	TimestampTz deadline;
 	/* called as each request reaches its final outcome, inside the batch (may throw) */
 	void		(*on_done) (KantHttpRequest *req, void *arg);
 	void	   *on_done_arg;
@@ -72,6 +81,11 @@ struct KantHttpRequest
 	long		retry_after_s;	/* Retry-After (seconds) of the last response; -1: none */
 	char		error[256];		/* curl's message for a transport failure */
 	bool		blocked;		/* kant.allowed_hosts refused the address (error says why) */
+	/*
+	 * The deadline ended it: not sent, a retry not made, or an attempt cut
+	 * short by it; the last attempt's outcome (if any) is kept.
+	 */
+	bool		deadline_cut;
 	char	   *host;			/* for messages: the URL's host, nothing else */
 
 	void	   *user;			/* the caller's, untouched */
@@ -86,6 +100,7 @@ extern void kant_http_raise(KantHttpRequest *req, const char *what) pg_attribute
 extern bool kant_http_default_retry(KantHttpRequest *req);
 extern bool kant_http_host_allowed(const char *host, char *why, size_t whylen);
 extern bool kant_http_host_allowed_url(const char *url, char *why, size_t whylen);
+extern TimestampTz kant_http_deadline(void);
 
 /* GUCs */
 extern int	kant_http_connect_timeout_ms;

@@ -546,7 +546,8 @@ BEGIN
 		JOIN jobs cj ON cj.job_id = pa.critical_job_id
 		WHERE pa.est_end > sd.deadline AND sd.deadline > as_of
 	),
-	-- stale collector: no successful collection within stale_after
+	-- stale collector: no successful sweep within stale_after (a hot collection reads only
+	-- what is in flight: it says nothing of a trigger that never fired)
 	stale AS (
 		SELECT 'stale' AS kind, s.system_id, NULL::integer AS job_id, NULL::integer AS slo_id,
 			NULL::date AS business_date,
@@ -563,7 +564,7 @@ BEGIN
 				(array_agg(x.error ORDER BY x.started_at DESC))[1] AS last_error,
 				count(*) AS n
 			FROM @extschema@.collection x
-			WHERE x.system_id = s.system_id AND x.started_at <= as_of
+			WHERE x.system_id = s.system_id AND x.mode = 'sweep' AND x.started_at <= as_of
 			  AND x.started_at > as_of - greatest(lookback, stale_after * 4)) c
 		WHERE s.kind IN ('glue', 'airflow') AND c.n > 0
 		  AND (c.last_ok IS NULL OR c.last_ok < as_of - stale_after)

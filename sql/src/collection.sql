@@ -22,9 +22,15 @@ CREATE TABLE @extschema@.collection (
 	schedules		integer NOT NULL DEFAULT 0,
 	sqlstate		text,
 	error			text,
+	-- (0.6.0's upgrade adds these before hint)
+	mode			text NOT NULL DEFAULT 'sweep' CHECK (mode IN ('sweep', 'hot')),
+	deferred		integer NOT NULL DEFAULT 0,
+	throttled		integer NOT NULL DEFAULT 0,
 	hint			text
 );
 CREATE INDEX collection_system_idx ON @extschema@.collection (system_id, started_at);
+-- the staleness of gates and alerts reads the last sweeps among a minute's hot collections
+CREATE INDEX collection_sweep_idx ON @extschema@.collection (system_id, started_at) WHERE mode = 'sweep';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.collection', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('@extschema@.collection', 'collection_id')::pg_catalog.regclass, '');
 COMMENT ON TABLE @extschema@.collection IS 'Every collection a collector made: when, how many requests, pages and runs, and its error';
@@ -35,7 +41,7 @@ COMMENT ON COLUMN @extschema@.collection.ended_at IS 'end';
 COMMENT ON COLUMN @extschema@.collection.requests IS 'HTTP requests made (attempts)';
 COMMENT ON COLUMN @extschema@.collection.retries IS 'of those, retries (throttling, 5xx, transport)';
 COMMENT ON COLUMN @extschema@.collection.pages IS 'run pages read';
-COMMENT ON COLUMN @extschema@.collection.jobs IS 'jobs found';
+COMMENT ON COLUMN @extschema@.collection.jobs IS 'jobs found (a sweep); the reads it chose (hot: runs, jobs, DAG runs)';
 COMMENT ON COLUMN @extschema@.collection.runs_seen IS 'run records read';
 COMMENT ON COLUMN @extschema@.collection.runs_new IS 'of those, attempts seen for the first time';
 COMMENT ON COLUMN @extschema@.collection.hint IS 'what the error suggests doing (its HINT); for a collection without error, a problem that did not end it (Glue Data Quality results it was denied), or NULL';
@@ -43,6 +49,12 @@ COMMENT ON COLUMN @extschema@.collection.runs_changed IS 'of those, attempts tha
 COMMENT ON COLUMN @extschema@.collection.schedules IS 'schedules read from the scheduler (Glue triggers) and set';
 COMMENT ON COLUMN @extschema@.collection.sqlstate IS 'SQLSTATE of the error that ended it, or NULL';
 COMMENT ON COLUMN @extschema@.collection.error IS 'the error that ended it (what was ingested before it is rolled back and read again next time), or NULL';
+COMMENT ON COLUMN @extschema@.collection.mode IS
+	'sweep (kant.collect_glue, kant.collect_airflow: everything; the only kind that moves watermarks and cursors, and the only kind the staleness of gates, alerts and kant.collector_health counts) or hot (kant.collect_hot: what can change soon; moves nothing)';
+COMMENT ON COLUMN @extschema@.collection.deferred IS
+	'hot: reads it did not make, left to the next tick (the sweep reads everything anyway): the request budget was spent (kant.collect_budget), the system throttled, the tick''s deadline came, or a sweep held the system';
+COMMENT ON COLUMN @extschema@.collection.throttled IS
+	'replies that were throttling (HTTP 429; Glue''s HTTP 400 ThrottlingException or TooManyRequestsException), retried or not; one halves the system''s request rate';
 
 CREATE TABLE @extschema@.collect_state (
 	job_id			integer PRIMARY KEY REFERENCES @extschema@.job ON DELETE CASCADE,
@@ -67,23 +79,31 @@ SELECT
 	ok.ended_at AS last_success_at,
 	round(extract(epoch FROM pg_catalog.now() - ok.ended_at))::bigint AS seconds_since_success,
 	ok.runs_seen AS last_success_runs_seen,
-	l.hint AS last_error_hint
+	l.hint AS last_error_hint,
+	h.started_at AS last_hot_at,
+	h.error AS last_hot_error,
+	h.deferred AS last_hot_deferred
 FROM @extschema@.system s
-LEFT JOIN LATERAL (SELECT c.* FROM @extschema@.collection c WHERE c.system_id = s.system_id
+LEFT JOIN LATERAL (SELECT c.* FROM @extschema@.collection c WHERE c.system_id = s.system_id AND c.mode = 'sweep'
 				   ORDER BY c.started_at DESC LIMIT 1) l ON true
-LEFT JOIN LATERAL (SELECT c.* FROM @extschema@.collection c WHERE c.system_id = s.system_id
+LEFT JOIN LATERAL (SELECT c.* FROM @extschema@.collection c WHERE c.system_id = s.system_id AND c.mode = 'sweep'
 					 AND c.error IS NULL AND c.ended_at IS NOT NULL
 				   ORDER BY c.started_at DESC LIMIT 1) ok ON true
+LEFT JOIN LATERAL (SELECT c.* FROM @extschema@.collection c WHERE c.system_id = s.system_id AND c.mode = 'hot'
+				   ORDER BY c.started_at DESC LIMIT 1) h ON true
 WHERE s.kind IN ('glue', 'airflow');
-COMMENT ON VIEW @extschema@.collector_health IS 'Per collected system: its last collection, its last successful one and how long ago that was (the input of a stale-collector alert)';
+COMMENT ON VIEW @extschema@.collector_health IS 'Per collected system: its last sweep, its last successful one and how long ago that was (the input of a stale-collector alert: a hot collection reads only what is in flight, so it does not count), and its last hot collection';
 COMMENT ON COLUMN @extschema@.collector_health.system IS 'system name';
 COMMENT ON COLUMN @extschema@.collector_health.kind IS 'glue or airflow';
-COMMENT ON COLUMN @extschema@.collector_health.last_started_at IS 'start of the last collection';
-COMMENT ON COLUMN @extschema@.collector_health.last_ended_at IS 'end of the last collection';
-COMMENT ON COLUMN @extschema@.collector_health.last_error IS 'error of the last collection, or NULL';
-COMMENT ON COLUMN @extschema@.collector_health.last_success_at IS 'end of the last collection without error';
+COMMENT ON COLUMN @extschema@.collector_health.last_started_at IS 'start of the last sweep';
+COMMENT ON COLUMN @extschema@.collector_health.last_ended_at IS 'end of the last sweep';
+COMMENT ON COLUMN @extschema@.collector_health.last_error IS 'error of the last sweep, or NULL';
+COMMENT ON COLUMN @extschema@.collector_health.last_success_at IS 'end of the last sweep without error';
 COMMENT ON COLUMN @extschema@.collector_health.seconds_since_success IS 'seconds since then';
 COMMENT ON COLUMN @extschema@.collector_health.last_success_runs_seen IS 'runs it read';
+COMMENT ON COLUMN @extschema@.collector_health.last_hot_at IS 'start of the last hot collection (kant.collect_hot), or NULL';
+COMMENT ON COLUMN @extschema@.collector_health.last_hot_error IS 'its error, or NULL';
+COMMENT ON COLUMN @extschema@.collector_health.last_hot_deferred IS 'the reads it left to the next tick (budget, throttling, deadline)';
 COMMENT ON COLUMN @extschema@.collector_health.last_error_hint IS 'what the last collection''s error suggests doing, or the problem that did not end it (kant.collection.hint), or NULL';
 
 CREATE FUNCTION @extschema@.collect_glue(system text)
@@ -126,6 +146,7 @@ CREATE FUNCTION @extschema@.schedule_collection(system text, schedule text DEFAU
 	AS $$
 DECLARE
 	k text;
+	id bigint;
 	job_name text := @extschema@._cron_name('kant-collect-', system);
 BEGIN
 	SELECT s.kind INTO k FROM @extschema@.system s WHERE s.name = schedule_collection.system;
@@ -144,11 +165,20 @@ BEGIN
 		WHERE j.username = current_user AND j.command = @extschema@._collect_command(system)
 		  AND j.jobname IS DISTINCT FROM job_name::name;
 	END IF;
-	RETURN @extschema@._cron_job(job_name, schedule, @extschema@._collect_command(system));
+	id := @extschema@._cron_job(job_name, schedule, @extschema@._collect_command(system));
+	-- and between sweeps, what can change soon, every minute (kant.tick())
+	BEGIN
+		PERFORM @extschema@.set_hot_collection(system, true);
+	EXCEPTION WHEN insufficient_privilege THEN
+		RAISE WARNING 'kant: the sweep of % is scheduled, but hot collection could not be turned on: %', system, SQLERRM
+			USING HINT = format('A superuser grants it: GRANT EXECUTE ON FUNCTION kant.set_hot_collection(text, boolean) TO %I; then call kant.schedule_collection(%L) again.',
+								current_user, system);
+	END;
+	RETURN id;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.schedule_collection(text, text) IS
-	'Create or update the pg_cron job that collects a system (default hourly: the post''s poll that notices a trigger that never fired), named kant-collect-<system> (a hash stands in for what does not fit 63 bytes); returns the cron job id';
+	'Create or update the pg_cron job that sweeps a system (default hourly: the post''s poll that notices a trigger that never fired, the only collection that moves watermarks), named kant-collect-<system> (a hash stands in for what does not fit 63 bytes), and turn its hot collection on (kant.set_hot_collection: kant.tick() reads what can change soon every minute); returns the cron job id';
 REVOKE ALL ON FUNCTION @extschema@.schedule_collection(text, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.unschedule_collection(system text)
@@ -157,20 +187,30 @@ CREATE FUNCTION @extschema@.unschedule_collection(system text)
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 DECLARE
-	n integer;
+	n integer := 0;
+	hot_off boolean := false;
 BEGIN
-	IF to_regclass('cron.job') IS NULL THEN
-		RETURN false;
+	IF to_regclass('cron.job') IS NOT NULL THEN
+		SELECT count(cron.unschedule(j.jobid)) INTO n FROM cron.job j
+		WHERE j.username = current_user
+		  AND (j.jobname = @extschema@._cron_name('kant-collect-', system)::name
+			   OR j.command = @extschema@._collect_command(system));
 	END IF;
-	SELECT count(cron.unschedule(j.jobid)) INTO n FROM cron.job j
-	WHERE j.username = current_user
-	  AND (j.jobname = @extschema@._cron_name('kant-collect-', system)::name
-		   OR j.command = @extschema@._collect_command(system));
-	RETURN n > 0;
+	-- no hot collection of a system without its sweep
+	IF EXISTS (SELECT FROM @extschema@.system s WHERE s.name = unschedule_collection.system
+				 AND s.kind IN ('glue', 'airflow')) THEN
+		BEGIN
+			hot_off := @extschema@.set_hot_collection(system, false);
+		EXCEPTION WHEN insufficient_privilege THEN
+			RAISE WARNING 'kant: hot collection of % could not be turned off: %', system, SQLERRM
+				USING HINT = format('A superuser grants it: GRANT EXECUTE ON FUNCTION kant.set_hot_collection(text, boolean) TO %I;', current_user);
+		END;
+	END IF;
+	RETURN n > 0 OR hot_off;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.unschedule_collection(text) IS
-	'Remove the pg_cron job that collects a system (found by its name or its command); false when there was none';
+	'Remove the pg_cron job that sweeps a system (found by its name or its command) and turn its hot collection off; false when there was neither';
 REVOKE ALL ON FUNCTION @extschema@.unschedule_collection(text) FROM PUBLIC;
 
 -- What a collector found that is no cron schedule, recorded once

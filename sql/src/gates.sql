@@ -184,9 +184,10 @@ BEGIN
 	JOIN @extschema@.system sy ON sy.system_id = u.system_id
 	CROSS JOIN LATERAL (
 		SELECT (SELECT c.ended_at FROM @extschema@.collection c
-				WHERE c.system_id = u.system_id AND c.error IS NULL AND c.ended_at IS NOT NULL
+				WHERE c.system_id = u.system_id AND c.mode = 'sweep' AND c.error IS NULL AND c.ended_at IS NOT NULL
 				ORDER BY c.started_at DESC LIMIT 1) AS last_ok,
-			   EXISTS (SELECT FROM @extschema@.collection c WHERE c.system_id = u.system_id) AS collected) c
+			   EXISTS (SELECT FROM @extschema@.collection c WHERE c.system_id = u.system_id AND c.mode = 'sweep')
+				   AS collected) c
 	WHERE c.collected AND (c.last_ok IS NULL OR c.last_ok < now() - stale_after)
 	ORDER BY 1, 2 NULLS FIRST;
 	-- the data-quality checks the gate requires, as kant_gate_ready() judges them
@@ -251,9 +252,10 @@ BEGIN
 		SELECT NOT EXISTS (
 			SELECT FROM (SELECT DISTINCT j.system_id FROM @extschema@.gate_scope sc
 						 JOIN @extschema@.job j ON j.job_id = sc.job_id WHERE sc.gate_id = g.gate_id) u
-			WHERE EXISTS (SELECT FROM @extschema@.collection c WHERE c.system_id = u.system_id)
+			WHERE EXISTS (SELECT FROM @extschema@.collection c WHERE c.system_id = u.system_id AND c.mode = 'sweep')
 			  AND coalesce((SELECT c.ended_at FROM @extschema@.collection c
-							WHERE c.system_id = u.system_id AND c.error IS NULL AND c.ended_at IS NOT NULL
+							WHERE c.system_id = u.system_id AND c.mode = 'sweep' AND c.error IS NULL
+							  AND c.ended_at IS NOT NULL
 							ORDER BY c.started_at DESC LIMIT 1), '-infinity') < now() - g.stale_after)
 		INTO ok;
 	END IF;
@@ -317,7 +319,10 @@ BEGIN
 				SELECT FROM unnest(gr.systems) u(system_id)
 				WHERE NOT EXISTS (SELECT FROM @extschema@.collection c
 								  WHERE c.system_id = u.system_id AND c.started_at > gr.requested_at
-									AND c.ended_at IS NOT NULL AND c.error IS NULL));
+									AND c.ended_at IS NOT NULL AND c.error IS NULL
+									-- a sweep, or a hot collection that read all it meant to
+									-- (it reads the runs kant.rerun started)
+									AND (c.mode = 'sweep' OR c.deferred = 0 AND c.requests > 0)));
 			BEGIN
 				CONTINUE WHEN NOT @extschema@.kant_gate_ready(g.name, d);
 			EXCEPTION WHEN OTHERS THEN
@@ -394,9 +399,9 @@ CREATE FUNCTION @extschema@.schedule_gate_triggers(schedule text DEFAULT '* * * 
 	LANGUAGE sql VOLATILE
 	SET search_path = pg_catalog, pg_temp
 	AS $$ SELECT @extschema@._cron_job('kant-gates', schedule,
-		'SELECT gate, business_date, outcome FROM kant.trigger_ready_gates()') $$;
+		'SELECT step, target, outcome FROM kant.tick()') $$;
 COMMENT ON FUNCTION @extschema@.schedule_gate_triggers(text) IS
-	'Create or update the pg_cron job kant-gates that runs kant.trigger_ready_gates() (default every minute); returns its id';
+	'Create or update the pg_cron job kant-gates that runs kant.tick() (default every minute): the hot collections, then kant.trigger_ready_gates(), then kant.recover_failed_runs(), in one transaction; returns its id';
 REVOKE ALL ON FUNCTION @extschema@.schedule_gate_triggers(text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.unschedule_gate_triggers()

@@ -9,8 +9,12 @@ faketime=()
 if [ -n "${KANT_FAKETIME:-}" ]; then
 	faketime=(faketime -f "$KANT_FAKETIME")
 fi
+# pg_cron runs its jobs in background workers, as in the demo: the throwaway
+# cluster asks a password over TCP, which pg_cron's own connection would not
+# have (test/scripts/hot_collection.py waits for pg_cron to run kant-gates)
 exec "${faketime[@]}" pg_virtualenv -v 15 "${kant_pg_opts[@]}" \
 	-o "shared_preload_libraries=pg_cron" \
 	-o "cron.database_name=postgres" \
+	-o "cron.use_background_workers=on" -o "max_worker_processes=16" \
 	-o "max_locks_per_transaction=256" \
 	test/harness/suites.sh "$@"
