@@ -2712,12 +2712,15 @@ DECLARE
 	o text;
 	gr record;
 BEGIN
+	PERFORM @extschema@._act_check(dry_run, 'kant.trigger_ready_gates');
 	FOR g IN
 		SELECT x.gate_id, x.name, x.downstream_dag_id, x.lookback_days, x.trigger_from, sy.name AS sys, sy.time_zone
 		FROM @extschema@.gate x JOIN @extschema@.system sy ON sy.system_id = x.downstream_system_id
 		ORDER BY x.name
 	LOOP
-		PERFORM pg_advisory_xact_lock(@extschema@._lock_key('gate_trigger'), g.gate_id);
+		-- a gate another session is triggering (or kant.rerun re-arming) is
+		-- left to it: the next tick looks again, none waits (kant.tick's deadline)
+		CONTINUE WHEN NOT pg_try_advisory_xact_lock(@extschema@._lock_key('gate_trigger'), g.gate_id);
 		FOR d IN
 			SELECT (now() AT TIME ZONE g.time_zone)::date - i
 			FROM generate_series(g.lookback_days, 0, -1) AS i
@@ -2816,6 +2819,7 @@ DECLARE
 	since date;
 	retry_wait interval;
 BEGIN
+	PERFORM @extschema@._act_check(dry_run, 'kant.recover_failed_runs');
 	SELECT * INTO st FROM @extschema@._alert_settings();
 	-- business dates of every zone in the lookback window; waits as elapsed time
 	since := ((now() - @extschema@._elapsed(st.lookback)) AT TIME ZONE 'UTC')::date - 1;
@@ -2829,7 +2833,9 @@ BEGIN
 		WHERE s.kind = 'glue'
 		ORDER BY j.name
 	LOOP
-		PERFORM pg_advisory_xact_lock(@extschema@._lock_key('recover'), p.job_id);
+		-- a job another session is restarting (recovery, kant.rerun) is left
+		-- to it: the next tick looks again, none waits (kant.tick's deadline)
+		CONTINUE WHEN NOT pg_try_advisory_xact_lock(@extschema@._lock_key('recover'), p.job_id);
 		dry := dry_run OR p.dry_run;
 		SELECT r.* INTO last FROM @extschema@.job_run r
 		WHERE r.job_id = p.job_id AND r.business_date >= since
@@ -2900,7 +2906,10 @@ BEGIN
 						ELSE res.detail END;
 			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome,
 				http_status, detail)
-			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, o, res.http_status, why);
+			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, o, res.http_status, why)
+			-- a reason to skip (a run of the job going) is logged and said once
+			ON CONFLICT DO NOTHING;
+			CONTINUE WHEN NOT FOUND;
 		EXCEPTION WHEN OTHERS THEN
 			IF SQLSTATE IN ('57014', '57P01') THEN
 				RAISE;
@@ -7919,7 +7928,9 @@ BEGIN
 		ORDER BY s.name, j.dag_id
 	LOOP
 		-- one caller at a time per DAG: a second waits, then finds the failure handled
-		PERFORM pg_advisory_xact_lock(@extschema@._lock_key('recover_dag'), hashtext(d.system_id || '/' || d.dag_id));
+		-- a DAG another session is clearing (recovery, kant.rerun) is left to
+		-- it: the next tick looks again, none waits (kant.tick's deadline)
+		CONTINUE WHEN NOT pg_try_advisory_xact_lock(@extschema@._lock_key('recover_dag'), hashtext(d.system_id || '/' || d.dag_id));
 		-- one clear per DAG run (and per include_downstream and dry run of the policies in it)
 		FOR g IN
 			SELECT DISTINCT x.dag_run_id, x.include_downstream, (_recover_airflow.dry_run OR x.dry_run) AS dry
@@ -8184,14 +8195,16 @@ BEGIN
 		END IF;
 		SELECT * INTO res FROM @extschema@._glue_call(system, 'StartJobRun', body::text);
 		http_status := res.status;
+		-- ConcurrentRunsExceededException: a run of the job is going, maybe
+		-- of another date; not this failure's restart, so tried again later
 		outcome := CASE WHEN res.status = 200 THEN 'done'
-						WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'already'
+						WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'skipped'
 						ELSE 'failed' END;
 		IF outcome = 'done' THEN
 			new_run_id := (res.body::jsonb)->>'JobRunId';
 			detail := 'StartJobRun: JobRunId ' || new_run_id;
-		ELSIF outcome = 'already' THEN
-			detail := 'a run of the job is already going (ConcurrentRunsExceededException)';
+		ELSIF outcome = 'skipped' THEN
+			detail := 'a run of the job is going (ConcurrentRunsExceededException): tried again once it has ended';
 		ELSE
 			detail := left(res.body, 1000);
 		END IF;
@@ -8200,7 +8213,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._glue_restart(text, text, text) IS
-	'internal, the rule of restarting a failed Glue run (kant.recover_failed_runs and kant.rerun): GetJobRun first (refused when Glue does not know the run or does not report it FAILED, TIMEOUT or ERROR), then StartJobRun with the run''s id and Glue''s arguments for it; outcome done (new_run_id: the JobRunId), already (ConcurrentRunsExceededException), failed (the error) or refused, with the HTTP status and a detail';
+	'internal, the rule of restarting a failed Glue run (kant.recover_failed_runs and kant.rerun): GetJobRun first (refused when Glue does not know the run or does not report it FAILED, TIMEOUT or ERROR), then StartJobRun with the run''s id and Glue''s arguments for it; outcome done (new_run_id: the JobRunId), skipped (ConcurrentRunsExceededException: a run of the job is going; tried again later), failed (the error) or refused, with the HTTP status and a detail';
 REVOKE ALL ON FUNCTION @extschema@._glue_restart(text, text, text) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
@@ -8303,6 +8316,22 @@ BEGIN
 		RAISE EXCEPTION 'business_date is required'
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'kant.rerun re-runs one business date: business_date => ''2026-11-29''.';
 	END IF;
+	-- a date that has begun nowhere yet has no failed part (the earliest zone is UTC+14)
+	IF NOT isfinite(d) THEN
+		RAISE EXCEPTION 'business_date must be a date, not %', d
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'kant.rerun re-runs one business date: business_date => ''2026-11-29''.';
+	END IF;
+	IF d > (now() AT TIME ZONE 'UTC')::date + 1 THEN
+		RAISE EXCEPTION 'business_date % has not begun yet', d
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'kant.rerun re-runs the failed or missing part of a business date that has begun; a run for a later date is its schedule''s to start.';
+	END IF;
+	PERFORM @extschema@._act_check(dry_run, 'kant.rerun');
+	IF retrigger IS NULL THEN
+		RAISE EXCEPTION 'kant.rerun: retrigger must be true or false, not NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'retrigger => true triggers a gate''s downstream again when it ran for the date already.';
+	END IF;
 	IF rerun.job IS NOT NULL THEN
 		scope := ARRAY[@extschema@._job_ref(rerun.job, 'job')];
 	ELSIF rerun.pipeline IS NOT NULL THEN
@@ -8373,6 +8402,7 @@ BEGIN
 				clears := clears || jsonb_build_object('job_id', j.job_id, 'job', subject, 'system', j.sys,
 					'system_id', j.system_id, 'dag_id', j.dag_id, 'task_id', j.task_id,
 					'dag_run_id', fr.dag_run_id,
+					'map_index', coalesce(substring(fr.external_id FROM '#([0-9]+)$')::int, -1),
 					-- a failure is a try, named as recovery names it (kant._recover_airflow)
 					'target', format('%s/%s try %s', j.dag_id, fr.external_id, fr.attempt));
 			END LOOP;
@@ -8453,10 +8483,10 @@ BEGIN
 						jsonb_build_object('JobName', j.name, 'Arguments', jsonb_build_object(j.bd_argument, arg))::text);
 					st := res.status;
 					outcome := CASE WHEN res.status = 200 THEN 'done'
-									WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'already'
+									WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'skipped'
 									ELSE 'failed' END;
 					detail := CASE outcome WHEN 'done' THEN 'StartJobRun: JobRunId ' || ((res.body::jsonb)->>'JobRunId')
-								   WHEN 'already' THEN 'a run of the job is already going (ConcurrentRunsExceededException)'
+								   WHEN 'skipped' THEN 'a run of the job is going (ConcurrentRunsExceededException): call again once it has ended'
 								   ELSE left(res.body, 1000) END;
 				EXCEPTION WHEN OTHERS THEN
 					IF SQLSTATE IN ('57014', '57P01') THEN
@@ -8538,11 +8568,27 @@ BEGIN
 				o := 'failed'; why := SQLSTATE || ': ' || SQLERRM;
 			END;
 		END IF;
-		FOR fr IN SELECT (x->>'job_id')::int AS job_id, x->>'job' AS job, x->>'target' AS target
-				  FROM jsonb_array_elements(c.tasks) x WHERE x->>'task_id' = ANY (t.ids) LOOP
+		FOR fr IN SELECT (x->>'job_id')::int AS job_id, x->>'job' AS job, x->>'target' AS target,
+					x->>'task_id' AS task_id, (x->>'map_index')::int AS map_index
+				  FROM jsonb_array_elements(c.tasks) x
+				  WHERE x->>'task_id' = ANY (t.ids)
+					AND NOT EXISTS (SELECT FROM @extschema@.action_log a
+									WHERE a.job_id = (x->>'job_id')::int AND a.target = x->>'target'
+									  AND a.kind IN ('recover', 'rerun') AND a.outcome IN ('done', 'already', 'refused')) LOOP
+			outcome := o; detail := why;
+			-- a task instance Airflow did not clear was no longer failed (cleared
+			-- already, by recovery for another map index, or by hand): nothing done
+			-- to it (v1 answers task ids, v2 task ids and map indexes)
+			IF o = 'done' AND NOT EXISTS (
+					SELECT FROM jsonb_array_elements((res.body::jsonb)->'task_instances') y
+					WHERE y->>'task_id' = fr.task_id
+					  AND (NOT y ? 'map_index' OR (y->>'map_index')::int = fr.map_index)) THEN
+				outcome := 'already';
+				detail := format('Airflow cleared nothing for %s in DAG run %s: it is no longer failed', fr.target, c.dag_run_id);
+			END IF;
 			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome, http_status, detail)
-			VALUES ('rerun', fr.job_id, d, c.system_id, fr.target, o, st, 'clear: ' || why);
-			subject := fr.job; target := fr.target; outcome := o; detail := why;
+			VALUES ('rerun', fr.job_id, d, c.system_id, fr.target, outcome, st, 'clear: ' || detail);
+			subject := fr.job; target := fr.target;
 			RETURN NEXT;
 		END LOOP;
 		IF o = 'done' THEN
@@ -9200,6 +9246,38 @@ COMMENT ON COLUMN @extschema@.action_log.kind IS 'trigger (a gate''s downstream 
 COMMENT ON COLUMN @extschema@.action_log.target IS 'what was acted on: DAG/dag_run_id (trigger, a re-trigger), the failed JobRun id (recover and rerun, Glue), dag_id/dag_run_id[#map_index] try n (recover and rerun, Airflow: a failure is a try), business_date=<date> (rerun, a missing Glue run started)';
 COMMENT ON COLUMN @extschema@.actions.kind IS 'trigger, recover or rerun';
 COMMENT ON COLUMN @extschema@.actions.target IS 'DAG/dag_run_id (trigger), the failed JobRun id, dag_id/dag_run_id try n (recover, rerun), or business_date=<date> (rerun start)';
+
+-- what every function that acts checks first (sql/src/action_log.sql)
+/*
+ * What every function that acts on Glue or Airflow checks first.  A NULL
+ * dry_run is neither a dry run nor a go-ahead.  Acting once relies on the
+ * lock per job, DAG or gate and on reading the log after it: under REPEATABLE
+ * READ or SERIALIZABLE the snapshot is older than the lock, so a second caller
+ * would not see what the first did and would act again (StartJobRun has no
+ * idempotency token: botocore glue-2017-03-31 StartJobRunRequest).
+ */
+CREATE FUNCTION @extschema@._act_check(dry_run boolean, what text)
+	RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF dry_run IS NULL THEN
+		RAISE EXCEPTION '%: dry_run must be true or false, not NULL', what
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'dry_run => true only says what would be done; dry_run => false does it.';
+	END IF;
+	IF NOT dry_run AND current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION '%: kant acts on Glue and Airflow only in READ COMMITTED transactions, not %', what,
+			upper(current_setting('transaction_isolation'))
+			USING ERRCODE = 'invalid_transaction_state',
+				  HINT = 'A snapshot older than kant''s lock would not see what another caller just did, and kant would act twice. Use SET TRANSACTION ISOLATION LEVEL READ COMMITTED (or the database''s default_transaction_isolation).';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._act_check(boolean, text) IS
+	'internal: what a function that acts on Glue or Airflow (kant.rerun, kant.recover_failed_runs, kant.trigger_ready_gates; what is the function''s name) checks first: dry_run is not NULL (22023), and acting (not a dry run) happens in a READ COMMITTED transaction (25000: under a snapshot older than the lock a second caller would act again)';
+REVOKE ALL ON FUNCTION @extschema@._act_check(boolean, text) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
 -- issue 16: recovery on the Airflow side (sql/src/recovery_airflow.sql, above:

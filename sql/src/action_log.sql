@@ -68,3 +68,34 @@ COMMENT ON COLUMN @extschema@.actions.target IS 'DAG/dag_run_id (trigger), the f
 COMMENT ON COLUMN @extschema@.actions.outcome IS 'done, already, failed, dry_run, skipped, refused or nothing';
 COMMENT ON COLUMN @extschema@.actions.http_status IS 'HTTP status';
 COMMENT ON COLUMN @extschema@.actions.detail IS 'the answer or the error';
+
+/*
+ * What every function that acts on Glue or Airflow checks first.  A NULL
+ * dry_run is neither a dry run nor a go-ahead.  Acting once relies on the
+ * lock per job, DAG or gate and on reading the log after it: under REPEATABLE
+ * READ or SERIALIZABLE the snapshot is older than the lock, so a second caller
+ * would not see what the first did and would act again (StartJobRun has no
+ * idempotency token: botocore glue-2017-03-31 StartJobRunRequest).
+ */
+CREATE FUNCTION @extschema@._act_check(dry_run boolean, what text)
+	RETURNS void
+	LANGUAGE plpgsql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF dry_run IS NULL THEN
+		RAISE EXCEPTION '%: dry_run must be true or false, not NULL', what
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'dry_run => true only says what would be done; dry_run => false does it.';
+	END IF;
+	IF NOT dry_run AND current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION '%: kant acts on Glue and Airflow only in READ COMMITTED transactions, not %', what,
+			upper(current_setting('transaction_isolation'))
+			USING ERRCODE = 'invalid_transaction_state',
+				  HINT = 'A snapshot older than kant''s lock would not see what another caller just did, and kant would act twice. Use SET TRANSACTION ISOLATION LEVEL READ COMMITTED (or the database''s default_transaction_isolation).';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._act_check(boolean, text) IS
+	'internal: what a function that acts on Glue or Airflow (kant.rerun, kant.recover_failed_runs, kant.trigger_ready_gates; what is the function''s name) checks first: dry_run is not NULL (22023), and acting (not a dry run) happens in a READ COMMITTED transaction (25000: under a snapshot older than the lock a second caller would act again)';
+REVOKE ALL ON FUNCTION @extschema@._act_check(boolean, text) FROM PUBLIC;

@@ -295,12 +295,15 @@ DECLARE
 	o text;
 	gr record;
 BEGIN
+	PERFORM @extschema@._act_check(dry_run, 'kant.trigger_ready_gates');
 	FOR g IN
 		SELECT x.gate_id, x.name, x.downstream_dag_id, x.lookback_days, x.trigger_from, sy.name AS sys, sy.time_zone
 		FROM @extschema@.gate x JOIN @extschema@.system sy ON sy.system_id = x.downstream_system_id
 		ORDER BY x.name
 	LOOP
-		PERFORM pg_advisory_xact_lock(@extschema@._lock_key('gate_trigger'), g.gate_id);
+		-- a gate another session is triggering (or kant.rerun re-arming) is
+		-- left to it: the next tick looks again, none waits (kant.tick's deadline)
+		CONTINUE WHEN NOT pg_try_advisory_xact_lock(@extschema@._lock_key('gate_trigger'), g.gate_id);
 		FOR d IN
 			SELECT (now() AT TIME ZONE g.time_zone)::date - i
 			FROM generate_series(g.lookback_days, 0, -1) AS i

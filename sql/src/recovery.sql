@@ -128,6 +128,7 @@ DECLARE
 	since date;
 	retry_wait interval;
 BEGIN
+	PERFORM @extschema@._act_check(dry_run, 'kant.recover_failed_runs');
 	SELECT * INTO st FROM @extschema@._alert_settings();
 	-- business dates of every zone in the lookback window; waits as elapsed time
 	since := ((now() - @extschema@._elapsed(st.lookback)) AT TIME ZONE 'UTC')::date - 1;
@@ -141,7 +142,9 @@ BEGIN
 		WHERE s.kind = 'glue'
 		ORDER BY j.name
 	LOOP
-		PERFORM pg_advisory_xact_lock(@extschema@._lock_key('recover'), p.job_id);
+		-- a job another session is restarting (recovery, kant.rerun) is left
+		-- to it: the next tick looks again, none waits (kant.tick's deadline)
+		CONTINUE WHEN NOT pg_try_advisory_xact_lock(@extschema@._lock_key('recover'), p.job_id);
 		dry := dry_run OR p.dry_run;
 		SELECT r.* INTO last FROM @extschema@.job_run r
 		WHERE r.job_id = p.job_id AND r.business_date >= since
@@ -212,7 +215,10 @@ BEGIN
 						ELSE res.detail END;
 			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome,
 				http_status, detail)
-			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, o, res.http_status, why);
+			VALUES ('recover', p.job_id, last.business_date, p.system_id, last.external_id, o, res.http_status, why)
+			-- a reason to skip (a run of the job going) is logged and said once
+			ON CONFLICT DO NOTHING;
+			CONTINUE WHEN NOT FOUND;
 		EXCEPTION WHEN OTHERS THEN
 			IF SQLSTATE IN ('57014', '57P01') THEN
 				RAISE;

@@ -263,7 +263,9 @@ BEGIN
 		ORDER BY s.name, j.dag_id
 	LOOP
 		-- one caller at a time per DAG: a second waits, then finds the failure handled
-		PERFORM pg_advisory_xact_lock(@extschema@._lock_key('recover_dag'), hashtext(d.system_id || '/' || d.dag_id));
+		-- a DAG another session is clearing (recovery, kant.rerun) is left to
+		-- it: the next tick looks again, none waits (kant.tick's deadline)
+		CONTINUE WHEN NOT pg_try_advisory_xact_lock(@extschema@._lock_key('recover_dag'), hashtext(d.system_id || '/' || d.dag_id));
 		-- one clear per DAG run (and per include_downstream and dry run of the policies in it)
 		FOR g IN
 			SELECT DISTINCT x.dag_run_id, x.include_downstream, (_recover_airflow.dry_run OR x.dry_run) AS dry

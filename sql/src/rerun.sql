@@ -52,14 +52,16 @@ BEGIN
 		END IF;
 		SELECT * INTO res FROM @extschema@._glue_call(system, 'StartJobRun', body::text);
 		http_status := res.status;
+		-- ConcurrentRunsExceededException: a run of the job is going, maybe
+		-- of another date; not this failure's restart, so tried again later
 		outcome := CASE WHEN res.status = 200 THEN 'done'
-						WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'already'
+						WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'skipped'
 						ELSE 'failed' END;
 		IF outcome = 'done' THEN
 			new_run_id := (res.body::jsonb)->>'JobRunId';
 			detail := 'StartJobRun: JobRunId ' || new_run_id;
-		ELSIF outcome = 'already' THEN
-			detail := 'a run of the job is already going (ConcurrentRunsExceededException)';
+		ELSIF outcome = 'skipped' THEN
+			detail := 'a run of the job is going (ConcurrentRunsExceededException): tried again once it has ended';
 		ELSE
 			detail := left(res.body, 1000);
 		END IF;
@@ -68,7 +70,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._glue_restart(text, text, text) IS
-	'internal, the rule of restarting a failed Glue run (kant.recover_failed_runs and kant.rerun): GetJobRun first (refused when Glue does not know the run or does not report it FAILED, TIMEOUT or ERROR), then StartJobRun with the run''s id and Glue''s arguments for it; outcome done (new_run_id: the JobRunId), already (ConcurrentRunsExceededException), failed (the error) or refused, with the HTTP status and a detail';
+	'internal, the rule of restarting a failed Glue run (kant.recover_failed_runs and kant.rerun): GetJobRun first (refused when Glue does not know the run or does not report it FAILED, TIMEOUT or ERROR), then StartJobRun with the run''s id and Glue''s arguments for it; outcome done (new_run_id: the JobRunId), skipped (ConcurrentRunsExceededException: a run of the job is going; tried again later), failed (the error) or refused, with the HTTP status and a detail';
 REVOKE ALL ON FUNCTION @extschema@._glue_restart(text, text, text) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
@@ -171,6 +173,22 @@ BEGIN
 		RAISE EXCEPTION 'business_date is required'
 			USING ERRCODE = 'invalid_parameter_value', HINT = 'kant.rerun re-runs one business date: business_date => ''2026-11-29''.';
 	END IF;
+	-- a date that has begun nowhere yet has no failed part (the earliest zone is UTC+14)
+	IF NOT isfinite(d) THEN
+		RAISE EXCEPTION 'business_date must be a date, not %', d
+			USING ERRCODE = 'invalid_parameter_value', HINT = 'kant.rerun re-runs one business date: business_date => ''2026-11-29''.';
+	END IF;
+	IF d > (now() AT TIME ZONE 'UTC')::date + 1 THEN
+		RAISE EXCEPTION 'business_date % has not begun yet', d
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'kant.rerun re-runs the failed or missing part of a business date that has begun; a run for a later date is its schedule''s to start.';
+	END IF;
+	PERFORM @extschema@._act_check(dry_run, 'kant.rerun');
+	IF retrigger IS NULL THEN
+		RAISE EXCEPTION 'kant.rerun: retrigger must be true or false, not NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'retrigger => true triggers a gate''s downstream again when it ran for the date already.';
+	END IF;
 	IF rerun.job IS NOT NULL THEN
 		scope := ARRAY[@extschema@._job_ref(rerun.job, 'job')];
 	ELSIF rerun.pipeline IS NOT NULL THEN
@@ -241,6 +259,7 @@ BEGIN
 				clears := clears || jsonb_build_object('job_id', j.job_id, 'job', subject, 'system', j.sys,
 					'system_id', j.system_id, 'dag_id', j.dag_id, 'task_id', j.task_id,
 					'dag_run_id', fr.dag_run_id,
+					'map_index', coalesce(substring(fr.external_id FROM '#([0-9]+)$')::int, -1),
 					-- a failure is a try, named as recovery names it (kant._recover_airflow)
 					'target', format('%s/%s try %s', j.dag_id, fr.external_id, fr.attempt));
 			END LOOP;
@@ -321,10 +340,10 @@ BEGIN
 						jsonb_build_object('JobName', j.name, 'Arguments', jsonb_build_object(j.bd_argument, arg))::text);
 					st := res.status;
 					outcome := CASE WHEN res.status = 200 THEN 'done'
-									WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'already'
+									WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'skipped'
 									ELSE 'failed' END;
 					detail := CASE outcome WHEN 'done' THEN 'StartJobRun: JobRunId ' || ((res.body::jsonb)->>'JobRunId')
-								   WHEN 'already' THEN 'a run of the job is already going (ConcurrentRunsExceededException)'
+								   WHEN 'skipped' THEN 'a run of the job is going (ConcurrentRunsExceededException): call again once it has ended'
 								   ELSE left(res.body, 1000) END;
 				EXCEPTION WHEN OTHERS THEN
 					IF SQLSTATE IN ('57014', '57P01') THEN
@@ -406,11 +425,27 @@ BEGIN
 				o := 'failed'; why := SQLSTATE || ': ' || SQLERRM;
 			END;
 		END IF;
-		FOR fr IN SELECT (x->>'job_id')::int AS job_id, x->>'job' AS job, x->>'target' AS target
-				  FROM jsonb_array_elements(c.tasks) x WHERE x->>'task_id' = ANY (t.ids) LOOP
+		FOR fr IN SELECT (x->>'job_id')::int AS job_id, x->>'job' AS job, x->>'target' AS target,
+					x->>'task_id' AS task_id, (x->>'map_index')::int AS map_index
+				  FROM jsonb_array_elements(c.tasks) x
+				  WHERE x->>'task_id' = ANY (t.ids)
+					AND NOT EXISTS (SELECT FROM @extschema@.action_log a
+									WHERE a.job_id = (x->>'job_id')::int AND a.target = x->>'target'
+									  AND a.kind IN ('recover', 'rerun') AND a.outcome IN ('done', 'already', 'refused')) LOOP
+			outcome := o; detail := why;
+			-- a task instance Airflow did not clear was no longer failed (cleared
+			-- already, by recovery for another map index, or by hand): nothing done
+			-- to it (v1 answers task ids, v2 task ids and map indexes)
+			IF o = 'done' AND NOT EXISTS (
+					SELECT FROM jsonb_array_elements((res.body::jsonb)->'task_instances') y
+					WHERE y->>'task_id' = fr.task_id
+					  AND (NOT y ? 'map_index' OR (y->>'map_index')::int = fr.map_index)) THEN
+				outcome := 'already';
+				detail := format('Airflow cleared nothing for %s in DAG run %s: it is no longer failed', fr.target, c.dag_run_id);
+			END IF;
 			INSERT INTO @extschema@.action_log (kind, job_id, business_date, system_id, target, outcome, http_status, detail)
-			VALUES ('rerun', fr.job_id, d, c.system_id, fr.target, o, st, 'clear: ' || why);
-			subject := fr.job; target := fr.target; outcome := o; detail := why;
+			VALUES ('rerun', fr.job_id, d, c.system_id, fr.target, outcome, st, 'clear: ' || detail);
+			subject := fr.job; target := fr.target;
 			RETURN NEXT;
 		END LOOP;
 		IF o = 'done' THEN

@@ -94,7 +94,14 @@ def main():
             ("job => 'hegel/export_users', pipeline => 'nightly', business_date => %s", (d,), "22023", "one of"),
             ("job => 'hegel/export_users'", (), "22023", "business_date"),
             ("pipeline => 'nope', business_date => %s", (d,), "42704", "pipeline \"nope\""),
-            ("gate => 'nope', business_date => %s", (d,), "42704", "gate \"nope\"")]:
+            ("gate => 'nope', business_date => %s", (d,), "42704", "gate \"nope\""),
+            # NULL is neither a dry run nor a go-ahead
+            ("job => 'hegel/export_users', business_date => %s, dry_run => NULL", (d,), "22023", "dry_run"),
+            ("job => 'hegel/export_users', business_date => %s, dry_run => false, retrigger => NULL", (d,),
+             "22023", "retrigger"),
+            # a date that has begun nowhere has no failed part
+            ("job => 'hegel/export_users', business_date => %s", (d + dt.timedelta(days=3),), "22023", "not begun"),
+            ("job => 'hegel/export_users', business_date => 'infinity'", (), "22023", "infinity")]:
         try:
             rerun(sql, *args)
             tap(False, "kant.rerun(%s) raised nothing" % sql)
@@ -102,6 +109,20 @@ def main():
             conn.rollback() if not conn.autocommit else None
             tap(e.pgcode == state and word in e.pgerror and e.diag.message_hint,
                 "kant.rerun(%s): %s %s (hint: %s)" % (sql, e.pgcode, e.diag.message_primary, e.diag.message_hint))
+
+    # kant acts in READ COMMITTED only: under an older snapshot a second caller
+    # would not see the first one's restart and would start it again
+    # (StartJobRun has no idempotency token: botocore StartJobRunRequest)
+    for fn in ("kant.rerun(job => 'hegel/export_users', business_date => '%s', dry_run => false)" % ds,
+               "kant.recover_failed_runs()", "kant.trigger_ready_gates()"):
+        cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        try:
+            cur.execute("SELECT count(*) FROM " + fn)
+            tap(False, "%s under REPEATABLE READ raised nothing" % fn)
+        except psycopg2.Error as e:
+            tap(e.pgcode == "25000" and "READ COMMITTED" in e.pgerror and not glue.started,
+                "%s under REPEATABLE READ: %s %s" % (fn, e.pgcode, e.diag.message_primary))
+        cur.execute("ROLLBACK")
 
     # dry run is the default: the plan, logged, nothing called
     plan = rerun("pipeline => 'nightly', business_date => %s", d)
@@ -171,13 +192,42 @@ def main():
     tap(len(r) == 1 and r[0][3] == "skipped" and "awaited" in r[0][4],
         "a job whose slot is still within its grace: skipped (awaited): %s" % (r,))
 
+    # Glue runs another run of the job (of another date, say): not this
+    # failure's restart; asked again once it has ended, restarted
+    run("export_orders", "jr_o3", "FAILED", 400, 90, prev="jr_o2")
+    glue.concurrent_running = True
+    r = rerun("job => 'hegel/export_orders', business_date => %s, dry_run => false", d)
+    glue.concurrent_running = False
+    r2 = rerun("job => 'hegel/export_orders', business_date => %s, dry_run => false", d)
+    tap(r[0][3] == "skipped" and "ConcurrentRunsExceededException" in r[0][4] and r2[0][3] == "done"
+        and glue.started[-1]["JobRunId"] == "jr_o3",
+        "ConcurrentRunsExceededException: skipped, and restarted when asked again: %s / %s" % (r[0][3:], r2[0][3]))
+    n_started = len(glue.started)
+
+    # a tick never waits for what kant.rerun holds: an operator's open transaction
+    # (export_users has a recovery policy, so recovery asks for its lock)
+    cur.execute("SELECT kant.set_recovery('hegel/export_users', min_wait => '0', dry_run => true)")
+    cur2 = psycopg2.connect(dbname=DB)
+    c2 = cur2.cursor()
+    c2.execute("SELECT count(*) FROM kant.rerun(pipeline => 'nightly', business_date => %s)", (d,))
+    c2.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+    held = c2.fetchone()[0]
+    t0 = time.time()
+    cur.execute("SELECT count(*) FROM kant.tick(deadline => '10 seconds')")
+    waited = time.time() - t0
+    cur2.rollback()
+    cur2.close()
+    cur.execute("SELECT kant.unset_recovery('hegel/export_users')")
+    tap(held >= 4 and waited < 5,
+        "kant.tick leaves the jobs another session holds (%d locks) to the next tick: %.2f s" % (held, waited))
+
     # two sessions at once on a new failure: one StartJobRun
     run("export_users", "jr_u3", "FAILED", 300, 30, prev="jr_u2")
     glue.latency = 0.3
     out = at_once(DB, "SELECT outcome FROM kant.rerun(job => 'hegel/export_users', business_date => '%s', "
                       "dry_run => false)" % ds)
     glue.latency = 0
-    tap(len(glue.started) == 4 and sorted(o for r in out for o in r) == [("already",), ("done",)],
+    tap(len(glue.started) == n_started + 1 and sorted(o for r in out for o in r) == [("already",), ("done",)],
         "two sessions at once: one StartJobRun: %s" % (out,))
 
     # ---- the gate's downstream
@@ -321,6 +371,23 @@ def airflow_side(version):
     r = rerun("job => 'socrates/daily_load.report', business_date => %s, dry_run => false", d)
     tap(any(x[0] == "clear" and x[3] == "refused" and "404" in x[4] for x in r),
         "%s: a DAG run Airflow does not know: 404, refused: %s" % (version, r))
+    # a mapped task failing on map indexes 0 and 2: recovery clears the task
+    # (every failed index); kant.rerun then finds nothing failed to clear
+    mapped = [dict(ti("fan_out", "m", d, st, 1200, 1), map_index=i) for i, st in
+              ((0, "failed"), (1, "success"), (2, "failed"))]
+    af.data.task_instances.extend(mapped)
+    tis = af.task_instances()
+    cur.execute("SELECT (kant.ingest_airflow_task_instances('socrates', %s::jsonb)).rejected",
+                (json.dumps({"task_instances": tis, "total_entries": len(tis)}),))
+    cur.execute("SELECT kant.set_recovery('socrates/fan_out', max_attempts => 2, min_wait => '0')")
+    cur.execute("SELECT job, failed_run, outcome FROM kant.recover_failed_runs() WHERE job LIKE 'fan_out%%'")
+    rec = cur.fetchall()
+    n = len([c for c in af.clears if not c["body"]["dry_run"]])
+    r = rerun("job => 'socrates/fan_out.m', business_date => %s, dry_run => false", d)
+    tap(any(x[2] == "done" for x in rec) and af.current_tis("fan_out", run)[("m", 2)]["state"] is None
+        and all(x[3] == "already" for x in r) and len(r) >= 1,
+        "%s: mapped task, indexes 0 and 2 failed, cleared by recovery (%s): kant.rerun clears nothing again: %s"
+        % (version, rec, [(x[2], x[3]) for x in r]))
     af.stop()
 
 
