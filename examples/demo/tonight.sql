@@ -2,6 +2,7 @@
 -- holds SOCRATES until every HEGEL export of the business date is done, the
 -- restart of a failed Glue run, and the one trigger of SOCRATES' first DAG --
 -- against the fake Glue and the fake Airflow, with real HTTP.
+\set ON_ERROR_STOP on
 \pset footer off
 \pset null ''
 SET client_min_messages = warning;
@@ -40,22 +41,22 @@ SELECT gate, business_date, outcome, http_status FROM kant.trigger_ready_gates()
 SELECT gate, business_date, outcome, http_status FROM kant.trigger_ready_gates();
 
 \echo '== SOCRATES runs s3_to_gcs: transfer_attendance fails (Airflow''s retries spent), the tasks after it are upstream_failed'
-SELECT kant.http_get(:'airflow_url' || '_fake/tonight?dag=s3_to_gcs&run=kant__socrates_daily__' || :'bd'
+SELECT kant.http_get(:'airflow_url' || '/_fake/tonight?dag=s3_to_gcs&run=kant__socrates_daily__' || :'bd'
                      || '&failed=transfer_attendance') IS NOT NULL AS dag_ran;
 SELECT runs_new, sqlstate FROM kant.collect_airflow('socrates');
+\echo '== What an operator''s kant.rerun would do for SOCRATES'' business date (dry run, the default: Airflow''s own dry run says what it would clear)'
+SELECT action, subject, outcome, left(detail, 100) AS detail
+FROM kant.rerun(pipeline => 'socrates_daily', business_date => :'bd') WHERE action = 'clear';
 \echo '== kant clears it on Airflow too (POST clearTaskInstances: only_failed, its downstream, the DAG run queued again), once'
 SELECT kant.set_recovery('socrates/s3_to_gcs', max_attempts => 2, min_wait => '0') AS airflow_recovery;
 SELECT job, failed_run, outcome, left(detail, 90) AS detail FROM kant.recover_failed_runs();
 SELECT count(*) AS cleared_again FROM kant.recover_failed_runs();
 \echo '== ... Composer runs the cleared tasks, and they succeed (as the next collection reports it)'
-SELECT kant.http_get(:'airflow_url' || '_fake/run_cleared') IS NOT NULL AS ran;
+SELECT kant.http_get(:'airflow_url' || '/_fake/run_cleared') IS NOT NULL AS ran;
 SELECT runs_changed, sqlstate FROM kant.collect_airflow('socrates');
 SELECT state, count(*) AS task_instances FROM kant.current_runs
 WHERE system = 'socrates' AND job LIKE 's3_to_gcs.%' AND business_date = :'bd' GROUP BY state;
 
-\echo '== Re-running a business date from SQL: what kant.rerun would do for the gate''s upstream (a dry run)'
-SELECT action, subject, outcome, left(detail, 80) AS detail
-FROM kant.rerun(gate => 'socrates_daily', business_date => :'bd') WHERE outcome <> 'nothing';
 
 \echo '== What kant did (kant.actions)'
 SELECT kind, coalesce(gate, job) AS what, business_date, target, outcome, left(detail, 70) AS detail
