@@ -112,7 +112,8 @@ class AirflowHandler(Handler):
         raw = self.rfile.read(length)
         path = urllib.parse.urlsplit(self.path).path
         with a.lock:
-            a.requests.append({"path": self.path, "headers": dict(self.headers), "method": "POST", "body": raw})
+            a.requests.append({"path": self.path, "headers": dict(self.headers), "method": "POST", "body": raw,
+                               "time": time.time()})
         prefix = "/api/%s/" % a.version
         if path == "/auth/token" and a.version == "v2":
             return self.token_login(a, raw)
@@ -170,7 +171,7 @@ class AirflowHandler(Handler):
         q["state[]"] = urllib.parse.parse_qs(url.query).get("state", [])
         self.mutation = None
         with a.lock:
-            a.requests.append({"path": self.path, "headers": dict(self.headers)})
+            a.requests.append({"path": self.path, "headers": dict(self.headers), "time": time.time()})
             a.in_flight += 1
             a.max_in_flight = max(a.max_in_flight, a.in_flight)
         try:
