@@ -164,7 +164,7 @@ class GlueHandler(Handler):
         body = self.rfile.read(length)
         target = self.headers.get("X-Amz-Target", "")
         with g.lock:
-            g.requests.append({"target": target, "headers": dict(self.headers), "body": body})
+            g.requests.append({"target": target, "headers": dict(self.headers), "body": body, "at": time.time()})
         if self.headers.get("Content-Type") != "application/x-amz-json-1.1":
             return self.error(400, "SerializationException", "bad Content-Type")
         if not target.startswith("AWSGlue."):
