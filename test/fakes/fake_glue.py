@@ -32,8 +32,12 @@ members a result has (DataQualityRuleResult.EvaluatedMetrics, EvaluatedRule;
 DataQualityResult.AggregatedMetrics, ...): without the reference model the
 reply is validated with those members removed, and sent whole all the same.
 
-StartJobRun starts nothing but records the request (started) and answers a
-new JobRunId, or ConcurrentRunsExceededException while concurrent_running.
+StartJobRun records the request (started) and answers a
+new JobRunId, or ConcurrentRunsExceededException while concurrent_running;
+with live_runs (seconds) set it also starts the run, as Glue then lists it:
+RUNNING without CompletedOn for live_runs seconds, then SUCCEEDED, naming the
+run it retries as PreviousRunId (API_JobRun: "the JobRunId specified in the
+StartJobRun action").
 GetJobRun answers the run of data.glue_runs with that JobName and Id, else
 EntityNotFoundException (as Glue does for a run it does not know).
 
@@ -271,6 +275,7 @@ class FakeGlue(FakeHTTP):
         self.deleted = set()
         self.concurrent_running = False  # StartJobRun answers ConcurrentRunsExceededException
         self.started = []                # StartJobRun requests accepted
+        self.live_runs = None            # seconds: StartJobRun's runs run that long, then succeed
         self.faults = []
         self.sticky = []
         self.hide_after = None
@@ -385,6 +390,20 @@ class FakeGlue(FakeHTTP):
             return False
         return True
 
+    @staticmethod
+    def live(r):
+        """A run StartJobRun started (live_runs), as Glue shows it now:
+        RUNNING without CompletedOn until its end, then SUCCEEDED."""
+        if "_live_end" not in r:
+            return r
+        v = {k: x for k, x in r.items() if k != "_live_end"}
+        if time.time() < r["_live_end"]:
+            v["JobRunState"] = "RUNNING"
+        else:
+            v.update(JobRunState="SUCCEEDED", CompletedOn=r["_live_end"],
+                     ExecutionTime=int(r["_live_end"] - r["StartedOn"]))
+        return v
+
     def answer(self, op, p):
         size = min(p.get("MaxResults", 100), self.page_size)
         start = offset(p.get("NextToken"))
@@ -423,6 +442,7 @@ class FakeGlue(FakeHTTP):
             runs = self.data.glue_runs.get(p["JobName"])
             if runs is None:
                 return None
+            runs = [self.live(r) for r in runs]
             if self.hide_after is not None:
                 runs = [r for r in runs if r["StartedOn"] <= self.hide_after]
             page = runs[start:start + size]
@@ -434,13 +454,28 @@ class FakeGlue(FakeHTTP):
             # the run as Glue has it (its Arguments included); EntityNotFoundException if unknown
             for r in self.data.glue_runs.get(p["JobName"]) or []:
                 if r["Id"] == p["RunId"]:
-                    return {"JobRun": r}
+                    return {"JobRun": self.live(r)}
             return None
         if op == "StartJobRun":
             with self.lock:
                 self.started.append(p)
                 n = len(self.started)
-            return {"JobRunId": "jr_restart_%04d_%s" % (n, hashlib.md5(json.dumps(p, sort_keys=True).encode()).hexdigest()[:40])}
+            new_id = "jr_restart_%04d_%s" % (n, hashlib.md5(json.dumps(p, sort_keys=True).encode()).hexdigest()[:40])
+            if self.live_runs is not None and isinstance(self.data.glue_runs, dict):
+                # the run StartJobRun started, as Glue then shows it: RUNNING for
+                # live_runs seconds, then SUCCEEDED (a restart names the failed
+                # run: PreviousRunId, API_StartJobRun JobRunId)
+                now = time.time()
+                r = {"Id": new_id, "JobName": p["JobName"], "Attempt": 0, "StartedOn": now,
+                     "Arguments": p.get("Arguments") or {}, "_live_end": now + self.live_runs}
+                if p.get("JobRunId"):
+                    r["PreviousRunId"] = p["JobRunId"]
+                    for old_run in self.data.glue_runs.get(p["JobName"]) or []:
+                        if old_run["Id"] == p["JobRunId"] and old_run.get("Arguments") and not p.get("Arguments"):
+                            r["Arguments"] = old_run["Arguments"]
+                with self.lock:
+                    self.data.glue_runs.setdefault(p["JobName"], []).insert(0, r)
+            return {"JobRunId": new_id}
         if op == "GetTriggers":
             every = [{
                 "Name": n, "Id": n, "Type": "SCHEDULED", "State": "ACTIVATED",

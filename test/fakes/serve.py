@@ -42,6 +42,8 @@ with open(key, "w") as f:
 os.chmod(key, 0o600)
 slack = FakeSlack().start()
 glue.latency = airflow.latency = 0.02
+# a run StartJobRun starts (kant's restart tonight) runs 45 s, then succeeds
+glue.live_runs = 45
 with open(sys.argv[1] + ".tmp", "w") as f:
     f.write("%s %s %s %s %s\n" % (glue.url("/"), airflow.url(""), slack.webhook("data-platform"), aws.url("/"), key))
 os.rename(sys.argv[1] + ".tmp", sys.argv[1])
