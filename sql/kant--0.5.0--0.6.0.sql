@@ -2844,7 +2844,9 @@ BEGIN
 		-- once per failed run, whether recovery or kant.rerun restarted it
 		CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
 							  WHERE a.job_id = p.job_id AND a.target = last.external_id
-								AND (a.kind = 'recover' AND a.outcome IN ('done', 'already', 'dry_run', 'refused')
+								-- a dry run's entry holds back only dry runs (logged once), never the restart
+								AND (a.kind = 'recover' AND (a.outcome IN ('done', 'already', 'refused')
+															 OR dry AND a.outcome = 'dry_run')
 									 OR a.kind = 'rerun' AND a.outcome IN ('done', 'already', 'refused')));
 		why := NULL;
 		-- Glue retries by itself first
@@ -2858,7 +2860,7 @@ BEGIN
 		END IF;
 		SELECT count(*) INTO done_n FROM @extschema@.action_log a
 		WHERE a.kind = 'recover' AND a.job_id = p.job_id AND a.business_date = last.business_date
-		  AND a.outcome IN ('done', 'dry_run');
+		  AND (a.outcome = 'done' OR dry AND a.outcome = 'dry_run');
 		IF why IS NULL AND done_n >= p.max_attempts THEN
 			why := format('restarted %s of %s times for %s already', done_n, p.max_attempts,
 						  to_char(last.business_date::timestamp, 'YYYY-MM-DD'));
@@ -7950,13 +7952,15 @@ BEGIN
 				-- once per try, whether recovery or kant.rerun cleared it
 				CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
 									  WHERE a.job_id = c.job_id AND a.target = tgt
-										AND (a.kind = 'recover' AND a.outcome IN ('done', 'already', 'dry_run', 'refused')
+										-- a dry run's entry holds back only dry runs (logged once), never the clear
+										AND (a.kind = 'recover' AND (a.outcome IN ('done', 'already', 'refused')
+																	 OR g.dry AND a.outcome = 'dry_run')
 											 OR a.kind = 'rerun' AND a.outcome IN ('done', 'already', 'refused')));
 				CONTINUE WHEN c.ended_at > now() - @extschema@._elapsed(c.min_wait);
 				why := NULL;
 				SELECT count(*) INTO done_n FROM @extschema@.action_log a
 				WHERE a.kind = 'recover' AND a.job_id = c.job_id AND a.business_date = c.business_date
-				  AND a.outcome IN ('done', 'dry_run');
+				  AND (a.outcome = 'done' OR g.dry AND a.outcome = 'dry_run');
 				IF done_n >= c.max_attempts THEN
 					why := format('cleared %s of %s times for %s already', done_n, c.max_attempts,
 								  to_char(c.business_date::timestamp, 'YYYY-MM-DD'));
@@ -8333,17 +8337,22 @@ BEGIN
 				  HINT = 'retrigger => true triggers a gate''s downstream again when it ran for the date already.';
 	END IF;
 	IF rerun.job IS NOT NULL THEN
-		scope := ARRAY[@extschema@._job_ref(rerun.job, 'job')];
+		-- a job (system/job, system/dag_id.task_id), or a whole Airflow DAG
+		-- (system/dag_id), named as kant.set_recovery names them
+		SELECT CASE WHEN rt.job_id IS NOT NULL THEN ARRAY[rt.job_id]
+					ELSE ARRAY(SELECT x.job_id FROM @extschema@.job x
+							   WHERE x.system_id = rt.system_id AND x.dag_id = rt.dag_id ORDER BY x.job_id) END
+		INTO scope FROM @extschema@._recovery_target(rerun.job) rt;
 	ELSIF rerun.pipeline IS NOT NULL THEN
 		scope := ARRAY(SELECT x.job_id FROM @extschema@.job x WHERE x.pipeline = rerun.pipeline);
 		IF cardinality(scope) = 0 THEN
 			RAISE EXCEPTION 'pipeline "%" has no jobs', rerun.pipeline
-				USING ERRCODE = 'undefined_object', HINT = 'kant.jobs lists each job with its pipeline (kant.configure_job sets it).';
+				USING ERRCODE = 'undefined_object', HINT = 'kant.job holds each job with its pipeline (kant.configure_job sets it).';
 		END IF;
 	ELSE
 		IF NOT EXISTS (SELECT FROM @extschema@.gate x WHERE x.name = rerun.gate) THEN
 			RAISE EXCEPTION 'gate "%" does not exist', rerun.gate
-				USING ERRCODE = 'undefined_object', HINT = 'kant.gates lists them.';
+				USING ERRCODE = 'undefined_object', HINT = 'kant.gate holds them.';
 		END IF;
 		scope := ARRAY(SELECT s.job_id FROM @extschema@.gate_scope s JOIN @extschema@.gate x USING (gate_id)
 					   WHERE x.name = rerun.gate);
@@ -8658,7 +8667,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rerun(text, text, text, date, boolean, boolean) IS
-	'Run the failed or missing part of one business date again, for a job (system/job), a pipeline or a gate''s upstream (name one): a failed Glue run is restarted (GetJobRun, StartJobRun with its id and arguments: kant._glue_restart), a missing Glue run started with the business-date argument (the job''s or system''s bd_argument, in the format of its last runs; a job without one, or whose slot is still awaited, is skipped with the reason), the failed task instances of each Airflow DAG run cleared in one clearTaskInstances (only_failed, downstream included, the DAG run reset); jobs done or in flight are left alone. dry_run (the default) only says and logs what would be done. Each action once: a failed run restarted or cleared (by kant.rerun or recovery) or a date started is not acted on twice. A gate''s downstream that already ran for the date is triggered again only with retrigger => true, once the gate is ready again, as kant__<gate>__<date>__rerun<n>. Every action in kant.actions (kind rerun). Returns one row per job and gate: action (restart, start, clear, retrigger, none), subject (system/job, or the gate), target, outcome (done, already, failed, refused, dry_run, skipped, nothing) and detail. Errors: 22023 when not exactly one of job, pipeline, gate or no business_date; 42704 for an unknown pipeline or gate';
+	'Run the failed or missing part of one business date again, for a job (system/job; system/dag_id: every task of an Airflow DAG), a pipeline or a gate''s upstream (name one): a failed Glue run is restarted (GetJobRun, StartJobRun with its id and arguments: kant._glue_restart), a missing Glue run started with the business-date argument (the job''s or system''s bd_argument, in the format of its last runs; a job without one, or whose slot is still awaited, is skipped with the reason), the failed task instances of each Airflow DAG run cleared in one clearTaskInstances (only_failed, downstream included, the DAG run reset); jobs done or in flight are left alone. dry_run (the default) only says and logs what would be done. Each action once: a failed run restarted or cleared (by kant.rerun or recovery) or a date started is not acted on twice. A gate''s downstream that already ran for the date is triggered again only with retrigger => true, once the gate is ready again, as kant__<gate>__<date>__rerun<n>. Every action in kant.actions (kind rerun). Returns one row per job and gate: action (restart, start, clear, retrigger, none), subject (system/job, or the gate), target, outcome (done, already, failed, refused, dry_run, skipped, nothing) and detail. Errors: 22023 when not exactly one of job, pipeline, gate or no business_date; 42704 for an unknown pipeline or gate';
 REVOKE ALL ON FUNCTION @extschema@.rerun(text, text, text, date, boolean, boolean) FROM PUBLIC;
 
 -- sql/src/hot_collection.sql
@@ -9238,10 +9247,15 @@ ALTER TABLE @extschema@.action_log DROP CONSTRAINT action_log_kind_check;
 ALTER TABLE @extschema@.action_log ADD CONSTRAINT action_log_kind_check
 	CHECK (kind IN ('trigger', 'recover', 'rerun'));
 DROP INDEX @extschema@.action_log_trigger_once;
+DROP INDEX @extschema@.action_log_recover_once;
 CREATE UNIQUE INDEX action_log_trigger_once ON @extschema@.action_log (gate_id, business_date, target)
 	WHERE kind = 'trigger' AND outcome IN ('done', 'already');
 CREATE UNIQUE INDEX action_log_rerun_once ON @extschema@.action_log (job_id, target)
 	WHERE kind = 'rerun' AND job_id IS NOT NULL AND outcome IN ('done', 'already', 'refused');
+CREATE UNIQUE INDEX action_log_recover_once ON @extschema@.action_log (job_id, target)
+	WHERE kind = 'recover' AND outcome IN ('done', 'already', 'refused');
+CREATE UNIQUE INDEX action_log_recover_dry_once ON @extschema@.action_log (job_id, target)
+	WHERE kind = 'recover' AND outcome = 'dry_run';
 COMMENT ON COLUMN @extschema@.action_log.kind IS 'trigger (a gate''s downstream DAG), recover (StartJobRun of a failed Glue run, clearTaskInstances of a failed Airflow task instance) or rerun (what kant.rerun did: a restart, a start for a missing date, a clear of failed task instances, a re-trigger asked)';
 COMMENT ON COLUMN @extschema@.action_log.target IS 'what was acted on: DAG/dag_run_id (trigger, a re-trigger), the failed JobRun id (recover and rerun, Glue), dag_id/dag_run_id[#map_index] try n (recover and rerun, Airflow: a failure is a try), business_date=<date> (rerun, a missing Glue run started)';
 COMMENT ON COLUMN @extschema@.actions.kind IS 'trigger, recover or rerun';

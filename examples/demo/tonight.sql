@@ -31,7 +31,6 @@ SELECT job, state, detail FROM kant.gate_status('socrates_daily', :'bd') WHERE s
 \echo '== What kant would do now (dry runs): restart the failed run; trigger nothing yet'
 SELECT job, failed_run, outcome FROM kant.recover_failed_runs(dry_run => true);
 SELECT * FROM kant.trigger_ready_gates(dry_run => true);
-DELETE FROM kant.action_log WHERE outcome = 'dry_run';
 
 \echo '== From here kant works alone: pg_cron runs kant.tick() every minute (kant-gates, the README''s setup) --'
 \echo '   hot collection of what can change now, the gates, recovery. On the fake Glue a run StartJobRun starts'

@@ -28,7 +28,10 @@ CREATE UNIQUE INDEX action_log_skip_once ON @extschema@.action_log (job_id, targ
 	WHERE kind = 'recover' AND outcome = 'skipped';
 CREATE INDEX action_log_at_idx ON @extschema@.action_log (at);
 CREATE UNIQUE INDEX action_log_recover_once ON @extschema@.action_log (job_id, target)
-	WHERE kind = 'recover' AND outcome IN ('done', 'already', 'dry_run', 'refused');
+	WHERE kind = 'recover' AND outcome IN ('done', 'already', 'refused');
+-- a dry run is logged once per failure too, and does not hold back the real restart
+CREATE UNIQUE INDEX action_log_recover_dry_once ON @extschema@.action_log (job_id, target)
+	WHERE kind = 'recover' AND outcome = 'dry_run';
 -- kant.rerun acts once on a failed run (a Glue JobRun, an Airflow try) or a missing date
 CREATE UNIQUE INDEX action_log_rerun_once ON @extschema@.action_log (job_id, target)
 	WHERE kind = 'rerun' AND job_id IS NOT NULL AND outcome IN ('done', 'already', 'refused');

@@ -153,7 +153,9 @@ BEGIN
 		-- once per failed run, whether recovery or kant.rerun restarted it
 		CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
 							  WHERE a.job_id = p.job_id AND a.target = last.external_id
-								AND (a.kind = 'recover' AND a.outcome IN ('done', 'already', 'dry_run', 'refused')
+								-- a dry run's entry holds back only dry runs (logged once), never the restart
+								AND (a.kind = 'recover' AND (a.outcome IN ('done', 'already', 'refused')
+															 OR dry AND a.outcome = 'dry_run')
 									 OR a.kind = 'rerun' AND a.outcome IN ('done', 'already', 'refused')));
 		why := NULL;
 		-- Glue retries by itself first
@@ -167,7 +169,7 @@ BEGIN
 		END IF;
 		SELECT count(*) INTO done_n FROM @extschema@.action_log a
 		WHERE a.kind = 'recover' AND a.job_id = p.job_id AND a.business_date = last.business_date
-		  AND a.outcome IN ('done', 'dry_run');
+		  AND (a.outcome = 'done' OR dry AND a.outcome = 'dry_run');
 		IF why IS NULL AND done_n >= p.max_attempts THEN
 			why := format('restarted %s of %s times for %s already', done_n, p.max_attempts,
 						  to_char(last.business_date::timestamp, 'YYYY-MM-DD'));

@@ -285,13 +285,15 @@ BEGIN
 				-- once per try, whether recovery or kant.rerun cleared it
 				CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
 									  WHERE a.job_id = c.job_id AND a.target = tgt
-										AND (a.kind = 'recover' AND a.outcome IN ('done', 'already', 'dry_run', 'refused')
+										-- a dry run's entry holds back only dry runs (logged once), never the clear
+										AND (a.kind = 'recover' AND (a.outcome IN ('done', 'already', 'refused')
+																	 OR g.dry AND a.outcome = 'dry_run')
 											 OR a.kind = 'rerun' AND a.outcome IN ('done', 'already', 'refused')));
 				CONTINUE WHEN c.ended_at > now() - @extschema@._elapsed(c.min_wait);
 				why := NULL;
 				SELECT count(*) INTO done_n FROM @extschema@.action_log a
 				WHERE a.kind = 'recover' AND a.job_id = c.job_id AND a.business_date = c.business_date
-				  AND a.outcome IN ('done', 'dry_run');
+				  AND (a.outcome = 'done' OR g.dry AND a.outcome = 'dry_run');
 				IF done_n >= c.max_attempts THEN
 					why := format('cleared %s of %s times for %s already', done_n, c.max_attempts,
 								  to_char(c.business_date::timestamp, 'YYYY-MM-DD'));

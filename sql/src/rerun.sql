@@ -190,17 +190,22 @@ BEGIN
 				  HINT = 'retrigger => true triggers a gate''s downstream again when it ran for the date already.';
 	END IF;
 	IF rerun.job IS NOT NULL THEN
-		scope := ARRAY[@extschema@._job_ref(rerun.job, 'job')];
+		-- a job (system/job, system/dag_id.task_id), or a whole Airflow DAG
+		-- (system/dag_id), named as kant.set_recovery names them
+		SELECT CASE WHEN rt.job_id IS NOT NULL THEN ARRAY[rt.job_id]
+					ELSE ARRAY(SELECT x.job_id FROM @extschema@.job x
+							   WHERE x.system_id = rt.system_id AND x.dag_id = rt.dag_id ORDER BY x.job_id) END
+		INTO scope FROM @extschema@._recovery_target(rerun.job) rt;
 	ELSIF rerun.pipeline IS NOT NULL THEN
 		scope := ARRAY(SELECT x.job_id FROM @extschema@.job x WHERE x.pipeline = rerun.pipeline);
 		IF cardinality(scope) = 0 THEN
 			RAISE EXCEPTION 'pipeline "%" has no jobs', rerun.pipeline
-				USING ERRCODE = 'undefined_object', HINT = 'kant.jobs lists each job with its pipeline (kant.configure_job sets it).';
+				USING ERRCODE = 'undefined_object', HINT = 'kant.job holds each job with its pipeline (kant.configure_job sets it).';
 		END IF;
 	ELSE
 		IF NOT EXISTS (SELECT FROM @extschema@.gate x WHERE x.name = rerun.gate) THEN
 			RAISE EXCEPTION 'gate "%" does not exist', rerun.gate
-				USING ERRCODE = 'undefined_object', HINT = 'kant.gates lists them.';
+				USING ERRCODE = 'undefined_object', HINT = 'kant.gate holds them.';
 		END IF;
 		scope := ARRAY(SELECT s.job_id FROM @extschema@.gate_scope s JOIN @extschema@.gate x USING (gate_id)
 					   WHERE x.name = rerun.gate);
@@ -515,5 +520,5 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rerun(text, text, text, date, boolean, boolean) IS
-	'Run the failed or missing part of one business date again, for a job (system/job), a pipeline or a gate''s upstream (name one): a failed Glue run is restarted (GetJobRun, StartJobRun with its id and arguments: kant._glue_restart), a missing Glue run started with the business-date argument (the job''s or system''s bd_argument, in the format of its last runs; a job without one, or whose slot is still awaited, is skipped with the reason), the failed task instances of each Airflow DAG run cleared in one clearTaskInstances (only_failed, downstream included, the DAG run reset); jobs done or in flight are left alone. dry_run (the default) only says and logs what would be done. Each action once: a failed run restarted or cleared (by kant.rerun or recovery) or a date started is not acted on twice. A gate''s downstream that already ran for the date is triggered again only with retrigger => true, once the gate is ready again, as kant__<gate>__<date>__rerun<n>. Every action in kant.actions (kind rerun). Returns one row per job and gate: action (restart, start, clear, retrigger, none), subject (system/job, or the gate), target, outcome (done, already, failed, refused, dry_run, skipped, nothing) and detail. Errors: 22023 when not exactly one of job, pipeline, gate or no business_date; 42704 for an unknown pipeline or gate';
+	'Run the failed or missing part of one business date again, for a job (system/job; system/dag_id: every task of an Airflow DAG), a pipeline or a gate''s upstream (name one): a failed Glue run is restarted (GetJobRun, StartJobRun with its id and arguments: kant._glue_restart), a missing Glue run started with the business-date argument (the job''s or system''s bd_argument, in the format of its last runs; a job without one, or whose slot is still awaited, is skipped with the reason), the failed task instances of each Airflow DAG run cleared in one clearTaskInstances (only_failed, downstream included, the DAG run reset); jobs done or in flight are left alone. dry_run (the default) only says and logs what would be done. Each action once: a failed run restarted or cleared (by kant.rerun or recovery) or a date started is not acted on twice. A gate''s downstream that already ran for the date is triggered again only with retrigger => true, once the gate is ready again, as kant__<gate>__<date>__rerun<n>. Every action in kant.actions (kind rerun). Returns one row per job and gate: action (restart, start, clear, retrigger, none), subject (system/job, or the gate), target, outcome (done, already, failed, refused, dry_run, skipped, nothing) and detail. Errors: 22023 when not exactly one of job, pipeline, gate or no business_date; 42704 for an unknown pipeline or gate';
 REVOKE ALL ON FUNCTION @extschema@.rerun(text, text, text, date, boolean, boolean) FROM PUBLIC;

@@ -357,6 +357,12 @@ def airflow_side(version):
     real = [c for c in af.clears if not c["body"]["dry_run"]]
     tap(len(real) == 1 and {r[3] for r in again if r[0] == "clear"} == {"already"},
         "%s: called twice: cleared once (already): %s" % (version, [r[3] for r in again]))
+    # a whole DAG by its id, as kant.set_recovery names it
+    r = rerun("job => 'socrates/daily_load', business_date => %s", d)
+    tap(sorted({x[1] for x in r}) == ["socrates/daily_load.extract", "socrates/daily_load.load",
+                                      "socrates/daily_load.report", "socrates/daily_load.transform"]
+        and {x[3] for x in r if x[0] == "clear"} == {"already"},
+        "%s: job => 'socrates/daily_load' is every task of the DAG: %s" % (version, [(x[1], x[3]) for x in r]))
     # recovery does not clear a try kant.rerun cleared
     cur.execute("SELECT kant.set_recovery('socrates/daily_load', max_attempts => 2, min_wait => '0')")
     cur.execute("SELECT count(*) FROM kant.recover_failed_runs() WHERE outcome IN ('done', 'dry_run')")
