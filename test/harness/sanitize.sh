@@ -74,7 +74,7 @@ ubsan_opts="print_stacktrace=1:halt_on_error=1"
 "${run[@]}" env "${kant_server_env[@]}" LD_PRELOAD="$libasan:$work/asan_first.so:$libubsan" \
 	ASAN_OPTIONS="$asan_opts" UBSAN_OPTIONS="$ubsan_opts" \
 	"$bindir/postgres" -D "$work/data" -p "$port" -k "$work" -c listen_addresses=localhost \
-	-c fsync=off -c jit=off -c shared_preload_libraries=pg_cron -c cron.database_name=postgres \
+	-c fsync=off -c jit=off -c shared_preload_libraries=pg_cron -c cron.database_name=postgres -c cron.use_background_workers=on -c max_worker_processes=16 \
 	-c max_locks_per_transaction=256 "${pg_opts[@]}" >"$work/postmaster.log" 2>&1 &
 pm=$!
 stop() {	# the postmaster we started, and only it

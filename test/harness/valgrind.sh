@@ -26,7 +26,7 @@ port=5432	# only a unix socket in $work: no clash with other servers
 	--leak-check=no --error-limit=no --num-callers=40 \
 	$bindir/postgres -D $work/data -p $port -k $work -c listen_addresses= \
 	-c autovacuum=off -c fsync=off -c jit=off \
-	-c shared_preload_libraries=pg_cron -c cron.database_name=postgres ${vg_opts[*]@Q} \
+	-c shared_preload_libraries=pg_cron -c cron.database_name=postgres -c cron.use_background_workers=on -c max_worker_processes=16 ${vg_opts[*]@Q} \
 	>$work/postmaster.log 2>&1 &"
 for i in $(seq 1 60); do
 	"$bindir/pg_isready" -h "$work" -p "$port" -q && break
