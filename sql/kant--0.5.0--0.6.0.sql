@@ -1848,7 +1848,7 @@ BEGIN
 		LEFT JOIN LATERAL (
 			SELECT count(*) FILTER (WHERE a.outcome = 'done') AS n,
 				-- Glue: the failed run's id; Airflow: dag_id/dag_run_id try n (kant._recover_airflow)
-				bool_or(a.target IN (l.external_id, format('%s/%s try %s', j.dag_id, l.external_id, l.attempt))
+				bool_or(a.target IN (l.external_id, @extschema@._failure_target(j.dag_id, l.external_id, l.attempt))
 						AND a.outcome = 'done') AS this_one
 			FROM @extschema@.action_log a
 			WHERE a.kind = 'recover' AND a.job_id = dy.job_id AND a.business_date = dy.business_date) rc ON true
@@ -7948,7 +7948,7 @@ BEGIN
 				ORDER BY x.job_name
 			LOOP
 				-- a failure is a try: a new failure after a clear is a new try
-				tgt := format('%s/%s try %s', d.dag_id, c.external_id, c.attempt);
+				tgt := @extschema@._failure_target(d.dag_id, c.external_id, c.attempt);
 				-- once per try, whether recovery or kant.rerun cleared it
 				CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
 									  WHERE a.job_id = c.job_id AND a.target = tgt
@@ -8413,7 +8413,7 @@ BEGIN
 					'dag_run_id', fr.dag_run_id,
 					'map_index', coalesce(substring(fr.external_id FROM '#([0-9]+)$')::int, -1),
 					-- a failure is a try, named as recovery names it (kant._recover_airflow)
-					'target', format('%s/%s try %s', j.dag_id, fr.external_id, fr.attempt));
+					'target', @extschema@._failure_target(j.dag_id, fr.external_id, fr.attempt));
 			END LOOP;
 			CONTINUE;
 		ELSIF jd.failed THEN
@@ -9292,6 +9292,15 @@ $$;
 COMMENT ON FUNCTION @extschema@._act_check(boolean, text) IS
 	'internal: what a function that acts on Glue or Airflow (kant.rerun, kant.recover_failed_runs, kant.trigger_ready_gates; what is the function''s name) checks first: dry_run is not NULL (22023), and acting (not a dry run) happens in a READ COMMITTED transaction (25000: under a snapshot older than the lock a second caller would act again)';
 REVOKE ALL ON FUNCTION @extschema@._act_check(boolean, text) FROM PUBLIC;
+-- what kant calls one failure of an Airflow task: a try of a task instance
+CREATE FUNCTION @extschema@._failure_target(dag_id text, external_id text, attempt integer)
+	RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT pg_catalog.format('%s/%s try %s', $1, $2, $3) $$;
+COMMENT ON FUNCTION @extschema@._failure_target(text, text, integer) IS
+	'internal, the rule of naming an Airflow failure in kant.action_log.target: dag_id/dag_run_id[#map_index] try n (a new failure after a clear is a new try); recovery, kant.rerun and the failure check use it';
+REVOKE ALL ON FUNCTION @extschema@._failure_target(text, text, integer) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
 -- issue 16: recovery on the Airflow side (sql/src/recovery_airflow.sql, above:

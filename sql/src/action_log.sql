@@ -102,3 +102,13 @@ $$;
 COMMENT ON FUNCTION @extschema@._act_check(boolean, text) IS
 	'internal: what a function that acts on Glue or Airflow (kant.rerun, kant.recover_failed_runs, kant.trigger_ready_gates; what is the function''s name) checks first: dry_run is not NULL (22023), and acting (not a dry run) happens in a READ COMMITTED transaction (25000: under a snapshot older than the lock a second caller would act again)';
 REVOKE ALL ON FUNCTION @extschema@._act_check(boolean, text) FROM PUBLIC;
+
+-- what kant calls one failure of an Airflow task: a try of a task instance
+CREATE FUNCTION @extschema@._failure_target(dag_id text, external_id text, attempt integer)
+	RETURNS text
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	SET search_path = pg_catalog, pg_temp
+	AS $$ SELECT pg_catalog.format('%s/%s try %s', $1, $2, $3) $$;
+COMMENT ON FUNCTION @extschema@._failure_target(text, text, integer) IS
+	'internal, the rule of naming an Airflow failure in kant.action_log.target: dag_id/dag_run_id[#map_index] try n (a new failure after a clear is a new try); recovery, kant.rerun and the failure check use it';
+REVOKE ALL ON FUNCTION @extschema@._failure_target(text, text, integer) FROM PUBLIC;

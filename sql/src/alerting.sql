@@ -338,7 +338,7 @@ BEGIN
 		LEFT JOIN LATERAL (
 			SELECT count(*) FILTER (WHERE a.outcome = 'done') AS n,
 				-- Glue: the failed run's id; Airflow: dag_id/dag_run_id try n (kant._recover_airflow)
-				bool_or(a.target IN (l.external_id, format('%s/%s try %s', j.dag_id, l.external_id, l.attempt))
+				bool_or(a.target IN (l.external_id, @extschema@._failure_target(j.dag_id, l.external_id, l.attempt))
 						AND a.outcome = 'done') AS this_one
 			FROM @extschema@.action_log a
 			WHERE a.kind = 'recover' AND a.job_id = dy.job_id AND a.business_date = dy.business_date) rc ON true

@@ -281,7 +281,7 @@ BEGIN
 				ORDER BY x.job_name
 			LOOP
 				-- a failure is a try: a new failure after a clear is a new try
-				tgt := format('%s/%s try %s', d.dag_id, c.external_id, c.attempt);
+				tgt := @extschema@._failure_target(d.dag_id, c.external_id, c.attempt);
 				-- once per try, whether recovery or kant.rerun cleared it
 				CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
 									  WHERE a.job_id = c.job_id AND a.target = tgt

@@ -266,7 +266,7 @@ BEGIN
 					'dag_run_id', fr.dag_run_id,
 					'map_index', coalesce(substring(fr.external_id FROM '#([0-9]+)$')::int, -1),
 					-- a failure is a try, named as recovery names it (kant._recover_airflow)
-					'target', format('%s/%s try %s', j.dag_id, fr.external_id, fr.attempt));
+					'target', @extschema@._failure_target(j.dag_id, fr.external_id, fr.attempt));
 			END LOOP;
 			CONTINUE;
 		ELSIF jd.failed THEN
