@@ -2842,12 +2842,7 @@ BEGIN
 		ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC LIMIT 1;
 		CONTINUE WHEN last.run_id IS NULL OR last.state::text NOT IN ('failed', 'timed_out');
 		-- once per failed run, whether recovery or kant.rerun restarted it
-		CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
-							  WHERE a.job_id = p.job_id AND a.target = last.external_id
-								-- a dry run's entry holds back only dry runs (logged once), never the restart
-								AND (a.kind = 'recover' AND (a.outcome IN ('done', 'already', 'refused')
-															 OR dry AND a.outcome = 'dry_run')
-									 OR a.kind = 'rerun' AND a.outcome IN ('done', 'already', 'refused')));
+		CONTINUE WHEN EXISTS (SELECT FROM @extschema@._prior_action(p.job_id, last.external_id, dry));
 		why := NULL;
 		-- Glue retries by itself first
 		CONTINUE WHEN p.max_retries IS NOT NULL AND last.attempt - 1 < p.max_retries
@@ -2858,9 +2853,7 @@ BEGIN
 					 AND NOT @extschema@.is_terminal(r.state)) THEN
 			why := 'another run of the job is in flight';
 		END IF;
-		SELECT count(*) INTO done_n FROM @extschema@.action_log a
-		WHERE a.kind = 'recover' AND a.job_id = p.job_id AND a.business_date = last.business_date
-		  AND (a.outcome = 'done' OR dry AND a.outcome = 'dry_run');
+		done_n := @extschema@._recoveries(p.job_id, last.business_date, dry);
 		IF why IS NULL AND done_n >= p.max_attempts THEN
 			why := format('restarted %s of %s times for %s already', done_n, p.max_attempts,
 						  to_char(last.business_date::timestamp, 'YYYY-MM-DD'));
@@ -7950,17 +7943,10 @@ BEGIN
 				-- a failure is a try: a new failure after a clear is a new try
 				tgt := @extschema@._failure_target(d.dag_id, c.external_id, c.attempt);
 				-- once per try, whether recovery or kant.rerun cleared it
-				CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
-									  WHERE a.job_id = c.job_id AND a.target = tgt
-										-- a dry run's entry holds back only dry runs (logged once), never the clear
-										AND (a.kind = 'recover' AND (a.outcome IN ('done', 'already', 'refused')
-																	 OR g.dry AND a.outcome = 'dry_run')
-											 OR a.kind = 'rerun' AND a.outcome IN ('done', 'already', 'refused')));
+				CONTINUE WHEN EXISTS (SELECT FROM @extschema@._prior_action(c.job_id, tgt, g.dry));
 				CONTINUE WHEN c.ended_at > now() - @extschema@._elapsed(c.min_wait);
 				why := NULL;
-				SELECT count(*) INTO done_n FROM @extschema@.action_log a
-				WHERE a.kind = 'recover' AND a.job_id = c.job_id AND a.business_date = c.business_date
-				  AND (a.outcome = 'done' OR g.dry AND a.outcome = 'dry_run');
+				done_n := @extschema@._recoveries(c.job_id, c.business_date, g.dry);
 				IF done_n >= c.max_attempts THEN
 					why := format('cleared %s of %s times for %s already', done_n, c.max_attempts,
 								  to_char(c.business_date::timestamp, 'YYYY-MM-DD'));
@@ -8445,10 +8431,7 @@ BEGIN
 		END IF;
 
 		-- once: a restart of this failed run (by kant.rerun or by recovery), a start for this date
-		SELECT a.at, a.kind, a.outcome, a.detail INTO prior FROM @extschema@.action_log a
-		WHERE a.job_id = j.job_id AND a.target = rerun.target AND a.kind IN ('recover', 'rerun')
-		  AND a.outcome IN ('done', 'already', 'refused')
-		ORDER BY a.at DESC LIMIT 1;
+		SELECT a.at, a.kind, a.outcome, a.detail INTO prior FROM @extschema@._prior_action(j.job_id, rerun.target) a;
 		IF FOUND THEN
 			outcome := 'already';
 			detail := format('%s at %s by %s: %s', prior.outcome,
@@ -8526,9 +8509,7 @@ BEGIN
 		-- those of them already cleared for this failure (this try) are not cleared again
 		SELECT array_agg(DISTINCT x->>'task_id' ORDER BY x->>'task_id') AS ids INTO t
 		FROM jsonb_array_elements(c.tasks) x
-		WHERE NOT EXISTS (SELECT FROM @extschema@.action_log a
-						  WHERE a.job_id = (x->>'job_id')::int AND a.target = x->>'target'
-							AND a.kind IN ('recover', 'rerun') AND a.outcome IN ('done', 'already', 'refused'));
+		WHERE NOT EXISTS (SELECT FROM @extschema@._prior_action((x->>'job_id')::int, x->>'target'));
 		IF t.ids IS NULL THEN
 			FOR fr IN SELECT x->>'job' AS job, x->>'target' AS target FROM jsonb_array_elements(c.tasks) x LOOP
 				subject := fr.job; target := fr.target; outcome := 'already';
@@ -8581,9 +8562,7 @@ BEGIN
 					x->>'task_id' AS task_id, (x->>'map_index')::int AS map_index
 				  FROM jsonb_array_elements(c.tasks) x
 				  WHERE x->>'task_id' = ANY (t.ids)
-					AND NOT EXISTS (SELECT FROM @extschema@.action_log a
-									WHERE a.job_id = (x->>'job_id')::int AND a.target = x->>'target'
-									  AND a.kind IN ('recover', 'rerun') AND a.outcome IN ('done', 'already', 'refused')) LOOP
+					AND NOT EXISTS (SELECT FROM @extschema@._prior_action((x->>'job_id')::int, x->>'target')) LOOP
 			outcome := o; detail := why;
 			-- a task instance Airflow did not clear was no longer failed (cleared
 			-- already, by recovery for another map index, or by hand): nothing done
@@ -9301,6 +9280,41 @@ CREATE FUNCTION @extschema@._failure_target(dag_id text, external_id text, attem
 COMMENT ON FUNCTION @extschema@._failure_target(text, text, integer) IS
 	'internal, the rule of naming an Airflow failure in kant.action_log.target: dag_id/dag_run_id[#map_index] try n (a new failure after a clear is a new try); recovery, kant.rerun and the failure check use it';
 REVOKE ALL ON FUNCTION @extschema@._failure_target(text, text, integer) FROM PUBLIC;
+/*
+ * When a failure counts as acted on: a restart or clear of it (recovery or
+ * kant.rerun) that was done, found done already or refused.  A failed
+ * request is tried again at the next tick; a dry run's entry holds back only
+ * dry runs (logged once), never the real action.  Recovery, kant.rerun and
+ * the clear of a DAG run's failed tasks all ask this, so a failure is acted
+ * on once whoever acts first.
+ */
+CREATE FUNCTION @extschema@._prior_action(job_id integer, target text, dry_run boolean DEFAULT false)
+	RETURNS SETOF @extschema@.action_log
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT a.* FROM @extschema@.action_log a
+	WHERE a.job_id = $1 AND a.target = $2 AND a.kind IN ('recover', 'rerun')
+	  AND (a.outcome IN ('done', 'already', 'refused')
+		   OR $3 AND a.kind = 'recover' AND a.outcome = 'dry_run')
+	ORDER BY a.at DESC, a.action_id DESC LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@._prior_action(integer, text, boolean) IS
+	'internal, the rule of acting once on a failure: the newest kant.action_log entry (kind recover or rerun, outcome done, already or refused; with dry_run also a dry run of recovery) for the job and target (a Glue JobRun id, kant._failure_target of an Airflow try, business_date=<date>), none when nothing holds the action back; recovery and kant.rerun ask it';
+REVOKE ALL ON FUNCTION @extschema@._prior_action(integer, text, boolean) FROM PUBLIC;
+-- how many times recovery acted for a job and business date (max_attempts)
+CREATE FUNCTION @extschema@._recoveries(job_id integer, business_date date, dry_run boolean DEFAULT false)
+	RETURNS bigint
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT count(*) FROM @extschema@.action_log a
+	WHERE a.kind = 'recover' AND a.job_id = $1 AND a.business_date = $2
+	  AND (a.outcome = 'done' OR $3 AND a.outcome = 'dry_run')
+$$;
+COMMENT ON FUNCTION @extschema@._recoveries(integer, date, boolean) IS
+	'internal, the rule of recovery''s max_attempts: how many restarts (Glue) or clears (Airflow) recovery did for the job and business date (kant.action_log kind recover, outcome done; with dry_run also its dry runs); kant.rerun does not count';
+REVOKE ALL ON FUNCTION @extschema@._recoveries(integer, date, boolean) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
 -- issue 16: recovery on the Airflow side (sql/src/recovery_airflow.sql, above:

@@ -1447,7 +1447,7 @@ refused_credentials(Collector *g, KantHttpRequest *req)
 	if (req->curl_code != 0)
 		return false;
 	if (strcmp(g->kind, "airflow") == 0)
-		return req->status == 401;
+		return airflow_refused_token(req);
 	if (req->status != 400 && req->status != 403)
 		return false;
 	{
@@ -1480,7 +1480,7 @@ reauthorize(Collector *g, KantHttpRequest *req, const char *old_auth, const char
 
 /*
  * The collectors' retry check: a request whose credentials the server
- * refused (Airflow's 401; Glue's ExpiredTokenException or
+ * refused (airflow_refused_token; Glue's ExpiredTokenException or
  * UnrecognizedClientException) when they came from a source is retried once,
  * after one refresh for the whole call; anything else as before.
  */

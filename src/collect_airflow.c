@@ -73,6 +73,52 @@ airflow_error(KantHttpRequest *req, char **title, char **detail)
 	*detail = reply_doc_text(doc, "detail");
 }
 
+/*
+ * What to check when Airflow refuses the request: the credentials
+ * (airflow_refused_token), or else the identity's role (403).  Airflow 2's
+ * API takes a user and password only with the basic_auth backend in [api]
+ * auth_backends (its default is the session backend); its default roles let
+ * Viewer read DAG runs and User trigger and clear them.
+ */
+static char *
+af_auth_hint(Collector *g, bool refused_token)
+{
+	if (g->cs)
+		return psprintf("The token came from credential source %s: the identity needs an Airflow role in the environment (Composer registers it with [api] composer_auth_user_registration_role, Op by default), and on a GCE VM the cloud-platform access scope.",
+						g->cs->source);
+	if (!refused_token)
+		return psprintf("Airflow knows the identity of system \"%s\" but its role does not allow this: reading DAG runs and task instances needs the Viewer role, triggering DAG runs and clearing task instances the User role.",
+						g->system);
+	if (g->userpwd)
+		return psprintf("Airflow did not accept the user and password of system \"%s\": check them with kant.set_credentials('%s', user, password). Airflow 2 reads them only when [api] auth_backends includes airflow.api.auth.backend.basic_auth.",
+						g->system, g->system);
+	return psprintf("Airflow did not accept the token of system \"%s\" (expired or revoked?): set a new one with kant.set_credentials('%s', NULL, token), or a source that renews it with kant.set_credential_source.",
+					g->system, g->system);
+}
+
+/*
+ * Did Airflow refuse the credentials themselves, not the identity's rights?
+ * Airflow 2 says 401.  Airflow 3 says 401 without a token or for an expired
+ * one, but 403 "Invalid JWT token" for any token it cannot verify, as after
+ * a restart with a new [api_auth] jwt_secret (core_api/security.py get_user;
+ * its UI sends the user to log in again then: apache/airflow#47791).
+ */
+bool
+airflow_refused_token(KantHttpRequest *req)
+{
+	char	   *title;
+	char	   *detail;
+
+	if (req->curl_code != 0)
+		return false;
+	if (req->status == 401)
+		return true;
+	if (req->status != 403)
+		return false;
+	airflow_error(req, &title, &detail);
+	return title == NULL && detail != NULL && strcmp(detail, "Invalid JWT token") == 0;
+}
+
 static void
 af_raise(Collector *g, KantHttpRequest *req)
 {
@@ -85,9 +131,8 @@ af_raise(Collector *g, KantHttpRequest *req)
 
 	if (req->curl_code != 0 || req->too_large)
 		kant_http_raise(req, g->op);
-	if (code == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION && g->cs)
-		hint = psprintf("The token came from credential source %s: the identity needs an Airflow role in the environment (Composer registers it with [api] composer_auth_user_registration_role, Op by default), and on a GCE VM the cloud-platform access scope.",
-						g->cs->source);
+	if (code == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION)
+		hint = af_auth_hint(g, airflow_refused_token(req));
 	airflow_error(req, &title, &detail);
 	if (title == NULL && detail == NULL)
 		ereport(ERROR,

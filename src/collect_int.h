@@ -229,6 +229,7 @@ extern void glue_hot(Collector *g);
 extern void airflow_resolve(Collector *g);
 extern void airflow_detect(Collector *g, void *arg);
 extern void airflow_error(KantHttpRequest *req, char **title, char **detail);
+extern bool airflow_refused_token(KantHttpRequest *req);
 extern void airflow_requests(Collector *g, const char *op, char **urls, int n,
 							 KantHttpRequest **reqs);
 extern void airflow_hot(Collector *g);

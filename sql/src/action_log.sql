@@ -112,3 +112,40 @@ CREATE FUNCTION @extschema@._failure_target(dag_id text, external_id text, attem
 COMMENT ON FUNCTION @extschema@._failure_target(text, text, integer) IS
 	'internal, the rule of naming an Airflow failure in kant.action_log.target: dag_id/dag_run_id[#map_index] try n (a new failure after a clear is a new try); recovery, kant.rerun and the failure check use it';
 REVOKE ALL ON FUNCTION @extschema@._failure_target(text, text, integer) FROM PUBLIC;
+
+/*
+ * When a failure counts as acted on: a restart or clear of it (recovery or
+ * kant.rerun) that was done, found done already or refused.  A failed
+ * request is tried again at the next tick; a dry run's entry holds back only
+ * dry runs (logged once), never the real action.  Recovery, kant.rerun and
+ * the clear of a DAG run's failed tasks all ask this, so a failure is acted
+ * on once whoever acts first.
+ */
+CREATE FUNCTION @extschema@._prior_action(job_id integer, target text, dry_run boolean DEFAULT false)
+	RETURNS SETOF @extschema@.action_log
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT a.* FROM @extschema@.action_log a
+	WHERE a.job_id = $1 AND a.target = $2 AND a.kind IN ('recover', 'rerun')
+	  AND (a.outcome IN ('done', 'already', 'refused')
+		   OR $3 AND a.kind = 'recover' AND a.outcome = 'dry_run')
+	ORDER BY a.at DESC, a.action_id DESC LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@._prior_action(integer, text, boolean) IS
+	'internal, the rule of acting once on a failure: the newest kant.action_log entry (kind recover or rerun, outcome done, already or refused; with dry_run also a dry run of recovery) for the job and target (a Glue JobRun id, kant._failure_target of an Airflow try, business_date=<date>), none when nothing holds the action back; recovery and kant.rerun ask it';
+REVOKE ALL ON FUNCTION @extschema@._prior_action(integer, text, boolean) FROM PUBLIC;
+
+-- how many times recovery acted for a job and business date (max_attempts)
+CREATE FUNCTION @extschema@._recoveries(job_id integer, business_date date, dry_run boolean DEFAULT false)
+	RETURNS bigint
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT count(*) FROM @extschema@.action_log a
+	WHERE a.kind = 'recover' AND a.job_id = $1 AND a.business_date = $2
+	  AND (a.outcome = 'done' OR $3 AND a.outcome = 'dry_run')
+$$;
+COMMENT ON FUNCTION @extschema@._recoveries(integer, date, boolean) IS
+	'internal, the rule of recovery''s max_attempts: how many restarts (Glue) or clears (Airflow) recovery did for the job and business date (kant.action_log kind recover, outcome done; with dry_run also its dry runs); kant.rerun does not count';
+REVOKE ALL ON FUNCTION @extschema@._recoveries(integer, date, boolean) FROM PUBLIC;

@@ -151,12 +151,7 @@ BEGIN
 		ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC LIMIT 1;
 		CONTINUE WHEN last.run_id IS NULL OR last.state::text NOT IN ('failed', 'timed_out');
 		-- once per failed run, whether recovery or kant.rerun restarted it
-		CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
-							  WHERE a.job_id = p.job_id AND a.target = last.external_id
-								-- a dry run's entry holds back only dry runs (logged once), never the restart
-								AND (a.kind = 'recover' AND (a.outcome IN ('done', 'already', 'refused')
-															 OR dry AND a.outcome = 'dry_run')
-									 OR a.kind = 'rerun' AND a.outcome IN ('done', 'already', 'refused')));
+		CONTINUE WHEN EXISTS (SELECT FROM @extschema@._prior_action(p.job_id, last.external_id, dry));
 		why := NULL;
 		-- Glue retries by itself first
 		CONTINUE WHEN p.max_retries IS NOT NULL AND last.attempt - 1 < p.max_retries
@@ -167,9 +162,7 @@ BEGIN
 					 AND NOT @extschema@.is_terminal(r.state)) THEN
 			why := 'another run of the job is in flight';
 		END IF;
-		SELECT count(*) INTO done_n FROM @extschema@.action_log a
-		WHERE a.kind = 'recover' AND a.job_id = p.job_id AND a.business_date = last.business_date
-		  AND (a.outcome = 'done' OR dry AND a.outcome = 'dry_run');
+		done_n := @extschema@._recoveries(p.job_id, last.business_date, dry);
 		IF why IS NULL AND done_n >= p.max_attempts THEN
 			why := format('restarted %s of %s times for %s already', done_n, p.max_attempts,
 						  to_char(last.business_date::timestamp, 'YYYY-MM-DD'));

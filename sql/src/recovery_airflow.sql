@@ -283,17 +283,10 @@ BEGIN
 				-- a failure is a try: a new failure after a clear is a new try
 				tgt := @extschema@._failure_target(d.dag_id, c.external_id, c.attempt);
 				-- once per try, whether recovery or kant.rerun cleared it
-				CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
-									  WHERE a.job_id = c.job_id AND a.target = tgt
-										-- a dry run's entry holds back only dry runs (logged once), never the clear
-										AND (a.kind = 'recover' AND (a.outcome IN ('done', 'already', 'refused')
-																	 OR g.dry AND a.outcome = 'dry_run')
-											 OR a.kind = 'rerun' AND a.outcome IN ('done', 'already', 'refused')));
+				CONTINUE WHEN EXISTS (SELECT FROM @extschema@._prior_action(c.job_id, tgt, g.dry));
 				CONTINUE WHEN c.ended_at > now() - @extschema@._elapsed(c.min_wait);
 				why := NULL;
-				SELECT count(*) INTO done_n FROM @extschema@.action_log a
-				WHERE a.kind = 'recover' AND a.job_id = c.job_id AND a.business_date = c.business_date
-				  AND (a.outcome = 'done' OR g.dry AND a.outcome = 'dry_run');
+				done_n := @extschema@._recoveries(c.job_id, c.business_date, g.dry);
 				IF done_n >= c.max_attempts THEN
 					why := format('cleared %s of %s times for %s already', done_n, c.max_attempts,
 								  to_char(c.business_date::timestamp, 'YYYY-MM-DD'));

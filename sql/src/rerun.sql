@@ -298,10 +298,7 @@ BEGIN
 		END IF;
 
 		-- once: a restart of this failed run (by kant.rerun or by recovery), a start for this date
-		SELECT a.at, a.kind, a.outcome, a.detail INTO prior FROM @extschema@.action_log a
-		WHERE a.job_id = j.job_id AND a.target = rerun.target AND a.kind IN ('recover', 'rerun')
-		  AND a.outcome IN ('done', 'already', 'refused')
-		ORDER BY a.at DESC LIMIT 1;
+		SELECT a.at, a.kind, a.outcome, a.detail INTO prior FROM @extschema@._prior_action(j.job_id, rerun.target) a;
 		IF FOUND THEN
 			outcome := 'already';
 			detail := format('%s at %s by %s: %s', prior.outcome,
@@ -379,9 +376,7 @@ BEGIN
 		-- those of them already cleared for this failure (this try) are not cleared again
 		SELECT array_agg(DISTINCT x->>'task_id' ORDER BY x->>'task_id') AS ids INTO t
 		FROM jsonb_array_elements(c.tasks) x
-		WHERE NOT EXISTS (SELECT FROM @extschema@.action_log a
-						  WHERE a.job_id = (x->>'job_id')::int AND a.target = x->>'target'
-							AND a.kind IN ('recover', 'rerun') AND a.outcome IN ('done', 'already', 'refused'));
+		WHERE NOT EXISTS (SELECT FROM @extschema@._prior_action((x->>'job_id')::int, x->>'target'));
 		IF t.ids IS NULL THEN
 			FOR fr IN SELECT x->>'job' AS job, x->>'target' AS target FROM jsonb_array_elements(c.tasks) x LOOP
 				subject := fr.job; target := fr.target; outcome := 'already';
@@ -434,9 +429,7 @@ BEGIN
 					x->>'task_id' AS task_id, (x->>'map_index')::int AS map_index
 				  FROM jsonb_array_elements(c.tasks) x
 				  WHERE x->>'task_id' = ANY (t.ids)
-					AND NOT EXISTS (SELECT FROM @extschema@.action_log a
-									WHERE a.job_id = (x->>'job_id')::int AND a.target = x->>'target'
-									  AND a.kind IN ('recover', 'rerun') AND a.outcome IN ('done', 'already', 'refused')) LOOP
+					AND NOT EXISTS (SELECT FROM @extschema@._prior_action((x->>'job_id')::int, x->>'target')) LOOP
 			outcome := o; detail := why;
 			-- a task instance Airflow did not clear was no longer failed (cleared
 			-- already, by recovery for another map index, or by hand): nothing done

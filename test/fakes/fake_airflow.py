@@ -19,7 +19,14 @@ read as "or null".
 A v1 server has no /api/v2 (404), a v2 server no /api/v1.  Pages are clamped to
 max_page (Airflow's maximum_page_limit, 100).  Auth: v1 basic (user, password),
 v2 a bearer token: the static one, or a JWT from POST /auth/token (HS512,
-audience apache-airflow, jwt_ttl seconds); anything else is 401.  Knobs as the fake Glue: latency,
+audience apache-airflow, jwt_ttl seconds).  Refused as Airflow refuses: v1 401
+(api_connexion Unauthenticated); v2 (api_fastapi/core_api/security.py
+get_user) 401 "Not authenticated" without a token, 401 "Token Expired" for a
+JWT past its exp, 403 "Invalid JWT token" for any other token (a JWT of a
+restarted server with a new jwt_secret: apache/airflow#47791).  forbidden
+(a set of paths' substrings) answers 403 "Forbidden" to an identity it knows
+(the role lacks the permission: api_connexion PermissionDenied,
+core_api/security.py _requires_access).  Knobs as the fake Glue: latency,
 hide_after (an ISO date: no DAG run of a later logical date exists yet) and
 faults, a list of (path substring, kind) consumed in order (hang, malformed,
 truncated, 500, 503, 429), and sticky, the same never consumed.  Every request
@@ -133,8 +140,9 @@ class AirflowHandler(Handler):
         if len(parts) != 3 or parts[0] != "dags" or parts[2] not in ("dagRuns", "clearTaskInstances"):
             return self.reply(404, {"detail": "Not Found"})
         if not a.authorized(self.headers.get("Authorization", "")):
-            return self.reply(401, {"title": "Unauthorized", "status": 401, "type": "about:blank",
-                                    "detail": "No credentials found or credentials are invalid."})
+            return self.reply(*a.refusal(self.headers.get("Authorization", "")))
+        if a.is_forbidden(self.path):
+            return self.reply(*a.forbidden_reply())
         fault = a.take_fault(self.path)
         if fault in ("500", "503"):
             return self.reply(int(fault), {"title": "Server error", "status": int(fault), "type": "about:blank"})
@@ -254,10 +262,9 @@ class AirflowHandler(Handler):
                               {"title": "Not Found", "status": 404, "type": "about:blank",
                                "detail": "The requested URL was not found on the server."})
         if not a.authorized(self.headers.get("Authorization", "")):
-            if a.version == "v2":
-                return self.reply(401, {"detail": "Not authenticated"})
-            return self.reply(401, {"title": "Unauthorized", "status": 401, "type": "about:blank",
-                                    "detail": "No credentials found or credentials are invalid."})
+            return self.reply(*a.refusal(self.headers.get("Authorization", "")))
+        if a.is_forbidden(path):
+            return self.reply(*a.forbidden_reply())
         if a.latency:
             time.sleep(a.latency)
         fault = a.take_fault(full)     # matched against the path and the query
@@ -363,6 +370,8 @@ class FakeAirflow(FakeHTTP):
         self.max_page = 100
         self.latency = 0
         self.faults = []
+        self.forbidden = set()
+        self.refusals = []
         self.sticky = []
         self.hide_after = None
         self.invalid_replies = []
@@ -408,6 +417,34 @@ class FakeAirflow(FakeHTTP):
             except jwt.PyJWTError:
                 return False
         return False
+
+    def refusal(self, header):
+        """(status, body) of a request authorized() refused, as the version
+        refuses it; recorded in `refusals`."""
+        if self.version == "v1" or self.google is not None:
+            r = 401, {"title": "Unauthorized", "status": 401, "type": "about:blank",
+                      "detail": "No credentials found or credentials are invalid."}
+        elif not header.startswith("Bearer "):
+            r = 401, {"detail": "Not authenticated"}
+        else:
+            r = 403, {"detail": "Invalid JWT token"}
+            try:
+                jwt.decode(header[7:], self.jwt_secret, algorithms=["HS512"], audience="apache-airflow")
+            except jwt.ExpiredSignatureError:
+                r = 401, {"detail": "Token Expired"}
+            except jwt.PyJWTError:
+                pass
+        with self.lock:
+            self.refusals.append((r[0], r[1]["detail"]))
+        return r
+
+    def is_forbidden(self, path):
+        return any(f in path for f in self.forbidden)
+
+    def forbidden_reply(self):
+        if self.version == "v2":
+            return 403, {"detail": "Forbidden"}
+        return 403, {"title": "Forbidden", "status": 403, "type": "about:blank", "detail": None}
 
     def take_fault(self, path):
         with self.lock:

@@ -99,6 +99,22 @@ class Server(http.server.ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+def on_fixed_port(make, port, wait=30.0):
+    """make(port), retried while the port is taken, for a server whose port is
+    named in the Postgres server's environment (test/harness/pgopts.sh) and so
+    cannot be 0.  Those ports lie below Linux's ephemeral range (32768-60999),
+    so no outgoing connection takes them; a socket of an earlier suite may
+    still hold one for a moment."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return make(port)
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+
+
 class FakeHTTP:
     def __init__(self, handler=Handler):
         self.lock = threading.Lock()

@@ -19,10 +19,12 @@ fi
 # lets security.py show that kant.http_proxy is used for localhost too.
 # suites.sh writes them into the pg_virtualenv cluster's environment file;
 # valgrind.sh and sanitize.sh start their server with them.
-export KANT_TEST_ENV_PROXY_PORT=47391
+# Both fixed ports lie below Linux's ephemeral range (32768-60999): one in it
+# can be the local port of any outgoing connection when the suite binds it.
+export KANT_TEST_ENV_PROXY_PORT=23391
 # ECS/EKS put the container credentials endpoint in the server's environment:
 # test/scripts/credentials.py serves it on this port (fake_cloud.FakeAWS).
-export KANT_TEST_CONTAINER_PORT=47392
+export KANT_TEST_CONTAINER_PORT=23392
 export KANT_TEST_CONTAINER_TOKEN=kant-test-pod-identity-token
 kant_env_proxy=http://127.0.0.1:$KANT_TEST_ENV_PROXY_PORT
 kant_server_env=(KANT_TEST_AIRFLOW_USER=kant KANT_TEST_AIRFLOW_PASSWORD=s3cret-pw

@@ -144,8 +144,27 @@ def run(version):
         cur.execute("SELECT kant.set_credentials('socrates', NULL, 'wrong-token-9')")
     r = collect()
     warn = " ".join(conn.notices)
-    tap(r[7] == "28000" and "401" in r[8] and "wrong-" not in r[8] and "wrong-" not in warn,
+    cur.execute("SELECT hint FROM kant.collection ORDER BY collection_id DESC LIMIT 1")
+    hint = cur.fetchone()[0] or ""
+    # Airflow 2: 401; Airflow 3: 403 "Invalid JWT token" for a token it cannot
+    # verify (airflow-core api_fastapi/core_api/security.py get_user)
+    said = "HTTP 401" if version == "v1" else "HTTP 403: Invalid JWT token"
+    tap(r[7] == "28000" and said in r[8] and "wrong-" not in r[8] and "wrong-" not in warn,
         "%s: wrong credentials: SQLSTATE 28000 recorded, no secret in it: %s" % (version, r[8][:80]))
+    tap(("basic_auth" in hint and "kant.set_credentials('socrates', user, password)" in hint) if version == "v1"
+        else "kant.set_credentials('socrates', NULL, token)" in hint,
+        "%s: the hint says what to check: %s" % (version, hint))
+    # an identity Airflow knows whose role lacks the permission: 403 Forbidden
+    # (api_connexion PermissionDenied; core_api/security.py _requires_access)
+    cur.execute("SELECT kant.set_credentials('socrates', 'kant', 's3cret-pw')" if version == "v1" else
+                "SELECT kant.set_credentials('socrates', NULL, %s)", None if version == "v1" else (af.token,))
+    af.forbidden = {"/dagRuns"}
+    r = collect()
+    af.forbidden = set()
+    cur.execute("SELECT hint FROM kant.collection ORDER BY collection_id DESC LIMIT 1")
+    hint = cur.fetchone()[0] or ""
+    tap(r[7] == "28000" and "HTTP 403: Forbidden" in r[8] and "Viewer role" in hint,
+        "%s: a role without the permission: 28000, and the hint names the role: %s / %s" % (version, r[8][:90], hint))
     if version == "v2":
         # Airflow 3 has no basic auth: a user and password are exchanged for a
         # JWT at POST /auth/token (its auth manager's login route), the bearer

@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from fake_airflow import FakeAirflow  # noqa: E402
 from fake_cloud import CloudHandler, FakeAWS, FakeGoogle  # noqa: E402
 from fake_glue import FakeGlue  # noqa: E402
-from http_fake import FakeHTTP, Handler, Server  # noqa: E402
+from http_fake import FakeHTTP, Handler, Server, on_fixed_port  # noqa: E402
 
 
 class XmlReply(Handler):
@@ -348,9 +348,9 @@ tap(r[2] is None and len(aws.issued) == n_issued + 1 and glue.rejected_tokens > 
     % (gseen[0], r), r)
 
 # ECS / EKS container credentials, from the server's environment
-port = int(os.environ.get("KANT_TEST_CONTAINER_PORT", "47392"))
+port = int(os.environ.get("KANT_TEST_CONTAINER_PORT", "23392"))
 try:
-    container = Server(("127.0.0.1", port), CloudHandler)
+    container = on_fixed_port(lambda p: Server(("127.0.0.1", p), CloudHandler), port)
 except OSError as e:
     # the port the server's AWS_CONTAINER_CREDENTIALS_FULL_URI names (pgopts.sh) is taken
     tap(False, "container credentials: cannot serve port %d (KANT_TEST_CONTAINER_PORT): %s" % (port, e))
@@ -554,12 +554,30 @@ r2 = collect("plato")
 tap(r1[2] is None and r2[2] is None and af3.tokens_issued == 1,
     "Airflow 3: the /auth/token JWT is cached until it expires (%d issued for two collections)" % af3.tokens_issued)
 # Airflow 3 signs its JWTs with [api_auth] jwt_secret, random per start when
-# unset: after a restart every token it issued is refused (401)
+# unset: after a restart every token it issued is refused, with 403 "Invalid
+# JWT token", not 401 (airflow-core api_fastapi/core_api/security.py get_user:
+# InvalidTokenError is 403, only ExpiredSignatureError 401; its UI logs in
+# again on it, apache/airflow#47791)
 af3.jwt_secret = "restarted-" + af3.jwt_secret
+del af3.refusals[:]
 r3 = collect("plato")
-tap(r3[2] is None and af3.tokens_issued == 2,
-    "Airflow 3 restarted with a new jwt_secret: the 401 brings one new /auth/token exchange (%d issued)"
-    % af3.tokens_issued, r3)
+tap(r3[2] is None and af3.tokens_issued == 2 and (403, "Invalid JWT token") in af3.refusals,
+    "Airflow 3 restarted with a new jwt_secret: its 403 'Invalid JWT token' brings one new /auth/token "
+    "exchange (%d issued; refused: %s)" % (af3.tokens_issued, af3.refusals), r3)
+# a JWT past its exp is 401 "Token Expired": kant asks again as well (a JWT
+# the cache still holds as valid: the server's clock runs ahead of kant's)
+af3.jwt_ttl = 2
+cur.execute("DELETE FROM kant.token_cache")
+collect("plato")
+cur.execute("UPDATE kant.token_cache t SET obtained_at = now(), expires_at = now() + interval '1 hour'"
+            " FROM kant.system s WHERE s.system_id = t.system_id AND s.name = 'plato'")
+time.sleep(2.5)
+af3.jwt_ttl = 86400
+del af3.refusals[:]
+issued = af3.tokens_issued
+r4 = collect("plato")
+tap(r4[2] is None and af3.tokens_issued == issued + 1 and (401, "Token Expired") in af3.refusals,
+    "a JWT past its exp: Airflow 3's 401 'Token Expired' brings one new exchange (refused: %s)" % af3.refusals, r4)
 af3.jwt_ttl = 1
 cur.execute("DELETE FROM kant.token_cache")
 collect("plato")

@@ -354,9 +354,9 @@ tap(code is not None and log is not None and secret not in log,
 # which libcurl would use by default for every request, and kant.allowed_hosts
 # would judge only the proxy.  kant.http_proxy alone decides; here the
 # environment's proxy is a recording one, so what reaches it is seen.
-env_port = int(os.environ.get("KANT_TEST_ENV_PROXY_PORT", "47391"))
+env_port = int(os.environ.get("KANT_TEST_ENV_PROXY_PORT", "23391"))
 try:
-    envproxy = RecordingProxy(("127.0.0.1", env_port)).start()
+    envproxy = http_fake.on_fixed_port(lambda p: RecordingProxy(("127.0.0.1", p)).start(), env_port)
 except OSError as e:
     envproxy = None
     tap(False, "the recording proxy of the server's environment listens on 127.0.0.1:%d: %s" % (env_port, e))
