@@ -2710,7 +2710,9 @@ DECLARE
 	body text;
 	res record;
 	o text;
+	why text;
 	gr record;
+	dr record;
 BEGIN
 	PERFORM @extschema@._act_check(dry_run, 'kant.trigger_ready_gates');
 	FOR g IN
@@ -2729,10 +2731,11 @@ BEGIN
 			-- the run due: the first, or the latest re-trigger kant.rerun asked
 			SELECT * INTO gr FROM @extschema@._gate_run(g.gate_id, d, g.time_zone);
 			run_id := gr.dag_run_id;
+			-- triggered, or refused for good (below): kant.rerun re-arms it
 			CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
 								  WHERE a.gate_id = g.gate_id AND a.business_date = d AND a.kind = 'trigger'
 									AND a.target = g.downstream_dag_id || '/' || run_id
-									AND a.outcome IN ('done', 'already'));
+									AND a.outcome IN ('done', 'already', 'refused'));
 			-- a re-trigger waits until the systems the re-run acted on were
 			-- collected since: until then kant holds the runs from before it
 			CONTINUE WHEN gr.generation > 0 AND EXISTS (
@@ -2773,12 +2776,32 @@ BEGIN
 					'dags/' || @extschema@._url_part(g.downstream_dag_id) || '/dagRuns', body);
 				o := CASE WHEN res.status BETWEEN 200 AND 299 THEN 'done'
 						  WHEN res.status = 409 THEN 'already' ELSE 'failed' END;
+				why := left(res.body, 1000);
+				/*
+				 * 409 is a DAG run with this dag_run_id (kant's own: a trigger
+				 * whose reply was lost) or, in Airflow 2, with this logical date
+				 * (DagRun's unique (dag_id, execution_date)): another gate on the
+				 * same DAG, or a run by hand.  Only Airflow knows which.
+				 */
+				IF res.status = 409 THEN
+					SELECT * INTO dr FROM @extschema@._airflow_dag_run(g.sys, g.downstream_dag_id, run_id);
+					IF dr.status = 404 THEN
+						o := 'refused';
+						why := format('Airflow holds another DAG run of %s at logical date %s (another gate on the DAG, or a run by hand), so %s was not created (HTTP 409: %s). kant.rerun(gate => %L, business_date => %L, retrigger => true, dry_run => false) triggers it at a later logical date',
+									  g.downstream_dag_id, gr.logical_date, run_id, left(res.body, 500), g.name,
+									  to_char(d::timestamp, 'YYYY-MM-DD'));
+					ELSIF dr.status NOT BETWEEN 200 AND 299 THEN
+						o := 'failed';
+						why := format('HTTP 409 (%s), then GET dagRun %s: HTTP %s: %s', left(res.body, 400), run_id,
+									  dr.status, left(dr.detail, 400));
+					END IF;
+				END IF;
 				INSERT INTO @extschema@.action_log (kind, gate_id, business_date, system_id, target, outcome,
 					http_status, detail)
 				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, o,
-					res.status, left(res.body, 1000)
+					res.status, why
 				FROM @extschema@.system s WHERE s.name = g.sys;
-				gate := g.name; business_date := d; outcome := o; http_status := res.status; detail := left(res.body, 200);
+				gate := g.name; business_date := d; outcome := o; http_status := res.status; detail := left(why, 400);
 			EXCEPTION WHEN OTHERS THEN
 				IF SQLSTATE IN ('57014', '57P01') THEN
 					RAISE;				-- cancel and shutdown are not outcomes
@@ -2795,7 +2818,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.trigger_ready_gates(boolean) IS
-	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date one second past midnight UTC of the date, or past the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date: kant._gate_run; 409 counts as done), and once more for each re-trigger kant.rerun asked (kant__<gate>__<date>__rerun<n>, n more seconds past), when the gate is ready and the systems the re-run acted on were collected since; logging every outcome in kant.action_log; dry_run only logs';
+	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date one second past midnight UTC of the date, or past the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date: kant._gate_run; 409 counts as done when Airflow has kant''s run (GET dagRun), and as refused when it is another run at the same logical date (Airflow 2''s unique logical date: another gate on the DAG, a run by hand), not tried again until kant.rerun re-arms it), and once more for each re-trigger kant.rerun asked (kant__<gate>__<date>__rerun<n>, n more seconds past), when the gate is ready and the systems the re-run acted on were collected since; logging every outcome in kant.action_log; dry_run only logs';
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION @extschema@.recover_failed_runs(dry_run boolean DEFAULT false)
@@ -4378,7 +4401,19 @@ CREATE FUNCTION @extschema@._warn_session_settings(names text[])
 DECLARE
 	n text;
 BEGIN
-	FOR n IN SELECT s.name FROM pg_settings s WHERE s.name = ANY (names) AND s.source = 'session' LOOP
+	/*
+	 * Not when a new session gets the same value: reset_val (the
+	 * configuration file, ALTER SYSTEM, as this session started or was last
+	 * reloaded) or ALTER DATABASE / ROLE ... SET made since.
+	 */
+	FOR n IN SELECT s.name FROM pg_settings s
+			 WHERE s.name = ANY (names) AND s.source = 'session' AND s.setting IS DISTINCT FROM s.reset_val
+			   AND NOT EXISTS (SELECT FROM pg_db_role_setting d, unnest(d.setconfig) c
+							   WHERE c = s.name || '=' || s.setting
+								 AND (d.setdatabase = (SELECT b.oid FROM pg_database b WHERE b.datname = current_database())
+										AND d.setrole IN (0, (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user))
+									  OR d.setdatabase = 0
+										AND d.setrole = (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user))) LOOP
 		RAISE WARNING '% is set for this session only', n
 			USING DETAIL = 'pg_cron runs each collection in a new session, which will not have it.',
 				  HINT = format('A superuser sets it for all: ALTER SYSTEM SET %s = %L; SELECT pg_reload_conf();',
@@ -4387,7 +4422,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._warn_session_settings(text[]) IS
-	'internal: a WARNING for each of these settings that is SET for the session only (pg_cron''s runs will not have it)';
+	'internal: a WARNING for each of these settings that is SET for the session only, to a value a new session would not start with (neither pg_settings.reset_val nor an ALTER DATABASE or ALTER ROLE setting for this database and role): pg_cron''s runs will not have it';
 REVOKE ALL ON FUNCTION @extschema@._warn_session_settings(text[]) FROM PUBLIC;
 
 /*
@@ -8161,6 +8196,7 @@ CREATE FUNCTION @extschema@._glue_restart(system text, job text, failed_run text
 DECLARE
 	res record;
 	glue_run jsonb;
+	retry jsonb;
 	body jsonb := jsonb_build_object('JobName', job, 'JobRunId', failed_run);
 BEGIN
 	SELECT * INTO res FROM @extschema@._glue_call(system, 'GetJobRun',
@@ -8180,6 +8216,31 @@ BEGIN
 		detail := format('Glue says run %s of job %s is %s: nothing to restart', failed_run, job,
 						 coalesce(glue_run->>'JobRunState', 'in no state'));
 	ELSE
+		/*
+		 * A run that retries this one already (Glue's own retry, a StartJobRun
+		 * whose answer was lost: a timeout or a 5xx is not retried, Glue may
+		 * have started it; one by hand) names it as PreviousRunId: the failed
+		 * run is not restarted twice.  Retries are among the job's newest runs.
+		 */
+		SELECT * INTO res FROM @extschema@._glue_call(system, 'GetJobRuns',
+			jsonb_build_object('JobName', job, 'MaxResults', 25)::text);
+		IF res.status <> 200 THEN
+			outcome := 'failed'; http_status := res.status;
+			detail := 'GetJobRuns: ' || coalesce(left(res.body, 1000), 'HTTP ' || res.status);
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		SELECT r INTO retry FROM jsonb_array_elements(CASE WHEN jsonb_typeof((res.body::jsonb)->'JobRuns') = 'array'
+															THEN (res.body::jsonb)->'JobRuns' ELSE '[]' END) r
+		WHERE r->>'PreviousRunId' = failed_run
+		LIMIT 1;
+		IF retry IS NOT NULL THEN
+			outcome := 'already'; http_status := res.status; new_run_id := retry->>'Id';
+			detail := format('Glue has run %s (%s) that retries %s already (its PreviousRunId): not started twice',
+							 retry->>'Id', coalesce(retry->>'JobRunState', 'in no state'), failed_run);
+			RETURN NEXT;
+			RETURN;
+		END IF;
 		IF jsonb_typeof(glue_run->'Arguments') = 'object' THEN
 			body := body || jsonb_build_object('Arguments', glue_run->'Arguments');
 		END IF;
@@ -8203,7 +8264,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._glue_restart(text, text, text) IS
-	'internal, the rule of restarting a failed Glue run (kant.recover_failed_runs and kant.rerun): GetJobRun first (refused when Glue does not know the run or does not report it FAILED, TIMEOUT or ERROR), then StartJobRun with the run''s id and Glue''s arguments for it; outcome done (new_run_id: the JobRunId), skipped (ConcurrentRunsExceededException: a run of the job is going; tried again later), failed (the error) or refused, with the HTTP status and a detail';
+	'internal, the rule of restarting a failed Glue run (kant.recover_failed_runs and kant.rerun): GetJobRun first (refused when Glue does not know the run or does not report it FAILED, TIMEOUT or ERROR), GetJobRuns (already when one of the job''s 25 newest runs names it as PreviousRunId: a retry exists, for instance from a StartJobRun whose answer was lost, which is never retried after a timeout or a 5xx), then StartJobRun with the run''s id and Glue''s arguments for it; outcome done (new_run_id: the JobRunId), skipped (ConcurrentRunsExceededException: a run of the job is going; tried again later), failed (the error) or refused, with the HTTP status and a detail';
 REVOKE ALL ON FUNCTION @extschema@._glue_restart(text, text, text) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
@@ -8252,8 +8313,12 @@ CREATE FUNCTION @extschema@._gate_run(gate_id integer, business_date date, time_
 	AS $$
 	SELECT gen, format('kant__%s__%s', g.name, to_char($2::timestamp, 'YYYY-MM-DD'))
 			|| CASE WHEN gen > 0 THEN '__rerun' || gen ELSE '' END,
+		-- a re-trigger adds the gate's id in microseconds: two gates' re-triggers
+		-- of one DAG never share the logical date Airflow 2 keeps unique
 		to_char(greatest($2::timestamp AT TIME ZONE 'UTC', $2::timestamp AT TIME ZONE $3)
-				AT TIME ZONE 'UTC' + make_interval(secs => 1 + gen), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+				AT TIME ZONE 'UTC' + make_interval(secs => 1 + gen)
+				+ CASE WHEN gen > 0 THEN interval '1 microsecond' * g.gate_id ELSE interval '0' END,
+				CASE WHEN gen > 0 THEN 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS"Z"' END),
 		r.requested_at, coalesce(r.systems, '{}')
 	FROM @extschema@.gate g
 	LEFT JOIN LATERAL (SELECT x.generation, x.requested_at, x.systems FROM @extschema@.gate_rerun x
@@ -8263,7 +8328,7 @@ CREATE FUNCTION @extschema@._gate_run(gate_id integer, business_date date, time_
 	WHERE g.gate_id = $1
 	$$;
 COMMENT ON FUNCTION @extschema@._gate_run(integer, date, text) IS
-	'internal, the rule of a gate''s downstream run for a business date: the generation due (0, or the latest re-trigger kant.rerun asked), its dag_run_id (kant__<gate>__<date>, then __rerun<n>), its logical_date (ISO 8601 UTC: midnight UTC of the date, or the zone''s midnight west of UTC, plus 1 + generation seconds) and, for a re-trigger, when it was asked and the systems to collect first';
+	'internal, the rule of a gate''s downstream run for a business date: the generation due (0, or the latest re-trigger kant.rerun asked), its dag_run_id (kant__<gate>__<date>, then __rerun<n>), its logical_date (ISO 8601 UTC: midnight UTC of the date, or the zone''s midnight west of UTC, plus 1 + generation seconds, and for a re-trigger the gate id in microseconds, so that no two gates'' re-triggers of a DAG share one) and, for a re-trigger, when it was asked and the systems to collect first';
 REVOKE ALL ON FUNCTION @extschema@._gate_run(integer, date, text) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
@@ -8596,8 +8661,9 @@ BEGIN
 		PERFORM pg_advisory_xact_lock(@extschema@._lock_key('gate_trigger'), g.gate_id);
 		SELECT * INTO gr FROM @extschema@._gate_run(g.gate_id, d, g.time_zone);
 		action := 'retrigger'; subject := g.name; target := g.downstream_dag_id || '/' || gr.dag_run_id;
-		SELECT a.at, a.target INTO prior FROM @extschema@.action_log a
-		WHERE a.gate_id = g.gate_id AND a.business_date = d AND a.kind = 'trigger' AND a.outcome IN ('done', 'already')
+		SELECT a.at, a.target, a.outcome INTO prior FROM @extschema@.action_log a
+		WHERE a.gate_id = g.gate_id AND a.business_date = d AND a.kind = 'trigger'
+		  AND a.outcome IN ('done', 'already', 'refused')
 		  AND a.target = g.downstream_dag_id || '/' || gr.dag_run_id;
 		IF NOT FOUND THEN
 			outcome := 'nothing';
@@ -8617,9 +8683,13 @@ BEGIN
 		END IF;
 		IF NOT retrigger THEN
 			outcome := 'nothing';
-			detail := format('the downstream DAG ran for %s already (%s at %s): not triggered again (retrigger => true triggers it once more when the gate is ready)',
-							 to_char(d::timestamp, 'YYYY-MM-DD'), prior.target,
-							 to_char(prior.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'));
+			detail := CASE WHEN prior.outcome = 'refused'
+						   THEN format('Airflow refused %s for %s at %s (another DAG run at its logical date: kant.actions): retrigger => true triggers it at a later logical date when the gate is ready',
+									   prior.target, to_char(d::timestamp, 'YYYY-MM-DD'),
+									   to_char(prior.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'))
+						   ELSE format('the downstream DAG ran for %s already (%s at %s): not triggered again (retrigger => true triggers it once more when the gate is ready)',
+									   to_char(d::timestamp, 'YYYY-MM-DD'), prior.target,
+									   to_char(prior.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')) END;
 			RETURN NEXT;
 			CONTINUE;
 		END IF;
@@ -8909,7 +8979,7 @@ CREATE FUNCTION @extschema@._hot_targets(system_id integer, as_of timestamptz DE
 		WHERE f.kind = 'glue'
 		  AND NOT EXISTS (SELECT FROM @extschema@.action_log a
 						  WHERE a.gate_id = gs.gate_id AND a.business_date = f.business_date
-							AND a.kind = 'trigger' AND a.outcome IN ('done', 'already'))
+							AND a.kind = 'trigger' AND a.outcome IN ('done', 'already', 'refused'))
 	), last_up AS (
 		-- the one required job such a gate still waits for (kant._required_jobs, kant._job_day,
 		-- as kant_gate_ready asks them): its end opens the gate
@@ -9009,7 +9079,7 @@ CREATE FUNCTION @extschema@._hot_targets(system_id integer, as_of timestamptz DE
 					WHERE gs.job_id = e.job_id
 					  AND NOT EXISTS (SELECT FROM @extschema@.action_log a
 									  WHERE a.gate_id = gs.gate_id AND a.business_date = e.business_date
-										AND a.kind = 'trigger' AND a.outcome IN ('done', 'already')))
+										AND a.kind = 'trigger' AND a.outcome IN ('done', 'already', 'refused')))
 			OR EXISTS (SELECT FROM @extschema@.slo_scope sc JOIN @extschema@.slo s ON s.slo_id = sc.slo_id
 					   WHERE sc.job_id = e.job_id
 						 AND @extschema@._due(e.business_date, s.sla_offset_days, s.sla_time, s.time_zone) > $2)
@@ -9239,6 +9309,8 @@ COMMENT ON COLUMN @extschema@.action_log.kind IS 'trigger (a gate''s downstream 
 COMMENT ON COLUMN @extschema@.action_log.target IS 'what was acted on: DAG/dag_run_id (trigger, a re-trigger), the failed JobRun id (recover and rerun, Glue), dag_id/dag_run_id[#map_index] try n (recover and rerun, Airflow: a failure is a try), business_date=<date> (rerun, a missing Glue run started)';
 COMMENT ON COLUMN @extschema@.actions.kind IS 'trigger, recover or rerun';
 COMMENT ON COLUMN @extschema@.actions.target IS 'DAG/dag_run_id (trigger), the failed JobRun id, dag_id/dag_run_id try n (recover, rerun), or business_date=<date> (rerun start)';
+COMMENT ON FUNCTION @extschema@.alter_system(text, text, text, text, text, text, integer, time, text, text, text) IS
+	'Change a system''s settings; arguments left NULL are unchanged. Business dates already stored are not re-derived, and default_pipeline is given to jobs registered from now on (kant.configure_job(job, pipeline => ...) moves a job already registered).';
 
 -- what every function that acts checks first (sql/src/action_log.sql)
 /*

@@ -523,6 +523,7 @@ kant_glue_call(PG_FUNCTION_ARGS)
 
 	action_begin(&g, &ctx, "glue", PG_GETARG_TEXT_PP(0));
 	glue_resolve_access(&g);
+	g.not_idempotent = strcmp(op, "StartJobRun") == 0;
 	glue_requests(&g, op, &body, 1, &req);
 	kant_http_perform(&req, 1, &g.opt, auth_retry, &g);
 	if (req->curl_code != 0 || req->too_large)
@@ -550,5 +551,8 @@ kant_glue_call(PG_FUNCTION_ARGS)
 			answer = psprintf("HTTP %ld: the reply (%zu bytes) is not a Glue error document; kant does not show it",
 							  req->status, req->response_len);
 	}
+	/* a reply kant reads (GetJobRuns: a page of runs) whole; an error's text capped */
+	if (req->status < 400)
+		return action_end_whole(fcinfo, &ctx, fcxt, req, answer, etype);
 	return action_end(fcinfo, &ctx, fcxt, req, answer, etype);
 }

@@ -162,12 +162,24 @@ glue_error_is(KantHttpRequest *req, const char *type)
 	return t != NULL && strcmp(t, type) == 0;
 }
 
-/* Glue answers throttling with HTTP 400 and an exception type: retry those. */
+/*
+ * Glue answers throttling with HTTP 400 and an exception type: retry those.
+ * A request that must not run twice (StartJobRun has no idempotency token:
+ * botocore glue-2017-03-31 StartJobRunRequest) is retried only when Glue
+ * cannot have acted on it: no connection, 429, a throttling exception.  After
+ * a timeout or a 5xx Glue may have started the run; the caller looks at
+ * Glue's runs before it asks again (kant._glue_restart).
+ */
 bool
 glue_retry(KantHttpRequest *req, void *arg)
 {
+	Collector  *g = arg;
 	char	   *t;
 
+	if (g->not_idempotent && req->curl_code != 0)
+		return kant_http_unsent(req);
+	if (g->not_idempotent && req->status >= 500)
+		return false;
 	if (kant_http_default_retry(req))
 		return true;
 	if (req->status != 400)

@@ -101,6 +101,7 @@ struct Collector
 	TimestampTz started;
 	/* a hot collection (kant.collect_hot): moves nothing, keeps to a budget */
 	bool		hot;
+	bool		not_idempotent; /* a request that must not run twice (StartJobRun) */
 	bool		busy;			/* hot: another collection of the system holds its lock */
 	TimestampTz deadline;		/* hot: no request starts at or after it */
 	double		tokens;			/* hot: requests the budget allows this collection */

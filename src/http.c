@@ -957,6 +957,14 @@ kant_http_default_retry(KantHttpRequest *req)
 	}
 }
 
+/* Did the request fail before it could reach the server (nothing sent)? */
+bool
+kant_http_unsent(KantHttpRequest *req)
+{
+	return req->curl_code == CURLE_COULDNT_CONNECT || req->curl_code == CURLE_COULDNT_RESOLVE_HOST ||
+		req->curl_code == CURLE_COULDNT_RESOLVE_PROXY;
+}
+
 /* The attempt ended: keep its outcome, and schedule a retry or finish. */
 static void
 finish(Transfer *t, CURLcode code, CURLM *multi, const KantHttpOptions *opt,

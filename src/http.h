@@ -98,6 +98,7 @@ extern void kant_http_perform(KantHttpRequest **reqs, int n, const KantHttpOptio
 extern bool kant_http_failed(KantHttpRequest *req);
 extern void kant_http_raise(KantHttpRequest *req, const char *what) pg_attribute_noreturn();
 extern bool kant_http_default_retry(KantHttpRequest *req);
+extern bool kant_http_unsent(KantHttpRequest *req);
 extern bool kant_http_host_allowed(const char *host, char *why, size_t whylen);
 extern bool kant_http_host_allowed_url(const char *url, char *why, size_t whylen);
 extern TimestampTz kant_http_deadline(void);

@@ -317,7 +317,19 @@ CREATE FUNCTION @extschema@._warn_session_settings(names text[])
 DECLARE
 	n text;
 BEGIN
-	FOR n IN SELECT s.name FROM pg_settings s WHERE s.name = ANY (names) AND s.source = 'session' LOOP
+	/*
+	 * Not when a new session gets the same value: reset_val (the
+	 * configuration file, ALTER SYSTEM, as this session started or was last
+	 * reloaded) or ALTER DATABASE / ROLE ... SET made since.
+	 */
+	FOR n IN SELECT s.name FROM pg_settings s
+			 WHERE s.name = ANY (names) AND s.source = 'session' AND s.setting IS DISTINCT FROM s.reset_val
+			   AND NOT EXISTS (SELECT FROM pg_db_role_setting d, unnest(d.setconfig) c
+							   WHERE c = s.name || '=' || s.setting
+								 AND (d.setdatabase = (SELECT b.oid FROM pg_database b WHERE b.datname = current_database())
+										AND d.setrole IN (0, (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user))
+									  OR d.setdatabase = 0
+										AND d.setrole = (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user))) LOOP
 		RAISE WARNING '% is set for this session only', n
 			USING DETAIL = 'pg_cron runs each collection in a new session, which will not have it.',
 				  HINT = format('A superuser sets it for all: ALTER SYSTEM SET %s = %L; SELECT pg_reload_conf();',
@@ -326,7 +338,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._warn_session_settings(text[]) IS
-	'internal: a WARNING for each of these settings that is SET for the session only (pg_cron''s runs will not have it)';
+	'internal: a WARNING for each of these settings that is SET for the session only, to a value a new session would not start with (neither pg_settings.reset_val nor an ALTER DATABASE or ALTER ROLE setting for this database and role): pg_cron''s runs will not have it';
 REVOKE ALL ON FUNCTION @extschema@._warn_session_settings(text[]) FROM PUBLIC;
 
 /*

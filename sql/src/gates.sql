@@ -293,7 +293,9 @@ DECLARE
 	body text;
 	res record;
 	o text;
+	why text;
 	gr record;
+	dr record;
 BEGIN
 	PERFORM @extschema@._act_check(dry_run, 'kant.trigger_ready_gates');
 	FOR g IN
@@ -312,10 +314,11 @@ BEGIN
 			-- the run due: the first, or the latest re-trigger kant.rerun asked
 			SELECT * INTO gr FROM @extschema@._gate_run(g.gate_id, d, g.time_zone);
 			run_id := gr.dag_run_id;
+			-- triggered, or refused for good (below): kant.rerun re-arms it
 			CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
 								  WHERE a.gate_id = g.gate_id AND a.business_date = d AND a.kind = 'trigger'
 									AND a.target = g.downstream_dag_id || '/' || run_id
-									AND a.outcome IN ('done', 'already'));
+									AND a.outcome IN ('done', 'already', 'refused'));
 			-- a re-trigger waits until the systems the re-run acted on were
 			-- collected since: until then kant holds the runs from before it
 			CONTINUE WHEN gr.generation > 0 AND EXISTS (
@@ -356,12 +359,32 @@ BEGIN
 					'dags/' || @extschema@._url_part(g.downstream_dag_id) || '/dagRuns', body);
 				o := CASE WHEN res.status BETWEEN 200 AND 299 THEN 'done'
 						  WHEN res.status = 409 THEN 'already' ELSE 'failed' END;
+				why := left(res.body, 1000);
+				/*
+				 * 409 is a DAG run with this dag_run_id (kant's own: a trigger
+				 * whose reply was lost) or, in Airflow 2, with this logical date
+				 * (DagRun's unique (dag_id, execution_date)): another gate on the
+				 * same DAG, or a run by hand.  Only Airflow knows which.
+				 */
+				IF res.status = 409 THEN
+					SELECT * INTO dr FROM @extschema@._airflow_dag_run(g.sys, g.downstream_dag_id, run_id);
+					IF dr.status = 404 THEN
+						o := 'refused';
+						why := format('Airflow holds another DAG run of %s at logical date %s (another gate on the DAG, or a run by hand), so %s was not created (HTTP 409: %s). kant.rerun(gate => %L, business_date => %L, retrigger => true, dry_run => false) triggers it at a later logical date',
+									  g.downstream_dag_id, gr.logical_date, run_id, left(res.body, 500), g.name,
+									  to_char(d::timestamp, 'YYYY-MM-DD'));
+					ELSIF dr.status NOT BETWEEN 200 AND 299 THEN
+						o := 'failed';
+						why := format('HTTP 409 (%s), then GET dagRun %s: HTTP %s: %s', left(res.body, 400), run_id,
+									  dr.status, left(dr.detail, 400));
+					END IF;
+				END IF;
 				INSERT INTO @extschema@.action_log (kind, gate_id, business_date, system_id, target, outcome,
 					http_status, detail)
 				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, o,
-					res.status, left(res.body, 1000)
+					res.status, why
 				FROM @extschema@.system s WHERE s.name = g.sys;
-				gate := g.name; business_date := d; outcome := o; http_status := res.status; detail := left(res.body, 200);
+				gate := g.name; business_date := d; outcome := o; http_status := res.status; detail := left(why, 400);
 			EXCEPTION WHEN OTHERS THEN
 				IF SQLSTATE IN ('57014', '57P01') THEN
 					RAISE;				-- cancel and shutdown are not outcomes
@@ -378,7 +401,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.trigger_ready_gates(boolean) IS
-	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date one second past midnight UTC of the date, or past the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date: kant._gate_run; 409 counts as done), and once more for each re-trigger kant.rerun asked (kant__<gate>__<date>__rerun<n>, n more seconds past), when the gate is ready and the systems the re-run acted on were collected since; logging every outcome in kant.action_log; dry_run only logs';
+	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date one second past midnight UTC of the date, or past the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date: kant._gate_run; 409 counts as done when Airflow has kant''s run (GET dagRun), and as refused when it is another run at the same logical date (Airflow 2''s unique logical date: another gate on the DAG, a run by hand), not tried again until kant.rerun re-arms it), and once more for each re-trigger kant.rerun asked (kant__<gate>__<date>__rerun<n>, n more seconds past), when the gate is ready and the systems the re-run acted on were collected since; logging every outcome in kant.action_log; dry_run only logs';
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 

@@ -218,7 +218,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.alter_system(text, text, text, text, text, text, integer, time, text, text, text) IS
-	'Change a system''s settings; arguments left NULL are unchanged. Business dates already stored are not re-derived.';
+	'Change a system''s settings; arguments left NULL are unchanged. Business dates already stored are not re-derived, and default_pipeline is given to jobs registered from now on (kant.configure_job(job, pipeline => ...) moves a job already registered).';
 REVOKE ALL ON FUNCTION @extschema@.alter_system(text, text, text, text, text, text, integer, time, text, text, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.drop_system(name text)

@@ -28,6 +28,7 @@ CREATE FUNCTION @extschema@._glue_restart(system text, job text, failed_run text
 DECLARE
 	res record;
 	glue_run jsonb;
+	retry jsonb;
 	body jsonb := jsonb_build_object('JobName', job, 'JobRunId', failed_run);
 BEGIN
 	SELECT * INTO res FROM @extschema@._glue_call(system, 'GetJobRun',
@@ -47,6 +48,31 @@ BEGIN
 		detail := format('Glue says run %s of job %s is %s: nothing to restart', failed_run, job,
 						 coalesce(glue_run->>'JobRunState', 'in no state'));
 	ELSE
+		/*
+		 * A run that retries this one already (Glue's own retry, a StartJobRun
+		 * whose answer was lost: a timeout or a 5xx is not retried, Glue may
+		 * have started it; one by hand) names it as PreviousRunId: the failed
+		 * run is not restarted twice.  Retries are among the job's newest runs.
+		 */
+		SELECT * INTO res FROM @extschema@._glue_call(system, 'GetJobRuns',
+			jsonb_build_object('JobName', job, 'MaxResults', 25)::text);
+		IF res.status <> 200 THEN
+			outcome := 'failed'; http_status := res.status;
+			detail := 'GetJobRuns: ' || coalesce(left(res.body, 1000), 'HTTP ' || res.status);
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		SELECT r INTO retry FROM jsonb_array_elements(CASE WHEN jsonb_typeof((res.body::jsonb)->'JobRuns') = 'array'
+															THEN (res.body::jsonb)->'JobRuns' ELSE '[]' END) r
+		WHERE r->>'PreviousRunId' = failed_run
+		LIMIT 1;
+		IF retry IS NOT NULL THEN
+			outcome := 'already'; http_status := res.status; new_run_id := retry->>'Id';
+			detail := format('Glue has run %s (%s) that retries %s already (its PreviousRunId): not started twice',
+							 retry->>'Id', coalesce(retry->>'JobRunState', 'in no state'), failed_run);
+			RETURN NEXT;
+			RETURN;
+		END IF;
 		IF jsonb_typeof(glue_run->'Arguments') = 'object' THEN
 			body := body || jsonb_build_object('Arguments', glue_run->'Arguments');
 		END IF;
@@ -70,7 +96,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._glue_restart(text, text, text) IS
-	'internal, the rule of restarting a failed Glue run (kant.recover_failed_runs and kant.rerun): GetJobRun first (refused when Glue does not know the run or does not report it FAILED, TIMEOUT or ERROR), then StartJobRun with the run''s id and Glue''s arguments for it; outcome done (new_run_id: the JobRunId), skipped (ConcurrentRunsExceededException: a run of the job is going; tried again later), failed (the error) or refused, with the HTTP status and a detail';
+	'internal, the rule of restarting a failed Glue run (kant.recover_failed_runs and kant.rerun): GetJobRun first (refused when Glue does not know the run or does not report it FAILED, TIMEOUT or ERROR), GetJobRuns (already when one of the job''s 25 newest runs names it as PreviousRunId: a retry exists, for instance from a StartJobRun whose answer was lost, which is never retried after a timeout or a 5xx), then StartJobRun with the run''s id and Glue''s arguments for it; outcome done (new_run_id: the JobRunId), skipped (ConcurrentRunsExceededException: a run of the job is going; tried again later), failed (the error) or refused, with the HTTP status and a detail';
 REVOKE ALL ON FUNCTION @extschema@._glue_restart(text, text, text) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
@@ -119,8 +145,12 @@ CREATE FUNCTION @extschema@._gate_run(gate_id integer, business_date date, time_
 	AS $$
 	SELECT gen, format('kant__%s__%s', g.name, to_char($2::timestamp, 'YYYY-MM-DD'))
 			|| CASE WHEN gen > 0 THEN '__rerun' || gen ELSE '' END,
+		-- a re-trigger adds the gate's id in microseconds: two gates' re-triggers
+		-- of one DAG never share the logical date Airflow 2 keeps unique
 		to_char(greatest($2::timestamp AT TIME ZONE 'UTC', $2::timestamp AT TIME ZONE $3)
-				AT TIME ZONE 'UTC' + make_interval(secs => 1 + gen), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+				AT TIME ZONE 'UTC' + make_interval(secs => 1 + gen)
+				+ CASE WHEN gen > 0 THEN interval '1 microsecond' * g.gate_id ELSE interval '0' END,
+				CASE WHEN gen > 0 THEN 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS"Z"' END),
 		r.requested_at, coalesce(r.systems, '{}')
 	FROM @extschema@.gate g
 	LEFT JOIN LATERAL (SELECT x.generation, x.requested_at, x.systems FROM @extschema@.gate_rerun x
@@ -130,7 +160,7 @@ CREATE FUNCTION @extschema@._gate_run(gate_id integer, business_date date, time_
 	WHERE g.gate_id = $1
 	$$;
 COMMENT ON FUNCTION @extschema@._gate_run(integer, date, text) IS
-	'internal, the rule of a gate''s downstream run for a business date: the generation due (0, or the latest re-trigger kant.rerun asked), its dag_run_id (kant__<gate>__<date>, then __rerun<n>), its logical_date (ISO 8601 UTC: midnight UTC of the date, or the zone''s midnight west of UTC, plus 1 + generation seconds) and, for a re-trigger, when it was asked and the systems to collect first';
+	'internal, the rule of a gate''s downstream run for a business date: the generation due (0, or the latest re-trigger kant.rerun asked), its dag_run_id (kant__<gate>__<date>, then __rerun<n>), its logical_date (ISO 8601 UTC: midnight UTC of the date, or the zone''s midnight west of UTC, plus 1 + generation seconds, and for a re-trigger the gate id in microseconds, so that no two gates'' re-triggers of a DAG share one) and, for a re-trigger, when it was asked and the systems to collect first';
 REVOKE ALL ON FUNCTION @extschema@._gate_run(integer, date, text) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
@@ -463,8 +493,9 @@ BEGIN
 		PERFORM pg_advisory_xact_lock(@extschema@._lock_key('gate_trigger'), g.gate_id);
 		SELECT * INTO gr FROM @extschema@._gate_run(g.gate_id, d, g.time_zone);
 		action := 'retrigger'; subject := g.name; target := g.downstream_dag_id || '/' || gr.dag_run_id;
-		SELECT a.at, a.target INTO prior FROM @extschema@.action_log a
-		WHERE a.gate_id = g.gate_id AND a.business_date = d AND a.kind = 'trigger' AND a.outcome IN ('done', 'already')
+		SELECT a.at, a.target, a.outcome INTO prior FROM @extschema@.action_log a
+		WHERE a.gate_id = g.gate_id AND a.business_date = d AND a.kind = 'trigger'
+		  AND a.outcome IN ('done', 'already', 'refused')
 		  AND a.target = g.downstream_dag_id || '/' || gr.dag_run_id;
 		IF NOT FOUND THEN
 			outcome := 'nothing';
@@ -484,9 +515,13 @@ BEGIN
 		END IF;
 		IF NOT retrigger THEN
 			outcome := 'nothing';
-			detail := format('the downstream DAG ran for %s already (%s at %s): not triggered again (retrigger => true triggers it once more when the gate is ready)',
-							 to_char(d::timestamp, 'YYYY-MM-DD'), prior.target,
-							 to_char(prior.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'));
+			detail := CASE WHEN prior.outcome = 'refused'
+						   THEN format('Airflow refused %s for %s at %s (another DAG run at its logical date: kant.actions): retrigger => true triggers it at a later logical date when the gate is ready',
+									   prior.target, to_char(d::timestamp, 'YYYY-MM-DD'),
+									   to_char(prior.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'))
+						   ELSE format('the downstream DAG ran for %s already (%s at %s): not triggered again (retrigger => true triggers it once more when the gate is ready)',
+									   to_char(d::timestamp, 'YYYY-MM-DD'), prior.target,
+									   to_char(prior.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')) END;
 			RETURN NEXT;
 			CONTINUE;
 		END IF;

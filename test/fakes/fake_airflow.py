@@ -188,11 +188,14 @@ class AirflowHandler(Handler):
                "last_scheduling_decision": None, "run_type": "manual", "conf": body.get("conf", {}), "note": None}
         if a.version == "v1":
             run.update({"execution_date": logical, "external_trigger": True})
-            return a.answer(self, "DAGRun", run)
-        run.update({"dag_display_name": dag, "run_after": logical, "queued_at": logical, "triggered_by": "rest_api",
-                    "triggering_user_name": a.user, "bundle_version": None, "partition_key": None, "duration": None,
-                    "dag_versions": []})
-        return a.answer(self, "DAGRunResponse", run)
+        else:
+            run.update({"dag_display_name": dag, "run_after": logical, "queued_at": logical,
+                        "triggered_by": "rest_api", "triggering_user_name": a.user, "bundle_version": None,
+                        "partition_key": None, "duration": None, "dag_versions": []})
+        # the run exists from now on, queued, with no task instance yet
+        with a.lock:
+            a.posted_runs[(dag, run_id)] = dict(run)
+        return a.answer(self, "DAGRun" if a.version == "v1" else "DAGRunResponse", run)
 
     def do_GET(self):
         a = self.server.fake
@@ -324,7 +327,8 @@ class AirflowHandler(Handler):
                 return self.reply(404, {"detail": "Dag with id %s was not found" % parts[1]})
             return a.answer(self, "DAGDetail" if a.version == "v1" else "DAGDetailsResponse", det)
         if len(parts) == 4 and parts[0] == "dags" and parts[2] == "dagRuns":
-            run = next((r for r in a.dag_runs() if (r["dag_id"], r["dag_run_id"]) == (parts[1], parts[3])), None)
+            run = next((r for r in a.dag_runs() if (r["dag_id"], r["dag_run_id"]) == (parts[1], parts[3])),
+                       a.posted_runs.get((parts[1], parts[3])))
             if run is None:
                 # v1 dag_run_endpoint.get_dag_run, v2 routes/public/dag_run.py get_dag_run
                 return self.reply(404, {"detail": "The DagRun with dag_id: `%s` and run_id: `%s` was not found"
@@ -335,7 +339,7 @@ class AirflowHandler(Handler):
             return a.answer(self, "DAGRun" if a.version == "v1" else "DAGRunResponse", run)
         if len(parts) == 5 and parts[0] == "dags" and parts[2] == "dagRuns" and parts[4] == "taskInstances":
             key = (parts[1], parts[3])
-            if key not in {(r["dag_id"], r["dag_run_id"]) for r in a.dag_runs()}:
+            if key not in {(r["dag_id"], r["dag_run_id"]) for r in a.dag_runs()} and key not in a.posted_runs:
                 return self.reply(404, {"detail": "DAG Run not found"} if a.version == "v2" else
                                   {"title": "DAGRun not found", "status": 404, "type": "about:blank",
                                    "detail": "DAGRun with DAG ID: '%s' and DagRun ID: '%s' not found" % key})
@@ -377,6 +381,7 @@ class FakeAirflow(FakeHTTP):
         self.invalid_replies = []
         self.invalid_requests = []
         self.triggered = {}
+        self.posted_runs = {}
         self.replies = {}
         # per DAG: its time zone as the API prints it (DAGDetail.timezone is
         # str() of the DAG's pendulum zone: "Timezone('UTC')" under pendulum

@@ -50,7 +50,8 @@ no longer knows: EntityNotFoundException), hide_after (an epoch: GetJobRuns
 shows no run started after it, as if it were then), and faults: a list of
 (operation, match, kind) consumed in order, where match is None or a function of
 the request parameters and kind is one of hang, malformed, truncated, 500, 503,
-429 (with Retry-After: 1); sticky: the same, never consumed.
+429 (with Retry-After: 1), acted_500 (the operation done, then a 500: an answer
+lost); sticky: the same, never consumed.
 
 Replies kant must refuse (each answers only a fault; every normal reply stays
 valid against the model): a dict kind {"reply": obj} (obj as JSON, HTTP
@@ -203,6 +204,10 @@ class GlueHandler(Handler):
             return
         if fault in ("500", "503"):
             return self.error(int(fault), "InternalServiceException", "injected " + fault)
+        if fault == "acted_500":
+            # Glue did it, and the answer was lost: a 500 after acting
+            g.answer(op, params)
+            return self.error(500, "InternalServiceException", "injected 500 after acting")
         if fault == "429":
             return self.send(429, "Too Many Requests", [("Retry-After", "1")])
         if fault == "malformed":

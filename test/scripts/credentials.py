@@ -305,7 +305,20 @@ def kant_keys(system):
 
 
 # EC2 instance role through IMDSv2
+# kant.aws_metadata_endpoint is set for the database (and this session): a new
+# session, as pg_cron's, has it, so it is no "session only" warning; set for
+# the session alone, it is
+del conn.notices[:]
 cur.execute("SELECT kant.set_credential_source('hegel', 'aws_instance')")
+told = "".join(conn.notices)
+cur.execute("SET kant.aws_metadata_endpoint = 'http://127.0.0.1:9'")
+del conn.notices[:]
+cur.execute("SELECT kant.set_credential_source('hegel', 'aws_instance')")
+told2 = "".join(conn.notices)
+cur.execute("SET kant.aws_metadata_endpoint = %s", (aws.url(""),))
+tap("session only" not in told and "kant.aws_metadata_endpoint is set for this session only" in told2
+    and "ALTER SYSTEM SET kant.aws_metadata_endpoint" in told2,
+    "a setting the database has too is no 'session only' warning; one set for the session alone is: %r" % told2[:160])
 r = collect("hegel", "glue")
 keys = kant_keys("hegel")
 from botocore.utils import InstanceMetadataFetcher  # noqa: E402

@@ -15,8 +15,10 @@ botocore's Glue model) and the fake Airflow (v1 and v2 OpenAPI specs):
 - a gate's downstream that already ran for the date is not triggered again
   unless asked; asked, it is triggered once more, when the gate is ready
   again, as kant__<gate>__<date>__rerun1 with a logical date one more second
-  past midnight (Airflow 2 refuses a second run with the same logical date:
-  api_connexion dag_run_endpoint.post_dag_run answers 409);
+  past midnight and the gate id in microseconds (Airflow 2 refuses a second
+  run with the same logical date: api_connexion dag_run_endpoint.post_dag_run
+  answers 409); a second gate on the same DAG is refused once, as Airflow
+  refuses it, until re-triggered;
 - errors name the argument.
 Prints TAP lines."""
 import datetime as dt
@@ -169,13 +171,36 @@ def main():
     tap(len(r) == 1 and r[0][3] == "already" and "recovery" in r[0][4] and len(glue.started) == 3,
         "a failed run recovery restarted already: not restarted again: %s" % (r,))
 
+    # a StartJobRun whose answer is lost (Glue started the run, then a 500) is
+    # not retried: StartJobRun has no idempotency token (botocore
+    # glue-2017-03-31 StartJobRunRequest), so a retry could start the job
+    # twice.  The next call finds Glue's new run, which names the failed one as
+    # PreviousRunId (API_JobRun), and starts nothing
+    run("load_refunds", "jr_f1", "FAILED", 700, 300)
+    n0 = len(glue.started)
+    glue.live_runs = 3600
+    glue.faults.append(("StartJobRun", None, "acted_500"))
+    r1 = rerun("job => 'hegel/load_refunds', business_date => %s, dry_run => false", d)
+    n1 = len(glue.started)
+    r2 = rerun("job => 'hegel/load_refunds', business_date => %s, dry_run => false", d)
+    glue.live_runs = None
+    tap(len(r1) == 1 and r1[0][3] == "failed" and "InternalServiceException" in r1[0][4] and n1 == n0 + 1
+        and len(r2) == 1 and r2[0][3] == "already" and "PreviousRunId" in r2[0][4] and len(glue.started) == n1,
+        "StartJobRun's answer lost (a 500 after Glue started it): not retried; the next call finds the retry "
+        "in Glue and starts nothing: %s / %s" % (r1, r2))
+    # that retry succeeded (in Glue and in kant): the pipeline is whole again
+    glue.data.glue_runs["load_refunds"] = [x for x in glue.data.glue_runs["load_refunds"]
+                                           if x.get("PreviousRunId") != "jr_f1"]
+    run("load_refunds", "jr_f2", "SUCCEEDED", 200, 100, prev="jr_f1")
+
     # Glue refuses: it does not report the run as failed (someone restarted it by hand)
     run("export_orders", "jr_o2", "FAILED", 500, 100, in_glue=False)
     glue.data.glue_runs["export_orders"].insert(0, {"Id": "jr_o2", "JobName": "export_orders",
                                                     "JobRunState": "SUCCEEDED", "Attempt": 0,
                                                     "StartedOn": now - 500, "CompletedOn": now - 100})
+    ns = len(glue.started)
     r = rerun("job => 'hegel/export_orders', business_date => %s, dry_run => false", d)
-    tap(len(r) == 1 and r[0][3] == "refused" and "SUCCEEDED" in r[0][4] and len(glue.started) == 3,
+    tap(len(r) == 1 and r[0][3] == "refused" and "SUCCEEDED" in r[0][4] and len(glue.started) == ns,
         "Glue says the run succeeded: refused, nothing started: %s" % (r,))
 
     # a job still awaited, a job without a business-date argument
@@ -260,18 +285,50 @@ def main():
     cur.execute("SELECT gate, business_date, outcome FROM kant.trigger_ready_gates() WHERE business_date = %s", (d,))
     second = cur.fetchall()
     body = af.triggered.get(("s3_to_gcs", "kant__to_google__%s__rerun1" % ds))
+    cur.execute("SELECT gate_id FROM kant.gate WHERE name = 'to_google'")
+    gid = cur.fetchone()[0]
     tap(second == [("to_google", d, "done")] and body is not None
-        and body["logical_date"] == "%sT00:00:02Z" % ds and body["conf"].get("rerun") == 1
+        and body["logical_date"] == "%sT00:00:02.%06dZ" % (ds, gid) and body["conf"].get("rerun") == 1
         and not af.invalid_requests,
-        "the gate ready: triggered again as kant__to_google__%s__rerun1, logical date 00:00:02Z (one run per "
+        "the gate ready: triggered again as kant__to_google__%s__rerun1, logical date 00:00:02Z plus the gate id "
+        "in microseconds (one run per "
         "logical date in Airflow 2), conf.rerun 1: %s" % (ds, body))
     cur.execute("SELECT count(*) FROM kant.trigger_ready_gates() WHERE business_date = %s", (d,))
     tap(cur.fetchone()[0] == 0 and len(af.triggered) == 2, "and not a third time")
     cur.execute("""SELECT status, body FROM kant._airflow_post('socrates', 'dags/s3_to_gcs/dagRuns',
-                       '{"dag_run_id": "same_logical_date", "logical_date": "%sT00:00:02Z"}')""" % ds)
+                       '{"dag_run_id": "same_logical_date", "logical_date": "%sT00:00:02.%06dZ"}')""" % (ds, gid))
     st, b = cur.fetchone()
     tap(st == 409 and "logical date" in b,
         "(the fake, as Airflow 2: a second run with that logical date is a 409: %s)" % b)
+
+    # a second gate on the same DAG: its run has the same logical date, which
+    # Airflow 2 refuses with 409 (DagRun's unique dag_id and execution_date).
+    # kant asks Airflow whether the run is its own (GET dagRun: 404) and says
+    # it was refused, once, instead of counting it triggered; a re-trigger
+    # moves it to a later logical date
+    cur.execute("""SELECT kant.create_gate('to_google_too', pipeline => 'nightly', downstream_system => 'socrates',
+                   downstream_dag => 's3_to_gcs', trigger_from => %s)""", (d,))
+    cur.execute("SELECT gate, outcome, http_status, detail FROM kant.trigger_ready_gates() WHERE business_date = %s",
+                (d,))
+    t = cur.fetchall()
+    tap(len(t) == 1 and t[0][:3] == ("to_google_too", "refused", 409)
+        and "another DAG run of s3_to_gcs" in t[0][3] and "retrigger => true" in t[0][3],
+        "a second gate on the same DAG and date: Airflow 2's 409 is refused, not counted triggered: %s" % (t,))
+    cur.execute("SELECT count(*) FROM kant.trigger_ready_gates() WHERE business_date = %s", (d,))
+    tap(cur.fetchone()[0] == 0, "refused once: not tried again every tick")
+    g = [x for x in rerun("gate => 'to_google_too', business_date => %s", d) if x[0] == "retrigger"]
+    tap(len(g) == 1 and g[0][3] == "nothing" and "Airflow refused" in g[0][4], "kant.rerun says so: %s" % (g,))
+    rerun("gate => 'to_google_too', business_date => %s, retrigger => true, dry_run => false", d)
+    cur.execute("SELECT gate, outcome FROM kant.trigger_ready_gates() WHERE business_date = %s", (d,))
+    t = cur.fetchall()
+    body = af.triggered.get(("s3_to_gcs", "kant__to_google_too__%s__rerun1" % ds))
+    cur.execute("SELECT gate_id FROM kant.gate WHERE name = 'to_google_too'")
+    gid2 = cur.fetchone()[0]
+    tap(t == [("to_google_too", "done")] and body
+        and body["logical_date"] == "%sT00:00:02.%06dZ" % (ds, gid2) and gid2 != gid,
+        "re-triggered: a later logical date of its own (the gate id in microseconds), which Airflow takes: %s"
+        % (body,))
+    cur.execute("SELECT kant.drop_gate('to_google_too')")
 
     # a re-run that acted waits for the systems it acted on to be collected again
     run("export_users", "jr_u5", "FAILED", 60, 30, prev="jr_ok_export_users")
@@ -282,8 +339,9 @@ def main():
     tap(by.get("restart", [None] * 4)[3] == "done" and by.get("retrigger", [None] * 4)[3] == "done"
         and cur.fetchone()[0], "a re-run that restarted a job: re-trigger 2 waits for hegel to be collected: %s" % (r,))
     run("export_users", "jr_u6", "SUCCEEDED", 20, 10, prev="jr_u5")
+    nt = len(af.triggered)
     cur.execute("SELECT count(*) FROM kant.trigger_ready_gates() WHERE business_date = %s", (d,))
-    tap(cur.fetchone()[0] == 0 and len(af.triggered) == 2,
+    tap(cur.fetchone()[0] == 0 and len(af.triggered) == nt,
         "the gate is ready, but hegel was not collected since the re-run: not triggered yet")
     cur.execute("""INSERT INTO kant.collection (system_id, started_at, ended_at)
                    SELECT system_id, clock_timestamp(), clock_timestamp() FROM kant.system WHERE name = 'hegel'""")
