@@ -8197,6 +8197,9 @@ DECLARE
 	res record;
 	glue_run jsonb;
 	retry jsonb;
+	runs jsonb;
+	next_token text;
+	pages integer := 0;
 	body jsonb := jsonb_build_object('JobName', job, 'JobRunId', failed_run);
 BEGIN
 	SELECT * INTO res FROM @extschema@._glue_call(system, 'GetJobRun',
@@ -8222,18 +8225,38 @@ BEGIN
 		 * have started it; one by hand) names it as PreviousRunId: the failed
 		 * run is not restarted twice.  Retries are among the job's newest runs.
 		 */
-		SELECT * INTO res FROM @extschema@._glue_call(system, 'GetJobRuns',
-			jsonb_build_object('JobName', job, 'MaxResults', 25)::text);
-		IF res.status <> 200 THEN
-			outcome := 'failed'; http_status := res.status;
-			detail := 'GetJobRuns: ' || coalesce(left(res.body, 1000), 'HTTP ' || res.status);
-			RETURN NEXT;
-			RETURN;
-		END IF;
-		SELECT r INTO retry FROM jsonb_array_elements(CASE WHEN jsonb_typeof((res.body::jsonb)->'JobRuns') = 'array'
-															THEN (res.body::jsonb)->'JobRuns' ELSE '[]' END) r
-		WHERE r->>'PreviousRunId' = failed_run
-		LIMIT 1;
+		LOOP
+			SELECT * INTO res FROM @extschema@._glue_call(system, 'GetJobRuns',
+				(jsonb_build_object('JobName', job, 'MaxResults', 100)
+				 || CASE WHEN next_token IS NOT NULL THEN jsonb_build_object('NextToken', next_token)
+						 ELSE '{}' END)::text);
+			IF res.status <> 200 THEN
+				outcome := 'failed'; http_status := res.status;
+				detail := 'GetJobRuns: ' || coalesce(left(res.body, 1000), 'HTTP ' || res.status);
+				RETURN NEXT;
+				RETURN;
+			END IF;
+			runs := CASE WHEN jsonb_typeof((res.body::jsonb)->'JobRuns') = 'array'
+						 THEN (res.body::jsonb)->'JobRuns' ELSE '[]' END;
+			SELECT r INTO retry FROM jsonb_array_elements(runs) r
+			WHERE r->>'PreviousRunId' = failed_run
+			LIMIT 1;
+			pages := pages + 1;
+			next_token := CASE WHEN jsonb_typeof((res.body::jsonb)->'NextToken') = 'string'
+							   THEN (res.body::jsonb)->>'NextToken' END;
+			/*
+			 * Glue lists a job's runs newest first: a retry started after the
+			 * failed run did, so once a page reaches back to the failed run's
+			 * start every later run was seen.  A busy job (MaxConcurrentRuns,
+			 * a run per file) can start more than a page of runs since; at
+			 * most 10 pages of 100 are read.
+			 */
+			EXIT WHEN retry IS NOT NULL OR next_token IS NULL OR pages >= 10
+				OR EXISTS (SELECT FROM jsonb_array_elements(runs) r
+						   WHERE r->>'Id' = failed_run
+							  OR jsonb_typeof(r->'StartedOn') = 'number' AND jsonb_typeof(glue_run->'StartedOn') = 'number'
+								 AND (r->>'StartedOn')::numeric < (glue_run->>'StartedOn')::numeric);
+		END LOOP;
 		IF retry IS NOT NULL THEN
 			outcome := 'already'; http_status := res.status; new_run_id := retry->>'Id';
 			detail := format('Glue has run %s (%s) that retries %s already (its PreviousRunId): not started twice',
@@ -8264,7 +8287,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._glue_restart(text, text, text) IS
-	'internal, the rule of restarting a failed Glue run (kant.recover_failed_runs and kant.rerun): GetJobRun first (refused when Glue does not know the run or does not report it FAILED, TIMEOUT or ERROR), GetJobRuns (already when one of the job''s 25 newest runs names it as PreviousRunId: a retry exists, for instance from a StartJobRun whose answer was lost, which is never retried after a timeout or a 5xx), then StartJobRun with the run''s id and Glue''s arguments for it; outcome done (new_run_id: the JobRunId), skipped (ConcurrentRunsExceededException: a run of the job is going; tried again later), failed (the error) or refused, with the HTTP status and a detail';
+	'internal, the rule of restarting a failed Glue run (kant.recover_failed_runs and kant.rerun): GetJobRun first (refused when Glue does not know the run or does not report it FAILED, TIMEOUT or ERROR), GetJobRuns (already when one of the job''s runs since it, newest first, up to 10 pages of 100, names it as PreviousRunId: a retry exists, for instance from a StartJobRun whose answer was lost, which is never retried after a timeout or a 5xx), then StartJobRun with the run''s id and Glue''s arguments for it; outcome done (new_run_id: the JobRunId), skipped (ConcurrentRunsExceededException: a run of the job is going; tried again later), failed (the error) or refused, with the HTTP status and a detail';
 REVOKE ALL ON FUNCTION @extschema@._glue_restart(text, text, text) FROM PUBLIC;
 
 ---------------------------------------------------------------------------

@@ -193,6 +193,31 @@ def main():
                                            if x.get("PreviousRunId") != "jr_f1"]
     run("load_refunds", "jr_f2", "SUCCEEDED", 200, 100, prev="jr_f1")
 
+    # a busy job (a run per file, MaxConcurrentRuns > 1) starts more runs than
+    # one page of GetJobRuns holds before the next call: the retry whose answer
+    # was lost is further back, and kant reads on (NextToken) to the failed
+    # run's start instead of starting the job a second time
+    run("load_files", "jr_lf1", "FAILED", 700, 600)
+    nf = len(glue.started)
+    glue.live_runs = 3600
+    glue.faults.append(("StartJobRun", None, "acted_500"))
+    r1 = rerun("job => 'hegel/load_files', business_date => %s, dry_run => false", d)
+    for i in range(30):
+        glue.data.glue_runs["load_files"].insert(0, {
+            "Id": "jr_lf_other_%02d" % i, "JobName": "load_files", "JobRunState": "SUCCEEDED", "Attempt": 0,
+            "StartedOn": time.time(), "CompletedOn": time.time(), "Arguments": {"--file": "f%02d" % i}})
+    page_size, glue.page_size = glue.page_size, 10
+    r2 = rerun("job => 'hegel/load_files', business_date => %s, dry_run => false", d)
+    glue.page_size = page_size
+    glue.live_runs = None
+    tap(len(r1) == 1 and r1[0][3] == "failed" and len(r2) == 1 and r2[0][3] == "already"
+        and "PreviousRunId" in r2[0][4] and len(glue.started) == nf + 1,
+        "30 runs of a busy job since the lost StartJobRun (pages of 10): the retry is found on page 4, "
+        "nothing started twice: %s / %s" % (r1, r2))
+    glue.data.glue_runs["load_files"] = [x for x in glue.data.glue_runs["load_files"]
+                                         if x.get("PreviousRunId") != "jr_lf1"]
+    run("load_files", "jr_lf2", "SUCCEEDED", 200, 100, prev="jr_lf1")
+
     # Glue refuses: it does not report the run as failed (someone restarted it by hand)
     run("export_orders", "jr_o2", "FAILED", 500, 100, in_glue=False)
     glue.data.glue_runs["export_orders"].insert(0, {"Id": "jr_o2", "JobName": "export_orders",
