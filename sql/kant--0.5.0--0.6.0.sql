@@ -2779,12 +2779,13 @@ BEGIN
 				why := left(res.body, 1000);
 				/*
 				 * 409 is a DAG run with this dag_run_id (kant's own: a trigger
-				 * whose reply was lost) or, in Airflow 2, with this logical date
-				 * (DagRun's unique (dag_id, execution_date)): another gate on the
-				 * same DAG, or a run by hand.  Only Airflow knows which.
+				 * whose reply was lost) or with this logical date (DagRun's
+				 * unique (dag_id, logical_date), in Airflow 2 and 3: airflow-core
+				 * models/dagrun.py): another gate on the same DAG, or a run by
+				 * hand.  Only Airflow knows which.
 				 */
 				IF res.status = 409 THEN
-					SELECT * INTO dr FROM @extschema@._airflow_dag_run(g.sys, g.downstream_dag_id, run_id);
+					SELECT * INTO dr FROM @extschema@._airflow_dag_run(g.sys, g.downstream_dag_id, run_id, false);
 					IF dr.status = 404 THEN
 						o := 'refused';
 						why := format('Airflow holds another DAG run of %s at logical date %s (another gate on the DAG, or a run by hand), so %s was not created (HTTP 409: %s). kant.rerun(gate => %L, business_date => %L, retrigger => true, dry_run => false) triggers it at a later logical date',
@@ -2801,16 +2802,18 @@ BEGIN
 				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, o,
 					res.status, why
 				FROM @extschema@.system s WHERE s.name = g.sys;
-				gate := g.name; business_date := d; outcome := o; http_status := res.status; detail := left(why, 400);
+				gate := g.name; business_date := d; outcome := o; http_status := res.status; detail := why;
 			EXCEPTION WHEN OTHERS THEN
 				IF SQLSTATE IN ('57014', '57P01') THEN
 					RAISE;				-- cancel and shutdown are not outcomes
 				END IF;
+				-- the error's hint says what to fix (Airflow's 401 or 403: af_auth_hint)
+				GET STACKED DIAGNOSTICS why = PG_EXCEPTION_HINT;
+				why := SQLSTATE || ': ' || SQLERRM || coalesce(' HINT: ' || NULLIF(why, ''), '');
 				INSERT INTO @extschema@.action_log (kind, gate_id, business_date, system_id, target, outcome, detail)
-				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, 'failed',
-					SQLSTATE || ': ' || SQLERRM
+				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, 'failed', why
 				FROM @extschema@.system s WHERE s.name = g.sys;
-				gate := g.name; business_date := d; outcome := 'failed'; http_status := NULL; detail := SQLERRM;
+				gate := g.name; business_date := d; outcome := 'failed'; http_status := NULL; detail := why;
 			END;
 			RETURN NEXT;
 		END LOOP;
@@ -2818,7 +2821,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.trigger_ready_gates(boolean) IS
-	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date one second past midnight UTC of the date, or past the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date: kant._gate_run; 409 counts as done when Airflow has kant''s run (GET dagRun), and as refused when it is another run at the same logical date (Airflow 2''s unique logical date: another gate on the DAG, a run by hand), not tried again until kant.rerun re-arms it), and once more for each re-trigger kant.rerun asked (kant__<gate>__<date>__rerun<n>, n more seconds past), when the gate is ready and the systems the re-run acted on were collected since; logging every outcome in kant.action_log; dry_run only logs';
+	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date one second past midnight UTC of the date, or past the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date: kant._gate_run; 409 counts as done when Airflow has kant''s run (GET dagRun), and as refused when it is another run at the same logical date (Airflow keeps (dag_id, logical_date) unique: another gate on the DAG, a run by hand), not tried again until kant.rerun re-arms it), and once more for each re-trigger kant.rerun asked (kant__<gate>__<date>__rerun<n>, n more seconds past), when the gate is ready and the systems the re-run acted on were collected since; logging every outcome in kant.action_log; dry_run only logs';
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION @extschema@.recover_failed_runs(dry_run boolean DEFAULT false)
@@ -4266,7 +4269,8 @@ SELECT
 	l.hint AS last_error_hint,
 	h.started_at AS last_hot_at,
 	h.error AS last_hot_error,
-	h.deferred AS last_hot_deferred
+	h.deferred AS last_hot_deferred,
+	h.hint AS last_hot_error_hint
 FROM @extschema@.system s
 LEFT JOIN LATERAL (SELECT c.* FROM @extschema@.collection c WHERE c.system_id = s.system_id AND c.mode = 'sweep'
 				   ORDER BY c.started_at DESC LIMIT 1) l ON true
@@ -4288,6 +4292,7 @@ COMMENT ON COLUMN @extschema@.collector_health.last_success_runs_seen IS 'runs i
 COMMENT ON COLUMN @extschema@.collector_health.last_hot_at IS 'start of the last hot collection (kant.collect_hot), or NULL';
 COMMENT ON COLUMN @extschema@.collector_health.last_hot_error IS 'its error, or NULL';
 COMMENT ON COLUMN @extschema@.collector_health.last_hot_deferred IS 'the reads it left to the next tick (budget, throttling, deadline)';
+COMMENT ON COLUMN @extschema@.collector_health.last_hot_error_hint IS 'what the last hot collection''s error suggests doing (kant.collection.hint), or NULL: a hot collection runs every minute, the sweep hourly, so a new problem shows here first';
 COMMENT ON COLUMN @extschema@.collector_health.last_error_hint IS 'what the last collection''s error suggests doing, or the problem that did not end it (kant.collection.hint), or NULL';
 
 /*
@@ -4410,10 +4415,11 @@ BEGIN
 			 WHERE s.name = ANY (names) AND s.source = 'session' AND s.setting IS DISTINCT FROM s.reset_val
 			   AND NOT EXISTS (SELECT FROM pg_db_role_setting d, unnest(d.setconfig) c
 							   WHERE c = s.name || '=' || s.setting
-								 AND (d.setdatabase = (SELECT b.oid FROM pg_database b WHERE b.datname = current_database())
-										AND d.setrole IN (0, (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user))
-									  OR d.setdatabase = 0
-										AND d.setrole = (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user))) LOOP
+								 -- this database or all; all roles, the caller (kant's functions
+								 -- that warn run as the extension's owner) or the owner
+								 AND d.setdatabase IN (0, (SELECT b.oid FROM pg_database b WHERE b.datname = current_database()))
+								 AND d.setrole IN (0, (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user),
+												   (SELECT r.oid FROM pg_roles r WHERE r.rolname = session_user))) LOOP
 		RAISE WARNING '% is set for this session only', n
 			USING DETAIL = 'pg_cron runs each collection in a new session, which will not have it.',
 				  HINT = format('A superuser sets it for all: ALTER SYSTEM SET %s = %L; SELECT pg_reload_conf();',
@@ -7836,14 +7842,15 @@ COMMENT ON FUNCTION @extschema@._airflow_clear(text, text, text, text[], boolean
 	'internal: clear failed task instances of one DAG run: POST dags/{dag_id}/clearTaskInstances with kant._airflow_clear_body for the API version the server speaks (detected as the collector does; its credentials, timeouts and retries). task_ids NULL or empty: every failed task instance of the run; with include_downstream also the failed and upstream_failed ones downstream of them; dry_run: Airflow only answers what it would clear. Returns the status, the API version and the body: for 2xx the reply checked against the spec (v1 TaskInstanceReferenceCollection, v2 TaskInstanceCollectionResponse; every item of this DAG and run, else 08P01) as {"task_instances": [{"task_id", "map_index" (v2 only)}], "total_entries"}; else the error''s text (404: no such DAG or DAG run; 409, v2: a task instance it would clear is running; 400/422: the body was refused). A transport failure is an error';
 REVOKE ALL ON FUNCTION @extschema@._airflow_clear(text, text, text, text[], boolean, boolean) FROM PUBLIC;
 
-CREATE FUNCTION @extschema@._airflow_dag_run(system text, dag_id text, dag_run_id text)
+CREATE FUNCTION @extschema@._airflow_dag_run(system text, dag_id text, dag_run_id text,
+		task_instances boolean DEFAULT true)
 	RETURNS TABLE (status integer, detail text, run_state text, task_instances jsonb, api text)
 	SET search_path = pg_catalog, pg_temp
 	AS 'MODULE_PATHNAME', 'kant_airflow_dag_run'
 	LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION @extschema@._airflow_dag_run(text, text, text) IS
-	'internal: a DAG run as Airflow has it now: GET dags/{dag_id}/dagRuns/{dag_run_id} (its state: queued, running, success, failed) and every page of its taskInstances (the current try of each: a JSON array of {task_id, map_index, state (null: none yet), try_number, max_tries}); status is the DAG run GET''s, and on an error status detail is its text (404: Airflow knows no such DAG run) and the rest NULL. A transport failure, an error listing the task instances or a reply not of the spec''s shape is an error';
-REVOKE ALL ON FUNCTION @extschema@._airflow_dag_run(text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._airflow_dag_run(text, text, text, boolean) IS
+	'internal: a DAG run as Airflow has it now: GET dags/{dag_id}/dagRuns/{dag_run_id} (its state: queued, running, success, failed) and, unless task_instances is false (then NULL), every page of its taskInstances (the current try of each: a JSON array of {task_id, map_index, state (null: none yet), try_number, max_tries}); status is the DAG run GET''s, and on an error status detail is its text (404: Airflow knows no such DAG run) and the rest NULL. A transport failure, an error listing the task instances or a reply not of the spec''s shape is an error';
+REVOKE ALL ON FUNCTION @extschema@._airflow_dag_run(text, text, text, boolean) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
 -- What a clear would run again, and how long that takes
@@ -8181,6 +8188,59 @@ REVOKE ALL ON FUNCTION @extschema@._recover_airflow(boolean) FROM PUBLIC;
 ---------------------------------------------------------------------------
 
 /*
+ * A run of a Glue job that Glue has and kant may not have collected yet: one
+ * that names a run as PreviousRunId (its retry), or one started with an
+ * argument's value (a business date).  StartJobRun has no idempotency token
+ * (botocore glue-2017-03-31 StartJobRunRequest), so kant looks before it
+ * starts one.  GetJobRuns lists a job's runs newest first: once a page
+ * reaches back past since (epoch seconds) every later run was seen.  A busy
+ * job can start more than a page of runs since; at most 10 pages of 100.
+ */
+CREATE FUNCTION @extschema@._glue_find_run(system text, job text, since double precision,
+		previous_run text DEFAULT NULL, arg_name text DEFAULT NULL, arg_value text DEFAULT NULL)
+	RETURNS TABLE (status integer, detail text, match jsonb)
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	res record;
+	runs jsonb;
+	next_token text;
+	pages integer := 0;
+BEGIN
+	LOOP
+		SELECT * INTO res FROM @extschema@._glue_call(system, 'GetJobRuns',
+			(jsonb_build_object('JobName', job, 'MaxResults', 100)
+			 || CASE WHEN next_token IS NOT NULL THEN jsonb_build_object('NextToken', next_token) ELSE '{}' END)::text);
+		status := res.status;
+		IF res.status <> 200 THEN
+			detail := 'GetJobRuns: ' || coalesce(left(res.body, 1000), 'HTTP ' || res.status);
+			match := NULL;
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		runs := CASE WHEN jsonb_typeof((res.body::jsonb)->'JobRuns') = 'array' THEN (res.body::jsonb)->'JobRuns' ELSE '[]' END;
+		SELECT r INTO match FROM jsonb_array_elements(runs) r
+		WHERE (previous_run IS NOT NULL AND r->>'PreviousRunId' = previous_run)
+		   OR (arg_name IS NOT NULL AND jsonb_typeof(r->'Arguments') = 'object' AND r->'Arguments'->>arg_name = arg_value)
+		LIMIT 1;
+		pages := pages + 1;
+		next_token := CASE WHEN jsonb_typeof((res.body::jsonb)->'NextToken') = 'string' THEN (res.body::jsonb)->>'NextToken' END;
+		EXIT WHEN match IS NOT NULL OR next_token IS NULL OR pages >= 10
+			OR EXISTS (SELECT FROM jsonb_array_elements(runs) r
+					   WHERE r->>'Id' = previous_run
+						  OR since IS NOT NULL AND jsonb_typeof(r->'StartedOn') = 'number'
+							 AND (r->>'StartedOn')::double precision < since);
+	END LOOP;
+	detail := NULL;
+	RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._glue_find_run(text, text, double precision, text, text, text) IS
+	'internal: look in Glue (GetJobRuns, newest first, pages of 100, at most 10, back to since in epoch seconds or to previous_run) for a run of the job that names previous_run as PreviousRunId, or whose Arguments give arg_name the value arg_value; status 200 and the run that matches (NULL: none), or the error status and its text; kant._glue_restart and kant.rerun''s start of a missing date look before StartJobRun, which has no idempotency token';
+REVOKE ALL ON FUNCTION @extschema@._glue_find_run(text, text, double precision, text, text, text) FROM PUBLIC;
+
+/*
  * The run as Glue has it (GetJobRun), not as it was ingested: a writer
  * reports runs, it never chooses what kant starts with the system's
  * credentials.  A run Glue does not know, or does not call failed, is refused
@@ -8197,9 +8257,6 @@ DECLARE
 	res record;
 	glue_run jsonb;
 	retry jsonb;
-	runs jsonb;
-	next_token text;
-	pages integer := 0;
 	body jsonb := jsonb_build_object('JobName', job, 'JobRunId', failed_run);
 BEGIN
 	SELECT * INTO res FROM @extschema@._glue_call(system, 'GetJobRun',
@@ -8223,42 +8280,19 @@ BEGIN
 		 * A run that retries this one already (Glue's own retry, a StartJobRun
 		 * whose answer was lost: a timeout or a 5xx is not retried, Glue may
 		 * have started it; one by hand) names it as PreviousRunId: the failed
-		 * run is not restarted twice.  Retries are among the job's newest runs.
+		 * run is not restarted twice.  A retry starts after the failed run.
 		 */
-		LOOP
-			SELECT * INTO res FROM @extschema@._glue_call(system, 'GetJobRuns',
-				(jsonb_build_object('JobName', job, 'MaxResults', 100)
-				 || CASE WHEN next_token IS NOT NULL THEN jsonb_build_object('NextToken', next_token)
-						 ELSE '{}' END)::text);
-			IF res.status <> 200 THEN
-				outcome := 'failed'; http_status := res.status;
-				detail := 'GetJobRuns: ' || coalesce(left(res.body, 1000), 'HTTP ' || res.status);
-				RETURN NEXT;
-				RETURN;
-			END IF;
-			runs := CASE WHEN jsonb_typeof((res.body::jsonb)->'JobRuns') = 'array'
-						 THEN (res.body::jsonb)->'JobRuns' ELSE '[]' END;
-			SELECT r INTO retry FROM jsonb_array_elements(runs) r
-			WHERE r->>'PreviousRunId' = failed_run
-			LIMIT 1;
-			pages := pages + 1;
-			next_token := CASE WHEN jsonb_typeof((res.body::jsonb)->'NextToken') = 'string'
-							   THEN (res.body::jsonb)->>'NextToken' END;
-			/*
-			 * Glue lists a job's runs newest first: a retry started after the
-			 * failed run did, so once a page reaches back to the failed run's
-			 * start every later run was seen.  A busy job (MaxConcurrentRuns,
-			 * a run per file) can start more than a page of runs since; at
-			 * most 10 pages of 100 are read.
-			 */
-			EXIT WHEN retry IS NOT NULL OR next_token IS NULL OR pages >= 10
-				OR EXISTS (SELECT FROM jsonb_array_elements(runs) r
-						   WHERE r->>'Id' = failed_run
-							  OR jsonb_typeof(r->'StartedOn') = 'number' AND jsonb_typeof(glue_run->'StartedOn') = 'number'
-								 AND (r->>'StartedOn')::numeric < (glue_run->>'StartedOn')::numeric);
-		END LOOP;
+		SELECT * INTO res FROM @extschema@._glue_find_run(system, job,
+			CASE WHEN jsonb_typeof(glue_run->'StartedOn') = 'number' THEN (glue_run->>'StartedOn')::double precision END,
+			previous_run => failed_run);
+		IF res.status <> 200 THEN
+			outcome := 'failed'; http_status := res.status; detail := res.detail;
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		retry := res.match;
 		IF retry IS NOT NULL THEN
-			outcome := 'already'; http_status := res.status; new_run_id := retry->>'Id';
+			outcome := 'already'; http_status := 200; new_run_id := retry->>'Id';
 			detail := format('Glue has run %s (%s) that retries %s already (its PreviousRunId): not started twice',
 							 retry->>'Id', coalesce(retry->>'JobRunState', 'in no state'), failed_run);
 			RETURN NEXT;
@@ -8321,8 +8355,10 @@ COMMENT ON COLUMN @extschema@.gate_rerun.systems IS 'the systems (kant.system id
  * business date, or the zone's midnight where that is later (west of UTC), so
  * that the downstream DAG's {{ ds }} (the logical date's UTC date) and the
  * logical date's date in the downstream system's zone (the business date kant
- * gives its runs) are both the business date; 1 + generation seconds past it,
- * as Airflow 2 allows one run per logical date (test/fakes/airflow/
+ * gives its runs) are both the business date; 1 + generation seconds past it
+ * (and the gate id in microseconds, for a re-trigger or a second gate on the
+ * DAG),
+ * as Airflow allows one run per logical date (test/fakes/airflow/
  * v1-openapi.yaml, DAGRun.logical_date: "This together with DAG_ID are a
  * unique key"; a POST whose logical date another run has is a 409:
  * api_connexion dag_run_endpoint.post_dag_run) and the DAG's own schedule may
@@ -8336,22 +8372,27 @@ CREATE FUNCTION @extschema@._gate_run(gate_id integer, business_date date, time_
 	AS $$
 	SELECT gen, format('kant__%s__%s', g.name, to_char($2::timestamp, 'YYYY-MM-DD'))
 			|| CASE WHEN gen > 0 THEN '__rerun' || gen ELSE '' END,
-		-- a re-trigger adds the gate's id in microseconds: two gates' re-triggers
-		-- of one DAG never share the logical date Airflow 2 keeps unique
+		-- a re-trigger, and a gate whose DAG an older gate triggers too, add the
+		-- gate's id in microseconds: two gates' runs of one DAG never share the
+		-- logical date Airflow keeps unique
 		to_char(greatest($2::timestamp AT TIME ZONE 'UTC', $2::timestamp AT TIME ZONE $3)
 				AT TIME ZONE 'UTC' + make_interval(secs => 1 + gen)
-				+ CASE WHEN gen > 0 THEN interval '1 microsecond' * g.gate_id ELSE interval '0' END,
-				CASE WHEN gen > 0 THEN 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS"Z"' END),
+				+ CASE WHEN u.own THEN interval '1 microsecond' * g.gate_id ELSE interval '0' END,
+				CASE WHEN u.own THEN 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS"Z"' END),
 		r.requested_at, coalesce(r.systems, '{}')
 	FROM @extschema@.gate g
 	LEFT JOIN LATERAL (SELECT x.generation, x.requested_at, x.systems FROM @extschema@.gate_rerun x
 					   WHERE x.gate_id = g.gate_id AND x.business_date = $2
 					   ORDER BY x.generation DESC LIMIT 1) r ON true
 	CROSS JOIN LATERAL (SELECT coalesce(r.generation, 0) AS gen) k
+	CROSS JOIN LATERAL (SELECT k.gen > 0 OR EXISTS (
+							SELECT FROM @extschema@.gate o
+							WHERE o.downstream_system_id = g.downstream_system_id
+							  AND o.downstream_dag_id = g.downstream_dag_id AND o.gate_id < g.gate_id) AS own) u
 	WHERE g.gate_id = $1
 	$$;
 COMMENT ON FUNCTION @extschema@._gate_run(integer, date, text) IS
-	'internal, the rule of a gate''s downstream run for a business date: the generation due (0, or the latest re-trigger kant.rerun asked), its dag_run_id (kant__<gate>__<date>, then __rerun<n>), its logical_date (ISO 8601 UTC: midnight UTC of the date, or the zone''s midnight west of UTC, plus 1 + generation seconds, and for a re-trigger the gate id in microseconds, so that no two gates'' re-triggers of a DAG share one) and, for a re-trigger, when it was asked and the systems to collect first';
+	'internal, the rule of a gate''s downstream run for a business date: the generation due (0, or the latest re-trigger kant.rerun asked), its dag_run_id (kant__<gate>__<date>, then __rerun<n>), its logical_date (ISO 8601 UTC: midnight UTC of the date, or the zone''s midnight west of UTC, plus 1 + generation seconds, and for a re-trigger or a gate whose DAG an older gate triggers too the gate id in microseconds, so that no two gates'' runs of a DAG share one) and, for a re-trigger, when it was asked and the systems to collect first';
 REVOKE ALL ON FUNCTION @extschema@._gate_run(integer, date, text) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
@@ -8559,15 +8600,32 @@ BEGIN
 					'Arguments', jsonb_build_object(j.bd_argument, arg))::text;
 			ELSE
 				BEGIN
-					SELECT * INTO res FROM @extschema@._glue_call(j.sys, 'StartJobRun',
-						jsonb_build_object('JobName', j.name, 'Arguments', jsonb_build_object(j.bd_argument, arg))::text);
-					st := res.status;
-					outcome := CASE WHEN res.status = 200 THEN 'done'
-									WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'skipped'
-									ELSE 'failed' END;
-					detail := CASE outcome WHEN 'done' THEN 'StartJobRun: JobRunId ' || ((res.body::jsonb)->>'JobRunId')
-								   WHEN 'skipped' THEN 'a run of the job is going (ConcurrentRunsExceededException): call again once it has ended'
-								   ELSE left(res.body, 1000) END;
+					/*
+					 * A run with the date's argument that kant has not collected
+					 * yet (a StartJobRun whose answer was lost, one by hand) is
+					 * not started again: Glue is asked for the runs started since
+					 * two days before the date.
+					 */
+					SELECT * INTO res FROM @extschema@._glue_find_run(j.sys, j.name,
+						extract(epoch FROM d::timestamp AT TIME ZONE 'UTC' - interval '2 days')::double precision,
+						arg_name => j.bd_argument, arg_value => arg);
+					IF res.status <> 200 THEN
+						st := res.status; outcome := 'failed'; detail := res.detail;
+					ELSIF res.match IS NOT NULL THEN
+						st := res.status; outcome := 'already';
+						detail := format('Glue has run %s (%s) with %s %s, which kant has not collected yet: not started twice',
+										 res.match->>'Id', coalesce(res.match->>'JobRunState', 'in no state'), j.bd_argument, arg);
+					ELSE
+						SELECT * INTO res FROM @extschema@._glue_call(j.sys, 'StartJobRun',
+							jsonb_build_object('JobName', j.name, 'Arguments', jsonb_build_object(j.bd_argument, arg))::text);
+						st := res.status;
+						outcome := CASE WHEN res.status = 200 THEN 'done'
+										WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'skipped'
+										ELSE 'failed' END;
+						detail := CASE outcome WHEN 'done' THEN 'StartJobRun: JobRunId ' || ((res.body::jsonb)->>'JobRunId')
+									   WHEN 'skipped' THEN 'a run of the job is going (ConcurrentRunsExceededException): call again once it has ended'
+									   ELSE left(res.body, 1000) END;
+					END IF;
 				EXCEPTION WHEN OTHERS THEN
 					IF SQLSTATE IN ('57014', '57P01') THEN
 						RAISE;
@@ -8599,9 +8657,14 @@ BEGIN
 		FROM jsonb_array_elements(c.tasks) x
 		WHERE NOT EXISTS (SELECT FROM @extschema@._prior_action((x->>'job_id')::int, x->>'target'));
 		IF t.ids IS NULL THEN
-			FOR fr IN SELECT x->>'job' AS job, x->>'target' AS target FROM jsonb_array_elements(c.tasks) x LOOP
+			FOR fr IN SELECT x->>'job' AS job, x->>'target' AS target, p.at, p.kind, p.outcome, p.detail
+					  FROM jsonb_array_elements(c.tasks) x
+					  LEFT JOIN LATERAL @extschema@._prior_action((x->>'job_id')::int, x->>'target') p ON true LOOP
 				subject := fr.job; target := fr.target; outcome := 'already';
-				detail := 'cleared for this try already (kant.actions)';
+				-- when and by whom, as for a Glue restart
+				detail := format('cleared for this try already: %s at %s by %s: %s', fr.outcome,
+								 to_char(fr.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'),
+								 CASE fr.kind WHEN 'recover' THEN 'recovery' ELSE 'kant.rerun' END, fr.detail);
 				RETURN NEXT;
 			END LOOP;
 			CONTINUE;
@@ -8739,7 +8802,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rerun(text, text, text, date, boolean, boolean) IS
-	'Run the failed or missing part of one business date again, for a job (system/job; system/dag_id: every task of an Airflow DAG), a pipeline or a gate''s upstream (name one): a failed Glue run is restarted (GetJobRun, StartJobRun with its id and arguments: kant._glue_restart), a missing Glue run started with the business-date argument (the job''s or system''s bd_argument, in the format of its last runs; a job without one, or whose slot is still awaited, is skipped with the reason), the failed task instances of each Airflow DAG run cleared in one clearTaskInstances (only_failed, downstream included, the DAG run reset); jobs done or in flight are left alone. dry_run (the default) only says and logs what would be done. Each action once: a failed run restarted or cleared (by kant.rerun or recovery) or a date started is not acted on twice. A gate''s downstream that already ran for the date is triggered again only with retrigger => true, once the gate is ready again, as kant__<gate>__<date>__rerun<n>. Every action in kant.actions (kind rerun). Returns one row per job and gate: action (restart, start, clear, retrigger, none), subject (system/job, or the gate), target, outcome (done, already, failed, refused, dry_run, skipped, nothing) and detail. Errors: 22023 when not exactly one of job, pipeline, gate or no business_date; 42704 for an unknown pipeline or gate';
+	'Run the failed or missing part of one business date again, for a job (system/job; system/dag_id: every task of an Airflow DAG), a pipeline or a gate''s upstream (name one): a failed Glue run is restarted (GetJobRun, StartJobRun with its id and arguments: kant._glue_restart), a missing Glue run started with the business-date argument (the job''s or system''s bd_argument, in the format of its last runs; already when Glue has a run with that argument kant has not collected yet, kant._glue_find_run; a job without one, or whose slot is still awaited, is skipped with the reason), the failed task instances of each Airflow DAG run cleared in one clearTaskInstances (only_failed, downstream included, the DAG run reset); jobs done or in flight are left alone. dry_run (the default) only says and logs what would be done. Each action once: a failed run restarted or cleared (by kant.rerun or recovery) or a date started is not acted on twice. A gate''s downstream that already ran for the date is triggered again only with retrigger => true, once the gate is ready again, as kant__<gate>__<date>__rerun<n>. Every action in kant.actions (kind rerun). Returns one row per job and gate: action (restart, start, clear, retrigger, none), subject (system/job, or the gate), target, outcome (done, already, failed, refused, dry_run, skipped, nothing) and detail. Errors: 22023 when not exactly one of job, pipeline, gate or no business_date; 42704 for an unknown pipeline or gate';
 REVOKE ALL ON FUNCTION @extschema@.rerun(text, text, text, date, boolean, boolean) FROM PUBLIC;
 
 -- sql/src/hot_collection.sql
@@ -9182,8 +9245,9 @@ BEGIN
 		BEGIN
 			SELECT * INTO c FROM @extschema@.collect_hot(sy.name);
 			outcome := CASE WHEN c.error IS NOT NULL THEN 'failed' WHEN c.deferred > 0 THEN 'deferred' ELSE 'done' END;
-			detail := format('%s requests, %s runs read, %s new, %s changed, %s deferred, %s throttled%s',
-							 c.requests, c.runs_seen, c.runs_new, c.runs_changed, c.deferred, c.throttled,
+			detail := format('%s request%s, %s runs read, %s new, %s changed, %s deferred, %s throttled%s',
+							 c.requests, CASE WHEN c.requests = 1 THEN '' ELSE 's' END,
+							 c.runs_seen, c.runs_new, c.runs_changed, c.deferred, c.throttled,
 							 coalesce(' [' || c.sqlstate || '] ' || c.error, ''));
 		EXCEPTION WHEN OTHERS THEN
 			IF SQLSTATE IN ('57014', '57P01') THEN
@@ -9335,7 +9399,56 @@ COMMENT ON COLUMN @extschema@.actions.target IS 'DAG/dag_run_id (trigger), the f
 COMMENT ON FUNCTION @extschema@.alter_system(text, text, text, text, text, text, integer, time, text, text, text) IS
 	'Change a system''s settings; arguments left NULL are unchanged. Business dates already stored are not re-derived, and default_pipeline is given to jobs registered from now on (kant.configure_job(job, pipeline => ...) moves a job already registered).';
 
--- what every function that acts checks first (sql/src/action_log.sql)
+CREATE OR REPLACE FUNCTION @extschema@._cron_job(job_name text, schedule text, command text)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	cron_db text;
+	id bigint;
+	others text[];
+BEGIN
+	-- before to_regclass(), which fails on a schema the caller may not use
+	IF to_regnamespace('cron') IS NOT NULL AND NOT has_schema_privilege('cron', 'USAGE') THEN
+		RAISE EXCEPTION 'role "%" may not use pg_cron', current_user
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = format('pg_cron runs a job as the role that scheduled it; a superuser grants it: GRANT USAGE ON SCHEMA cron TO %I;', current_user);
+	END IF;
+	IF to_regclass('cron.job') IS NULL THEN
+		BEGIN
+			cron_db := current_setting('cron.database_name', true);
+		EXCEPTION WHEN insufficient_privilege THEN
+			cron_db := NULL;
+		END;
+		IF cron_db IS NOT NULL AND cron_db <> current_database() THEN
+			RAISE EXCEPTION 'pg_cron runs in database "%", not in "%"', cron_db, current_database()
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = format('In database %s run: SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+									cron_db, job_name, schedule, command, current_database());
+		END IF;
+		RAISE EXCEPTION 'pg_cron is not installed in this database'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, and CREATE EXTENSION pg_cron (or schedule where pg_cron lives).';
+	END IF;
+	-- pg_cron checks the schedule itself
+	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING job_name, schedule, command;
+	-- job names are unique per role: another role's job of this name runs too
+	others := @extschema@._cron_others(job_name, current_user::text);
+	IF cardinality(others) > 0 THEN
+		RAISE WARNING 'pg_cron also runs a job "%" of role %: both run', job_name, array_to_string(others, ', ')
+			USING DETAIL = 'pg_cron job names are unique per role; kant''s jobs are meant to run once.',
+				  HINT = format('Remove the other one as that role (SET ROLE %I; then the kant.unschedule_... function that matches, or SELECT cron.unschedule(%L);), or as a superuser with cron.unschedule(jobid).',
+								others[1], job_name);
+	END IF;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._cron_job(text, text, text) IS
+	'internal: create or replace a named pg_cron job of the caller (pg_cron runs it as its caller), or explain what to run where pg_cron lives; 55000 without pg_cron here, 42501 without USAGE on schema cron';
+REVOKE ALL ON FUNCTION @extschema@._cron_job(text, text, text) FROM PUBLIC;
+
+-- new helpers in earlier files (sql/src/action_log.sql: acting once; pg_cron.sql: jobs of other roles)
 /*
  * What every function that acts on Glue or Airflow checks first.  A NULL
  * dry_run is neither a dry run nor a go-ahead.  Acting once relies on the
@@ -9405,11 +9518,53 @@ CREATE FUNCTION @extschema@._recoveries(job_id integer, business_date date, dry_
 	AS $$
 	SELECT count(*) FROM @extschema@.action_log a
 	WHERE a.kind = 'recover' AND a.job_id = $1 AND a.business_date = $2
-	  AND (a.outcome = 'done' OR $3 AND a.outcome = 'dry_run')
+	  AND (a.outcome IN ('done', 'already') OR $3 AND a.outcome = 'dry_run')
 $$;
 COMMENT ON FUNCTION @extschema@._recoveries(integer, date, boolean) IS
-	'internal, the rule of recovery''s max_attempts: how many restarts (Glue) or clears (Airflow) recovery did for the job and business date (kant.action_log kind recover, outcome done; with dry_run also its dry runs); kant.rerun does not count';
+	'internal, the rule of recovery''s max_attempts: how many restarts (Glue) or clears (Airflow) recovery did or found done for the job and business date (kant.action_log kind recover, outcome done, or already: a retry Glue had, as from a StartJobRun whose answer was lost, a clear another client made; with dry_run also its dry runs); kant.rerun does not count';
 REVOKE ALL ON FUNCTION @extschema@._recoveries(integer, date, boolean) FROM PUBLIC;
+/*
+ * kant: pg_cron: kant's jobs, created and removed by functions (never by the install script).
+ *
+ * Part of the install script sql/kant--0.6.0.sql (the Makefile builds it from
+ * the files of sql/src in the order of SQL_SRC).  Change a definition here AND in the
+ * upgrade script of the version being made; test/sql/upgrade.sql proves the
+ * two paths give the same objects.
+ */
+
+/*
+ * pg_cron keeps cron.database_name from all but superusers and
+ * pg_read_all_settings (GUC_SUPERUSER_ONLY): the name is needed only to say
+ * where pg_cron lives when it is not here, and an admin scheduling kant's jobs
+ * must not fail on reading it.
+ */
+/*
+ * pg_cron shows a role only its own jobs (row security on cron.job): the
+ * roles other than the caller that have a job of this name, read as the
+ * extension's owner; names only.  kant's jobs are meant to run once: a second
+ * role scheduling them (the README's setup run as postgres, then as the
+ * platform's role) doubles every sweep and tick.
+ */
+CREATE FUNCTION @extschema@._cron_others(job_name text, me text)
+	RETURNS text[]
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r text[];
+BEGIN
+	IF to_regclass('cron.job') IS NULL THEN
+		RETURN '{}';
+	END IF;
+	EXECUTE 'SELECT coalesce(array_agg(DISTINCT username::text ORDER BY username::text), ''{}'') FROM cron.job
+			 WHERE jobname = $1 AND username <> $2'
+		INTO r USING job_name, me;
+	RETURN r;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._cron_others(text, text) IS
+	'internal: the roles other than me (the caller: pg_cron jobs are its current_user''s) that have a pg_cron job of this name (read as the extension''s owner: pg_cron shows each role its own jobs); names only';
+REVOKE ALL ON FUNCTION @extschema@._cron_others(text, text) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
 -- issue 16: recovery on the Airflow side (sql/src/recovery_airflow.sql, above:

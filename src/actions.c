@@ -156,6 +156,20 @@ af_error_text(KantHttpRequest *req)
 				return psprintf("HTTP %ld: %s%s%s", req->status, where ? where : "", where ? ": " : "", msg);
 		}
 	}
+	/*
+	 * Airflow 3's unique-constraint 409: {"detail": {"reason": "Unique
+	 * constraint violation", "statement", "orig_error", "message"}}
+	 * (api_fastapi/common/exceptions.py _UniqueConstraintErrorHandler); the
+	 * reason and the message (it names the error's id in the server's log).
+	 */
+	if (v && v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+	{
+		char	   *reason = reply_doc_text(v->val.binary.data, "reason");
+		char	   *message = reply_doc_text(v->val.binary.data, "message");
+
+		if (reason)
+			return message ? psprintf("%s: %s", reason, message) : reason;
+	}
 	return psprintf("HTTP %ld: the reply (%zu bytes) is not an Airflow error document; kant does not show it",
 					req->status, req->response_len);
 }
@@ -316,6 +330,7 @@ kant_airflow_dag_run(PG_FUNCTION_ARGS)
 		int64		offset = 0;
 		int64		total = 0;
 		int			pages = 0;
+		bool		more;
 		char	   *got;
 
 		reply_read(&r, &g, req);
@@ -327,7 +342,9 @@ kant_airflow_dag_run(PG_FUNCTION_ARGS)
 			reply_unusable(&r, "\"dag_run_id\" is not the DAG run kant asked for");
 		run_state = af_item_nullable(&r, r.root, NULL, "state", 100);
 		appendStringInfoChar(&tis, '[');
-		do
+		/* the DAG run alone: whether it exists (a trigger's 409) needs no listing */
+		more = PG_GETARG_BOOL(3);
+		while (more)
 		{
 			JsonbContainer *arr;
 			int			n,
@@ -377,7 +394,8 @@ kant_airflow_dag_run(PG_FUNCTION_ARGS)
 				reply_over_cap(&r, "kant.collect_max_pages", "the task instances of DAG run %s take more than %d pages",
 							   run, kant_collect_max_pages);
 			reply_release(req);
-		} while (offset < total);
+			more = offset < total;
+		}
 		appendStringInfoChar(&tis, ']');
 	}
 	error_context_stack = ctx.previous;
@@ -387,8 +405,8 @@ kant_airflow_dag_run(PG_FUNCTION_ARGS)
 	v[1] = detail ? CStringGetTextDatum(detail) : (Datum) 0;
 	isnull[2] = run_state == NULL;
 	v[2] = run_state ? CStringGetTextDatum(run_state) : (Datum) 0;
-	isnull[3] = status >= 300;
-	v[3] = status >= 300 ? (Datum) 0 : DirectFunctionCall1(jsonb_in, CStringGetDatum(tis.data));
+	isnull[3] = status >= 300 || !PG_GETARG_BOOL(3);
+	v[3] = isnull[3] ? (Datum) 0 : DirectFunctionCall1(jsonb_in, CStringGetDatum(tis.data));
 	v[4] = CStringGetTextDatum(g.api);
 	InitMaterializedSRF(fcinfo, 0);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, isnull);

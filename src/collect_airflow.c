@@ -89,6 +89,9 @@ af_auth_hint(Collector *g, bool refused_token)
 	if (!refused_token)
 		return psprintf("Airflow knows the identity of system \"%s\" but its role does not allow this: reading DAG runs and task instances needs the Viewer role, triggering DAG runs and clearing task instances the User role.",
 						g->system);
+	if (g->auth_source && strcmp(g->auth_source, "airflow_password") == 0)
+		return psprintf("Airflow 3 issued a token for the user of system \"%s\" at /auth/token and then refused it: its API servers must sign and check tokens with the same [api_auth] jwt_secret.",
+						g->system);
 	if (g->userpwd)
 		return psprintf("Airflow did not accept the user and password of system \"%s\": check them with kant.set_credentials('%s', user, password). Airflow 2 reads them only when [api] auth_backends includes airflow.api.auth.backend.basic_auth.",
 						g->system, g->system);

@@ -144,8 +144,8 @@ CREATE FUNCTION @extschema@._recoveries(job_id integer, business_date date, dry_
 	AS $$
 	SELECT count(*) FROM @extschema@.action_log a
 	WHERE a.kind = 'recover' AND a.job_id = $1 AND a.business_date = $2
-	  AND (a.outcome = 'done' OR $3 AND a.outcome = 'dry_run')
+	  AND (a.outcome IN ('done', 'already') OR $3 AND a.outcome = 'dry_run')
 $$;
 COMMENT ON FUNCTION @extschema@._recoveries(integer, date, boolean) IS
-	'internal, the rule of recovery''s max_attempts: how many restarts (Glue) or clears (Airflow) recovery did for the job and business date (kant.action_log kind recover, outcome done; with dry_run also its dry runs); kant.rerun does not count';
+	'internal, the rule of recovery''s max_attempts: how many restarts (Glue) or clears (Airflow) recovery did or found done for the job and business date (kant.action_log kind recover, outcome done, or already: a retry Glue had, as from a StartJobRun whose answer was lost, a clear another client made; with dry_run also its dry runs); kant.rerun does not count';
 REVOKE ALL ON FUNCTION @extschema@._recoveries(integer, date, boolean) FROM PUBLIC;

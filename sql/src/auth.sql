@@ -326,10 +326,11 @@ BEGIN
 			 WHERE s.name = ANY (names) AND s.source = 'session' AND s.setting IS DISTINCT FROM s.reset_val
 			   AND NOT EXISTS (SELECT FROM pg_db_role_setting d, unnest(d.setconfig) c
 							   WHERE c = s.name || '=' || s.setting
-								 AND (d.setdatabase = (SELECT b.oid FROM pg_database b WHERE b.datname = current_database())
-										AND d.setrole IN (0, (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user))
-									  OR d.setdatabase = 0
-										AND d.setrole = (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user))) LOOP
+								 -- this database or all; all roles, the caller (kant's functions
+								 -- that warn run as the extension's owner) or the owner
+								 AND d.setdatabase IN (0, (SELECT b.oid FROM pg_database b WHERE b.datname = current_database()))
+								 AND d.setrole IN (0, (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user),
+												   (SELECT r.oid FROM pg_roles r WHERE r.rolname = session_user))) LOOP
 		RAISE WARNING '% is set for this session only', n
 			USING DETAIL = 'pg_cron runs each collection in a new session, which will not have it.',
 				  HINT = format('A superuser sets it for all: ALTER SYSTEM SET %s = %L; SELECT pg_reload_conf();',

@@ -82,7 +82,8 @@ SELECT
 	l.hint AS last_error_hint,
 	h.started_at AS last_hot_at,
 	h.error AS last_hot_error,
-	h.deferred AS last_hot_deferred
+	h.deferred AS last_hot_deferred,
+	h.hint AS last_hot_error_hint
 FROM @extschema@.system s
 LEFT JOIN LATERAL (SELECT c.* FROM @extschema@.collection c WHERE c.system_id = s.system_id AND c.mode = 'sweep'
 				   ORDER BY c.started_at DESC LIMIT 1) l ON true
@@ -104,6 +105,7 @@ COMMENT ON COLUMN @extschema@.collector_health.last_success_runs_seen IS 'runs i
 COMMENT ON COLUMN @extschema@.collector_health.last_hot_at IS 'start of the last hot collection (kant.collect_hot), or NULL';
 COMMENT ON COLUMN @extschema@.collector_health.last_hot_error IS 'its error, or NULL';
 COMMENT ON COLUMN @extschema@.collector_health.last_hot_deferred IS 'the reads it left to the next tick (budget, throttling, deadline)';
+COMMENT ON COLUMN @extschema@.collector_health.last_hot_error_hint IS 'what the last hot collection''s error suggests doing (kant.collection.hint), or NULL: a hot collection runs every minute, the sweep hourly, so a new problem shows here first';
 COMMENT ON COLUMN @extschema@.collector_health.last_error_hint IS 'what the last collection''s error suggests doing, or the problem that did not end it (kant.collection.hint), or NULL';
 
 CREATE FUNCTION @extschema@.collect_glue(system text)

@@ -362,12 +362,13 @@ BEGIN
 				why := left(res.body, 1000);
 				/*
 				 * 409 is a DAG run with this dag_run_id (kant's own: a trigger
-				 * whose reply was lost) or, in Airflow 2, with this logical date
-				 * (DagRun's unique (dag_id, execution_date)): another gate on the
-				 * same DAG, or a run by hand.  Only Airflow knows which.
+				 * whose reply was lost) or with this logical date (DagRun's
+				 * unique (dag_id, logical_date), in Airflow 2 and 3: airflow-core
+				 * models/dagrun.py): another gate on the same DAG, or a run by
+				 * hand.  Only Airflow knows which.
 				 */
 				IF res.status = 409 THEN
-					SELECT * INTO dr FROM @extschema@._airflow_dag_run(g.sys, g.downstream_dag_id, run_id);
+					SELECT * INTO dr FROM @extschema@._airflow_dag_run(g.sys, g.downstream_dag_id, run_id, false);
 					IF dr.status = 404 THEN
 						o := 'refused';
 						why := format('Airflow holds another DAG run of %s at logical date %s (another gate on the DAG, or a run by hand), so %s was not created (HTTP 409: %s). kant.rerun(gate => %L, business_date => %L, retrigger => true, dry_run => false) triggers it at a later logical date',
@@ -384,16 +385,18 @@ BEGIN
 				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, o,
 					res.status, why
 				FROM @extschema@.system s WHERE s.name = g.sys;
-				gate := g.name; business_date := d; outcome := o; http_status := res.status; detail := left(why, 400);
+				gate := g.name; business_date := d; outcome := o; http_status := res.status; detail := why;
 			EXCEPTION WHEN OTHERS THEN
 				IF SQLSTATE IN ('57014', '57P01') THEN
 					RAISE;				-- cancel and shutdown are not outcomes
 				END IF;
+				-- the error's hint says what to fix (Airflow's 401 or 403: af_auth_hint)
+				GET STACKED DIAGNOSTICS why = PG_EXCEPTION_HINT;
+				why := SQLSTATE || ': ' || SQLERRM || coalesce(' HINT: ' || NULLIF(why, ''), '');
 				INSERT INTO @extschema@.action_log (kind, gate_id, business_date, system_id, target, outcome, detail)
-				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, 'failed',
-					SQLSTATE || ': ' || SQLERRM
+				SELECT 'trigger', g.gate_id, d, s.system_id, g.downstream_dag_id || '/' || run_id, 'failed', why
 				FROM @extschema@.system s WHERE s.name = g.sys;
-				gate := g.name; business_date := d; outcome := 'failed'; http_status := NULL; detail := SQLERRM;
+				gate := g.name; business_date := d; outcome := 'failed'; http_status := NULL; detail := why;
 			END;
 			RETURN NEXT;
 		END LOOP;
@@ -401,7 +404,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.trigger_ready_gates(boolean) IS
-	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date one second past midnight UTC of the date, or past the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date: kant._gate_run; 409 counts as done when Airflow has kant''s run (GET dagRun), and as refused when it is another run at the same logical date (Airflow 2''s unique logical date: another gate on the DAG, a run by hand), not tried again until kant.rerun re-arms it), and once more for each re-trigger kant.rerun asked (kant__<gate>__<date>__rerun<n>, n more seconds past), when the gate is ready and the systems the re-run acted on were collected since; logging every outcome in kant.action_log; dry_run only logs';
+	'Trigger each ready gate''s downstream DAG once per business date, from the gate''s trigger_from on and lookback_days back from today in the downstream system''s zone (deterministic dag_run_id kant__<gate>__<date>; logical_date one second past midnight UTC of the date, or past the zone''s midnight west of UTC, so the downstream {{ ds }} is the business date: kant._gate_run; 409 counts as done when Airflow has kant''s run (GET dagRun), and as refused when it is another run at the same logical date (Airflow keeps (dag_id, logical_date) unique: another gate on the DAG, a run by hand), not tried again until kant.rerun re-arms it), and once more for each re-trigger kant.rerun asked (kant__<gate>__<date>__rerun<n>, n more seconds past), when the gate is ready and the systems the re-run acted on were collected since; logging every outcome in kant.action_log; dry_run only logs';
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.trigger_ready_gates(boolean) FROM PUBLIC;
 

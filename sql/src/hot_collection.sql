@@ -436,8 +436,9 @@ BEGIN
 		BEGIN
 			SELECT * INTO c FROM @extschema@.collect_hot(sy.name);
 			outcome := CASE WHEN c.error IS NOT NULL THEN 'failed' WHEN c.deferred > 0 THEN 'deferred' ELSE 'done' END;
-			detail := format('%s requests, %s runs read, %s new, %s changed, %s deferred, %s throttled%s',
-							 c.requests, c.runs_seen, c.runs_new, c.runs_changed, c.deferred, c.throttled,
+			detail := format('%s request%s, %s runs read, %s new, %s changed, %s deferred, %s throttled%s',
+							 c.requests, CASE WHEN c.requests = 1 THEN '' ELSE 's' END,
+							 c.runs_seen, c.runs_new, c.runs_changed, c.deferred, c.throttled,
 							 coalesce(' [' || c.sqlstate || '] ' || c.error, ''));
 		EXCEPTION WHEN OTHERS THEN
 			IF SQLSTATE IN ('57014', '57P01') THEN

@@ -13,6 +13,34 @@
  * where pg_cron lives when it is not here, and an admin scheduling kant's jobs
  * must not fail on reading it.
  */
+/*
+ * pg_cron shows a role only its own jobs (row security on cron.job): the
+ * roles other than the caller that have a job of this name, read as the
+ * extension's owner; names only.  kant's jobs are meant to run once: a second
+ * role scheduling them (the README's setup run as postgres, then as the
+ * platform's role) doubles every sweep and tick.
+ */
+CREATE FUNCTION @extschema@._cron_others(job_name text, me text)
+	RETURNS text[]
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r text[];
+BEGIN
+	IF to_regclass('cron.job') IS NULL THEN
+		RETURN '{}';
+	END IF;
+	EXECUTE 'SELECT coalesce(array_agg(DISTINCT username::text ORDER BY username::text), ''{}'') FROM cron.job
+			 WHERE jobname = $1 AND username <> $2'
+		INTO r USING job_name, me;
+	RETURN r;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._cron_others(text, text) IS
+	'internal: the roles other than me (the caller: pg_cron jobs are its current_user''s) that have a pg_cron job of this name (read as the extension''s owner: pg_cron shows each role its own jobs); names only';
+REVOKE ALL ON FUNCTION @extschema@._cron_others(text, text) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@._cron_job(job_name text, schedule text, command text)
 	RETURNS bigint
 	LANGUAGE plpgsql VOLATILE
@@ -21,6 +49,7 @@ CREATE FUNCTION @extschema@._cron_job(job_name text, schedule text, command text
 DECLARE
 	cron_db text;
 	id bigint;
+	others text[];
 BEGIN
 	-- before to_regclass(), which fails on a schema the caller may not use
 	IF to_regnamespace('cron') IS NOT NULL AND NOT has_schema_privilege('cron', 'USAGE') THEN
@@ -46,6 +75,14 @@ BEGIN
 	END IF;
 	-- pg_cron checks the schedule itself
 	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING job_name, schedule, command;
+	-- job names are unique per role: another role's job of this name runs too
+	others := @extschema@._cron_others(job_name, current_user::text);
+	IF cardinality(others) > 0 THEN
+		RAISE WARNING 'pg_cron also runs a job "%" of role %: both run', job_name, array_to_string(others, ', ')
+			USING DETAIL = 'pg_cron job names are unique per role; kant''s jobs are meant to run once.',
+				  HINT = format('Remove the other one as that role (SET ROLE %I; then the kant.unschedule_... function that matches, or SELECT cron.unschedule(%L);), or as a superuser with cron.unschedule(jobid).',
+								others[1], job_name);
+	END IF;
 	RETURN id;
 END
 $$;

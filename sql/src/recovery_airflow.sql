@@ -141,14 +141,15 @@ COMMENT ON FUNCTION @extschema@._airflow_clear(text, text, text, text[], boolean
 	'internal: clear failed task instances of one DAG run: POST dags/{dag_id}/clearTaskInstances with kant._airflow_clear_body for the API version the server speaks (detected as the collector does; its credentials, timeouts and retries). task_ids NULL or empty: every failed task instance of the run; with include_downstream also the failed and upstream_failed ones downstream of them; dry_run: Airflow only answers what it would clear. Returns the status, the API version and the body: for 2xx the reply checked against the spec (v1 TaskInstanceReferenceCollection, v2 TaskInstanceCollectionResponse; every item of this DAG and run, else 08P01) as {"task_instances": [{"task_id", "map_index" (v2 only)}], "total_entries"}; else the error''s text (404: no such DAG or DAG run; 409, v2: a task instance it would clear is running; 400/422: the body was refused). A transport failure is an error';
 REVOKE ALL ON FUNCTION @extschema@._airflow_clear(text, text, text, text[], boolean, boolean) FROM PUBLIC;
 
-CREATE FUNCTION @extschema@._airflow_dag_run(system text, dag_id text, dag_run_id text)
+CREATE FUNCTION @extschema@._airflow_dag_run(system text, dag_id text, dag_run_id text,
+		task_instances boolean DEFAULT true)
 	RETURNS TABLE (status integer, detail text, run_state text, task_instances jsonb, api text)
 	SET search_path = pg_catalog, pg_temp
 	AS 'MODULE_PATHNAME', 'kant_airflow_dag_run'
 	LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION @extschema@._airflow_dag_run(text, text, text) IS
-	'internal: a DAG run as Airflow has it now: GET dags/{dag_id}/dagRuns/{dag_run_id} (its state: queued, running, success, failed) and every page of its taskInstances (the current try of each: a JSON array of {task_id, map_index, state (null: none yet), try_number, max_tries}); status is the DAG run GET''s, and on an error status detail is its text (404: Airflow knows no such DAG run) and the rest NULL. A transport failure, an error listing the task instances or a reply not of the spec''s shape is an error';
-REVOKE ALL ON FUNCTION @extschema@._airflow_dag_run(text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._airflow_dag_run(text, text, text, boolean) IS
+	'internal: a DAG run as Airflow has it now: GET dags/{dag_id}/dagRuns/{dag_run_id} (its state: queued, running, success, failed) and, unless task_instances is false (then NULL), every page of its taskInstances (the current try of each: a JSON array of {task_id, map_index, state (null: none yet), try_number, max_tries}); status is the DAG run GET''s, and on an error status detail is its text (404: Airflow knows no such DAG run) and the rest NULL. A transport failure, an error listing the task instances or a reply not of the spec''s shape is an error';
+REVOKE ALL ON FUNCTION @extschema@._airflow_dag_run(text, text, text, boolean) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
 -- What a clear would run again, and how long that takes

@@ -13,6 +13,59 @@
 ---------------------------------------------------------------------------
 
 /*
+ * A run of a Glue job that Glue has and kant may not have collected yet: one
+ * that names a run as PreviousRunId (its retry), or one started with an
+ * argument's value (a business date).  StartJobRun has no idempotency token
+ * (botocore glue-2017-03-31 StartJobRunRequest), so kant looks before it
+ * starts one.  GetJobRuns lists a job's runs newest first: once a page
+ * reaches back past since (epoch seconds) every later run was seen.  A busy
+ * job can start more than a page of runs since; at most 10 pages of 100.
+ */
+CREATE FUNCTION @extschema@._glue_find_run(system text, job text, since double precision,
+		previous_run text DEFAULT NULL, arg_name text DEFAULT NULL, arg_value text DEFAULT NULL)
+	RETURNS TABLE (status integer, detail text, match jsonb)
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	res record;
+	runs jsonb;
+	next_token text;
+	pages integer := 0;
+BEGIN
+	LOOP
+		SELECT * INTO res FROM @extschema@._glue_call(system, 'GetJobRuns',
+			(jsonb_build_object('JobName', job, 'MaxResults', 100)
+			 || CASE WHEN next_token IS NOT NULL THEN jsonb_build_object('NextToken', next_token) ELSE '{}' END)::text);
+		status := res.status;
+		IF res.status <> 200 THEN
+			detail := 'GetJobRuns: ' || coalesce(left(res.body, 1000), 'HTTP ' || res.status);
+			match := NULL;
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		runs := CASE WHEN jsonb_typeof((res.body::jsonb)->'JobRuns') = 'array' THEN (res.body::jsonb)->'JobRuns' ELSE '[]' END;
+		SELECT r INTO match FROM jsonb_array_elements(runs) r
+		WHERE (previous_run IS NOT NULL AND r->>'PreviousRunId' = previous_run)
+		   OR (arg_name IS NOT NULL AND jsonb_typeof(r->'Arguments') = 'object' AND r->'Arguments'->>arg_name = arg_value)
+		LIMIT 1;
+		pages := pages + 1;
+		next_token := CASE WHEN jsonb_typeof((res.body::jsonb)->'NextToken') = 'string' THEN (res.body::jsonb)->>'NextToken' END;
+		EXIT WHEN match IS NOT NULL OR next_token IS NULL OR pages >= 10
+			OR EXISTS (SELECT FROM jsonb_array_elements(runs) r
+					   WHERE r->>'Id' = previous_run
+						  OR since IS NOT NULL AND jsonb_typeof(r->'StartedOn') = 'number'
+							 AND (r->>'StartedOn')::double precision < since);
+	END LOOP;
+	detail := NULL;
+	RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._glue_find_run(text, text, double precision, text, text, text) IS
+	'internal: look in Glue (GetJobRuns, newest first, pages of 100, at most 10, back to since in epoch seconds or to previous_run) for a run of the job that names previous_run as PreviousRunId, or whose Arguments give arg_name the value arg_value; status 200 and the run that matches (NULL: none), or the error status and its text; kant._glue_restart and kant.rerun''s start of a missing date look before StartJobRun, which has no idempotency token';
+REVOKE ALL ON FUNCTION @extschema@._glue_find_run(text, text, double precision, text, text, text) FROM PUBLIC;
+
+/*
  * The run as Glue has it (GetJobRun), not as it was ingested: a writer
  * reports runs, it never chooses what kant starts with the system's
  * credentials.  A run Glue does not know, or does not call failed, is refused
@@ -29,9 +82,6 @@ DECLARE
 	res record;
 	glue_run jsonb;
 	retry jsonb;
-	runs jsonb;
-	next_token text;
-	pages integer := 0;
 	body jsonb := jsonb_build_object('JobName', job, 'JobRunId', failed_run);
 BEGIN
 	SELECT * INTO res FROM @extschema@._glue_call(system, 'GetJobRun',
@@ -55,42 +105,19 @@ BEGIN
 		 * A run that retries this one already (Glue's own retry, a StartJobRun
 		 * whose answer was lost: a timeout or a 5xx is not retried, Glue may
 		 * have started it; one by hand) names it as PreviousRunId: the failed
-		 * run is not restarted twice.  Retries are among the job's newest runs.
+		 * run is not restarted twice.  A retry starts after the failed run.
 		 */
-		LOOP
-			SELECT * INTO res FROM @extschema@._glue_call(system, 'GetJobRuns',
-				(jsonb_build_object('JobName', job, 'MaxResults', 100)
-				 || CASE WHEN next_token IS NOT NULL THEN jsonb_build_object('NextToken', next_token)
-						 ELSE '{}' END)::text);
-			IF res.status <> 200 THEN
-				outcome := 'failed'; http_status := res.status;
-				detail := 'GetJobRuns: ' || coalesce(left(res.body, 1000), 'HTTP ' || res.status);
-				RETURN NEXT;
-				RETURN;
-			END IF;
-			runs := CASE WHEN jsonb_typeof((res.body::jsonb)->'JobRuns') = 'array'
-						 THEN (res.body::jsonb)->'JobRuns' ELSE '[]' END;
-			SELECT r INTO retry FROM jsonb_array_elements(runs) r
-			WHERE r->>'PreviousRunId' = failed_run
-			LIMIT 1;
-			pages := pages + 1;
-			next_token := CASE WHEN jsonb_typeof((res.body::jsonb)->'NextToken') = 'string'
-							   THEN (res.body::jsonb)->>'NextToken' END;
-			/*
-			 * Glue lists a job's runs newest first: a retry started after the
-			 * failed run did, so once a page reaches back to the failed run's
-			 * start every later run was seen.  A busy job (MaxConcurrentRuns,
-			 * a run per file) can start more than a page of runs since; at
-			 * most 10 pages of 100 are read.
-			 */
-			EXIT WHEN retry IS NOT NULL OR next_token IS NULL OR pages >= 10
-				OR EXISTS (SELECT FROM jsonb_array_elements(runs) r
-						   WHERE r->>'Id' = failed_run
-							  OR jsonb_typeof(r->'StartedOn') = 'number' AND jsonb_typeof(glue_run->'StartedOn') = 'number'
-								 AND (r->>'StartedOn')::numeric < (glue_run->>'StartedOn')::numeric);
-		END LOOP;
+		SELECT * INTO res FROM @extschema@._glue_find_run(system, job,
+			CASE WHEN jsonb_typeof(glue_run->'StartedOn') = 'number' THEN (glue_run->>'StartedOn')::double precision END,
+			previous_run => failed_run);
+		IF res.status <> 200 THEN
+			outcome := 'failed'; http_status := res.status; detail := res.detail;
+			RETURN NEXT;
+			RETURN;
+		END IF;
+		retry := res.match;
 		IF retry IS NOT NULL THEN
-			outcome := 'already'; http_status := res.status; new_run_id := retry->>'Id';
+			outcome := 'already'; http_status := 200; new_run_id := retry->>'Id';
 			detail := format('Glue has run %s (%s) that retries %s already (its PreviousRunId): not started twice',
 							 retry->>'Id', coalesce(retry->>'JobRunState', 'in no state'), failed_run);
 			RETURN NEXT;
@@ -153,8 +180,10 @@ COMMENT ON COLUMN @extschema@.gate_rerun.systems IS 'the systems (kant.system id
  * business date, or the zone's midnight where that is later (west of UTC), so
  * that the downstream DAG's {{ ds }} (the logical date's UTC date) and the
  * logical date's date in the downstream system's zone (the business date kant
- * gives its runs) are both the business date; 1 + generation seconds past it,
- * as Airflow 2 allows one run per logical date (test/fakes/airflow/
+ * gives its runs) are both the business date; 1 + generation seconds past it
+ * (and the gate id in microseconds, for a re-trigger or a second gate on the
+ * DAG),
+ * as Airflow allows one run per logical date (test/fakes/airflow/
  * v1-openapi.yaml, DAGRun.logical_date: "This together with DAG_ID are a
  * unique key"; a POST whose logical date another run has is a 409:
  * api_connexion dag_run_endpoint.post_dag_run) and the DAG's own schedule may
@@ -168,22 +197,27 @@ CREATE FUNCTION @extschema@._gate_run(gate_id integer, business_date date, time_
 	AS $$
 	SELECT gen, format('kant__%s__%s', g.name, to_char($2::timestamp, 'YYYY-MM-DD'))
 			|| CASE WHEN gen > 0 THEN '__rerun' || gen ELSE '' END,
-		-- a re-trigger adds the gate's id in microseconds: two gates' re-triggers
-		-- of one DAG never share the logical date Airflow 2 keeps unique
+		-- a re-trigger, and a gate whose DAG an older gate triggers too, add the
+		-- gate's id in microseconds: two gates' runs of one DAG never share the
+		-- logical date Airflow keeps unique
 		to_char(greatest($2::timestamp AT TIME ZONE 'UTC', $2::timestamp AT TIME ZONE $3)
 				AT TIME ZONE 'UTC' + make_interval(secs => 1 + gen)
-				+ CASE WHEN gen > 0 THEN interval '1 microsecond' * g.gate_id ELSE interval '0' END,
-				CASE WHEN gen > 0 THEN 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS"Z"' END),
+				+ CASE WHEN u.own THEN interval '1 microsecond' * g.gate_id ELSE interval '0' END,
+				CASE WHEN u.own THEN 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS"Z"' END),
 		r.requested_at, coalesce(r.systems, '{}')
 	FROM @extschema@.gate g
 	LEFT JOIN LATERAL (SELECT x.generation, x.requested_at, x.systems FROM @extschema@.gate_rerun x
 					   WHERE x.gate_id = g.gate_id AND x.business_date = $2
 					   ORDER BY x.generation DESC LIMIT 1) r ON true
 	CROSS JOIN LATERAL (SELECT coalesce(r.generation, 0) AS gen) k
+	CROSS JOIN LATERAL (SELECT k.gen > 0 OR EXISTS (
+							SELECT FROM @extschema@.gate o
+							WHERE o.downstream_system_id = g.downstream_system_id
+							  AND o.downstream_dag_id = g.downstream_dag_id AND o.gate_id < g.gate_id) AS own) u
 	WHERE g.gate_id = $1
 	$$;
 COMMENT ON FUNCTION @extschema@._gate_run(integer, date, text) IS
-	'internal, the rule of a gate''s downstream run for a business date: the generation due (0, or the latest re-trigger kant.rerun asked), its dag_run_id (kant__<gate>__<date>, then __rerun<n>), its logical_date (ISO 8601 UTC: midnight UTC of the date, or the zone''s midnight west of UTC, plus 1 + generation seconds, and for a re-trigger the gate id in microseconds, so that no two gates'' re-triggers of a DAG share one) and, for a re-trigger, when it was asked and the systems to collect first';
+	'internal, the rule of a gate''s downstream run for a business date: the generation due (0, or the latest re-trigger kant.rerun asked), its dag_run_id (kant__<gate>__<date>, then __rerun<n>), its logical_date (ISO 8601 UTC: midnight UTC of the date, or the zone''s midnight west of UTC, plus 1 + generation seconds, and for a re-trigger or a gate whose DAG an older gate triggers too the gate id in microseconds, so that no two gates'' runs of a DAG share one) and, for a re-trigger, when it was asked and the systems to collect first';
 REVOKE ALL ON FUNCTION @extschema@._gate_run(integer, date, text) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
@@ -391,15 +425,32 @@ BEGIN
 					'Arguments', jsonb_build_object(j.bd_argument, arg))::text;
 			ELSE
 				BEGIN
-					SELECT * INTO res FROM @extschema@._glue_call(j.sys, 'StartJobRun',
-						jsonb_build_object('JobName', j.name, 'Arguments', jsonb_build_object(j.bd_argument, arg))::text);
-					st := res.status;
-					outcome := CASE WHEN res.status = 200 THEN 'done'
-									WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'skipped'
-									ELSE 'failed' END;
-					detail := CASE outcome WHEN 'done' THEN 'StartJobRun: JobRunId ' || ((res.body::jsonb)->>'JobRunId')
-								   WHEN 'skipped' THEN 'a run of the job is going (ConcurrentRunsExceededException): call again once it has ended'
-								   ELSE left(res.body, 1000) END;
+					/*
+					 * A run with the date's argument that kant has not collected
+					 * yet (a StartJobRun whose answer was lost, one by hand) is
+					 * not started again: Glue is asked for the runs started since
+					 * two days before the date.
+					 */
+					SELECT * INTO res FROM @extschema@._glue_find_run(j.sys, j.name,
+						extract(epoch FROM d::timestamp AT TIME ZONE 'UTC' - interval '2 days')::double precision,
+						arg_name => j.bd_argument, arg_value => arg);
+					IF res.status <> 200 THEN
+						st := res.status; outcome := 'failed'; detail := res.detail;
+					ELSIF res.match IS NOT NULL THEN
+						st := res.status; outcome := 'already';
+						detail := format('Glue has run %s (%s) with %s %s, which kant has not collected yet: not started twice',
+										 res.match->>'Id', coalesce(res.match->>'JobRunState', 'in no state'), j.bd_argument, arg);
+					ELSE
+						SELECT * INTO res FROM @extschema@._glue_call(j.sys, 'StartJobRun',
+							jsonb_build_object('JobName', j.name, 'Arguments', jsonb_build_object(j.bd_argument, arg))::text);
+						st := res.status;
+						outcome := CASE WHEN res.status = 200 THEN 'done'
+										WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'skipped'
+										ELSE 'failed' END;
+						detail := CASE outcome WHEN 'done' THEN 'StartJobRun: JobRunId ' || ((res.body::jsonb)->>'JobRunId')
+									   WHEN 'skipped' THEN 'a run of the job is going (ConcurrentRunsExceededException): call again once it has ended'
+									   ELSE left(res.body, 1000) END;
+					END IF;
 				EXCEPTION WHEN OTHERS THEN
 					IF SQLSTATE IN ('57014', '57P01') THEN
 						RAISE;
@@ -431,9 +482,14 @@ BEGIN
 		FROM jsonb_array_elements(c.tasks) x
 		WHERE NOT EXISTS (SELECT FROM @extschema@._prior_action((x->>'job_id')::int, x->>'target'));
 		IF t.ids IS NULL THEN
-			FOR fr IN SELECT x->>'job' AS job, x->>'target' AS target FROM jsonb_array_elements(c.tasks) x LOOP
+			FOR fr IN SELECT x->>'job' AS job, x->>'target' AS target, p.at, p.kind, p.outcome, p.detail
+					  FROM jsonb_array_elements(c.tasks) x
+					  LEFT JOIN LATERAL @extschema@._prior_action((x->>'job_id')::int, x->>'target') p ON true LOOP
 				subject := fr.job; target := fr.target; outcome := 'already';
-				detail := 'cleared for this try already (kant.actions)';
+				-- when and by whom, as for a Glue restart
+				detail := format('cleared for this try already: %s at %s by %s: %s', fr.outcome,
+								 to_char(fr.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'),
+								 CASE fr.kind WHEN 'recover' THEN 'recovery' ELSE 'kant.rerun' END, fr.detail);
 				RETURN NEXT;
 			END LOOP;
 			CONTINUE;
@@ -571,5 +627,5 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rerun(text, text, text, date, boolean, boolean) IS
-	'Run the failed or missing part of one business date again, for a job (system/job; system/dag_id: every task of an Airflow DAG), a pipeline or a gate''s upstream (name one): a failed Glue run is restarted (GetJobRun, StartJobRun with its id and arguments: kant._glue_restart), a missing Glue run started with the business-date argument (the job''s or system''s bd_argument, in the format of its last runs; a job without one, or whose slot is still awaited, is skipped with the reason), the failed task instances of each Airflow DAG run cleared in one clearTaskInstances (only_failed, downstream included, the DAG run reset); jobs done or in flight are left alone. dry_run (the default) only says and logs what would be done. Each action once: a failed run restarted or cleared (by kant.rerun or recovery) or a date started is not acted on twice. A gate''s downstream that already ran for the date is triggered again only with retrigger => true, once the gate is ready again, as kant__<gate>__<date>__rerun<n>. Every action in kant.actions (kind rerun). Returns one row per job and gate: action (restart, start, clear, retrigger, none), subject (system/job, or the gate), target, outcome (done, already, failed, refused, dry_run, skipped, nothing) and detail. Errors: 22023 when not exactly one of job, pipeline, gate or no business_date; 42704 for an unknown pipeline or gate';
+	'Run the failed or missing part of one business date again, for a job (system/job; system/dag_id: every task of an Airflow DAG), a pipeline or a gate''s upstream (name one): a failed Glue run is restarted (GetJobRun, StartJobRun with its id and arguments: kant._glue_restart), a missing Glue run started with the business-date argument (the job''s or system''s bd_argument, in the format of its last runs; already when Glue has a run with that argument kant has not collected yet, kant._glue_find_run; a job without one, or whose slot is still awaited, is skipped with the reason), the failed task instances of each Airflow DAG run cleared in one clearTaskInstances (only_failed, downstream included, the DAG run reset); jobs done or in flight are left alone. dry_run (the default) only says and logs what would be done. Each action once: a failed run restarted or cleared (by kant.rerun or recovery) or a date started is not acted on twice. A gate''s downstream that already ran for the date is triggered again only with retrigger => true, once the gate is ready again, as kant__<gate>__<date>__rerun<n>. Every action in kant.actions (kind rerun). Returns one row per job and gate: action (restart, start, clear, retrigger, none), subject (system/job, or the gate), target, outcome (done, already, failed, refused, dry_run, skipped, nothing) and detail. Errors: 22023 when not exactly one of job, pipeline, gate or no business_date; 42704 for an unknown pipeline or gate';
 REVOKE ALL ON FUNCTION @extschema@.rerun(text, text, text, date, boolean, boolean) FROM PUBLIC;

@@ -102,7 +102,7 @@ GRANT EXECUTE ON FUNCTION
 -- the schedule_ functions run as their caller, so the pg_cron jobs are the admin's
 -- (pg_cron runs a job as the role that scheduled it); their helpers:
 GRANT EXECUTE ON FUNCTION kant._cron_job(text, text, text), kant._cron_unjob(text),
-    kant._cron_name(text, text), kant._collect_command(text) TO kant_admin;
+    kant._cron_name(text, text), kant._collect_command(text), kant._cron_others(text, text) TO kant_admin;
 -- and, as a superuser in the database pg_cron lives in (cron.database_name):
 --   GRANT USAGE ON SCHEMA cron TO kant_admin;
 -- delivery runs as its caller (a procedure that commits cannot be SECURITY DEFINER);

@@ -316,6 +316,14 @@ del conn.notices[:]
 cur.execute("SELECT kant.set_credential_source('hegel', 'aws_instance')")
 told2 = "".join(conn.notices)
 cur.execute("SET kant.aws_metadata_endpoint = %s", (aws.url(""),))
+cur.execute("SET kant.aws_metadata_endpoint = 'http://127.0.0.1:9'")
+cur.execute("ALTER ROLE ALL SET kant.aws_metadata_endpoint = 'http://127.0.0.1:9'")
+del conn.notices[:]
+cur.execute("SELECT kant.set_credential_source('hegel', 'aws_instance')")
+told3 = "".join(conn.notices)
+cur.execute("ALTER ROLE ALL RESET kant.aws_metadata_endpoint")
+cur.execute("SET kant.aws_metadata_endpoint = %s", (aws.url(""),))
+tap("session only" not in told3, "nor one ALTER ROLE ALL gives every new session: %r" % told3[:160])
 tap("session only" not in told and "kant.aws_metadata_endpoint is set for this session only" in told2
     and "ALTER SYSTEM SET kant.aws_metadata_endpoint" in told2,
     "a setting the database has too is no 'session only' warning; one set for the session alone is: %r" % told2[:160])
@@ -591,6 +599,18 @@ issued = af3.tokens_issued
 r4 = collect("plato")
 tap(r4[2] is None and af3.tokens_issued == issued + 1 and (401, "Token Expired") in af3.refusals,
     "a JWT past its exp: Airflow 3's 401 'Token Expired' brings one new exchange (refused: %s)" % af3.refusals, r4)
+# API servers with different jwt_secrets: /auth/token issues a token the API
+# refuses (403 Invalid JWT token); one new exchange, then the error, whose
+# hint names jwt_secret (not the password, which Airflow took)
+af3.jwt_verify_secret = "another-api-server-" + af3.jwt_secret
+issued = af3.tokens_issued
+r5 = collect("plato")
+hint = (one("SELECT hint FROM kant.collection c JOIN kant.system s USING (system_id) WHERE s.name = 'plato'"
+            " ORDER BY c.collection_id DESC LIMIT 1") or [""])[0] or ""
+af3.jwt_verify_secret = None
+tap(r5[2] == "28000" and af3.tokens_issued == issued + 1 and "jwt_secret" in hint,
+    "Airflow 3 refusing the tokens it issues (API servers with different jwt_secret): one new exchange, then "
+    "28000 with a hint naming jwt_secret: %s" % hint, r5)
 af3.jwt_ttl = 1
 cur.execute("DELETE FROM kant.token_cache")
 collect("plato")

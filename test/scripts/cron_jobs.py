@@ -66,6 +66,26 @@ def admin_schedules(conn):
         tap(not errors and len(jobs) == 7 and all(u == "kant_test_platform" for _, u in jobs),
             "a login member of kant_admin schedules every kant job with the README's grants, as itself: %s %s"
             % (jobs, errors))
+        # kant's jobs are meant to run once, but pg_cron names jobs per role: the
+        # README's setup run as a second role makes a second kant-gates, which
+        # runs too.  Whoever schedules second is warned, naming the other role
+        # (which pg_cron's row security would not show a non-superuser)
+        cur.execute("RESET ROLE")
+        del conn.notices[:]
+        cur.execute("SELECT kant.schedule_gate_triggers()")
+        warned = "".join(conn.notices)
+        cur.execute("SET ROLE kant_test_platform")
+        del conn.notices[:]
+        cur.execute("SELECT kant.schedule_gate_triggers()")
+        warned2 = "".join(conn.notices)
+        cur.execute("RESET ROLE")
+        cur.execute("SELECT kant.unschedule_gate_triggers()")
+        cur.execute("SELECT session_user")
+        su = cur.fetchone()[0]
+        cur.execute("SET ROLE kant_test_platform")
+        tap('pg_cron also runs a job "kant-gates" of role kant_test_platform' in warned
+            and 'pg_cron also runs a job "kant-gates" of role %s' % su in warned2,
+            "a second role scheduling kant's jobs is warned, either way round: %r / %r" % (warned[:120], warned2[:120]))
         removed = []
         for call in ("unschedule_collection('admin_sys')", "unschedule_checks()", "unschedule_slo_refresh()",
                      "unschedule_gate_triggers()", "unschedule_recovery()", "unschedule_measurements()"):

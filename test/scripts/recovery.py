@@ -166,6 +166,25 @@ def main():
     gets = [q for q in glue.requests if q["target"] == "AWSGlue.GetJobRun"]
     tap(gets and glue.bad_signatures == 0 and not glue.invalid_replies,
         "GetJobRun signed and valid for botocore's model (%d calls)" % len(gets))
+
+    # a restart whose answer was lost (Glue started the run, then a 500) is
+    # not repeated (StartJobRun has no idempotency token): the next tick finds
+    # Glue's run naming the failed one as PreviousRunId, logs it already and
+    # counts it against max_attempts, so a lost answer buys no extra restart
+    cur.execute("SELECT kant.set_recovery('hegel/export_users', max_attempts => 2, min_wait => '0')")
+    started = len(glue.started)
+    glue.live_runs = 3600
+    glue.faults.append(("StartJobRun", None, "acted_500"))
+    fail("jr_lost1", started_ago=6, ended_ago=1)
+    r1 = recover()
+    r2 = recover()
+    glue.live_runs = None
+    fail("jr_lost2", started_ago=4, ended_ago=0.5, prev="jr_lost1")
+    r3 = recover()
+    tap([x[2] for x in r1 + r2] == ["failed", "already"] and len(glue.started) == started + 1
+        and len(r3) == 1 and r3[0][2] == "skipped" and "2 of 2" in r3[0][3],
+        "a restart whose answer was lost: one StartJobRun, found at the next tick (already) and counted: the "
+        "retry's failure is not restarted past max_attempts 2: %s / %s / %s" % (r1, r2, r3))
     glue.stop()
     tap.plan()
 

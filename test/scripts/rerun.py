@@ -15,9 +15,10 @@ botocore's Glue model) and the fake Airflow (v1 and v2 OpenAPI specs):
 - a gate's downstream that already ran for the date is not triggered again
   unless asked; asked, it is triggered once more, when the gate is ready
   again, as kant__<gate>__<date>__rerun1 with a logical date one more second
-  past midnight and the gate id in microseconds (Airflow 2 refuses a second
-  run with the same logical date: api_connexion dag_run_endpoint.post_dag_run
-  answers 409); a second gate on the same DAG is refused once, as Airflow
+  past midnight and the gate id in microseconds (Airflow 2 and 3 refuse a
+  second run with the same logical date: api_connexion
+  dag_run_endpoint.post_dag_run, and Airflow 3's DagRun unique constraint,
+  answer 409); a second gate on the same DAG is refused once, as Airflow
   refuses it, until re-triggered;
 - errors name the argument.
 Prints TAP lines."""
@@ -81,10 +82,11 @@ def main():
     run("export_users", "jr_u1", "FAILED", 3600, 3000)
     run("export_orders", "jr_o1", "SUCCEEDED", 3600, 1800)
     run("load_items", "jr_i1", "RUNNING", 600)
-    cur.execute("SELECT kant.ingest_glue_job_runs('hegel', %s::jsonb)", (json.dumps({"JobRuns": [
-        {"Id": "jr_e0", "JobName": "load_events", "JobRunState": "SUCCEEDED", "Attempt": 0,
-         "StartedOn": now - 86400 * 2, "CompletedOn": now - 86400 * 2 + 60,
-         "Arguments": {"--business_date": (d - dt.timedelta(days=1)).strftime("%Y%m%d")}}]}),))
+    e0 = {"Id": "jr_e0", "JobName": "load_events", "JobRunState": "SUCCEEDED", "Attempt": 0,
+          "StartedOn": now - 86400 * 2, "CompletedOn": now - 86400 * 2 + 60,
+          "Arguments": {"--business_date": (d - dt.timedelta(days=1)).strftime("%Y%m%d")}}
+    glue.data.glue_runs["load_events"] = [dict(e0)]
+    cur.execute("SELECT kant.ingest_glue_job_runs('hegel', %s::jsonb)", (json.dumps({"JobRuns": [e0]}),))
     # load_events is expected for d (a slot an hour ago, due 30 min ago)
     cur.execute("""INSERT INTO kant.expected_run (job_id, slot_at, business_date, due_at)
                    SELECT job_id, to_timestamp(%s), %s, to_timestamp(%s) FROM kant.job WHERE name = 'load_events'""",
@@ -218,6 +220,22 @@ def main():
                                          if x.get("PreviousRunId") != "jr_lf1"]
     run("load_files", "jr_lf2", "SUCCEEDED", 200, 100, prev="jr_lf1")
 
+    # the same for a start of a missing date: the answer lost, Glue's run with
+    # the date's argument is found at the next call, which starts nothing
+    cur.execute("SELECT kant.configure_job('hegel', 'load_fx', pipeline => 'fx', bd_argument => '--business_date')")
+    glue.data.glue_runs.setdefault("load_fx", [])
+    ns = len(glue.started)
+    glue.live_runs = 3600
+    glue.faults.append(("StartJobRun", None, "acted_500"))
+    r1 = rerun("job => 'hegel/load_fx', business_date => %s, dry_run => false", d)
+    r2 = rerun("job => 'hegel/load_fx', business_date => %s, dry_run => false", d)
+    glue.live_runs = None
+    tap(len(r1) == 1 and r1[0][0] == "start" and r1[0][3] == "failed" and len(r2) == 1 and r2[0][3] == "already"
+        and "--business_date %s" % ds in r2[0][4] and len(glue.started) == ns + 1
+        and glue.started[-1] == {"JobName": "load_fx", "Arguments": {"--business_date": ds}},
+        "a start whose answer was lost: the next call finds Glue's run with the date's argument, nothing started "
+        "twice: %s / %s" % (r1, r2))
+
     # Glue refuses: it does not report the run as failed (someone restarted it by hand)
     run("export_orders", "jr_o2", "FAILED", 500, 100, in_glue=False)
     glue.data.glue_runs["export_orders"].insert(0, {"Id": "jr_o2", "JobName": "export_orders",
@@ -326,34 +344,49 @@ def main():
     tap(st == 409 and "logical date" in b,
         "(the fake, as Airflow 2: a second run with that logical date is a 409: %s)" % b)
 
-    # a second gate on the same DAG: its run has the same logical date, which
-    # Airflow 2 refuses with 409 (DagRun's unique dag_id and execution_date).
-    # kant asks Airflow whether the run is its own (GET dagRun: 404) and says
-    # it was refused, once, instead of counting it triggered; a re-trigger
-    # moves it to a later logical date
+    # a second gate on the same DAG: Airflow keeps (dag_id, logical_date)
+    # unique (Airflow 2 and 3: airflow-core models/dagrun.py), so a gate whose
+    # DAG an older gate triggers too adds its id in microseconds: both run
     cur.execute("""SELECT kant.create_gate('to_google_too', pipeline => 'nightly', downstream_system => 'socrates',
                    downstream_dag => 's3_to_gcs', trigger_from => %s)""", (d,))
+    cur.execute("SELECT gate_id FROM kant.gate WHERE name = 'to_google_too'")
+    gid2 = cur.fetchone()[0]
+    cur.execute("SELECT gate, outcome, http_status FROM kant.trigger_ready_gates() WHERE business_date = %s", (d,))
+    t = cur.fetchall()
+    body = af.triggered.get(("s3_to_gcs", "kant__to_google_too__%s" % ds))
+    tap(t == [("to_google_too", "done", 200)] and body and body["logical_date"] == "%sT00:00:01.%06dZ" % (ds, gid2),
+        "a second gate on the same DAG: its run's logical date carries the gate id in microseconds, and Airflow "
+        "takes it: %s" % (body,))
+    # a DAG run by hand holds the logical date of a gate's run: Airflow answers
+    # 409; kant asks whether the run is its own (GET dagRun: 404), logs it
+    # refused, once, instead of counting it triggered; a re-trigger moves it
+    cur.execute("""SELECT kant.create_gate('to_google_3', pipeline => 'nightly', downstream_system => 'socrates',
+                   downstream_dag => 's3_to_gcs', trigger_from => %s)""", (d,))
+    cur.execute("SELECT g.gate_id, r.logical_date FROM kant.gate g "
+                "JOIN kant.system y ON y.system_id = g.downstream_system_id, "
+                "kant._gate_run(g.gate_id, %s, y.time_zone) r WHERE g.name = 'to_google_3'", (d,))
+    gid3, ld3 = cur.fetchone()
+    cur.execute("SELECT status FROM kant._airflow_post('socrates', 'dags/s3_to_gcs/dagRuns', %s)",
+                (json.dumps({"dag_run_id": "manual__by_hand", "logical_date": ld3}),))
     cur.execute("SELECT gate, outcome, http_status, detail FROM kant.trigger_ready_gates() WHERE business_date = %s",
                 (d,))
     t = cur.fetchall()
-    tap(len(t) == 1 and t[0][:3] == ("to_google_too", "refused", 409)
-        and "another DAG run of s3_to_gcs" in t[0][3] and "retrigger => true" in t[0][3],
-        "a second gate on the same DAG and date: Airflow 2's 409 is refused, not counted triggered: %s" % (t,))
+    tap(len(t) == 1 and t[0][:3] == ("to_google_3", "refused", 409)
+        and "another DAG run of s3_to_gcs" in t[0][3] and "kant.rerun(gate => 'to_google_3'" in t[0][3],
+        "a run by hand at the gate's logical date: Airflow's 409 is refused, not counted triggered: %s" % (t,))
     cur.execute("SELECT count(*) FROM kant.trigger_ready_gates() WHERE business_date = %s", (d,))
     tap(cur.fetchone()[0] == 0, "refused once: not tried again every tick")
-    g = [x for x in rerun("gate => 'to_google_too', business_date => %s", d) if x[0] == "retrigger"]
+    g = [x for x in rerun("gate => 'to_google_3', business_date => %s", d) if x[0] == "retrigger"]
     tap(len(g) == 1 and g[0][3] == "nothing" and "Airflow refused" in g[0][4], "kant.rerun says so: %s" % (g,))
-    rerun("gate => 'to_google_too', business_date => %s, retrigger => true, dry_run => false", d)
+    rerun("gate => 'to_google_3', business_date => %s, retrigger => true, dry_run => false", d)
     cur.execute("SELECT gate, outcome FROM kant.trigger_ready_gates() WHERE business_date = %s", (d,))
     t = cur.fetchall()
-    body = af.triggered.get(("s3_to_gcs", "kant__to_google_too__%s__rerun1" % ds))
-    cur.execute("SELECT gate_id FROM kant.gate WHERE name = 'to_google_too'")
-    gid2 = cur.fetchone()[0]
-    tap(t == [("to_google_too", "done")] and body
-        and body["logical_date"] == "%sT00:00:02.%06dZ" % (ds, gid2) and gid2 != gid,
+    body = af.triggered.get(("s3_to_gcs", "kant__to_google_3__%s__rerun1" % ds))
+    tap(t == [("to_google_3", "done")] and body
+        and body["logical_date"] == "%sT00:00:02.%06dZ" % (ds, gid3) and gid3 != gid,
         "re-triggered: a later logical date of its own (the gate id in microseconds), which Airflow takes: %s"
         % (body,))
-    cur.execute("SELECT kant.drop_gate('to_google_too')")
+    cur.execute("SELECT kant.drop_gate('to_google_too'), kant.drop_gate('to_google_3')")
 
     # a re-run that acted waits for the systems it acted on to be collected again
     run("export_users", "jr_u5", "FAILED", 60, 30, prev="jr_ok_export_users")
@@ -438,8 +471,10 @@ def airflow_side(version):
         "instances reset: %s" % (version, real[0]["body"] if real else None))
     again = rerun("pipeline => 'gcp', business_date => %s, dry_run => false", d)
     real = [c for c in af.clears if not c["body"]["dry_run"]]
-    tap(len(real) == 1 and {r[3] for r in again if r[0] == "clear"} == {"already"},
-        "%s: called twice: cleared once (already): %s" % (version, [r[3] for r in again]))
+    tap(len(real) == 1 and {r[3] for r in again if r[0] == "clear"} == {"already"}
+        and all(" by kant.rerun: " in r[4] for r in again if r[0] == "clear"),
+        "%s: called twice: cleared once (already, with when and by whom): %s"
+        % (version, [(r[3], r[4][:90]) for r in again if r[0] == "clear"]))
     # a whole DAG by its id, as kant.set_recovery names it
     r = rerun("job => 'socrates/daily_load', business_date => %s", d)
     tap(sorted({x[1] for x in r}) == ["socrates/daily_load.extract", "socrates/daily_load.load",
