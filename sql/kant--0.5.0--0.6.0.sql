@@ -9788,3 +9788,111 @@ BEGIN
 	END LOOP;
 END
 $$;
+
+---------------------------------------------------------------------------
+-- issue 16: kant._cron_others answers for kant's job names only, and
+-- kant._cron_job asks it only when its caller may; who could run
+-- kant._cron_job under 0.5.0 (the README's grants) may run kant._cron_others:
+-- without it every schedule_ function failed after the update (42501)
+---------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION @extschema@._cron_others(job_name text, me text)
+	RETURNS text[]
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	r text[];
+BEGIN
+	IF to_regclass('cron.job') IS NULL THEN
+		RETURN '{}';
+	END IF;
+	-- kant's own job names only: this function reads as a superuser what
+	-- pg_cron hides from its caller, and must not tell who has any other job
+	IF job_name IS NULL OR job_name NOT LIKE 'kant-%' THEN
+		RETURN '{}';
+	END IF;
+	EXECUTE 'SELECT coalesce(array_agg(DISTINCT username::text ORDER BY username::text), ''{}'') FROM cron.job
+			 WHERE jobname = $1 AND username <> $2'
+		INTO r USING job_name, me;
+	RETURN r;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._cron_others(text, text) IS
+	'internal: the roles other than me (the caller: pg_cron jobs are its current_user''s) that have a pg_cron job of this name (read as the extension''s owner: pg_cron shows each role its own jobs); names only, and only for kant''s job names (kant-...): empty for any other name';
+REVOKE ALL ON FUNCTION @extschema@._cron_others(text, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@._cron_job(job_name text, schedule text, command text)
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	cron_db text;
+	id bigint;
+	others text[];
+BEGIN
+	-- before to_regclass(), which fails on a schema the caller may not use
+	IF to_regnamespace('cron') IS NOT NULL AND NOT has_schema_privilege('cron', 'USAGE') THEN
+		RAISE EXCEPTION 'role "%" may not use pg_cron', current_user
+			USING ERRCODE = 'insufficient_privilege',
+				  HINT = format('pg_cron runs a job as the role that scheduled it; a superuser grants it: GRANT USAGE ON SCHEMA cron TO %I;', current_user);
+	END IF;
+	IF to_regclass('cron.job') IS NULL THEN
+		BEGIN
+			cron_db := current_setting('cron.database_name', true);
+		EXCEPTION WHEN insufficient_privilege THEN
+			cron_db := NULL;
+		END;
+		IF cron_db IS NOT NULL AND cron_db <> current_database() THEN
+			RAISE EXCEPTION 'pg_cron runs in database "%", not in "%"', cron_db, current_database()
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = format('In database %s run: SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+									cron_db, job_name, schedule, command, current_database());
+		END IF;
+		RAISE EXCEPTION 'pg_cron is not installed in this database'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, and CREATE EXTENSION pg_cron (or schedule where pg_cron lives).';
+	END IF;
+	-- pg_cron checks the schedule itself
+	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING job_name, schedule, command;
+	/*
+	 * job names are unique per role: another role's job of this name runs
+	 * too.  Only a role that may ask (EXECUTE on kant._cron_others: the
+	 * README's grants; the 0.6.0 update gives it to who could run
+	 * kant._cron_job) is told: the check must not keep a job from being
+	 * scheduled.
+	 */
+	IF has_function_privilege('@extschema@._cron_others(text, text)', 'EXECUTE') THEN
+		others := @extschema@._cron_others(job_name, current_user::text);
+	END IF;
+	IF cardinality(others) > 0 THEN
+		RAISE WARNING 'pg_cron also runs a job "%" of role %: both run', job_name, array_to_string(others, ', ')
+			USING DETAIL = 'pg_cron job names are unique per role; kant''s jobs are meant to run once.',
+				  HINT = format('Remove the other one as that role (SET ROLE %I; then the kant.unschedule_... function that matches, or SELECT cron.unschedule(%L);), or as a superuser with cron.unschedule(jobid).',
+								others[1], job_name);
+	END IF;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._cron_job(text, text, text) IS
+	'internal: create or replace a named pg_cron job of the caller (pg_cron runs it as its caller), or explain what to run where pg_cron lives; 55000 without pg_cron here, 42501 without USAGE on schema cron; a WARNING when another role has a job of that name (kant._cron_others, asked only when the caller may run it)';
+REVOKE ALL ON FUNCTION @extschema@._cron_job(text, text, text) FROM PUBLIC;
+
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT DISTINCT a.grantee, a.is_grantable
+		FROM pg_catalog.pg_proc p CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
+		WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@._cron_job(text, text, text)'::pg_catalog.regprocedure
+		  AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE' AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@._cron_others(text, text) TO %s%s',
+			CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+				 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
+			CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END
+$$;

@@ -86,6 +86,36 @@ def admin_schedules(conn):
         tap('pg_cron also runs a job "kant-gates" of role kant_test_platform' in warned
             and 'pg_cron also runs a job "kant-gates" of role %s' % su in warned2,
             "a second role scheduling kant's jobs is warned, either way round: %r / %r" % (warned[:120], warned2[:120]))
+        # kant._cron_others reads cron.job as a superuser, past pg_cron's row
+        # security: it answers for kant's job names only, never who has any
+        # other job (a guessed name is no oracle)
+        cur.execute("RESET ROLE")
+        cur.execute("SELECT cron.schedule('private-backup', '0 3 * * *', 'SELECT 1')")
+        cur.execute("SELECT kant.schedule_gate_triggers()")
+        cur.execute("SET ROLE kant_test_platform")
+        cur.execute("SELECT kant._cron_others('private-backup', 'kant_test_platform'), kant._cron_others('kant-gates', 'kant_test_platform')")
+        other, kant_job = cur.fetchone()
+        tap(other == [] and kant_job == [su],
+            "kant._cron_others tells a member of kant_admin about kant's job names only: %s / %s" % (other, kant_job))
+        # a role without EXECUTE on kant._cron_others (a grant script from
+        # before 0.6.0) still schedules: the check is a warning, not a gate
+        cur.execute("RESET ROLE")
+        cur.execute("REVOKE EXECUTE ON FUNCTION kant._cron_others(text, text) FROM kant_admin")
+        cur.execute("SET ROLE kant_test_platform")
+        del conn.notices[:]
+        cur.execute("SAVEPOINT c")
+        try:
+            cur.execute("SELECT kant.schedule_gate_triggers()")
+            ok, why = cur.fetchone()[0] > 0, "".join(conn.notices)
+        except psycopg2.Error as e:
+            ok, why = False, e.pgerror.splitlines()[0]
+            cur.execute("ROLLBACK TO SAVEPOINT c")
+        tap(ok and "pg_cron also runs" not in why,
+            "without EXECUTE on kant._cron_others an admin still schedules, unwarned: %r" % why[:120])
+        cur.execute("RESET ROLE")
+        cur.execute("GRANT EXECUTE ON FUNCTION kant._cron_others(text, text) TO kant_admin")
+        cur.execute("SELECT kant.unschedule_gate_triggers(), cron.unschedule('private-backup')")
+        cur.execute("SET ROLE kant_test_platform")
         removed = []
         for call in ("unschedule_collection('admin_sys')", "unschedule_checks()", "unschedule_slo_refresh()",
                      "unschedule_gate_triggers()", "unschedule_recovery()", "unschedule_measurements()"):

@@ -176,13 +176,16 @@ SELECT has_function_privilege('kant_upg_admin', 'kant.set_credentials(text, text
 SELECT has_function_privilege('kant_upg_admin', 'kant._cron_job(text, text, text)', 'EXECUTE') AS cron_job,
        has_function_privilege('kant_upg_admin', 'kant._collect_command(text)', 'EXECUTE') AS collect_command,
        has_function_privilege('kant_upg_admin', 'kant._deliver_round(timestamptz, double precision)', 'EXECUTE') AS deliver_round,
-       has_function_privilege('kant_upg_reader', 'kant._cron_job(text, text, text)', 'EXECUTE') AS reader_cron_job;
+       has_function_privilege('kant_upg_admin', 'kant._cron_others(text, text)', 'EXECUTE') AS cron_others,
+       has_function_privilege('kant_upg_reader', 'kant._cron_job(text, text, text)', 'EXECUTE') AS reader_cron_job,
+       has_function_privilege('kant_upg_reader', 'kant._cron_others(text, text)', 'EXECUTE') AS reader_cron_others;
 REVOKE ALL ON FUNCTION kant.set_credentials(text, text, text, text, boolean, boolean) FROM kant_upg_admin CASCADE;
 REVOKE ALL ON FUNCTION kant.create_gate(text, text, text[], text, text, interval, text, text, text, date, integer) FROM kant_upg_admin;
 REVOKE ALL ON kant.runs_by_business_date FROM kant_upg_reader;
 REVOKE ALL ON FUNCTION kant.alter_slo(text, time, integer, text, text, text[], time, integer, numeric, integer, text, date, text, text, boolean) FROM kant_upg_admin;
 REVOKE ALL ON FUNCTION kant.schedule_checks(text, text), kant._cron_job(text, text, text), kant._cron_unjob(text),
-  kant._cron_name(text, text), kant._collect_command(text), kant._deliver_round(timestamptz, double precision)
+  kant._cron_name(text, text), kant._collect_command(text), kant._deliver_round(timestamptz, double precision),
+  kant._cron_others(text, text)
   FROM kant_upg_admin;
 REVOKE ALL ON PROCEDURE kant.deliver_notifications(double precision) FROM kant_upg_admin;
 DROP ROLE kant_upg_admin;
