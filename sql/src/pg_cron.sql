@@ -28,7 +28,15 @@ CREATE FUNCTION @extschema@._cron_others(job_name text, me text)
 DECLARE
 	r text[];
 BEGIN
-	IF to_regclass('cron.job') IS NULL THEN
+	/*
+	 * pg_cron's own table only: this runs as a superuser, and a schema
+	 * "cron" in a database pg_cron is not installed in may be anyone's (a
+	 * view there would run its functions as the superuser)
+	 */
+	IF NOT EXISTS (SELECT FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+				   WHERE d.classid = 'pg_class'::regclass AND d.objid = to_regclass('cron.job')
+					 AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+					 AND e.extname = 'pg_cron') THEN
 		RETURN '{}';
 	END IF;
 	-- kant's own job names only: this function reads as a superuser what
@@ -43,7 +51,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._cron_others(text, text) IS
-	'internal: the roles other than me (the caller: pg_cron jobs are its current_user''s) that have a pg_cron job of this name (read as the extension''s owner: pg_cron shows each role its own jobs); names only, and only for kant''s job names (kant-...): empty for any other name';
+	'internal: the roles other than me (the caller: pg_cron jobs are its current_user''s) that have a pg_cron job of this name (read as the extension''s owner: pg_cron shows each role its own jobs); names only, and only for kant''s job names (kant-...) and pg_cron''s own cron.job (an extension member): empty for any other name, or a cron.job pg_cron did not make';
 REVOKE ALL ON FUNCTION @extschema@._cron_others(text, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@._cron_job(job_name text, schedule text, command text)

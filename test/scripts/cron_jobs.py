@@ -128,6 +128,45 @@ def admin_schedules(conn):
         conn.autocommit = True
 
 
+def foreign_cron_schema():
+    """kant._cron_others runs as the extension's owner (a superuser) to read
+    cron.job past pg_cron's row security.  In a database pg_cron is not
+    installed in (pg_cron runs in one: cron.database_name; kant may live in
+    another) a schema "cron" may be anyone's: a role that may create one
+    makes cron.job a view over a function of its own, which would then run as
+    the superuser.  kant reads only the cron.job that extension pg_cron made."""
+    import subprocess
+    db = "kant_cron_foreign"
+    subprocess.run(["dropdb", "--if-exists", db], check=True, stderr=subprocess.DEVNULL)
+    subprocess.run(["createdb", db], check=True)
+    conn = psycopg2.connect(dbname=db)
+    conn.autocommit = True
+    cur = conn.cursor()
+    try:
+        cur.execute("CREATE EXTENSION kant")
+        cur.execute("CREATE ROLE kant_test_schemer NOLOGIN")
+        cur.execute("GRANT CREATE ON DATABASE %s TO kant_test_schemer" % db)
+        cur.execute("GRANT USAGE ON SCHEMA kant TO kant_test_schemer")
+        cur.execute("GRANT EXECUTE ON FUNCTION kant._cron_others(text, text) TO kant_test_schemer")
+        cur.execute("SET ROLE kant_test_schemer")
+        cur.execute("CREATE SCHEMA cron")
+        cur.execute("CREATE FUNCTION cron.who() RETURNS name LANGUAGE sql AS 'SELECT current_user'")
+        cur.execute("CREATE VIEW cron.job AS SELECT 'kant-gates'::name AS jobname, cron.who() AS username")
+        cur.execute("SELECT kant._cron_others('kant-gates', 'kant_test_schemer')")
+        got = cur.fetchone()[0]
+        cur.execute("RESET ROLE")
+        tap(got == [], "a schema cron that pg_cron did not make is not read as the superuser (its view's "
+            "function would run as the superuser): %s" % got)
+    finally:
+        cur.execute("RESET ROLE")
+        conn.close()
+        subprocess.run(["dropdb", db], check=True)
+        c2 = psycopg2.connect(dbname="postgres")
+        c2.autocommit = True
+        c2.cursor().execute("DROP ROLE kant_test_schemer")
+        c2.close()
+
+
 def main():
     conn = psycopg2.connect(dbname="postgres")
     conn.autocommit = True
@@ -212,6 +251,7 @@ def main():
             tap(a == b and count == 1 and schedule == "*/2 * * * *" and cur.fetchone() == (True, False),
                 "%s: one job %s, updated in place, its command runs (%s), removed once" % (sched, name, command))
         admin_schedules(conn)
+        foreign_cron_schema()
     finally:
         cur.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'kant-%'")
         cur.execute("DROP EXTENSION kant CASCADE")
