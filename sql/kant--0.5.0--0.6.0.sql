@@ -2863,9 +2863,12 @@ BEGIN
 		-- to it: the next tick looks again, none waits (kant.tick's deadline)
 		CONTINUE WHEN NOT pg_try_advisory_xact_lock(@extschema@._lock_key('recover'), p.job_id);
 		dry := dry_run OR p.dry_run;
+		-- the newest run of the newest business date: a later run of an
+		-- earlier date (a backfill, the night before running late) does not
+		-- hide tonight's failure
 		SELECT r.* INTO last FROM @extschema@.job_run r
 		WHERE r.job_id = p.job_id AND r.business_date >= since
-		ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC LIMIT 1;
+		ORDER BY r.business_date DESC, r.started_at DESC NULLS FIRST, r.attempt DESC LIMIT 1;
 		CONTINUE WHEN last.run_id IS NULL OR last.state::text NOT IN ('failed', 'timed_out');
 		-- once per failed run, whether recovery or kant.rerun restarted it
 		CONTINUE WHEN EXISTS (SELECT FROM @extschema@._prior_action(p.job_id, last.external_id, dry));
@@ -7873,12 +7876,13 @@ CREATE FUNCTION @extschema@._airflow_failures(system_id integer, dag_id text, si
 		SELECT r.details, r.external_id, r.attempt, r.business_date, r.ended_at, r.state
 		FROM @extschema@.job_run r
 		WHERE r.job_id = j.job_id AND r.business_date >= $3
-		ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC
+		-- the newest of the newest business date, as for Glue (recovery.sql)
+		ORDER BY r.business_date DESC, r.started_at DESC NULLS FIRST, r.attempt DESC
 		LIMIT 1) l
 	WHERE j.system_id = $1 AND j.dag_id = $2 AND l.state::text IN ('failed', 'timed_out')
 	$$;
 COMMENT ON FUNCTION @extschema@._airflow_failures(integer, text, date) IS
-	'internal: the tasks of an Airflow DAG with a recovery policy whose newest task instance (business date since on) failed: Airflow gave up on it (its own retries are up_for_retry, not failed), with the try (attempt), its DAG run and the policy';
+	'internal: the tasks of an Airflow DAG with a recovery policy whose newest task instance of the newest business date (since on) failed: Airflow gave up on it (its own retries are up_for_retry, not failed), with the try (attempt), its DAG run and the policy';
 REVOKE ALL ON FUNCTION @extschema@._airflow_failures(integer, text, date) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@._remaining_p90(job_id integer, rest integer[], as_of timestamptz DEFAULT now())
@@ -8197,7 +8201,7 @@ REVOKE ALL ON FUNCTION @extschema@._recover_airflow(boolean) FROM PUBLIC;
  * job can start more than a page of runs since; at most 10 pages of 100.
  */
 CREATE FUNCTION @extschema@._glue_find_run(system text, job text, since double precision,
-		previous_run text DEFAULT NULL, arg_name text DEFAULT NULL, arg_value text DEFAULT NULL)
+		previous_run text DEFAULT NULL, arg_name text DEFAULT NULL, arg_values text[] DEFAULT NULL)
 	RETURNS TABLE (status integer, detail text, match jsonb)
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
@@ -8222,7 +8226,7 @@ BEGIN
 		runs := CASE WHEN jsonb_typeof((res.body::jsonb)->'JobRuns') = 'array' THEN (res.body::jsonb)->'JobRuns' ELSE '[]' END;
 		SELECT r INTO match FROM jsonb_array_elements(runs) r
 		WHERE (previous_run IS NOT NULL AND r->>'PreviousRunId' = previous_run)
-		   OR (arg_name IS NOT NULL AND jsonb_typeof(r->'Arguments') = 'object' AND r->'Arguments'->>arg_name = arg_value)
+		   OR (arg_name IS NOT NULL AND jsonb_typeof(r->'Arguments') = 'object' AND r->'Arguments'->>arg_name = ANY (arg_values))
 		LIMIT 1;
 		pages := pages + 1;
 		next_token := CASE WHEN jsonb_typeof((res.body::jsonb)->'NextToken') = 'string' THEN (res.body::jsonb)->>'NextToken' END;
@@ -8236,9 +8240,9 @@ BEGIN
 	RETURN NEXT;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._glue_find_run(text, text, double precision, text, text, text) IS
-	'internal: look in Glue (GetJobRuns, newest first, pages of 100, at most 10, back to since in epoch seconds or to previous_run) for a run of the job that names previous_run as PreviousRunId, or whose Arguments give arg_name the value arg_value; status 200 and the run that matches (NULL: none), or the error status and its text; kant._glue_restart and kant.rerun''s start of a missing date look before StartJobRun, which has no idempotency token';
-REVOKE ALL ON FUNCTION @extschema@._glue_find_run(text, text, double precision, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._glue_find_run(text, text, double precision, text, text, text[]) IS
+	'internal: look in Glue (GetJobRuns, newest first, pages of 100, at most 10, back to since in epoch seconds or to previous_run) for a run of the job that names previous_run as PreviousRunId, or whose Arguments give arg_name one of arg_values (a date in either of its formats); status 200 and the run that matches (NULL: none), or the error status and its text; kant._glue_restart and kant.rerun''s start of a missing date look before StartJobRun, which has no idempotency token';
+REVOKE ALL ON FUNCTION @extschema@._glue_find_run(text, text, double precision, text, text, text[]) FROM PUBLIC;
 
 /*
  * The run as Glue has it (GetJobRun), not as it was ingested: a writer
@@ -8608,13 +8612,16 @@ BEGIN
 					 */
 					SELECT * INTO res FROM @extschema@._glue_find_run(j.sys, j.name,
 						extract(epoch FROM d::timestamp AT TIME ZONE 'UTC' - interval '2 days')::double precision,
-						arg_name => j.bd_argument, arg_value => arg);
+						arg_name => j.bd_argument,
+						-- a run by hand may write the date in the other format
+						arg_values => ARRAY[to_char(d::timestamp, 'YYYY-MM-DD'), to_char(d::timestamp, 'YYYYMMDD')]);
 					IF res.status <> 200 THEN
 						st := res.status; outcome := 'failed'; detail := res.detail;
 					ELSIF res.match IS NOT NULL THEN
 						st := res.status; outcome := 'already';
 						detail := format('Glue has run %s (%s) with %s %s, which kant has not collected yet: not started twice',
-										 res.match->>'Id', coalesce(res.match->>'JobRunState', 'in no state'), j.bd_argument, arg);
+										 res.match->>'Id', coalesce(res.match->>'JobRunState', 'in no state'), j.bd_argument,
+										 res.match->'Arguments'->>j.bd_argument);
 					ELSE
 						SELECT * INTO res FROM @extschema@._glue_call(j.sys, 'StartJobRun',
 							jsonb_build_object('JobName', j.name, 'Arguments', jsonb_build_object(j.bd_argument, arg))::text);
@@ -9415,7 +9422,7 @@ BEGIN
 			USING ERRCODE = 'insufficient_privilege',
 				  HINT = format('pg_cron runs a job as the role that scheduled it; a superuser grants it: GRANT USAGE ON SCHEMA cron TO %I;', current_user);
 	END IF;
-	IF to_regclass('cron.job') IS NULL THEN
+	IF NOT @extschema@._pg_cron_here() THEN
 		BEGIN
 			cron_db := current_setting('cron.database_name', true);
 		EXCEPTION WHEN insufficient_privilege THEN
@@ -9433,8 +9440,16 @@ BEGIN
 	END IF;
 	-- pg_cron checks the schedule itself
 	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING job_name, schedule, command;
-	-- job names are unique per role: another role's job of this name runs too
-	others := @extschema@._cron_others(job_name, current_user::text);
+	/*
+	 * job names are unique per role: another role's job of this name runs
+	 * too.  Only a role that may ask (EXECUTE on kant._cron_others: the
+	 * README's grants; the 0.6.0 update gives it to who could run
+	 * kant._cron_job) is told: the check must not keep a job from being
+	 * scheduled.
+	 */
+	IF has_function_privilege('@extschema@._cron_others(text, text)', 'EXECUTE') THEN
+		others := @extschema@._cron_others(job_name, current_user::text);
+	END IF;
 	IF cardinality(others) > 0 THEN
 		RAISE WARNING 'pg_cron also runs a job "%" of role %: both run', job_name, array_to_string(others, ', ')
 			USING DETAIL = 'pg_cron job names are unique per role; kant''s jobs are meant to run once.',
@@ -9445,8 +9460,115 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._cron_job(text, text, text) IS
-	'internal: create or replace a named pg_cron job of the caller (pg_cron runs it as its caller), or explain what to run where pg_cron lives; 55000 without pg_cron here, 42501 without USAGE on schema cron';
+	'internal: create or replace a named pg_cron job of the caller (pg_cron runs it as its caller), or explain what to run where pg_cron lives; 55000 without pg_cron here, 42501 without USAGE on schema cron; a WARNING when another role has a job of that name (kant._cron_others, asked only when the caller may run it)';
 REVOKE ALL ON FUNCTION @extschema@._cron_job(text, text, text) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION @extschema@._cron_unjob(job_name text)
+	RETURNS boolean
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF NOT @extschema@._pg_cron_here()
+	   OR NOT EXISTS (SELECT FROM cron.job WHERE jobname = job_name AND username = current_user) THEN
+		RETURN false;
+	END IF;
+	PERFORM cron.unschedule(job_name);
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._cron_unjob(text) IS 'internal: remove a named pg_cron job of the current user; false when there was none';
+REVOKE ALL ON FUNCTION @extschema@._cron_unjob(text) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION @extschema@.schedule_collection(system text, schedule text DEFAULT '0 * * * *')
+	RETURNS bigint
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	k text;
+	id bigint;
+	job_name text := @extschema@._cron_name('kant-collect-', system);
+BEGIN
+	SELECT s.kind INTO k FROM @extschema@.system s WHERE s.name = schedule_collection.system;
+	IF k IS NULL THEN
+		RAISE EXCEPTION 'system "%" does not exist', system
+			USING ERRCODE = 'undefined_object', HINT = 'Register it with kant.add_system().';
+	END IF;
+	IF k NOT IN ('glue', 'airflow') THEN
+		RAISE EXCEPTION 'kant does not poll % systems', k
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'OpenLineage and manual systems send their runs (kant.ingest_openlineage, kant.report_run).';
+	END IF;
+	-- a job of this system under another name (kant 0.5.0's) goes: one job per system
+	IF @extschema@._pg_cron_here() THEN
+		PERFORM cron.unschedule(j.jobid) FROM cron.job j
+		WHERE j.username = current_user AND j.command = @extschema@._collect_command(system)
+		  AND j.jobname IS DISTINCT FROM job_name::name;
+	END IF;
+	id := @extschema@._cron_job(job_name, schedule, @extschema@._collect_command(system));
+	-- and between sweeps, what can change soon, every minute (kant.tick())
+	BEGIN
+		PERFORM @extschema@.set_hot_collection(system, true);
+	EXCEPTION WHEN insufficient_privilege THEN
+		RAISE WARNING 'kant: the sweep of % is scheduled, but hot collection could not be turned on: %', system, SQLERRM
+			USING HINT = format('A superuser grants it: GRANT EXECUTE ON FUNCTION kant.set_hot_collection(text, boolean) TO %I; then call kant.schedule_collection(%L) again.',
+								current_user, system);
+	END;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.schedule_collection(text, text) IS
+	'Create or update the pg_cron job that sweeps a system (default hourly: the post''s poll that notices a trigger that never fired, the only collection that moves watermarks), named kant-collect-<system> (a hash stands in for what does not fit 63 bytes), and turn its hot collection on (kant.set_hot_collection: kant.tick() reads what can change soon every minute); returns the cron job id';
+REVOKE ALL ON FUNCTION @extschema@.schedule_collection(text, text) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION @extschema@.unschedule_collection(system text)
+	RETURNS boolean
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	n integer := 0;
+	hot_off boolean := false;
+BEGIN
+	IF @extschema@._pg_cron_here() THEN
+		SELECT count(cron.unschedule(j.jobid)) INTO n FROM cron.job j
+		WHERE j.username = current_user
+		  AND (j.jobname = @extschema@._cron_name('kant-collect-', system)::name
+			   OR j.command = @extschema@._collect_command(system));
+	END IF;
+	-- no hot collection of a system without its sweep
+	IF EXISTS (SELECT FROM @extschema@.system s WHERE s.name = unschedule_collection.system
+				 AND s.kind IN ('glue', 'airflow')) THEN
+		BEGIN
+			hot_off := @extschema@.set_hot_collection(system, false);
+		EXCEPTION WHEN insufficient_privilege THEN
+			RAISE WARNING 'kant: hot collection of % could not be turned off: %', system, SQLERRM
+				USING HINT = format('A superuser grants it: GRANT EXECUTE ON FUNCTION kant.set_hot_collection(text, boolean) TO %I;', current_user);
+		END;
+	END IF;
+	RETURN n > 0 OR hot_off;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.unschedule_collection(text) IS
+	'Remove the pg_cron job that sweeps a system (found by its name or its command) and turn its hot collection off; false when there was neither';
+REVOKE ALL ON FUNCTION @extschema@.unschedule_collection(text) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION @extschema@.unschedule_slo_refresh()
+	RETURNS boolean
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+BEGIN
+	IF NOT @extschema@._pg_cron_here() THEN
+		RETURN false;
+	END IF;
+	IF NOT EXISTS (SELECT FROM cron.job WHERE jobname = 'kant-refresh-slo' AND username = current_user) THEN
+		RETURN false;
+	END IF;
+	PERFORM cron.unschedule('kant-refresh-slo');
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.unschedule_slo_refresh() IS
+	'Remove the pg_cron job kant-refresh-slo; false when there was none';
+REVOKE ALL ON FUNCTION @extschema@.unschedule_slo_refresh() FROM PUBLIC;
 
 -- new helpers in earlier files (sql/src/action_log.sql: acting once; pg_cron.sql: jobs of other roles)
 /*
@@ -9539,6 +9661,26 @@ REVOKE ALL ON FUNCTION @extschema@._recoveries(integer, date, boolean) FROM PUBL
  * must not fail on reading it.
  */
 /*
+ * Is schema cron pg_cron's?  A database pg_cron is not installed in may have
+ * a schema "cron" of anyone's (with a CREATE on the database): kant calls
+ * cron.schedule and reads cron.job only where they are pg_cron's, or a caller
+ * (a superuser scheduling kant's jobs; kant._cron_others, which runs as one)
+ * would run that schema's code.
+ */
+CREATE FUNCTION @extschema@._pg_cron_here()
+	RETURNS boolean
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (SELECT FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+				   WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+					 AND d.objid = pg_catalog.to_regclass('cron.job')
+					 AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e'
+					 AND e.extname = 'pg_cron')
+$$;
+COMMENT ON FUNCTION @extschema@._pg_cron_here() IS
+	'internal: whether cron.job here is pg_cron''s (a member of the pg_cron extension), not a table or view of a schema "cron" someone else made; kant schedules, unschedules and reads pg_cron jobs only then';
+/*
  * pg_cron shows a role only its own jobs (row security on cron.job): the
  * roles other than the caller that have a job of this name, read as the
  * extension's owner; names only.  kant's jobs are meant to run once: a second
@@ -9553,7 +9695,17 @@ CREATE FUNCTION @extschema@._cron_others(job_name text, me text)
 DECLARE
 	r text[];
 BEGIN
-	IF to_regclass('cron.job') IS NULL THEN
+	/*
+	 * pg_cron's own table only: this runs as a superuser, and a schema
+	 * "cron" in a database pg_cron is not installed in may be anyone's (a
+	 * view there would run its functions as the superuser)
+	 */
+	IF NOT @extschema@._pg_cron_here() THEN
+		RETURN '{}';
+	END IF;
+	-- kant's own job names only: this function reads as a superuser what
+	-- pg_cron hides from its caller, and must not tell who has any other job
+	IF job_name IS NULL OR job_name NOT LIKE 'kant-%' THEN
 		RETURN '{}';
 	END IF;
 	EXECUTE 'SELECT coalesce(array_agg(DISTINCT username::text ORDER BY username::text), ''{}'') FROM cron.job
@@ -9563,8 +9715,28 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._cron_others(text, text) IS
-	'internal: the roles other than me (the caller: pg_cron jobs are its current_user''s) that have a pg_cron job of this name (read as the extension''s owner: pg_cron shows each role its own jobs); names only';
+	'internal: the roles other than me (the caller: pg_cron jobs are its current_user''s) that have a pg_cron job of this name (read as the extension''s owner: pg_cron shows each role its own jobs); names only, and only for kant''s job names (kant-...) and pg_cron''s own cron.job (an extension member): empty for any other name, or a cron.job pg_cron did not make';
 REVOKE ALL ON FUNCTION @extschema@._cron_others(text, text) FROM PUBLIC;
+
+-- who could run kant._cron_job under 0.5.0 (the README grants) may run
+-- kant._cron_others: without it every schedule_ function failed after the update (42501)
+DO $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT DISTINCT a.grantee, a.is_grantable
+		FROM pg_catalog.pg_proc p CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
+		WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@._cron_job(text, text, text)'::pg_catalog.regprocedure
+		  AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE' AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@._cron_others(text, text) TO %s%s',
+			CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+				 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
+			CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END
+$$;
 
 ---------------------------------------------------------------------------
 -- issue 16: recovery on the Airflow side (sql/src/recovery_airflow.sql, above:
@@ -9705,7 +9877,7 @@ BEGIN
 				  HINT = 'OpenLineage and manual systems send their runs (kant.ingest_openlineage, kant.report_run).';
 	END IF;
 	-- a job of this system under another name (kant 0.5.0's) goes: one job per system
-	IF to_regclass('cron.job') IS NOT NULL THEN
+	IF @extschema@._pg_cron_here() THEN
 		PERFORM cron.unschedule(j.jobid) FROM cron.job j
 		WHERE j.username = current_user AND j.command = @extschema@._collect_command(system)
 		  AND j.jobname IS DISTINCT FROM job_name::name;
@@ -9734,7 +9906,7 @@ DECLARE
 	n integer := 0;
 	hot_off boolean := false;
 BEGIN
-	IF to_regclass('cron.job') IS NOT NULL THEN
+	IF @extschema@._pg_cron_here() THEN
 		SELECT count(cron.unschedule(j.jobid)) INTO n FROM cron.job j
 		WHERE j.username = current_user
 		  AND (j.jobname = @extschema@._cron_name('kant-collect-', system)::name
@@ -9782,123 +9954,6 @@ BEGIN
 		WHERE a.privilege_type = 'EXECUTE' AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
 	LOOP
 		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', g.fn,
-			CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
-				 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
-			CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-	END LOOP;
-END
-$$;
-
----------------------------------------------------------------------------
--- issue 16: kant._cron_others answers for kant's job names and pg_cron's own
--- cron.job only (it runs as a superuser), and
--- kant._cron_job asks it only when its caller may; who could run
--- kant._cron_job under 0.5.0 (the README's grants) may run kant._cron_others:
--- without it every schedule_ function failed after the update (42501)
----------------------------------------------------------------------------
-
-CREATE OR REPLACE FUNCTION @extschema@._cron_others(job_name text, me text)
-	RETURNS text[]
-	LANGUAGE plpgsql STABLE SECURITY DEFINER
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	r text[];
-BEGIN
-	/*
-	 * pg_cron's own table only: this runs as a superuser, and a schema
-	 * "cron" in a database pg_cron is not installed in may be anyone's (a
-	 * view there would run its functions as the superuser)
-	 */
-	IF NOT EXISTS (SELECT FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
-				   WHERE d.classid = 'pg_class'::regclass AND d.objid = to_regclass('cron.job')
-					 AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
-					 AND e.extname = 'pg_cron') THEN
-		RETURN '{}';
-	END IF;
-	-- kant's own job names only: this function reads as a superuser what
-	-- pg_cron hides from its caller, and must not tell who has any other job
-	IF job_name IS NULL OR job_name NOT LIKE 'kant-%' THEN
-		RETURN '{}';
-	END IF;
-	EXECUTE 'SELECT coalesce(array_agg(DISTINCT username::text ORDER BY username::text), ''{}'') FROM cron.job
-			 WHERE jobname = $1 AND username <> $2'
-		INTO r USING job_name, me;
-	RETURN r;
-END
-$$;
-COMMENT ON FUNCTION @extschema@._cron_others(text, text) IS
-	'internal: the roles other than me (the caller: pg_cron jobs are its current_user''s) that have a pg_cron job of this name (read as the extension''s owner: pg_cron shows each role its own jobs); names only, and only for kant''s job names (kant-...) and pg_cron''s own cron.job (an extension member): empty for any other name, or a cron.job pg_cron did not make';
-REVOKE ALL ON FUNCTION @extschema@._cron_others(text, text) FROM PUBLIC;
-
-CREATE OR REPLACE FUNCTION @extschema@._cron_job(job_name text, schedule text, command text)
-	RETURNS bigint
-	LANGUAGE plpgsql VOLATILE
-	SET search_path = pg_catalog, pg_temp
-	AS $$
-DECLARE
-	cron_db text;
-	id bigint;
-	others text[];
-BEGIN
-	-- before to_regclass(), which fails on a schema the caller may not use
-	IF to_regnamespace('cron') IS NOT NULL AND NOT has_schema_privilege('cron', 'USAGE') THEN
-		RAISE EXCEPTION 'role "%" may not use pg_cron', current_user
-			USING ERRCODE = 'insufficient_privilege',
-				  HINT = format('pg_cron runs a job as the role that scheduled it; a superuser grants it: GRANT USAGE ON SCHEMA cron TO %I;', current_user);
-	END IF;
-	IF to_regclass('cron.job') IS NULL THEN
-		BEGIN
-			cron_db := current_setting('cron.database_name', true);
-		EXCEPTION WHEN insufficient_privilege THEN
-			cron_db := NULL;
-		END;
-		IF cron_db IS NOT NULL AND cron_db <> current_database() THEN
-			RAISE EXCEPTION 'pg_cron runs in database "%", not in "%"', cron_db, current_database()
-				USING ERRCODE = 'object_not_in_prerequisite_state',
-					  HINT = format('In database %s run: SELECT cron.schedule_in_database(%L, %L, %L, %L);',
-									cron_db, job_name, schedule, command, current_database());
-		END IF;
-		RAISE EXCEPTION 'pg_cron is not installed in this database'
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, and CREATE EXTENSION pg_cron (or schedule where pg_cron lives).';
-	END IF;
-	-- pg_cron checks the schedule itself
-	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING job_name, schedule, command;
-	/*
-	 * job names are unique per role: another role's job of this name runs
-	 * too.  Only a role that may ask (EXECUTE on kant._cron_others: the
-	 * README's grants; the 0.6.0 update gives it to who could run
-	 * kant._cron_job) is told: the check must not keep a job from being
-	 * scheduled.
-	 */
-	IF has_function_privilege('@extschema@._cron_others(text, text)', 'EXECUTE') THEN
-		others := @extschema@._cron_others(job_name, current_user::text);
-	END IF;
-	IF cardinality(others) > 0 THEN
-		RAISE WARNING 'pg_cron also runs a job "%" of role %: both run', job_name, array_to_string(others, ', ')
-			USING DETAIL = 'pg_cron job names are unique per role; kant''s jobs are meant to run once.',
-				  HINT = format('Remove the other one as that role (SET ROLE %I; then the kant.unschedule_... function that matches, or SELECT cron.unschedule(%L);), or as a superuser with cron.unschedule(jobid).',
-								others[1], job_name);
-	END IF;
-	RETURN id;
-END
-$$;
-COMMENT ON FUNCTION @extschema@._cron_job(text, text, text) IS
-	'internal: create or replace a named pg_cron job of the caller (pg_cron runs it as its caller), or explain what to run where pg_cron lives; 55000 without pg_cron here, 42501 without USAGE on schema cron; a WARNING when another role has a job of that name (kant._cron_others, asked only when the caller may run it)';
-REVOKE ALL ON FUNCTION @extschema@._cron_job(text, text, text) FROM PUBLIC;
-
-DO $$
-DECLARE
-	g record;
-BEGIN
-	FOR g IN
-		SELECT DISTINCT a.grantee, a.is_grantable
-		FROM pg_catalog.pg_proc p CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
-		WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@._cron_job(text, text, text)'::pg_catalog.regprocedure
-		  AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE' AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
-	LOOP
-		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@._cron_others(text, text) TO %s%s',
 			CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
 				 ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
 			CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);

@@ -162,7 +162,7 @@ BEGIN
 				  HINT = 'OpenLineage and manual systems send their runs (kant.ingest_openlineage, kant.report_run).';
 	END IF;
 	-- a job of this system under another name (kant 0.5.0's) goes: one job per system
-	IF to_regclass('cron.job') IS NOT NULL THEN
+	IF @extschema@._pg_cron_here() THEN
 		PERFORM cron.unschedule(j.jobid) FROM cron.job j
 		WHERE j.username = current_user AND j.command = @extschema@._collect_command(system)
 		  AND j.jobname IS DISTINCT FROM job_name::name;
@@ -192,7 +192,7 @@ DECLARE
 	n integer := 0;
 	hot_off boolean := false;
 BEGIN
-	IF to_regclass('cron.job') IS NOT NULL THEN
+	IF @extschema@._pg_cron_here() THEN
 		SELECT count(cron.unschedule(j.jobid)) INTO n FROM cron.job j
 		WHERE j.username = current_user
 		  AND (j.jobname = @extschema@._cron_name('kant-collect-', system)::name

@@ -14,6 +14,27 @@
  * must not fail on reading it.
  */
 /*
+ * Is schema cron pg_cron's?  A database pg_cron is not installed in may have
+ * a schema "cron" of anyone's (with a CREATE on the database): kant calls
+ * cron.schedule and reads cron.job only where they are pg_cron's, or a caller
+ * (a superuser scheduling kant's jobs; kant._cron_others, which runs as one)
+ * would run that schema's code.
+ */
+CREATE FUNCTION @extschema@._pg_cron_here()
+	RETURNS boolean
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT EXISTS (SELECT FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+				   WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+					 AND d.objid = pg_catalog.to_regclass('cron.job')
+					 AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e'
+					 AND e.extname = 'pg_cron')
+$$;
+COMMENT ON FUNCTION @extschema@._pg_cron_here() IS
+	'internal: whether cron.job here is pg_cron''s (a member of the pg_cron extension), not a table or view of a schema "cron" someone else made; kant schedules, unschedules and reads pg_cron jobs only then';
+
+/*
  * pg_cron shows a role only its own jobs (row security on cron.job): the
  * roles other than the caller that have a job of this name, read as the
  * extension's owner; names only.  kant's jobs are meant to run once: a second
@@ -33,10 +54,7 @@ BEGIN
 	 * "cron" in a database pg_cron is not installed in may be anyone's (a
 	 * view there would run its functions as the superuser)
 	 */
-	IF NOT EXISTS (SELECT FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
-				   WHERE d.classid = 'pg_class'::regclass AND d.objid = to_regclass('cron.job')
-					 AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
-					 AND e.extname = 'pg_cron') THEN
+	IF NOT @extschema@._pg_cron_here() THEN
 		RETURN '{}';
 	END IF;
 	-- kant's own job names only: this function reads as a superuser what
@@ -70,7 +88,7 @@ BEGIN
 			USING ERRCODE = 'insufficient_privilege',
 				  HINT = format('pg_cron runs a job as the role that scheduled it; a superuser grants it: GRANT USAGE ON SCHEMA cron TO %I;', current_user);
 	END IF;
-	IF to_regclass('cron.job') IS NULL THEN
+	IF NOT @extschema@._pg_cron_here() THEN
 		BEGIN
 			cron_db := current_setting('cron.database_name', true);
 		EXCEPTION WHEN insufficient_privilege THEN
@@ -117,7 +135,7 @@ CREATE FUNCTION @extschema@._cron_unjob(job_name text)
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	IF to_regclass('cron.job') IS NULL
+	IF NOT @extschema@._pg_cron_here()
 	   OR NOT EXISTS (SELECT FROM cron.job WHERE jobname = job_name AND username = current_user) THEN
 		RETURN false;
 	END IF;

@@ -146,9 +146,12 @@ BEGIN
 		-- to it: the next tick looks again, none waits (kant.tick's deadline)
 		CONTINUE WHEN NOT pg_try_advisory_xact_lock(@extschema@._lock_key('recover'), p.job_id);
 		dry := dry_run OR p.dry_run;
+		-- the newest run of the newest business date: a later run of an
+		-- earlier date (a backfill, the night before running late) does not
+		-- hide tonight's failure
 		SELECT r.* INTO last FROM @extschema@.job_run r
 		WHERE r.job_id = p.job_id AND r.business_date >= since
-		ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC LIMIT 1;
+		ORDER BY r.business_date DESC, r.started_at DESC NULLS FIRST, r.attempt DESC LIMIT 1;
 		CONTINUE WHEN last.run_id IS NULL OR last.state::text NOT IN ('failed', 'timed_out');
 		-- once per failed run, whether recovery or kant.rerun restarted it
 		CONTINUE WHEN EXISTS (SELECT FROM @extschema@._prior_action(p.job_id, last.external_id, dry));

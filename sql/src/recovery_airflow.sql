@@ -172,12 +172,13 @@ CREATE FUNCTION @extschema@._airflow_failures(system_id integer, dag_id text, si
 		SELECT r.details, r.external_id, r.attempt, r.business_date, r.ended_at, r.state
 		FROM @extschema@.job_run r
 		WHERE r.job_id = j.job_id AND r.business_date >= $3
-		ORDER BY r.started_at DESC NULLS FIRST, r.attempt DESC
+		-- the newest of the newest business date, as for Glue (recovery.sql)
+		ORDER BY r.business_date DESC, r.started_at DESC NULLS FIRST, r.attempt DESC
 		LIMIT 1) l
 	WHERE j.system_id = $1 AND j.dag_id = $2 AND l.state::text IN ('failed', 'timed_out')
 	$$;
 COMMENT ON FUNCTION @extschema@._airflow_failures(integer, text, date) IS
-	'internal: the tasks of an Airflow DAG with a recovery policy whose newest task instance (business date since on) failed: Airflow gave up on it (its own retries are up_for_retry, not failed), with the try (attempt), its DAG run and the policy';
+	'internal: the tasks of an Airflow DAG with a recovery policy whose newest task instance of the newest business date (since on) failed: Airflow gave up on it (its own retries are up_for_retry, not failed), with the try (attempt), its DAG run and the policy';
 REVOKE ALL ON FUNCTION @extschema@._airflow_failures(integer, text, date) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@._remaining_p90(job_id integer, rest integer[], as_of timestamptz DEFAULT now())

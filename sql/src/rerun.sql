@@ -22,7 +22,7 @@
  * job can start more than a page of runs since; at most 10 pages of 100.
  */
 CREATE FUNCTION @extschema@._glue_find_run(system text, job text, since double precision,
-		previous_run text DEFAULT NULL, arg_name text DEFAULT NULL, arg_value text DEFAULT NULL)
+		previous_run text DEFAULT NULL, arg_name text DEFAULT NULL, arg_values text[] DEFAULT NULL)
 	RETURNS TABLE (status integer, detail text, match jsonb)
 	LANGUAGE plpgsql VOLATILE
 	SET search_path = pg_catalog, pg_temp
@@ -47,7 +47,7 @@ BEGIN
 		runs := CASE WHEN jsonb_typeof((res.body::jsonb)->'JobRuns') = 'array' THEN (res.body::jsonb)->'JobRuns' ELSE '[]' END;
 		SELECT r INTO match FROM jsonb_array_elements(runs) r
 		WHERE (previous_run IS NOT NULL AND r->>'PreviousRunId' = previous_run)
-		   OR (arg_name IS NOT NULL AND jsonb_typeof(r->'Arguments') = 'object' AND r->'Arguments'->>arg_name = arg_value)
+		   OR (arg_name IS NOT NULL AND jsonb_typeof(r->'Arguments') = 'object' AND r->'Arguments'->>arg_name = ANY (arg_values))
 		LIMIT 1;
 		pages := pages + 1;
 		next_token := CASE WHEN jsonb_typeof((res.body::jsonb)->'NextToken') = 'string' THEN (res.body::jsonb)->>'NextToken' END;
@@ -61,9 +61,9 @@ BEGIN
 	RETURN NEXT;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._glue_find_run(text, text, double precision, text, text, text) IS
-	'internal: look in Glue (GetJobRuns, newest first, pages of 100, at most 10, back to since in epoch seconds or to previous_run) for a run of the job that names previous_run as PreviousRunId, or whose Arguments give arg_name the value arg_value; status 200 and the run that matches (NULL: none), or the error status and its text; kant._glue_restart and kant.rerun''s start of a missing date look before StartJobRun, which has no idempotency token';
-REVOKE ALL ON FUNCTION @extschema@._glue_find_run(text, text, double precision, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@._glue_find_run(text, text, double precision, text, text, text[]) IS
+	'internal: look in Glue (GetJobRuns, newest first, pages of 100, at most 10, back to since in epoch seconds or to previous_run) for a run of the job that names previous_run as PreviousRunId, or whose Arguments give arg_name one of arg_values (a date in either of its formats); status 200 and the run that matches (NULL: none), or the error status and its text; kant._glue_restart and kant.rerun''s start of a missing date look before StartJobRun, which has no idempotency token';
+REVOKE ALL ON FUNCTION @extschema@._glue_find_run(text, text, double precision, text, text, text[]) FROM PUBLIC;
 
 /*
  * The run as Glue has it (GetJobRun), not as it was ingested: a writer
@@ -433,13 +433,16 @@ BEGIN
 					 */
 					SELECT * INTO res FROM @extschema@._glue_find_run(j.sys, j.name,
 						extract(epoch FROM d::timestamp AT TIME ZONE 'UTC' - interval '2 days')::double precision,
-						arg_name => j.bd_argument, arg_value => arg);
+						arg_name => j.bd_argument,
+						-- a run by hand may write the date in the other format
+						arg_values => ARRAY[to_char(d::timestamp, 'YYYY-MM-DD'), to_char(d::timestamp, 'YYYYMMDD')]);
 					IF res.status <> 200 THEN
 						st := res.status; outcome := 'failed'; detail := res.detail;
 					ELSIF res.match IS NOT NULL THEN
 						st := res.status; outcome := 'already';
 						detail := format('Glue has run %s (%s) with %s %s, which kant has not collected yet: not started twice',
-										 res.match->>'Id', coalesce(res.match->>'JobRunState', 'in no state'), j.bd_argument, arg);
+										 res.match->>'Id', coalesce(res.match->>'JobRunState', 'in no state'), j.bd_argument,
+										 res.match->'Arguments'->>j.bd_argument);
 					ELSE
 						SELECT * INTO res FROM @extschema@._glue_call(j.sys, 'StartJobRun',
 							jsonb_build_object('JobName', j.name, 'Arguments', jsonb_build_object(j.bd_argument, arg))::text);

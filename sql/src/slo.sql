@@ -616,7 +616,7 @@ CREATE FUNCTION @extschema@.unschedule_slo_refresh()
 	SET search_path = pg_catalog, pg_temp
 	AS $$
 BEGIN
-	IF to_regclass('cron.job') IS NULL THEN
+	IF NOT @extschema@._pg_cron_here() THEN
 		RETURN false;
 	END IF;
 	IF NOT EXISTS (SELECT FROM cron.job WHERE jobname = 'kant-refresh-slo' AND username = current_user) THEN

@@ -185,6 +185,24 @@ def main():
         and len(r3) == 1 and r3[0][2] == "skipped" and "2 of 2" in r3[0][3],
         "a restart whose answer was lost: one StartJobRun, found at the next tick (already) and counted: the "
         "retry's failure is not restarted past max_attempts 2: %s / %s / %s" % (r1, r2, r3))
+
+    # the newest run of the newest business date: a backfill of an earlier
+    # date, started after tonight's failure and done, does not hide it
+    cur.execute("SELECT kant.configure_job('hegel', 'nightly_load', pipeline => 'nightly', "
+                "bd_argument => '--business_date')")
+    cur.execute("SELECT kant.set_recovery('hegel/nightly_load', max_attempts => 1, min_wait => '0')")
+    today = time.strftime("%Y-%m-%d", time.gmtime(now))
+    earlier = time.strftime("%Y-%m-%d", time.gmtime(now - 3 * 86400))
+    for run_id, arg, state, started_ago, ended_ago in (("jr_nl_tonight", today, "FAILED", 600, 300),
+                                                       ("jr_nl_backfill", earlier, "SUCCEEDED", 200, 100)):
+        r = {"Id": run_id, "JobName": "nightly_load", "JobRunState": state, "Attempt": 0,
+             "StartedOn": now - started_ago, "CompletedOn": now - ended_ago, "Arguments": {"--business_date": arg}}
+        glue.data.glue_runs.setdefault("nightly_load", []).insert(0, dict(r))
+        cur.execute("SELECT kant.ingest_glue_job_runs('hegel', %s::jsonb)", (json.dumps({"JobRuns": [r]}),))
+    started = len(glue.started)
+    r = [x for x in recover() if x[0] == "nightly_load"]
+    tap(len(r) == 1 and r[0][1] == "jr_nl_tonight" and r[0][2] == "done" and len(glue.started) == started + 1,
+        "a backfill of an earlier date started after tonight's failure does not hide it: restarted: %s" % (r,))
     glue.stop()
     tap.plan()
 

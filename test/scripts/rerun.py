@@ -235,6 +235,16 @@ def main():
         and glue.started[-1] == {"JobName": "load_fx", "Arguments": {"--business_date": ds}},
         "a start whose answer was lost: the next call finds Glue's run with the date's argument, nothing started "
         "twice: %s / %s" % (r1, r2))
+    # a run started by hand that writes the date in the other format (20241124
+    # where kant would send 2024-11-24) is found too
+    cur.execute("SELECT kant.configure_job('hegel', 'load_fx2', pipeline => 'fx', bd_argument => '--business_date')")
+    glue.data.glue_runs["load_fx2"] = [{"Id": "jr_fx2_by_hand", "JobName": "load_fx2", "JobRunState": "RUNNING",
+                                        "Attempt": 0, "StartedOn": time.time() - 60,
+                                        "Arguments": {"--business_date": dc}}]
+    ns = len(glue.started)
+    r = rerun("job => 'hegel/load_fx2', business_date => %s, dry_run => false", d)
+    tap(len(r) == 1 and r[0][3] == "already" and "jr_fx2_by_hand" in r[0][4] and len(glue.started) == ns,
+        "a run by hand with the date in the other format (%s): found, nothing started: %s" % (dc, r))
 
     # Glue refuses: it does not report the run as failed (someone restarted it by hand)
     run("export_orders", "jr_o2", "FAILED", 500, 100, in_glue=False)
