@@ -77,8 +77,11 @@ airflow_error(KantHttpRequest *req, char **title, char **detail)
  * What to check when Airflow refuses the request: the credentials
  * (airflow_refused_token), or else the identity's role (403).  Airflow 2's
  * API takes a user and password only with the basic_auth backend in [api]
- * auth_backends (its default is the session backend); its default roles let
- * Viewer read DAG runs and User trigger and clear them.
+ * auth_backends (its default is the session backend).  Its default roles
+ * (the FAB security manager's ROLE_CONFIGS): Viewer reads DAG runs and task
+ * instances; User adds USER_PERMISSIONS, among them can_create on DAG Runs
+ * (post_dag_run asks it, with can_edit on DAGs) and can_edit on Task
+ * Instances (clearTaskInstances).
  */
 static char *
 af_auth_hint(Collector *g, bool refused_token)

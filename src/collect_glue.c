@@ -168,7 +168,7 @@ glue_error_is(KantHttpRequest *req, const char *type)
  * botocore glue-2017-03-31 StartJobRunRequest) is retried only when Glue
  * cannot have acted on it: no connection, 429, a throttling exception.  After
  * a timeout or a 5xx Glue may have started the run; the caller looks at
- * Glue's runs before it asks again (kant._glue_restart).
+ * Glue's runs before it asks again (kant._glue_find_run).
  */
 bool
 glue_retry(KantHttpRequest *req, void *arg)

@@ -315,10 +315,7 @@ BEGIN
 			SELECT * INTO gr FROM @extschema@._gate_run(g.gate_id, d, g.time_zone);
 			run_id := gr.dag_run_id;
 			-- triggered, or refused for good (below): kant.rerun re-arms it
-			CONTINUE WHEN EXISTS (SELECT FROM @extschema@.action_log a
-								  WHERE a.gate_id = g.gate_id AND a.business_date = d AND a.kind = 'trigger'
-									AND a.target = g.downstream_dag_id || '/' || run_id
-									AND a.outcome IN ('done', 'already', 'refused'));
+			CONTINUE WHEN EXISTS (SELECT FROM @extschema@._gate_trigger(g.gate_id, d, g.downstream_dag_id || '/' || run_id));
 			-- a re-trigger waits until the systems the re-run acted on were
 			-- collected since: until then kant holds the runs from before it
 			CONTINUE WHEN gr.generation > 0 AND EXISTS (

@@ -254,9 +254,7 @@ CREATE FUNCTION @extschema@._hot_targets(system_id integer, as_of timestamptz DE
 		SELECT DISTINCT gs.gate_id, f.business_date
 		FROM flight f JOIN @extschema@.gate_scope gs ON gs.job_id = f.job_id
 		WHERE f.kind = 'glue'
-		  AND NOT EXISTS (SELECT FROM @extschema@.action_log a
-						  WHERE a.gate_id = gs.gate_id AND a.business_date = f.business_date
-							AND a.kind = 'trigger' AND a.outcome IN ('done', 'already', 'refused'))
+		  AND NOT EXISTS (SELECT FROM @extschema@._gate_trigger(gs.gate_id, f.business_date))
 	), last_up AS (
 		-- the one required job such a gate still waits for (kant._required_jobs, kant._job_day,
 		-- as kant_gate_ready asks them): its end opens the gate
@@ -354,9 +352,7 @@ CREATE FUNCTION @extschema@._hot_targets(system_id integer, as_of timestamptz DE
 			-- a gate not yet triggered for the date, or an SLO whose SLA end has not passed
 			EXISTS (SELECT FROM @extschema@.gate_scope gs
 					WHERE gs.job_id = e.job_id
-					  AND NOT EXISTS (SELECT FROM @extschema@.action_log a
-									  WHERE a.gate_id = gs.gate_id AND a.business_date = e.business_date
-										AND a.kind = 'trigger' AND a.outcome IN ('done', 'already', 'refused')))
+					  AND NOT EXISTS (SELECT FROM @extschema@._gate_trigger(gs.gate_id, e.business_date)))
 			OR EXISTS (SELECT FROM @extschema@.slo_scope sc JOIN @extschema@.slo s ON s.slo_id = sc.slo_id
 					   WHERE sc.job_id = e.job_id
 						 AND @extschema@._due(e.business_date, s.sla_offset_days, s.sla_time, s.time_zone) > $2)

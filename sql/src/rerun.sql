@@ -65,6 +65,33 @@ COMMENT ON FUNCTION @extschema@._glue_find_run(text, text, double precision, tex
 	'internal: look in Glue (GetJobRuns, newest first, pages of 100, at most 10, back to since in epoch seconds or to previous_run) for a run of the job that names previous_run as PreviousRunId, or whose Arguments give arg_name one of arg_values (a date in either of its formats); status 200 and the run that matches (NULL: none), or the error status and its text; kant._glue_restart and kant.rerun''s start of a missing date look before StartJobRun, which has no idempotency token';
 REVOKE ALL ON FUNCTION @extschema@._glue_find_run(text, text, double precision, text, text, text[]) FROM PUBLIC;
 
+-- One StartJobRun and what came of it: done (its JobRunId), skipped
+-- (ConcurrentRunsExceededException: the job's MaxConcurrentRuns are going) or
+-- failed (Glue's error); never repeated after a timeout or a 5xx (glue_retry)
+CREATE FUNCTION @extschema@._glue_start(system text, body jsonb)
+	RETURNS TABLE (outcome text, http_status integer, detail text, new_run_id text)
+	LANGUAGE plpgsql VOLATILE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+DECLARE
+	res record;
+BEGIN
+	SELECT * INTO res FROM @extschema@._glue_call(system, 'StartJobRun', body::text);
+	http_status := res.status;
+	outcome := CASE WHEN res.status = 200 THEN 'done'
+					WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'skipped'
+					ELSE 'failed' END;
+	new_run_id := CASE WHEN outcome = 'done' THEN (res.body::jsonb)->>'JobRunId' END;
+	detail := CASE outcome WHEN 'done' THEN 'StartJobRun: JobRunId ' || new_run_id
+				   WHEN 'skipped' THEN 'a run of the job is going (ConcurrentRunsExceededException)'
+				   ELSE left(res.body, 1000) END;
+	RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._glue_start(text, jsonb) IS
+	'internal: one StartJobRun (body: JobName, and JobRunId for a restart, Arguments) through kant._glue_call; outcome done (new_run_id: its JobRunId), skipped (ConcurrentRunsExceededException) or failed (Glue''s error, in detail), with the HTTP status. kant._glue_restart and kant.rerun''s start of a missing date call it, after kant._glue_find_run';
+REVOKE ALL ON FUNCTION @extschema@._glue_start(text, jsonb) FROM PUBLIC;
+
 /*
  * The run as Glue has it (GetJobRun), not as it was ingested: a writer
  * reports runs, it never chooses what kant starts with the system's
@@ -126,21 +153,12 @@ BEGIN
 		IF jsonb_typeof(glue_run->'Arguments') = 'object' THEN
 			body := body || jsonb_build_object('Arguments', glue_run->'Arguments');
 		END IF;
-		SELECT * INTO res FROM @extschema@._glue_call(system, 'StartJobRun', body::text);
-		http_status := res.status;
-		-- ConcurrentRunsExceededException: a run of the job is going, maybe
-		-- of another date; not this failure's restart, so tried again later
-		outcome := CASE WHEN res.status = 200 THEN 'done'
-						WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'skipped'
-						ELSE 'failed' END;
-		IF outcome = 'done' THEN
-			new_run_id := (res.body::jsonb)->>'JobRunId';
-			detail := 'StartJobRun: JobRunId ' || new_run_id;
-		ELSIF outcome = 'skipped' THEN
-			detail := 'a run of the job is going (ConcurrentRunsExceededException): tried again once it has ended';
-		ELSE
-			detail := left(res.body, 1000);
-		END IF;
+		-- a run of the job going is maybe of another date: not this failure's
+		-- restart, so tried again later
+		SELECT s.outcome, s.http_status, s.new_run_id,
+			s.detail || CASE WHEN s.outcome = 'skipped' THEN ': tried again once it has ended' ELSE '' END
+		INTO outcome, http_status, new_run_id, detail
+		FROM @extschema@._glue_start(system, body) s;
 	END IF;
 	RETURN NEXT;
 END
@@ -219,6 +237,22 @@ CREATE FUNCTION @extschema@._gate_run(gate_id integer, business_date date, time_
 COMMENT ON FUNCTION @extschema@._gate_run(integer, date, text) IS
 	'internal, the rule of a gate''s downstream run for a business date: the generation due (0, or the latest re-trigger kant.rerun asked), its dag_run_id (kant__<gate>__<date>, then __rerun<n>), its logical_date (ISO 8601 UTC: midnight UTC of the date, or the zone''s midnight west of UTC, plus 1 + generation seconds, and for a re-trigger or a gate whose DAG an older gate triggers too the gate id in microseconds, so that no two gates'' runs of a DAG share one) and, for a re-trigger, when it was asked and the systems to collect first';
 REVOKE ALL ON FUNCTION @extschema@._gate_run(integer, date, text) FROM PUBLIC;
+
+-- a gate's trigger for a date is settled once done, found done, or refused
+-- (another run holds its logical date: kant.rerun re-arms it)
+CREATE FUNCTION @extschema@._gate_trigger(gate_id integer, business_date date, target text DEFAULT NULL)
+	RETURNS SETOF @extschema@.action_log
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT a.* FROM @extschema@.action_log a
+	WHERE a.gate_id = $1 AND a.business_date = $2 AND a.kind = 'trigger'
+	  AND a.outcome IN ('done', 'already', 'refused') AND ($3 IS NULL OR a.target = $3)
+	ORDER BY a.at DESC, a.action_id DESC LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@._gate_trigger(integer, date, text) IS
+	'internal, the rule of a settled gate trigger: the newest kant.action_log entry (kind trigger, outcome done, already or refused) of the gate and business date, for one target (DAG/dag_run_id) or any; none while the gate is still to trigger. kant.trigger_ready_gates, kant.rerun and the hot collection ask it';
+REVOKE ALL ON FUNCTION @extschema@._gate_trigger(integer, date, text) FROM PUBLIC;
 
 ---------------------------------------------------------------------------
 -- kant.rerun
@@ -444,15 +478,11 @@ BEGIN
 										 res.match->>'Id', coalesce(res.match->>'JobRunState', 'in no state'), j.bd_argument,
 										 res.match->'Arguments'->>j.bd_argument);
 					ELSE
-						SELECT * INTO res FROM @extschema@._glue_call(j.sys, 'StartJobRun',
-							jsonb_build_object('JobName', j.name, 'Arguments', jsonb_build_object(j.bd_argument, arg))::text);
-						st := res.status;
-						outcome := CASE WHEN res.status = 200 THEN 'done'
-										WHEN res.error_type = 'ConcurrentRunsExceededException' THEN 'skipped'
-										ELSE 'failed' END;
-						detail := CASE outcome WHEN 'done' THEN 'StartJobRun: JobRunId ' || ((res.body::jsonb)->>'JobRunId')
-									   WHEN 'skipped' THEN 'a run of the job is going (ConcurrentRunsExceededException): call again once it has ended'
-									   ELSE left(res.body, 1000) END;
+						SELECT s.outcome, s.http_status,
+							s.detail || CASE WHEN s.outcome = 'skipped' THEN ': call again once it has ended' ELSE '' END
+						INTO outcome, st, detail
+						FROM @extschema@._glue_start(j.sys, jsonb_build_object('JobName', j.name,
+							'Arguments', jsonb_build_object(j.bd_argument, arg))) s;
 					END IF;
 				EXCEPTION WHEN OTHERS THEN
 					IF SQLSTATE IN ('57014', '57P01') THEN
@@ -575,10 +605,8 @@ BEGIN
 		PERFORM pg_advisory_xact_lock(@extschema@._lock_key('gate_trigger'), g.gate_id);
 		SELECT * INTO gr FROM @extschema@._gate_run(g.gate_id, d, g.time_zone);
 		action := 'retrigger'; subject := g.name; target := g.downstream_dag_id || '/' || gr.dag_run_id;
-		SELECT a.at, a.target, a.outcome INTO prior FROM @extschema@.action_log a
-		WHERE a.gate_id = g.gate_id AND a.business_date = d AND a.kind = 'trigger'
-		  AND a.outcome IN ('done', 'already', 'refused')
-		  AND a.target = g.downstream_dag_id || '/' || gr.dag_run_id;
+		SELECT a.at, a.target, a.outcome INTO prior
+		FROM @extschema@._gate_trigger(g.gate_id, d, g.downstream_dag_id || '/' || gr.dag_run_id) a;
 		IF NOT FOUND THEN
 			outcome := 'nothing';
 			detail := CASE WHEN gr.generation = 0
